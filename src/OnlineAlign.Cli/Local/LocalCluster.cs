@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using OnlineAlign.Storage;
+
+namespace OnlineAlign.Cli.Local;
+
+/// <summary>
+/// A one-machine cluster for the main job: Azurite (unless a connection string is configured) and one
+/// `all` silo as child processes on loopback. Dispose stops both, silo first.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly AzuriteProcess? _azurite;
+    private readonly Process _silo;
+    public string ApiAddress { get; }
+
+    private LocalCluster(AzuriteProcess? azurite, Process silo, string apiAddress)
+    {
+        _azurite = azurite;
+        _silo = silo;
+        ApiAddress = apiAddress;
+    }
+
+    public static async Task<LocalCluster> StartAsync(string dataFolder, Action<string> log, CancellationToken cancellationToken)
+    {
+        string? connection = Environment.GetEnvironmentVariable("ONLINEALIGN_STORAGE");
+        AzuriteProcess? azurite = null;
+        if (string.IsNullOrWhiteSpace(connection))
+        {
+            azurite = await AzuriteProcess.StartAsync(Path.Combine(dataFolder, "azurite"), cancellationToken: cancellationToken);
+            connection = azurite.ConnectionString;
+            log($"Azurite listening on 127.0.0.1:{azurite.BlobPort} (blob), data in {azurite.DataFolder}");
+        }
+        else
+        {
+            log("Using the configured storage (ONLINEALIGN_STORAGE)");
+        }
+
+        int apiPort = FreePort(), siloPort = FreePort(), gatewayPort = FreePort();
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(SiloDll());
+        info.ArgumentList.Add("--role");
+        info.ArgumentList.Add("all");
+        info.Environment["ONLINEALIGN_STORAGE"] = connection;
+        info.Environment["Api__Port"] = apiPort.ToString();
+        info.Environment["Silo__SiloPort"] = siloPort.ToString();
+        info.Environment["Silo__GatewayPort"] = gatewayPort.ToString();
+        info.Environment["Silo__DataFolder"] = dataFolder;
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        var silo = Process.Start(info)!;
+        var siloLog = Path.Combine(dataFolder, "silo.log");
+        var writer = new StreamWriter(siloLog, append: true) { AutoFlush = true };
+        silo.OutputDataReceived += (_, e) => { if (e.Data != null) lock (writer) writer.WriteLine(e.Data); };
+        silo.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (writer) writer.WriteLine(e.Data); };
+        silo.BeginOutputReadLine();
+        silo.BeginErrorReadLine();
+        log($"Silo starting (pid {silo.Id}), log in {siloLog}");
+
+        var cluster = new LocalCluster(azurite, silo, $"http://127.0.0.1:{apiPort}");
+        try
+        {
+            await cluster.WaitUntilServingAsync(TimeSpan.FromMinutes(2), cancellationToken);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
+
+    public async Task WaitUntilServingAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var channel = GrpcChannel.ForAddress(ApiAddress);
+        var health = new Health.HealthClient(channel);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_silo.HasExited) throw new InvalidOperationException($"the silo exited with code {_silo.ExitCode}; see its log");
+            try
+            {
+                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken);
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
+            }
+            catch (Grpc.Core.RpcException) when (DateTime.UtcNow < deadline) { }
+            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"the silo did not become healthy within {timeout}");
+            await Task.Delay(300, cancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_silo.HasExited)
+        {
+            // SIGTERM gives the silo a graceful Orleans shutdown; kill only if it hangs.
+            if (!OperatingSystem.IsWindows()) Process.Start("kill", ["-TERM", _silo.Id.ToString()])?.WaitForExit();
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try { await _silo.WaitForExitAsync(grace.Token); }
+            catch (OperationCanceledException) { _silo.Kill(entireProcessTree: true); }
+        }
+        _silo.Dispose();
+        if (_azurite != null) await _azurite.DisposeAsync();
+    }
+
+    /// <summary>The silo host built beside this CLI (same configuration), or ONLINEALIGN_SILO_DLL.</summary>
+    private static string SiloDll()
+    {
+        var configured = Environment.GetEnvironmentVariable("ONLINEALIGN_SILO_DLL");
+        if (!string.IsNullOrEmpty(configured)) return configured;
+        string configuration = typeof(LocalCluster).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "Configuration")?.Value ?? "Release";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "src", "OnlineAlign.Silo", "bin", configuration, "net10.0", "OnlineAlign.Silo.dll");
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException("OnlineAlign.Silo.dll not found: build the solution, or set ONLINEALIGN_SILO_DLL");
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using OnlineAlign.Silo;
+using OnlineAlign.Storage;
+using Orleans.Configuration;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+
+// One host program for every silo role: Orleans and the gRPC API co-hosted in ASP.NET Core.
+var role = RoleArgument(args) ?? Environment.GetEnvironmentVariable("Silo__Role") ?? "all";
+var builder = WebApplication.CreateBuilder(args);
+// The role file is the lowest layer: environment and command line override it.
+string rolesFolder = Path.Combine(AppContext.BaseDirectory, "silos");
+if (!File.Exists(Path.Combine(rolesFolder, role + ".json")))
+    throw new ArgumentException($"--role '{role}': no such role file {Path.Combine(rolesFolder, role + ".json")} (roles: all, control, gpu)");
+builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
+{
+    FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(rolesFolder),
+    Path = role + ".json",
+    Optional = false,
+});
+var silo = builder.Configuration.GetSection("Silo").Get<SiloSettings>() ?? new SiloSettings();
+var api = builder.Configuration.GetSection("Api").Get<ApiSettings>() ?? new ApiSettings();
+api.ApiKey ??= Environment.GetEnvironmentVariable("ONLINEALIGN_API_KEY");
+
+// Storage: a configured connection string (a real account or a shared Azurite), else our own Azurite.
+string? connectionString = Environment.GetEnvironmentVariable("ONLINEALIGN_STORAGE");
+AzuriteProcess? azurite = null;
+if (string.IsNullOrWhiteSpace(connectionString))
+{
+    azurite = await AzuriteProcess.StartAsync(Path.GetFullPath(Path.Combine(silo.DataFolder, "azurite")));
+    connectionString = azurite.ConnectionString;
+    Console.WriteLine($"Started Azurite (pid {azurite.ProcessId}) with data under {azurite.DataFolder}");
+}
+
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    if (api.Port > 0)
+        kestrel.Listen(IPAddress.Parse(api.ListenAddress), api.Port, o => o.Protocols = HttpProtocols.Http2);
+});
+
+builder.UseOrleans(orleans =>
+{
+    orleans.Configure<ClusterOptions>(o => { o.ClusterId = silo.ClusterId; o.ServiceId = silo.ServiceId; });
+    orleans.ConfigureEndpoints(IPAddress.Parse(silo.ListenAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
+    orleans.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connectionString));
+    orleans.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(connectionString));
+    orleans.AddAzureBlobGrainStorage("runs", o => o.BlobServiceClient = new BlobServiceClient(connectionString));
+    orleans.UseSiloMetadata(new Dictionary<string, string>
+    {
+        ["onlinealign.role"] = silo.Role,
+        ["hardware.accelerator"] = silo.Accelerator,
+    });
+});
+
+builder.Services.AddGrpc();
+builder.Services.AddGrpcReflection();
+builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
+
+var app = builder.Build();
+app.MapGrpcHealthChecksService();
+app.MapGrpcReflectionService();
+
+app.Lifetime.ApplicationStarted.Register(() =>
+    Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
+                      $"silo port {silo.SiloPort}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
+
+try
+{
+    await app.RunAsync();
+}
+finally
+{
+    if (azurite is not null) await azurite.DisposeAsync();
+}
+
+static string? RoleArgument(string[] args)
+{
+    int i = Array.IndexOf(args, "--role");
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}

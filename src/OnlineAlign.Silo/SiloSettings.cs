@@ -1,0 +1,27 @@
+namespace OnlineAlign.Silo;
+
+/// <summary>The "Silo" section of a role file under silos/ (overridable by environment and command line).</summary>
+public sealed class SiloSettings
+{
+    public string Role { get; set; } = "all";
+    /// <summary>Published as silo metadata; model grains are placed only where this is "gpu".</summary>
+    public string Accelerator { get; set; } = "gpu";
+    public string Device { get; set; } = "auto";
+    public string ClusterId { get; set; } = "onlinealign-local";
+    public string ServiceId { get; set; } = "onlinealign";
+    public string ListenAddress { get; set; } = "127.0.0.1";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+    /// <summary>Where a silo keeps the Azurite it starts when no connection string is configured.</summary>
+    public string DataFolder { get; set; } = ".onlinealign";
+}
+
+/// <summary>The "Api" section: the gRPC endpoint.</summary>
+public sealed class ApiSettings
+{
+    public string ListenAddress { get; set; } = "127.0.0.1";
+    /// <summary>0 disables the gRPC endpoint on this silo.</summary>
+    public int Port { get; set; } = 5080;
+    /// <summary>When set, every call but health needs "authorization: Bearer &lt;key&gt;". From ONLINEALIGN_API_KEY.</summary>
+    public string? ApiKey { get; set; }
+}

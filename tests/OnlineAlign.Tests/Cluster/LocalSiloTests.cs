@@ -1,0 +1,35 @@
+using Grpc.Health.V1;
+using OnlineAlign.Storage;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.Cluster;
+
+[Collection("processes")]
+public class LocalSiloTests
+{
+    [Fact]
+    public async Task SiloWithAzuriteAnswersServingOverGrpcHealth()
+    {
+        string data = RepositoryPaths.NewTempFolder("azurite");
+        await using var azurite = await AzuriteProcess.StartAsync(data);
+        Assert.NotEqual(10000, azurite.BlobPort); // free ports, not the defaults that another Azurite may hold
+
+        await using var silo = SiloProcess.Start("all", azurite.ConnectionString, "test-" + Guid.NewGuid().ToString("N")[..8]);
+        await silo.WaitUntilServingAsync(TimeSpan.FromSeconds(90));
+
+        using var channel = silo.OpenChannel();
+        var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+        Assert.DoesNotContain("Eby8vdM02x", silo.Output); // the storage key never reaches the log
+    }
+
+    [Fact]
+    public async Task AzuriteStopsWhenDisposed()
+    {
+        string data = RepositoryPaths.NewTempFolder("azurite");
+        var azurite = await AzuriteProcess.StartAsync(data);
+        int pid = azurite.ProcessId;
+        await azurite.DisposeAsync();
+        Assert.Throws<ArgumentException>(() => System.Diagnostics.Process.GetProcessById(pid));
+    }
+}

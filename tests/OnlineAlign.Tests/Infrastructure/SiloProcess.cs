@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Text;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace OnlineAlign.Tests.Infrastructure;
+
+/// <summary>A real silo host process (dotnet OnlineAlign.Silo.dll) on free loopback ports.</summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    public int ApiPort { get; }
+    public int ProcessId => _process.Id;
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    private SiloProcess(Process process, int apiPort)
+    {
+        _process = process;
+        ApiPort = apiPort;
+        process.OutputDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static SiloProcess Start(string role, string storageConnectionString, string clusterId,
+        IDictionary<string, string>? environment = null)
+    {
+        var ports = FreePorts.Take(3);
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(RepositoryPaths.SiloDll);
+        info.ArgumentList.Add("--role");
+        info.ArgumentList.Add(role);
+        info.Environment["ONLINEALIGN_STORAGE"] = storageConnectionString;
+        info.Environment["Silo__ClusterId"] = clusterId;
+        info.Environment["Silo__SiloPort"] = ports[0].ToString();
+        info.Environment["Silo__GatewayPort"] = ports[1].ToString();
+        info.Environment["Api__Port"] = ports[2].ToString();
+        info.Environment["Silo__Device"] = "cpu";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+            info.Environment[key] = value;
+        return new SiloProcess(Process.Start(info)!, ports[2]);
+    }
+
+    public GrpcChannel OpenChannel() => GrpcChannel.ForAddress($"http://127.0.0.1:{ApiPort}");
+
+    /// <summary>Polls the standard health service until it answers SERVING.</summary>
+    public async Task WaitUntilServingAsync(TimeSpan timeout)
+    {
+        using var channel = OpenChannel();
+        var health = new Health.HealthClient(channel);
+        var deadline = DateTime.UtcNow + timeout;
+        string last = "no answer";
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"silo exited ({_process.ExitCode}):\n{Output}");
+            try
+            {
+                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
+                last = reply.Status.ToString();
+            }
+            catch (Grpc.Core.RpcException e)
+            {
+                last = e.Status.Detail;
+            }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"silo not SERVING after {timeout} (last: {last}):\n{Output}");
+    }
+
+    public void Kill() { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+}
