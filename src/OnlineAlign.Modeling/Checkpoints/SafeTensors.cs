@@ -1,0 +1,134 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using static TorchSharp.torch;
+
+namespace OnlineAlign.Modeling.Checkpoints;
+
+/// <summary>
+/// The safetensors format: u64 little-endian header length, a JSON header naming each tensor's dtype,
+/// shape and byte range, then the raw little-endian bytes. Reads tensor by tensor (no whole-file buffer).
+/// </summary>
+public static class SafeTensors
+{
+    private static readonly Dictionary<string, ScalarType> DTypes = new()
+    {
+        ["F32"] = ScalarType.Float32, ["BF16"] = ScalarType.BFloat16, ["F16"] = ScalarType.Float16,
+        ["F64"] = ScalarType.Float64, ["I64"] = ScalarType.Int64, ["I32"] = ScalarType.Int32,
+        ["U8"] = ScalarType.Byte, ["I8"] = ScalarType.Int8, ["BOOL"] = ScalarType.Bool,
+    };
+
+    public static string Name(ScalarType type) =>
+        DTypes.FirstOrDefault(kv => kv.Value == type).Key ?? throw new NotSupportedException($"dtype {type} cannot be saved as safetensors");
+
+    /// <summary>Names, dtypes and shapes without reading tensor data.</summary>
+    public static Dictionary<string, (string DType, long[] Shape)> ReadIndex(string path)
+    {
+        using var file = File.OpenRead(path);
+        var (header, _) = ReadHeader(file, path);
+        return header.Where(kv => kv.Key != "__metadata__").ToDictionary(
+            kv => kv.Key,
+            kv => (kv.Value!["dtype"]!.GetValue<string>(), kv.Value!["shape"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray()));
+    }
+
+    /// <summary>Reads every tensor onto the CPU, in its stored dtype.</summary>
+    public static Dictionary<string, Tensor> Read(string path)
+    {
+        using var file = File.OpenRead(path);
+        var (header, dataStart) = ReadHeader(file, path);
+        var result = new Dictionary<string, Tensor>();
+        foreach (var (name, node) in header)
+        {
+            if (name == "__metadata__") continue;
+            string dtype = node!["dtype"]!.GetValue<string>();
+            if (!DTypes.TryGetValue(dtype, out var scalarType))
+                throw new InvalidDataException($"{path}: tensor '{name}' has dtype {dtype}, which is not supported (F32, BF16, F16, ...)");
+            long[] shape = node["shape"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
+            var offsets = node["data_offsets"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
+            long length = offsets[1] - offsets[0];
+            var tensor = empty(shape, scalarType);
+            long expected = tensor.NumberOfElements * tensor.ElementSize;
+            if (length != expected)
+                throw new InvalidDataException($"{path}: tensor '{name}' spans {length} bytes but its shape and dtype need {expected}");
+            if (dataStart + offsets[1] > file.Length)
+                throw new InvalidDataException($"{path}: tensor '{name}' ends past the end of the file (truncated?)");
+            file.Position = dataStart + offsets[0];
+            file.ReadExactly(tensor.bytes_span());
+            result[name] = tensor.DetachFromDisposeScope();
+        }
+        return result;
+    }
+
+    /// <summary>Writes tensors sorted by name (so the same weights give the same bytes).</summary>
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var header = new JsonObject();
+        if (metadata is { Count: > 0 })
+            header["__metadata__"] = new JsonObject(metadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        var ordered = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        long offset = 0;
+        foreach (var (name, t) in ordered)
+        {
+            long size = t.NumberOfElements * t.ElementSize;
+            header[name] = new JsonObject
+            {
+                ["dtype"] = Name(t.dtype),
+                ["shape"] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray()),
+                ["data_offsets"] = new JsonArray(offset, offset + size),
+            };
+            offset += size;
+        }
+        byte[] json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        int padded = (json.Length + 7) / 8 * 8; // keep tensor data 8-byte aligned, as the reference writer does
+        string temp = path + ".partial";
+        using (var file = File.Create(temp))
+        {
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
+            file.Write(length);
+            file.Write(json);
+            for (int i = json.Length; i < padded; i++) file.WriteByte((byte)' ');
+            foreach (var (_, t) in ordered)
+            {
+                using var cpu = t.detach().cpu().contiguous();
+                file.Write(cpu.bytes_span());
+            }
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static (JsonObject Header, long DataStart) ReadHeader(FileStream file, string path)
+    {
+        Span<byte> lengthBytes = stackalloc byte[8];
+        if (file.Length < 8) throw new InvalidDataException($"{path}: too short to be a safetensors file");
+        file.ReadExactly(lengthBytes);
+        ulong length = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (length > 100_000_000 || 8 + (long)length > file.Length)
+            throw new InvalidDataException($"{path}: header length {length} is invalid (not a safetensors file, or truncated)");
+        var json = new byte[length];
+        file.ReadExactly(json);
+        try
+        {
+            var header = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"{path}: header is not a JSON object");
+            return (header, 8 + (long)length);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: header is not valid JSON: {e.Message}", e);
+        }
+    }
+}
+
+internal static class TensorBytes
+{
+    /// <summary>The tensor's storage as a byte span (CPU, contiguous tensors only).</summary>
+    public static Span<byte> bytes_span(this Tensor t)
+    {
+        if (t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous())
+            throw new InvalidOperationException("bytes_span needs a contiguous CPU tensor");
+        long size = t.NumberOfElements * t.ElementSize;
+        if (size > int.MaxValue) throw new NotSupportedException($"tensor of {size} bytes exceeds 2 GiB");
+        return t.bytes; // a view of the CPU storage, not a copy
+    }
+}

@@ -1,0 +1,270 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace OnlineAlign.Modeling;
+
+// A Llama/Qwen2 decoder, read top to bottom like the paper's figure:
+//   tokens -> embed -> [ x + Attn(RMSNorm(x)) ; x + SwiGLU(RMSNorm(x)) ] x L -> RMSNorm -> lm_head.
+// Field names are the Hugging Face parameter names (model.layers.0.self_attn.q_proj.weight, ...), so
+// state_dict() matches a transformers checkpoint key for key.
+#pragma warning disable IDE1006 // snake_case fields are the checkpoint's names
+
+/// <summary>Root-mean-square norm, computed in float32 like transformers, then cast back.</summary>
+public sealed class RMSNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly double _eps;
+
+    public RMSNorm(long size, double eps) : base(nameof(RMSNorm))
+    {
+        weight = nn.Parameter(ones(size));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to(ScalarType.Float32);
+        var normed = x32 * rsqrt(x32.pow(2).mean([-1L], keepdim: true) + _eps);
+        return (weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Rotary position embeddings (rotate-half convention), evaluated at explicit positions. Not a module:
+/// its frequencies are derived from the config, never saved in a checkpoint.
+/// </summary>
+public sealed class Rotary
+{
+    private readonly int _headDim;
+    private readonly double _theta;
+    private Tensor? _invFreq;
+
+    public Rotary(int headDim, double theta) { _headDim = headDim; _theta = theta; }
+
+    /// <summary>cos and sin of shape [B, 1, T, headDim] for positions [B, T].</summary>
+    public (Tensor Cos, Tensor Sin) At(Tensor positions, ScalarType dtype)
+    {
+        if (_invFreq is null || _invFreq.device != positions.device)
+        {
+            var old = _invFreq;
+            _invFreq = (1.0 / pow(_theta, arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
+            old?.Dispose();
+        }
+        var inv = _invFreq;
+        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inv;   // [B, T, hd/2]
+        var emb = cat([freqs, freqs], -1).unsqueeze(1);                      // [B, 1, T, hd]
+        return (emb.cos().to(dtype), emb.sin().to(dtype));
+    }
+
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        long half = x.shape[^1] / 2;
+        var rotated = cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
+        return x * cos + rotated * sin;
+    }
+}
+
+/// <summary>Per-layer key/value cache, preallocated to the longest sequence the generation can reach.</summary>
+public sealed class KvCache : IDisposable
+{
+    public readonly Tensor[] Keys;
+    public readonly Tensor[] Values;
+    /// <summary>How many positions are filled.</summary>
+    public long Length { get; set; }
+
+    public KvCache(ModelConfig config, long batch, long capacity, ScalarType dtype, Device device)
+    {
+        Keys = new Tensor[config.NumLayers];
+        Values = new Tensor[config.NumLayers];
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            Keys[i] = zeros([batch, config.NumKeyValueHeads, capacity, config.HeadDim], dtype, device).DetachFromDisposeScope();
+            Values[i] = zeros([batch, config.NumKeyValueHeads, capacity, config.HeadDim], dtype, device).DetachFromDisposeScope();
+        }
+    }
+
+    public long Capacity => Keys[0].shape[2];
+
+    public void Dispose()
+    {
+        foreach (var t in Keys) t.Dispose();
+        foreach (var t in Values) t.Dispose();
+    }
+}
+
+/// <summary>Grouped-query self-attention with optional q/k/v bias (Qwen2).</summary>
+public sealed class Attention : nn.Module
+{
+    private readonly Linear q_proj, k_proj, v_proj, o_proj;
+    private readonly int _heads, _kvHeads, _headDim;
+
+    public Attention(ModelConfig c) : base(nameof(Attention))
+    {
+        _heads = c.NumHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
+        q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.AttentionBias);
+        k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.AttentionBias);
+        v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.AttentionBias);
+        o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// <param name="mask">bool [B, 1, T, S], true = attend; null = plain causal over this call's tokens.</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        q = Rotary.Apply(q, cos, sin);
+        k = Rotary.Apply(k, cos, sin);
+
+        if (cache is not null)
+        {
+            long start = cache.Length, end = start + t;
+            cache.Keys[layer].narrow(2, start, t).copy_(k);
+            cache.Values[layer].narrow(2, start, t).copy_(v);
+            k = cache.Keys[layer].narrow(2, 0, end);
+            v = cache.Values[layer].narrow(2, 0, end);
+        }
+        if (_kvHeads != _heads)
+        {
+            // TorchSharp's SDPA has no enable_gqa: repeat each K/V head for its group of query heads.
+            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
+            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+        }
+        var y = mask is null
+            ? F.scaled_dot_product_attention(q, k, v, is_casual: true)
+            : F.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        return o_proj.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
+    }
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear gate_proj, up_proj, down_proj;
+
+    public Mlp(ModelConfig c) : base(nameof(Mlp))
+    {
+        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => down_proj.forward(F.silu(gate_proj.forward(x)) * up_proj.forward(x));
+}
+
+/// <summary>One pre-norm transformer block.</summary>
+public sealed class DecoderLayer : nn.Module
+{
+    private readonly Attention self_attn;
+    private readonly Mlp mlp;
+    private readonly RMSNorm input_layernorm, post_attention_layernorm;
+
+    public DecoderLayer(ModelConfig c) : base(nameof(DecoderLayer))
+    {
+        self_attn = new Attention(c);
+        mlp = new Mlp(c);
+        input_layernorm = new RMSNorm(c.HiddenSize, c.RmsNormEps);
+        post_attention_layernorm = new RMSNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        x = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache, layer);
+        return x + mlp.forward(post_attention_layernorm.forward(x));
+    }
+}
+
+/// <summary>The decoder stack ("model." in checkpoints).</summary>
+public sealed class DecoderBody : nn.Module
+{
+    public readonly Embedding embed_tokens;
+    private readonly ModuleList<DecoderLayer> layers;
+    private readonly RMSNorm norm;
+
+    public DecoderBody(ModelConfig c) : base(nameof(DecoderBody))
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c)).ToArray());
+        norm = new RMSNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    {
+        var x = embed_tokens.forward(ids);
+        for (int i = 0; i < layers.Count; i++)
+            x = layers[i].forward(x, cos, sin, mask, cache, i);
+        return norm.forward(x);
+    }
+}
+
+/// <summary>A causal language model: decoder body plus the LM head (tied to the embedding when configured).</summary>
+public sealed class DecoderLM : nn.Module
+{
+    public ModelConfig Config { get; }
+    private readonly DecoderBody model;
+    private readonly Linear? lm_head;
+    private readonly Rotary _rotary;
+
+    public DecoderLM(ModelConfig config) : base(nameof(DecoderLM))
+    {
+        Config = config;
+        model = new DecoderBody(config);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        _rotary = new Rotary(config.HeadDim, config.RopeTheta);
+        RegisterComponents();
+    }
+
+    public Device Device => model.embed_tokens.weight!.device;
+    public ScalarType DType => model.embed_tokens.weight!.dtype;
+
+    /// <summary>Final hidden states [B, T, H].</summary>
+    /// <param name="ids">token ids [B, T]</param>
+    /// <param name="positions">position of each token [B, T]; null = 0..T-1 after the cache</param>
+    /// <param name="mask">bool [B, 1, T, S], true = attend; null = causal, no padding before the tokens</param>
+    public Tensor Hidden(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null)
+    {
+        long start = cache?.Length ?? 0;
+        positions ??= arange(start, start + ids.shape[1], dtype: ScalarType.Int64, device: ids.device).unsqueeze(0).expand(ids.shape[0], -1);
+        var (cos, sin) = _rotary.At(positions, DType);
+        // With a cache, earlier keys exist: plain causal over this call's tokens would be wrong.
+        if (mask is null && cache is not null && start > 0)
+            mask = CausalMask(start, ids.shape[1], ids.device).unsqueeze(0).unsqueeze(0);
+        var hidden = model.forward(ids, cos, sin, mask, cache);
+        if (cache is not null) cache.Length = start + ids.shape[1];
+        return hidden;
+    }
+
+    /// <summary>Logits [.., V] for hidden states.</summary>
+    public Tensor Logits(Tensor hidden) => lm_head is not null
+        ? lm_head.forward(hidden)
+        : F.linear(hidden, model.embed_tokens.weight!);
+
+    public Tensor forward(Tensor ids) => Logits(Hidden(ids));
+
+    /// <summary>bool [T, start+T]: query i (at absolute start+i) attends keys 0..start+i.</summary>
+    public static Tensor CausalMask(long start, long t, Device device)
+    {
+        var q = arange(start, start + t, dtype: ScalarType.Int64, device: device).unsqueeze(1);
+        var k = arange(0, start + t, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        return k <= q;
+    }
+
+    /// <summary>Parameters that weight decay applies to (matrices), and those it does not (norms, biases).</summary>
+    public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForDecay()
+    {
+        var decay = new List<Parameter>();
+        var noDecay = new List<Parameter>();
+        foreach (var (name, p) in named_parameters())
+            (p.dim() >= 2 && !name.EndsWith("norm.weight") ? decay : noDecay).Add(p);
+        return (decay, noDecay);
+    }
+}
