@@ -48,7 +48,7 @@ public sealed class Rotary
     /// <summary>cos and sin of shape [B, 1, T, headDim] for positions [B, T].</summary>
     public (Tensor Cos, Tensor Sin) At(Tensor positions, ScalarType dtype)
     {
-        if (_invFreq is null || _invFreq.device != positions.device)
+        if (_invFreq is null || _invFreq.device_type != positions.device_type || _invFreq.device_index != positions.device_index)
         {
             var old = _invFreq;
             _invFreq = (1.0 / pow(_theta, arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
@@ -223,8 +223,17 @@ public sealed class DecoderLM : nn.Module
         RegisterComponents();
     }
 
-    public Device Device => model.embed_tokens.weight!.device;
-    public ScalarType DType => model.embed_tokens.weight!.dtype;
+    // Tracked here because reading them off a parameter allocates a tensor handle on every call.
+    public Device Device { get; private set; } = CPU;
+    public ScalarType DType { get; private set; } = ScalarType.Float32;
+
+    /// <summary>Moves the weights to a device and/or dtype. Use this rather than to() so Device and DType stay right.</summary>
+    public DecoderLM Place(Device? device = null, ScalarType? dtype = null)
+    {
+        if (dtype is ScalarType type) { this.to(type); DType = type; }
+        if (device is not null) { this.to(device); Device = device; }
+        return this;
+    }
 
     /// <summary>Final hidden states [B, T, H].</summary>
     /// <param name="ids">token ids [B, T]</param>

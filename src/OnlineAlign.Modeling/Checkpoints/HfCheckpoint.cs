@@ -26,10 +26,7 @@ public static class HfCheckpoint
         {
             var model = new DecoderLM(config);
             LoadStateStrict(model, tensors, folder);
-            var target = dtype ?? tensors.Values.First().dtype;
-            model.to(target);
-            if (device is not null) model.to(device);
-            return model;
+            return model.Place(device, dtype ?? tensors.Values.First().dtype);
         }
         finally
         {

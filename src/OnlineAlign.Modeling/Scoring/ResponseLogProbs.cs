@@ -27,7 +27,7 @@ public static class ResponseLogProbs
         // Log-softmax in float32 even when the model runs in bf16: sums of many log-probs need the precision.
         var logProbs = logits.to(ScalarType.Float32).log_softmax(-1)
             .gather(-1, ids.narrow(1, 1, ids.shape[1] - 1).unsqueeze(-1)).squeeze(-1);
-        return ((logProbs * mask).MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+        return ((logProbs * mask).MoveToOuterDisposeScope(), mask); // mask already lives in the caller's scope
     }
 
     /// <summary>Scores without gradients, <paramref name="chunkSize"/> rows at a time so memory stays bounded.</summary>
