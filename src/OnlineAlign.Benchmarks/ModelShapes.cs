@@ -1,0 +1,30 @@
+using OnlineAlign.Modeling;
+
+namespace OnlineAlign.Benchmarks;
+
+/// <summary>Model shapes the benchmarks use (random weights).</summary>
+public static class ModelShapes
+{
+    /// <summary>Qwen2-0.5B: 494M parameters, tied embeddings, GQA 14/2.</summary>
+    public static readonly ModelConfig Qwen2_0_5B = new()
+    {
+        ModelType = "qwen2", VocabSize = 151936, HiddenSize = 896, IntermediateSize = 4864, NumLayers = 24,
+        NumHeads = 14, NumKeyValueHeads = 2, HeadDim = 64, RmsNormEps = 1e-6, RopeTheta = 1_000_000,
+        MaxPositions = 32768, AttentionBias = true, TieWordEmbeddings = true, EosTokenId = 151643, PadTokenId = 151643,
+    };
+
+    /// <summary>A ~52M-parameter Llama for CPU measurements.</summary>
+    public static readonly ModelConfig Llama50M = new()
+    {
+        ModelType = "llama", VocabSize = 32000, HiddenSize = 512, IntermediateSize = 1408, NumLayers = 6,
+        NumHeads = 8, NumKeyValueHeads = 8, HeadDim = 64, RmsNormEps = 1e-5, RopeTheta = 10000,
+        MaxPositions = 2048, TieWordEmbeddings = false, EosTokenId = 2, PadTokenId = 0,
+    };
+
+    public static ModelConfig ByName(string name) => name switch
+    {
+        "qwen2-0.5b" => Qwen2_0_5B,
+        "llama-50m" => Llama50M,
+        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, llama-50m, or a model folder)"),
+    };
+}

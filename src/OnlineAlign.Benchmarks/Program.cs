@@ -1,0 +1,53 @@
+using OnlineAlign.Benchmarks;
+using static TorchSharp.torch;
+
+// Usage:
+//   device-check [--device cuda]
+//   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
+//         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
+// Results go to stdout and are appended to --out FILE (with the command line that produced them).
+string command = args.Length > 0 ? args[0] : "model";
+string Arg(string name, string fallback)
+{
+    int i = Array.IndexOf(args, "--" + name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+int threads = int.Parse(Arg("threads", "0"));
+if (threads > 0) set_num_threads(threads);
+
+var output = new StringWriter();
+var report = new TeeWriter(Console.Out, output);
+report.WriteLine($"$ onlinealign-bench {string.Join(' ', args)}");
+report.WriteLine($"at {DateTime.UtcNow:u} on {Environment.MachineName}, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
+switch (command)
+{
+    case "device-check":
+        DeviceCheck.Run(Arg("device", "auto"), report);
+        break;
+    case "model":
+        ModelBenchmark.Run(new ModelBenchmark.Settings(
+            Model: Arg("model", "llama-50m"),
+            Device: Arg("device", "cpu"),
+            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+            GenerationBatches: Arg("batches", "1,8,32").Split(',').Select(int.Parse).ToArray(),
+            PromptTokens: int.Parse(Arg("prompt", "64")),
+            NewTokens: int.Parse(Arg("new", "64")),
+            TrainPairs: int.Parse(Arg("pairs", "8")),
+            TrainTokens: int.Parse(Arg("tokens", "512")),
+            Repeats: int.Parse(Arg("repeats", "3")),
+            PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
+        break;
+    default:
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model)");
+        return 2;
+}
+string? outFile = Arg("out", "");
+if (!string.IsNullOrEmpty(outFile)) File.AppendAllText(outFile, "```\n" + output + "```\n\n");
+return 0;
+
+sealed class TeeWriter(TextWriter a, TextWriter b) : TextWriter
+{
+    public override System.Text.Encoding Encoding => a.Encoding;
+    public override void Write(char value) { a.Write(value); b.Write(value); }
+    public override void WriteLine(string? value) { a.WriteLine(value); b.WriteLine(value); a.Flush(); }
+}
