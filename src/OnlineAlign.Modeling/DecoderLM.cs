@@ -130,15 +130,26 @@ public sealed class Attention : nn.Module
             k = cache.Keys[layer].narrow(2, 0, end);
             v = cache.Values[layer].narrow(2, 0, end);
         }
-        if (_kvHeads != _heads)
+        int group = _heads / _kvHeads;
+        Tensor y;
+        if (mask is null)
         {
             // TorchSharp's SDPA has no enable_gqa: repeat each K/V head for its group of query heads.
-            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
-            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+            if (group > 1) { k = k.repeat_interleave(group, dim: 1); v = v.repeat_interleave(group, dim: 1); }
+            y = F.scaled_dot_product_attention(q, k, v, is_casual: true);
         }
-        var y = mask is null
-            ? F.scaled_dot_product_attention(q, k, v, is_casual: true)
-            : F.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        else if (group > 1)
+        {
+            // With an explicit mask, fold each group's query heads into the query axis instead of copying
+            // the (cached, long) K/V: q [B, kvH, group*T, d] against k/v [B, kvH, S, d], mask repeated per head.
+            var grouped = q.reshape(b, _kvHeads, group * t, _headDim);
+            y = F.scaled_dot_product_attention(grouped, k, v, attn_mask: mask.repeat(1, 1, group, 1))
+                .reshape(b, _heads, t, _headDim);
+        }
+        else
+        {
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        }
         return o_proj.forward(y.transpose(1, 2).reshape(b, t, _heads * _headDim));
     }
 }

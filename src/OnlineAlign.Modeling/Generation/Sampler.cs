@@ -2,13 +2,33 @@ using static TorchSharp.torch;
 
 namespace OnlineAlign.Modeling.Generation;
 
-/// <summary>Picks next tokens from logits [B, V]: greedy, or temperature + top-k + top-p sampling.</summary>
+/// <summary>
+/// Picks next tokens from logits [B, V]: greedy, or temperature + top-k + top-p sampling by inverse CDF
+/// with one uniform draw per row. The draws come from per-row CPU generators, so a row's samples depend
+/// only on its own seed: the same prompt gives the same response whatever batch or replica it runs in.
+/// (TorchSharp 0.107 creates CPU generators even when asked for a CUDA one, so device-side multinomial
+/// with a generator fails on CUDA; B uniforms per step cost one tiny host-to-device copy.)
+/// </summary>
 public static class Sampler
 {
-    public static Tensor Next(Tensor logits, SamplingOptions options, Generator? generator)
+    public static Tensor Next(Tensor logits, SamplingOptions options, Generator[]? rowGenerators)
     {
         if (options.Greedy) return logits.argmax(-1);
+        if (rowGenerators is null || rowGenerators.Length != logits.shape[0])
+            throw new ArgumentException("sampling needs one generator per row");
         using var scope = NewDisposeScope();
+        var probs = Filtered(logits, options).softmax(-1);
+        var draws = rowGenerators.Select(g => rand(1, generator: g).item<float>()).ToArray();
+        var u = tensor(draws, device: logits.device).unsqueeze(-1);
+        var cdf = probs.cumsum(-1);
+        // The sampled index is the number of CDF entries strictly below u * total.
+        var index = (cdf < u * cdf.narrow(-1, cdf.shape[^1] - 1, 1)).sum(-1).clamp_max(probs.shape[^1] - 1);
+        return index.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Tempered float32 logits with top-k and top-p tails set to -inf.</summary>
+    private static Tensor Filtered(Tensor logits, SamplingOptions options)
+    {
         var scaled = logits.to(ScalarType.Float32) / options.Temperature;
         if (options.TopK > 0 && options.TopK < scaled.shape[^1])
         {
@@ -18,12 +38,11 @@ public static class Sampler
         if (options.TopP < 1.0)
         {
             var (sorted, order) = scaled.sort(-1, descending: true);
-            var probs = sorted.softmax(-1);
+            var sortedProbs = sorted.softmax(-1);
             // Drop a token once the tokens ranked above it already cover top_p (the first always stays).
-            var remove = (probs.cumsum(-1) - probs) > options.TopP;
-            var removeInVocabOrder = zeros_like(remove).scatter(-1, order, remove);
-            scaled = scaled.masked_fill(removeInVocabOrder, double.NegativeInfinity);
+            var remove = (sortedProbs.cumsum(-1) - sortedProbs) > options.TopP;
+            scaled = scaled.masked_fill(zeros_like(remove).scatter(-1, order, remove), double.NegativeInfinity);
         }
-        return scaled.softmax(-1).multinomial(1, generator: generator).squeeze(-1).MoveToOuterDisposeScope();
+        return scaled;
     }
 }

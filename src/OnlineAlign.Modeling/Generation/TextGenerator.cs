@@ -8,7 +8,10 @@ namespace OnlineAlign.Modeling.Generation;
 /// </summary>
 public static class TextGenerator
 {
-    public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options)
+    /// <param name="rowSeeds">One sampling seed per prompt (default: options.Seed + row index). A row's
+    /// output depends only on its prompt and seed, not on the rest of the batch.</param>
+    public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
+        IReadOnlyList<ulong>? rowSeeds = null)
     {
         options.Validate();
         if (prompts.Count == 0) return [];
@@ -22,7 +25,10 @@ public static class TextGenerator
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        using var generator = options.Greedy ? null : new Generator(options.Seed, device);
+        if (rowSeeds is not null && rowSeeds.Count != prompts.Count)
+            throw new ArgumentException($"{rowSeeds.Count} row seeds for {prompts.Count} prompts");
+        var generators = options.Greedy ? null
+            : Enumerable.Range(0, batch).Select(i => new Generator(rowSeeds?[i] ?? options.Seed + (ulong)i)).ToArray();
         using var cache = new KvCache(model.Config, batch, capacity, model.DType, device);
 
         // Left padding: every prompt ends at the same column, so new tokens line up.
@@ -50,7 +56,7 @@ public static class TextGenerator
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
             using var stepScope = NewDisposeScope();
-            var token = Sampler.Next(lastLogits, options, generator);
+            var token = Sampler.Next(lastLogits, options, generators);
             var logProb = lastLogits.to(ScalarType.Float32).log_softmax(-1).gather(-1, token.unsqueeze(-1)).squeeze(-1);
             token = token.masked_fill(finished, options.PadTokenId);
             newTokens.Add(token.MoveToOuterDisposeScope());
@@ -65,6 +71,7 @@ public static class TextGenerator
             nextPosition = (nextPosition + 1).MoveToOuterDisposeScope();
         }
 
+        foreach (var g in generators ?? []) g.Dispose();
         var tokens = stack(newTokens, 1).cpu();
         var logProbs = stack(newLogProbs, 1).cpu();
         var tokenData = tokens.data<long>().ToArray();

@@ -74,6 +74,35 @@ public class GenerationConsistencyTests
     }
 
     [Fact]
+    public void SampledRowDependsOnlyOnItsPromptAndSeed()
+    {
+        using var model = Fixture();
+        int[][] prompts = [[1, 2, 3], [40, 41], [7, 8, 9, 10, 11]];
+        ulong[] seeds = [100, 200, 300];
+        var options = new SamplingOptions { MaxNewTokens = 10, Temperature = 0.8, TopP = 0.95 };
+        var together = TextGenerator.Generate(model, prompts, options, seeds);
+        var reordered = TextGenerator.Generate(model, [prompts[2], prompts[0]], options, [seeds[2], seeds[0]]);
+        Assert.Equal(together[2].Tokens, reordered[0].Tokens);
+        Assert.Equal(together[0].Tokens, reordered[1].Tokens);
+    }
+
+    [Fact]
+    public void SamplingFollowsTheModelDistribution()
+    {
+        // With one new token and many seeds, token frequencies approach softmax(logits).
+        using var model = Fixture();
+        int[] prompt = [5, 6, 7];
+        using var noGrad = no_grad();
+        var probs = model.forward(tensor(prompt.Select(x => (long)x).ToArray()).unsqueeze(0))[0, -1].softmax(-1).data<float>().ToArray();
+        int top = Array.IndexOf(probs, probs.Max());
+        int n = 2000;
+        var samples = TextGenerator.Generate(model, Enumerable.Repeat(prompt, n).ToList(),
+            new SamplingOptions { MaxNewTokens = 1, Temperature = 1.0 }, Enumerable.Range(0, n).Select(i => (ulong)i).ToList());
+        double frequency = samples.Count(s => s.Tokens[0] == top) / (double)n;
+        Assert.InRange(frequency, probs[top] - 0.04, probs[top] + 0.04);
+    }
+
+    [Fact]
     public void NoTensorLeaksOver500GenerateAndTrainSteps()
     {
         using var model = Fixture();
