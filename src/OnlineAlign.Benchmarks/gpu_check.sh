@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session's checks (run from the repository root on a machine with PyTorch + CUDA, after
 # ../shared/tools/gpu/pack.sh src/OnlineAlign.Benchmarks/OnlineAlign.Benchmarks.csproj). Writes to $OUT.
+# OnlineAlign and the PyTorch reference run one after the other in the same call, on the same GPU.
 set -u
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
@@ -8,5 +9,6 @@ bench() { timeout "$1" bash .gpu/run.sh OnlineAlign.Benchmarks "${@:2}" --out "$
 bench 120 device-check --device cuda
 bench 240 model --model qwen2-0.5b --device cuda --dtype bf16 --batches 1,8,32 --prompt 64 --new 64 --pairs 8 --tokens 512 --repeats 3 --peak-tflops 989
 echo '```' >> "$OUT/results.md"
+echo '$ python3 src/OnlineAlign.Benchmarks/pytorch_reference.py' >> "$OUT/results.md"
 timeout 200 python3 src/OnlineAlign.Benchmarks/pytorch_reference.py 2>&1 | grep -v Warning | tee -a "$OUT/log.txt" "$OUT/results.md"
 echo '```' >> "$OUT/results.md"
