@@ -3,4 +3,15 @@ using OnlineAlign.Cli.Commands;
 
 var root = new RootCommand("OnlineAlign: online preference alignment of language models on an Orleans cluster");
 root.Subcommands.Add(LocalCommand.Create());
-return await root.Parse(args).InvokeAsync();
+root.Subcommands.Add(InspectCommand.Create());
+try
+{
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException
+                              or DirectoryNotFoundException or NotSupportedException or InvalidOperationException)
+{
+    // Input problems are the user's to fix: say what and where, without a stack trace.
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}

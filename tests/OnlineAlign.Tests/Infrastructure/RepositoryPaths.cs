@@ -26,6 +26,16 @@ public static class RepositoryPaths
         }
     }
 
+    /// <summary>The built CLI (onlinealign.dll) next to the test build (same configuration).</summary>
+    public static string CliDll
+    {
+        get
+        {
+            string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+            return Path.Combine(Root, "src", "OnlineAlign.Cli", "bin", configuration, "net10.0", "onlinealign.dll");
+        }
+    }
+
     public static string NewTempFolder(string prefix)
     {
         string path = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
