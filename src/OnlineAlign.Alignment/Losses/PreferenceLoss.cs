@@ -1,0 +1,63 @@
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace OnlineAlign.Alignment.Losses;
+
+/// <summary>The loss and its knobs. Beta, label smoothing and the learning rate may change per round.</summary>
+public sealed record LossSettings
+{
+    public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "cream"];
+    public string Kind { get; init; } = "cream";
+    public double Beta { get; init; } = 0.1;
+    /// <summary>cDPO / robust DPO: the assumed probability that a label is flipped.</summary>
+    public double LabelSmoothing { get; init; }
+    /// <summary>RPO: weight of the NLL of the chosen response (0 = off).</summary>
+    public double RpoAlpha { get; init; }
+
+    public void Validate()
+    {
+        if (!Kinds.Contains(Kind)) throw new ArgumentException($"loss.kind '{Kind}' is not one of {string.Join(", ", Kinds)}");
+        if (!(Beta > 0)) throw new ArgumentException($"loss.beta must be > 0, got {Beta}");
+        if (LabelSmoothing < 0 || LabelSmoothing >= 0.5) throw new ArgumentException($"loss.label_smoothing must be in [0, 0.5), got {LabelSmoothing}");
+        if (RpoAlpha < 0) throw new ArgumentException($"loss.rpo_alpha must be >= 0, got {RpoAlpha}");
+    }
+}
+
+/// <summary>Sequence log-probs of a batch of pairs: [B] tensors.</summary>
+/// <param name="ChosenLength">response lengths in tokens (IPO normalises by them, RPO averages over them)</param>
+/// <param name="Consistency">CREAM's per-pair consistency rate C (1 = hard label)</param>
+public sealed record PairLogProbs(Tensor PolicyChosen, Tensor PolicyRejected, Tensor ReferenceChosen, Tensor ReferenceRejected,
+    Tensor ChosenLength, Tensor RejectedLength, Tensor Consistency);
+
+/// <summary>
+/// Preference losses on log-ratio differences, l(z) = -log sigmoid(z),
+/// h = [log pi(y_w) - log pi_ref(y_w)] - [log pi(y_l) - log pi_ref(y_l)]:
+/// DPO l(bh); cDPO (1-e) l(bh) + e l(-bh); robust [(1-e) l(bh) - e l(-bh)] / (1-2e); hinge max(0, 1 - bh);
+/// IPO (h_norm - 1/(2b))^2 on length-normalised ratios; SPPO-hard (r_w - 1/(2b))^2 + (r_l + 1/(2b))^2;
+/// CREAM C l(bh) + (1-C) l(-bh); plus RPO's alpha * NLL(y_w) per token when set.
+/// </summary>
+public static class PreferenceLoss
+{
+    /// <summary>Per-pair losses [B].</summary>
+    public static Tensor PerPair(LossSettings s, PairLogProbs x)
+    {
+        double b = s.Beta, e = s.LabelSmoothing;
+        var chosenRatio = x.PolicyChosen - x.ReferenceChosen;
+        var rejectedRatio = x.PolicyRejected - x.ReferenceRejected;
+        var h = chosenRatio - rejectedRatio;
+        Tensor L(Tensor z) => -F.logsigmoid(z);
+        var loss = s.Kind switch
+        {
+            "dpo" => L(b * h),
+            "cdpo" => (1 - e) * L(b * h) + e * L(-b * h),
+            "robust" => ((1 - e) * L(b * h) - e * L(-b * h)) / (1 - 2 * e),
+            "hinge" => (1 - b * h).relu(),
+            "ipo" => (chosenRatio / x.ChosenLength - rejectedRatio / x.RejectedLength - 1 / (2 * b)).pow(2),
+            "sppo" => (chosenRatio - 1 / (2 * b)).pow(2) + (rejectedRatio + 1 / (2 * b)).pow(2),
+            "cream" => x.Consistency * L(b * h) + (1 - x.Consistency) * L(-b * h),
+            _ => throw new ArgumentException($"loss.kind '{s.Kind}' is not one of {string.Join(", ", LossSettings.Kinds)}"),
+        };
+        if (s.RpoAlpha > 0) loss = loss - s.RpoAlpha * x.PolicyChosen / x.ChosenLength;
+        return loss;
+    }
+}

@@ -1,0 +1,62 @@
+namespace OnlineAlign.Alignment.Pairs;
+
+/// <summary>A preference pair: indices into one prompt's responses, with its label weight.</summary>
+/// <param name="Consistency">CREAM's C for this pair's prompt (1 = a hard label).</param>
+public sealed record PreferencePair(int PromptIndex, int Chosen, int Rejected, double ScoreGap, double Consistency = 1.0);
+
+/// <summary>How many prompts gave no pair, and why.</summary>
+public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int BelowMinimumGap);
+
+/// <summary>
+/// Turns per-prompt scores of N responses into preference pairs. Prompts whose responses all score the
+/// same (or whose best and worst are closer than the minimum gap) give no pair and are counted.
+/// </summary>
+public static class PairBuilder
+{
+    public static readonly string[] Strategies = ["best_vs_worst", "best_vs_random", "curriculum"];
+
+    public static (List<PreferencePair> Pairs, PairStatistics Statistics) Build(
+        IReadOnlyList<IReadOnlyList<double>> scores, string strategy, double minimumGap, int seed)
+    {
+        var random = new Random(seed);
+        var pairs = new List<PreferencePair>();
+        int allEqual = 0, belowGap = 0;
+        for (int p = 0; p < scores.Count; p++)
+        {
+            var s = scores[p];
+            if (s.Count < 2) { allEqual++; continue; }
+            int best = 0, worst = 0;
+            for (int i = 1; i < s.Count; i++)
+            {
+                if (s[i] > s[best]) best = i;
+                if (s[i] < s[worst]) worst = i;
+            }
+            double gap = s[best] - s[worst];
+            if (gap == 0) { allEqual++; continue; }
+            if (gap < minimumGap) { belowGap++; continue; }
+            switch (strategy)
+            {
+                case "best_vs_worst":
+                    pairs.Add(new PreferencePair(p, best, worst, gap));
+                    break;
+                case "best_vs_random":
+                    var lower = Enumerable.Range(0, s.Count).Where(i => s[best] - s[i] >= Math.Max(minimumGap, double.Epsilon)).ToList();
+                    int rejected = lower[random.Next(lower.Count)];
+                    pairs.Add(new PreferencePair(p, best, rejected, s[best] - s[rejected]));
+                    break;
+                case "curriculum":
+                    for (int i = 0; i < s.Count; i++)
+                        for (int j = 0; j < s.Count; j++)
+                            if (s[i] - s[j] >= Math.Max(minimumGap, double.Epsilon) && (s[i] > s[j]))
+                                pairs.Add(new PreferencePair(p, i, j, s[i] - s[j]));
+                    break;
+                default:
+                    throw new ArgumentException($"pair strategy '{strategy}' is not one of {string.Join(", ", Strategies)}");
+            }
+        }
+        // Curriculum: easy (large gap) to hard (small gap); a stable order keeps runs reproducible.
+        if (strategy == "curriculum")
+            pairs = pairs.OrderByDescending(x => x.ScoreGap).ThenBy(x => x.PromptIndex).ThenBy(x => x.Chosen).ThenBy(x => x.Rejected).ToList();
+        return (pairs, new PairStatistics(scores.Count, pairs.Count, allEqual, belowGap));
+    }
+}

@@ -1,0 +1,19 @@
+namespace OnlineAlign.Alignment.Tasks;
+
+/// <summary>A prompt with an optional reference answer (from a built-in task or a user's JSONL line).</summary>
+public sealed record PromptItem(string Prompt, string? Answer = null);
+
+/// <summary>
+/// A small task whose answers can be checked: seeded prompt generation, a verifier, and demonstrations
+/// (optionally noisy, so a model warm-started on them starts clearly imperfect).
+/// </summary>
+public interface IVerifiableTask
+{
+    string Name { get; }
+    /// <summary>Prompts for a split ("train" or "eval"); the same seed gives the same prompts.</summary>
+    IReadOnlyList<PromptItem> Prompts(int count, int seed, string split);
+    /// <summary>True when the response (text after the prompt, before EOS) answers the prompt correctly.</summary>
+    bool Verify(PromptItem item, string response);
+    /// <summary>A demonstration response; with probability noise, a plausible wrong one.</summary>
+    string Demonstrate(PromptItem item, Random random, double noise);
+}

@@ -1,0 +1,55 @@
+using OnlineAlign.Alignment.Losses;
+using static TorchSharp.torch;
+
+namespace OnlineAlign.Tests.Alignment;
+
+/// <summary>Each loss against a value computed by hand (Python, float64) for one pair:
+/// log pi(y_w) = -10, log pi(y_l) = -12, log ref(y_w) = -11, log ref(y_l) = -11.5, |y_w| = 4, |y_l| = 5,
+/// so the log-ratios are 1 and -0.5 and h = 1.5; beta = 0.1, label smoothing 0.2, C = 0.7.</summary>
+public class PreferenceLossTests
+{
+    private static PairLogProbs Pair() => new(
+        tensor(new[] { -10.0 }), tensor(new[] { -12.0 }), tensor(new[] { -11.0 }), tensor(new[] { -11.5 }),
+        tensor(new[] { 4.0 }), tensor(new[] { 5.0 }), tensor(new[] { 0.7 }));
+
+    [Theory]
+    [InlineData("dpo", 0.0, 0.0, 0.6209570477895321)]
+    [InlineData("cdpo", 0.2, 0.0, 0.6509570477895321)]
+    [InlineData("robust", 0.2, 0.0, 0.570957047789532)]
+    [InlineData("hinge", 0.0, 0.0, 0.85)]
+    [InlineData("ipo", 0.0, 0.0, 21.6225)]
+    [InlineData("sppo", 0.0, 0.0, 36.25)]
+    [InlineData("cream", 0.0, 0.0, 0.6659570477895321)]
+    [InlineData("dpo", 0.0, 0.5, 1.870957047789532)]
+    public void LossMatchesHandComputedValue(string kind, double smoothing, double rpoAlpha, double expected)
+    {
+        var settings = new LossSettings { Kind = kind, Beta = 0.1, LabelSmoothing = smoothing, RpoAlpha = rpoAlpha };
+        double actual = PreferenceLoss.PerPair(settings, Pair()).item<double>();
+        Assert.Equal(expected, actual, 1e-9);
+    }
+
+    [Fact]
+    public void CreamWithFullConsistencyIsDpoAndWithHalfIgnoresTheLabel()
+    {
+        var pair = Pair() with { Consistency = tensor(new[] { 1.0 }) };
+        var cream = new LossSettings { Kind = "cream", Beta = 0.1 };
+        Assert.Equal(PreferenceLoss.PerPair(cream with { Kind = "dpo" }, pair).item<double>(), PreferenceLoss.PerPair(cream, pair).item<double>(), 12);
+        // C = 0.5: the label says nothing, so swapping chosen and rejected changes nothing.
+        var half = pair with { Consistency = tensor(new[] { 0.5 }) };
+        var swapped = half with
+        {
+            PolicyChosen = half.PolicyRejected, PolicyRejected = half.PolicyChosen,
+            ReferenceChosen = half.ReferenceRejected, ReferenceRejected = half.ReferenceChosen,
+        };
+        Assert.Equal(PreferenceLoss.PerPair(cream, half).item<double>(), PreferenceLoss.PerPair(cream, swapped).item<double>(), 12);
+    }
+
+    [Theory]
+    [InlineData("beta", 0.0)]
+    [InlineData("label_smoothing", 0.5)]
+    public void OutOfRangeSettingsAreRefusedByName(string field, double value)
+    {
+        var settings = field == "beta" ? new LossSettings { Beta = value } : new LossSettings { LabelSmoothing = value };
+        Assert.Contains($"loss.{field}", Assert.Throws<ArgumentException>(settings.Validate).Message);
+    }
+}
