@@ -3,6 +3,8 @@ using static TorchSharp.torch;
 
 // Usage:
 //   device-check [--device cuda]
+//   align [--task sort] [--rounds 4] [--seeds 1,2,3] [--prompts 128] [--eval 200] [--sft-steps 300] [--noise 0.3]
+//         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream]
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
@@ -36,6 +38,20 @@ switch (command)
             TrainTokens: int.Parse(Arg("tokens", "512")),
             Repeats: int.Parse(Arg("repeats", "3")),
             PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
+        break;
+    case "align":
+        AlignmentExperiment.Run(new AlignmentExperiment.Settings(
+            Task: Arg("task", "sort"),
+            Rounds: int.Parse(Arg("rounds", "4")),
+            Seeds: Arg("seeds", "1,2,3").Split(',').Select(int.Parse).ToArray(),
+            PromptsPerRound: int.Parse(Arg("prompts", "128")),
+            EvalPrompts: int.Parse(Arg("eval", "200")),
+            SftSteps: int.Parse(Arg("sft-steps", "300")),
+            Noise: double.Parse(Arg("noise", "0.3")),
+            LearningRate: double.Parse(Arg("lr", "1e-4")),
+            Beta: double.Parse(Arg("beta", "0.1")),
+            Samples: int.Parse(Arg("samples", "4")),
+            Methods: Arg("methods", "verifier,self,cream").Split(',')), report);
         break;
     default:
         Console.Error.WriteLine($"unknown command '{command}' (device-check, model)");

@@ -13,7 +13,7 @@ public abstract class TaskBase : IVerifiableTask
     public IReadOnlyList<PromptItem> Prompts(int count, int seed, string split)
     {
         // Distinct streams for the splits; eval prompts that also occur in train are skipped.
-        var random = new Random(HashCode.Combine(seed, split, Name) & 0x7fffffff);
+        var random = new Random(StableSeed(seed, split));
         var train = split == "eval" ? Prompts(2000, seed, "train").Select(p => p.Prompt).ToHashSet() : [];
         var items = new List<PromptItem>(count);
         for (int guard = 0; items.Count < count && guard < count * 100; guard++)
@@ -22,6 +22,14 @@ public abstract class TaskBase : IVerifiableTask
             if (!train.Contains(item.Prompt)) items.Add(item);
         }
         return items;
+    }
+
+    /// <summary>A seed from (seed, split, task) that is the same in every process (string.GetHashCode is not).</summary>
+    private int StableSeed(int seed, string split)
+    {
+        uint hash = 2166136261;
+        foreach (char c in $"{Name}/{split}/{seed}") hash = (hash ^ c) * 16777619;
+        return (int)(hash & 0x7fffffff);
     }
 
     public bool Verify(PromptItem item, string response) =>

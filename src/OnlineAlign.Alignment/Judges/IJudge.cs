@@ -1,0 +1,16 @@
+using OnlineAlign.Alignment.Tasks;
+
+namespace OnlineAlign.Alignment.Judges;
+
+/// <summary>One prompt's N sampled responses, as text and as token ids.</summary>
+public sealed record ResponseGroup(PromptItem Item, int[] PromptIds, IReadOnlyList<int[]> ResponseIds, IReadOnlyList<string> ResponseTexts);
+
+/// <summary>Scores per prompt and response; NaN marks a response the judge could not score (excluded).</summary>
+public sealed record JudgeResult(IReadOnlyList<double[]> Scores, int ParseFailures = 0);
+
+/// <summary>Scores every response of every group. Judges run synchronously on the model's thread.</summary>
+public interface IJudge
+{
+    string Kind { get; }
+    JudgeResult Score(IReadOnlyList<ResponseGroup> groups);
+}

@@ -1,0 +1,47 @@
+using OnlineAlign.Alignment.Losses;
+using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Modeling.Training;
+
+namespace OnlineAlign.Alignment.Rounds;
+
+/// <summary>Everything one online round needs to know besides its models and prompts.</summary>
+public sealed record RoundSettings
+{
+    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier"];
+    public static readonly string[] ConsistencyModes = ["none", "dyn", "avg"];
+
+    public int SamplesPerPrompt { get; init; } = 4;
+    public SamplingOptions Sampling { get; init; } = new() { Temperature = 0.8, TopP = 0.95, MaxNewTokens = 16 };
+    public string Judge { get; init; } = "implicit";
+    public int Judgements { get; init; } = 3;
+    /// <summary>CREAM consistency regularisation: none, dyn (per prompt C) or avg (the round's mean C).</summary>
+    public string Consistency { get; init; } = "dyn";
+    public string PairStrategy { get; init; } = "best_vs_worst";
+    public double MinScoreGap { get; init; }
+    public LossSettings Loss { get; init; } = new();
+    public OptimizerSettings Optimizer { get; init; } = new() { LearningRate = 1e-4, WeightDecay = 0 };
+    public int Epochs { get; init; } = 1;
+    public int BatchSize { get; init; } = 8;
+    public int EvalMaxNewTokens { get; init; } = 16;
+
+    /// <summary>Every out-of-range value, named by field (empty when valid).</summary>
+    public List<string> Problems()
+    {
+        var problems = new List<string>();
+        if (SamplesPerPrompt < 2) problems.Add($"samples_per_prompt must be at least 2 (a pair needs two responses), got {SamplesPerPrompt}");
+        if (Sampling.Temperature < 0 || double.IsNaN(Sampling.Temperature)) problems.Add($"sampling.temperature must be >= 0, got {Sampling.Temperature}");
+        if (Sampling.TopP <= 0 || Sampling.TopP > 1) problems.Add($"sampling.top_p must be in (0, 1], got {Sampling.TopP}");
+        if (Sampling.TopK < 0) problems.Add($"sampling.top_k must be >= 0, got {Sampling.TopK}");
+        if (Sampling.MaxNewTokens < 1) problems.Add($"sampling.max_new_tokens must be at least 1, got {Sampling.MaxNewTokens}");
+        if (!JudgeKinds.Contains(Judge)) problems.Add($"judge.kind '{Judge}' is not one of {string.Join(", ", JudgeKinds)}");
+        if (Judgements < 1) problems.Add($"judge.judgements must be at least 1, got {Judgements}");
+        if (!ConsistencyModes.Contains(Consistency)) problems.Add($"consistency '{Consistency}' is not one of {string.Join(", ", ConsistencyModes)}");
+        if (!Pairs.PairBuilder.Strategies.Contains(PairStrategy)) problems.Add($"pair_strategy '{PairStrategy}' is not one of {string.Join(", ", Pairs.PairBuilder.Strategies)}");
+        if (MinScoreGap < 0) problems.Add($"min_score_gap must be >= 0, got {MinScoreGap}");
+        try { Loss.Validate(); } catch (ArgumentException e) { problems.Add(e.Message); }
+        if (!(Optimizer.LearningRate > 0)) problems.Add($"optimizer.learning_rate must be > 0, got {Optimizer.LearningRate}");
+        if (Epochs < 1) problems.Add($"optimizer.epochs must be at least 1, got {Epochs}");
+        if (BatchSize < 1) problems.Add($"optimizer.batch_size must be at least 1, got {BatchSize}");
+        return problems;
+    }
+}

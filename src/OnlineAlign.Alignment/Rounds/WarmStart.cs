@@ -1,0 +1,25 @@
+using OnlineAlign.Alignment.Tasks;
+using OnlineAlign.Alignment.Training;
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Modeling.Training;
+
+namespace OnlineAlign.Alignment.Rounds;
+
+/// <summary>Warm start for built-in tasks: a fresh model fine-tuned on noisy demonstrations, so it starts clearly imperfect.</summary>
+public static class WarmStart
+{
+    public sealed record Settings(int Steps = 300, int BatchSize = 32, double LearningRate = 3e-3, double Noise = 0.3, int Demonstrations = 2000);
+
+    public static DecoderLM Train(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed, out List<double> losses)
+    {
+        var model = BuiltinModels.Create(config, seed);
+        var random = new Random(seed);
+        var demos = task.Prompts(s.Demonstrations, seed, "train")
+            .Select(p => Examples.Pair(tokenizer, p.Prompt, task.Demonstrate(p, random, s.Noise))).ToList();
+        losses = SftTrainer.Train(model, demos,
+            new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, s.Steps / 10) },
+            s.Steps, s.BatchSize, seed, Math.Max(0, tokenizer.PadId));
+        return model;
+    }
+}
