@@ -16,7 +16,7 @@ namespace OnlineAlign.Benchmarks;
 public static class AlignmentExperiment
 {
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
-        double Noise, double LearningRate, double Beta, int Samples, string[] Methods);
+        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1);
 
     public static void Run(Settings s, TextWriter report)
     {
@@ -40,7 +40,8 @@ public static class AlignmentExperiment
                     SamplesPerPrompt = s.Samples,
                     Judge = method == "verifier" ? "verifier" : "implicit",
                     Consistency = method == "cream" ? "dyn" : "none",
-                    Loss = new LossSettings { Kind = method == "cream" ? "cream" : "dpo", Beta = s.Beta },
+                    Loss = new LossSettings { Kind = method == "cream" ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha },
+                    Epochs = s.Epochs,
                     Optimizer = new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0 },
                     BatchSize = 16,
                 };
@@ -55,6 +56,7 @@ public static class AlignmentExperiment
                     var r = OnlineRound.Run(models, new OnlineRound.Inputs(settings, tokenizer, task, prompts, indices, evalPrompts,
                         "previous_round", (ulong)seed, round, reports));
                     reports.Add(r);
+                    if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1") report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
                     report.WriteLine($"  {method,-8} round {round}: accuracy {r.Metrics["eval/accuracy"]:P1}, pairs {r.Metrics["pairs/kept"]}, " +
                                      $"C {r.Metrics["consistency/C"]:F3}, tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
                                      $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} ({watch.Elapsed.TotalSeconds:F0} s)" +

@@ -51,7 +51,9 @@ switch (command)
             LearningRate: double.Parse(Arg("lr", "1e-4")),
             Beta: double.Parse(Arg("beta", "0.1")),
             Samples: int.Parse(Arg("samples", "4")),
-            Methods: Arg("methods", "verifier,self,cream").Split(',')), report);
+            Methods: Arg("methods", "verifier,self,cream").Split(","),
+            RpoAlpha: double.Parse(Arg("rpo", "0")),
+            Epochs: int.Parse(Arg("epochs", "1"))), report);
         break;
     default:
         Console.Error.WriteLine($"unknown command '{command}' (device-check, model)");
