@@ -2,9 +2,13 @@ using System.Net;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using OnlineAlign.Grains.Placement;
+using OnlineAlign.Grains.Workers;
 using OnlineAlign.Silo;
+using OnlineAlign.Silo.Api;
 using OnlineAlign.Storage;
 using Orleans.Configuration;
+using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 
 // One host program for every silo role: Orleans and the gRPC API co-hosted in ASP.NET Core.
@@ -50,16 +54,21 @@ builder.UseOrleans(orleans =>
     orleans.UseSiloMetadata(new Dictionary<string, string>
     {
         ["onlinealign.role"] = silo.Role,
-        ["hardware.accelerator"] = silo.Accelerator,
+        [GpuSiloPlacementFilterDirector.MetadataKey] = silo.Accelerator,
     });
+    orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
 });
 
-builder.Services.AddGrpc();
+builder.Services.AddSingleton(new CheckpointStore(connectionString));
+builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort))));
+builder.Services.AddSingleton(api);
+builder.Services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());
 builder.Services.AddGrpcReflection();
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
 
 var app = builder.Build();
 app.MapGrpcHealthChecksService();
+app.MapGrpcService<RunsService>();
 app.MapGrpcReflectionService();
 
 app.Lifetime.ApplicationStarted.Register(() =>

@@ -1,0 +1,34 @@
+namespace OnlineAlign.Contracts;
+
+/// <summary>
+/// A run's orchestrator (key: run id). It drives rounds as a persisted state machine and survives
+/// silo crashes through a durable reminder; every transition is checked against the current state.
+/// </summary>
+[Alias("onlinealign.IRunGrain")]
+public interface IRunGrain : IGrainWithStringKey
+{
+    [Alias("Start")] Task<RunStatus> Start(RunSpec spec);
+    [Alias("Get")] Task<RunStatus?> Get();
+    [Alias("Rounds")] Task<List<RoundRecord>> Rounds();
+    [Alias("Pause")] Task<RunStatus> Pause();
+    [Alias("Resume")] Task<RunStatus> Resume();
+    [Alias("Cancel")] Task<RunStatus> Cancel();
+    /// <summary>Progress and committed rounds from <paramref name="fromRound"/> on, until the run stops.</summary>
+    [Alias("Watch")] IAsyncEnumerable<RunEvent> Watch(int fromRound, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The list of runs (a single grain, key 0).</summary>
+[Alias("onlinealign.IRunRegistryGrain")]
+public interface IRunRegistryGrain : IGrainWithIntegerKey
+{
+    [Alias("Add")] Task Add(string runId);
+    [Alias("List")] Task<List<string>> List();
+}
+
+/// <summary>Thrown for a transition that does not apply to the run's state (gRPC: FAILED_PRECONDITION).</summary>
+[GenerateSerializer]
+public sealed class RunStateException(string message) : Exception(message);
+
+/// <summary>Thrown for a run id nobody started (gRPC: NOT_FOUND).</summary>
+[GenerateSerializer]
+public sealed class RunNotFoundException(string runId) : Exception($"run '{runId}' does not exist");

@@ -1,0 +1,85 @@
+namespace OnlineAlign.Contracts;
+
+/// <summary>What a user asks for when starting a run (mirrors onlinealign.v1.RunSpec; defaults are the main job's).</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunSpec
+{
+    [Id(0)] public string Name { get; init; } = "run";
+    [Id(1)] public string BuiltinModel { get; init; } = "tiny";
+    [Id(2)] public string? HfFolder { get; init; }
+    [Id(3)] public string Task { get; init; } = "sort";
+    [Id(4)] public string? PromptsJsonl { get; init; }
+    [Id(5)] public int Rounds { get; init; } = 3;
+    [Id(6)] public int PromptsPerRound { get; init; } = 256;
+    [Id(7)] public int SamplesPerPrompt { get; init; } = 4;
+    [Id(8)] public double Temperature { get; init; } = 0.8;
+    [Id(9)] public double TopP { get; init; } = 0.95;
+    [Id(10)] public int TopK { get; init; }
+    [Id(11)] public int MaxNewTokens { get; init; } = 16;
+    [Id(12)] public string Judge { get; init; } = "implicit";
+    [Id(13)] public int Judgements { get; init; } = 3;
+    [Id(14)] public string Consistency { get; init; } = "dyn";
+    [Id(15)] public string PairStrategy { get; init; } = "best_vs_worst";
+    [Id(16)] public double MinScoreGap { get; init; }
+    [Id(17)] public string Loss { get; init; } = "cream";
+    [Id(18)] public double Beta { get; init; } = 0.1;
+    [Id(19)] public double LabelSmoothing { get; init; }
+    [Id(20)] public double RpoAlpha { get; init; }
+    [Id(21)] public string Reference { get; init; } = "previous_round";
+    [Id(22)] public double LearningRate { get; init; } = 3e-5;
+    [Id(23)] public double WeightDecay { get; init; }
+    [Id(24)] public int Epochs { get; init; } = 1;
+    [Id(25)] public int BatchSize { get; init; } = 16;
+    [Id(26)] public double MaxGradNorm { get; init; } = 1.0;
+    [Id(27)] public int WarmupSteps { get; init; }
+    [Id(28)] public int EvalPrompts { get; init; } = 100;
+    [Id(29)] public ulong Seed { get; init; } = 1;
+    [Id(30)] public string Device { get; init; } = "auto";
+    [Id(31)] public int SftSteps { get; init; } = 150;
+    [Id(32)] public double SftNoise { get; init; } = 0.3;
+}
+
+/// <summary>Where a run stands.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunStatus
+{
+    [Id(0)] public string RunId { get; init; } = "";
+    [Id(1)] public RunSpec Spec { get; init; } = new();
+    /// <summary>pending | running | paused | waiting_for_gpu | completed | cancelled | failed</summary>
+    [Id(2)] public string State { get; init; } = "pending";
+    [Id(3)] public int Round { get; init; }
+    [Id(4)] public string Phase { get; init; } = "";
+    [Id(5)] public int CommittedRounds { get; init; }
+    [Id(6)] public string? Error { get; init; }
+}
+
+/// <summary>A committed round: its metrics, warnings and checkpoint manifest path.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RoundRecord
+{
+    [Id(0)] public int Round { get; init; }
+    [Id(1)] public Dictionary<string, double> Metrics { get; init; } = new();
+    [Id(2)] public List<string> Warnings { get; init; } = new();
+    [Id(3)] public string ManifestPath { get; init; } = "";
+    [Id(4)] public string ManifestSha256 { get; init; } = "";
+    [Id(5)] public double Seconds { get; init; }
+}
+
+/// <summary>Progress inside the current round.</summary>
+[GenerateSerializer, Immutable]
+public sealed record PhaseProgress
+{
+    [Id(0)] public int Round { get; init; }
+    [Id(1)] public string Phase { get; init; } = "";
+    [Id(2)] public int Done { get; init; }
+    [Id(3)] public int Total { get; init; }
+}
+
+/// <summary>One item of a run's live stream: progress, a committed round, or the run's new status.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunEvent
+{
+    [Id(0)] public PhaseProgress? Progress { get; init; }
+    [Id(1)] public RoundRecord? RoundCommitted { get; init; }
+    [Id(2)] public RunStatus? Status { get; init; }
+}

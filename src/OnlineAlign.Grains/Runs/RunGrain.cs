@@ -1,0 +1,252 @@
+using Microsoft.Extensions.Logging;
+using OnlineAlign.Alignment.Training;
+using OnlineAlign.Contracts;
+using OnlineAlign.Storage;
+using Orleans.Concurrency;
+using Orleans.Runtime;
+
+namespace OnlineAlign.Grains.Runs;
+
+/// <summary>
+/// Drives a run's rounds: prepare the initial policy, then for each round ask the run's worker grain to
+/// run it and commit its record (metrics + checkpoint manifest) to persisted state. A background loop
+/// does the driving; a durable reminder and activation restart it after a silo dies, and it resumes
+/// from the last committed round. Reentrant so that status, listing and watching answer while a round runs.
+/// </summary>
+[Reentrant]
+[CollectionAgeLimit(Days = 7)]
+public sealed class RunGrain(
+    [PersistentState("run", "runs")] IPersistentState<RunState> state,
+    ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
+{
+    private const string ReminderName = "drive";
+    private Task? _loop;
+    private PhaseProgress? _progress;
+
+    private string RunId => this.GetPrimaryKeyString();
+    private RunState S => state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A silo that died mid-round left the state "running": pick the run up again.
+        if (S.State is "running" or "waiting_for_gpu") EnsureLoop();
+        return Task.CompletedTask;
+    }
+
+    public async Task<RunStatus> Start(RunSpec spec)
+    {
+        if (S.Spec is not null) throw new RunStateException($"run '{RunId}' already exists (state {S.State})");
+        var problems = RunSpecMapping.Problems(spec);
+        if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
+        S.Spec = spec;
+        S.State = "running";
+        S.CreatedUtc = DateTime.UtcNow;
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<IRunRegistryGrain>(0).Add(RunId);
+        await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        EnsureLoop();
+        return Status();
+    }
+
+    public Task<RunStatus?> Get() => Task.FromResult(S.Spec is null ? null : Status());
+
+    public Task<List<RoundRecord>> Rounds() => Task.FromResult(S.Rounds.ToList());
+
+    public async Task<RunStatus> Pause()
+    {
+        Require("pause", "running", "waiting_for_gpu");
+        S.State = "paused";
+        await state.WriteStateAsync();
+        return Status();
+    }
+
+    public async Task<RunStatus> Resume()
+    {
+        Require("resume", "paused", "failed");
+        S.State = "running";
+        S.Error = null;
+        await state.WriteStateAsync();
+        await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        EnsureLoop();
+        return Status();
+    }
+
+    public async Task<RunStatus> Cancel()
+    {
+        Require("cancel", "pending", "running", "paused", "waiting_for_gpu", "failed");
+        S.State = "cancelled";
+        await state.WriteStateAsync();
+        return Status();
+    }
+
+    public async IAsyncEnumerable<RunEvent> Watch(int fromRound, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (S.Spec is null) throw new RunNotFoundException(RunId);
+        int next = Math.Max(1, fromRound);
+        PhaseProgress? sent = null;
+        string? sentState = null;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            foreach (var record in S.Rounds.Where(r => r.Round >= next).ToList())
+            {
+                yield return new RunEvent { RoundCommitted = record };
+                next = record.Round + 1;
+            }
+            var progress = _progress;
+            if (progress is not null && progress != sent)
+            {
+                yield return new RunEvent { Progress = progress };
+                sent = progress;
+            }
+            if (S.State != sentState)
+            {
+                yield return new RunEvent { Status = Status() };
+                sentState = S.State;
+            }
+            if (S.State is not ("running" or "waiting_for_gpu" or "pending")) yield break;
+            try { await Task.Delay(250, cancellationToken); }
+            catch (OperationCanceledException) { yield break; }
+        }
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (S.State is "running" or "waiting_for_gpu") EnsureLoop();
+        return Task.CompletedTask;
+    }
+
+    private void EnsureLoop()
+    {
+        if (_loop is null || _loop.IsCompleted) _loop = Drive();
+    }
+
+    private async Task Drive()
+    {
+        var worker = GrainFactory.GetGrain<IPolicyWorkerGrain>(RunId);
+        int failures = 0;
+        while (S.State is "running" or "waiting_for_gpu")
+        {
+            var progressPoll = PollProgress(worker);
+            try
+            {
+                if (S.Initial is null)
+                {
+                    await SetPhase(0, "prepare");
+                    S.Initial = await worker.Prepare(RunId, S.Spec!);
+                    await state.WriteStateAsync();
+                    continue;
+                }
+                int round = S.Rounds.Count + 1;
+                if (round > S.Spec!.Rounds)
+                {
+                    S.State = "completed";
+                    S.Phase = "";
+                    await state.WriteStateAsync();
+                    await UnregisterReminder();
+                    break;
+                }
+                await SetPhase(round, "round");
+                var record = await worker.RunRound(new RoundRequest
+                {
+                    RunId = RunId, Spec = S.Spec, Round = round, Earlier = S.Rounds.ToList(),
+                    Policy = PolicyAt(round)!, Initial = S.Initial, TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2),
+                });
+                // Commit: the round exists once its record is persisted (a concurrent writer loses on the ETag).
+                S.Rounds.Add(record);
+                S.Phase = "committed";
+                await state.WriteStateAsync();
+                failures = 0;
+            }
+            catch (NonFiniteLossException e)
+            {
+                await Stop("paused", $"round {S.Round}: {e.Message}; the last committed checkpoint (round {S.Rounds.Count}) is intact");
+            }
+            catch (CorruptBlobException e)
+            {
+                await Stop("failed", $"round {S.Round}: {e.Message}; resume restarts from the last good committed round");
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or NotSupportedException)
+            {
+                await Stop("failed", $"round {S.Round}: {e.Message}");
+            }
+            catch (Orleans.Runtime.OrleansException e) when (e.Message.Contains("No active nodes are compatible"))
+            {
+                // No GPU silo in the cluster right now: park visibly and keep trying.
+                if (S.State != "waiting_for_gpu") { S.State = "waiting_for_gpu"; await state.WriteStateAsync(); }
+                await Task.Delay(TimeSpan.FromSeconds(5));
+            }
+            catch (Exception e)
+            {
+                // Silo crashes, timeouts, storage outages: retry the same round from its inputs, with backoff.
+                failures++;
+                log.LogWarning(e, "run {Run} round {Round} attempt failed ({Failures})", RunId, S.Round, failures);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, failures))));
+                if (S.State == "waiting_for_gpu") { S.State = "running"; await state.WriteStateAsync(); }
+            }
+            finally
+            {
+                _stopPolling?.Cancel();
+                await progressPoll;
+            }
+        }
+    }
+
+    private CancellationTokenSource? _stopPolling;
+
+    /// <summary>Copies the worker's progress into this grain while a call to it is in flight, for Watch.</summary>
+    private async Task PollProgress(IPolicyWorkerGrain worker)
+    {
+        _stopPolling = new CancellationTokenSource();
+        var token = _stopPolling.Token;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(500, token);
+                _progress = await worker.Progress();
+            }
+            catch (OperationCanceledException) { break; }
+            catch (Exception) { /* the worker may be moving or starting; the next poll tries again */ }
+        }
+    }
+
+    /// <summary>P_k, the policy at the start of round k: round 1 starts from the initial policy.</summary>
+    private ModelPointer? PolicyAt(int k) => k < 1 ? null : k == 1 ? S.Initial : new ModelPointer
+    {
+        Path = S.Rounds[k - 2].ManifestPath, Sha256 = S.Rounds[k - 2].ManifestSha256,
+    };
+
+    private async Task SetPhase(int round, string phase)
+    {
+        S.Round = round;
+        S.Phase = phase;
+        if (S.State == "waiting_for_gpu") S.State = "running";
+        await state.WriteStateAsync();
+    }
+
+    private async Task Stop(string newState, string error)
+    {
+        log.LogWarning("run {Run}: {State}: {Error}", RunId, newState, error);
+        S.State = newState;
+        S.Error = error;
+        await state.WriteStateAsync();
+    }
+
+    private async Task UnregisterReminder()
+    {
+        var reminder = await this.GetReminder(ReminderName);
+        if (reminder is not null) await this.UnregisterReminder(reminder);
+    }
+
+    private void Require(string action, params string[] allowed)
+    {
+        if (S.Spec is null) throw new RunNotFoundException(RunId);
+        if (!allowed.Contains(S.State)) throw new RunStateException($"cannot {action} run '{RunId}': it is {S.State}");
+    }
+
+    private RunStatus Status() => new()
+    {
+        RunId = RunId, Spec = S.Spec ?? new RunSpec(), State = S.State, Round = S.Round, Phase = S.Phase,
+        CommittedRounds = S.Rounds.Count, Error = S.Error,
+    };
+}

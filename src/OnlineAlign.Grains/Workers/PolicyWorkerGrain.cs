@@ -1,0 +1,94 @@
+using Microsoft.Extensions.Logging;
+using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Placement;
+using OnlineAlign.Grains.Runtime;
+using OnlineAlign.Modeling;
+using OnlineAlign.Storage;
+using Orleans.Placement;
+
+namespace OnlineAlign.Grains.Workers;
+
+/// <summary>
+/// A run's models on a GPU-tagged silo. Checkpoints come from blob storage (verified by sha256 and
+/// cached locally by hash); tensor work runs on this activation's own thread; the new policy goes back
+/// to blob storage under a fresh attempt folder, so a retried round never collides with a crashed one.
+/// </summary>
+[GpuSiloOnly]
+[Immovable]
+public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, ILogger<PolicyWorkerGrain> log)
+    : Grain, IPolicyWorkerGrain
+{
+    private ModelThread? _thread;
+    private volatile PhaseProgress? _progress;
+
+    private ModelThread Thread => _thread ??= new ModelThread($"model-{this.GetPrimaryKeyString()}");
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _thread?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public async Task<ModelPointer> Prepare(string runId, RunSpec spec, CancellationToken cancellationToken)
+    {
+        string output = NewScratch(runId, "prepare");
+        _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
+        var device = Device(spec);
+        await Thread.Run(() => { RoundJob.Prepare(spec, device, output); return 0; });
+        var pointer = await store.WriteFolderAsync($"runs/{runId}/round-0000/{Guid.NewGuid():N}", output, cancellationToken);
+        Directory.Delete(output, recursive: true);
+        return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
+    }
+
+    public async Task<RoundRecord> RunRound(RoundRequest request, CancellationToken cancellationToken)
+    {
+        var started = DateTime.UtcNow;
+        var folders = new Dictionary<string, string>();
+        foreach (var pointer in new[] { request.Policy, request.Initial, request.TrainedFrom, request.TrainedFromBefore })
+            if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
+                folders[pointer.Sha256] = await Fetch(pointer, cancellationToken);
+
+        string output = NewScratch(request.RunId, $"round-{request.Round}");
+        var device = Device(request.Spec);
+        int round = request.Round;
+        var report = await Thread.Run(() => RoundJob.Run(request, folders, device, output,
+            (phase, done, total) => _progress = new PhaseProgress { Round = round, Phase = phase, Done = done, Total = total }));
+        _progress = new PhaseProgress { Round = round, Phase = "checkpoint" };
+        var manifest = await store.WriteFolderAsync($"runs/{request.RunId}/round-{round:D4}/{Guid.NewGuid():N}", output, cancellationToken);
+        Directory.Delete(output, recursive: true);
+        log.LogInformation("run {Run} round {Round} done in {Seconds:F1} s", request.RunId, round, (DateTime.UtcNow - started).TotalSeconds);
+        return new RoundRecord
+        {
+            Round = round,
+            Metrics = report.Metrics,
+            Warnings = report.Warnings,
+            ManifestPath = manifest.Path,
+            ManifestSha256 = manifest.Sha256,
+            Seconds = (DateTime.UtcNow - started).TotalSeconds,
+        };
+    }
+
+    public Task<PhaseProgress?> Progress() => Task.FromResult(_progress);
+
+    /// <summary>A checkpoint's local folder, downloaded and verified once per content hash.</summary>
+    private async Task<string> Fetch(ModelPointer pointer, CancellationToken ct)
+    {
+        string folder = Path.Combine(settings.CacheFolder, "checkpoints", pointer.Sha256);
+        if (File.Exists(Path.Combine(folder, ".complete"))) return folder;
+        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        await store.ReadFolderAsync(new BlobPointer(pointer.Path, pointer.Sha256, 0), folder, ct);
+        await File.WriteAllTextAsync(Path.Combine(folder, ".complete"), pointer.Path, ct);
+        return folder;
+    }
+
+    private string NewScratch(string runId, string what)
+    {
+        string folder = Path.Combine(settings.CacheFolder, "scratch", runId, $"{what}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        return folder;
+    }
+
+    /// <summary>The silo's device, unless the spec pins one.</summary>
+    private TorchSharp.torch.Device Device(RunSpec spec) =>
+        DeviceSetting.Resolve(spec.Device is "auto" or "" ? settings.Device : spec.Device);
+}

@@ -1,0 +1,98 @@
+using Grpc.Core;
+using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Runs;
+using OnlineAlign.Storage;
+using V1 = OnlineAlign.Api.V1;
+
+namespace OnlineAlign.Silo.Api;
+
+/// <summary>The onlinealign.v1.Runs gRPC service: validation, status codes, and the bridge to run grains.</summary>
+public sealed class RunsService(IClusterClient cluster, CheckpointStore store, IHostApplicationLifetime lifetime) : V1.Runs.RunsBase
+{
+    public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
+    {
+        var spec = SpecConversion.FromProto(request.Spec ?? new V1.RunSpec());
+        var problems = RunSpecMapping.Problems(spec);
+        if (problems.Count > 0)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "invalid run spec: " + string.Join("; ", problems)));
+        string runId = $"{Slug(spec.Name)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
+        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Start(spec)));
+    }
+
+    public override async Task<V1.Run> GetRun(V1.GetRunRequest request, ServerCallContext context) =>
+        SpecConversion.ToProto(await Existing(request.RunId));
+
+    public override async Task<V1.ListRunsResponse> ListRuns(V1.ListRunsRequest request, ServerCallContext context)
+    {
+        var response = new V1.ListRunsResponse();
+        foreach (var id in await cluster.GetGrain<IRunRegistryGrain>(0).List())
+            if (await cluster.GetGrain<IRunGrain>(id).Get() is RunStatus status)
+                response.Runs.Add(SpecConversion.ToProto(status));
+        return response;
+    }
+
+    public override async Task<V1.ListRoundsResponse> ListRounds(V1.ListRoundsRequest request, ServerCallContext context)
+    {
+        await Existing(request.RunId);
+        var response = new V1.ListRoundsResponse();
+        response.Rounds.AddRange((await cluster.GetGrain<IRunGrain>(request.RunId).Rounds()).Select(SpecConversion.ToProto));
+        return response;
+    }
+
+    public override async Task WatchRun(V1.WatchRunRequest request, IServerStreamWriter<V1.RunEvent> responseStream, ServerCallContext context)
+    {
+        await Existing(request.RunId);
+        // An open stream must not hold up host shutdown.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        await foreach (var e in cluster.GetGrain<IRunGrain>(request.RunId).Watch(request.FromRound, linked.Token).WithCancellation(linked.Token))
+        {
+            var item = new V1.RunEvent();
+            if (e.Progress is { } p) item.Progress = new V1.PhaseProgress { Round = p.Round, Phase = p.Phase, Done = p.Done, Total = p.Total };
+            else if (e.RoundCommitted is { } r) item.RoundCommitted = SpecConversion.ToProto(r);
+            else if (e.Status is { } s) item.Run = SpecConversion.ToProto(s);
+            await responseStream.WriteAsync(item, linked.Token);
+        }
+    }
+
+    public override async Task<V1.Run> PauseRun(V1.RunRef request, ServerCallContext context) =>
+        SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(request.RunId).Pause()));
+
+    public override async Task<V1.Run> ResumeRun(V1.RunRef request, ServerCallContext context) =>
+        SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(request.RunId).Resume()));
+
+    public override async Task<V1.Run> CancelRun(V1.RunRef request, ServerCallContext context) =>
+        SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(request.RunId).Cancel()));
+
+    public override async Task<V1.ExportPolicyResponse> ExportPolicy(V1.ExportPolicyRequest request, ServerCallContext context)
+    {
+        await Existing(request.RunId);
+        if (string.IsNullOrWhiteSpace(request.OutputFolder))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "output_folder: required"));
+        var rounds = await cluster.GetGrain<IRunGrain>(request.RunId).Rounds();
+        var record = request.Round < 0 ? rounds.LastOrDefault() : rounds.FirstOrDefault(r => r.Round == request.Round);
+        if (record is null)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
+        string folder = Path.GetFullPath(request.OutputFolder);
+        await store.ReadFolderAsync(new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), folder, context.CancellationToken);
+        return new V1.ExportPolicyResponse { Folder = folder };
+    }
+
+    private async Task<RunStatus> Existing(string runId) =>
+        await cluster.GetGrain<IRunGrain>(runId).Get() ?? throw new RpcException(new Status(StatusCode.NotFound, $"run '{runId}' does not exist"));
+
+    private static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try { return await call(); }
+        catch (RunNotFoundException e) { throw new RpcException(new Status(StatusCode.NotFound, e.Message)); }
+        catch (RunStateException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
+        catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message)); }
+    }
+
+    private static string Slug(string name)
+    {
+        var chars = name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray();
+        var slug = new string(chars).Trim('-');
+        return slug.Length == 0 ? "run" : slug[..Math.Min(slug.Length, 32)];
+    }
+}

@@ -1,0 +1,86 @@
+using OnlineAlign.Contracts;
+using V1 = OnlineAlign.Api.V1;
+
+namespace OnlineAlign.Silo.Api;
+
+/// <summary>Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec.</summary>
+public static class SpecConversion
+{
+    public static RunSpec FromProto(V1.RunSpec p)
+    {
+        var d = new RunSpec();
+        return new RunSpec
+        {
+            Name = p.HasName ? p.Name : d.Name,
+            BuiltinModel = p.Model?.HasBuiltin == true ? p.Model.Builtin : d.BuiltinModel,
+            HfFolder = p.Model?.HasHfFolder == true ? p.Model.HfFolder : null,
+            Task = p.Prompts?.HasTask == true ? p.Prompts.Task : d.Task,
+            PromptsJsonl = p.Prompts?.HasJsonlPath == true ? p.Prompts.JsonlPath : null,
+            EvalPrompts = p.Prompts?.HasEvalPrompts == true ? p.Prompts.EvalPrompts : d.EvalPrompts,
+            Rounds = p.HasRounds ? p.Rounds : d.Rounds,
+            PromptsPerRound = p.HasPromptsPerRound ? p.PromptsPerRound : d.PromptsPerRound,
+            SamplesPerPrompt = p.HasSamplesPerPrompt ? p.SamplesPerPrompt : d.SamplesPerPrompt,
+            Temperature = p.Sampling?.HasTemperature == true ? p.Sampling.Temperature : d.Temperature,
+            TopP = p.Sampling?.HasTopP == true ? p.Sampling.TopP : d.TopP,
+            TopK = p.Sampling?.HasTopK == true ? p.Sampling.TopK : d.TopK,
+            MaxNewTokens = p.Sampling?.HasMaxNewTokens == true ? p.Sampling.MaxNewTokens : d.MaxNewTokens,
+            Judge = p.Judge?.HasKind == true ? p.Judge.Kind : d.Judge,
+            Judgements = p.Judge?.HasJudgements == true ? p.Judge.Judgements : d.Judgements,
+            Consistency = p.HasConsistency ? p.Consistency : d.Consistency,
+            PairStrategy = p.HasPairStrategy ? p.PairStrategy : d.PairStrategy,
+            MinScoreGap = p.HasMinScoreGap ? p.MinScoreGap : d.MinScoreGap,
+            Loss = p.Loss?.HasKind == true ? p.Loss.Kind : d.Loss,
+            Beta = p.Loss?.HasBeta == true ? p.Loss.Beta : d.Beta,
+            LabelSmoothing = p.Loss?.HasLabelSmoothing == true ? p.Loss.LabelSmoothing : d.LabelSmoothing,
+            RpoAlpha = p.Loss?.HasRpoAlpha == true ? p.Loss.RpoAlpha : d.RpoAlpha,
+            Reference = p.HasReference ? p.Reference : d.Reference,
+            LearningRate = p.Optimizer?.HasLearningRate == true ? p.Optimizer.LearningRate : d.LearningRate,
+            WeightDecay = p.Optimizer?.HasWeightDecay == true ? p.Optimizer.WeightDecay : d.WeightDecay,
+            Epochs = p.Optimizer?.HasEpochs == true ? p.Optimizer.Epochs : d.Epochs,
+            BatchSize = p.Optimizer?.HasBatchSize == true ? p.Optimizer.BatchSize : d.BatchSize,
+            MaxGradNorm = p.Optimizer?.HasMaxGradNorm == true ? p.Optimizer.MaxGradNorm : d.MaxGradNorm,
+            WarmupSteps = p.Optimizer?.HasWarmupSteps == true ? p.Optimizer.WarmupSteps : d.WarmupSteps,
+            Seed = p.HasSeed ? p.Seed : d.Seed,
+            Device = p.HasDevice ? p.Device : d.Device,
+            SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
+        };
+    }
+
+    public static V1.RunSpec ToProto(RunSpec s)
+    {
+        var p = new V1.RunSpec
+        {
+            Name = s.Name, Rounds = s.Rounds, SamplesPerPrompt = s.SamplesPerPrompt, Consistency = s.Consistency,
+            PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
+            PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps,
+            Model = new V1.ModelSpec { Builtin = s.BuiltinModel },
+            Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
+            Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens },
+            Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements },
+            Loss = new V1.LossSpec { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha },
+            Optimizer = new V1.OptimizerSpec
+            {
+                LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,
+                MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps,
+            },
+        };
+        if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
+        if (s.PromptsJsonl is not null) p.Prompts.JsonlPath = s.PromptsJsonl;
+        return p;
+    }
+
+    public static V1.Run ToProto(RunStatus s) => new()
+    {
+        Id = s.RunId, Spec = ToProto(s.Spec), Status = s.State, Round = s.Round, Phase = s.Phase,
+        CommittedRounds = s.CommittedRounds, Error = s.Error ?? "",
+    };
+
+    public static V1.RoundMetrics ToProto(RoundRecord r)
+    {
+        var m = new V1.RoundMetrics { Round = r.Round, Checkpoint = r.ManifestPath };
+        foreach (var (k, v) in r.Metrics) m.Metrics[k] = v;
+        m.Metrics["time/round_seconds"] = r.Seconds;
+        m.Warnings.AddRange(r.Warnings);
+        return m;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace OnlineAlign.Storage;
+
+/// <summary>
+/// Write-once blobs in Azure Blob storage (Azurite locally). A path is written at most once
+/// (If-None-Match: *), every read is checked against the sha256 recorded at write time, and a
+/// checkpoint is a folder of files plus a manifest listing their sizes and hashes.
+/// </summary>
+public sealed class CheckpointStore
+{
+    private readonly BlobContainerClient _container;
+    private bool _created;
+
+    public CheckpointStore(string connectionString, string container = "onlinealign")
+        : this(new BlobServiceClient(connectionString).GetBlobContainerClient(container)) { }
+
+    public CheckpointStore(BlobContainerClient container) => _container = container;
+
+    private async Task EnsureContainerAsync(CancellationToken ct)
+    {
+        if (_created) return;
+        await _container.CreateIfNotExistsAsync(cancellationToken: ct);
+        _created = true;
+    }
+
+    /// <summary>Writes bytes to a new path. Writing the same bytes again is a no-op; different bytes are refused.</summary>
+    public async Task<BlobPointer> WriteOnceAsync(string path, byte[] content, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        string hash = Sha256(content);
+        var blob = _container.GetBlobClient(path);
+        try
+        {
+            await blob.UploadAsync(new BinaryData(content), new BlobUploadOptions
+            {
+                Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                Metadata = new Dictionary<string, string> { ["sha256"] = hash },
+            }, ct);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            var existing = (await blob.DownloadContentAsync(ct)).Value.Content.ToArray();
+            if (Sha256(existing) != hash)
+                throw new InvalidOperationException($"blob '{path}' already exists with different content; write-once paths are never overwritten");
+        }
+        return new BlobPointer(path, hash, content.LongLength);
+    }
+
+    /// <summary>Reads a blob and checks its hash.</summary>
+    public async Task<byte[]> ReadAsync(BlobPointer pointer, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        byte[] content;
+        try
+        {
+            content = (await _container.GetBlobClient(pointer.Path).DownloadContentAsync(ct)).Value.Content.ToArray();
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new FileNotFoundException($"blob '{pointer.Path}' does not exist", pointer.Path, e);
+        }
+        string actual = Sha256(content);
+        if (actual != pointer.Sha256) throw new CorruptBlobException(pointer.Path, pointer.Sha256, actual);
+        return content;
+    }
+
+    /// <summary>Uploads each file of a local folder under prefix, then a manifest.json listing them.</summary>
+    public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default)
+    {
+        var entries = new List<BlobPointer>();
+        foreach (var file in Directory.EnumerateFiles(folder).OrderBy(f => f, StringComparer.Ordinal))
+            entries.Add(await WriteOnceAsync($"{prefix}/{Path.GetFileName(file)}", await File.ReadAllBytesAsync(file, ct), ct));
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new CheckpointManifest(entries), ManifestJson);
+        return await WriteOnceAsync($"{prefix}/manifest.json", manifest, ct);
+    }
+
+    /// <summary>Downloads a checkpoint's files into a local folder, verifying the manifest and every file.</summary>
+    public async Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, CancellationToken ct = default)
+    {
+        var manifest = JsonSerializer.Deserialize<CheckpointManifest>(await ReadAsync(manifestPointer, ct), ManifestJson)
+            ?? throw new InvalidDataException($"manifest '{manifestPointer.Path}' is empty");
+        Directory.CreateDirectory(folder);
+        foreach (var entry in manifest.Files)
+        {
+            var bytes = await ReadAsync(entry, ct);
+            string target = Path.Combine(folder, Path.GetFileName(entry.Path));
+            await File.WriteAllBytesAsync(target + ".partial", bytes, ct);
+            File.Move(target + ".partial", target, overwrite: true);
+        }
+        return manifest;
+    }
+
+    public static string Sha256(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
+
+    private static readonly JsonSerializerOptions ManifestJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+}
+
+/// <summary>The files of a checkpoint with their sizes and hashes.</summary>
+public sealed record CheckpointManifest(List<BlobPointer> Files);
