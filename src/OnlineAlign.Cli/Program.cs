@@ -4,9 +4,18 @@ using OnlineAlign.Cli.Commands;
 var root = new RootCommand("OnlineAlign: online preference alignment of language models on an Orleans cluster");
 root.Subcommands.Add(LocalCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(PlotCommand.Create());
+foreach (var command in RunCommands.Create()) root.Subcommands.Add(command);
+root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Address);
+root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Key);
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Grpc.Core.RpcException e)
+{
+    Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
+    return 3;
 }
 catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException
                               or DirectoryNotFoundException or NotSupportedException or InvalidOperationException)

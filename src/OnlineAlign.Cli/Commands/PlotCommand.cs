@@ -1,0 +1,23 @@
+using System.CommandLine;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Cli.Client;
+
+namespace OnlineAlign.Cli.Commands;
+
+/// <summary>`onlinealign plot`: the round metrics of a run as a PNG.</summary>
+public static class PlotCommand
+{
+    public static Command Create()
+    {
+        var runId = new Argument<string>("run-id");
+        var output = new Option<string>("--out") { Description = "PNG file to write", DefaultValueFactory = _ => "metrics.png" };
+        var command = new Command("plot", "Write PNG charts of a run's round metrics (rewards, margins, accuracy, consistency, KL, lengths)") { runId, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var rounds = (await ApiConnection.Client(parse).ListRoundsAsync(new ListRoundsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct)).Rounds;
+            Console.WriteLine(MetricCharts.Write(rounds, parse.GetValue(output)!));
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,137 @@
+using System.CommandLine;
+using Google.Protobuf;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Cli.Client;
+using Spectre.Console;
+
+namespace OnlineAlign.Cli.Commands;
+
+/// <summary>start, status, rounds, watch, pause, resume, cancel, export: thin clients of the Runs API.</summary>
+public static class RunCommands
+{
+    private static readonly Argument<string> RunId = new("run-id") { Description = "the run's id (from start or `onlinealign runs`)" };
+
+    public static IEnumerable<Command> Create()
+    {
+        yield return Start();
+        yield return Simple("status", "Show a run's state", async (client, id, ct) =>
+            Print(await client.GetRunAsync(new GetRunRequest { RunId = id }, cancellationToken: ct)));
+        yield return Simple("rounds", "Show the metrics of every committed round as a table", async (client, id, ct) =>
+            AnsiConsole.Write(RunWatcher.RoundsTable((await client.ListRoundsAsync(new ListRoundsRequest { RunId = id }, cancellationToken: ct)).Rounds)));
+        yield return Simple("watch", "Follow a run live until it stops", async (client, id, ct) =>
+            Print(await RunWatcher.WatchAsync(client, id, ct)));
+        yield return Simple("pause", "Pause a run after its current round", async (client, id, ct) =>
+            Print(await client.PauseRunAsync(new RunRef { RunId = id }, cancellationToken: ct)));
+        yield return Simple("resume", "Resume a paused or failed run from its last committed checkpoint", async (client, id, ct) =>
+            Print(await client.ResumeRunAsync(new RunRef { RunId = id }, cancellationToken: ct)));
+        yield return Simple("cancel", "Cancel a run", async (client, id, ct) =>
+            Print(await client.CancelRunAsync(new RunRef { RunId = id }, cancellationToken: ct)));
+        yield return Export();
+        var list = new Command("runs", "List all runs");
+        list.SetAction(async (parse, ct) =>
+        {
+            var table = new Table().AddColumns("id", "status", "round", "committed", "error");
+            foreach (var r in (await ApiConnection.Client(parse).ListRunsAsync(new ListRunsRequest(), cancellationToken: ct)).Runs)
+                table.AddRow(r.Id, r.Status, r.Round.ToString(), $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
+            AnsiConsole.Write(table);
+            return 0;
+        });
+        yield return list;
+    }
+
+    private static Command Simple(string name, string description, Func<Runs.RunsClient, string, CancellationToken, Task> action)
+    {
+        var command = new Command(name, description) { RunId };
+        command.SetAction(async (parse, ct) => { await action(ApiConnection.Client(parse), parse.GetValue(RunId)!, ct); return 0; });
+        return command;
+    }
+
+    private static readonly Option<string?> SpecFile = new("--spec") { Description = "run spec as JSON (onlinealign.v1.RunSpec; snake_case or camelCase names)" };
+    private static readonly Option<int?> Rounds = new("--rounds") { Description = "number of online rounds" };
+    private static readonly Option<string?> Task = new("--task") { Description = "built-in task: sort, add, reverse" };
+    private static readonly Option<string?> Model = new("--model") { Description = "built-in model name (tiny) or a Hugging Face folder" };
+    private static readonly Option<string?> Judge = new("--judge") { Description = "implicit, llm or verifier" };
+    private static readonly Option<string?> Loss = new("--loss") { Description = "dpo, ipo, cdpo, robust, hinge, sppo, cream" };
+    private static readonly Option<string?> Consistency = new("--consistency") { Description = "none, dyn or avg" };
+    private static readonly Option<ulong?> Seed = new("--seed") { Description = "run seed" };
+    private static readonly Option<string?> Name = new("--name") { Description = "run name (prefix of its id)" };
+    private static readonly Option<int?> PromptsPerRound = new("--prompts-per-round") { Description = "prompts sampled per round" };
+    private static readonly Option<string?> Device = new("--device") { Description = "cpu, cuda, cuda:N, auto" };
+    private static readonly Option<bool> Follow = new("--watch") { Description = "watch the run until it stops" };
+
+    /// <summary>The spec from --spec (if any) with flag overrides applied.</summary>
+    public static RunSpec BuildSpec(ParseResult parse)
+    {
+        var spec = new RunSpec();
+        if (parse.GetValue(SpecFile) is string file)
+        {
+            if (!File.Exists(file)) throw new FileNotFoundException($"--spec: file '{file}' does not exist");
+            try { spec = JsonParser.Default.Parse<RunSpec>(File.ReadAllText(file)); }
+            catch (InvalidProtocolBufferException e) { throw new InvalidDataException($"--spec {file}: {e.Message}"); }
+        }
+        spec.Model ??= new ModelSpec();
+        spec.Prompts ??= new PromptSpec();
+        spec.Judge ??= new JudgeSpec();
+        spec.Loss ??= new LossSpec();
+        if (parse.GetValue(Rounds) is int rounds) spec.Rounds = rounds;
+        if (parse.GetValue(Task) is string task) spec.Prompts.Task = task;
+        if (parse.GetValue(Model) is string model)
+        {
+            if (Directory.Exists(model)) spec.Model.HfFolder = Path.GetFullPath(model); else spec.Model.Builtin = model;
+        }
+        if (parse.GetValue(Judge) is string judge) spec.Judge.Kind = judge;
+        if (parse.GetValue(Loss) is string loss) spec.Loss.Kind = loss;
+        if (parse.GetValue(Consistency) is string consistency) spec.Consistency = consistency;
+        if (parse.GetValue(Seed) is ulong seed) spec.Seed = seed;
+        if (parse.GetValue(Name) is string name) spec.Name = name;
+        if (parse.GetValue(PromptsPerRound) is int ppr) spec.PromptsPerRound = ppr;
+        if (parse.GetValue(Device) is string device) spec.Device = device;
+        return spec;
+    }
+
+    public static void AddSpecOptions(Command command)
+    {
+        foreach (var o in new Option[] { SpecFile, Rounds, Task, Model, Judge, Loss, Consistency, Seed, Name, PromptsPerRound, Device })
+            command.Options.Add(o);
+    }
+
+    private static Command Start()
+    {
+        var command = new Command("start", "Start a run from a spec file and/or flags");
+        AddSpecOptions(command);
+        command.Options.Add(Follow);
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = ApiConnection.Client(parse);
+            var run = await client.StartRunAsync(new StartRunRequest { Spec = BuildSpec(parse) }, cancellationToken: ct);
+            Console.WriteLine(run.Id);
+            if (parse.GetValue(Follow)) Print(await RunWatcher.WatchAsync(client, run.Id, ct));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Export()
+    {
+        var round = new Option<int>("--round") { Description = "committed round to export (-1: the last)", DefaultValueFactory = _ => -1 };
+        var output = new Option<string>("--out") { Description = "output folder (Hugging Face format)", Required = true };
+        var command = new Command("export", "Write a committed round's policy as a Hugging Face folder") { RunId, round, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var reply = await ApiConnection.Client(parse).ExportPolicyAsync(new ExportPolicyRequest
+            {
+                RunId = parse.GetValue(RunId)!, Round = parse.GetValue(round), OutputFolder = Path.GetFullPath(parse.GetValue(output)!),
+            }, cancellationToken: ct);
+            Console.WriteLine(reply.Folder);
+            return 0;
+        });
+        return command;
+    }
+
+    public static void Print(Run run)
+    {
+        string color = run.Status switch { "completed" => "green", "failed" => "red", "paused" or "waiting_for_gpu" => "yellow", _ => "blue" };
+        AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(run.Id)}[/]: [{color}]{run.Status}[/], round {run.Round} ({Markup.Escape(run.Phase)}), " +
+                               $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed" + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : ""));
+    }
+}
