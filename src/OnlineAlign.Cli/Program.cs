@@ -1,6 +1,9 @@
 using System.CommandLine;
 using OnlineAlign.Cli.Commands;
 
+// Redirected output (logs, CI, pipes) gets full-width tables instead of an 80-column squeeze.
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 240;
+
 var root = new RootCommand("OnlineAlign: online preference alignment of language models on an Orleans cluster");
 root.Subcommands.Add(LocalCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());

@@ -1,0 +1,47 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.EndToEnd;
+
+[Collection("processes")]
+public class ApiErrorTests
+{
+    [Fact]
+    public async Task StatusCodesForBadSpecsUnknownRunsWrongTransitionsAndApiKeys()
+    {
+        const string key = "test-key-123";
+        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string> { ["ONLINEALIGN_API_KEY"] = key }));
+        var client = cluster.Client(apiKey: key);
+
+        var bad = LocalTestCluster.SmallSpec();
+        bad.Loss = new LossSpec { Beta = 0 };
+        bad.SamplesPerPrompt = 1;
+        bad.Sampling.Temperature = -1;
+        bad.Prompts.Task = "chess";
+        var invalid = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = bad }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+        foreach (var field in new[] { "loss.beta", "samples_per_prompt", "sampling.temperature", "prompts.task" })
+            Assert.Contains(field, invalid.Status.Detail);
+
+        var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetRunAsync(new GetRunRequest { RunId = "nope" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1) });
+        var wrong = await Assert.ThrowsAsync<RpcException>(() => client.ResumeRunAsync(new RunRef { RunId = run.Id }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, wrong.StatusCode);
+
+        // Without the key: nothing but health answers.
+        var anonymous = cluster.Client();
+        var denied = await Assert.ThrowsAsync<RpcException>(() => anonymous.ListRunsAsync(new ListRunsRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, denied.StatusCode);
+        var wrongKey = await Assert.ThrowsAsync<RpcException>(() => cluster.Client(apiKey: "other").ListRunsAsync(new ListRunsRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, wrongKey.StatusCode);
+        using var channel = cluster.Silos[0].OpenChannel();
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status);
+
+        Assert.Contains(run.Id, (await client.ListRunsAsync(new ListRunsRequest())).Runs.Select(r => r.Id));
+        Assert.DoesNotContain(key, cluster.Silos[0].Output);
+    }
+}

@@ -1,0 +1,49 @@
+using OnlineAlign.Api.V1;
+using OnlineAlign.Storage;
+
+namespace OnlineAlign.Tests.Infrastructure;
+
+/// <summary>Azurite plus silo processes for one test, torn down at the end.</summary>
+public sealed class LocalTestCluster : IAsyncDisposable
+{
+    public required AzuriteProcess Azurite { get; init; }
+    public required string ClusterId { get; init; }
+    public List<SiloProcess> Silos { get; } = new();
+
+    public static async Task<LocalTestCluster> StartAsync(params (string Role, IDictionary<string, string>? Env)[] silos)
+    {
+        var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
+        var cluster = new LocalTestCluster { Azurite = azurite, ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8] };
+        foreach (var (role, env) in silos) await cluster.AddSiloAsync(role, env);
+        return cluster;
+    }
+
+    public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null)
+    {
+        var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>())
+        {
+            ["Silo__DataFolder"] = RepositoryPaths.NewTempFolder("silo-data"),
+        };
+        var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment);
+        Silos.Add(silo);
+        await silo.WaitUntilServingAsync(TimeSpan.FromMinutes(2));
+        return silo;
+    }
+
+    public Runs.RunsClient Client(int silo = 0, string? apiKey = null) =>
+        OnlineAlign.Cli.Client.ApiConnection.Client($"http://127.0.0.1:{Silos[silo].ApiPort}", apiKey);
+
+    /// <summary>A small, fast run spec: tiny model, short warm start, few prompts.</summary>
+    public static RunSpec SmallSpec(int rounds = 2) => new()
+    {
+        Name = "test", Rounds = rounds, PromptsPerRound = 48, SamplesPerPrompt = 4, SftSteps = 60, Seed = 7, Device = "cpu",
+        Prompts = new PromptSpec { Task = "sort", EvalPrompts = 32 },
+        Sampling = new SamplingSpec { MaxNewTokens = 8 },
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var silo in Silos) await silo.DisposeAsync();
+        await Azurite.DisposeAsync();
+    }
+}
