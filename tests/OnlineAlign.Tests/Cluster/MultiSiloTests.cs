@@ -1,0 +1,68 @@
+using Azure.Storage.Blobs;
+using Grpc.Core;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.Cluster;
+
+[Collection("processes")]
+public class MultiSiloTests
+{
+    private static async Task<Run> WaitForAsync(Runs.RunsClient client, string runId, Func<Run, bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                var run = await client.GetRunAsync(new GetRunRequest { RunId = runId }, deadline: DateTime.UtcNow.AddSeconds(10));
+                if (condition(run)) return run;
+                if (run.Status is "failed" or "cancelled") throw new InvalidOperationException($"run {run.Status}: {run.Error}");
+            }
+            catch (RpcException) when (DateTime.UtcNow < deadline) { }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {runId} did not reach the expected state in {timeout}");
+            await Task.Delay(500);
+        }
+    }
+
+    [Fact]
+    public async Task ModelGrainsRunOnlyOnTheGpuSiloAndCheckpointsLandInBlobStorage()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        var client = cluster.Client(0); // the control silo serves the API
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 2) });
+        var done = await WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+        Assert.Equal(2, done.CommittedRounds);
+
+        Assert.Contains($"run {run.Id} round 2 done", cluster.Silos[1].Output);
+        Assert.DoesNotContain($"run {run.Id} round", cluster.Silos[0].Output);
+
+        var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
+        var blobs = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/", CancellationToken.None)) blobs.Add(blob.Name);
+        foreach (var round in new[] { "round-0000", "round-0001", "round-0002" })
+        {
+            Assert.Contains(blobs, b => b.Contains(round) && b.EndsWith("/manifest.json"));
+            Assert.Contains(blobs, b => b.Contains(round) && b.EndsWith("/model.safetensors"));
+        }
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.All(rounds, r => Assert.Contains(r.Checkpoint, blobs));
+    }
+
+    [Fact]
+    public async Task KillingTheSiloMidRunLosesNoRoundAndRunsNoRoundTwice()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var run = await cluster.Client().StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 3) });
+        await WaitForAsync(cluster.Client(), run.Id, r => r.CommittedRounds >= 1 && r.Status == "running", TimeSpan.FromMinutes(3));
+
+        cluster.Silos[0].Kill(); // SIGKILL: no graceful shutdown, the round in flight is lost
+        await cluster.AddSiloAsync("all");
+        var client = cluster.Client(1);
+        var done = await WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
+
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.Equal([1, 2, 3], rounds.Select(r => r.Round));
+        Assert.Equal(3, done.CommittedRounds);
+    }
+}
