@@ -46,6 +46,9 @@ public static class OnlineRound
         var s = x.Settings;
         int pad = Math.Max(0, x.Tokenizer.PadId);
         var metrics = new Dictionary<string, double>();
+        // Wall time per phase, so users see where a round's time goes (time/generate, time/judge, ...).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        void Lap(string phase) { metrics[$"time/{phase}"] = clock.Elapsed.TotalSeconds; clock.Restart(); }
 
         progress?.Invoke("generate", 0, x.Prompts.Count);
         var groups = RoundPhases.Generate(models.Policy, x.Tokenizer, x.Prompts, x.PromptIndices, s, x.Seed, x.Round);
@@ -53,6 +56,7 @@ public static class OnlineRound
         metrics["generation/length_mean"] = lengths.Average();
         metrics["generation/eos_rate"] = groups.SelectMany(g => g.ResponseIds).Average(r => r.Length > 0 && r[^1] == x.Tokenizer.EosId ? 1.0 : 0.0);
 
+        Lap("generate");
         progress?.Invoke("judge", 0, groups.Count);
         var current = Judge(s, models.Policy, models.TrainedFrom, x).Score(groups);
         var previous = models.TrainedFrom is null || s.Consistency == "none" || s.Judge == "verifier"
@@ -76,6 +80,7 @@ public static class OnlineRound
         metrics["consistency/C"] = consistency.Average();
         metrics["consistency/tau"] = meanTau;
 
+        Lap("judge");
         progress?.Invoke("pairs", 0, groups.Count);
         var reference = x.ReferenceStrategy == "initial" ? models.Initial : models.Policy;
         var (examples, stats, _) = RoundPhases.BuildPairs(groups, current.Scores.ToList(), consistency, s, reference, (int)(x.Seed % int.MaxValue) + x.Round, pad);
@@ -85,6 +90,7 @@ public static class OnlineRound
         metrics["lengths/chosen"] = examples.Count > 0 ? examples.Average(e => e.Chosen.Length) : double.NaN;
         metrics["lengths/rejected"] = examples.Count > 0 ? examples.Average(e => e.Rejected.Length) : double.NaN;
 
+        Lap("pairs");
         // The model at the round's start becomes "trained from" for the next round's judge.
         var roundStart = BuiltinModels.Clone(models.Policy);
         progress?.Invoke("train", 0, 1);
@@ -94,11 +100,13 @@ public static class OnlineRound
         foreach (var key in steps.FirstOrDefault()?.Named().Keys ?? [])
             metrics[key] = steps.Average(st => st.Named()[key]);
 
+        Lap("train");
         progress?.Invoke("evaluate", 0, x.EvalPrompts.Count);
         foreach (var (k, v) in RoundPhases.Evaluate(models.Policy, x.ReferenceStrategy == "initial" ? models.Initial : roundStart,
                      models.Initial, x.Tokenizer, x.Task, x.EvalPrompts, s.EvalMaxNewTokens, x.Seed + (ulong)x.Round))
             metrics[k] = v;
 
+        Lap("evaluate");
         models.TrainedFromBefore?.Dispose();
         models.TrainedFromBefore = models.TrainedFrom;
         models.TrainedFrom = roundStart;

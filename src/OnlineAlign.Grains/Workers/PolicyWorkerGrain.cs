@@ -48,14 +48,18 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
                 folders[pointer.Sha256] = await Fetch(pointer, cancellationToken);
 
+        double loadSeconds = (DateTime.UtcNow - started).TotalSeconds;
         string output = NewScratch(request.RunId, $"round-{request.Round}");
         var device = Device(request.Spec);
         int round = request.Round;
         var report = await Thread.Run(() => RoundJob.Run(request, folders, device, output,
             (phase, done, total) => _progress = new PhaseProgress { Round = round, Phase = phase, Done = done, Total = total }));
         _progress = new PhaseProgress { Round = round, Phase = "checkpoint" };
+        var uploadStarted = DateTime.UtcNow;
         var manifest = await store.WriteFolderAsync($"runs/{request.RunId}/round-{round:D4}/{Guid.NewGuid():N}", output, cancellationToken);
         Directory.Delete(output, recursive: true);
+        report.Metrics["time/fetch_checkpoints"] = loadSeconds;
+        report.Metrics["time/checkpoint_upload"] = (DateTime.UtcNow - uploadStarted).TotalSeconds;
         log.LogInformation("run {Run} round {Round} done in {Seconds:F1} s", request.RunId, round, (DateTime.UtcNow - started).TotalSeconds);
         return new RoundRecord
         {

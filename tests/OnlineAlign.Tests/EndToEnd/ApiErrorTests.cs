@@ -42,6 +42,21 @@ public class ApiErrorTests
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status);
 
         Assert.Contains(run.Id, (await client.ListRunsAsync(new ListRunsRequest())).Runs.Select(r => r.Id));
+
+        // Pause takes effect at the next round boundary; resume continues from the last committed checkpoint.
+        Assert.Equal("paused", (await client.PauseRunAsync(new RunRef { RunId = run.Id })).Status);
+        Assert.Equal("running", (await client.ResumeRunAsync(new RunRef { RunId = run.Id })).Status);
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        Run current;
+        do
+        {
+            await Task.Delay(500);
+            current = await client.GetRunAsync(new GetRunRequest { RunId = run.Id });
+        } while (current.Status != "completed" && DateTime.UtcNow < deadline);
+        Assert.Equal("completed", current.Status);
+        Assert.Equal(1, current.CommittedRounds);
+        var finished = await Assert.ThrowsAsync<RpcException>(() => client.ResumeRunAsync(new RunRef { RunId = run.Id }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, finished.StatusCode);
         Assert.DoesNotContain(key, cluster.Silos[0].Output);
     }
 }
