@@ -14,6 +14,20 @@ public sealed record RoundRequest
     [Id(5)] public ModelPointer? TrainedFrom { get; init; }
     [Id(6)] public ModelPointer? TrainedFromBefore { get; init; }
     [Id(7)] public List<RoundRecord> Earlier { get; init; } = new();
+    /// <summary>The round's generation output, one blob per shard, written by the generate phase.</summary>
+    [Id(8)] public List<ModelPointer> Generations { get; init; } = new();
+}
+
+/// <summary>One shard of a round's generation: the prompts (by index) one replica samples for.</summary>
+[GenerateSerializer, Immutable]
+public sealed record GenerationRequest
+{
+    [Id(0)] public string RunId { get; init; } = "";
+    [Id(1)] public RunSpec Spec { get; init; } = new();
+    [Id(2)] public int Round { get; init; }
+    [Id(3)] public ModelPointer Policy { get; init; } = new();
+    [Id(4)] public List<int> PromptPositions { get; init; } = new();
+    [Id(5)] public int Shard { get; init; }
 }
 
 /// <summary>A checkpoint manifest in blob storage (path + sha256).</summary>
@@ -39,6 +53,10 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     /// <summary>Runs one round from the given checkpoints, writes the new policy's checkpoint, returns the round's record.</summary>
     [Alias("RunRound"), ResponseTimeout("01:00:00")]
     Task<RoundRecord> RunRound(RoundRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Samples one shard of a round's responses from the given policy checkpoint and writes them to a blob.</summary>
+    [Alias("Generate"), ResponseTimeout("01:00:00")]
+    Task<ModelPointer> Generate(GenerationRequest request, CancellationToken cancellationToken = default);
 
     [Alias("Progress"), AlwaysInterleave]
     Task<PhaseProgress?> Progress();

@@ -37,6 +37,8 @@ public sealed record RunSpec
     [Id(30)] public string Device { get; init; } = "auto";
     [Id(31)] public int SftSteps { get; init; } = 150;
     [Id(32)] public double SftNoise { get; init; } = 0.3;
+    /// <summary>Policy replicas that share a round's generation (one per GPU silo where there are several).</summary>
+    [Id(33)] public int GenerationReplicas { get; init; } = 1;
 }
 
 /// <summary>Where a run stands.</summary>

@@ -39,7 +39,8 @@ public static class OnlineRound
 {
     public sealed record Inputs(RoundSettings Settings, ITextTokenizer Tokenizer, IVerifiableTask? Task,
         IReadOnlyList<PromptItem> Prompts, IReadOnlyList<int> PromptIndices, IReadOnlyList<PromptItem> EvalPrompts,
-        string ReferenceStrategy, ulong Seed, int Round, IReadOnlyList<RoundReport> Earlier);
+        string ReferenceStrategy, ulong Seed, int Round, IReadOnlyList<RoundReport> Earlier,
+        IReadOnlyList<IReadOnlyList<int[]>>? Responses = null);
 
     public static RoundReport Run(RunModels models, Inputs x, Action<string, int, int>? progress = null)
     {
@@ -51,7 +52,10 @@ public static class OnlineRound
         void Lap(string phase) { metrics[$"time/{phase}"] = clock.Elapsed.TotalSeconds; clock.Restart(); }
 
         progress?.Invoke("generate", 0, x.Prompts.Count);
-        var groups = RoundPhases.Generate(models.Policy, x.Tokenizer, x.Prompts, x.PromptIndices, s, x.Seed, x.Round);
+        // Responses sampled earlier (the generate phase, possibly sharded over replicas) are used as they are.
+        var groups = x.Responses is null
+            ? RoundPhases.Generate(models.Policy, x.Tokenizer, x.Prompts, x.PromptIndices, s, x.Seed, x.Round)
+            : RoundPhases.Groups(x.Tokenizer, x.Prompts, x.Responses);
         var lengths = groups.SelectMany(g => g.ResponseIds.Select(r => (double)r.Length)).ToList();
         metrics["generation/length_mean"] = lengths.Average();
         metrics["generation/eos_rate"] = groups.SelectMany(g => g.ResponseIds).Average(r => r.Length > 0 && r[^1] == x.Tokenizer.EosId ? 1.0 : 0.0);

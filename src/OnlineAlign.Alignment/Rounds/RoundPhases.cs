@@ -31,12 +31,17 @@ public static class RoundPhases
             outputs.AddRange(TextGenerator.Generate(policy, chunk.Select(j => promptIds[j.Prompt]).ToList(), options,
                 chunk.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList()));
         }
-        return prompts.Select((p, i) =>
-        {
-            var mine = outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).ToList();
-            return new ResponseGroup(p, promptIds[i], mine.Select(o => o.Tokens).ToList(),
-                mine.Select(o => tokenizer.Decode(o.Tokens)).ToList());
-        }).ToList();
+        return Groups(tokenizer, prompts, prompts.Select((_, i) =>
+            (IReadOnlyList<int[]>)outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).Select(o => o.Tokens).ToList()).ToList());
+    }
+
+    /// <summary>Response groups from already sampled token ids (one list per prompt).</summary>
+    public static List<ResponseGroup> Groups(ITextTokenizer tokenizer, IReadOnlyList<PromptItem> prompts, IReadOnlyList<IReadOnlyList<int[]>> responses)
+    {
+        if (responses.Count != prompts.Count)
+            throw new ArgumentException($"{responses.Count} response lists for {prompts.Count} prompts");
+        return prompts.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(tokenizer, p.Prompt), responses[i],
+            responses[i].Select(r => tokenizer.Decode(r)).ToList())).ToList();
     }
 
     /// <summary>CREAM's per-prompt consistency between this round's and the previous judge's scores.</summary>

@@ -145,10 +145,24 @@ public sealed class RunGrain(
                     await UnregisterReminder();
                     break;
                 }
-                await SetPhase(round, "round");
+                if (S.GenerationRound != round)
+                {
+                    // Phase 1, generate: shards of the round's prompts on the replicas, outputs persisted as blobs.
+                    await SetPhase(round, "generate");
+                    var shards = Shards(S.Spec.PromptsPerRound, S.Spec.GenerationReplicas);
+                    var outputs = await Task.WhenAll(shards.Select((positions, k) => Replica(worker, k).Generate(new GenerationRequest
+                    {
+                        RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k,
+                    })));
+                    S.Generations = outputs.ToList();
+                    S.GenerationRound = round;
+                    await state.WriteStateAsync();
+                }
+                // Phase 2: judge, pairs, train, evaluate and checkpoint on the run's worker, from the persisted responses.
+                await SetPhase(round, "train");
                 var record = await worker.RunRound(new RoundRequest
                 {
-                    RunId = RunId, Spec = S.Spec, Round = round, Earlier = S.Rounds.ToList(),
+                    RunId = RunId, Spec = S.Spec, Round = round, Earlier = S.Rounds.ToList(), Generations = S.Generations.ToList(),
                     Policy = PolicyAt(round)!, Initial = S.Initial, TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2),
                 });
                 // Commit: the round exists once its record is persisted (a concurrent writer loses on the ETag).
@@ -209,6 +223,16 @@ public sealed class RunGrain(
             catch (Exception) { /* the worker may be moving or starting; the next poll tries again */ }
         }
     }
+
+    /// <summary>Contiguous prompt-position ranges, one per replica; the split never changes what is sampled.</summary>
+    public static List<List<int>> Shards(int prompts, int replicas)
+    {
+        int n = Math.Clamp(replicas, 1, Math.Max(1, prompts));
+        return Enumerable.Range(0, n).Select(k => Enumerable.Range(k * prompts / n, (k + 1) * prompts / n - k * prompts / n).ToList()).ToList();
+    }
+
+    /// <summary>Replica 0 is the run's own worker; the others are separate activations the GPU filter places.</summary>
+    private IPolicyWorkerGrain Replica(IPolicyWorkerGrain main, int k) => k == 0 ? main : GrainFactory.GetGrain<IPolicyWorkerGrain>($"{RunId}#gen{k}");
 
     /// <summary>P_k, the policy at the start of round k: round 1 starts from the initial policy.</summary>
     private ModelPointer? PolicyAt(int k) => k < 1 ? null : k == 1 ? S.Initial : new ModelPointer

@@ -17,6 +17,9 @@ public sealed class RunState
     [Id(5)] public ModelPointer? Initial { get; set; }
     [Id(6)] public List<RoundRecord> Rounds { get; set; } = new();
     [Id(7)] public DateTime CreatedUtc { get; set; }
+    /// <summary>The round whose generate phase finished, and its output (one blob per shard): not redone after a crash.</summary>
+    [Id(8)] public int GenerationRound { get; set; }
+    [Id(9)] public List<ModelPointer> Generations { get; set; } = new();
 
     public static readonly string[] Terminal = ["completed", "cancelled", "failed"];
 }

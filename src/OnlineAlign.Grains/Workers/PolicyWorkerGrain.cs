@@ -40,9 +40,30 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
     }
 
+    public async Task<ModelPointer> Generate(GenerationRequest request, CancellationToken cancellationToken)
+    {
+        string folder = await Fetch(request.Policy, cancellationToken);
+        _progress = new PhaseProgress { Round = request.Round, Phase = "generate", Total = request.PromptPositions.Count };
+        var device = Device(request.Spec);
+        var responses = await Thread.Run(() => RoundJob.Generate(request, folder, device));
+        var shard = new GenerationShard(request.PromptPositions, responses);
+        var pointer = await store.WriteOnceAsync(
+            $"runs/{request.RunId}/round-{request.Round:D4}/generation/shard-{request.Shard}-{Guid.NewGuid():N}.json", shard.ToBytes(), cancellationToken);
+        _progress = new PhaseProgress { Round = request.Round, Phase = "generate", Done = request.PromptPositions.Count, Total = request.PromptPositions.Count };
+        return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
+    }
+
     public async Task<RoundRecord> RunRound(RoundRequest request, CancellationToken cancellationToken)
     {
         var started = DateTime.UtcNow;
+        List<IReadOnlyList<int[]>>? responses = null;
+        if (request.Generations.Count > 0)
+        {
+            var shards = new List<GenerationShard>();
+            foreach (var g in request.Generations)
+                shards.Add(GenerationShard.FromBytes(await store.ReadAsync(new BlobPointer(g.Path, g.Sha256, 0), cancellationToken)));
+            responses = GenerationShard.Merge(shards, request.Spec.PromptsPerRound);
+        }
         var folders = new Dictionary<string, string>();
         foreach (var pointer in new[] { request.Policy, request.Initial, request.TrainedFrom, request.TrainedFromBefore })
             if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
@@ -53,7 +74,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         var device = Device(request.Spec);
         int round = request.Round;
         var report = await Thread.Run(() => RoundJob.Run(request, folders, device, output,
-            (phase, done, total) => _progress = new PhaseProgress { Round = round, Phase = phase, Done = done, Total = total }));
+            (phase, done, total) => _progress = new PhaseProgress { Round = round, Phase = phase, Done = done, Total = total }, responses));
         _progress = new PhaseProgress { Round = round, Phase = "checkpoint" };
         var uploadStarted = DateTime.UtcNow;
         var manifest = await store.WriteFolderAsync($"runs/{request.RunId}/round-{round:D4}/{Guid.NewGuid():N}", output, cancellationToken);
@@ -78,10 +99,13 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     private async Task<string> Fetch(ModelPointer pointer, CancellationToken ct)
     {
         string folder = Path.Combine(settings.CacheFolder, "checkpoints", pointer.Sha256);
-        if (File.Exists(Path.Combine(folder, ".complete"))) return folder;
-        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-        await store.ReadFolderAsync(new BlobPointer(pointer.Path, pointer.Sha256, 0), folder, ct);
-        await File.WriteAllTextAsync(Path.Combine(folder, ".complete"), pointer.Path, ct);
+        if (Directory.Exists(folder)) return folder;
+        // Download beside the cache and rename into place: several activations (replicas) on one silo
+        // may fetch the same checkpoint at once, and a half-written folder must never look complete.
+        string staging = folder + "." + Guid.NewGuid().ToString("N");
+        await store.ReadFolderAsync(new BlobPointer(pointer.Path, pointer.Sha256, 0), staging, ct);
+        try { Directory.Move(staging, folder); }
+        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
         return folder;
     }
 

@@ -32,8 +32,28 @@ public static class RoundJob
         Save(model.Place(device), tokenizer, spec, 0, outputFolder);
     }
 
+    /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>
+    private static (IVerifiableTask? Task, List<PromptItem> Prompts, List<int> Indices) RoundPrompts(RunSpec spec, int round)
+    {
+        var (task, all) = Prompts(spec);
+        // The data cursor is the round: round r uses prompts [(r-1)P, rP) of a fixed, seeded order (wrapping around).
+        var indices = Enumerable.Range((round - 1) * spec.PromptsPerRound, spec.PromptsPerRound).Select(i => i % all.Count).ToList();
+        return (task, indices.Select(i => all[i]).ToList(), indices);
+    }
+
+    /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
+    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device)
+    {
+        using var policy = HfCheckpoint.Load(policyFolder, device);
+        var tokenizer = TokenizerLoader.Load(policyFolder);
+        var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
+        var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
+            request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round);
+        return groups.Select(g => g.ResponseIds.ToList()).ToList();
+    }
+
     public static RoundReport Run(RoundRequest request, IReadOnlyDictionary<string, string> folders, Device device, string outputFolder,
-        Action<string, int, int> progress)
+        Action<string, int, int> progress, IReadOnlyList<IReadOnlyList<int[]>>? responses = null)
     {
         var spec = request.Spec;
         DecoderLM Load(ModelPointer p) => HfCheckpoint.Load(folders[p.Sha256], device);
@@ -45,13 +65,11 @@ public static class RoundJob
             TrainedFrom = request.TrainedFrom is null ? null : Load(request.TrainedFrom),
             TrainedFromBefore = request.TrainedFromBefore is null ? null : Load(request.TrainedFromBefore),
         };
-        var (task, all) = Prompts(spec);
-        // The data cursor is the round: round r uses prompts [(r-1)P, rP) of a fixed, seeded order (wrapping around).
-        var indices = Enumerable.Range((request.Round - 1) * spec.PromptsPerRound, spec.PromptsPerRound).Select(i => i % all.Count).ToList();
+        var (task, prompts, indices) = RoundPrompts(spec, request.Round);
         var evalPrompts = task is null ? [] : task.Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval");
         var earlier = request.Earlier.Select(r => new RoundReport(r.Round, r.Metrics, r.Warnings, [])).ToList();
         var report = OnlineRound.Run(models, new OnlineRound.Inputs(RunSpecMapping.ToRoundSettings(spec), tokenizer, task,
-            indices.Select(i => all[i]).ToList(), indices, evalPrompts, spec.Reference, spec.Seed, request.Round, earlier), progress);
+            prompts, indices, evalPrompts, spec.Reference, spec.Seed, request.Round, earlier, responses), progress);
         Save(models.Policy, tokenizer, spec, request.Round, outputFolder);
         return report;
     }

@@ -43,6 +43,7 @@ public static class SpecConversion
             Seed = p.HasSeed ? p.Seed : d.Seed,
             Device = p.HasDevice ? p.Device : d.Device,
             SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
+            GenerationReplicas = p.HasGenerationReplicas ? p.GenerationReplicas : d.GenerationReplicas,
         };
     }
 
@@ -52,7 +53,7 @@ public static class SpecConversion
         {
             Name = s.Name, Rounds = s.Rounds, SamplesPerPrompt = s.SamplesPerPrompt, Consistency = s.Consistency,
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
-            PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps,
+            PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas,
             Model = new V1.ModelSpec { Builtin = s.BuiltinModel },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
             Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens },

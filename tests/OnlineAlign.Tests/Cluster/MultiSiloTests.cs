@@ -30,9 +30,20 @@ public class MultiSiloTests
     {
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
         var client = cluster.Client(0); // the control silo serves the API
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 2) });
+        var sharded = LocalTestCluster.SmallSpec(rounds: 2);
+        sharded.GenerationReplicas = 2;
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = sharded });
+        var single = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1) });
         var done = await WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
         Assert.Equal(2, done.CommittedRounds);
+        await WaitForAsync(client, single.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+
+        // Generation sharded over 2 replicas sampled the same responses as 1 replica (same seed): the round's
+        // response statistics, judge scores and the trained policy's evaluation agree exactly.
+        var first = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds[0].Metrics;
+        var alone = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = single.Id })).Rounds[0].Metrics;
+        foreach (var key in new[] { "generation/length_mean", "generation/accuracy", "judge/score_mean", "pairs/kept", "eval/accuracy" })
+            Assert.Equal(alone[key], first[key]);
 
         Assert.Contains($"run {run.Id} round 2 done", cluster.Silos[1].Output);
         Assert.DoesNotContain($"run {run.Id} round", cluster.Silos[0].Output);
@@ -57,7 +68,7 @@ public class MultiSiloTests
         await WaitForAsync(cluster.Client(), run.Id, r => r.CommittedRounds >= 1 && r.Status == "running", TimeSpan.FromMinutes(3));
 
         cluster.Silos[0].Kill(); // SIGKILL: no graceful shutdown, the round in flight is lost
-        await cluster.AddSiloAsync("all");
+        await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(1);
         var done = await WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
 

@@ -18,7 +18,9 @@ public sealed class LocalTestCluster : IAsyncDisposable
         return cluster;
     }
 
-    public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null)
+    /// <summary>Starts a silo and waits until it serves. A silo joining after a crash waits for the dead one
+    /// to be voted out of the membership table first, which takes a while.</summary>
+    public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null)
     {
         var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>())
         {
@@ -26,7 +28,7 @@ public sealed class LocalTestCluster : IAsyncDisposable
         };
         var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment);
         Silos.Add(silo);
-        await silo.WaitUntilServingAsync(TimeSpan.FromMinutes(2));
+        await silo.WaitUntilServingAsync(timeout ?? TimeSpan.FromMinutes(2));
         return silo;
     }
 
