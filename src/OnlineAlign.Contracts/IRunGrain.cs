@@ -32,3 +32,15 @@ public sealed class RunStateException(string message) : Exception(message);
 /// <summary>Thrown for a run id nobody started (gRPC: NOT_FOUND).</summary>
 [GenerateSerializer]
 public sealed class RunNotFoundException(string runId) : Exception($"run '{runId}' does not exist");
+
+/// <summary>Training produced NaN or Inf (the round and step are in the message); the run pauses.</summary>
+[GenerateSerializer]
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>A checkpoint blob failed its sha256 check.</summary>
+[GenerateSerializer]
+public sealed class CheckpointCorruptException(string message) : Exception(message);
+
+/// <summary>The run's inputs (model folder, tokenizer, prompts) cannot be used; retrying will not help.</summary>
+[GenerateSerializer]
+public sealed class RunInputException(string message) : Exception(message);

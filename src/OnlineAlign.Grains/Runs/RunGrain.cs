@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Logging;
-using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
-using OnlineAlign.Storage;
 using Orleans.Concurrency;
 using Orleans.Runtime;
 
@@ -171,15 +169,15 @@ public sealed class RunGrain(
                 await state.WriteStateAsync();
                 failures = 0;
             }
-            catch (NonFiniteLossException e)
+            catch (TrainingDivergedException e)
             {
                 await Stop("paused", $"round {S.Round}: {e.Message}; the last committed checkpoint (round {S.Rounds.Count}) is intact");
             }
-            catch (CorruptBlobException e)
+            catch (CheckpointCorruptException e)
             {
                 await Stop("failed", $"round {S.Round}: {e.Message}; resume restarts from the last good committed round");
             }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or NotSupportedException)
+            catch (RunInputException e)
             {
                 await Stop("failed", $"round {S.Round}: {e.Message}");
             }

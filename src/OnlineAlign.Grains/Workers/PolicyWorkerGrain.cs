@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runtime;
@@ -29,7 +30,32 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         return Task.CompletedTask;
     }
 
-    public async Task<ModelPointer> Prepare(string runId, RunSpec spec, CancellationToken cancellationToken)
+    public Task<ModelPointer> Prepare(string runId, RunSpec spec, CancellationToken cancellationToken) =>
+        Translated(() => PrepareCore(runId, spec, cancellationToken));
+
+    public Task<ModelPointer> Generate(GenerationRequest request, CancellationToken cancellationToken) =>
+        Translated(() => GenerateCore(request, cancellationToken));
+
+    public Task<RoundRecord> RunRound(RoundRequest request, CancellationToken cancellationToken) =>
+        Translated(() => RunRoundCore(request, cancellationToken));
+
+    /// <summary>
+    /// Failures the orchestrator must tell apart cross the grain boundary as contract exceptions (library
+    /// exception types are not Orleans-serializable): diverged training, a corrupt checkpoint, unusable inputs.
+    /// Anything else (a crash, a timeout, storage down) stays as it is and is retried.
+    /// </summary>
+    private static async Task<T> Translated<T>(Func<Task<T>> work)
+    {
+        try { return await work(); }
+        catch (NonFiniteLossException e) { throw new TrainingDivergedException(e.Message); }
+        catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
+        {
+            throw new RunInputException(e.Message);
+        }
+    }
+
+    private async Task<ModelPointer> PrepareCore(string runId, RunSpec spec, CancellationToken cancellationToken)
     {
         string output = NewScratch(runId, "prepare");
         _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
@@ -40,7 +66,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
     }
 
-    public async Task<ModelPointer> Generate(GenerationRequest request, CancellationToken cancellationToken)
+    private async Task<ModelPointer> GenerateCore(GenerationRequest request, CancellationToken cancellationToken)
     {
         string folder = await Fetch(request.Policy, cancellationToken);
         _progress = new PhaseProgress { Round = request.Round, Phase = "generate", Total = request.PromptPositions.Count };
@@ -53,7 +79,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
     }
 
-    public async Task<RoundRecord> RunRound(RoundRequest request, CancellationToken cancellationToken)
+    private async Task<RoundRecord> RunRoundCore(RoundRequest request, CancellationToken cancellationToken)
     {
         var started = DateTime.UtcNow;
         List<IReadOnlyList<int[]>>? responses = null;

@@ -57,6 +57,22 @@ public class ApiErrorTests
         Assert.Equal(1, current.CommittedRounds);
         var finished = await Assert.ThrowsAsync<RpcException>(() => client.ResumeRunAsync(new RunRef { RunId = run.Id }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, finished.StatusCode);
+
+        // A learning rate that blows the weights up: the loss turns NaN, the run pauses naming round and step,
+        // and nothing is committed from the diverged round.
+        var diverging = LocalTestCluster.SmallSpec(rounds: 2);
+        diverging.Optimizer = new OptimizerSpec { LearningRate = 1e12, BatchSize = 4 };
+        var divergingRun = await client.StartRunAsync(new StartRunRequest { Spec = diverging });
+        deadline = DateTime.UtcNow.AddMinutes(3);
+        do
+        {
+            await Task.Delay(500);
+            current = await client.GetRunAsync(new GetRunRequest { RunId = divergingRun.Id });
+        } while (current.Status == "running" && DateTime.UtcNow < deadline);
+        Assert.Equal("paused", current.Status);
+        Assert.Contains("round 1", current.Error);
+        Assert.Contains("training step", current.Error);
+        Assert.Equal(0, current.CommittedRounds);
         Assert.DoesNotContain(key, cluster.Silos[0].Output);
     }
 }
