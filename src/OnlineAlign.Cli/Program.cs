@@ -8,6 +8,7 @@ var root = new RootCommand("OnlineAlign: online preference alignment of language
 root.Subcommands.Add(LocalCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(PlotCommand.Create());
+root.Subcommands.Add(TrainRewardModelCommand.Create());
 foreach (var command in RunCommands.Create()) root.Subcommands.Add(command);
 root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Address);
 root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Key);

@@ -39,6 +39,8 @@ public sealed record RunSpec
     [Id(32)] public double SftNoise { get; init; } = 0.3;
     /// <summary>Policy replicas that share a round's generation (one per GPU silo where there are several).</summary>
     [Id(33)] public int GenerationReplicas { get; init; } = 1;
+    /// <summary>A reward model folder (from train-reward-model) for judge "reward_model".</summary>
+    [Id(34)] public string? RewardModelFolder { get; init; }
 }
 
 /// <summary>Where a run stands.</summary>

@@ -40,7 +40,7 @@ public static class OnlineRound
     public sealed record Inputs(RoundSettings Settings, ITextTokenizer Tokenizer, IVerifiableTask? Task,
         IReadOnlyList<PromptItem> Prompts, IReadOnlyList<int> PromptIndices, IReadOnlyList<PromptItem> EvalPrompts,
         string ReferenceStrategy, ulong Seed, int Round, IReadOnlyList<RoundReport> Earlier,
-        IReadOnlyList<IReadOnlyList<int[]>>? Responses = null);
+        IReadOnlyList<IReadOnlyList<int[]>>? Responses = null, RewardModel? Reward = null);
 
     public static RoundReport Run(RunModels models, Inputs x, Action<string, int, int>? progress = null)
     {
@@ -63,7 +63,8 @@ public static class OnlineRound
         Lap("generate");
         progress?.Invoke("judge", 0, groups.Count);
         var current = Judge(s, models.Policy, models.TrainedFrom, x).Score(groups);
-        var previous = models.TrainedFrom is null || s.Consistency == "none" || s.Judge == "verifier"
+        // Fixed judges (a verifier, a reward model) rank the same way every round: consistency only applies to self-judging.
+        var previous = models.TrainedFrom is null || s.Consistency == "none" || s.Judge is "verifier" or "reward_model"
             ? null : Judge(s, models.TrainedFrom, models.TrainedFromBefore, x).Score(groups);
         var finite = current.Scores.SelectMany(v => v).Where(double.IsFinite).ToList();
         metrics["judge/score_mean"] = finite.Count > 0 ? finite.Average() : double.NaN;
@@ -123,6 +124,7 @@ public static class OnlineRound
     {
         "verifier" => new VerifierJudge(x.Task ?? throw new ArgumentException("judge.kind 'verifier' needs a task with answers")),
         "implicit" => new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, x.Tokenizer.PadId)),
+        "reward_model" => new RewardModelJudge(x.Reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"), Math.Max(0, x.Tokenizer.PadId)),
         "llm" => new LlmJudge(policy, x.Tokenizer, PromptTemplate.Plain, s.Judgements,
             new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = x.Seed + (ulong)x.Round }),
         _ => throw new ArgumentException($"judge.kind '{s.Judge}' is not one of {string.Join(", ", RoundSettings.JudgeKinds)}"),

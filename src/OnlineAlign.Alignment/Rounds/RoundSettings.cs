@@ -7,7 +7,7 @@ namespace OnlineAlign.Alignment.Rounds;
 /// <summary>Everything one online round needs to know besides its models and prompts.</summary>
 public sealed record RoundSettings
 {
-    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier"];
+    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model"];
     public static readonly string[] ConsistencyModes = ["none", "dyn", "avg"];
 
     public int SamplesPerPrompt { get; init; } = 4;

@@ -37,6 +37,8 @@ public static class RunSpecMapping
         if (s.PromptsPerRound < 1) problems.Add($"prompts_per_round must be at least 1, got {s.PromptsPerRound}");
         if (s.EvalPrompts < 0) problems.Add($"prompts.eval_prompts must be >= 0, got {s.EvalPrompts}");
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
+        if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
+            problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (s.GenerationReplicas < 1) problems.Add($"generation_replicas must be at least 1, got {s.GenerationReplicas}");
         if (s.SftSteps < 0) problems.Add($"sft_steps must be >= 0, got {s.SftSteps}");
         if (string.IsNullOrEmpty(s.HfFolder))

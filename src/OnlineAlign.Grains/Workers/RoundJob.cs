@@ -68,8 +68,9 @@ public static class RoundJob
         var (task, prompts, indices) = RoundPrompts(spec, request.Round);
         var evalPrompts = task is null ? [] : task.Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval");
         var earlier = request.Earlier.Select(r => new RoundReport(r.Round, r.Metrics, r.Warnings, [])).ToList();
+        using var reward = spec.Judge == "reward_model" ? RewardModel.Load(spec.RewardModelFolder!, device) : null;
         var report = OnlineRound.Run(models, new OnlineRound.Inputs(RunSpecMapping.ToRoundSettings(spec), tokenizer, task,
-            prompts, indices, evalPrompts, spec.Reference, spec.Seed, request.Round, earlier, responses), progress);
+            prompts, indices, evalPrompts, spec.Reference, spec.Seed, request.Round, earlier, responses, reward), progress);
         Save(models.Policy, tokenizer, spec, request.Round, outputFolder);
         return report;
     }

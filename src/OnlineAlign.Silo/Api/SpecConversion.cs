@@ -26,6 +26,7 @@ public static class SpecConversion
             MaxNewTokens = p.Sampling?.HasMaxNewTokens == true ? p.Sampling.MaxNewTokens : d.MaxNewTokens,
             Judge = p.Judge?.HasKind == true ? p.Judge.Kind : d.Judge,
             Judgements = p.Judge?.HasJudgements == true ? p.Judge.Judgements : d.Judgements,
+            RewardModelFolder = p.Judge?.HasRewardModelFolder == true ? p.Judge.RewardModelFolder : null,
             Consistency = p.HasConsistency ? p.Consistency : d.Consistency,
             PairStrategy = p.HasPairStrategy ? p.PairStrategy : d.PairStrategy,
             MinScoreGap = p.HasMinScoreGap ? p.MinScoreGap : d.MinScoreGap,
@@ -67,6 +68,7 @@ public static class SpecConversion
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.PromptsJsonl is not null) p.Prompts.JsonlPath = s.PromptsJsonl;
+        if (s.RewardModelFolder is not null) p.Judge.RewardModelFolder = s.RewardModelFolder;
         return p;
     }
 

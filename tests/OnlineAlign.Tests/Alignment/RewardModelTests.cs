@@ -1,0 +1,60 @@
+using OnlineAlign.Alignment.Judges;
+using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Alignment.Tasks;
+using OnlineAlign.Alignment.Training;
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Modeling.Training;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.Alignment;
+
+public class RewardModelTests
+{
+    /// <summary>Synthetic preferences from a task: the right answer over a near miss.</summary>
+    public static List<PreferenceItem> Preferences(IVerifiableTask task, int count, int seed)
+    {
+        var random = new Random(seed);
+        return task.Prompts(count, seed, "train").Select(p => new PreferenceItem(p.Prompt, p.Answer!, task.Demonstrate(p, random, noise: 1.0))).ToList();
+    }
+
+    [Fact]
+    public void BradleyTerryRewardModelRanksHeldOutPairsAndSavesAndLoads()
+    {
+        var tokenizer = new ByteTokenizer();
+        var task = new SortDigitsTask();
+        var pairs = Preferences(task, 600, 3);
+        using var model = new RewardModel(BuiltinModels.Create(BuiltinModels.Tiny, 3));
+        var result = RewardModelTrainer.Train(model, tokenizer, pairs, heldOutFraction: 0.2,
+            new OptimizerSettings { LearningRate = 2e-3, WeightDecay = 0 }, steps: 300, batchSize: 16, seed: 3);
+        Assert.Equal(120, result.HeldOutPairs);
+        Assert.True(result.HeldOutAccuracy > 0.8, $"held-out accuracy {result.HeldOutAccuracy:P1}, train {result.TrainAccuracy:P1}");
+
+        string folder = RepositoryPaths.NewTempFolder("reward-model");
+        model.Save(folder, tokenizer.HfFiles());
+        using var reloaded = RewardModel.Load(folder);
+        Assert.Equal(RewardModelTrainer.Accuracy(model, tokenizer, pairs.Take(50).ToList()), RewardModelTrainer.Accuracy(reloaded, tokenizer, pairs.Take(50).ToList()));
+
+        var item = new PromptItem(pairs[0].Prompt);
+        var group = new ResponseGroup(item, Examples.PromptIds(tokenizer, item.Prompt),
+            [Examples.ResponseIds(tokenizer, pairs[0].Chosen), Examples.ResponseIds(tokenizer, pairs[0].Rejected)], [pairs[0].Chosen, pairs[0].Rejected]);
+        Assert.Equal(2, new RewardModelJudge(reloaded).Score([group]).Scores[0].Length);
+
+        // The reward model as a round's judge: a fixed judge, so no consistency regularisation applies.
+        using var models = new RunModels { Policy = BuiltinModels.Create(BuiltinModels.Tiny, 5), Initial = BuiltinModels.Create(BuiltinModels.Tiny, 5) };
+        var prompts = task.Prompts(16, 9, "train");
+        var report = OnlineRound.Run(models, new OnlineRound.Inputs(new RoundSettings { Judge = "reward_model", Consistency = "dyn", SamplesPerPrompt = 3 },
+            tokenizer, task, prompts, Enumerable.Range(0, 16).ToList(), task.Prompts(8, 9, "eval"), "previous_round", 1, 1, [], Reward: reloaded));
+        Assert.Equal(1.0, report.Metrics["consistency/C"]);
+        Assert.True(report.Metrics["judge/score_std"] > 0);
+    }
+
+    [Fact]
+    public void PreferenceJsonlNamesTheBrokenLine()
+    {
+        var ok = PreferenceJsonl.Parse(["{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}"], "prefs.jsonl");
+        Assert.Equal(new PreferenceItem("p", "a", "b"), ok[0]);
+        var error = Assert.Throws<InvalidDataException>(() => PreferenceJsonl.Parse(["{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"b\"}", "{\"prompt\": \"p\", \"chosen\": 1}"], "prefs.jsonl"));
+        Assert.Contains("prefs.jsonl:2: field 'chosen'", error.Message);
+    }
+}
