@@ -175,7 +175,7 @@ public sealed class RunGrain(
             }
             catch (CheckpointCorruptException e)
             {
-                await Stop("failed", $"round {S.Round}: {e.Message}; resume restarts from the last good committed round");
+                await RollBackPast(e.Message);
             }
             catch (RunInputException e)
             {
@@ -243,6 +243,28 @@ public sealed class RunGrain(
         S.Round = round;
         S.Phase = phase;
         if (S.State == "waiting_for_gpu") S.State = "running";
+        await state.WriteStateAsync();
+    }
+
+    /// <summary>
+    /// A checkpoint failed its hash check: never load it. Rounds from the corrupt one on are dropped and
+    /// redone from the last good committed checkpoint (round 0, the initial policy, is rebuilt by prepare).
+    /// </summary>
+    private async Task RollBackPast(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"round-(\d{4})/");
+        if (!match.Success)
+        {
+            await Stop("failed", $"round {S.Round}: {message}");
+            return;
+        }
+        int corrupt = int.Parse(match.Groups[1].Value);
+        if (corrupt == 0) S.Initial = null;
+        S.Rounds = S.Rounds.Where(r => r.Round < corrupt).ToList();
+        S.GenerationRound = 0;
+        S.Generations = new();
+        S.Error = $"{message}: the checkpoint of round {corrupt} was discarded; continuing from the last good committed round ({S.Rounds.Count})";
+        log.LogWarning("run {Run}: {Error}", RunId, S.Error);
         await state.WriteStateAsync();
     }
 

@@ -76,4 +76,43 @@ public class MultiSiloTests
         Assert.Equal([1, 2, 3], rounds.Select(r => r.Round));
         Assert.Equal(3, done.CommittedRounds);
     }
+
+    [Fact]
+    public async Task ACorruptCheckpointIsReportedAndTheRunContinuesFromTheLastGoodOne()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var client = cluster.Client();
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 2) });
+        await client.PauseRunAsync(new RunRef { RunId = run.Id }); // takes effect once the initial checkpoint is written
+
+        var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
+        string? weights = null;
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (weights is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(500);
+            var names = new List<string>();
+            try
+            {
+                await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/round-0000/", CancellationToken.None))
+                    names.Add(blob.Name);
+            }
+            catch (Azure.RequestFailedException e) when (e.Status == 404) { continue; } // the container appears with the first checkpoint
+            if (names.Any(n => n.EndsWith("/manifest.json"))) weights = names.Single(n => n.EndsWith("/model.safetensors"));
+        }
+        Assert.NotNull(weights);
+        // Flip bytes of the initial policy's weights behind the store's back.
+        var target = container.GetBlobClient(weights);
+        var bytes = (await target.DownloadContentAsync()).Value.Content.ToArray();
+        bytes[^1] ^= 0xFF;
+        await target.UploadAsync(new BinaryData(bytes), overwrite: true);
+
+        await WaitForAsync(client, run.Id, r => r.Status == "paused", TimeSpan.FromMinutes(2));
+        await client.ResumeRunAsync(new RunRef { RunId = run.Id });
+        var done = await WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+        Assert.Contains("is corrupt", done.Error);
+        Assert.Contains("round 0 was discarded", done.Error);
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+    }
 }
