@@ -70,7 +70,7 @@ public sealed class HfBpeTokenizer : ITextTokenizer
             Merges = merges,
             ByteLevel = true,
             SpecialTokens = special,
-            PreTokenizer = new RegexPreTokenizer(new Regex(Gpt2Pattern, RegexOptions.Compiled), special),
+            PreTokenizer = new RegexPreTokenizer(new Regex(PreTokenizerPattern(root, source), RegexOptions.Compiled), special),
         };
         var bpe = BpeTokenizer.Create(options);
 
@@ -84,6 +84,25 @@ public sealed class HfBpeTokenizer : ITextTokenizer
         }
         int eos = Id("eos_token", special.TryGetValue("<|endoftext|>", out var endOfText) ? endOfText : -1);
         return new HfBpeTokenizer(bpe, json, configJson, vocabSize, Id("pad_token", eos), Id("bos_token", -1), eos);
+    }
+
+    /// <summary>
+    /// The split pattern the tokenizer.json declares (Qwen2 splits digits one by one, Llama-3 in groups of
+    /// three, GPT-2 not at all), or GPT-2's when it declares none.
+    /// </summary>
+    private static string PreTokenizerPattern(JsonObject root, string source)
+    {
+        static IEnumerable<string> Patterns(JsonNode? node) => node switch
+        {
+            JsonObject o when o["pattern"]?["Regex"] is JsonValue v => [v.GetValue<string>()],
+            JsonObject o => o.SelectMany(kv => Patterns(kv.Value)),
+            JsonArray a => a.SelectMany(Patterns),
+            _ => [],
+        };
+        string? pattern = Patterns(root["pre_tokenizer"]).FirstOrDefault();
+        if (pattern is null) return Gpt2Pattern;
+        try { _ = new Regex(pattern); return pattern; }
+        catch (ArgumentException e) { throw new NotSupportedException($"{source}: pre_tokenizer pattern is not a supported regular expression: {e.Message}"); }
     }
 
     public int[] Encode(string text) => _bpe.EncodeToIds(text).ToArray();

@@ -54,6 +54,26 @@ public class TokenizerTests
     }
 
     [Fact]
+    public void DeclaredPreTokenizerPatternIsUsed()
+    {
+        // Qwen2-style: digits are split one by one, where GPT-2's pattern keeps "42" together before BPE.
+        var json = (JsonObject)JsonNode.Parse(TinyTokenizerJson())!;
+        ((JsonObject)json["model"]!)["vocab"]!["42"] = 261;
+        ((JsonObject)json["model"]!)["merges"]!.AsArray().Add("4 2");
+        string gpt2 = json.ToJsonString();
+        json["pre_tokenizer"] = new JsonObject
+        {
+            ["type"] = "Sequence",
+            ["pretokenizers"] = new JsonArray(new JsonObject
+            {
+                ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = @"\p{N}| ?\p{L}+|\s+" }, ["behavior"] = "Isolated",
+            }, new JsonObject { ["type"] = "ByteLevel" }),
+        };
+        Assert.Equal([261], HfBpeTokenizer.Parse(gpt2).Encode("42"));
+        Assert.Equal(['4', '2'], HfBpeTokenizer.Parse(json.ToJsonString()).Encode("42"));
+    }
+
+    [Fact]
     public void MalformedTokenizerJsonNamesTheProblem()
     {
         var error = Assert.Throws<InvalidDataException>(() => HfBpeTokenizer.Parse("""{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [3]}}""", source: "x/tokenizer.json"));
