@@ -75,6 +75,20 @@ public class MultiSiloTests
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
         Assert.Equal([1, 2, 3], rounds.Select(r => r.Round));
         Assert.Equal(3, done.CommittedRounds);
+
+        // Exact resume: the same spec run without interruption ends with bit-identical policy weights (CPU).
+        var again = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 3) });
+        await WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
+        var uninterrupted = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
+        Assert.Equal(await WeightsSha256(cluster, uninterrupted[^1].Checkpoint), await WeightsSha256(cluster, rounds[^1].Checkpoint));
+    }
+
+    /// <summary>The sha256 of model.safetensors as recorded in a checkpoint manifest.</summary>
+    private static async Task<string> WeightsSha256(LocalTestCluster cluster, string manifestPath)
+    {
+        var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse((await container.GetBlobClient(manifestPath).DownloadContentAsync()).Value.Content.ToString())!;
+        return manifest["files"]!.AsArray().Single(f => f!["path"]!.GetValue<string>().EndsWith("/model.safetensors"))!["sha256"]!.GetValue<string>();
     }
 
     [Fact]
