@@ -10,21 +10,8 @@ public static class JsonlPrompts
     public static IReadOnlyList<PromptItem> Parse(IEnumerable<string> lines, string source)
     {
         var items = new List<PromptItem>();
-        int number = 0;
-        foreach (var raw in lines)
+        foreach (var (number, obj) in JsonlObjects.Read(lines, source))
         {
-            number++;
-            string line = raw.Trim();
-            if (line.Length == 0) continue;
-            JsonObject obj;
-            try
-            {
-                obj = JsonNode.Parse(line) as JsonObject ?? throw new InvalidDataException($"{source}:{number}: expected a JSON object");
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidDataException($"{source}:{number}: not valid JSON: {e.Message}", e);
-            }
             if (obj["prompt"] is not JsonValue p || p.GetValueKind() != JsonValueKind.String || p.GetValue<string>().Length == 0)
                 throw new InvalidDataException($"{source}:{number}: field 'prompt' must be a non-empty string");
             string? answer = obj["answer"] switch

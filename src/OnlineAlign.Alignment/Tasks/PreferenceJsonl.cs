@@ -12,14 +12,8 @@ public static class PreferenceJsonl
     public static IReadOnlyList<PreferenceItem> Parse(IEnumerable<string> lines, string source)
     {
         var items = new List<PreferenceItem>();
-        int number = 0;
-        foreach (var raw in lines)
+        foreach (var (number, obj) in JsonlObjects.Read(lines, source))
         {
-            number++;
-            if (raw.Trim().Length == 0) continue;
-            JsonObject obj;
-            try { obj = JsonNode.Parse(raw) as JsonObject ?? throw new InvalidDataException($"{source}:{number}: expected a JSON object"); }
-            catch (JsonException e) { throw new InvalidDataException($"{source}:{number}: not valid JSON: {e.Message}", e); }
             string Field(string name) => obj[name] is JsonValue v && v.GetValueKind() == JsonValueKind.String
                 ? v.GetValue<string>() : throw new InvalidDataException($"{source}:{number}: field '{name}' must be a string");
             items.Add(new PreferenceItem(Field("prompt"), Field("chosen"), Field("rejected")));

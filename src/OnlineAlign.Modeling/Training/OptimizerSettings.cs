@@ -46,11 +46,6 @@ public sealed record OptimizerSettings
         };
     }
 
-    public static void SetLearningRate(OptimizerHelper optimizer, double lr)
-    {
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-    }
-
     /// <summary>Clips gradients to MaxGradNorm and returns the norm before clipping.</summary>
     public double ClipGradients(DecoderLM model) =>
         MaxGradNorm > 0 ? nn.utils.clip_grad_norm_(model.parameters(), MaxGradNorm) : GradNorm(model);

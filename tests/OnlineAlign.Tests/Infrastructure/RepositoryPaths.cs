@@ -17,23 +17,16 @@ public static class RepositoryPaths
         Path.Combine([AppContext.BaseDirectory, "fixtures", .. parts]);
 
     /// <summary>The built silo host next to the test build (same configuration).</summary>
-    public static string SiloDll
-    {
-        get
-        {
-            string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-            return Path.Combine(Root, "src", "OnlineAlign.Silo", "bin", configuration, "net10.0", "OnlineAlign.Silo.dll");
-        }
-    }
+    public static string SiloDll => BuiltBeside("OnlineAlign.Silo", "OnlineAlign.Silo.dll");
 
     /// <summary>The built CLI (onlinealign.dll) next to the test build (same configuration).</summary>
-    public static string CliDll
+    public static string CliDll => BuiltBeside("OnlineAlign.Cli", "onlinealign.dll");
+
+    /// <summary>A project's output in the same configuration (Debug/Release) as this test build.</summary>
+    private static string BuiltBeside(string project, string file)
     {
-        get
-        {
-            string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-            return Path.Combine(Root, "src", "OnlineAlign.Cli", "bin", configuration, "net10.0", "onlinealign.dll");
-        }
+        string configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+        return Path.Combine(Root, "src", project, "bin", configuration, "net10.0", file);
     }
 
     public static string NewTempFolder(string prefix)
