@@ -41,6 +41,8 @@ public sealed record RunSpec
     [Id(33)] public int GenerationReplicas { get; init; } = 1;
     /// <summary>A reward model folder (from train-reward-model) for judge "reward_model".</summary>
     [Id(34)] public string? RewardModelFolder { get; init; }
+    /// <summary>Keep AdamW's moments across rounds (saved with each checkpoint) instead of a fresh optimiser per round.</summary>
+    [Id(35)] public bool CarryOptimizerState { get; init; }
 }
 
 /// <summary>Where a run stands.</summary>
@@ -67,6 +69,8 @@ public sealed record RoundRecord
     [Id(3)] public string ManifestPath { get; init; } = "";
     [Id(4)] public string ManifestSha256 { get; init; } = "";
     [Id(5)] public double Seconds { get; init; }
+    /// <summary>Each finished phase's output blob (generate/shard-k, judge, pairs, train, evaluate), by phase.</summary>
+    [Id(6)] public Dictionary<string, string> Outputs { get; init; } = new();
 }
 
 /// <summary>Progress inside the current round.</summary>

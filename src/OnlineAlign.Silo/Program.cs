@@ -46,8 +46,18 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 
 builder.UseOrleans(orleans =>
 {
-    orleans.Configure<ClusterOptions>(o => { o.ClusterId = silo.ClusterId; o.ServiceId = silo.ServiceId; });
-    orleans.ConfigureEndpoints(IPAddress.Parse(silo.ListenAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
+    if (silo.Kubernetes)
+    {
+        // In a pod: name, advertised IP, cluster and service ids come from the pod (deploy/kubernetes), and
+        // silos whose pods are gone are declared dead at once instead of after missed probes.
+        orleans.Configure<EndpointOptions>(o => { o.SiloPort = silo.SiloPort; o.GatewayPort = silo.GatewayPort; });
+        orleans.UseKubernetesHosting();
+    }
+    else
+    {
+        orleans.Configure<ClusterOptions>(o => { o.ClusterId = silo.ClusterId; o.ServiceId = silo.ServiceId; });
+        orleans.ConfigureEndpoints(IPAddress.Parse(silo.ListenAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
+    }
     orleans.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.AddAzureBlobGrainStorage("runs", o => o.BlobServiceClient = new BlobServiceClient(connectionString));
@@ -59,7 +69,7 @@ builder.UseOrleans(orleans =>
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
 });
 
-builder.Services.AddSingleton(new CheckpointStore(connectionString));
+builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadBytesPerSecond: (long)(silo.MaxUploadMegabytesPerSecond * 1e6)));
 builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort))));
 builder.Services.AddSingleton(api);
 builder.Services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());

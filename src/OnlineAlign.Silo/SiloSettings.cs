@@ -12,6 +12,10 @@ public sealed class SiloSettings
     public string ListenAddress { get; set; } = "127.0.0.1";
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
+    /// <summary>Running in a Kubernetes pod (Orleans' Kubernetes hosting: pod name, IP and labels; see deploy/kubernetes).</summary>
+    public bool Kubernetes { get; set; }
+    /// <summary>Caps checkpoint upload bandwidth in MB/s (0: no cap), for machines that share a link.</summary>
+    public double MaxUploadMegabytesPerSecond { get; set; }
     /// <summary>Where a silo keeps the Azurite it starts when no connection string is configured.</summary>
     public string DataFolder { get; set; } = ".onlinealign";
 }

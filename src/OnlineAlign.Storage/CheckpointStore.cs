@@ -16,10 +16,17 @@ public sealed class CheckpointStore
     private readonly BlobContainerClient _container;
     private bool _created;
 
-    public CheckpointStore(string connectionString, string container = "onlinealign")
-        : this(new BlobServiceClient(connectionString).GetBlobContainerClient(container)) { }
+    public CheckpointStore(string connectionString, string container = "onlinealign", long maxUploadBytesPerSecond = 0)
+        : this(new BlobServiceClient(connectionString).GetBlobContainerClient(container), maxUploadBytesPerSecond) { }
 
-    public CheckpointStore(BlobContainerClient container) => _container = container;
+    public CheckpointStore(BlobContainerClient container, long maxUploadBytesPerSecond = 0)
+    {
+        _container = container;
+        _maxUploadBytesPerSecond = maxUploadBytesPerSecond;
+    }
+
+    /// <summary>Caps checkpoint upload bandwidth (0: no cap), for silos that share a link with other traffic.</summary>
+    private readonly long _maxUploadBytesPerSecond;
 
     private async Task EnsureContainerAsync(CancellationToken ct)
     {
@@ -51,6 +58,45 @@ public sealed class CheckpointStore
         return new BlobPointer(path, hash, content.LongLength);
     }
 
+    /// <summary>
+    /// Writes bytes to a new path unless someone wrote it first; returns what the path holds afterwards
+    /// (ours, or the first writer's). Two writers racing for one path agree on a single winner.
+    /// </summary>
+    public async Task<byte[]> WriteFirstAsync(string path, byte[] content, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        try
+        {
+            await _container.GetBlobClient(path).UploadAsync(new BinaryData(content), new BlobUploadOptions
+            {
+                Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                Metadata = new Dictionary<string, string> { ["sha256"] = Sha256(content) },
+            }, ct);
+            return content;
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            return await TryReadAsync(path, ct) ?? throw new InvalidOperationException($"blob '{path}' exists but cannot be read");
+        }
+    }
+
+    /// <summary>
+    /// Reads a blob whose hash the caller does not know yet, checking it against the sha256 recorded in its
+    /// metadata when it was written. Null when the blob does not exist.
+    /// </summary>
+    public async Task<byte[]?> TryReadAsync(string path, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        Azure.Response<BlobDownloadResult> download;
+        try { download = await _container.GetBlobClient(path).DownloadContentAsync(ct); }
+        catch (RequestFailedException e) when (e.Status == 404) { return null; }
+        var content = download.Value.Content.ToArray();
+        string actual = Sha256(content);
+        if (!download.Value.Details.Metadata.TryGetValue("sha256", out var expected) || expected != actual)
+            throw new CorruptBlobException(path, expected ?? "(none recorded)", actual);
+        return content;
+    }
+
     /// <summary>Reads a blob and checks its hash.</summary>
     public async Task<byte[]> ReadAsync(BlobPointer pointer, CancellationToken ct = default)
     {
@@ -69,12 +115,26 @@ public sealed class CheckpointStore
         return content;
     }
 
-    /// <summary>Uploads each file of a local folder under prefix, then a manifest.json listing them.</summary>
+    /// <summary>
+    /// Uploads each file of a local folder under prefix, then a manifest.json listing them. The manifest is
+    /// written last: a folder without one is an interrupted upload, never read as a checkpoint.
+    /// </summary>
     public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default)
     {
         var entries = new List<BlobPointer>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long sent = 0;
         foreach (var file in Directory.EnumerateFiles(folder).OrderBy(f => f, StringComparer.Ordinal))
-            entries.Add(await WriteOnceAsync($"{prefix}/{Path.GetFileName(file)}", await File.ReadAllBytesAsync(file, ct), ct));
+        {
+            var bytes = await File.ReadAllBytesAsync(file, ct);
+            entries.Add(await WriteOnceAsync($"{prefix}/{Path.GetFileName(file)}", bytes, ct));
+            sent += bytes.LongLength;
+            if (_maxUploadBytesPerSecond > 0)
+            {
+                var due = TimeSpan.FromSeconds((double)sent / _maxUploadBytesPerSecond) - clock.Elapsed;
+                if (due > TimeSpan.Zero) await Task.Delay(due, ct);
+            }
+        }
         var manifest = JsonSerializer.SerializeToUtf8Bytes(new CheckpointManifest(entries), ManifestJson);
         return await WriteOnceAsync($"{prefix}/manifest.json", manifest, ct);
     }

@@ -7,6 +7,7 @@ using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Modeling.Training;
 
 namespace OnlineAlign.Alignment.Rounds;
 
@@ -42,6 +43,70 @@ public static class RoundPhases
             throw new ArgumentException($"{responses.Count} response lists for {prompts.Count} prompts");
         return prompts.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(tokenizer, p.Prompt), responses[i],
             responses[i].Select(r => tokenizer.Decode(r)).ToList())).ToList();
+    }
+
+    /// <summary>
+    /// The judge phase: scores from this round's judge and (for CREAM) the previous round's, the per-prompt
+    /// consistency C, and the round's generation and judge metrics.
+    /// </summary>
+    public static JudgeOutcome Judge(IReadOnlyList<ResponseGroup> groups, IJudge judge, IJudge? previousJudge, RoundSettings s,
+        IVerifiableTask? task, int eosId)
+    {
+        var metrics = new Dictionary<string, double>();
+        metrics["generation/length_mean"] = groups.SelectMany(g => g.ResponseIds.Select(r => (double)r.Length)).Average();
+        metrics["generation/eos_rate"] = groups.SelectMany(g => g.ResponseIds).Average(r => r.Length > 0 && r[^1] == eosId ? 1.0 : 0.0);
+
+        var current = judge.Score(groups);
+        var previous = previousJudge?.Score(groups);
+        var finite = current.Scores.SelectMany(v => v).Where(double.IsFinite).ToList();
+        metrics["judge/score_mean"] = finite.Count > 0 ? finite.Average() : double.NaN;
+        metrics["judge/score_std"] = finite.Count > 0 ? Math.Sqrt(finite.Average(v => Math.Pow(v - finite.Average(), 2))) : double.NaN;
+        metrics["judge/parse_failures"] = current.ParseFailures;
+        if (task is not null)
+        {
+            var truth = new VerifierJudge(task).Score(groups).Scores;
+            if (s.Judge != "verifier")
+            {
+                // How well the self-judge ranks like the verifier, on prompts where the verifier separates responses.
+                var taus = truth.Select((t, i) => (t, i)).Where(p => p.t.Distinct().Count() > 1)
+                    .Select(p => RankAgreement.KendallTauB(current.Scores[p.i], p.t)).ToList();
+                metrics["judge/tau_vs_verifier"] = taus.Count > 0 ? taus.Average() : double.NaN;
+            }
+            metrics["generation/accuracy"] = truth.SelectMany(v => v).Average();
+        }
+        var (consistency, meanTau) = Consistency(current.Scores.ToList(), previous?.Scores.ToList(), s.Consistency);
+        metrics["consistency/C"] = consistency.Average();
+        metrics["consistency/tau"] = meanTau;
+        return new JudgeOutcome(current.Scores.Select(r => r.ToArray()).ToArray(), consistency, metrics);
+    }
+
+    /// <summary>The pairs phase: preference pairs from the judge's scores, with reference log-probs and C.</summary>
+    public static PairsOutcome Pairs(IReadOnlyList<ResponseGroup> groups, JudgeOutcome judged, RoundSettings s, DecoderLM reference,
+        ulong seed, int round, int padTokenId)
+    {
+        var (examples, stats, _) = BuildPairs(groups, judged.Scores, judged.Consistency, s, reference, (int)(seed % int.MaxValue) + round, padTokenId);
+        var metrics = new Dictionary<string, double>
+        {
+            ["pairs/kept"] = stats.Pairs,
+            ["pairs/dropped_all_equal"] = stats.AllEqual,
+            ["pairs/dropped_min_gap"] = stats.BelowMinimumGap,
+            ["lengths/chosen"] = examples.Count > 0 ? examples.Average(e => e.Chosen.Length) : double.NaN,
+            ["lengths/rejected"] = examples.Count > 0 ? examples.Average(e => e.Rejected.Length) : double.NaN,
+        };
+        return new PairsOutcome(examples, metrics);
+    }
+
+    /// <summary>The train phase: the policy is updated in place; metrics are the means over the round's steps.</summary>
+    public static TrainOutcome Train(DecoderLM policy, PairsOutcome pairs, RoundSettings s, ulong seed, int round, int padTokenId,
+        Action<int, int>? progress = null, OptimizerState? optimizerState = null)
+    {
+        var steps = PreferenceTrainer.Train(policy, pairs.Examples,
+            new PreferenceTrainer.Settings(s.Loss, s.Optimizer, s.Epochs, s.BatchSize, (int)(seed % int.MaxValue) + round), padTokenId,
+            progress, optimizerState);
+        var metrics = new Dictionary<string, double>();
+        foreach (var key in steps.FirstOrDefault()?.Named().Keys ?? [])
+            metrics[key] = steps.Average(st => st.Named()[key]);
+        return new TrainOutcome(steps, metrics);
     }
 
     /// <summary>CREAM's per-prompt consistency between this round's and the previous judge's scores.</summary>

@@ -23,6 +23,11 @@ public sealed record RoundSettings
     public int Epochs { get; init; } = 1;
     public int BatchSize { get; init; } = 8;
     public int EvalMaxNewTokens { get; init; } = 16;
+    /// <summary>
+    /// Keep AdamW's moments from one round to the next (one long optimisation) instead of starting each
+    /// round's update fresh, as Self-Rewarding and CREAM train each iteration.
+    /// </summary>
+    public bool CarryOptimizerState { get; init; }
 
     /// <summary>Every out-of-range value, named by field (empty when valid).</summary>
     public List<string> Problems()

@@ -9,14 +9,15 @@ namespace OnlineAlign.Alignment.Training;
 /// <summary>
 /// The preference update: pairs with reference log-probs computed beforehand (once per round), a loss
 /// from <see cref="PreferenceLoss"/>, AdamW over flat buffers, gradient clipping, gradient accumulation.
-/// Seeded: the same model, pairs and settings give the same weights on CPU.
+/// Seeded: the same model, pairs and settings give the same weights on CPU. When an optimiser state
+/// is passed, AdamW starts from it and it holds the final moments afterwards (carried between rounds).
 /// </summary>
 public static class PreferenceTrainer
 {
     public sealed record Settings(LossSettings Loss, OptimizerSettings Optimizer, int Epochs, int BatchSize, int Seed);
 
     public static List<StepMetrics> Train(DecoderLM model, IReadOnlyList<PairExample> pairs, Settings s, int padTokenId = 0,
-        Action<int, int>? progress = null)
+        Action<int, int>? progress = null, OptimizerState? optimizerState = null)
     {
         s.Loss.Validate();
         var metrics = new List<StepMetrics>();
@@ -32,6 +33,7 @@ public static class PreferenceTrainer
         }
         int totalSteps = (batches.Count + accumulation - 1) / accumulation;
         using var adam = new FlatAdamW(model, s.Optimizer);
+        optimizerState?.RestoreInto(adam);
         var device = model.Device;
         for (int step = 0; step < totalSteps; step++)
         {
@@ -76,6 +78,7 @@ public static class PreferenceTrainer
                 (sums[1] - sums[2]) / pairsInStep, sums[4] / pairsInStep, sums[5] / pairsInStep, gradNorm, adam.LearningRate));
             progress?.Invoke(step + 1, totalSteps);
         }
+        optimizerState?.CaptureFrom(adam);
         return metrics;
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
 using Orleans.Concurrency;
 using Orleans.Runtime;
+using Orleans.Storage;
 
 namespace OnlineAlign.Grains.Runs;
 
@@ -55,6 +56,7 @@ public sealed class RunGrain(
         Require("pause", "running", "waiting_for_gpu");
         S.State = "paused";
         await state.WriteStateAsync();
+        _inflight?.Cancel(); // the phase in flight stops at its next step; its output was never recorded
         return Status();
     }
 
@@ -74,6 +76,7 @@ public sealed class RunGrain(
         Require("cancel", "pending", "running", "paused", "waiting_for_gpu", "failed");
         S.State = "cancelled";
         await state.WriteStateAsync();
+        _inflight?.Cancel();
         return Status();
     }
 
@@ -125,12 +128,13 @@ public sealed class RunGrain(
         while (S.State is "running" or "waiting_for_gpu")
         {
             var progressPoll = PollProgress(worker);
+            _inflight = new CancellationTokenSource();
             try
             {
                 if (S.Initial is null)
                 {
                     await SetPhase(0, "prepare");
-                    S.Initial = await worker.Prepare(RunId, S.Spec!);
+                    S.Initial = (await worker.Prepare(RunId, S.Spec!, S.Epoch, _inflight.Token)).Output;
                     await state.WriteStateAsync();
                     continue;
                 }
@@ -143,35 +147,12 @@ public sealed class RunGrain(
                     await UnregisterReminder();
                     break;
                 }
-                if (S.GenerationRound != round)
-                {
-                    // Phase 1, generate: shards of the round's prompts on the replicas, outputs persisted as blobs.
-                    await SetPhase(round, "generate");
-                    var shards = Shards(S.Spec.PromptsPerRound, S.Spec.GenerationReplicas);
-                    var outputs = await Task.WhenAll(shards.Select((positions, k) => Replica(worker, k).Generate(new GenerationRequest
-                    {
-                        RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k,
-                    })));
-                    S.Generations = outputs.ToList();
-                    S.GenerationRound = round;
-                    await state.WriteStateAsync();
-                }
-                // Phase 2: judge, pairs, train, evaluate and checkpoint on the run's worker, from the persisted responses.
-                await SetPhase(round, "train");
-                var record = await worker.RunRound(new RoundRequest
-                {
-                    RunId = RunId, Spec = S.Spec, Round = round, Earlier = S.Rounds.ToList(), Generations = S.Generations.ToList(),
-                    Policy = PolicyAt(round)!, Initial = S.Initial, TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2),
-                });
-                // Commit: the round exists once its record is persisted (a concurrent writer loses on the ETag).
-                S.Rounds.Add(record);
-                S.Phase = "committed";
-                await state.WriteStateAsync();
+                await RunRound(worker, round, _inflight.Token);
                 failures = 0;
             }
             catch (TrainingDivergedException e)
             {
-                await Stop("paused", $"round {S.Round}: {e.Message}; the last committed checkpoint (round {S.Rounds.Count}) is intact");
+                await Stop("paused", $"{e.Message}; the last committed checkpoint (round {S.Rounds.Count}) is intact");
             }
             catch (CheckpointCorruptException e)
             {
@@ -181,7 +162,19 @@ public sealed class RunGrain(
             {
                 await Stop("failed", $"round {S.Round}: {e.Message}");
             }
-            catch (Orleans.Runtime.OrleansException e) when (e.Message.Contains("No active nodes are compatible"))
+            catch (InconsistentStateException e)
+            {
+                // Another activation of this run wrote the state since we read it (a shutdown race): its write won
+                // on the ETag. This activation must not commit anything more; drop it and let the winner drive.
+                log.LogWarning(e, "run {Run}: the persisted state changed under this activation; it stops and deactivates", RunId);
+                DeactivateOnIdle();
+                break;
+            }
+            catch (OperationCanceledException) when (S.State is not ("running" or "waiting_for_gpu"))
+            {
+                // Paused or cancelled while a phase ran: the phase was stopped between steps and left unrecorded.
+            }
+            catch (OrleansException e) when (e.Message.Contains("No active nodes are compatible"))
             {
                 // No GPU silo in the cluster right now: park visibly and keep trying.
                 if (S.State != "waiting_for_gpu") { S.State = "waiting_for_gpu"; await state.WriteStateAsync(); }
@@ -189,11 +182,11 @@ public sealed class RunGrain(
             }
             catch (Exception e)
             {
-                // Silo crashes, timeouts, storage outages: retry the same round from its inputs, with backoff.
+                // Silo crashes, timeouts, storage outages: retry the phase from its recorded inputs, with backoff.
                 failures++;
-                log.LogWarning(e, "run {Run} round {Round} attempt failed ({Failures})", RunId, S.Round, failures);
+                log.LogWarning(e, "run {Run} round {Round} {Phase} attempt failed ({Failures})", RunId, S.Round, S.Phase, failures);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, failures))));
-                if (S.State == "waiting_for_gpu") { S.State = "running"; await state.WriteStateAsync(); }
+                if (S.State == "waiting_for_gpu") { S.State = "running"; await WriteStateWithRetry(); }
             }
             finally
             {
@@ -202,6 +195,97 @@ public sealed class RunGrain(
             }
         }
     }
+
+    /// <summary>
+    /// One round as a state machine: generate, judge, pairs, train, evaluate, commit. Each phase's output is
+    /// recorded in the persisted state the moment it exists; after a crash the round goes on from the first
+    /// phase without an output, from the recorded outputs of the phases before it.
+    /// </summary>
+    private async Task RunRound(IPolicyWorkerGrain worker, int round, CancellationToken ct)
+    {
+        var p = S.Current is { } current && current.Round == round ? current : S.Current = new RoundProgress { Round = round };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        async Task Record()
+        {
+            p.Seconds += clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            await state.WriteStateAsync();
+        }
+
+        if (p.Generations.Count == 0)
+        {
+            Enter(round, "generate");
+            var shards = Shards(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
+            var outputs = await Task.WhenAll(shards.Select((positions, k) => Replica(worker, k).Generate(new GenerationRequest
+            {
+                RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch,
+            }, ct)));
+            p.Generations = outputs.ToList();
+            await Record();
+        }
+        var request = new PhaseRequest
+        {
+            RunId = RunId, Spec = S.Spec!, Round = round, Epoch = S.Epoch, Policy = PolicyAt(round)!, Initial = S.Initial!,
+            TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2), Generations = p.Generations.Select(g => g.Output).ToList(),
+        };
+        if (p.Judged is null)
+        {
+            Enter(round, "judge");
+            p.Judged = await worker.Judge(request, ct);
+            await Record();
+        }
+        request = request with { Judged = p.Judged.Output };
+        if (p.Pairs is null)
+        {
+            Enter(round, "pairs");
+            p.Pairs = await worker.BuildPairs(request, ct);
+            await Record();
+        }
+        request = request with { Pairs = p.Pairs.Output };
+        if (p.Trained is null)
+        {
+            Enter(round, "train");
+            p.Trained = await worker.Train(request, ct);
+            await Record();
+        }
+        request = request with { Trained = p.Trained.Output };
+        if (p.Evaluated is null)
+        {
+            Enter(round, "evaluate");
+            p.Evaluated = await worker.Evaluate(request, ct);
+            p.Seconds += clock.Elapsed.TotalSeconds;
+        }
+        // Commit: the round exists once its record is persisted (a concurrent writer loses on the ETag).
+        S.Rounds.Add(RoundCommit.Record(p, S.Rounds));
+        S.Current = null;
+        S.Phase = "committed";
+        await state.WriteStateAsync();
+    }
+
+    /// <summary>Shows the phase being worked on (in memory: only finished phases' outputs are worth a state write).</summary>
+    private void Enter(int round, string phase)
+    {
+        S.Round = round;
+        S.Phase = phase;
+        if (S.State == "waiting_for_gpu") S.State = "running";
+    }
+
+    /// <summary>A state write after a storage outage: try again until storage answers (the state in memory is the truth).</summary>
+    private async Task WriteStateWithRetry()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { await state.WriteStateAsync(); return; }
+            catch (InconsistentStateException) { throw; }
+            catch (Exception e) when (attempt < 10)
+            {
+                log.LogWarning(e, "run {Run}: state write failed (attempt {Attempt}); retrying", RunId, attempt);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, attempt))));
+            }
+        }
+    }
+
+    private CancellationTokenSource? _inflight;
 
     private CancellationTokenSource? _stopPolling;
 
@@ -233,16 +317,14 @@ public sealed class RunGrain(
     private IPolicyWorkerGrain Replica(IPolicyWorkerGrain main, int k) => k == 0 ? main : GrainFactory.GetGrain<IPolicyWorkerGrain>($"{RunId}#gen{k}");
 
     /// <summary>P_k, the policy at the start of round k: round 1 starts from the initial policy.</summary>
-    private ModelPointer? PolicyAt(int k) => k < 1 ? null : k == 1 ? S.Initial : new ModelPointer
+    private BlobRef? PolicyAt(int k) => k < 1 ? null : k == 1 ? S.Initial : new BlobRef
     {
         Path = S.Rounds[k - 2].ManifestPath, Sha256 = S.Rounds[k - 2].ManifestSha256,
     };
 
     private async Task SetPhase(int round, string phase)
     {
-        S.Round = round;
-        S.Phase = phase;
-        if (S.State == "waiting_for_gpu") S.State = "running";
+        Enter(round, phase);
         await state.WriteStateAsync();
     }
 
@@ -261,8 +343,8 @@ public sealed class RunGrain(
         int corrupt = int.Parse(match.Groups[1].Value);
         if (corrupt == 0) S.Initial = null;
         S.Rounds = S.Rounds.Where(r => r.Round < corrupt).ToList();
-        S.GenerationRound = 0;
-        S.Generations = new();
+        S.Current = null;
+        S.Epoch++;
         S.Error = $"{message}: the checkpoint of round {corrupt} was discarded; continuing from the last good committed round ({S.Rounds.Count})";
         log.LogWarning("run {Run}: {Error}", RunId, S.Error);
         await state.WriteStateAsync();

@@ -27,6 +27,7 @@ public static class RunSpecMapping
         Epochs = s.Epochs,
         BatchSize = s.BatchSize,
         EvalMaxNewTokens = s.MaxNewTokens,
+        CarryOptimizerState = s.CarryOptimizerState,
     };
 
     /// <summary>Every problem with the spec, each starting with the field's name. Checked before any work starts.</summary>

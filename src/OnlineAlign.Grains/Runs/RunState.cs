@@ -4,7 +4,8 @@ namespace OnlineAlign.Grains.Runs;
 
 /// <summary>
 /// A run's persisted state. The committed rounds (with their checkpoint manifests) are the truth a
-/// resume starts from; a round counts only once its record is written here.
+/// resume starts from; a round counts only once its record is written here. Within the round in
+/// progress, each finished phase's output is recorded as soon as it exists and is never redone.
 /// </summary>
 [GenerateSerializer]
 public sealed class RunState
@@ -14,12 +15,27 @@ public sealed class RunState
     [Id(2)] public int Round { get; set; }
     [Id(3)] public string Phase { get; set; } = "";
     [Id(4)] public string? Error { get; set; }
-    [Id(5)] public ModelPointer? Initial { get; set; }
+    [Id(5)] public BlobRef? Initial { get; set; }
     [Id(6)] public List<RoundRecord> Rounds { get; set; } = new();
     [Id(7)] public DateTime CreatedUtc { get; set; }
-    /// <summary>The round whose generate phase finished, and its output (one blob per shard): not redone after a crash.</summary>
-    [Id(8)] public int GenerationRound { get; set; }
-    [Id(9)] public List<ModelPointer> Generations { get; set; } = new();
+    [Id(10)] public RoundProgress? Current { get; set; }
+    /// <summary>How many times the run rolled back past a corrupt checkpoint (part of every phase's identity).</summary>
+    [Id(11)] public int Epoch { get; set; }
 
     public static readonly string[] Terminal = ["completed", "cancelled", "failed"];
+}
+
+/// <summary>The round in progress: the output of each phase that has finished (null: not yet).</summary>
+[GenerateSerializer]
+public sealed class RoundProgress
+{
+    [Id(0)] public int Round { get; set; }
+    /// <summary>One output per generation shard, in shard order.</summary>
+    [Id(1)] public List<PhaseOutput> Generations { get; set; } = new();
+    [Id(2)] public PhaseOutput? Judged { get; set; }
+    [Id(3)] public PhaseOutput? Pairs { get; set; }
+    [Id(4)] public PhaseOutput? Trained { get; set; }
+    [Id(5)] public PhaseOutput? Evaluated { get; set; }
+    /// <summary>Wall seconds the orchestrator has spent on this round (summed over attempts).</summary>
+    [Id(6)] public double Seconds { get; set; }
 }

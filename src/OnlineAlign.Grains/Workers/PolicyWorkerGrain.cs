@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
@@ -10,9 +11,11 @@ using Orleans.Placement;
 namespace OnlineAlign.Grains.Workers;
 
 /// <summary>
-/// A run's models on a GPU-tagged silo. Checkpoints come from blob storage (verified by sha256 and
-/// cached locally by hash); tensor work runs on this activation's own thread; the new policy goes back
-/// to blob storage under a fresh attempt folder, so a retried round never collides with a crashed one.
+/// A run's models on a GPU-tagged silo. Each phase reads its inputs from blob storage (checkpoints are
+/// verified by sha256 and cached locally by hash), runs its tensor work on this activation's own thread,
+/// and writes its output under a fresh attempt folder, then a "done" marker named by the hash of its
+/// inputs. A phase asked again (the orchestrator crashed before recording it, or two activations raced)
+/// returns the marker's output instead of running twice; the first marker written wins.
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
@@ -20,120 +23,197 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     : Grain, IPolicyWorkerGrain
 {
     private ModelThread? _thread;
+    private ModelCache? _models;
     private volatile PhaseProgress? _progress;
 
     private ModelThread Thread => _thread ??= new ModelThread($"model-{this.GetPrimaryKeyString()}");
+    private ModelCache Models => _models ??= new ModelCache();
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        _thread?.Dispose();
-        return Task.CompletedTask;
-    }
-
-    public Task<ModelPointer> Prepare(string runId, RunSpec spec, CancellationToken cancellationToken) =>
-        Translated(() => PrepareCore(runId, spec, cancellationToken));
-
-    public Task<ModelPointer> Generate(GenerationRequest request, CancellationToken cancellationToken) =>
-        Translated(() => GenerateCore(request, cancellationToken));
-
-    public Task<RoundRecord> RunRound(RoundRequest request, CancellationToken cancellationToken) =>
-        Translated(() => RunRoundCore(request, cancellationToken));
-
-    /// <summary>
-    /// Failures the orchestrator must tell apart cross the grain boundary as contract exceptions (library
-    /// exception types are not Orleans-serializable): diverged training, a corrupt checkpoint, unusable inputs.
-    /// Anything else (a crash, a timeout, storage down) stays as it is and is retried.
-    /// </summary>
-    private static async Task<T> Translated<T>(Func<Task<T>> work)
-    {
-        try { return await work(); }
-        catch (NonFiniteLossException e) { throw new TrainingDivergedException(e.Message); }
-        catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
-        {
-            throw new RunInputException(e.Message);
-        }
-    }
-
-    private async Task<ModelPointer> PrepareCore(string runId, RunSpec spec, CancellationToken cancellationToken)
-    {
-        string output = NewScratch(runId, "prepare");
-        _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
-        var device = Device(spec);
-        await Thread.Run(() => { RoundJob.Prepare(spec, device, output); return 0; });
-        var pointer = await store.WriteFolderAsync($"runs/{runId}/round-0000/{Guid.NewGuid():N}", output, cancellationToken);
-        Directory.Delete(output, recursive: true);
-        return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
-    }
-
-    private async Task<ModelPointer> GenerateCore(GenerationRequest request, CancellationToken cancellationToken)
-    {
-        string folder = await Fetch(request.Policy, cancellationToken);
-        _progress = new PhaseProgress { Round = request.Round, Phase = "generate", Total = request.PromptPositions.Count };
-        var device = Device(request.Spec);
-        var responses = await Thread.Run(() => RoundJob.Generate(request, folder, device));
-        var shard = new GenerationShard(request.PromptPositions, responses);
-        var pointer = await store.WriteOnceAsync(
-            $"runs/{request.RunId}/round-{request.Round:D4}/generation/shard-{request.Shard}-{Guid.NewGuid():N}.json", shard.ToBytes(), cancellationToken);
-        _progress = new PhaseProgress { Round = request.Round, Phase = "generate", Done = request.PromptPositions.Count, Total = request.PromptPositions.Count };
-        return new ModelPointer { Path = pointer.Path, Sha256 = pointer.Sha256 };
-    }
-
-    private async Task<RoundRecord> RunRoundCore(RoundRequest request, CancellationToken cancellationToken)
-    {
-        var started = DateTime.UtcNow;
-        List<IReadOnlyList<int[]>>? responses = null;
-        if (request.Generations.Count > 0)
-        {
-            var shards = new List<GenerationShard>();
-            foreach (var g in request.Generations)
-                shards.Add(GenerationShard.FromBytes(await store.ReadAsync(new BlobPointer(g.Path, g.Sha256, 0), cancellationToken)));
-            responses = GenerationShard.Merge(shards, request.Spec.PromptsPerRound);
-        }
-        var folders = new Dictionary<string, string>();
-        foreach (var pointer in new[] { request.Policy, request.Initial, request.TrainedFrom, request.TrainedFromBefore })
-            if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
-                folders[pointer.Sha256] = await Fetch(pointer, cancellationToken);
-
-        double loadSeconds = (DateTime.UtcNow - started).TotalSeconds;
-        string output = NewScratch(request.RunId, $"round-{request.Round}");
-        var device = Device(request.Spec);
-        int round = request.Round;
-        var report = await Thread.Run(() => RoundJob.Run(request, folders, device, output,
-            (phase, done, total) => _progress = new PhaseProgress { Round = round, Phase = phase, Done = done, Total = total }, responses));
-        _progress = new PhaseProgress { Round = round, Phase = "checkpoint" };
-        var uploadStarted = DateTime.UtcNow;
-        var manifest = await store.WriteFolderAsync($"runs/{request.RunId}/round-{round:D4}/{Guid.NewGuid():N}", output, cancellationToken);
-        Directory.Delete(output, recursive: true);
-        report.Metrics["time/fetch_checkpoints"] = loadSeconds;
-        report.Metrics["time/checkpoint_upload"] = (DateTime.UtcNow - uploadStarted).TotalSeconds;
-        log.LogInformation("run {Run} round {Round} done in {Seconds:F1} s", request.RunId, round, (DateTime.UtcNow - started).TotalSeconds);
-        return new RoundRecord
-        {
-            Round = round,
-            Metrics = report.Metrics,
-            Warnings = report.Warnings,
-            ManifestPath = manifest.Path,
-            ManifestSha256 = manifest.Sha256,
-            Seconds = (DateTime.UtcNow - started).TotalSeconds,
-        };
+        if (_thread is null) return;
+        // Models hold tensors created on the model thread: release them there.
+        var models = _models;
+        await _thread.Run(() => { models?.Dispose(); return 0; });
+        _thread.Dispose();
     }
 
     public Task<PhaseProgress?> Progress() => Task.FromResult(_progress);
 
-    /// <summary>A checkpoint's local folder, downloaded and verified once per content hash.</summary>
-    private async Task<string> Fetch(ModelPointer pointer, CancellationToken ct)
+    public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) =>
+        Once(runId, 0, "prepare", PhaseBlobs.Key("prepare", new { spec, epoch }), ct, async prefix =>
+        {
+            string output = NewScratch(runId, "prepare");
+            _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
+            var clock = Stopwatch.StartNew();
+            await Thread.Run(() => { RoundJob.Prepare(spec, Device(spec), output); return 0; });
+            double compute = clock.Elapsed.TotalSeconds;
+            var manifest = await UploadCheckpoint(prefix, output, ct);
+            return Output(manifest, new() { ["time/prepare"] = compute, ["time/checkpoint"] = clock.Elapsed.TotalSeconds - compute });
+        });
+
+    public Task<PhaseOutput> Generate(GenerationRequest r, CancellationToken ct) =>
+        Once(r.RunId, r.Round, "generate", PhaseBlobs.Key("generate", r), ct, async prefix =>
+        {
+            var io = Stopwatch.StartNew();
+            string folder = await Fetch(r.Policy, ct);
+            double fetched = io.Elapsed.TotalSeconds;
+            _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Total = r.PromptPositions.Count };
+            var device = Device(r.Spec);
+            var models = Models;
+            var clock = Stopwatch.StartNew();
+            var responses = await Thread.Run(() => RoundJob.Generate(r, folder, device, models));
+            double compute = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).ToBytes(), ct);
+            _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
+            return Output(blob, new() { ["time/generate"] = compute, ["time/storage"] = fetched + clock.Elapsed.TotalSeconds });
+        });
+
+    public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Phase(r, "judge", ct,
+        [r.Policy, r.TrainedFrom, r.TrainedFromBefore], async (c, prefix) =>
+        {
+            var responses = await Responses(r, ct);
+            var judged = await Compute(() => RoundJob.Judge(c, responses));
+            return (await store.WriteOnceAsync($"{prefix}/scores.json", PhaseBlobs.Bytes(judged), ct), judged.Metrics);
+        });
+
+    public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Phase(r, "pairs", ct,
+        [r.Policy, r.Spec.Reference == "initial" ? r.Initial : r.Policy], async (c, prefix) =>
+        {
+            var responses = await Responses(r, ct);
+            var judged = PhaseBlobs.Judged(await store.ReadAsync(Pointer(r.Judged!), ct));
+            var pairs = await Compute(() => RoundJob.Pairs(c, responses, judged));
+            return (await store.WriteOnceAsync($"{prefix}/pairs.json", PhaseBlobs.Bytes(pairs), ct), pairs.Metrics);
+        });
+
+    public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) => Phase(r, "train", ct,
+        [r.Policy], async (c, prefix) =>
+        {
+            var pairs = PhaseBlobs.Pairs(await store.ReadAsync(Pointer(r.Pairs!), ct));
+            string output = NewScratch(r.RunId, $"round-{r.Round}");
+            var trained = await Compute(() => RoundJob.Train(c, pairs, output));
+            _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
+            var clock = Stopwatch.StartNew();
+            var manifest = await UploadCheckpoint(prefix, output, ct);
+            log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
+            return (manifest, new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = clock.Elapsed.TotalSeconds });
+        });
+
+    public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Phase(r, "evaluate", ct,
+        [r.Trained, r.Initial, r.Spec.Reference == "initial" ? r.Initial : r.Policy, r.Policy], async (c, prefix) =>
+        {
+            var metrics = await Compute(() => RoundJob.Evaluate(c));
+            log.LogInformation("run {Run} round {Round} done", r.RunId, r.Round);
+            return (await store.WriteOnceAsync($"{prefix}/metrics.json", PhaseBlobs.Bytes(metrics), ct), metrics);
+        });
+
+    /// <summary>
+    /// The shape every round phase shares: fetch the checkpoints it names, run its work, time the compute
+    /// (time/{phase}) apart from storage (time/storage; the train phase's upload is time/checkpoint).
+    /// </summary>
+    private Task<PhaseOutput> Phase(PhaseRequest r, string phase, CancellationToken ct, BlobRef?[] checkpoints,
+        Func<RoundJob.Context, string, Task<(BlobPointer Blob, Dictionary<string, double> Metrics)>> work) =>
+        Once(r.RunId, r.Round, phase, PhaseBlobs.Key(phase, r), ct, async prefix =>
+        {
+            var total = Stopwatch.StartNew();
+            var folders = new Dictionary<string, string>();
+            foreach (var pointer in checkpoints)
+                if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
+                    folders[pointer.Sha256] = await Fetch(pointer, ct);
+            double fetched = total.Elapsed.TotalSeconds;
+            _progress = new PhaseProgress { Round = r.Round, Phase = phase };
+            int round = r.Round;
+            var context = new RoundJob.Context(r, folders, Device(r.Spec), Models, (p, done, all) =>
+            {
+                // Checked between steps on the model thread: a cancelled call (pause, cancel, timeout) stops here.
+                ct.ThrowIfCancellationRequested();
+                _progress = new PhaseProgress { Round = round, Phase = p, Done = done, Total = all };
+            });
+            _computeSeconds = 0;
+            var (blob, metrics) = await work(context, prefix);
+            var result = new Dictionary<string, double>(metrics);
+            result.TryAdd("time/checkpoint", 0);
+            double checkpoint = result["time/checkpoint"];
+            if (phase != "train") result.Remove("time/checkpoint");
+            result[$"time/{phase}"] = _computeSeconds;
+            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - checkpoint;
+            return Output(blob, result);
+        });
+
+    /// <summary>Runs tensor work on the model thread, adding its wall time to the current phase's compute time.</summary>
+    private async Task<T> Compute<T>(Func<T> job)
     {
-        string folder = Path.Combine(settings.CacheFolder, "checkpoints", pointer.Sha256);
+        var clock = Stopwatch.StartNew();
+        try { return await Thread.Run(job); }
+        finally { _computeSeconds += clock.Elapsed.TotalSeconds; }
+    }
+
+    private double _computeSeconds; // one call at a time: the grain is not reentrant (only Progress interleaves)
+
+    /// <summary>Runs a phase at most once per input key: an existing "done" marker is the answer.</summary>
+    private async Task<PhaseOutput> Once(string runId, int round, string phase, string key, CancellationToken ct, Func<string, Task<PhaseOutput>> work)
+    {
+        try
+        {
+            string folder = $"runs/{runId}/round-{round:D4}/{phase}";
+            string marker = $"{folder}/done-{key}.json";
+            var done = await store.TryReadAsync(marker, ct);
+            if (done is not null)
+            {
+                log.LogInformation("run {Run} round {Round} {Phase}: already done, reusing {Marker}", runId, round, phase, marker);
+                return PhaseBlobs.Output(done);
+            }
+            var output = await work($"{folder}/{Guid.NewGuid():N}");
+            return PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
+        }
+        catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
+        catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
+        {
+            // Failures the orchestrator must tell apart cross the grain boundary as contract exceptions (library
+            // exception types are not Orleans-serializable). Anything else (a crash, a timeout, storage down) is retried.
+            throw new RunInputException(e.Message);
+        }
+    }
+
+    private async Task<List<IReadOnlyList<int[]>>> Responses(PhaseRequest r, CancellationToken ct)
+    {
+        var shards = new List<GenerationShard>();
+        foreach (var g in r.Generations) shards.Add(GenerationShard.FromBytes(await store.ReadAsync(Pointer(g), ct)));
+        return GenerationShard.Merge(shards, r.Spec.PromptsPerRound);
+    }
+
+    /// <summary>Uploads a checkpoint folder, then keeps it as this silo's cached copy (its content is the manifest's).</summary>
+    private async Task<BlobPointer> UploadCheckpoint(string prefix, string folder, CancellationToken ct)
+    {
+        var manifest = await store.WriteFolderAsync(prefix, folder, ct);
+        string cached = CacheFolder(manifest.Sha256);
+        try { Directory.Move(folder, cached); }
+        catch (IOException) { Directory.Delete(folder, recursive: true); } // another activation cached it first
+        return manifest;
+    }
+
+    /// <summary>A checkpoint's local folder, downloaded and verified once per content hash.</summary>
+    private async Task<string> Fetch(BlobRef pointer, CancellationToken ct)
+    {
+        string folder = CacheFolder(pointer.Sha256);
         if (Directory.Exists(folder)) return folder;
         // Download beside the cache and rename into place: several activations (replicas) on one silo
         // may fetch the same checkpoint at once, and a half-written folder must never look complete.
         string staging = folder + "." + Guid.NewGuid().ToString("N");
-        await store.ReadFolderAsync(new BlobPointer(pointer.Path, pointer.Sha256, 0), staging, ct);
+        await store.ReadFolderAsync(Pointer(pointer), staging, ct);
         try { Directory.Move(staging, folder); }
         catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
         return folder;
     }
+
+    private string CacheFolder(string sha256) => Path.Combine(settings.CacheFolder, "checkpoints", sha256);
+
+    private static BlobPointer Pointer(BlobRef r) => new(r.Path, r.Sha256, 0);
+
+    private static PhaseOutput Output(BlobPointer blob, Dictionary<string, double> metrics) =>
+        new() { Output = new BlobRef { Path = blob.Path, Sha256 = blob.Sha256 }, Metrics = metrics };
 
     private string NewScratch(string runId, string what)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Contracts;
@@ -6,22 +7,35 @@ using OnlineAlign.Grains.Runs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Modeling.Training;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Grains.Workers;
 
 /// <summary>
-/// The synchronous tensor work behind the worker grain, run on its model thread: build the initial
-/// policy, or run one round from checkpoint folders and write the new policy's folder.
+/// The synchronous tensor work behind each phase, run on the worker's model thread. Inputs are local
+/// checkpoint folders (by manifest hash) and phase outputs already read from storage; nothing here awaits.
 /// </summary>
 public static class RoundJob
 {
+    /// <summary>What a phase job gets: its request, the local folder of each checkpoint it names, and where to report progress.</summary>
+    public sealed record Context(PhaseRequest Request, IReadOnlyDictionary<string, string> Folders, Device Device, ModelCache Models,
+        Action<string, int, int> Progress)
+    {
+        public RunSpec Spec => Request.Spec;
+        public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec);
+        public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
+        public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device);
+        public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy));
+        public BlobRef Reference => Spec.Reference == "initial" ? Request.Initial : Request.Policy;
+    }
+
     public static void Prepare(RunSpec spec, Device device, string outputFolder)
     {
         if (!string.IsNullOrEmpty(spec.HfFolder))
         {
             using var loaded = HfCheckpoint.Load(spec.HfFolder, device);
-            Save(loaded, TokenizerLoader.Load(spec.HfFolder), spec, 0, outputFolder);
+            Save(loaded, TokenizerLoader.Load(spec.HfFolder), spec, 0, outputFolder, null);
             return;
         }
         var tokenizer = new ByteTokenizer();
@@ -29,7 +43,67 @@ public static class RoundJob
         using var model = spec.SftSteps > 0
             ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), new WarmStart.Settings(Steps: spec.SftSteps, Noise: spec.SftNoise), (int)(spec.Seed % int.MaxValue), out _)
             : BuiltinModels.Create(config, (long)spec.Seed);
-        Save(model.Place(device), tokenizer, spec, 0, outputFolder);
+        Save(model.Place(device), tokenizer, spec, 0, outputFolder, null);
+    }
+
+    /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
+    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device, ModelCache models)
+    {
+        var policy = models.Shared(policyFolder, request.Policy.Sha256, device);
+        var tokenizer = TokenizerLoader.Load(policyFolder);
+        var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
+        var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
+            request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round);
+        return groups.Select(g => g.ResponseIds.ToList()).ToList();
+    }
+
+    public static JudgeOutcome Judge(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses)
+    {
+        var r = c.Request;
+        var tokenizer = c.Tokenizer;
+        var (task, prompts, _) = RoundPrompts(c.Spec, r.Round);
+        var groups = RoundPhases.Groups(tokenizer, prompts, responses);
+        var trainedFrom = r.TrainedFrom is null ? null : c.Shared(r.TrainedFrom);
+        var trainedFromBefore = r.TrainedFromBefore is null ? null : c.Shared(r.TrainedFromBefore);
+        using var reward = c.Spec.Judge == "reward_model" ? RewardModel.Load(c.Spec.RewardModelFolder!, c.Device) : null;
+        c.Progress("judge", 0, groups.Count);
+        return RoundPhases.Judge(groups,
+            JudgeFactory.Create(c.Settings, c.Shared(r.Policy), trainedFrom, tokenizer, task, reward, c.Spec.Seed, r.Round),
+            JudgeFactory.Previous(c.Settings, trainedFrom, trainedFromBefore, tokenizer, task, c.Spec.Seed, r.Round),
+            c.Settings, task, tokenizer.EosId);
+    }
+
+    public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)
+    {
+        var tokenizer = c.Tokenizer;
+        var (_, prompts, _) = RoundPrompts(c.Spec, c.Request.Round);
+        c.Progress("pairs", 0, prompts.Count);
+        return RoundPhases.Pairs(RoundPhases.Groups(tokenizer, prompts, responses), judged, c.Settings, c.Shared(c.Reference),
+            c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId));
+    }
+
+    /// <summary>Trains a private copy of P_r and writes P_{r+1}'s checkpoint folder (weights, optimiser state, run state).</summary>
+    public static TrainOutcome Train(Context c, PairsOutcome pairs, string outputFolder)
+    {
+        var tokenizer = c.Tokenizer;
+        string policyFolder = c.Folder(c.Request.Policy);
+        using var policy = ModelCache.Owned(policyFolder, c.Device);
+        using var optimizer = c.Spec.CarryOptimizerState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
+        c.Progress("train", 0, 1);
+        var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
+            (done, total) => c.Progress("train", done, total), optimizer);
+        Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer);
+        return trained;
+    }
+
+    public static Dictionary<string, double> Evaluate(Context c)
+    {
+        var r = c.Request;
+        var (task, _, _) = RoundPrompts(c.Spec, r.Round);
+        var evalPrompts = task is null ? [] : task.Prompts(c.Spec.EvalPrompts, (int)(c.Spec.Seed % int.MaxValue), "eval");
+        c.Progress("evaluate", 0, evalPrompts.Count);
+        return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
+            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round);
     }
 
     /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>
@@ -41,40 +115,6 @@ public static class RoundJob
         return (task, indices.Select(i => all[i]).ToList(), indices);
     }
 
-    /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
-    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device)
-    {
-        using var policy = HfCheckpoint.Load(policyFolder, device);
-        var tokenizer = TokenizerLoader.Load(policyFolder);
-        var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
-        var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
-            request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round);
-        return groups.Select(g => g.ResponseIds.ToList()).ToList();
-    }
-
-    public static RoundReport Run(RoundRequest request, IReadOnlyDictionary<string, string> folders, Device device, string outputFolder,
-        Action<string, int, int> progress, IReadOnlyList<IReadOnlyList<int[]>>? responses = null)
-    {
-        var spec = request.Spec;
-        DecoderLM Load(ModelPointer p) => HfCheckpoint.Load(folders[p.Sha256], device);
-        var tokenizer = TokenizerLoader.Load(folders[request.Policy.Sha256]);
-        using var models = new RunModels
-        {
-            Policy = Load(request.Policy),
-            Initial = Load(request.Initial),
-            TrainedFrom = request.TrainedFrom is null ? null : Load(request.TrainedFrom),
-            TrainedFromBefore = request.TrainedFromBefore is null ? null : Load(request.TrainedFromBefore),
-        };
-        var (task, prompts, indices) = RoundPrompts(spec, request.Round);
-        var evalPrompts = task is null ? [] : task.Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval");
-        var earlier = request.Earlier.Select(r => new RoundReport(r.Round, r.Metrics, r.Warnings, [])).ToList();
-        using var reward = spec.Judge == "reward_model" ? RewardModel.Load(spec.RewardModelFolder!, device) : null;
-        var report = OnlineRound.Run(models, new OnlineRound.Inputs(RunSpecMapping.ToRoundSettings(spec), tokenizer, task,
-            prompts, indices, evalPrompts, spec.Reference, spec.Seed, request.Round, earlier, responses, reward), progress);
-        Save(models.Policy, tokenizer, spec, request.Round, outputFolder);
-        return report;
-    }
-
     private static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) Prompts(RunSpec spec)
     {
         if (!string.IsNullOrEmpty(spec.PromptsJsonl))
@@ -83,15 +123,18 @@ public static class RoundJob
         return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
 
-    private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder)
+    private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer)
     {
         HfCheckpoint.Save(model, folder, tokenizer.HfFiles());
-        // What resuming needs besides the weights: every random draw is derived from (seed, round, prompt, sample),
-        // the data cursor is the round index, and the optimiser starts fresh each round.
+        if (optimizer is { IsEmpty: false }) optimizer.Save(Path.Combine(folder, OptimizerState.FileName));
+        // What resuming needs besides the weights and the optimiser: every random draw is derived from
+        // (seed, round, prompt, sample), and the data cursor is the round index.
         File.WriteAllText(Path.Combine(folder, "onlinealign_state.json"), JsonSerializer.Serialize(new
         {
             round, seed = spec.Seed, data_cursor = round * spec.PromptsPerRound, reference = spec.Reference,
-            optimizer = "AdamW state starts fresh each round; none carried between rounds",
+            rng = "every sample's generator is seeded from (seed, round, prompt index, sample index); pair and batch orders from (seed, round)",
+            optimizer = spec.CarryOptimizerState ? $"AdamW moments in {OptimizerState.FileName}, carried into the next round"
+                : $"AdamW moments of this round's update in {OptimizerState.FileName}; the next round starts a fresh optimiser",
         }));
     }
 }

@@ -32,6 +32,16 @@ public static class SafeTensors
             kv => (kv.Value!["dtype"]!.GetValue<string>(), kv.Value!["shape"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray()));
     }
 
+    /// <summary>The header's __metadata__ strings (empty when the file has none).</summary>
+    public static Dictionary<string, string> ReadMetadata(string path)
+    {
+        using var file = File.OpenRead(path);
+        var (header, _) = ReadHeader(file, path);
+        return header["__metadata__"] is JsonObject metadata
+            ? metadata.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? "")
+            : new Dictionary<string, string>();
+    }
+
     /// <summary>Reads every tensor onto the CPU, in its stored dtype.</summary>
     public static Dictionary<string, Tensor> Read(string path)
     {

@@ -41,6 +41,7 @@ public static class SpecConversion
             BatchSize = p.Optimizer?.HasBatchSize == true ? p.Optimizer.BatchSize : d.BatchSize,
             MaxGradNorm = p.Optimizer?.HasMaxGradNorm == true ? p.Optimizer.MaxGradNorm : d.MaxGradNorm,
             WarmupSteps = p.Optimizer?.HasWarmupSteps == true ? p.Optimizer.WarmupSteps : d.WarmupSteps,
+            CarryOptimizerState = p.Optimizer?.HasCarryState == true ? p.Optimizer.CarryState : d.CarryOptimizerState,
             Seed = p.HasSeed ? p.Seed : d.Seed,
             Device = p.HasDevice ? p.Device : d.Device,
             SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
@@ -63,7 +64,7 @@ public static class SpecConversion
             Optimizer = new V1.OptimizerSpec
             {
                 LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,
-                MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps,
+                MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState,
             },
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
@@ -82,6 +83,7 @@ public static class SpecConversion
     {
         var m = new V1.RoundMetrics { Round = r.Round, Checkpoint = r.ManifestPath };
         foreach (var (k, v) in r.Metrics) m.Metrics[k] = v;
+        foreach (var (k, v) in r.Outputs) m.Outputs[k] = v;
         m.Metrics["time/round_seconds"] = r.Seconds;
         m.Warnings.AddRange(r.Warnings);
         return m;

@@ -97,31 +97,25 @@ public class MultiSiloTests
         await using var cluster = await LocalTestCluster.StartAsync(("all", null));
         var client = cluster.Client();
         var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 2) });
-        await client.PauseRunAsync(new RunRef { RunId = run.Id }); // takes effect once the initial checkpoint is written
+        // Once the initial checkpoint is recorded (the run has moved past "prepare"), pause.
+        await WaitForAsync(client, run.Id, r => r.Round >= 1, TimeSpan.FromMinutes(3));
+        await client.PauseRunAsync(new RunRef { RunId = run.Id });
+        await WaitForAsync(client, run.Id, r => r.Status == "paused", TimeSpan.FromMinutes(1));
 
-        var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
-        string? weights = null;
-        var deadline = DateTime.UtcNow.AddMinutes(3);
-        while (weights is null && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(500);
-            var names = new List<string>();
-            try
-            {
-                await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/round-0000/", CancellationToken.None))
-                    names.Add(blob.Name);
-            }
-            catch (Azure.RequestFailedException e) when (e.Status == 404) { continue; } // the container appears with the first checkpoint
-            if (names.Any(n => n.EndsWith("/manifest.json"))) weights = names.Single(n => n.EndsWith("/model.safetensors"));
-        }
-        Assert.NotNull(weights);
         // Flip bytes of the initial policy's weights behind the store's back.
-        var target = container.GetBlobClient(weights);
+        var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
+        var names = new List<string>();
+        await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/round-0000/", CancellationToken.None))
+            names.Add(blob.Name);
+        var target = container.GetBlobClient(names.Single(n => n.EndsWith("/model.safetensors")));
         var bytes = (await target.DownloadContentAsync()).Value.Content.ToArray();
         bytes[^1] ^= 0xFF;
         await target.UploadAsync(new BinaryData(bytes), overwrite: true);
 
-        await WaitForAsync(client, run.Id, r => r.Status == "paused", TimeSpan.FromMinutes(2));
+        // The silo that wrote it keeps a verified local copy; a new machine must read it from storage.
+        await cluster.Silos[0].StopAsync(TimeSpan.FromSeconds(30));
+        await cluster.AddSiloAsync("all");
+        client = cluster.Client(1);
         await client.ResumeRunAsync(new RunRef { RunId = run.Id });
         var done = await WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
         Assert.Contains("is corrupt", done.Error);

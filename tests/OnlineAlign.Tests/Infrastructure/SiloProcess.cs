@@ -77,6 +77,16 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public void Kill() { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }
 
+    /// <summary>A graceful stop (SIGTERM): the silo leaves the cluster membership, so a new one can join at once.</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        if (_process.HasExited) return;
+        System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()])?.WaitForExit();
+        using var wait = new CancellationTokenSource(timeout);
+        try { await _process.WaitForExitAsync(wait.Token); }
+        catch (OperationCanceledException) { Kill(); }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Kill();

@@ -1,0 +1,33 @@
+using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Alignment.Tasks;
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Modeling.Tokenization;
+
+namespace OnlineAlign.Alignment.Judges;
+
+/// <summary>Builds the round's judge, and the previous round's judge that CREAM compares it with.</summary>
+public static class JudgeFactory
+{
+    /// <param name="policy">The model that judges (self-rewarding judges use the policy at the round's start).</param>
+    /// <param name="trainedFrom">What <paramref name="policy"/> was trained from (the implicit reward's reference).</param>
+    public static IJudge Create(RoundSettings s, DecoderLM policy, DecoderLM? trainedFrom, ITextTokenizer tokenizer,
+        IVerifiableTask? task, RewardModel? reward, ulong seed, int round) => s.Judge switch
+    {
+        "verifier" => new VerifierJudge(task ?? throw new ArgumentException("judge.kind 'verifier' needs a task with answers")),
+        "implicit" => new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId)),
+        "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"), Math.Max(0, tokenizer.PadId)),
+        "llm" => new LlmJudge(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
+            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }),
+        _ => throw new ArgumentException($"judge.kind '{s.Judge}' is not one of {string.Join(", ", RoundSettings.JudgeKinds)}"),
+    };
+
+    /// <summary>
+    /// The previous round's self-judge (P_{r-1}, referenced to P_{r-2}), or null where consistency does not
+    /// apply: the first round, consistency off, or a fixed judge (verifier, reward model) that ranks the same way every round.
+    /// </summary>
+    public static IJudge? Previous(RoundSettings s, DecoderLM? trainedFrom, DecoderLM? trainedFromBefore, ITextTokenizer tokenizer,
+        IVerifiableTask? task, ulong seed, int round) =>
+        trainedFrom is null || s.Consistency == "none" || s.Judge is "verifier" or "reward_model"
+            ? null : Create(s, trainedFrom, trainedFromBefore, tokenizer, task, null, seed, round);
+}

@@ -1,0 +1,42 @@
+using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Contracts;
+
+namespace OnlineAlign.Grains.Runs;
+
+/// <summary>Turns a round's finished phases into its committed record: metrics, warnings, outputs, time split.</summary>
+public static class RoundCommit
+{
+    public static RoundRecord Record(RoundProgress p, IReadOnlyList<RoundRecord> earlier)
+    {
+        var metrics = new Dictionary<string, double>();
+        // Shards generate in parallel: their times overlap, so the phase took as long as the slowest shard.
+        foreach (var shards in p.Generations.SelectMany(g => g.Metrics).GroupBy(kv => kv.Key, kv => kv.Value))
+            metrics[shards.Key] = shards.Max();
+        foreach (var phase in new[] { p.Judged!, p.Pairs!, p.Trained!, p.Evaluated! })
+            foreach (var (key, value) in phase.Metrics)
+                metrics[key] = key.StartsWith("time/", StringComparison.Ordinal) && metrics.TryGetValue(key, out var sum) ? sum + value : value;
+
+        // What the phases do not account for: messages, the orchestrator's state writes, scheduling.
+        double inPhases = metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);
+        metrics["time/round"] = p.Seconds;
+        metrics["time/orchestration"] = Math.Max(0, p.Seconds - inPhases);
+
+        var outputs = new Dictionary<string, string>();
+        for (int k = 0; k < p.Generations.Count; k++) outputs[$"generate/shard-{k}"] = p.Generations[k].Output.Path;
+        outputs["judge"] = p.Judged!.Output.Path;
+        outputs["pairs"] = p.Pairs!.Output.Path;
+        outputs["train"] = p.Trained!.Output.Path;
+        outputs["evaluate"] = p.Evaluated!.Output.Path;
+
+        return new RoundRecord
+        {
+            Round = p.Round,
+            Metrics = metrics,
+            Warnings = RoundWarnings.For(metrics, earlier.LastOrDefault()?.Metrics, earlier.FirstOrDefault()?.Metrics),
+            ManifestPath = p.Trained.Output.Path,
+            ManifestSha256 = p.Trained.Output.Sha256,
+            Seconds = p.Seconds,
+            Outputs = outputs,
+        };
+    }
+}
