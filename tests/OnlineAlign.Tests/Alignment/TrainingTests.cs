@@ -1,3 +1,4 @@
+using OnlineAlign.Tests.Infrastructure;
 using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
@@ -46,6 +47,43 @@ public class TrainingTests
         Assert.Equal(1.0, steps[^1].RewardsAccuracy);
         Assert.Equal(["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected", "grad_norm", "lr"],
             steps[0].Named().Keys);
+    }
+
+    [Fact]
+    public void OptimizerStateCarriedThroughAFileContinuesExactlyAsInMemory()
+    {
+        int[] prompt = Examples.PromptIds(Tokenizer, "sort 21=");
+        var pairs = Enumerable.Repeat(new PairExample(prompt, Examples.ResponseIds(Tokenizer, "12"), Examples.ResponseIds(Tokenizer, "21"), -3.0, -2.5), 8).ToList();
+        var settings = new PreferenceTrainer.Settings(new LossSettings { Kind = "dpo" }, new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0.01 }, 1, 4, 3);
+        string file = Path.Combine(RepositoryPaths.NewTempFolder("optimizer"), OptimizerState.FileName);
+
+        // Two rounds with the optimiser kept in memory...
+        using var a = BuiltinModels.Create(BuiltinModels.Tiny, 4);
+        using var kept = new OptimizerState();
+        PreferenceTrainer.Train(a, pairs, settings, optimizerState: kept);
+        Assert.Equal(2, kept.Step);
+        PreferenceTrainer.Train(a, pairs, settings, optimizerState: kept);
+        Assert.Equal(4, kept.Step);
+
+        // ...and with it saved after the first round and loaded for the second, as a resumed run does.
+        using var b = BuiltinModels.Create(BuiltinModels.Tiny, 4);
+        using (var first = new OptimizerState())
+        {
+            PreferenceTrainer.Train(b, pairs, settings, optimizerState: first);
+            first.Save(file);
+        }
+        using var loaded = OptimizerState.Load(file);
+        Assert.Equal(2, loaded.Step);
+        PreferenceTrainer.Train(b, pairs, settings, optimizerState: loaded);
+
+        var sb = b.state_dict();
+        foreach (var (name, t) in a.state_dict()) Assert.True(t.equal(sb[name]).all().item<bool>(), name);
+
+        // A fresh optimiser in the second round gives different weights: the state matters.
+        using var c = BuiltinModels.Create(BuiltinModels.Tiny, 4);
+        PreferenceTrainer.Train(c, pairs, settings);
+        PreferenceTrainer.Train(c, pairs, settings);
+        Assert.Contains(c.state_dict(), kv => !kv.Value.equal(sb[kv.Key]).all().item<bool>());
     }
 
     [Fact]

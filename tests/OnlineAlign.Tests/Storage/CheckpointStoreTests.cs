@@ -43,4 +43,49 @@ public class CheckpointStoreTests
         foreach (var file in Directory.GetFiles(source))
             Assert.Equal(await File.ReadAllBytesAsync(file), await File.ReadAllBytesAsync(Path.Combine(target, Path.GetFileName(file))));
     }
+
+    [Fact]
+    public async Task RacingWritersAgreeOnTheFirstAndUnknownHashReadsAreVerified()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
+        var store = new CheckpointStore(azurite.ConnectionString, "test");
+        Assert.Null(await store.TryReadAsync("runs/r/done.json"));
+
+        // Two activations finishing the same phase: the second gets the first's marker back, not its own.
+        var results = await Task.WhenAll(store.WriteFirstAsync("runs/r/done.json", [1]), store.WriteFirstAsync("runs/r/done.json", [2]));
+        Assert.Equal(results[0], results[1]);
+        Assert.Equal(results[0], await store.WriteFirstAsync("runs/r/done.json", [3]));
+        Assert.Equal(results[0], await store.TryReadAsync("runs/r/done.json"));
+
+        var blob = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient("test").GetBlobClient("runs/r/done.json");
+        await blob.UploadAsync(new BinaryData(new byte[] { 7 }), overwrite: true); // no sha256 recorded any more
+        var error = await Assert.ThrowsAsync<CorruptBlobException>(() => store.TryReadAsync("runs/r/done.json"));
+        Assert.Contains("runs/r/done.json", error.Message);
+    }
+
+    [Fact]
+    public async Task AnInterruptedFolderUploadHasNoManifestAndIsNeverReadAsACheckpoint()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
+        var store = new CheckpointStore(azurite.ConnectionString, "test", maxUploadBytesPerSecond: 200_000);
+        using var stop = new CancellationTokenSource();
+        var upload = store.WriteFolderAsync("runs/r/round-0001/train/a", RepositoryPaths.Fixture("hf", "llama-tiny"), stop.Token);
+        var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient("test");
+        var written = new List<string>();
+        while (written.Count == 0)
+        {
+            await Task.Delay(50);
+            written.Clear();
+            try
+            {
+                await foreach (var b in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, "runs/r/", CancellationToken.None))
+                    written.Add(b.Name);
+            }
+            catch (Azure.RequestFailedException e) when (e.Status == 404) { }
+        }
+        stop.Cancel(); // the silo dies mid-upload
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => upload);
+        Assert.DoesNotContain(written, n => n.EndsWith("manifest.json"));
+        Assert.Null(await store.TryReadAsync("runs/r/round-0001/train/a/manifest.json"));
+    }
 }
