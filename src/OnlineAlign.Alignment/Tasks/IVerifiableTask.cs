@@ -1,7 +1,8 @@
 namespace OnlineAlign.Alignment.Tasks;
 
 /// <summary>A prompt with an optional reference answer (from a built-in task or a user's JSONL line).</summary>
-public sealed record PromptItem(string Prompt, string? Answer = null);
+/// <summary>A prompt (and its answer where the task has one); Line is its line in a JSONL file (0: not from a file).</summary>
+public sealed record PromptItem(string Prompt, string? Answer = null, int Line = 0);
 
 /// <summary>
 /// A small task whose answers can be checked: seeded prompt generation, a verifier, and demonstrations

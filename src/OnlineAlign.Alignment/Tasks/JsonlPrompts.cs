@@ -21,7 +21,7 @@ public static class JsonlPrompts
                 JsonValue v when v.GetValueKind() == JsonValueKind.Number => v.ToJsonString(),
                 _ => throw new InvalidDataException($"{source}:{number}: field 'answer' must be a string or a number"),
             };
-            items.Add(new PromptItem(p.GetValue<string>(), answer));
+            items.Add(new PromptItem(p.GetValue<string>(), answer, number));
         }
         if (items.Count == 0) throw new InvalidDataException($"{source}: no prompts");
         return items;

@@ -33,7 +33,7 @@ public class TaskTests
     public void JsonlReportsTheBrokenLineByNumber()
     {
         var ok = JsonlPrompts.Parse(["{\"prompt\": \"a\", \"answer\": 3}", "", "{\"prompt\": \"b\"}"], "p.jsonl");
-        Assert.Equal([new PromptItem("a", "3"), new PromptItem("b")], ok);
+        Assert.Equal([new PromptItem("a", "3", Line: 1), new PromptItem("b", Line: 3)], ok); // blank lines still count
         Assert.Contains("p.jsonl:2: not valid JSON", Assert.Throws<InvalidDataException>(() => JsonlPrompts.Parse(["{\"prompt\": \"a\"}", "{oops"], "p.jsonl")).Message);
         Assert.Contains("p.jsonl:1: field 'prompt'", Assert.Throws<InvalidDataException>(() => JsonlPrompts.Parse(["{\"prompt\": 5}"], "p.jsonl")).Message);
     }

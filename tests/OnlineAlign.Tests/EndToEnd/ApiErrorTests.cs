@@ -25,6 +25,29 @@ public class ApiErrorTests
         foreach (var field in new[] { "loss.beta", "samples_per_prompt", "sampling.temperature", "prompts.task" })
             Assert.Contains(field, invalid.Status.Detail);
 
+        // A model folder whose tokenizer.json is broken, and a prompt file with a prompt too long for the context:
+        // both refused before any work starts, naming the field, the file and the line.
+        string model = RepositoryPaths.NewTempFolder("bad-tokenizer");
+        foreach (var file in Directory.GetFiles(RepositoryPaths.Fixture("hf", "llama-tiny")))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        File.WriteAllText(Path.Combine(model, "tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": ");
+        var brokenTokenizer = LocalTestCluster.SmallSpec();
+        brokenTokenizer.Model = new ModelSpec { HfFolder = model };
+        var tokenizerError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = brokenTokenizer }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, tokenizerError.StatusCode);
+        Assert.Contains("model.hf_folder", tokenizerError.Status.Detail);
+        Assert.Contains("tokenizer", tokenizerError.Status.Detail);
+
+        string prompts = Path.Combine(RepositoryPaths.NewTempFolder("prompts"), "prompts.jsonl");
+        File.WriteAllLines(prompts, ["{\"prompt\": \"short\"}", "", $"{{\"prompt\": \"{new string('x', 300)}\"}}"]);
+        var longPrompt = LocalTestCluster.SmallSpec();
+        longPrompt.Prompts = new PromptSpec { JsonlPath = prompts };
+        var lengthError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = longPrompt }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, lengthError.StatusCode);
+        Assert.Contains($"{prompts}:3: the prompt is 301 tokens", lengthError.Status.Detail);
+        Assert.Contains("context of 128", lengthError.Status.Detail);
+        Assert.Empty((await client.ListRunsAsync(new ListRunsRequest())).Runs); // nothing was started by any bad spec
+
         var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetRunAsync(new GetRunRequest { RunId = "nope" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
 
@@ -43,7 +66,7 @@ public class ApiErrorTests
 
         Assert.Contains(run.Id, (await client.ListRunsAsync(new ListRunsRequest())).Runs.Select(r => r.Id));
 
-        // Pause takes effect at the next round boundary; resume continues from the last committed checkpoint.
+        // Pause stops the phase in flight (its output is never recorded); resume continues from the recorded phases.
         Assert.Equal("paused", (await client.PauseRunAsync(new RunRef { RunId = run.Id })).Status);
         Assert.Equal("running", (await client.ResumeRunAsync(new RunRef { RunId = run.Id })).Status);
         var deadline = DateTime.UtcNow.AddMinutes(3);
