@@ -7,6 +7,9 @@ using static TorchSharp.torch;
 //         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream]
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
+//   cluster phases|scaling|load [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
+//         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]
+//   storage [--mb 64,256]
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -55,8 +58,22 @@ switch (command)
             RpoAlpha: double.Parse(Arg("rpo", "0")),
             Epochs: int.Parse(Arg("epochs", "1"))), report);
         break;
+    case "cluster":
+        await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(
+            Rounds: int.Parse(Arg("rounds", "3")),
+            Prompts: int.Parse(Arg("prompts", "256")),
+            Samples: int.Parse(Arg("samples", "4")),
+            NewTokens: int.Parse(Arg("new", "16")),
+            SftSteps: int.Parse(Arg("sft-steps", "150")),
+            Watchers: int.Parse(Arg("watchers", "50")),
+            GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200")),
+            LoadSeconds: int.Parse(Arg("load-seconds", "30"))), report);
+        break;
+    case "storage":
+        await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
+        break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, storage)");
         return 2;
 }
 string? outFile = Arg("out", "");

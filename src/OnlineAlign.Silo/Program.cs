@@ -58,6 +58,9 @@ builder.UseOrleans(orleans =>
         orleans.Configure<ClusterOptions>(o => { o.ClusterId = silo.ClusterId; o.ServiceId = silo.ServiceId; });
         orleans.ConfigureEndpoints(IPAddress.Parse(silo.ListenAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
     }
+    // Failure detection (how fast a dead silo is voted out, and so how fast its replacement joins): Orleans'
+    // ClusterMembershipOptions, from the "Membership" section of the role file or the environment.
+    orleans.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
     orleans.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.AddAzureBlobGrainStorage("runs", o => o.BlobServiceClient = new BlobServiceClient(connectionString));

@@ -216,10 +216,10 @@ public sealed class RunGrain(
         {
             Enter(round, "generate");
             var shards = Shards(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
-            var outputs = await Task.WhenAll(shards.Select((positions, k) => Replica(worker, k).Generate(new GenerationRequest
+            var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(worker, k).Generate(new GenerationRequest
             {
                 RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch,
-            }, ct)));
+            }, ct))));
             p.Generations = outputs.ToList();
             await Record();
         }
@@ -231,28 +231,28 @@ public sealed class RunGrain(
         if (p.Judged is null)
         {
             Enter(round, "judge");
-            p.Judged = await worker.Judge(request, ct);
+            p.Judged = await Timed("judge", () => worker.Judge(request, ct));
             await Record();
         }
         request = request with { Judged = p.Judged.Output };
         if (p.Pairs is null)
         {
             Enter(round, "pairs");
-            p.Pairs = await worker.BuildPairs(request, ct);
+            p.Pairs = await Timed("pairs", () => worker.BuildPairs(request, ct));
             await Record();
         }
         request = request with { Pairs = p.Pairs.Output };
         if (p.Trained is null)
         {
             Enter(round, "train");
-            p.Trained = await worker.Train(request, ct);
+            p.Trained = await Timed("train", () => worker.Train(request, ct));
             await Record();
         }
         request = request with { Trained = p.Trained.Output };
         if (p.Evaluated is null)
         {
             Enter(round, "evaluate");
-            p.Evaluated = await worker.Evaluate(request, ct);
+            p.Evaluated = await Timed("evaluate", () => worker.Evaluate(request, ct));
             p.Seconds += clock.Elapsed.TotalSeconds;
         }
         // Commit: the round exists once its record is persisted (a concurrent writer loses on the ETag).
@@ -260,6 +260,21 @@ public sealed class RunGrain(
         S.Current = null;
         S.Phase = "committed";
         await state.WriteStateAsync();
+    }
+
+    /// <summary>
+    /// A phase call, with what it cost beyond the worker's own time (messages, queueing, serialization) as
+    /// time/overhead/{phase}: the worker reports its compute and storage time, the caller sees the whole call.
+    /// </summary>
+    private static async Task<PhaseOutput> Timed(string phase, Func<Task<PhaseOutput>> call)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var output = await call();
+        double inWorker = output.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);
+        return output with
+        {
+            Metrics = new Dictionary<string, double>(output.Metrics) { [$"time/overhead/{phase}"] = Math.Max(0, clock.Elapsed.TotalSeconds - inWorker) },
+        };
     }
 
     /// <summary>Shows the phase being worked on (in memory: only finished phases' outputs are worth a state write).</summary>

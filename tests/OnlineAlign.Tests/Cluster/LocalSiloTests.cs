@@ -21,6 +21,11 @@ public class LocalSiloTests
         var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
         Assert.DoesNotContain("Eby8vdM02x", silo.Output); // the storage key never reaches the log
+
+        // Every port of the silo (silo-to-silo, gateway, gRPC) and of Azurite is on loopback by default.
+        var listening = ListeningSockets.Of(silo.ProcessId).Concat(ListeningSockets.Of(azurite.ProcessId)).ToList();
+        Assert.True(listening.Count >= 6, $"expected at least 3 silo and 3 Azurite ports, found {string.Join(", ", listening)}");
+        Assert.All(listening, endpoint => Assert.True(System.Net.IPAddress.IsLoopback(endpoint.Address), $"{endpoint} is not loopback"));
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace OnlineAlign.Tests.Infrastructure;
 /// <summary>Azurite plus silo processes for one test, torn down at the end.</summary>
 public sealed class LocalTestCluster : IAsyncDisposable
 {
-    public required AzuriteProcess Azurite { get; init; }
+    public required AzuriteProcess Azurite { get; set; }
     public required string ClusterId { get; init; }
     public List<SiloProcess> Silos { get; } = new();
 
@@ -30,6 +30,15 @@ public sealed class LocalTestCluster : IAsyncDisposable
         Silos.Add(silo);
         await silo.WaitUntilServingAsync(timeout ?? TimeSpan.FromMinutes(2));
         return silo;
+    }
+
+    /// <summary>Stops Azurite (SIGTERM), leaves storage down for a while, then starts it on the same ports and data.</summary>
+    public async Task StorageOutageAsync(TimeSpan downtime)
+    {
+        var (folder, ports) = (Azurite.DataFolder, (Azurite.BlobPort, Azurite.QueuePort, Azurite.TablePort));
+        await Azurite.DisposeAsync();
+        await Task.Delay(downtime);
+        Azurite = await AzuriteProcess.StartAsync(folder, ports);
     }
 
     public Runs.RunsClient Client(int silo = 0, string? apiKey = null) =>

@@ -43,6 +43,10 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Silo__GatewayPort"] = ports[1].ToString();
         info.Environment["Api__Port"] = ports[2].ToString();
         info.Environment["Silo__Device"] = "cpu";
+        // Faster failure detection than the defaults: a silo started after a crash joins once the dead one's
+        // IAmAlive row is 6 s stale (about 23 s in all, against about 107 s with Orleans' defaults; docs/reliability.md).
+        info.Environment["Membership__IAmAliveTablePublishTimeout"] = "00:00:03";
+        info.Environment["Membership__NumMissedTableIAmAliveLimit"] = "2";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             info.Environment[key] = value;
         return new SiloProcess(Process.Start(info)!, ports[2]);

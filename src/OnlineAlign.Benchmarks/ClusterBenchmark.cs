@@ -1,0 +1,141 @@
+using Grpc.Core;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Cli.Client;
+using OnlineAlign.Cli.Local;
+
+namespace OnlineAlign.Benchmarks;
+
+/// <summary>
+/// Rounds through the real cluster (Azurite + one `all` silo process, as the main job runs them): where a
+/// round's time goes, how it grows with prompts, samples and replicas, and what API load does to it.
+/// </summary>
+public static class ClusterBenchmark
+{
+    public sealed record Settings(int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers, int GetRunsPerSecond, int LoadSeconds);
+
+    private static RunSpec Spec(Settings s, int? prompts = null, int? samples = null, int replicas = 1) => new()
+    {
+        Name = "bench", Rounds = s.Rounds, PromptsPerRound = prompts ?? s.Prompts, SamplesPerPrompt = samples ?? s.Samples,
+        SftSteps = s.SftSteps, Seed = 1, Device = "cpu", GenerationReplicas = replicas,
+        Sampling = new SamplingSpec { MaxNewTokens = s.NewTokens },
+        Prompts = new PromptSpec { Task = "sort", EvalPrompts = 100 },
+    };
+
+    private static readonly string[] Split =
+        ["generate", "judge", "pairs", "train", "evaluate", "checkpoint", "storage", "overhead", "orchestration"];
+
+    public static async Task RunAsync(string what, Settings s, TextWriter report)
+    {
+        string data = Path.Combine(Path.GetTempPath(), "onlinealign-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var cluster = await LocalCluster.StartAsync(data, _ => { }, CancellationToken.None);
+        var client = ApiConnection.Client(cluster.ApiAddress, null);
+        report.WriteLine($"cluster: Azurite + 1 'all' silo (CPU); spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, {s.NewTokens} new tokens, tiny model");
+        switch (what)
+        {
+            case "phases":
+                ReportSplit(await RunToEnd(client, Spec(s)), report);
+                break;
+            case "scaling":
+                foreach (int p in new[] { s.Prompts / 2, s.Prompts, s.Prompts * 2 })
+                    report.WriteLine($"prompts/round {p,4}: round {Mean(await RunToEnd(client, Spec(s, prompts: p)), "time/round"):F2} s");
+                foreach (int n in new[] { 2, 4, 8 })
+                    report.WriteLine($"samples/prompt {n,3}: round {Mean(await RunToEnd(client, Spec(s, samples: n)), "time/round"):F2} s");
+                foreach (int r in new[] { 1, 2 })
+                {
+                    var rounds = await RunToEnd(client, Spec(s, replicas: r));
+                    report.WriteLine($"generation replicas {r}: round {Mean(rounds, "time/round"):F2} s, generate {Mean(rounds, "time/generate"):F2} s (replicas share this silo's 2 cores)");
+                }
+                break;
+            case "load":
+                await Load(client, s, report);
+                break;
+            default:
+                throw new ArgumentException($"cluster benchmark '{what}' is not one of phases, scaling, load");
+        }
+    }
+
+    private static async Task<List<RoundMetrics>> RunToEnd(Runs.RunsClient client, RunSpec spec)
+    {
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        while (true)
+        {
+            await Task.Delay(500);
+            var status = await client.GetRunAsync(new GetRunRequest { RunId = run.Id });
+            if (status.Status == "completed") break;
+            if (status.Status is "failed" or "paused" or "cancelled") throw new InvalidOperationException($"run {status.Status}: {status.Error}");
+        }
+        return (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.ToList();
+    }
+
+    private static double Mean(List<RoundMetrics> rounds, string key) => rounds.Average(r => r.Metrics.TryGetValue(key, out var v) ? v : 0);
+
+    private static double Part(RoundMetrics r, string part) => part == "overhead"
+        ? r.Metrics.Where(kv => kv.Key.StartsWith("time/overhead/", StringComparison.Ordinal)).Sum(kv => kv.Value)
+        : r.Metrics.TryGetValue("time/" + part, out var v) ? v : 0;
+
+    private static void ReportSplit(List<RoundMetrics> rounds, TextWriter report)
+    {
+        report.WriteLine($"{"round",5} {"wall s",8} " + string.Join(" ", Split.Select(p => $"{p,13}")));
+        foreach (var r in rounds)
+        {
+            double wall = r.Metrics["time/round"];
+            report.WriteLine($"{r.Round,5} {wall,8:F2} " + string.Join(" ", Split.Select(p => $"{Part(r, p),6:F3} {100 * Part(r, p) / wall,5:F1}%")));
+        }
+        double total = rounds.Sum(r => r.Metrics["time/round"]);
+        double notInPhases = rounds.Sum(r => Part(r, "overhead") + Part(r, "orchestration"));
+        report.WriteLine($"not in any phase (grain-call overhead + orchestration): {notInPhases:F3} s of {total:F2} s = {100 * notInPhases / total:F2}%");
+        foreach (var phase in new[] { "generate", "judge", "pairs", "train", "evaluate" })
+            report.WriteLine($"grain-call overhead {phase,-9} {1000 * rounds.Average(r => r.Metrics.TryGetValue($"time/overhead/{phase}", out var v) ? v : 0),7:F1} ms per round");
+    }
+
+    /// <summary>The same run alone, then under API load (watch streams + GetRun calls), then alone again.</summary>
+    private static async Task Load(Runs.RunsClient client, Settings s, TextWriter report)
+    {
+        double before = Mean(await RunToEnd(client, Spec(s)), "time/round");
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = Spec(s) });
+        using var stop = new CancellationTokenSource();
+        int errors = 0;
+        long events = 0, calls = 0;
+        var watchers = Enumerable.Range(0, s.Watchers).Select(async _ =>
+        {
+            try
+            {
+                using var stream = client.WatchRun(new WatchRunRequest { RunId = run.Id }, cancellationToken: stop.Token);
+                while (await stream.ResponseStream.MoveNext(stop.Token)) Interlocked.Increment(ref events);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled) { }
+            catch (OperationCanceledException) { }
+            catch (Exception) { Interlocked.Increment(ref errors); }
+        }).ToList();
+        var loadClock = System.Diagnostics.Stopwatch.StartNew();
+        const int pollers = 20;
+        var polling = Enumerable.Range(0, pollers).Select(async _ =>
+        {
+            var period = TimeSpan.FromSeconds((double)pollers / s.GetRunsPerSecond);
+            var next = DateTime.UtcNow;
+            while (!stop.IsCancellationRequested)
+            {
+                try { await client.GetRunAsync(new GetRunRequest { RunId = run.Id }); Interlocked.Increment(ref calls); }
+                catch (Exception) { Interlocked.Increment(ref errors); }
+                next += period;
+                var wait = next - DateTime.UtcNow;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait);
+            }
+        }).ToList();
+        while (true)
+        {
+            await Task.Delay(500);
+            var status = await client.GetRunAsync(new GetRunRequest { RunId = run.Id });
+            if (status.Status == "completed" && loadClock.Elapsed.TotalSeconds >= s.LoadSeconds) break;
+            if (status.Status is "failed" or "paused" or "cancelled") throw new InvalidOperationException($"run {status.Status}: {status.Error}");
+        }
+        double seconds = loadClock.Elapsed.TotalSeconds;
+        stop.Cancel();
+        await Task.WhenAll(watchers.Concat(polling));
+        double loaded = Mean((await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.ToList(), "time/round");
+        double after = Mean(await RunToEnd(client, Spec(s)), "time/round");
+        double baseline = (before + after) / 2;
+        report.WriteLine($"load: {s.Watchers} WatchRun streams ({events} events) + GetRun at {calls / seconds:F0}/s ({calls} calls) for {seconds:F0} s; errors: {errors}");
+        report.WriteLine($"mean round wall time: alone {before:F2} s, under load {loaded:F2} s, alone again {after:F2} s: {100 * (loaded - baseline) / baseline:+0.0;-0.0}% vs the mean of the two unloaded runs");
+    }
+}

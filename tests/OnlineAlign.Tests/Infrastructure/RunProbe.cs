@@ -1,0 +1,78 @@
+using Azure.Storage.Blobs;
+using Grpc.Core;
+using OnlineAlign.Api.V1;
+
+namespace OnlineAlign.Tests.Infrastructure;
+
+/// <summary>Watching a run from a test: waiting for states and phases, and reading what it left in storage.</summary>
+public static class RunProbe
+{
+    /// <summary>Polls GetRun until the condition holds (API errors while silos come and go are retried).</summary>
+    public static async Task<Run> WaitForAsync(Runs.RunsClient client, string runId, Func<Run, bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                var run = await client.GetRunAsync(new GetRunRequest { RunId = runId }, deadline: DateTime.UtcNow.AddSeconds(10));
+                if (condition(run)) return run;
+                if (run.Status is "failed" or "cancelled") throw new InvalidOperationException($"run {run.Status}: {run.Error}");
+            }
+            catch (RpcException) when (DateTime.UtcNow < deadline) { }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {runId} did not reach the expected state in {timeout}");
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>Waits on the live stream until the run reports progress in the given round and phase.</summary>
+    public static async Task WaitForPhaseAsync(Runs.RunsClient client, string runId, int round, string phase, TimeSpan timeout)
+    {
+        using var stop = new CancellationTokenSource(timeout);
+        using var stream = client.WatchRun(new WatchRunRequest { RunId = runId, FromRound = round }, cancellationToken: stop.Token);
+        while (await stream.ResponseStream.MoveNext(stop.Token))
+        {
+            var e = stream.ResponseStream.Current;
+            if (e.Progress is { } p && p.Round == round && p.Phase == phase) return;
+            if (e.RoundCommitted is { } r && r.Round >= round)
+                throw new InvalidOperationException($"round {round} committed before its '{phase}' phase was seen: the phase is too short for this test");
+        }
+        throw new InvalidOperationException($"the stream of run {runId} ended before round {round} '{phase}'");
+    }
+
+    public static BlobContainerClient Container(LocalTestCluster cluster) =>
+        new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
+
+    public static async Task<List<string>> BlobsAsync(LocalTestCluster cluster, string prefix)
+    {
+        var names = new List<string>();
+        await foreach (var blob in Container(cluster).GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, prefix, CancellationToken.None))
+            names.Add(blob.Name);
+        return names;
+    }
+
+    /// <summary>The sha256 of model.safetensors as recorded in a checkpoint manifest.</summary>
+    public static async Task<string> WeightsSha256(LocalTestCluster cluster, string manifestPath)
+    {
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse((await Container(cluster).GetBlobClient(manifestPath).DownloadContentAsync()).Value.Content.ToString())!;
+        return manifest["files"]!.AsArray().Single(f => f!["path"]!.GetValue<string>().EndsWith("/model.safetensors"))!["sha256"]!.GetValue<string>();
+    }
+
+    /// <summary>
+    /// Every phase of every committed round finished exactly once: one "done" marker per phase (per shard
+    /// for generation) and one finished output each (a checkpoint counts once its manifest exists).
+    /// </summary>
+    public static async Task AssertEachPhaseDoneOnceAsync(LocalTestCluster cluster, string runId, int rounds, int shards = 1)
+    {
+        var blobs = await BlobsAsync(cluster, $"runs/{runId}/");
+        for (int round = 1; round <= rounds; round++)
+        {
+            string prefix = $"runs/{runId}/round-{round:D4}/";
+            foreach (var (phase, expected, output) in new[] { ("generate", shards, "/shard-"), ("judge", 1, "/scores.json"), ("pairs", 1, "/pairs.json"), ("train", 1, "/manifest.json"), ("evaluate", 1, "/metrics.json") })
+            {
+                Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/done-")), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/done-"))} done markers");
+                Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/") && b.Contains(output)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/") && b.Contains(output))} outputs");
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using Azure.Storage.Blobs;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.Reliability;
+
+[Collection("processes")]
+public class StorageFaultTests
+{
+    private static RunSpec Spec()
+    {
+        var spec = LocalTestCluster.SmallSpec(rounds: 2);
+        spec.PromptsPerRound = 96;
+        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
+        return spec;
+    }
+
+    [Fact]
+    public async Task AThirtySecondStorageOutageIsRiddenOutAndLosesNothing()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var client = cluster.Client();
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
+        await RunProbe.WaitForPhaseAsync(client, run.Id, 1, "train", TimeSpan.FromMinutes(3));
+
+        await cluster.StorageOutageAsync(TimeSpan.FromSeconds(30));
+
+        var done = await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(6));
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+        Assert.Contains("attempt failed", cluster.Silos[0].Output); // it did see the outage, and retried
+
+        // Nothing committed was lost or changed: the same run without an outage ends with the same weights.
+        var again = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
+        await RunProbe.WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+        var clean = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
+        Assert.Equal(await RunProbe.WeightsSha256(cluster, clean[^1].Checkpoint), await RunProbe.WeightsSha256(cluster, rounds[^1].Checkpoint));
+    }
+
+    [Fact]
+    public async Task AStaleActivationLosesTheCommitRaceAndStops()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var client = cluster.Client();
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
+        await RunProbe.WaitForPhaseAsync(client, run.Id, 1, "train", TimeSpan.FromMinutes(3));
+
+        // Another activation of the same run (a shutdown race) writes the run's state first: its write changes the ETag.
+        var service = new BlobServiceClient(cluster.Azurite.ConnectionString);
+        BlobClient? stateBlob = null;
+        await foreach (var container in service.GetBlobContainersAsync(Azure.Storage.Blobs.Models.BlobContainerTraits.None, Azure.Storage.Blobs.Models.BlobContainerStates.None, null, CancellationToken.None))
+            await foreach (var blob in service.GetBlobContainerClient(container.Name).GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, null, CancellationToken.None))
+                if (container.Name != "onlinealign" && blob.Name.Contains(run.Id)) stateBlob = service.GetBlobContainerClient(container.Name).GetBlobClient(blob.Name);
+        Assert.NotNull(stateBlob);
+        var content = await stateBlob.DownloadContentAsync();
+        await stateBlob.UploadAsync(content.Value.Content, new Azure.Storage.Blobs.Models.BlobUploadOptions { HttpHeaders = new() { ContentType = content.Value.Details.ContentType } });
+
+        // The running activation's next state write loses on the ETag: it stops instead of committing. A new
+        // activation picks the run up from the winner's state and finishes it, reusing the phase already done.
+        var done = await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+        Assert.Contains("the persisted state changed under this activation", cluster.Silos[0].Output);
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2);
+    }
+}
