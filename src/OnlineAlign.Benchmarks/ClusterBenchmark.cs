@@ -11,12 +11,17 @@ namespace OnlineAlign.Benchmarks;
 /// </summary>
 public static class ClusterBenchmark
 {
-    public sealed record Settings(int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers, int GetRunsPerSecond, int LoadSeconds);
+    public sealed record Settings(string Model, int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers,
+        int GetRunsPerSecond, int LoadSeconds);
+
+    /// <summary>The built-in tiny model, or a random-weight model of a benchmark shape saved as a Hugging Face folder.</summary>
+    private static string? _modelFolder;
 
     private static RunSpec Spec(Settings s, int? prompts = null, int? samples = null, int replicas = 1) => new()
     {
         Name = "bench", Rounds = s.Rounds, PromptsPerRound = prompts ?? s.Prompts, SamplesPerPrompt = samples ?? s.Samples,
         SftSteps = s.SftSteps, Seed = 1, Device = "cpu", GenerationReplicas = replicas,
+        Model = _modelFolder is null ? new ModelSpec { Builtin = s.Model } : new ModelSpec { HfFolder = _modelFolder },
         Sampling = new SamplingSpec { MaxNewTokens = s.NewTokens },
         Prompts = new PromptSpec { Task = "sort", EvalPrompts = 100 },
     };
@@ -27,13 +32,22 @@ public static class ClusterBenchmark
     public static async Task RunAsync(string what, Settings s, TextWriter report)
     {
         string data = Path.Combine(Path.GetTempPath(), "onlinealign-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        if (s.Model != "tiny")
+        {
+            _modelFolder = Path.Combine(data, "model");
+            using var model = OnlineAlign.Modeling.BuiltinModels.Create(ModelShapes.ByName(s.Model), 1);
+            OnlineAlign.Modeling.Checkpoints.HfCheckpoint.Save(model, _modelFolder, new OnlineAlign.Modeling.Tokenization.ByteTokenizer().HfFiles());
+        }
         await using var cluster = await LocalCluster.StartAsync(data, _ => { }, CancellationToken.None);
         var client = ApiConnection.Client(cluster.ApiAddress, null);
-        report.WriteLine($"cluster: Azurite + 1 'all' silo (CPU); spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, {s.NewTokens} new tokens, tiny model");
+        report.WriteLine($"cluster: Azurite + 1 'all' silo (CPU); spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, {s.NewTokens} new tokens, model {s.Model}");
         switch (what)
         {
             case "phases":
-                ReportSplit(await RunToEnd(client, Spec(s)), report);
+                var rounds = await RunToEnd(client, Spec(s));
+                ReportSplit(rounds, report);
+                ReportThroughput(rounds, s, report);
+                report.WriteLine($"silo peak resident memory (VmHWM): {PeakMegabytes(cluster.SiloProcessId):F0} MB");
                 break;
             case "scaling":
                 foreach (int p in new[] { s.Prompts / 2, s.Prompts, s.Prompts * 2 })
@@ -42,8 +56,8 @@ public static class ClusterBenchmark
                     report.WriteLine($"samples/prompt {n,3}: round {Mean(await RunToEnd(client, Spec(s, samples: n)), "time/round"):F2} s");
                 foreach (int r in new[] { 1, 2 })
                 {
-                    var rounds = await RunToEnd(client, Spec(s, replicas: r));
-                    report.WriteLine($"generation replicas {r}: round {Mean(rounds, "time/round"):F2} s, generate {Mean(rounds, "time/generate"):F2} s (replicas share this silo's 2 cores)");
+                    var replicated = await RunToEnd(client, Spec(s, replicas: r));
+                    report.WriteLine($"generation replicas {r}: round {Mean(replicated, "time/round"):F2} s, generate {Mean(replicated, "time/generate"):F2} s (replicas share this silo's 2 cores)");
                 }
                 break;
             case "load":
@@ -86,6 +100,23 @@ public static class ClusterBenchmark
         report.WriteLine($"not in any phase (grain-call overhead + orchestration): {notInPhases:F3} s of {total:F2} s = {100 * notInPhases / total:F2}%");
         foreach (var phase in new[] { "generate", "judge", "pairs", "train", "evaluate" })
             report.WriteLine($"grain-call overhead {phase,-9} {1000 * rounds.Average(r => r.Metrics.TryGetValue($"time/overhead/{phase}", out var v) ? v : 0),7:F1} ms per round");
+    }
+
+    private static void ReportThroughput(List<RoundMetrics> rounds, Settings s, TextWriter report)
+    {
+        foreach (var r in rounds)
+        {
+            double generated = s.Prompts * s.Samples * r.Metrics["generation/length_mean"];
+            double trained = r.Metrics["pairs/kept"] * (r.Metrics["lengths/chosen"] + r.Metrics["lengths/rejected"]);
+            report.WriteLine($"round {r.Round}: generation {generated / r.Metrics["time/generate"],8:F0} new tokens/s; " +
+                             $"training {trained / Math.Max(1e-9, r.Metrics["time/train"]),8:F0} response tokens/s ({r.Metrics["pairs/kept"]} pairs)");
+        }
+    }
+
+    private static double PeakMegabytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:"));
+        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
     }
 
     /// <summary>The same run alone, then under API load (watch streams + GetRun calls), then alone again.</summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 //         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream]
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
-//   cluster phases|scaling|load [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
+//   cluster phases|scaling|load [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]
 //   storage [--mb 64,256]
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
@@ -60,6 +60,7 @@ switch (command)
         break;
     case "cluster":
         await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(
+            Model: Arg("model", "tiny"),
             Rounds: int.Parse(Arg("rounds", "3")),
             Prompts: int.Parse(Arg("prompts", "256")),
             Samples: int.Parse(Arg("samples", "4")),

@@ -17,6 +17,7 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly AzuriteProcess? _azurite;
     private readonly Process _silo;
     public string ApiAddress { get; }
+    public int SiloProcessId => _silo.Id;
 
     private LocalCluster(AzuriteProcess? azurite, Process silo, string apiAddress)
     {
