@@ -21,10 +21,14 @@ public static class ModelShapes
         MaxPositions = 2048, TieWordEmbeddings = false, EosTokenId = 2, PadTokenId = 0,
     };
 
+    /// <summary>A ~20M-parameter Llama: the middle point of the CPU model-size curve.</summary>
+    public static readonly ModelConfig Llama20M = Llama50M with { HiddenSize = 256, IntermediateSize = 704, NumLayers = 4, NumHeads = 4, NumKeyValueHeads = 4 };
+
     public static ModelConfig ByName(string name) => name switch
     {
+        "llama-20m" => Llama20M,
         "qwen2-0.5b" => Qwen2_0_5B,
         "llama-50m" => Llama50M,
-        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, llama-50m, or a model folder)"),
+        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, llama-50m, llama-20m, or a model folder)"),
     };
 }

@@ -24,4 +24,4 @@ silo() { # index, then wait for its "up" line and print the seconds it took
 silo 1; first=$pid
 kill -9 "$first"
 silo 2
-echo "settings: ${*:-Orleans defaults}"
+echo "settings: ${*:-those of silos/all.json}"

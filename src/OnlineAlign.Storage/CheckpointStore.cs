@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Azure;
 using Azure.Storage.Blobs;
+using Azure.Storage;
 using Azure.Storage.Blobs.Models;
 
 namespace OnlineAlign.Storage;
@@ -117,18 +118,19 @@ public sealed class CheckpointStore
 
     /// <summary>
     /// Uploads each file of a local folder under prefix, then a manifest.json listing them. The manifest is
-    /// written last: a folder without one is an interrupted upload, never read as a checkpoint.
+    /// written last: a folder without one is an interrupted upload, never read as a checkpoint. Files are
+    /// streamed (hashed first, then sent in parallel blocks), so their size is not limited by memory.
     /// </summary>
     public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default)
     {
+        await EnsureContainerAsync(ct);
         var entries = new List<BlobPointer>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long sent = 0;
         foreach (var file in Directory.EnumerateFiles(folder).OrderBy(f => f, StringComparer.Ordinal))
         {
-            var bytes = await File.ReadAllBytesAsync(file, ct);
-            entries.Add(await WriteOnceAsync($"{prefix}/{Path.GetFileName(file)}", bytes, ct));
-            sent += bytes.LongLength;
+            entries.Add(await WriteFileOnceAsync($"{prefix}/{Path.GetFileName(file)}", file, ct));
+            sent += entries[^1].Size;
             if (_maxUploadBytesPerSecond > 0)
             {
                 var due = TimeSpan.FromSeconds((double)sent / _maxUploadBytesPerSecond) - clock.Elapsed;
@@ -147,12 +149,61 @@ public sealed class CheckpointStore
         Directory.CreateDirectory(folder);
         foreach (var entry in manifest.Files)
         {
-            var bytes = await ReadAsync(entry, ct);
             string target = Path.Combine(folder, Path.GetFileName(entry.Path));
-            await File.WriteAllBytesAsync(target + ".partial", bytes, ct);
-            File.Move(target + ".partial", target, overwrite: true);
+            string partial = target + ".partial";
+            try
+            {
+                await _container.GetBlobClient(entry.Path).DownloadToAsync(partial, new BlobDownloadToOptions { TransferOptions = Transfers }, ct);
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                throw new FileNotFoundException($"blob '{entry.Path}' does not exist", entry.Path, e);
+            }
+            string actual = await FileSha256(partial, ct);
+            if (actual != entry.Sha256)
+            {
+                File.Delete(partial);
+                throw new CorruptBlobException(entry.Path, entry.Sha256, actual);
+            }
+            File.Move(partial, target, overwrite: true);
         }
         return manifest;
+    }
+
+    /// <summary>Streams a file to a new path (hashed first: the hash goes in the metadata and the manifest).</summary>
+    private async Task<BlobPointer> WriteFileOnceAsync(string path, string file, CancellationToken ct)
+    {
+        string hash = await FileSha256(file, ct);
+        long size = new FileInfo(file).Length;
+        var blob = _container.GetBlobClient(path);
+        try
+        {
+            await blob.UploadAsync(file, new BlobUploadOptions
+            {
+                Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                Metadata = new Dictionary<string, string> { ["sha256"] = hash },
+                TransferOptions = Transfers,
+            }, ct);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            var properties = await blob.GetPropertiesAsync(cancellationToken: ct);
+            if (!properties.Value.Metadata.TryGetValue("sha256", out var existing) || existing != hash)
+                throw new InvalidOperationException($"blob '{path}' already exists with different content; write-once paths are never overwritten");
+        }
+        return new BlobPointer(path, hash, size);
+    }
+
+    /// <summary>Large files move as 8 MB blocks, 8 at a time (one request per block would leave the link idle between them).</summary>
+    private static readonly StorageTransferOptions Transfers = new()
+    {
+        InitialTransferSize = 256 * 1024 * 1024, MaximumTransferSize = 32 * 1024 * 1024, MaximumConcurrency = 4,
+    };
+
+    private static async Task<string> FileSha256(string file, CancellationToken ct)
+    {
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct));
     }
 
     public static string Sha256(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
