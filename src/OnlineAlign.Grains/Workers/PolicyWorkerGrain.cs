@@ -158,14 +158,21 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             string folder = $"runs/{runId}/round-{round:D4}/{phase}";
             string marker = $"{folder}/done-{key}.json";
+            var markerClock = Stopwatch.StartNew();
             var done = await store.TryReadAsync(marker, ct);
             if (done is not null)
             {
                 log.LogInformation("run {Run} round {Round} {Phase}: already done, reusing {Marker}", runId, round, phase, marker);
                 return PhaseBlobs.Output(done);
             }
+            double lookup = markerClock.Elapsed.TotalSeconds;
             var output = await work($"{folder}/{Guid.NewGuid():N}");
-            return PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
+            markerClock.Restart();
+            var recorded = PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
+            // The marker's own reads and writes are storage time too (the marker cannot hold its own write time).
+            var metrics = new Dictionary<string, double>(recorded.Metrics);
+            metrics["time/storage"] = metrics.GetValueOrDefault("time/storage") + lookup + markerClock.Elapsed.TotalSeconds;
+            return recorded with { Metrics = metrics };
         }
         catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
         catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
