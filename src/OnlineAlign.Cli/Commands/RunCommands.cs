@@ -63,12 +63,7 @@ public static class RunCommands
     public static RunSpec BuildSpec(ParseResult parse)
     {
         var spec = new RunSpec();
-        if (parse.GetValue(SpecFile) is string file)
-        {
-            if (!File.Exists(file)) throw new FileNotFoundException($"--spec: file '{file}' does not exist");
-            try { spec = JsonParser.Default.Parse<RunSpec>(File.ReadAllText(file)); }
-            catch (InvalidProtocolBufferException e) { throw new InvalidDataException($"--spec {file}: {e.Message}"); }
-        }
+        if (parse.GetValue(SpecFile) is string file) spec = Client.SpecFile.Load(file);
         spec.Model ??= new ModelSpec();
         spec.Prompts ??= new PromptSpec();
         spec.Judge ??= new JudgeSpec();
