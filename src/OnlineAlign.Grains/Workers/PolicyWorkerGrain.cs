@@ -123,6 +123,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
                     folders[pointer.Sha256] = await Fetch(pointer, ct);
             double fetched = total.Elapsed.TotalSeconds;
             _progress = new PhaseProgress { Round = r.Round, Phase = phase };
+            log.LogInformation("run {Run} round {Round} {Phase} started on this silo", r.RunId, r.Round, phase);
             int round = r.Round;
             var context = new RoundJob.Context(r, folders, Device(r.Spec), Models, (p, done, all) =>
             {

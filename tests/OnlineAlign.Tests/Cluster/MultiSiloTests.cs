@@ -74,6 +74,29 @@ public class MultiSiloTests
     }
 
     [Fact]
+    public async Task LosingTheWorkersGpuSiloMovesTheRunToTheOtherGpuSilo()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
+        var spec = LocalTestCluster.SmallSpec(rounds: 2);
+        spec.PromptsPerRound = 96;
+        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
+        var client = cluster.Client(0);
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        await RunProbe.WaitForPhaseAsync(client, run.Id, 1, "train", TimeSpan.FromMinutes(3));
+        int host = cluster.Silos.FindIndex(s => s.Output.Contains($"run {run.Id} round 1 train started"));
+        Assert.True(host is 1 or 2, "the worker's silo is one of the GPU silos");
+        cluster.Silos[host].Kill();
+
+        // Another GPU silo is up: the worker is placed there and the run goes on without parking.
+        var states = new List<string>();
+        var done = await RunProbe.WaitForAsync(client, run.Id, r => { states.Add(r.Status); return r.Status == "completed"; }, TimeSpan.FromMinutes(5));
+        Assert.DoesNotContain("waiting_for_gpu", states);
+        Assert.Contains($"run {run.Id} round 2 done", cluster.Silos[3 - host].Output);
+        Assert.Equal([1, 2], (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.Select(r => r.Round));
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2);
+    }
+
+    [Fact]
     public async Task ACorruptCheckpointIsReportedAndTheRunContinuesFromTheLastGoodOne()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("all", null));
