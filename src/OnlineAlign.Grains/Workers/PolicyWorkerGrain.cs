@@ -59,6 +59,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             string folder = await Fetch(r.Policy, ct);
             double fetched = io.Elapsed.TotalSeconds;
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Total = r.PromptPositions.Count };
+            log.LogInformation("run {Run} round {Round} generate shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
             var device = Device(r.Spec);
             var models = Models;
             var clock = Stopwatch.StartNew();

@@ -79,12 +79,16 @@ public class MultiSiloTests
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
         var spec = LocalTestCluster.SmallSpec(rounds: 2);
         spec.PromptsPerRound = 96;
+        spec.GenerationReplicas = 2;
         spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
         var client = cluster.Client(0);
         var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
         await RunProbe.WaitForPhaseAsync(client, run.Id, 1, "train", TimeSpan.FromMinutes(3));
         int host = cluster.Silos.FindIndex(s => s.Output.Contains($"run {run.Id} round 1 train started"));
         Assert.True(host is 1 or 2, "the worker's silo is one of the GPU silos");
+        // The two generation replicas ran on the two GPU silos, one each.
+        Assert.Contains($"run {run.Id} round 1 generate shard 0 started", cluster.Silos[host].Output);
+        Assert.Contains($"run {run.Id} round 1 generate shard 1 started", cluster.Silos[3 - host].Output);
         cluster.Silos[host].Kill();
 
         // Another GPU silo is up: the worker is placed there and the run goes on without parking.
@@ -93,7 +97,7 @@ public class MultiSiloTests
         Assert.DoesNotContain("waiting_for_gpu", states);
         Assert.Contains($"run {run.Id} round 2 done", cluster.Silos[3 - host].Output);
         Assert.Equal([1, 2], (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.Select(r => r.Round));
-        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2);
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, shards: 2);
     }
 
     [Fact]
