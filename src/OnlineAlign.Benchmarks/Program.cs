@@ -10,6 +10,8 @@ using static TorchSharp.torch;
 //   cluster phases|scaling|load [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]
 //   storage [--mb 64,256]
+//   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
+//         [--samples 4] [--new 64] [--batch 8] [--eval 32] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -69,6 +71,20 @@ switch (command)
             Watchers: int.Parse(Arg("watchers", "50")),
             GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200")),
             LoadSeconds: int.Parse(Arg("load-seconds", "30"))), report);
+        break;
+    case "round":
+        RoundBenchmark.Run(new RoundBenchmark.Settings(
+            Model: Arg("model", "tiny"),
+            Device: Arg("device", "cpu"),
+            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+            Rounds: int.Parse(Arg("rounds", "2")),
+            Prompts: int.Parse(Arg("prompts", "64")),
+            PromptTokens: int.Parse(Arg("prompt", "64")),
+            Samples: int.Parse(Arg("samples", "4")),
+            NewTokens: int.Parse(Arg("new", "64")),
+            BatchSize: int.Parse(Arg("batch", "8")),
+            EvalPrompts: int.Parse(Arg("eval", "32")),
+            PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
         break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
