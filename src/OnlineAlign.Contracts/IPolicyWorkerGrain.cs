@@ -42,6 +42,9 @@ public sealed record PhaseRequest
     [Id(10)] public BlobRef? Trained { get; init; }
     /// <summary>Bumped when the run rolls back past a corrupt checkpoint, so redone phases never reuse outputs from before.</summary>
     [Id(11)] public int Epoch { get; init; }
+
+    /// <summary>The round's reference model: the initial policy, or P_r ("previous_round").</summary>
+    public BlobRef Reference => Spec.Reference == "initial" ? Initial : Policy;
 }
 
 /// <summary>One shard of a round's generation: the prompts (by position in the round) one replica samples for.</summary>

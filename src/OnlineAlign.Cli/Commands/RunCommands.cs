@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Google.Protobuf;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Cli.Client;
 using Spectre.Console;

@@ -51,6 +51,15 @@ public static class RunSpecMapping
         return problems;
     }
 
+    /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
+    public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
+    {
+        if (!string.IsNullOrEmpty(spec.PromptsJsonl))
+            return (null, JsonlPrompts.Parse(File.ReadLines(spec.PromptsJsonl), spec.PromptsJsonl));
+        var task = BuiltinTasks.ByName(spec.Task);
+        return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
+    }
+
     /// <summary>The model's tokenizer and context length, when the model part of the spec is usable.</summary>
     private static (ITextTokenizer? Tokenizer, int Context) ModelProblems(RunSpec s, List<string> problems)
     {
@@ -80,13 +89,13 @@ public static class RunSpecMapping
     {
         if (string.IsNullOrEmpty(s.PromptsJsonl))
         {
-            if (BuiltinTasks.Names.Contains(s.Task)) return BuiltinTasks.ByName(s.Task).Prompts(Math.Min(s.Rounds * s.PromptsPerRound, 10_000), 0, "train");
+            if (BuiltinTasks.Names.Contains(s.Task)) return TrainingPrompts(s).Prompts;
             problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
             return null;
         }
         if (s.Judge == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
         if (!File.Exists(s.PromptsJsonl)) { problems.Add($"prompts.jsonl_path '{s.PromptsJsonl}' does not exist"); return null; }
-        try { return JsonlPrompts.Parse(File.ReadLines(s.PromptsJsonl), s.PromptsJsonl); }
+        try { return TrainingPrompts(s).Prompts; }
         catch (InvalidDataException e) { problems.Add("prompts.jsonl_path: " + e.Message); return null; }
     }
 

@@ -45,30 +45,27 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             string output = NewScratch(runId, "prepare");
             _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
-            var clock = Stopwatch.StartNew();
-            await Thread.Run(() => { RoundJob.Prepare(spec, Device(spec), output); return 0; });
-            double compute = clock.Elapsed.TotalSeconds;
+            var total = Stopwatch.StartNew();
+            _computeSeconds = 0;
+            await Compute(() => { RoundJob.Prepare(spec, Device(spec), output); return 0; });
             var manifest = await UploadCheckpoint(prefix, output, ct);
-            return Output(manifest, new() { ["time/prepare"] = compute, ["time/checkpoint"] = clock.Elapsed.TotalSeconds - compute });
+            return Output(manifest, new() { ["time/prepare"] = _computeSeconds, ["time/checkpoint"] = total.Elapsed.TotalSeconds - _computeSeconds });
         });
 
     public Task<PhaseOutput> Generate(GenerationRequest r, CancellationToken ct) =>
         Once(r.RunId, r.Round, "generate", PhaseBlobs.Key("generate", r), ct, async prefix =>
         {
-            var io = Stopwatch.StartNew();
+            var total = Stopwatch.StartNew();
             string folder = await Fetch(r.Policy, ct);
-            double fetched = io.Elapsed.TotalSeconds;
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Total = r.PromptPositions.Count };
             log.LogInformation("run {Run} round {Round} generate shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
             var device = Device(r.Spec);
             var models = Models;
-            var clock = Stopwatch.StartNew();
-            var responses = await Thread.Run(() => RoundJob.Generate(r, folder, device, models));
-            double compute = clock.Elapsed.TotalSeconds;
-            clock.Restart();
+            _computeSeconds = 0;
+            var responses = await Compute(() => RoundJob.Generate(r, folder, device, models));
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).ToBytes(), ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
-            return Output(blob, new() { ["time/generate"] = compute, ["time/storage"] = fetched + clock.Elapsed.TotalSeconds });
+            return Output(blob, new() { ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds });
         });
 
     public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Phase(r, "judge", ct,
@@ -80,7 +77,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Phase(r, "pairs", ct,
-        [r.Policy, r.Spec.Reference == "initial" ? r.Initial : r.Policy], async (c, prefix) =>
+        [r.Policy, r.Reference], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
             var judged = PhaseBlobs.Judged(await store.ReadAsync(Pointer(r.Judged!), ct));
@@ -102,7 +99,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Phase(r, "evaluate", ct,
-        [r.Trained, r.Initial, r.Spec.Reference == "initial" ? r.Initial : r.Policy, r.Policy], async (c, prefix) =>
+        [r.Trained, r.Initial, r.Reference, r.Policy], async (c, prefix) =>
         {
             var metrics = await Compute(() => RoundJob.Evaluate(c));
             log.LogInformation("run {Run} round {Round} done", r.RunId, r.Round);
@@ -122,7 +119,6 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             foreach (var pointer in checkpoints)
                 if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
                     folders[pointer.Sha256] = await Fetch(pointer, ct);
-            double fetched = total.Elapsed.TotalSeconds;
             _progress = new PhaseProgress { Round = r.Round, Phase = phase };
             log.LogInformation("run {Run} round {Round} {Phase} started on this silo", r.RunId, r.Round, phase);
             int round = r.Round;
@@ -134,12 +130,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             });
             _computeSeconds = 0;
             var (blob, metrics) = await work(context, prefix);
-            var result = new Dictionary<string, double>(metrics);
-            result.TryAdd("time/checkpoint", 0);
-            double checkpoint = result["time/checkpoint"];
-            if (phase != "train") result.Remove("time/checkpoint");
-            result[$"time/{phase}"] = _computeSeconds;
-            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - checkpoint;
+            var result = new Dictionary<string, double>(metrics) { [$"time/{phase}"] = _computeSeconds };
+            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - result.GetValueOrDefault("time/checkpoint");
             return Output(blob, result);
         });
 

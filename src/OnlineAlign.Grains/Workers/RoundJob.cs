@@ -27,7 +27,6 @@ public static class RoundJob
         public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
         public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device);
         public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy));
-        public BlobRef Reference => Spec.Reference == "initial" ? Request.Initial : Request.Policy;
     }
 
     public static void Prepare(RunSpec spec, Device device, string outputFolder)
@@ -78,7 +77,7 @@ public static class RoundJob
         var tokenizer = c.Tokenizer;
         var (_, prompts, _) = RoundPrompts(c.Spec, c.Request.Round);
         c.Progress("pairs", 0, prompts.Count);
-        return RoundPhases.Pairs(RoundPhases.Groups(tokenizer, prompts, responses), judged, c.Settings, c.Shared(c.Reference),
+        return RoundPhases.Pairs(RoundPhases.Groups(tokenizer, prompts, responses), judged, c.Settings, c.Shared(c.Request.Reference),
             c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId));
     }
 
@@ -102,25 +101,17 @@ public static class RoundJob
         var (task, _, _) = RoundPrompts(c.Spec, r.Round);
         var evalPrompts = task is null ? [] : task.Prompts(c.Spec.EvalPrompts, (int)(c.Spec.Seed % int.MaxValue), "eval");
         c.Progress("evaluate", 0, evalPrompts.Count);
-        return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
+        return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
             c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round);
     }
 
     /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>
     private static (IVerifiableTask? Task, List<PromptItem> Prompts, List<int> Indices) RoundPrompts(RunSpec spec, int round)
     {
-        var (task, all) = Prompts(spec);
+        var (task, all) = RunSpecMapping.TrainingPrompts(spec);
         // The data cursor is the round: round r uses prompts [(r-1)P, rP) of a fixed, seeded order (wrapping around).
         var indices = Enumerable.Range((round - 1) * spec.PromptsPerRound, spec.PromptsPerRound).Select(i => i % all.Count).ToList();
         return (task, indices.Select(i => all[i]).ToList(), indices);
-    }
-
-    private static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) Prompts(RunSpec spec)
-    {
-        if (!string.IsNullOrEmpty(spec.PromptsJsonl))
-            return (null, JsonlPrompts.Parse(File.ReadLines(spec.PromptsJsonl), spec.PromptsJsonl));
-        var task = BuiltinTasks.ByName(spec.Task);
-        return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
 
     private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer)

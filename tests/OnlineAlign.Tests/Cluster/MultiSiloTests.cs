@@ -47,9 +47,7 @@ public class MultiSiloTests
     public async Task LosingTheGpuSiloParksTheRunAndLosingTheOrchestratorsSiloLosesNoPhase()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
-        var spec = LocalTestCluster.SmallSpec(rounds: 2);
-        spec.PromptsPerRound = 96;
-        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
+        var spec = LocalTestCluster.FaultSpec(rounds: 2);
         var run = await cluster.Client(0).StartRunAsync(new StartRunRequest { Spec = spec });
 
         // The only GPU silo dies mid-round: the run waits, visibly, until a GPU silo joins, then goes on.
@@ -77,10 +75,8 @@ public class MultiSiloTests
     public async Task LosingTheWorkersGpuSiloMovesTheRunToTheOtherGpuSilo()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
-        var spec = LocalTestCluster.SmallSpec(rounds: 2);
-        spec.PromptsPerRound = 96;
+        var spec = LocalTestCluster.FaultSpec(rounds: 2);
         spec.GenerationReplicas = 2;
-        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
         var client = cluster.Client(0);
         var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
         await RunProbe.WaitForPhaseAsync(client, run.Id, 1, "train", TimeSpan.FromMinutes(3));

@@ -52,6 +52,18 @@ public sealed class LocalTestCluster : IAsyncDisposable
         Sampling = new SamplingSpec { MaxNewTokens = 8 },
     };
 
+    /// <summary>
+    /// The small spec with more prompts and 2 epochs of batch-8 training: phases last long enough on 2 CPU
+    /// cores for a fault test to catch a run inside a given phase.
+    /// </summary>
+    public static RunSpec FaultSpec(int rounds, int prompts = 96)
+    {
+        var spec = SmallSpec(rounds);
+        spec.PromptsPerRound = prompts;
+        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
+        return spec;
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var silo in Silos) await silo.DisposeAsync();

@@ -9,10 +9,9 @@ public class CrashTests
     /// <summary>Phases long enough on 2 CPU cores to be caught in the act, and an upload cap so a checkpoint takes seconds.</summary>
     private static RunSpec CrashSpec()
     {
-        var spec = LocalTestCluster.SmallSpec(rounds: 3);
-        spec.PromptsPerRound = 128;
+        var spec = LocalTestCluster.FaultSpec(rounds: 3, prompts: 128);
         spec.Sampling.MaxNewTokens = 12;
-        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2, CarryState = true };
+        spec.Optimizer.CarryState = true;
         return spec;
     }
 

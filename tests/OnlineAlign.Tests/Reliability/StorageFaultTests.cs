@@ -7,13 +7,7 @@ namespace OnlineAlign.Tests.Reliability;
 [Collection("processes")]
 public class StorageFaultTests
 {
-    private static RunSpec Spec()
-    {
-        var spec = LocalTestCluster.SmallSpec(rounds: 2);
-        spec.PromptsPerRound = 96;
-        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
-        return spec;
-    }
+    private static RunSpec Spec() => LocalTestCluster.FaultSpec(rounds: 2);
 
     [Fact]
     public async Task AThirtySecondStorageOutageIsRiddenOutAndLosesNothing()
