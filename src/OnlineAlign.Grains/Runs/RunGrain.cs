@@ -186,7 +186,8 @@ public sealed class RunGrain(
                 failures++;
                 log.LogWarning(e, "run {Run} round {Round} {Phase} attempt failed ({Failures})", RunId, S.Round, S.Phase, failures);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, failures))));
-                if (S.State == "waiting_for_gpu") { S.State = "running"; await WriteStateWithRetry(); }
+                // A GPU silo answered (this failure came later): running again; the next phase's record persists it.
+                if (S.State == "waiting_for_gpu") S.State = "running";
             }
             finally
             {
@@ -283,21 +284,6 @@ public sealed class RunGrain(
         S.Round = round;
         S.Phase = phase;
         if (S.State == "waiting_for_gpu") S.State = "running";
-    }
-
-    /// <summary>A state write after a storage outage: try again until storage answers (the state in memory is the truth).</summary>
-    private async Task WriteStateWithRetry()
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            try { await state.WriteStateAsync(); return; }
-            catch (InconsistentStateException) { throw; }
-            catch (Exception e) when (attempt < 10)
-            {
-                log.LogWarning(e, "run {Run}: state write failed (attempt {Attempt}); retrying", RunId, attempt);
-                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, attempt))));
-            }
-        }
     }
 
     private CancellationTokenSource? _inflight;
