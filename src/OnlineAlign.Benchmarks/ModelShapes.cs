@@ -24,11 +24,21 @@ public static class ModelShapes
     /// <summary>A ~20M-parameter Llama: the middle point of the CPU model-size curve.</summary>
     public static readonly ModelConfig Llama20M = Llama50M with { HiddenSize = 256, IntermediateSize = 704, NumLayers = 4, NumHeads = 4, NumKeyValueHeads = 4 };
 
+    /// <summary>
+    /// Qwen2-0.5B's depth, GQA 14/2 and biases at a tiny width: every op is cheap, so a decode step's time is
+    /// its per-op overhead. On a CPU this stands in for a GPU's launch-bound decoding.
+    /// </summary>
+    public static readonly ModelConfig Qwen2Narrow = Qwen2_0_5B with
+    {
+        VocabSize = 4096, HiddenSize = 112, IntermediateSize = 256, HeadDim = 8, MaxPositions = 1024, EosTokenId = 2, PadTokenId = 0,
+    };
+
     public static ModelConfig ByName(string name) => name switch
     {
+        "qwen2-narrow" => Qwen2Narrow,
         "llama-20m" => Llama20M,
         "qwen2-0.5b" => Qwen2_0_5B,
         "llama-50m" => Llama50M,
-        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, llama-50m, llama-20m, or a model folder)"),
+        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, qwen2-narrow, llama-50m, llama-20m, or a model folder)"),
     };
 }

@@ -45,8 +45,11 @@ public sealed class Rotary
 
     public Rotary(int headDim, double theta) { _headDim = headDim; _theta = theta; }
 
-    /// <summary>cos and sin of shape [B, 1, T, headDim] for positions [B, T].</summary>
-    public (Tensor Cos, Tensor Sin) At(Tensor positions, ScalarType dtype)
+    /// <summary>
+    /// cos and signed sin (sin with its first half negated) of shape [B, 1, T, headDim] for positions [B, T];
+    /// computed once per forward and shared by every layer.
+    /// </summary>
+    public (Tensor Cos, Tensor SignedSin) At(Tensor positions, ScalarType dtype)
     {
         if (_invFreq is null || _invFreq.device_type != positions.device_type || _invFreq.device_index != positions.device_index)
         {
@@ -54,18 +57,20 @@ public sealed class Rotary
             _invFreq = (1.0 / pow(_theta, arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
             old?.Dispose();
         }
-        var inv = _invFreq;
-        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * inv;   // [B, T, hd/2]
-        var emb = cat([freqs, freqs], -1).unsqueeze(1);                      // [B, 1, T, hd]
-        return (emb.cos().to(dtype), emb.sin().to(dtype));
+        var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * _invFreq;   // [B, T, hd/2]
+        var cos = freqs.cos();
+        var sin = freqs.sin();
+        return (cat([cos, cos], -1).unsqueeze(1).to(dtype), cat([-sin, sin], -1).unsqueeze(1).to(dtype));
     }
 
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
-    {
-        long half = x.shape[^1] / 2;
-        var rotated = cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
-        return x * cos + rotated * sin;
-    }
+    /// <summary>
+    /// x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] written as roll(x) * [-1, 1] so the
+    /// sign lives in the shared signed sin: three kernels per call instead of five (decoding is launch-bound).
+    /// </summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor signedSin) =>
+        (x * cos).addcmul_(x.roll(x.shape[^1] / 2, -1), signedSin, One);
+
+    private static readonly Scalar One = 1;
 }
 
 /// <summary>Per-layer key/value cache, preallocated to the longest sequence the generation can reach.</summary>
@@ -113,14 +118,40 @@ public sealed class Attention : nn.Module
     }
 
     /// <param name="mask">bool [B, 1, T, S], true = attend; null = plain causal over this call's tokens.</param>
+    // q, k and v weights (and biases) stacked into one projection while FuseProjections is on.
+    private Tensor? _qkvWeight, _qkvBias;
+
+    /// <summary>Stacks q/k/v into one projection for no-grad forwards (true), or drops the copy (false).</summary>
+    internal void FuseProjections(bool on)
+    {
+        _qkvWeight?.Dispose(); _qkvBias?.Dispose();
+        _qkvWeight = _qkvBias = null;
+        if (!on) return;
+        using var noGrad = no_grad();
+        _qkvWeight = cat([q_proj.weight!, k_proj.weight!, v_proj.weight!], 0).DetachFromDisposeScope();
+        if (q_proj.bias is not null)
+            _qkvBias = cat([q_proj.bias, k_proj.bias!, v_proj.bias!], 0).DetachFromDisposeScope();
+    }
+
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);
-        var k = k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
-        var v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
-        q = Rotary.Apply(q, cos, sin);
-        k = Rotary.Apply(k, cos, sin);
+        Tensor q, k, v;
+        if (_qkvWeight is not null && !is_grad_enabled())
+        {
+            // Decoding is launch-bound: one matmul for q, k and v, and one rotary for q and k together.
+            var qkv = F.linear(x, _qkvWeight, _qkvBias).view(b, t, _heads + 2 * _kvHeads, _headDim).transpose(1, 2);
+            var qk = Rotary.Apply(qkv.narrow(1, 0, _heads + _kvHeads), cos, sin);
+            q = qk.narrow(1, 0, _heads);
+            k = qk.narrow(1, _heads, _kvHeads);
+            v = qkv.narrow(1, _heads + _kvHeads, _kvHeads);
+        }
+        else
+        {
+            q = Rotary.Apply(q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2), cos, sin);
+            k = Rotary.Apply(k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2), cos, sin);
+            v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        }
 
         if (cache is not null)
         {
@@ -143,7 +174,9 @@ public sealed class Attention : nn.Module
             // With an explicit mask, fold each group's query heads into the query axis instead of copying
             // the (cached, long) K/V: q [B, kvH, group*T, d] against k/v [B, kvH, S, d], mask repeated per head.
             var grouped = q.reshape(b, _kvHeads, group * t, _headDim);
-            y = F.scaled_dot_product_attention(grouped, k, v, attn_mask: mask.repeat(1, 1, group, 1))
+            // A one-token step's mask broadcasts over the group (a view); a longer call's must be tiled.
+            var groupedMask = t == 1 ? mask.expand(-1, -1, group, -1) : mask.repeat(1, 1, group, 1);
+            y = F.scaled_dot_product_attention(grouped, k, v, attn_mask: groupedMask)
                 .reshape(b, _heads, t, _headDim);
         }
         else
@@ -186,6 +219,8 @@ public sealed class DecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    internal void FuseProjections(bool on) => self_attn.FuseProjections(on);
+
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
     {
         x = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache, layer);
@@ -206,6 +241,11 @@ public sealed class DecoderBody : nn.Module
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(_ => new DecoderLayer(c)).ToArray());
         norm = new RMSNorm(c.HiddenSize, c.RmsNormEps);
         RegisterComponents();
+    }
+
+    internal void FuseProjections(bool on)
+    {
+        foreach (var layer in layers) layer.FuseProjections(on);
     }
 
     public Tensor forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
@@ -244,6 +284,22 @@ public sealed class DecoderLM : nn.Module
         if (dtype is ScalarType type) { this.to(type); DType = type; }
         if (device is not null) { this.to(device); Device = device; }
         return this;
+    }
+
+    /// <summary>
+    /// While the returned scope lives, no-grad forwards use one stacked q/k/v projection per layer: fewer
+    /// kernel launches for launch-bound decoding, for a copy of the q/k/v weights. The copy is taken now, so
+    /// end the scope before the weights change (forwards with gradients never use it).
+    /// </summary>
+    public IDisposable FusedProjections()
+    {
+        model.FuseProjections(true);
+        return new ProjectionScope(model);
+    }
+
+    private sealed class ProjectionScope(DecoderBody body) : IDisposable
+    {
+        public void Dispose() => body.FuseProjections(false);
     }
 
     /// <summary>Final hidden states [B, T, H].</summary>

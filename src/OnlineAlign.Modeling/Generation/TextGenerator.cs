@@ -30,6 +30,7 @@ public static class TextGenerator
         var generators = options.Greedy ? null
             : Enumerable.Range(0, batch).Select(i => new Generator(rowSeeds?[i] ?? options.Seed + (ulong)i)).ToArray();
         using var cache = new KvCache(model.Config, batch, capacity, model.DType, device);
+        using var fused = model.FusedProjections();
 
         // Left padding: every prompt ends at the same column, so new tokens line up.
         var ids = full(batch, promptLength, (long)options.PadTokenId, ScalarType.Int64);
@@ -66,7 +67,10 @@ public static class TextGenerator
             if (step == options.MaxNewTokens - 1 || (stop is not null && finished.all().item<bool>())) break;
 
             long column = promptLength + step;
-            var stepHidden = model.Hidden(token.unsqueeze(1), nextPosition, AttentionMask(valid, column, 1), cache);
+            // Every column from a row's first prompt token on is valid, the new one included, and a single
+            // query is causal by construction: the step's mask is a view of the valid columns.
+            var stepMask = valid.narrow(1, 0, column + 1).unsqueeze(1).unsqueeze(1);
+            var stepHidden = model.Hidden(token.unsqueeze(1), nextPosition, stepMask, cache);
             lastLogits = model.Logits(stepHidden).squeeze(1).MoveToOuterDisposeScope();
             nextPosition = (nextPosition + 1).MoveToOuterDisposeScope();
         }

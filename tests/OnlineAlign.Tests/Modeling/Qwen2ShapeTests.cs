@@ -38,6 +38,44 @@ public class Qwen2ShapeTests
     }
 
     [Fact]
+    public void FusedProjectionsWithCachedDecodingMatchTheFullForward()
+    {
+        manual_seed(7);
+        using var model = new DecoderLM(SmallQwen2);
+        using var noGrad = no_grad();
+        var ids = tensor(new long[] { 5, 17, 90, 3, 25, 41, 7, 8, 12, 64 }).unsqueeze(0);
+        var full = model.forward(ids);
+        using (model.FusedProjections())
+        {
+            // Prefill (4 tokens, causal), then one token at a time (GQA with a broadcast one-row mask).
+            using var cache = new KvCache(model.Config, 1, 10, model.DType, model.Device);
+            var steps = new List<Tensor> { model.Logits(model.Hidden(ids.narrow(1, 0, 4), cache: cache)) };
+            for (int t = 4; t < 10; t++)
+                steps.Add(model.Logits(model.Hidden(ids.narrow(1, t, 1), cache: cache)));
+            // Float32 rounding differs between one stacked matmul and three: compare relative to the logits.
+            float maxDiff = (full - cat(steps, 1)).abs().max().item<float>();
+            float scale = full.abs().max().item<float>();
+            Assert.True(maxDiff <= 1e-6f * scale, $"max difference {maxDiff} at logit scale {scale}");
+        }
+    }
+
+    [Fact]
+    public void ForwardsWithGradientsNeverUseTheFusedCopy()
+    {
+        manual_seed(8);
+        using var model = new DecoderLM(SmallQwen2);
+        var ids = tensor(new long[] { 1, 2, 3, 4 }).unsqueeze(0);
+        using var fused = model.FusedProjections();
+        // Change a q weight after the copy was taken: a forward with gradients must see the change.
+        using (no_grad()) model.get_parameter("model.layers.0.self_attn.q_proj.weight").add_(0.5);
+        var withGrad = model.forward(ids);
+        Tensor stale;
+        using (no_grad()) stale = model.forward(ids);
+        Assert.True(withGrad.requires_grad);
+        Assert.True((withGrad.detach() - stale).abs().max().item<float>() > 1e-3f, "the gradient path used the fused copy");
+    }
+
+    [Fact]
     public void Bf16CheckpointLoadsAndKeepsItsDtype()
     {
         manual_seed(6);
