@@ -23,11 +23,29 @@ public static class ResponseLogProbs
     {
         var (ids, mask) = Batch(rows, padTokenId, model.Device);
         using var scope = NewDisposeScope();
-        var logits = model.Logits(model.Hidden(ids.narrow(1, 0, ids.shape[1] - 1)));
+        long width = ids.shape[1] - 1;
+        var hidden = model.Hidden(ids.narrow(1, 0, width));
+        // Only response targets need logits. The LM head and the float32 log-softmax over the vocabulary make
+        // the step's largest tensors, so prompt and padding positions skip them; the positions are known here
+        // on the host, so selecting them costs no device sync.
+        var positions = tensor(ResponseTargetPositions(rows, width), device: model.Device);
+        var targets = ids.narrow(1, 1, width).reshape(-1).index_select(0, positions);
+        var logits = model.Logits(hidden.reshape(-1, hidden.shape[^1]).index_select(0, positions));   // [M, V]
         // Log-softmax in float32 even when the model runs in bf16: sums of many log-probs need the precision.
-        var logProbs = logits.to(ScalarType.Float32).log_softmax(-1)
-            .gather(-1, ids.narrow(1, 1, ids.shape[1] - 1).unsqueeze(-1)).squeeze(-1);
-        return ((logProbs * mask).MoveToOuterDisposeScope(), mask); // mask already lives in the caller's scope
+        var logProbs = logits.to(ScalarType.Float32).log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+        var perToken = zeros(rows.Count * width, ScalarType.Float32, model.Device).index_copy(0, positions, logProbs);
+        return (perToken.view(rows.Count, width).MoveToOuterDisposeScope(), mask); // mask already lives in the caller's scope
+    }
+
+    /// <summary>Flat indices into [B, L-1] of the targets that are response tokens (target t is predicted at t-1).</summary>
+    private static long[] ResponseTargetPositions(IReadOnlyList<PromptResponse> rows, long width)
+    {
+        var positions = new long[rows.Sum(r => r.Response.Length)];
+        int n = 0;
+        for (int b = 0; b < rows.Count; b++)
+            for (int i = 0; i < rows[b].Response.Length; i++)
+                positions[n++] = b * width + rows[b].Prompt.Length - 1 + i;
+        return positions;
     }
 
     /// <summary>Scores without gradients, <paramref name="chunkSize"/> rows at a time so memory stays bounded.</summary>
