@@ -75,11 +75,18 @@ public static class ModelBenchmark
         }
         Step();
         double trainSeconds = Time(device, s.Repeats, Step);
+        // The usual convention (6N per token, as pytorch_reference.py counts) next to the work this step does:
+        // the LM head runs only at response tokens here, so 6N per token overstates it.
         double flops = 6.0 * parameters * tokens;
         double tflops = flops / trainSeconds / 1e12;
-        report.WriteLine($"DPO train step {s.TrainPairs} pairs x {s.TrainTokens} tokens (fwd+bwd, fp32 log-softmax, flat AdamW, clip): " +
-                         $"{tokens / trainSeconds:F0} tokens/s, {trainSeconds * 1000:F0} ms, {tflops:F2} TFLOP/s" +
-                         (s.PeakTflops > 0 ? $", MFU {100 * tflops / s.PeakTflops:F1}% of {s.PeakTflops}" : ""));
+        long headParameters = (long)c.VocabSize * c.HiddenSize;
+        long bodyParameters = parameters - headParameters * (c.TieWordEmbeddings ? 1 : 2);
+        long responseTokens = pairs.Sum(p => (long)p.Response.Length);
+        double doneTflops = 6.0 * (bodyParameters * tokens + headParameters * responseTokens) / trainSeconds / 1e12;
+        report.WriteLine($"DPO train step {s.TrainPairs} pairs x {s.TrainTokens} tokens (fwd+bwd, fp32 log-softmax at response tokens, flat AdamW, clip): " +
+                         $"{tokens / trainSeconds:F0} tokens/s, {trainSeconds * 1000:F0} ms, {tflops:F2} TFLOP/s at 6N per token" +
+                         (s.PeakTflops > 0 ? $", MFU {100 * tflops / s.PeakTflops:F1}% of {s.PeakTflops}" : "") +
+                         $"; work done {doneTflops:F2} TFLOP/s" + (s.PeakTflops > 0 ? $" ({100 * doneTflops / s.PeakTflops:F1}%)" : ""));
     }
 
     private static double Time(Device device, int repeats, Action action)

@@ -117,7 +117,7 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="mask">bool [B, 1, T, S], true = attend; null = plain causal over this call's tokens.</param>
+    /// <param name="mask">additive float [B, 1, T, S] (0 = attend, -inf = not); null = plain causal over this call's tokens.</param>
     // q, k and v weights (and biases) stacked into one projection while FuseProjections is on.
     private Tensor? _qkvWeight, _qkvBias;
 
@@ -314,7 +314,9 @@ public sealed class DecoderLM : nn.Module
         // With a cache, earlier keys exist: plain causal over this call's tokens would be wrong.
         if (mask is null && cache is not null && start > 0)
             mask = CausalMask(start, ids.shape[1], ids.device).unsqueeze(0).unsqueeze(0);
-        var hidden = model.forward(ids, cos, sin, mask, cache);
+        // SDPA turns a bool mask into an additive one on every call: do it once here, not once per layer.
+        var additive = mask is null ? null : where(mask, 0.0f, float.NegativeInfinity).to(DType);
+        var hidden = model.forward(ids, cos, sin, additive, cache);
         if (cache is not null) cache.Length = start + ids.shape[1];
         return hidden;
     }
