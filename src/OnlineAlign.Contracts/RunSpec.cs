@@ -43,6 +43,8 @@ public sealed record RunSpec
     [Id(34)] public string? RewardModelFolder { get; init; }
     /// <summary>Keep AdamW's moments across rounds (saved with each checkpoint) instead of a fresh optimiser per round.</summary>
     [Id(35)] public bool CarryOptimizerState { get; init; }
+    /// <summary>Sequences decoded together when generating and evaluating.</summary>
+    [Id(36)] public int GenerationBatchSize { get; init; } = 64;
 }
 
 /// <summary>Where a run stands.</summary>

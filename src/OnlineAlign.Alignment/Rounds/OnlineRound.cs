@@ -84,7 +84,8 @@ public static class OnlineRound
 
         progress?.Invoke("evaluate", 0, x.EvalPrompts.Count);
         Lap("evaluate", RoundPhases.Evaluate(models.Policy, x.ReferenceStrategy == "initial" ? models.Initial : roundStart,
-            models.Initial, x.Tokenizer, x.Task, x.EvalPrompts, s.EvalMaxNewTokens, x.Seed + (ulong)x.Round));
+            models.Initial, x.Tokenizer, x.Task, x.EvalPrompts, s.EvalMaxNewTokens, x.Seed + (ulong)x.Round,
+            s.GenerationBatchSize));
 
         models.TrainedFromBefore?.Dispose();
         models.TrainedFromBefore = models.TrainedFrom;

@@ -20,18 +20,13 @@ public static class RoundPhases
 {
     /// <summary>N samples per prompt; each sample's seed depends only on (seed, round, prompt index, sample).</summary>
     public static List<ResponseGroup> Generate(DecoderLM policy, ITextTokenizer tokenizer, IReadOnlyList<PromptItem> prompts,
-        IReadOnlyList<int> promptIndices, RoundSettings s, ulong seed, int round, int batchSize = 64)
+        IReadOnlyList<int> promptIndices, RoundSettings s, ulong seed, int round)
     {
         var promptIds = prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
         var jobs = prompts.SelectMany((p, i) => Enumerable.Range(0, s.SamplesPerPrompt).Select(k => (Prompt: i, Sample: k))).ToList();
         var options = s.Sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) };
-        var outputs = new List<Continuation>(jobs.Count);
-        for (int start = 0; start < jobs.Count; start += batchSize)
-        {
-            var chunk = jobs.Skip(start).Take(batchSize).ToList();
-            outputs.AddRange(TextGenerator.Generate(policy, chunk.Select(j => promptIds[j.Prompt]).ToList(), options,
-                chunk.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList()));
-        }
+        var outputs = TextGenerator.Generate(policy, jobs.Select(j => promptIds[j.Prompt]).ToList(), options,
+            jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.GenerationBatchSize);
         return Groups(tokenizer, prompts, prompts.Select((_, i) =>
             (IReadOnlyList<int[]>)outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).Select(o => o.Tokens).ToList()).ToList());
     }
@@ -143,13 +138,13 @@ public static class RoundPhases
 
     /// <summary>Held-out accuracy (greedy), lengths, EOS rate, and KL estimates from one sample per prompt.</summary>
     public static Dictionary<string, double> Evaluate(DecoderLM policy, DecoderLM reference, DecoderLM initial, ITextTokenizer tokenizer,
-        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed)
+        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed, int batchSize = 64)
     {
         var metrics = new Dictionary<string, double>();
         if (evalPrompts.Count == 0) return metrics;
         var ids = evalPrompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
         var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) };
-        var greedy = TextGenerator.Generate(policy, ids, stop);
+        var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize);
         if (task is not null)
             metrics["eval/accuracy"] = evalPrompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).Average();
         metrics["eval/length_mean"] = greedy.Average(g => g.Tokens.Length);
@@ -157,7 +152,7 @@ public static class RoundPhases
 
         // KL(pi || ref) ~ E_{y ~ pi}[log pi(y) - log ref(y)] with y sampled at temperature 1.
         var samples = TextGenerator.Generate(policy, ids, stop with { Temperature = 1.0 },
-            Enumerable.Range(0, ids.Count).Select(i => Seeds.For(seed, -1, i, 0)).ToList());
+            Enumerable.Range(0, ids.Count).Select(i => Seeds.For(seed, -1, i, 0)).ToList(), batchSize);
         var rows = ids.Select((p, i) => new PromptResponse(p, samples[i].Tokens)).ToList();
         var own = ResponseLogProbs.Score(policy, rows);
         metrics["kl/reference"] = own.Zip(ResponseLogProbs.Score(reference, rows), (a, b) => a.Sum - b.Sum).Average();

@@ -23,6 +23,9 @@ public sealed record RoundSettings
     public int Epochs { get; init; } = 1;
     public int BatchSize { get; init; } = 8;
     public int EvalMaxNewTokens { get; init; } = 16;
+    /// <summary>Sequences decoded together. Decoding small batches is bound by per-op overhead, so on a GPU a
+    /// larger batch is nearly free throughput, paid for in KV-cache memory.</summary>
+    public int GenerationBatchSize { get; init; } = 64;
     /// <summary>
     /// Keep AdamW's moments from one round to the next (one long optimisation) instead of starting each
     /// round's update fresh, as Self-Rewarding and CREAM train each iteration.
@@ -37,6 +40,7 @@ public sealed record RoundSettings
         if (Sampling.Temperature < 0 || double.IsNaN(Sampling.Temperature)) problems.Add($"sampling.temperature must be >= 0, got {Sampling.Temperature}");
         if (Sampling.TopP <= 0 || Sampling.TopP > 1) problems.Add($"sampling.top_p must be in (0, 1], got {Sampling.TopP}");
         if (Sampling.TopK < 0) problems.Add($"sampling.top_k must be >= 0, got {Sampling.TopK}");
+        if (GenerationBatchSize < 1) problems.Add($"sampling.batch_size must be at least 1, got {GenerationBatchSize}");
         if (Sampling.MaxNewTokens < 1) problems.Add($"sampling.max_new_tokens must be at least 1, got {Sampling.MaxNewTokens}");
         if (!JudgeKinds.Contains(Judge)) problems.Add($"judge.kind '{Judge}' is not one of {string.Join(", ", JudgeKinds)}");
         if (Judgements < 1) problems.Add($"judge.judgements must be at least 1, got {Judgements}");

@@ -29,6 +29,7 @@ public static class RunSpecMapping
         BatchSize = s.BatchSize,
         EvalMaxNewTokens = s.MaxNewTokens,
         CarryOptimizerState = s.CarryOptimizerState,
+        GenerationBatchSize = s.GenerationBatchSize,
     };
 
     /// <summary>Every problem with the spec, each starting with the field's name. Checked before any work starts.</summary>

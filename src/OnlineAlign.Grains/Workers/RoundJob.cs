@@ -102,7 +102,7 @@ public static class RoundJob
         var evalPrompts = task is null ? [] : task.Prompts(c.Spec.EvalPrompts, (int)(c.Spec.Seed % int.MaxValue), "eval");
         c.Progress("evaluate", 0, evalPrompts.Count);
         return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
-            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round);
+            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Spec.GenerationBatchSize);
     }
 
     /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>

@@ -10,11 +10,22 @@ public static class TextGenerator
 {
     /// <param name="rowSeeds">One sampling seed per prompt (default: options.Seed + row index). A row's
     /// output depends only on its prompt and seed, not on the rest of the batch.</param>
+    /// <param name="maxBatch">Most prompts decoded together; more are done in consecutive batches, which keeps
+    /// the KV cache's memory bounded and gives the same rows.</param>
     public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
-        IReadOnlyList<ulong>? rowSeeds = null)
+        IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue)
     {
         options.Validate();
+        if (maxBatch < 1) throw new ArgumentException($"maxBatch must be at least 1, got {maxBatch}");
         if (prompts.Count == 0) return [];
+        if (rowSeeds is not null && rowSeeds.Count != prompts.Count)
+            throw new ArgumentException($"{rowSeeds.Count} row seeds for {prompts.Count} prompts");
+        if (prompts.Count > maxBatch)
+        {
+            var seeds = rowSeeds ?? Enumerable.Range(0, prompts.Count).Select(i => options.Seed + (ulong)i).ToList();
+            return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
+                Generate(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList())).ToList();
+        }
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
         var device = model.Device;
         int batch = prompts.Count;
@@ -25,8 +36,6 @@ public static class TextGenerator
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        if (rowSeeds is not null && rowSeeds.Count != prompts.Count)
-            throw new ArgumentException($"{rowSeeds.Count} row seeds for {prompts.Count} prompts");
         var generators = options.Greedy ? null
             : Enumerable.Range(0, batch).Select(i => new Generator(rowSeeds?[i] ?? options.Seed + (ulong)i)).ToArray();
         using var cache = new KvCache(model.Config, batch, capacity, model.DType, device);

@@ -24,6 +24,7 @@ public static class SpecConversion
             TopP = p.Sampling?.HasTopP == true ? p.Sampling.TopP : d.TopP,
             TopK = p.Sampling?.HasTopK == true ? p.Sampling.TopK : d.TopK,
             MaxNewTokens = p.Sampling?.HasMaxNewTokens == true ? p.Sampling.MaxNewTokens : d.MaxNewTokens,
+            GenerationBatchSize = p.Sampling?.HasBatchSize == true ? p.Sampling.BatchSize : d.GenerationBatchSize,
             Judge = p.Judge?.HasKind == true ? p.Judge.Kind : d.Judge,
             Judgements = p.Judge?.HasJudgements == true ? p.Judge.Judgements : d.Judgements,
             RewardModelFolder = p.Judge?.HasRewardModelFolder == true ? p.Judge.RewardModelFolder : null,
@@ -58,7 +59,7 @@ public static class SpecConversion
             PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas,
             Model = new V1.ModelSpec { Builtin = s.BuiltinModel },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
-            Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens },
+            Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens, BatchSize = s.GenerationBatchSize },
             Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements },
             Loss = new V1.LossSpec { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha },
             Optimizer = new V1.OptimizerSpec

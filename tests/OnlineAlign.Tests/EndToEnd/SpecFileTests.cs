@@ -30,7 +30,8 @@ public class SpecFileTests
     [Fact]
     public void ASpecFileReadsSnakeAndCamelCase()
     {
-        var spec = SpecFile.Load(Write("""{"rounds": 2, "samples_per_prompt": 6, "loss": {"beta": 0.2}, "optimizer": {"carryState": true}, "seed": "7"}"""));
+        var spec = SpecFile.Load(Write("""{"rounds": 2, "samples_per_prompt": 6, "loss": {"beta": 0.2}, "optimizer": {"carryState": true}, "seed": "7", "sampling": {"batch_size": 128}}"""));
+        Assert.Equal(128, spec.Sampling.BatchSize);
         Assert.Equal(2, spec.Rounds);
         Assert.Equal(6, spec.SamplesPerPrompt);
         Assert.Equal(0.2, spec.Loss.Beta);
