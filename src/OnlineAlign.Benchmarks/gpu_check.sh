@@ -12,6 +12,11 @@ echo '```' >> "$OUT/results.md"
 echo '$ python3 src/OnlineAlign.Benchmarks/pytorch_reference.py' >> "$OUT/results.md"
 timeout 200 python3 src/OnlineAlign.Benchmarks/pytorch_reference.py 2>&1 | grep -v Warning | tee -a "$OUT/log.txt" "$OUT/results.md"
 echo '```' >> "$OUT/results.md"
+# Training like for like: PyTorch with the LM head only at response tokens too (TRL's use_logits_to_keep).
+echo '```' >> "$OUT/results.md"
+echo '$ python3 src/OnlineAlign.Benchmarks/pytorch_reference.py --batches 1 --new 8 --logits-to-keep' >> "$OUT/results.md"
+timeout 150 python3 src/OnlineAlign.Benchmarks/pytorch_reference.py --batches 1 --new 8 --logits-to-keep 2>&1 | grep -v Warning | grep -E "DPO|log-probs" | tee -a "$OUT/log.txt" "$OUT/results.md"
+echo '```' >> "$OUT/results.md"
 # One online round, phase by phase, OnlineAlign then PyTorch + transformers (pytorch_round.py), same shapes.
 bench 300 round --model qwen2-0.5b --device cuda --dtype bf16 --rounds 2 --prompts 64 --prompt 64 --samples 4 --new 64 --batch 8 --eval 32 --peak-tflops 989
 echo '```' >> "$OUT/results.md"

@@ -13,6 +13,8 @@ p.add_argument("--pairs", type=int, default=8)
 p.add_argument("--tokens", type=int, default=512)
 p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--peak-tflops", type=float, default=989)
+p.add_argument("--logits-to-keep", action="store_true",
+               help="LM head only over the response half, as TRL's use_logits_to_keep (default: every position, TRL's default)")
 a = p.parse_args()
 
 dev = torch.device("cuda")
@@ -56,7 +58,11 @@ model.train()
 rows = 2 * a.pairs
 ids = torch.randint(3, cfg.vocab_size, (rows, a.tokens), generator=g).to(dev)
 resp = torch.zeros(rows, a.tokens - 1, device=dev); resp[:, a.tokens // 2 - 1:] = 1
+keep = a.tokens - a.tokens // 2  # positions that predict a response token
 def logps():
+    if a.logits_to_keep:
+        logits = model(ids[:, :-1], logits_to_keep=keep).logits.float()
+        return logits.log_softmax(-1).gather(-1, ids[:, -keep:].unsqueeze(-1)).squeeze(-1).sum(1)
     logits = model(ids[:, :-1]).logits.float()
     return (logits.log_softmax(-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * resp).sum(1)
 with torch.no_grad():
@@ -78,6 +84,11 @@ step()
 torch.cuda.reset_peak_memory_stats()
 s = timed(step, a.repeats)
 tf = 6 * n_params * tokens / s / 1e12
-print(f"DPO train step {a.pairs} pairs x {a.tokens} tokens (fwd+bwd, fp32 log-softmax, AdamW fused, clip): "
-      f"{tokens / s:.0f} tokens/s, {s * 1000:.0f} ms, {tf:.2f} TFLOP/s, MFU {100 * tf / a.peak_tflops:.1f}% of {a.peak_tflops}, "
-      f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+# The work done, counted as OnlineAlign's model benchmark counts it: matmul parameters per token, the LM head
+# (tied: the embedding matrix) only where logits are computed.
+head = cfg.vocab_size * cfg.hidden_size
+done = 6 * ((n_params - head) * tokens + head * rows * (keep if a.logits_to_keep else a.tokens - 1)) / s / 1e12
+where = "at response tokens" if a.logits_to_keep else "everywhere"
+print(f"DPO train step {a.pairs} pairs x {a.tokens} tokens (fwd+bwd, fp32 log-softmax {where}, AdamW fused, clip): "
+      f"{tokens / s:.0f} tokens/s, {s * 1000:.0f} ms, {tf:.2f} TFLOP/s at 6N per token, MFU {100 * tf / a.peak_tflops:.1f}% of {a.peak_tflops}; "
+      f"work done {done:.2f} TFLOP/s ({100 * done / a.peak_tflops:.1f}%), peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
