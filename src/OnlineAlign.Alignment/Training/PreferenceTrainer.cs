@@ -63,12 +63,11 @@ public static class PreferenceTrainer
                 using var noGrad = no_grad();
                 var chosenReward = s.Loss.Beta * (x.PolicyChosen - x.ReferenceChosen);
                 var rejectedReward = s.Loss.Beta * (x.PolicyRejected - x.ReferenceRejected);
-                sums[0] += loss.sum().item<double>();
-                sums[1] += chosenReward.sum().item<double>();
-                sums[2] += rejectedReward.sum().item<double>();
-                sums[3] += (chosenReward > rejectedReward).sum().item<long>();
-                sums[4] += x.PolicyChosen.sum().item<double>();
-                sums[5] += x.PolicyRejected.sum().item<double>();
+                // One device-to-host copy (one sync) for all six sums rather than one each.
+                var batchSums = stack(new[] { loss.sum(), chosenReward.sum(), rejectedReward.sum(),
+                        (chosenReward > rejectedReward).sum(), x.PolicyChosen.sum(), x.PolicyRejected.sum() }
+                    .Select(t => t.to(ScalarType.Float64))).cpu().data<double>().ToArray();
+                for (int k = 0; k < sums.Length; k++) sums[k] += batchSums[k];
             }
             double meanLoss = sums[0] / pairsInStep;
             if (!double.IsFinite(meanLoss)) throw new NonFiniteLossException(step, meanLoss);

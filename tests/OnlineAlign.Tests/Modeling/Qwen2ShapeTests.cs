@@ -67,7 +67,7 @@ public class Qwen2ShapeTests
         var ids = tensor(new long[] { 1, 2, 3, 4 }).unsqueeze(0);
         using var fused = model.FusedProjections();
         // Change a q weight after the copy was taken: a forward with gradients must see the change.
-        using (no_grad()) model.get_parameter("model.layers.0.self_attn.q_proj.weight").add_(0.5);
+        using (no_grad()) model.get_parameter("model.layers.0.self_attn.q_proj.weight")!.add_(0.5);
         var withGrad = model.forward(ids);
         Tensor stale;
         using (no_grad()) stale = model.forward(ids);
