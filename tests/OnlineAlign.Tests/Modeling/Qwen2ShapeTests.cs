@@ -7,6 +7,8 @@ using static TorchSharp.torch;
 namespace OnlineAlign.Tests.Modeling;
 
 /// <summary>The Qwen2 family's differences from Llama: q/k/v bias, tied embeddings, rope_theta at the top level.</summary>
+/// <remarks>Models come from BuiltinModels.Create, which seeds torch's global generator under a lock: test
+/// classes run in parallel, and a bare manual_seed here would interleave with another test's draws.</remarks>
 public class Qwen2ShapeTests
 {
     private static readonly ModelConfig SmallQwen2 = new()
@@ -19,8 +21,7 @@ public class Qwen2ShapeTests
     [Fact]
     public void TiedQwen2SavesWithoutLmHeadAndReloadsIdentically()
     {
-        manual_seed(5);
-        using var model = new DecoderLM(SmallQwen2);
+        using var model = BuiltinModels.Create(SmallQwen2, 5);
         var names = model.state_dict().Keys.ToList();
         Assert.Contains("model.layers.0.self_attn.q_proj.bias", names);
         Assert.DoesNotContain("lm_head.weight", names);
@@ -40,8 +41,7 @@ public class Qwen2ShapeTests
     [Fact]
     public void FusedProjectionsWithCachedDecodingMatchTheFullForward()
     {
-        manual_seed(7);
-        using var model = new DecoderLM(SmallQwen2);
+        using var model = BuiltinModels.Create(SmallQwen2, 7);
         using var noGrad = no_grad();
         var ids = tensor(new long[] { 5, 17, 90, 3, 25, 41, 7, 8, 12, 64 }).unsqueeze(0);
         var full = model.forward(ids);
@@ -62,8 +62,7 @@ public class Qwen2ShapeTests
     [Fact]
     public void ForwardsWithGradientsNeverUseTheFusedCopy()
     {
-        manual_seed(8);
-        using var model = new DecoderLM(SmallQwen2);
+        using var model = BuiltinModels.Create(SmallQwen2, 8);
         var ids = tensor(new long[] { 1, 2, 3, 4 }).unsqueeze(0);
         using var fused = model.FusedProjections();
         // Change a q weight after the copy was taken: a forward with gradients must see the change.
@@ -78,8 +77,7 @@ public class Qwen2ShapeTests
     [Fact]
     public void Bf16CheckpointLoadsAndKeepsItsDtype()
     {
-        manual_seed(6);
-        using var model = new DecoderLM(SmallQwen2).Place(dtype: ScalarType.BFloat16);
+        using var model = BuiltinModels.Create(SmallQwen2, 6).Place(dtype: ScalarType.BFloat16);
         string folder = RepositoryPaths.NewTempFolder("qwen2-bf16");
         HfCheckpoint.Save(model, folder);
         Assert.All(SafeTensors.ReadIndex(Path.Combine(folder, "model.safetensors")).Values, v => Assert.Equal("BF16", v.DType));
