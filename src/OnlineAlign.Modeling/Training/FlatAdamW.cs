@@ -9,12 +9,18 @@ namespace OnlineAlign.Modeling.Training;
 /// An update, a zeroing and a global-norm clip are then a handful of kernels instead of ~10 per
 /// parameter, which matters on GPUs where each launch costs ~10 us. It also makes the optimiser state
 /// three tensors per group to checkpoint. Create it after the model is on its final device and dtype.
+/// With bf16 or fp16 weights the update runs on a float32 master copy and float32 moments, and the model's
+/// weights are rounded from it after each step: a step of lr = 3e-5 is below half a bf16 ulp of most
+/// weights, so updating the bf16 weights directly would drop most updates. The master copy lives as long
+/// as the optimiser (a round): checkpoints hold the model's own weights.
 /// </summary>
 public sealed class FlatAdamW : IDisposable
 {
     private sealed class Group
     {
         public required Tensor Weights, Grads, ExpAvg, ExpAvgSq;
+        /// <summary>Float32 weights the update runs on when Weights are bf16/fp16; null for float32 models.</summary>
+        public Tensor? Master;
         public required double WeightDecay;
     }
 
@@ -48,11 +54,14 @@ public sealed class FlatAdamW : IDisposable
                 p.grad = grads.narrow(0, offset, n).view(p.shape);   // backward accumulates into these in place
                 offset += n;
             }
+            bool lowPrecision = first.dtype is ScalarType.BFloat16 or ScalarType.Float16;
+            var stateType = lowPrecision ? ScalarType.Float32 : first.dtype;
             _groups.Add(new Group
             {
                 Weights = weights, Grads = grads, WeightDecay = wd,
-                ExpAvg = zeros_like(weights).DetachFromDisposeScope(),
-                ExpAvgSq = zeros_like(weights).DetachFromDisposeScope(),
+                Master = lowPrecision ? weights.to(ScalarType.Float32).DetachFromDisposeScope() : null,
+                ExpAvg = zeros(total, stateType, first.device).DetachFromDisposeScope(),
+                ExpAvgSq = zeros(total, stateType, first.device).DetachFromDisposeScope(),
             });
         }
     }
@@ -84,11 +93,14 @@ public sealed class FlatAdamW : IDisposable
         using var scope = NewDisposeScope();
         foreach (var g in _groups)
         {
-            if (g.WeightDecay != 0) g.Weights.mul_(1 - LearningRate * g.WeightDecay);
-            g.ExpAvg.lerp_(g.Grads, 1 - b1);
-            g.ExpAvgSq.mul_(b2).addcmul_(g.Grads, g.Grads, 1 - b2);
+            var weights = g.Master ?? g.Weights;
+            var grads = g.Master is null ? g.Grads : g.Grads.to(ScalarType.Float32);
+            if (g.WeightDecay != 0) weights.mul_(1 - LearningRate * g.WeightDecay);
+            g.ExpAvg.lerp_(grads, 1 - b1);
+            g.ExpAvgSq.mul_(b2).addcmul_(grads, grads, 1 - b2);
             var denom = (g.ExpAvgSq.sqrt() / Math.Sqrt(bias2)).add_(_settings.Epsilon);
-            g.Weights.addcdiv_(g.ExpAvg, denom, -LearningRate / bias1);
+            weights.addcdiv_(g.ExpAvg, denom, -LearningRate / bias1);
+            if (g.Master is not null) g.Weights.copy_(g.Master);
         }
     }
 
@@ -111,6 +123,6 @@ public sealed class FlatAdamW : IDisposable
 
     public void Dispose()
     {
-        foreach (var g in _groups) { g.Grads.Dispose(); g.ExpAvg.Dispose(); g.ExpAvgSq.Dispose(); }
+        foreach (var g in _groups) { g.Grads.Dispose(); g.ExpAvg.Dispose(); g.ExpAvgSq.Dispose(); g.Master?.Dispose(); }
     }
 }
