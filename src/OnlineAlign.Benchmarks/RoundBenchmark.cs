@@ -26,8 +26,9 @@ public static class RoundBenchmark
         var config = s.Model == "tiny" ? BuiltinModels.Tiny : ModelShapes.ByName(s.Model);
         using var models = new RunModels
         {
-            Policy = BuiltinModels.Create(config, 0).Place(device, s.DType),
-            Initial = BuiltinModels.Create(config, 0).Place(device, s.DType),
+            // Initialised as transformers initialises them, like pytorch_round.py's models.
+            Policy = BuiltinModels.Create(config, 0).InitializeLikeTransformers().Place(device, s.DType),
+            Initial = BuiltinModels.Create(config, 0).InitializeLikeTransformers().Place(device, s.DType),
         };
         long parameters = models.Policy.parameters().Sum(p => p.NumberOfElements);
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +

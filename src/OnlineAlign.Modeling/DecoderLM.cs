@@ -336,6 +336,24 @@ public sealed class DecoderLM : nn.Module
         return k <= q;
     }
 
+    /// <summary>
+    /// Re-draws the weights as transformers initialises a fresh Llama/Qwen2: matrices and embeddings from
+    /// N(0, std), biases 0, norms 1. Benchmarks on random weights use it: with TorchSharp's defaults the
+    /// embedding is N(0, 1), and a model whose LM head is tied to it predicts its input token with
+    /// probability ~1, so every sampled response looks the same to an implicit-reward judge.
+    /// </summary>
+    public DecoderLM InitializeLikeTransformers(double std = 0.02)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight")) p.fill_(1.0);
+            else if (name.EndsWith(".bias")) p.zero_();
+            else p.normal_(0, std);
+        }
+        return this;
+    }
+
     /// <summary>Parameters that weight decay applies to (matrices), and those it does not (norms, biases).</summary>
     public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForDecay()
     {

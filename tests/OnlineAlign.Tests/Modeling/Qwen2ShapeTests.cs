@@ -75,6 +75,22 @@ public class Qwen2ShapeTests
     }
 
     [Fact]
+    public void TransformersStyleInitKeepsATiedRandomModelFromParrotingItsInput()
+    {
+        using var parrot = BuiltinModels.Create(SmallQwen2, 9);
+        using var model = BuiltinModels.Create(SmallQwen2, 9).InitializeLikeTransformers();
+        var weights = model.state_dict();
+        Assert.Equal(1f, weights["model.norm.weight"].min().item<float>());
+        Assert.Equal(0f, weights["model.layers.0.self_attn.q_proj.bias"].abs().max().item<float>());
+        Assert.InRange(weights["model.embed_tokens.weight"].std().item<float>(), 0.018f, 0.022f);
+        using var noGrad = no_grad();
+        var ids = tensor(new long[] { 11, 22, 33, 44, 55 }).unsqueeze(0);
+        // N(0, 1) tied embeddings make the input token's own logit dominate; transformers' init does not.
+        Assert.True(parrot.forward(ids).softmax(-1).max().item<float>() > 0.9f);
+        Assert.True(model.forward(ids).softmax(-1).max().item<float>() < 0.5f);
+    }
+
+    [Fact]
     public void Bf16CheckpointLoadsAndKeepsItsDtype()
     {
         using var model = BuiltinModels.Create(SmallQwen2, 6).Place(dtype: ScalarType.BFloat16);
