@@ -117,7 +117,6 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="mask">additive float [B, 1, T, S] (0 = attend, -inf = not); null = plain causal over this call's tokens.</param>
     // q, k and v weights (and biases) stacked into one projection while FuseProjections is on.
     private Tensor? _qkvWeight, _qkvBias;
 
@@ -133,7 +132,10 @@ public sealed class Attention : nn.Module
             _qkvBias = cat([q_proj.bias, k_proj.bias!, v_proj.bias!], 0).DetachFromDisposeScope();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    /// <param name="cos">cos from <see cref="Rotary.At"/>.</param>
+    /// <param name="signedSin">sin with its first half negated, from <see cref="Rotary.At"/>.</param>
+    /// <param name="mask">additive float [B, 1, T, S] (0 = attend, -inf = not); null = plain causal over this call's tokens.</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, KvCache? cache, int layer)
     {
         long b = x.shape[0], t = x.shape[1];
         Tensor q, k, v;
@@ -141,15 +143,15 @@ public sealed class Attention : nn.Module
         {
             // Decoding is launch-bound: one matmul for q, k and v, and one rotary for q and k together.
             var qkv = F.linear(x, _qkvWeight, _qkvBias).view(b, t, _heads + 2 * _kvHeads, _headDim).transpose(1, 2);
-            var qk = Rotary.Apply(qkv.narrow(1, 0, _heads + _kvHeads), cos, sin);
+            var qk = Rotary.Apply(qkv.narrow(1, 0, _heads + _kvHeads), cos, signedSin);
             q = qk.narrow(1, 0, _heads);
             k = qk.narrow(1, _heads, _kvHeads);
             v = qkv.narrow(1, _heads + _kvHeads, _kvHeads);
         }
         else
         {
-            q = Rotary.Apply(q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2), cos, sin);
-            k = Rotary.Apply(k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2), cos, sin);
+            q = Rotary.Apply(q_proj.forward(x).view(b, t, _heads, _headDim).transpose(1, 2), cos, signedSin);
+            k = Rotary.Apply(k_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2), cos, signedSin);
             v = v_proj.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
         }
 
