@@ -1,9 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
-using Grpc.Health.V1;
-using Grpc.Net.Client;
 using OnlineAlign.Storage;
 
 namespace OnlineAlign.Cli.Local;
@@ -41,7 +37,8 @@ public sealed class LocalCluster : IAsyncDisposable
             log("Using the configured storage (ONLINEALIGN_STORAGE)");
         }
 
-        int apiPort = FreePort(), siloPort = FreePort(), gatewayPort = FreePort();
+        var ports = SiloLifecycle.FreePorts(3);
+        int apiPort = ports[0], siloPort = ports[1], gatewayPort = ports[2];
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(SiloDll());
         info.ArgumentList.Add("--role");
@@ -64,7 +61,7 @@ public sealed class LocalCluster : IAsyncDisposable
         var cluster = new LocalCluster(azurite, silo, $"http://127.0.0.1:{apiPort}");
         try
         {
-            await cluster.WaitUntilServingAsync(TimeSpan.FromMinutes(2), cancellationToken);
+            await SiloLifecycle.WaitUntilServingAsync(silo, cluster.ApiAddress, TimeSpan.FromMinutes(2), () => $"see its log, {siloLog}", cancellationToken);
         }
         catch
         {
@@ -74,36 +71,9 @@ public sealed class LocalCluster : IAsyncDisposable
         return cluster;
     }
 
-    public async Task WaitUntilServingAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using var channel = GrpcChannel.ForAddress(ApiAddress);
-        var health = new Health.HealthClient(channel);
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_silo.HasExited) throw new InvalidOperationException($"the silo exited with code {_silo.ExitCode}; see its log");
-            try
-            {
-                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken);
-                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
-            }
-            catch (Grpc.Core.RpcException) when (DateTime.UtcNow < deadline) { }
-            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"the silo did not become healthy within {timeout}");
-            await Task.Delay(300, cancellationToken);
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
-        if (!_silo.HasExited)
-        {
-            // SIGTERM gives the silo a graceful Orleans shutdown; kill only if it hangs.
-            if (!OperatingSystem.IsWindows()) Process.Start("kill", ["-TERM", _silo.Id.ToString()])?.WaitForExit();
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            try { await _silo.WaitForExitAsync(grace.Token); }
-            catch (OperationCanceledException) { _silo.Kill(entireProcessTree: true); }
-        }
+        await SiloLifecycle.StopAsync(_silo, TimeSpan.FromSeconds(20));
         _silo.Dispose();
         if (_azurite != null) await _azurite.DisposeAsync();
     }
@@ -121,14 +91,5 @@ public sealed class LocalCluster : IAsyncDisposable
             if (File.Exists(candidate)) return candidate;
         }
         throw new FileNotFoundException("OnlineAlign.Silo.dll not found: build the solution, or set ONLINEALIGN_SILO_DLL");
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

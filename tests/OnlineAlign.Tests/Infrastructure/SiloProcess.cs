@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Grpc.Health.V1;
 using Grpc.Net.Client;
+using OnlineAlign.Cli.Local;
 
 namespace OnlineAlign.Tests.Infrastructure;
 
@@ -27,7 +27,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public static SiloProcess Start(string role, string storageConnectionString, string clusterId,
         IDictionary<string, string>? environment = null)
     {
-        var ports = FreePorts.Take(3);
+        var ports = SiloLifecycle.FreePorts(3);
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -55,41 +55,13 @@ public sealed class SiloProcess : IAsyncDisposable
     public GrpcChannel OpenChannel() => GrpcChannel.ForAddress($"http://127.0.0.1:{ApiPort}");
 
     /// <summary>Polls the standard health service until it answers SERVING.</summary>
-    public async Task WaitUntilServingAsync(TimeSpan timeout)
-    {
-        using var channel = OpenChannel();
-        var health = new Health.HealthClient(channel);
-        var deadline = DateTime.UtcNow + timeout;
-        string last = "no answer";
-        while (DateTime.UtcNow < deadline)
-        {
-            if (_process.HasExited) throw new InvalidOperationException($"silo exited ({_process.ExitCode}):\n{Output}");
-            try
-            {
-                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
-                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
-                last = reply.Status.ToString();
-            }
-            catch (Grpc.Core.RpcException e)
-            {
-                last = e.Status.Detail;
-            }
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"silo not SERVING after {timeout} (last: {last}):\n{Output}");
-    }
+    public Task WaitUntilServingAsync(TimeSpan timeout) =>
+        SiloLifecycle.WaitUntilServingAsync(_process, $"http://127.0.0.1:{ApiPort}", timeout, () => $"output:\n{Output}");
 
     public void Kill() { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }
 
     /// <summary>A graceful stop (SIGTERM): the silo leaves the cluster membership, so a new one can join at once.</summary>
-    public async Task StopAsync(TimeSpan timeout)
-    {
-        if (_process.HasExited) return;
-        System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString()])?.WaitForExit();
-        using var wait = new CancellationTokenSource(timeout);
-        try { await _process.WaitForExitAsync(wait.Token); }
-        catch (OperationCanceledException) { Kill(); }
-    }
+    public Task StopAsync(TimeSpan timeout) => SiloLifecycle.StopAsync(_process, timeout);
 
     public async ValueTask DisposeAsync()
     {

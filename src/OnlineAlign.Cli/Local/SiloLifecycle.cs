@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace OnlineAlign.Cli.Local;
+
+/// <summary>
+/// Starting and stopping a silo host process on loopback: free ports, waiting for its gRPC health service,
+/// and a graceful stop. The local cluster of the main job and the tests' silo processes share these.
+/// </summary>
+public static class SiloLifecycle
+{
+    /// <summary>Distinct ports free on loopback now (each is held open until all are chosen).</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ =>
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return listener;
+        }).ToList();
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        listeners.ForEach(l => l.Stop());
+        return ports;
+    }
+
+    /// <summary>Polls the standard gRPC health service until it answers SERVING; fails as soon as the silo exits.</summary>
+    /// <param name="detail">What to add to an error: where the silo's log is, or its output.</param>
+    public static async Task WaitUntilServingAsync(Process silo, string apiAddress, TimeSpan timeout, Func<string> detail,
+        CancellationToken cancellationToken = default)
+    {
+        using var channel = GrpcChannel.ForAddress(apiAddress);
+        var health = new Health.HealthClient(channel);
+        var deadline = DateTime.UtcNow + timeout;
+        string last = "no answer";
+        while (DateTime.UtcNow < deadline)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (silo.HasExited) throw new InvalidOperationException($"the silo exited with code {silo.ExitCode}; {detail()}");
+            try
+            {
+                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: cancellationToken);
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
+                last = reply.Status.ToString();
+            }
+            catch (Grpc.Core.RpcException e) { last = e.Status.Detail; }
+            await Task.Delay(250, cancellationToken);
+        }
+        throw new TimeoutException($"the silo was not SERVING after {timeout} (last answer: {last}); {detail()}");
+    }
+
+    /// <summary>SIGTERM for a graceful Orleans shutdown (the silo leaves the membership at once), killed if it hangs.</summary>
+    public static async Task StopAsync(Process silo, TimeSpan grace)
+    {
+        if (silo.HasExited) return;
+        if (!OperatingSystem.IsWindows()) Process.Start("kill", ["-TERM", silo.Id.ToString()])?.WaitForExit();
+        using var wait = new CancellationTokenSource(grace);
+        try { await silo.WaitForExitAsync(wait.Token); }
+        catch (OperationCanceledException) { silo.Kill(entireProcessTree: true); }
+    }
+}
