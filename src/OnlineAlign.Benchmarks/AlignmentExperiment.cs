@@ -29,7 +29,8 @@ public static class AlignmentExperiment
             var watch = Stopwatch.StartNew();
             using var warm = WarmStart.Train(BuiltinModels.Tiny, tokenizer, task, new WarmStart.Settings(Steps: s.SftSteps, Noise: s.Noise), seed, out var sftLosses);
             var evalPrompts = task.Prompts(s.EvalPrompts, seed, "eval");
-            var initial = RoundPhases.Evaluate(warm, warm, warm, tokenizer, task, evalPrompts, 16, (ulong)seed);
+            var initial = RoundPhases.Evaluate(warm, warm, warm, tokenizer, task, evalPrompts, 16, (ulong)seed,
+                new RoundSettings().GenerationBatchSize);
             initialAccuracy[seed] = initial["eval/accuracy"];
             report.WriteLine($"seed {seed}: SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations, final loss {sftLosses[^1]:F3}, " +
                              $"held-out accuracy {initial["eval/accuracy"]:P1} ({watch.Elapsed.TotalSeconds:F0} s)");

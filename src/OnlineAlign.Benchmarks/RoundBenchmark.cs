@@ -24,12 +24,9 @@ public static class RoundBenchmark
     {
         var device = DeviceSetting.Resolve(s.Device);
         var config = s.Model == "tiny" ? BuiltinModels.Tiny : ModelShapes.ByName(s.Model);
-        using var models = new RunModels
-        {
-            // Initialised as transformers initialises them, like pytorch_round.py's models.
-            Policy = BuiltinModels.Create(config, 0).InitializeLikeTransformers().Place(device, s.DType),
-            Initial = BuiltinModels.Create(config, 0).InitializeLikeTransformers().Place(device, s.DType),
-        };
+        // Initialised as transformers initialises them, like pytorch_round.py's models.
+        var policy = BuiltinModels.Create(config, 0).InitializeLikeTransformers().Place(device, s.DType);
+        using var models = new RunModels { Policy = policy, Initial = BuiltinModels.Clone(policy) };
         long parameters = models.Policy.parameters().Sum(p => p.NumberOfElements);
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +
                          $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}");
@@ -56,7 +53,7 @@ public static class RoundBenchmark
             // Training FLOPs: 6 x parameters x tokens (forward + backward) over chosen and rejected rows.
             double trainTokens = m.GetValueOrDefault("pairs/kept") * (2 * s.PromptTokens + m.GetValueOrDefault("lengths/chosen") + m.GetValueOrDefault("lengths/rejected"));
             double trainSeconds = Math.Max(1e-9, m["time/train"]);
-            string mfu = s.PeakTflops > 0 ? $", MFU {100 * 6 * parameters * trainTokens / trainSeconds / (s.PeakTflops * 1e12):F1}%" : "";
+            string mfu = s.PeakTflops > 0 ? $", MFU at 6N per token {100 * 6 * parameters * trainTokens / trainSeconds / (s.PeakTflops * 1e12):F1}%" : "";
             report.WriteLine($"round {round}: " + string.Join(", ", new[] { "generate", "judge", "pairs", "train", "evaluate" }.Select(p => $"{p} {m[$"time/{p}"]:F2} s")) +
                              $" | generation {generated / m["time/generate"]:F0} new tokens/s | training {trainTokens / trainSeconds:F0} tokens/s{mfu}");
         }

@@ -138,7 +138,7 @@ public static class RoundPhases
 
     /// <summary>Held-out accuracy (greedy), lengths, EOS rate, and KL estimates from one sample per prompt.</summary>
     public static Dictionary<string, double> Evaluate(DecoderLM policy, DecoderLM reference, DecoderLM initial, ITextTokenizer tokenizer,
-        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed, int batchSize = 64)
+        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed, int batchSize)
     {
         var metrics = new Dictionary<string, double>();
         if (evalPrompts.Count == 0) return metrics;

@@ -17,7 +17,7 @@ public class OnlineAlignmentTests
         const int seed = 1;
         using var warm = WarmStart.Train(BuiltinModels.Tiny, tokenizer, task, new WarmStart.Settings(Steps: 150, Noise: 0.3), seed, out _);
         var eval = task.Prompts(100, seed, "eval");
-        double before = RoundPhases.Evaluate(warm, warm, warm, tokenizer, task, eval, 16, seed)["eval/accuracy"];
+        double before = RoundPhases.Evaluate(warm, warm, warm, tokenizer, task, eval, 16, seed, new RoundSettings().GenerationBatchSize)["eval/accuracy"];
         Assert.InRange(before, 0.3, 0.9); // the warm start is clearly imperfect
 
         var settings = new RoundSettings
