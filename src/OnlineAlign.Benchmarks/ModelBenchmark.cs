@@ -19,10 +19,10 @@ public static class ModelBenchmark
     public static void Run(Settings s, TextWriter report)
     {
         var device = DeviceSetting.Resolve(s.Device);
-        manual_seed(0);
+        using var generator = new Generator(0);
         using var model = Directory.Exists(s.Model)
             ? HfCheckpoint.Load(s.Model, device, s.DType)
-            : new DecoderLM(ModelShapes.ByName(s.Model)).InitializeLikeTransformers().Place(device, s.DType);
+            : new DecoderLM(ModelShapes.ByName(s.Model)).InitializeLikeTransformers(generator).Place(device, s.DType);
         var c = model.Config;
         long parameters = model.parameters().Sum(p => p.NumberOfElements);
         report.WriteLine($"model {s.Model}: {parameters / 1e6:F1}M parameters, {s.DType}, device {device}");

@@ -25,7 +25,8 @@ public static class RoundBenchmark
         var device = DeviceSetting.Resolve(s.Device);
         var config = s.Model == "tiny" ? BuiltinModels.Tiny : ModelShapes.ByName(s.Model);
         // Initialised as transformers initialises them, like pytorch_round.py's models.
-        var policy = BuiltinModels.Create(config, 0).InitializeLikeTransformers().Place(device, s.DType);
+        using var generator = new Generator(0);
+        var policy = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType);
         using var models = new RunModels { Policy = policy, Initial = BuiltinModels.Clone(policy) };
         long parameters = models.Policy.parameters().Sum(p => p.NumberOfElements);
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +

@@ -19,18 +19,12 @@ public static class BuiltinModels
         _ => throw new ArgumentException($"built-in model '{name}' does not exist (built-in: tiny)"),
     };
 
-    // torch's default generator is process-wide: two models initialised at once on different threads
-    // (two runs on one silo) would interleave their draws. One at a time keeps "same seed, same weights".
-    private static readonly object InitLock = new();
-
-    /// <summary>A freshly initialised model; the same seed gives the same weights.</summary>
+    /// <summary>A freshly initialised model; the same seed gives the same weights, whatever other threads draw.</summary>
     public static DecoderLM Create(ModelConfig config, long seed)
     {
-        lock (InitLock)
-        {
-            manual_seed(seed);
-            return new DecoderLM(config);
-        }
+        var model = new DecoderLM(config);
+        using var generator = new Generator((ulong)seed);
+        return model.InitializeLikeTorch(generator);
     }
 
     /// <summary>A deep copy of a model's weights (used for reference models and snapshots).</summary>

@@ -344,16 +344,48 @@ public sealed class DecoderLM : nn.Module
     /// embedding is N(0, 1), and a model whose LM head is tied to it predicts its input token with
     /// probability ~1, so every sampled response looks the same to an implicit-reward judge.
     /// </summary>
-    public DecoderLM InitializeLikeTransformers(double std = 0.02)
+    public DecoderLM InitializeLikeTransformers(Generator generator, double std = 0.02)
     {
         using var noGrad = no_grad();
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("norm.weight")) p.fill_(1.0);
             else if (name.EndsWith(".bias")) p.zero_();
-            else p.normal_(0, std);
+            else p.normal_(0, std, generator);
         }
         return this;
+    }
+
+    /// <summary>
+    /// Draws the weights as torch's modules initialise themselves (embeddings N(0, 1); linear weights and
+    /// biases U(-b, b) with b = kaiming_uniform(a = sqrt 5)'s bound, 1/sqrt(fan_in); norms 1), in parameter
+    /// order, from the given generator. Module constructors draw from torch's process-wide generator, which
+    /// any other thread may be drawing from at the same moment; a model's own generator makes "same seed,
+    /// same weights" hold whatever else runs.
+    /// </summary>
+    public DecoderLM InitializeLikeTorch(Generator generator)
+    {
+        using var noGrad = no_grad();
+        double bound = 0;
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight")) p.fill_(1.0);
+            else if (name.EndsWith("embed_tokens.weight")) p.normal_(0, 1, generator);
+            else
+            {
+                // A bias follows its weight and shares its fan-in, as in torch's Linear.reset_parameters.
+                if (!name.EndsWith(".bias")) bound = KaimingUniformBound(p.shape[1]);
+                p.uniform_(-bound, bound, generator);
+            }
+        }
+        return this;
+    }
+
+    private static double KaimingUniformBound(long fanIn)
+    {
+        double a = Math.Sqrt(5);
+        double gain = Math.Sqrt(2.0 / (1 + Math.Pow(a, 2)));
+        return Math.Sqrt(3.0) * gain / Math.Sqrt(fanIn);
     }
 
     /// <summary>Parameters that weight decay applies to (matrices), and those it does not (norms, biases).</summary>

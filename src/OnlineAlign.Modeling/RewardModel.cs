@@ -16,11 +16,13 @@ public sealed class RewardModel : nn.Module
     public readonly DecoderLM backbone;
     private readonly Linear score;
 
-    public RewardModel(DecoderLM backbone) : base(nameof(RewardModel))
+    /// <summary>A backbone with a new scalar head drawn from N(0, 0.02) with a generator seeded by <paramref name="seed"/>.</summary>
+    public RewardModel(DecoderLM backbone, ulong seed = 0) : base(nameof(RewardModel))
     {
         this.backbone = backbone;
         score = nn.Linear(backbone.Config.HiddenSize, 1, hasBias: false);
-        using (no_grad()) score.weight!.normal_(0, 0.02);
+        using (var generator = new Generator(seed))
+        using (no_grad()) score.weight!.normal_(0, 0.02, generator);
         RegisterComponents();
         score.to(backbone.Device).to(backbone.DType);
     }

@@ -78,7 +78,8 @@ public class Qwen2ShapeTests
     public void TransformersStyleInitKeepsATiedRandomModelFromParrotingItsInput()
     {
         using var parrot = BuiltinModels.Create(SmallQwen2, 9);
-        using var model = BuiltinModels.Create(SmallQwen2, 9).InitializeLikeTransformers();
+        using var generator = new Generator(9);
+        using var model = BuiltinModels.Create(SmallQwen2, 9).InitializeLikeTransformers(generator);
         var weights = model.state_dict();
         Assert.Equal(1f, weights["model.norm.weight"].min().item<float>());
         Assert.Equal(0f, weights["model.layers.0.self_attn.q_proj.bias"].abs().max().item<float>());
