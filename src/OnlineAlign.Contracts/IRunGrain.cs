@@ -7,7 +7,8 @@ namespace OnlineAlign.Contracts;
 [Alias("onlinealign.IRunGrain")]
 public interface IRunGrain : IGrainWithStringKey
 {
-    [Alias("Start")] Task<RunStatus> Start(RunSpec spec);
+    /// <summary>Starts the run; asked again with the same request id and spec, answers the run already started.</summary>
+    [Alias("Start")] Task<RunStatus> Start(RunSpec spec, string? requestId);
     [Alias("Get")] Task<RunStatus?> Get();
     [Alias("Rounds")] Task<List<RoundRecord>> Rounds();
     [Alias("Pause")] Task<RunStatus> Pause();
@@ -23,6 +24,7 @@ public interface IRunRegistryGrain : IGrainWithIntegerKey
 {
     [Alias("Add")] Task Add(string runId);
     [Alias("List")] Task<List<string>> List();
+    [Alias("Contains")] Task<bool> Contains(string runId);
 }
 
 /// <summary>Thrown for a transition that does not apply to the run's state (gRPC: FAILED_PRECONDITION).</summary>
@@ -44,3 +46,14 @@ public sealed class CheckpointCorruptException(string message) : Exception(messa
 /// <summary>The run's inputs (model folder, tokenizer, prompts) cannot be used; retrying will not help.</summary>
 [GenerateSerializer]
 public sealed class RunInputException(string message) : Exception(message);
+
+/// <summary>A phase failed for a reason that may pass (storage unavailable, a timeout): retry with backoff.</summary>
+[GenerateSerializer]
+public sealed class TransientPhaseException(string message) : Exception(message);
+
+/// <summary>
+/// A phase failed with an error that is not known to be transient (a bug, CUDA out of memory, a judge that
+/// cannot be parsed): with the same inputs it will most likely fail again, so attempts are counted.
+/// </summary>
+[GenerateSerializer]
+public sealed class PhaseFailedException(string message) : Exception(message);

@@ -45,6 +45,11 @@ public sealed record RunSpec
     [Id(35)] public bool CarryOptimizerState { get; init; }
     /// <summary>Sequences decoded together when generating and evaluating.</summary>
     [Id(36)] public int GenerationBatchSize { get; init; } = 64;
+    /// <summary>
+    /// Attempts of one phase with the same inputs before the run is failed. Only failures that are not
+    /// transient count (a silo lost, a timeout or storage unavailable is retried with backoff apart from this).
+    /// </summary>
+    [Id(37)] public int MaxPhaseAttempts { get; init; } = 3;
 }
 
 /// <summary>Where a run stands.</summary>
@@ -53,12 +58,13 @@ public sealed record RunStatus
 {
     [Id(0)] public string RunId { get; init; } = "";
     [Id(1)] public RunSpec Spec { get; init; } = new();
-    /// <summary>pending | running | paused | waiting_for_gpu | completed | cancelled | failed</summary>
-    [Id(2)] public string State { get; init; } = "pending";
+    [Id(2)] public RunLifecycle State { get; init; }
     [Id(3)] public int Round { get; init; }
     [Id(4)] public string Phase { get; init; } = "";
     [Id(5)] public int CommittedRounds { get; init; }
     [Id(6)] public string? Error { get; init; }
+    /// <summary>How many writes the run's persisted state has had: a later answer has a larger version.</summary>
+    [Id(7)] public long Version { get; init; }
 }
 
 /// <summary>A committed round: its metrics, warnings and checkpoint manifest path.</summary>

@@ -3,6 +3,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OnlineAlign.Grains.Placement;
+using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Silo;
 using OnlineAlign.Silo.Api;
@@ -74,6 +75,7 @@ builder.UseOrleans(orleans =>
 
 builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadBytesPerSecond: (long)(silo.MaxUploadMegabytesPerSecond * 1e6)));
 builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort))));
+builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);
 builder.Services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());
 builder.Services.AddGrpcReflection();

@@ -18,6 +18,8 @@ public sealed class SiloSettings
     public double MaxUploadMegabytesPerSecond { get; set; }
     /// <summary>Where a silo keeps the Azurite it starts when no connection string is configured.</summary>
     public string DataFolder { get; set; } = ".onlinealign";
+    /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>
+    public string? FaultFolder { get; set; }
 }
 
 /// <summary>The "Api" section: the gRPC endpoint.</summary>

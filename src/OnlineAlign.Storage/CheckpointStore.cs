@@ -128,8 +128,9 @@ public sealed class CheckpointStore
     /// Uploads each file of a local folder under prefix, then a manifest.json listing them. The manifest is
     /// written last: a folder without one is an interrupted upload, never read as a checkpoint. Files are
     /// streamed (hashed first, then sent in parallel blocks), so their size is not limited by memory.
+    /// <paramref name="afterFile"/> runs after each file's upload (a fault test's hook: a kill between files).
     /// </summary>
-    public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default)
+    public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default, Func<Task>? afterFile = null)
     {
         await EnsureContainerAsync(ct);
         var entries = new List<BlobPointer>();
@@ -139,6 +140,7 @@ public sealed class CheckpointStore
         {
             entries.Add(await WriteFileOnceAsync($"{prefix}/{Path.GetFileName(file)}", file, ct));
             sent += entries[^1].Size;
+            if (afterFile is not null) await afterFile();
             if (_maxUploadBytesPerSecond > 0)
             {
                 var due = TimeSpan.FromSeconds((double)sent / _maxUploadBytesPerSecond) - clock.Elapsed;

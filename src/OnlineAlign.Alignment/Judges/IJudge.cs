@@ -12,5 +12,6 @@ public sealed record JudgeResult(IReadOnlyList<double[]> Scores, int ParseFailur
 public interface IJudge
 {
     string Kind { get; }
-    JudgeResult Score(IReadOnlyList<ResponseGroup> groups);
+    /// <param name="cancellationToken">Checked between batches: a paused or cancelled run stops judging within a batch.</param>
+    JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default);
 }

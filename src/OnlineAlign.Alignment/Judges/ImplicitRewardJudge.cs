@@ -12,11 +12,11 @@ public sealed class ImplicitRewardJudge(DecoderLM policy, DecoderLM? trainedFrom
 {
     public string Kind => "implicit";
 
-    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups)
+    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
     {
         var rows = groups.SelectMany(g => g.ResponseIds.Select(r => new PromptResponse(g.PromptIds, r))).ToList();
-        var current = ResponseLogProbs.Score(policy, rows, chunkSize, padTokenId);
-        var previous = trainedFrom is null ? null : ResponseLogProbs.Score(trainedFrom, rows, chunkSize, padTokenId);
+        var current = ResponseLogProbs.Score(policy, rows, chunkSize, padTokenId, cancellationToken);
+        var previous = trainedFrom is null ? null : ResponseLogProbs.Score(trainedFrom, rows, chunkSize, padTokenId, cancellationToken);
         var scores = new List<double[]>();
         int k = 0;
         foreach (var g in groups)

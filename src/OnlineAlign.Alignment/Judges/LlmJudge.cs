@@ -37,7 +37,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         return matches.Count == 0 ? null : double.Parse(matches[^1].Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
-    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups)
+    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
     {
         string text = rubric ?? DefaultRubric;
         var prompts = new List<int[]>();
@@ -49,7 +49,8 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
             }
         // One seed per judgement so that the k samples differ and the whole judging is reproducible.
         var seeds = Enumerable.Range(0, prompts.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
-        var outputs = TextGenerator.Generate(judge, prompts, sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds);
+        var outputs = TextGenerator.Generate(judge, prompts, sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
+            cancellationToken: cancellationToken);
         int failures = 0, k = 0;
         var scores = new List<double[]>();
         foreach (var g in groups)

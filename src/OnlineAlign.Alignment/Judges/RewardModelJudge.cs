@@ -9,13 +9,14 @@ public sealed class RewardModelJudge(RewardModel model, int padTokenId = 0, int 
 {
     public string Kind => "reward_model";
 
-    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups)
+    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
     {
         var rows = groups.SelectMany(g => g.ResponseIds.Select(r => new PromptResponse(g.PromptIds, r))).ToList();
         var rewards = new List<double>(rows.Count);
         using var noGrad = no_grad();
         for (int i = 0; i < rows.Count; i += chunkSize)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             rewards.AddRange(model.Rewards(rows.Skip(i).Take(chunkSize).ToList(), padTokenId).cpu().data<float>().ToArray().Select(x => (double)x));
         }

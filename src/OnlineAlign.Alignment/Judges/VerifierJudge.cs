@@ -7,6 +7,6 @@ public sealed class VerifierJudge(IVerifiableTask task) : IJudge
 {
     public string Kind => "verifier";
 
-    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups) =>
+    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default) =>
         new(groups.Select(g => g.ResponseTexts.Select(text => task.Verify(g.Item, text) ? 1.0 : 0.0).ToArray()).ToList());
 }

@@ -20,13 +20,13 @@ public static class RoundPhases
 {
     /// <summary>N samples per prompt; each sample's seed depends only on (seed, round, prompt index, sample).</summary>
     public static List<ResponseGroup> Generate(DecoderLM policy, ITextTokenizer tokenizer, IReadOnlyList<PromptItem> prompts,
-        IReadOnlyList<int> promptIndices, RoundSettings s, ulong seed, int round)
+        IReadOnlyList<int> promptIndices, RoundSettings s, ulong seed, int round, CancellationToken cancellationToken = default)
     {
         var promptIds = prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
         var jobs = prompts.SelectMany((p, i) => Enumerable.Range(0, s.SamplesPerPrompt).Select(k => (Prompt: i, Sample: k))).ToList();
         var options = s.Sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) };
         var outputs = TextGenerator.Generate(policy, jobs.Select(j => promptIds[j.Prompt]).ToList(), options,
-            jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.GenerationBatchSize);
+            jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.GenerationBatchSize, cancellationToken);
         return Groups(tokenizer, prompts, prompts.Select((_, i) =>
             (IReadOnlyList<int[]>)outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).Select(o => o.Tokens).ToList()).ToList());
     }
@@ -45,14 +45,14 @@ public static class RoundPhases
     /// consistency C, and the round's generation and judge metrics.
     /// </summary>
     public static JudgeOutcome Judge(IReadOnlyList<ResponseGroup> groups, IJudge judge, IJudge? previousJudge, RoundSettings s,
-        IVerifiableTask? task, int eosId)
+        IVerifiableTask? task, int eosId, CancellationToken cancellationToken = default)
     {
         var metrics = new Dictionary<string, double>();
         metrics["generation/length_mean"] = groups.SelectMany(g => g.ResponseIds.Select(r => (double)r.Length)).Average();
         metrics["generation/eos_rate"] = groups.SelectMany(g => g.ResponseIds).Average(r => r.Length > 0 && r[^1] == eosId ? 1.0 : 0.0);
 
-        var current = judge.Score(groups);
-        var previous = previousJudge?.Score(groups);
+        var current = judge.Score(groups, cancellationToken);
+        var previous = previousJudge?.Score(groups, cancellationToken);
         var finite = current.Scores.SelectMany(v => v).Where(double.IsFinite).ToList();
         metrics["judge/score_mean"] = finite.Count > 0 ? finite.Average() : double.NaN;
         metrics["judge/score_std"] = finite.Count > 0 ? Math.Sqrt(finite.Average(v => Math.Pow(v - finite.Average(), 2))) : double.NaN;
@@ -77,9 +77,10 @@ public static class RoundPhases
 
     /// <summary>The pairs phase: preference pairs from the judge's scores, with reference log-probs and C.</summary>
     public static PairsOutcome Pairs(IReadOnlyList<ResponseGroup> groups, JudgeOutcome judged, RoundSettings s, DecoderLM reference,
-        ulong seed, int round, int padTokenId)
+        ulong seed, int round, int padTokenId, CancellationToken cancellationToken = default)
     {
-        var (examples, stats, _) = BuildPairs(groups, judged.Scores, judged.Consistency, s, reference, (int)(seed % int.MaxValue) + round, padTokenId);
+        var (examples, stats, _) = BuildPairs(groups, judged.Scores, judged.Consistency, s, reference, (int)(seed % int.MaxValue) + round, padTokenId,
+            cancellationToken);
         var metrics = new Dictionary<string, double>
         {
             ["pairs/kept"] = stats.Pairs,
@@ -93,11 +94,11 @@ public static class RoundPhases
 
     /// <summary>The train phase: the policy is updated in place; metrics are the means over the round's steps.</summary>
     public static TrainOutcome Train(DecoderLM policy, PairsOutcome pairs, RoundSettings s, ulong seed, int round, int padTokenId,
-        Action<int, int>? progress = null, OptimizerState? optimizerState = null)
+        Action<int, int>? progress = null, OptimizerState? optimizerState = null, CancellationToken cancellationToken = default)
     {
         var steps = PreferenceTrainer.Train(policy, pairs.Examples,
             new PreferenceTrainer.Settings(s.Loss, s.Optimizer, s.Epochs, s.BatchSize, (int)(seed % int.MaxValue) + round), padTokenId,
-            progress, optimizerState);
+            progress, optimizerState, cancellationToken);
         var metrics = new Dictionary<string, double>();
         foreach (var key in steps.FirstOrDefault()?.Named().Keys ?? [])
             metrics[key] = steps.Average(st => st.Named()[key]);
@@ -118,7 +119,7 @@ public static class RoundPhases
     /// <summary>Pairs with their prompt's C, and reference log-probs computed once for the whole round.</summary>
     public static (List<PairExample> Examples, PairStatistics Statistics, List<PreferencePair> Pairs) BuildPairs(
         IReadOnlyList<ResponseGroup> groups, IReadOnlyList<double[]> scores, double[] consistency, RoundSettings s,
-        DecoderLM reference, int seed, int padTokenId)
+        DecoderLM reference, int seed, int padTokenId, CancellationToken cancellationToken = default)
     {
         // NaN scores (unparsable judgements) are excluded: treat them as absent by mapping to the group's minimum.
         var usable = scores.Select(row => row.Any(double.IsNaN)
@@ -129,7 +130,7 @@ public static class RoundPhases
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen]),
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Rejected]),
         }).ToList();
-        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId);
+        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
         var examples = pairs.Select((p, i) => new PairExample(
             groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen], groups[p.PromptIndex].ResponseIds[p.Rejected],
             logProbs[2 * i].Sum, logProbs[2 * i + 1].Sum, consistency[p.PromptIndex])).ToList();
@@ -138,13 +139,14 @@ public static class RoundPhases
 
     /// <summary>Held-out accuracy (greedy), lengths, EOS rate, and KL estimates from one sample per prompt.</summary>
     public static Dictionary<string, double> Evaluate(DecoderLM policy, DecoderLM reference, DecoderLM initial, ITextTokenizer tokenizer,
-        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed, int batchSize)
+        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed, int batchSize,
+        CancellationToken cancellationToken = default)
     {
         var metrics = new Dictionary<string, double>();
         if (evalPrompts.Count == 0) return metrics;
         var ids = evalPrompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
         var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) };
-        var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize);
+        var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize, cancellationToken: cancellationToken);
         if (task is not null)
             metrics["eval/accuracy"] = evalPrompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).Average();
         metrics["eval/length_mean"] = greedy.Average(g => g.Tokens.Length);
@@ -152,11 +154,11 @@ public static class RoundPhases
 
         // KL(pi || ref) ~ E_{y ~ pi}[log pi(y) - log ref(y)] with y sampled at temperature 1.
         var samples = TextGenerator.Generate(policy, ids, stop with { Temperature = 1.0 },
-            Enumerable.Range(0, ids.Count).Select(i => Seeds.For(seed, -1, i, 0)).ToList(), batchSize);
+            Enumerable.Range(0, ids.Count).Select(i => Seeds.For(seed, -1, i, 0)).ToList(), batchSize, cancellationToken);
         var rows = ids.Select((p, i) => new PromptResponse(p, samples[i].Tokens)).ToList();
-        var own = ResponseLogProbs.Score(policy, rows);
-        metrics["kl/reference"] = own.Zip(ResponseLogProbs.Score(reference, rows), (a, b) => a.Sum - b.Sum).Average();
-        metrics["kl/initial"] = own.Zip(ResponseLogProbs.Score(initial, rows), (a, b) => a.Sum - b.Sum).Average();
+        var own = ResponseLogProbs.Score(policy, rows, cancellationToken: cancellationToken);
+        metrics["kl/reference"] = own.Zip(ResponseLogProbs.Score(reference, rows, cancellationToken: cancellationToken), (a, b) => a.Sum - b.Sum).Average();
+        metrics["kl/initial"] = own.Zip(ResponseLogProbs.Score(initial, rows, cancellationToken: cancellationToken), (a, b) => a.Sum - b.Sum).Average();
         return metrics;
     }
 }

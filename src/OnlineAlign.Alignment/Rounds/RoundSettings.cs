@@ -4,7 +4,10 @@ using OnlineAlign.Modeling.Training;
 
 namespace OnlineAlign.Alignment.Rounds;
 
-/// <summary>Everything one online round needs to know besides its models and prompts.</summary>
+/// <summary>
+/// Everything one online round needs to know besides its models and prompts. Its defaults are a run spec's
+/// (OnlineAlign.Contracts.RunSpec; a test keeps them equal).
+/// </summary>
 public sealed record RoundSettings
 {
     public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model"];
@@ -19,9 +22,9 @@ public sealed record RoundSettings
     public string PairStrategy { get; init; } = "best_vs_worst";
     public double MinScoreGap { get; init; }
     public LossSettings Loss { get; init; } = new();
-    public OptimizerSettings Optimizer { get; init; } = new() { LearningRate = 1e-4, WeightDecay = 0 };
+    public OptimizerSettings Optimizer { get; init; } = new() { LearningRate = 3e-5, WeightDecay = 0 };
     public int Epochs { get; init; } = 1;
-    public int BatchSize { get; init; } = 8;
+    public int BatchSize { get; init; } = 16;
     public int EvalMaxNewTokens { get; init; } = 16;
     /// <summary>Sequences decoded together. Decoding small batches is bound by per-op overhead, so on a GPU a
     /// larger batch is nearly free throughput, paid for in KV-cache memory.</summary>

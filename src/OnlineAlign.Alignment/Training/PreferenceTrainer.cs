@@ -17,7 +17,7 @@ public static class PreferenceTrainer
     public sealed record Settings(LossSettings Loss, OptimizerSettings Optimizer, int Epochs, int BatchSize, int Seed);
 
     public static List<StepMetrics> Train(DecoderLM model, IReadOnlyList<PairExample> pairs, Settings s, int padTokenId = 0,
-        Action<int, int>? progress = null, OptimizerState? optimizerState = null)
+        Action<int, int>? progress = null, OptimizerState? optimizerState = null, CancellationToken cancellationToken = default)
     {
         s.Loss.Validate();
         var metrics = new List<StepMetrics>();
@@ -37,6 +37,7 @@ public static class PreferenceTrainer
         var device = model.Device;
         for (int step = 0; step < totalSteps; step++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             adam.LearningRate = s.Optimizer.LearningRateAt(step, totalSteps);
             adam.ZeroGrad();

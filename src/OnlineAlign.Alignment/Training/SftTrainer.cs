@@ -10,7 +10,7 @@ public static class SftTrainer
 {
     /// <returns>The loss of each step.</returns>
     public static List<double> Train(DecoderLM model, IReadOnlyList<PromptResponse> examples, OptimizerSettings optimizer,
-        int steps, int batchSize, int seed, int padTokenId = 0)
+        int steps, int batchSize, int seed, int padTokenId = 0, CancellationToken cancellationToken = default)
     {
         if (examples.Count == 0) throw new ArgumentException("SFT needs at least one demonstration");
         var random = new Random(seed);
@@ -19,6 +19,7 @@ public static class SftTrainer
         var order = new List<int>();
         for (int step = 0; step < steps; step++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var batch = new List<PromptResponse>(batchSize);
             while (batch.Count < batchSize)
             {

@@ -2,93 +2,116 @@ using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
 using Orleans.Concurrency;
 using Orleans.Runtime;
+using Orleans.Serialization;
 using Orleans.Storage;
 
 namespace OnlineAlign.Grains.Runs;
 
 /// <summary>
 /// Drives a run's rounds: prepare the initial policy, then for each round ask the run's worker grain to
-/// run it and commit its record (metrics + checkpoint manifest) to persisted state. A background loop
-/// does the driving; a durable reminder and activation restart it after a silo dies, and it resumes
-/// from the last committed round. Reentrant so that status, listing and watching answer while a round runs.
+/// run its phases and commit its record (metrics + checkpoint manifest) to persisted state. A background
+/// loop does the driving; a durable reminder (registered only while the run is driving) and activation
+/// restart it after a silo dies, and it resumes from the last recorded phase output.
+/// <para>
+/// Reentrant so that status, listing and watching answer while a phase runs. Because of that, every write
+/// of the persisted state goes through one gate (<see cref="WriteLocked"/>): a user's transition and the driver's
+/// phase records never race on the ETag, and each transition is checked against the state machine
+/// (<see cref="RunTransitions"/>) under that gate. Readers see only what is durable (<see cref="_durable"/>).
+/// </para>
 /// </summary>
 [Reentrant]
 [CollectionAgeLimit(Days = 7)]
 public sealed class RunGrain(
     [PersistentState("run", "runs")] IPersistentState<RunState> state,
+    DeepCopier<RunState> copier,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
+    /// <summary>A silo lost, a timeout or storage down this many times in a row on one phase ends the run as failed.</summary>
+    private const int MaxTransientAttempts = 20;
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private RunState _durable = new();
     private Task? _loop;
     private PhaseProgress? _progress;
+    private CancellationTokenSource? _inflight;
+    private string? _retrying;
 
     private string RunId => this.GetPrimaryKeyString();
     private RunState S => state.State;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        // A silo that died mid-round left the state "running": pick the run up again.
-        if (S.State is "running" or "waiting_for_gpu") EnsureLoop();
+        _durable = copier.Copy(S);
+        // A silo that died mid-round left the run driving: pick it up again at once.
+        if (S.Lifecycle.IsDriving()) EnsureLoop();
         return Task.CompletedTask;
     }
 
-    public async Task<RunStatus> Start(RunSpec spec)
+    public async Task<RunStatus> Start(RunSpec spec, string? requestId)
     {
-        if (S.Spec is not null) throw new RunStateException($"run '{RunId}' already exists (state {S.State})");
-        var problems = RunSpecMapping.Problems(spec);
-        if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
-        S.Spec = spec;
-        S.State = "running";
-        S.CreatedUtc = DateTime.UtcNow;
-        await state.WriteStateAsync();
-        await GrainFactory.GetGrain<IRunRegistryGrain>(0).Add(RunId);
-        await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        await _gate.WaitAsync();
+        try
+        {
+            if (S.Spec is not null)
+            {
+                if (requestId is not null && S.RequestId == requestId)
+                    return S.Spec == spec ? Status()
+                        : throw new RunStateException($"request id '{requestId}' already started run '{RunId}' with a different spec");
+                throw new RunStateException($"run '{RunId}' already exists (state {S.Lifecycle.WireName()})");
+            }
+            // Registry and reminder first: a failure here leaves no run state, so a retried request starts cleanly,
+            // and no run is ever "running" without something that drives it.
+            await GrainFactory.GetGrain<IRunRegistryGrain>(0).Add(RunId);
+            await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            await WriteLocked(s =>
+            {
+                s.Spec = spec;
+                s.RequestId = requestId;
+                s.CreatedUtc = DateTime.UtcNow;
+                s.Lifecycle = Next(s, RunTrigger.Start);
+            });
+        }
+        finally { _gate.Release(); }
         EnsureLoop();
         return Status();
     }
 
-    public Task<RunStatus?> Get() => Task.FromResult(S.Spec is null ? null : Status());
+    public Task<RunStatus?> Get() => Task.FromResult(_durable.Spec is null ? null : Status());
 
-    public Task<List<RoundRecord>> Rounds() => Task.FromResult(S.Rounds.ToList());
+    public Task<List<RoundRecord>> Rounds() => Task.FromResult(_durable.Rounds.ToList());
 
     public async Task<RunStatus> Pause()
     {
-        Require("pause", "running", "waiting_for_gpu");
-        S.State = "paused";
-        await state.WriteStateAsync();
-        _inflight?.Cancel(); // the phase in flight stops at its next step; its output was never recorded
-        return Status();
+        var status = await Transition(RunTrigger.Pause);
+        _inflight?.Cancel(); // the phase in flight stops at its next step; its output is never recorded
+        return status;
     }
 
     public async Task<RunStatus> Resume()
     {
-        Require("resume", "paused", "failed");
-        S.State = "running";
-        S.Error = null;
-        await state.WriteStateAsync();
-        await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        var status = await Transition(RunTrigger.Resume, s => { s.Error = null; s.FailingPhase = null; s.FailedAttempts = 0; });
         EnsureLoop();
-        return Status();
+        return status;
     }
 
     public async Task<RunStatus> Cancel()
     {
-        Require("cancel", "pending", "running", "paused", "waiting_for_gpu", "failed");
-        S.State = "cancelled";
-        await state.WriteStateAsync();
+        var status = await Transition(RunTrigger.Cancel);
         _inflight?.Cancel();
-        return Status();
+        return status;
     }
 
     public async IAsyncEnumerable<RunEvent> Watch(int fromRound, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        if (S.Spec is null) throw new RunNotFoundException(RunId);
+        if (_durable.Spec is null) throw new RunNotFoundException(RunId);
         int next = Math.Max(1, fromRound);
         PhaseProgress? sent = null;
-        string? sentState = null;
+        RunStatus? sentStatus = null;
         while (!cancellationToken.IsCancellationRequested)
         {
-            foreach (var record in S.Rounds.Where(r => r.Round >= next).ToList())
+            var durable = _durable;
+            foreach (var record in durable.Rounds.Where(r => r.Round >= next).ToList())
             {
                 yield return new RunEvent { RoundCommitted = record };
                 next = record.Round + 1;
@@ -99,21 +122,22 @@ public sealed class RunGrain(
                 yield return new RunEvent { Progress = progress };
                 sent = progress;
             }
-            if (S.State != sentState)
+            var status = Status();
+            if (sentStatus is null || status.State != sentStatus.State || status.Error != sentStatus.Error)
             {
-                yield return new RunEvent { Status = Status() };
-                sentState = S.State;
+                yield return new RunEvent { Status = status };
+                sentStatus = status;
             }
-            if (S.State is not ("running" or "waiting_for_gpu" or "pending")) yield break;
+            if (!status.State.IsDriving()) yield break;
             try { await Task.Delay(250, cancellationToken); }
             catch (OperationCanceledException) { yield break; }
         }
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status)
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (S.State is "running" or "waiting_for_gpu") EnsureLoop();
-        return Task.CompletedTask;
+        if (S.Lifecycle.IsDriving()) EnsureLoop();
+        else await UnregisterReminder(); // left by a transition whose unregistering failed, or by a start that failed half-way
     }
 
     private void EnsureLoop()
@@ -124,43 +148,35 @@ public sealed class RunGrain(
     private async Task Drive()
     {
         var worker = GrainFactory.GetGrain<IPolicyWorkerGrain>(RunId);
-        int failures = 0;
-        while (S.State is "running" or "waiting_for_gpu")
+        int transientFailures = 0;
+        while (S.Lifecycle.IsDriving())
         {
-            var progressPoll = PollProgress(worker);
-            _inflight = new CancellationTokenSource();
+            var inflight = _inflight = new CancellationTokenSource();
+            using var stopPolling = new CancellationTokenSource();
+            var progressPoll = PollProgress(worker, stopPolling.Token);
             try
             {
                 if (S.Initial is null)
                 {
-                    await SetPhase(0, "prepare");
-                    S.Initial = (await worker.Prepare(RunId, S.Spec!, S.Epoch, _inflight.Token)).Output;
-                    await state.WriteStateAsync();
-                    continue;
+                    Enter(0, "prepare");
+                    var prepared = await worker.Prepare(RunId, S.Spec!, S.Epoch, inflight.Token);
+                    await Record(s => s.Initial = prepared.Output);
                 }
-                int round = S.Rounds.Count + 1;
-                if (round > S.Spec!.Rounds)
+                else if (S.Rounds.Count >= S.Spec!.Rounds)
                 {
-                    S.State = "completed";
-                    S.Phase = "";
-                    await state.WriteStateAsync();
-                    await UnregisterReminder();
-                    break;
+                    await Transition(RunTrigger.Complete, s => s.Phase = "");
                 }
-                await RunRound(worker, round, _inflight.Token);
-                failures = 0;
+                else await RunRound(worker, S.Rounds.Count + 1, inflight.Token);
+                transientFailures = 0;
+                _retrying = null;
             }
-            catch (TrainingDivergedException e)
+            catch (Exception) when (inflight.IsCancellationRequested)
             {
-                await Stop("paused", $"{e.Message}; the last committed checkpoint (round {S.Rounds.Count}) is intact");
+                // Paused or cancelled while a phase ran: the phase was stopped between steps and left unrecorded.
             }
-            catch (CheckpointCorruptException e)
+            catch (RunStateException)
             {
-                await RollBackPast(e.Message);
-            }
-            catch (RunInputException e)
-            {
-                await Stop("failed", $"round {S.Round}: {e.Message}");
+                // A user's transition came first (e.g. paused just as the last round committed): the loop re-checks.
             }
             catch (InconsistentStateException e)
             {
@@ -170,32 +186,72 @@ public sealed class RunGrain(
                 DeactivateOnIdle();
                 break;
             }
-            catch (OperationCanceledException) when (S.State is not ("running" or "waiting_for_gpu"))
-            {
-                // Paused or cancelled while a phase ran: the phase was stopped between steps and left unrecorded.
-            }
-            catch (OrleansException e) when (e.Message.Contains("No active nodes are compatible"))
-            {
-                // No GPU silo in the cluster right now: park visibly and keep trying.
-                if (S.State != "waiting_for_gpu") { S.State = "waiting_for_gpu"; await state.WriteStateAsync(); }
-                await Task.Delay(TimeSpan.FromSeconds(5));
-            }
             catch (Exception e)
             {
-                // Silo crashes, timeouts, storage outages: retry the phase from its recorded inputs, with backoff.
-                failures++;
-                log.LogWarning(e, "run {Run} round {Round} {Phase} attempt failed ({Failures})", RunId, S.Round, S.Phase, failures);
-                await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, failures))));
-                // A GPU silo answered (this failure came later): running again; the next phase's record persists it.
-                if (S.State == "waiting_for_gpu") S.State = "running";
+                try { await Failed(e, ++transientFailures, inflight.Token); }
+                catch (OperationCanceledException) { }
+                catch (InconsistentStateException) { DeactivateOnIdle(); break; }
+                catch (Exception again) when (FailureClassifier.IsTransient(again) || again is RunStateException)
+                {
+                    log.LogWarning(again, "run {Run}: recording a failure failed; the loop tries again", RunId);
+                }
             }
             finally
             {
-                _stopPolling?.Cancel();
+                stopPolling.Cancel();
                 await progressPoll;
             }
         }
     }
+
+    /// <summary>What a failed phase call (or state write) does to the run, by the kind of failure.</summary>
+    private async Task Failed(Exception e, int transientFailures, CancellationToken ct)
+    {
+        var kind = FailureClassifier.Classify(e);
+        switch (kind)
+        {
+            case FailureKind.NoGpuSilo:
+                // Park visibly and keep trying; the reminder stays, so a restart also keeps trying.
+                if (S.Lifecycle == RunLifecycle.Running) await Transition(RunTrigger.LoseGpu);
+                await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                return;
+            case FailureKind.Diverged:
+                await Transition(RunTrigger.Diverge, s => s.Error = $"{e.Message}; the last committed checkpoint (round {s.Rounds.Count}) is intact");
+                return;
+            case FailureKind.CorruptCheckpoint:
+                await RollBackPast(e.Message);
+                return;
+            case FailureKind.BadInput:
+                await Transition(RunTrigger.Fail, s => s.Error = $"round {s.Round} {s.Phase}: {e.Message}");
+                return;
+            case FailureKind.Transient when transientFailures < MaxTransientAttempts:
+                log.LogWarning(e, "run {Run} round {Round} {Phase} attempt failed (transient failure {Count} of at most {Max}): {Message}",
+                    RunId, S.Round, S.Phase, transientFailures, MaxTransientAttempts, e.Message);
+                _retrying = $"retrying round {S.Round} {S.Phase} after a transient failure ({transientFailures}): {e.Message}";
+                await Task.Delay(Backoff(transientFailures), ct);
+                return;
+        }
+        // Deterministic (or transient too many times): count attempts of this phase with these inputs.
+        string key = $"{S.Round}/{S.Phase}/{S.Epoch}";
+        await Persist(s =>
+        {
+            if (s.FailingPhase != key) (s.FailingPhase, s.FailedAttempts) = (key, 0);
+            s.FailedAttempts++;
+        });
+        int attempts = S.FailedAttempts;
+        int max = kind == FailureKind.Transient ? 1 : Math.Max(1, S.Spec!.MaxPhaseAttempts);
+        log.LogWarning(e, "run {Run} round {Round} {Phase} attempt failed ({Kind} failure, attempt {Attempt} of {Max}): {Message}",
+            RunId, S.Round, S.Phase, kind == FailureKind.Transient ? "transient" : "deterministic", attempts, max, e.Message);
+        if (attempts >= max)
+        {
+            string why = kind == FailureKind.Transient ? $"{MaxTransientAttempts} transient failures in a row" : $"failed {attempts} times with the same inputs";
+            await Transition(RunTrigger.Fail, s => s.Error = $"round {s.Round} {s.Phase} {why}: {e.Message}");
+            return;
+        }
+        await Task.Delay(Backoff(attempts), ct);
+    }
+
+    private static TimeSpan Backoff(int attempt) => TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, attempt)));
 
     /// <summary>
     /// One round as a state machine: generate, judge, pairs, train, evaluate, commit. Each phase's output is
@@ -204,16 +260,16 @@ public sealed class RunGrain(
     /// </summary>
     private async Task RunRound(IPolicyWorkerGrain worker, int round, CancellationToken ct)
     {
-        var p = S.Current is { } current && current.Round == round ? current : S.Current = new RoundProgress { Round = round };
+        if (S.Current is not { } current || current.Round != round) await Record(s => s.Current = new RoundProgress { Round = round });
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        async Task Record()
+        Task RecordPhase(Action<RoundProgress> set) => Record(s =>
         {
-            p.Seconds += clock.Elapsed.TotalSeconds;
+            set(s.Current!);
+            s.Current!.Seconds += clock.Elapsed.TotalSeconds;
             clock.Restart();
-            await state.WriteStateAsync();
-        }
+        });
 
-        if (p.Generations.Count == 0)
+        if (S.Current!.Generations.Count == 0)
         {
             Enter(round, "generate");
             var shards = Shards(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
@@ -221,46 +277,45 @@ public sealed class RunGrain(
             {
                 RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch,
             }, ct))));
-            p.Generations = outputs.ToList();
-            await Record();
+            await RecordPhase(p => p.Generations = outputs.ToList());
         }
         var request = new PhaseRequest
         {
             RunId = RunId, Spec = S.Spec!, Round = round, Epoch = S.Epoch, Policy = PolicyAt(round)!, Initial = S.Initial!,
-            TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2), Generations = p.Generations.Select(g => g.Output).ToList(),
+            TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2), Generations = S.Current!.Generations.Select(g => g.Output).ToList(),
         };
-        if (p.Judged is null)
+        if (S.Current!.Judged is null)
         {
             Enter(round, "judge");
-            p.Judged = await Timed("judge", () => worker.Judge(request, ct));
-            await Record();
+            var judged = await Timed("judge", () => worker.Judge(request, ct));
+            await RecordPhase(p => p.Judged = judged);
         }
-        request = request with { Judged = p.Judged.Output };
-        if (p.Pairs is null)
+        request = request with { Judged = S.Current!.Judged!.Output };
+        if (S.Current!.Pairs is null)
         {
             Enter(round, "pairs");
-            p.Pairs = await Timed("pairs", () => worker.BuildPairs(request, ct));
-            await Record();
+            var pairs = await Timed("pairs", () => worker.BuildPairs(request, ct));
+            await RecordPhase(p => p.Pairs = pairs);
         }
-        request = request with { Pairs = p.Pairs.Output };
-        if (p.Trained is null)
+        request = request with { Pairs = S.Current!.Pairs!.Output };
+        if (S.Current!.Trained is null)
         {
             Enter(round, "train");
-            p.Trained = await Timed("train", () => worker.Train(request, ct));
-            await Record();
+            var trained = await Timed("train", () => worker.Train(request, ct));
+            await RecordPhase(p => p.Trained = trained);
         }
-        request = request with { Trained = p.Trained.Output };
-        if (p.Evaluated is null)
+        request = request with { Trained = S.Current!.Trained!.Output };
+        Enter(round, "evaluate");
+        var evaluated = await Timed("evaluate", () => worker.Evaluate(request, ct));
+        // Commit: the round exists (and becomes visible to readers) once its record is durable.
+        await Record(s =>
         {
-            Enter(round, "evaluate");
-            p.Evaluated = await Timed("evaluate", () => worker.Evaluate(request, ct));
-            p.Seconds += clock.Elapsed.TotalSeconds;
-        }
-        // Commit: the round exists once its record is persisted (a concurrent writer loses on the ETag).
-        S.Rounds.Add(RoundCommit.Record(p, S.Rounds));
-        S.Current = null;
-        S.Phase = "committed";
-        await state.WriteStateAsync();
+            s.Current!.Evaluated = evaluated;
+            s.Current.Seconds += clock.Elapsed.TotalSeconds;
+            s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds));
+            s.Current = null;
+            s.Phase = "committed";
+        });
     }
 
     /// <summary>
@@ -283,18 +338,74 @@ public sealed class RunGrain(
     {
         S.Round = round;
         S.Phase = phase;
-        if (S.State == "waiting_for_gpu") S.State = "running";
     }
 
-    private CancellationTokenSource? _inflight;
+    /// <summary>Records a finished phase's output; a phase that finished means a GPU silo answered again.</summary>
+    private Task Record(Action<RunState> change) => Persist(s =>
+    {
+        change(s);
+        if (s.Lifecycle == RunLifecycle.WaitingForGpu) s.Lifecycle = Next(s, RunTrigger.FindGpu);
+        (s.FailingPhase, s.FailedAttempts) = (null, 0);
+    });
 
-    private CancellationTokenSource? _stopPolling;
+    /// <summary>Applies a trigger of the state machine (and any other change with it) and persists both, or neither.</summary>
+    private async Task<RunStatus> Transition(RunTrigger trigger, Action<RunState>? also = null)
+    {
+        if (S.Spec is null && trigger != RunTrigger.Start) throw new RunNotFoundException(RunId);
+        await _gate.WaitAsync();
+        try
+        {
+            await WriteLocked(s =>
+            {
+                s.Lifecycle = Next(s, trigger);
+                also?.Invoke(s);
+            });
+            // Only a driving run keeps a reminder; a failure here is mended by the next reminder tick or transition.
+            try
+            {
+                if (S.Lifecycle.IsDriving()) await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                else await UnregisterReminder();
+            }
+            catch (Exception e) when (FailureClassifier.IsTransient(e) || e is ReminderException)
+            {
+                log.LogWarning(e, "run {Run}: the reminder could not be updated for state {State}", RunId, S.Lifecycle.WireName());
+            }
+            return Status();
+        }
+        finally { _gate.Release(); }
+    }
+
+    private RunLifecycle Next(RunState s, RunTrigger trigger) => RunTransitions.TryNext(s.Lifecycle, trigger, out var next) ? next
+        : throw new RunStateException($"cannot {trigger.Verb()} run '{RunId}': it is {s.Lifecycle.WireName()}");
+
+    /// <summary>Changes and persists the state, in turn with every other write of this activation.</summary>
+    private async Task Persist(Action<RunState> change)
+    {
+        await _gate.WaitAsync();
+        try { await WriteLocked(change); }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>
+    /// The one place the state is changed and written; the caller holds the gate. A failed write puts back the
+    /// last durable state, so memory never runs ahead of storage.
+    /// </summary>
+    private async Task WriteLocked(Action<RunState> change)
+    {
+        change(S);
+        S.Version++;
+        try { await state.WriteStateAsync(); }
+        catch
+        {
+            state.State = copier.Copy(_durable);
+            throw;
+        }
+        _durable = copier.Copy(S);
+    }
 
     /// <summary>Copies the worker's progress into this grain while a call to it is in flight, for Watch.</summary>
-    private async Task PollProgress(IPolicyWorkerGrain worker)
+    private async Task PollProgress(IPolicyWorkerGrain worker, CancellationToken token)
     {
-        _stopPolling = new CancellationTokenSource();
-        var token = _stopPolling.Token;
         while (!token.IsCancellationRequested)
         {
             try
@@ -323,12 +434,6 @@ public sealed class RunGrain(
         Path = S.Rounds[k - 2].ManifestPath, Sha256 = S.Rounds[k - 2].ManifestSha256,
     };
 
-    private async Task SetPhase(int round, string phase)
-    {
-        Enter(round, phase);
-        await state.WriteStateAsync();
-    }
-
     /// <summary>
     /// A checkpoint failed its hash check: never load it. Rounds from the corrupt one on are dropped and
     /// redone from the last good committed checkpoint (round 0, the initial policy, is rebuilt by prepare).
@@ -338,25 +443,19 @@ public sealed class RunGrain(
         var match = System.Text.RegularExpressions.Regex.Match(message, @"round-(\d{4})/");
         if (!match.Success)
         {
-            await Stop("failed", $"round {S.Round}: {message}");
+            await Transition(RunTrigger.Fail, s => s.Error = $"round {s.Round}: {message}");
             return;
         }
         int corrupt = int.Parse(match.Groups[1].Value);
-        if (corrupt == 0) S.Initial = null;
-        S.Rounds = S.Rounds.Where(r => r.Round < corrupt).ToList();
-        S.Current = null;
-        S.Epoch++;
-        S.Error = $"{message}: the checkpoint of round {corrupt} was discarded; continuing from the last good committed round ({S.Rounds.Count})";
+        await Persist(s =>
+        {
+            if (corrupt == 0) s.Initial = null;
+            s.Rounds = s.Rounds.Where(r => r.Round < corrupt).ToList();
+            s.Current = null;
+            s.Epoch++;
+            s.Error = $"{message}: the checkpoint of round {corrupt} was discarded; continuing from the last good committed round ({s.Rounds.Count})";
+        });
         log.LogWarning("run {Run}: {Error}", RunId, S.Error);
-        await state.WriteStateAsync();
-    }
-
-    private async Task Stop(string newState, string error)
-    {
-        log.LogWarning("run {Run}: {State}: {Error}", RunId, newState, error);
-        S.State = newState;
-        S.Error = error;
-        await state.WriteStateAsync();
     }
 
     private async Task UnregisterReminder()
@@ -365,15 +464,13 @@ public sealed class RunGrain(
         if (reminder is not null) await this.UnregisterReminder(reminder);
     }
 
-    private void Require(string action, params string[] allowed)
+    private RunStatus Status()
     {
-        if (S.Spec is null) throw new RunNotFoundException(RunId);
-        if (!allowed.Contains(S.State)) throw new RunStateException($"cannot {action} run '{RunId}': it is {S.State}");
+        var d = _durable;
+        return new()
+        {
+            RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = S.Round, Phase = S.Phase,
+            CommittedRounds = d.Rounds.Count, Error = d.Error ?? (d.Lifecycle.IsDriving() ? _retrying : null), Version = d.Version,
+        };
     }
-
-    private RunStatus Status() => new()
-    {
-        RunId = RunId, Spec = S.Spec ?? new RunSpec(), State = S.State, Round = S.Round, Phase = S.Phase,
-        CommittedRounds = S.Rounds.Count, Error = S.Error,
-    };
 }

@@ -10,8 +10,22 @@ public sealed class RunRegistryGrain([PersistentState("registry", "runs")] IPers
     {
         if (runs.State.Contains(runId)) return;
         runs.State.Add(runId);
-        await runs.WriteStateAsync();
+        try { await runs.WriteStateAsync(); }
+        catch
+        {
+            runs.State.Remove(runId);
+            throw;
+        }
+        _index?.Add(runId);
     }
 
     public Task<List<string>> List() => Task.FromResult(runs.State.ToList());
+
+    public Task<bool> Contains(string runId)
+    {
+        _index ??= new HashSet<string>(runs.State, StringComparer.Ordinal);
+        return Task.FromResult(_index.Contains(runId));
+    }
+
+    private HashSet<string>? _index;
 }

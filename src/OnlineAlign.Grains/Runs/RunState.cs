@@ -11,7 +11,7 @@ namespace OnlineAlign.Grains.Runs;
 public sealed class RunState
 {
     [Id(0)] public RunSpec? Spec { get; set; }
-    [Id(1)] public string State { get; set; } = "pending";
+    [Id(12)] public RunLifecycle Lifecycle { get; set; }
     [Id(2)] public int Round { get; set; }
     [Id(3)] public string Phase { get; set; } = "";
     [Id(4)] public string? Error { get; set; }
@@ -21,8 +21,13 @@ public sealed class RunState
     [Id(10)] public RoundProgress? Current { get; set; }
     /// <summary>How many times the run rolled back past a corrupt checkpoint (part of every phase's identity).</summary>
     [Id(11)] public int Epoch { get; set; }
-
-    public static readonly string[] Terminal = ["completed", "cancelled", "failed"];
+    /// <summary>Incremented by every write: answers carry it, so the latest of several is known.</summary>
+    [Id(13)] public long Version { get; set; }
+    /// <summary>The client's request id StartRun was called with (a retried request answers the same run).</summary>
+    [Id(14)] public string? RequestId { get; set; }
+    /// <summary>The phase whose attempts are being counted ("round/phase/epoch"), and how many of them failed.</summary>
+    [Id(15)] public string? FailingPhase { get; set; }
+    [Id(16)] public int FailedAttempts { get; set; }
 }
 
 /// <summary>The round in progress: the output of each phase that has finished (null: not yet).</summary>

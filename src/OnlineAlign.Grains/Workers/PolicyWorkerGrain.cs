@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
+using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Modeling;
 using OnlineAlign.Storage;
@@ -19,7 +20,7 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
-public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, ILogger<PolicyWorkerGrain> log)
+public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, FaultPoints faults, ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
 {
     private ModelThread? _thread;
@@ -47,8 +48,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
             var total = Stopwatch.StartNew();
             _computeSeconds = 0;
-            await Compute(() => { RoundJob.Prepare(spec, Device(spec), output); return 0; });
-            var manifest = await UploadCheckpoint(prefix, output, ct);
+            await Compute(() => { RoundJob.Prepare(spec, Device(spec), output, ct); return 0; });
+            var manifest = await UploadCheckpoint(prefix, output, "prepare/round-0", ct);
             return Output(manifest, new() { ["time/prepare"] = _computeSeconds, ["time/checkpoint"] = total.Elapsed.TotalSeconds - _computeSeconds });
         });
 
@@ -62,7 +63,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var device = Device(r.Spec);
             var models = Models;
             _computeSeconds = 0;
-            var responses = await Compute(() => RoundJob.Generate(r, folder, device, models));
+            var responses = await Compute(() => RoundJob.Generate(r, folder, device, models, ct));
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).ToBytes(), ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
             return Output(blob, new() { ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds });
@@ -93,7 +94,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var trained = await Compute(() => RoundJob.Train(c, pairs, output));
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
-            var manifest = await UploadCheckpoint(prefix, output, ct);
+            var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
             log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
             return (manifest, new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = clock.Elapsed.TotalSeconds });
         });
@@ -127,7 +128,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
                 // Checked between steps on the model thread: a cancelled call (pause, cancel, timeout) stops here.
                 ct.ThrowIfCancellationRequested();
                 _progress = new PhaseProgress { Round = round, Phase = p, Done = done, Total = all };
-            });
+                if (done > 0) faults.Reach($"{p}/round-{round}/step", ct);
+            }, ct);
             _computeSeconds = 0;
             var (blob, metrics) = await work(context, prefix);
             var result = new Dictionary<string, double>(metrics) { [$"time/{phase}"] = _computeSeconds };
@@ -160,6 +162,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
                 return PhaseBlobs.Output(done);
             }
             double lookup = markerClock.Elapsed.TotalSeconds;
+            await faults.ReachAsync($"{phase}/round-{round}/start", ct);
             var output = await work($"{folder}/{Guid.NewGuid():N}");
             markerClock.Restart();
             var recorded = PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
@@ -168,13 +171,29 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             metrics["time/storage"] = metrics.GetValueOrDefault("time/storage") + lookup + markerClock.Elapsed.TotalSeconds;
             return recorded with { Metrics = metrics };
         }
+        // Failures the orchestrator must tell apart cross the grain boundary as contract exceptions (library
+        // exception types need not be Orleans-serializable), each with what went wrong and where.
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            log.LogInformation("run {Run} round {Round} {Phase} cancelled", runId, round, phase);
+            throw;
+        }
         catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
         catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
         catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
         {
-            // Failures the orchestrator must tell apart cross the grain boundary as contract exceptions (library
-            // exception types are not Orleans-serializable). Anything else (a crash, a timeout, storage down) is retried.
             throw new RunInputException(e.Message);
+        }
+        catch (Exception e) when (FailureClassifier.IsTransient(e))
+        {
+            throw new TransientPhaseException($"{e.GetType().Name}: {e.Message}");
+        }
+        catch (Exception e) when (e is not (TrainingDivergedException or CheckpointCorruptException or RunInputException))
+        {
+            // Anything else (CUDA out of memory, a bug, a judge that cannot be read) would most likely fail the same
+            // way again: the orchestrator counts such attempts and fails the run after a few.
+            log.LogError(e, "run {Run} round {Round} {Phase} failed", runId, round, phase);
+            throw new PhaseFailedException($"{e.GetType().Name}: {e.Message}");
         }
     }
 
@@ -186,9 +205,15 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     }
 
     /// <summary>Uploads a checkpoint folder, then keeps it as this silo's cached copy (its content is the manifest's).</summary>
-    private async Task<BlobPointer> UploadCheckpoint(string prefix, string folder, CancellationToken ct)
+    private async Task<BlobPointer> UploadCheckpoint(string prefix, string folder, string point, CancellationToken ct)
     {
-        var manifest = await store.WriteFolderAsync(prefix, folder, ct);
+        await faults.ReachAsync($"{point}/upload", ct);
+        bool first = true;
+        var manifest = await store.WriteFolderAsync(prefix, folder, ct, async () =>
+        {
+            if (first) await faults.ReachAsync($"{point}/uploaded-one-file", ct);
+            first = false;
+        });
         string cached = CacheFolder(manifest.Sha256);
         try { Directory.Move(folder, cached); }
         catch (IOException) { Directory.Delete(folder, recursive: true); } // another activation cached it first

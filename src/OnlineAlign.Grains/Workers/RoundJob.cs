@@ -3,7 +3,7 @@ using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Contracts;
-using OnlineAlign.Grains.Runs;
+using OnlineAlign.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
@@ -20,7 +20,7 @@ public static class RoundJob
 {
     /// <summary>What a phase job gets: its request, the local folder of each checkpoint it names, and where to report progress.</summary>
     public sealed record Context(PhaseRequest Request, IReadOnlyDictionary<string, string> Folders, Device Device, ModelCache Models,
-        Action<string, int, int> Progress)
+        Action<string, int, int> Progress, CancellationToken Cancellation)
     {
         public RunSpec Spec => Request.Spec;
         public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec);
@@ -29,7 +29,7 @@ public static class RoundJob
         public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy));
     }
 
-    public static void Prepare(RunSpec spec, Device device, string outputFolder)
+    public static void Prepare(RunSpec spec, Device device, string outputFolder, CancellationToken cancellationToken)
     {
         if (!string.IsNullOrEmpty(spec.HfFolder))
         {
@@ -40,19 +40,22 @@ public static class RoundJob
         var tokenizer = new ByteTokenizer();
         var config = BuiltinModels.ByName(spec.BuiltinModel);
         using var model = spec.SftSteps > 0
-            ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), new WarmStart.Settings(Steps: spec.SftSteps, Noise: spec.SftNoise), (int)(spec.Seed % int.MaxValue), out _)
+            ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), new WarmStart.Settings(Steps: spec.SftSteps, Noise: spec.SftNoise), (int)(spec.Seed % int.MaxValue), out _,
+                cancellationToken)
             : BuiltinModels.Create(config, (long)spec.Seed);
         Save(model.Place(device), tokenizer, spec, 0, outputFolder, null);
     }
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
-    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device, ModelCache models)
+    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device, ModelCache models,
+        CancellationToken cancellationToken)
     {
         var policy = models.Shared(policyFolder, request.Policy.Sha256, device);
         var tokenizer = TokenizerLoader.Load(policyFolder);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
-            request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round);
+            request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round,
+            cancellationToken);
         return groups.Select(g => g.ResponseIds.ToList()).ToList();
     }
 
@@ -69,7 +72,7 @@ public static class RoundJob
         return RoundPhases.Judge(groups,
             JudgeFactory.Create(c.Settings, c.Shared(r.Policy), trainedFrom, tokenizer, task, reward, c.Spec.Seed, r.Round),
             JudgeFactory.Previous(c.Settings, trainedFrom, trainedFromBefore, tokenizer, task, c.Spec.Seed, r.Round),
-            c.Settings, task, tokenizer.EosId);
+            c.Settings, task, tokenizer.EosId, c.Cancellation);
     }
 
     public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)
@@ -78,7 +81,7 @@ public static class RoundJob
         var (_, prompts, _) = RoundPrompts(c.Spec, c.Request.Round);
         c.Progress("pairs", 0, prompts.Count);
         return RoundPhases.Pairs(RoundPhases.Groups(tokenizer, prompts, responses), judged, c.Settings, c.Shared(c.Request.Reference),
-            c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId));
+            c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId), c.Cancellation);
     }
 
     /// <summary>Trains a private copy of P_r and writes P_{r+1}'s checkpoint folder (weights, optimiser state, run state).</summary>
@@ -90,7 +93,7 @@ public static class RoundJob
         using var optimizer = c.Spec.CarryOptimizerState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
         c.Progress("train", 0, 1);
         var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
-            (done, total) => c.Progress("train", done, total), optimizer);
+            (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
         Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer);
         return trained;
     }
@@ -102,7 +105,7 @@ public static class RoundJob
         var evalPrompts = task is null ? [] : task.Prompts(c.Spec.EvalPrompts, (int)(c.Spec.Seed % int.MaxValue), "eval");
         c.Progress("evaluate", 0, evalPrompts.Count);
         return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
-            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Spec.GenerationBatchSize);
+            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Spec.GenerationBatchSize, c.Cancellation);
     }
 
     /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>

@@ -13,7 +13,7 @@ public static class TextGenerator
     /// <param name="maxBatch">Most prompts decoded together; more are done in consecutive batches, which keeps
     /// the KV cache's memory bounded and gives the same rows.</param>
     public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
-        IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue)
+        IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue, CancellationToken cancellationToken = default)
     {
         options.Validate();
         if (maxBatch < 1) throw new ArgumentException($"maxBatch must be at least 1, got {maxBatch}");
@@ -24,7 +24,7 @@ public static class TextGenerator
         {
             var seeds = rowSeeds ?? Enumerable.Range(0, prompts.Count).Select(i => options.Seed + (ulong)i).ToList();
             return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
-                Generate(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList())).ToList();
+                Generate(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(), cancellationToken: cancellationToken)).ToList();
         }
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
         var device = model.Device;
@@ -65,6 +65,7 @@ public static class TextGenerator
         var nextPosition = positions.narrow(1, promptLength - 1, 1) + 1;
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
             var token = Sampler.Next(lastLogits, options, generators);
             var logProb = lastLogits.to(ScalarType.Float32).log_softmax(-1).gather(-1, token.unsqueeze(-1)).squeeze(-1);

@@ -49,12 +49,14 @@ public static class ResponseLogProbs
     }
 
     /// <summary>Scores without gradients, <paramref name="chunkSize"/> rows at a time so memory stays bounded.</summary>
-    public static IReadOnlyList<ResponseScore> Score(DecoderLM model, IReadOnlyList<PromptResponse> rows, int chunkSize = 16, int padTokenId = 0)
+    public static IReadOnlyList<ResponseScore> Score(DecoderLM model, IReadOnlyList<PromptResponse> rows, int chunkSize = 16, int padTokenId = 0,
+        CancellationToken cancellationToken = default)
     {
         var results = new List<ResponseScore>(rows.Count);
         using var noGrad = no_grad();
         for (int start = 0; start < rows.Count; start += chunkSize)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var chunk = rows.Skip(start).Take(chunkSize).ToList();
             var (logProbs, _) = Forward(model, chunk, padTokenId);

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using OnlineAlign.Contracts;
-using OnlineAlign.Grains.Runs;
+using OnlineAlign.Specs;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
 
@@ -11,12 +11,18 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
 {
     public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
     {
+        string? requestId = string.IsNullOrEmpty(request.RequestId) ? null : request.RequestId;
+        if (requestId is not null && (requestId.Length > 64 || !requestId.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "request_id: up to 64 characters from [A-Za-z0-9._-]"));
         var spec = SpecConversion.FromProto(request.Spec ?? new V1.RunSpec());
         var problems = RunSpecMapping.Problems(spec);
         if (problems.Count > 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "invalid run spec: " + string.Join("; ", problems)));
-        string runId = $"{Slug(spec.Name)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}";
-        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Start(spec)));
+        // A retried request (same request id) names the same run; without one, every start is a new run.
+        string suffix = requestId is null ? $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}"
+            : "r" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(requestId)))[..16];
+        string runId = $"{Slug(spec.Name)}-{suffix}";
+        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Start(spec, requestId)));
     }
 
     public override async Task<V1.Run> GetRun(V1.GetRunRequest request, ServerCallContext context) =>
@@ -33,9 +39,9 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
 
     public override async Task<V1.ListRoundsResponse> ListRounds(V1.ListRoundsRequest request, ServerCallContext context)
     {
-        await Existing(request.RunId);
+        var run = await Registered(request.RunId);
         var response = new V1.ListRoundsResponse();
-        response.Rounds.AddRange((await cluster.GetGrain<IRunGrain>(request.RunId).Rounds()).Select(SpecConversion.ToProto));
+        response.Rounds.AddRange((await run.Rounds()).Select(SpecConversion.ToProto));
         return response;
     }
 
@@ -55,13 +61,13 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
     }
 
     public override async Task<V1.Run> PauseRun(V1.RunRef request, ServerCallContext context) =>
-        SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(request.RunId).Pause()));
+        SpecConversion.ToProto(await Call(async () => await (await Registered(request.RunId)).Pause()));
 
     public override async Task<V1.Run> ResumeRun(V1.RunRef request, ServerCallContext context) =>
-        SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(request.RunId).Resume()));
+        SpecConversion.ToProto(await Call(async () => await (await Registered(request.RunId)).Resume()));
 
     public override async Task<V1.Run> CancelRun(V1.RunRef request, ServerCallContext context) =>
-        SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(request.RunId).Cancel()));
+        SpecConversion.ToProto(await Call(async () => await (await Registered(request.RunId)).Cancel()));
 
     public override async Task<V1.ExportPolicyResponse> ExportPolicy(V1.ExportPolicyRequest request, ServerCallContext context)
     {
@@ -79,7 +85,23 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
     }
 
     private async Task<RunStatus> Existing(string runId) =>
-        await cluster.GetGrain<IRunGrain>(runId).Get() ?? throw new RpcException(new Status(StatusCode.NotFound, $"run '{runId}' does not exist"));
+        await (await Registered(runId)).Get() ?? throw NotFound(runId);
+
+    /// <summary>
+    /// The run's grain, once the registry knows the id: a made-up or mistyped id is answered from the
+    /// registry and never activates (and keeps in memory) a run grain of its own.
+    /// </summary>
+    private async Task<IRunGrain> Registered(string runId)
+    {
+        if (string.IsNullOrEmpty(runId) || runId.Length > MaxRunIdLength || !await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId))
+            throw NotFound(runId);
+        return cluster.GetGrain<IRunGrain>(runId);
+    }
+
+    private const int MaxRunIdLength = 128;
+
+    private static RpcException NotFound(string runId) =>
+        new(new Status(StatusCode.NotFound, $"run '{(runId.Length > MaxRunIdLength ? runId[..MaxRunIdLength] + "..." : runId)}' does not exist"));
 
     private static async Task<T> Call<T>(Func<Task<T>> call)
     {

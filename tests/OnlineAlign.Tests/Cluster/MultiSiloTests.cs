@@ -47,19 +47,23 @@ public class MultiSiloTests
     public async Task LosingTheGpuSiloParksTheRunAndLosingTheOrchestratorsSiloLosesNoPhase()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
-        var spec = LocalTestCluster.FaultSpec(rounds: 2);
+        var spec = LocalTestCluster.SmallSpec(rounds: 2);
+        cluster.Faults.Hold("train/round-1/start");
         var run = await cluster.Client(0).StartRunAsync(new StartRunRequest { Spec = spec });
 
         // The only GPU silo dies mid-round: the run waits, visibly, until a GPU silo joins, then goes on.
-        await RunProbe.WaitForPhaseAsync(cluster.Client(0), run.Id, 1, "train", TimeSpan.FromMinutes(3));
+        await cluster.Faults.WaitUntilReachedAsync("train/round-1/start", TimeSpan.FromMinutes(4));
         cluster.Silos[1].Kill();
+        cluster.Faults.Release("train/round-1/start");
         await RunProbe.WaitForAsync(cluster.Client(0), run.Id, r => r.Status == "waiting_for_gpu", TimeSpan.FromMinutes(3));
+        cluster.Faults.Hold("train/round-2/step");
         await cluster.AddSiloAsync("gpu", timeout: TimeSpan.FromMinutes(5));
 
         // The silo hosting the orchestrator dies while the GPU silo trains: the phase in flight still finishes
         // there, and the orchestrator, reactivated on a new control silo, takes its recorded output instead of training again.
-        await RunProbe.WaitForPhaseAsync(cluster.Client(0), run.Id, 2, "train", TimeSpan.FromMinutes(3));
+        await cluster.Faults.WaitUntilReachedAsync("train/round-2/step", TimeSpan.FromMinutes(4));
         cluster.Silos[0].Kill();
+        cluster.Faults.Release("train/round-2/step");
         await cluster.AddSiloAsync("control", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(3);
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
@@ -75,17 +79,19 @@ public class MultiSiloTests
     public async Task LosingTheWorkersGpuSiloMovesTheRunToTheOtherGpuSilo()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
-        var spec = LocalTestCluster.FaultSpec(rounds: 2);
+        var spec = LocalTestCluster.SmallSpec(rounds: 2);
         spec.GenerationReplicas = 2;
         var client = cluster.Client(0);
+        cluster.Faults.Hold("train/round-1/start");
         var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
-        await RunProbe.WaitForPhaseAsync(client, run.Id, 1, "train", TimeSpan.FromMinutes(3));
-        int host = cluster.Silos.FindIndex(s => s.Output.Contains($"run {run.Id} round 1 train started"));
+        await cluster.Faults.WaitUntilReachedAsync("train/round-1/start", TimeSpan.FromMinutes(4));
+        int host = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy("train/round-1/start"));
         Assert.True(host is 1 or 2, "the worker's silo is one of the GPU silos");
         // The two generation replicas ran on the two GPU silos, one each.
         Assert.Contains($"run {run.Id} round 1 generate shard 0 started", cluster.Silos[host].Output);
         Assert.Contains($"run {run.Id} round 1 generate shard 1 started", cluster.Silos[3 - host].Output);
         cluster.Silos[host].Kill();
+        cluster.Faults.Release("train/round-1/start");
 
         // Another GPU silo is up: the worker is placed there and the run goes on without parking.
         var states = new List<string>();

@@ -25,6 +25,18 @@ public class ApiErrorTests
         foreach (var field in new[] { "loss.beta", "samples_per_prompt", "sampling.temperature", "prompts.task" })
             Assert.Contains(field, invalid.Status.Detail);
 
+        // Negative and huge counts are INVALID_ARGUMENT naming the field, its value and the limit (never UNKNOWN).
+        var huge = LocalTestCluster.SmallSpec();
+        huge.Rounds = -1;
+        huge.PromptsPerRound = 2_000_000_000;
+        huge.SamplesPerPrompt = 100_000;
+        var tooBig = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = huge }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, tooBig.StatusCode);
+        Assert.Contains("rounds must be between 1 and 10000, got -1", tooBig.Status.Detail);
+        Assert.Contains("prompts_per_round must be between 1 and 100000, got 2000000000", tooBig.Status.Detail);
+        var badId = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(), RequestId = "a/b" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, badId.StatusCode);
+
         // A model folder whose tokenizer.json is broken, and a prompt file with a prompt too long for the context:
         // both refused before any work starts, naming the field, the file and the line.
         string model = RepositoryPaths.NewTempFolder("bad-tokenizer");

@@ -9,6 +9,8 @@ public sealed class LocalTestCluster : IAsyncDisposable
     public required AzuriteProcess Azurite { get; set; }
     public required string ClusterId { get; init; }
     public List<SiloProcess> Silos { get; } = new();
+    /// <summary>Named fault points shared by every silo of this cluster.</summary>
+    public FaultControl Faults { get; } = new(RepositoryPaths.NewTempFolder("faults"));
 
     public static async Task<LocalTestCluster> StartAsync(params (string Role, IDictionary<string, string>? Env)[] silos)
     {
@@ -25,6 +27,7 @@ public sealed class LocalTestCluster : IAsyncDisposable
         var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>())
         {
             ["Silo__DataFolder"] = RepositoryPaths.NewTempFolder("silo-data"),
+            ["Silo__FaultFolder"] = Faults.Folder,
         };
         var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment);
         Silos.Add(silo);
@@ -32,14 +35,11 @@ public sealed class LocalTestCluster : IAsyncDisposable
         return silo;
     }
 
-    /// <summary>Stops Azurite (SIGTERM), leaves storage down for a while, then starts it on the same ports and data.</summary>
-    public async Task StorageOutageAsync(TimeSpan downtime)
-    {
-        var (folder, ports) = (Azurite.DataFolder, (Azurite.BlobPort, Azurite.QueuePort, Azurite.TablePort));
-        await Azurite.DisposeAsync();
-        await Task.Delay(downtime);
-        Azurite = await AzuriteProcess.StartAsync(folder, ports);
-    }
+    /// <summary>Stops Azurite (SIGTERM); <see cref="StartStorageAgainAsync"/> brings it back on the same ports and data.</summary>
+    public async Task StopStorageAsync() => await Azurite.DisposeAsync();
+
+    public async Task StartStorageAgainAsync() =>
+        Azurite = await AzuriteProcess.StartAsync(Azurite.DataFolder, (Azurite.BlobPort, Azurite.QueuePort, Azurite.TablePort));
 
     public Runs.RunsClient Client(int silo = 0, string? apiKey = null) =>
         OnlineAlign.Cli.Client.ApiConnection.Client($"http://127.0.0.1:{Silos[silo].ApiPort}", apiKey);
@@ -51,18 +51,6 @@ public sealed class LocalTestCluster : IAsyncDisposable
         Prompts = new PromptSpec { Task = "sort", EvalPrompts = 32 },
         Sampling = new SamplingSpec { MaxNewTokens = 8 },
     };
-
-    /// <summary>
-    /// The small spec with more prompts and 2 epochs of batch-8 training: phases last long enough on 2 CPU
-    /// cores for a fault test to catch a run inside a given phase.
-    /// </summary>
-    public static RunSpec FaultSpec(int rounds, int prompts = 96)
-    {
-        var spec = SmallSpec(rounds);
-        spec.PromptsPerRound = prompts;
-        spec.Optimizer = new OptimizerSpec { BatchSize = 8, Epochs = 2 };
-        return spec;
-    }
 
     public async ValueTask DisposeAsync()
     {

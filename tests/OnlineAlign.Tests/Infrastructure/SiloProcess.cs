@@ -52,6 +52,18 @@ public sealed class SiloProcess : IAsyncDisposable
         return new SiloProcess(Process.Start(info)!, ports[2]);
     }
 
+    /// <summary>Waits until the silo has logged the text (the timeout only bounds a test that went wrong).</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Output.Contains(text))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the silo did not log '{text}' within {timeout}; output:\n{Output}");
+            if (_process.HasExited) throw new InvalidOperationException($"the silo exited before logging '{text}'; output:\n{Output}");
+            await Task.Delay(100);
+        }
+    }
+
     public GrpcChannel OpenChannel() => GrpcChannel.ForAddress($"http://127.0.0.1:{ApiPort}");
 
     /// <summary>Polls the standard health service until it answers SERVING.</summary>

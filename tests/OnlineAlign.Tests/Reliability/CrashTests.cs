@@ -6,30 +6,30 @@ namespace OnlineAlign.Tests.Reliability;
 [Collection("processes")]
 public class CrashTests
 {
-    /// <summary>Phases long enough on 2 CPU cores to be caught in the act, and an upload cap so a checkpoint takes seconds.</summary>
     private static RunSpec CrashSpec()
     {
-        var spec = LocalTestCluster.FaultSpec(rounds: 3, prompts: 128);
-        spec.Sampling.MaxNewTokens = 12;
-        spec.Optimizer.CarryState = true;
+        var spec = LocalTestCluster.SmallSpec(rounds: 3);
+        spec.Optimizer = new OptimizerSpec { CarryState = true, BatchSize = 8 };
         return spec;
     }
-
-    private static readonly Dictionary<string, string> SlowUploads = new() { ["Silo__MaxUploadMegabytesPerSecond"] = "2" };
 
     [Fact]
     public async Task KillsDuringGenerationTrainingAndUploadResumeToBitIdenticalWeights()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", SlowUploads));
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        // SIGKILL the only silo while it is held inside a phase, three times, and start a fresh one each time:
+        // in round 1's generation, after round 2's first training step, and between two files of round 3's upload.
+        string[] points = ["generate/round-1/start", "train/round-2/step", "train/round-3/uploaded-one-file"];
+        cluster.Faults.Hold(points[0]);
         var run = await cluster.Client().StartRunAsync(new StartRunRequest { Spec = CrashSpec() });
-
-        // SIGKILL the only silo in the middle of a phase, three times, and start a fresh one each time.
         int silo = 0;
-        foreach (var (round, phase) in new[] { (1, "generate"), (2, "train"), (3, "checkpoint") })
+        for (int i = 0; i < points.Length; i++)
         {
-            await RunProbe.WaitForPhaseAsync(cluster.Client(silo), run.Id, round, phase, TimeSpan.FromMinutes(3));
+            await cluster.Faults.WaitUntilReachedAsync(points[i], TimeSpan.FromMinutes(4));
             cluster.Silos[silo].Kill();
-            await cluster.AddSiloAsync("all", SlowUploads, timeout: TimeSpan.FromMinutes(5));
+            cluster.Faults.Release(points[i]);
+            if (i + 1 < points.Length) cluster.Faults.Hold(points[i + 1]);
+            await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
             silo++;
         }
         var client = cluster.Client(silo);

@@ -7,7 +7,7 @@ using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 
-namespace OnlineAlign.Grains.Runs;
+namespace OnlineAlign.Specs;
 
 /// <summary>Turns a user's run spec into round settings, and lists everything wrong with it, by field.</summary>
 public static class RunSpecMapping
@@ -32,25 +32,70 @@ public static class RunSpecMapping
         GenerationBatchSize = s.GenerationBatchSize,
     };
 
-    /// <summary>Every problem with the spec, each starting with the field's name. Checked before any work starts.</summary>
-    public static List<string> Problems(RunSpec s)
+    /// <summary>
+    /// Every problem with the spec, each starting with the field's name. Checked before any work starts:
+    /// counts and their products first (in 64-bit, before anything is allocated), then the model and prompts.
+    /// Never throws: whatever goes wrong while checking is itself reported as a problem.
+    /// </summary>
+    public static List<string> Problems(RunSpec s, SpecLimits? limits = null)
     {
-        var problems = ToRoundSettings(s).Problems();
-        if (s.Rounds < 1) problems.Add($"rounds must be at least 1, got {s.Rounds}");
-        if (s.PromptsPerRound < 1) problems.Add($"prompts_per_round must be at least 1, got {s.PromptsPerRound}");
-        if (s.EvalPrompts < 0) problems.Add($"prompts.eval_prompts must be >= 0, got {s.EvalPrompts}");
+        var problems = new List<string>();
+        try { Check(s, limits ?? SpecLimits.Default, problems); }
+        catch (Exception e) { problems.Add($"spec: could not be checked ({e.GetType().Name}: {e.Message})"); }
+        return problems;
+    }
+
+    private static void Check(RunSpec s, SpecLimits l, List<string> problems)
+    {
+        void Range(string field, long value, long min, long max)
+        {
+            if (value < min || value > max) problems.Add($"{field} must be between {min} and {max}, got {value}");
+        }
+        void Length(string field, string? value, int max)
+        {
+            if (value is not null && value.Length > max) problems.Add($"{field} is {value.Length} characters long; the limit is {max}");
+        }
+        Range("rounds", s.Rounds, 1, l.Rounds);
+        Range("prompts_per_round", s.PromptsPerRound, 1, l.PromptsPerRound);
+        Range("samples_per_prompt", s.SamplesPerPrompt, 2, l.SamplesPerPrompt);
+        Range("sampling.max_new_tokens", s.MaxNewTokens, 1, l.MaxNewTokens);
+        Range("sampling.batch_size", s.GenerationBatchSize, 1, l.GenerationBatchSize);
+        Range("sampling.top_k", s.TopK, 0, l.TopK);
+        Range("judge.judgements", s.Judgements, 1, l.Judgements);
+        Range("sft_steps", s.SftSteps, 0, l.SftSteps);
+        Range("optimizer.epochs", s.Epochs, 1, l.Epochs);
+        Range("optimizer.batch_size", s.BatchSize, 1, l.TrainingBatchSize);
+        Range("optimizer.warmup_steps", s.WarmupSteps, 0, l.WarmupSteps);
+        Range("generation_replicas", s.GenerationReplicas, 1, l.GenerationReplicas);
+        Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
+        Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
+        Length("name", s.Name, l.NameLength);
+        foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.RewardModelFolder) })
+            Length(field, path, l.PathLength);
+        long totalPrompts = (long)s.Rounds * s.PromptsPerRound;
+        if (totalPrompts > l.TotalPrompts)
+            problems.Add($"rounds x prompts_per_round is {totalPrompts}; the limit is {l.TotalPrompts}");
+        long tokens = (long)s.PromptsPerRound * s.SamplesPerPrompt * s.MaxNewTokens;
+        if (tokens > l.TokensPerRound)
+            problems.Add($"prompts_per_round x samples_per_prompt x sampling.max_new_tokens is {tokens} tokens a round; the limit is {l.TokensPerRound}");
+        bool countsOutOfRange = problems.Count > 0;
+        // The round settings' own checks (values, names), less the fields already reported above.
+        var reported = problems.Select(Field).ToHashSet();
+        problems.AddRange(ToRoundSettings(s).Problems().Where(p => !reported.Contains(Field(p))));
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
             problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
-        if (s.GenerationReplicas < 1) problems.Add($"generation_replicas must be at least 1, got {s.GenerationReplicas}");
-        if (s.SftSteps < 0) problems.Add($"sft_steps must be >= 0, got {s.SftSteps}");
+        if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
+            problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
+        if (countsOutOfRange) return; // the model and prompt checks allocate in proportion to the counts
         var (tokenizer, context) = ModelProblems(s, problems);
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && prompts is not null) problems.AddRange(LengthProblems(s, prompts, tokenizer, context));
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
             problems.Add($"device '{s.Device}' is not one of cpu, cuda, cuda:N, auto");
-        return problems;
     }
+
+    private static string Field(string problem) => problem.Split(' ', 2)[0];
 
     /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
@@ -90,9 +135,7 @@ public static class RunSpecMapping
     {
         if (string.IsNullOrEmpty(s.PromptsJsonl))
         {
-            if (BuiltinTasks.Names.Contains(s.Task)) return TrainingPrompts(s).Prompts;
-            problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
-            return null;
+            return BuiltinTasks.Names.Contains(s.Task) ? TrainingPrompts(s).Prompts : null; // an unknown task is reported above
         }
         if (s.Judge == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
         if (!File.Exists(s.PromptsJsonl)) { problems.Add($"prompts.jsonl_path '{s.PromptsJsonl}' does not exist"); return null; }

@@ -1,7 +1,7 @@
 using OnlineAlign.Contracts;
 using V1 = OnlineAlign.Api.V1;
 
-namespace OnlineAlign.Silo.Api;
+namespace OnlineAlign.Specs;
 
 /// <summary>Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec.</summary>
 public static class SpecConversion
@@ -47,6 +47,7 @@ public static class SpecConversion
             Device = p.HasDevice ? p.Device : d.Device,
             SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
             GenerationReplicas = p.HasGenerationReplicas ? p.GenerationReplicas : d.GenerationReplicas,
+            MaxPhaseAttempts = p.HasMaxPhaseAttempts ? p.MaxPhaseAttempts : d.MaxPhaseAttempts,
         };
     }
 
@@ -56,7 +57,7 @@ public static class SpecConversion
         {
             Name = s.Name, Rounds = s.Rounds, SamplesPerPrompt = s.SamplesPerPrompt, Consistency = s.Consistency,
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
-            PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas,
+            PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas, MaxPhaseAttempts = s.MaxPhaseAttempts,
             Model = new V1.ModelSpec { Builtin = s.BuiltinModel },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
             Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens, BatchSize = s.GenerationBatchSize },
@@ -76,8 +77,8 @@ public static class SpecConversion
 
     public static V1.Run ToProto(RunStatus s) => new()
     {
-        Id = s.RunId, Spec = ToProto(s.Spec), Status = s.State, Round = s.Round, Phase = s.Phase,
-        CommittedRounds = s.CommittedRounds, Error = s.Error ?? "",
+        Id = s.RunId, Spec = ToProto(s.Spec), Status = s.State.WireName(), Round = s.Round, Phase = s.Phase,
+        CommittedRounds = s.CommittedRounds, Error = s.Error ?? "", StateVersion = s.Version,
     };
 
     public static V1.RoundMetrics ToProto(RoundRecord r)

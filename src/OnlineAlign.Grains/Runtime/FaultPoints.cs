@@ -1,0 +1,61 @@
+namespace OnlineAlign.Grains.Runtime;
+
+/// <summary>
+/// Named points in a phase where a test can hold the worker or make it fail, so that fault tests hit
+/// exactly what they mean to hit instead of racing a wall clock. Off unless the silo setting
+/// <c>Silo:FaultFolder</c> names a folder (tests only). A point is named "{phase}/round-{R}/{where}"
+/// (e.g. "train/round-1/upload"); in the folder, the file "{point with / as .}" followed by
+/// <list type="bullet">
+/// <item>".hold": the worker writes ".reached" and waits until ".hold" is deleted (or its call is cancelled);</item>
+/// <item>".fail": holds "deterministic N" or "transient N": the next N arrivals throw (an error that
+/// repeats with the same inputs, or a timeout-like one); every throw appends a line to ".hits".</item>
+/// </list>
+/// </summary>
+public sealed class FaultPoints(string? folder)
+{
+    public static readonly FaultPoints Off = new(null);
+
+    public bool Enabled => !string.IsNullOrEmpty(folder);
+
+    /// <summary>Asynchronous arrival (grain code).</summary>
+    public async Task ReachAsync(string point, CancellationToken cancellationToken)
+    {
+        if (!Enabled) return;
+        Fail(point);
+        string hold = File(point, "hold");
+        if (!System.IO.File.Exists(hold)) return;
+        await System.IO.File.WriteAllTextAsync(File(point, "reached"), Environment.ProcessId.ToString(), cancellationToken);
+        while (System.IO.File.Exists(hold)) await Task.Delay(50, cancellationToken);
+    }
+
+    /// <summary>Synchronous arrival (the model thread, between steps).</summary>
+    public void Reach(string point, CancellationToken cancellationToken)
+    {
+        if (!Enabled) return;
+        Fail(point);
+        string hold = File(point, "hold");
+        if (!System.IO.File.Exists(hold)) return;
+        System.IO.File.WriteAllText(File(point, "reached"), Environment.ProcessId.ToString());
+        while (System.IO.File.Exists(hold))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Thread.Sleep(50);
+        }
+    }
+
+    private void Fail(string point)
+    {
+        string fail = File(point, "fail");
+        if (!System.IO.File.Exists(fail)) return;
+        var words = System.IO.File.ReadAllText(fail).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        int left = words.Length > 1 && int.TryParse(words[1], out var n) ? n : 1;
+        if (left <= 0) return;
+        System.IO.File.WriteAllText(fail, $"{words[0]} {left - 1}");
+        System.IO.File.AppendAllText(File(point, "hits"), $"{words[0]}\n");
+        throw words[0] == "transient"
+            ? new TimeoutException($"injected transient fault at {point}")
+            : new InvalidOperationException($"injected fault at {point}");
+    }
+
+    private string File(string point, string suffix) => Path.Combine(folder!, point.Replace('/', '.') + "." + suffix);
+}

@@ -1,0 +1,84 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Contracts;
+using OnlineAlign.Specs;
+using OnlineAlign.Tests.Infrastructure;
+using V1 = OnlineAlign.Api.V1;
+
+namespace OnlineAlign.Tests.Specs;
+
+/// <summary>One owner of a spec's defaults: every other place that states one must agree with it.</summary>
+public class SpecDefaultsTests
+{
+    [Fact]
+    public void RoundSettingsAndWarmStartDefaultsAreTheRunSpecsDefaults()
+    {
+        var fromSpec = RunSpecMapping.ToRoundSettings(new RunSpec());
+        Assert.Equal(JsonSerializer.Serialize(new RoundSettings()), JsonSerializer.Serialize(fromSpec));
+        Assert.Equal(new RunSpec().SftSteps, new WarmStart.Settings().Steps);
+        Assert.Equal(new RunSpec().SftNoise, new WarmStart.Settings().Noise);
+    }
+
+    [Fact]
+    public void AnEmptyWireSpecMeansTheDefaultSpec() =>
+        Assert.Equal(new RunSpec(), SpecConversion.FromProto(new V1.RunSpec()));
+
+    [Fact]
+    public void TheProtosDefaultCommentsStateTheSpecsDefaults()
+    {
+        var defaults = SpecConversion.ToProto(new RunSpec());
+        string? message = null;
+        int checkedFields = 0;
+        foreach (var line in File.ReadLines(Path.Combine(RepositoryPaths.Root, "protos", "onlinealign", "v1", "runs.proto")))
+        {
+            if (Regex.Match(line, @"^message (\w+) \{") is { Success: true } m) message = m.Groups[1].Value;
+            var field = Regex.Match(line, @"optional \S+ (\w+) = \d+;\s*// default ([^;]+?)(;|$)");
+            if (!field.Success || message is null) continue;
+            string path = message == "RunSpec" ? field.Groups[1].Value : $"{Parent(message)}.{field.Groups[1].Value}";
+            AssertSame(path, field.Groups[2].Value.Trim(), defaults, "runs.proto");
+            checkedFields++;
+        }
+        Assert.True(checkedFields >= 30, $"only {checkedFields} defaults found in runs.proto");
+    }
+
+    [Fact]
+    public void TheReadmesSpecTableStatesTheSpecsDefaults()
+    {
+        var defaults = SpecConversion.ToProto(new RunSpec());
+        int checkedFields = 0;
+        var lines = File.ReadLines(Path.Combine(RepositoryPaths.Root, "README.md"))
+            .SkipWhile(l => l != "## Run specs").Skip(1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal));
+        foreach (var line in lines)
+        {
+            var row = Regex.Match(line, @"^\| `([a-z_.]+)` \| ([^|]+) \|");
+            if (!row.Success) continue;
+            AssertSame(row.Groups[1].Value, row.Groups[2].Value.Trim(), defaults, "README.md");
+            checkedFields++;
+        }
+        Assert.True(checkedFields >= 30, $"only {checkedFields} defaults found in the README's spec table");
+    }
+
+    /// <summary>The RunSpec field whose message type is the given one (SamplingSpec: sampling).</summary>
+    private static string Parent(string messageType) =>
+        V1.RunSpec.Descriptor.Fields.InDeclarationOrder().Single(f => f.FieldType == FieldType.Message && f.MessageType.Name == messageType).Name;
+
+    private static void AssertSame(string path, string stated, V1.RunSpec defaults, string where)
+    {
+        IMessage message = defaults;
+        var parts = path.Split('.');
+        foreach (var part in parts[..^1])
+            message = (IMessage)message.Descriptor.FindFieldByName(part).Accessor.GetValue(message);
+        var field = message.Descriptor.FindFieldByName(parts[^1]) ?? throw new Xunit.Sdk.XunitException($"{where}: no field '{path}'");
+        object actual = field.Accessor.GetValue(message);
+        bool same = actual switch
+        {
+            double d => double.Parse(stated, System.Globalization.CultureInfo.InvariantCulture) == d,
+            bool b => bool.Parse(stated) == b,
+            _ => string.Equals(Convert.ToString(actual, System.Globalization.CultureInfo.InvariantCulture), stated, StringComparison.Ordinal),
+        };
+        Assert.True(same, $"{where} says {path} defaults to {stated}; the spec's default is {actual}");
+    }
+}

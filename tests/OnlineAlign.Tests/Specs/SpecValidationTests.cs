@@ -1,0 +1,81 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Specs;
+
+namespace OnlineAlign.Tests.Specs;
+
+public class SpecValidationTests
+{
+    [Fact]
+    public void CountsOutOfRangeAreNamedWithTheirValueAndLimitBeforeAnythingIsAllocated()
+    {
+        var huge = new RunSpec { Rounds = 1_000_000, PromptsPerRound = 2_000_000_000, SamplesPerPrompt = 100_000 };
+        var problems = RunSpecMapping.Problems(huge);
+        Assert.Contains("rounds must be between 1 and 10000, got 1000000", problems);
+        Assert.Contains("prompts_per_round must be between 1 and 100000, got 2000000000", problems);
+        Assert.Contains("samples_per_prompt must be between 2 and 64, got 100000", problems);
+        // Products are computed in 64-bit: 2e9 x 1e5 x 16 does not wrap around to a small number.
+        Assert.Contains(problems, p => p.StartsWith("prompts_per_round x samples_per_prompt x sampling.max_new_tokens is 3200000000000000 tokens", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("rounds x prompts_per_round is 2000000000000000", StringComparison.Ordinal));
+
+        Assert.Contains("rounds must be between 1 and 10000, got -1", RunSpecMapping.Problems(new RunSpec { Rounds = -1 }));
+        // Each count within its limit, their product not.
+        Assert.Contains(RunSpecMapping.Problems(new RunSpec { Rounds = 10_000, PromptsPerRound = 100_000 }),
+            p => p.StartsWith("rounds x prompts_per_round is 1000000000; the limit is 2000000", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ValidationNeverThrowsOnAThousandSeededRandomSpecs()
+    {
+        var random = new Random(15);
+        int[] ints = [int.MinValue, -1, 0, 1, 2, 3, 7, 64, 1000, 100_000, int.MaxValue];
+        double[] doubles = [double.NaN, double.NegativeInfinity, -1, 0, 1e-300, 0.1, 0.5, 1, 2, 1e308, double.PositiveInfinity];
+        string[] strings = ["", "sort", "add", "implicit", "llm", "dpo", "cream", "sppo", "dyn", "avg", "initial", "cuda:0", "\u0000", "é\u202e", new string('x', 10_000)];
+        int I() => random.Next(3) == 0 ? random.Next(-5, 300) : ints[random.Next(ints.Length)];
+        double D() => doubles[random.Next(doubles.Length)];
+        string S() => strings[random.Next(strings.Length)];
+        for (int i = 0; i < 1000; i++)
+        {
+            var spec = new RunSpec
+            {
+                Name = S(), Task = random.Next(2) == 0 ? "sort" : S(), Rounds = I(), PromptsPerRound = I(), SamplesPerPrompt = I(),
+                Temperature = D(), TopP = D(), TopK = I(), MaxNewTokens = I(), Judge = S(), Judgements = I(), Consistency = S(),
+                PairStrategy = S(), MinScoreGap = D(), Loss = S(), Beta = D(), LabelSmoothing = D(), RpoAlpha = D(), Reference = S(),
+                LearningRate = D(), WeightDecay = D(), Epochs = I(), BatchSize = I(), MaxGradNorm = D(), WarmupSteps = I(),
+                EvalPrompts = I(), Seed = (ulong)random.NextInt64(), Device = S(), SftSteps = I(), GenerationReplicas = I(),
+                GenerationBatchSize = I(), MaxPhaseAttempts = I(),
+                PromptsJsonl = random.Next(4) == 0 ? S() : null, HfFolder = random.Next(4) == 0 ? S() : null,
+            };
+            var problems = RunSpecMapping.Problems(spec);
+            Assert.DoesNotContain(problems, p => p.StartsWith("spec: could not be checked", StringComparison.Ordinal));
+            if (problems.Count == 0)
+            {
+                Assert.InRange(spec.Rounds, 1, SpecLimits.Default.Rounds);
+                Assert.True((long)spec.PromptsPerRound * spec.SamplesPerPrompt * spec.MaxNewTokens <= SpecLimits.Default.TokensPerRound);
+            }
+        }
+    }
+}
+
+public class RunTransitionTests
+{
+    [Fact]
+    public void OnlyTheTableDecidesAndStoppedRunsStayStoppedUnlessResumed()
+    {
+        Assert.True(RunTransitions.TryNext(RunLifecycle.Running, RunTrigger.Pause, out var paused));
+        Assert.Equal(RunLifecycle.Paused, paused);
+        Assert.True(RunTransitions.TryNext(RunLifecycle.Failed, RunTrigger.Resume, out var running));
+        Assert.Equal(RunLifecycle.Running, running);
+        foreach (var trigger in Enum.GetValues<RunTrigger>())
+        {
+            Assert.False(RunTransitions.TryNext(RunLifecycle.Completed, trigger, out _), $"completed --{trigger}-->");
+            Assert.False(RunTransitions.TryNext(RunLifecycle.Cancelled, trigger, out _), $"cancelled --{trigger}-->");
+        }
+        Assert.False(RunTransitions.TryNext(RunLifecycle.Paused, RunTrigger.Pause, out _));
+        Assert.False(RunTransitions.TryNext(RunLifecycle.Paused, RunTrigger.Complete, out _)); // a paused run is never completed by its driver
+        // Only driving states keep a driver (and its reminder).
+        Assert.All(RunTransitions.All.Where(t => t.To is RunLifecycle.Paused or RunLifecycle.Failed or RunLifecycle.Cancelled or RunLifecycle.Completed),
+            t => Assert.False(t.To.IsDriving()));
+        Assert.Equal("waiting_for_gpu", RunLifecycle.WaitingForGpu.WireName());
+        Assert.Equal("running", RunLifecycle.Running.WireName());
+    }
+}
