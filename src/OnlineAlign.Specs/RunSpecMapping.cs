@@ -83,6 +83,8 @@ public static class RunSpecMapping
         var reported = problems.Select(Field).ToHashSet();
         problems.AddRange(ToRoundSettings(s).Problems().Where(p => !reported.Contains(Field(p))));
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
+        // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
+        if (s.Loss == "sppo" && s.Reference == "initial") problems.Add("reference 'initial' does not fit loss.kind 'sppo': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
         if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
             problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
@@ -96,6 +98,13 @@ public static class RunSpecMapping
     }
 
     private static string Field(string problem) => problem.Split(' ', 2)[0];
+
+    /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
+    public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
+        string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
+
+    /// <summary>The warm start's settings for the spec.</summary>
+    public static WarmStart.Settings WarmStartSettings(RunSpec spec) => new(Steps: spec.SftSteps, Noise: spec.SftNoise);
 
     /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)

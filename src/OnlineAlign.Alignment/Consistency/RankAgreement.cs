@@ -6,10 +6,15 @@ namespace OnlineAlign.Alignment.Consistency;
 /// </summary>
 public static class RankAgreement
 {
-    /// <summary>Kendall's tau-b (ties in either scoring handled); 0 when either scoring is all ties.</summary>
+    /// <summary>
+    /// Kendall's tau-b (ties in either scoring handled) over the responses both scorings could score (a NaN,
+    /// an unparsable judgement, leaves its response out); 0 when fewer than two remain or either is all ties.
+    /// </summary>
     public static double KendallTauB(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {
         Check(x, y);
+        var scored = Enumerable.Range(0, x.Count).Where(i => double.IsFinite(x[i]) && double.IsFinite(y[i])).ToArray();
+        if (scored.Length < x.Count) return KendallTauB(scored.Select(i => x[i]).ToArray(), scored.Select(i => y[i]).ToArray());
         long concordant = 0, discordant = 0, tiesX = 0, tiesY = 0;
         for (int i = 0; i < x.Count; i++)
             for (int j = i + 1; j < x.Count; j++)

@@ -23,6 +23,15 @@ public static class JudgeFactory
     };
 
     /// <summary>
+    /// What an implicit reward of a policy is measured against: the reference the run trains with. With
+    /// reference "initial" that is the initial policy (log pi - log pi_initial), except for the initial policy
+    /// itself (the first round), whose reward against itself would be 0 for every response; there, and with
+    /// "previous_round", it is the model the policy was trained from (null: length-normalised log-likelihood).
+    /// </summary>
+    public static DecoderLM? ImplicitReference(string referenceStrategy, DecoderLM? trainedFrom, DecoderLM initial, bool policyIsInitial) =>
+        referenceStrategy == "initial" && !policyIsInitial ? initial : trainedFrom;
+
+    /// <summary>
     /// The previous round's self-judge (P_{r-1}, referenced to P_{r-2}), or null where consistency does not
     /// apply: the first round, consistency off, or a fixed judge (verifier, reward model) that ranks the same way every round.
     /// </summary>

@@ -27,7 +27,8 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
 
     public string Kind => "llm";
 
-    [GeneratedRegex(@"Score:\s*([0-5](?:\.\d+)?)", RegexOptions.IgnoreCase)]
+    // The number must end there: "Score: 10" is out of the rubric's range, not a 1.
+    [GeneratedRegex(@"Score:\s*([0-5](?:\.\d+)?)(?!\d)(?!\.\d)", RegexOptions.IgnoreCase)]
     private static partial Regex ScorePattern();
 
     /// <summary>The last "Score: N" (0 to 5) in a judgement, or null.</summary>

@@ -8,8 +8,9 @@ public sealed record PreferencePair(int PromptIndex, int Chosen, int Rejected, d
 public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int BelowMinimumGap);
 
 /// <summary>
-/// Turns per-prompt scores of N responses into preference pairs. Prompts whose responses all score the
-/// same (or whose best and worst are closer than the minimum gap) give no pair and are counted.
+/// Turns per-prompt scores of N responses into preference pairs. A response scored NaN (no valid
+/// judgement) takes part in no pair. Prompts whose scored responses all score the same (or whose best and
+/// worst are closer than the minimum gap) give no pair and are counted.
 /// </summary>
 public static class PairBuilder
 {
@@ -24,9 +25,10 @@ public static class PairBuilder
         for (int p = 0; p < scores.Count; p++)
         {
             var s = scores[p];
-            if (s.Count < 2) { allEqual++; continue; }
-            int best = 0, worst = 0;
-            for (int i = 1; i < s.Count; i++)
+            var scored = Enumerable.Range(0, s.Count).Where(i => !double.IsNaN(s[i])).ToList();
+            if (scored.Count < 2) { allEqual++; continue; }
+            int best = scored[0], worst = scored[0];
+            foreach (int i in scored)
             {
                 if (s[i] > s[best]) best = i;
                 if (s[i] < s[worst]) worst = i;
@@ -40,13 +42,13 @@ public static class PairBuilder
                     pairs.Add(new PreferencePair(p, best, worst, gap));
                     break;
                 case "best_vs_random":
-                    var lower = Enumerable.Range(0, s.Count).Where(i => s[best] - s[i] >= Math.Max(minimumGap, double.Epsilon)).ToList();
+                    var lower = scored.Where(i => s[best] - s[i] >= Math.Max(minimumGap, double.Epsilon)).ToList();
                     int rejected = lower[random.Next(lower.Count)];
                     pairs.Add(new PreferencePair(p, best, rejected, s[best] - s[rejected]));
                     break;
                 case "curriculum":
-                    for (int i = 0; i < s.Count; i++)
-                        for (int j = 0; j < s.Count; j++)
+                    foreach (int i in scored)
+                        foreach (int j in scored)
                             if (s[i] - s[j] >= Math.Max(minimumGap, double.Epsilon) && (s[i] > s[j]))
                                 pairs.Add(new PreferencePair(p, i, j, s[i] - s[j]));
                     break;

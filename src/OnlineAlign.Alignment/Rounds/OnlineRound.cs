@@ -65,8 +65,10 @@ public static class OnlineRound
 
         progress?.Invoke("judge", 0, groups.Count);
         var judged = RoundPhases.Judge(groups,
-            JudgeFactory.Create(s, models.Policy, models.TrainedFrom, x.Tokenizer, x.Task, x.Reward, x.Seed, x.Round),
-            JudgeFactory.Previous(s, models.TrainedFrom, models.TrainedFromBefore, x.Tokenizer, x.Task, x.Seed, x.Round),
+            JudgeFactory.Create(s, models.Policy, JudgeFactory.ImplicitReference(x.ReferenceStrategy, models.TrainedFrom, models.Initial, x.Round == 1),
+                x.Tokenizer, x.Task, x.Reward, x.Seed, x.Round),
+            JudgeFactory.Previous(s, models.TrainedFrom, JudgeFactory.ImplicitReference(x.ReferenceStrategy, models.TrainedFromBefore, models.Initial, x.Round == 2),
+                x.Tokenizer, x.Task, x.Seed, x.Round),
             s, x.Task, x.Tokenizer.EosId);
         Lap("judge", judged.Metrics);
 

@@ -111,9 +111,8 @@ public static class RoundPhases
     {
         if (mode == "none" || previous is null) return (Enumerable.Repeat(1.0, current.Count).ToArray(), double.NaN);
         var taus = current.Select((c, i) => RankAgreement.KendallTauB(c, previous[i])).ToArray();
-        var rates = taus.Select(RankAgreement.ConsistencyRate).ToArray();
-        if (mode == "avg") rates = Enumerable.Repeat(rates.Average(), rates.Length).ToArray();
-        return (rates, taus.Average());
+        // Per prompt; "avg" is averaged over the prompts that yield a pair when the pairs are built.
+        return (taus.Select(RankAgreement.ConsistencyRate).ToArray(), taus.Average());
     }
 
     /// <summary>Pairs with their prompt's C, and reference log-probs computed once for the whole round.</summary>
@@ -121,10 +120,14 @@ public static class RoundPhases
         IReadOnlyList<ResponseGroup> groups, IReadOnlyList<double[]> scores, double[] consistency, RoundSettings s,
         DecoderLM reference, int seed, int padTokenId, CancellationToken cancellationToken = default)
     {
-        // NaN scores (unparsable judgements) are excluded: treat them as absent by mapping to the group's minimum.
-        var usable = scores.Select(row => row.Any(double.IsNaN)
-            ? row.Select(v => double.IsNaN(v) ? (row.Where(x => !double.IsNaN(x)).DefaultIfEmpty(0).Min()) : v).ToArray() : row).ToList();
-        var (pairs, stats) = PairBuilder.Build(usable.Select(r => (IReadOnlyList<double>)r).ToList(), s.PairStrategy, s.MinScoreGap, seed);
+        // NaN scores (no valid judgement) take part in no pair: PairBuilder leaves those responses out.
+        var (pairs, stats) = PairBuilder.Build(scores.Select(r => (IReadOnlyList<double>)r).ToList(), s.PairStrategy, s.MinScoreGap, seed);
+        if (s.Consistency == "avg")
+        {
+            // CREAM's "avg": one C for the round, the mean over the prompts that yield a pair (as its code computes it).
+            double mean = pairs.Select(p => p.PromptIndex).Distinct().Select(i => consistency[i]).DefaultIfEmpty(1.0).Average();
+            consistency = Enumerable.Repeat(mean, consistency.Length).ToArray();
+        }
         var rows = pairs.SelectMany(p => new[]
         {
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen]),

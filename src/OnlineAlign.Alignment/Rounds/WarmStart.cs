@@ -11,12 +11,15 @@ public static class WarmStart
 {
     public sealed record Settings(int Steps = 150, int BatchSize = 32, double LearningRate = 3e-3, double Noise = 0.3, int Demonstrations = 2000);
 
+    /// <summary>The prompts whose (noisy) answers the warm start is fine-tuned on.</summary>
+    public static IReadOnlyList<PromptItem> DemonstrationPrompts(IVerifiableTask task, Settings s, int seed) => task.Prompts(s.Demonstrations, seed, "train");
+
     public static DecoderLM Train(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed, out List<double> losses,
         CancellationToken cancellationToken = default)
     {
         var model = BuiltinModels.Create(config, seed);
         var random = new Random(seed);
-        var demos = task.Prompts(s.Demonstrations, seed, "train")
+        var demos = DemonstrationPrompts(task, s, seed)
             .Select(p => Examples.Pair(tokenizer, p.Prompt, task.Demonstrate(p, random, s.Noise))).ToList();
         losses = SftTrainer.Train(model, demos,
             new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, s.Steps / 10) },

@@ -1,8 +1,10 @@
 namespace OnlineAlign.Alignment.Tasks;
 
 /// <summary>
-/// Shared mechanics of the built-in tasks: train and eval prompts come from disjoint seed streams, the
-/// answer is computed from the prompt, and a response is judged on its first line, trimmed.
+/// Shared mechanics of the built-in tasks: the prompt space is split once and for all into a held-out
+/// part (about one prompt in ten, chosen by a stable hash of its text) and a training part, so that no
+/// stream of training prompts (any seed: warm-start demonstrations, round prompts) can contain a held-out
+/// evaluation prompt. The answer is computed from the prompt; a response is judged on its first line, trimmed.
 /// </summary>
 public abstract class TaskBase : IVerifiableTask
 {
@@ -12,24 +14,26 @@ public abstract class TaskBase : IVerifiableTask
 
     public IReadOnlyList<PromptItem> Prompts(int count, int seed, string split)
     {
-        // Distinct streams for the splits; eval prompts that also occur in train are skipped.
-        var random = new Random(StableSeed(seed, split));
-        var train = split == "eval" ? Prompts(2000, seed, "train").Select(p => p.Prompt).ToHashSet() : [];
+        bool heldOut = split == "eval";
+        var random = new Random((int)(StableHash($"{Name}/{split}/{seed}") & 0x7fffffff));
         var items = new List<PromptItem>(count);
         for (int guard = 0; items.Count < count && guard < count * 100; guard++)
         {
             var item = Make(random);
-            if (!train.Contains(item.Prompt)) items.Add(item);
+            if (IsHeldOut(item.Prompt) == heldOut) items.Add(item);
         }
         return items;
     }
 
-    /// <summary>A seed from (seed, split, task) that is the same in every process (string.GetHashCode is not).</summary>
-    private int StableSeed(int seed, string split)
+    /// <summary>Whether a prompt belongs to the held-out (evaluation) part of the task's prompt space.</summary>
+    public static bool IsHeldOut(string prompt) => StableHash(prompt) % 10 == 0;
+
+    /// <summary>FNV-1a: the same in every process (string.GetHashCode is not).</summary>
+    private static uint StableHash(string text)
     {
         uint hash = 2166136261;
-        foreach (char c in $"{Name}/{split}/{seed}") hash = (hash ^ c) * 16777619;
-        return (int)(hash & 0x7fffffff);
+        foreach (char c in text) hash = (hash ^ c) * 16777619;
+        return hash;
     }
 
     public bool Verify(PromptItem item, string response) =>

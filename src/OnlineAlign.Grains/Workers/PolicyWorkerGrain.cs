@@ -70,7 +70,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Phase(r, "judge", ct,
-        [r.Policy, r.TrainedFrom, r.TrainedFromBefore], async (c, prefix) =>
+        [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
             var judged = await Compute(() => RoundJob.Judge(c, responses));

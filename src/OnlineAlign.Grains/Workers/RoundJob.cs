@@ -40,7 +40,7 @@ public static class RoundJob
         var tokenizer = new ByteTokenizer();
         var config = BuiltinModels.ByName(spec.BuiltinModel);
         using var model = spec.SftSteps > 0
-            ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), new WarmStart.Settings(Steps: spec.SftSteps, Noise: spec.SftNoise), (int)(spec.Seed % int.MaxValue), out _,
+            ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
                 cancellationToken)
             : BuiltinModels.Create(config, (long)spec.Seed);
         Save(model.Place(device), tokenizer, spec, 0, outputFolder, null);
@@ -67,11 +67,14 @@ public static class RoundJob
         var groups = RoundPhases.Groups(tokenizer, prompts, responses);
         var trainedFrom = r.TrainedFrom is null ? null : c.Shared(r.TrainedFrom);
         var trainedFromBefore = r.TrainedFromBefore is null ? null : c.Shared(r.TrainedFromBefore);
+        var initial = c.Shared(r.Initial);
         using var reward = c.Spec.Judge == "reward_model" ? RewardModel.Load(c.Spec.RewardModelFolder!, c.Device) : null;
         c.Progress("judge", 0, groups.Count);
         return RoundPhases.Judge(groups,
-            JudgeFactory.Create(c.Settings, c.Shared(r.Policy), trainedFrom, tokenizer, task, reward, c.Spec.Seed, r.Round),
-            JudgeFactory.Previous(c.Settings, trainedFrom, trainedFromBefore, tokenizer, task, c.Spec.Seed, r.Round),
+            JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
+                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, r.Round),
+            JudgeFactory.Previous(c.Settings, trainedFrom,
+                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom?.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
             c.Settings, task, tokenizer.EosId, c.Cancellation);
     }
 
@@ -102,7 +105,7 @@ public static class RoundJob
     {
         var r = c.Request;
         var (task, _, _) = RoundPrompts(c.Spec, r.Round);
-        var evalPrompts = task is null ? [] : task.Prompts(c.Spec.EvalPrompts, (int)(c.Spec.Seed % int.MaxValue), "eval");
+        var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
         c.Progress("evaluate", 0, evalPrompts.Count);
         return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
             c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Spec.GenerationBatchSize, c.Cancellation);

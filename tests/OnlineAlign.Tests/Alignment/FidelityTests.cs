@@ -1,0 +1,115 @@
+using OnlineAlign.Alignment.Judges;
+using OnlineAlign.Alignment.Pairs;
+using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Alignment.Tasks;
+using OnlineAlign.Contracts;
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Scoring;
+using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Specs;
+
+namespace OnlineAlign.Tests.Alignment;
+
+/// <summary>The methods as their papers define them, each pinned by a case that the earlier code got wrong.</summary>
+public class FidelityTests
+{
+    private static readonly ByteTokenizer Tokenizer = new();
+
+    private sealed class FixedJudge(params double[][] scores) : IJudge
+    {
+        public string Kind => "fixed";
+        public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default) =>
+            new(scores, scores.Sum(r => r.Count(double.IsNaN)));
+    }
+
+    private static List<ResponseGroup> Groups(int prompts, int samples)
+    {
+        var items = new SortDigitsTask().Prompts(prompts, 5, "train").ToList();
+        return items.Select((p, i) => new ResponseGroup(p, OnlineAlign.Alignment.Training.Examples.PromptIds(Tokenizer, p.Prompt),
+            Enumerable.Range(0, samples).Select(k => OnlineAlign.Alignment.Training.Examples.ResponseIds(Tokenizer, $"{i}{k}")).ToList(),
+            Enumerable.Range(0, samples).Select(k => $"{i}{k}").ToList())).ToList();
+    }
+
+    [Fact]
+    public void ScoresAreReadOnlyWhereTheNumberEndsInTheRubricsRange()
+    {
+        Assert.Null(LlmJudge.ParseScore("Score: 10"));
+        Assert.Equal(4.0, LlmJudge.ParseScore("Good. Score: 4"));
+        Assert.Equal(3.5, LlmJudge.ParseScore("Score: 3.5."));
+        Assert.Equal(2.0, LlmJudge.ParseScore("Score: 5\nOn reflection, Score: 2"));
+        Assert.Null(LlmJudge.ParseScore("Score: 5.25.3"));
+        Assert.Null(LlmJudge.ParseScore("no score at all"));
+    }
+
+    [Fact]
+    public void AJudgeThatCannotScoreSomeOrAllResponsesNeverBreaksARoundAndThoseResponsesAreInNoPair()
+    {
+        using var model = BuiltinModels.Create(BuiltinModels.Tiny, 3);
+        var groups = Groups(3, 3);
+        double nan = double.NaN;
+        var current = new FixedJudge([nan, 1, 2], [nan, nan, nan], [3, nan, 1]);
+        var previous = new FixedJudge([2, nan, 1], [1, 2, 3], [nan, nan, nan]);
+        var settings = new RoundSettings { SamplesPerPrompt = 3, Consistency = "dyn" };
+        var judged = RoundPhases.Judge(groups, current, previous, settings, new SortDigitsTask(), Tokenizer.EosId);
+        Assert.Equal(5, judged.Metrics["judge/parse_failures"]);
+        Assert.All(judged.Consistency, c => Assert.True(double.IsFinite(c)));
+
+        var pairs = RoundPhases.BuildPairs(groups, judged.Scores, judged.Consistency, settings, model, 1, 0).Pairs;
+        Assert.Equal([(0, 2, 1), (2, 0, 2)], pairs.Select(p => (p.PromptIndex, p.Chosen, p.Rejected)));
+
+        // A real LLM judge whose model emits garbage (random weights): every response unscored, no pair, no error.
+        var garbage = new LlmJudge(model, Tokenizer, PromptTemplate.Plain, 2, new() { MaxNewTokens = 8, Temperature = 1, Seed = 1 }, "{prompt}{response} Score:");
+        var unscored = RoundPhases.Judge(groups, garbage, garbage, settings, new SortDigitsTask(), Tokenizer.EosId);
+        Assert.Empty(RoundPhases.BuildPairs(groups, unscored.Scores, unscored.Consistency, settings, model, 1, 0).Pairs);
+    }
+
+    [Fact]
+    public void AvgConsistencyIsTheMeanOverThePromptsThatYieldAPair()
+    {
+        using var model = BuiltinModels.Create(BuiltinModels.Tiny, 3);
+        var groups = Groups(3, 2);
+        double[][] scores = [[1, 1], [2, 1], [1, 2]]; // prompt 0 gives no pair
+        double[] perPrompt = [0.0, 1.0, 0.5];
+        var pairs = RoundPhases.BuildPairs(groups, scores, perPrompt, new RoundSettings { SamplesPerPrompt = 2, Consistency = "avg" }, model, 1, 0).Examples;
+        Assert.Equal([0.75, 0.75], pairs.Select(p => p.Consistency));
+        var dyn = RoundPhases.BuildPairs(groups, scores, perPrompt, new RoundSettings { SamplesPerPrompt = 2, Consistency = "dyn" }, model, 1, 0).Examples;
+        Assert.Equal([1.0, 0.5], dyn.Select(p => p.Consistency));
+    }
+
+    [Fact]
+    public void SppoWithTheInitialModelAsReferenceIsRefused() =>
+        Assert.Contains(RunSpecMapping.Problems(new RunSpec { Loss = "sppo", Reference = "initial" }), p => p.Contains("does not fit loss.kind 'sppo'"));
+
+    [Theory]
+    [InlineData("sort")]
+    [InlineData("add")]
+    [InlineData("reverse")]
+    public void HeldOutPromptsAreDisjointFromEveryPromptTheRunTrainsOn(string task)
+    {
+        var spec = new RunSpec { Task = task, Rounds = 4, PromptsPerRound = 256, EvalPrompts = 100, Seed = 3 };
+        var trained = RunSpecMapping.TrainingPrompts(spec).Prompts.Select(p => p.Prompt)
+            .Concat(WarmStart.DemonstrationPrompts(BuiltinTasks.ByName(task), RunSpecMapping.WarmStartSettings(spec), (int)spec.Seed).Select(p => p.Prompt))
+            .ToHashSet();
+        var heldOut = RunSpecMapping.EvalPrompts(spec);
+        Assert.Equal(100, heldOut.Count);
+        Assert.DoesNotContain(heldOut, p => trained.Contains(p.Prompt));
+    }
+
+    [Fact]
+    public void TheImplicitJudgeMeasuresAgainstTheReferenceTheRunTrainsWith()
+    {
+        using var policy = BuiltinModels.Create(BuiltinModels.Tiny, 1);
+        using var trainedFrom = BuiltinModels.Create(BuiltinModels.Tiny, 2);
+        using var initial = BuiltinModels.Create(BuiltinModels.Tiny, 3);
+        Assert.Same(initial, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, policyIsInitial: false));
+        Assert.Same(trainedFrom, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, policyIsInitial: true));
+        Assert.Same(trainedFrom, JudgeFactory.ImplicitReference("previous_round", trainedFrom, initial, policyIsInitial: false));
+
+        var groups = Groups(2, 2);
+        var judge = JudgeFactory.Create(new RoundSettings(), policy, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, false), Tokenizer, null, null, 1, 2);
+        var scores = judge.Score(groups).Scores;
+        var rows = groups.SelectMany(g => g.ResponseIds.Select(r => new PromptResponse(g.PromptIds, r))).ToList();
+        var expected = ResponseLogProbs.Score(policy, rows).Zip(ResponseLogProbs.Score(initial, rows), (a, b) => a.Sum - b.Sum).ToArray();
+        Assert.Equal(expected, scores.SelectMany(s => s), (a, b) => Math.Abs(a - b) < 1e-5);
+    }
+}
