@@ -2,7 +2,8 @@ namespace OnlineAlign.Alignment.Pairs;
 
 /// <summary>A preference pair: indices into one prompt's responses, with its label weight.</summary>
 /// <param name="Consistency">CREAM's C for this pair's prompt (1 = a hard label).</param>
-public sealed record PreferencePair(int PromptIndex, int Chosen, int Rejected, double ScoreGap, double Consistency = 1.0);
+/// <param name="Stage">Curriculum stage (0 = easiest); pairs train stage after stage. 0 for the other strategies.</param>
+public sealed record PreferencePair(int PromptIndex, int Chosen, int Rejected, double ScoreGap, double Consistency = 1.0, int Stage = 0);
 
 /// <summary>How many prompts gave no pair, and why.</summary>
 public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int BelowMinimumGap);
@@ -47,18 +48,17 @@ public static class PairBuilder
                     pairs.Add(new PreferencePair(p, best, rejected, s[best] - s[rejected]));
                     break;
                 case "curriculum":
-                    foreach (int i in scored)
-                        foreach (int j in scored)
-                            if (s[i] - s[j] >= Math.Max(minimumGap, double.Epsilon) && (s[i] > s[j]))
-                                pairs.Add(new PreferencePair(p, i, j, s[i] - s[j]));
+                    // Curry-DPO: the best response against each other one, the k-th largest gap in stage k.
+                    var others = scored.Where(j => j != best && s[best] - s[j] >= Math.Max(minimumGap, double.Epsilon))
+                        .OrderByDescending(j => s[best] - s[j]).ThenBy(j => j).ToList();
+                    pairs.AddRange(others.Select((j, stage) => new PreferencePair(p, best, j, s[best] - s[j], Stage: stage)));
                     break;
                 default:
                     throw new ArgumentException($"pair strategy '{strategy}' is not one of {string.Join(", ", Strategies)}");
             }
         }
-        // Curriculum: easy (large gap) to hard (small gap); a stable order keeps runs reproducible.
-        if (strategy == "curriculum")
-            pairs = pairs.OrderByDescending(x => x.ScoreGap).ThenBy(x => x.PromptIndex).ThenBy(x => x.Chosen).ThenBy(x => x.Rejected).ToList();
+        // Curriculum: stage by stage, easy (large gap) to hard (small gap); a stable order keeps runs reproducible.
+        if (strategy == "curriculum") pairs = pairs.OrderBy(x => x.Stage).ThenBy(x => x.PromptIndex).ToList();
         return (pairs, new PairStatistics(scores.Count, pairs.Count, allEqual, belowGap));
     }
 }

@@ -92,17 +92,34 @@ public static class RoundPhases
         return new PairsOutcome(examples, metrics);
     }
 
-    /// <summary>The train phase: the policy is updated in place; metrics are the means over the round's steps.</summary>
+    /// <summary>
+    /// The train phase: the policy is updated in place; metrics are the means over the round's steps. Curriculum
+    /// pairs (Curry-DPO) train stage after stage, never shuffled across stages, and each stage after the first
+    /// takes the model the previous stage ended with as its reference (its log-probs computed here).
+    /// </summary>
     public static TrainOutcome Train(DecoderLM policy, PairsOutcome pairs, RoundSettings s, ulong seed, int round, int padTokenId,
         Action<int, int>? progress = null, OptimizerState? optimizerState = null, CancellationToken cancellationToken = default)
     {
-        var steps = PreferenceTrainer.Train(policy, pairs.Examples,
-            new PreferenceTrainer.Settings(s.Loss, s.Optimizer, s.Epochs, s.BatchSize, (int)(seed % int.MaxValue) + round), padTokenId,
-            progress, optimizerState, cancellationToken);
+        var steps = new List<StepMetrics>();
+        foreach (var stage in pairs.Examples.GroupBy(e => e.Stage).OrderBy(g => g.Key))
+        {
+            var examples = stage.Key == 0 ? stage.ToList() : WithReference(policy, stage.ToList(), padTokenId, cancellationToken);
+            steps.AddRange(PreferenceTrainer.Train(policy, examples,
+                new PreferenceTrainer.Settings(s.Loss, s.Optimizer, s.Epochs, s.BatchSize, (int)(seed % int.MaxValue) + round + 7919 * stage.Key), padTokenId,
+                progress, optimizerState, cancellationToken));
+        }
         var metrics = new Dictionary<string, double>();
         foreach (var key in steps.FirstOrDefault()?.Named().Keys ?? [])
             metrics[key] = steps.Average(st => st.Named()[key]);
         return new TrainOutcome(steps, metrics);
+    }
+
+    /// <summary>The pairs with their reference log-probs under another model (a curriculum stage's starting point).</summary>
+    private static List<PairExample> WithReference(DecoderLM reference, List<PairExample> pairs, int padTokenId, CancellationToken cancellationToken)
+    {
+        var rows = pairs.SelectMany(p => new[] { new PromptResponse(p.Prompt, p.Chosen), new PromptResponse(p.Prompt, p.Rejected) }).ToList();
+        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
+        return pairs.Select((p, i) => p with { ReferenceChosen = logProbs[2 * i].Sum, ReferenceRejected = logProbs[2 * i + 1].Sum }).ToList();
     }
 
     /// <summary>CREAM's per-prompt consistency between this round's and the previous judge's scores.</summary>
@@ -136,7 +153,7 @@ public static class RoundPhases
         var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
         var examples = pairs.Select((p, i) => new PairExample(
             groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen], groups[p.PromptIndex].ResponseIds[p.Rejected],
-            logProbs[2 * i].Sum, logProbs[2 * i + 1].Sum, consistency[p.PromptIndex])).ToList();
+            logProbs[2 * i].Sum, logProbs[2 * i + 1].Sum, consistency[p.PromptIndex], p.Stage)).ToList();
         return (examples, stats, pairs);
     }
 

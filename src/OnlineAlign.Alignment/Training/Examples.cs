@@ -16,7 +16,8 @@ public static class Examples
 }
 
 /// <summary>One training pair with the reference log-probs computed once per round, before training.</summary>
-public sealed record PairExample(int[] Prompt, int[] Chosen, int[] Rejected, double ReferenceChosen, double ReferenceRejected, double Consistency = 1.0);
+public sealed record PairExample(int[] Prompt, int[] Chosen, int[] Rejected, double ReferenceChosen, double ReferenceRejected, double Consistency = 1.0,
+    int Stage = 0);
 
 /// <summary>A training step's metrics, with the names TRL users know.</summary>
 public sealed record StepMetrics(int Step, double Loss, double RewardsChosen, double RewardsRejected, double RewardsAccuracy,

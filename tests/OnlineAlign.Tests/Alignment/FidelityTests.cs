@@ -1,7 +1,10 @@
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Pairs;
 using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Tasks;
+using OnlineAlign.Alignment.Training;
+using OnlineAlign.Modeling.Training;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
@@ -25,8 +28,8 @@ public class FidelityTests
     private static List<ResponseGroup> Groups(int prompts, int samples)
     {
         var items = new SortDigitsTask().Prompts(prompts, 5, "train").ToList();
-        return items.Select((p, i) => new ResponseGroup(p, OnlineAlign.Alignment.Training.Examples.PromptIds(Tokenizer, p.Prompt),
-            Enumerable.Range(0, samples).Select(k => OnlineAlign.Alignment.Training.Examples.ResponseIds(Tokenizer, $"{i}{k}")).ToList(),
+        return items.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(Tokenizer, p.Prompt),
+            Enumerable.Range(0, samples).Select(k => Examples.ResponseIds(Tokenizer, $"{i}{k}")).ToList(),
             Enumerable.Range(0, samples).Select(k => $"{i}{k}").ToList())).ToList();
     }
 
@@ -74,6 +77,29 @@ public class FidelityTests
         Assert.Equal([0.75, 0.75], pairs.Select(p => p.Consistency));
         var dyn = RoundPhases.BuildPairs(groups, scores, perPrompt, new RoundSettings { SamplesPerPrompt = 2, Consistency = "dyn" }, model, 1, 0).Examples;
         Assert.Equal([1.0, 0.5], dyn.Select(p => p.Consistency));
+    }
+
+    [Fact]
+    public void CurriculumTrainsStageAfterStageEachWithTheModelThePreviousStageEndedWithAsReference()
+    {
+        int[] prompt = Examples.PromptIds(Tokenizer, "sort 312=");
+        int[] Response(string text) => Examples.ResponseIds(Tokenizer, text);
+        using var model = BuiltinModels.Create(BuiltinModels.Tiny, 4);
+        var reference = ResponseLogProbs.Score(model, [new(prompt, Response("123")), new(prompt, Response("321")), new(prompt, Response("132"))]);
+        var stage0 = Enumerable.Repeat(new PairExample(prompt, Response("123"), Response("321"), reference[0].Sum, reference[1].Sum, Stage: 0), 4).ToList();
+        var stage1 = Enumerable.Repeat(new PairExample(prompt, Response("123"), Response("132"), reference[0].Sum, reference[2].Sum, Stage: 1), 4).ToList();
+        var settings = new RoundSettings { Loss = new LossSettings { Kind = "dpo" }, Optimizer = new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0 }, BatchSize = 2 };
+        using var staged = BuiltinModels.Clone(model);
+        RoundPhases.Train(staged, new PairsOutcome([.. stage1, .. stage0], []), settings, seed: 1, round: 1, padTokenId: 0);
+
+        // By hand: stage 0 against the round's reference, then stage 1 against the model stage 0 ended with.
+        using var byHand = BuiltinModels.Clone(model);
+        PreferenceTrainer.Train(byHand, stage0, new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 2, 2));
+        var after0 = ResponseLogProbs.Score(byHand, [new(prompt, Response("123")), new(prompt, Response("132"))]);
+        PreferenceTrainer.Train(byHand, stage1.Select(p => p with { ReferenceChosen = after0[0].Sum, ReferenceRejected = after0[1].Sum }).ToList(),
+            new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 2, 2 + 7919));
+        var expected = byHand.state_dict();
+        foreach (var (name, t) in staged.state_dict()) Assert.True(t.allclose(expected[name], 0, 0), name);
     }
 
     [Fact]

@@ -42,12 +42,13 @@ public class RankingAndPairsTests
     }
 
     [Fact]
-    public void CurriculumOrdersAllPairsFromEasyToHard()
+    public void CurriculumPairsTheBestWithEachOtherResponseInStagesFromEasyToHard()
     {
-        IReadOnlyList<double>[] scores = [[3, 1, 2]];
+        // Curry-DPO: N-1 pairs per prompt, the best against each other one; stage k holds each prompt's k-th largest gap.
+        IReadOnlyList<double>[] scores = [[4, 1, 3, 2], [0, 5, double.NaN, 5]];
         var (pairs, _) = PairBuilder.Build(scores, "curriculum", 0, 0);
-        Assert.Equal([(0, 1), (0, 2), (2, 1)], pairs.Select(p => (p.Chosen, p.Rejected)));
-        Assert.Equal([2.0, 1.0, 1.0], pairs.Select(p => p.ScoreGap));
+        Assert.Equal([(0, 0, 1, 0), (1, 1, 0, 0), (0, 0, 3, 1), (0, 0, 2, 2)], pairs.Select(p => (p.PromptIndex, p.Chosen, p.Rejected, p.Stage)));
+        Assert.Equal([3.0, 5.0, 2.0, 1.0], pairs.Select(p => p.ScoreGap));
     }
 
     [Fact]
