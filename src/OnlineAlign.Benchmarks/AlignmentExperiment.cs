@@ -1,10 +1,7 @@
 using System.Diagnostics;
-using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Rounds;
-using OnlineAlign.Alignment.Tasks;
-using OnlineAlign.Modeling;
-using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Modeling.Training;
+using OnlineAlign.Contracts;
+using OnlineAlign.Pipeline.Local;
 
 namespace OnlineAlign.Benchmarks;
 
@@ -18,59 +15,48 @@ public static class AlignmentExperiment
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
         double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1);
 
+    /// <summary>The run spec of one arm: the product's own spec, run through the product's own phases (LocalRun).</summary>
+    public static RunSpec Spec(Settings s, string method, int seed) => new()
+    {
+        Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
+        PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
+        Judge = method == "verifier" ? "verifier" : "implicit", Consistency = method == "cream" ? "dyn" : "none",
+        Loss = method == "cream" ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
+        LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16,
+    };
+
     public static void Run(Settings s, TextWriter report)
     {
-        var tokenizer = new ByteTokenizer();
-        var task = BuiltinTasks.ByName(s.Task);
         var table = new Dictionary<(string Method, int Seed), List<RoundReport>>();
         var initialAccuracy = new Dictionary<int, double>();
+        string folder = Path.Combine(Path.GetTempPath(), "onlinealign-experiment-" + Guid.NewGuid().ToString("N")[..8]);
         foreach (int seed in s.Seeds)
-        {
-            var watch = Stopwatch.StartNew();
-            using var warm = WarmStart.Train(BuiltinModels.Tiny, tokenizer, task, new WarmStart.Settings(Steps: s.SftSteps, Noise: s.Noise), seed, out var sftLosses);
-            var evalPrompts = task.Prompts(s.EvalPrompts, seed, "eval");
-            var initial = RoundPhases.Evaluate(warm, warm, warm, tokenizer, task, evalPrompts, 16, (ulong)seed,
-                new RoundSettings().GenerationBatchSize);
-            initialAccuracy[seed] = initial["eval/accuracy"];
-            report.WriteLine($"seed {seed}: SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations, final loss {sftLosses[^1]:F3}, " +
-                             $"held-out accuracy {initial["eval/accuracy"]:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
             foreach (var method in s.Methods)
             {
-                var settings = new RoundSettings
-                {
-                    SamplesPerPrompt = s.Samples,
-                    Judge = method == "verifier" ? "verifier" : "implicit",
-                    Consistency = method == "cream" ? "dyn" : "none",
-                    Loss = new LossSettings { Kind = method == "cream" ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha },
-                    Epochs = s.Epochs,
-                    Optimizer = new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0 },
-                    BatchSize = 16,
-                };
-                using var models = new RunModels { Policy = BuiltinModels.Clone(warm), Initial = BuiltinModels.Clone(warm) };
-                var reports = new List<RoundReport>();
+                var watch = Stopwatch.StartNew();
+                using var run = new LocalRun(Spec(s, method, seed), Path.Combine(folder, $"{method}-{seed}"));
+                var initial = run.Prepare();
+                initialAccuracy[seed] = initial.Metrics["eval/accuracy"];
+                report.WriteLine($"seed {seed} {method}: round 0 (SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations): " +
+                                 $"held-out accuracy {initial.Metrics["eval/accuracy"]:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
                 for (int round = 1; round <= s.Rounds; round++)
                 {
                     watch.Restart();
-                    var indices = Enumerable.Range((round - 1) * s.PromptsPerRound, s.PromptsPerRound).ToList();
-                    var all = task.Prompts(s.Rounds * s.PromptsPerRound, seed + 1000, "train");
-                    var prompts = indices.Select(i => all[i]).ToList();
-                    var r = OnlineRound.Run(models, new OnlineRound.Inputs(settings, tokenizer, task, prompts, indices, evalPrompts,
-                        "previous_round", (ulong)seed, round, reports));
-                    reports.Add(r);
+                    var r = run.RunRound();
                     if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1") report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
                     report.WriteLine($"  {method,-8} round {round}: accuracy {r.Metrics["eval/accuracy"]:P1}, pairs {r.Metrics["pairs/kept"]}, " +
                                      $"C {r.Metrics["consistency/C"]:F3}, tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
                                      $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} ({watch.Elapsed.TotalSeconds:F0} s)" +
                                      (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
                 }
-                table[(method, seed)] = reports;
+                table[(method, seed)] = run.Reports.Skip(1).ToList();
+                Directory.Delete(Path.Combine(folder, $"{method}-{seed}"), recursive: true);
             }
-        }
 
         report.WriteLine();
         report.WriteLine($"Held-out accuracy (mean over seeds {string.Join(", ", s.Seeds)}; greedy, {s.EvalPrompts} prompts):");
         report.WriteLine();
-        report.WriteLine("| method | SFT | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
+        report.WriteLine("| method | round 0 | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
         report.WriteLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
         foreach (var method in s.Methods)
             report.WriteLine($"| {method} | {s.Seeds.Average(seed => initialAccuracy[seed]):P1} | " +

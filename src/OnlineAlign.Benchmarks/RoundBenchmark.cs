@@ -1,16 +1,14 @@
-using OnlineAlign.Alignment.Losses;
-using OnlineAlign.Alignment.Rounds;
-using OnlineAlign.Alignment.Tasks;
+using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
-using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Modeling.Training;
+using OnlineAlign.Pipeline.Local;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Benchmarks;
 
 /// <summary>
-/// One online round's phases in one process on one device (no cluster): generate N samples per prompt,
+/// Online rounds in one process on one device (no cluster; the cluster's own phase functions, through LocalRun): generate N samples per prompt,
 /// judge (implicit reward), pairs with reference log-probs, DPO training, evaluation; with a random-weight
 /// model of a benchmark shape. `pytorch_round.py` does the same round in PyTorch + transformers for comparison.
 /// Prompts are random lowercase text (one byte token per character), so both sides see the same shapes.
@@ -24,31 +22,32 @@ public static class RoundBenchmark
     {
         var device = DeviceSetting.Resolve(s.Device);
         var config = s.Model == "tiny" ? BuiltinModels.Tiny : ModelShapes.ByName(s.Model);
-        // Initialised as transformers initialises them, like pytorch_round.py's models.
-        using var generator = new Generator(0);
-        var policy = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType);
-        using var models = new RunModels { Policy = policy, Initial = BuiltinModels.Clone(policy) };
-        long parameters = models.Policy.parameters().Sum(p => p.NumberOfElements);
+        // Initialised as transformers initialises them, like pytorch_round.py's models, and saved as the
+        // Hugging Face folder the run starts from (the run's rounds go through the product's own phases).
+        string folder = Path.Combine(Path.GetTempPath(), "onlinealign-round-benchmark-" + Guid.NewGuid().ToString("N")[..8]);
+        using (var generator = new Generator(0))
+        using (var initial = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType))
+            HfCheckpoint.Save(initial, Path.Combine(folder, "model"), new ByteTokenizer().HfFiles());
+        long parameters = config.ParameterCount();
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +
-                         $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}");
+                         $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}" +
+                         " (a JSONL prompt set: no held-out evaluation, so the evaluate phase does nothing)");
         var random = new Random(0);
-        List<PromptItem> Texts(int n) => Enumerable.Range(0, n)
-            .Select(_ => new PromptItem(new string(Enumerable.Range(0, s.PromptTokens - 1).Select(_ => (char)('a' + random.Next(26))).ToArray()))).ToList();
-        var evalPrompts = Texts(s.EvalPrompts);
-        var settings = new RoundSettings
+        string prompts = Path.Combine(folder, "prompts.jsonl");
+        File.WriteAllLines(prompts, Enumerable.Range(0, s.Rounds * s.Prompts).Select(_ => System.Text.Json.JsonSerializer.Serialize(new
         {
-            SamplesPerPrompt = s.Samples,
-            Sampling = new SamplingOptions { Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens },
-            Judge = "implicit", Consistency = "dyn", Loss = new LossSettings { Kind = "dpo", Beta = 0.1 },
-            Optimizer = new OptimizerSettings { LearningRate = 1e-6, WeightDecay = 0 }, BatchSize = s.BatchSize, EvalMaxNewTokens = s.NewTokens,
+            prompt = new string(Enumerable.Range(0, s.PromptTokens - 1).Select(_ => (char)('a' + random.Next(26))).ToArray()),
+        })));
+        var spec = new RunSpec
+        {
+            Name = "round-benchmark", HfFolder = Path.Combine(folder, "model"), PromptsJsonl = prompts, Rounds = s.Rounds, PromptsPerRound = s.Prompts,
+            SamplesPerPrompt = s.Samples, Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, Judge = "implicit", Consistency = "dyn",
+            Loss = "dpo", Beta = 0.1, LearningRate = 1e-6, WeightDecay = 0, BatchSize = s.BatchSize, Seed = 1, Device = s.Device,
         };
-        var earlier = new List<RoundReport>();
+        using var run = new LocalRun(spec, Path.Combine(folder, "run"), device);
         for (int round = 1; round <= s.Rounds; round++)
         {
-            var prompts = Texts(s.Prompts);
-            var r = OnlineRound.Run(models, new OnlineRound.Inputs(settings, new ByteTokenizer(), null, prompts,
-                Enumerable.Range(0, prompts.Count).ToList(), evalPrompts, "previous_round", 1, round, earlier));
-            earlier.Add(r);
+            var r = run.RunRound();
             var m = r.Metrics;
             double generated = s.Prompts * s.Samples * m["generation/length_mean"];
             // Training FLOPs: 6 x parameters x tokens (forward + backward) over chosen and rejected rows.
@@ -58,5 +57,7 @@ public static class RoundBenchmark
             report.WriteLine($"round {round}: " + string.Join(", ", new[] { "generate", "judge", "pairs", "train", "evaluate" }.Select(p => $"{p} {m[$"time/{p}"]:F2} s")) +
                              $" | generation {generated / m["time/generate"]:F0} new tokens/s | training {trainTokens / trainSeconds:F0} tokens/s{mfu}");
         }
+        run.Dispose();
+        Directory.Delete(folder, recursive: true);
     }
 }

@@ -14,7 +14,8 @@ namespace OnlineAlign.Alignment.Rounds;
 /// <summary>
 /// The phases of one online round as pure functions of their inputs, so that a phase can be re-run
 /// after a crash and give the same output: generate, judge, consistency, pairs, reference log-probs,
-/// train, evaluate. <see cref="OnlineRound"/> chains them in-process; the grains persist each output.
+/// train, evaluate. OnlineAlign.Pipeline chains them over checkpoint folders (RoundJob): the cluster's worker
+/// grains persist each phase's output, and LocalRun drives the same chain in one process for experiments.
 /// </summary>
 public static class RoundPhases
 {

@@ -6,6 +6,7 @@ using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Modeling;
+using OnlineAlign.Pipeline.Phases;
 using OnlineAlign.Storage;
 using Orleans.Placement;
 

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using OnlineAlign.Contracts;
-using OnlineAlign.Specs;
+using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
 

@@ -9,7 +9,7 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Specs;
+using OnlineAlign.Pipeline.Specs;
 
 namespace OnlineAlign.Tests.Alignment;
 

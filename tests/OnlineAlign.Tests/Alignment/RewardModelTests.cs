@@ -1,4 +1,6 @@
 using OnlineAlign.Alignment.Judges;
+using OnlineAlign.Contracts;
+using OnlineAlign.Pipeline.Local;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Alignment.Training;
@@ -41,10 +43,13 @@ public class RewardModelTests
         Assert.Equal(2, new RewardModelJudge(reloaded).Score([group]).Scores[0].Length);
 
         // The reward model as a round's judge: a fixed judge, so no consistency regularisation applies.
-        using var models = new RunModels { Policy = BuiltinModels.Create(BuiltinModels.Tiny, 5), Initial = BuiltinModels.Create(BuiltinModels.Tiny, 5) };
-        var prompts = task.Prompts(16, 9, "train");
-        var report = OnlineRound.Run(models, new OnlineRound.Inputs(new RoundSettings { Judge = "reward_model", Consistency = "dyn", SamplesPerPrompt = 3 },
-            tokenizer, task, prompts, Enumerable.Range(0, 16).ToList(), task.Prompts(8, 9, "eval"), "previous_round", 1, 1, [], Reward: reloaded));
+        var spec = new RunSpec
+        {
+            Task = "sort", SftSteps = 0, Seed = 5, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 3, EvalPrompts = 8,
+            Judge = "reward_model", RewardModelFolder = folder, Consistency = "dyn", Device = "cpu",
+        };
+        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("local-run"));
+        var report = run.RunRound();
         Assert.Equal(1.0, report.Metrics["consistency/C"]);
         Assert.True(report.Metrics["judge/score_std"] > 0);
     }

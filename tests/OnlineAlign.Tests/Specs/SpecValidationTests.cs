@@ -1,5 +1,5 @@
 using OnlineAlign.Contracts;
-using OnlineAlign.Specs;
+using OnlineAlign.Pipeline.Specs;
 
 namespace OnlineAlign.Tests.Specs;
 

@@ -3,14 +3,14 @@ using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Contracts;
-using OnlineAlign.Specs;
+using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 using static TorchSharp.torch;
 
-namespace OnlineAlign.Grains.Workers;
+namespace OnlineAlign.Pipeline.Phases;
 
 /// <summary>
 /// The synchronous tensor work behind each phase, run on the worker's model thread. Inputs are local
@@ -104,7 +104,7 @@ public static class RoundJob
     public static Dictionary<string, double> Evaluate(Context c)
     {
         var r = c.Request;
-        var (task, _, _) = RoundPrompts(c.Spec, r.Round);
+        var task = RunSpecMapping.Task(c.Spec);
         var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
         c.Progress("evaluate", 0, evalPrompts.Count);
         return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,

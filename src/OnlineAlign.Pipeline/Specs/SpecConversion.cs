@@ -1,7 +1,7 @@
 using OnlineAlign.Contracts;
 using V1 = OnlineAlign.Api.V1;
 
-namespace OnlineAlign.Specs;
+namespace OnlineAlign.Pipeline.Specs;
 
 /// <summary>Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec.</summary>
 public static class SpecConversion

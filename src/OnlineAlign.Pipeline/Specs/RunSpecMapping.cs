@@ -7,7 +7,7 @@ using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 
-namespace OnlineAlign.Specs;
+namespace OnlineAlign.Pipeline.Specs;
 
 /// <summary>Turns a user's run spec into round settings, and lists everything wrong with it, by field.</summary>
 public static class RunSpecMapping
@@ -98,6 +98,9 @@ public static class RunSpecMapping
     }
 
     private static string Field(string problem) => problem.Split(' ', 2)[0];
+
+    /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
+    public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task) : null;
 
     /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>

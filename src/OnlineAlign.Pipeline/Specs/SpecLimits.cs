@@ -1,4 +1,4 @@
-namespace OnlineAlign.Specs;
+namespace OnlineAlign.Pipeline.Specs;
 
 /// <summary>
 /// The largest values a run spec may ask for. Every count a request carries has one, so that no single

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using OnlineAlign.Alignment.Rounds;
+using OnlineAlign.Contracts;
+using OnlineAlign.Modeling;
+using OnlineAlign.Pipeline.Phases;
+using OnlineAlign.Pipeline.Specs;
+using static TorchSharp.torch;
+
+namespace OnlineAlign.Pipeline.Local;
+
+/// <summary>
+/// A run's rounds in one process, through the same phase functions (<see cref="RoundJob"/>) that the
+/// cluster's worker grains run, with checkpoints in a local folder instead of blob storage. Experiments and
+/// learning tests use it, so what they measure is what the cluster does; only persistence, retries and
+/// sharding (which never change a result) are left out.
+/// </summary>
+public sealed class LocalRun : IDisposable
+{
+    private readonly string _folder;
+    private readonly Device _device;
+    private readonly ModelCache _models = new();
+    private readonly Dictionary<string, string> _folders = new();
+    /// <summary>P_1, P_2, ...: the policy at the start of each round (P_{r+1} is round r's checkpoint).</summary>
+    private readonly List<BlobRef> _policies = new();
+
+    public RunSpec Spec { get; }
+    /// <summary>Round 0 (the initial policy, evaluated before any round) and each round since.</summary>
+    public List<RoundReport> Reports { get; } = new();
+
+    public LocalRun(RunSpec spec, string folder, Device? device = null)
+    {
+        var problems = RunSpecMapping.Problems(spec);
+        if (problems.Count > 0) throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
+        Spec = spec;
+        _folder = folder;
+        _device = device ?? DeviceSetting.Resolve(spec.Device);
+        Directory.CreateDirectory(folder);
+    }
+
+    /// <summary>Prepares the initial policy (a built-in task's warm start) and evaluates it as round 0.</summary>
+    public RoundReport Prepare(CancellationToken cancellationToken = default)
+    {
+        if (_policies.Count > 0) throw new InvalidOperationException("the run is prepared already");
+        var clock = Stopwatch.StartNew();
+        string initial = Path.Combine(_folder, "round-0000");
+        RoundJob.Prepare(Spec, _device, initial, cancellationToken);
+        _policies.Add(Checkpoint(initial));
+        double prepare = clock.Elapsed.TotalSeconds;
+        var request = Request(1) with { Round = 0, Trained = _policies[0] };
+        var metrics = RoundJob.Evaluate(Context(request, cancellationToken));
+        metrics["time/prepare"] = prepare;
+        var report = new RoundReport(0, metrics, [], []);
+        Reports.Add(report);
+        return report;
+    }
+
+    /// <summary>The next round: generate, judge, pairs, train (a checkpoint in the run's folder), evaluate.</summary>
+    public RoundReport RunRound(CancellationToken cancellationToken = default)
+    {
+        if (_policies.Count == 0) Prepare(cancellationToken);
+        int round = _policies.Count;
+        var request = Request(round);
+        var context = Context(request, cancellationToken);
+        var metrics = new Dictionary<string, double>();
+        var clock = Stopwatch.StartNew();
+        void Lap(string phase, IReadOnlyDictionary<string, double>? phaseMetrics = null)
+        {
+            foreach (var (k, v) in phaseMetrics ?? new Dictionary<string, double>()) metrics[k] = v;
+            metrics[$"time/{phase}"] = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+        }
+
+        var responses = RoundJob.Generate(new GenerationRequest
+        {
+            RunId = request.RunId, Spec = Spec, Round = round, Policy = request.Policy,
+            PromptPositions = Enumerable.Range(0, Spec.PromptsPerRound).ToList(),
+        }, _folders[request.Policy.Sha256], _device, _models, cancellationToken);
+        var groups = responses.Select(r => (IReadOnlyList<int[]>)r).ToList();
+        Lap("generate");
+        var judged = RoundJob.Judge(context, groups);
+        Lap("judge", judged.Metrics);
+        var pairs = RoundJob.Pairs(context, groups, judged);
+        Lap("pairs", pairs.Metrics);
+        string next = Path.Combine(_folder, $"round-{round:D4}");
+        var trained = RoundJob.Train(context, pairs, next);
+        _policies.Add(Checkpoint(next));
+        Lap("train", trained.Metrics);
+        Lap("evaluate", RoundJob.Evaluate(Context(request with { Trained = _policies[^1] }, cancellationToken)));
+
+        var earlier = Reports.Where(r => r.Round > 0).ToList();
+        var report = new RoundReport(round, metrics, RoundWarnings.For(metrics, earlier.LastOrDefault()?.Metrics, earlier.FirstOrDefault()?.Metrics), trained.Steps);
+        Reports.Add(report);
+        return report;
+    }
+
+    /// <summary>The folder of round r's trained checkpoint (P_{r+1}); round 0 is the initial policy.</summary>
+    public string CheckpointFolder(int round) => _folders[_policies[round].Sha256];
+
+    /// <summary>Round r's phase request, exactly as the orchestrator builds it (P_{r-1}, P_{r-2} null where they do not exist).</summary>
+    private PhaseRequest Request(int round) => new()
+    {
+        RunId = "local", Spec = Spec, Round = round, Policy = _policies[round - 1], Initial = _policies[0],
+        TrainedFrom = round >= 2 ? _policies[round - 2] : null, TrainedFromBefore = round >= 3 ? _policies[round - 3] : null,
+    };
+
+    private RoundJob.Context Context(PhaseRequest request, CancellationToken cancellationToken) =>
+        new(request, _folders, _device, _models, (_, _, _) => cancellationToken.ThrowIfCancellationRequested(), cancellationToken);
+
+    /// <summary>A local checkpoint folder named the way the cluster names one: by a key unique to its content's round.</summary>
+    private BlobRef Checkpoint(string folder)
+    {
+        string key = $"local:{Path.GetFullPath(folder)}";
+        _folders[key] = folder;
+        return new BlobRef { Path = folder, Sha256 = key };
+    }
+
+    public void Dispose() => _models.Dispose();
+}
