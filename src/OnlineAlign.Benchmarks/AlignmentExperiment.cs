@@ -20,7 +20,7 @@ public static class AlignmentExperiment
     {
         Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
         PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
-        Judge = method == "verifier" ? "verifier" : "implicit", Consistency = method == "cream" ? "dyn" : "none",
+        Judge = method switch { "verifier" => "verifier", "majority" => "majority", _ => "implicit" }, Consistency = method == "cream" ? "dyn" : "none",
         Loss = method == "cream" ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
         LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16,
     };
@@ -54,13 +54,21 @@ public static class AlignmentExperiment
             }
 
         report.WriteLine();
-        report.WriteLine($"Held-out accuracy (mean over seeds {string.Join(", ", s.Seeds)}; greedy, {s.EvalPrompts} prompts):");
+        report.WriteLine($"Held-out accuracy (mean over seeds {string.Join(", ", s.Seeds)} with its 95% t-interval; greedy, {s.EvalPrompts} prompts):");
         report.WriteLine();
         report.WriteLine("| method | round 0 | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
         report.WriteLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
         foreach (var method in s.Methods)
-            report.WriteLine($"| {method} | {s.Seeds.Average(seed => initialAccuracy[seed]):P1} | " +
-                string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r => $"{s.Seeds.Average(seed => table[(method, seed)][r].Metrics["eval/accuracy"]):P1}")) + " |");
+            report.WriteLine($"| {method} | {Interval(s.Seeds.Select(seed => initialAccuracy[seed]))} | " +
+                string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r => Interval(s.Seeds.Select(seed => table[(method, seed)][r].Metrics["eval/accuracy"])))) + " |");
+        report.WriteLine();
+        report.WriteLine("Change over round 0, paired by seed (mean and 95% t-interval, percentage points):");
+        report.WriteLine();
+        report.WriteLine("| method | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
+        report.WriteLine("|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
+        foreach (var method in s.Methods)
+            report.WriteLine($"| {method} | " + string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r =>
+                Interval(s.Seeds.Select(seed => table[(method, seed)][r].Metrics["eval/accuracy"] - initialAccuracy[seed]), points: true))) + " |");
         foreach (var (metric, label) in new[] { ("consistency/C", "CREAM consistency C"), ("judge/tau_vs_verifier", "Kendall tau(self-judge, verifier)") })
         {
             report.WriteLine();
@@ -72,6 +80,17 @@ public static class AlignmentExperiment
                 report.WriteLine($"| {method} | " + string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r =>
                     $"{s.Seeds.Select(seed => Get(table[(method, seed)][r], metric)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average():F3}")) + " |");
         }
+    }
+
+    /// <summary>"mean ± half-width" of a 95% Student-t interval over seeds.</summary>
+    private static string Interval(IEnumerable<double> values, bool points = false)
+    {
+        var v = values.ToArray();
+        double mean = v.Average();
+        double sd = v.Length > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : double.NaN;
+        double[] t975 = [double.NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+        double half = (v.Length - 1 < t975.Length ? t975[v.Length - 1] : 1.96) * sd / Math.Sqrt(v.Length);
+        return points ? $"{100 * mean:+0.0;-0.0} ± {100 * half:0.0}" : $"{mean:P1} ± {100 * half:0.0}";
     }
 
     private static double Get(RoundReport r, string key) => r.Metrics.TryGetValue(key, out var v) ? v : double.NaN;

@@ -16,6 +16,7 @@ public static class JudgeFactory
     {
         "verifier" => new VerifierJudge(task ?? throw new ArgumentException("judge.kind 'verifier' needs a task with answers")),
         "implicit" => new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId)),
+        "majority" => new MajorityJudge(),
         "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"), Math.Max(0, tokenizer.PadId)),
         "llm" => new LlmJudge(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
             new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }),
@@ -33,10 +34,10 @@ public static class JudgeFactory
 
     /// <summary>
     /// The previous round's self-judge (P_{r-1}, referenced to P_{r-2}), or null where consistency does not
-    /// apply: the first round, consistency off, or a fixed judge (verifier, reward model) that ranks the same way every round.
+    /// apply: the first round, consistency off, or a fixed judge (verifier, reward model, majority vote) that ranks the same way every round.
     /// </summary>
     public static IJudge? Previous(RoundSettings s, DecoderLM? trainedFrom, DecoderLM? trainedFromBefore, ITextTokenizer tokenizer,
         IVerifiableTask? task, ulong seed, int round) =>
-        trainedFrom is null || s.Consistency == "none" || s.Judge is "verifier" or "reward_model"
+        trainedFrom is null || s.Consistency == "none" || s.Judge is "verifier" or "reward_model" or "majority"
             ? null : Create(s, trainedFrom, trainedFromBefore, tokenizer, task, null, seed, round);
 }

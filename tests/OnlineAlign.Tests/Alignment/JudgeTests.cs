@@ -15,6 +15,14 @@ public class JudgeTests
         new(new PromptItem("p"), prompt, responses, responses.Select(r => string.Join(',', r)).ToList());
 
     [Fact]
+    public void MajorityVoteScoresEachAnswerByTheShareOfSamplesThatGiveIt()
+    {
+        var group = new ResponseGroup(new PromptItem("sort 21="), [1], [[1], [2], [3], [4]], ["12", " 12\nmore", "21", ""]);
+        var scores = new MajorityJudge().Score([group]).Scores[0];
+        Assert.Equal([0.5, 0.5, 0.25, 0.0], scores);
+    }
+
+    [Fact]
     public void ImplicitRewardIsTheLogProbDifferenceAndFallsBackToMeanLikelihood()
     {
         using var policy = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
