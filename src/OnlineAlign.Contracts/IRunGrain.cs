@@ -11,6 +11,8 @@ public interface IRunGrain : IGrainWithStringKey
     [Alias("Start")] Task<RunStatus> Start(RunSpec spec, string? requestId);
     [Alias("Get")] Task<RunStatus?> Get();
     [Alias("Rounds")] Task<List<RoundRecord>> Rounds();
+    /// <summary>Round 0: the initial policy's evaluation before any round (null until it has been evaluated).</summary>
+    [Alias("Initial")] Task<RoundRecord?> Initial();
     [Alias("Pause")] Task<RunStatus> Pause();
     [Alias("Resume")] Task<RunStatus> Resume();
     [Alias("Cancel")] Task<RunStatus> Cancel();

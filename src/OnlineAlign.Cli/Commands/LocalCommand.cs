@@ -35,8 +35,9 @@ public static class LocalCommand
                                    $"{run.Spec.Loss.Kind} loss, consistency {run.Spec.Consistency}, task {run.Spec.Prompts.Task}");
             var final = await RunWatcher.WatchAsync(client, run.Id, cancellationToken);
             RunCommands.Print(final);
-            var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id }, cancellationToken: cancellationToken)).Rounds;
-            AnsiConsole.Write(RunWatcher.RoundsTable(rounds));
+            var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id }, cancellationToken: cancellationToken);
+            var rounds = listed.Rounds;
+            AnsiConsole.Write(RunWatcher.RoundsTable(listed));
             if (rounds.Count == 0) return 1;
 
             string outputs = Path.Combine(folder, "runs", run.Id);

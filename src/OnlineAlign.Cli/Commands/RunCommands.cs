@@ -16,7 +16,7 @@ public static class RunCommands
         yield return Simple("status", "Show a run's state", async (client, id, ct) =>
             Print(await client.GetRunAsync(new GetRunRequest { RunId = id }, cancellationToken: ct)));
         yield return Simple("rounds", "Show the metrics of every committed round as a table", async (client, id, ct) =>
-            AnsiConsole.Write(RunWatcher.RoundsTable((await client.ListRoundsAsync(new ListRoundsRequest { RunId = id }, cancellationToken: ct)).Rounds)));
+            AnsiConsole.Write(RunWatcher.RoundsTable(await client.ListRoundsAsync(new ListRoundsRequest { RunId = id }, cancellationToken: ct))));
         yield return Simple("watch", "Follow a run live until it stops", async (client, id, ct) =>
             Print(await RunWatcher.WatchAsync(client, id, ct)));
         yield return Simple("pause", "Pause a run after its current round", async (client, id, ct) =>

@@ -81,6 +81,8 @@ public sealed class RunGrain(
 
     public Task<List<RoundRecord>> Rounds() => Task.FromResult(_durable.Rounds.ToList());
 
+    public Task<RoundRecord?> Initial() => Task.FromResult(_durable.Baseline);
+
     public async Task<RunStatus> Pause()
     {
         var status = await Transition(RunTrigger.Pause);
@@ -161,6 +163,21 @@ public sealed class RunGrain(
                     Enter(0, "prepare");
                     var prepared = await worker.Prepare(RunId, S.Spec!, S.Epoch, inflight.Token);
                     await Record(s => s.Initial = prepared.Output);
+                }
+                else if (S.Baseline is null)
+                {
+                    // Round 0: the initial policy evaluated as every round is, so a run's table shows what the rounds changed.
+                    Enter(0, "evaluate");
+                    var initial = S.Initial;
+                    var evaluated = await worker.Evaluate(new PhaseRequest
+                    {
+                        RunId = RunId, Spec = S.Spec!, Round = 0, Epoch = S.Epoch, Policy = initial, Initial = initial, Trained = initial,
+                    }, inflight.Token);
+                    await Record(s => s.Baseline = new RoundRecord
+                    {
+                        Round = 0, Metrics = evaluated.Metrics, ManifestPath = initial.Path, ManifestSha256 = initial.Sha256,
+                        Outputs = new() { ["evaluate"] = evaluated.Output.Path },
+                    });
                 }
                 else if (S.Rounds.Count >= S.Spec!.Rounds)
                 {
@@ -449,7 +466,7 @@ public sealed class RunGrain(
         int corrupt = int.Parse(match.Groups[1].Value);
         await Persist(s =>
         {
-            if (corrupt == 0) s.Initial = null;
+            if (corrupt == 0) (s.Initial, s.Baseline) = (null, null);
             s.Rounds = s.Rounds.Where(r => r.Round < corrupt).ToList();
             s.Current = null;
             s.Epoch++;

@@ -28,6 +28,8 @@ public sealed class RunState
     /// <summary>The phase whose attempts are being counted ("round/phase/epoch"), and how many of them failed.</summary>
     [Id(15)] public string? FailingPhase { get; set; }
     [Id(16)] public int FailedAttempts { get; set; }
+    /// <summary>Round 0: the initial policy evaluated before the first round, so every table starts from it.</summary>
+    [Id(17)] public RoundRecord? Baseline { get; set; }
 }
 
 /// <summary>The round in progress: the output of each phase that has finished (null: not yet).</summary>

@@ -42,6 +42,7 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         var run = await Registered(request.RunId);
         var response = new V1.ListRoundsResponse();
         response.Rounds.AddRange((await run.Rounds()).Select(SpecConversion.ToProto));
+        if (await run.Initial() is { } initial) response.Initial = SpecConversion.ToProto(initial);
         return response;
     }
 
@@ -74,8 +75,10 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         await Existing(request.RunId);
         if (string.IsNullOrWhiteSpace(request.OutputFolder))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "output_folder: required"));
-        var rounds = await cluster.GetGrain<IRunGrain>(request.RunId).Rounds();
-        var record = request.Round < 0 ? rounds.LastOrDefault() : rounds.FirstOrDefault(r => r.Round == request.Round);
+        var grain = cluster.GetGrain<IRunGrain>(request.RunId);
+        var rounds = await grain.Rounds();
+        // Round 0 is the initial policy (after any warm start), once it has been evaluated.
+        var record = request.Round < 0 ? rounds.LastOrDefault() : request.Round == 0 ? await grain.Initial() : rounds.FirstOrDefault(r => r.Round == request.Round);
         if (record is null)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));

@@ -24,8 +24,12 @@ public class CliEndToEndTests
         var client = cluster.Client();
         var run = await client.GetRunAsync(new GetRunRequest { RunId = runId });
         Assert.Equal("completed", run.Status);
-        var listed = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = runId })).Rounds;
+        var response = await client.ListRoundsAsync(new ListRoundsRequest { RunId = runId });
+        var listed = response.Rounds;
         Assert.Equal([1, 2], listed.Select(r => r.Round));
+        // Round 0: the warm-started policy, evaluated on the same held-out prompts before the first round.
+        Assert.Equal(0, response.Initial.Round);
+        Assert.InRange(response.Initial.Metrics["eval/accuracy"], 0, 1);
 
         // WatchRun from round 1 replays exactly the committed rounds, with the same metrics.
         var watched = new List<RoundMetrics>();
@@ -37,6 +41,7 @@ public class CliEndToEndTests
 
         var rounds = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "rounds", "--api", api, runId);
         Assert.Contains("eval/accuracy", rounds.Stdout);
+        Assert.Matches(@"│ 0\s+│", rounds.Stdout); // the table starts with round 0
 
         string exportFolder = RepositoryPaths.NewTempFolder("export");
         var export = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "export", "--api", api, runId, "--out", exportFolder);
