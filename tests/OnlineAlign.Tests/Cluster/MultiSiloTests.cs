@@ -107,11 +107,12 @@ public class MultiSiloTests
     {
         await using var cluster = await LocalTestCluster.StartAsync(("all", null));
         var client = cluster.Client();
+        // Once the initial checkpoint is recorded (the run is held at round 1's generation), pause.
+        cluster.Faults.Hold("generate/round-1/start");
         var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 2) });
-        // Once the initial checkpoint is recorded (the run has moved past "prepare"), pause.
-        await RunProbe.WaitForAsync(client, run.Id, r => r.Round >= 1, TimeSpan.FromMinutes(3));
-        await client.PauseRunAsync(new RunRef { RunId = run.Id });
-        await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "paused", TimeSpan.FromMinutes(1));
+        await cluster.Faults.WaitUntilReachedAsync("generate/round-1/start", TimeSpan.FromMinutes(4));
+        Assert.Equal("paused", (await client.PauseRunAsync(new RunRef { RunId = run.Id })).Status);
+        cluster.Faults.Release("generate/round-1/start");
 
         // Flip bytes of the initial policy's weights behind the store's back.
         var container = new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
