@@ -125,7 +125,8 @@ public static class RunCommands
     public static void Print(Run run)
     {
         string color = run.Status switch { "completed" => "green", "failed" => "red", "paused" or "waiting_for_gpu" => "yellow", _ => "blue" };
-        AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(run.Id)}[/]: [{color}]{run.Status}[/], round {run.Round} ({Markup.Escape(run.Phase)}), " +
+        string phase = run.Phase is "" or "committed" ? "" : $" ({Markup.Escape(run.Phase)})";
+        AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(run.Id)}[/]: [{color}]{run.Status}[/], round {run.Round}{phase}, " +
                                $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed" + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : ""));
     }
 }
