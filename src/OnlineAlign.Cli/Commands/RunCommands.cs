@@ -19,7 +19,7 @@ public static class RunCommands
             AnsiConsole.Write(RunWatcher.RoundsTable(await client.ListRoundsAsync(new ListRoundsRequest { RunId = id }, cancellationToken: ct))));
         yield return Simple("watch", "Follow a run live until it stops", async (client, id, ct) =>
             Print(await RunWatcher.WatchAsync(client, id, ct)));
-        yield return Simple("pause", "Pause a run after its current round", async (client, id, ct) =>
+        yield return Simple("pause", "Pause a run now: the phase in flight stops at its next step (its work is redone on resume)", async (client, id, ct) =>
             Print(await client.PauseRunAsync(new RunRef { RunId = id }, cancellationToken: ct)));
         yield return Simple("resume", "Resume a paused or failed run from its last committed checkpoint", async (client, id, ct) =>
             Print(await client.ResumeRunAsync(new RunRef { RunId = id }, cancellationToken: ct)));
@@ -49,7 +49,7 @@ public static class RunCommands
     private static readonly Option<int?> Rounds = new("--rounds") { Description = "number of online rounds" };
     private static readonly Option<string?> Task = new("--task") { Description = "built-in task: sort, add, reverse" };
     private static readonly Option<string?> Model = new("--model") { Description = "built-in model name (tiny) or a Hugging Face folder" };
-    private static readonly Option<string?> Judge = new("--judge") { Description = "implicit, llm or verifier" };
+    private static readonly Option<string?> Judge = new("--judge") { Description = "implicit, llm, verifier, reward_model or majority" };
     private static readonly Option<string?> Loss = new("--loss") { Description = "dpo, ipo, cdpo, robust, hinge, sppo, cream" };
     private static readonly Option<string?> Consistency = new("--consistency") { Description = "none, dyn or avg" };
     private static readonly Option<ulong?> Seed = new("--seed") { Description = "run seed" };
@@ -91,13 +91,19 @@ public static class RunCommands
 
     private static Command Start()
     {
-        var command = new Command("start", "Start a run from a spec file and/or flags");
+        var requestId = new Option<string?>("--request-id")
+        {
+            Description = "make the start safe to repeat: the same id and spec answer the run already started (up to 64 of [A-Za-z0-9._-])",
+        };
+        var command = new Command("start", "Start a run from a spec file and/or flags") { requestId };
         AddSpecOptions(command);
         command.Options.Add(Follow);
         command.SetAction(async (parse, ct) =>
         {
             var client = ApiConnection.Client(parse);
-            var run = await client.StartRunAsync(new StartRunRequest { Spec = BuildSpec(parse) }, cancellationToken: ct);
+            var request = new StartRunRequest { Spec = BuildSpec(parse) };
+            if (parse.GetValue(requestId) is string id) request.RequestId = id;
+            var run = await client.StartRunAsync(request, cancellationToken: ct);
             Console.WriteLine(run.Id);
             if (parse.GetValue(Follow)) Print(await RunWatcher.WatchAsync(client, run.Id, ct));
             return 0;

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Runs;
 using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
@@ -112,6 +113,11 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         catch (RunNotFoundException e) { throw new RpcException(new Status(StatusCode.NotFound, e.Message)); }
         catch (RunStateException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
         catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message)); }
+        // Storage or a silo briefly out of reach: the call may be retried as it is (with a request id, StartRun too).
+        catch (Exception e) when (FailureClassifier.IsTransient(e))
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the cluster could not complete the call now ({e.GetType().Name}: {e.Message}); try again"));
+        }
     }
 
     private static string Slug(string name)
