@@ -20,8 +20,9 @@ public static class AlignmentExperiment
     {
         Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
         PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
-        Judge = method switch { "verifier" => "verifier", "majority" => "majority", _ => "implicit" }, Consistency = method == "cream" ? "dyn" : "none",
-        Loss = method == "cream" ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
+        Judge = method switch { "verifier" => "verifier", "majority" => "majority", "likelihood" or "cream-likelihood" => "likelihood", _ => "implicit" },
+        Consistency = method.StartsWith("cream", StringComparison.Ordinal) ? "dyn" : "none",
+        Loss = method.StartsWith("cream", StringComparison.Ordinal) ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
         LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16,
     };
 

@@ -17,6 +17,8 @@ public static class JudgeFactory
         "verifier" => new VerifierJudge(task ?? throw new ArgumentException("judge.kind 'verifier' needs a task with answers")),
         "implicit" => new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId)),
         "majority" => new MajorityJudge(),
+        // The policy's own confidence: length-normalised log-likelihood, the implicit judge's first-round score, every round.
+        "likelihood" => new ImplicitRewardJudge(policy, null, Math.Max(0, tokenizer.PadId)),
         "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"), Math.Max(0, tokenizer.PadId)),
         "llm" => new LlmJudge(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
             new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }),

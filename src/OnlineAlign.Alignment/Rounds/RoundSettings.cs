@@ -10,7 +10,7 @@ namespace OnlineAlign.Alignment.Rounds;
 /// </summary>
 public sealed record RoundSettings
 {
-    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model", "majority"];
+    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model", "majority", "likelihood"];
     public static readonly string[] ConsistencyModes = ["none", "dyn", "avg"];
 
     public int SamplesPerPrompt { get; init; } = 4;
