@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]
 //   storage [--mb 64,256]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
-//         [--samples 4] [--new 64] [--batch 8] [--eval 32] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
+//         [--samples 4] [--new 64] [--batch 8] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -83,7 +83,6 @@ switch (command)
             Samples: int.Parse(Arg("samples", "4")),
             NewTokens: int.Parse(Arg("new", "64")),
             BatchSize: int.Parse(Arg("batch", "8")),
-            EvalPrompts: int.Parse(Arg("eval", "32")),
             PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
         break;
     case "storage":

@@ -16,7 +16,7 @@ namespace OnlineAlign.Benchmarks;
 public static class RoundBenchmark
 {
     public sealed record Settings(string Model, string Device, ScalarType DType, int Rounds, int Prompts, int PromptTokens,
-        int Samples, int NewTokens, int BatchSize, int EvalPrompts, double PeakTflops);
+        int Samples, int NewTokens, int BatchSize, double PeakTflops);
 
     public static void Run(Settings s, TextWriter report)
     {

@@ -18,7 +18,7 @@ echo '$ python3 src/OnlineAlign.Benchmarks/pytorch_reference.py --batches 1 --ne
 timeout 150 python3 src/OnlineAlign.Benchmarks/pytorch_reference.py --batches 1 --new 8 --logits-to-keep 2>&1 | grep -v Warning | grep -E "DPO|log-probs" | tee -a "$OUT/log.txt" "$OUT/results.md"
 echo '```' >> "$OUT/results.md"
 # One online round, phase by phase, OnlineAlign then PyTorch + transformers (pytorch_round.py), same shapes.
-bench 300 round --model qwen2-0.5b --device cuda --dtype bf16 --rounds 2 --prompts 64 --prompt 64 --samples 4 --new 64 --batch 8 --eval 32 --peak-tflops 989
+bench 300 round --model qwen2-0.5b --device cuda --dtype bf16 --rounds 2 --prompts 64 --prompt 64 --samples 4 --new 64 --batch 8 --peak-tflops 989
 echo '```' >> "$OUT/results.md"
 echo '$ python3 src/OnlineAlign.Benchmarks/pytorch_round.py --model qwen2-0.5b --rounds 2 --prompts 64 --prompt 64 --samples 4 --new 64 --batch 8 --eval 32' >> "$OUT/results.md"
 timeout 300 python3 src/OnlineAlign.Benchmarks/pytorch_round.py --model qwen2-0.5b --rounds 2 --prompts 64 --prompt 64 --samples 4 --new 64 --batch 8 --eval 32 2>&1 | grep -v Warning | tee -a "$OUT/log.txt" "$OUT/results.md"

@@ -15,7 +15,7 @@ public static class MetricCharts
         ("lengths", ["generation/length_mean", "lengths/chosen", "lengths/rejected"]),
     ];
 
-    /// <summary>Writes the panels side by side into one PNG and returns its path.</summary>
+    /// <summary>Writes the panels side by side into one PNG and returns its path (round 0, if given, has evaluation metrics only).</summary>
     public static string Write(IReadOnlyList<RoundMetrics> rounds, string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -26,6 +26,7 @@ public static class MetricCharts
             var plot = multiplot.GetPlot(i);
             plot.Title(Panels[i].Title);
             plot.XLabel("round");
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true }; // rounds are whole
             foreach (var metric in Panels[i].Metrics)
             {
                 var points = rounds.Where(r => r.Metrics.TryGetValue(metric, out var v) && double.IsFinite(v)).ToList();

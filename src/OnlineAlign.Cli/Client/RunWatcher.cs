@@ -67,12 +67,15 @@ public static class RunWatcher
 
     public static string Summary(RoundMetrics r) => string.Join("  ", Columns.Where(r.Metrics.ContainsKey).Select(c => $"{c} {r.Metrics[c]:0.###}"));
 
-    /// <summary>The committed rounds' metrics, after round 0 (the initial policy) where it has been evaluated.</summary>
+    /// <summary>Round 0 (the initial policy), where it has been evaluated, then the committed rounds.</summary>
+    public static List<RoundMetrics> WithInitial(ListRoundsResponse listed) =>
+        (listed.Initial is null ? [] : new[] { listed.Initial }).Concat(listed.Rounds).ToList();
+
     public static Table RoundsTable(ListRoundsResponse listed)
     {
         var table = new Table().AddColumn("round");
         foreach (var c in Columns) table.AddColumn(c);
-        foreach (var r in (listed.Initial is null ? [] : new[] { listed.Initial }).Concat(listed.Rounds))
+        foreach (var r in WithInitial(listed))
             table.AddRow([r.Round.ToString(), .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
         return table;
     }

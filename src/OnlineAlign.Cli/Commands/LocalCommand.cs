@@ -43,7 +43,7 @@ public static class LocalCommand
             string outputs = Path.Combine(folder, "runs", run.Id);
             var exported = await client.ExportPolicyAsync(new ExportPolicyRequest { RunId = run.Id, Round = -1, OutputFolder = Path.Combine(outputs, "policy") },
                 cancellationToken: cancellationToken);
-            string chart = MetricCharts.Write(rounds, Path.Combine(outputs, "metrics.png"));
+            string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"));
             AnsiConsole.MarkupLine($"Aligned policy (Hugging Face format): [bold]{exported.Folder}[/]");
             AnsiConsole.MarkupLine($"Metrics chart: [bold]{chart}[/]");
             return final.Status == "completed" ? 0 : 1;

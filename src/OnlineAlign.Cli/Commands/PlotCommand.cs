@@ -14,8 +14,8 @@ public static class PlotCommand
         var command = new Command("plot", "Write PNG charts of a run's round metrics (rewards, margins, accuracy, consistency, KL, lengths)") { runId, output };
         command.SetAction(async (parse, ct) =>
         {
-            var rounds = (await ApiConnection.Client(parse).ListRoundsAsync(new ListRoundsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct)).Rounds;
-            Console.WriteLine(MetricCharts.Write(rounds, parse.GetValue(output)!));
+            var listed = await ApiConnection.Client(parse).ListRoundsAsync(new ListRoundsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct);
+            Console.WriteLine(MetricCharts.Write(RunWatcher.WithInitial(listed), parse.GetValue(output)!));
             return 0;
         });
         return command;
