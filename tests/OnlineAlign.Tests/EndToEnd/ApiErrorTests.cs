@@ -30,10 +30,12 @@ public class ApiErrorTests
         huge.Rounds = -1;
         huge.PromptsPerRound = 2_000_000_000;
         huge.SamplesPerPrompt = 100_000;
+        huge.MaxPhaseAttempts = 0;
         var tooBig = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = huge }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, tooBig.StatusCode);
         Assert.Contains("rounds must be between 1 and 10000, got -1", tooBig.Status.Detail);
         Assert.Contains("prompts_per_round must be between 1 and 100000, got 2000000000", tooBig.Status.Detail);
+        Assert.Contains("max_phase_attempts must be between 1 and 100, got 0", tooBig.Status.Detail);
         var badId = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(), RequestId = "a/b" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badId.StatusCode);
 
