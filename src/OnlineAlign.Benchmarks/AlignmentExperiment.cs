@@ -13,16 +13,31 @@ namespace OnlineAlign.Benchmarks;
 public static class AlignmentExperiment
 {
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
-        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1);
+        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0, string Reference = "previous_round");
+
+    /// <summary>Each arm's judge, loss and consistency regularisation.</summary>
+    public static readonly IReadOnlyDictionary<string, (string Judge, string Loss, string Consistency)> Arms =
+        new Dictionary<string, (string, string, string)>
+        {
+            ["verifier"] = ("verifier", "dpo", "none"),                 // labels: the upper bound
+            ["self"] = ("implicit", "dpo", "none"),                     // implicit reward, no regularisation
+            ["cream"] = ("implicit", "cream", "dyn"),                   // CREAM
+            ["llm"] = ("llm", "dpo", "none"),                           // Self-Rewarding: LLM-as-a-judge after IFT+EFT
+            ["cream-llm"] = ("llm", "cream", "dyn"),                    // CREAM with the LLM judge
+            ["frozen-llm"] = ("llm", "dpo", "none"),                    // the warm-started model judges every round (judge.model initial)
+            ["self-consistent"] = ("self_consistent", "dpo", "none"), // LLM judge pairs where the implicit reward agrees
+            ["sppo"] = ("llm", "sppo", "none"),                        // SPPO's soft win-rate target, LLM judge scores
+            ["majority"] = ("majority", "dpo", "none"),
+            ["likelihood"] = ("likelihood", "dpo", "none"),
+            ["cream-likelihood"] = ("likelihood", "cream", "dyn"),
+        };
 
     /// <summary>The run spec of one arm: the product's own spec, run through the product's own phases (LocalRun).</summary>
     public static RunSpec Spec(Settings s, string method, int seed) => new()
     {
         Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
         PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
-        Judge = method switch { "verifier" => "verifier", "majority" => "majority", "likelihood" or "cream-likelihood" => "likelihood", _ => "implicit" },
-        Consistency = method.StartsWith("cream", StringComparison.Ordinal) ? "dyn" : "none",
-        Loss = method.StartsWith("cream", StringComparison.Ordinal) ? "cream" : "dpo", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
+        Judge = Arms[method].Judge, Consistency = Arms[method].Consistency, Loss = Arms[method].Loss, EftExamples = s.EftExamples, Reference = s.Reference, JudgeModel = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
         LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16,
     };
 

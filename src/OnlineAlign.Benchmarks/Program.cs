@@ -58,7 +58,9 @@ switch (command)
             Samples: int.Parse(Arg("samples", "4")),
             Methods: Arg("methods", "verifier,self,cream").Split(","),
             RpoAlpha: double.Parse(Arg("rpo", "0")),
-            Epochs: int.Parse(Arg("epochs", "1"))), report);
+            Epochs: int.Parse(Arg("epochs", "1")),
+            EftExamples: int.Parse(Arg("eft", "0")),
+            Reference: Arg("reference", "previous_round")), report);
         break;
     case "cluster":
         await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(

@@ -50,6 +50,18 @@ public sealed record RunSpec
     /// transient count (a silo lost, a timeout or storage unavailable is retried with backoff apart from this).
     /// </summary>
     [Id(37)] public int MaxPhaseAttempts { get; init; } = 3;
+    /// <summary>
+    /// Evaluation examples (Self-Rewarding's EFT: a judge prompt, a response, the score the task's checker
+    /// gives) mixed into a built-in task's warm start, so that the LLM judge can judge from round 1.
+    /// </summary>
+    [Id(38)] public int EftExamples { get; init; } = 0;
+    /// <summary>The LLM judge's prompt: auto (compact for built-in tasks, rubric otherwise), rubric, compact, or a text with {prompt} and {response}.</summary>
+    [Id(39)] public string JudgeTemplate { get; init; } = "auto";
+    /// <summary>
+    /// The model the LLM judge runs on: policy (Self-Rewarding: the policy at the round's start) or initial
+    /// (the warm-started model, frozen: its judging is not worn away by the updates).
+    /// </summary>
+    [Id(40)] public string JudgeModel { get; init; } = "policy";
 }
 
 /// <summary>Where a run stands.</summary>

@@ -6,7 +6,8 @@ namespace OnlineAlign.Alignment.Judges;
 public sealed record ResponseGroup(PromptItem Item, int[] PromptIds, IReadOnlyList<int[]> ResponseIds, IReadOnlyList<string> ResponseTexts);
 
 /// <summary>Scores per prompt and response; NaN marks a response the judge could not score (excluded).</summary>
-public sealed record JudgeResult(IReadOnlyList<double[]> Scores, int ParseFailures = 0);
+/// <param name="Agreement">a second judge's scores that a pair must agree with to be kept (self-consistency), or null</param>
+public sealed record JudgeResult(IReadOnlyList<double[]> Scores, int ParseFailures = 0, IReadOnlyList<double[]>? Agreement = null);
 
 /// <summary>Scores every response of every group. Judges run synchronously on the model's thread.</summary>
 public interface IJudge

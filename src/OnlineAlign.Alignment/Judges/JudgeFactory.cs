@@ -12,7 +12,7 @@ public static class JudgeFactory
     /// <param name="policy">The model that judges (self-rewarding judges use the policy at the round's start).</param>
     /// <param name="trainedFrom">What <paramref name="policy"/> was trained from (the implicit reward's reference).</param>
     public static IJudge Create(RoundSettings s, DecoderLM policy, DecoderLM? trainedFrom, ITextTokenizer tokenizer,
-        IVerifiableTask? task, RewardModel? reward, ulong seed, int round) => s.Judge switch
+        IVerifiableTask? task, RewardModel? reward, ulong seed, int round, DecoderLM? initial = null) => s.Judge switch
     {
         "verifier" => new VerifierJudge(task ?? throw new ArgumentException("judge.kind 'verifier' needs a task with answers")),
         "implicit" => new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId)),
@@ -20,10 +20,20 @@ public static class JudgeFactory
         // The policy's own confidence: length-normalised log-likelihood, the implicit judge's first-round score, every round.
         "likelihood" => new ImplicitRewardJudge(policy, null, Math.Max(0, tokenizer.PadId)),
         "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"), Math.Max(0, tokenizer.PadId)),
-        "llm" => new LlmJudge(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
-            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }),
+        "llm" => Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
+        // Both of the policy's internal reward models: the LLM judge's scores, kept where the implicit reward agrees.
+        "self_consistent" => new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round), new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId))),
         _ => throw new ArgumentException($"judge.kind '{s.Judge}' is not one of {string.Join(", ", RoundSettings.JudgeKinds)}"),
     };
+
+    /// <param name="initial">the warm-started model, for judge.model "initial"</param>
+    private static DecoderLM LlmJudgeModel(RoundSettings s, DecoderLM policy, DecoderLM? initial) =>
+        s.JudgeModel == "initial" ? initial ?? throw new ArgumentException("judge.model 'initial' needs the initial model") : policy;
+
+    private static LlmJudge Llm(RoundSettings s, DecoderLM policy, ITextTokenizer tokenizer, ulong seed, int round) =>
+        new(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
+            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }, s.JudgeTemplate,
+            s.JudgeTemplate == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled);
 
     /// <summary>
     /// What an implicit reward of a policy is measured against: the reference the run trains with. With
@@ -41,5 +51,6 @@ public static class JudgeFactory
     public static IJudge? Previous(RoundSettings s, DecoderLM? trainedFrom, DecoderLM? trainedFromBefore, ITextTokenizer tokenizer,
         IVerifiableTask? task, ulong seed, int round) =>
         trainedFrom is null || s.Consistency == "none" || s.Judge is "verifier" or "reward_model" or "majority"
+            || (s.Judge == "llm" && s.JudgeModel == "initial")   // a frozen judge ranks the same way every round
             ? null : Create(s, trainedFrom, trainedFromBefore, tokenizer, task, null, seed, round);
 }

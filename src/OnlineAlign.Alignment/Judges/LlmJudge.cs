@@ -4,27 +4,31 @@ using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Tokenization;
+using static TorchSharp.torch;
 
 namespace OnlineAlign.Alignment.Judges;
 
+/// <summary>How the LLM judge turns its judgement into a number.</summary>
+public enum LlmJudgeScoring
+{
+    /// <summary>Self-Rewarding's way: k judgements are sampled and their parsed scores averaged.</summary>
+    Sampled,
+    /// <summary>
+    /// The judge is made to answer "Score: " at once and the score is the expectation of the digit it would
+    /// write, sum_d p(d) d over 0..5 (renormalised over the digits): one forward pass per response, no
+    /// sampling noise, and ties only where the judge is truly indifferent (as G-Eval weights scores).
+    /// </summary>
+    Expected,
+}
+
 /// <summary>
-/// LLM-as-a-judge (Self-Rewarding LMs): the policy reads an additive 5-point rubric with the question
-/// and a response and ends with "Score: &lt;points&gt;". k judgements are sampled and averaged; answers
-/// without a parsable score are counted and left out; a response with none gets NaN (excluded).
+/// LLM-as-a-judge (Self-Rewarding LMs): the policy reads a judge prompt (<see cref="JudgePrompts"/>) with
+/// the question and a response and ends with "Score: &lt;points&gt;". Sampled: answers without a parsable
+/// score are counted and left out, and a response with none gets NaN (excluded from pairs).
 /// </summary>
 public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, PromptTemplate template, int judgements,
-    SamplingOptions sampling, string? rubric = null) : IJudge
+    SamplingOptions sampling, string? judgeTemplate = null, LlmJudgeScoring scoring = LlmJudgeScoring.Sampled) : IJudge
 {
-    public const string DefaultRubric =
-        "Review the user's question and the corresponding response using the additive 5-point scoring system described below.\n" +
-        "- Add 1 point if the response is relevant and provides some information related to the user's inquiry.\n" +
-        "- Add another point if the response addresses a substantial portion of the user's question.\n" +
-        "- Award a third point if the response answers the basic elements of the user's question in a useful way.\n" +
-        "- Grant a fourth point if the response is clearly written, direct and comprehensive.\n" +
-        "- Bestow a fifth point for a response that is impeccably tailored to the question, without extraneous information.\n\n" +
-        "User: {prompt}\n<response>{response}</response>\n\n" +
-        "After examining the user's instruction and the response, conclude with the score in the format \"Score: <total points>\".";
-
     public string Kind => "llm";
 
     // The number must end there: "Score: 10" is out of the rubric's range, not a 1.
@@ -40,35 +44,72 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
 
     public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
     {
-        string text = rubric ?? DefaultRubric;
-        var prompts = new List<int[]>();
-        foreach (var g in groups)
-            foreach (var response in g.ResponseTexts)
-            {
-                var ids = Examples.PromptIds(tokenizer, template.Format(text.Replace("{prompt}", g.Item.Prompt).Replace("{response}", response)));
-                for (int j = 0; j < judgements; j++) prompts.Add(ids);
-            }
-        // One seed per judgement so that the k samples differ and the whole judging is reproducible.
-        var seeds = Enumerable.Range(0, prompts.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
-        var outputs = TextGenerator.Generate(judge, prompts, sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
-            cancellationToken: cancellationToken);
-        int failures = 0, k = 0;
+        string text = judgeTemplate ?? "rubric";
+        var prompts = groups.SelectMany(g => g.ResponseTexts.Select(response =>
+            Examples.PromptIds(tokenizer, template.Format(JudgePrompts.Format(text, g.Item.Prompt, response))))).ToList();
+        int failures = 0;
+        var flat = scoring == LlmJudgeScoring.Expected ? Expected(prompts, cancellationToken) : Sampled(prompts, cancellationToken, out failures);
         var scores = new List<double[]>();
+        int k = 0;
         foreach (var g in groups)
         {
-            var s = new double[g.ResponseTexts.Count];
-            for (int i = 0; i < s.Length; i++)
-            {
-                var parsed = new List<double>();
-                for (int j = 0; j < judgements; j++, k++)
-                {
-                    var score = ParseScore(tokenizer.Decode(outputs[k].Tokens));
-                    if (score is double v) parsed.Add(v); else failures++;
-                }
-                s[i] = parsed.Count == 0 ? double.NaN : parsed.Average();
-            }
-            scores.Add(s);
+            scores.Add(flat.Skip(k).Take(g.ResponseTexts.Count).ToArray());
+            k += g.ResponseTexts.Count;
         }
         return new JudgeResult(scores, failures);
+    }
+
+    private double[] Sampled(List<int[]> prompts, CancellationToken cancellationToken, out int failures)
+    {
+        var repeated = prompts.SelectMany(p => Enumerable.Repeat(p, judgements)).ToList();
+        // One seed per judgement so that the k samples differ and the whole judging is reproducible.
+        var seeds = Enumerable.Range(0, repeated.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
+        var outputs = TextGenerator.Generate(judge, repeated, sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
+            cancellationToken: cancellationToken);
+        failures = 0;
+        var result = new double[prompts.Count];
+        for (int i = 0, k = 0; i < prompts.Count; i++)
+        {
+            var parsed = new List<double>();
+            for (int j = 0; j < judgements; j++, k++)
+            {
+                if (ParseScore(tokenizer.Decode(outputs[k].Tokens)) is double v) parsed.Add(v); else failures++;
+            }
+            result[i] = parsed.Count == 0 ? double.NaN : parsed.Average();
+        }
+        return result;
+    }
+
+    private double[] Expected(List<int[]> prompts, CancellationToken cancellationToken, int chunkSize = 32)
+    {
+        var digits = Enumerable.Range(0, JudgePrompts.MaxScore + 1).Select(d => tokenizer.Encode(d.ToString(CultureInfo.InvariantCulture))).ToArray();
+        if (digits.Any(ids => ids.Length != 1))
+            throw new ArgumentException("judge scoring 'expected' needs each digit 0-5 to be one token of the model's tokenizer");
+        int[] prefix = tokenizer.Encode(JudgePrompts.ScorePrefix);
+        var rows = prompts.Select(p => (int[])[.. p, .. prefix]).ToList();
+        var result = new double[rows.Count];
+        int pad = Math.Max(0, tokenizer.PadId);
+        using var noGrad = no_grad();
+        var digitIndex = tensor(digits.Select(d => (long)d[0]).ToArray(), device: judge.Device);
+        var values = arange(0, JudgePrompts.MaxScore + 1, dtype: ScalarType.Float32, device: judge.Device);
+        for (int start = 0; start < rows.Count; start += chunkSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var chunk = rows.Skip(start).Take(chunkSize).ToList();
+            int width = chunk.Max(r => r.Length);
+            var ids = new long[chunk.Count * width];
+            Array.Fill(ids, pad);
+            for (int b = 0; b < chunk.Count; b++)
+                for (int i = 0; i < chunk[b].Length; i++) ids[b * width + i] = chunk[b][i];
+            // Right-padded rows under plain causal attention: each row's last real position sees only its own tokens.
+            var hidden = judge.Hidden(tensor(ids, [chunk.Count, width]).to(judge.Device));
+            var last = tensor(chunk.Select((r, b) => (long)(b * width + r.Length - 1)).ToArray(), device: judge.Device);
+            var logits = judge.Logits(hidden.reshape(-1, hidden.shape[^1]).index_select(0, last)).to(ScalarType.Float32);
+            var p = logits.log_softmax(-1).index_select(1, digitIndex).exp();           // [B, 6]
+            var expected = ((p * values).sum(1) / p.sum(1)).cpu().data<float>().ToArray();
+            for (int b = 0; b < chunk.Count; b++) result[start + b] = expected[b];
+        }
+        return result;
     }
 }

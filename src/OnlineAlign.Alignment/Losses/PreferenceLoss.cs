@@ -6,7 +6,7 @@ namespace OnlineAlign.Alignment.Losses;
 /// <summary>The loss and its knobs. Beta, label smoothing and the learning rate may change per round.</summary>
 public sealed record LossSettings
 {
-    public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "cream"];
+    public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "sppo_hard", "cream"];
     public string Kind { get; init; } = "cream";
     public double Beta { get; init; } = 0.1;
     /// <summary>cDPO / robust DPO: the assumed probability that a label is flipped.</summary>
@@ -26,14 +26,19 @@ public sealed record LossSettings
 /// <summary>Sequence log-probs of a batch of pairs: [B] tensors.</summary>
 /// <param name="ChosenLength">response lengths in tokens (IPO normalises by them, RPO averages over them)</param>
 /// <param name="Consistency">CREAM's per-pair consistency rate C (1 = hard label)</param>
+/// <param name="WinChosen">SPPO's soft target: the estimated probability that the chosen response beats the prompt's
+/// responses (null: 1, a hard label)</param>
+/// <param name="WinRejected">the same for the rejected response (null: 0)</param>
 public sealed record PairLogProbs(Tensor PolicyChosen, Tensor PolicyRejected, Tensor ReferenceChosen, Tensor ReferenceRejected,
-    Tensor ChosenLength, Tensor RejectedLength, Tensor Consistency);
+    Tensor ChosenLength, Tensor RejectedLength, Tensor Consistency, Tensor? WinChosen = null, Tensor? WinRejected = null);
 
 /// <summary>
 /// Preference losses on log-ratio differences, l(z) = -log sigmoid(z),
 /// h = [log pi(y_w) - log pi_ref(y_w)] - [log pi(y_l) - log pi_ref(y_l)]:
 /// DPO l(bh); cDPO (1-e) l(bh) + e l(-bh); robust [(1-e) l(bh) - e l(-bh)] / (1-2e); hinge max(0, 1 - bh);
-/// IPO (h_norm - 1/(2b))^2 on length-normalised ratios; SPPO-hard (r_w - 1/(2b))^2 + (r_l + 1/(2b))^2;
+/// IPO (h_norm - 1/(2b))^2 on length-normalised ratios;
+/// SPPO [(r_w - (P_w - 1/2)/b)^2 + (r_l - (P_l - 1/2)/b)^2] / 2 with P the win rates (SPPO's own trainer, loss_type "sppo");
+/// SPPO-hard (r_w - 1/(2b))^2 + (r_l + 1/(2b))^2 (P_w = 1, P_l = 0, without the 1/2);
 /// CREAM C l(bh) + (1-C) l(-bh); plus RPO's alpha * NLL(y_w) per token when set.
 /// </summary>
 public static class PreferenceLoss
@@ -53,7 +58,9 @@ public static class PreferenceLoss
             "robust" => ((1 - e) * L(b * h) - e * L(-b * h)) / (1 - 2 * e),
             "hinge" => (1 - b * h).relu(),
             "ipo" => (chosenRatio / x.ChosenLength - rejectedRatio / x.RejectedLength - 1 / (2 * b)).pow(2),
-            "sppo" => (chosenRatio - 1 / (2 * b)).pow(2) + (rejectedRatio + 1 / (2 * b)).pow(2),
+            "sppo" => ((chosenRatio - ((x.WinChosen ?? ones_like(chosenRatio)) - 0.5) / b).pow(2)
+                       + (rejectedRatio - ((x.WinRejected ?? zeros_like(rejectedRatio)) - 0.5) / b).pow(2)) / 2,
+            "sppo_hard" => (chosenRatio - 1 / (2 * b)).pow(2) + (rejectedRatio + 1 / (2 * b)).pow(2),
             "cream" => x.Consistency * L(b * h) + (1 - x.Consistency) * L(-b * h),
             _ => throw new ArgumentException($"loss.kind '{s.Kind}' is not one of {string.Join(", ", LossSettings.Kinds)}"),
         };

@@ -5,8 +5,8 @@ namespace OnlineAlign.Alignment.Pairs;
 /// <param name="Stage">Curriculum stage (0 = easiest); pairs train stage after stage. 0 for the other strategies.</param>
 public sealed record PreferencePair(int PromptIndex, int Chosen, int Rejected, double ScoreGap, double Consistency = 1.0, int Stage = 0);
 
-/// <summary>How many prompts gave no pair, and why.</summary>
-public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int BelowMinimumGap);
+/// <summary>How many prompts gave no pair, and why (Disagreements: pairs a second judge ordered the other way).</summary>
+public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int BelowMinimumGap, int Disagreements = 0);
 
 /// <summary>
 /// Turns per-prompt scores of N responses into preference pairs. A response scored NaN (no valid

@@ -73,7 +73,7 @@ public static class RoundPhases
         var (consistency, meanTau) = Consistency(current.Scores.ToList(), previous?.Scores.ToList(), s.Consistency);
         metrics["consistency/C"] = consistency.Average();
         metrics["consistency/tau"] = meanTau;
-        return new JudgeOutcome(current.Scores.Select(r => r.ToArray()).ToArray(), consistency, metrics);
+        return new JudgeOutcome(current.Scores.Select(r => r.ToArray()).ToArray(), consistency, metrics, current.Agreement?.Select(r => r.ToArray()).ToArray());
     }
 
     /// <summary>The pairs phase: preference pairs from the judge's scores, with reference log-probs and C.</summary>
@@ -81,12 +81,13 @@ public static class RoundPhases
         ulong seed, int round, int padTokenId, CancellationToken cancellationToken = default)
     {
         var (examples, stats, _) = BuildPairs(groups, judged.Scores, judged.Consistency, s, reference, (int)(seed % int.MaxValue) + round, padTokenId,
-            cancellationToken);
+            cancellationToken, judged.Agreement);
         var metrics = new Dictionary<string, double>
         {
             ["pairs/kept"] = stats.Pairs,
             ["pairs/dropped_all_equal"] = stats.AllEqual,
             ["pairs/dropped_min_gap"] = stats.BelowMinimumGap,
+            ["pairs/dropped_disagreement"] = stats.Disagreements,
             ["lengths/chosen"] = examples.Count > 0 ? examples.Average(e => e.Chosen.Length) : double.NaN,
             ["lengths/rejected"] = examples.Count > 0 ? examples.Average(e => e.Rejected.Length) : double.NaN,
         };
@@ -123,6 +124,16 @@ public static class RoundPhases
         return pairs.Select((p, i) => p with { ReferenceChosen = logProbs[2 * i].Sum, ReferenceRejected = logProbs[2 * i + 1].Sum }).ToList();
     }
 
+    /// <summary>
+    /// SPPO's estimate of P(y_i beats the policy): the mean over the prompt's scored responses j of
+    /// sigmoid(s_i - s_j), the response itself included (0.5), as SPPO's compute_prob.py does with PairRM scores.
+    /// </summary>
+    public static double WinRate(IReadOnlyList<double> scores, int i)
+    {
+        var scored = scores.Where(double.IsFinite).ToList();
+        return scored.Average(sj => 1 / (1 + Math.Exp(sj - scores[i])));
+    }
+
     /// <summary>CREAM's per-prompt consistency between this round's and the previous judge's scores.</summary>
     /// <returns>C per prompt (1 where no previous scores), and the mean Kendall tau over prompts.</returns>
     public static (double[] C, double MeanTau) Consistency(IReadOnlyList<double[]> current, IReadOnlyList<double[]>? previous, string mode)
@@ -136,10 +147,16 @@ public static class RoundPhases
     /// <summary>Pairs with their prompt's C, and reference log-probs computed once for the whole round.</summary>
     public static (List<PairExample> Examples, PairStatistics Statistics, List<PreferencePair> Pairs) BuildPairs(
         IReadOnlyList<ResponseGroup> groups, IReadOnlyList<double[]> scores, double[] consistency, RoundSettings s,
-        DecoderLM reference, int seed, int padTokenId, CancellationToken cancellationToken = default)
+        DecoderLM reference, int seed, int padTokenId, CancellationToken cancellationToken = default, IReadOnlyList<double[]>? agreement = null)
     {
         // NaN scores (no valid judgement) take part in no pair: PairBuilder leaves those responses out.
         var (pairs, stats) = PairBuilder.Build(scores.Select(r => (IReadOnlyList<double>)r).ToList(), s.PairStrategy, s.MinScoreGap, seed);
+        if (agreement is not null)
+        {
+            int before = pairs.Count;
+            pairs = pairs.Where(p => AgreementJudge.Agrees(agreement[p.PromptIndex], p.Chosen, p.Rejected)).ToList();
+            stats = stats with { Pairs = pairs.Count, Disagreements = before - pairs.Count };
+        }
         if (s.Consistency == "avg")
         {
             // CREAM's "avg": one C for the round, the mean over the prompts that yield a pair (as its code computes it).
@@ -154,7 +171,8 @@ public static class RoundPhases
         var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
         var examples = pairs.Select((p, i) => new PairExample(
             groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen], groups[p.PromptIndex].ResponseIds[p.Rejected],
-            logProbs[2 * i].Sum, logProbs[2 * i + 1].Sum, consistency[p.PromptIndex], p.Stage)).ToList();
+            logProbs[2 * i].Sum, logProbs[2 * i + 1].Sum, consistency[p.PromptIndex], p.Stage,
+            WinRate(scores[p.PromptIndex], p.Chosen), WinRate(scores[p.PromptIndex], p.Rejected))).ToList();
         return (examples, stats, pairs);
     }
 

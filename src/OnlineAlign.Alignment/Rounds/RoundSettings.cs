@@ -10,13 +10,18 @@ namespace OnlineAlign.Alignment.Rounds;
 /// </summary>
 public sealed record RoundSettings
 {
-    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model", "majority", "likelihood"];
+    public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model", "majority", "likelihood", "self_consistent"];
     public static readonly string[] ConsistencyModes = ["none", "dyn", "avg"];
 
     public int SamplesPerPrompt { get; init; } = 4;
     public SamplingOptions Sampling { get; init; } = new() { Temperature = 0.8, TopP = 0.95, MaxNewTokens = 16 };
     public string Judge { get; init; } = "implicit";
     public int Judgements { get; init; } = 3;
+    /// <summary>The LLM judge's prompt (JudgePrompts): "rubric" is scored by sampling judgements, "compact" by the expected score digit.</summary>
+    public string JudgeTemplate { get; init; } = "compact";
+    /// <summary>Which model the LLM judge runs on: "policy" (the policy at the round's start) or "initial" (frozen).</summary>
+    public string JudgeModel { get; init; } = "policy";
+    public static readonly string[] JudgeModels = ["policy", "initial"];
     /// <summary>CREAM consistency regularisation: none, dyn (per prompt C) or avg (the round's mean C).</summary>
     public string Consistency { get; init; } = "dyn";
     public string PairStrategy { get; init; } = "best_vs_worst";
@@ -46,6 +51,8 @@ public sealed record RoundSettings
         if (GenerationBatchSize < 1) problems.Add($"sampling.batch_size must be at least 1, got {GenerationBatchSize}");
         if (Sampling.MaxNewTokens < 1) problems.Add($"sampling.max_new_tokens must be at least 1, got {Sampling.MaxNewTokens}");
         if (!JudgeKinds.Contains(Judge)) problems.Add($"judge.kind '{Judge}' is not one of {string.Join(", ", JudgeKinds)}");
+        try { Judges.JudgePrompts.Text(JudgeTemplate); } catch (ArgumentException e) { problems.Add(e.Message); }
+        if (!JudgeModels.Contains(JudgeModel)) problems.Add($"judge.model '{JudgeModel}' is not one of {string.Join(", ", JudgeModels)}");
         if (Judgements < 1) problems.Add($"judge.judgements must be at least 1, got {Judgements}");
         if (!ConsistencyModes.Contains(Consistency)) problems.Add($"consistency '{Consistency}' is not one of {string.Join(", ", ConsistencyModes)}");
         if (!Pairs.PairBuilder.Strategies.Contains(PairStrategy)) problems.Add($"pair_strategy '{PairStrategy}' is not one of {string.Join(", ", Pairs.PairBuilder.Strategies)}");

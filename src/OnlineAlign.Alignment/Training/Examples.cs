@@ -16,8 +16,9 @@ public static class Examples
 }
 
 /// <summary>One training pair with the reference log-probs computed once per round, before training.</summary>
+/// <param name="WinChosen">SPPO: the chosen response's estimated win rate against its prompt's responses</param>
 public sealed record PairExample(int[] Prompt, int[] Chosen, int[] Rejected, double ReferenceChosen, double ReferenceRejected, double Consistency = 1.0,
-    int Stage = 0);
+    int Stage = 0, double WinChosen = 1.0, double WinRejected = 0.0);
 
 /// <summary>A training step's metrics, with the names TRL users know.</summary>
 public sealed record StepMetrics(int Step, double Loss, double RewardsChosen, double RewardsRejected, double RewardsAccuracy,

@@ -57,7 +57,9 @@ public static class PreferenceTrainer
                     tensor(batch.Select(p => p.ReferenceRejected).ToArray(), device: device),
                     tensor(batch.Select(p => (double)p.Chosen.Length).ToArray(), device: device),
                     tensor(batch.Select(p => (double)p.Rejected.Length).ToArray(), device: device),
-                    tensor(batch.Select(p => p.Consistency).ToArray(), device: device));
+                    tensor(batch.Select(p => p.Consistency).ToArray(), device: device),
+                    tensor(batch.Select(p => p.WinChosen).ToArray(), device: device),
+                    tensor(batch.Select(p => p.WinRejected).ToArray(), device: device));
                 var loss = PreferenceLoss.PerPair(s.Loss, x);
                 (loss.sum() / pairsInStep).backward();
 

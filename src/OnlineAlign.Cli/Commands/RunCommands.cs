@@ -50,7 +50,7 @@ public static class RunCommands
     private static readonly Option<string?> Task = new("--task") { Description = "built-in task: sort, add, reverse" };
     private static readonly Option<string?> Model = new("--model") { Description = "built-in model name (tiny) or a Hugging Face folder" };
     private static readonly Option<string?> Judge = new("--judge") { Description = "implicit, llm, verifier, reward_model or majority" };
-    private static readonly Option<string?> Loss = new("--loss") { Description = "dpo, ipo, cdpo, robust, hinge, sppo, cream" };
+    private static readonly Option<string?> Loss = new("--loss") { Description = "dpo, ipo, cdpo, robust, hinge, sppo, sppo_hard, cream" };
     private static readonly Option<string?> Consistency = new("--consistency") { Description = "none, dyn or avg" };
     private static readonly Option<ulong?> Seed = new("--seed") { Description = "run seed" };
     private static readonly Option<string?> Name = new("--name") { Description = "run name (prefix of its id)" };

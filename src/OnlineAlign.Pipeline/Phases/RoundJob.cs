@@ -72,7 +72,7 @@ public static class RoundJob
         c.Progress("judge", 0, groups.Count);
         return RoundPhases.Judge(groups,
             JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
-                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, r.Round),
+                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, r.Round, initial),
             JudgeFactory.Previous(c.Settings, trainedFrom,
                 JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom?.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
             c.Settings, task, tokenizer.EosId, c.Cancellation);

@@ -20,6 +20,8 @@ public static class RunSpecMapping
         Sampling = new SamplingOptions { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens },
         Judge = s.Judge,
         Judgements = s.Judgements,
+        JudgeTemplate = JudgeTemplate(s),
+        JudgeModel = s.JudgeModel,
         Consistency = s.Consistency,
         PairStrategy = s.PairStrategy,
         MinScoreGap = s.MinScoreGap,
@@ -63,6 +65,8 @@ public static class RunSpecMapping
         Range("sampling.top_k", s.TopK, 0, l.TopK);
         Range("judge.judgements", s.Judgements, 1, l.Judgements);
         Range("sft_steps", s.SftSteps, 0, l.SftSteps);
+        Range("eft_examples", s.EftExamples, 0, l.EftExamples);
+        Length("judge.template", s.JudgeTemplate, l.JudgeTemplateLength);
         Range("optimizer.epochs", s.Epochs, 1, l.Epochs);
         Range("optimizer.batch_size", s.BatchSize, 1, l.TrainingBatchSize);
         Range("optimizer.warmup_steps", s.WarmupSteps, 0, l.WarmupSteps);
@@ -84,7 +88,7 @@ public static class RunSpecMapping
         problems.AddRange(ToRoundSettings(s).Problems().Where(p => !reported.Contains(Field(p))));
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
-        if (s.Loss == "sppo" && s.Reference == "initial") problems.Add("reference 'initial' does not fit loss.kind 'sppo': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
+        if (s.Loss is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
         if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
             problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
@@ -107,7 +111,12 @@ public static class RunSpecMapping
         string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
 
     /// <summary>The warm start's settings for the spec.</summary>
-    public static WarmStart.Settings WarmStartSettings(RunSpec spec) => new(Steps: spec.SftSteps, Noise: spec.SftNoise);
+    public static WarmStart.Settings WarmStartSettings(RunSpec spec) =>
+        new(Steps: spec.SftSteps, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec));
+
+    /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
+    public static string JudgeTemplate(RunSpec spec) =>
+        spec.JudgeTemplate != "auto" ? spec.JudgeTemplate : string.IsNullOrEmpty(spec.PromptsJsonl) ? "compact" : "rubric";
 
     /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)

@@ -28,6 +28,8 @@ public static class SpecConversion
             Judge = p.Judge?.HasKind == true ? p.Judge.Kind : d.Judge,
             Judgements = p.Judge?.HasJudgements == true ? p.Judge.Judgements : d.Judgements,
             RewardModelFolder = p.Judge?.HasRewardModelFolder == true ? p.Judge.RewardModelFolder : null,
+            JudgeTemplate = p.Judge?.HasTemplate == true ? p.Judge.Template : d.JudgeTemplate,
+            JudgeModel = p.Judge?.HasModel == true ? p.Judge.Model : d.JudgeModel,
             Consistency = p.HasConsistency ? p.Consistency : d.Consistency,
             PairStrategy = p.HasPairStrategy ? p.PairStrategy : d.PairStrategy,
             MinScoreGap = p.HasMinScoreGap ? p.MinScoreGap : d.MinScoreGap,
@@ -48,6 +50,7 @@ public static class SpecConversion
             SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
             GenerationReplicas = p.HasGenerationReplicas ? p.GenerationReplicas : d.GenerationReplicas,
             MaxPhaseAttempts = p.HasMaxPhaseAttempts ? p.MaxPhaseAttempts : d.MaxPhaseAttempts,
+            EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
         };
     }
 
@@ -58,10 +61,11 @@ public static class SpecConversion
             Name = s.Name, Rounds = s.Rounds, SamplesPerPrompt = s.SamplesPerPrompt, Consistency = s.Consistency,
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
             PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas, MaxPhaseAttempts = s.MaxPhaseAttempts,
+            EftExamples = s.EftExamples,
             Model = new V1.ModelSpec { Builtin = s.BuiltinModel },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
             Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens, BatchSize = s.GenerationBatchSize },
-            Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements },
+            Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements, Template = s.JudgeTemplate, Model = s.JudgeModel },
             Loss = new V1.LossSpec { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha },
             Optimizer = new V1.OptimizerSpec
             {

@@ -17,6 +17,9 @@ public sealed record SpecLimits
     public int GenerationBatchSize { get; init; } = 4_096;
     public int Judgements { get; init; } = 16;
     public int SftSteps { get; init; } = 1_000_000;
+    public int EftExamples { get; init; } = 100_000;
+    /// <summary>judge.template when it is a custom text.</summary>
+    public int JudgeTemplateLength { get; init; } = 16_384;
     public int Epochs { get; init; } = 100;
     public int TrainingBatchSize { get; init; } = 4_096;
     public int WarmupSteps { get; init; } = 1_000_000;

@@ -18,7 +18,8 @@ public class PreferenceLossTests
     [InlineData("robust", 0.2, 0.0, 0.570957047789532)]
     [InlineData("hinge", 0.0, 0.0, 0.85)]
     [InlineData("ipo", 0.0, 0.0, 21.6225)]
-    [InlineData("sppo", 0.0, 0.0, 36.25)]
+    [InlineData("sppo_hard", 0.0, 0.0, 36.25)]
+    [InlineData("sppo", 0.0, 0.0, 18.125)]   // no win rates: P_w = 1, P_l = 0, so half of SPPO-hard
     [InlineData("cream", 0.0, 0.0, 0.6659570477895321)]
     [InlineData("dpo", 0.0, 0.5, 1.870957047789532)]
     public void LossMatchesHandComputedValue(string kind, double smoothing, double rpoAlpha, double expected)
@@ -26,6 +27,14 @@ public class PreferenceLossTests
         var settings = new LossSettings { Kind = kind, Beta = 0.1, LabelSmoothing = smoothing, RpoAlpha = rpoAlpha };
         double actual = PreferenceLoss.PerPair(settings, Pair()).item<double>();
         Assert.Equal(expected, actual, 1e-9);
+    }
+
+    /// <summary>SPPO's soft target by hand: P_w = 0.8, P_l = 0.3, beta 0.1: ((1 - 3)^2 + (-0.5 + 2)^2) / 2 = 3.125.</summary>
+    [Fact]
+    public void SppoRegressesLogRatiosOnWinRates()
+    {
+        var pair = Pair() with { WinChosen = tensor(new[] { 0.8 }), WinRejected = tensor(new[] { 0.3 }) };
+        Assert.Equal(3.125, PreferenceLoss.PerPair(new LossSettings { Kind = "sppo", Beta = 0.1 }, pair).item<double>(), 1e-12);
     }
 
     [Fact]

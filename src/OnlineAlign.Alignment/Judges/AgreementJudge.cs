@@ -1,0 +1,22 @@
+namespace OnlineAlign.Alignment.Judges;
+
+/// <summary>
+/// Self-consistency of internal reward models (Zhou et al. 2025): the policy judges twice, as an LLM judge
+/// (its generative reward) and through its implicit DPO reward. The scores are the first judge's; the
+/// second's travel along as <see cref="JudgeResult.Agreement"/>, and a pair is trained on only when both
+/// judges order it the same way (pairs where they disagree are dropped and counted).
+/// </summary>
+public sealed class AgreementJudge(IJudge scores, IJudge agreement) : IJudge
+{
+    public string Kind => "self_consistent";
+
+    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
+    {
+        var first = scores.Score(groups, cancellationToken);
+        var second = agreement.Score(groups, cancellationToken);
+        return first with { Agreement = second.Scores };
+    }
+
+    /// <summary>Whether a second judge's scores order a pair as the pair does (strictly).</summary>
+    public static bool Agrees(IReadOnlyList<double> second, int chosen, int rejected) => second[chosen] > second[rejected];
+}
