@@ -23,4 +23,28 @@ public class OnlineAlignmentTests
         Assert.True(after > before, $"held-out accuracy {before:P1} at round 0, {after:P1} after {spec.Rounds} rounds");
         Assert.All(run.Reports.Skip(1), r => Assert.True(r.Metrics["pairs/kept"] > 0));
     }
+
+    /// <summary>
+    /// The label-free recipe of docs/experiments.md: the warm start teaches the task and how to judge it
+    /// (IFT + EFT, the only labels), then one online round judged by the model itself (its compact LLM judge,
+    /// pairs kept where its implicit reward agrees) raises held-out accuracy. Over 5 seeds this round gave
+    /// +1.9 points (95% interval +0.6 to +3.2); later rounds lose the gain (see the experiment).
+    /// </summary>
+    [Fact]
+    public void OneSelfJudgedRoundWithoutLabelsRaisesHeldOutAccuracyOverRoundZero()
+    {
+        var spec = new RunSpec
+        {
+            Task = "sort", SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8,
+            EvalPrompts = 200, Judge = "self_consistent", Consistency = "none", Loss = "dpo", Beta = 0.1, LearningRate = 3e-5, BatchSize = 16,
+            WeightDecay = 0, Seed = 5, Device = "cpu",
+        };
+        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("label-free"));
+        var initial = run.Prepare().Metrics;
+        var round = run.RunRound().Metrics;
+        Assert.True(round["judge/tau_vs_verifier"] > 0.3, $"the self-judge ranks like the verifier only with tau {round["judge/tau_vs_verifier"]:F2}");
+        Assert.True(round["pairs/dropped_disagreement"] > 0, "the implicit reward disagreed with no pair");
+        Assert.True(round["eval/accuracy"] > initial["eval/accuracy"],
+            $"held-out accuracy {initial["eval/accuracy"]:P1} at round 0, {round["eval/accuracy"]:P1} after one label-free round");
+    }
 }
