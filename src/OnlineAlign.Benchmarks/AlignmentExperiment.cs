@@ -13,7 +13,7 @@ namespace OnlineAlign.Benchmarks;
 public static class AlignmentExperiment
 {
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
-        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0, string Reference = "previous_round");
+        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0, string Reference = "previous_round", double SelmAlpha = 0.01);
 
     /// <summary>Each arm's judge, loss and consistency regularisation.</summary>
     public static readonly IReadOnlyDictionary<string, (string Judge, string Loss, string Consistency)> Arms =
@@ -27,6 +27,7 @@ public static class AlignmentExperiment
             ["frozen-llm"] = ("llm", "dpo", "none"),                    // the warm-started model judges every round (judge.model initial)
             ["self-consistent"] = ("self_consistent", "dpo", "none"), // LLM judge pairs where the implicit reward agrees
             ["sppo"] = ("llm", "sppo", "none"),                        // SPPO's soft win-rate target, LLM judge scores
+            ["selm"] = ("llm", "dpo", "none"),                         // SELM: DPO + optimism term (--selm-alpha)
             ["majority"] = ("majority", "dpo", "none"),
             ["likelihood"] = ("likelihood", "dpo", "none"),
             ["cream-likelihood"] = ("likelihood", "cream", "dyn"),
@@ -37,7 +38,7 @@ public static class AlignmentExperiment
     {
         Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
         PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
-        Judge = Arms[method].Judge, Consistency = Arms[method].Consistency, Loss = Arms[method].Loss, EftExamples = s.EftExamples, Reference = s.Reference, JudgeModel = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy", Beta = s.Beta, RpoAlpha = s.RpoAlpha, Epochs = s.Epochs,
+        Judge = Arms[method].Judge, Consistency = Arms[method].Consistency, Loss = Arms[method].Loss, EftExamples = s.EftExamples, Reference = s.Reference, JudgeModel = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy", Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0, Epochs = s.Epochs,
         LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16,
     };
 

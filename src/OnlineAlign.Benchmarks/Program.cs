@@ -60,7 +60,8 @@ switch (command)
             RpoAlpha: double.Parse(Arg("rpo", "0")),
             Epochs: int.Parse(Arg("epochs", "1")),
             EftExamples: int.Parse(Arg("eft", "0")),
-            Reference: Arg("reference", "previous_round")), report);
+            Reference: Arg("reference", "previous_round"),
+            SelmAlpha: double.Parse(Arg("selm-alpha", "0.01"))), report);
         break;
     case "cluster":
         await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(

@@ -25,6 +25,8 @@ public sealed record RunSpec
     [Id(18)] public double Beta { get; init; } = 0.1;
     [Id(19)] public double LabelSmoothing { get; init; }
     [Id(20)] public double RpoAlpha { get; init; }
+    /// <summary>SELM's optimism: alpha in + alpha beta [log pi(y) - log pi_ref(y)] for a response y sampled from the round's start policy (0 = off).</summary>
+    [Id(41)] public double SelmAlpha { get; init; }
     [Id(21)] public string Reference { get; init; } = "previous_round";
     [Id(22)] public double LearningRate { get; init; } = 3e-5;
     [Id(23)] public double WeightDecay { get; init; }

@@ -13,6 +13,8 @@ public sealed record LossSettings
     public double LabelSmoothing { get; init; }
     /// <summary>RPO: weight of the NLL of the chosen response (0 = off).</summary>
     public double RpoAlpha { get; init; }
+    /// <summary>SELM: weight of the optimism term alpha beta [log pi(y) - log pi_ref(y)], y sampled from the reference (0 = off).</summary>
+    public double SelmAlpha { get; init; }
 
     public void Validate()
     {
@@ -20,6 +22,7 @@ public sealed record LossSettings
         if (!(Beta > 0)) throw new ArgumentException($"loss.beta must be > 0, got {Beta}");
         if (LabelSmoothing < 0 || LabelSmoothing >= 0.5) throw new ArgumentException($"loss.label_smoothing must be in [0, 0.5), got {LabelSmoothing}");
         if (RpoAlpha < 0) throw new ArgumentException($"loss.rpo_alpha must be >= 0, got {RpoAlpha}");
+        if (!(SelmAlpha >= 0)) throw new ArgumentException($"loss.selm_alpha must be >= 0, got {SelmAlpha}");
     }
 }
 
@@ -29,8 +32,10 @@ public sealed record LossSettings
 /// <param name="WinChosen">SPPO's soft target: the estimated probability that the chosen response beats the prompt's
 /// responses (null: 1, a hard label)</param>
 /// <param name="WinRejected">the same for the rejected response (null: 0)</param>
+/// <param name="PolicyExplore">SELM: log pi(y) of a response y sampled from the reference, with its log pi_ref(y) next</param>
 public sealed record PairLogProbs(Tensor PolicyChosen, Tensor PolicyRejected, Tensor ReferenceChosen, Tensor ReferenceRejected,
-    Tensor ChosenLength, Tensor RejectedLength, Tensor Consistency, Tensor? WinChosen = null, Tensor? WinRejected = null);
+    Tensor ChosenLength, Tensor RejectedLength, Tensor Consistency, Tensor? WinChosen = null, Tensor? WinRejected = null,
+    Tensor? PolicyExplore = null, Tensor? ReferenceExplore = null);
 
 /// <summary>
 /// Preference losses on log-ratio differences, l(z) = -log sigmoid(z),
@@ -39,7 +44,9 @@ public sealed record PairLogProbs(Tensor PolicyChosen, Tensor PolicyRejected, Te
 /// IPO (h_norm - 1/(2b))^2 on length-normalised ratios;
 /// SPPO [(r_w - (P_w - 1/2)/b)^2 + (r_l - (P_l - 1/2)/b)^2] / 2 with P the win rates (SPPO's own trainer, loss_type "sppo");
 /// SPPO-hard (r_w - 1/(2b))^2 + (r_l + 1/(2b))^2 (P_w = 1, P_l = 0, without the 1/2);
-/// CREAM C l(bh) + (1-C) l(-bh); plus RPO's alpha * NLL(y_w) per token when set.
+/// CREAM C l(bh) + (1-C) l(-bh); plus RPO's alpha * NLL(y_w) per token when set; plus SELM's optimism term
+/// alpha b [log pi(y) - log pi_ref(y)] for a response y from the reference when set (SELM's optimistic_dpo_loss:
+/// minimising it lowers the likelihood of what the reference already says, pushing exploration elsewhere).
 /// </summary>
 public static class PreferenceLoss
 {
@@ -65,6 +72,11 @@ public static class PreferenceLoss
             _ => throw new ArgumentException($"loss.kind '{s.Kind}' is not one of {string.Join(", ", LossSettings.Kinds)}"),
         };
         if (s.RpoAlpha > 0) loss = loss - s.RpoAlpha * x.PolicyChosen / x.ChosenLength;
+        if (s.SelmAlpha > 0)
+        {
+            if (x.PolicyExplore is null || x.ReferenceExplore is null) throw new ArgumentException("loss.selm_alpha needs a sampled response's log-probs per pair");
+            loss = loss + s.SelmAlpha * b * (x.PolicyExplore - x.ReferenceExplore);
+        }
         return loss;
     }
 }

@@ -119,9 +119,14 @@ public static class RoundPhases
     /// <summary>The pairs with their reference log-probs under another model (a curriculum stage's starting point).</summary>
     private static List<PairExample> WithReference(DecoderLM reference, List<PairExample> pairs, int padTokenId, CancellationToken cancellationToken)
     {
-        var rows = pairs.SelectMany(p => new[] { new PromptResponse(p.Prompt, p.Chosen), new PromptResponse(p.Prompt, p.Rejected) }).ToList();
+        var rows = pairs.SelectMany(p => new[] { new PromptResponse(p.Prompt, p.Chosen), new PromptResponse(p.Prompt, p.Rejected),
+            new PromptResponse(p.Prompt, p.Explore ?? p.Chosen) }).ToList();
         var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
-        return pairs.Select((p, i) => p with { ReferenceChosen = logProbs[2 * i].Sum, ReferenceRejected = logProbs[2 * i + 1].Sum }).ToList();
+        return pairs.Select((p, i) => p with
+        {
+            ReferenceChosen = logProbs[3 * i].Sum, ReferenceRejected = logProbs[3 * i + 1].Sum,
+            ReferenceExplore = p.Explore is null ? 0 : logProbs[3 * i + 2].Sum,
+        }).ToList();
     }
 
     /// <summary>
@@ -163,16 +168,21 @@ public static class RoundPhases
             double mean = pairs.Select(p => p.PromptIndex).Distinct().Select(i => consistency[i]).DefaultIfEmpty(1.0).Average();
             consistency = Enumerable.Repeat(mean, consistency.Length).ToArray();
         }
+        // SELM's y: the prompt's first sample, a draw from the policy at the round's start (the reference with previous_round).
+        bool explore = s.Loss.SelmAlpha > 0;
+        int perPair = explore ? 3 : 2;
         var rows = pairs.SelectMany(p => new[]
         {
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen]),
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Rejected]),
-        }).ToList();
+            new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[0]),
+        }.Take(perPair)).ToList();
         var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
         var examples = pairs.Select((p, i) => new PairExample(
             groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen], groups[p.PromptIndex].ResponseIds[p.Rejected],
-            logProbs[2 * i].Sum, logProbs[2 * i + 1].Sum, consistency[p.PromptIndex], p.Stage,
-            WinRate(scores[p.PromptIndex], p.Chosen), WinRate(scores[p.PromptIndex], p.Rejected))).ToList();
+            logProbs[perPair * i].Sum, logProbs[perPair * i + 1].Sum, consistency[p.PromptIndex], p.Stage,
+            WinRate(scores[p.PromptIndex], p.Chosen), WinRate(scores[p.PromptIndex], p.Rejected),
+            explore ? groups[p.PromptIndex].ResponseIds[0] : null, explore ? logProbs[perPair * i + 2].Sum : 0)).ToList();
         return (examples, stats, pairs);
     }
 

@@ -46,8 +46,11 @@ public static class PreferenceTrainer
             var sums = new double[6]; // loss, chosen reward, rejected reward, accuracy, chosen logp, rejected logp
             foreach (var batch in micro)
             {
+                bool explore = s.Loss.SelmAlpha > 0;
                 var rows = batch.Select(p => new PromptResponse(p.Prompt, p.Chosen))
-                    .Concat(batch.Select(p => new PromptResponse(p.Prompt, p.Rejected))).ToList();
+                    .Concat(batch.Select(p => new PromptResponse(p.Prompt, p.Rejected)))
+                    .Concat(explore ? batch.Select(p => new PromptResponse(p.Prompt, p.Explore ?? throw new ArgumentException("loss.selm_alpha needs pairs with a sampled response")))
+                        : []).ToList();
                 var (tokenLogProbs, _) = ResponseLogProbs.Forward(model, rows, padTokenId);
                 var sequence = tokenLogProbs.sum(1, type: ScalarType.Float64);
                 int n = batch.Count;
@@ -59,7 +62,9 @@ public static class PreferenceTrainer
                     tensor(batch.Select(p => (double)p.Rejected.Length).ToArray(), device: device),
                     tensor(batch.Select(p => p.Consistency).ToArray(), device: device),
                     tensor(batch.Select(p => p.WinChosen).ToArray(), device: device),
-                    tensor(batch.Select(p => p.WinRejected).ToArray(), device: device));
+                    tensor(batch.Select(p => p.WinRejected).ToArray(), device: device),
+                    explore ? sequence.narrow(0, 2 * n, n) : null,
+                    explore ? tensor(batch.Select(p => p.ReferenceExplore).ToArray(), device: device) : null);
                 var loss = PreferenceLoss.PerPair(s.Loss, x);
                 (loss.sum() / pairsInStep).backward();
 

@@ -25,7 +25,7 @@ public static class RunSpecMapping
         Consistency = s.Consistency,
         PairStrategy = s.PairStrategy,
         MinScoreGap = s.MinScoreGap,
-        Loss = new LossSettings { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha },
+        Loss = new LossSettings { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha, SelmAlpha = s.SelmAlpha },
         Optimizer = new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps },
         Epochs = s.Epochs,
         BatchSize = s.BatchSize,

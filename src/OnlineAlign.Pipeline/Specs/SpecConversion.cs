@@ -37,6 +37,7 @@ public static class SpecConversion
             Beta = p.Loss?.HasBeta == true ? p.Loss.Beta : d.Beta,
             LabelSmoothing = p.Loss?.HasLabelSmoothing == true ? p.Loss.LabelSmoothing : d.LabelSmoothing,
             RpoAlpha = p.Loss?.HasRpoAlpha == true ? p.Loss.RpoAlpha : d.RpoAlpha,
+            SelmAlpha = p.Loss?.HasSelmAlpha == true ? p.Loss.SelmAlpha : d.SelmAlpha,
             Reference = p.HasReference ? p.Reference : d.Reference,
             LearningRate = p.Optimizer?.HasLearningRate == true ? p.Optimizer.LearningRate : d.LearningRate,
             WeightDecay = p.Optimizer?.HasWeightDecay == true ? p.Optimizer.WeightDecay : d.WeightDecay,
@@ -66,7 +67,7 @@ public static class SpecConversion
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
             Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens, BatchSize = s.GenerationBatchSize },
             Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements, Template = s.JudgeTemplate, Model = s.JudgeModel },
-            Loss = new V1.LossSpec { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha },
+            Loss = new V1.LossSpec { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha, SelmAlpha = s.SelmAlpha },
             Optimizer = new V1.OptimizerSpec
             {
                 LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,

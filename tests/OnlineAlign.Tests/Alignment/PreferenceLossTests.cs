@@ -29,6 +29,16 @@ public class PreferenceLossTests
         Assert.Equal(expected, actual, 1e-9);
     }
 
+    /// <summary>SELM by hand: DPO plus alpha beta [log pi(y) - log pi_ref(y)] = 0.6209570477895321 + 0.5 * 0.1 * (-9 + 10).</summary>
+    [Fact]
+    public void SelmAddsItsOptimismTermToDpo()
+    {
+        var pair = Pair() with { PolicyExplore = tensor(new[] { -9.0 }), ReferenceExplore = tensor(new[] { -10.0 }) };
+        var selm = new LossSettings { Kind = "dpo", Beta = 0.1, SelmAlpha = 0.5 };
+        Assert.Equal(0.6709570477895321, PreferenceLoss.PerPair(selm, pair).item<double>(), 1e-12);
+        Assert.Throws<ArgumentException>(() => PreferenceLoss.PerPair(selm, Pair()));
+    }
+
     /// <summary>SPPO's soft target by hand: P_w = 0.8, P_l = 0.3, beta 0.1: ((1 - 3)^2 + (-0.5 + 2)^2) / 2 = 3.125.</summary>
     [Fact]
     public void SppoRegressesLogRatiosOnWinRates()

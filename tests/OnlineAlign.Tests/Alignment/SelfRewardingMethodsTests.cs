@@ -1,4 +1,6 @@
 using OnlineAlign.Alignment.Judges;
+using OnlineAlign.Alignment.Losses;
+using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Alignment.Training;
@@ -98,5 +100,24 @@ public class SelfRewardingMethodsTests
         for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString())[0]]; mass += pd; sum += pd * d; }
         Assert.Equal(sum / mass, all[0][2], 4);
         Assert.InRange(all[0][2], 0, 5);
+    }
+
+    /// <summary>
+    /// SELM: each pair carries its prompt's first sample with that sample's log-prob under the reference, and the
+    /// update uses it. Before the first step the policy is the reference, so both DPO's log-ratio and SELM's
+    /// term vanish and the loss is exactly ln 2; a wrong reference log-prob for the sample would show here.
+    /// </summary>
+    [Fact]
+    public void SelmPairsCarryTheFirstSampleWithItsReferenceLogProbIntoTraining()
+    {
+        using var model = BuiltinModels.Create(BuiltinModels.Tiny, 3);
+        var groups = Groups(2, 3);
+        var settings = new RoundSettings { SamplesPerPrompt = 3, Consistency = "none", Loss = new LossSettings { Kind = "dpo", Beta = 0.1, SelmAlpha = 0.5 } };
+        var (examples, _, _) = RoundPhases.BuildPairs(groups, [[3, 1, 2], [0, 5, 1]], [1.0, 1.0], settings, model, 1, 0);
+        Assert.Equal(groups[0].ResponseIds[0], examples[0].Explore);
+        double expected = ResponseLogProbs.Score(model, [new PromptResponse(groups[0].PromptIds, groups[0].ResponseIds[0])])[0].Sum;
+        Assert.Equal(expected, examples[0].ReferenceExplore, 4);
+        var steps = PreferenceTrainer.Train(model, examples, new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 4, 1));
+        Assert.Equal(Math.Log(2), steps[0].Loss, 4);
     }
 }
