@@ -1,6 +1,10 @@
 namespace OnlineAlign.Contracts;
 
-/// <summary>What a user asks for when starting a run (mirrors onlinealign.v1.RunSpec; defaults are the main job's).</summary>
+/// <summary>
+/// What a user asks for when starting a run (mirrors onlinealign.v1.RunSpec). The defaults are the main job's: the best
+/// label-free recipe measured (docs/experiments.md): a warm start that teaches the task and how to judge it (IFT + EFT),
+/// then one round judged by the model itself (LLM judge, pairs kept where its implicit reward agrees), DPO.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record RunSpec
 {
@@ -9,19 +13,19 @@ public sealed record RunSpec
     [Id(2)] public string? HfFolder { get; init; }
     [Id(3)] public string Task { get; init; } = "sort";
     [Id(4)] public string? PromptsJsonl { get; init; }
-    [Id(5)] public int Rounds { get; init; } = 3;
-    [Id(6)] public int PromptsPerRound { get; init; } = 256;
-    [Id(7)] public int SamplesPerPrompt { get; init; } = 4;
+    [Id(5)] public int Rounds { get; init; } = 1;
+    [Id(6)] public int PromptsPerRound { get; init; } = 512;
+    [Id(7)] public int SamplesPerPrompt { get; init; } = 8;
     [Id(8)] public double Temperature { get; init; } = 0.8;
     [Id(9)] public double TopP { get; init; } = 0.95;
     [Id(10)] public int TopK { get; init; }
     [Id(11)] public int MaxNewTokens { get; init; } = 16;
-    [Id(12)] public string Judge { get; init; } = "implicit";
+    [Id(12)] public string Judge { get; init; } = "self_consistent";
     [Id(13)] public int Judgements { get; init; } = 3;
-    [Id(14)] public string Consistency { get; init; } = "dyn";
+    [Id(14)] public string Consistency { get; init; } = "none";
     [Id(15)] public string PairStrategy { get; init; } = "best_vs_worst";
     [Id(16)] public double MinScoreGap { get; init; }
-    [Id(17)] public string Loss { get; init; } = "cream";
+    [Id(17)] public string Loss { get; init; } = "dpo";
     [Id(18)] public double Beta { get; init; } = 0.1;
     [Id(19)] public double LabelSmoothing { get; init; }
     [Id(20)] public double RpoAlpha { get; init; }
@@ -34,10 +38,10 @@ public sealed record RunSpec
     [Id(25)] public int BatchSize { get; init; } = 16;
     [Id(26)] public double MaxGradNorm { get; init; } = 1.0;
     [Id(27)] public int WarmupSteps { get; init; }
-    [Id(28)] public int EvalPrompts { get; init; } = 100;
+    [Id(28)] public int EvalPrompts { get; init; } = 200;
     [Id(29)] public ulong Seed { get; init; } = 1;
     [Id(30)] public string Device { get; init; } = "auto";
-    [Id(31)] public int SftSteps { get; init; } = 150;
+    [Id(31)] public int SftSteps { get; init; } = 400;
     [Id(32)] public double SftNoise { get; init; } = 0.3;
     /// <summary>Policy replicas that share a round's generation (one per GPU silo where there are several).</summary>
     [Id(33)] public int GenerationReplicas { get; init; } = 1;
@@ -56,7 +60,7 @@ public sealed record RunSpec
     /// Evaluation examples (Self-Rewarding's EFT: a judge prompt, a response, the score the task's checker
     /// gives) mixed into a built-in task's warm start, so that the LLM judge can judge from round 1.
     /// </summary>
-    [Id(38)] public int EftExamples { get; init; } = 0;
+    [Id(38)] public int EftExamples { get; init; } = 2000;
     /// <summary>The LLM judge's prompt: auto (compact for built-in tasks, rubric otherwise), rubric, compact, or a text with {prompt} and {response}.</summary>
     [Id(39)] public string JudgeTemplate { get; init; } = "auto";
     /// <summary>

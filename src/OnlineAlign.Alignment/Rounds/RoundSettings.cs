@@ -13,9 +13,9 @@ public sealed record RoundSettings
     public static readonly string[] JudgeKinds = ["implicit", "llm", "verifier", "reward_model", "majority", "likelihood", "self_consistent"];
     public static readonly string[] ConsistencyModes = ["none", "dyn", "avg"];
 
-    public int SamplesPerPrompt { get; init; } = 4;
+    public int SamplesPerPrompt { get; init; } = 8;
     public SamplingOptions Sampling { get; init; } = new() { Temperature = 0.8, TopP = 0.95, MaxNewTokens = 16 };
-    public string Judge { get; init; } = "implicit";
+    public string Judge { get; init; } = "self_consistent";
     public int Judgements { get; init; } = 3;
     /// <summary>The LLM judge's prompt (JudgePrompts): "rubric" is scored by sampling judgements, "compact" by the expected score digit.</summary>
     public string JudgeTemplate { get; init; } = "compact";
@@ -23,10 +23,10 @@ public sealed record RoundSettings
     public string JudgeModel { get; init; } = "policy";
     public static readonly string[] JudgeModels = ["policy", "initial"];
     /// <summary>CREAM consistency regularisation: none, dyn (per prompt C) or avg (the round's mean C).</summary>
-    public string Consistency { get; init; } = "dyn";
+    public string Consistency { get; init; } = "none";
     public string PairStrategy { get; init; } = "best_vs_worst";
     public double MinScoreGap { get; init; }
-    public LossSettings Loss { get; init; } = new();
+    public LossSettings Loss { get; init; } = new() { Kind = "dpo" };
     public OptimizerSettings Optimizer { get; init; } = new() { LearningRate = 3e-5, WeightDecay = 0 };
     public int Epochs { get; init; } = 1;
     public int BatchSize { get; init; } = 16;

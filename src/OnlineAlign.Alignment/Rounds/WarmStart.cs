@@ -17,8 +17,8 @@ public static class WarmStart
 {
     /// <param name="JudgeExamples">EFT examples mixed into the demonstrations (0: instruction data only)</param>
     /// <param name="JudgeTemplate">the judge prompt the EFT examples are written in (<see cref="JudgePrompts"/>)</param>
-    public sealed record Settings(int Steps = 150, int BatchSize = 32, double LearningRate = 3e-3, double Noise = 0.3, int Demonstrations = 2000,
-        int JudgeExamples = 0, string JudgeTemplate = "compact");
+    public sealed record Settings(int Steps = 400, int BatchSize = 32, double LearningRate = 3e-3, double Noise = 0.3, int Demonstrations = 2000,
+        int JudgeExamples = 2000, string JudgeTemplate = "compact");
 
     /// <summary>The prompts whose (noisy) answers the warm start is fine-tuned on.</summary>
     public static IReadOnlyList<PromptItem> DemonstrationPrompts(IVerifiableTask task, Settings s, int seed) => task.Prompts(s.Demonstrations, seed, "train");

@@ -8,8 +8,8 @@ namespace OnlineAlign.Cli.Commands;
 
 /// <summary>
 /// `onlinealign local`: the main job on one machine. Starts Azurite and a silo, runs the default run
-/// (the built-in tiny model warm-started on a built-in task, then rounds of CREAM self-rewarding with
-/// consistency regularisation), watches it, exports the aligned policy and the charts, shuts down.
+/// (the built-in tiny model warm-started on a built-in task and taught to judge it, then a round in which
+/// it judges its own responses, without labels), watches it, exports the aligned policy and the charts, shuts down.
 /// </summary>
 public static class LocalCommand
 {

@@ -132,7 +132,7 @@ public class FidelityTests
         Assert.Same(trainedFrom, JudgeFactory.ImplicitReference("previous_round", trainedFrom, initial, policyIsInitial: false));
 
         var groups = Groups(2, 2);
-        var judge = JudgeFactory.Create(new RoundSettings(), policy, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, false), Tokenizer, null, null, 1, 2);
+        var judge = JudgeFactory.Create(new RoundSettings { Judge = "implicit" }, policy, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, false), Tokenizer, null, null, 1, 2);
         var scores = judge.Score(groups).Scores;
         var rows = groups.SelectMany(g => g.ResponseIds.Select(r => new PromptResponse(g.PromptIds, r))).ToList();
         var expected = ResponseLogProbs.Score(policy, rows).Zip(ResponseLogProbs.Score(initial, rows), (a, b) => a.Sum - b.Sum).ToArray();

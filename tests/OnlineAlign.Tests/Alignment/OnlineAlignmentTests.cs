@@ -12,7 +12,7 @@ public class OnlineAlignmentTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 150, SftNoise = 0.3, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, EvalPrompts = 100,
+            Task = "sort", SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, EvalPrompts = 100,
             Judge = "verifier", Consistency = "none", Loss = "dpo", Beta = 0.1, LearningRate = 3e-5, BatchSize = 16, Seed = 1, Device = "cpu",
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("local-run"));
