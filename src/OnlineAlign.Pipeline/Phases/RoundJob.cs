@@ -46,6 +46,15 @@ public static class RoundJob
         Save(model.Place(device), tokenizer, spec, 0, outputFolder, null);
     }
 
+    /// <summary>
+    /// M0: the model a built-in run's warm start began from (the same seed gives the same weights), or null where
+    /// there was no warm start (a Hugging Face model, or sft_steps 0).
+    /// </summary>
+    public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device) =>
+        string.IsNullOrEmpty(spec.HfFolder) && spec.SftSteps > 0
+            ? BuiltinModels.Create(BuiltinModels.ByName(spec.BuiltinModel), (int)(spec.Seed % int.MaxValue)).Place(device)
+            : null;
+
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
     public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device, ModelCache models,
         CancellationToken cancellationToken)
@@ -65,7 +74,10 @@ public static class RoundJob
         var tokenizer = c.Tokenizer;
         var (task, prompts, _) = RoundPrompts(c.Spec, r.Round);
         var groups = RoundPhases.Groups(tokenizer, prompts, responses);
-        var trainedFrom = r.TrainedFrom is null ? null : c.Shared(r.TrainedFrom);
+        // CREAM's first round: the warm-started policy M1 was trained from M0, so round 1 already compares M1's
+        // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking.
+        using var beforeWarmStart = r.TrainedFrom is null && c.Settings.Judge == "implicit" ? BeforeWarmStart(c.Spec, c.Device) : null;
+        var trainedFrom = r.TrainedFrom is null ? beforeWarmStart : c.Shared(r.TrainedFrom);
         var trainedFromBefore = r.TrainedFromBefore is null ? null : c.Shared(r.TrainedFromBefore);
         var initial = c.Shared(r.Initial);
         using var reward = c.Spec.Judge == "reward_model" ? RewardModel.Load(c.Spec.RewardModelFolder!, c.Device) : null;
@@ -73,8 +85,9 @@ public static class RoundJob
         return RoundPhases.Judge(groups,
             JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
                 JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, r.Round, initial),
-            JudgeFactory.Previous(c.Settings, trainedFrom,
-                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom?.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
+            // M0 was trained from nothing: its judgement is its length-normalised log-likelihood.
+            JudgeFactory.Previous(c.Settings, trainedFrom, r.TrainedFrom is null ? null
+                : JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
             c.Settings, task, tokenizer.EosId, c.Cancellation);
     }
 

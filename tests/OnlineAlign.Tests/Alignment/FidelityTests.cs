@@ -9,7 +9,10 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Pipeline.Phases;
 using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Alignment;
 
@@ -137,5 +140,29 @@ public class FidelityTests
         var rows = groups.SelectMany(g => g.ResponseIds.Select(r => new PromptResponse(g.PromptIds, r))).ToList();
         var expected = ResponseLogProbs.Score(policy, rows).Zip(ResponseLogProbs.Score(initial, rows), (a, b) => a.Sum - b.Sum).ToArray();
         Assert.Equal(expected, scores.SelectMany(s => s), (a, b) => Math.Abs(a - b) < 1e-5);
+    }
+
+    /// <summary>
+    /// CREAM's round 1 as in the paper: the warm-started M1 judges by its implicit reward against M0 (the model
+    /// before the warm start), and that ranking is compared with M0's own, so consistency applies from round 1
+    /// (before, round 1 had no previous judge and C was 1).
+    /// </summary>
+    [Fact]
+    public void CreamsFirstRoundComparesTheWarmStartedModelWithTheModelBeforeIt()
+    {
+        var spec = new RunSpec
+        {
+            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, EvalPrompts = 8,
+            Judge = "implicit", Consistency = "dyn", Loss = "cream", Seed = 3, Device = "cpu",
+        };
+        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
+        run.Prepare();
+        var round = run.RunRound().Metrics;
+        Assert.True(double.IsFinite(round["consistency/tau"]), "round 1 had no previous judge");
+        Assert.InRange(round["consistency/C"], 0, 0.999);
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var fresh = BuiltinModels.Create(BuiltinModels.Tiny, 3);
+        Assert.True(m0.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
+        Assert.Null(RoundJob.BeforeWarmStart(spec with { SftSteps = 0 }, TorchSharp.torch.CPU));
     }
 }
