@@ -14,7 +14,12 @@ root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Address);
 root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Key);
 try
 {
-    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    // After Ctrl-C or SIGTERM a command gets this long to stop what it started (the local cluster stops its silo
+    // and Azurite) before the process ends anyway.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration
+    {
+        EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = TimeSpan.FromSeconds(15),
+    });
 }
 catch (Grpc.Core.RpcException e)
 {

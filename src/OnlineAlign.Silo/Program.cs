@@ -77,6 +77,8 @@ builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadByt
 builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort))));
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(silo.ShutdownSeconds));
+if (silo.ParentProcessId > 0) builder.Services.AddHostedService(services => new ParentWatch(silo.ParentProcessId, services.GetRequiredService<IHostApplicationLifetime>()));
 builder.Services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());
 builder.Services.AddGrpcReflection();
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
@@ -86,6 +88,12 @@ app.MapGrpcHealthChecksService();
 app.MapGrpcService<RunsService>();
 app.MapGrpcReflectionService();
 
+// A stop that outlasts its grace (storage gone, a phase that does not yield) ends the process anyway.
+app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeconds(silo.ShutdownSeconds + 2)).ContinueWith(_ =>
+{
+    Console.Error.WriteLine($"the silo did not stop within {silo.ShutdownSeconds + 2} s; exiting (runs resume from their last committed state)");
+    Environment.Exit(143);
+}));
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
                       $"silo port {silo.SiloPort}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));

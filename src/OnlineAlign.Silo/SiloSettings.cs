@@ -18,6 +18,17 @@ public sealed class SiloSettings
     public double MaxUploadMegabytesPerSecond { get; set; }
     /// <summary>Where a silo keeps the Azurite it starts when no connection string is configured.</summary>
     public string DataFolder { get; set; } = ".onlinealign";
+    /// <summary>
+    /// Seconds a stop (SIGTERM, SIGINT, or the parent gone) may take before the process exits anyway. A silo
+    /// whose storage went away at the same moment (Ctrl-C in a terminal stops Azurite too) would otherwise wait
+    /// on retries; exiting is safe because a run resumes from its last committed state.
+    /// </summary>
+    public double ShutdownSeconds { get; set; } = 6;
+    /// <summary>
+    /// The process that started this silo (the CLI's local cluster): when it is gone the silo stops, so a silo is
+    /// never left running after its terminal closed or its parent was killed. 0: not watched.
+    /// </summary>
+    public int ParentProcessId { get; set; }
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>
     public string? FaultFolder { get; set; }
 }

@@ -128,6 +128,9 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>Ends Azurite at once (a user's second Ctrl-C): no flush.</summary>
+    public void Kill() => TryKill(_process);
+
     private static void TryKill(Process process)
     {
         try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }

@@ -10,7 +10,7 @@ namespace OnlineAlign.Cli.Client;
 /// </summary>
 public static class RunWatcher
 {
-    public static readonly string[] Columns = ["eval/accuracy", "judge/score_mean", "consistency/C", "pairs/kept", "rewards/accuracies", "rewards/margins", "kl/initial", "generation/length_mean"];
+    public static readonly string[] Columns = ["eval/accuracy", "judge/score_mean", "judge/tau_vs_verifier", "consistency/C", "pairs/kept", "rewards/accuracies", "rewards/margins", "kl/initial", "generation/length_mean"];
 
     public static async Task<Run> WatchAsync(Runs.RunsClient client, string runId, CancellationToken ct)
     {

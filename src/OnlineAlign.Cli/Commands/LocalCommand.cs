@@ -17,23 +17,45 @@ public static class LocalCommand
     {
         var data = new Option<string>("--data") { Description = "folder for Azurite data, logs and outputs", DefaultValueFactory = _ => ".onlinealign" };
         var healthOnly = new Option<bool>("--health-only") { Description = "only bring the cluster up, check it is healthy, and shut down" };
-        var command = new Command("local", "Run the default alignment run on a local cluster (Azurite + one silo) and shut down cleanly") { data, healthOnly };
+        var fresh = new Option<bool>("--fresh") { Description = "start a new run even if the data folder holds an interrupted one (by default that run is resumed)" };
+        var command = new Command("local", "Run the default alignment run on a local cluster (Azurite + one silo) and shut down cleanly; " +
+                                           "Ctrl-C stops everything (twice: at once) and the next `local` with the same --data resumes the run") { data, healthOnly, fresh };
         RunCommands.AddSpecOptions(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             string folder = Path.GetFullPath(parse.GetValue(data)!);
             Directory.CreateDirectory(folder);
             await using var cluster = await LocalCluster.StartAsync(folder, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellationToken);
+            using var force = ForceStopOnSecondInterrupt(cluster);
             AnsiConsole.MarkupLine($"[green]Cluster healthy[/]: gRPC API at {cluster.ApiAddress}");
             if (parse.GetValue(healthOnly)) return 0;
 
             var client = ApiConnection.Client(cluster.ApiAddress, parse.GetValue(ApiConnection.Key));
-            var spec = RunCommands.BuildSpec(parse);
-            if (!spec.HasName) spec.Name = "local";
-            var run = await client.StartRunAsync(new StartRunRequest { Spec = spec }, cancellationToken: cancellationToken);
-            AnsiConsole.MarkupLine($"Started run [bold]{run.Id}[/]: {run.Spec.Rounds} rounds of {run.Spec.Judge.Kind} judging, " +
-                                   $"{run.Spec.Loss.Kind} loss, consistency {run.Spec.Consistency}, task {run.Spec.Prompts.Task}");
-            var final = await RunWatcher.WatchAsync(client, run.Id, cancellationToken);
+            var run = parse.GetValue(fresh) ? null : await InterruptedRun(client, cancellationToken);
+            if (run is not null)
+            {
+                AnsiConsole.MarkupLine($"Resuming interrupted run [bold]{run.Id}[/]: {run.CommittedRounds} of {run.Spec.Rounds} rounds committed, " +
+                                       $"continuing at round {run.CommittedRounds + 1} (--fresh starts a new run instead)");
+            }
+            else
+            {
+                var spec = RunCommands.BuildSpec(parse);
+                if (!spec.HasName) spec.Name = "local";
+                run = await client.StartRunAsync(new StartRunRequest { Spec = spec }, cancellationToken: cancellationToken);
+                AnsiConsole.MarkupLine($"Started run [bold]{run.Id}[/]: {run.Spec.Rounds} round{(run.Spec.Rounds == 1 ? "" : "s")} of {run.Spec.Judge.Kind} judging, " +
+                                       $"{run.Spec.Loss.Kind} loss, consistency {run.Spec.Consistency}, task {run.Spec.Prompts.Task}");
+            }
+            Run final;
+            try
+            {
+                final = await RunWatcher.WatchAsync(client, run.Id, cancellationToken);
+            }
+            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or Grpc.Core.RpcException)
+            {
+                AnsiConsole.MarkupLine($"[yellow]Interrupted[/]: stopping the cluster. Run [bold]{run.Id}[/] keeps its committed rounds; " +
+                                       "run the same command again to resume it.");
+                return 130;
+            }
             RunCommands.Print(final);
             var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id }, cancellationToken: cancellationToken);
             var rounds = listed.Rounds;
@@ -49,5 +71,36 @@ public static class LocalCommand
             return final.Status == "completed" ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The run this data folder's cluster was driving when it last stopped (running, pending or waiting for a
+    /// GPU; a paused run was paused on purpose), the latest if several. Asking for it wakes it: it continues now.
+    /// </summary>
+    private static async Task<Run?> InterruptedRun(Runs.RunsClient client, CancellationToken cancellationToken)
+    {
+        var runs = await client.ListRunsAsync(new ListRunsRequest(), cancellationToken: cancellationToken);
+        return runs.Runs.Where(r => r.Status is "running" or "pending" or "waiting_for_gpu").OrderByDescending(r => r.Id, StringComparer.Ordinal).FirstOrDefault();
+    }
+
+    /// <summary>The first Ctrl-C stops gracefully (the command's token); a second one ends the silo and Azurite at once.</summary>
+    private static IDisposable ForceStopOnSecondInterrupt(LocalCluster cluster)
+    {
+        int presses = 0;
+        ConsoleCancelEventHandler handler = (_, e) =>
+        {
+            if (Interlocked.Increment(ref presses) < 2) return;
+            e.Cancel = false;
+            cluster.Kill();
+            Console.Error.WriteLine("Stopped at once (second Ctrl-C); runs resume from their last committed round.");
+            Environment.Exit(130);
+        };
+        Console.CancelKeyPress += handler;
+        return new Unsubscribe(() => Console.CancelKeyPress -= handler);
+    }
+
+    private sealed class Unsubscribe(Action action) : IDisposable
+    {
+        public void Dispose() => action();
     }
 }

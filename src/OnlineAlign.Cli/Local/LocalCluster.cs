@@ -49,6 +49,8 @@ public sealed class LocalCluster : IAsyncDisposable
         info.Environment["Silo__GatewayPort"] = gatewayPort.ToString();
         info.Environment["Silo__DataFolder"] = dataFolder;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        // The silo stops itself if this process dies without stopping it (killed, terminal closed).
+        info.Environment["Silo__ParentProcessId"] = Environment.ProcessId.ToString();
         var silo = Process.Start(info)!;
         var siloLog = Path.Combine(dataFolder, "silo.log");
         var writer = new StreamWriter(siloLog, append: true) { AutoFlush = true };
@@ -71,11 +73,22 @@ public sealed class LocalCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>
+    /// Stops the silo (which bounds its own shutdown to a few seconds, storage reachable or not), then Azurite.
+    /// After Ctrl-C both already got SIGINT from the terminal; this makes sure they are gone.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        await SiloLifecycle.StopAsync(_silo, TimeSpan.FromSeconds(20));
+        await SiloLifecycle.StopAsync(_silo, TimeSpan.FromSeconds(9));
         _silo.Dispose();
         if (_azurite != null) await _azurite.DisposeAsync();
+    }
+
+    /// <summary>Ends the silo and Azurite at once, without a graceful stop (a second Ctrl-C). Runs stay resumable.</summary>
+    public void Kill()
+    {
+        try { _silo.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+        _azurite?.Kill();
     }
 
     /// <summary>The silo host built beside this CLI (same configuration), or ONLINEALIGN_SILO_DLL.</summary>
