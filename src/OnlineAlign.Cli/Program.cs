@@ -6,6 +6,7 @@ if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 240;
 
 var root = new RootCommand("OnlineAlign: online preference alignment of language models on an Orleans cluster");
 root.Subcommands.Add(LocalCommand.Create());
+root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(PlotCommand.Create());
 root.Subcommands.Add(TrainRewardModelCommand.Create());

@@ -3,6 +3,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OnlineAlign.Grains.Placement;
+using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Silo;
@@ -71,6 +72,15 @@ builder.UseOrleans(orleans =>
         [GpuSiloPlacementFilterDirector.MetadataKey] = silo.Accelerator,
     });
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
+    // Runs that were in progress when the cluster stopped continue as soon as it is up (not at their next reminder).
+    if (silo.Role != "gpu")
+        orleans.AddStartupTask((services, startupCancellation) =>
+        {
+            // In the background: a slow storage must not hold up the silo's start.
+            _ = RunWakeUp.WakeAsync(services.GetRequiredService<IGrainFactory>(),
+                services.GetRequiredService<ILoggerFactory>().CreateLogger("OnlineAlign.RunWakeUp"), CancellationToken.None);
+            return Task.CompletedTask;
+        });
 });
 
 builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadBytesPerSecond: (long)(silo.MaxUploadMegabytesPerSecond * 1e6)));

@@ -31,17 +31,21 @@ public static class LocalCommand
             if (parse.GetValue(healthOnly)) return 0;
 
             var client = ApiConnection.Client(cluster.ApiAddress, parse.GetValue(ApiConnection.Key));
-            var run = parse.GetValue(fresh) ? null : await InterruptedRun(client, cancellationToken);
+            string marker = Path.Combine(folder, MarkerFile);
+            var run = parse.GetValue(fresh) ? null : await InterruptedRun(client, marker, cancellationToken);
             if (run is not null)
             {
-                AnsiConsole.MarkupLine($"Resuming interrupted run [bold]{run.Id}[/]: {run.CommittedRounds} of {run.Spec.Rounds} rounds committed, " +
-                                       $"continuing at round {run.CommittedRounds + 1} (--fresh starts a new run instead)");
+                AnsiConsole.MarkupLine(run.CommittedRounds < run.Spec.Rounds
+                    ? $"Resuming interrupted run [bold]{run.Id}[/]: {run.CommittedRounds} of {run.Spec.Rounds} rounds committed, continuing at round {run.CommittedRounds + 1} " +
+                      "(--fresh starts a new run instead)"
+                    : $"Resuming interrupted run [bold]{run.Id}[/]: it finished its {run.Spec.Rounds} rounds as the cluster came up");
             }
             else
             {
                 var spec = RunCommands.BuildSpec(parse);
                 if (!spec.HasName) spec.Name = "local";
                 run = await client.StartRunAsync(new StartRunRequest { Spec = spec }, cancellationToken: cancellationToken);
+                await File.WriteAllTextAsync(marker, run.Id, CancellationToken.None);
                 AnsiConsole.MarkupLine($"Started run [bold]{run.Id}[/]: {run.Spec.Rounds} round{(run.Spec.Rounds == 1 ? "" : "s")} of {run.Spec.Judge.Kind} judging, " +
                                        $"{run.Spec.Loss.Kind} loss, consistency {run.Spec.Consistency}, task {run.Spec.Prompts.Task}");
             }
@@ -57,6 +61,7 @@ public static class LocalCommand
                 return 130;
             }
             RunCommands.Print(final);
+            if (final.Status is "completed" or "failed" or "cancelled") File.Delete(marker);
             var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id }, cancellationToken: cancellationToken);
             var rounds = listed.Rounds;
             AnsiConsole.Write(RunWatcher.RoundsTable(listed));
@@ -73,14 +78,24 @@ public static class LocalCommand
         return command;
     }
 
+    /// <summary>Names the run the last `local` in a data folder started, until that run has ended and been reported.</summary>
+    private const string MarkerFile = "local-run.txt";
+
     /// <summary>
-    /// The run this data folder's cluster was driving when it last stopped (running, pending or waiting for a
-    /// GPU; a paused run was paused on purpose), the latest if several. Asking for it wakes it: it continues now.
+    /// The run the last `local` in this data folder started and did not see to its end, if the cluster is still
+    /// driving it (the silo wakes such runs as it comes up, so it may even have finished meanwhile). A paused,
+    /// failed or cancelled run is not taken up again here.
     /// </summary>
-    private static async Task<Run?> InterruptedRun(Runs.RunsClient client, CancellationToken cancellationToken)
+    private static async Task<Run?> InterruptedRun(Runs.RunsClient client, string marker, CancellationToken cancellationToken)
     {
-        var runs = await client.ListRunsAsync(new ListRunsRequest(), cancellationToken: cancellationToken);
-        return runs.Runs.Where(r => r.Status is "running" or "pending" or "waiting_for_gpu").OrderByDescending(r => r.Id, StringComparer.Ordinal).FirstOrDefault();
+        if (!File.Exists(marker)) return null;
+        string id = (await File.ReadAllTextAsync(marker, cancellationToken)).Trim();
+        try
+        {
+            var run = await client.GetRunAsync(new GetRunRequest { RunId = id }, cancellationToken: cancellationToken);
+            return run.Status is "running" or "pending" or "waiting_for_gpu" or "completed" ? run : null;
+        }
+        catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { return null; }
     }
 
     /// <summary>The first Ctrl-C stops gracefully (the command's token); a second one ends the silo and Azurite at once.</summary>

@@ -14,6 +14,8 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly Process _silo;
     public string ApiAddress { get; }
     public int SiloProcessId => _silo.Id;
+    /// <summary>Completes when the silo process ends.</summary>
+    public Task SiloExited => _silo.WaitForExitAsync();
 
     private LocalCluster(AzuriteProcess? azurite, Process silo, string apiAddress)
     {
@@ -22,7 +24,8 @@ public sealed class LocalCluster : IAsyncDisposable
         ApiAddress = apiAddress;
     }
 
-    public static async Task<LocalCluster> StartAsync(string dataFolder, Action<string> log, CancellationToken cancellationToken)
+    /// <param name="apiPort">the gRPC API's port on loopback (null: a free port)</param>
+    public static async Task<LocalCluster> StartAsync(string dataFolder, Action<string> log, CancellationToken cancellationToken, int? apiPort = null)
     {
         string? connection = Environment.GetEnvironmentVariable("ONLINEALIGN_STORAGE");
         AzuriteProcess? azurite = null;
@@ -38,7 +41,8 @@ public sealed class LocalCluster : IAsyncDisposable
         }
 
         var ports = SiloLifecycle.FreePorts(3);
-        int apiPort = ports[0], siloPort = ports[1], gatewayPort = ports[2];
+        int siloPort = ports[1], gatewayPort = ports[2];
+        apiPort ??= ports[0];
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(SiloDll());
         info.ArgumentList.Add("--role");
@@ -49,6 +53,7 @@ public sealed class LocalCluster : IAsyncDisposable
         info.Environment["Silo__GatewayPort"] = gatewayPort.ToString();
         info.Environment["Silo__DataFolder"] = dataFolder;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__OnlineAlign"] = "Information";   // what the runs do, in silo.log
         // The silo stops itself if this process dies without stopping it (killed, terminal closed).
         info.Environment["Silo__ParentProcessId"] = Environment.ProcessId.ToString();
         var silo = Process.Start(info)!;

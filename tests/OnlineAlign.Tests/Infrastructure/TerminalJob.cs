@@ -1,0 +1,107 @@
+using System.Diagnostics;
+
+namespace OnlineAlign.Tests.Infrastructure;
+
+/// <summary>
+/// The CLI as a job in a terminal: its own process group (setsid), which the processes it starts (silo,
+/// Azurite) join, and Ctrl-C as SIGINT to that whole group, as a terminal sends it.
+/// </summary>
+public sealed class TerminalJob : IDisposable
+{
+    private readonly Process _process;
+    private readonly Task<string> _stdout, _stderr;
+    private readonly System.Text.StringBuilder _live = new();
+    /// <summary>setsid makes the CLI (it execs in place) the leader of a new group whose id is its pid.</summary>
+    public int Group => _process.Id;
+
+    private TerminalJob(Process process)
+    {
+        _process = process;
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _stdout = Task.Run(async () =>
+        {
+            string? line;
+            var all = new System.Text.StringBuilder();
+            while ((line = await process.StandardOutput.ReadLineAsync()) is not null)
+            {
+                all.AppendLine(line);
+                lock (_live) _live.AppendLine(line);
+            }
+            return all.ToString();
+        });
+        _stderr = process.StandardError.ReadToEndAsync();
+    }
+
+    public static TerminalJob Start(IReadOnlyDictionary<string, string>? environment, params string[] cliArgs)
+    {
+        var info = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "dotnet", RepositoryPaths.CliDll }.Concat(cliArgs)) info.ArgumentList.Add(a);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
+        return new TerminalJob(Process.Start(info)!);
+    }
+
+    /// <summary>What the job has printed so far.</summary>
+    public string OutputSoFar { get { lock (_live) return _live.ToString(); } }
+
+    /// <summary>Waits until the job prints a line matching the pattern (the timeout only bounds a test that went wrong).</summary>
+    public async Task<System.Text.RegularExpressions.Match> WaitForOutputAsync(string pattern, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(OutputSoFar, pattern);
+            if (match.Success) return match;
+            if (_process.HasExited && _stdout.IsCompleted) throw new InvalidOperationException($"the job exited without printing /{pattern}/: {OutputSoFar}{await _stderr}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"no /{pattern}/ within {timeout}: {OutputSoFar}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Ctrl-C: SIGINT to the job's process group; returns how long until no process of the group was left (at most <paramref name="limit"/>).</summary>
+    public async Task<TimeSpan> InterruptAsync(TimeSpan limit)
+    {
+        // Never signal a group this job does not lead (it would be the test runner's own).
+        if (ProcessGroupOf(_process.Id) != Group) throw new InvalidOperationException($"pid {_process.Id} does not lead its own process group");
+        var watch = Stopwatch.StartNew();
+        Process.Start("kill", ["-INT", "--", $"-{Group}"])!.WaitForExit();
+        while (Members(Group).Count > 0 && watch.Elapsed < limit) await Task.Delay(100);
+        return watch.Elapsed;
+    }
+
+    public List<int> Members() => Members(Group);
+
+    /// <summary>Every process of the job's group, once setsid has made the group (it has when the job printed anything or a silo reached a fault point).</summary>
+
+    public async Task<(int ExitCode, string Stdout, string Stderr)> ExitAsync()
+    {
+        await _process.WaitForExitAsync();
+        return (_process.ExitCode, await _stdout, await _stderr);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited && ProcessGroupOf(_process.Id) != Group) _process.Kill(entireProcessTree: true);
+        else foreach (int pid in Members(Group)) try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { }
+        _process.Dispose();
+    }
+
+    /// <summary>A process's group id (field 5 of /proc/PID/stat, after the parenthesised name).</summary>
+    public static int ProcessGroupOf(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[2]);
+    }
+
+    public static List<int> Members(int group)
+    {
+        var members = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid)) continue;
+            try { if (ProcessGroupOf(pid) == group) members.Add(pid); }
+            catch (IOException) { }           // the process ended while we looked
+            catch (UnauthorizedAccessException) { }
+        }
+        return members;
+    }
+}
