@@ -2,7 +2,7 @@
 
 Usage: python3 align_summary.py FOLDER. Prints, per task: held-out accuracy per round (mean and 95%
 t-interval over seeds), the change over round 0 paired by seed, and per round the Kendall tau of the
-arm's judge against the verifier and the pairs kept. Runs that did not finish a round are left out of it.
+arm's judge against the verifier, CREAM's consistency C (1 where it does not apply) and the pairs kept. Runs that did not finish a round are left out of it.
 """
 import glob, math, os, re, sys
 from collections import defaultdict
@@ -32,9 +32,9 @@ def main(folder):
                 command = line.strip()
             if m := ROUND0.match(line):
                 seed, arm = int(m.group(1)), m.group(2)
-                rounds[0] = (float(m.group(3)), float("nan"), float("nan"))
+                rounds[0] = (float(m.group(3)), float("nan"), float("nan"), float("nan"))
             elif (m := ROUND.match(line)) and seed is not None:
-                rounds[int(m.group(2))] = (float(m.group(3)), float(m.group(4)), float(m.group(6)))
+                rounds[int(m.group(2))] = (float(m.group(3)), float(m.group(4)), float(m.group(6)), float(m.group(5)))
         if seed is not None:
             runs[(task, arm)][seed] = rounds
     print(f"Logs: {folder}; first command: `{command}` (each log holds its own)\n")
@@ -51,7 +51,8 @@ def main(folder):
         print(f"| arm | " + " | ".join(f"round {r}" for r in range(1, last + 1)) + " |\n|---|" + "---|" * last)
         for a in arms:
             print(f"| {a} | " + " | ".join(interval([r[k][0] - r[0][0] for r in runs[(task, a)].values() if k in r], True) for k in range(1, last + 1)) + " |")
-        for what, idx, fmt in (("Kendall tau of the judge against the verifier", 2, "{:.2f}"), ("pairs kept", 1, "{:.0f}")):
+        for what, idx, fmt in (("Kendall tau of the judge against the verifier", 2, "{:.2f}"), ("CREAM consistency C", 3, "{:.2f}"),
+                               ("pairs kept", 1, "{:.0f}")):
             print(f"\n{what} (mean over seeds):\n")
             print(f"| arm | " + " | ".join(f"round {r}" for r in range(1, last + 1)) + " |\n|---|" + "---|" * last)
             for a in arms:

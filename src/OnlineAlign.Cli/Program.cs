@@ -1,10 +1,11 @@
 using System.CommandLine;
+using OnlineAlign.Cli;
 using OnlineAlign.Cli.Commands;
 
 // Redirected output (logs, CI, pipes) gets full-width tables instead of an 80-column squeeze.
 if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 240;
 
-var root = new RootCommand("OnlineAlign: online preference alignment of language models on an Orleans cluster");
+var root = new RootCommand("OnlineAlign: online preference alignment of language models on an Orleans cluster.\n" + ExitCodes.Help);
 root.Subcommands.Add(LocalCommand.Create());
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
@@ -24,13 +25,14 @@ try
 }
 catch (Grpc.Core.RpcException e)
 {
-    Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
-    return 3;
+    var (code, message) = ExitCodes.For(e, root.Parse(args).GetValue(OnlineAlign.Cli.Client.ApiConnection.Address) ?? "");
+    Console.Error.WriteLine($"error: {message}");
+    return code;
 }
 catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException
                               or DirectoryNotFoundException or NotSupportedException or InvalidOperationException)
 {
     // Input problems are the user's to fix: say what and where, without a stack trace.
     Console.Error.WriteLine($"error: {e.Message}");
-    return 2;
+    return ExitCodes.BadInput;
 }

@@ -58,7 +58,7 @@ public static class LocalCommand
             {
                 AnsiConsole.MarkupLine($"[yellow]Interrupted[/]: stopping the cluster. Run [bold]{run.Id}[/] keeps its committed rounds; " +
                                        "run the same command again to resume it.");
-                return 130;
+                return ExitCodes.Interrupted;
             }
             RunCommands.Print(final);
             if (final.Status is "completed" or "failed" or "cancelled") File.Delete(marker);

@@ -80,6 +80,21 @@ public class ApiErrorTests
 
         Assert.Contains(run.Id, (await client.ListRunsAsync(new ListRunsRequest())).Runs.Select(r => r.Id));
 
+        // The CLI turns each of these into a message a user can act on and its own exit code (listed in --help).
+        string api = $"http://127.0.0.1:{cluster.Silos[0].ApiPort}";
+        var noKey = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "status", "--api", api, run.Id);
+        Assert.Equal(5, noKey.ExitCode);
+        Assert.Contains($"the silo at {api} refused the API key", noKey.Stderr);
+        var unknown = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "status", "--api", api, "--api-key", key, "no-such-run");
+        Assert.Equal(6, unknown.ExitCode);
+        Assert.Contains("no-such-run", unknown.Stderr);
+        var noSilo = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "runs", "--api", $"http://127.0.0.1:{OnlineAlign.Cli.Local.SiloLifecycle.FreePorts(1)[0]}");
+        Assert.Equal(4, noSilo.ExitCode);
+        Assert.Contains("no OnlineAlign silo answers at http://127.0.0.1:", noSilo.Stderr);
+        Assert.Contains("onlinealign up", noSilo.Stderr);
+        var help = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "--help");
+        Assert.Contains("4 no OnlineAlign silo answers at the address; 5 missing or wrong API key; 6 unknown run", help.Stdout);
+
         // Pause stops the phase in flight (its output is never recorded); resume continues from the recorded phases.
         Assert.Equal("paused", (await client.PauseRunAsync(new RunRef { RunId = run.Id })).Status);
         Assert.Equal("running", (await client.ResumeRunAsync(new RunRef { RunId = run.Id })).Status);

@@ -78,10 +78,15 @@ public sealed class TerminalJob : IDisposable
         return (_process.ExitCode, await _stdout, await _stderr);
     }
 
+    /// <summary>Whatever the test did, nothing of the job outlives it: SIGKILL to the whole group it leads.</summary>
     public void Dispose()
     {
-        if (!_process.HasExited && ProcessGroupOf(_process.Id) != Group) _process.Kill(entireProcessTree: true);
-        else foreach (int pid in Members(Group)) try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { }
+        bool leads;
+        try { leads = ProcessGroupOf(_process.Id) == Group; }
+        catch (IOException) { leads = false; }               // the CLI itself is gone
+        if (leads) Process.Start("kill", ["-KILL", "--", $"-{Group}"])!.WaitForExit();
+        else if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        foreach (int pid in Members(Group)) try { Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
         _process.Dispose();
     }
 
