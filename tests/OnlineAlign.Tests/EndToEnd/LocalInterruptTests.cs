@@ -40,6 +40,14 @@ public class LocalInterruptTests
         Assert.Matches(@"│ 2\s+│", again);                  // the table: rounds 0, 1 and 2, each once
         Assert.DoesNotMatch(@"│ 3\s+│", again);
         Assert.False(File.Exists(Path.Combine(data, "local-run.txt")), "a run seen to its end is not resumed again");
+
+        // The same spec run again without interruption (--fresh) ends with the same weights, bit for bit (CPU).
+        var (freshExit, fresh, freshErrors) = await CliProcess.RunAsync(TimeSpan.FromMinutes(5), "local", "--data", data, "--spec", spec, "--fresh");
+        Assert.True(freshExit == 0, freshErrors + fresh);
+        string freshId = fresh.Split('\n').First(l => l.StartsWith("Started run ", StringComparison.Ordinal)).Split(' ')[2].TrimEnd(':');
+        Assert.NotEqual(runId, freshId);
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(data, "runs", freshId, "policy", "model.safetensors")),
+                     await File.ReadAllBytesAsync(Path.Combine(data, "runs", runId, "policy", "model.safetensors")));
     }
 
     /// <summary>
