@@ -14,27 +14,14 @@ using OnlineAlign.Pipeline.Phases;
 using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
+using static OnlineAlign.Tests.Alignment.JudgeTestData;
+
 namespace OnlineAlign.Tests.Alignment;
 
 /// <summary>The methods as their papers define them, each pinned by a case that the earlier code got wrong.</summary>
 public class FidelityTests
 {
-    private static readonly ByteTokenizer Tokenizer = new();
 
-    private sealed class FixedJudge(params double[][] scores) : IJudge
-    {
-        public string Kind => "fixed";
-        public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default) =>
-            new(scores, scores.Sum(r => r.Count(double.IsNaN)));
-    }
-
-    private static List<ResponseGroup> Groups(int prompts, int samples)
-    {
-        var items = new SortDigitsTask().Prompts(prompts, 5, "train").ToList();
-        return items.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(Tokenizer, p.Prompt),
-            Enumerable.Range(0, samples).Select(k => Examples.ResponseIds(Tokenizer, $"{i}{k}")).ToList(),
-            Enumerable.Range(0, samples).Select(k => $"{i}{k}").ToList())).ToList();
-    }
 
     [Fact]
     public void ScoresAreReadOnlyWhereTheNumberEndsInTheRubricsRange()

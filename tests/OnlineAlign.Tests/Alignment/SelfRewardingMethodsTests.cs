@@ -8,26 +8,14 @@ using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Tokenization;
 
+using static OnlineAlign.Tests.Alignment.JudgeTestData;
+
 namespace OnlineAlign.Tests.Alignment;
 
 /// <summary>Self-Rewarding's EFT warm start and compact judge, SPPO's win rates, and self-consistency of internal rewards.</summary>
 public class SelfRewardingMethodsTests
 {
-    private static readonly ByteTokenizer Tokenizer = new();
 
-    private sealed class FixedJudge(params double[][] scores) : IJudge
-    {
-        public string Kind => "fixed";
-        public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default) => new(scores);
-    }
-
-    private static List<ResponseGroup> Groups(int prompts, int samples)
-    {
-        var items = new SortDigitsTask().Prompts(prompts, 5, "train").ToList();
-        return items.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(Tokenizer, p.Prompt),
-            Enumerable.Range(0, samples).Select(k => Examples.ResponseIds(Tokenizer, $"{i}{k}")).ToList(),
-            Enumerable.Range(0, samples).Select(k => $"{i}{k}").ToList())).ToList();
-    }
 
     /// <summary>By hand: scores {1, 0, 3} (NaN left out): (sigmoid(0) + sigmoid(1) + sigmoid(-2)) / 3 = 0.4500871669.</summary>
     [Fact]

@@ -17,7 +17,6 @@ public sealed class TerminalJob : IDisposable
     private TerminalJob(Process process)
     {
         _process = process;
-        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
         _stdout = Task.Run(async () =>
         {
             string? line;
