@@ -14,6 +14,7 @@ root.Subcommands.Add(TrainRewardModelCommand.Create());
 foreach (var command in RunCommands.Create()) root.Subcommands.Add(command);
 root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Address);
 root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Key);
+root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.CaCertificate);
 try
 {
     // After Ctrl-C or SIGTERM a command gets this long to stop what it started (the local cluster stops its silo

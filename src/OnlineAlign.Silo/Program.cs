@@ -6,6 +6,7 @@ using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Grains.Workers;
+using OnlineAlign.Pipeline.Files;
 using OnlineAlign.Silo;
 using OnlineAlign.Silo.Api;
 using OnlineAlign.Storage;
@@ -29,6 +30,13 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.J
 var silo = builder.Configuration.GetSection("Silo").Get<SiloSettings>() ?? new SiloSettings();
 var api = builder.Configuration.GetSection("Api").Get<ApiSettings>() ?? new ApiSettings();
 api.ApiKey ??= Environment.GetEnvironmentVariable("ONLINEALIGN_API_KEY");
+if (ApiExposure.Problem(api) is { } unsafeApi)
+{
+    Console.Error.WriteLine($"error: refusing to start: {unsafeApi}");
+    return 2;
+}
+var limits = builder.Configuration.GetSection("Limits").Get<OnlineAlign.Pipeline.Specs.SpecLimits>() ?? OnlineAlign.Pipeline.Specs.SpecLimits.Default;
+var certificate = ApiExposure.Certificate(api);
 
 // Storage: a configured connection string (a real account or a shared Azurite), else our own Azurite.
 string? connectionString = Environment.GetEnvironmentVariable("ONLINEALIGN_STORAGE");
@@ -43,7 +51,11 @@ if (string.IsNullOrWhiteSpace(connectionString))
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     if (api.Port > 0)
-        kestrel.Listen(IPAddress.Parse(api.ListenAddress), api.Port, o => o.Protocols = HttpProtocols.Http2);
+        kestrel.Listen(IPAddress.Parse(api.ListenAddress), api.Port, o =>
+        {
+            o.Protocols = HttpProtocols.Http2;
+            if (certificate is not null) o.UseHttps(certificate);
+        });
 });
 
 builder.UseOrleans(orleans =>
@@ -84,12 +96,21 @@ builder.UseOrleans(orleans =>
 });
 
 builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadBytesPerSecond: (long)(silo.MaxUploadMegabytesPerSecond * 1e6)));
-builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort))));
+// Spec files are read only under the data roots: the configured ones (default: the data folder) and ONLINEALIGN_DATA_ROOTS (':'-separated).
+var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
+    .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
+builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits));
+builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);
+builder.Services.AddSingleton(limits);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(silo.ShutdownSeconds));
 if (silo.ParentProcessId > 0) builder.Services.AddHostedService(services => new ParentWatch(silo.ParentProcessId, services.GetRequiredService<IHostApplicationLifetime>()));
-builder.Services.AddGrpc(o => o.Interceptors.Add<ApiKeyInterceptor>());
+builder.Services.AddGrpc(o =>
+{
+    o.Interceptors.Add<ApiKeyInterceptor>();
+    o.MaxReceiveMessageSize = api.MaxRequestBytes;
+});
 builder.Services.AddGrpcReflection();
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
 
@@ -106,11 +127,12 @@ app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeco
 }));
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
-                      $"silo port {silo.SiloPort}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
+                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
 
 try
 {
     await app.RunAsync();
+    return 0;
 }
 finally
 {

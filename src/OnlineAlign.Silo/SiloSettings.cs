@@ -19,6 +19,11 @@ public sealed class SiloSettings
     /// <summary>Where a silo keeps the Azurite it starts when no connection string is configured.</summary>
     public string DataFolder { get; set; } = ".onlinealign";
     /// <summary>
+    /// The folders under which this silo reads files a run spec names (model.hf_folder, prompts.jsonl_path,
+    /// judge.reward_model_folder); anything else is refused. Unset: the data folder. ONLINEALIGN_DATA_ROOTS adds more.
+    /// </summary>
+    public string[]? DataRoots { get; set; }
+    /// <summary>
     /// Seconds a stop (SIGTERM, SIGINT, or the parent gone) may take before the process exits anyway. A silo
     /// whose storage went away at the same moment (Ctrl-C in a terminal stops Azurite too) would otherwise wait
     /// on retries; exiting is safe because a run resumes from its last committed state.
@@ -39,6 +44,15 @@ public sealed class ApiSettings
     public string ListenAddress { get; set; } = "127.0.0.1";
     /// <summary>0 disables the gRPC endpoint on this silo.</summary>
     public int Port { get; set; } = 5080;
-    /// <summary>When set, every call but health needs "authorization: Bearer &lt;key&gt;". From ONLINEALIGN_API_KEY.</summary>
+    /// <summary>
+    /// When set, every call but health needs "authorization: Bearer &lt;key&gt;". From ONLINEALIGN_API_KEY. Required
+    /// (at least 32 characters) when ListenAddress is not loopback: the silo refuses to start otherwise.
+    /// </summary>
     public string? ApiKey { get; set; }
+    /// <summary>TLS for the API: a PEM certificate (with CertificateKeyPath) or a PKCS#12 file (with CertificatePassword). Unset: plain HTTP/2.</summary>
+    public string? CertificatePath { get; set; }
+    public string? CertificateKeyPath { get; set; }
+    public string? CertificatePassword { get; set; }
+    /// <summary>The largest request message the API accepts; a larger one is answered RESOURCE_EXHAUSTED before it is read.</summary>
+    public int MaxRequestBytes { get; set; } = 1 << 20;
 }

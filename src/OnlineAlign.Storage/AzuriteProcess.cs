@@ -50,9 +50,15 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // Azurite runs on Node: a preloaded watchdog stops it when this process is gone, even after kill -9.
+        string watchdog = Path.Combine(dataFolder, "parent-watchdog.js");
+        await File.WriteAllTextAsync(watchdog, ParentWatchdog, cancellationToken);
+        info.Environment["NODE_OPTIONS"] = $"--require \"{watchdog}\"";
+        info.Environment["ONLINEALIGN_PARENT_PID"] = Environment.ProcessId.ToString();
+        // No --debug log: it grows without bound. Startup output is kept (bounded) for error messages.
         foreach (var arg in new[]
         {
-            "--location", dataFolder, "--debug", Path.Combine(dataFolder, "debug.log"),
+            "--location", dataFolder,
             "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
             "--blobPort", blob.ToString(), "--queuePort", queue.ToString(), "--tablePort", table.ToString(),
             "--disableTelemetry", "--skipApiVersionCheck", "--loose",
@@ -68,7 +74,7 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
             if (line is null) return;
             lock (found)
             {
-                output.AppendLine(line);
+                if (output.Length < MaxOutputCharacters) output.AppendLine(line);
                 var match = ListeningLine().Match(line);
                 if (match.Success) found[match.Groups[1].Value] = int.Parse(match.Groups[2].Value);
                 if (found.Count == 3) allListening.TrySetResult();
@@ -90,6 +96,25 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         }
         return new AzuriteProcess(process, dataFolder, found["Blob"], found["Queue"], found["Table"]);
     }
+
+    private const int MaxOutputCharacters = 64 * 1024;
+
+    /// <summary>
+    /// Preloaded into Azurite's Node process: once its parent is gone (its parent pid changes), it asks Azurite
+    /// to stop as on SIGTERM (which saves its data), and exits anyway 10 s later.
+    /// </summary>
+    private const string ParentWatchdog = """
+        const parent = Number(process.env.ONLINEALIGN_PARENT_PID || 0);
+        if (parent > 0 && process.ppid === parent) {
+          const timer = setInterval(() => {
+            if (process.ppid === parent) return;
+            clearInterval(timer);
+            process.kill(process.pid, 'SIGTERM');
+            setTimeout(() => process.exit(0), 10000).unref();
+          }, 500);
+          timer.unref();
+        }
+        """;
 
     /// <summary>node_modules/.bin/azurite in this folder or a parent, or ONLINEALIGN_AZURITE.</summary>
     public static string? FindExecutable(string? startFolder = null)

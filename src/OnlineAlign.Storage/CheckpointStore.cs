@@ -151,11 +151,42 @@ public sealed class CheckpointStore
         return await WriteOnceAsync($"{prefix}/manifest.json", manifest, ct);
     }
 
+    /// <summary>A checkpoint's manifest, its own hash verified.</summary>
+    public async Task<CheckpointManifest> ReadManifestAsync(BlobPointer manifestPointer, CancellationToken ct = default) =>
+        JsonSerializer.Deserialize<CheckpointManifest>(await ReadAsync(manifestPointer, ct), ManifestJson)
+        ?? throw new InvalidDataException($"manifest '{manifestPointer.Path}' is empty");
+
+    /// <summary>
+    /// A stream over one file of a checkpoint. The caller checks its sha256 against the entry as it reads
+    /// (the content is not held in memory, so it cannot be checked before it is read).
+    /// </summary>
+    public async Task<Stream> OpenReadAsync(BlobPointer entry, CancellationToken ct = default)
+    {
+        try { return await _container.GetBlobClient(entry.Path).OpenReadAsync(new BlobOpenReadOptions(allowModifications: false), ct); }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new FileNotFoundException($"blob '{entry.Path}' does not exist", entry.Path, e);
+        }
+    }
+
+    /// <summary>Whether a local folder holds exactly the manifest's files (no more, no fewer), each with its sha256.</summary>
+    public static async Task<bool> FolderMatchesAsync(CheckpointManifest manifest, string folder, CancellationToken ct = default)
+    {
+        var expected = manifest.Files.ToDictionary(f => Path.GetFileName(f.Path), f => f.Sha256, StringComparer.Ordinal);
+        var present = Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).ToList();
+        if (present.Count != expected.Count || present.Any(name => !expected.ContainsKey(name!))) return false;
+        foreach (var (name, sha256) in expected)
+        {
+            string file = Path.Combine(folder, name);
+            if (new FileInfo(file).LinkTarget is not null || !File.Exists(file) || await FileSha256(file, ct) != sha256) return false;
+        }
+        return true;
+    }
+
     /// <summary>Downloads a checkpoint's files into a local folder, verifying the manifest and every file.</summary>
     public async Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, CancellationToken ct = default)
     {
-        var manifest = JsonSerializer.Deserialize<CheckpointManifest>(await ReadAsync(manifestPointer, ct), ManifestJson)
-            ?? throw new InvalidDataException($"manifest '{manifestPointer.Path}' is empty");
+        var manifest = await ReadManifestAsync(manifestPointer, ct);
         Directory.CreateDirectory(folder);
         foreach (var entry in manifest.Files)
         {

@@ -49,14 +49,23 @@ public static class WarmStart
         CancellationToken cancellationToken = default)
     {
         var model = BuiltinModels.Create(config, seed);
-        var random = new Random(seed);
-        var examples = DemonstrationPrompts(task, s, seed)
-            .Select(p => Examples.Pair(tokenizer, p.Prompt, task.Demonstrate(p, random, s.Noise)))
-            .Concat(JudgeExamples(task, s, seed).Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target)))
-            .ToList();
-        losses = SftTrainer.Train(model, examples,
-            new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, s.Steps / 10) },
-            s.Steps, s.BatchSize, seed, Math.Max(0, tokenizer.PadId), cancellationToken);
-        return model;
+        try
+        {
+            var random = new Random(seed);
+            var examples = DemonstrationPrompts(task, s, seed)
+                .Select(p => Examples.Pair(tokenizer, p.Prompt, task.Demonstrate(p, random, s.Noise)))
+                .Concat(JudgeExamples(task, s, seed).Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target)))
+                .ToList();
+            losses = SftTrainer.Train(model, examples,
+                new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, s.Steps / 10) },
+                s.Steps, s.BatchSize, seed, Math.Max(0, tokenizer.PadId), cancellationToken);
+            return model;
+        }
+        catch
+        {
+            // A cancelled or failed warm start must not leave the model's native memory behind.
+            model.Dispose();
+            throw;
+        }
     }
 }

@@ -23,13 +23,46 @@ public static class ApiConnection
         Recursive = true,
     };
 
-    public static Runs.RunsClient Client(ParseResult parse) => Client(parse.GetValue(Address)!, parse.GetValue(Key));
-
-    public static Runs.RunsClient Client(string address, string? key)
+    public static readonly Option<string?> CaCertificate = new("--ca-cert")
     {
-        var channel = GrpcChannel.ForAddress(address);
+        Description = "PEM certificate to trust for an https:// --api whose certificate is self-signed or from a private CA (env ONLINEALIGN_API_CA)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ONLINEALIGN_API_CA"),
+        Recursive = true,
+    };
+
+    public static Runs.RunsClient Client(ParseResult parse) => Client(parse.GetValue(Address)!, parse.GetValue(Key), parse.GetValue(CaCertificate));
+
+    public static Runs.RunsClient Client(string address, string? key, string? caCertificate = null)
+    {
+        var channel = string.IsNullOrEmpty(caCertificate) ? GrpcChannel.ForAddress(address)
+            : GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = TrustingOnly(caCertificate) });
         if (string.IsNullOrEmpty(key)) return new Runs.RunsClient(channel);
         var invoker = channel.Intercept(metadata => { metadata.Add("authorization", "Bearer " + key); return metadata; });
         return new Runs.RunsClient(invoker);
+    }
+
+    /// <summary>An HTTP handler that accepts a server certificate only if it chains to the given PEM certificate.</summary>
+    private static HttpMessageHandler TrustingOnly(string caPemFile)
+    {
+        if (!File.Exists(caPemFile)) throw new FileNotFoundException($"--ca-cert '{caPemFile}' does not exist", caPemFile);
+        var trusted = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caPemFile));
+        return new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    if (certificate is null) return false;
+                    if (errors == System.Net.Security.SslPolicyErrors.None) return true;
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(trusted);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    // The name must still match: only an untrusted root is forgiven, not a certificate for another host.
+                    return (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) == 0
+                           && chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate));
+                },
+            },
+        };
     }
 }

@@ -68,10 +68,12 @@ public static class LocalCommand
             if (rounds.Count == 0) return 1;
 
             string outputs = Path.Combine(folder, "runs", run.Id);
-            var exported = await client.ExportPolicyAsync(new ExportPolicyRequest { RunId = run.Id, Round = -1, OutputFolder = Path.Combine(outputs, "policy") },
-                cancellationToken: cancellationToken);
+            // A resumed run that was exported before it was interrupted keeps that export: the same weights.
+            string policy = Path.Combine(outputs, "policy");
+            string exported = Directory.Exists(policy) && Directory.EnumerateFileSystemEntries(policy).Any() ? policy
+                : await PolicyDownload.WriteAsync(client, run.Id, -1, policy, cancellationToken);
             string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"));
-            AnsiConsole.MarkupLine($"Aligned policy (Hugging Face format): [bold]{exported.Folder}[/]");
+            AnsiConsole.MarkupLine($"Aligned policy (Hugging Face format): [bold]{exported}[/]");
             AnsiConsole.MarkupLine($"Metrics chart: [bold]{chart}[/]");
             return final.Status == "completed" ? 0 : 1;
         });

@@ -30,8 +30,14 @@ public static class RunCommands
         list.SetAction(async (parse, ct) =>
         {
             var table = new Table().AddColumns("id", "status", "round", "committed", "error");
-            foreach (var r in (await ApiConnection.Client(parse).ListRunsAsync(new ListRunsRequest(), cancellationToken: ct)).Runs)
-                table.AddRow(r.Id, r.Status, r.Round.ToString(), $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
+            var client = ApiConnection.Client(parse);
+            for (string token = ""; ;)
+            {
+                var page = await client.ListRunsAsync(new ListRunsRequest { PageSize = 1000, PageToken = token }, cancellationToken: ct);
+                foreach (var r in page.Runs)
+                    table.AddRow(Markup.Escape(r.Id), r.Status, r.Round.ToString(), $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
+                if ((token = page.NextPageToken) == "") break;
+            }
             AnsiConsole.Write(table);
             return 0;
         });
@@ -114,15 +120,11 @@ public static class RunCommands
     private static Command Export()
     {
         var round = new Option<int>("--round") { Description = "committed round to export (-1: the last)", DefaultValueFactory = _ => -1 };
-        var output = new Option<string>("--out") { Description = "output folder (Hugging Face format)", Required = true };
-        var command = new Command("export", "Write a committed round's policy as a Hugging Face folder") { RunId, round, output };
+        var output = new Option<string>("--out") { Description = "a new output folder on this machine (Hugging Face format)", Required = true };
+        var command = new Command("export", "Download a committed round's policy as a Hugging Face folder (files checked by sha256)") { RunId, round, output };
         command.SetAction(async (parse, ct) =>
         {
-            var reply = await ApiConnection.Client(parse).ExportPolicyAsync(new ExportPolicyRequest
-            {
-                RunId = parse.GetValue(RunId)!, Round = parse.GetValue(round), OutputFolder = Path.GetFullPath(parse.GetValue(output)!),
-            }, cancellationToken: ct);
-            Console.WriteLine(reply.Folder);
+            Console.WriteLine(await PolicyDownload.WriteAsync(ApiConnection.Client(parse), parse.GetValue(RunId)!, parse.GetValue(round), parse.GetValue(output)!, ct));
             return 0;
         });
         return command;

@@ -52,6 +52,10 @@ public sealed class LocalCluster : IAsyncDisposable
         info.Environment["Silo__SiloPort"] = siloPort.ToString();
         info.Environment["Silo__GatewayPort"] = gatewayPort.ToString();
         info.Environment["Silo__DataFolder"] = dataFolder;
+        // Spec files (model folders, prompt sets) are read from the data folder and the folder the cluster was
+        // started in; ONLINEALIGN_DATA_ROOTS, inherited, adds others.
+        info.Environment["Silo__DataRoots__0"] = dataFolder;
+        info.Environment["Silo__DataRoots__1"] = Directory.GetCurrentDirectory();
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__OnlineAlign"] = "Information";   // what the runs do, in silo.log
         // The silo stops itself if this process dies without stopping it (killed, terminal closed).

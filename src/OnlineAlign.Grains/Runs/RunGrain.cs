@@ -24,6 +24,7 @@ namespace OnlineAlign.Grains.Runs;
 public sealed class RunGrain(
     [PersistentState("run", "runs")] IPersistentState<RunState> state,
     DeepCopier<RunState> copier,
+    OnlineAlign.Pipeline.Specs.SpecLimits limits,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
@@ -62,15 +63,25 @@ public sealed class RunGrain(
             }
             // Registry and reminder first: a failure here leaves no run state, so a retried request starts cleanly,
             // and no run is ever "running" without something that drives it.
-            await GrainFactory.GetGrain<IRunRegistryGrain>(0).Add(RunId);
-            await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-            await WriteLocked(s =>
+            // Admitted first: a cluster at its run limit refuses the start before anything is written.
+            await Registry.Admit(RunId, limits.RunsInProgress);
+            try
             {
-                s.Spec = spec;
-                s.RequestId = requestId;
-                s.CreatedUtc = DateTime.UtcNow;
-                s.Lifecycle = Next(s, RunTrigger.Start);
-            });
+                await Registry.Add(RunId);
+                await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                await WriteLocked(s =>
+                {
+                    s.Spec = spec;
+                    s.RequestId = requestId;
+                    s.CreatedUtc = DateTime.UtcNow;
+                    s.Lifecycle = Next(s, RunTrigger.Start);
+                });
+            }
+            catch
+            {
+                await ReleaseQuietly();
+                throw;
+            }
         }
         finally { _gate.Release(); }
         EnsureLoop();
@@ -92,6 +103,9 @@ public sealed class RunGrain(
 
     public async Task<RunStatus> Resume()
     {
+        if (S.Spec is null) throw new RunNotFoundException(RunId);
+        // Only a run that may resume takes a place among the runs in progress (a wrong transition is reported as such).
+        if (RunTransitions.TryNext(S.Lifecycle, RunTrigger.Resume, out _)) await Registry.Admit(RunId, limits.RunsInProgress);
         var status = await Transition(RunTrigger.Resume, s => { s.Error = null; s.FailingPhase = null; s.FailedAttempts = 0; });
         EnsureLoop();
         return status;
@@ -218,6 +232,27 @@ public sealed class RunGrain(
                 stopPolling.Cancel();
                 await progressPoll;
             }
+        }
+        if (S.Lifecycle.IsDriving()) return; // left on a lost ETag race: the winning activation drives
+        await RetireWorkers(worker);
+        // Resumed while the workers were being retired (this loop was still running, so Resume did not start one).
+        if (S.Lifecycle.IsDriving()) await Drive();
+    }
+
+    /// <summary>
+    /// A run that stopped driving (paused, cancelled, failed, completed) lets its workers' models go: each worker
+    /// deactivates once its cancelled phase has returned, so stopped runs hold no GPU or host memory. A resumed
+    /// run's workers load their checkpoints again from the silo's cache.
+    /// </summary>
+    private async Task RetireWorkers(IPolicyWorkerGrain worker)
+    {
+        try
+        {
+            for (int k = 0; k < Math.Max(1, S.Spec?.GenerationReplicas ?? 1); k++) await Replica(worker, k).Retire();
+        }
+        catch (Exception e)
+        {
+            log.LogInformation("run {Run}: its workers could not be told to let their models go ({Message}); they will when idle", RunId, e.Message);
         }
     }
 
@@ -381,7 +416,11 @@ public sealed class RunGrain(
             try
             {
                 if (S.Lifecycle.IsDriving()) await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-                else await UnregisterReminder();
+                else
+                {
+                    await UnregisterReminder();
+                    await ReleaseQuietly();
+                }
             }
             catch (Exception e) when (FailureClassifier.IsTransient(e) || e is ReminderException)
             {
@@ -390,6 +429,15 @@ public sealed class RunGrain(
             return Status();
         }
         finally { _gate.Release(); }
+    }
+
+    private IRunRegistryGrain Registry => GrainFactory.GetGrain<IRunRegistryGrain>(0);
+
+    /// <summary>Gives the run's place among the runs in progress back; if that fails, the registry finds out when it next fills up.</summary>
+    private async Task ReleaseQuietly()
+    {
+        try { await Registry.Release(RunId); }
+        catch (Exception e) when (FailureClassifier.IsTransient(e)) { log.LogWarning(e, "run {Run}: could not release its place among the runs in progress", RunId); }
     }
 
     private RunLifecycle Next(RunState s, RunTrigger trigger) => RunTransitions.TryNext(s.Lifecycle, trigger, out var next) ? next

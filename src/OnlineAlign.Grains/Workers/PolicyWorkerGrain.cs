@@ -6,6 +6,7 @@ using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Modeling;
+using OnlineAlign.Pipeline.Files;
 using OnlineAlign.Pipeline.Phases;
 using OnlineAlign.Storage;
 using Orleans.Placement;
@@ -21,7 +22,7 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
-public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, FaultPoints faults, ILogger<PolicyWorkerGrain> log)
+public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, FaultPoints faults, ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
 {
     private ModelThread? _thread;
@@ -42,8 +43,14 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     public Task<PhaseProgress?> Progress() => Task.FromResult(_progress);
 
+    public Task Retire()
+    {
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
     public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) =>
-        Once(runId, 0, "prepare", PhaseBlobs.Key("prepare", new { spec, epoch }), ct, async prefix =>
+        Once(runId, spec, 0, "prepare", PhaseBlobs.Key("prepare", new { spec, epoch }), ct, async prefix =>
         {
             string output = NewScratch(runId, "prepare");
             _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
@@ -55,7 +62,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     public Task<PhaseOutput> Generate(GenerationRequest r, CancellationToken ct) =>
-        Once(r.RunId, r.Round, "generate", PhaseBlobs.Key("generate", r), ct, async prefix =>
+        Once(r.RunId, r.Spec, r.Round, "generate", PhaseBlobs.Key("generate", r), ct, async prefix =>
         {
             var total = Stopwatch.StartNew();
             string folder = await Fetch(r.Policy, ct);
@@ -114,7 +121,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     /// </summary>
     private Task<PhaseOutput> Phase(PhaseRequest r, string phase, CancellationToken ct, BlobRef?[] checkpoints,
         Func<RoundJob.Context, string, Task<(BlobPointer Blob, Dictionary<string, double> Metrics)>> work) =>
-        Once(r.RunId, r.Round, phase, PhaseBlobs.Key(phase, r), ct, async prefix =>
+        Once(r.RunId, r.Spec, r.Round, phase, PhaseBlobs.Key(phase, r), ct, async prefix =>
         {
             var total = Stopwatch.StartNew();
             var folders = new Dictionary<string, string>();
@@ -149,7 +156,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     private double _computeSeconds; // one call at a time: the grain is not reentrant (only Progress interleaves)
 
     /// <summary>Runs a phase at most once per input key: an existing "done" marker is the answer.</summary>
-    private async Task<PhaseOutput> Once(string runId, int round, string phase, string key, CancellationToken ct, Func<string, Task<PhaseOutput>> work)
+    private async Task<PhaseOutput> Once(string runId, RunSpec spec, int round, string phase, string key, CancellationToken ct, Func<string, Task<PhaseOutput>> work)
     {
         try
         {
@@ -164,6 +171,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             }
             double lookup = markerClock.Elapsed.TotalSeconds;
             await faults.ReachAsync($"{phase}/round-{round}/start", ct);
+            // The spec's files are checked where they are read: this silo's data roots and limits, not the API silo's.
+            SpecFiles.Require(spec, settings.DataRoots, settings.Limits);
             var output = await work($"{folder}/{Guid.NewGuid():N}");
             markerClock.Restart();
             var recorded = PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
@@ -181,7 +190,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         }
         catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
         catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
+        catch (Exception e) when (e is SpecFileException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
         {
             throw new RunInputException(e.Message);
         }
@@ -215,27 +224,12 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             if (first) await faults.ReachAsync($"{point}/uploaded-one-file", ct);
             first = false;
         });
-        string cached = CacheFolder(manifest.Sha256);
-        try { Directory.Move(folder, cached); }
-        catch (IOException) { Directory.Delete(folder, recursive: true); } // another activation cached it first
+        cache.Adopt(folder, manifest);
         return manifest;
     }
 
     /// <summary>A checkpoint's local folder, downloaded and verified once per content hash.</summary>
-    private async Task<string> Fetch(BlobRef pointer, CancellationToken ct)
-    {
-        string folder = CacheFolder(pointer.Sha256);
-        if (Directory.Exists(folder)) return folder;
-        // Download beside the cache and rename into place: several activations (replicas) on one silo
-        // may fetch the same checkpoint at once, and a half-written folder must never look complete.
-        string staging = folder + "." + Guid.NewGuid().ToString("N");
-        await store.ReadFolderAsync(Pointer(pointer), staging, ct);
-        try { Directory.Move(staging, folder); }
-        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
-        return folder;
-    }
-
-    private string CacheFolder(string sha256) => Path.Combine(settings.CacheFolder, "checkpoints", sha256);
+    private Task<string> Fetch(BlobRef pointer, CancellationToken ct) => cache.FetchAsync(Pointer(pointer), ct);
 
     private static BlobPointer Pointer(BlobRef r) => new(r.Path, r.Sha256, 0);
 

@@ -39,15 +39,20 @@ public static class RunSpecMapping
     /// counts and their products first (in 64-bit, before anything is allocated), then the model and prompts.
     /// Never throws: whatever goes wrong while checking is itself reported as a problem.
     /// </summary>
-    public static List<string> Problems(RunSpec s, SpecLimits? limits = null)
+    /// <param name="roots">the silo's data roots, under which the spec's files must lie; null: anywhere (in-process runs)</param>
+    /// <param name="readFiles">false: only what needs no file (the API silo's first pass before the silo that reads them checks them)</param>
+    public static List<string> Problems(RunSpec s, SpecLimits? limits = null, Files.DataRoots? roots = null, bool readFiles = true)
     {
         var problems = new List<string>();
-        try { Check(s, limits ?? SpecLimits.Default, problems); }
+        try { Check(s, limits ?? SpecLimits.Default, roots, readFiles, problems); }
         catch (Exception e) { problems.Add($"spec: could not be checked ({e.GetType().Name}: {e.Message})"); }
-        return problems;
+        // A problem may quote the value it is about: a huge one is cut, so the answer stays small (gRPC sends it in a header).
+        return problems.Select(p => p.Length <= MaxProblemLength ? p : $"{p[..MaxProblemLength]}... ({p.Length} characters)").ToList();
     }
 
-    private static void Check(RunSpec s, SpecLimits l, List<string> problems)
+    private const int MaxProblemLength = 500;
+
+    private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, List<string> problems)
     {
         void Range(string field, long value, long min, long max)
         {
@@ -74,6 +79,26 @@ public static class RunSpecMapping
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
         Length("name", s.Name, l.NameLength);
+        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("prompts.task", s.Task), ("judge.kind", s.Judge), ("judge.model", s.JudgeModel),
+                     ("consistency", s.Consistency), ("pair_strategy", s.PairStrategy), ("loss.kind", s.Loss), ("reference", s.Reference), ("device", s.Device) })
+            Length(field, text, l.TextLength);
+        // Real numbers: finite, and below a bound past which a value can only be a typo (their lower bounds are the round settings').
+        void Real(string field, double value, double max)
+        {
+            if (!double.IsFinite(value)) problems.Add($"{field} must be a finite number, got {value}");
+            else if (value > max) problems.Add($"{field} must be at most {max}, got {value}");
+        }
+        Real("sampling.temperature", s.Temperature, l.Coefficient);
+        Real("sampling.top_p", s.TopP, 1);
+        Real("min_score_gap", s.MinScoreGap, l.Coefficient);
+        Real("loss.beta", s.Beta, l.Coefficient);
+        Real("loss.label_smoothing", s.LabelSmoothing, 0.5);
+        Real("loss.rpo_alpha", s.RpoAlpha, l.Coefficient);
+        Real("loss.selm_alpha", s.SelmAlpha, l.Coefficient);
+        Real("optimizer.learning_rate", s.LearningRate, l.LearningRate);
+        Real("optimizer.weight_decay", s.WeightDecay, l.Coefficient);
+        Real("optimizer.max_grad_norm", s.MaxGradNorm, l.Coefficient);
+        Real("sft_noise", s.SftNoise, 1);
         foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.RewardModelFolder) })
             Length(field, path, l.PathLength);
         long totalPrompts = (long)s.Rounds * s.PromptsPerRound;
@@ -89,11 +114,19 @@ public static class RunSpecMapping
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
         if (s.Loss is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
-        if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
-            problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
             problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
         if (countsOutOfRange) return; // the model and prompt checks allocate in proportion to the counts
+        if (!readFiles && Files.SpecFiles.Named(s).Any()) return;
+        // Files are read only once they are known to be under the data roots, regular and within their size limits.
+        if (roots is not null)
+        {
+            var fileProblems = Files.SpecFiles.Problems(s, roots, l);
+            problems.AddRange(fileProblems);
+            if (fileProblems.Count > 0) return;
+        }
+        if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
+            problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         var (tokenizer, context) = ModelProblems(s, problems);
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && prompts is not null) problems.AddRange(LengthProblems(s, prompts, tokenizer, context));
@@ -122,7 +155,7 @@ public static class RunSpecMapping
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
     {
         if (!string.IsNullOrEmpty(spec.PromptsJsonl))
-            return (null, JsonlPrompts.Parse(File.ReadLines(spec.PromptsJsonl), spec.PromptsJsonl));
+            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.PromptsJsonl, SpecLimits.Default.PromptLineCharacters), spec.PromptsJsonl));
         var task = BuiltinTasks.ByName(spec.Task);
         return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
@@ -156,7 +189,10 @@ public static class RunSpecMapping
     {
         if (string.IsNullOrEmpty(s.PromptsJsonl))
         {
-            return BuiltinTasks.Names.Contains(s.Task) ? TrainingPrompts(s).Prompts : null; // an unknown task is reported above
+            // A built-in task's prompts all come from one generator: its first round's (at most a few thousand) show
+            // whether they fit the context, without building the whole run's prompt order on every request.
+            if (!BuiltinTasks.Names.Contains(s.Task)) return null; // reported above
+            return BuiltinTasks.ByName(s.Task).Prompts(Math.Min(s.PromptsPerRound, 4096), (int)(s.Seed % int.MaxValue) + 1000, "train");
         }
         if (s.Judge == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
         if (!File.Exists(s.PromptsJsonl)) { problems.Add($"prompts.jsonl_path '{s.PromptsJsonl}' does not exist"); return null; }

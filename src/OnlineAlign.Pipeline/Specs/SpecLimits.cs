@@ -1,8 +1,10 @@
 namespace OnlineAlign.Pipeline.Specs;
 
 /// <summary>
-/// The largest values a run spec may ask for. Every count a request carries has one, so that no single
-/// request can make a silo allocate without bound; products that decide memory are checked in 64-bit.
+/// The largest values a run spec may ask for, and what a silo will read from disk for it. Every count a
+/// request carries has one, so that no single request can make a silo allocate without bound; products that
+/// decide memory are checked in 64-bit. A silo reads them from the "Limits" section of its role file
+/// (silos/*.json, overridable like any setting: Limits__Rounds=100); the defaults are here.
 /// </summary>
 public sealed record SpecLimits
 {
@@ -28,7 +30,21 @@ public sealed record SpecLimits
     public int MaxPhaseAttempts { get; init; } = 100;
     public int TopK { get; init; } = 1_000_000;
     public int NameLength { get; init; } = 128;
+    /// <summary>Any other text field (task, judge and loss names, device...).</summary>
+    public int TextLength { get; init; } = 256;
     public int PathLength { get; init; } = 4_096;
+    /// <summary>Runs running or waiting for a GPU at once on the cluster; a start or resume beyond it is refused.</summary>
+    public int RunsInProgress { get; init; } = 16;
+    /// <summary>The largest real-valued coefficient (beta, alphas, temperature, gaps): beyond it a value is a typo.</summary>
+    public double Coefficient { get; init; } = 1_000;
+    /// <summary>optimizer.learning_rate: above it a run only diverges (a test that wants divergence raises it).</summary>
+    public double LearningRate { get; init; } = 1;
+    /// <summary>A prompt set (prompts.jsonl_path) is read only up to this size.</summary>
+    public long PromptFileBytes { get; init; } = 1L << 30;
+    /// <summary>One line of a prompt set.</summary>
+    public int PromptLineCharacters { get; init; } = 1 << 20;
+    /// <summary>A model folder's JSON files (config, tokenizer, generation config).</summary>
+    public long ModelJsonBytes { get; init; } = 256L << 20;
 
     public static readonly SpecLimits Default = new();
 }

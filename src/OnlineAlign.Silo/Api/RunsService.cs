@@ -1,6 +1,7 @@
 using Grpc.Core;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;
+using OnlineAlign.Pipeline.Files;
 using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
@@ -8,7 +9,7 @@ using V1 = OnlineAlign.Api.V1;
 namespace OnlineAlign.Silo.Api;
 
 /// <summary>The onlinealign.v1.Runs gRPC service: validation, status codes, and the bridge to run grains.</summary>
-public sealed class RunsService(IClusterClient cluster, CheckpointStore store, IHostApplicationLifetime lifetime) : V1.Runs.RunsBase
+public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, IHostApplicationLifetime lifetime) : V1.Runs.RunsBase
 {
     public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
     {
@@ -16,7 +17,7 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         if (requestId is not null && (requestId.Length > 64 || !requestId.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "request_id: up to 64 characters from [A-Za-z0-9._-]"));
         var spec = SpecConversion.FromProto(request.Spec ?? new V1.RunSpec());
-        var problems = RunSpecMapping.Problems(spec);
+        var problems = await Problems(spec);
         if (problems.Count > 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "invalid run spec: " + string.Join("; ", problems)));
         // A retried request (same request id) names the same run; without one, every start is a new run.
@@ -26,17 +27,44 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Start(spec, requestId)));
     }
 
+    /// <summary>
+    /// The spec's problems. A spec that names files is checked on a GPU silo, where they will be read (its data
+    /// roots and limits); its counts are checked here first, so an oversized spec never travels further.
+    /// </summary>
+    private async Task<List<string>> Problems(RunSpec spec)
+    {
+        var problems = RunSpecMapping.Problems(spec, limits, roots: null, readFiles: false);
+        if (problems.Count > 0 || !SpecFiles.Named(spec).Any()) return problems;
+        try { return await cluster.GetGrain<ISpecCheckGrain>(Random.Shared.Next(SpecCheckSpread)).Problems(spec); }
+        catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.NoGpuSilo)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"no GPU silo is in the cluster to read {string.Join(" and ", SpecFiles.Named(spec).Select(f => f.Field))}: start one, then try again"));
+        }
+    }
+
+    private const int SpecCheckSpread = 16;
+
     public override async Task<V1.Run> GetRun(V1.GetRunRequest request, ServerCallContext context) =>
         SpecConversion.ToProto(await Existing(request.RunId));
 
+    /// <summary>A page of runs in start order; the token is the position of the page's first run.</summary>
     public override async Task<V1.ListRunsResponse> ListRuns(V1.ListRunsRequest request, ServerCallContext context)
     {
-        var response = new V1.ListRunsResponse();
-        foreach (var id in await cluster.GetGrain<IRunRegistryGrain>(0).List())
-            if (await cluster.GetGrain<IRunGrain>(id).Get() is RunStatus status)
-                response.Runs.Add(SpecConversion.ToProto(status));
+        int size = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
+        if (size is < 1 or > MaxPageSize)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size must be between 1 and {MaxPageSize} (0: {DefaultPageSize}), got {request.PageSize}"));
+        int start = 0;
+        if (request.PageToken.Length > 0 && !(request.PageToken.Length <= 10 && int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, null, out start)))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token is not a token this service gave (pass next_page_token as it came)"));
+        var (ids, total) = await cluster.GetGrain<IRunRegistryGrain>(0).Page(start, size);
+        var statuses = await Task.WhenAll(ids.Select(id => cluster.GetGrain<IRunGrain>(id).Get()));
+        var response = new V1.ListRunsResponse { TotalRuns = total, NextPageToken = start + ids.Count < total ? (start + ids.Count).ToString() : "" };
+        response.Runs.AddRange(statuses.OfType<RunStatus>().Select(SpecConversion.ToProto));
         return response;
     }
+
+    private const int DefaultPageSize = 100, MaxPageSize = 1000;
 
     public override async Task<V1.ListRoundsResponse> ListRounds(V1.ListRoundsRequest request, ServerCallContext context)
     {
@@ -71,11 +99,9 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
     public override async Task<V1.Run> CancelRun(V1.RunRef request, ServerCallContext context) =>
         SpecConversion.ToProto(await Call(async () => await (await Registered(request.RunId)).Cancel()));
 
-    public override async Task<V1.ExportPolicyResponse> ExportPolicy(V1.ExportPolicyRequest request, ServerCallContext context)
+    public override async Task ExportPolicy(V1.ExportPolicyRequest request, IServerStreamWriter<V1.PolicyChunk> responseStream, ServerCallContext context)
     {
         await Existing(request.RunId);
-        if (string.IsNullOrWhiteSpace(request.OutputFolder))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "output_folder: required"));
         var grain = cluster.GetGrain<IRunGrain>(request.RunId);
         var rounds = await grain.Rounds();
         // Round 0 is the initial policy (after any warm start), once it has been evaluated.
@@ -83,9 +109,11 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         if (record is null)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
-        string folder = Path.GetFullPath(request.OutputFolder);
-        await store.ReadFolderAsync(new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), folder, context.CancellationToken);
-        return new V1.ExportPolicyResponse { Folder = folder };
+        try
+        {
+            await PolicyStream.WriteAsync(store, new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), responseStream, context.CancellationToken);
+        }
+        catch (CorruptBlobException e) { throw new RpcException(new Status(StatusCode.DataLoss, e.Message)); }
     }
 
     private async Task<RunStatus> Existing(string runId) =>
@@ -112,6 +140,7 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, I
         try { return await call(); }
         catch (RunNotFoundException e) { throw new RpcException(new Status(StatusCode.NotFound, e.Message)); }
         catch (RunStateException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
+        catch (RunLimitException e) { throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message)); }
         catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message)); }
         // Storage or a silo briefly out of reach: the call may be retried as it is (with a request id, StartRun too).
         catch (Exception e) when (FailureClassifier.IsTransient(e))

@@ -12,7 +12,12 @@ public class ApiErrorTests
     public async Task StatusCodesForBadSpecsUnknownRunsWrongTransitionsAndApiKeys()
     {
         const string key = "test-key-123";
-        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string> { ["ONLINEALIGN_API_KEY"] = key }));
+        // Limits come from the role file and can be overridden like any setting: a lower round limit, and a learning
+        // rate limit high enough for the divergence check at the end.
+        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
+        {
+            ["ONLINEALIGN_API_KEY"] = key, ["Limits__Rounds"] = "500", ["Limits__LearningRate"] = "1e13",
+        }));
         var client = cluster.Client(apiKey: key);
 
         var bad = LocalTestCluster.SmallSpec();
@@ -33,9 +38,22 @@ public class ApiErrorTests
         huge.MaxPhaseAttempts = 0;
         var tooBig = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = huge }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, tooBig.StatusCode);
-        Assert.Contains("rounds must be between 1 and 10000, got -1", tooBig.Status.Detail);
+        Assert.Contains("rounds must be between 1 and 500, got -1", tooBig.Status.Detail);
         Assert.Contains("prompts_per_round must be between 1 and 100000, got 2000000000", tooBig.Status.Detail);
         Assert.Contains("max_phase_attempts must be between 1 and 100, got 0", tooBig.Status.Detail);
+        huge.Rounds = 501;
+        Assert.Contains("rounds must be between 1 and 500, got 501", (await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = huge }).ResponseAsync)).Status.Detail);
+
+        // The newer fields: each bad value named with its field.
+        var newer = LocalTestCluster.SmallSpec();
+        newer.EftExamples = -1;
+        newer.Judge = new JudgeSpec { Template = "no placeholders", Model = "someone" };
+        newer.Loss = new LossSpec { SelmAlpha = double.NaN, RpoAlpha = 1e9 };
+        var newerError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = newer }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, newerError.StatusCode);
+        foreach (var expected in new[] { "eft_examples must be between 0 and 100000, got -1", "judge.template", "judge.model 'someone'",
+                     "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000" })
+            Assert.Contains(expected, newerError.Status.Detail);
         var badId = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(), RequestId = "a/b" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badId.StatusCode);
 

@@ -22,14 +22,15 @@ public sealed class LocalTestCluster : IAsyncDisposable
 
     /// <summary>Starts a silo and waits until it serves. A silo joining after a crash waits for the dead one
     /// to be voted out of the membership table first, which takes a while.</summary>
-    public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null)
+    public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null, string? workingDirectory = null)
     {
         var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>())
         {
             ["Silo__DataFolder"] = RepositoryPaths.NewTempFolder("silo-data"),
             ["Silo__FaultFolder"] = Faults.Folder,
         };
-        var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment);
+        foreach (var (key, value) in env ?? new Dictionary<string, string>()) environment[key] = value; // a test may name its own data folder
+        var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment, workingDirectory);
         Silos.Add(silo);
         await silo.WaitUntilServingAsync(timeout ?? TimeSpan.FromMinutes(2));
         return silo;

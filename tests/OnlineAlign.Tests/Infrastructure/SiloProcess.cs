@@ -24,8 +24,10 @@ public sealed class SiloProcess : IAsyncDisposable
         process.BeginErrorReadLine();
     }
 
-    public static SiloProcess Start(string role, string storageConnectionString, string clusterId,
-        IDictionary<string, string>? environment = null)
+    /// <param name="storageConnectionString">null: the silo starts its own Azurite</param>
+    /// <param name="workingDirectory">the process's working folder (null: the test's)</param>
+    public static SiloProcess Start(string role, string? storageConnectionString, string clusterId,
+        IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var ports = SiloLifecycle.FreePorts(3);
         var info = new ProcessStartInfo("dotnet")
@@ -33,16 +35,21 @@ public sealed class SiloProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         info.ArgumentList.Add(RepositoryPaths.SiloDll);
         info.ArgumentList.Add("--role");
         info.ArgumentList.Add(role);
-        info.Environment["ONLINEALIGN_STORAGE"] = storageConnectionString;
+        if (storageConnectionString is null) info.Environment.Remove("ONLINEALIGN_STORAGE");
+        else info.Environment["ONLINEALIGN_STORAGE"] = storageConnectionString;
         info.Environment["Silo__ClusterId"] = clusterId;
         info.Environment["Silo__SiloPort"] = ports[0].ToString();
         info.Environment["Silo__GatewayPort"] = ports[1].ToString();
         info.Environment["Api__Port"] = ports[2].ToString();
         info.Environment["Silo__Device"] = "cpu";
+        // Tests make their model folders and prompt sets under the temp folder, or use the repository's fixtures.
+        info.Environment["Silo__DataRoots__0"] = Path.GetTempPath();
+        info.Environment["Silo__DataRoots__1"] = RepositoryPaths.Root;
         // Faster failure detection than the defaults: a silo started after a crash joins once the dead one's
         // IAmAlive row is 6 s stale (about 23 s in all, against about 107 s with Orleans' defaults; docs/reliability.md).
         info.Environment["Membership__IAmAliveTablePublishTimeout"] = "00:00:03";
@@ -69,6 +76,25 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Polls the standard health service until it answers SERVING.</summary>
     public Task WaitUntilServingAsync(TimeSpan timeout) =>
         SiloLifecycle.WaitUntilServingAsync(_process, $"http://127.0.0.1:{ApiPort}", timeout, () => $"output:\n{Output}");
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits for the process to end by itself (the timeout only bounds a test that went wrong).</summary>
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        await Task.Delay(100); // the last output lines arrive on their own threads
+    }
+
+    /// <summary>The process's peak resident memory in bytes (VmHWM), while it runs.</summary>
+    public long PeakMemoryBytes()
+    {
+        var line = File.ReadLines($"/proc/{ProcessId}/status").First(l => l.StartsWith("VmHWM:"));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+    }
 
     public void Kill() { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }
 

@@ -24,6 +24,25 @@ public class SpecDefaultsTests
         Assert.Equal(RunSpecMapping.JudgeTemplate(new RunSpec()), new WarmStart.Settings().JudgeTemplate);
     }
 
+    /// <summary>
+    /// Each role file states every limit (a misspelt key would be ignored silently by the configuration binder),
+    /// with the value the code falls back to, and silos/README.md lists them all.
+    /// </summary>
+    [Theory]
+    [InlineData("all"), InlineData("control"), InlineData("gpu")]
+    public void EveryRoleFileStatesEveryLimitWithItsDefault(string role)
+    {
+        var limits = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "silos", role + ".json"))).RootElement.GetProperty("Limits");
+        var properties = typeof(SpecLimits).GetProperties().Where(p => p.CanWrite).ToList();
+        Assert.Equal(properties.Select(p => p.Name).Order(), limits.EnumerateObject().Select(p => p.Name).Order());
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "silos", "README.md"));
+        foreach (var property in properties)
+        {
+            Assert.Equal(Convert.ToDouble(property.GetValue(SpecLimits.Default)), limits.GetProperty(property.Name).GetDouble());
+            Assert.Contains($"| `{property.Name}` |", readme);
+        }
+    }
+
     [Fact]
     public void AnEmptyWireSpecMeansTheDefaultSpec() =>
         Assert.Equal(new RunSpec(), SpecConversion.FromProto(new V1.RunSpec()));

@@ -1,0 +1,101 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Pipeline.Specs;
+
+namespace OnlineAlign.Pipeline.Files;
+
+/// <summary>
+/// The files a run spec names, checked where they are read: under the silo's data roots, regular files only,
+/// and no larger than the limits (so a prompt set or a tokenizer cannot exhaust a silo's memory).
+/// </summary>
+public static class SpecFiles
+{
+    /// <summary>The spec's file fields that are set.</summary>
+    public static IEnumerable<(string Field, string Path)> Named(RunSpec s) =>
+        new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.RewardModelFolder) }
+            .Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => (f.Item1, f.Item2!));
+
+    /// <summary>Everything wrong with the spec's files as this silo sees them, each naming its field.</summary>
+    public static List<string> Problems(RunSpec s, DataRoots roots, SpecLimits limits)
+    {
+        var problems = new List<string>();
+        foreach (var (field, path) in Named(s))
+        {
+            try
+            {
+                string real = roots.Resolve(field, path);
+                if (field == "prompts.jsonl_path") CheckFile(field, path, real, limits.PromptFileBytes);
+                else CheckFolder(field, path, roots, limits);
+            }
+            catch (SpecFileException e) { problems.Add(e.Message); }
+        }
+        return problems;
+    }
+
+    /// <summary>Throws <see cref="SpecFileException"/> with every problem, if there is one.</summary>
+    public static void Require(RunSpec s, DataRoots roots, SpecLimits limits)
+    {
+        var problems = Problems(s, roots, limits);
+        if (problems.Count > 0) throw new SpecFileException(string.Join("; ", problems));
+    }
+
+    private static void CheckFile(string field, string path, string real, long maxBytes)
+    {
+        if (!DataRoots.IsRegularFile(real))
+            throw new SpecFileException(Directory.Exists(real) ? $"{field} '{path}' is a folder, not a file"
+                : File.Exists(real) ? $"{field} '{path}' is not a regular file" : $"{field} '{path}' does not exist");
+        long size = new FileInfo(real).Length;
+        if (size > maxBytes) throw new SpecFileException($"{field} '{path}' is {size} bytes; the limit is {maxBytes} (Limits:PromptFileBytes)");
+    }
+
+    /// <summary>A model folder: every file in it regular and under the roots (Hugging Face caches link to blobs), its JSON and text files capped.</summary>
+    private static void CheckFolder(string field, string path, DataRoots roots, SpecLimits limits)
+    {
+        string real = roots.Resolve(field, path);
+        if (!Directory.Exists(real)) throw new SpecFileException(File.Exists(real) ? $"{field} '{path}' is a file, not a folder" : $"{field} '{path}' does not exist");
+        int count = 0;
+        foreach (var entry in Directory.EnumerateFileSystemEntries(real))
+        {
+            if (++count > MaxFolderEntries) throw new SpecFileException($"{field} '{path}' holds more than {MaxFolderEntries} entries");
+            if (Directory.Exists(entry)) continue; // sub-folders are never read
+            string name = Path.GetFileName(entry);
+            string file = roots.Resolve($"{field} file {name}", entry);
+            if (!DataRoots.IsRegularFile(file)) throw new SpecFileException($"{field} '{path}': {name} is not a regular file");
+            if (Path.GetExtension(name) is ".json" or ".txt" or ".jinja" && new FileInfo(file).Length > limits.ModelJsonBytes)
+                throw new SpecFileException($"{field} '{path}': {name} is {new FileInfo(file).Length} bytes; the limit is {limits.ModelJsonBytes} (Limits:ModelJsonBytes)");
+        }
+    }
+
+    private const int MaxFolderEntries = 10_000;
+
+    /// <summary>
+    /// A text file's lines, refusing a line longer than <paramref name="maxCharacters"/> before it is held in
+    /// memory whole (File.ReadLines would read a 1 GB line into one string).
+    /// </summary>
+    public static IEnumerable<string> ReadLines(string path, int maxCharacters)
+    {
+        using var reader = new StreamReader(path);
+        var line = new System.Text.StringBuilder();
+        var buffer = new char[1 << 16];
+        int lineNumber = 1, read;
+        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            int start = 0;
+            for (int i = 0; i < read; i++)
+            {
+                if (buffer[i] != '\n') continue;
+                line.Append(buffer, start, i - start);
+                if (line.Length > maxCharacters) throw TooLong(path, lineNumber, maxCharacters);
+                yield return line.ToString().TrimEnd('\r');
+                line.Clear();
+                lineNumber++;
+                start = i + 1;
+            }
+            line.Append(buffer, start, read - start);
+            if (line.Length > maxCharacters) throw TooLong(path, lineNumber, maxCharacters);
+        }
+        if (line.Length > 0) yield return line.ToString().TrimEnd('\r');
+    }
+
+    private static InvalidDataException TooLong(string path, int line, int max) =>
+        new($"{path}:{line}: the line is longer than {max} characters (Limits:PromptLineCharacters)");
+}
