@@ -10,6 +10,8 @@ root.Subcommands.Add(LocalCommand.Create());
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(PlotCommand.Create());
+root.Subcommands.Add(MetricsCommands.Metrics());
+root.Subcommands.Add(MetricsCommands.Compare());
 root.Subcommands.Add(TrainRewardModelCommand.Create());
 foreach (var command in RunCommands.Create()) root.Subcommands.Add(command);
 root.Options.Add(OnlineAlign.Cli.Client.ApiConnection.Address);

@@ -5,6 +5,10 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Orleans.Dashboard;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Pipeline.Files;
 using OnlineAlign.Silo;
@@ -29,8 +33,9 @@ builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.J
 });
 var silo = builder.Configuration.GetSection("Silo").Get<SiloSettings>() ?? new SiloSettings();
 var api = builder.Configuration.GetSection("Api").Get<ApiSettings>() ?? new ApiSettings();
+var observability = builder.Configuration.GetSection("Observability").Get<ObservabilitySettings>() ?? new ObservabilitySettings();
 api.ApiKey ??= Environment.GetEnvironmentVariable("ONLINEALIGN_API_KEY");
-if (ApiExposure.Problem(api) is { } unsafeApi)
+if ((ApiExposure.Problem(api) ?? ApiExposure.Problem(observability, api)) is { } unsafeApi)
 {
     Console.Error.WriteLine($"error: refusing to start: {unsafeApi}");
     return 2;
@@ -48,6 +53,8 @@ if (string.IsNullOrWhiteSpace(connectionString))
     Console.WriteLine($"Started Azurite (pid {azurite.ProcessId}) with data under {azurite.DataFolder}");
 }
 
+// The dashboard's UI is served only on loopback (its pages have no authentication of their own).
+bool serveDashboard = observability.Port > 0 && observability.Dashboard && IPAddress.IsLoopback(IPAddress.Parse(observability.ListenAddress));
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     if (api.Port > 0)
@@ -56,6 +63,9 @@ builder.WebHost.ConfigureKestrel(kestrel =>
             o.Protocols = HttpProtocols.Http2;
             if (certificate is not null) o.UseHttps(certificate);
         });
+    // Prometheus and browsers speak HTTP/1.1: metrics and the dashboard get their own port.
+    if (observability.Port > 0)
+        kestrel.Listen(IPAddress.Parse(observability.ListenAddress), observability.Port, o => o.Protocols = HttpProtocols.Http1);
 });
 
 builder.UseOrleans(orleans =>
@@ -83,6 +93,7 @@ builder.UseOrleans(orleans =>
         ["onlinealign.role"] = silo.Role,
         [GpuSiloPlacementFilterDirector.MetadataKey] = silo.Accelerator,
     });
+    if (serveDashboard) orleans.AddDashboard();
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
     // Runs that were in progress when the cluster stopped continue as soon as it is up (not at their next reminder).
     if (silo.Role != "gpu")
@@ -112,12 +123,38 @@ builder.Services.AddGrpc(o =>
     o.MaxReceiveMessageSize = api.MaxRequestBytes;
 });
 builder.Services.AddGrpcReflection();
+builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource.AddService("onlinealign-silo", serviceInstanceId: $"{silo.Role}-{silo.SiloPort}"))
+    .WithMetrics(metrics =>
+    {
+        metrics.AddMeter(RunTelemetry.Name, "Microsoft.Orleans");
+        if (observability.Port > 0) metrics.AddPrometheusExporter();
+        if (!string.IsNullOrEmpty(observability.OtlpEndpoint)) metrics.AddOtlpExporter(o => o.Endpoint = new Uri(observability.OtlpEndpoint));
+    })
+    .WithTracing(tracing =>
+    {
+        tracing.AddSource(RunTelemetry.Name);
+        if (!string.IsNullOrEmpty(observability.OtlpEndpoint)) tracing.AddOtlpExporter(o => o.Endpoint = new Uri(observability.OtlpEndpoint));
+    });
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
 
 var app = builder.Build();
 app.MapGrpcHealthChecksService();
 app.MapGrpcService<RunsService>();
 app.MapGrpcReflectionService();
+if (observability.Port > 0)
+{
+    string port = $"*:{observability.Port}";
+    // Behind the API key wherever the API needs one (Prometheus sends it with `authorization: credentials:`).
+    if (!string.IsNullOrEmpty(api.ApiKey))
+        app.UseWhen(context => context.Connection.LocalPort == observability.Port, branch => branch.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/dashboard") || ApiKeyInterceptor.Authorizes(context.Request.Headers.Authorization, api.ApiKey)) await next();
+            else context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        }));
+    app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(port);
+    if (serveDashboard) app.MapOrleansDashboard("/dashboard").RequireHost(port);
+}
 
 // A stop that outlasts its grace (storage gone, a phase that does not yield) ends the process anyway.
 app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeconds(silo.ShutdownSeconds + 2)).ContinueWith(_ =>
@@ -127,6 +164,7 @@ app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeco
 }));
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
+                      (observability.Port > 0 ? $"metrics on http://{observability.ListenAddress}:{observability.Port}/metrics{(serveDashboard ? ", dashboard /dashboard" : "")}, " : "") +
                       $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
 
 try

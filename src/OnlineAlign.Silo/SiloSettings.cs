@@ -56,3 +56,18 @@ public sealed class ApiSettings
     /// <summary>The largest request message the API accepts; a larger one is answered RESOURCE_EXHAUSTED before it is read.</summary>
     public int MaxRequestBytes { get; set; } = 1 << 20;
 }
+
+/// <summary>
+/// The "Observability" section: an HTTP/1.1 port beside the gRPC API for Prometheus (/metrics) and, on silos that
+/// orchestrate, the Orleans dashboard (/dashboard); OTLP export of metrics and traces when an endpoint is set.
+/// </summary>
+public sealed class ObservabilitySettings
+{
+    public string ListenAddress { get; set; } = "127.0.0.1";
+    /// <summary>0 disables the port (no /metrics, no dashboard).</summary>
+    public int Port { get; set; } = 9464;
+    /// <summary>The Orleans dashboard at /dashboard; only served while ListenAddress is loopback (reach a remote one through an SSH tunnel).</summary>
+    public bool Dashboard { get; set; } = true;
+    /// <summary>An OTLP collector (e.g. http://127.0.0.1:4317) for metrics and traces; unset: no OTLP export. OTEL_EXPORTER_OTLP_* also apply.</summary>
+    public string? OtlpEndpoint { get; set; }
+}

@@ -27,7 +27,8 @@ public static class LocalCommand
             Directory.CreateDirectory(folder);
             await using var cluster = await LocalCluster.StartAsync(folder, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellationToken);
             using var force = ForceStopOnSecondInterrupt(cluster);
-            AnsiConsole.MarkupLine($"[green]Cluster healthy[/]: gRPC API at {cluster.ApiAddress}");
+            AnsiConsole.MarkupLine($"[green]Cluster healthy[/]: gRPC API at {cluster.ApiAddress}; Prometheus metrics at {cluster.MetricsAddress}/metrics, " +
+                                   $"Orleans dashboard at {cluster.MetricsAddress}/dashboard");
             if (parse.GetValue(healthOnly)) return 0;
 
             var client = ApiConnection.Client(cluster.ApiAddress, parse.GetValue(ApiConnection.Key));
@@ -72,7 +73,8 @@ public static class LocalCommand
             string policy = Path.Combine(outputs, "policy");
             string exported = Directory.Exists(policy) && Directory.EnumerateFileSystemEntries(policy).Any() ? policy
                 : await PolicyDownload.WriteAsync(client, run.Id, -1, policy, cancellationToken);
-            string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"));
+            var steps = await client.ListStepsAsync(new ListStepsRequest { RunId = run.Id }, cancellationToken: cancellationToken);
+            string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"), steps.Steps);
             AnsiConsole.MarkupLine($"Aligned policy (Hugging Face format): [bold]{exported}[/]");
             AnsiConsole.MarkupLine($"Metrics chart: [bold]{chart}[/]");
             return final.Status == "completed" ? 0 : 1;

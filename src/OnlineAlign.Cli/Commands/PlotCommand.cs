@@ -11,11 +11,13 @@ public static class PlotCommand
     {
         var runId = new Argument<string>("run-id");
         var output = new Option<string>("--out") { Description = "PNG file to write", DefaultValueFactory = _ => "metrics.png" };
-        var command = new Command("plot", "Write PNG charts of a run's round metrics (rewards, margins, accuracy, consistency, KL, lengths)") { runId, output };
+        var command = new Command("plot", "Write PNG charts of a run's round metrics (rewards, margins, accuracy, consistency, KL, lengths) and per-step loss") { runId, output };
         command.SetAction(async (parse, ct) =>
         {
-            var listed = await ApiConnection.Client(parse).ListRoundsAsync(new ListRoundsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct);
-            Console.WriteLine(MetricCharts.Write(RunWatcher.WithInitial(listed), parse.GetValue(output)!));
+            var client = ApiConnection.Client(parse);
+            var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct);
+            var steps = await client.ListStepsAsync(new ListStepsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct);
+            Console.WriteLine(MetricCharts.Write(RunWatcher.WithInitial(listed), parse.GetValue(output)!, steps.Steps));
             return 0;
         });
         return command;

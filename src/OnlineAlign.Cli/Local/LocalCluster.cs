@@ -13,6 +13,8 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly AzuriteProcess? _azurite;
     private readonly Process _silo;
     public string ApiAddress { get; }
+    /// <summary>Prometheus scrape address (http://127.0.0.1:PORT/metrics); the Orleans dashboard is at /dashboard on the same port.</summary>
+    public string MetricsAddress { get; private init; } = "";
     public int SiloProcessId => _silo.Id;
     /// <summary>Completes when the silo process ends.</summary>
     public Task SiloExited => _silo.WaitForExitAsync();
@@ -40,7 +42,9 @@ public sealed class LocalCluster : IAsyncDisposable
             log("Using the configured storage (ONLINEALIGN_STORAGE)");
         }
 
-        var ports = SiloLifecycle.FreePorts(3);
+        var ports = SiloLifecycle.FreePorts(4);
+        // The observability port: the usual Prometheus exporter port when it is free (README's scrape config uses it).
+        int metricsPort = SiloLifecycle.IsFree(DefaultMetricsPort) ? DefaultMetricsPort : ports[3];
         int siloPort = ports[1], gatewayPort = ports[2];
         apiPort ??= ports[0];
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -49,6 +53,7 @@ public sealed class LocalCluster : IAsyncDisposable
         info.ArgumentList.Add("all");
         info.Environment["ONLINEALIGN_STORAGE"] = connection;
         info.Environment["Api__Port"] = apiPort.ToString();
+        info.Environment["Observability__Port"] = metricsPort.ToString();
         info.Environment["Silo__SiloPort"] = siloPort.ToString();
         info.Environment["Silo__GatewayPort"] = gatewayPort.ToString();
         info.Environment["Silo__DataFolder"] = dataFolder;
@@ -69,7 +74,7 @@ public sealed class LocalCluster : IAsyncDisposable
         silo.BeginErrorReadLine();
         log($"Silo starting (pid {silo.Id}), log in {siloLog}");
 
-        var cluster = new LocalCluster(azurite, silo, $"http://127.0.0.1:{apiPort}");
+        var cluster = new LocalCluster(azurite, silo, $"http://127.0.0.1:{apiPort}") { MetricsAddress = $"http://127.0.0.1:{metricsPort}" };
         try
         {
             await SiloLifecycle.WaitUntilServingAsync(silo, cluster.ApiAddress, TimeSpan.FromMinutes(2), () => $"see its log, {siloLog}", cancellationToken);
@@ -81,6 +86,8 @@ public sealed class LocalCluster : IAsyncDisposable
         }
         return cluster;
     }
+
+    public const int DefaultMetricsPort = 9464;
 
     /// <summary>
     /// Stops the silo (which bounds its own shutdown to a few seconds, storage reachable or not), then Azurite.

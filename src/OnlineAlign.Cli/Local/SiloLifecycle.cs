@@ -13,6 +13,19 @@ namespace OnlineAlign.Cli.Local;
 public static class SiloLifecycle
 {
     /// <summary>Distinct ports free on loopback now (each is held open until all are chosen).</summary>
+    /// <summary>Whether a loopback port can be bound now.</summary>
+    public static bool IsFree(int port)
+    {
+        try
+        {
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            listener.Stop();
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+
     public static int[] FreePorts(int count)
     {
         var listeners = Enumerable.Range(0, count).Select(_ =>

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Runtime;
 using Orleans.Concurrency;
 using Orleans.Runtime;
 using Orleans.Serialization;
@@ -192,6 +193,7 @@ public sealed class RunGrain(
                         Round = 0, Metrics = evaluated.Metrics, ManifestPath = initial.Path, ManifestSha256 = initial.Sha256,
                         Outputs = new() { ["evaluate"] = evaluated.Output.Path },
                     });
+                    RunTelemetry.RoundCommitted(RunId, 0, evaluated.Metrics);
                 }
                 else if (S.Rounds.Count >= S.Spec!.Rounds)
                 {
@@ -368,6 +370,7 @@ public sealed class RunGrain(
             s.Current = null;
             s.Phase = "committed";
         });
+        RunTelemetry.RoundCommitted(RunId, S.Rounds[^1].Round, S.Rounds[^1].Metrics);
     }
 
     /// <summary>

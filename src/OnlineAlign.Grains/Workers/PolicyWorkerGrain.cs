@@ -72,6 +72,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var models = Models;
             _computeSeconds = 0;
             var responses = await Compute(() => RoundJob.Generate(r, folder, device, models, ct));
+            RunTelemetry.Generated(r.RunId, responses.Sum(group => group.Sum(response => (long)response.Length)));
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).ToBytes(), ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
             return Output(blob, new() { ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds });
@@ -100,6 +101,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var pairs = PhaseBlobs.Pairs(await store.ReadAsync(Pointer(r.Pairs!), ct));
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             var trained = await Compute(() => RoundJob.Train(c, pairs, output));
+            RunTelemetry.Trained(r.RunId, r.Spec.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
@@ -171,9 +173,11 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             }
             double lookup = markerClock.Elapsed.TotalSeconds;
             await faults.ReachAsync($"{phase}/round-{round}/start", ct);
+            using var span = RunTelemetry.StartPhase(runId, round, phase, RuntimeIdentity);
             // The spec's files are checked where they are read: this silo's data roots and limits, not the API silo's.
             SpecFiles.Require(spec, settings.DataRoots, settings.Limits);
             var output = await work($"{folder}/{Guid.NewGuid():N}");
+            if (output.Metrics.TryGetValue($"time/{phase}", out double seconds)) RunTelemetry.PhaseFinished(runId, phase, seconds);
             markerClock.Restart();
             var recorded = PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
             // The marker's own reads and writes are storage time too (the marker cannot hold its own write time).

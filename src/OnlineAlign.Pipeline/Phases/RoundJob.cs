@@ -111,6 +111,7 @@ public static class RoundJob
         var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
             (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
         Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer);
+        TrainingSteps.Write(Path.Combine(outputFolder, TrainingSteps.FileName), trained.Steps);
         return trained;
     }
 

@@ -29,6 +29,17 @@ public static class ApiExposure
         return null;
     }
 
+    /// <summary>Why the observability port (metrics) is unsafe to start with: beyond loopback it needs the API key as well.</summary>
+    public static string? Problem(ObservabilitySettings observability, ApiSettings api)
+    {
+        if (observability.Port == 0) return null;
+        if (!IPAddress.TryParse(observability.ListenAddress, out var address))
+            return $"Observability:ListenAddress '{observability.ListenAddress}' is not an IP address";
+        if (IPAddress.IsLoopback(address)) return null;
+        return Problem(new ApiSettings { ListenAddress = observability.ListenAddress, Port = observability.Port, ApiKey = api.ApiKey }) is { } problem
+            ? "metrics: " + problem : null;
+    }
+
     private static bool LooksLikePlaceholder(string key) =>
         key.IndexOfAny(['<', '>', ' ']) >= 0 || key.Distinct().Count() <= 2 ||
         key.Contains("change", StringComparison.OrdinalIgnoreCase) || key.Contains("random", StringComparison.OrdinalIgnoreCase);

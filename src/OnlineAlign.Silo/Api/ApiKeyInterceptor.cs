@@ -9,12 +9,13 @@ public sealed class ApiKeyInterceptor(ApiSettings settings) : Interceptor
     private void Check(ServerCallContext context)
     {
         if (string.IsNullOrEmpty(settings.ApiKey) || context.Method.StartsWith("/grpc.health.v1.Health/", StringComparison.Ordinal)) return;
-        string? header = context.RequestHeaders.GetValue("authorization");
-        bool ok = header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal)
-                  && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                      System.Text.Encoding.UTF8.GetBytes(header[7..]), System.Text.Encoding.UTF8.GetBytes(settings.ApiKey));
-        if (!ok) throw new RpcException(new Status(StatusCode.Unauthenticated, "missing or wrong API key (authorization: Bearer <key>)"));
+        if (!Authorizes(context.RequestHeaders.GetValue("authorization"), settings.ApiKey)) throw new RpcException(new Status(StatusCode.Unauthenticated, "missing or wrong API key (authorization: Bearer <key>)"));
     }
+
+    /// <summary>Whether an authorization header carries the key ("Bearer &lt;key&gt;"), compared in constant time.</summary>
+    public static bool Authorizes(string? header, string key) =>
+        header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal)
+        && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(header[7..]), System.Text.Encoding.UTF8.GetBytes(key));
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {

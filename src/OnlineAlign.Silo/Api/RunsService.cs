@@ -2,6 +2,7 @@ using Grpc.Core;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Pipeline.Files;
+using OnlineAlign.Pipeline.Phases;
 using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
@@ -72,6 +73,25 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         var response = new V1.ListRoundsResponse();
         response.Rounds.AddRange((await run.Rounds()).Select(SpecConversion.ToProto));
         if (await run.Initial() is { } initial) response.Initial = SpecConversion.ToProto(initial);
+        return response;
+    }
+
+    public override async Task<V1.ListStepsResponse> ListSteps(V1.ListStepsRequest request, ServerCallContext context)
+    {
+        var rounds = await (await Registered(request.RunId)).Rounds();
+        if (request.Round != 0 && rounds.All(r => r.Round != request.Round))
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
+        var response = new V1.ListStepsResponse();
+        foreach (var record in rounds.Where(r => request.Round == 0 || r.Round == request.Round))
+        {
+            var manifest = await store.ReadManifestAsync(new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), context.CancellationToken);
+            // Checkpoints written before per-step metrics were kept have no such file.
+            if (manifest.Files.FirstOrDefault(f => Path.GetFileName(f.Path) == TrainingSteps.FileName) is not { } file) continue;
+            string text = System.Text.Encoding.UTF8.GetString(await store.ReadAsync(file, context.CancellationToken));
+            foreach (var (step, metrics) in TrainingSteps.Parse(text))
+                response.Steps.Add(new V1.TrainingStep { Round = record.Round, Step = step, Metrics = { metrics } });
+        }
         return response;
     }
 

@@ -98,6 +98,15 @@ public class ApiErrorTests
 
         Assert.Contains(run.Id, (await client.ListRunsAsync(new ListRunsRequest())).Runs.Select(r => r.Id));
 
+        // The Prometheus endpoint is behind the same key (Prometheus sends it with `authorization: credentials:`).
+        using (var http = new HttpClient())
+        {
+            string metricsUrl = $"http://127.0.0.1:{cluster.Silos[0].MetricsPort}/metrics";
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync(metricsUrl)).StatusCode);
+            using var withKey = new HttpRequestMessage(HttpMethod.Get, metricsUrl) { Headers = { { "Authorization", "Bearer " + key } } };
+            Assert.Contains("onlinealign_process_memory_bytes", await (await http.SendAsync(withKey)).EnsureSuccessStatusCode().Content.ReadAsStringAsync());
+        }
+
         // The CLI turns each of these into a message a user can act on and its own exit code (listed in --help).
         string api = $"http://127.0.0.1:{cluster.Silos[0].ApiPort}";
         var noKey = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "status", "--api", api, run.Id);

@@ -11,6 +11,8 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
     public int ApiPort { get; }
+    /// <summary>The observability port: Prometheus at /metrics, the Orleans dashboard at /dashboard.</summary>
+    public int MetricsPort { get; private init; }
     public int ProcessId => _process.Id;
     public string Output { get { lock (_output) return _output.ToString(); } }
 
@@ -29,7 +31,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public static SiloProcess Start(string role, string? storageConnectionString, string clusterId,
         IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
-        var ports = SiloLifecycle.FreePorts(3);
+        var ports = SiloLifecycle.FreePorts(4);
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -46,6 +48,7 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Silo__SiloPort"] = ports[0].ToString();
         info.Environment["Silo__GatewayPort"] = ports[1].ToString();
         info.Environment["Api__Port"] = ports[2].ToString();
+        info.Environment["Observability__Port"] = ports[3].ToString();
         info.Environment["Silo__Device"] = "cpu";
         // Tests make their model folders and prompt sets under the temp folder, or use the repository's fixtures.
         info.Environment["Silo__DataRoots__0"] = Path.GetTempPath();
@@ -56,7 +59,7 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Membership__NumMissedTableIAmAliveLimit"] = "2";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             info.Environment[key] = value;
-        return new SiloProcess(Process.Start(info)!, ports[2]);
+        return new SiloProcess(Process.Start(info)!, ports[2]) { MetricsPort = ports[3] };
     }
 
     /// <summary>Waits until the silo has logged the text (the timeout only bounds a test that went wrong).</summary>
