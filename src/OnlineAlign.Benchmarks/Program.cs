@@ -12,6 +12,8 @@ using static TorchSharp.torch;
 //   storage [--mb 64,256]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
 //         [--samples 4] [--new 64] [--batch 8] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
+//   engine [--model llama-20m|qwen2-narrow] [--prompts 256] [--samples 8] [--prompt 64] [--new 48] [--batch 64]
+//         [--judge-prompts 16] [--judge-responses 4] [--judgements 3] [--judge-new 8] [--repeats 2]   (engine_compare.sh: against an earlier commit)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -88,11 +90,25 @@ switch (command)
             BatchSize: int.Parse(Arg("batch", "8")),
             PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
         break;
+    case "engine":
+        EngineBenchmark.Run(new EngineBenchmark.Settings(
+            Model: Arg("model", "llama-20m"),
+            Prompts: int.Parse(Arg("prompts", "256")),
+            Samples: int.Parse(Arg("samples", "8")),
+            PromptTokens: int.Parse(Arg("prompt", "64")),
+            NewTokens: int.Parse(Arg("new", "48")),
+            Batch: int.Parse(Arg("batch", "64")),
+            JudgePrompts: int.Parse(Arg("judge-prompts", "16")),
+            JudgeResponses: int.Parse(Arg("judge-responses", "4")),
+            Judgements: int.Parse(Arg("judgements", "3")),
+            JudgeNewTokens: int.Parse(Arg("judge-new", "8")),
+            Repeats: int.Parse(Arg("repeats", "2"))), report);
+        break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, storage)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, storage)");
         return 2;
 }
 string? outFile = Arg("out", "");

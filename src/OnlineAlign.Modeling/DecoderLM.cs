@@ -94,6 +94,30 @@ public sealed class KvCache : IDisposable
 
     public long Capacity => Keys[0].shape[2];
 
+    private KvCache(Tensor[] keys, Tensor[] values, long length)
+    {
+        Keys = keys;
+        Values = values;
+        Length = length;
+    }
+
+    /// <summary>A new cache whose row i is this cache's row rows[i] (rows may repeat: one prompt's cache for its N samples).</summary>
+    public KvCache Select(Tensor rows) => new(
+        Keys.Select(k => k.index_select(0, rows).DetachFromDisposeScope()).ToArray(),
+        Values.Select(v => v.index_select(0, rows).DetachFromDisposeScope()).ToArray(), Length);
+
+    /// <summary>Keeps only the given rows, in that order (finished rows leaving a batch).</summary>
+    public void Keep(Tensor rows)
+    {
+        for (int i = 0; i < Keys.Length; i++)
+        {
+            var (k, v) = (Keys[i].index_select(0, rows).DetachFromDisposeScope(), Values[i].index_select(0, rows).DetachFromDisposeScope());
+            Keys[i].Dispose();
+            Values[i].Dispose();
+            (Keys[i], Values[i]) = (k, v);
+        }
+    }
+
     public void Dispose()
     {
         foreach (var t in Keys) t.Dispose();

@@ -92,18 +92,29 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         using var noGrad = no_grad();
         var digitIndex = tensor(digits.Select(d => (long)d[0]).ToArray(), device: judge.Device);
         var values = arange(0, JudgePrompts.MaxScore + 1, dtype: ScalarType.Float32, device: judge.Device);
+        // The rubric (everything before the first place two judge prompts differ) is the same for every response:
+        // its keys and values are computed once and every chunk starts from them.
+        int shared = SharedPrefix(rows);
+        using var rubric = shared == 0 ? null : new KvCache(judge.Config, 1, shared + rows.Max(r => r.Length - shared), judge.DType, judge.Device);
+        if (rubric is not null)
+        {
+            using var prefill = NewDisposeScope();
+            judge.Hidden(tensor(rows[0].Take(shared).Select(x => (long)x).ToArray(), [1, shared]).to(judge.Device), cache: rubric);
+        }
         for (int start = 0; start < rows.Count; start += chunkSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var chunk = rows.Skip(start).Take(chunkSize).ToList();
+            var chunk = rows.Skip(start).Take(chunkSize).Select(r => r[shared..]).ToList();
             int width = chunk.Max(r => r.Length);
             var ids = new long[chunk.Count * width];
             Array.Fill(ids, pad);
             for (int b = 0; b < chunk.Count; b++)
                 for (int i = 0; i < chunk[b].Length; i++) ids[b * width + i] = chunk[b][i];
-            // Right-padded rows under plain causal attention: each row's last real position sees only its own tokens.
-            var hidden = judge.Hidden(tensor(ids, [chunk.Count, width]).to(judge.Device));
+            // Right-padded rows under causal attention (after the shared prefix): each row's last real position sees
+            // only the prefix and its own tokens.
+            using var cache = rubric?.Select(zeros(chunk.Count, ScalarType.Int64, device: judge.Device));
+            var hidden = judge.Hidden(tensor(ids, [chunk.Count, width]).to(judge.Device), cache: cache);
             var last = tensor(chunk.Select((r, b) => (long)(b * width + r.Length - 1)).ToArray(), device: judge.Device);
             var logits = judge.Logits(hidden.reshape(-1, hidden.shape[^1]).index_select(0, last)).to(ScalarType.Float32);
             var p = logits.log_softmax(-1).index_select(1, digitIndex).exp();           // [B, 6]
@@ -111,5 +122,15 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
             for (int b = 0; b < chunk.Count; b++) result[start + b] = expected[b];
         }
         return result;
+    }
+
+    /// <summary>The length of the rows' common prefix, when it is worth computing once (each row keeps a token of its own).</summary>
+    private static int SharedPrefix(IReadOnlyList<int[]> rows)
+    {
+        if (rows.Count < 2) return 0;
+        int length = rows.Min(r => r.Length) - 1;
+        for (int i = 0; i < length; i++)
+            if (rows.Any(r => r[i] != rows[0][i])) { length = i; break; }
+        return length >= 8 ? length : 0;
     }
 }

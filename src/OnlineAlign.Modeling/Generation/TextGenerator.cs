@@ -2,30 +2,55 @@ using static TorchSharp.torch;
 
 namespace OnlineAlign.Modeling.Generation;
 
+/// <summary>What a generation call did, for benchmarks: prefill work done and saved, decode work, compactions.</summary>
+public sealed class GenerationStats
+{
+    /// <summary>Prompt tokens prefilled (distinct prompts only).</summary>
+    public long PrefillTokens { get; set; }
+    /// <summary>Prompt tokens not prefilled because another row of the batch had the same prompt.</summary>
+    public long PrefillTokensSaved { get; set; }
+    /// <summary>Rows summed over decode steps: the decode work actually done.</summary>
+    public long DecodeRowSteps { get; set; }
+    /// <summary>Times finished rows were dropped from the batch (and its KV cache).</summary>
+    public long Compactions { get; set; }
+    public long NewTokens { get; set; }
+}
+
 /// <summary>
-/// Batched generation with left padding, an attention mask and a preallocated KV cache. Synchronous:
-/// call it on the model's own thread (TorchSharp dispose scopes are thread-local).
+/// The round engine: batched generation with left padding, an attention mask and a preallocated KV cache, built
+/// for a round's shape (N samples of each prompt, responses of very different lengths):
+/// <list type="bullet">
+/// <item>each distinct prompt of a batch is prefilled once, and its KV cache and last logits are copied to every
+/// row that samples from it; a prefix common to the batch's prompts (a judge's rubric) is prefilled once for all;</item>
+/// <item>finished rows leave the batch: once a quarter of the rows still decoding have stopped, the batch and its
+/// KV cache are compacted to the rows that go on, so no step is spent on rows whose output is fixed.</item>
+/// </list>
+/// A row's output depends only on its prompt and seed, never on the other rows: it equals
+/// <see cref="ReferenceGenerator"/>'s token for token (tested). Synchronous: call it on the model's own thread
+/// (TorchSharp dispose scopes are thread-local).
 /// </summary>
 public static class TextGenerator
 {
-    /// <param name="rowSeeds">One sampling seed per prompt (default: options.Seed + row index). A row's
-    /// output depends only on its prompt and seed, not on the rest of the batch.</param>
+    /// <param name="rowSeeds">One sampling seed per prompt (default: options.Seed + row index).</param>
     /// <param name="maxBatch">Most prompts decoded together; more are done in consecutive batches, which keeps
-    /// the KV cache's memory bounded and gives the same rows.</param>
+    /// the KV cache's memory bounded and gives the same rows. Rows sharing a prompt should be adjacent.</param>
     public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
-        IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue, CancellationToken cancellationToken = default)
+        IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue, CancellationToken cancellationToken = default,
+        GenerationStats? stats = null)
     {
         options.Validate();
         if (maxBatch < 1) throw new ArgumentException($"maxBatch must be at least 1, got {maxBatch}");
         if (prompts.Count == 0) return [];
         if (rowSeeds is not null && rowSeeds.Count != prompts.Count)
             throw new ArgumentException($"{rowSeeds.Count} row seeds for {prompts.Count} prompts");
-        if (prompts.Count > maxBatch)
-        {
-            var seeds = rowSeeds ?? Enumerable.Range(0, prompts.Count).Select(i => options.Seed + (ulong)i).ToList();
-            return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
-                Generate(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(), cancellationToken: cancellationToken)).ToList();
-        }
+        var seeds = rowSeeds ?? Enumerable.Range(0, prompts.Count).Select(i => options.Seed + (ulong)i).ToList();
+        return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
+            Batch(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(), stats, cancellationToken)).ToList();
+    }
+
+    private static List<Continuation> Batch(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
+        GenerationStats? stats, CancellationToken cancellationToken)
+    {
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
         var device = model.Device;
         int batch = prompts.Count;
@@ -34,80 +59,157 @@ public static class TextGenerator
         if (capacity > model.Config.MaxPositions)
             throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of {model.Config.MaxPositions}");
 
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        var generators = options.Greedy ? null
-            : Enumerable.Range(0, batch).Select(i => new Generator(rowSeeds?[i] ?? options.Seed + (ulong)i)).ToArray();
-        using var cache = new KvCache(model.Config, batch, capacity, model.DType, device);
-        using var fused = model.FusedProjections();
-
-        // Left padding: every prompt ends at the same column, so new tokens line up.
-        var ids = full(batch, promptLength, (long)options.PadTokenId, ScalarType.Int64);
-        var valid = zeros(batch, capacity, ScalarType.Bool);
+        // Distinct prompts, in order of first use, and each row's.
+        var distinct = new List<int[]>();
+        var byContent = new Dictionary<string, int>();
+        var source = new long[batch];
         for (int b = 0; b < batch; b++)
         {
-            int pad = promptLength - prompts[b].Length;
-            ids[b].narrow(0, pad, prompts[b].Length).copy_(tensor(prompts[b].Select(x => (long)x).ToArray()));
-            valid[b].narrow(0, pad, capacity - pad).fill_(true);
+            string key = string.Join(',', prompts[b]);
+            if (!byContent.TryGetValue(key, out int u)) { u = distinct.Count; byContent[key] = u; distinct.Add(prompts[b]); }
+            source[b] = u;
         }
-        ids = ids.to(device);
-        valid = valid.to(device);
-        // Positions count real tokens only, so a padded prompt sees the same positions as alone.
+        if (stats is not null)
+        {
+            stats.PrefillTokens += distinct.Sum(p => (long)p.Length);
+            stats.PrefillTokensSaved += prompts.Sum(p => (long)p.Length) - distinct.Sum(p => (long)p.Length);
+        }
+
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var generators = options.Greedy ? null : seeds.Select(s => new Generator(s)).ToArray();
+        using var fused = model.FusedProjections();
+
+        // The distinct prompts' common prefix (a judge's rubric, a chat template's system prompt) is prefilled once
+        // for all of them; each prompt's own tokens are right-aligned after it, padded in between. Pad columns are
+        // masked and positions count real tokens only, so every row computes what it would alone.
+        int shared = SharedPrefix(distinct);
+        if (stats is not null) { stats.PrefillTokens -= shared * (distinct.Count - 1L); stats.PrefillTokensSaved += shared * (distinct.Count - 1L); }
+        var valid = Valid(distinct, shared, promptLength, capacity).to(device);
+        var ids = full(distinct.Count, promptLength, (long)options.PadTokenId, ScalarType.Int64);
+        for (int u = 0; u < distinct.Count; u++)
+        {
+            if (shared > 0) ids[u].narrow(0, 0, shared).copy_(tensor(distinct[u].Take(shared).Select(x => (long)x).ToArray()));
+            ids[u].narrow(0, promptLength - (distinct[u].Length - shared), distinct[u].Length - shared)
+                .copy_(tensor(distinct[u].Skip(shared).Select(x => (long)x).ToArray()));
+        }
         var positions = (valid.narrow(1, 0, promptLength).to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0);
+        var lastLogits = Prefill(model, ids.to(device), positions, valid, shared, promptLength, capacity, out var cache);
+        var nextPosition = positions.narrow(1, promptLength - 1, 1) + 1;
+
+        // Every row gets its prompt's cache, mask, position and logits.
+        var rows = tensor(source, device: device);
+        KvCache perRow;
+        try { perRow = cache.Select(rows); }
+        finally { cache.Dispose(); }
+        using var rowCache = perRow;
+        valid = valid.index_select(0, rows);
+        nextPosition = nextPosition.index_select(0, rows);
+        lastLogits = lastLogits.index_select(0, rows);
 
         var stop = options.StopTokenIds.Count > 0 ? tensor(options.StopTokenIds.Select(x => (long)x).ToArray(), device: device) : null;
-        var finished = zeros(batch, ScalarType.Bool, device);
-        var newTokens = new List<Tensor>();
-        var newLogProbs = new List<Tensor>();
-
-        var hidden = model.Hidden(ids, positions, AttentionMask(valid, 0, promptLength), cache);
-        var lastLogits = model.Logits(hidden.narrow(1, promptLength - 1, 1)).squeeze(1);
-        var nextPosition = positions.narrow(1, promptLength - 1, 1) + 1;
+        var stopSet = options.StopTokenIds.ToHashSet();
+        var tokens = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
+        var logProbs = Enumerable.Range(0, batch).Select(_ => new List<float>()).ToArray();
+        var stopped = new bool[batch];
+        var active = Enumerable.Range(0, batch).ToList();   // original row of each batch row
+        var rowGenerators = generators;
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
-            var token = Sampler.Next(lastLogits, options, generators);
+            var token = Sampler.Next(lastLogits, options, rowGenerators);
             var logProb = lastLogits.to(ScalarType.Float32).log_softmax(-1).gather(-1, token.unsqueeze(-1)).squeeze(-1);
-            token = token.masked_fill(finished, options.PadTokenId);
-            newTokens.Add(token.MoveToOuterDisposeScope());
-            newLogProbs.Add(logProb.masked_fill(finished, 0).MoveToOuterDisposeScope());
-            if (stop is not null) finished = (finished | isin(token, stop)).MoveToOuterDisposeScope();
-            // One host sync per step: stop early once every sequence has ended.
-            if (step == options.MaxNewTokens - 1 || (stop is not null && finished.all().item<bool>())) break;
+            // One host copy per step: the tokens decide which rows go on.
+            var hostTokens = token.cpu().data<long>().ToArray();
+            var hostLogProbs = logProb.cpu().data<float>().ToArray();
+            if (stats is not null) { stats.DecodeRowSteps += active.Count; stats.NewTokens += active.Count(row => !stopped[row]); }
+            for (int i = 0; i < active.Count; i++)
+            {
+                int row = active[i];
+                if (stopped[row]) continue; // stopped earlier, carried until the next compaction
+                tokens[row].Add((int)hostTokens[i]);
+                logProbs[row].Add(hostLogProbs[i]);
+                if (stopSet.Contains((int)hostTokens[i])) stopped[row] = true;
+            }
+            if (step == options.MaxNewTokens - 1 || active.All(row => stopped[row])) break;
 
             long column = promptLength + step;
+            // Rows that stopped are carried (their tokens ignored) until enough have stopped to be worth a copy.
+            var carried = active.Select((row, i) => (row, i)).Where(x => stopped[x.row]).Select(x => x.i).ToList();
+            if (carried.Count > 0 && carried.Count * 4 >= active.Count)
+            {
+                var keep = Enumerable.Range(0, active.Count).Except(carried).ToList();
+                var keepIndex = tensor(keep.Select(i => (long)i).ToArray(), device: device);
+                rowCache.Keep(keepIndex);
+                valid = valid.index_select(0, keepIndex).MoveToOuterDisposeScope();
+                nextPosition = nextPosition.index_select(0, keepIndex).MoveToOuterDisposeScope();
+                token = token.index_select(0, keepIndex);
+                if (rowGenerators is not null) rowGenerators = keep.Select(i => rowGenerators[i]).ToArray();
+                active = keep.Select(i => active[i]).ToList();
+                if (stats is not null) stats.Compactions++;
+            }
             // Every column from a row's first prompt token on is valid, the new one included, and a single
             // query is causal by construction: the step's mask is a view of the valid columns.
             var stepMask = valid.narrow(1, 0, column + 1).unsqueeze(1).unsqueeze(1);
-            var stepHidden = model.Hidden(token.unsqueeze(1), nextPosition, stepMask, cache);
+            var stepHidden = model.Hidden(token.unsqueeze(1), nextPosition, stepMask, rowCache);
             lastLogits = model.Logits(stepHidden).squeeze(1).MoveToOuterDisposeScope();
             nextPosition = (nextPosition + 1).MoveToOuterDisposeScope();
         }
 
         foreach (var g in generators ?? []) g.Dispose();
-        var tokens = stack(newTokens, 1).cpu();
-        var logProbs = stack(newLogProbs, 1).cpu();
-        var tokenData = tokens.data<long>().ToArray();
-        var logProbData = logProbs.data<float>().ToArray();
-        int steps = (int)tokens.shape[1];
-        var stopSet = options.StopTokenIds.ToHashSet();
-        var results = new List<Continuation>(batch);
-        for (int b = 0; b < batch; b++)
+        return Enumerable.Range(0, batch).Select(b => new Continuation(tokens[b].ToArray(), logProbs[b].ToArray(), stopped[b])).ToList();
+    }
+
+    /// <summary>
+    /// The length of the prompts' common prefix worth sharing: each prompt keeps at least one token of its own,
+    /// and a short one is not worth a pass of its own.
+    /// </summary>
+    private static int SharedPrefix(IReadOnlyList<int[]> prompts)
+    {
+        if (prompts.Count < 2) return 0;
+        int length = prompts.Min(p => p.Length) - 1;
+        for (int i = 0; i < length; i++)
+            if (prompts.Any(p => p[i] != prompts[0][i])) { length = i; break; }
+        return length >= MinSharedPrefix ? length : 0;
+    }
+
+    private const int MinSharedPrefix = 8;
+
+    /// <summary>bool [B, capacity]: the shared prefix's columns, then a row's own tokens right-aligned at promptLength (pads between).</summary>
+    private static Tensor Valid(IReadOnlyList<int[]> prompts, int shared, int promptLength, long capacity)
+    {
+        var valid = zeros(prompts.Count, capacity, ScalarType.Bool);
+        for (int b = 0; b < prompts.Count; b++)
         {
-            var seq = new List<int>();
-            var lps = new List<float>();
-            bool stopped = false;
-            for (int s = 0; s < steps; s++)
-            {
-                int t = (int)tokenData[b * steps + s];
-                seq.Add(t);
-                lps.Add(logProbData[b * steps + s]);
-                if (stopSet.Contains(t)) { stopped = true; break; }
-            }
-            results.Add(new Continuation(seq.ToArray(), lps.ToArray(), stopped));
+            if (shared > 0) valid[b].narrow(0, 0, shared).fill_(true);
+            int start = promptLength - (prompts[b].Length - shared);
+            valid[b].narrow(0, start, capacity - start).fill_(true);
         }
-        return results;
+        return valid;
+    }
+
+    /// <summary>
+    /// Prefills the distinct prompts into a cache of their own: the shared prefix once (one row, copied to all),
+    /// then every prompt's own tokens. Returns their last logits [U, V].
+    /// </summary>
+    private static Tensor Prefill(DecoderLM model, Tensor ids, Tensor positions, Tensor valid, int shared, int promptLength, long capacity, out KvCache cache)
+    {
+        int rows = (int)ids.shape[0];
+        if (shared == 0)
+        {
+            cache = new KvCache(model.Config, rows, capacity, model.DType, model.Device);
+            var hidden = model.Hidden(ids, positions, AttentionMask(valid, 0, promptLength), cache);
+            return model.Logits(hidden.narrow(1, promptLength - 1, 1)).squeeze(1);
+        }
+        using (var prefix = new KvCache(model.Config, 1, capacity, model.DType, model.Device))
+        {
+            model.Hidden(ids.narrow(0, 0, 1).narrow(1, 0, shared), positions.narrow(0, 0, 1).narrow(1, 0, shared), cache: prefix);
+            cache = prefix.Select(zeros(rows, ScalarType.Int64, device: model.Device));
+        }
+        var own = model.Hidden(ids.narrow(1, shared, promptLength - shared), positions.narrow(1, shared, promptLength - shared),
+            AttentionMask(valid, shared, promptLength - shared), cache);
+        return model.Logits(own.narrow(1, promptLength - shared - 1, 1)).squeeze(1);
     }
 
     /// <summary>bool [B, 1, T, S]: query columns [start, start+T) attend to valid keys at or before them.</summary>

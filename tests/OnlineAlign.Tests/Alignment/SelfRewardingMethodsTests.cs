@@ -77,7 +77,8 @@ public class SelfRewardingMethodsTests
         var judge = new LlmJudge(model, Tokenizer, PromptTemplate.Plain, 1, new SamplingOptions(), "compact", LlmJudgeScoring.Expected);
         var all = judge.Score(groups).Scores;
         var alone = judge.Score([groups[1]]).Scores[0];
-        for (int i = 0; i < 3; i++) Assert.Equal(alone[i], all[1][i], 5);
+        // Alone, the group's rows share a longer prefix (the prompt too), computed once: equal up to float rounding (~1e-6).
+        for (int i = 0; i < 3; i++) Assert.Equal(alone[i], all[1][i], 4);
 
         var ids = Examples.PromptIds(Tokenizer, JudgePrompts.Format("compact", groups[0].Item.Prompt, groups[0].ResponseTexts[2]) + JudgePrompts.ScorePrefix);
         using var noGrad = TorchSharp.torch.no_grad();
@@ -88,6 +89,32 @@ public class SelfRewardingMethodsTests
         for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString())[0]]; mass += pd; sum += pd * d; }
         Assert.Equal(sum / mass, all[0][2], 4);
         Assert.InRange(all[0][2], 0, 5);
+    }
+
+    /// <summary>
+    /// A judge template's fixed text before the prompt is computed once and shared by every row (its keys and
+    /// values reused): each expected score still equals a plain forward pass over that row's whole judge prompt.
+    /// </summary>
+    [Fact]
+    public void ASharedRubricPrefixIsComputedOnceAndEveryScoreEqualsTheRowsOwnForwardPass()
+    {
+        using var model = BuiltinModels.Create(BuiltinModels.Tiny, 12);
+        var groups = Groups(2, 3);
+        const string template = "Judge it, fairly, 0 to 5: {prompt}{response}\n";
+        var judge = new LlmJudge(model, Tokenizer, PromptTemplate.Plain, 1, new SamplingOptions(), template, LlmJudgeScoring.Expected);
+        var scores = judge.Score(groups).Scores;
+        using var noGrad = TorchSharp.torch.no_grad();
+        for (int g = 0; g < groups.Count; g++)
+            for (int i = 0; i < 3; i++)
+            {
+                var ids = Examples.PromptIds(Tokenizer, JudgePrompts.Format(template, groups[g].Item.Prompt, groups[g].ResponseTexts[i]) + JudgePrompts.ScorePrefix);
+                using var hidden = model.Hidden(TorchSharp.torch.tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length]));
+                using var logits = model.Logits(hidden[0, ids.Length - 1]);
+                var p = logits.softmax(-1).data<float>().ToArray();
+                double mass = 0, sum = 0;
+                for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString())[0]]; mass += pd; sum += pd * d; }
+                Assert.Equal(sum / mass, scores[g][i], 4);
+            }
     }
 
     /// <summary>

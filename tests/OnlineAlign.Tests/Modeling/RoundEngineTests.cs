@@ -1,0 +1,57 @@
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.Modeling;
+
+/// <summary>
+/// The round engine (shared prompt prefill, finished rows leaving the batch) gives every row exactly what the plain
+/// static-batch engine gives it: the same tokens, the same stops, the same log-probs.
+/// </summary>
+public class RoundEngineTests
+{
+    [Theory]
+    [InlineData(1.0, 0.9, 64, 0)]    // sampling, top-p, batches of 64 rows
+    [InlineData(0.7, 1.0, 13, 0)]    // batches that split a prompt's samples
+    [InlineData(0.0, 1.0, 64, 0)]    // greedy: a prompt's samples are all the same
+    [InlineData(1.0, 1.0, 64, 30)]   // a judge's shape: a 30-token rubric before every prompt, prefilled once
+    [InlineData(1.0, 1.0, 16, 9)]    // a short common prefix, batches that split it
+    public void ARoundShapedWorkloadGivesTheReferenceEnginesTokensForEveryRow(double temperature, double topP, int maxBatch, int commonPrefix)
+    {
+        using var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
+        var random = new Random(11);
+        // 12 prompts of 3 to 20 tokens, 6 samples each (adjacent, as a round orders them), distinct seeds.
+        var rubric = Enumerable.Range(0, commonPrefix).Select(_ => random.Next(3, 250)).ToArray();
+        var distinct = Enumerable.Range(0, 12).Select(_ => rubric.Concat(Enumerable.Range(0, random.Next(3, 21)).Select(_ => random.Next(3, 250))).ToArray()).ToList();
+        var prompts = distinct.SelectMany(p => Enumerable.Repeat(p, 6)).ToList();
+        var seeds = Enumerable.Range(0, prompts.Count).Select(i => 1000UL + (ulong)(i * 7)).ToList();
+        // A tenth of the vocabulary stops a row, so responses end at very different lengths.
+        var options = new SamplingOptions
+        {
+            MaxNewTokens = 40, Temperature = temperature, TopP = topP, StopTokenIds = Enumerable.Range(0, 256).Where(t => t % 10 == 3).ToList(),
+        };
+
+        var reference = ReferenceGenerator.Generate(model, prompts, options, seeds, maxBatch);
+        var stats = new GenerationStats();
+        var engine = TextGenerator.Generate(model, prompts, options, seeds, maxBatch, stats: stats);
+
+        Assert.Equal(reference.Count, engine.Count);
+        for (int i = 0; i < reference.Count; i++)
+        {
+            Assert.Equal(reference[i].Tokens, engine[i].Tokens);
+            Assert.Equal(reference[i].Stopped, engine[i].Stopped);
+            for (int t = 0; t < reference[i].LogProbs.Length; t++)
+                Assert.True(Math.Abs(reference[i].LogProbs[t] - engine[i].LogProbs[t]) < 1e-4, $"row {i} token {t}: {reference[i].LogProbs[t]} vs {engine[i].LogProbs[t]}");
+        }
+        Assert.Contains(engine, c => c.Stopped && c.Tokens.Length < 10);
+        Assert.Contains(engine, c => c.Tokens.Length > 20);
+        Assert.True(stats.PrefillTokensSaved > stats.PrefillTokens, $"saved {stats.PrefillTokensSaved} of {stats.PrefillTokens + stats.PrefillTokensSaved}");
+        // With a common prefix, each batch prefills it once (12 prompts in batches of maxBatch rows, 6 rows a prompt).
+        long batches = (prompts.Count + maxBatch - 1) / maxBatch;
+        long own = prompts.Sum(p => (long)p.Length - commonPrefix) / 6;
+        if (commonPrefix > 0) Assert.True(stats.PrefillTokens <= own + batches * (commonPrefix + 6L * 20), $"prefilled {stats.PrefillTokens}");
+        Assert.True(stats.Compactions > 0);
+        Assert.True(stats.DecodeRowSteps < prompts.Count * options.MaxNewTokens);
+    }
+}
