@@ -24,19 +24,19 @@ namespace OnlineAlign.Benchmarks;
 public static class EngineBenchmark
 {
     public sealed record Settings(string Model, int Prompts, int Samples, int PromptTokens, int NewTokens, int Batch,
-        int JudgePrompts, int JudgeResponses, int Judgements, int JudgeNewTokens, int Repeats);
+        int JudgePrompts, int JudgeResponses, int Judgements, int JudgeNewTokens, int Repeats, string Device = "cpu", ScalarType DType = ScalarType.Float32);
 
     public static void Run(Settings s, TextWriter report)
     {
-        torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
+        var device = DeviceSetting.Resolve(s.Device);
         var config = ModelShapes.ByName(s.Model);
         using var generator = new Generator(0);
-        using var model = new DecoderLM(config).InitializeLikeTransformers(generator);
+        using var model = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType);
         var tokenizer = new ByteTokenizer();
         var random = new Random(0);
         string Text(int bytes) => new(Enumerable.Range(0, bytes).Select(_ => (char)random.Next('a', 'z' + 1)).ToArray());
-        var stopIds = Enumerable.Range(3, 256).Where(t => t % 12 == 0).ToList();
-        report.WriteLine($"engine benchmark, {s.Model}, {Environment.ProcessorCount} threads");
+        var stopIds = Enumerable.Range(3, config.VocabSize - 3).Where(t => t % 12 == 0).ToList();
+        report.WriteLine($"engine benchmark, {s.Model}, {s.DType} on {device}");
 
         // Generate: prompts are byte strings, so 64 characters are 64 tokens.
         var prompts = Enumerable.Range(0, s.Prompts).Select(_ => tokenizer.Encode(Text(s.PromptTokens))).ToList();

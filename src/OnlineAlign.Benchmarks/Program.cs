@@ -13,7 +13,8 @@ using static TorchSharp.torch;
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
 //         [--samples 4] [--new 64] [--batch 8] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
 //   engine [--model llama-20m|qwen2-narrow] [--prompts 256] [--samples 8] [--prompt 64] [--new 48] [--batch 64]
-//         [--judge-prompts 16] [--judge-responses 4] [--judgements 3] [--judge-new 8] [--repeats 2]   (engine_compare.sh: against an earlier commit)
+//         [--judge-prompts 16] [--judge-responses 4] [--judgements 3] [--judge-new 8] [--repeats 2] [--device cuda] [--dtype bf16]
+//         (engine_compare.sh: against an earlier commit)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -102,7 +103,9 @@ switch (command)
             JudgeResponses: int.Parse(Arg("judge-responses", "4")),
             Judgements: int.Parse(Arg("judgements", "3")),
             JudgeNewTokens: int.Parse(Arg("judge-new", "8")),
-            Repeats: int.Parse(Arg("repeats", "2"))), report);
+            Repeats: int.Parse(Arg("repeats", "2")),
+            Device: Arg("device", "cpu"),
+            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 }), report);
         break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);

@@ -15,3 +15,6 @@ py 100 src/OnlineAlign.Benchmarks/pytorch_reference.py --repeats 2
 # One online round, phase by phase, OnlineAlign then PyTorch + transformers (pytorch_round.py), same shapes.
 bench 120 round --model qwen2-0.5b --device cuda --dtype bf16 --rounds 2 --prompts 32 --prompt 64 --samples 4 --new 64 --batch 32 --peak-tflops 989
 py 110 src/OnlineAlign.Benchmarks/pytorch_round.py --model qwen2-0.5b --rounds 2 --prompts 32 --prompt 64 --samples 4 --new 64 --batch 32 --eval 32
+# The generation engine on a round's shape (256 prompts x 8 samples, 64-token prompts, varied lengths) and the
+# rubric judge, Qwen2-0.5B shapes in bf16 (docs/benchmarks.md: the CPU figures against the previous engine).
+bench 150 engine --model qwen2-0.5b --device cuda --dtype bf16 --prompts 256 --samples 8 --prompt 64 --new 64 --batch 256 --judge-prompts 16 --judge-responses 8 --judgements 3 --judge-new 16 --repeats 1

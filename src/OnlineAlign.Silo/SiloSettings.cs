@@ -34,6 +34,8 @@ public sealed class SiloSettings
     /// never left running after its terminal closed or its parent was killed. 0: not watched.
     /// </summary>
     public int ParentProcessId { get; set; }
+    /// <summary>Phases that compute on this silo's device at once (each holds its models' activations); more wait their turn.</summary>
+    public int MaxConcurrentComputations { get; set; } = 2;
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>
     public string? FaultFolder { get; set; }
 }

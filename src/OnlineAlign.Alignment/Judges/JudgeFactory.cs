@@ -33,7 +33,7 @@ public static class JudgeFactory
     private static LlmJudge Llm(RoundSettings s, DecoderLM policy, ITextTokenizer tokenizer, ulong seed, int round) =>
         new(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
             new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }, s.JudgeTemplate,
-            s.JudgeTemplate == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled);
+            s.JudgeTemplate == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled, s.GenerationBatchSize);
 
     /// <summary>
     /// What an implicit reward of a policy is measured against: the reference the run trains with. With

@@ -27,7 +27,7 @@ public enum LlmJudgeScoring
 /// score are counted and left out, and a response with none gets NaN (excluded from pairs).
 /// </summary>
 public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, PromptTemplate template, int judgements,
-    SamplingOptions sampling, string? judgeTemplate = null, LlmJudgeScoring scoring = LlmJudgeScoring.Sampled) : IJudge
+    SamplingOptions sampling, string? judgeTemplate = null, LlmJudgeScoring scoring = LlmJudgeScoring.Sampled, int maxBatch = 64) : IJudge
 {
     public string Kind => "llm";
 
@@ -64,8 +64,10 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var repeated = prompts.SelectMany(p => Enumerable.Repeat(p, judgements)).ToList();
         // One seed per judgement so that the k samples differ and the whole judging is reproducible.
         var seeds = Enumerable.Range(0, repeated.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
+        // In batches (the KV cache of every judgement at once would grow with the round); a response's k judgements
+        // are adjacent, so each is prefilled once, and the rubric once a batch.
         var outputs = TextGenerator.Generate(judge, repeated, sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
-            cancellationToken: cancellationToken);
+            maxBatch, cancellationToken);
         failures = 0;
         var result = new double[prompts.Count];
         for (int i = 0, k = 0; i < prompts.Count; i++)
@@ -80,7 +82,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         return result;
     }
 
-    private double[] Expected(List<int[]> prompts, CancellationToken cancellationToken, int chunkSize = 32)
+    private double[] Expected(List<int[]> prompts, CancellationToken cancellationToken)
     {
         var digits = Enumerable.Range(0, JudgePrompts.MaxScore + 1).Select(d => tokenizer.Encode(d.ToString(CultureInfo.InvariantCulture))).ToArray();
         if (digits.Any(ids => ids.Length != 1))
@@ -101,6 +103,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
             using var prefill = NewDisposeScope();
             judge.Hidden(tensor(rows[0].Take(shared).Select(x => (long)x).ToArray(), [1, shared]).to(judge.Device), cache: rubric);
         }
+        int chunkSize = Math.Min(maxBatch, 32);
         for (int start = 0; start < rows.Count; start += chunkSize)
         {
             cancellationToken.ThrowIfCancellationRequested();

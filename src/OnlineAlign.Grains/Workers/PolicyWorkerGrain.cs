@@ -22,7 +22,7 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
-public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, FaultPoints faults, ILogger<PolicyWorkerGrain> log)
+public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults, ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
 {
     private ModelThread? _thread;
@@ -148,12 +148,16 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     /// <summary>Runs tensor work on the model thread, adding its wall time to the current phase's compute time.</summary>
-    private async Task<T> Compute<T>(Func<T> job)
+    private async Task<T> Compute<T>(Func<T> job) => await gate.RunAsync(async () =>
     {
+        // Timed once the device is this phase's: waiting for a slot is neither compute nor storage.
         var clock = Stopwatch.StartNew();
         try { return await Thread.Run(job); }
         finally { _computeSeconds += clock.Elapsed.TotalSeconds; }
-    }
+    }, _phaseCancellation);
+
+    /// <summary>The cancellation of the phase in flight (one at a time per activation), for the compute gate's wait.</summary>
+    private CancellationToken _phaseCancellation;
 
     private double _computeSeconds; // one call at a time: the grain is not reentrant (only Progress interleaves)
 
@@ -173,6 +177,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             }
             double lookup = markerClock.Elapsed.TotalSeconds;
             await faults.ReachAsync($"{phase}/round-{round}/start", ct);
+            _phaseCancellation = ct;
             using var span = RunTelemetry.StartPhase(runId, round, phase, RuntimeIdentity);
             // The spec's files are checked where they are read: this silo's data roots and limits, not the API silo's.
             SpecFiles.Require(spec, settings.DataRoots, settings.Limits);
