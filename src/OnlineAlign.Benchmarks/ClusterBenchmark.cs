@@ -12,7 +12,7 @@ namespace OnlineAlign.Benchmarks;
 public static class ClusterBenchmark
 {
     public sealed record Settings(string Model, int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers,
-        int GetRunsPerSecond, int LoadSeconds);
+        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000);
 
     /// <summary>The built-in tiny model, or a random-weight model of a benchmark shape saved as a Hugging Face folder.</summary>
     private static string? _modelFolder;
@@ -63,9 +63,47 @@ public static class ClusterBenchmark
             case "load":
                 await Load(client, s, report);
                 break;
+            case "list":
+                await ListMany(client, s.Runs, report);
+                break;
             default:
-                throw new ArgumentException($"cluster benchmark '{what}' is not one of phases, scaling, load");
+                throw new ArgumentException($"cluster benchmark '{what}' is not one of phases, scaling, load, list");
         }
+    }
+
+    /// <summary>
+    /// ListRuns with thousands of runs: starts that many (each cancelled at once, so the cluster's run limit is never
+    /// reached), then times the first, a middle and the last page, and paging through all of them.
+    /// </summary>
+    private static async Task ListMany(Runs.RunsClient client, int runs, TextWriter report)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var spec = new RunSpec { Name = "list", Rounds = 1, PromptsPerRound = 8, SamplesPerPrompt = 2, SftSteps = 10, Device = "cpu" };
+        for (int i = 0; i < runs; i++)
+        {
+            var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+            await client.CancelRunAsync(new RunRef { RunId = run.Id });
+        }
+        report.WriteLine($"{runs} runs started and cancelled in {clock.Elapsed.TotalSeconds:F0} s");
+        async Task<double> Page(string token, int size)
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var page = await client.ListRunsAsync(new ListRunsRequest { PageSize = size, PageToken = token });
+            if (page.TotalRuns < runs) throw new InvalidOperationException($"ListRuns saw {page.TotalRuns} runs");
+            return watch.Elapsed.TotalMilliseconds;
+        }
+        foreach (int size in new[] { 100, 1000 })
+            report.WriteLine($"ListRuns page_size {size}: first page {await Page("", size):F0} ms, middle {await Page((runs / 2).ToString(), size):F0} ms, " +
+                             $"last {await Page(Math.Max(0, runs - size).ToString(), size):F0} ms (warm: again {await Page("", size):F0} ms)");
+        clock.Restart();
+        int seen = 0, pages = 0;
+        for (string token = ""; ; pages++)
+        {
+            var page = await client.ListRunsAsync(new ListRunsRequest { PageSize = 100, PageToken = token });
+            seen += page.Runs.Count;
+            if ((token = page.NextPageToken) == "") break;
+        }
+        report.WriteLine($"all {seen} runs in {pages + 1} pages of 100: {clock.Elapsed.TotalSeconds:F2} s");
     }
 
     private static async Task<List<RoundMetrics>> RunToEnd(Runs.RunsClient client, RunSpec spec)

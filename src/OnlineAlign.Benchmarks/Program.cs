@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 //         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream]
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
-//   cluster phases|scaling|load [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
-//         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]
+//   cluster phases|scaling|load|list [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
+//         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000]
 //   storage [--mb 64,256]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
 //         [--samples 4] [--new 64] [--batch 8] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
@@ -76,7 +76,8 @@ switch (command)
             SftSteps: int.Parse(Arg("sft-steps", "150")),
             Watchers: int.Parse(Arg("watchers", "50")),
             GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200")),
-            LoadSeconds: int.Parse(Arg("load-seconds", "30"))), report);
+            LoadSeconds: int.Parse(Arg("load-seconds", "30")),
+            Runs: int.Parse(Arg("runs", "2000"))), report);
         break;
     case "round":
         RoundBenchmark.Run(new RoundBenchmark.Settings(
