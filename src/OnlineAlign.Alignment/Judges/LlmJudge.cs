@@ -96,7 +96,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var values = arange(0, JudgePrompts.MaxScore + 1, dtype: ScalarType.Float32, device: judge.Device);
         // The rubric (everything before the first place two judge prompts differ) is the same for every response:
         // its keys and values are computed once and every chunk starts from them.
-        int shared = SharedPrefix(rows);
+        int shared = TextGenerator.SharedPrefix(rows);
         using var rubric = shared == 0 ? null : new KvCache(judge.Config, 1, shared + rows.Max(r => r.Length - shared), judge.DType, judge.Device);
         if (rubric is not null)
         {
@@ -125,15 +125,5 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
             for (int b = 0; b < chunk.Count; b++) result[start + b] = expected[b];
         }
         return result;
-    }
-
-    /// <summary>The length of the rows' common prefix, when it is worth computing once (each row keeps a token of its own).</summary>
-    private static int SharedPrefix(IReadOnlyList<int[]> rows)
-    {
-        if (rows.Count < 2) return 0;
-        int length = rows.Min(r => r.Length) - 1;
-        for (int i = 0; i < length; i++)
-            if (rows.Any(r => r[i] != rows[0][i])) { length = i; break; }
-        return length >= 8 ? length : 0;
     }
 }

@@ -28,13 +28,9 @@ public static class ReferenceGenerator
             return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
                 Generate(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(), cancellationToken: cancellationToken)).ToList();
         }
-        if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
+        var (promptLength, capacity) = TextGenerator.Capacity(model, prompts, options);
         var device = model.Device;
         int batch = prompts.Count;
-        int promptLength = prompts.Max(p => p.Length);
-        long capacity = promptLength + options.MaxNewTokens;
-        if (capacity > model.Config.MaxPositions)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of {model.Config.MaxPositions}");
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
@@ -62,7 +58,7 @@ public static class ReferenceGenerator
         var newTokens = new List<Tensor>();
         var newLogProbs = new List<Tensor>();
 
-        var hidden = model.Hidden(ids, positions, AttentionMask(valid, 0, promptLength), cache);
+        var hidden = model.Hidden(ids, positions, TextGenerator.AttentionMask(valid, 0, promptLength), cache);
         var lastLogits = model.Logits(hidden.narrow(1, promptLength - 1, 1)).squeeze(1);
         var nextPosition = positions.narrow(1, promptLength - 1, 1) + 1;
         for (int step = 0; step < options.MaxNewTokens; step++)
@@ -110,16 +106,5 @@ public static class ReferenceGenerator
             results.Add(new Continuation(seq.ToArray(), lps.ToArray(), stopped));
         }
         return results;
-    }
-
-    /// <summary>bool [B, 1, T, S]: query columns [start, start+T) attend to valid keys at or before them.</summary>
-    private static Tensor AttentionMask(Tensor valid, long start, long t)
-    {
-        var causal = DecoderLM.CausalMask(start, t, valid.device);                    // [T, S]
-        var keys = valid.narrow(1, 0, start + t).unsqueeze(1);                         // [B, 1, S]
-        // A pad query attends to itself, so no row is fully masked (which would make NaNs).
-        var self = arange(start, start + t, dtype: ScalarType.Int64, device: valid.device).unsqueeze(1)
-                   == arange(0, start + t, dtype: ScalarType.Int64, device: valid.device).unsqueeze(0);
-        return ((causal.unsqueeze(0) & keys) | self.unsqueeze(0)).unsqueeze(1);
     }
 }

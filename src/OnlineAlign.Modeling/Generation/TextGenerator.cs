@@ -51,13 +51,9 @@ public static class TextGenerator
     private static List<Continuation> Batch(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
         GenerationStats? stats, CancellationToken cancellationToken)
     {
-        if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
+        var (promptLength, capacity) = Capacity(model, prompts, options);
         var device = model.Device;
         int batch = prompts.Count;
-        int promptLength = prompts.Max(p => p.Length);
-        long capacity = promptLength + options.MaxNewTokens;
-        if (capacity > model.Config.MaxPositions)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of {model.Config.MaxPositions}");
 
         // Distinct prompts, in order of first use, and each row's.
         var distinct = new List<int[]>();
@@ -161,11 +157,22 @@ public static class TextGenerator
         return Enumerable.Range(0, batch).Select(b => new Continuation(tokens[b].ToArray(), logProbs[b].ToArray(), stopped[b])).ToList();
     }
 
+    /// <summary>A batch's longest prompt and the KV cache's length (that prompt and max_new_tokens), checked against the model's context.</summary>
+    internal static (int PromptLength, long Capacity) Capacity(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options)
+    {
+        if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
+        int promptLength = prompts.Max(p => p.Length);
+        long capacity = promptLength + options.MaxNewTokens;
+        if (capacity > model.Config.MaxPositions)
+            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of {model.Config.MaxPositions}");
+        return (promptLength, capacity);
+    }
+
     /// <summary>
     /// The length of the prompts' common prefix worth sharing: each prompt keeps at least one token of its own,
     /// and a short one is not worth a pass of its own.
     /// </summary>
-    private static int SharedPrefix(IReadOnlyList<int[]> prompts)
+    public static int SharedPrefix(IReadOnlyList<int[]> prompts)
     {
         if (prompts.Count < 2) return 0;
         int length = prompts.Min(p => p.Length) - 1;
@@ -213,7 +220,7 @@ public static class TextGenerator
     }
 
     /// <summary>bool [B, 1, T, S]: query columns [start, start+T) attend to valid keys at or before them.</summary>
-    private static Tensor AttentionMask(Tensor valid, long start, long t)
+    internal static Tensor AttentionMask(Tensor valid, long start, long t)
     {
         var causal = DecoderLM.CausalMask(start, t, valid.device);                    // [T, S]
         var keys = valid.narrow(1, 0, start + t).unsqueeze(1);                         // [B, 1, S]
