@@ -134,6 +134,15 @@ public class ApiErrorTests
         } while (current.Status != "completed" && DateTime.UtcNow < deadline);
         Assert.Equal("completed", current.Status);
         Assert.Equal(1, current.CommittedRounds);
+        // Per-step metrics: a round that is not committed, a negative one, an unknown run.
+        foreach (int round in new[] { 2, -1 })
+        {
+            var notCommitted = await Assert.ThrowsAsync<RpcException>(() => client.ListStepsAsync(new ListStepsRequest { RunId = run.Id, Round = round }).ResponseAsync);
+            Assert.Equal(StatusCode.FailedPrecondition, notCommitted.StatusCode);
+            Assert.Contains($"round {round} of run '{run.Id}' is not committed (committed: 1)", notCommitted.Status.Detail);
+        }
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => client.ListStepsAsync(new ListStepsRequest { RunId = "nope" }).ResponseAsync)).StatusCode);
+        Assert.NotEmpty((await client.ListStepsAsync(new ListStepsRequest { RunId = run.Id, Round = 1 })).Steps);
         var finished = await Assert.ThrowsAsync<RpcException>(() => client.ResumeRunAsync(new RunRef { RunId = run.Id }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, finished.StatusCode);
 
