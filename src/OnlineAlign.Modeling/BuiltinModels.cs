@@ -1,3 +1,4 @@
+using OnlineAlign.Modeling.Lora;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Modeling;
@@ -27,12 +28,13 @@ public static class BuiltinModels
         return model.InitializeLikeTorch(generator);
     }
 
-    /// <summary>A deep copy of a model's weights (used for reference models and snapshots).</summary>
+    /// <summary>A deep copy of a model's weights (used for reference models and snapshots); adapters are merged into it.</summary>
     public static DecoderLM Clone(DecoderLM model)
     {
         var copy = new DecoderLM(model.Config).Place(model.Device, model.DType);
         using var noGrad = no_grad();
-        var source = model.state_dict();
+        using var scope = NewDisposeScope();
+        var source = model.MergedState();
         foreach (var (name, p) in copy.state_dict()) p.copy_(source[name]);
         return copy;
     }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using OnlineAlign.Modeling.Lora;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -128,16 +129,16 @@ public sealed class KvCache : IDisposable
 /// <summary>Grouped-query self-attention with optional q/k/v bias (Qwen2).</summary>
 public sealed class Attention : nn.Module
 {
-    private readonly Linear q_proj, k_proj, v_proj, o_proj;
+    private readonly LoraLinear q_proj, k_proj, v_proj, o_proj;
     private readonly int _heads, _kvHeads, _headDim;
 
     public Attention(ModelConfig c) : base(nameof(Attention))
     {
         _heads = c.NumHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
-        q_proj = nn.Linear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.AttentionBias);
-        k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.AttentionBias);
-        v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.AttentionBias);
-        o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: false);
+        q_proj = new LoraLinear(c.HiddenSize, c.NumHeads * c.HeadDim, hasBias: c.AttentionBias);
+        k_proj = new LoraLinear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.AttentionBias);
+        v_proj = new LoraLinear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, hasBias: c.AttentionBias);
+        o_proj = new LoraLinear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: false);
         RegisterComponents();
     }
 
@@ -151,9 +152,9 @@ public sealed class Attention : nn.Module
         _qkvWeight = _qkvBias = null;
         if (!on) return;
         using var noGrad = no_grad();
-        _qkvWeight = cat([q_proj.weight!, k_proj.weight!, v_proj.weight!], 0).DetachFromDisposeScope();
-        if (q_proj.bias is not null)
-            _qkvBias = cat([q_proj.bias, k_proj.bias!, v_proj.bias!], 0).DetachFromDisposeScope();
+        _qkvWeight = cat([q_proj.Weight, k_proj.Weight, v_proj.Weight], 0).DetachFromDisposeScope();
+        if (q_proj.Bias is not null)
+            _qkvBias = cat([q_proj.Bias, k_proj.Bias!, v_proj.Bias!], 0).DetachFromDisposeScope();
     }
 
     /// <param name="cos">cos from <see cref="Rotary.At"/>.</param>
@@ -163,7 +164,8 @@ public sealed class Attention : nn.Module
     {
         long b = x.shape[0], t = x.shape[1];
         Tensor q, k, v;
-        if (_qkvWeight is not null && !is_grad_enabled())
+        // The stacked copy holds the base weights only: a layer whose adapter is on takes the plain path.
+        if (_qkvWeight is not null && !is_grad_enabled() && !q_proj.AdapterActive && !k_proj.AdapterActive && !v_proj.AdapterActive)
         {
             // Decoding is launch-bound: one matmul for q, k and v, and one rotary for q and k together.
             var qkv = F.linear(x, _qkvWeight, _qkvBias).view(b, t, _heads + 2 * _kvHeads, _headDim).transpose(1, 2);
@@ -216,13 +218,13 @@ public sealed class Attention : nn.Module
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)).</summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear gate_proj, up_proj, down_proj;
+    private readonly LoraLinear gate_proj, up_proj, down_proj;
 
     public Mlp(ModelConfig c) : base(nameof(Mlp))
     {
-        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
-        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: false);
+        gate_proj = new LoraLinear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        up_proj = new LoraLinear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        down_proj = new LoraLinear(c.IntermediateSize, c.HiddenSize, hasBias: false);
         RegisterComponents();
     }
 
@@ -299,6 +301,9 @@ public sealed class DecoderLM : nn.Module
         _rotary = new Rotary(config.HeadDim, config.RopeTheta);
         RegisterComponents();
     }
+
+    /// <summary>The LoRA adapters' settings when the model carries adapters (only they train); null for a plain model.</summary>
+    public LoraSettings? Lora { get; internal set; }
 
     // Tracked here because reading them off a parameter allocates a tensor handle on every call.
     public Device Device { get; private set; } = CPU;
@@ -412,12 +417,12 @@ public sealed class DecoderLM : nn.Module
         return Math.Sqrt(3.0) * gain / Math.Sqrt(fanIn);
     }
 
-    /// <summary>Parameters that weight decay applies to (matrices), and those it does not (norms, biases).</summary>
+    /// <summary>Trainable parameters that weight decay applies to (matrices), and those it does not (norms, biases).</summary>
     public (List<Parameter> Decay, List<Parameter> NoDecay) ParameterGroupsForDecay()
     {
         var decay = new List<Parameter>();
         var noDecay = new List<Parameter>();
-        foreach (var (name, p) in named_parameters())
+        foreach (var (name, p) in named_parameters().Where(p => p.parameter.requires_grad))
             (p.dim() >= 2 && !name.EndsWith("norm.weight") ? decay : noDecay).Add(p);
         return (decay, noDecay);
     }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;
+using OnlineAlign.Modeling.Lora;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Modeling.Checkpoints;
@@ -53,7 +54,7 @@ public static class HfCheckpoint
     /// <summary>Copies tensors into the model, refusing missing, unexpected or mis-shaped names.</summary>
     public static void LoadStateStrict(DecoderLM model, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
-        var parameters = model.state_dict();
+        var parameters = model.state_dict().Where(kv => !LoraAdapters.IsAdapterKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         var missing = parameters.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
         // transformers drops lm_head.weight from tied checkpoints and may keep rotary buffers: both are fine.
         var unexpected = tensors.Keys.Where(k => !parameters.ContainsKey(k) && !k.EndsWith("rotary_emb.inv_freq")
@@ -72,9 +73,13 @@ public static class HfCheckpoint
         }
     }
 
-    /// <summary>Writes config.json, model.safetensors and generation_config.json (and tokenizer files if given).</summary>
+    /// <summary>
+    /// Writes config.json, model.safetensors and generation_config.json (and tokenizer files if given). A model with
+    /// LoRA adapters is written merged (W + scaling B A): the folder computes what the model computes.
+    /// </summary>
     public static void Save(DecoderLM model, string folder, IEnumerable<(string Name, string Content)>? tokenizerFiles = null)
     {
+        using var scope = NewDisposeScope(); // the merged weights, if any
         Directory.CreateDirectory(folder);
         var dtypeName = model.DType switch
         {
@@ -89,7 +94,7 @@ public static class HfCheckpoint
         if (config.EosTokenId >= 0) generation["eos_token_id"] = config.EosTokenId;
         if (config.PadTokenId >= 0) generation["pad_token_id"] = config.PadTokenId;
         File.WriteAllText(Path.Combine(folder, "generation_config.json"), generation.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        var state = model.MergedState();
         SafeTensors.Write(Path.Combine(folder, WeightsFile), state, new Dictionary<string, string> { ["format"] = "pt" });
         foreach (var (name, content) in tokenizerFiles ?? [])
             File.WriteAllText(Path.Combine(folder, name), content);

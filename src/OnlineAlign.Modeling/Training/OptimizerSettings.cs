@@ -48,7 +48,7 @@ public sealed record OptimizerSettings
 
     /// <summary>Clips gradients to MaxGradNorm and returns the norm before clipping.</summary>
     public double ClipGradients(DecoderLM model) =>
-        MaxGradNorm > 0 ? nn.utils.clip_grad_norm_(model.parameters(), MaxGradNorm) : GradNorm(model);
+        MaxGradNorm > 0 ? nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), MaxGradNorm) : GradNorm(model);
 
     private static double GradNorm(DecoderLM model)
     {
