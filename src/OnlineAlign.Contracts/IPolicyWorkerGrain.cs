@@ -58,6 +58,8 @@ public sealed record GenerationRequest
     [Id(4)] public List<int> PromptPositions { get; init; } = new();
     [Id(5)] public int Shard { get; init; }
     [Id(6)] public int Epoch { get; init; }
+    /// <summary>The run's round-0 checkpoint: the base a LoRA run's adapter-only checkpoints load onto.</summary>
+    [Id(7)] public BlobRef? Initial { get; init; }
 }
 
 /// <summary>

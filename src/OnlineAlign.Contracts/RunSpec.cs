@@ -68,6 +68,30 @@ public sealed record RunSpec
     /// (the warm-started model, frozen: its judging is not worn away by the updates).
     /// </summary>
     [Id(40)] public string JudgeModel { get; init; } = "policy";
+    /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
+    [Id(42)] public LoraSpec? Lora { get; init; }
+    /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>
+    [Id(43)] public string ChatTemplate { get; init; } = "auto";
+}
+
+/// <summary>A LoRA adapter to train (mirrors onlinealign.v1.LoraSpec; PEFT's LoraConfig names).</summary>
+[GenerateSerializer, Immutable]
+public sealed record LoraSpec
+{
+    [Id(0)] public int Rank { get; init; } = 16;
+    [Id(1)] public double Alpha { get; init; } = 32;
+    [Id(2)] public double Dropout { get; init; }
+    [Id(3)] public string[] TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
+    /// <summary>Scaling alpha / sqrt(r) instead of alpha / r.</summary>
+    [Id(4)] public bool UseRslora { get; init; }
+    /// <summary>A PEFT adapter folder to start from; its adapter_config.json then decides r, alpha, dropout and the targets.</summary>
+    [Id(5)] public string? AdapterFolder { get; init; }
+
+    // Value equality over the target list too: a resent start request must equal the stored spec.
+    public bool Equals(LoraSpec? other) => other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout)
+        && TargetModules.SequenceEqual(other.TargetModules) && UseRslora == other.UseRslora && AdapterFolder == other.AdapterFolder;
+
+    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, string.Join(",", TargetModules), UseRslora, AdapterFolder);
 }
 
 /// <summary>Where a run stands.</summary>

@@ -317,6 +317,13 @@ public sealed class DecoderLM : nn.Module
         return this;
     }
 
+    /// <summary>Records where weights already are (they were placed by sharing another model's tensors).</summary>
+    internal DecoderLM Placed(Device device, ScalarType dtype)
+    {
+        (Device, DType) = (device, dtype);
+        return this;
+    }
+
     /// <summary>
     /// While the returned scope lives, no-grad forwards use one stacked q/k/v projection per layer: fewer
     /// kernel launches for launch-bound decoding, for a copy of the q/k/v weights. The copy is taken now, so

@@ -1,3 +1,4 @@
+using OnlineAlign.Modeling.Lora;
 using OnlineAlign.Alignment.Consistency;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Pairs;
@@ -103,6 +104,9 @@ public static class RoundPhases
         Action<int, int>? progress = null, OptimizerState? optimizerState = null, CancellationToken cancellationToken = default)
     {
         var steps = new List<StepMetrics>();
+        // LoRA dropout draws its masks from a generator of the round's own, so a resumed round trains the same way.
+        using var dropoutGenerator = policy.Lora is { Dropout: > 0 } ? new TorchSharp.torch.Generator(Seeds.For(seed, round, -2, 0)) : null;
+        using var dropout = dropoutGenerator is null ? null : policy.AdapterDropout(dropoutGenerator);
         foreach (var stage in pairs.Examples.GroupBy(e => e.Stage).OrderBy(g => g.Key))
         {
             var examples = stage.Key == 0 ? stage.ToList() : WithReference(policy, stage.ToList(), padTokenId, cancellationToken);

@@ -329,7 +329,7 @@ public sealed class RunGrain(
             var shards = Shards(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
             var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(worker, k).Generate(new GenerationRequest
             {
-                RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch,
+                RunId = RunId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch, Initial = S.Initial,
             }, ct))));
             await RecordPhase(p => p.Generations = outputs.ToList());
         }

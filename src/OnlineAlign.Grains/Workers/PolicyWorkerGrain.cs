@@ -66,12 +66,13 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             var total = Stopwatch.StartNew();
             string folder = await Fetch(r.Policy, ct);
+            string? initialFolder = r.Initial is null ? null : await Fetch(r.Initial, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Total = r.PromptPositions.Count };
             log.LogInformation("run {Run} round {Round} generate shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
             var device = Device(r.Spec);
             var models = Models;
             _computeSeconds = 0;
-            var responses = await Compute(() => RoundJob.Generate(r, folder, device, models, ct));
+            var responses = await Compute(() => RoundJob.Generate(r, folder, initialFolder, device, models, ct));
             RunTelemetry.Generated(r.RunId, responses.Sum(group => group.Sum(response => (long)response.Length)));
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).ToBytes(), ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
@@ -87,7 +88,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Phase(r, "pairs", ct,
-        [r.Policy, r.Reference], async (c, prefix) =>
+        [r.Policy, r.Reference, r.Initial], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
             var judged = PhaseBlobs.Judged(await store.ReadAsync(Pointer(r.Judged!), ct));
@@ -96,7 +97,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         });
 
     public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) => Phase(r, "train", ct,
-        [r.Policy], async (c, prefix) =>
+        [r.Policy, r.Initial], async (c, prefix) =>
         {
             var pairs = PhaseBlobs.Pairs(await store.ReadAsync(Pointer(r.Pairs!), ct));
             string output = NewScratch(r.RunId, $"round-{r.Round}");

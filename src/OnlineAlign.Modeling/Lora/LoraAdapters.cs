@@ -69,14 +69,28 @@ public static class LoraAdapters
         return new Restore(() => { foreach (var layer in layers) layer.DropoutGenerator = null; });
     }
 
-    /// <summary>The model's weights under transformers' names with every adapter merged in (W + scaling B A).</summary>
+    /// <summary>The model's weights under transformers' names with every adapter that is on merged in (W + scaling B A).</summary>
     public static Dictionary<string, Tensor> MergedState(this DecoderLM model)
     {
-        var merged = model.Adapted().ToDictionary(l => l.Name + ".weight", l => l.Layer.MergedWeight());
+        var merged = model.Adapted().Where(l => l.Layer.AdapterEnabled).ToDictionary(l => l.Name + ".weight", l => l.Layer.MergedWeight());
         var state = new Dictionary<string, Tensor>();
         foreach (var (name, tensor) in model.state_dict())
             if (!IsAdapterKey(name)) state[name] = merged.GetValueOrDefault(name) ?? tensor;
         return state;
+    }
+
+    /// <summary>
+    /// A new model over the same base weights as <paramref name="source"/> (its tensors' storage shared, not copied) and
+    /// without adapters: a LoRA run keeps one copy of the frozen base however many adapted models it holds.
+    /// </summary>
+    public static DecoderLM SharingBaseOf(DecoderLM source)
+    {
+        var model = new DecoderLM(source.Config);
+        using var noGrad = no_grad();
+        var shared = source.state_dict();
+        foreach (var (name, p) in model.state_dict())
+            if (!IsAdapterKey(name)) p.set_(shared[name]);
+        return model.Placed(source.Device, source.DType);
     }
 
     private static IEnumerable<(string Name, LoraLinear Layer)> Layers(DecoderLM model) =>

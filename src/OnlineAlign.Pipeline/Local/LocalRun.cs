@@ -73,8 +73,8 @@ public sealed class LocalRun : IDisposable
         var responses = RoundJob.Generate(new GenerationRequest
         {
             RunId = request.RunId, Spec = Spec, Round = round, Policy = request.Policy,
-            PromptPositions = Enumerable.Range(0, Spec.PromptsPerRound).ToList(),
-        }, _folders[request.Policy.Sha256], _device, _models, cancellationToken);
+            PromptPositions = Enumerable.Range(0, Spec.PromptsPerRound).ToList(), Initial = request.Initial,
+        }, _folders[request.Policy.Sha256], _folders[request.Initial.Sha256], _device, _models, cancellationToken);
         var groups = responses.Select(r => (IReadOnlyList<int[]>)r).ToList();
         Lap("generate");
         var judged = RoundJob.Judge(context, groups);

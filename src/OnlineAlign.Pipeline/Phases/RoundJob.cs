@@ -6,6 +6,7 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Modeling.Lora;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 using static TorchSharp.torch;
@@ -25,25 +26,39 @@ public static class RoundJob
         public RunSpec Spec => Request.Spec;
         public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec);
         public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
-        public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device);
+        public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device, Folder(Request.Initial));
         public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy));
     }
 
+    /// <summary>
+    /// The round-0 checkpoint: the model folder's weights, or a built-in model after its warm start; in a LoRA run with
+    /// the adapter it will train beside them (PEFT's initialisation from the run's seed, or the PEFT folder it starts from).
+    /// </summary>
     public static void Prepare(RunSpec spec, Device device, string outputFolder, CancellationToken cancellationToken)
     {
+        ITextTokenizer tokenizer;
+        DecoderLM model;
         if (!string.IsNullOrEmpty(spec.HfFolder))
         {
-            using var loaded = HfCheckpoint.Load(spec.HfFolder, device);
-            Save(loaded, TokenizerLoader.Load(spec.HfFolder), spec, 0, outputFolder, null);
-            return;
+            tokenizer = TokenizerLoader.Load(spec.HfFolder);
+            model = HfCheckpoint.Load(spec.HfFolder, device);
         }
-        var tokenizer = new ByteTokenizer();
-        var config = BuiltinModels.ByName(spec.BuiltinModel);
-        using var model = spec.SftSteps > 0
-            ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
-                cancellationToken)
-            : BuiltinModels.Create(config, (long)spec.Seed);
-        Save(model.Place(device), tokenizer, spec, 0, outputFolder, null);
+        else
+        {
+            tokenizer = new ByteTokenizer();
+            var config = BuiltinModels.ByName(spec.BuiltinModel);
+            model = (spec.SftSteps > 0
+                ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
+                    cancellationToken)
+                : BuiltinModels.Create(config, (long)spec.Seed)).Place(device);
+        }
+        using (model)
+        {
+            if (spec.Lora?.AdapterFolder is { } adapter) PeftAdapter.Load(model, adapter);
+            else if (RunSpecMapping.Lora(spec) is { } lora)
+                using (var generator = new Generator(Seeds.For(spec.Seed, 0, -3, 0))) model.AddAdapters(lora, generator);
+            Save(model, tokenizer, spec, 0, outputFolder, null, baseFolder: null);
+        }
     }
 
     /// <summary>
@@ -56,10 +71,11 @@ public static class RoundJob
             : null;
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
-    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, Device device, ModelCache models,
+    /// <param name="initialFolder">the run's round-0 folder (the base of a LoRA run's adapter-only checkpoints)</param>
+    public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, string? initialFolder, Device device, ModelCache models,
         CancellationToken cancellationToken)
     {
-        var policy = models.Shared(policyFolder, request.Policy.Sha256, device);
+        var policy = models.Shared(policyFolder, request.Policy.Sha256, device, initialFolder);
         var tokenizer = TokenizerLoader.Load(policyFolder);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
@@ -105,12 +121,12 @@ public static class RoundJob
     {
         var tokenizer = c.Tokenizer;
         string policyFolder = c.Folder(c.Request.Policy);
-        using var policy = ModelCache.Owned(policyFolder, c.Device);
+        using var policy = c.Models.Owned(policyFolder, c.Device, c.Folder(c.Request.Initial));
         using var optimizer = c.Spec.CarryOptimizerState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
         c.Progress("train", 0, 1);
         var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
             (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
-        Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer);
+        Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer, c.Folder(c.Request.Initial));
         TrainingSteps.Write(Path.Combine(outputFolder, TrainingSteps.FileName), trained.Steps);
         return trained;
     }
@@ -134,9 +150,14 @@ public static class RoundJob
         return (task, indices.Select(i => all[i]).ToList(), indices);
     }
 
-    private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer)
+    /// <param name="baseFolder">a LoRA run's round-0 folder, whose base the adapter is saved against (null: this is round 0)</param>
+    private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer, string? baseFolder)
     {
-        HfCheckpoint.Save(model, folder, tokenizer.HfFiles());
+        // A LoRA run's checkpoints after round 0 hold only the adapter (a PEFT folder), megabytes where the base is gigabytes.
+        string baseName = spec.HfFolder ?? spec.BuiltinModel;
+        if (model.Lora is null) HfCheckpoint.Save(model, folder, tokenizer.HfFiles());
+        else if (baseFolder is null) PolicyCheckpoint.SaveBase(model, folder, baseName, tokenizer.HfFiles());
+        else PolicyCheckpoint.SaveAdapter(model, folder, baseName, baseFolder, tokenizer.HfFiles());
         if (optimizer is { IsEmpty: false }) optimizer.Save(Path.Combine(folder, OptimizerState.FileName));
         // What resuming needs besides the weights and the optimiser: every random draw is derived from
         // (seed, round, prompt, sample), and the data cursor is the round index.

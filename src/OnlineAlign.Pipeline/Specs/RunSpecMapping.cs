@@ -4,6 +4,7 @@ using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Modeling.Lora;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 
@@ -101,6 +102,13 @@ public static class RunSpecMapping
         Real("sft_noise", s.SftNoise, 1);
         foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.RewardModelFolder) })
             Length(field, path, l.PathLength);
+        if (s.Lora is { } lora)
+        {
+            Length("model.lora.adapter_folder", lora.AdapterFolder, l.PathLength);
+            if (lora.TargetModules.Length > LoraSettings.AdaptableModules.Length)
+                problems.Add($"model.lora.target_modules names {lora.TargetModules.Length} modules; there are {LoraSettings.AdaptableModules.Length} to adapt");
+            else if (lora.AdapterFolder is null) problems.AddRange(ToLoraSettings(lora).Problems("model.lora"));
+        }
         long totalPrompts = (long)s.Rounds * s.PromptsPerRound;
         if (totalPrompts > l.TotalPrompts)
             problems.Add($"rounds x prompts_per_round is {totalPrompts}; the limit is {l.TotalPrompts}");
@@ -127,6 +135,11 @@ public static class RunSpecMapping
         }
         if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
             problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
+        if (s.Lora?.AdapterFolder is { } adapter)
+        {
+            try { Modeling.Checkpoints.PeftAdapter.ReadSettings(adapter); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
+        }
         var (tokenizer, context) = ModelProblems(s, problems);
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && prompts is not null) problems.AddRange(LengthProblems(s, prompts, tokenizer, context));
@@ -142,6 +155,19 @@ public static class RunSpecMapping
     /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
         string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
+
+    /// <summary>The adapter a LoRA run trains: the spec's settings, or those of the PEFT folder it starts from; null for full fine-tuning.</summary>
+    public static LoraSettings? Lora(RunSpec spec) => spec.Lora switch
+    {
+        null => null,
+        { AdapterFolder: { } folder } => Modeling.Checkpoints.PeftAdapter.ReadSettings(folder),
+        var lora => ToLoraSettings(lora),
+    };
+
+    private static LoraSettings ToLoraSettings(LoraSpec lora) => new()
+    {
+        Rank = lora.Rank, Alpha = lora.Alpha, Dropout = lora.Dropout, TargetModules = lora.TargetModules, UseRslora = lora.UseRslora,
+    };
 
     /// <summary>The warm start's settings for the spec.</summary>
     public static WarmStart.Settings WarmStartSettings(RunSpec spec) =>

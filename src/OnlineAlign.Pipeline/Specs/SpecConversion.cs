@@ -52,6 +52,22 @@ public static class SpecConversion
             GenerationReplicas = p.HasGenerationReplicas ? p.GenerationReplicas : d.GenerationReplicas,
             MaxPhaseAttempts = p.HasMaxPhaseAttempts ? p.MaxPhaseAttempts : d.MaxPhaseAttempts,
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
+            ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
+            Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
+        };
+    }
+
+    private static LoraSpec FromProto(V1.LoraSpec p)
+    {
+        var d = new LoraSpec();
+        return new LoraSpec
+        {
+            Rank = p.HasR ? p.R : d.Rank,
+            Alpha = p.HasAlpha ? p.Alpha : d.Alpha,
+            Dropout = p.HasDropout ? p.Dropout : d.Dropout,
+            TargetModules = p.TargetModules.Count > 0 ? p.TargetModules.ToArray() : d.TargetModules,
+            UseRslora = p.HasUseRslora ? p.UseRslora : d.UseRslora,
+            AdapterFolder = p.HasAdapterFolder ? p.AdapterFolder : null,
         };
     }
 
@@ -63,7 +79,7 @@ public static class SpecConversion
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
             PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas, MaxPhaseAttempts = s.MaxPhaseAttempts,
             EftExamples = s.EftExamples,
-            Model = new V1.ModelSpec { Builtin = s.BuiltinModel },
+            Model = new V1.ModelSpec { Builtin = s.BuiltinModel, ChatTemplate = s.ChatTemplate },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
             Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens, BatchSize = s.GenerationBatchSize },
             Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements, Template = s.JudgeTemplate, Model = s.JudgeModel },
@@ -75,6 +91,12 @@ public static class SpecConversion
             },
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
+        if (s.Lora is { } lora)
+        {
+            p.Model.Lora = new V1.LoraSpec { R = lora.Rank, Alpha = lora.Alpha, Dropout = lora.Dropout, UseRslora = lora.UseRslora };
+            p.Model.Lora.TargetModules.AddRange(lora.TargetModules);
+            if (lora.AdapterFolder is not null) p.Model.Lora.AdapterFolder = lora.AdapterFolder;
+        }
         if (s.PromptsJsonl is not null) p.Prompts.JsonlPath = s.PromptsJsonl;
         if (s.RewardModelFolder is not null) p.Judge.RewardModelFolder = s.RewardModelFolder;
         return p;

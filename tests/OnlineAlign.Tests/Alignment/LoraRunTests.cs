@@ -1,0 +1,56 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Modeling.Lora;
+using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Tests.Infrastructure;
+using static TorchSharp.torch;
+
+namespace OnlineAlign.Tests.Alignment;
+
+/// <summary>LoRA runs through the cluster's own phase functions (LocalRun): what trains, what a checkpoint holds, determinism.</summary>
+public class LoraRunTests
+{
+    private static RunSpec Spec() => new()
+    {
+        Task = "sort", SftSteps = 100, EftExamples = 0, Rounds = 2, PromptsPerRound = 64, SamplesPerPrompt = 4, EvalPrompts = 32,
+        MaxNewTokens = 8, Judge = "verifier", LearningRate = 1e-3, BatchSize = 16, Seed = 3, Device = "cpu",
+        Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.1, TargetModules = LoraSettings.AdaptableModules },
+    };
+
+    [Fact]
+    public void OnlyTheAdapterTrainsCheckpointsHoldOnlyItAndTheSameSpecGivesTheSameBytes()
+    {
+        using var run = new LocalRun(Spec(), RepositoryPaths.NewTempFolder("lora-run"));
+        for (int round = 1; round <= 2; round++) run.RunRound();
+        string round0 = run.CheckpointFolder(0), round2 = run.CheckpointFolder(2);
+
+        Assert.True(File.Exists(Path.Combine(round0, HfCheckpoint.WeightsFile)));
+        Assert.True(PeftAdapter.IsAdapterFolder(round0));
+        foreach (var folder in new[] { run.CheckpointFolder(1), round2 })
+        {
+            Assert.True(PolicyCheckpoint.IsAdapterOnly(folder), $"{folder} should hold the adapter only");
+            long adapter = new FileInfo(Path.Combine(folder, PeftAdapter.WeightsFile)).Length;
+            long weights = new FileInfo(Path.Combine(round0, HfCheckpoint.WeightsFile)).Length;
+            Assert.True(adapter * 3 < weights, $"adapter {adapter} bytes vs base {weights} bytes");
+        }
+        Assert.All(run.Reports.Skip(1), r => Assert.True(double.IsFinite(r.Metrics["loss"]) && r.Metrics["pairs/kept"] > 0));
+
+        var ids = tensor(new long[] { 1, 60, 62, 61, 10 }).unsqueeze(0);
+        using var start = HfCheckpoint.Load(round0);
+        using var trained = PolicyCheckpoint.Load(round2, CPU, round0);
+        Assert.True((trained.forward(ids) - start.forward(ids)).abs().max().item<float>() > 1e-4f, "the adapter did not train");
+        using (trained.AdaptersOff()) // the base under the adapter is round 0's, bit for bit
+            Assert.True(trained.forward(ids).equal(start.forward(ids)).all().item<bool>());
+
+        // The same spec again, in another folder: the same adapter bytes after round 1 (dropout masks included).
+        using var again = new LocalRun(Spec(), RepositoryPaths.NewTempFolder("lora-run-again"));
+        again.RunRound();
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run.CheckpointFolder(1), PeftAdapter.WeightsFile)),
+            File.ReadAllBytes(Path.Combine(again.CheckpointFolder(1), PeftAdapter.WeightsFile)));
+
+        // An adapter offered another base is refused by its recorded hash, naming both.
+        string otherBase = RepositoryPaths.Fixture("hf", "llama-tiny");
+        var error = Assert.Throws<InvalidDataException>(() => PolicyCheckpoint.Load(round2, CPU, otherBase));
+        Assert.Contains("was trained on base weights", error.Message);
+    }
+}
