@@ -66,7 +66,7 @@ public static class EngineBenchmark
         foreach (var scoring in new[] { LlmJudgeScoring.Sampled, LlmJudgeScoring.Expected })
             for (int r = 0; r < s.Repeats; r++)
             {
-                var judge = new LlmJudge(model, tokenizer, PromptTemplate.Plain, s.Judgements,
+                var judge = new LlmJudge(model, tokenizer, s.Judgements,
                     new SamplingOptions { MaxNewTokens = s.JudgeNewTokens, Temperature = 1.0, Seed = 3 }, "rubric", scoring);
                 var clock = Stopwatch.StartNew();
                 var result = judge.Score(groups);

@@ -31,7 +31,7 @@ public static class JudgeFactory
         s.JudgeModel == "initial" ? initial ?? throw new ArgumentException("judge.model 'initial' needs the initial model") : policy;
 
     private static LlmJudge Llm(RoundSettings s, DecoderLM policy, ITextTokenizer tokenizer, ulong seed, int round) =>
-        new(policy, tokenizer, PromptTemplate.Plain, s.Judgements,
+        new(policy, tokenizer, s.Judgements,
             new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }, s.JudgeTemplate,
             s.JudgeTemplate == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled, s.GenerationBatchSize);
 

@@ -26,7 +26,7 @@ public enum LlmJudgeScoring
 /// the question and a response and ends with "Score: &lt;points&gt;". Sampled: answers without a parsable
 /// score are counted and left out, and a response with none gets NaN (excluded from pairs).
 /// </summary>
-public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, PromptTemplate template, int judgements,
+public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, int judgements,
     SamplingOptions sampling, string? judgeTemplate = null, LlmJudgeScoring scoring = LlmJudgeScoring.Sampled, int maxBatch = 64) : IJudge
 {
     public string Kind => "llm";
@@ -46,7 +46,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
     {
         string text = judgeTemplate ?? "rubric";
         var prompts = groups.SelectMany(g => g.ResponseTexts.Select(response =>
-            Examples.PromptIds(tokenizer, template.Format(JudgePrompts.Format(text, g.Item.Prompt, response))))).ToList();
+            Examples.PromptIds(tokenizer, JudgePrompts.Format(text, g.Item.Prompt, response)))).ToList();
         int failures = 0;
         var flat = scoring == LlmJudgeScoring.Expected ? Expected(prompts, cancellationToken) : Sampled(prompts, cancellationToken, out failures);
         var scores = new List<double[]>();
@@ -66,7 +66,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var seeds = Enumerable.Range(0, repeated.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
         // In batches (the KV cache of every judgement at once would grow with the round); a response's k judgements
         // are adjacent, so each is prefilled once, and the rubric once a batch.
-        var outputs = TextGenerator.Generate(judge, repeated, sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
+        var outputs = TextGenerator.Generate(judge, repeated, sampling with { StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
             maxBatch, cancellationToken);
         failures = 0;
         var result = new double[prompts.Count];

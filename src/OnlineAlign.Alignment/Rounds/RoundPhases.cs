@@ -26,7 +26,7 @@ public static class RoundPhases
     {
         var promptIds = prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
         var jobs = prompts.SelectMany((p, i) => Enumerable.Range(0, s.SamplesPerPrompt).Select(k => (Prompt: i, Sample: k))).ToList();
-        var options = s.Sampling with { StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) };
+        var options = s.Sampling with { StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
         var outputs = TextGenerator.Generate(policy, jobs.Select(j => promptIds[j.Prompt]).ToList(), options,
             jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.GenerationBatchSize, cancellationToken);
         return Groups(tokenizer, prompts, prompts.Select((_, i) =>
@@ -198,7 +198,7 @@ public static class RoundPhases
         var metrics = new Dictionary<string, double>();
         if (evalPrompts.Count == 0) return metrics;
         var ids = evalPrompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
-        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [tokenizer.EosId], PadTokenId = Math.Max(0, tokenizer.PadId) };
+        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
         var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize, cancellationToken: cancellationToken);
         if (task is not null)
             metrics["eval/accuracy"] = evalPrompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).Average();

@@ -22,11 +22,25 @@ public sealed class HfBpeTokenizer : ITextTokenizer
     public int PadId { get; }
     public int BosId { get; }
     public int EosId { get; }
+    public ChatFormat Chat { get; private set; }
+    private readonly Dictionary<string, int> _special;
 
-    private HfBpeTokenizer(BpeTokenizer bpe, string json, string? configJson, int vocabSize, int pad, int bos, int eos)
+    private HfBpeTokenizer(BpeTokenizer bpe, string json, string? configJson, int vocabSize, int pad, int bos, int eos, Dictionary<string, int> special)
     {
         _bpe = bpe; _json = json; _configJson = configJson;
         VocabSize = vocabSize; PadId = pad; BosId = bos; EosId = eos;
+        _special = special;
+        Chat = ChatFormat.Plain(eos);
+    }
+
+    /// <summary>The id of a special (added) token, or null.</summary>
+    public int? SpecialTokenId(string content) => _special.TryGetValue(content, out int id) ? id : null;
+
+    /// <summary>This tokenizer with the chat format of the folder it came from (see <see cref="ChatFormat.Resolve"/>).</summary>
+    public HfBpeTokenizer WithChat(ChatFormat chat)
+    {
+        Chat = chat;
+        return this;
     }
 
     /// <summary>Loads tokenizer.json (and tokenizer_config.json for bos/eos/pad names) from a folder.</summary>
@@ -83,7 +97,7 @@ public sealed class HfBpeTokenizer : ITextTokenizer
             return name is not null && special.TryGetValue(name, out int id) ? id : fallback;
         }
         int eos = Id("eos_token", special.TryGetValue("<|endoftext|>", out var endOfText) ? endOfText : -1);
-        return new HfBpeTokenizer(bpe, json, configJson, vocabSize, Id("pad_token", eos), Id("bos_token", -1), eos);
+        return new HfBpeTokenizer(bpe, json, configJson, vocabSize, Id("pad_token", eos), Id("bos_token", -1), eos, special);
     }
 
     /// <summary>

@@ -5,12 +5,21 @@ namespace OnlineAlign.Modeling.Tokenization;
 /// <summary>Finds the tokenizer a model folder describes: tokenizer.json (BPE) or our byte-level marker.</summary>
 public static class TokenizerLoader
 {
-    public static ITextTokenizer Load(string folder)
+    /// <param name="chatTemplate">model.chat_template: auto (the folder's own template), plain, chatml or llama3</param>
+    public static ITextTokenizer Load(string folder, string chatTemplate = "auto")
     {
-        if (File.Exists(Path.Combine(folder, "tokenizer.json"))) return HfBpeTokenizer.Load(folder);
+        if (File.Exists(Path.Combine(folder, "tokenizer.json")))
+        {
+            var tokenizer = HfBpeTokenizer.Load(folder);
+            return tokenizer.WithChat(ChatFormat.Resolve(chatTemplate, folder, tokenizer.EosId, tokenizer.SpecialTokenId));
+        }
         string config = Path.Combine(folder, "tokenizer_config.json");
         if (File.Exists(config) && JsonNode.Parse(File.ReadAllText(config))?["onlinealign_tokenizer"]?.GetValue<string>() == "bytes")
+        {
+            if (chatTemplate is not ("auto" or "plain"))
+                throw new NotSupportedException($"model.chat_template '{chatTemplate}': the byte-level tokenizer of '{folder}' has no chat tokens (use plain or auto)");
             return new ByteTokenizer();
+        }
         throw new FileNotFoundException($"model folder '{folder}' has no tokenizer.json (byte-level BPE) and no byte-tokenizer marker");
     }
 }

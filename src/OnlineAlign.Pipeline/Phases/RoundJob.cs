@@ -27,7 +27,7 @@ public static class RoundJob
         public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec);
         public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
         public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device, Folder(Request.Initial));
-        public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy));
+        public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy), Spec.ChatTemplate);
     }
 
     /// <summary>
@@ -40,7 +40,7 @@ public static class RoundJob
         DecoderLM model;
         if (!string.IsNullOrEmpty(spec.HfFolder))
         {
-            tokenizer = TokenizerLoader.Load(spec.HfFolder);
+            tokenizer = TokenizerLoader.Load(spec.HfFolder, spec.ChatTemplate);
             model = HfCheckpoint.Load(spec.HfFolder, device);
         }
         else
@@ -76,7 +76,7 @@ public static class RoundJob
         CancellationToken cancellationToken)
     {
         var policy = models.Shared(policyFolder, request.Policy.Sha256, device, initialFolder);
-        var tokenizer = TokenizerLoader.Load(policyFolder);
+        var tokenizer = TokenizerLoader.Load(policyFolder, request.Spec.ChatTemplate);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
             request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round,
@@ -104,7 +104,7 @@ public static class RoundJob
             // M0 was trained from nothing: its judgement is its length-normalised log-likelihood.
             JudgeFactory.Previous(c.Settings, trainedFrom, r.TrainedFrom is null ? null
                 : JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
-            c.Settings, task, tokenizer.EosId, c.Cancellation);
+            c.Settings, task, tokenizer.Chat.EndOfResponse, c.Cancellation);
     }
 
     public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)

@@ -80,7 +80,7 @@ public static class RunSpecMapping
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
         Length("name", s.Name, l.NameLength);
-        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("prompts.task", s.Task), ("judge.kind", s.Judge), ("judge.model", s.JudgeModel),
+        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task), ("judge.kind", s.Judge), ("judge.model", s.JudgeModel),
                      ("consistency", s.Consistency), ("pair_strategy", s.PairStrategy), ("loss.kind", s.Loss), ("reference", s.Reference), ("device", s.Device) })
             Length(field, text, l.TextLength);
         // Real numbers: finite, and below a bound past which a value can only be a typo (their lower bounds are the round settings').
@@ -189,8 +189,14 @@ public static class RunSpecMapping
     /// <summary>The model's tokenizer and context length, when the model part of the spec is usable.</summary>
     private static (ITextTokenizer? Tokenizer, int Context) ModelProblems(RunSpec s, List<string> problems)
     {
+        if (!ChatFormat.Settings.Contains(s.ChatTemplate))
+        {
+            problems.Add($"model.chat_template '{s.ChatTemplate}' is not one of {string.Join(", ", ChatFormat.Settings)}");
+            return (null, 0);
+        }
         if (string.IsNullOrEmpty(s.HfFolder))
         {
+            if (s.ChatTemplate is not ("auto" or "plain")) problems.Add($"model.chat_template '{s.ChatTemplate}': built-in models read plain text (use plain or auto)");
             try { return (new ByteTokenizer(), BuiltinModels.ByName(s.BuiltinModel).MaxPositions); }
             catch (ArgumentException e) { problems.Add("model.builtin: " + e.Message); return (null, 0); }
         }
@@ -201,10 +207,10 @@ public static class RunSpecMapping
             int context;
             try { context = ModelConfig.Load(Path.Combine(s.HfFolder, "config.json")).MaxPositions; }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException) { problems.Add("model.hf_folder: " + e.Message); return (null, 0); }
-            try { return (TokenizerLoader.Load(s.HfFolder), context); }
+            try { return (TokenizerLoader.Load(s.HfFolder, s.ChatTemplate), context); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
-                problems.Add($"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");
+                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");
             }
         }
         return (null, 0);

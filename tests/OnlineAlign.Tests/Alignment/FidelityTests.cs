@@ -51,7 +51,7 @@ public class FidelityTests
         Assert.Equal([(0, 2, 1), (2, 0, 2)], pairs.Select(p => (p.PromptIndex, p.Chosen, p.Rejected)));
 
         // A real LLM judge whose model emits garbage (random weights): every response unscored, no pair, no error.
-        var garbage = new LlmJudge(model, Tokenizer, PromptTemplate.Plain, 2, new() { MaxNewTokens = 8, Temperature = 1, Seed = 1 }, "{prompt}{response} Score:");
+        var garbage = new LlmJudge(model, Tokenizer, 2, new() { MaxNewTokens = 8, Temperature = 1, Seed = 1 }, "{prompt}{response} Score:");
         var unscored = RoundPhases.Judge(groups, garbage, garbage, settings, new SortDigitsTask(), Tokenizer.EosId);
         Assert.Empty(RoundPhases.BuildPairs(groups, unscored.Scores, unscored.Consistency, settings, model, 1, 0).Pairs);
     }

@@ -66,7 +66,7 @@ public class JudgeTests
         var config = BuiltinModels.Tiny with { MaxPositions = 1024 };
         using var model = BuiltinModels.Create(config, seed: 1);
         var tokenizer = new ByteTokenizer();
-        var judge = new LlmJudge(model, tokenizer, PromptTemplate.Plain, judgements: 2,
+        var judge = new LlmJudge(model, tokenizer, judgements: 2,
             new SamplingOptions { Temperature = 1, MaxNewTokens = 8, Seed = 1 }, judgeTemplate: "Q: {prompt} A: {response} Score:");
         var groups = new[] { new ResponseGroup(new PromptItem("sort 21="), [1], [[4], [5]], ["12", "21"]) };
         var result = judge.Score(groups);

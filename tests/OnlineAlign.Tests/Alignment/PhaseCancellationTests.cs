@@ -35,7 +35,7 @@ public class PhaseCancellationTests
         // The paper's rubric needs a longer context than the tiny model's.
         using var judge = BuiltinModels.Create(BuiltinModels.Tiny with { MaxPositions = 1024 }, 3);
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Judge(groups,
-            new LlmJudge(judge, Tokenizer, PromptTemplate.Plain, 1, new() { MaxNewTokens = 4 }), null, settings, Task, Tokenizer.EosId, ct));
+            new LlmJudge(judge, Tokenizer, 1, new() { MaxNewTokens = 4 }), null, settings, Task, Tokenizer.EosId, ct));
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Pairs(groups, judged, settings, model, 1, 1, 0, ct));
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Train(model, pairs, settings, 1, 1, 0, cancellationToken: ct));
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Evaluate(model, model, model, Tokenizer, Task, prompts, 8, 1, 64, ct));

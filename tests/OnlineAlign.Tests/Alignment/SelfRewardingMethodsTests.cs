@@ -74,7 +74,7 @@ public class SelfRewardingMethodsTests
     {
         using var model = BuiltinModels.Create(BuiltinModels.Tiny, 11);
         var groups = Groups(2, 3);
-        var judge = new LlmJudge(model, Tokenizer, PromptTemplate.Plain, 1, new SamplingOptions(), "compact", LlmJudgeScoring.Expected);
+        var judge = new LlmJudge(model, Tokenizer, 1, new SamplingOptions(), "compact", LlmJudgeScoring.Expected);
         var all = judge.Score(groups).Scores;
         var alone = judge.Score([groups[1]]).Scores[0];
         // Alone, the group's rows share a longer prefix (the prompt too), computed once: equal up to float rounding (~1e-6).
@@ -101,7 +101,7 @@ public class SelfRewardingMethodsTests
         using var model = BuiltinModels.Create(BuiltinModels.Tiny, 12);
         var groups = Groups(2, 3);
         const string template = "Judge it, fairly, 0 to 5: {prompt}{response}\n";
-        var judge = new LlmJudge(model, Tokenizer, PromptTemplate.Plain, 1, new SamplingOptions(), template, LlmJudgeScoring.Expected);
+        var judge = new LlmJudge(model, Tokenizer, 1, new SamplingOptions(), template, LlmJudgeScoring.Expected);
         var scores = judge.Score(groups).Scores;
         using var noGrad = TorchSharp.torch.no_grad();
         for (int g = 0; g < groups.Count; g++)

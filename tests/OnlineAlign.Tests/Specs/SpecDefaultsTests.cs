@@ -50,7 +50,7 @@ public class SpecDefaultsTests
     [Fact]
     public void TheProtosDefaultCommentsStateTheSpecsDefaults()
     {
-        var defaults = SpecConversion.ToProto(new RunSpec());
+        var defaults = SpecConversion.ToProto(new RunSpec { Lora = new LoraSpec() }); // LoRA is off by default; its own fields have defaults
         string? message = null;
         int checkedFields = 0;
         foreach (var line in File.ReadLines(Path.Combine(RepositoryPaths.Root, "protos", "onlinealign", "v1", "runs.proto")))
@@ -68,7 +68,7 @@ public class SpecDefaultsTests
     [Fact]
     public void TheReadmesSpecTableStatesTheSpecsDefaults()
     {
-        var defaults = SpecConversion.ToProto(new RunSpec());
+        var defaults = SpecConversion.ToProto(new RunSpec { Lora = new LoraSpec() });
         int checkedFields = 0;
         var lines = File.ReadLines(Path.Combine(RepositoryPaths.Root, "README.md"))
             .SkipWhile(l => l != "## Run specs").Skip(1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal));
@@ -82,9 +82,17 @@ public class SpecDefaultsTests
         Assert.True(checkedFields >= 30, $"only {checkedFields} defaults found in the README's spec table");
     }
 
-    /// <summary>The RunSpec field whose message type is the given one (SamplingSpec: sampling).</summary>
-    private static string Parent(string messageType) =>
-        V1.RunSpec.Descriptor.Fields.InDeclarationOrder().Single(f => f.FieldType == FieldType.Message && f.MessageType.Name == messageType).Name;
+    /// <summary>The path of the RunSpec field whose message type is the given one (SamplingSpec: sampling; LoraSpec: model.lora).</summary>
+    private static string Parent(string messageType) => PathTo(V1.RunSpec.Descriptor, messageType)
+        ?? throw new Xunit.Sdk.XunitException($"no RunSpec field has type {messageType}");
+
+    private static string? PathTo(MessageDescriptor parent, string messageType)
+    {
+        foreach (var f in parent.Fields.InDeclarationOrder().Where(f => f.FieldType == FieldType.Message))
+            if (f.MessageType.Name == messageType) return f.Name;
+            else if (PathTo(f.MessageType, messageType) is { } below) return $"{f.Name}.{below}";
+        return null;
+    }
 
     private static void AssertSame(string path, string stated, V1.RunSpec defaults, string where)
     {
