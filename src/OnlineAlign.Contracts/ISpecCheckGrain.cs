@@ -9,4 +9,7 @@ public interface ISpecCheckGrain : IGrainWithIntegerKey
 {
     /// <summary>Every problem with the spec, each naming its field; empty when it can run.</summary>
     [Alias("Problems")] Task<List<string>> Problems(RunSpec spec);
+
+    /// <summary>The spec's memory plan on this silo's device, in words; empty where it cannot be made.</summary>
+    [Alias("Plan")] Task<string> Plan(RunSpec spec);
 }

@@ -36,6 +36,8 @@ public sealed class SiloSettings
     public int ParentProcessId { get; set; }
     /// <summary>Phases that compute on this silo's device at once (each holds its models' activations); more wait their turn.</summary>
     public int MaxConcurrentComputations { get; set; } = 2;
+    /// <summary>The device memory a run's memory plan must fit, in bytes; 0: measured (the machine's memory, or nvidia-smi's total for a GPU).</summary>
+    public long DeviceMemoryBytes { get; set; }
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>
     public string? FaultFolder { get; set; }
 }

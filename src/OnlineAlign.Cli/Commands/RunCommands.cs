@@ -135,6 +135,7 @@ public static class RunCommands
         string color = run.Status switch { "completed" => "green", "failed" => "red", "paused" or "waiting_for_gpu" => "yellow", _ => "blue" };
         string phase = run.Phase is "" or "committed" ? "" : $" ({Markup.Escape(run.Phase)})";
         AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(run.Id)}[/]: [{color}]{run.Status}[/], round {run.Round}{phase}, " +
-                               $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed" + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : ""));
+                               $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed" + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : "")
+                               + (run.MemoryPlan.Length > 0 ? $"\n  memory: {Markup.Escape(run.MemoryPlan)}" : ""));
     }
 }

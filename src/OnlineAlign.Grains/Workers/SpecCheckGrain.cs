@@ -1,3 +1,4 @@
+using OnlineAlign.Pipeline.Files;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Pipeline.Specs;
@@ -8,5 +9,20 @@ namespace OnlineAlign.Grains.Workers;
 [GpuSiloOnly]
 public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckGrain
 {
-    public Task<List<string>> Problems(RunSpec spec) => Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots));
+    public Task<List<string>> Problems(RunSpec spec) =>
+        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
+
+    public Task<string> Plan(RunSpec spec)
+    {
+        // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
+        if (Plans.TryGetValue(spec, out var known)) return Task.FromResult(known);
+        string plan = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? ""
+            : RunSpecMapping.Plan(spec, device.Cpu)?.Describe(device.Name, device.Bytes) ?? "";
+        if (Plans.Count >= MaxPlans) Plans.Clear();
+        Plans[spec] = plan;
+        return Task.FromResult(plan);
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<RunSpec, string> Plans = new();
+    private const int MaxPlans = 1024;
 }

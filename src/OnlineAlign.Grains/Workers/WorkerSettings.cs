@@ -1,3 +1,5 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Modeling;
 using OnlineAlign.Pipeline.Files;
 using OnlineAlign.Pipeline.Specs;
 
@@ -5,6 +7,17 @@ namespace OnlineAlign.Grains.Workers;
 
 /// <summary>
 /// Per-silo settings the worker grains need: the tensor device, a local cache folder for checkpoints, and
-/// where and how much of a spec's files this silo reads.
+/// where and how much of a spec's files this silo reads, and the device memory a run must fit (0: measured).
 /// </summary>
-public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits);
+public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0)
+{
+    /// <summary>The device a spec runs on here and its memory; null where the device cannot be resolved or measured.</summary>
+    public MemoryPlanning.DeviceBudget? Budget(RunSpec spec)
+    {
+        TorchSharp.torch.Device device;
+        try { device = DeviceSetting.Resolve(spec.Device is "auto" or "" ? Device : spec.Device); }
+        catch (ArgumentException) { return null; } // reported as the spec's device problem
+        long? bytes = DeviceMemoryBytes > 0 ? DeviceMemoryBytes : DeviceMemory.Total(device);
+        return bytes is null ? null : new MemoryPlanning.DeviceBudget(device.ToString(), bytes.Value, device.type == TorchSharp.DeviceType.CPU);
+    }
+}

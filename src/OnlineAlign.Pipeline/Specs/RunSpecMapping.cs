@@ -42,10 +42,12 @@ public static class RunSpecMapping
     /// </summary>
     /// <param name="roots">the silo's data roots, under which the spec's files must lie; null: anywhere (in-process runs)</param>
     /// <param name="readFiles">false: only what needs no file (the API silo's first pass before the silo that reads them checks them)</param>
-    public static List<string> Problems(RunSpec s, SpecLimits? limits = null, Files.DataRoots? roots = null, bool readFiles = true)
+    /// <param name="device">the device the run would train on: a spec whose memory plan exceeds it is refused</param>
+    public static List<string> Problems(RunSpec s, SpecLimits? limits = null, Files.DataRoots? roots = null, bool readFiles = true,
+        MemoryPlanning.DeviceBudget? device = null)
     {
         var problems = new List<string>();
-        try { Check(s, limits ?? SpecLimits.Default, roots, readFiles, problems); }
+        try { Check(s, limits ?? SpecLimits.Default, roots, readFiles, device, problems); }
         catch (Exception e) { problems.Add($"spec: could not be checked ({e.GetType().Name}: {e.Message})"); }
         // A problem may quote the value it is about: a huge one is cut, so the answer stays small (gRPC sends it in a header).
         return problems.Select(p => p.Length <= MaxProblemLength ? p : $"{p[..MaxProblemLength]}... ({p.Length} characters)").ToList();
@@ -53,7 +55,7 @@ public static class RunSpecMapping
 
     private const int MaxProblemLength = 500;
 
-    private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, List<string> problems)
+    private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, MemoryPlanning.DeviceBudget? device, List<string> problems)
     {
         void Range(string field, long value, long min, long max)
         {
@@ -140,9 +142,16 @@ public static class RunSpecMapping
             try { Modeling.Checkpoints.PeftAdapter.ReadSettings(adapter); }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
-        var (tokenizer, context) = ModelProblems(s, problems);
+        var (tokenizer, config) = ModelProblems(s, problems);
         var prompts = PromptProblems(s, problems);
-        if (tokenizer is not null && prompts is not null) problems.AddRange(LengthProblems(s, prompts, tokenizer, context));
+        if (tokenizer is not null && config is not null && prompts is not null)
+        {
+            var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
+            problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
+            if (device is not null && problems.Count == 0 && lengths.Count > 0
+                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu), device, s.Lora is not null) is { } tooBig)
+                problems.Add(tooBig);
+        }
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
             problems.Add($"device '{s.Device}' is not one of cpu, cuda, cuda:N, auto");
     }
@@ -155,6 +164,16 @@ public static class RunSpecMapping
     /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
         string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
+
+    /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>
+    public static MemoryPlan? Plan(RunSpec s, bool cpu)
+    {
+        var problems = new List<string>();
+        var (tokenizer, config) = ModelProblems(s, problems);
+        var prompts = PromptProblems(s, problems);
+        if (tokenizer is null || config is null || prompts is null || prompts.Count == 0) return null;
+        return MemoryPlanning.Plan(s, config, prompts.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length), cpu);
+    }
 
     /// <summary>The adapter a LoRA run trains: the spec's settings, or those of the PEFT folder it starts from; null for full fine-tuning.</summary>
     public static LoraSettings? Lora(RunSpec spec) => spec.Lora switch
@@ -186,34 +205,34 @@ public static class RunSpecMapping
         return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
 
-    /// <summary>The model's tokenizer and context length, when the model part of the spec is usable.</summary>
-    private static (ITextTokenizer? Tokenizer, int Context) ModelProblems(RunSpec s, List<string> problems)
+    /// <summary>The model's tokenizer and config, when the model part of the spec is usable.</summary>
+    private static (ITextTokenizer? Tokenizer, ModelConfig? Config) ModelProblems(RunSpec s, List<string> problems)
     {
         if (!ChatFormat.Settings.Contains(s.ChatTemplate))
         {
             problems.Add($"model.chat_template '{s.ChatTemplate}' is not one of {string.Join(", ", ChatFormat.Settings)}");
-            return (null, 0);
+            return (null, null);
         }
         if (string.IsNullOrEmpty(s.HfFolder))
         {
             if (s.ChatTemplate is not ("auto" or "plain")) problems.Add($"model.chat_template '{s.ChatTemplate}': built-in models read plain text (use plain or auto)");
-            try { return (new ByteTokenizer(), BuiltinModels.ByName(s.BuiltinModel).MaxPositions); }
-            catch (ArgumentException e) { problems.Add("model.builtin: " + e.Message); return (null, 0); }
+            try { return (new ByteTokenizer(), BuiltinModels.ByName(s.BuiltinModel)); }
+            catch (ArgumentException e) { problems.Add("model.builtin: " + e.Message); return (null, null); }
         }
         if (!Directory.Exists(s.HfFolder)) problems.Add($"model.hf_folder '{s.HfFolder}' does not exist");
         else if (!File.Exists(Path.Combine(s.HfFolder, "config.json"))) problems.Add($"model.hf_folder '{s.HfFolder}' has no config.json");
         else
         {
-            int context;
-            try { context = ModelConfig.Load(Path.Combine(s.HfFolder, "config.json")).MaxPositions; }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException) { problems.Add("model.hf_folder: " + e.Message); return (null, 0); }
-            try { return (TokenizerLoader.Load(s.HfFolder, s.ChatTemplate), context); }
+            ModelConfig config;
+            try { config = ModelConfig.Load(Path.Combine(s.HfFolder, "config.json")); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
+            try { return (TokenizerLoader.Load(s.HfFolder, s.ChatTemplate), config); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
                 problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");
             }
         }
-        return (null, 0);
+        return (null, null);
     }
 
     /// <summary>The run's training prompts, when the prompt part of the spec is usable.</summary>
@@ -233,11 +252,9 @@ public static class RunSpecMapping
     }
 
     /// <summary>Prompts that leave no room for max_new_tokens in the model's context, by line (the first few).</summary>
-    private static IEnumerable<string> LengthProblems(RunSpec s, IReadOnlyList<PromptItem> prompts, ITextTokenizer tokenizer, int context)
+    private static IEnumerable<string> LengthProblems(RunSpec s, IReadOnlyList<(int Line, int Tokens)> prompts, int context)
     {
-        var tooLong = prompts
-            .Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length))
-            .Where(p => p.Tokens + s.MaxNewTokens > context).ToList();
+        var tooLong = prompts.Where(p => p.Tokens + s.MaxNewTokens > context).ToList();
         string where = string.IsNullOrEmpty(s.PromptsJsonl) ? $"prompts.task '{s.Task}'" : $"prompts.jsonl_path {s.PromptsJsonl}";
         foreach (var (line, tokens) in tooLong.Take(3))
             yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; with sampling.max_new_tokens {s.MaxNewTokens} it exceeds the model's context of {context}";

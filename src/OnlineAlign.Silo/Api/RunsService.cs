@@ -46,8 +46,15 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
 
     private const int SpecCheckSpread = 16;
 
-    public override async Task<V1.Run> GetRun(V1.GetRunRequest request, ServerCallContext context) =>
-        SpecConversion.ToProto(await Existing(request.RunId));
+    public override async Task<V1.Run> GetRun(V1.GetRunRequest request, ServerCallContext context)
+    {
+        var status = await Existing(request.RunId);
+        var run = SpecConversion.ToProto(status);
+        // The plan reads the model's config where the model lives; a cluster without a GPU silo answers without it.
+        try { run.MemoryPlan = await cluster.GetGrain<ISpecCheckGrain>(Random.Shared.Next(SpecCheckSpread)).Plan(status.Spec); }
+        catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.NoGpuSilo) { }
+        return run;
+    }
 
     /// <summary>A page of runs in start order; the token is the position of the page's first run.</summary>
     public override async Task<V1.ListRunsResponse> ListRuns(V1.ListRunsRequest request, ServerCallContext context)

@@ -30,6 +30,8 @@ public class CliEndToEndTests
 
         var run = await client.GetRunAsync(new GetRunRequest { RunId = runId });
         Assert.Equal("completed", run.Status);
+        // The memory plan, made on the GPU silo from the model's config and the spec's batch sizes.
+        Assert.Matches(@"^peak \d+ MiB on cpu of \d+(\.\d)? GiB: held models .+ training step .+ AdamW moments .+ generation .+KV cache", run.MemoryPlan);
         var response = await client.ListRoundsAsync(new ListRoundsRequest { RunId = runId });
         var listed = response.Rounds;
         Assert.Equal([1, 2], listed.Select(r => r.Round));

@@ -1,0 +1,87 @@
+using OnlineAlign.Modeling.Lora;
+
+namespace OnlineAlign.Modeling;
+
+/// <summary>
+/// What a run needs in device memory, estimated from the model's config before anything loads: the models a worker
+/// holds, the training step (trained copy, gradients, AdamW moments, float32 master weights, activations) and the
+/// generation batch (KV cache, logits). The peak is the held models plus the larger of the step and the batch:
+/// phases run one at a time on a device.
+/// </summary>
+public sealed record MemoryPlan(
+    long HeldModels, long TrainedCopy, long Gradients, long OptimizerState, long MasterWeights, long Activations, long KvCache, long Logits)
+{
+    public long TrainingStep => TrainedCopy + Gradients + OptimizerState + MasterWeights + Activations;
+    public long Generation => KvCache + Logits;
+    public long Peak => HeldModels + Math.Max(TrainingStep, Generation);
+
+    /// <param name="Config">the model's shape</param>
+    /// <param name="DTypeBytes">bytes per weight (2 for bf16 on GPUs, 4 for float32)</param>
+    /// <param name="Lora">the adapter trained, or null for full fine-tuning</param>
+    /// <param name="HeldModels">read-only models a round holds at once (the judge phase: policy, its predecessor, the initial model...)</param>
+    /// <param name="TrainSequences">sequences in one training step (two per pair: chosen and rejected)</param>
+    /// <param name="TrainTokens">tokens per training sequence (prompt + response)</param>
+    /// <param name="TrainResponseTokens">response tokens per training sequence: only they get logits</param>
+    /// <param name="GenerationRows">sequences decoded together</param>
+    /// <param name="GenerationTokens">tokens per generated sequence (prompt + new tokens)</param>
+    /// <param name="MaterialisedAttention">attention that stores its T x T probabilities (CPUs' math kernel; GPUs' fused kernels do not)</param>
+    public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSettings? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
+        int GenerationRows, int GenerationTokens, bool MaterialisedAttention);
+
+    public static MemoryPlan Estimate(Inputs i)
+    {
+        var c = i.Config;
+        long weights = c.ParameterCount() * i.DTypeBytes;
+        long adapter = i.Lora is null ? 0 : AdapterParameters(c, i.Lora) * 4L; // adapters train in float32
+        long trainable = i.Lora is null ? c.ParameterCount() : AdapterParameters(c, i.Lora);
+        int trainableBytes = i.Lora is null ? i.DTypeBytes : 4;
+        // A LoRA run's models share one base; each holds only its adapter.
+        long held = i.Lora is null ? i.HeldModels * weights : weights + i.HeldModels * adapter;
+        long tokens = (long)i.TrainSequences * i.TrainTokens;
+        return new MemoryPlan(
+            HeldModels: held,
+            TrainedCopy: i.Lora is null ? weights : adapter,
+            Gradients: trainable * trainableBytes,
+            OptimizerState: trainable * 8,                                   // AdamW's two moments, float32
+            MasterWeights: trainableBytes < 4 ? trainable * 4 : 0,           // float32 copy the update runs on (FlatAdamW)
+            Activations: tokens * ActivationElementsPerToken(c, i.TrainTokens, i.MaterialisedAttention) * i.DTypeBytes
+                         + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * (4L * 2 + i.DTypeBytes), // logits, float32 copy, log-softmax
+            KvCache: (long)i.GenerationRows * i.GenerationTokens * c.NumLayers * 2L * c.NumKeyValueHeads * c.HeadDim * i.DTypeBytes,
+            Logits: (long)i.GenerationRows * c.VocabSize * 4L * 3);         // the last position's logits, probabilities, sort
+    }
+
+    /// <summary>r x (in + out) per adapted projection.</summary>
+    public static long AdapterParameters(ModelConfig c, LoraSettings lora)
+    {
+        long q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, h = c.HiddenSize, m = c.IntermediateSize;
+        long perLayer = lora.TargetModules.Distinct().Sum(name => name switch
+        {
+            "q_proj" => h + q, "k_proj" or "v_proj" => h + kv, "o_proj" => q + h,
+            "gate_proj" or "up_proj" => h + m, "down_proj" => m + h, _ => 0,
+        });
+        return perLayer * lora.Rank * c.NumLayers;
+    }
+
+    /// <summary>
+    /// Tensors a decoder layer keeps for its backward pass, per token, counted from this model's forward (DecoderLM.cs):
+    /// two RMSNorms (input, float32 copy, normalised), q/k/v and their rotary copies, the attention output and its
+    /// projection, the residual sums, and SwiGLU's gate, up, silu(gate) and product; plus softmax probabilities per head
+    /// where attention materialises them.
+    /// </summary>
+    public static long ActivationElementsPerToken(ModelConfig c, int tokens, bool materialisedAttention)
+    {
+        long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, m = c.IntermediateSize;
+        long norms = 2 * 3 * h;
+        long attention = (q + 2 * kv) + 2 * (q + kv) + q + h + h;
+        long mlp = 4 * m + h;
+        long probabilities = materialisedAttention ? 2L * c.NumHeads * tokens : 0;
+        return c.NumLayers * (norms + attention + mlp + probabilities) + 3 * h;
+    }
+
+    public string Describe(string device, long? deviceBytes = null) =>
+        $"peak {Gib(Peak)} on {device}{(deviceBytes is long d ? $" of {Gib(d)}" : "")}: held models {Gib(HeldModels)}; training step {Gib(TrainingStep)} " +
+        $"(trained copy {Gib(TrainedCopy)}, gradients {Gib(Gradients)}, AdamW moments {Gib(OptimizerState)}, float32 master weights {Gib(MasterWeights)}, " +
+        $"activations {Gib(Activations)}); generation {Gib(Generation)} (KV cache {Gib(KvCache)}, logits {Gib(Logits)})";
+
+    public static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F1} GiB" : $"{bytes / (double)(1 << 20):F0} MiB";
+}

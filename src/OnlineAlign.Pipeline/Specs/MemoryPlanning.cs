@@ -1,0 +1,35 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Modeling;
+
+namespace OnlineAlign.Pipeline.Specs;
+
+/// <summary>The memory plan of a run spec on a device, and the refusal of one that cannot fit.</summary>
+public static class MemoryPlanning
+{
+    /// <summary>The device a spec is checked against: its name and memory (set by Silo:DeviceMemoryBytes, or measured).</summary>
+    public sealed record DeviceBudget(string Name, long Bytes, bool Cpu);
+
+    public static MemoryPlan Plan(RunSpec s, ModelConfig config, int maxPromptTokens, bool cpu)
+    {
+        int dtypeBytes = config.TorchDtype switch
+        {
+            "bfloat16" => 2,
+            "float16" => cpu ? 4 : 2, // CPUs load float16 checkpoints as float32
+            _ => 4,
+        };
+        // The read-only models a round holds at once: the policy, the initial model, the previous round's policy
+        // (reference previous_round, or the judge's implicit reward), and the one before it for consistency.
+        int held = 2 + (s.Reference == "previous_round" || s.Judge is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
+        int tokens = maxPromptTokens + s.MaxNewTokens;
+        return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),
+            TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
+            GenerationRows: s.GenerationBatchSize, GenerationTokens: tokens, MaterialisedAttention: cpu));
+    }
+
+    /// <summary>A problem naming the plan's parts when its peak exceeds the device's memory; null when it fits.</summary>
+    public static string? Problem(MemoryPlan plan, DeviceBudget device, bool lora) =>
+        plan.Peak <= device.Bytes ? null
+        : $"model: the run does not fit {device.Name}: memory plan {plan.Describe(device.Name, device.Bytes)}. " +
+          (lora ? "Lower optimizer.batch_size, sampling.batch_size or sampling.max_new_tokens, or use a larger device"
+                : "Train LoRA adapters (model.lora), or lower optimizer.batch_size or sampling.batch_size, or use a larger device");
+}

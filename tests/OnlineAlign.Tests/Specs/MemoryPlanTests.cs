@@ -1,0 +1,60 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Modeling.Lora;
+using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Tests.Infrastructure;
+using static TorchSharp.torch;
+
+namespace OnlineAlign.Tests.Specs;
+
+/// <summary>The memory plan's counts against real models, and the refusal of a spec that cannot fit (figures vs measured peaks: docs/benchmarks.md).</summary>
+public class MemoryPlanTests
+{
+    [Fact]
+    public void ParameterCountsAreTheModelsOwn()
+    {
+        using var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
+        Assert.Equal(model.parameters().Sum(p => p.NumberOfElements), model.Config.ParameterCount());
+        var lora = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj", "o_proj", "down_proj"] };
+        using (var generator = new Generator(1)) model.AddAdapters(lora, generator);
+        Assert.Equal(model.AdapterTensors().Values.Sum(t => t.NumberOfElements), MemoryPlan.AdapterParameters(model.Config, lora));
+    }
+
+    [Fact]
+    public void LoraShrinksEverythingButTheActivationsAndABigModelIsRefusedWithItsPlan()
+    {
+        // A Llama-3-8B shape in bf16 on an 80 GB GPU: full fine-tuning cannot fit (16 bytes a parameter before activations); LoRA does.
+        var llama8b = new ModelConfig
+        {
+            ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32, NumHeads = 32, NumKeyValueHeads = 8,
+            HeadDim = 128, RopeTheta = 500000, MaxPositions = 8192, TorchDtype = "bfloat16",
+        };
+        var spec = new RunSpec { BatchSize = 4, GenerationBatchSize = 64, MaxNewTokens = 512, Reference = "initial", Judge = "llm" };
+        var full = MemoryPlanning.Plan(spec, llama8b, maxPromptTokens: 512, cpu: false);
+        var lora = MemoryPlanning.Plan(spec with { Lora = new LoraSpec() }, llama8b, maxPromptTokens: 512, cpu: false);
+        Assert.Equal(8.03e9 * 2, full.TrainedCopy, 0.01e9 * 2);
+        Assert.Equal(full.TrainedCopy * 8, full.OptimizerState * 2);       // AdamW: two float32 moments per bf16 weight
+        Assert.Equal(full.TrainedCopy * 2, full.MasterWeights);              // float32 master copy
+        Assert.True(lora.HeldModels < full.HeldModels / 2 + (1L << 30), "LoRA models share one base"); // two held models: one base + two adapters
+        Assert.True(lora.OptimizerState < full.OptimizerState / 100);
+        Assert.Equal(full.Activations, lora.Activations);
+        var gpu80 = new MemoryPlanning.DeviceBudget("cuda:0", 80L << 30, Cpu: false);
+        Assert.True(full.Peak > gpu80.Bytes && lora.Peak < gpu80.Bytes, $"full {MemoryPlan.Gib(full.Peak)}, LoRA {MemoryPlan.Gib(lora.Peak)}");
+        string problem = MemoryPlanning.Problem(full, gpu80, lora: false)!;
+        Assert.StartsWith("model: the run does not fit cuda:0", problem);
+        Assert.Contains("AdamW moments", problem);
+        Assert.Contains("model.lora", problem);
+        Assert.Null(MemoryPlanning.Problem(lora, gpu80, lora: true));
+    }
+
+    [Fact]
+    public void ASpecIsRefusedBeforeAnythingLoadsWhenItsPlanExceedsTheDevice()
+    {
+        var spec = new RunSpec { Device = "cpu" };
+        Assert.Empty(RunSpecMapping.Problems(spec, device: new MemoryPlanning.DeviceBudget("cpu", 64L << 30, Cpu: true)));
+        var refused = RunSpecMapping.Problems(spec, device: new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true));
+        Assert.Contains(refused, p => p.StartsWith("model: the run does not fit cpu") && p.Contains("of 4 MiB"));
+        Assert.NotNull(RunSpecMapping.Plan(spec, cpu: true));
+    }
+}
