@@ -13,6 +13,20 @@ public static class ModelShapes
         MaxPositions = 32768, AttentionBias = true, TieWordEmbeddings = true, EosTokenId = 151643, PadTokenId = 151643,
     };
 
+    /// <summary>Qwen2-1.5B: 1.54B parameters, tied embeddings, GQA 12/2.</summary>
+    public static readonly ModelConfig Qwen2_1_5B = Qwen2_0_5B with
+    {
+        HiddenSize = 1536, IntermediateSize = 8960, NumLayers = 28, NumHeads = 12, NumKeyValueHeads = 2, HeadDim = 128,
+    };
+
+    /// <summary>Llama-3-8B: 8.03B parameters, GQA 32/8, a 128k vocabulary, untied embeddings.</summary>
+    public static readonly ModelConfig Llama3_8B = new()
+    {
+        ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32,
+        NumHeads = 32, NumKeyValueHeads = 8, HeadDim = 128, RmsNormEps = 1e-5, RopeTheta = 500_000,
+        MaxPositions = 8192, TieWordEmbeddings = false, BosTokenId = 128000, EosTokenId = 128001,
+    };
+
     /// <summary>A ~52M-parameter Llama for CPU measurements.</summary>
     public static readonly ModelConfig Llama50M = new()
     {
@@ -39,6 +53,8 @@ public static class ModelShapes
         "llama-20m" => Llama20M,
         "qwen2-0.5b" => Qwen2_0_5B,
         "llama-50m" => Llama50M,
-        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, qwen2-narrow, llama-50m, llama-20m, or a model folder)"),
+        "qwen2-1.5b" => Qwen2_1_5B,
+        "llama-3-8b" => Llama3_8B,
+        _ => throw new ArgumentException($"unknown shape '{name}' (qwen2-0.5b, qwen2-1.5b, llama-3-8b, qwen2-narrow, llama-50m, llama-20m, or a model folder)"),
     };
 }

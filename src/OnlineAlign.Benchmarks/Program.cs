@@ -108,11 +108,22 @@ switch (command)
             Device: Arg("device", "cpu"),
             DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 }), report);
         break;
+    case "memory":
+        MemoryBenchmark.Run(new MemoryBenchmark.Settings(
+            Models: Arg("models", "llama-20m,llama-50m").Split(','),
+            Device: Arg("device", "cpu"),
+            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+            Pairs: int.Parse(Arg("pairs", "8")),
+            PromptTokens: int.Parse(Arg("prompt", "128")),
+            ResponseTokens: int.Parse(Arg("response", "128")),
+            Rank: int.Parse(Arg("rank", "16")),
+            PlanShapes: Arg("plan-shapes", "qwen2-0.5b,qwen2-1.5b,llama-3-8b").Split(',')), report);
+        break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, storage)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, memory, storage)");
         return 2;
 }
 string? outFile = Arg("out", "");

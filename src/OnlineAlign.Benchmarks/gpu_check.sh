@@ -18,3 +18,5 @@ py 110 src/OnlineAlign.Benchmarks/pytorch_round.py --model qwen2-0.5b --rounds 2
 # The generation engine on a round's shape (256 prompts x 8 samples, 64-token prompts, varied lengths) and the
 # rubric judge, Qwen2-0.5B shapes in bf16 (docs/benchmarks.md: the CPU figures against the previous engine).
 bench 150 engine --model qwen2-0.5b --device cuda --dtype bf16 --prompts 256 --samples 8 --prompt 64 --new 64 --batch 256 --judge-prompts 16 --judge-responses 8 --judgements 3 --judge-new 16 --repeats 1
+# The memory plan against measured peaks: full and LoRA DPO steps on Qwen2 shapes in bf16 (nvidia-smi's memory.used, polled).
+bench 120 memory --device cuda --dtype bf16 --models qwen2-0.5b,qwen2-1.5b --pairs 4 --prompt 256 --response 256 --plan-shapes qwen2-0.5b,qwen2-1.5b,llama-3-8b

@@ -24,9 +24,8 @@ public sealed record MemoryPlan(
     /// <param name="TrainResponseTokens">response tokens per training sequence: only they get logits</param>
     /// <param name="GenerationRows">sequences decoded together</param>
     /// <param name="GenerationTokens">tokens per generated sequence (prompt + new tokens)</param>
-    /// <param name="MaterialisedAttention">attention that stores its T x T probabilities (CPUs' math kernel; GPUs' fused kernels do not)</param>
     public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSettings? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
-        int GenerationRows, int GenerationTokens, bool MaterialisedAttention);
+        int GenerationRows, int GenerationTokens);
 
     public static MemoryPlan Estimate(Inputs i)
     {
@@ -44,8 +43,9 @@ public sealed record MemoryPlan(
             Gradients: trainable * trainableBytes,
             OptimizerState: trainable * 8,                                   // AdamW's two moments, float32
             MasterWeights: trainableBytes < 4 ? trainable * 4 : 0,           // float32 copy the update runs on (FlatAdamW)
-            Activations: tokens * ActivationElementsPerToken(c, i.TrainTokens, i.MaterialisedAttention) * i.DTypeBytes
-                         + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * (4L * 2 + i.DTypeBytes), // logits, float32 copy, log-softmax
+            Activations: tokens * ActivationElementsPerToken(c, i.Lora) * i.DTypeBytes
+                         // Response tokens' logits in float32, their log-softmax, and the gradient of one of them.
+                         + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * 4L * 3,
             KvCache: (long)i.GenerationRows * i.GenerationTokens * c.NumLayers * 2L * c.NumKeyValueHeads * c.HeadDim * i.DTypeBytes,
             Logits: (long)i.GenerationRows * c.VocabSize * 4L * 3);         // the last position's logits, probabilities, sort
     }
@@ -63,19 +63,24 @@ public sealed record MemoryPlan(
     }
 
     /// <summary>
-    /// Tensors a decoder layer keeps for its backward pass, per token, counted from this model's forward (DecoderLM.cs):
-    /// two RMSNorms (input, float32 copy, normalised), q/k/v and their rotary copies, the attention output and its
-    /// projection, the residual sums, and SwiGLU's gate, up, silu(gate) and product; plus softmax probabilities per head
-    /// where attention materialises them.
+    /// Tensors a decoder layer keeps for its backward pass, per token, counted from this model's forward (DecoderLM.cs)
+    /// and the inputs each autograd function saves: the residual stream at both norms, the normalised inputs where a
+    /// weight or adapter needs them, the attention kernel's query, keys and values (repeated to every query head under
+    /// GQA) and output, the output projection's input, and SwiGLU's gate, silu(gate), up and (for a trained down
+    /// projection) product. A frozen base saves only what its adapters and the gradient's path need. Rotary embeddings
+    /// save no activation (their cos and sin are constants).
     /// </summary>
-    public static long ActivationElementsPerToken(ModelConfig c, int tokens, bool materialisedAttention)
+    public static long ActivationElementsPerToken(ModelConfig c, LoraSettings? lora)
     {
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, m = c.IntermediateSize;
-        long norms = 2 * 3 * h;
-        long attention = (q + 2 * kv) + 2 * (q + kv) + q + h + h;
-        long mlp = 4 * m + h;
-        long probabilities = materialisedAttention ? 2L * c.NumHeads * tokens : 0;
-        return c.NumLayers * (norms + attention + mlp + probabilities) + 3 * h;
+        bool Trained(params string[] modules) => lora is null || modules.Any(lora.TargetModules.Contains);
+        long attentionKernel = c.NumHeads == c.NumKeyValueHeads ? 2 * q + 2 * kv : 4 * q;
+        long perLayer = 2 * h                                                   // residual stream, saved by each norm
+            + (Trained("q_proj", "k_proj", "v_proj") ? h : 0)                  // normalised input of q, k, v
+            + (Trained("gate_proj", "up_proj") ? h : 0)                        // normalised input of the MLP
+            + attentionKernel + (Trained("o_proj") ? q : 0)
+            + 3 * m + (Trained("down_proj") ? m : 0);
+        return c.NumLayers * perLayer + 2 * h;
     }
 
     public string Describe(string device, long? deviceBytes = null) =>

@@ -23,7 +23,7 @@ public static class MemoryPlanning
         int tokens = maxPromptTokens + s.MaxNewTokens;
         return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),
             TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
-            GenerationRows: s.GenerationBatchSize, GenerationTokens: tokens, MaterialisedAttention: cpu));
+            GenerationRows: s.GenerationBatchSize, GenerationTokens: tokens));
     }
 
     /// <summary>A problem naming the plan's parts when its peak exceeds the device's memory; null when it fits.</summary>

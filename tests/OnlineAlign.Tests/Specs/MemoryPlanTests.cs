@@ -38,7 +38,7 @@ public class MemoryPlanTests
         Assert.Equal(full.TrainedCopy * 2, full.MasterWeights);              // float32 master copy
         Assert.True(lora.HeldModels < full.HeldModels / 2 + (1L << 30), "LoRA models share one base"); // two held models: one base + two adapters
         Assert.True(lora.OptimizerState < full.OptimizerState / 100);
-        Assert.Equal(full.Activations, lora.Activations);
+        Assert.True(lora.Activations < full.Activations && lora.Activations > full.Activations / 2, "a frozen base saves fewer activations, not none");
         var gpu80 = new MemoryPlanning.DeviceBudget("cuda:0", 80L << 30, Cpu: false);
         Assert.True(full.Peak > gpu80.Bytes && lora.Peak < gpu80.Bytes, $"full {MemoryPlan.Gib(full.Peak)}, LoRA {MemoryPlan.Gib(lora.Peak)}");
         string problem = MemoryPlanning.Problem(full, gpu80, lora: false)!;
