@@ -55,7 +55,11 @@ public static class RunProbe
     public static async Task<string> WeightsSha256(LocalTestCluster cluster, string manifestPath)
     {
         var manifest = System.Text.Json.Nodes.JsonNode.Parse((await Container(cluster).GetBlobClient(manifestPath).DownloadContentAsync()).Value.Content.ToString())!;
-        return manifest["files"]!.AsArray().Single(f => f!["path"]!.GetValue<string>().EndsWith("/model.safetensors"))!["sha256"]!.GetValue<string>();
+        // A LoRA run's checkpoints after round 0 hold the adapter's weights instead of the model's.
+        var files = manifest["files"]!.AsArray();
+        var weights = files.FirstOrDefault(f => f!["path"]!.GetValue<string>().EndsWith("/adapter_model.safetensors"))
+            ?? files.Single(f => f!["path"]!.GetValue<string>().EndsWith("/model.safetensors"));
+        return weights!["sha256"]!.GetValue<string>();
     }
 
     /// <summary>

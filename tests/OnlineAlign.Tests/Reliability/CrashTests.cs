@@ -48,4 +48,52 @@ public class CrashTests
         foreach (var key in new[] { "generation/length_mean", "judge/score_mean", "pairs/kept", "loss", "eval/accuracy" })
             Assert.Equal(uninterrupted[1].Metrics[key], rounds[1].Metrics[key]);
     }
+
+    /// <summary>
+    /// A LoRA run killed inside round 2's training resumes to the same adapter, byte for byte; its export is a PEFT
+    /// folder that, merged into the exported round 0's base by the CLI, computes what the adapted model computes.
+    /// </summary>
+    [Fact]
+    public async Task ALoraRunKilledWhileTrainingResumesToTheSameAdapterAndItsExportMerges()
+    {
+        static RunSpec LoraSpec()
+        {
+            var spec = LocalTestCluster.SmallSpec(rounds: 2);
+            spec.Optimizer = new OptimizerSpec { CarryState = true, BatchSize = 8, LearningRate = 1e-3 };
+            spec.Model = new ModelSpec { Lora = new LoraSpec { R = 8, Alpha = 16, Dropout = 0.1, TargetModules = { "q_proj", "v_proj", "down_proj" } } };
+            return spec;
+        }
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        cluster.Faults.Hold("train/round-2/step");
+        var run = await cluster.Client().StartRunAsync(new StartRunRequest { Spec = LoraSpec() });
+        await cluster.Faults.WaitUntilReachedAsync("train/round-2/step", TimeSpan.FromMinutes(4));
+        cluster.Silos[0].Kill();
+        cluster.Faults.Release("train/round-2/step");
+        await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
+        var client = cluster.Client(1);
+        await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+
+        var again = await client.StartRunAsync(new StartRunRequest { Spec = LoraSpec() });
+        await RunProbe.WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
+        var uninterrupted = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
+        Assert.Equal(await RunProbe.WeightsSha256(cluster, uninterrupted[^1].Checkpoint), await RunProbe.WeightsSha256(cluster, rounds[^1].Checkpoint));
+
+        string api = $"http://127.0.0.1:{cluster.Silos[1].ApiPort}", exports = RepositoryPaths.NewTempFolder("lora-export");
+        string base0 = Path.Combine(exports, "round-0"), adapter = Path.Combine(exports, "round-2"), merged = Path.Combine(exports, "merged");
+        foreach (var (round, folder) in new[] { ("0", base0), ("2", adapter) })
+        {
+            var (code, stdout, stderr) = await CliProcess.RunAsync(TimeSpan.FromMinutes(2), "export", run.Id, "--api", api, "--round", round, "--out", folder);
+            Assert.True(code == 0, stderr + stdout);
+        }
+        Assert.True(File.Exists(Path.Combine(adapter, "adapter_config.json")) && !File.Exists(Path.Combine(adapter, "model.safetensors")));
+        var merge = await CliProcess.RunAsync(TimeSpan.FromMinutes(2), "merge-adapter", "--base", base0, "--adapter", adapter, "--out", merged);
+        Assert.True(merge.ExitCode == 0, merge.Stderr + merge.Stdout);
+
+        using var adapted = OnlineAlign.Modeling.Checkpoints.PolicyCheckpoint.Load(adapter, TorchSharp.torch.CPU, base0);
+        using var plain = OnlineAlign.Modeling.Checkpoints.HfCheckpoint.Load(merged);
+        var ids = TorchSharp.torch.tensor(new long[] { 1, 60, 62, 61, 10 }).unsqueeze(0);
+        Assert.True((adapted.forward(ids) - plain.forward(ids)).abs().max().item<float>() < 1e-5f);
+    }
 }
