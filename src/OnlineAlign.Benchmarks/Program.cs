@@ -117,7 +117,9 @@ switch (command)
             PromptTokens: int.Parse(Arg("prompt", "128")),
             ResponseTokens: int.Parse(Arg("response", "128")),
             Rank: int.Parse(Arg("rank", "16")),
-            PlanShapes: Arg("plan-shapes", "qwen2-0.5b,qwen2-1.5b,llama-3-8b").Split(',')), report);
+            PlanShapes: Arg("plan-shapes", "qwen2-0.5b,qwen2-1.5b,llama-3-8b").Split(','),
+            Measure: Arg("measure", "") is { Length: > 0 } measure ? measure : null,
+            Arguments: args), report);
         break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);

@@ -68,6 +68,8 @@ public sealed record RunSpec
     /// (the warm-started model, frozen: its judging is not worn away by the updates).
     /// </summary>
     [Id(40)] public string JudgeModel { get; init; } = "policy";
+    /// <summary>Recompute each decoder layer in the backward pass instead of keeping its activations.</summary>
+    [Id(44)] public bool GradientCheckpointing { get; init; }
     /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
     [Id(42)] public LoraSpec? Lora { get; init; }
     /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>

@@ -276,9 +276,19 @@ public sealed class DecoderBody : nn.Module
         foreach (var layer in layers) layer.FuseProjections(on);
     }
 
-    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    /// <param name="checkpoint">gradient checkpointing per layer (with gradients on, no cache), and the LoRA dropout generator it replays</param>
+    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, (bool On, Generator? Dropout) checkpoint = default)
     {
         var x = embed_tokens.forward(ids);
+        if (checkpoint.On && cache is null && is_grad_enabled())
+        {
+            // A frozen embedding (LoRA) gives an input that needs no gradient: the checkpointed layers would then be
+            // skipped by the backward pass, so the input is made to need one.
+            if (!x.requires_grad) x = x.detach().requires_grad_(true);
+            for (int i = 0; i < layers.Count; i++)
+                x = Training.CheckpointedLayer.Apply(x, new(layers[i], i, cos, sin, mask, checkpoint.Dropout));
+            return norm.forward(x);
+        }
         for (int i = 0; i < layers.Count; i++)
             x = layers[i].forward(x, cos, sin, mask, cache, i);
         return norm.forward(x);
@@ -301,6 +311,12 @@ public sealed class DecoderLM : nn.Module
         _rotary = new Rotary(config.HeadDim, config.RopeTheta);
         RegisterComponents();
     }
+
+    /// <summary>
+    /// Recompute each decoder layer in the backward pass instead of keeping its activations (training only): a layer's
+    /// activations cost one hidden state, for one more forward of every layer.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
 
     /// <summary>The LoRA adapters' settings when the model carries adapters (only they train); null for a plain model.</summary>
     public LoraSettings? Lora { get; internal set; }
@@ -354,7 +370,8 @@ public sealed class DecoderLM : nn.Module
             mask = CausalMask(start, ids.shape[1], ids.device).unsqueeze(0).unsqueeze(0);
         // SDPA turns a bool mask into an additive one on every call: do it once here, not once per layer.
         var additive = mask is null ? null : where(mask, 0.0f, float.NegativeInfinity).to(DType);
-        var hidden = model.forward(ids, cos, sin, additive, cache);
+        var hidden = model.forward(ids, cos, sin, additive, cache,
+            (GradientCheckpointing, GradientCheckpointing ? this.Adapted().Select(l => l.Layer.DropoutGenerator).FirstOrDefault(g => g is not null) : null));
         if (cache is not null) cache.Length = start + ids.shape[1];
         return hidden;
     }

@@ -22,10 +22,11 @@ public sealed record MemoryPlan(
     /// <param name="TrainSequences">sequences in one training step (two per pair: chosen and rejected)</param>
     /// <param name="TrainTokens">tokens per training sequence (prompt + response)</param>
     /// <param name="TrainResponseTokens">response tokens per training sequence: only they get logits</param>
+    /// <param name="GradientCheckpointing">layers recomputed in the backward pass: one hidden state kept per layer, one layer's activations at a time</param>
     /// <param name="GenerationRows">sequences decoded together</param>
     /// <param name="GenerationTokens">tokens per generated sequence (prompt + new tokens)</param>
     public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSettings? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
-        int GenerationRows, int GenerationTokens);
+        int GenerationRows, int GenerationTokens, bool GradientCheckpointing = false);
 
     public static MemoryPlan Estimate(Inputs i)
     {
@@ -43,7 +44,7 @@ public sealed record MemoryPlan(
             Gradients: trainable * trainableBytes,
             OptimizerState: trainable * 8,                                   // AdamW's two moments, float32
             MasterWeights: trainableBytes < 4 ? trainable * 4 : 0,           // float32 copy the update runs on (FlatAdamW)
-            Activations: tokens * ActivationElementsPerToken(c, i.Lora) * i.DTypeBytes
+            Activations: tokens * (i.GradientCheckpointing ? CheckpointedElementsPerToken(c, i.Lora) : ActivationElementsPerToken(c, i.Lora)) * i.DTypeBytes
                          // Response tokens' logits in float32, their log-softmax, and the gradient of one of them.
                          + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * 4L * 3,
             KvCache: (long)i.GenerationRows * i.GenerationTokens * c.NumLayers * 2L * c.NumKeyValueHeads * c.HeadDim * i.DTypeBytes,
@@ -82,6 +83,10 @@ public sealed record MemoryPlan(
             + 3 * m + (Trained("down_proj") ? m : 0);
         return c.NumLayers * perLayer + 2 * h;
     }
+
+    /// <summary>With checkpointing: each layer's input, plus one layer's activations while it is recomputed.</summary>
+    public static long CheckpointedElementsPerToken(ModelConfig c, LoraSettings? lora) =>
+        c.NumLayers * (long)c.HiddenSize + (ActivationElementsPerToken(c, lora) - 2L * c.HiddenSize) / c.NumLayers + 2L * c.HiddenSize;
 
     public string Describe(string device, long? deviceBytes = null) =>
         $"peak {Gib(Peak)} on {device}{(deviceBytes is long d ? $" of {Gib(d)}" : "")}: held models {Gib(HeldModels)}; training step {Gib(TrainingStep)} " +

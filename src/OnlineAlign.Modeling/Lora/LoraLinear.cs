@@ -37,7 +37,13 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public bool AdapterEnabled { get; set; } = true;
     public bool AdapterActive => HasAdapter && AdapterEnabled;
     /// <summary>Draws dropout masks while training; null: no dropout (evaluation, generation, or dropout 0).</summary>
-    internal Generator? DropoutGenerator { get; set; }
+    public Generator? DropoutGenerator { get; internal set; }
+
+    /// <summary>
+    /// True on this thread while a checkpointed layer runs its forward without gradients: it is still training, so it
+    /// draws the dropout masks its recomputation will replay.
+    /// </summary>
+    [ThreadStatic] internal static bool InCheckpointedForward;
 
     public Parameter AdapterA => lora_A?.Weight ?? throw new InvalidOperationException("no adapter");
     public Parameter AdapterB => lora_B?.Weight ?? throw new InvalidOperationException("no adapter");
@@ -66,7 +72,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var (a, b) = (AdapterA, AdapterB);
         var h = x.to(a.dtype);
-        if (_dropout > 0 && DropoutGenerator is not null && is_grad_enabled())
+        if (_dropout > 0 && DropoutGenerator is not null && (is_grad_enabled() || InCheckpointedForward))
         {
             // Masks come from the trainer's generator (on the CPU: TorchSharp's generators are CPU ones), so a
             // resumed round draws the same masks; F.dropout would draw from torch's process-wide generator.

@@ -122,6 +122,7 @@ public static class RoundJob
         var tokenizer = c.Tokenizer;
         string policyFolder = c.Folder(c.Request.Policy);
         using var policy = c.Models.Owned(policyFolder, c.Device, c.Folder(c.Request.Initial));
+        policy.GradientCheckpointing = c.Spec.GradientCheckpointing;
         using var optimizer = c.Spec.CarryOptimizerState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
         c.Progress("train", 0, 1);
         var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),

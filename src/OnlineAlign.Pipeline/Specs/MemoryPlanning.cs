@@ -23,13 +23,13 @@ public static class MemoryPlanning
         int tokens = maxPromptTokens + s.MaxNewTokens;
         return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),
             TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
-            GenerationRows: s.GenerationBatchSize, GenerationTokens: tokens));
+            GenerationRows: s.GenerationBatchSize, GenerationTokens: tokens, GradientCheckpointing: s.GradientCheckpointing));
     }
 
     /// <summary>A problem naming the plan's parts when its peak exceeds the device's memory; null when it fits.</summary>
     public static string? Problem(MemoryPlan plan, DeviceBudget device, bool lora) =>
         plan.Peak <= device.Bytes ? null
         : $"model: the run does not fit {device.Name}: memory plan {plan.Describe(device.Name, device.Bytes)}. " +
-          (lora ? "Lower optimizer.batch_size, sampling.batch_size or sampling.max_new_tokens, or use a larger device"
-                : "Train LoRA adapters (model.lora), or lower optimizer.batch_size or sampling.batch_size, or use a larger device");
+          (lora ? "Turn on optimizer.gradient_checkpointing, lower optimizer.batch_size, sampling.batch_size or sampling.max_new_tokens, or use a larger device"
+                : "Train LoRA adapters (model.lora), turn on optimizer.gradient_checkpointing, or lower optimizer.batch_size or sampling.batch_size, or use a larger device");
 }

@@ -46,6 +46,7 @@ public static class SpecConversion
             MaxGradNorm = p.Optimizer?.HasMaxGradNorm == true ? p.Optimizer.MaxGradNorm : d.MaxGradNorm,
             WarmupSteps = p.Optimizer?.HasWarmupSteps == true ? p.Optimizer.WarmupSteps : d.WarmupSteps,
             CarryOptimizerState = p.Optimizer?.HasCarryState == true ? p.Optimizer.CarryState : d.CarryOptimizerState,
+            GradientCheckpointing = p.Optimizer?.HasGradientCheckpointing == true ? p.Optimizer.GradientCheckpointing : d.GradientCheckpointing,
             Seed = p.HasSeed ? p.Seed : d.Seed,
             Device = p.HasDevice ? p.Device : d.Device,
             SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
@@ -87,7 +88,7 @@ public static class SpecConversion
             Optimizer = new V1.OptimizerSpec
             {
                 LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,
-                MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState,
+                MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState, GradientCheckpointing = s.GradientCheckpointing,
             },
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
