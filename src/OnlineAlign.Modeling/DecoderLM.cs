@@ -251,8 +251,11 @@ public sealed class DecoderLayer : nn.Module
 
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
     {
+        // Intermediates are freed as the layer ends, not when the caller's scope does: what the backward pass needs,
+        // autograd keeps; the rest would otherwise hold a whole forward's worth of memory.
+        using var scope = NewDisposeScope();
         x = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache, layer);
-        return x + mlp.forward(post_attention_layernorm.forward(x));
+        return (x + mlp.forward(post_attention_layernorm.forward(x))).MoveToOuterDisposeScope();
     }
 }
 

@@ -45,8 +45,9 @@ public sealed record MemoryPlan(
             OptimizerState: trainable * 8,                                   // AdamW's two moments, float32
             MasterWeights: trainableBytes < 4 ? trainable * 4 : 0,           // float32 copy the update runs on (FlatAdamW)
             Activations: tokens * (i.GradientCheckpointing ? CheckpointedElementsPerToken(c, i.Lora) : ActivationElementsPerToken(c, i.Lora)) * i.DTypeBytes
-                         // Response tokens' logits in float32, their log-softmax, and the gradient of one of them.
-                         + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * 4L * 3,
+                         // Response tokens' logits in float32, their log-softmax, and in the backward pass the gradients
+                         // of both (the gather's scattered zeros, the log-softmax's): four [tokens, vocabulary] tensors.
+                         + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * 4L * 4,
             KvCache: (long)i.GenerationRows * i.GenerationTokens * c.NumLayers * 2L * c.NumKeyValueHeads * c.HeadDim * i.DTypeBytes,
             Logits: (long)i.GenerationRows * c.VocabSize * 4L * 3);         // the last position's logits, probabilities, sort
     }
