@@ -55,22 +55,9 @@ public static class HfCheckpoint
     public static void LoadStateStrict(DecoderLM model, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
         var parameters = model.state_dict().Where(kv => !LoraAdapters.IsAdapterKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
-        var missing = parameters.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
         // transformers drops lm_head.weight from tied checkpoints and may keep rotary buffers: both are fine.
-        var unexpected = tensors.Keys.Where(k => !parameters.ContainsKey(k) && !k.EndsWith("rotary_emb.inv_freq")
-            && !(k == "lm_head.weight" && model.Config.TieWordEmbeddings)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new InvalidDataException($"{source}: checkpoint does not match the config." +
-                (missing.Count > 0 ? $" Missing: {string.Join(", ", missing)}." : "") +
-                (unexpected.Count > 0 ? $" Unexpected: {string.Join(", ", unexpected)}." : ""));
-        using var noGrad = no_grad();
-        foreach (var (name, p) in parameters)
-        {
-            var t = tensors[name];
-            if (!t.shape.SequenceEqual(p.shape))
-                throw new InvalidDataException($"{source}: tensor '{name}' has shape [{string.Join(", ", t.shape)}], the config needs [{string.Join(", ", p.shape)}]");
-            p.copy_(t);
-        }
+        StrictCopy.Into(parameters, tensors, source, "checkpoint does not match the config", "the config",
+            k => k.EndsWith("rotary_emb.inv_freq") || (k == "lm_head.weight" && model.Config.TieWordEmbeddings));
     }
 
     /// <summary>

@@ -106,21 +106,7 @@ public static class PeftAdapter
         try
         {
             using (var generator = new Generator(0)) model.AddAdapters(settings, generator); // A is overwritten below
-            var expected = model.AdapterTensors();
-            var missing = expected.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-            var unexpected = tensors.Keys.Where(k => !expected.ContainsKey(k)).ToList();
-            if (missing.Count > 0 || unexpected.Count > 0)
-                throw new InvalidDataException($"{path}: the adapter does not match the model." +
-                    (missing.Count > 0 ? $" Missing: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? $" and {missing.Count - 5} more" : "")}." : "") +
-                    (unexpected.Count > 0 ? $" Unexpected: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")}." : ""));
-            using var noGrad = no_grad();
-            foreach (var (name, p) in expected)
-            {
-                var t = tensors[name];
-                if (!t.shape.SequenceEqual(p.shape))
-                    throw new InvalidDataException($"{path}: tensor '{name}' has shape [{string.Join(", ", t.shape)}], the model needs [{string.Join(", ", p.shape)}]");
-                p.copy_(t);
-            }
+            StrictCopy.Into(model.AdapterTensors(), tensors, path, "the adapter does not match the model", "the model");
             return model;
         }
         finally

@@ -53,4 +53,38 @@ public class LoraRunTests
         var error = Assert.Throws<InvalidDataException>(() => PolicyCheckpoint.Load(round2, CPU, otherBase));
         Assert.Contains("was trained on base weights", error.Message);
     }
+
+    /// <summary>A run starts from a PEFT adapter trained elsewhere: its round 0 is the base with that adapter, computing what it computes.</summary>
+    [Fact]
+    public void ARunStartsFromAPeftAdapterFolder()
+    {
+        // A base folder and an adapter for it, as PEFT would have saved them (B drawn, so the adapter changes the model).
+        string baseFolder = RepositoryPaths.NewTempFolder("peft-base");
+        using (var warm = new LocalRun(Spec() with { Lora = null, Rounds = 1 }, RepositoryPaths.NewTempFolder("peft-base-run")))
+        {
+            warm.Prepare();
+            foreach (var file in Directory.GetFiles(warm.CheckpointFolder(0))) File.Copy(file, Path.Combine(baseFolder, Path.GetFileName(file)));
+        }
+        string adapterFolder = RepositoryPaths.NewTempFolder("peft-adapter");
+        var settings = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] };
+        using (var trained = HfCheckpoint.Load(baseFolder))
+        {
+            using var generator = new Generator(11);
+            trained.AddAdapters(settings, generator);
+            using (no_grad()) foreach (var (_, layer) in trained.Adapted()) layer.AdapterB.normal_(0, 0.05, generator);
+            PeftAdapter.Save(trained, adapterFolder, baseFolder);
+        }
+
+        var spec = Spec() with { HfFolder = baseFolder, Lora = new LoraSpec { AdapterFolder = adapterFolder, Rank = 64 /* ignored: the folder's r rules */ } };
+        Assert.Empty(OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec));
+        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("peft-start"));
+        run.Prepare();
+        var ids = tensor(new long[] { 1, 60, 62, 61, 10 }).unsqueeze(0);
+        using var start = PolicyCheckpoint.Load(run.CheckpointFolder(0), CPU);
+        using var imported = PeftAdapter.Load(HfCheckpoint.Load(baseFolder), adapterFolder);
+        Assert.Equal(4, start.Lora!.Rank);
+        Assert.True(start.forward(ids).equal(imported.forward(ids)).all().item<bool>());
+        Assert.Contains(OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec with { Lora = new LoraSpec { AdapterFolder = baseFolder } }),
+            p => p.StartsWith("model.lora.adapter_folder") && p.Contains("adapter_config.json"));
+    }
 }
