@@ -108,6 +108,18 @@ switch (command)
             Device: Arg("device", "cpu"),
             DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 }), report);
         break;
+    case "logprobs":
+        LogProbBenchmark.Run(new LogProbBenchmark.Settings(
+            Model: Arg("model", "llama-20m"),
+            Prompts: int.Parse(Arg("prompts", "64")),
+            Samples: int.Parse(Arg("samples", "8")),
+            PromptTokens: int.Parse(Arg("prompt", "256")),
+            ResponseTokens: int.Parse(Arg("response", "64")),
+            Chunk: int.Parse(Arg("chunk", "32")),
+            Repeats: int.Parse(Arg("repeats", "2")),
+            Device: Arg("device", "cpu"),
+            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 }), report);
+        break;
     case "memory":
         MemoryBenchmark.Run(new MemoryBenchmark.Settings(
             Models: Arg("models", "llama-20m,llama-50m").Split(','),
@@ -125,7 +137,7 @@ switch (command)
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, memory, storage)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, logprobs, memory, storage)");
         return 2;
 }
 string? outFile = Arg("out", "");

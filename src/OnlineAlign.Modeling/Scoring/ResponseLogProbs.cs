@@ -48,9 +48,13 @@ public static class ResponseLogProbs
         return positions;
     }
 
-    /// <summary>Scores without gradients, <paramref name="chunkSize"/> rows at a time so memory stays bounded.</summary>
+    /// <summary>
+    /// Scores without gradients, <paramref name="chunkSize"/> rows at a time so memory stays bounded. Rows of a chunk
+    /// that share a prompt (keep them adjacent) compute it once (<see cref="SharedPromptScoring"/>).
+    /// </summary>
+    /// <param name="sharePrompts">false: every row computes its own prompt (the plain pass, kept for comparison)</param>
     public static IReadOnlyList<ResponseScore> Score(DecoderLM model, IReadOnlyList<PromptResponse> rows, int chunkSize = 16, int padTokenId = 0,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, bool sharePrompts = true)
     {
         var results = new List<ResponseScore>(rows.Count);
         using var noGrad = no_grad();
@@ -59,6 +63,11 @@ public static class ResponseLogProbs
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var chunk = rows.Skip(start).Take(chunkSize).ToList();
+            if (sharePrompts && SharedPromptScoring.Worthwhile(chunk))
+            {
+                results.AddRange(SharedPromptScoring.Score(model, chunk, padTokenId).Select(s => new ResponseScore(s)));
+                continue;
+            }
             var (logProbs, _) = Forward(model, chunk, padTokenId);
             var data = logProbs.cpu().data<float>().ToArray();
             long width = logProbs.shape[1];
