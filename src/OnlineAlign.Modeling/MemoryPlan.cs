@@ -52,6 +52,16 @@ public sealed record MemoryPlan(
             Logits: (long)i.GenerationRows * c.VocabSize * 4L * 3);         // the last position's logits, probabilities, sort
     }
 
+    /// <summary>
+    /// Sequences to decode together within <paramref name="budgetBytes"/>: each holds its KV cache for
+    /// <paramref name="tokensPerRow"/> positions and its last logits (with the sampler's copies), as the plan counts them.
+    /// </summary>
+    public static int GenerationRows(ModelConfig c, int dtypeBytes, int tokensPerRow, long budgetBytes, int maxRows)
+    {
+        long perRow = (long)tokensPerRow * c.NumLayers * 2L * c.NumKeyValueHeads * c.HeadDim * dtypeBytes + c.VocabSize * 4L * 3;
+        return (int)Math.Clamp(budgetBytes / perRow, 1, maxRows);
+    }
+
     /// <summary>r x (in + out) per adapted projection.</summary>
     public static long AdapterParameters(ModelConfig c, LoraSettings lora)
     {

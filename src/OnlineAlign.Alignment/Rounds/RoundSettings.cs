@@ -48,7 +48,7 @@ public sealed record RoundSettings
         if (Sampling.Temperature < 0 || double.IsNaN(Sampling.Temperature)) problems.Add($"sampling.temperature must be >= 0, got {Sampling.Temperature}");
         if (Sampling.TopP <= 0 || Sampling.TopP > 1) problems.Add($"sampling.top_p must be in (0, 1], got {Sampling.TopP}");
         if (Sampling.TopK < 0) problems.Add($"sampling.top_k must be >= 0, got {Sampling.TopK}");
-        if (GenerationBatchSize < 1) problems.Add($"sampling.batch_size must be at least 1, got {GenerationBatchSize}");
+        if (GenerationBatchSize < 0) problems.Add($"sampling.batch_size must be at least 0 (0: planned from the device's memory), got {GenerationBatchSize}");
         if (Sampling.MaxNewTokens < 1) problems.Add($"sampling.max_new_tokens must be at least 1, got {Sampling.MaxNewTokens}");
         if (!JudgeKinds.Contains(Judge)) problems.Add($"judge.kind '{Judge}' is not one of {string.Join(", ", JudgeKinds)}");
         try { Judges.JudgePrompts.Text(JudgeTemplate); } catch (ArgumentException e) { problems.Add(e.Message); }

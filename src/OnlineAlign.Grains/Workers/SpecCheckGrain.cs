@@ -17,7 +17,7 @@ public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckG
         // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
         if (Plans.TryGetValue(spec, out var known)) return Task.FromResult(known);
         string plan = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? ""
-            : RunSpecMapping.Plan(spec, device.Cpu)?.Describe(device.Name, device.Bytes) ?? "";
+            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)?.Describe(device.Name, device.Bytes) ?? "";
         if (Plans.Count >= MaxPlans) Plans.Clear();
         Plans[spec] = plan;
         return Task.FromResult(plan);

@@ -24,7 +24,12 @@ public static class RoundJob
         Action<string, int, int> Progress, CancellationToken Cancellation)
     {
         public RunSpec Spec => Request.Spec;
-        public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec);
+        public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec) with
+        {
+            // Judge and evaluation rows can be as long as the context: planned for that.
+            GenerationBatchSize = Spec.GenerationBatchSize > 0 ? Spec.GenerationBatchSize
+                : BatchRows(Spec, Shared(Request.Policy), Math.Min(4096, Shared(Request.Policy).Config.MaxPositions)),
+        };
         public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
         public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device, Folder(Request.Initial));
         public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy), Spec.ChatTemplate);
@@ -78,9 +83,14 @@ public static class RoundJob
         var policy = models.Shared(policyFolder, request.Policy.Sha256, device, initialFolder);
         var tokenizer = TokenizerLoader.Load(policyFolder, request.Spec.ChatTemplate);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
-        var groups = RoundPhases.Generate(policy, tokenizer, request.PromptPositions.Select(p => prompts[p]).ToList(),
-            request.PromptPositions.Select(p => indices[p]).ToList(), RunSpecMapping.ToRoundSettings(request.Spec), request.Spec.Seed, request.Round,
-            cancellationToken);
+        var shard = request.PromptPositions.Select(p => prompts[p]).ToList();
+        int longest = shard.Count == 0 ? 1 : shard.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length);
+        var settings = RunSpecMapping.ToRoundSettings(request.Spec) with
+        {
+            GenerationBatchSize = BatchRows(request.Spec, policy, longest + request.Spec.MaxNewTokens),
+        };
+        var groups = RoundPhases.Generate(policy, tokenizer, shard, request.PromptPositions.Select(p => indices[p]).ToList(), settings,
+            request.Spec.Seed, request.Round, cancellationToken);
         return groups.Select(g => g.ResponseIds.ToList()).ToList();
     }
 
@@ -139,7 +149,19 @@ public static class RoundJob
         var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
         c.Progress("evaluate", 0, evalPrompts.Count);
         return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
-            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Spec.GenerationBatchSize, c.Cancellation);
+            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Settings.GenerationBatchSize, c.Cancellation);
+    }
+
+    /// <summary>
+    /// Sequences decoded together: sampling.batch_size, or where it is 0 as many rows as a quarter of the device's
+    /// memory holds (their KV caches of <paramref name="tokensPerRow"/> positions and their logits), so a GPU decodes
+    /// hundreds of rows a step. Outputs do not depend on it (a row's tokens are the same in any batch).
+    /// </summary>
+    public static int BatchRows(RunSpec spec, DecoderLM model, int tokensPerRow)
+    {
+        if (spec.GenerationBatchSize > 0) return spec.GenerationBatchSize;
+        long budget = (DeviceMemory.Total(model.Device) ?? 8L << 30) / 4;
+        return MemoryPlan.GenerationRows(model.Config, model.DType == ScalarType.Float32 ? 4 : 2, tokensPerRow, budget, SpecLimits.Default.GenerationBatchSize);
     }
 
     /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>

@@ -9,7 +9,8 @@ public static class MemoryPlanning
     /// <summary>The device a spec is checked against: its name and memory (set by Silo:DeviceMemoryBytes, or measured).</summary>
     public sealed record DeviceBudget(string Name, long Bytes, bool Cpu);
 
-    public static MemoryPlan Plan(RunSpec s, ModelConfig config, int maxPromptTokens, bool cpu)
+    /// <param name="deviceBytes">the device's memory: sampling.batch_size 0 plans the generation batch from it</param>
+    public static MemoryPlan Plan(RunSpec s, ModelConfig config, int maxPromptTokens, bool cpu, long? deviceBytes = null)
     {
         int dtypeBytes = config.TorchDtype switch
         {
@@ -21,9 +22,11 @@ public static class MemoryPlanning
         // (reference previous_round, or the judge's implicit reward), and the one before it for consistency.
         int held = 2 + (s.Reference == "previous_round" || s.Judge is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
         int tokens = maxPromptTokens + s.MaxNewTokens;
+        int rows = s.GenerationBatchSize > 0 ? s.GenerationBatchSize
+            : MemoryPlan.GenerationRows(config, dtypeBytes, tokens, (deviceBytes ?? 8L << 30) / 4, SpecLimits.Default.GenerationBatchSize);
         return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),
             TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
-            GenerationRows: s.GenerationBatchSize, GenerationTokens: tokens, GradientCheckpointing: s.GradientCheckpointing));
+            GenerationRows: rows, GenerationTokens: tokens, GradientCheckpointing: s.GradientCheckpointing));
     }
 
     /// <summary>A problem naming the plan's parts when its peak exceeds the device's memory; null when it fits.</summary>

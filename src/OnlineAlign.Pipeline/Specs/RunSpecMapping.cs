@@ -69,7 +69,7 @@ public static class RunSpecMapping
         Range("prompts_per_round", s.PromptsPerRound, 1, l.PromptsPerRound);
         Range("samples_per_prompt", s.SamplesPerPrompt, 2, l.SamplesPerPrompt);
         Range("sampling.max_new_tokens", s.MaxNewTokens, 1, l.MaxNewTokens);
-        Range("sampling.batch_size", s.GenerationBatchSize, 1, l.GenerationBatchSize);
+        Range("sampling.batch_size", s.GenerationBatchSize, 0, l.GenerationBatchSize); // 0: planned from the device's memory
         Range("sampling.top_k", s.TopK, 0, l.TopK);
         Range("judge.judgements", s.Judgements, 1, l.Judgements);
         Range("sft_steps", s.SftSteps, 0, l.SftSteps);
@@ -149,7 +149,7 @@ public static class RunSpecMapping
             var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
             problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
             if (device is not null && problems.Count == 0 && lengths.Count > 0
-                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu), device, s.Lora is not null) is { } tooBig)
+                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu, device.Bytes), device, s.Lora is not null) is { } tooBig)
                 problems.Add(tooBig);
         }
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
@@ -166,13 +166,13 @@ public static class RunSpecMapping
         string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
 
     /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>
-    public static MemoryPlan? Plan(RunSpec s, bool cpu)
+    public static MemoryPlan? Plan(RunSpec s, bool cpu, long? deviceBytes = null)
     {
         var problems = new List<string>();
         var (tokenizer, config) = ModelProblems(s, problems);
         var prompts = PromptProblems(s, problems);
         if (tokenizer is null || config is null || prompts is null || prompts.Count == 0) return null;
-        return MemoryPlanning.Plan(s, config, prompts.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length), cpu);
+        return MemoryPlanning.Plan(s, config, prompts.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length), cpu, deviceBytes);
     }
 
     /// <summary>The adapter a LoRA run trains: the spec's settings, or those of the PEFT folder it starts from; null for full fine-tuning.</summary>
