@@ -125,7 +125,7 @@ public static class RoundPhases
     {
         var rows = pairs.SelectMany(p => new[] { new PromptResponse(p.Prompt, p.Chosen), new PromptResponse(p.Prompt, p.Rejected),
             new PromptResponse(p.Prompt, p.Explore ?? p.Chosen) }).ToList();
-        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
+        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken, sharePrompts: false);
         return pairs.Select((p, i) => p with
         {
             ReferenceChosen = logProbs[3 * i].Sum, ReferenceRejected = logProbs[3 * i + 1].Sum,
@@ -181,7 +181,9 @@ public static class RoundPhases
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Rejected]),
             new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[0]),
         }.Take(perPair)).ToList();
-        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken);
+        // The plain pass, the training forward's arithmetic: where the reference is the policy itself (a round's first
+        // step), its rewards are then exactly zero, as in TRL, not float noise that would decide rewards/accuracies.
+        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken, sharePrompts: false);
         var examples = pairs.Select((p, i) => new PairExample(
             groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen], groups[p.PromptIndex].ResponseIds[p.Rejected],
             logProbs[perPair * i].Sum, logProbs[perPair * i + 1].Sum, consistency[p.PromptIndex], p.Stage,
