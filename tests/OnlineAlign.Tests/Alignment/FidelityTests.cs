@@ -85,7 +85,7 @@ public class FidelityTests
         // By hand: stage 0 against the round's reference, then stage 1 against the model stage 0 ended with.
         using var byHand = BuiltinModels.Clone(model);
         PreferenceTrainer.Train(byHand, stage0, new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 2, 2));
-        var after0 = ResponseLogProbs.Score(byHand, [new(prompt, Response("123")), new(prompt, Response("132"))]);
+        var after0 = ResponseLogProbs.Score(byHand, [new(prompt, Response("123")), new(prompt, Response("132"))], sharePrompts: false);
         PreferenceTrainer.Train(byHand, stage1.Select(p => p with { ReferenceChosen = after0[0].Sum, ReferenceRejected = after0[1].Sum }).ToList(),
             new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 2, 2 + 7919));
         var expected = byHand.state_dict();

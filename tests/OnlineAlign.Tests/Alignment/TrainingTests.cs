@@ -123,9 +123,9 @@ public class TrainingTests
         var problems = new RoundSettings
         {
             SamplesPerPrompt = 1, Sampling = new() { Temperature = -1 }, Loss = new LossSettings { Beta = 0 }, Judge = "oracle",
-            GenerationBatchSize = 0,
+            GenerationBatchSize = -1,
         }.Problems();
-        Assert.Contains(problems, p => p.StartsWith("sampling.batch_size must be at least 1, got 0"));
+        Assert.Contains(problems, p => p.StartsWith("sampling.batch_size must be at least 0 (0: planned from the device's memory), got -1"));
         Assert.Contains(problems, p => p.StartsWith("samples_per_prompt"));
         Assert.Contains(problems, p => p.StartsWith("sampling.temperature"));
         Assert.Contains(problems, p => p.StartsWith("loss.beta"));
