@@ -11,7 +11,8 @@ namespace OnlineAlign.Tests.Modeling;
 /// classes run in parallel, and a bare manual_seed here would interleave with another test's draws.</remarks>
 public class Qwen2ShapeTests
 {
-    private static readonly ModelConfig SmallQwen2 = new()
+    /// <summary>A Qwen2 shape small enough for unit tests: GQA 7/1, q/k/v bias, tied embeddings.</summary>
+    internal static readonly ModelConfig SmallQwen2 = new()
     {
         ModelType = "qwen2", VocabSize = 97, HiddenSize = 56, IntermediateSize = 80, NumLayers = 2, NumHeads = 7,
         NumKeyValueHeads = 1, HeadDim = 8, RopeTheta = 1_000_000, MaxPositions = 128, AttentionBias = true,

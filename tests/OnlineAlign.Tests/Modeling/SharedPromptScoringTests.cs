@@ -8,13 +8,6 @@ namespace OnlineAlign.Tests.Modeling;
 /// <summary>Log-probs with each distinct prompt computed once equal the plain pass's, row by row and token by token.</summary>
 public class SharedPromptScoringTests
 {
-    private static readonly ModelConfig SmallQwen2 = new()
-    {
-        ModelType = "qwen2", VocabSize = 97, HiddenSize = 56, IntermediateSize = 80, NumLayers = 2, NumHeads = 7,
-        NumKeyValueHeads = 1, HeadDim = 8, RopeTheta = 1_000_000, MaxPositions = 128, AttentionBias = true,
-        TieWordEmbeddings = true, EosTokenId = 96, PadTokenId = 96,
-    };
-
     /// <summary>Three prompts of 5, 11 and 1 tokens with 1-9-token responses, grouped, then one prompt again out of its group.</summary>
     private static List<PromptResponse> Rows(int vocabulary)
     {
@@ -31,7 +24,7 @@ public class SharedPromptScoringTests
     [InlineData("qwen2")]
     public void SharedPromptsGiveThePlainPasssLogProbs(string family)
     {
-        using var model = family == "llama" ? HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny")) : BuiltinModels.Create(SmallQwen2, 5);
+        using var model = family == "llama" ? HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny")) : BuiltinModels.Create(Qwen2ShapeTests.SmallQwen2, 5);
         var rows = Rows(model.Config.VocabSize);
         var plain = ResponseLogProbs.Score(model, rows, chunkSize: rows.Count, sharePrompts: false);
         var shared = ResponseLogProbs.Score(model, rows, chunkSize: rows.Count);

@@ -57,4 +57,18 @@ public class MemoryPlanTests
         Assert.Contains(refused, p => p.StartsWith("model: the run does not fit cpu") && p.Contains("of 4 MiB"));
         Assert.NotNull(RunSpecMapping.Plan(spec, cpu: true));
     }
+
+    /// <summary>What the GPU silo's spec check does (SpecCheckGrain): its device and memory setting make the budget the spec is held to.</summary>
+    [Fact]
+    public void ASilosDeviceMemorySettingIsTheBudgetItsSpecCheckHoldsASpecTo()
+    {
+        var roots = new OnlineAlign.Pipeline.Files.DataRoots([Path.GetTempPath()]);
+        var small = new OnlineAlign.Grains.Workers.WorkerSettings("cpu", Path.GetTempPath(), roots, SpecLimits.Default, DeviceMemoryBytes: 4L << 20);
+        var spec = new RunSpec { Device = "auto" };
+        Assert.Equal(new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true), small.Budget(spec));
+        Assert.Contains(RunSpecMapping.Problems(spec, small.Limits, small.DataRoots, device: small.Budget(spec)), p => p.StartsWith("model: the run does not fit cpu"));
+        var measured = small with { DeviceMemoryBytes = 0 };                       // 0: the machine's own memory
+        Assert.Equal(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, measured.Budget(spec)!.Bytes);
+        Assert.Empty(RunSpecMapping.Problems(spec, measured.Limits, measured.DataRoots, device: measured.Budget(spec)));
+    }
 }
