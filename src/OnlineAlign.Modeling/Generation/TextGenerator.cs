@@ -55,16 +55,7 @@ public static class TextGenerator
         var device = model.Device;
         int batch = prompts.Count;
 
-        // Distinct prompts, in order of first use, and each row's.
-        var distinct = new List<int[]>();
-        var byContent = new Dictionary<string, int>();
-        var source = new long[batch];
-        for (int b = 0; b < batch; b++)
-        {
-            string key = string.Join(',', prompts[b]);
-            if (!byContent.TryGetValue(key, out int u)) { u = distinct.Count; byContent[key] = u; distinct.Add(prompts[b]); }
-            source[b] = u;
-        }
+        var (distinct, source) = DistinctPrompts(prompts);
         if (stats is not null)
         {
             stats.PrefillTokens += distinct.Sum(p => (long)p.Length);
@@ -183,8 +174,23 @@ public static class TextGenerator
 
     private const int MinSharedPrefix = 8;
 
+    /// <summary>The distinct prompts (by tokens), in order of first use, and each row's index among them.</summary>
+    internal static (List<int[]> Distinct, long[] Source) DistinctPrompts(IReadOnlyList<int[]> prompts)
+    {
+        var distinct = new List<int[]>();
+        var byContent = new Dictionary<string, int>();
+        var source = new long[prompts.Count];
+        for (int b = 0; b < prompts.Count; b++)
+        {
+            string key = string.Join(',', prompts[b]);
+            if (!byContent.TryGetValue(key, out int u)) { u = distinct.Count; byContent[key] = u; distinct.Add(prompts[b]); }
+            source[b] = u;
+        }
+        return (distinct, source);
+    }
+
     /// <summary>bool [B, capacity]: the shared prefix's columns, then a row's own tokens right-aligned at promptLength (pads between).</summary>
-    private static Tensor Valid(IReadOnlyList<int[]> prompts, int shared, int promptLength, long capacity)
+    internal static Tensor Valid(IReadOnlyList<int[]> prompts, int shared, int promptLength, long capacity)
     {
         var valid = zeros(prompts.Count, capacity, ScalarType.Bool);
         for (int b = 0; b < prompts.Count; b++)

@@ -63,9 +63,9 @@ public static class ResponseLogProbs
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var chunk = rows.Skip(start).Take(chunkSize).ToList();
-            if (sharePrompts && SharedPromptScoring.Worthwhile(chunk))
+            if (sharePrompts && SharedPromptScoring.Score(model, chunk, padTokenId) is { } shared)
             {
-                results.AddRange(SharedPromptScoring.Score(model, chunk, padTokenId).Select(s => new ResponseScore(s)));
+                results.AddRange(shared.Select(s => new ResponseScore(s)));
                 continue;
             }
             var (logProbs, _) = Forward(model, chunk, padTokenId);

@@ -11,37 +11,25 @@ namespace OnlineAlign.Modeling.Scoring;
 /// </summary>
 internal static class SharedPromptScoring
 {
-    /// <summary>True when some prompt of the rows appears more than once (same object or same tokens).</summary>
-    public static bool Worthwhile(IReadOnlyList<PromptResponse> rows) =>
-        rows.Select(r => string.Join(',', r.Prompt)).Distinct().Count() < rows.Count;
-
-    /// <summary>Per-token log-probs of each row's response. Call without gradients, inside a dispose scope.</summary>
-    public static float[][] Score(DecoderLM model, IReadOnlyList<PromptResponse> rows, int padTokenId)
+    /// <summary>
+    /// Per-token log-probs of each row's response, or null where no prompt repeats (the plain pass is then as good).
+    /// Call without gradients, inside a dispose scope.
+    /// </summary>
+    public static float[][]? Score(DecoderLM model, IReadOnlyList<PromptResponse> rows, int padTokenId)
     {
         if (rows.Any(r => r.Prompt.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
+        var (distinct, source) = TextGenerator.DistinctPrompts(rows.Select(r => r.Prompt).ToList());
+        if (distinct.Count == rows.Count) return null;
         var device = model.Device;
-        var distinct = new List<int[]>();
-        var byContent = new Dictionary<string, int>();
-        var source = new long[rows.Count];
-        for (int b = 0; b < rows.Count; b++)
-        {
-            string key = string.Join(',', rows[b].Prompt);
-            if (!byContent.TryGetValue(key, out int u)) { u = distinct.Count; byContent[key] = u; distinct.Add(rows[b].Prompt); }
-            source[b] = u;
-        }
         int promptLength = distinct.Max(p => p.Length), responseLength = Math.Max(1, rows.Max(r => r.Response.Length));
         long capacity = promptLength + responseLength;
 
         // The distinct prompts, right-aligned at promptLength; every response column counts as valid (a pad after a
         // response is only ever seen by later pads, whose outputs are not read).
-        var valid = zeros(distinct.Count, capacity, ScalarType.Bool);
+        var valid = TextGenerator.Valid(distinct, shared: 0, promptLength, capacity).to(device);
         var ids = full(distinct.Count, promptLength, (long)padTokenId, ScalarType.Int64);
         for (int u = 0; u < distinct.Count; u++)
-        {
-            valid[u].narrow(0, promptLength - distinct[u].Length, capacity - promptLength + distinct[u].Length).fill_(true);
             ids[u].narrow(0, promptLength - distinct[u].Length, distinct[u].Length).copy_(tensor(distinct[u].Select(x => (long)x).ToArray()));
-        }
-        valid = valid.to(device);
         var positions = (valid.narrow(1, 0, promptLength).to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0);
         using var cache = new KvCache(model.Config, distinct.Count, capacity, model.DType, device);
         var promptHidden = model.Hidden(ids.to(device), positions, TextGenerator.AttentionMask(valid, 0, promptLength), cache);

@@ -54,6 +54,23 @@ public class ApiErrorTests
         foreach (var expected in new[] { "eft_examples must be between 0 and 100000, got -1", "judge.template", "judge.model 'someone'",
                      "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000" })
             Assert.Contains(expected, newerError.Status.Detail);
+        // This session's fields: LoRA, the chat template, the planned batch (0 is valid, below it is not).
+        var lora = LocalTestCluster.SmallSpec();
+        lora.Model = new ModelSpec { ChatTemplate = "vicuna", Lora = new LoraSpec { R = 0, Alpha = double.NaN, Dropout = 1, TargetModules = { "c_attn" } } };
+        lora.Sampling.BatchSize = -1;
+        var loraError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = lora }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, loraError.StatusCode);
+        foreach (var expected in new[] { "model.lora.r must be between 1 and 1024, got 0", "model.lora.alpha must be a finite number", "model.lora.dropout must be in [0, 1), got 1",
+                     "model.lora.target_modules: 'c_attn' is not one of", "sampling.batch_size must be between 0 and 4096, got -1" })
+            Assert.Contains(expected, loraError.Status.Detail);
+        lora.Model.Lora = new LoraSpec { TargetModules = { Enumerable.Repeat("q_proj", 100_000) } };
+        lora.Sampling.BatchSize = 0;
+        var chatError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = lora }).ResponseAsync);
+        Assert.Contains("model.lora.target_modules names 100000 modules; there are 7 to adapt", chatError.Status.Detail);
+        lora.Model.Lora = new LoraSpec();
+        chatError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = lora }).ResponseAsync);
+        Assert.Contains("model.chat_template 'vicuna' is not one of auto, plain, chatml, llama3", chatError.Status.Detail);
+
         var badId = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(), RequestId = "a/b" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badId.StatusCode);
 
