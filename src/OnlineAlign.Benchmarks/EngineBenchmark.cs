@@ -24,7 +24,28 @@ namespace OnlineAlign.Benchmarks;
 public static class EngineBenchmark
 {
     public sealed record Settings(string Model, int Prompts, int Samples, int PromptTokens, int NewTokens, int Batch,
-        int JudgePrompts, int JudgeResponses, int Judgements, int JudgeNewTokens, int Repeats, string Device = "cpu", ScalarType DType = ScalarType.Float32);
+        int JudgePrompts, int JudgeResponses, int Judgements, int JudgeNewTokens, int Repeats, string Device, ScalarType DType,
+        int ExpectedPrompts, int ExpectedResponses, string Workloads, string ScoresOut);
+
+    /// <summary>The command's options (see Program.cs), from a lookup of "--name value" arguments with defaults.</summary>
+    public static Settings Parse(Func<string, string, string> arg) => new(
+        Model: arg("model", "llama-20m"),
+        Prompts: int.Parse(arg("prompts", "256")),
+        Samples: int.Parse(arg("samples", "8")),
+        PromptTokens: int.Parse(arg("prompt", "64")),
+        NewTokens: int.Parse(arg("new", "48")),
+        Batch: int.Parse(arg("batch", "64")),
+        JudgePrompts: int.Parse(arg("judge-prompts", "16")),
+        JudgeResponses: int.Parse(arg("judge-responses", "4")),
+        Judgements: int.Parse(arg("judgements", "3")),
+        JudgeNewTokens: int.Parse(arg("judge-new", "8")),
+        Repeats: int.Parse(arg("repeats", "2")),
+        Device: arg("device", "cpu"),
+        DType: arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+        ExpectedPrompts: int.Parse(arg("expected-prompts", "16")),
+        ExpectedResponses: int.Parse(arg("expected-responses", "8")),
+        Workloads: arg("workloads", "generate,sampled,expected"),
+        ScoresOut: arg("scores-out", ""));
 
     public static void Run(Settings s, TextWriter report)
     {
@@ -43,7 +64,8 @@ public static class EngineBenchmark
         var rows = prompts.SelectMany(p => Enumerable.Repeat(p, s.Samples)).ToList();
         var seeds = Enumerable.Range(0, rows.Count).Select(i => 7UL * (ulong)i + 1).ToList();
         var options = new SamplingOptions { MaxNewTokens = s.NewTokens, Temperature = 1.0, TopP = 1.0, StopTokenIds = stopIds, PadTokenId = 0 };
-        for (int r = 0; r < s.Repeats; r++)
+        var workloads = s.Workloads.Split(',');
+        for (int r = 0; r < s.Repeats && workloads.Contains("generate"); r++)
         {
             var clock = Stopwatch.StartNew();
             var outputs = TextGenerator.Generate(model, rows, options, seeds, s.Batch);
@@ -55,15 +77,20 @@ public static class EngineBenchmark
                              $"outputs {Hash(outputs.SelectMany(o => o.Tokens))}");
         }
 
-        // Judge: Self-Rewarding's rubric around each (prompt, response).
-        var groups = Enumerable.Range(0, s.JudgePrompts).Select(_ =>
+        // Judge: Self-Rewarding's rubric around each (prompt, response); sampled judgements keep every judgement's KV
+        // cache at once in the earlier engine, hence fewer responses than the expected-score pass.
+        List<ResponseGroup> Groups(int count, int responses) => Enumerable.Range(0, count).Select(_ =>
         {
             var item = new PromptItem(Text(s.PromptTokens), "");
-            var responses = Enumerable.Range(0, s.JudgeResponses).Select(_ => tokenizer.Encode(Text(s.PromptTokens / 2))).ToList();
-            return new ResponseGroup(item, tokenizer.Encode(item.Prompt), responses, responses.Select(r => tokenizer.Decode(r)).ToList());
+            var ids = Enumerable.Range(0, responses).Select(_ => tokenizer.Encode(Text(s.PromptTokens / 2))).ToList();
+            return new ResponseGroup(item, tokenizer.Encode(item.Prompt), ids, ids.Select(r => tokenizer.Decode(r)).ToList());
         }).ToList();
-        long judgeRows = (long)s.JudgePrompts * s.JudgeResponses;
         foreach (var scoring in new[] { LlmJudgeScoring.Sampled, LlmJudgeScoring.Expected })
+        {
+            bool sampled = scoring == LlmJudgeScoring.Sampled;
+            if (!workloads.Contains(sampled ? "sampled" : "expected")) continue;
+            var (count, responses) = sampled ? (s.JudgePrompts, s.JudgeResponses) : (s.ExpectedPrompts, s.ExpectedResponses);
+            var groups = Groups(count, responses);
             for (int r = 0; r < s.Repeats; r++)
             {
                 var judge = new LlmJudge(model, tokenizer, s.Judgements,
@@ -71,10 +98,15 @@ public static class EngineBenchmark
                 var clock = Stopwatch.StartNew();
                 var result = judge.Score(groups);
                 double seconds = clock.Elapsed.TotalSeconds;
-                string what = scoring == LlmJudgeScoring.Sampled ? $"{s.Judgements} sampled judgements of up to {s.JudgeNewTokens} tokens" : "expected score digit";
-                report.WriteLine($"judge {s.JudgePrompts} prompts x {s.JudgeResponses} responses, rubric, {what}: {seconds:F2} s, " +
-                                 $"{judgeRows / seconds:F1} responses judged/s; scores {Hash(result.Scores.SelectMany(x => x).Select(v => Math.Round(v, 4)))}");
+                string what = sampled ? $"{s.Judgements} sampled judgements of up to {s.JudgeNewTokens} tokens" : "expected score digit";
+                long tokens = groups.Sum(g => g.ResponseTexts.Sum(t => (long)tokenizer.Encode(JudgePrompts.Format("rubric", g.Item.Prompt, t)).Length));
+                // Scores in full, one a line, for comparing engines whose arithmetic differs only in order.
+                if (s.ScoresOut != "" && !sampled)
+                    File.WriteAllLines(s.ScoresOut, result.Scores.SelectMany(x => x).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+                report.WriteLine($"judge {count} prompts x {responses} responses, rubric, {what}: {seconds:F2} s, " +
+                                 $"{count * responses / seconds:F1} responses judged/s, {tokens} judge-prompt tokens; scores {Hash(result.Scores.SelectMany(x => x).Select(v => Math.Round(v, 4)))}");
             }
+        }
     }
 
     private static string Hash<T>(IEnumerable<T> values) =>

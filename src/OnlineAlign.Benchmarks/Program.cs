@@ -11,9 +11,11 @@ using static TorchSharp.torch;
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000]
 //   storage [--mb 64,256]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
-//         [--samples 4] [--new 64] [--batch 8] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch)
+//         [--samples 4] [--new 64] [--batch 8] [--gen-batch 64] [--judge implicit|llm] [--judge-template rubric|compact]
+//         [--judgements 3] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch; engine_compare.sh BASE round: against an earlier commit)
 //   engine [--model llama-20m|qwen2-narrow] [--prompts 256] [--samples 8] [--prompt 64] [--new 48] [--batch 64]
-//         [--judge-prompts 16] [--judge-responses 4] [--judgements 3] [--judge-new 8] [--repeats 2] [--device cuda] [--dtype bf16]
+//         [--judge-prompts 16] [--judge-responses 4] [--judgements 3] [--judge-new 8] [--expected-prompts 16] [--expected-responses 8]
+//         [--workloads generate,sampled,expected] [--repeats 2] [--device cuda] [--dtype bf16]
 //         (engine_compare.sh: against an earlier commit)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
@@ -80,33 +82,10 @@ switch (command)
             Runs: int.Parse(Arg("runs", "2000"))), report);
         break;
     case "round":
-        RoundBenchmark.Run(new RoundBenchmark.Settings(
-            Model: Arg("model", "tiny"),
-            Device: Arg("device", "cpu"),
-            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
-            Rounds: int.Parse(Arg("rounds", "2")),
-            Prompts: int.Parse(Arg("prompts", "64")),
-            PromptTokens: int.Parse(Arg("prompt", "64")),
-            Samples: int.Parse(Arg("samples", "4")),
-            NewTokens: int.Parse(Arg("new", "64")),
-            BatchSize: int.Parse(Arg("batch", "8")),
-            PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
+        RoundBenchmark.Run(RoundBenchmark.Parse(Arg), report);
         break;
     case "engine":
-        EngineBenchmark.Run(new EngineBenchmark.Settings(
-            Model: Arg("model", "llama-20m"),
-            Prompts: int.Parse(Arg("prompts", "256")),
-            Samples: int.Parse(Arg("samples", "8")),
-            PromptTokens: int.Parse(Arg("prompt", "64")),
-            NewTokens: int.Parse(Arg("new", "48")),
-            Batch: int.Parse(Arg("batch", "64")),
-            JudgePrompts: int.Parse(Arg("judge-prompts", "16")),
-            JudgeResponses: int.Parse(Arg("judge-responses", "4")),
-            Judgements: int.Parse(Arg("judgements", "3")),
-            JudgeNewTokens: int.Parse(Arg("judge-new", "8")),
-            Repeats: int.Parse(Arg("repeats", "2")),
-            Device: Arg("device", "cpu"),
-            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 }), report);
+        EngineBenchmark.Run(EngineBenchmark.Parse(Arg), report);
         break;
     case "logprobs":
         LogProbBenchmark.Run(new LogProbBenchmark.Settings(

@@ -16,7 +16,24 @@ namespace OnlineAlign.Benchmarks;
 public static class RoundBenchmark
 {
     public sealed record Settings(string Model, string Device, ScalarType DType, int Rounds, int Prompts, int PromptTokens,
-        int Samples, int NewTokens, int BatchSize, double PeakTflops);
+        int Samples, int NewTokens, int BatchSize, double PeakTflops, int GenerationBatchSize, string Judge, string JudgeTemplate, int Judgements);
+
+    /// <summary>The command's options (see Program.cs), from a lookup of "--name value" arguments with defaults.</summary>
+    public static Settings Parse(Func<string, string, string> arg) => new(
+        Model: arg("model", "tiny"),
+        Device: arg("device", "cpu"),
+        DType: arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+        Rounds: int.Parse(arg("rounds", "2")),
+        Prompts: int.Parse(arg("prompts", "64")),
+        PromptTokens: int.Parse(arg("prompt", "64")),
+        Samples: int.Parse(arg("samples", "4")),
+        NewTokens: int.Parse(arg("new", "64")),
+        BatchSize: int.Parse(arg("batch", "8")),
+        PeakTflops: double.Parse(arg("peak-tflops", "0")),
+        GenerationBatchSize: int.Parse(arg("gen-batch", "64")),
+        Judge: arg("judge", "implicit"),
+        JudgeTemplate: arg("judge-template", "rubric"),
+        Judgements: int.Parse(arg("judgements", "3")));
 
     public static void Run(Settings s, TextWriter report)
     {
@@ -30,7 +47,8 @@ public static class RoundBenchmark
             HfCheckpoint.Save(initial, Path.Combine(folder, "model"), new ByteTokenizer().HfFiles());
         long parameters = config.ParameterCount();
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +
-                         $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}" +
+                         $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}, " +
+                         $"generation batch {s.GenerationBatchSize}, judge {(s.Judge == "llm" ? $"llm ({s.JudgeTemplate}, {s.Judgements} judgements)" : s.Judge)}" +
                          " (a JSONL prompt set: no held-out evaluation, so the evaluate phase does nothing)");
         var random = new Random(0);
         string prompts = Path.Combine(folder, "prompts.jsonl");
@@ -41,7 +59,8 @@ public static class RoundBenchmark
         var spec = new RunSpec
         {
             Name = "round-benchmark", HfFolder = Path.Combine(folder, "model"), PromptsJsonl = prompts, Rounds = s.Rounds, PromptsPerRound = s.Prompts,
-            SamplesPerPrompt = s.Samples, Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, Judge = "implicit", Consistency = "dyn",
+            SamplesPerPrompt = s.Samples, Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, Consistency = "dyn",
+            Judge = s.Judge, JudgeTemplate = s.JudgeTemplate, Judgements = s.Judgements, GenerationBatchSize = s.GenerationBatchSize,
             Loss = "dpo", Beta = 0.1, LearningRate = 1e-6, WeightDecay = 0, BatchSize = s.BatchSize, Seed = 1, Device = s.Device,
         };
         using var run = new LocalRun(spec, Path.Combine(folder, "run"), device);

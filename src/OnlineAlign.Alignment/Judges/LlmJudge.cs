@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
 using static TorchSharp.torch;
 
@@ -48,7 +49,7 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var prompts = groups.SelectMany(g => g.ResponseTexts.Select(response =>
             Examples.PromptIds(tokenizer, JudgePrompts.Format(text, g.Item.Prompt, response)))).ToList();
         int failures = 0;
-        var flat = scoring == LlmJudgeScoring.Expected ? Expected(prompts, cancellationToken) : Sampled(prompts, cancellationToken, out failures);
+        var flat = scoring == LlmJudgeScoring.Expected ? Expected(prompts, [.. groups.Select(g => g.ResponseTexts.Count).Where(n => n > 0)], cancellationToken) : Sampled(prompts, cancellationToken, out failures);
         var scores = new List<double[]>();
         int k = 0;
         foreach (var g in groups)
@@ -82,48 +83,21 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         return result;
     }
 
-    private double[] Expected(List<int[]> prompts, CancellationToken cancellationToken)
+    private double[] Expected(List<int[]> prompts, IReadOnlyList<int> groupSizes, CancellationToken cancellationToken)
     {
         var digits = Enumerable.Range(0, JudgePrompts.MaxScore + 1).Select(d => tokenizer.Encode(d.ToString(CultureInfo.InvariantCulture))).ToArray();
         if (digits.Any(ids => ids.Length != 1))
             throw new ArgumentException("judge scoring 'expected' needs each digit 0-5 to be one token of the model's tokenizer");
         int[] prefix = tokenizer.Encode(JudgePrompts.ScorePrefix);
         var rows = prompts.Select(p => (int[])[.. p, .. prefix]).ToList();
-        var result = new double[rows.Count];
-        int pad = Math.Max(0, tokenizer.PadId);
-        using var noGrad = no_grad();
-        var digitIndex = tensor(digits.Select(d => (long)d[0]).ToArray(), device: judge.Device);
-        var values = arange(0, JudgePrompts.MaxScore + 1, dtype: ScalarType.Float32, device: judge.Device);
-        // The rubric (everything before the first place two judge prompts differ) is the same for every response:
-        // its keys and values are computed once and every chunk starts from them.
-        int shared = TextGenerator.SharedPrefix(rows);
-        using var rubric = shared == 0 ? null : new KvCache(judge.Config, 1, shared + rows.Max(r => r.Length - shared), judge.DType, judge.Device);
-        if (rubric is not null)
+        // The rubric is computed once for all responses and each question once for its responses.
+        var logProbs = LastTokenLogProbs.Score(judge, rows, groupSizes, [.. digits.Select(d => d[0])], Math.Min(maxBatch, 32),
+            Math.Max(0, tokenizer.PadId), cancellationToken);
+        return logProbs.Select(lp =>
         {
-            using var prefill = NewDisposeScope();
-            judge.Hidden(tensor(rows[0].Take(shared).Select(x => (long)x).ToArray(), [1, shared]).to(judge.Device), cache: rubric);
-        }
-        int chunkSize = Math.Min(maxBatch, 32);
-        for (int start = 0; start < rows.Count; start += chunkSize)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var chunk = rows.Skip(start).Take(chunkSize).Select(r => r[shared..]).ToList();
-            int width = chunk.Max(r => r.Length);
-            var ids = new long[chunk.Count * width];
-            Array.Fill(ids, pad);
-            for (int b = 0; b < chunk.Count; b++)
-                for (int i = 0; i < chunk[b].Length; i++) ids[b * width + i] = chunk[b][i];
-            // Right-padded rows under causal attention (after the shared prefix): each row's last real position sees
-            // only the prefix and its own tokens.
-            using var cache = rubric?.Select(zeros(chunk.Count, ScalarType.Int64, device: judge.Device));
-            var hidden = judge.Hidden(tensor(ids, [chunk.Count, width]).to(judge.Device), cache: cache);
-            var last = tensor(chunk.Select((r, b) => (long)(b * width + r.Length - 1)).ToArray(), device: judge.Device);
-            var logits = judge.Logits(hidden.reshape(-1, hidden.shape[^1]).index_select(0, last)).to(ScalarType.Float32);
-            var p = logits.log_softmax(-1).index_select(1, digitIndex).exp();           // [B, 6]
-            var expected = ((p * values).sum(1) / p.sum(1)).cpu().data<float>().ToArray();
-            for (int b = 0; b < chunk.Count; b++) result[start + b] = expected[b];
-        }
-        return result;
+            double mass = 0, sum = 0;
+            for (int d = 0; d < lp.Length; d++) { double p = Math.Exp(lp[d]); mass += p; sum += p * d; }
+            return sum / mass;
+        }).ToArray();
     }
 }
