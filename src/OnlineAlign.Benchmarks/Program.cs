@@ -17,6 +17,8 @@ using static TorchSharp.torch;
 //         [--judge-prompts 16] [--judge-responses 4] [--judgements 3] [--judge-new 8] [--expected-prompts 16] [--expected-responses 8]
 //         [--workloads generate,sampled,expected] [--repeats 2] [--device cuda] [--dtype bf16]
 //         (engine_compare.sh: against an earlier commit)
+//   throughput [--model qwen2-0.5b] [--device cuda] [--dtype bf16] [--sequences 256] [--min-input 100] [--max-input 1024]
+//         [--min-output 100] [--max-output 1024] [--batch 0 (all)] [--repeats 1]   (nano-vllm's benchmark shape; pytorch_engine.py)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -84,6 +86,9 @@ switch (command)
     case "round":
         RoundBenchmark.Run(RoundBenchmark.Parse(Arg), report);
         break;
+    case "throughput":
+        ThroughputBenchmark.Run(ThroughputBenchmark.Parse(Arg), report);
+        break;
     case "engine":
         EngineBenchmark.Run(EngineBenchmark.Parse(Arg), report);
         break;
@@ -116,7 +121,7 @@ switch (command)
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, logprobs, memory, storage)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage)");
         return 2;
 }
 string? outFile = Arg("out", "");

@@ -34,22 +34,32 @@ public static class TextGenerator
     /// <param name="rowSeeds">One sampling seed per prompt (default: options.Seed + row index).</param>
     /// <param name="maxBatch">Most prompts decoded together; more are done in consecutive batches, which keeps
     /// the KV cache's memory bounded and gives the same rows. Rows sharing a prompt should be adjacent.</param>
+    /// <param name="rowMaxNewTokens">Each row's own token limit, at most options.MaxNewTokens (default: that for every row);
+    /// a row's tokens are the first ones it would give with a higher limit.</param>
     public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
         IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue, CancellationToken cancellationToken = default,
-        GenerationStats? stats = null)
+        GenerationStats? stats = null, IReadOnlyList<int>? rowMaxNewTokens = null)
     {
         options.Validate();
         if (maxBatch < 1) throw new ArgumentException($"maxBatch must be at least 1, got {maxBatch}");
         if (prompts.Count == 0) return [];
         if (rowSeeds is not null && rowSeeds.Count != prompts.Count)
             throw new ArgumentException($"{rowSeeds.Count} row seeds for {prompts.Count} prompts");
+        if (rowMaxNewTokens is not null && (rowMaxNewTokens.Count != prompts.Count || rowMaxNewTokens.Any(n => n < 1 || n > options.MaxNewTokens)))
+            throw new ArgumentException($"row token limits must be one per prompt ({prompts.Count}), each from 1 to max_new_tokens ({options.MaxNewTokens})");
         var seeds = rowSeeds ?? Enumerable.Range(0, prompts.Count).Select(i => options.Seed + (ulong)i).ToList();
+        var limits = rowMaxNewTokens ?? Enumerable.Repeat(options.MaxNewTokens, prompts.Count).ToList();
         return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
-            Batch(model, chunk, options, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(), stats, cancellationToken)).ToList();
+        {
+            var batchLimits = limits.Skip(k * maxBatch).Take(chunk.Length).ToList();
+            // The KV cache holds this batch's longest allowance only.
+            return Batch(model, chunk, options with { MaxNewTokens = batchLimits.Max() }, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(),
+                batchLimits, stats, cancellationToken);
+        }).ToList();
     }
 
     private static List<Continuation> Batch(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
-        GenerationStats? stats, CancellationToken cancellationToken)
+        IReadOnlyList<int> limits, GenerationStats? stats, CancellationToken cancellationToken)
     {
         var (promptLength, capacity) = Capacity(model, prompts, options);
         var device = model.Device;
@@ -99,6 +109,7 @@ public static class TextGenerator
         var tokens = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var logProbs = Enumerable.Range(0, batch).Select(_ => new List<float>()).ToArray();
         var stopped = new bool[batch];
+        var finished = new bool[batch];   // stopped, or at the row's own limit
         var active = Enumerable.Range(0, batch).ToList();   // original row of each batch row
         var rowGenerators = generators;
         for (int step = 0; step < options.MaxNewTokens; step++)
@@ -110,20 +121,21 @@ public static class TextGenerator
             // One host copy per step: the tokens decide which rows go on.
             var hostTokens = token.cpu().data<long>().ToArray();
             var hostLogProbs = logProb.cpu().data<float>().ToArray();
-            if (stats is not null) { stats.DecodeRowSteps += active.Count; stats.NewTokens += active.Count(row => !stopped[row]); }
+            if (stats is not null) { stats.DecodeRowSteps += active.Count; stats.NewTokens += active.Count(row => !finished[row]); }
             for (int i = 0; i < active.Count; i++)
             {
                 int row = active[i];
-                if (stopped[row]) continue; // stopped earlier, carried until the next compaction
+                if (finished[row]) continue; // finished earlier, carried until the next compaction
                 tokens[row].Add((int)hostTokens[i]);
                 logProbs[row].Add(hostLogProbs[i]);
                 if (stopSet.Contains((int)hostTokens[i])) stopped[row] = true;
+                finished[row] = stopped[row] || tokens[row].Count >= limits[row];
             }
-            if (step == options.MaxNewTokens - 1 || active.All(row => stopped[row])) break;
+            if (step == options.MaxNewTokens - 1 || active.All(row => finished[row])) break;
 
             long column = promptLength + step;
-            // Rows that stopped are carried (their tokens ignored) until enough have stopped to be worth a copy.
-            var carried = active.Select((row, i) => (row, i)).Where(x => stopped[x.row]).Select(x => x.i).ToList();
+            // Rows that finished are carried (their tokens ignored) until enough have finished to be worth a copy.
+            var carried = active.Select((row, i) => (row, i)).Where(x => finished[x.row]).Select(x => x.i).ToList();
             if (carried.Count > 0 && carried.Count * 4 >= active.Count)
             {
                 var keep = Enumerable.Range(0, active.Count).Except(carried).ToList();

@@ -54,4 +54,29 @@ public class RoundEngineTests
         Assert.True(stats.Compactions > 0);
         Assert.True(stats.DecodeRowSteps < prompts.Count * options.MaxNewTokens);
     }
+
+    /// <summary>
+    /// Rows with their own token limits (offline throughput benchmarks give each sequence its own length) give the
+    /// first tokens they give without one, and end at their limit unless a stop token comes first.
+    /// </summary>
+    [Fact]
+    public void ARowsOwnTokenLimitGivesThePrefixOfItsUnlimitedOutput()
+    {
+        using var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
+        var random = new Random(5);
+        var prompts = Enumerable.Range(0, 9).Select(_ => Enumerable.Range(0, random.Next(2, 12)).Select(_ => random.Next(3, 250)).ToArray()).ToList();
+        var options = new SamplingOptions { MaxNewTokens = 24, Temperature = 1.0, StopTokenIds = [7] };
+        int[] limits = [1, 24, 5, 13, 2, 24, 9, 17, 3];
+        var unlimited = TextGenerator.Generate(model, prompts, options);
+        var limited = TextGenerator.Generate(model, prompts, options, maxBatch: 4, rowMaxNewTokens: limits);
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            int expected = Math.Min(limits[i], unlimited[i].Tokens.Length);
+            Assert.Equal(unlimited[i].Tokens[..expected], limited[i].Tokens);
+            Assert.Equal(unlimited[i].Stopped && unlimited[i].Tokens.Length <= limits[i], limited[i].Stopped);
+        }
+        Assert.Contains(limited, c => !c.Stopped && c.Tokens.Length < 24);
+        var error = Assert.Throws<ArgumentException>(() => TextGenerator.Generate(model, prompts, options, rowMaxNewTokens: [.. limits[..8], 25]));
+        Assert.Contains("each from 1 to max_new_tokens (24)", error.Message);
+    }
 }
