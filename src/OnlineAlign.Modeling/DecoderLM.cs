@@ -159,7 +159,8 @@ public sealed class Attention : nn.Module
 
     /// <param name="cos">cos from <see cref="Rotary.At"/>.</param>
     /// <param name="signedSin">sin with its first half negated, from <see cref="Rotary.At"/>.</param>
-    /// <param name="mask">additive float [B, 1, T, S] (0 = attend, -inf = not); null = plain causal over this call's tokens.</param>
+    /// <param name="mask">additive float [B, 1, T, S] (0 = attend, -inf = not), or [B, 1, group*T, S] already tiled for
+    /// grouped-query attention; null = plain causal over this call's tokens.</param>
     public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, KvCache? cache, int layer)
     {
         long b = x.shape[0], t = x.shape[1];
@@ -202,8 +203,8 @@ public sealed class Attention : nn.Module
             // With an explicit mask, fold each group's query heads into the query axis instead of copying
             // the (cached, long) K/V: q [B, kvH, group*T, d] against k/v [B, kvH, S, d], mask repeated per head.
             var grouped = q.reshape(b, _kvHeads, group * t, _headDim);
-            // A one-token step's mask broadcasts over the group (a view); a longer call's must be tiled.
-            var groupedMask = t == 1 ? mask.expand(-1, -1, group, -1) : mask.repeat(1, 1, group, 1);
+            // A one-token step's mask broadcasts over the group (a view); a longer call's must be tiled (Hidden tiles it once).
+            var groupedMask = t == 1 ? mask.expand(-1, -1, group, -1) : mask.shape[2] == group * t ? mask : mask.repeat(1, 1, group, 1);
             y = F.scaled_dot_product_attention(grouped, k, v, attn_mask: groupedMask)
                 .reshape(b, _heads, t, _headDim);
         }
@@ -373,6 +374,10 @@ public sealed class DecoderLM : nn.Module
             mask = CausalMask(start, ids.shape[1], ids.device).unsqueeze(0).unsqueeze(0);
         // SDPA turns a bool mask into an additive one on every call: do it once here, not once per layer.
         var additive = mask is null ? null : where(mask, 0.0f, float.NegativeInfinity).to(DType);
+        // Grouped-query attention folds a group's query heads into the query axis (see Attention): a call of several
+        // tokens needs the mask tiled to match, once here rather than once per layer.
+        int group = Config.NumHeads / Config.NumKeyValueHeads;
+        if (additive is not null && group > 1 && ids.shape[1] > 1) additive = additive.repeat(1, 1, group, 1);
         var hidden = model.forward(ids, cos, sin, additive, cache,
             (GradientCheckpointing, GradientCheckpointing ? this.Adapted().Select(l => l.Layer.DropoutGenerator).FirstOrDefault(g => g is not null) : null));
         if (cache is not null) cache.Length = start + ids.shape[1];
