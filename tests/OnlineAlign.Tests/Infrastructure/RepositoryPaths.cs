@@ -29,10 +29,38 @@ public static class RepositoryPaths
         return Path.Combine(Root, "src", project, "bin", configuration, "net10.0", file);
     }
 
+    /// <summary>A new empty folder inside this test run's temporary folder.</summary>
     public static string NewTempFolder(string prefix)
     {
-        string path = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        string path = Path.Combine(RunFolder.Value, $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
+    }
+
+    // Checkpoints, Azurite data and silo folders add up to gigabytes a run: each run keeps them in one folder,
+    // removed when the run ends, and removes the folders of earlier runs whose process is gone (killed, crashed).
+    private static readonly Lazy<string> RunFolder = new(() =>
+    {
+        foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), RunPrefix + "*"))
+            if (int.TryParse(Path.GetFileName(stale)[RunPrefix.Length..], out int pid) && !IsRunning(pid)) TryDelete(stale);
+        string folder = Path.Combine(Path.GetTempPath(), RunPrefix + Environment.ProcessId);
+        Directory.CreateDirectory(folder);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(folder);
+        return folder;
+    });
+
+    private const string RunPrefix = "onlinealign-tests-";
+
+    private static bool IsRunning(int pid)
+    {
+        try { using var process = System.Diagnostics.Process.GetProcessById(pid); return !process.HasExited; }
+        catch (ArgumentException) { return false; }
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try { Directory.Delete(folder, recursive: true); }
+        catch (IOException) { }                   // a silo still closing a file: the next run removes it
+        catch (UnauthorizedAccessException) { }
     }
 }
