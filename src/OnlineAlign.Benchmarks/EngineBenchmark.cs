@@ -41,7 +41,7 @@ public static class EngineBenchmark
         JudgeNewTokens: int.Parse(arg("judge-new", "8")),
         Repeats: int.Parse(arg("repeats", "2")),
         Device: arg("device", "cpu"),
-        DType: arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+        DType: ModelShapes.DType(arg("dtype", "f32")),
         ExpectedPrompts: int.Parse(arg("expected-prompts", "16")),
         ExpectedResponses: int.Parse(arg("expected-responses", "8")),
         Workloads: arg("workloads", "generate,sampled,expected"),

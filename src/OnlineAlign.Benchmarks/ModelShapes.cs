@@ -47,6 +47,14 @@ public static class ModelShapes
         VocabSize = 4096, HiddenSize = 112, IntermediateSize = 256, HeadDim = 8, MaxPositions = 1024, EosTokenId = 2, PadTokenId = 0,
     };
 
+    /// <summary>A benchmark's --dtype: bf16, f16, or f32 (anything else).</summary>
+    public static TorchSharp.torch.ScalarType DType(string name) => name switch
+    {
+        "bf16" => TorchSharp.torch.ScalarType.BFloat16,
+        "f16" => TorchSharp.torch.ScalarType.Float16,
+        _ => TorchSharp.torch.ScalarType.Float32,
+    };
+
     public static ModelConfig ByName(string name) => name switch
     {
         "qwen2-narrow" => Qwen2Narrow,

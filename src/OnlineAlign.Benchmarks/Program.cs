@@ -42,7 +42,7 @@ switch (command)
         ModelBenchmark.Run(new ModelBenchmark.Settings(
             Model: Arg("model", "llama-50m"),
             Device: Arg("device", "cpu"),
-            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+            DType: ModelShapes.DType(Arg("dtype", "f32")),
             GenerationBatches: Arg("batches", "1,8,32").Split(',').Select(int.Parse).ToArray(),
             PromptTokens: int.Parse(Arg("prompt", "64")),
             NewTokens: int.Parse(Arg("new", "64")),
@@ -102,13 +102,13 @@ switch (command)
             Chunk: int.Parse(Arg("chunk", "32")),
             Repeats: int.Parse(Arg("repeats", "2")),
             Device: Arg("device", "cpu"),
-            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 }), report);
+            DType: ModelShapes.DType(Arg("dtype", "f32"))), report);
         break;
     case "memory":
         MemoryBenchmark.Run(new MemoryBenchmark.Settings(
             Models: Arg("models", "llama-20m,llama-50m").Split(','),
             Device: Arg("device", "cpu"),
-            DType: Arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+            DType: ModelShapes.DType(Arg("dtype", "f32")),
             Pairs: int.Parse(Arg("pairs", "8")),
             PromptTokens: int.Parse(Arg("prompt", "128")),
             ResponseTokens: int.Parse(Arg("response", "128")),

@@ -22,7 +22,7 @@ public static class RoundBenchmark
     public static Settings Parse(Func<string, string, string> arg) => new(
         Model: arg("model", "tiny"),
         Device: arg("device", "cpu"),
-        DType: arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+        DType: ModelShapes.DType(arg("dtype", "f32")),
         Rounds: int.Parse(arg("rounds", "2")),
         Prompts: int.Parse(arg("prompts", "64")),
         PromptTokens: int.Parse(arg("prompt", "64")),

@@ -20,7 +20,7 @@ public static class ThroughputBenchmark
     public static Settings Parse(Func<string, string, string> arg) => new(
         Model: arg("model", "qwen2-0.5b"),
         Device: arg("device", "cpu"),
-        DType: arg("dtype", "f32") switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 },
+        DType: ModelShapes.DType(arg("dtype", "f32")),
         Sequences: int.Parse(arg("sequences", "256")),
         MinInput: int.Parse(arg("min-input", "100")),
         MaxInput: int.Parse(arg("max-input", "1024")),

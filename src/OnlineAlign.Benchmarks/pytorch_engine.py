@@ -11,7 +11,8 @@ every row to the longest output and only each row's own length is counted, as a 
 """
 import argparse, random, time
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
+from model_shapes import qwen2_0_5b
 
 p = argparse.ArgumentParser()
 p.add_argument("--workload", choices=["round", "nanovllm"], default="round")
@@ -24,11 +25,7 @@ p.add_argument("--vllm", action="store_true", help="also run vLLM on the nanovll
 a = p.parse_args()
 
 dev = torch.device("cuda")
-cfg = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                  num_attention_heads=14, num_key_value_heads=2, head_dim=64, rms_norm_eps=1e-6,
-                  rope_theta=1e6, max_position_embeddings=32768, tie_word_embeddings=True,
-                  eos_token_id=151643, pad_token_id=151643)
-cfg._attn_implementation = "sdpa"
+cfg = qwen2_0_5b()
 torch.manual_seed(0)
 with torch.device(dev):
     model = Qwen2ForCausalLM(cfg).to(torch.bfloat16).eval()

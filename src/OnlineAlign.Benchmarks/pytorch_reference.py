@@ -3,7 +3,8 @@ transformers, so both run on the same GPU in the same session. Prints lines in t
 import argparse, time
 import torch
 import torch.nn.functional as F
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2ForCausalLM
+from model_shapes import qwen2_0_5b
 
 p = argparse.ArgumentParser()
 p.add_argument("--batches", default="1,8,32")
@@ -30,11 +31,7 @@ s = timed(lambda: x @ y, 20)
 print(f"pytorch {torch.__version__}: bf16 matmul 8192^3: {2 * 8192**3 / s / 1e12:.1f} TFLOP/s")
 del x, y
 
-cfg = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                  num_attention_heads=14, num_key_value_heads=2, head_dim=64, rms_norm_eps=1e-6,
-                  rope_theta=1e6, max_position_embeddings=32768, tie_word_embeddings=True,
-                  eos_token_id=151643, pad_token_id=151643)
-cfg._attn_implementation = "sdpa"
+cfg = qwen2_0_5b()
 torch.manual_seed(0)
 with torch.device(dev):
     model = Qwen2ForCausalLM(cfg).to(torch.bfloat16)

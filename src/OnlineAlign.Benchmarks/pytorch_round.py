@@ -8,7 +8,8 @@ NOT YET RUN: written without a GPU or PyTorch at hand; run it next to the C# com
 import argparse, copy, time
 import torch
 import torch.nn.functional as F
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2ForCausalLM
+from model_shapes import qwen2_0_5b
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", default="qwen2-0.5b", choices=["qwen2-0.5b", "llama-50m"])
@@ -26,9 +27,7 @@ torch.manual_seed(0)
 BOS, EOS, PAD = 1, 2, 0
 
 if a.model == "qwen2-0.5b":
-    cfg = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                      num_key_value_heads=2, head_dim=64, rms_norm_eps=1e-6, rope_theta=1e6, max_position_embeddings=32768,
-                      tie_word_embeddings=True, eos_token_id=EOS, pad_token_id=PAD)
+    cfg = qwen2_0_5b(eos_token_id=EOS, pad_token_id=PAD)
     cls = Qwen2ForCausalLM
 else:
     cfg = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1408, num_hidden_layers=6, num_attention_heads=8,
