@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One GPU session's checks, sized to fit one device call (under 10 minutes: every step has its own time cap).
 # Run from the repository root on a machine with PyTorch + CUDA, after
-# ../shared/tools/gpu/pack.sh src/OnlineAlign.Benchmarks/OnlineAlign.Benchmarks.csproj. Writes to $OUT.
+# ../shared/tools/gpu/pack.sh src/OnlineAlign.Benchmarks/OnlineAlign.Benchmarks.csproj and, to keep the carried tree
+# under 64 MiB, (cd .gpu/app && rm -f Microsoft.CodeAnalysis* Humanizer.dll libSkiaSharp.so libHarfBuzzSharp.so)
+# (compiler and plotting libraries the benchmarks do not load). Writes to $OUT.
 # OnlineAlign and its PyTorch counterpart run one after the other in the same call, on the same GPU.
 # FULL=1 adds the model and round comparisons of earlier sessions (docs/benchmarks.md), which need a second call.
 set -u

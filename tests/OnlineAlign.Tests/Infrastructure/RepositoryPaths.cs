@@ -38,7 +38,8 @@ public static class RepositoryPaths
     }
 
     // Checkpoints, Azurite data and silo folders add up to gigabytes a run: each run keeps them in one folder,
-    // removed when the run ends, and removes the folders of earlier runs whose process is gone (killed, crashed).
+    // removed at process exit where the test runner lets the process finish (a full run's host is stopped before its
+    // handler ends), and otherwise by the next run, which removes the folders of runs whose process is gone.
     private static readonly Lazy<string> RunFolder = new(() =>
     {
         foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), RunPrefix + "*"))
