@@ -51,8 +51,7 @@ public static class EngineBenchmark
     {
         var device = DeviceSetting.Resolve(s.Device);
         var config = ModelShapes.ByName(s.Model);
-        using var generator = new Generator(0);
-        using var model = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType);
+        using var model = ModelShapes.Random(config, device, s.DType);
         var tokenizer = new ByteTokenizer();
         var random = new Random(0);
         string Text(int bytes) => new(Enumerable.Range(0, bytes).Select(_ => (char)random.Next('a', 'z' + 1)).ToArray());

@@ -19,8 +19,7 @@ public static class LogProbBenchmark
     {
         var device = DeviceSetting.Resolve(s.Device);
         var config = ModelShapes.ByName(s.Model);
-        using var generator = new Generator(0);
-        using var model = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType);
+        using var model = ModelShapes.Random(config, device, s.DType);
         var random = new Random(0);
         int[] Tokens(int n) => Enumerable.Range(0, n).Select(_ => random.Next(3, config.VocabSize)).ToArray();
         var rows = Enumerable.Range(0, s.Prompts).SelectMany(_ =>

@@ -47,6 +47,13 @@ public static class ModelShapes
         VocabSize = 4096, HiddenSize = 112, IntermediateSize = 256, HeadDim = 8, MaxPositions = 1024, EosTokenId = 2, PadTokenId = 0,
     };
 
+    /// <summary>A random-weight model of a shape, initialised as transformers initialises one (seed 0), on the device.</summary>
+    public static DecoderLM Random(ModelConfig config, TorchSharp.torch.Device device, TorchSharp.torch.ScalarType dtype)
+    {
+        using var generator = new TorchSharp.torch.Generator(0);
+        return new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, dtype);
+    }
+
     /// <summary>A benchmark's --dtype: bf16, f16, or f32 (anything else).</summary>
     public static TorchSharp.torch.ScalarType DType(string name) => name switch
     {

@@ -33,8 +33,7 @@ public static class ThroughputBenchmark
     {
         var device = DeviceSetting.Resolve(s.Device);
         var config = ModelShapes.ByName(s.Model);
-        using var generator = new Generator(0);
-        using var model = new DecoderLM(config).InitializeLikeTransformers(generator).Place(device, s.DType);
+        using var model = ModelShapes.Random(config, device, s.DType);
         // bench.py's draws: seed 0, ids in [0, 10000], lengths in [min, max] inclusive.
         var random = new Random(0);
         int vocabulary = Math.Min(10_001, config.VocabSize);

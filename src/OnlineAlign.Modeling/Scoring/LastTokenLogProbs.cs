@@ -48,20 +48,18 @@ public static class LastTokenLogProbs
             cancellationToken.ThrowIfCancellationRequested();
             using var chunkScope = NewDisposeScope();
             var members = chunk.SelectMany(g => g.Rows).ToList();
+            var owners = chunk.SelectMany(g => g.Rows.Select(_ => g)).ToList();   // each member's group
             int width = chunk.Max(g => g.Prefix - shared);
 
-            // Each group's own prefix, right-aligned at shared + width (pads between, masked).
-            var valid = zeros(chunk.Count, capacity, ScalarType.Bool);
+            // Each group's own prefix, right-aligned at shared + width (pads between, masked), as the engine prefills prompts.
+            var prefixes = chunk.Select(g => rows[g.Rows[0]][..g.Prefix]).ToList();
+            var valid = TextGenerator.Valid(prefixes, shared, shared + width, capacity).to(device);
             var groupIds = full(chunk.Count, Math.Max(1, width), (long)padTokenId, ScalarType.Int64);
             for (int g = 0; g < chunk.Count; g++)
             {
                 int own = chunk[g].Prefix - shared;
-                if (shared > 0) valid[g].narrow(0, 0, shared).fill_(true);
-                valid[g].narrow(0, shared + width - own, capacity - (shared + width - own)).fill_(true);
-                if (own > 0)
-                    groupIds[g].narrow(0, width - own, own).copy_(tensor(rows[chunk[g].Rows[0]][shared..chunk[g].Prefix].Select(x => (long)x).ToArray()));
+                if (own > 0) groupIds[g].narrow(0, width - own, own).copy_(tensor(prefixes[g][shared..].Select(x => (long)x).ToArray()));
             }
-            valid = valid.to(device);
             using var groupCache = common.Select(zeros(chunk.Count, ScalarType.Int64, device: device));
             if (width > 0)
             {
@@ -70,7 +68,7 @@ public static class LastTokenLogProbs
             }
 
             // Each row's tail after its group's keys and values, left-aligned (a pad after a tail is seen only by later pads).
-            int tail = members.Max(r => rows[r].Length - Owner(chunk, r).Prefix);
+            int tail = members.Select((r, b) => rows[r].Length - owners[b].Prefix).Max();
             var groupOfRow = tensor(chunk.SelectMany((g, i) => g.Rows.Select(_ => (long)i)).ToArray(), device: device);
             using var rowCache = groupCache.Select(groupOfRow);
             var tailIds = full(members.Count, tail, (long)padTokenId, ScalarType.Int64);
@@ -79,7 +77,7 @@ public static class LastTokenLogProbs
             for (int b = 0; b < members.Count; b++)
             {
                 int[] row = rows[members[b]];
-                int from = Owner(chunk, members[b]).Prefix;
+                int from = owners[b].Prefix;
                 tailIds[b].narrow(0, 0, row.Length - from).copy_(tensor(row[from..].Select(x => (long)x).ToArray()));
                 tailPositions[b].copy_(arange(from, from + tail, dtype: ScalarType.Int64));
                 last[b] = b * tail + row.Length - from - 1;
@@ -95,8 +93,6 @@ public static class LastTokenLogProbs
 
     /// <summary>Rows of a group, and how many of their first tokens they share (each keeps at least one of its own).</summary>
     private sealed record Group(List<int> Rows, int Prefix);
-
-    private static Group Owner(List<Group> chunk, int row) => chunk.First(g => g.Rows.Contains(row));
 
     /// <summary>The caller's groups, split where one has more than maxRows rows, with each part's common prefix.</summary>
     private static List<Group> Groups(IReadOnlyList<int[]> rows, IReadOnlyList<int> sizes, int maxRows)

@@ -84,7 +84,9 @@ public static class RoundJob
         var tokenizer = TokenizerLoader.Load(policyFolder, request.Spec.ChatTemplate);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var shard = request.PromptPositions.Select(p => prompts[p]).ToList();
-        int longest = shard.Count == 0 ? 1 : shard.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length);
+        // Planning the batch needs the longest prompt's tokens; a spec's fixed batch size does not.
+        int longest = request.Spec.GenerationBatchSize > 0 || shard.Count == 0 ? 1
+            : shard.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length);
         var settings = RunSpecMapping.ToRoundSettings(request.Spec) with
         {
             GenerationBatchSize = BatchRows(request.Spec, policy, longest + request.Spec.MaxNewTokens),
