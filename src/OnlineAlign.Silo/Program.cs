@@ -35,7 +35,8 @@ var silo = builder.Configuration.GetSection("Silo").Get<SiloSettings>() ?? new S
 var api = builder.Configuration.GetSection("Api").Get<ApiSettings>() ?? new ApiSettings();
 var observability = builder.Configuration.GetSection("Observability").Get<ObservabilitySettings>() ?? new ObservabilitySettings();
 api.ApiKey ??= Environment.GetEnvironmentVariable("ONLINEALIGN_API_KEY");
-if ((ApiExposure.Problem(api) ?? ApiExposure.Problem(observability, api)) is { } unsafeApi)
+var clusterTls = builder.Configuration.GetSection("ClusterTls").Get<ClusterTlsSettings>() ?? new ClusterTlsSettings();
+if ((ApiExposure.Problem(api) ?? ApiExposure.Problem(observability, api) ?? ClusterTls.Problem(silo, clusterTls)) is { } unsafeApi)
 {
     Console.Error.WriteLine($"error: refusing to start: {unsafeApi}");
     return 2;
@@ -82,6 +83,7 @@ builder.UseOrleans(orleans =>
         orleans.Configure<ClusterOptions>(o => { o.ClusterId = silo.ClusterId; o.ServiceId = silo.ServiceId; });
         orleans.ConfigureEndpoints(IPAddress.Parse(silo.ListenAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
     }
+    orleans.UseClusterTls(clusterTls);
     // Failure detection (how fast a dead silo is voted out, and so how fast its replacement joins): Orleans'
     // ClusterMembershipOptions, from the "Membership" section of the role file or the environment.
     orleans.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
@@ -115,6 +117,7 @@ builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);
+builder.Services.AddSingleton(new WatchStreamLimits(api.MaxWatchStreamsPerRun, api.MaxWatchStreamsPerClient));
 builder.Services.AddSingleton(limits);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(silo.ShutdownSeconds));
 if (silo.ParentProcessId > 0) builder.Services.AddHostedService(services => new ParentWatch(silo.ParentProcessId, services.GetRequiredService<IHostApplicationLifetime>()));
@@ -124,6 +127,8 @@ builder.Services.AddGrpc(o =>
     o.MaxReceiveMessageSize = api.MaxRequestBytes;
 });
 builder.Services.AddGrpcReflection();
+// The instruments exist from the start: process memory is scraped before any run touches RunTelemetry.
+_ = RunTelemetry.Source;
 builder.Services.AddOpenTelemetry()
     .ConfigureResource(resource => resource.AddService("onlinealign-silo", serviceInstanceId: $"{silo.Role}-{silo.SiloPort}"))
     .WithMetrics(metrics =>
@@ -140,21 +145,15 @@ builder.Services.AddOpenTelemetry()
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
 
 var app = builder.Build();
+app.UsePortGate(api, observability);
 app.MapGrpcHealthChecksService();
 app.MapGrpcService<RunsService>();
 app.MapGrpcReflectionService();
 if (observability.Port > 0)
 {
-    string port = $"*:{observability.Port}";
     // Behind the API key wherever the API needs one (Prometheus sends it with `authorization: credentials:`).
-    if (!string.IsNullOrEmpty(api.ApiKey))
-        app.UseWhen(context => context.Connection.LocalPort == observability.Port, branch => branch.Use(async (context, next) =>
-        {
-            if (context.Request.Path.StartsWithSegments("/dashboard") || ApiKeyInterceptor.Authorizes(context.Request.Headers.Authorization, api.ApiKey)) await next();
-            else context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-        }));
-    app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(port);
-    if (serveDashboard) app.MapOrleansDashboard("/dashboard").RequireHost(port);
+    app.MapPrometheusScrapingEndpoint("/metrics");
+    if (serveDashboard) app.MapOrleansDashboard("/dashboard");
 }
 
 // A stop that outlasts its grace (storage gone, a phase that does not yield) ends the process anyway.
@@ -166,7 +165,7 @@ app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeco
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
                       (observability.Port > 0 ? $"metrics on http://{observability.ListenAddress}:{observability.Port}/metrics{(serveDashboard ? ", dashboard /dashboard" : "")}, " : "") +
-                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
+                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}{(clusterTls.Enabled ? " (mutual TLS)" : "")}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
 
 try
 {

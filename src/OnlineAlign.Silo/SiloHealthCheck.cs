@@ -2,8 +2,11 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace OnlineAlign.Silo;
 
-/// <summary>Healthy once the Orleans silo has joined its cluster and the host has started.</summary>
-public sealed class SiloHealthCheck(IHostApplicationLifetime lifetime, IClusterClient client) : IHealthCheck
+/// <summary>
+/// Healthy once the Orleans silo has joined its cluster and the host has started. Health answers without the API
+/// key, so it never carries exception text (addresses, storage names): that goes to the silo's log.
+/// </summary>
+public sealed class SiloHealthCheck(IHostApplicationLifetime lifetime, IClusterClient client, ILogger<SiloHealthCheck> log) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -16,7 +19,8 @@ public sealed class SiloHealthCheck(IHostApplicationLifetime lifetime, IClusterC
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy("cluster not reachable: " + e.Message);
+            log.LogWarning(e, "health check: the cluster is not reachable");
+            return HealthCheckResult.Unhealthy("cluster not reachable");
         }
     }
 }

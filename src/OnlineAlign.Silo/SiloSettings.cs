@@ -59,6 +59,10 @@ public sealed class ApiSettings
     public string? CertificatePassword { get; set; }
     /// <summary>The largest request message the API accepts; a larger one is answered RESOURCE_EXHAUSTED before it is read.</summary>
     public int MaxRequestBytes { get; set; } = 1 << 20;
+    /// <summary>WatchRun streams this silo holds open for one run; one more is answered RESOURCE_EXHAUSTED.</summary>
+    public int MaxWatchStreamsPerRun { get; set; } = 64;
+    /// <summary>WatchRun streams this silo holds open for one client address, over all runs.</summary>
+    public int MaxWatchStreamsPerClient { get; set; } = 16;
 }
 
 /// <summary>

@@ -20,8 +20,8 @@ public static class MetricRows
             rows.Add(new MetricRow(runId, "round", round.Round, null, round.Metrics));
             if (round.Round == 0) continue;
             // One round at a time, so a reply stays small however many steps a run has.
-            var steps = await client.ListStepsAsync(new ListStepsRequest { RunId = runId, Round = round.Round }, cancellationToken: ct);
-            rows.AddRange(steps.Steps.Select(s => new MetricRow(runId, "step", s.Round, s.Step, s.Metrics)));
+            var steps = await TrainingStepPages.AllAsync(client, runId, round.Round, ct);
+            rows.AddRange(steps.Select(s => new MetricRow(runId, "step", s.Round, s.Step, s.Metrics)));
         }
         return rows;
     }

@@ -73,8 +73,8 @@ public static class LocalCommand
             string policy = Path.Combine(outputs, "policy");
             string exported = Directory.Exists(policy) && Directory.EnumerateFileSystemEntries(policy).Any() ? policy
                 : await PolicyDownload.WriteAsync(client, run.Id, -1, policy, cancellationToken);
-            var steps = await client.ListStepsAsync(new ListStepsRequest { RunId = run.Id }, cancellationToken: cancellationToken);
-            string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"), steps.Steps);
+            var steps = await TrainingStepPages.AllAsync(client, run.Id, 0, cancellationToken);
+            string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"), steps);
             AnsiConsole.MarkupLine($"Aligned policy (Hugging Face format): [bold]{exported}[/]");
             AnsiConsole.MarkupLine($"Metrics chart: [bold]{chart}[/]");
             return final.Status == "completed" ? 0 : 1;

@@ -16,8 +16,8 @@ public static class PlotCommand
         {
             var client = ApiConnection.Client(parse);
             var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct);
-            var steps = await client.ListStepsAsync(new ListStepsRequest { RunId = parse.GetValue(runId)! }, cancellationToken: ct);
-            Console.WriteLine(MetricCharts.Write(RunWatcher.WithInitial(listed), parse.GetValue(output)!, steps.Steps));
+            var steps = await TrainingStepPages.AllAsync(client, parse.GetValue(runId)!, 0, ct);
+            Console.WriteLine(MetricCharts.Write(RunWatcher.WithInitial(listed), parse.GetValue(output)!, steps));
             return 0;
         });
         return command;

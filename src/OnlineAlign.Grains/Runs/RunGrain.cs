@@ -52,6 +52,10 @@ public sealed class RunGrain(
 
     public async Task<RunStatus> Start(RunSpec spec, string? requestId)
     {
+        // Checked again here, not only by the API: any cluster member can call a grain.
+        RunIds.Require(RunId);
+        var problems = OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec, limits, roots: null, readFiles: false);
+        if (problems.Count > 0) throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
         await _gate.WaitAsync();
         try
         {

@@ -7,6 +7,7 @@ using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Modeling;
 using OnlineAlign.Pipeline.Files;
+using OnlineAlign.Pipeline.Specs;
 using OnlineAlign.Pipeline.Phases;
 using OnlineAlign.Storage;
 using Orleans.Placement;
@@ -167,6 +168,10 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     {
         try
         {
+            // The caller is a cluster member, yet what it hands over becomes paths and allocations: checked here too.
+            RunIds.Require(runId);
+            if (RunSpecMapping.Problems(spec, settings.Limits, roots: null, readFiles: false) is { Count: > 0 } problems)
+                throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
             string folder = $"runs/{runId}/round-{round:D4}/{phase}";
             string marker = $"{folder}/done-{key}.json";
             var markerClock = Stopwatch.StartNew();
@@ -248,7 +253,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     private string NewScratch(string runId, string what)
     {
-        string folder = Path.Combine(settings.CacheFolder, "scratch", runId, $"{what}-{Guid.NewGuid():N}");
+        string folder = Path.Combine(settings.CacheFolder, "scratch", RunIds.Require(runId), $"{what}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(folder);
         return folder;
     }

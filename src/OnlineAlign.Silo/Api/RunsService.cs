@@ -10,7 +10,8 @@ using V1 = OnlineAlign.Api.V1;
 namespace OnlineAlign.Silo.Api;
 
 /// <summary>The onlinealign.v1.Runs gRPC service: validation, status codes, and the bridge to run grains.</summary>
-public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, IHostApplicationLifetime lifetime) : V1.Runs.RunsBase
+public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, WatchStreamLimits watchLimits, IHostApplicationLifetime lifetime)
+    : V1.Runs.RunsBase
 {
     public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
     {
@@ -83,28 +84,59 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         return response;
     }
 
+    /// <summary>
+    /// A page of training steps in (round, step) order. The token is the position of the page's first step
+    /// ("round.index"), so a page reads only the rounds it covers.
+    /// </summary>
     public override async Task<V1.ListStepsResponse> ListSteps(V1.ListStepsRequest request, ServerCallContext context)
     {
         var rounds = await (await Registered(request.RunId)).Rounds();
         if (request.Round != 0 && rounds.All(r => r.Round != request.Round))
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
+        int size = request.PageSize == 0 ? DefaultStepPageSize : request.PageSize;
+        if (size is < 1 or > MaxStepPageSize)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size must be between 1 and {MaxStepPageSize} (0: {DefaultStepPageSize}), got {request.PageSize}"));
+        var (fromRound, fromIndex) = StepToken(request.PageToken);
         var response = new V1.ListStepsResponse();
-        foreach (var record in rounds.Where(r => request.Round == 0 || r.Round == request.Round))
+        foreach (var record in rounds.Where(r => (request.Round == 0 || r.Round == request.Round) && r.Round >= fromRound))
         {
             var manifest = await store.ReadManifestAsync(new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), context.CancellationToken);
             // Checkpoints written before per-step metrics were kept have no such file.
             if (manifest.Files.FirstOrDefault(f => Path.GetFileName(f.Path) == TrainingSteps.FileName) is not { } file) continue;
             string text = System.Text.Encoding.UTF8.GetString(await store.ReadAsync(file, context.CancellationToken));
-            foreach (var (step, metrics) in TrainingSteps.Parse(text))
-                response.Steps.Add(new V1.TrainingStep { Round = record.Round, Step = step, Metrics = { metrics } });
+            var steps = TrainingSteps.Parse(text).ToList();
+            for (int i = record.Round == fromRound ? fromIndex : 0; i < steps.Count; i++)
+            {
+                if (response.Steps.Count == size)
+                {
+                    response.NextPageToken = $"{record.Round}.{i}";
+                    return response;
+                }
+                response.Steps.Add(new V1.TrainingStep { Round = record.Round, Step = steps[i].Step, Metrics = { steps[i].Metrics } });
+            }
         }
         return response;
+    }
+
+    private const int DefaultStepPageSize = 1000, MaxStepPageSize = 10_000;
+
+    private static (int Round, int Index) StepToken(string token)
+    {
+        if (token.Length == 0) return (0, 0);
+        var parts = token.Split('.');
+        const System.Globalization.NumberStyles digits = System.Globalization.NumberStyles.None;
+        if (token.Length <= 21 && parts.Length == 2 && int.TryParse(parts[0], digits, null, out int round) && int.TryParse(parts[1], digits, null, out int index))
+            return (round, index);
+        throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token is not a token this service gave (pass next_page_token as it came)"));
     }
 
     public override async Task WatchRun(V1.WatchRunRequest request, IServerStreamWriter<V1.RunEvent> responseStream, ServerCallContext context)
     {
         await Existing(request.RunId);
+        var (lease, refusal) = watchLimits.TryOpen(request.RunId, WatchStreamLimits.ClientOf(context.Peer));
+        if (lease is null) throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal!));
+        using var _ = lease;
         // An open stream must not hold up host shutdown.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         await foreach (var e in cluster.GetGrain<IRunGrain>(request.RunId).Watch(request.FromRound, linked.Token).WithCancellation(linked.Token))
@@ -152,15 +184,13 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
     /// </summary>
     private async Task<IRunGrain> Registered(string runId)
     {
-        if (string.IsNullOrEmpty(runId) || runId.Length > MaxRunIdLength || !await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId))
+        if (!RunIds.IsValid(runId) || !await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId))
             throw NotFound(runId);
         return cluster.GetGrain<IRunGrain>(runId);
     }
 
-    private const int MaxRunIdLength = 128;
-
     private static RpcException NotFound(string runId) =>
-        new(new Status(StatusCode.NotFound, $"run '{(runId.Length > MaxRunIdLength ? runId[..MaxRunIdLength] + "..." : runId)}' does not exist"));
+        new(new Status(StatusCode.NotFound, $"run '{(runId.Length > RunIds.MaxLength ? runId[..RunIds.MaxLength] + "..." : runId)}' does not exist"));
 
     private static async Task<T> Call<T>(Func<Task<T>> call)
     {

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Azure.Storage.Blobs;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
@@ -11,7 +12,10 @@ public class MultiSiloTests
     [Fact]
     public async Task ModelGrainsRunOnlyOnTheGpuSiloAndCheckpointsLandInBlobStorage()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        // Silo-to-silo traffic over mutual TLS: each silo presents a certificate from the cluster's CA.
+        var certificates = new TestCertificates("multi");
+        await using var cluster = await LocalTestCluster.StartAsync(("control", certificates.SiloEnvironment("control")), ("gpu", certificates.SiloEnvironment("gpu")));
+        Assert.All(cluster.Silos, silo => Assert.Contains("(mutual TLS)", silo.Output));
         var client = cluster.Client(0); // the control silo serves the API
         var sharded = LocalTestCluster.SmallSpec(rounds: 2);
         sharded.GenerationReplicas = 2;
@@ -41,6 +45,25 @@ public class MultiSiloTests
         }
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
         Assert.All(rounds, r => Assert.Contains(r.Checkpoint, blobs));
+
+        // The GPU silo's port keeps a connection only from a certificate of the cluster's CA (and shows its own from
+        // that CA): not without one, not with one from another CA.
+        int port = cluster.Silos[1].SiloPort;
+        var (memberCertificate, memberKey) = certificates.Issue("member");
+        using (var member = X509Certificate2.CreateFromPemFile(memberCertificate, memberKey))
+        {
+            var (accepted, server) = await TlsProbe.HandshakeAsync(port, member, awaitVerdict: false);
+            Assert.True(accepted);
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(X509Certificate2.CreateFromPem(File.ReadAllText(certificates.CaPath)));
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            Assert.True(chain.Build(server!), "the silo's certificate chains to the cluster's CA");
+        }
+        Assert.False((await TlsProbe.HandshakeAsync(port, clientCertificate: null, awaitVerdict: true)).Accepted);
+        var (strangerCertificate, strangerKey) = new TestCertificates("stranger").Issue("stranger");
+        using var stranger = X509Certificate2.CreateFromPemFile(strangerCertificate, strangerKey);
+        Assert.False((await TlsProbe.HandshakeAsync(port, stranger, awaitVerdict: true)).Accepted);
     }
 
     [Fact]

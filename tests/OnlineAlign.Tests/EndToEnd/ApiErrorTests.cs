@@ -16,7 +16,7 @@ public class ApiErrorTests
         // rate limit high enough for the divergence check at the end.
         await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
         {
-            ["ONLINEALIGN_API_KEY"] = key, ["Limits__Rounds"] = "500", ["Limits__LearningRate"] = "1e13",
+            ["ONLINEALIGN_API_KEY"] = key, ["Limits__Rounds"] = "500", ["Limits__LearningRate"] = "1e13", ["Api__MaxWatchStreamsPerClient"] = "2",
         }));
         var client = cluster.Client(apiKey: key);
 
@@ -124,6 +124,46 @@ public class ApiErrorTests
             Assert.Contains("onlinealign_process_memory_bytes", await (await http.SendAsync(withKey)).EnsureSuccessStatusCode().Content.ReadAsStringAsync());
         }
 
+        // Pages are chosen by the port a connection reached, never by the Host/:authority header the client writes:
+        // through the API port with the metrics port's authority (HTTP/2) nothing but gRPC answers, and on the
+        // metrics port every page needs the key.
+        using (var http = new HttpClient())
+        {
+            int apiPort = cluster.Silos[0].ApiPort, metricsPort = cluster.Silos[0].MetricsPort;
+            foreach (var page in new[] { "/metrics", "/dashboard", "/dashboard/", "/dashboard/Trace", "/dashboard/DashboardCounters", "/dashboard/ClusterStats" })
+            {
+                using var spoofed = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{apiPort}{page}")
+                    { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+                spoofed.Headers.Host = $"127.0.0.1:{metricsPort}";
+                Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.SendAsync(spoofed)).StatusCode);
+                var anonymousPage = await http.GetAsync($"http://127.0.0.1:{metricsPort}{page}");
+                Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymousPage.StatusCode);
+                Assert.Equal(0, (await anonymousPage.Content.ReadAsByteArrayAsync()).Length);
+            }
+            // A browser's Basic credentials (any user, the key as password) open the dashboard; a wrong key does not.
+            foreach (var (password, expected) in new[] { (key, System.Net.HttpStatusCode.OK), ("wrong", System.Net.HttpStatusCode.Unauthorized) })
+            {
+                using var basic = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{metricsPort}/dashboard/");
+                basic.Headers.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("me:" + password)));
+                Assert.Equal(expected, (await http.SendAsync(basic)).StatusCode);
+            }
+        }
+
+        // WatchRun streams are capped per client (Api:MaxWatchStreamsPerClient, 2 here): a third is refused while two are open.
+        var watches = new List<AsyncServerStreamingCall<RunEvent>>();
+        for (int i = 0; i < 2; i++)
+        {
+            watches.Add(client.WatchRun(new WatchRunRequest { RunId = run.Id }));
+            Assert.True(await watches[^1].ResponseStream.MoveNext()); // the first event: the stream holds its place
+        }
+        using (var third = client.WatchRun(new WatchRunRequest { RunId = run.Id }))
+        {
+            var capped = await Assert.ThrowsAsync<RpcException>(() => third.ResponseStream.MoveNext());
+            Assert.Equal(StatusCode.ResourceExhausted, capped.StatusCode);
+            Assert.Contains("Api:MaxWatchStreamsPerClient", capped.Status.Detail);
+        }
+        watches.ForEach(w => w.Dispose());
+
         // The CLI turns each of these into a message a user can act on and its own exit code (listed in --help).
         string api = $"http://127.0.0.1:{cluster.Silos[0].ApiPort}";
         var noKey = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "status", "--api", api, run.Id);
@@ -160,6 +200,23 @@ public class ApiErrorTests
         }
         Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => client.ListStepsAsync(new ListStepsRequest { RunId = "nope" }).ResponseAsync)).StatusCode);
         Assert.NotEmpty((await client.ListStepsAsync(new ListStepsRequest { RunId = run.Id, Round = 1 })).Steps);
+        // Steps come in pages: one step a page gives the same steps, in order, as one page of all.
+        var allSteps = (await client.ListStepsAsync(new ListStepsRequest { RunId = run.Id })).Steps;
+        Assert.True(allSteps.Count > 1);
+        var paged = new List<TrainingStep>();
+        string token = "";
+        int pages = 0;
+        do
+        {
+            var page = await client.ListStepsAsync(new ListStepsRequest { RunId = run.Id, PageSize = 1, PageToken = token });
+            paged.AddRange(page.Steps);
+            token = page.NextPageToken;
+            pages++;
+        } while (token.Length > 0);
+        Assert.Equal(allSteps, paged);
+        Assert.Equal(allSteps.Count, pages);
+        foreach (var badPage in new[] { new ListStepsRequest { RunId = run.Id, PageSize = 10_001 }, new ListStepsRequest { RunId = run.Id, PageToken = "../1" } })
+            Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => client.ListStepsAsync(badPage).ResponseAsync)).StatusCode);
         var finished = await Assert.ThrowsAsync<RpcException>(() => client.ResumeRunAsync(new RunRef { RunId = run.Id }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, finished.StatusCode);
 

@@ -13,6 +13,8 @@ public sealed class SiloProcess : IAsyncDisposable
     public int ApiPort { get; }
     /// <summary>The observability port: Prometheus at /metrics, the Orleans dashboard at /dashboard.</summary>
     public int MetricsPort { get; private init; }
+    /// <summary>The Orleans silo-to-silo port.</summary>
+    public int SiloPort { get; private init; }
     public int ProcessId => _process.Id;
     public string Output { get { lock (_output) return _output.ToString(); } }
 
@@ -59,7 +61,7 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Membership__NumMissedTableIAmAliveLimit"] = "2";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             info.Environment[key] = value;
-        return new SiloProcess(Process.Start(info)!, ports[2]) { MetricsPort = ports[3] };
+        return new SiloProcess(Process.Start(info)!, ports[2]) { MetricsPort = ports[3], SiloPort = ports[0] };
     }
 
     /// <summary>Waits until the silo has logged the text (the timeout only bounds a test that went wrong).</summary>

@@ -30,6 +30,26 @@ public class ExposureTests
         Assert.DoesNotContain("Started Azurite", silo.Output); // refused before anything started
     }
 
+    [Theory]
+    [InlineData("0.0.0.0", null, "without TLS")]
+    [InlineData("127.0.0.1", "/no/such/ca.crt", "ClusterTls:CaPath '/no/such/ca.crt' does not exist")]
+    public async Task SiloPortsOffLoopbackRefuseToStartWithoutClusterTls(string listen, string? caPath, string expected)
+    {
+        var environment = new Dictionary<string, string> { ["Silo__ListenAddress"] = listen, ["Silo__DataFolder"] = RepositoryPaths.NewTempFolder("exposed") };
+        if (caPath is not null)
+        {
+            var certificates = new TestCertificates("refused");
+            environment = environment.Concat(certificates.SiloEnvironment("silo")).ToDictionary();
+            environment["ClusterTls__CaPath"] = caPath;
+        }
+        await using var silo = SiloProcess.Start("all", storageConnectionString: null, "exposure", environment);
+        await silo.WaitForExitAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal(2, silo.ExitCode);
+        Assert.Contains("refusing to start", silo.Output);
+        Assert.Contains(expected, silo.Output);
+        Assert.DoesNotContain("Started Azurite", silo.Output);
+    }
+
     [Fact]
     public async Task TlsFromConfigurationServesTheCliAndTheSilosAzuriteDiesWithItAfterKill9()
     {
