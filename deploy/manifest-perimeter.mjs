@@ -297,7 +297,7 @@ function checkAccess(ctx, pods) {
                 for (const [variable, label] of [["ORLEANS_SERVICE_ID", "orleans/serviceId"], ["ORLEANS_CLUSTER_ID", "orleans/clusterId"]])
                     if (fieldRef(c, variable) !== `metadata.labels['${label}']`)
                         pod.problem(`container '${c.name}': ${variable} must come from the pod's label ${label} (fieldRef), or Orleans patches the pod's labels, which the Role does not grant`);
-        } else if (token) {
+        } else if (token && !parsesModelFiles(pod)) {
             pod.problem(`mounts the service-account token of '${account}' without using the Kubernetes API: set automountServiceAccountToken: false`);
         }
     }
@@ -497,15 +497,18 @@ function mountUnder(container, file) {
         !path.posix.relative(m.mountPath, file).startsWith("..") && path.posix.relative(m.mountPath, file) !== "");
 }
 
-function checkFromSecret(pod, container, variables, secretName, problem) {
+/** Each variable names a file in a read-only volume of the Secret. */
+function checkFromSecret(pod, container, variables, secretName, why) {
     const volumes = new Map(list(pod.spec.volumes).map(v => [v?.name, v]));
+    const writable = new Set();
     for (const variable of variables) {
         const value = envValue(container, variable);
-        if (typeof value !== "string" || !value.startsWith("/")) { problem(`${variable} is not set to a file`); continue; }
+        const problem = text => pod.problem(`container '${container.name}': ${text} (${why})`);
+        if (typeof value !== "string" || !value.startsWith("/")) { problem(`${variable} is not set to a file of the Secret ${secretName}`); continue; }
         const mount = mountUnder(container, value);
         const secret = volumes.get(mount?.name)?.secret?.secretName;
         if (secret !== secretName) problem(`${variable} (${value}) is not in a volume of the Secret ${secretName}`);
-        else if (mount.readOnly !== true) problem(`the volume mount of ${secretName} must be readOnly`);
+        else if (mount.readOnly !== true && !writable.has(mount.name)) { writable.add(mount.name); problem(`the volume mount '${mount.name}' of the Secret ${secretName} must be readOnly`); }
     }
 }
 
@@ -516,7 +519,7 @@ function checkTls(ctx, pods) {
             const label = `container '${c.name}'`;
             const port = apiPort(c);
             if (port > 0 && !isLoopback(envValue(c, "Api__ListenAddress"))) {
-                checkFromSecret(pod, c, API_TLS_ENV, API_TLS_SECRET, text => pod.problem(`${label}: the gRPC API listens beyond loopback without TLS: ${text}`));
+                checkFromSecret(pod, c, API_TLS_ENV, API_TLS_SECRET, "the gRPC API listens beyond loopback: TLS");
                 tlsPorts.push({ pod, port });
                 for (const probeName of ["startupProbe", "readinessProbe", "livenessProbe"]) {
                     const grpc = c[probeName]?.grpc;
@@ -525,7 +528,7 @@ function checkTls(ctx, pods) {
                 }
             }
             if (isSilo(c))
-                checkFromSecret(pod, c, CLUSTER_TLS_ENV, CLUSTER_TLS_SECRET, text => pod.problem(`${label}: the silo and gateway ports need mutual TLS: ${text}`));
+                checkFromSecret(pod, c, CLUSTER_TLS_ENV, CLUSTER_TLS_SECRET, "the silo and gateway ports: mutual TLS");
         }
     }
     // A Service that announces cleartext HTTP/2 in front of a TLS port misleads proxies and meshes.
