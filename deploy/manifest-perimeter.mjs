@@ -409,12 +409,13 @@ function checkPodSecurity(ctx, pods) {
     const annotations = isObject(namespace.document.metadata?.annotations) ? namespace.document.metadata.annotations : {};
     const level = labels["pod-security.kubernetes.io/enforce"];
     const problem = text => ctx.report(namespace.file, namespace.kind, namespace.name, text);
-    if (level === undefined) return problem("no pod-security.kubernetes.io/enforce label: the API server admits privileged pods here (set it to restricted)");
-    if (level === "privileged") return problem("pod-security.kubernetes.io/enforce is privileged: set it to restricted (or baseline with a reason)");
-    if (level === "baseline" && !annotations["onlinealign/pod-security-reason"])
+    if (level === undefined) problem("no pod-security.kubernetes.io/enforce label: the API server admits privileged pods here (set it to restricted)");
+    else if (level === "privileged") problem("pod-security.kubernetes.io/enforce is privileged: set it to restricted (or baseline with a reason)");
+    else if (level === "baseline" && !annotations["onlinealign/pod-security-reason"])
         problem("pod-security.kubernetes.io/enforce is baseline: say why the pods cannot run under restricted in the annotation onlinealign/pod-security-reason, or set restricted");
-    if (!["restricted", "baseline"].includes(level)) return problem(`pod-security.kubernetes.io/enforce '${level}' is not a Pod Security level`);
-    if (level === "restricted") for (const pod of pods) checkRestricted(pod);
+    else if (!["restricted", "baseline"].includes(level)) problem(`pod-security.kubernetes.io/enforce '${level}' is not a Pod Security level`);
+    // The pods are held to restricted unless the namespace says why they cannot be (baseline), whatever its label.
+    if (level !== "baseline") for (const pod of pods) checkRestricted(pod);
 }
 
 /** What the restricted profile refuses that the project's own security rules (validate-manifests.mjs) do not already. */
