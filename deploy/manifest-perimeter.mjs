@@ -32,7 +32,8 @@ const SAFE_SYSCTLS = new Set(["kernel.shm_rmid_forced", "net.ipv4.ip_local_port_
     "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"]);
 
 /**
- * @param ctx { resources: [{file, document, kind, name}], kustomization, kustomizationPath, readmePath, release, report }
+ * @param ctx { resources: [{file, document, kind, name}], kustomization, kustomizationPath, readmePath, readmeLabel,
+ *              release (the placeholder digest is an error), report(file, kind, name, problem) }
  * @returns notes: lines printed after "N documents valid" (not problems)
  */
 export function checkPerimeter(ctx) {
@@ -48,7 +49,7 @@ export function checkPerimeter(ctx) {
     return notes;
 }
 
-/** The pod template of every workload, with its containers, env (name -> entry) and labels. */
+/** The pod template of every workload, with its containers (init containers included), labels and replicas. */
 function podTemplates(ctx) {
     const result = [];
     for (const r of ctx.resources) {
@@ -65,6 +66,7 @@ function podTemplates(ctx) {
     }
     return result;
 }
+
 function envOf(container) {
     const env = new Map();
     for (const e of list(container.env)) if (isObject(e) && typeof e.name === "string") env.set(e.name, e);
