@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Checks the Kubernetes manifests before anyone applies them:
 //
-//   node deploy/validate-manifests.mjs [folder]      (folder: default deploy/kubernetes beside this script)
+//   node deploy/validate-manifests.mjs [--release] [folder]   (folder: default deploy/kubernetes beside this script)
 //
 // 1. Every YAML document of every file in the folder's kustomization.yaml `resources` is validated against the
 //    schema of its apiVersion/kind, from the npm package kubernetes-models (validators generated from the
@@ -15,15 +15,21 @@
 // 2. The project's own rules ("safe by default", deploy/README.md): every Deployment container has startup,
 //    readiness and liveness probes on a port it declares; cpu and memory requests and limits; runs as a non-root
 //    user with a read-only root filesystem, no privilege escalation, all capabilities dropped and the RuntimeDefault
-//    seccomp profile; a writable /tmp; every emptyDir has a sizeLimit; images carry an explicit tag that is not
-//    `latest`; a NetworkPolicy selects the app: onlinealign pods and lets only those pods reach the silo and
-//    gateway ports.
+//    seccomp profile; a writable /tmp; every emptyDir has a sizeLimit; a NetworkPolicy selects the app: onlinealign
+//    pods and lets only those pods reach the silo and gateway ports.
+// 3. The perimeter (manifest-perimeter.mjs): no Secret applied (created with kubectl, as deploy/README.md shows),
+//    images pinned by digest, no Kubernetes token or role for pods that parse model files and no pod delete for
+//    anyone, egress denied by default (the cloud metadata address excepted from every ipBlock), Pod Security
+//    labels on the namespace (and the pods pass them), a PodDisruptionBudget per Deployment, TLS for the API and
+//    mutual TLS for the silo and gateway ports from their Secrets.
 //
+// --release: the placeholder image digest is an error too (run it after `kustomize edit set image`).
 // Prints one line per problem, `file: kind/name: problem`, and exits 1 if there is any; otherwise prints
 // "N documents valid" and exits 0. Exit 2: the folder has no kustomization.yaml, or `npm ci` has not been run.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { checkPerimeter } from "./manifest-perimeter.mjs";
 
 let YAML;
 try {
@@ -38,7 +44,9 @@ const APP_LABEL = ["app", "onlinealign"];
 const NON_ROOT_USER = 1654; // the aspnet image's `app` user (deploy/Dockerfile: USER app)
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const folder = path.resolve(process.argv[2] ?? path.join(here, "kubernetes"));
+const argv = process.argv.slice(2);
+const release = argv.includes("--release");
+const folder = path.resolve(argv.find(a => !a.startsWith("--")) ?? path.join(here, "kubernetes"));
 const problems = [];
 let documentCount = 0;
 
@@ -233,13 +241,6 @@ function checkKustomization(k) {
         if (/\.ya?ml$/.test(entry) && entry !== "kustomization.yaml" && !listed.has(entry))
             report(file, "Kustomization", "-", `resources: ${entry} is in the folder but not listed, so it would never be applied`);
     }
-    for (const [i, image] of (Array.isArray(k.images) ? k.images : []).entries()) {
-        if (!isObject(image)) { report(file, "Kustomization", "-", `images[${i}]: not a mapping`); continue; }
-        for (const key of Object.keys(image))
-            if (!["name", "newName", "newTag", "digest"].includes(key)) report(file, "Kustomization", "-", `images[${i}].${key}: unknown field`);
-        if (image.newTag !== undefined && (typeof image.newTag !== "string" || image.newTag === "" || image.newTag === "latest"))
-            report(file, "Kustomization", "-", `images[${i}] (${image.name}): newTag must be an explicit version string, not '${image.newTag}'`);
-    }
 }
 
 const deployments = resources.filter(r => isObject(r.document) && ["Deployment", "StatefulSet", "DaemonSet"].includes(r.kind));
@@ -271,7 +272,6 @@ for (const { file, document, kind, name } of deployments) {
     for (const [what, container] of allContainers) {
         if (!isObject(container)) continue;
         const label = `${what} '${container.name}'`;
-        checkImage(container.image, text => problem(`${label}: ${text}`));
         checkResources(container.resources, text => problem(`${label}: ${text}`));
         checkSecurity(podSecurity, container.securityContext, text => problem(`${label}: ${text}`));
         const mounts = Array.isArray(container.volumeMounts) ? container.volumeMounts : [];
@@ -283,16 +283,6 @@ for (const { file, document, kind, name } of deployments) {
         for (const port of Array.isArray(container.ports) ? container.ports : [])
             if (["silo", "gateway"].includes(port?.name)) siloPorts.set(port.containerPort, port.name);
     }
-}
-
-function checkImage(image, problem) {
-    if (typeof image !== "string" || image === "") return problem("image is missing");
-    if (/@sha256:[0-9a-f]{64}$/.test(image)) return;
-    const lastPart = image.split("/").pop();
-    const colon = lastPart.lastIndexOf(":");
-    if (colon < 0) return problem(`image '${image}' has no tag: pin an explicit version (name:1.2.3)`);
-    const tag = lastPart.slice(colon + 1);
-    if (tag === "" || tag === "latest") problem(`image '${image}': the tag must be an explicit version, not '${tag || "(empty)"}'`);
 }
 
 function checkResources(resources, problem) {
@@ -385,9 +375,13 @@ function isObject(value) {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// 3. The perimeter.
+const notes = checkPerimeter({ resources, kustomization, kustomizationPath, readmePath: path.join(here, "README.md"), readmeLabel: display(path.join(here, "README.md")), release, report });
+
 if (problems.length > 0) {
     for (const line of problems) console.log(line);
     console.log(`${problems.length} problem(s) in ${documentCount} documents under ${display(folder)}`);
     process.exit(1);
 }
+for (const note of notes) console.log(note);
 console.log(`${documentCount} documents valid (${resources.map(r => r.kind).filter((k, i, all) => all.indexOf(k) === i).join(", ")}) under ${display(folder)}`);
