@@ -76,7 +76,8 @@ builder.UseOrleans(orleans =>
         // In a pod: name, advertised IP, cluster and service ids come from the pod (deploy/kubernetes), and
         // silos whose pods are gone are declared dead at once instead of after missed probes.
         orleans.Configure<EndpointOptions>(o => { o.SiloPort = silo.SiloPort; o.GatewayPort = silo.GatewayPort; });
-        orleans.UseKubernetesHosting();
+        // Its role may read pods, never delete them (deploy/kubernetes/rbac.yaml): a silo that dies is voted out, not its pod removed.
+        orleans.UseKubernetesHosting(options => options.Configure(k => k.DeleteDefunctSiloPods = false));
     }
     else
     {
