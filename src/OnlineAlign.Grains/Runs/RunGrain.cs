@@ -54,7 +54,7 @@ public sealed class RunGrain(
     {
         // Checked again here, not only by the API: any cluster member can call a grain.
         RunIds.Require(RunId);
-        var problems = OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec, limits, roots: null, readFiles: false);
+        var problems = OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec, limits, roots: null, readFiles: false, countsOnly: true);
         if (problems.Count > 0) throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
         await _gate.WaitAsync();
         try

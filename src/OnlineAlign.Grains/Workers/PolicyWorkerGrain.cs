@@ -170,7 +170,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             // The caller is a cluster member, yet what it hands over becomes paths and allocations: checked here too.
             RunIds.Require(runId);
-            if (RunSpecMapping.Problems(spec, settings.Limits, roots: null, readFiles: false) is { Count: > 0 } problems)
+            if (RunSpecMapping.Problems(spec, settings.Limits, roots: null, readFiles: false, countsOnly: true) is { Count: > 0 } problems)
                 throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
             string folder = $"runs/{runId}/round-{round:D4}/{phase}";
             string marker = $"{folder}/done-{key}.json";

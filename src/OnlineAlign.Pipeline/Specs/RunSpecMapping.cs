@@ -43,11 +43,13 @@ public static class RunSpecMapping
     /// <param name="roots">the silo's data roots, under which the spec's files must lie; null: anywhere (in-process runs)</param>
     /// <param name="readFiles">false: only what needs no file (the API silo's first pass before the silo that reads them checks them)</param>
     /// <param name="device">the device the run would train on: a spec whose memory plan exceeds it is refused</param>
+    /// <param name="countsOnly">only the counts, names and numbers against the limits, no model or prompt set built:
+    /// what a grain re-checks cheaply on every call (the API has checked the rest)</param>
     public static List<string> Problems(RunSpec s, SpecLimits? limits = null, Files.DataRoots? roots = null, bool readFiles = true,
-        MemoryPlanning.DeviceBudget? device = null)
+        MemoryPlanning.DeviceBudget? device = null, bool countsOnly = false)
     {
         var problems = new List<string>();
-        try { Check(s, limits ?? SpecLimits.Default, roots, readFiles, device, problems); }
+        try { Check(s, limits ?? SpecLimits.Default, roots, readFiles && !countsOnly, device, problems, countsOnly); }
         catch (Exception e) { problems.Add($"spec: could not be checked ({e.GetType().Name}: {e.Message})"); }
         // A problem may quote the value it is about: a huge one is cut, so the answer stays small (gRPC sends it in a header).
         return problems.Select(p => p.Length <= MaxProblemLength ? p : $"{p[..MaxProblemLength]}... ({p.Length} characters)").ToList();
@@ -55,7 +57,8 @@ public static class RunSpecMapping
 
     private const int MaxProblemLength = 500;
 
-    private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, MemoryPlanning.DeviceBudget? device, List<string> problems)
+    private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, MemoryPlanning.DeviceBudget? device, List<string> problems,
+        bool countsOnly)
     {
         void Range(string field, long value, long min, long max)
         {
@@ -126,7 +129,7 @@ public static class RunSpecMapping
         if (s.Loss is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
         if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
             problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
-        if (countsOutOfRange) return; // the model and prompt checks allocate in proportion to the counts
+        if (countsOutOfRange || countsOnly) return; // the model and prompt checks allocate in proportion to the counts
         if (!readFiles && Files.SpecFiles.Named(s).Any()) return;
         // Files are read only once they are known to be under the data roots, regular and within their size limits.
         if (roots is not null)

@@ -24,6 +24,38 @@ public class SpecValidationTests
     }
 
     [Fact]
+    public void TheGrainsCheapReCheckRefusesWhatTheLimitsRefuseWithoutReadingAnything()
+    {
+        // What a grain re-checks when a cluster member calls it directly: counts, names and numbers against the limits.
+        var huge = new RunSpec { Rounds = 1_000_000, Beta = double.NaN, Loss = "nonsense" };
+        var problems = RunSpecMapping.Problems(huge, countsOnly: true);
+        Assert.Contains("rounds must be between 1 and 10000, got 1000000", problems);
+        Assert.Contains(problems, p => p.StartsWith("loss.beta must be a finite number", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("loss.kind", StringComparison.Ordinal));
+        // No file is read: a model folder that does not exist is the full check's business.
+        Assert.Empty(RunSpecMapping.Problems(new RunSpec { HfFolder = "/no/such/model" }, countsOnly: true));
+        Assert.NotEmpty(RunSpecMapping.Problems(new RunSpec { HfFolder = "/no/such/model" }));
+    }
+
+    [Theory]
+    [InlineData("test-20261201-101010-abc123", true)]
+    [InlineData("r.0_A-9", true)]
+    [InlineData("", false)]
+    [InlineData("..", false)]
+    [InlineData(".hidden", false)]
+    [InlineData("../../etc", false)]
+    [InlineData("a/b", false)]
+    [InlineData("a\\b", false)]
+    [InlineData("run#gen1", false)]
+    [InlineData("caf\u00e9", false)]
+    public void RunIdsThatBecomePathsAreCheckedCharacterByCharacter(string id, bool valid)
+    {
+        Assert.Equal(valid, RunIds.IsValid(id));
+        if (!valid) Assert.Contains("is not valid", Assert.Throws<ArgumentException>(() => RunIds.Require(id)).Message);
+        Assert.False(RunIds.IsValid(new string('a', RunIds.MaxLength + 1)));
+    }
+
+    [Fact]
     public void ValidationNeverThrowsOnAThousandSeededRandomSpecs()
     {
         var random = new Random(15);
