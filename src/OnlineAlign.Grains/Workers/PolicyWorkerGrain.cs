@@ -213,6 +213,11 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             throw new RunInputException(e.Message);
         }
+        catch (Exception e) when (DiskFull.Is(e))
+        {
+            log.LogError(e, "run {Run} round {Round} {Phase}: out of disk space", runId, round, phase);
+            throw new PhaseFailedException(DiskFull.Message(phase, settings.CacheFolder, e));
+        }
         catch (Exception e) when (FailureClassifier.IsTransient(e))
         {
             throw new TransientPhaseException($"{e.GetType().Name}: {e.Message}");
