@@ -72,6 +72,13 @@ public sealed record RunSpec
     [Id(44)] public bool GradientCheckpointing { get; init; }
     /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
     [Id(42)] public LoraSpec? Lora { get; init; }
+    /// <summary>
+    /// Token positions a round may cost (generated, judged and trained: see RunSpecMapping.RoundTokens); a spec whose
+    /// counts can exceed it is refused at spec check.
+    /// </summary>
+    [Id(50)] public long MaxTokensPerRound { get; init; } = 10_000_000_000;
+    /// <summary>Wall time of one phase attempt, in seconds: past it the phase is cancelled and fails (counted against max_phase_attempts).</summary>
+    [Id(51)] public int MaxPhaseSeconds { get; init; } = 86_400;
     /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>
     [Id(43)] public string ChatTemplate { get; init; } = "auto";
 }

@@ -113,7 +113,9 @@ builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadByt
 // Spec files are read only under the data roots: the configured ones (default: the data folder) and ONLINEALIGN_DATA_ROOTS (':'-separated).
 var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
     .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
-builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes));
+builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
+    silo.HostMemoryBytes));
+builder.Services.AddSingleton<OnlineAlign.Pipeline.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));

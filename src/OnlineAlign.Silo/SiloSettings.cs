@@ -38,6 +38,8 @@ public sealed class SiloSettings
     public int MaxConcurrentComputations { get; set; } = 2;
     /// <summary>The device memory a run's memory plan must fit, in bytes; 0: measured (the machine's memory, or nvidia-smi's total for a GPU).</summary>
     public long DeviceMemoryBytes { get; set; }
+    /// <summary>The host memory a run's host plan (and the runs here together) must fit, in bytes; 0: measured (the memory this process may use).</summary>
+    public long HostMemoryBytes { get; set; }
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>
     public string? FaultFolder { get; set; }
 }

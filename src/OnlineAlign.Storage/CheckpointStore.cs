@@ -48,6 +48,52 @@ public sealed class CheckpointStore
     }
 
     /// <summary>
+    /// Streams content to a new path, for outputs that may be larger than one array can hold (2 GB): <paramref name="write"/>
+    /// writes it to a local spool file, which is hashed and uploaded from disk. The blob and its hash are the bytes
+    /// written, exactly as <see cref="WriteOnceAsync(string, byte[], CancellationToken)"/> would store them.
+    /// </summary>
+    public async Task<BlobPointer> WriteOnceAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        await using var spool = Spool();
+        await write(spool, ct);
+        await spool.FlushAsync(ct);
+        long length = spool.Length;
+        spool.Position = 0;
+        string hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(spool, ct));
+        spool.Position = 0;
+        var blob = _container.GetBlobClient(path);
+        if (!await CreateAsync(options => blob.UploadAsync(spool, options, ct), hash))
+            await RequireSameContentAsync(blob, hash, ct);
+        return new BlobPointer(path, hash, length);
+    }
+
+    /// <summary>
+    /// Reads a blob through a stream: downloaded to a local spool file, its hash checked, then handed to
+    /// <paramref name="read"/> (no array of the whole blob, so its size is not limited to 2 GB).
+    /// </summary>
+    public async Task<T> ReadAsync<T>(BlobPointer pointer, Func<Stream, CancellationToken, Task<T>> read, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        await using var spool = Spool();
+        try { await _container.GetBlobClient(pointer.Path).DownloadToAsync(spool, new BlobDownloadToOptions { TransferOptions = Transfers }, ct); }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new FileNotFoundException($"blob '{pointer.Path}' does not exist", pointer.Path, e);
+        }
+        spool.Position = 0;
+        string actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(spool, ct));
+        if (actual != pointer.Sha256) throw new CorruptBlobException(pointer.Path, pointer.Sha256, actual);
+        spool.Position = 0;
+        return await read(spool, ct);
+    }
+
+    /// <summary>A temporary file that is deleted when closed (by the OS, even if the process dies first on Linux once unlinked).</summary>
+    private static FileStream Spool() =>
+        new(Path.Combine(Path.GetTempPath(), $"onlinealign-spool-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20,
+            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+
+    /// <summary>
     /// Writes bytes to a new path unless someone wrote it first; returns what the path holds afterwards
     /// (ours, or the first writer's). Two writers racing for one path agree on a single winner.
     /// </summary>

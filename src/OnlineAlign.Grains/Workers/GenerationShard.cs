@@ -10,6 +10,12 @@ public sealed record GenerationShard(List<int> Positions, List<List<int[]>> Resp
     public static GenerationShard FromBytes(byte[] bytes) =>
         JsonSerializer.Deserialize<GenerationShard>(bytes) ?? throw new InvalidDataException("empty generation shard");
 
+    /// <summary>Streams the shard (the same bytes as <see cref="ToBytes"/>: a round's responses may exceed one array's 2 GB).</summary>
+    public Task WriteAsync(Stream stream, CancellationToken ct) => JsonSerializer.SerializeAsync(stream, this, cancellationToken: ct);
+
+    public static async Task<GenerationShard> ReadAsync(Stream stream, CancellationToken ct) =>
+        await JsonSerializer.DeserializeAsync<GenerationShard>(stream, cancellationToken: ct) ?? throw new InvalidDataException("empty generation shard");
+
     /// <summary>Puts the shards' responses back in prompt order; every position must be covered exactly once.</summary>
     public static List<IReadOnlyList<int[]>> Merge(IEnumerable<GenerationShard> shards, int prompts)
     {

@@ -17,6 +17,14 @@ public static class PhaseBlobs
 
     public static byte[] Bytes<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Json);
 
+    /// <summary>Writes a phase output as a stream (the same bytes as <see cref="Bytes"/>, without one array of them all).</summary>
+    public static Func<Stream, CancellationToken, Task> Writer<T>(T value) =>
+        (stream, ct) => JsonSerializer.SerializeAsync(stream, value, Json, ct);
+
+    /// <summary>Reads a phase output from a stream.</summary>
+    public static Func<Stream, CancellationToken, Task<T>> Reader<T>(string what) => async (stream, ct) =>
+        await JsonSerializer.DeserializeAsync<T>(stream, Json, ct) ?? throw new InvalidDataException($"{what} is empty");
+
     public static T Read<T>(byte[] bytes, string what) =>
         JsonSerializer.Deserialize<T>(bytes, Json) ?? throw new InvalidDataException($"{what} is empty");
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
@@ -23,7 +24,8 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
-public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults, ILogger<PolicyWorkerGrain> log)
+public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults, MemoryLedger ledger,
+    ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
 {
     private ModelThread? _thread;
@@ -35,6 +37,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        ledger.Release(this.GetPrimaryKeyString()); // its models go with it
         if (_thread is null) return;
         // Models hold tensors created on the model thread: release them there.
         var models = _models;
@@ -50,7 +53,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         return Task.CompletedTask;
     }
 
-    public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) =>
+    public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) => Budgeted(spec, "prepare", ct, ct =>
         Once(runId, spec, 0, "prepare", PhaseBlobs.Key("prepare", new { spec, epoch }), ct, async prefix =>
         {
             string output = NewScratch(runId, "prepare");
@@ -60,9 +63,9 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             await Compute(() => { RoundJob.Prepare(spec, Device(spec), output, ct); return 0; });
             var manifest = await UploadCheckpoint(prefix, output, "prepare/round-0", ct);
             return Output(manifest, new() { ["time/prepare"] = _computeSeconds, ["time/checkpoint"] = total.Elapsed.TotalSeconds - _computeSeconds });
-        });
+        }));
 
-    public Task<PhaseOutput> Generate(GenerationRequest r, CancellationToken ct) =>
+    public Task<PhaseOutput> Generate(GenerationRequest r, CancellationToken ct) => Budgeted(r.Spec, "generate", ct, ct =>
         Once(r.RunId, r.Spec, r.Round, "generate", PhaseBlobs.Key("generate", r), ct, async prefix =>
         {
             var total = Stopwatch.StartNew();
@@ -75,32 +78,32 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             _computeSeconds = 0;
             var responses = await Compute(() => RoundJob.Generate(r, folder, initialFolder, device, models, ct));
             RunTelemetry.Generated(r.RunId, responses.Sum(group => group.Sum(response => (long)response.Length)));
-            var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).ToBytes(), ct);
+            var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).WriteAsync, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
             return Output(blob, new() { ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds });
-        });
+        }));
 
-    public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Phase(r, "judge", ct,
+    public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge", ct,
         [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
             var judged = await Compute(() => RoundJob.Judge(c, responses));
-            return (await store.WriteOnceAsync($"{prefix}/scores.json", PhaseBlobs.Bytes(judged), ct), judged.Metrics);
-        });
+            return (await store.WriteOnceAsync($"{prefix}/scores.json", PhaseBlobs.Writer(judged), ct), judged.Metrics);
+        }));
 
-    public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Phase(r, "pairs", ct,
+    public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "pairs", ct, ct => Phase(r, "pairs", ct,
         [r.Policy, r.Reference, r.Initial], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
-            var judged = PhaseBlobs.Judged(await store.ReadAsync(Pointer(r.Judged!), ct));
+            var judged = await store.ReadAsync(Pointer(r.Judged!), PhaseBlobs.Reader<JudgeOutcome>("judge output"), ct);
             var pairs = await Compute(() => RoundJob.Pairs(c, responses, judged));
-            return (await store.WriteOnceAsync($"{prefix}/pairs.json", PhaseBlobs.Bytes(pairs), ct), pairs.Metrics);
-        });
+            return (await store.WriteOnceAsync($"{prefix}/pairs.json", PhaseBlobs.Writer(pairs), ct), pairs.Metrics);
+        }));
 
-    public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) => Phase(r, "train", ct,
+    public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "train", ct, ct => Phase(r, "train", ct,
         [r.Policy, r.Initial], async (c, prefix) =>
         {
-            var pairs = PhaseBlobs.Pairs(await store.ReadAsync(Pointer(r.Pairs!), ct));
+            var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             var trained = await Compute(() => RoundJob.Train(c, pairs, output));
             RunTelemetry.Trained(r.RunId, r.Spec.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
@@ -109,15 +112,19 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
             log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
             return (manifest, new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = clock.Elapsed.TotalSeconds });
-        });
+        }));
 
-    public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Phase(r, "evaluate", ct,
+    public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "evaluate", ct, ct => Phase(r, "evaluate", ct,
         [r.Trained, r.Initial, r.Reference, r.Policy], async (c, prefix) =>
         {
             var metrics = await Compute(() => RoundJob.Evaluate(c));
             log.LogInformation("run {Run} round {Round} done", r.RunId, r.Round);
             return (await store.WriteOnceAsync($"{prefix}/metrics.json", PhaseBlobs.Bytes(metrics), ct), metrics);
-        });
+        }));
+
+    /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
+    private static Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt) =>
+        PhaseDeadline.Run(phase, spec.MaxPhaseSeconds, ct, attempt);
 
     /// <summary>
     /// The shape every round phase shares: fetch the checkpoints it names, run its work, time the compute
@@ -187,6 +194,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             using var span = RunTelemetry.StartPhase(runId, round, phase, RuntimeIdentity);
             // The spec's files are checked where they are read: this silo's data roots and limits, not the API silo's.
             SpecFiles.Require(spec, settings.DataRoots, settings.Limits);
+            Reserve(spec);
             var output = await work($"{folder}/{Guid.NewGuid():N}");
             if (output.Metrics.TryGetValue($"time/{phase}", out double seconds)) RunTelemetry.PhaseFinished(runId, phase, seconds);
             markerClock.Restart();
@@ -209,11 +217,16 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             throw new RunInputException(e.Message);
         }
+        catch (Exception e) when (DiskFull.Is(e))
+        {
+            log.LogError(e, "run {Run} round {Round} {Phase}: out of disk space", runId, round, phase);
+            throw new PhaseFailedException(DiskFull.Message(phase, settings.CacheFolder, e));
+        }
         catch (Exception e) when (FailureClassifier.IsTransient(e))
         {
             throw new TransientPhaseException($"{e.GetType().Name}: {e.Message}");
         }
-        catch (Exception e) when (e is not (TrainingDivergedException or CheckpointCorruptException or RunInputException))
+        catch (Exception e) when (e is not (TrainingDivergedException or CheckpointCorruptException or RunInputException or PhaseFailedException))
         {
             // Anything else (CUDA out of memory, a bug, a judge that cannot be read) would most likely fail the same
             // way again: the orchestrator counts such attempts and fails the run after a few.
@@ -222,10 +235,25 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         }
     }
 
+    private bool _reserved;
+
+    /// <summary>
+    /// Reserves the run's plan peak in this silo's ledger before the first phase loads a model (held until the worker
+    /// deactivates). A run that does not fit beside the others here fails the attempt, naming their reservation.
+    /// </summary>
+    private void Reserve(RunSpec spec)
+    {
+        if (_reserved || settings.Budget(spec) is not { } budget) return;
+        if (RunSpecMapping.Plan(spec, budget.Cpu, budget.Bytes) is not { } plan || RunSpecMapping.HostPlan(spec, budget.Cpu) is not { } host) return;
+        if (ledger.TryReserve(this.GetPrimaryKeyString(), new MemoryLedger.Reservation(plan.Peak, host.Peak), budget) is { } refusal)
+            throw new PhaseFailedException(refusal);
+        _reserved = true;
+    }
+
     private async Task<List<IReadOnlyList<int[]>>> Responses(PhaseRequest r, CancellationToken ct)
     {
         var shards = new List<GenerationShard>();
-        foreach (var g in r.Generations) shards.Add(GenerationShard.FromBytes(await store.ReadAsync(Pointer(g), ct)));
+        foreach (var g in r.Generations) shards.Add(await store.ReadAsync(Pointer(g), GenerationShard.ReadAsync, ct));
         return GenerationShard.Merge(shards, r.Spec.PromptsPerRound);
     }
 

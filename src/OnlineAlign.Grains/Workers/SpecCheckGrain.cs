@@ -7,17 +7,21 @@ namespace OnlineAlign.Grains.Workers;
 
 /// <summary>Validates specs on a GPU silo (see <see cref="ISpecCheckGrain"/>); stateless, so any activation will do.</summary>
 [GpuSiloOnly]
-public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckGrain
+public sealed class SpecCheckGrain(WorkerSettings settings, MemoryLedger ledger) : Grain, ISpecCheckGrain
 {
+    /// <summary>The spec's problems on this silo: its plan must fit the device and host memory beside the runs already here.</summary>
     public Task<List<string>> Problems(RunSpec spec) =>
-        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
+        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots,
+            device: settings.Budget(spec) is { } budget ? budget with { Reserved = ledger.Reserved() } : null));
 
     public Task<string> Plan(RunSpec spec)
     {
         // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
         if (Plans.TryGetValue(spec, out var known)) return Task.FromResult(known);
         string plan = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? ""
-            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)?.Describe(device.Name, device.Bytes) ?? "";
+            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes) is not { } onDevice ? ""
+            : onDevice.Describe(device.Name, device.Bytes)
+              + (RunSpecMapping.HostPlan(spec, device.Cpu) is { } host ? "; " + host.Describe("the host", device.HostBytes) : "");
         if (Plans.Count >= MaxPlans) Plans.Clear();
         Plans[spec] = plan;
         return Task.FromResult(plan);

@@ -9,8 +9,11 @@ namespace OnlineAlign.Grains.Workers;
 /// Per-silo settings the worker grains need: the tensor device, a local cache folder for checkpoints, and
 /// where and how much of a spec's files this silo reads, and the device memory a run must fit (0: measured).
 /// </summary>
-public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0)
+public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0, long HostMemoryBytes = 0)
 {
+    /// <summary>The host memory a run's host plan must fit (Silo:HostMemoryBytes; 0: the memory this process may use, container limits included).</summary>
+    public long HostBytes => HostMemoryBytes > 0 ? HostMemoryBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
     /// <summary>The device a spec runs on here and its memory; null where the device cannot be resolved or measured.</summary>
     public MemoryPlanning.DeviceBudget? Budget(RunSpec spec)
     {
@@ -18,6 +21,6 @@ public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots
         try { device = DeviceSetting.Resolve(spec.Device is "auto" or "" ? Device : spec.Device); }
         catch (ArgumentException) { return null; } // reported as the spec's device problem
         long? bytes = DeviceMemoryBytes > 0 ? DeviceMemoryBytes : DeviceMemory.Total(device);
-        return bytes is null ? null : new MemoryPlanning.DeviceBudget(device.ToString(), bytes.Value, device.type == TorchSharp.DeviceType.CPU);
+        return bytes is null ? null : new MemoryPlanning.DeviceBudget(device.ToString(), bytes.Value, device.type == TorchSharp.DeviceType.CPU, HostBytes);
     }
 }

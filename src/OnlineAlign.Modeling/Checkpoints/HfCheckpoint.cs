@@ -16,48 +16,71 @@ public static class HfCheckpoint
     public const string IndexFile = "model.safetensors.index.json";
 
     /// <summary>Loads a model folder onto a device, in the given dtype (null: the checkpoint's dtype, F32 for F16 on CPU).</summary>
-    public static DecoderLM Load(string folder, Device? device = null, ScalarType? dtype = null)
+    /// <remarks>
+    /// Streams: the model is built and placed first (its float32 construction on the host freed as it moves), the names
+    /// and shapes are checked against the files' headers, then each tensor is read into one staging tensor, copied into
+    /// its parameter and disposed before the next. The host never holds the whole checkpoint beside the model.
+    /// </remarks>
+    /// <param name="staging">counts the staging bytes (a test's or benchmark's view of the loader's peak)</param>
+    public static DecoderLM Load(string folder, Device? device = null, ScalarType? dtype = null, StagingCounter? staging = null)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder '{folder}' does not exist");
         string configPath = Path.Combine(folder, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"model folder '{folder}' has no config.json", configPath);
         var config = ModelConfig.Load(configPath);
-        var tensors = ReadWeights(folder);
+        var files = WeightFiles(folder);
+        var index = new Dictionary<string, (string DType, long[] Shape)>();
+        foreach (var file in files)
+            foreach (var (name, entry) in SafeTensors.ReadIndex(file))
+                index[name] = entry;
+        if (index.Count == 0) throw new InvalidDataException($"model folder '{folder}' holds no tensors");
+        var model = new DecoderLM(config);
         try
         {
-            var model = new DecoderLM(config);
-            LoadStateStrict(model, tensors, folder);
-            return model.Place(device, dtype ?? tensors.Values.First().dtype);
+            var parameters = Parameters(model);
+            StrictCopy.CheckNames(parameters, index.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), folder, "checkpoint does not match the config", "the config",
+                    k => Tolerated(model, k));
+            model.Place(device, dtype ?? SafeTensors.DType(index.Values.First().DType, folder));
+            parameters = Parameters(model); // placing replaced the tensors
+            using var noGrad = no_grad();
+            foreach (var file in files)
+                SafeTensors.ReadEach(file, (name, tensor) =>
+                {
+                    if (parameters.TryGetValue(name, out var p)) p.copy_(tensor);
+                }, staging);
+            return model;
         }
-        finally
+        catch
         {
-            foreach (var t in tensors.Values) t.Dispose();
+            model.Dispose();
+            throw;
         }
     }
 
-    public static Dictionary<string, Tensor> ReadWeights(string folder)
+    /// <summary>The safetensors files of a model folder: model.safetensors, or the shards its index names.</summary>
+    public static List<string> WeightFiles(string folder)
     {
         string single = Path.Combine(folder, WeightsFile);
         string index = Path.Combine(folder, IndexFile);
-        if (File.Exists(single)) return SafeTensors.Read(single);
+        if (File.Exists(single)) return [single];
         if (!File.Exists(index))
             throw new FileNotFoundException($"model folder '{folder}' has neither {WeightsFile} nor {IndexFile}");
         var map = (JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as JsonObject)
             ?? throw new InvalidDataException($"{index}: no 'weight_map' object");
-        var result = new Dictionary<string, Tensor>();
-        foreach (var shard in map.Select(kv => kv.Value!.GetValue<string>()).Distinct())
-            foreach (var (name, t) in SafeTensors.Read(Path.Combine(folder, shard)))
-                result[name] = t;
-        return result;
+        return map.Select(kv => kv.Value!.GetValue<string>()).Distinct().Select(shard => Path.Combine(folder, shard)).ToList();
     }
+
+    private static Dictionary<string, Tensor> Parameters(DecoderLM model) =>
+        model.state_dict().Where(kv => !LoraAdapters.IsAdapterKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    // transformers drops lm_head.weight from tied checkpoints and may keep rotary buffers: both are fine.
+    private static bool Tolerated(DecoderLM model, string key) =>
+        key.EndsWith("rotary_emb.inv_freq") || (key == "lm_head.weight" && model.Config.TieWordEmbeddings);
 
     /// <summary>Copies tensors into the model, refusing missing, unexpected or mis-shaped names.</summary>
     public static void LoadStateStrict(DecoderLM model, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
-        var parameters = model.state_dict().Where(kv => !LoraAdapters.IsAdapterKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
-        // transformers drops lm_head.weight from tied checkpoints and may keep rotary buffers: both are fine.
-        StrictCopy.Into(parameters, tensors, source, "checkpoint does not match the config", "the config",
-            k => k.EndsWith("rotary_emb.inv_freq") || (k == "lm_head.weight" && model.Config.TieWordEmbeddings));
+        StrictCopy.Into(Parameters(model), tensors, source, "checkpoint does not match the config", "the config", k => Tolerated(model, k));
     }
 
     /// <summary>

@@ -22,6 +22,10 @@ public static class SafeTensors
     public static string Name(ScalarType type) =>
         DTypes.FirstOrDefault(kv => kv.Value == type).Key ?? throw new NotSupportedException($"dtype {type} cannot be saved as safetensors");
 
+    /// <summary>The tensor type of a header's dtype name.</summary>
+    public static ScalarType DType(string name, string path) => DTypes.TryGetValue(name, out var type) ? type
+        : throw new InvalidDataException($"{path}: dtype {name} is not supported (F32, BF16, F16, ...)");
+
     /// <summary>Names, dtypes and shapes without reading tensor data.</summary>
     public static Dictionary<string, (string DType, long[] Shape)> ReadIndex(string path)
     {
@@ -45,9 +49,21 @@ public static class SafeTensors
     /// <summary>Reads every tensor onto the CPU, in its stored dtype.</summary>
     public static Dictionary<string, Tensor> Read(string path)
     {
+        var result = new Dictionary<string, Tensor>();
+        ReadEach(path, (name, tensor) => result[name] = tensor.DetachFromDisposeScope(), dispose: false);
+        return result;
+    }
+
+    /// <summary>
+    /// Streams a file's tensors one at a time, in header order: each is read into a CPU tensor of its own size and
+    /// handed to <paramref name="use"/> (which copies it where it belongs), then disposed before the next is read,
+    /// so loading never holds more than the largest tensor beside its destination. <paramref name="staging"/> counts it.
+    /// </summary>
+    /// <param name="dispose">false: the caller keeps each tensor (Read)</param>
+    public static void ReadEach(string path, Action<string, Tensor> use, StagingCounter? staging = null, bool dispose = true)
+    {
         using var file = File.OpenRead(path);
         var (header, dataStart) = ReadHeader(file, path);
-        var result = new Dictionary<string, Tensor>();
         foreach (var (name, node) in header)
         {
             if (name == "__metadata__") continue;
@@ -57,17 +73,30 @@ public static class SafeTensors
             long[] shape = node["shape"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
             var offsets = node["data_offsets"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
             long length = offsets[1] - offsets[0];
-            var tensor = empty(shape, scalarType);
-            long expected = tensor.NumberOfElements * tensor.ElementSize;
-            if (length != expected)
-                throw new InvalidDataException($"{path}: tensor '{name}' spans {length} bytes but its shape and dtype need {expected}");
             if (dataStart + offsets[1] > file.Length)
                 throw new InvalidDataException($"{path}: tensor '{name}' ends past the end of the file (truncated?)");
-            file.Position = dataStart + offsets[0];
-            file.ReadExactly(tensor.bytes_span());
-            result[name] = tensor.DetachFromDisposeScope();
+            var tensor = empty(shape, scalarType);
+            long expected = tensor.NumberOfElements * tensor.ElementSize;
+            bool handedOver = false;
+            staging?.Acquire(expected);
+            try
+            {
+                if (length != expected)
+                    throw new InvalidDataException($"{path}: tensor '{name}' spans {length} bytes but its shape and dtype need {expected}");
+                file.Position = dataStart + offsets[0];
+                file.ReadExactly(tensor.bytes_span());
+                use(name, tensor);
+                handedOver = !dispose;
+            }
+            finally
+            {
+                if (!handedOver)
+                {
+                    staging?.Release(expected);
+                    tensor.Dispose();
+                }
+            }
         }
-        return result;
     }
 
     /// <summary>Writes tensors sorted by name (so the same weights give the same bytes).</summary>
@@ -141,4 +170,26 @@ internal static class TensorBytes
         if (size > int.MaxValue) throw new NotSupportedException($"tensor of {size} bytes exceeds 2 GiB");
         return t.bytes; // a view of the CPU storage, not a copy
     }
+}
+
+/// <summary>
+/// Bytes a loader holds in CPU staging tensors: live now, and the most at once. A streaming load's peak is its
+/// largest tensor (tests check it; the memory plan's host part counts it).
+/// </summary>
+public sealed class StagingCounter
+{
+    public long LiveBytes { get; private set; }
+    public long PeakBytes { get; private set; }
+    public long LargestTensorBytes { get; private set; }
+    public int Tensors { get; private set; }
+
+    internal void Acquire(long bytes)
+    {
+        LiveBytes += bytes;
+        PeakBytes = Math.Max(PeakBytes, LiveBytes);
+        LargestTensorBytes = Math.Max(LargestTensorBytes, bytes);
+        Tensors++;
+    }
+
+    internal void Release(long bytes) => LiveBytes -= bytes;
 }

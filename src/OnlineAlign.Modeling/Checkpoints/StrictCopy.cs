@@ -11,17 +11,27 @@ internal static class StrictCopy
     public static void Into(IReadOnlyDictionary<string, Tensor> parameters, IReadOnlyDictionary<string, Tensor> tensors, string source,
         string mismatch, string needer, Func<string, bool>? tolerated = null)
     {
-        var missing = parameters.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-        var unexpected = tensors.Keys.Where(k => !parameters.ContainsKey(k) && tolerated?.Invoke(k) != true).ToList();
+        CheckNames(parameters, tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), source, mismatch, needer, tolerated);
+        using var noGrad = no_grad();
+        foreach (var (name, p) in parameters) p.copy_(tensors[name]);
+    }
+
+    /// <summary>
+    /// The names and shapes check alone, from a file's header (no tensor read yet): a streaming load checks before it
+    /// copies anything, so a mismatched file never leaves a half-loaded model.
+    /// </summary>
+    public static void CheckNames(IReadOnlyDictionary<string, Tensor> parameters, IReadOnlyDictionary<string, long[]> shapes, string source,
+        string mismatch, string needer, Func<string, bool>? tolerated = null)
+    {
+        var missing = parameters.Keys.Where(k => !shapes.ContainsKey(k)).ToList();
+        var unexpected = shapes.Keys.Where(k => !parameters.ContainsKey(k) && tolerated?.Invoke(k) != true).ToList();
         if (missing.Count > 0 || unexpected.Count > 0)
             throw new InvalidDataException($"{source}: {mismatch}." + Names(" Missing", missing) + Names(" Unexpected", unexpected));
-        using var noGrad = no_grad();
         foreach (var (name, p) in parameters)
         {
-            var t = tensors[name];
-            if (!t.shape.SequenceEqual(p.shape))
-                throw new InvalidDataException($"{source}: tensor '{name}' has shape [{string.Join(", ", t.shape)}], {needer} needs [{string.Join(", ", p.shape)}]");
-            p.copy_(t);
+            var shape = shapes[name];
+            if (!shape.SequenceEqual(p.shape))
+                throw new InvalidDataException($"{source}: tensor '{name}' has shape [{string.Join(", ", shape)}], {needer} needs [{string.Join(", ", p.shape)}]");
         }
     }
 

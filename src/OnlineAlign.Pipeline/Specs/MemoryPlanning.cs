@@ -6,18 +6,32 @@ namespace OnlineAlign.Pipeline.Specs;
 /// <summary>The memory plan of a run spec on a device, and the refusal of one that cannot fit.</summary>
 public static class MemoryPlanning
 {
-    /// <summary>The device a spec is checked against: its name and memory (set by Silo:DeviceMemoryBytes, or measured).</summary>
-    public sealed record DeviceBudget(string Name, long Bytes, bool Cpu);
+    /// <summary>
+    /// The device a spec is checked against: its name and memory (set by Silo:DeviceMemoryBytes, or measured), the silo's
+    /// host memory (Silo:HostMemoryBytes, or measured; 0: not checked), and what other runs on the silo have reserved.
+    /// </summary>
+    public sealed record DeviceBudget(string Name, long Bytes, bool Cpu, long HostBytes = 0)
+    {
+        /// <summary>The other runs' reservations on this silo (MemoryLedger); none: the spec is checked alone.</summary>
+        public MemoryLedger.Reservation Reserved { get; init; } = new(0, 0);
+    }
+
+    private static int DTypeBytes(ModelConfig config, bool cpu) => config.TorchDtype switch
+    {
+        "bfloat16" => 2,
+        "float16" => cpu ? 4 : 2, // CPUs load float16 checkpoints as float32
+        _ => 4,
+    };
+
+    /// <summary>What the spec's worker holds in host memory while it loads, trains and saves.</summary>
+    public static HostMemoryPlan HostPlan(RunSpec s, ModelConfig config, bool cpu) =>
+        HostMemoryPlan.Estimate(config, DTypeBytes(config, cpu), cpu,
+            RunSpecMapping.Lora(s) is { } lora ? MemoryPlan.AdapterParameters(config, lora) : config.ParameterCount());
 
     /// <param name="deviceBytes">the device's memory: sampling.batch_size 0 plans the generation batch from it</param>
     public static MemoryPlan Plan(RunSpec s, ModelConfig config, int maxPromptTokens, bool cpu, long? deviceBytes = null)
     {
-        int dtypeBytes = config.TorchDtype switch
-        {
-            "bfloat16" => 2,
-            "float16" => cpu ? 4 : 2, // CPUs load float16 checkpoints as float32
-            _ => 4,
-        };
+        int dtypeBytes = DTypeBytes(config, cpu);
         // The read-only models a round holds at once: the policy, the initial model, the previous round's policy
         // (reference previous_round, or the judge's implicit reward), and the one before it for consistency.
         int held = 2 + (s.Reference == "previous_round" || s.Judge is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
@@ -28,6 +42,18 @@ public static class MemoryPlanning
             TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
             GenerationRows: rows, GenerationTokens: tokens, GradientCheckpointing: s.GradientCheckpointing));
     }
+
+    /// <summary>
+    /// A problem naming the budget exceeded and the plan's parts: the device's memory, the silo's host memory, or either
+    /// beside the reservations of the runs already on the silo; null when the run fits.
+    /// </summary>
+    public static string? Problem(MemoryPlan plan, HostMemoryPlan host, DeviceBudget device, bool lora) =>
+        Problem(plan, device, lora)
+        ?? (device.HostBytes > 0 && host.Peak > device.HostBytes
+            ? $"model: the run does not fit this silo's host memory: {host.Describe("the host", device.HostBytes)} (host memory budget, Silo:HostMemoryBytes). " +
+              (lora ? "Use a silo with more host memory" : "Train LoRA adapters (model.lora: fewer AdamW moments to keep), or use a silo with more host memory")
+            : null)
+        ?? MemoryLedger.Refusal(new MemoryLedger.Reservation(plan.Peak, host.Peak), device.Reserved, device);
 
     /// <summary>A problem naming the plan's parts when its peak exceeds the device's memory; null when it fits.</summary>
     public static string? Problem(MemoryPlan plan, DeviceBudget device, bool lora) =>

@@ -120,6 +120,10 @@ public static class RunSpecMapping
         long tokens = (long)s.PromptsPerRound * s.SamplesPerPrompt * s.MaxNewTokens;
         if (tokens > l.TokensPerRound)
             problems.Add($"prompts_per_round x samples_per_prompt x sampling.max_new_tokens is {tokens} tokens a round; the limit is {l.TokensPerRound}");
+        Range("budget.max_tokens_per_round", s.MaxTokensPerRound, 1, MaxTokensPerRoundBudget);
+        Range("budget.max_phase_seconds", s.MaxPhaseSeconds, 1, MaxPhaseSecondsBudget);
+        // The token budget with no prompt tokens counted: refused here already, before any file is read.
+        if (problems.Count == 0 && TokenBudgetProblem(s, 0) is { } overBudget) problems.Add(overBudget);
         bool countsOutOfRange = problems.Count > 0;
         // The round settings' own checks (values, names), less the fields already reported above.
         var reported = problems.Select(Field).ToHashSet();
@@ -151,8 +155,10 @@ public static class RunSpecMapping
         {
             var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
             problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
+            if (problems.Count == 0 && lengths.Count > 0 && TokenBudgetProblem(s, lengths.Max(l => l.Tokens)) is { } overTokens) problems.Add(overTokens);
             if (device is not null && problems.Count == 0 && lengths.Count > 0
-                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu, device.Bytes), device, s.Lora is not null) is { } tooBig)
+                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu, device.Bytes),
+                    MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Lora is not null) is { } tooBig)
                 problems.Add(tooBig);
         }
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
@@ -160,6 +166,42 @@ public static class RunSpecMapping
     }
 
     private static string Field(string problem) => problem.Split(' ', 2)[0];
+
+    /// <summary>The largest budget.max_tokens_per_round and budget.max_phase_seconds a spec may state.</summary>
+    public const long MaxTokensPerRoundBudget = 1_000_000_000_000;
+    public const int MaxPhaseSecondsBudget = 30 * 86_400;
+
+    /// <summary>
+    /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/>:
+    /// generated (P x N sequences of prompt + max_new_tokens), judged (each judge pass reads every sequence again) and
+    /// trained (each epoch: the chosen and rejected sequence of up to P pairs). Judge prompts' template text is not counted.
+    /// </summary>
+    public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens)
+    {
+        long sequence = (long)maxPromptTokens + s.MaxNewTokens;
+        long generated = (long)s.PromptsPerRound * s.SamplesPerPrompt * sequence;
+        int passes = s.Judge switch
+        {
+            "implicit" => 2,                          // the policy and the model it was trained from
+            "likelihood" or "reward_model" => 1,
+            "llm" => s.Judgements,
+            "self_consistent" => s.Judgements + 2,    // the LLM judge, then the implicit reward that must agree
+            _ => 0,                                   // verifier, majority: no model pass
+        };
+        return (generated, generated * passes, (long)s.Epochs * s.PromptsPerRound * 2 * sequence, passes);
+    }
+
+    /// <summary>The refusal of a spec whose round can cost more tokens than budget.max_tokens_per_round; null when within it.</summary>
+    public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens)
+    {
+        var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens);
+        long total = generated + judged + trained;
+        return total <= s.MaxTokensPerRound ? null
+            : $"budget.max_tokens_per_round is {s.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
+              $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.MaxNewTokens}) = {generated} generated, " +
+              $"{passes} judge passes ({s.Judge}) = {judged} judged, optimizer.epochs {s.Epochs} x 2 x prompts_per_round = {trained} trained; " +
+              "raise the budget, or lower the counts";
+    }
 
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
     public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task) : null;
@@ -176,6 +218,13 @@ public static class RunSpecMapping
         var prompts = PromptProblems(s, problems);
         if (tokenizer is null || config is null || prompts is null || prompts.Count == 0) return null;
         return MemoryPlanning.Plan(s, config, prompts.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length), cpu, deviceBytes);
+    }
+
+    /// <summary>The spec's host memory plan (null where its model cannot be read).</summary>
+    public static HostMemoryPlan? HostPlan(RunSpec s, bool cpu)
+    {
+        var (_, config) = ModelProblems(s, []);
+        return config is null ? null : MemoryPlanning.HostPlan(s, config, cpu);
     }
 
     /// <summary>The adapter a LoRA run trains: the spec's settings, or those of the PEFT folder it starts from; null for full fine-tuning.</summary>

@@ -55,6 +55,8 @@ public static class SpecConversion
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
             ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
             Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
+            MaxTokensPerRound = p.Budget?.HasMaxTokensPerRound == true ? p.Budget.MaxTokensPerRound : d.MaxTokensPerRound,
+            MaxPhaseSeconds = p.Budget?.HasMaxPhaseSeconds == true ? p.Budget.MaxPhaseSeconds : d.MaxPhaseSeconds,
         };
     }
 
@@ -90,6 +92,7 @@ public static class SpecConversion
                 LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,
                 MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState, GradientCheckpointing = s.GradientCheckpointing,
             },
+            Budget = new V1.BudgetSpec { MaxTokensPerRound = s.MaxTokensPerRound, MaxPhaseSeconds = s.MaxPhaseSeconds },
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.Lora is { } lora)

@@ -30,16 +30,19 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
     }
 
     /// <summary>
-    /// The spec's problems. A spec that names files is checked on a GPU silo, where they will be read (its data
-    /// roots and limits); its counts are checked here first, so an oversized spec never travels further.
+    /// The spec's problems. Every spec is checked on a GPU silo, where its files will be read (its data roots and limits)
+    /// and its memory plan must fit (a built-in model's too); its counts are checked here first, so an oversized spec
+    /// never travels further. A spec that names no file is accepted without a GPU silo: it waits for one, and the
+    /// worker's reservation checks its plan there.
     /// </summary>
     private async Task<List<string>> Problems(RunSpec spec)
     {
         var problems = RunSpecMapping.Problems(spec, limits, roots: null, readFiles: false);
-        if (problems.Count > 0 || !SpecFiles.Named(spec).Any()) return problems;
+        if (problems.Count > 0) return problems;
         try { return await cluster.GetGrain<ISpecCheckGrain>(Random.Shared.Next(SpecCheckSpread)).Problems(spec); }
         catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.NoGpuSilo)
         {
+            if (!SpecFiles.Named(spec).Any()) return problems;
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"no GPU silo is in the cluster to read {string.Join(" and ", SpecFiles.Named(spec).Select(f => f.Field))}: start one, then try again"));
         }

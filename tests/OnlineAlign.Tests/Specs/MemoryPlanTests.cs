@@ -65,10 +65,42 @@ public class MemoryPlanTests
         var roots = new OnlineAlign.Pipeline.Files.DataRoots([Path.GetTempPath()]);
         var small = new OnlineAlign.Grains.Workers.WorkerSettings("cpu", Path.GetTempPath(), roots, SpecLimits.Default, DeviceMemoryBytes: 4L << 20);
         var spec = new RunSpec { Device = "auto" };
-        Assert.Equal(new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true), small.Budget(spec));
+        Assert.Equal(new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true, HostBytes: GC.GetGCMemoryInfo().TotalAvailableMemoryBytes), small.Budget(spec));
         Assert.Contains(RunSpecMapping.Problems(spec, small.Limits, small.DataRoots, device: small.Budget(spec)), p => p.StartsWith("model: the run does not fit cpu"));
         var measured = small with { DeviceMemoryBytes = 0 };                       // 0: the machine's own memory
         Assert.Equal(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, measured.Budget(spec)!.Bytes);
         Assert.Empty(RunSpecMapping.Problems(spec, measured.Limits, measured.DataRoots, device: measured.Budget(spec)));
+    }
+
+    /// <summary>The host joins the plan: a silo's host memory (Silo:HostMemoryBytes) is a budget of its own, named when exceeded.</summary>
+    [Fact]
+    public void AHostMemoryBudgetIsCheckedBesideTheDevicesAndNamedWhenExceeded()
+    {
+        var llama8b = new ModelConfig
+        {
+            ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32, NumHeads = 32, NumKeyValueHeads = 8,
+            HeadDim = 128, RopeTheta = 500000, MaxPositions = 8192, TorchDtype = "bfloat16",
+        };
+        var lora = new RunSpec { Lora = new LoraSpec() };
+        var host = MemoryPlanning.HostPlan(lora, llama8b, cpu: false);
+        Assert.Equal(llama8b.ParameterCount() * 4L, host.Construction);          // built in float32 before it is placed
+        Assert.Equal(128256L * 4096 * 4, host.Staging);                          // the embedding: the largest tensor
+        Assert.True(host.OptimizerMoments < 1L << 30, "a LoRA run keeps only its adapters' moments");
+        var full = MemoryPlanning.HostPlan(new RunSpec(), llama8b, cpu: false);
+        Assert.Equal(llama8b.ParameterCount() * 8L, full.OptimizerMoments);
+        Assert.Equal(0, MemoryPlanning.HostPlan(lora, llama8b, cpu: true).Construction); // on a CPU device the model is built where it stays
+
+        var spec = new RunSpec { BatchSize = 4, GenerationBatchSize = 64, MaxNewTokens = 512, Judge = "llm", Lora = new LoraSpec() };
+        var device = MemoryPlanning.Plan(spec, llama8b, maxPromptTokens: 512, cpu: false);
+        var roomy = new MemoryPlanning.DeviceBudget("cuda:0", 80L << 30, Cpu: false, HostBytes: 256L << 30);
+        Assert.Null(MemoryPlanning.Problem(device, host, roomy, lora: true));
+        string refusal = MemoryPlanning.Problem(device, host, roomy with { HostBytes = 16L << 30 }, lora: true)!;
+        Assert.StartsWith("model: the run does not fit this silo's host memory: host peak", refusal);
+        Assert.Contains("of 16.0 GiB", refusal);
+        Assert.Contains("(host memory budget, Silo:HostMemoryBytes)", refusal);
+
+        // Through the spec check: a built-in model's spec has a host plan too.
+        Assert.Contains(RunSpecMapping.Problems(new RunSpec { Device = "cpu" }, device: new MemoryPlanning.DeviceBudget("cpu", 64L << 30, Cpu: true, HostBytes: 1024)),
+            p => p.StartsWith("model: the run does not fit this silo's host memory"));
     }
 }

@@ -1,0 +1,101 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Workers;
+using OnlineAlign.Pipeline.Specs;
+
+namespace OnlineAlign.Tests.Specs;
+
+/// <summary>A spec's budget: tokens a round may cost (refused at spec check) and wall time per phase attempt (a phase past it fails).</summary>
+public class SpecBudgetTests
+{
+    [Fact]
+    public void ASpecWhoseRoundCanCostMoreTokensThanItsBudgetIsRefusedNamingEachTerm()
+    {
+        Assert.Empty(RunSpecMapping.Problems(new RunSpec())); // the defaults fit their own budget
+
+        // The built-in sort task's prompts are a few dozen byte tokens: the full check counts them.
+        var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, MaxNewTokens = 16, Judge = "llm", Judgements = 3, Epochs = 2 };
+        var (generated, judged, trained, passes) = RunSpecMapping.RoundTokens(spec, 0);
+        Assert.Equal((100L * 4 * 16, 100L * 4 * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
+        long withoutPrompts = generated + judged + trained;
+
+        // Below even the prompt-free count: refused before any file or prompt is read (the API silo's own check).
+        var early = RunSpecMapping.Problems(spec with { MaxTokensPerRound = withoutPrompts - 1 }, readFiles: false);
+        Assert.Contains(early, p => p.StartsWith($"budget.max_tokens_per_round is {withoutPrompts - 1}, but a round of this spec may cost {withoutPrompts} tokens: " +
+            "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated, 3 judge passes (llm) = 19200 judged", StringComparison.Ordinal));
+
+        // Within the prompt-free count, beyond it once the prompts' tokens are counted: refused where the prompts are read.
+        var full = RunSpecMapping.Problems(spec with { MaxTokensPerRound = withoutPrompts });
+        var refusal = Assert.Single(full, p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
+        Assert.Matches(@"x \(prompt [1-9]\d* \+ sampling\.max_new_tokens 16\)", refusal);
+        Assert.Contains("raise the budget, or lower the counts", refusal);
+        Assert.Empty(RunSpecMapping.Problems(spec with { MaxTokensPerRound = withoutPrompts * 10 }));
+    }
+
+    [Fact]
+    public void BudgetsOutOfRangeAreNamed()
+    {
+        var problems = RunSpecMapping.Problems(new RunSpec { MaxTokensPerRound = 0, MaxPhaseSeconds = -5 });
+        Assert.Contains("budget.max_tokens_per_round must be between 1 and 1000000000000, got 0", problems);
+        Assert.Contains("budget.max_phase_seconds must be between 1 and 2592000, got -5", problems);
+    }
+
+    [Fact]
+    public async Task APhasePastItsTimeBudgetIsCancelledAndFailsNamingTheBudget()
+    {
+        var clock = new ManualTime();
+        var attempt = PhaseDeadline.Run("judge", 1, CancellationToken.None, async ct =>
+        {
+            await Task.Delay(Timeout.Infinite, ct); // a phase that would never finish by itself
+            return 0;
+        }, clock);
+        Assert.False(attempt.IsCompleted);
+        clock.Fire();                               // one second later, as far as the budget can tell
+        var failure = await Assert.ThrowsAsync<PhaseFailedException>(() => attempt);
+        Assert.Equal("phase judge exceeded budget.max_phase_seconds=1", failure.Message);
+        // A permanent failure: the orchestrator counts it against max_phase_attempts, never retrying it forever.
+        Assert.Equal(OnlineAlign.Grains.Runs.FailureKind.Deterministic, OnlineAlign.Grains.Runs.FailureClassifier.Classify(failure));
+    }
+
+    [Fact]
+    public async Task ACallersCancellationStaysACancellationAndAPhaseWithinItsBudgetReturns()
+    {
+        using var caller = new CancellationTokenSource();
+        caller.Cancel();
+        var clock = new ManualTime();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => PhaseDeadline.Run("train", 1, caller.Token, async ct =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
+        }, clock));
+        Assert.Equal(42, await PhaseDeadline.Run("train", 1, CancellationToken.None, _ => Task.FromResult(42), clock));
+        Assert.Equal(TimeSpan.FromSeconds(1), clock.LastDue);
+    }
+
+    /// <summary>A clock whose timers fire when the test says so.</summary>
+    private sealed class ManualTime : TimeProvider
+    {
+        private readonly List<(TimerCallback Callback, object? State)> _timers = [];
+        public TimeSpan LastDue { get; private set; }
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            lock (_timers) _timers.Add((callback, state));
+            LastDue = dueTime;
+            return new Timer();
+        }
+
+        public void Fire()
+        {
+            List<(TimerCallback Callback, object? State)> due;
+            lock (_timers) due = [.. _timers];
+            foreach (var (callback, state) in due) callback(state);
+        }
+
+        private sealed class Timer : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+            public void Dispose() { }
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
+    }
+}
