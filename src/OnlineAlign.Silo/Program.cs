@@ -110,7 +110,8 @@ builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadByt
 // Spec files are read only under the data roots: the configured ones (default: the data folder) and ONLINEALIGN_DATA_ROOTS (':'-separated).
 var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
     .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
-builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes));
+builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
+    (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
 builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));

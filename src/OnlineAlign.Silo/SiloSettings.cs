@@ -38,6 +38,8 @@ public sealed class SiloSettings
     public int MaxConcurrentComputations { get; set; } = 2;
     /// <summary>The device memory a run's memory plan must fit, in bytes; 0: measured (the machine's memory, or nvidia-smi's total for a GPU).</summary>
     public long DeviceMemoryBytes { get; set; }
+    /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
+    public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>
     public string? FaultFolder { get; set; }
 }

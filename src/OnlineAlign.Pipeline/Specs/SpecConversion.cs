@@ -55,6 +55,9 @@ public static class SpecConversion
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
             ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
             Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
+            KeepLast = p.Retention?.HasKeepLast == true ? p.Retention.KeepLast : d.KeepLast,
+            KeepBest = p.Retention?.HasKeepBest == true ? p.Retention.KeepBest : d.KeepBest,
+            BestMetric = p.Retention?.HasBestMetric == true ? p.Retention.BestMetric : d.BestMetric,
         };
     }
 
@@ -90,6 +93,7 @@ public static class SpecConversion
                 LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,
                 MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState, GradientCheckpointing = s.GradientCheckpointing,
             },
+            Retention = new V1.RetentionSpec { KeepLast = s.KeepLast, KeepBest = s.KeepBest, BestMetric = s.BestMetric },
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.Lora is { } lora)
@@ -111,7 +115,11 @@ public static class SpecConversion
 
     public static V1.RoundMetrics ToProto(RoundRecord r)
     {
-        var m = new V1.RoundMetrics { Round = r.Round, Checkpoint = r.ManifestPath };
+        var m = new V1.RoundMetrics
+        {
+            Round = r.Round, Checkpoint = r.ManifestPath, Epoch = r.Epoch, Superseded = r.Superseded,
+            SupersededByEpoch = r.SupersededByEpoch ?? 0, CheckpointDeleted = r.CheckpointDeleted,
+        };
         foreach (var (k, v) in r.Metrics) m.Metrics[k] = v;
         foreach (var (k, v) in r.Outputs) m.Outputs[k] = v;
         m.Metrics["time/round_seconds"] = r.Seconds;
