@@ -22,11 +22,11 @@ public class RetentionClusterTests
         var client = cluster.Client();
         cluster.Faults.Fail("train/round-3/upload", "diskfull", 1);
         var spec = LocalTestCluster.SmallSpec(rounds: 10);
-        spec.PromptsPerRound = 16;
+        spec.PromptsPerRound = 8;
         spec.SamplesPerPrompt = 2;
-        spec.SftSteps = 30;
+        spec.SftSteps = 20;
         spec.EftExamples = 0;
-        spec.Prompts.EvalPrompts = 8;
+        spec.Prompts.EvalPrompts = 4;
         spec.Judge = new JudgeSpec { Kind = "verifier" };
         spec.Retention = new RetentionSpec { KeepLast = 2 };
         var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
