@@ -11,6 +11,8 @@ public interface IRunGrain : IGrainWithStringKey
     [Alias("Start")] Task<RunStatus> Start(RunSpec spec, string? requestId);
     [Alias("Get")] Task<RunStatus?> Get();
     [Alias("Rounds")] Task<List<RoundRecord>> Rounds();
+    /// <summary>Rounds a rollback past a corrupt checkpoint discarded (each marked with the epoch that redid it), oldest first.</summary>
+    [Alias("Superseded")] Task<List<RoundRecord>> Superseded();
     /// <summary>Round 0: the initial policy's evaluation before any round (null until it has been evaluated).</summary>
     [Alias("Initial")] Task<RoundRecord?> Initial();
     [Alias("Pause")] Task<RunStatus> Pause();
@@ -72,3 +74,10 @@ public sealed class TransientPhaseException(string message) : Exception(message)
 /// </summary>
 [GenerateSerializer]
 public sealed class PhaseFailedException(string message) : Exception(message);
+
+/// <summary>
+/// A phase ran out of space: a silo's local disk or blob storage is full (the message says which and where).
+/// Not transient: retrying at once fills the same disk again, so attempts are counted as for a deterministic failure.
+/// </summary>
+[GenerateSerializer]
+public sealed class DiskFullException(string message) : Exception(message);

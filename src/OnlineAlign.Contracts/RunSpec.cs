@@ -81,6 +81,12 @@ public sealed record RunSpec
     [Id(51)] public int MaxPhaseSeconds { get; init; } = 86_400;
     /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>
     [Id(43)] public string ChatTemplate { get; init; } = "auto";
+    /// <summary>Retention: the last N rounds whose checkpoints are kept in storage (0: every round's).</summary>
+    [Id(60)] public int KeepLast { get; init; }
+    /// <summary>Retention: also keep the checkpoint of the round with the best <see cref="BestMetric"/> (higher is better).</summary>
+    [Id(61)] public bool KeepBest { get; init; } = true;
+    /// <summary>Retention: the round metric that names the best round.</summary>
+    [Id(62)] public string BestMetric { get; init; } = "eval/accuracy";
 }
 
 /// <summary>A LoRA adapter to train (mirrors onlinealign.v1.LoraSpec; PEFT's LoraConfig names).</summary>
@@ -130,6 +136,14 @@ public sealed record RoundRecord
     [Id(5)] public double Seconds { get; init; }
     /// <summary>Each finished phase's output blob (generate/shard-k, judge, pairs, train, evaluate), by phase.</summary>
     [Id(6)] public Dictionary<string, string> Outputs { get; init; } = new();
+    /// <summary>The run's epoch (rollbacks past a corrupt checkpoint before it) when this round was committed.</summary>
+    [Id(7)] public int Epoch { get; init; }
+    /// <summary>Set when a rollback past a corrupt checkpoint discarded this round: the epoch whose attempt redoes it.</summary>
+    [Id(8)] public int? SupersededByEpoch { get; init; }
+    /// <summary>The checkpoint was deleted from storage by the run's retention (the record and its metrics stay).</summary>
+    [Id(9)] public bool CheckpointDeleted { get; init; }
+
+    public bool Superseded => SupersededByEpoch is not null;
 }
 
 /// <summary>Progress inside the current round.</summary>

@@ -114,7 +114,7 @@ builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadByt
 var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
     .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
 builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
-    silo.HostMemoryBytes));
+    silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
 builder.Services.AddSingleton<OnlineAlign.Pipeline.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));

@@ -257,6 +257,32 @@ public sealed class CheckpointStore
         return manifest;
     }
 
+    /// <summary>
+    /// Deletes a checkpoint folder: its manifest first (a folder without one is never read as a checkpoint, so
+    /// an interrupted delete leaves nothing that looks whole), then every blob under the folder. Deleting a
+    /// folder that is already gone, or half gone, is not an error; returns how many blobs were deleted.
+    /// </summary>
+    public async Task<int> DeleteCheckpointAsync(string manifestPath, CancellationToken ct = default)
+    {
+        if (!manifestPath.EndsWith("/manifest.json", StringComparison.Ordinal))
+            throw new ArgumentException($"'{manifestPath}' is not a checkpoint manifest path (…/manifest.json)", nameof(manifestPath));
+        await EnsureContainerAsync(ct);
+        string prefix = manifestPath[..^"manifest.json".Length];
+        int deleted = (await _container.GetBlobClient(manifestPath).DeleteIfExistsAsync(cancellationToken: ct)).Value ? 1 : 0;
+        foreach (var name in await ListAsync(prefix, ct))
+            if ((await _container.GetBlobClient(name).DeleteIfExistsAsync(cancellationToken: ct)).Value) deleted++;
+        return deleted;
+    }
+
+    /// <summary>The names of the blobs under a prefix (tests and tools: what storage holds).</summary>
+    public async Task<List<string>> ListAsync(string prefix, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        var names = new List<string>();
+        await foreach (var blob in _container.GetBlobsAsync(BlobTraits.None, BlobStates.None, prefix, ct)) names.Add(blob.Name);
+        return names;
+    }
+
     /// <summary>Streams a file to a new path (hashed first: the hash goes in the metadata and the manifest).</summary>
     private async Task<BlobPointer> WriteFileOnceAsync(string path, string file, CancellationToken ct)
     {

@@ -21,6 +21,8 @@ public enum FailureKind
     Diverged,
     /// <summary>A checkpoint failed its hash check: roll back past it.</summary>
     CorruptCheckpoint,
+    /// <summary>A local disk or blob storage is full: counted like a deterministic failure (max_phase_attempts), never retried as transient.</summary>
+    DiskFull,
 }
 
 public static class FailureClassifier
@@ -29,6 +31,8 @@ public static class FailureClassifier
     {
         TrainingDivergedException => FailureKind.Diverged,
         CheckpointCorruptException => FailureKind.CorruptCheckpoint,
+        DiskFullException => FailureKind.DiskFull,
+        _ when DiskFull(e) is not null => FailureKind.DiskFull,
         RunInputException => FailureKind.BadInput,
         PhaseFailedException => FailureKind.Deterministic,
         OrleansException when e.Message.Contains("No active nodes are compatible", StringComparison.Ordinal) => FailureKind.NoGpuSilo,
@@ -42,6 +46,7 @@ public static class FailureClassifier
     /// </summary>
     public static bool IsTransient(Exception e)
     {
+        if (DiskFull(e) is not null) return false; // storage that answers "full" (507) will answer so again
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
             if (x is TransientPhaseException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
@@ -52,4 +57,33 @@ public static class FailureClassifier
         }
         return false;
     }
+
+    /// <summary>
+    /// Where an exception (or one inside it) says a disk is full: "local disk" for an I/O error ENOSPC (28, Linux
+    /// and macOS) or ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL (112, 39, Windows), "blob storage" for a storage
+    /// answer 507 (Insufficient Storage) or an error that reports a full disk behind it (Azurite's ENOSPC); else null.
+    /// </summary>
+    public static string? DiskFull(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is DiskFullException) return "disk";
+            if (x is Azure.RequestFailedException storage
+                && (storage.Status == 507 || storage.ErrorCode is "InsufficientAccountResources" or "ContainerQuotaExceeded"
+                    || storage.Message.Contains("ENOSPC", StringComparison.Ordinal) || storage.Message.Contains(NoSpace, StringComparison.OrdinalIgnoreCase)))
+                return "blob storage";
+            if (x is IOException && (x.HResult is DiskFullErrno or WindowsDiskFull or WindowsHandleDiskFull || (x.HResult & 0xFFFF) == DiskFullErrno
+                                     || x.Message.Contains(NoSpace, StringComparison.OrdinalIgnoreCase)))
+                return "local disk";
+            if (x is AggregateException aggregate && aggregate.InnerExceptions.Select(DiskFull).FirstOrDefault(w => w is not null) is { } inner) return inner;
+        }
+        return null;
+    }
+
+    /// <summary>ENOSPC: .NET on Unix gives an IOException this errno as its HResult.</summary>
+    public const int DiskFullErrno = 28;
+
+    private const int WindowsDiskFull = unchecked((int)0x80070070), WindowsHandleDiskFull = unchecked((int)0x80070027);
+
+    private const string NoSpace = "No space left on device";
 }

@@ -26,6 +26,7 @@ public sealed class RunGrain(
     [PersistentState("run", "runs")] IPersistentState<RunState> state,
     DeepCopier<RunState> copier,
     OnlineAlign.Pipeline.Specs.SpecLimits limits,
+    OnlineAlign.Storage.CheckpointStore store,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
@@ -98,6 +99,8 @@ public sealed class RunGrain(
     public Task<List<RoundRecord>> Rounds() => Task.FromResult(_durable.Rounds.ToList());
 
     public Task<RoundRecord?> Initial() => Task.FromResult(_durable.Baseline);
+
+    public Task<List<RoundRecord>> Superseded() => Task.FromResult(_durable.Superseded.ToList());
 
     public async Task<RunStatus> Pause()
     {
@@ -196,6 +199,7 @@ public sealed class RunGrain(
                     {
                         Round = 0, Metrics = evaluated.Metrics, ManifestPath = initial.Path, ManifestSha256 = initial.Sha256,
                         Outputs = new() { ["evaluate"] = evaluated.Output.Path },
+                        Epoch = s.Epoch,
                     });
                     RunTelemetry.RoundCommitted(RunId, 0, evaluated.Metrics);
                 }
@@ -299,10 +303,12 @@ public sealed class RunGrain(
         int attempts = S.FailedAttempts;
         int max = kind == FailureKind.Transient ? 1 : Math.Max(1, S.Spec!.MaxPhaseAttempts);
         log.LogWarning(e, "run {Run} round {Round} {Phase} attempt failed ({Kind} failure, attempt {Attempt} of {Max}): {Message}",
-            RunId, S.Round, S.Phase, kind == FailureKind.Transient ? "transient" : "deterministic", attempts, max, e.Message);
+            RunId, S.Round, S.Phase, kind switch { FailureKind.Transient => "transient", FailureKind.DiskFull => "disk full", _ => "deterministic" }, attempts, max, e.Message);
         if (attempts >= max)
         {
-            string why = kind == FailureKind.Transient ? $"{MaxTransientAttempts} transient failures in a row" : $"failed {attempts} times with the same inputs";
+            string why = kind == FailureKind.Transient ? $"{MaxTransientAttempts} transient failures in a row"
+                : kind == FailureKind.DiskFull ? $"failed {attempts} times: disk full ({FailureClassifier.DiskFull(e) ?? "disk"})"
+                : $"failed {attempts} times with the same inputs";
             await Transition(RunTrigger.Fail, s => s.Error = $"round {s.Round} {s.Phase} {why}: {e.Message}");
             return;
         }
@@ -370,11 +376,12 @@ public sealed class RunGrain(
         {
             s.Current!.Evaluated = evaluated;
             s.Current.Seconds += clock.Elapsed.TotalSeconds;
-            s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds));
+            s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds) with { Epoch = s.Epoch });
             s.Current = null;
             s.Phase = "committed";
         });
         RunTelemetry.RoundCommitted(RunId, S.Rounds[^1].Round, S.Rounds[^1].Metrics);
+        await ApplyRetention();
     }
 
     /// <summary>
@@ -519,16 +526,38 @@ public sealed class RunGrain(
             return;
         }
         int corrupt = int.Parse(match.Groups[1].Value);
-        await Persist(s =>
-        {
-            if (corrupt == 0) (s.Initial, s.Baseline) = (null, null);
-            s.Rounds = s.Rounds.Where(r => r.Round < corrupt).ToList();
-            s.Current = null;
-            s.Epoch++;
-            s.Error = $"{message}: the checkpoint of round {corrupt} was discarded; continuing from the last good committed round ({s.Rounds.Count})";
-        });
+        await Persist(s => RoundHistory.RollBack(s, corrupt, message));
         log.LogWarning("run {Run}: {Error}", RunId, S.Error);
     }
+
+    /// <summary>
+    /// After a round's commit is durable: marks the checkpoints the run's retention no longer keeps (a state write),
+    /// then deletes them from storage. A delete that fails stays queued and is tried again after the next commit;
+    /// it never fails the round, which is committed already.
+    /// </summary>
+    private async Task ApplyRetention()
+    {
+        try
+        {
+            if (CheckpointRetentionMarks()) await Persist(s => RoundHistory.MarkForRetention(s));
+            var deleted = new List<string>();
+            foreach (var path in S.PendingDeletes.ToList())
+            {
+                int blobs = await store.DeleteCheckpointAsync(path);
+                log.LogInformation("run {Run}: retention deleted checkpoint {Path} ({Blobs} blobs)", RunId, path, blobs);
+                deleted.Add(path);
+            }
+            if (deleted.Count > 0) await Persist(s => s.PendingDeletes.RemoveAll(deleted.Contains));
+        }
+        catch (Exception e) when (e is not InconsistentStateException)
+        {
+            log.LogWarning(e, "run {Run}: retention could not delete old checkpoints now; it tries again after the next commit", RunId);
+        }
+    }
+
+    /// <summary>Whether retention has checkpoints to mark (checked before a state write, so most commits cost none).</summary>
+    private bool CheckpointRetentionMarks() =>
+        OnlineAlign.Pipeline.Retention.CheckpointRetention.ToDelete(S.Spec!, S.Rounds, S.Superseded, S.Initial?.Path).Count > 0;
 
     private async Task UnregisterReminder()
     {

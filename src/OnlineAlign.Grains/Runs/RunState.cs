@@ -30,6 +30,10 @@ public sealed class RunState
     [Id(16)] public int FailedAttempts { get; set; }
     /// <summary>Round 0: the initial policy evaluated before the first round, so every table starts from it.</summary>
     [Id(17)] public RoundRecord? Baseline { get; set; }
+    /// <summary>Rounds a rollback past a corrupt checkpoint discarded, kept for ListRounds and export (oldest first).</summary>
+    [Id(30)] public List<RoundRecord> Superseded { get; set; } = new();
+    /// <summary>Checkpoint manifests retention marked deleted whose blobs are not all deleted yet (retried after each commit).</summary>
+    [Id(31)] public List<string> PendingDeletes { get; set; } = new();
 }
 
 /// <summary>The round in progress: the output of each phase that has finished (null: not yet).</summary>

@@ -7,8 +7,8 @@ namespace OnlineAlign.Grains.Runtime;
 /// (e.g. "train/round-1/upload"); in the folder, the file "{point with / as .}" followed by
 /// <list type="bullet">
 /// <item>".hold": the worker writes ".reached" and waits until ".hold" is deleted (or its call is cancelled);</item>
-/// <item>".fail": holds "deterministic N" or "transient N": the next N arrivals throw (an error that
-/// repeats with the same inputs, or a timeout-like one); every throw appends a line to ".hits".</item>
+/// <item>".fail": holds "deterministic N", "transient N" or "diskfull N": the next N arrivals throw (an error that
+/// repeats with the same inputs, a timeout-like one, or an IOException with ENOSPC); every throw appends a line to ".hits".</item>
 /// </list>
 /// </summary>
 public sealed class FaultPoints(string? folder)
@@ -52,9 +52,13 @@ public sealed class FaultPoints(string? folder)
         if (left <= 0) return;
         System.IO.File.WriteAllText(fail, $"{words[0]} {left - 1}");
         System.IO.File.AppendAllText(File(point, "hits"), $"{words[0]}\n");
-        throw words[0] == "transient"
-            ? new TimeoutException($"injected transient fault at {point}")
-            : new InvalidOperationException($"injected fault at {point}");
+        throw words[0] switch
+        {
+            "transient" => new TimeoutException($"injected transient fault at {point}"),
+            // What .NET throws on Unix when a write finds the disk full: an IOException whose HResult is ENOSPC.
+            "diskfull" => new IOException($"injected ENOSPC at {point}", 28),
+            _ => new InvalidOperationException($"injected fault at {point}"),
+        };
     }
 
     private string File(string point, string suffix) => Path.Combine(folder!, point.Replace('/', '.') + "." + suffix);

@@ -9,36 +9,88 @@ namespace OnlineAlign.Grains.Workers;
 /// process has checked it: downloaded and verified, written and uploaded by this process, or found on disk
 /// and matched file by file (names and sha256) against the manifest in storage. A folder planted in the
 /// cache, or left half-changed by an earlier process, is replaced by a fresh download.
+/// <para>
+/// The cache is bounded (<see cref="WorkerSettings.CheckpointCacheBytes"/>): past it, the least recently used
+/// checkpoints are deleted, never one a phase has pinned (<see cref="Pin"/>). What a process left behind
+/// (scratch folders, half-downloaded or rejected copies) is removed when the cache is created.
+/// </para>
 /// </summary>
-public sealed class CheckpointCache(CheckpointStore store, WorkerSettings settings, ILogger<CheckpointCache> log)
+public sealed class CheckpointCache
 {
+    private readonly CheckpointStore _store;
+    private readonly WorkerSettings _settings;
+    private readonly ILogger<CheckpointCache> _log;
     private readonly ConcurrentDictionary<string, byte> _verified = new();
+    private readonly Dictionary<string, long> _lastUsed = new();
+    private readonly Dictionary<string, int> _pins = new();
+    private readonly Lock _lock = new();
+    private long _clock;
 
-    public string Folder(string manifestSha256) => Path.Combine(settings.CacheFolder, "checkpoints", manifestSha256);
+    public CheckpointCache(CheckpointStore store, WorkerSettings settings, ILogger<CheckpointCache> log)
+    {
+        (_store, _settings, _log) = (store, settings, log);
+        RemoveLeftovers();
+    }
+
+    private string Root => Path.Combine(_settings.CacheFolder, "checkpoints");
+
+    public string Folder(string manifestSha256) => Path.Combine(Root, manifestSha256);
+
+    /// <summary>Keeps the checkpoints from eviction until the returned handle is disposed (a phase's inputs while it runs).</summary>
+    public IDisposable Pin(IEnumerable<string> manifestSha256s)
+    {
+        var folders = manifestSha256s.Distinct().Select(Folder).ToList();
+        lock (_lock) foreach (var f in folders) _pins[f] = _pins.GetValueOrDefault(f) + 1;
+        return new Unpin(this, folders);
+    }
+
+    private sealed class Unpin(CheckpointCache cache, List<string> folders) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 1) return;
+            lock (cache._lock)
+                foreach (var f in folders)
+                    if (cache._pins.TryGetValue(f, out int n) && n > 1) cache._pins[f] = n - 1;
+                    else cache._pins.Remove(f);
+        }
+    }
 
     /// <summary>The checkpoint's local folder, verified by this process.</summary>
     public async Task<string> FetchAsync(BlobPointer manifestPointer, CancellationToken ct = default)
     {
         string folder = Folder(manifestPointer.Sha256);
+        Touch(folder);
         if (_verified.ContainsKey(folder) && Directory.Exists(folder)) return folder;
         if (Directory.Exists(folder))
         {
-            var manifest = await store.ReadManifestAsync(manifestPointer, ct);
+            var manifest = await _store.ReadManifestAsync(manifestPointer, ct);
             if (await CheckpointStore.FolderMatchesAsync(manifest, folder, ct))
             {
                 _verified[folder] = 0;
                 return folder;
             }
-            log.LogWarning("cached checkpoint {Folder} does not match its manifest {Manifest}; downloading it again", folder, manifestPointer.Path);
-            Directory.Move(folder, folder + ".rejected-" + Guid.NewGuid().ToString("N"));
+            _log.LogWarning("cached checkpoint {Folder} does not match its manifest {Manifest}; downloading it again", folder, manifestPointer.Path);
+            // Moved aside first (the name is free at once), then deleted: a rejected copy is never read again.
+            string rejected = folder + ".rejected-" + Guid.NewGuid().ToString("N");
+            Directory.Move(folder, rejected);
+            DeleteQuietly(rejected);
         }
         // Download beside the cache and rename into place: several activations (replicas) on one silo
         // may fetch the same checkpoint at once, and a half-written folder must never look complete.
         string staging = folder + "." + Guid.NewGuid().ToString("N");
-        await store.ReadFolderAsync(manifestPointer, staging, ct);
+        try { await _store.ReadFolderAsync(manifestPointer, staging, ct); }
+        catch
+        {
+            DeleteQuietly(staging); // a failed download (a full disk, storage gone) leaves no partial files
+            throw;
+        }
         try { Directory.Move(staging, folder); }
         catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
         _verified[folder] = 0;
+        Evict();
         return folder;
     }
 
@@ -46,11 +98,71 @@ public sealed class CheckpointCache(CheckpointStore store, WorkerSettings settin
     public void Adopt(string uploadedFolder, BlobPointer manifestPointer)
     {
         string folder = Folder(manifestPointer.Sha256);
+        Touch(folder);
         try
         {
             Directory.Move(uploadedFolder, folder);
             _verified[folder] = 0;
         }
         catch (IOException) { Directory.Delete(uploadedFolder, recursive: true); } // another activation cached it first
+        Evict();
+    }
+
+    private void Touch(string folder)
+    {
+        lock (_lock) _lastUsed[folder] = ++_clock;
+    }
+
+    /// <summary>
+    /// Deletes the least recently used unpinned checkpoints until the cache fits its size. Checked and deleted under
+    /// the lock a pin takes: a checkpoint is either pinned first (and kept) or deleted first (and downloaded again).
+    /// </summary>
+    public void Evict()
+    {
+        if (_settings.CheckpointCacheBytes <= 0 || !Directory.Exists(Root)) return;
+        var folders = Directory.GetDirectories(Root).Where(d => !Path.GetFileName(d).Contains('.'))
+            .Select(d => (Folder: d, Bytes: Size(d))).ToList();
+        long total = folders.Sum(f => f.Bytes);
+        if (total <= _settings.CheckpointCacheBytes) return;
+        lock (_lock)
+        {
+            // Folders this process has not used (an earlier process's) go first, then by last use.
+            foreach (var (folder, bytes) in folders.OrderBy(f => _lastUsed.GetValueOrDefault(f.Folder)))
+            {
+                if (total <= _settings.CheckpointCacheBytes) break;
+                if (_pins.ContainsKey(folder)) continue;
+                _verified.TryRemove(folder, out _);
+                _lastUsed.Remove(folder);
+                if (DeleteQuietly(folder)) total -= bytes;
+                _log.LogInformation("checkpoint cache over {Limit} bytes: evicted {Folder} ({Bytes} bytes)", _settings.CheckpointCacheBytes, folder, bytes);
+            }
+        }
+        if (total > _settings.CheckpointCacheBytes)
+            _log.LogWarning("checkpoint cache holds {Total} bytes, over its {Limit}: the rest is in use", total, _settings.CheckpointCacheBytes);
+    }
+
+    private static long Size(string folder) =>
+        new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+
+    /// <summary>What an earlier process left: scratch folders of attempts that never finished, staging and rejected copies.</summary>
+    private void RemoveLeftovers()
+    {
+        DeleteQuietly(Path.Combine(_settings.CacheFolder, "scratch"));
+        if (!Directory.Exists(Root)) return;
+        foreach (var d in Directory.GetDirectories(Root).Where(d => Path.GetFileName(d).Contains('.'))) DeleteQuietly(d);
+    }
+
+    private bool DeleteQuietly(string folder)
+    {
+        try
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning(e, "could not delete {Folder}", folder);
+            return false;
+        }
     }
 }

@@ -69,6 +69,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         Once(r.RunId, r.Spec, r.Round, "generate", PhaseBlobs.Key("generate", r), ct, async prefix =>
         {
             var total = Stopwatch.StartNew();
+            using var pinned = cache.Pin(new[] { r.Policy, r.Initial }.OfType<BlobRef>().Select(c => c.Sha256));
             string folder = await Fetch(r.Policy, ct);
             string? initialFolder = r.Initial is null ? null : await Fetch(r.Initial, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Total = r.PromptPositions.Count };
@@ -135,6 +136,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         Once(r.RunId, r.Spec, r.Round, phase, PhaseBlobs.Key(phase, r), ct, async prefix =>
         {
             var total = Stopwatch.StartNew();
+            using var pinned = cache.Pin(checkpoints.OfType<BlobRef>().Select(c => c.Sha256)); // not evicted while this phase reads them
             var folders = new Dictionary<string, string>();
             foreach (var pointer in checkpoints)
                 if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
@@ -211,16 +213,17 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             log.LogInformation("run {Run} round {Round} {Phase} cancelled", runId, round, phase);
             throw;
         }
+        catch (Exception e) when (FailureClassifier.DiskFull(e) is { } where)
+        {
+            string at = where == "local disk" ? $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})" : where;
+            log.LogError(e, "run {Run} round {Round} {Phase}: disk full ({Where})", runId, round, phase, at);
+            throw new DiskFullException($"disk full: {at}: {e.GetType().Name}: {e.Message}");
+        }
         catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
         catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
         catch (Exception e) when (e is SpecFileException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
         {
             throw new RunInputException(e.Message);
-        }
-        catch (Exception e) when (DiskFull.Is(e))
-        {
-            log.LogError(e, "run {Run} round {Round} {Phase}: out of disk space", runId, round, phase);
-            throw new PhaseFailedException(DiskFull.Message(phase, settings.CacheFolder, e));
         }
         catch (Exception e) when (FailureClassifier.IsTransient(e))
         {
@@ -233,6 +236,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             log.LogError(e, "run {Run} round {Round} {Phase} failed", runId, round, phase);
             throw new PhaseFailedException($"{e.GetType().Name}: {e.Message}");
         }
+        finally { Scratch.RemoveLeftovers(runId); }
     }
 
     private bool _reserved;
@@ -249,6 +253,10 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             throw new PhaseFailedException(refusal);
         _reserved = true;
     }
+
+    /// <summary>This call's scratch folders (one call at a time: the grain is not reentrant).</summary>
+    private ScratchFolders Scratch => _scratchFolders ??= new ScratchFolders(settings.CacheFolder, log);
+    private ScratchFolders? _scratchFolders;
 
     private async Task<List<IReadOnlyList<int[]>>> Responses(PhaseRequest r, CancellationToken ct)
     {
@@ -279,12 +287,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     private static PhaseOutput Output(BlobPointer blob, Dictionary<string, double> metrics) =>
         new() { Output = new BlobRef { Path = blob.Path, Sha256 = blob.Sha256 }, Metrics = metrics };
 
-    private string NewScratch(string runId, string what)
-    {
-        string folder = Path.Combine(settings.CacheFolder, "scratch", RunIds.Require(runId), $"{what}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(folder);
-        return folder;
-    }
+    private string NewScratch(string runId, string what) => Scratch.Create(RunIds.Require(runId), what);
 
     /// <summary>The silo's device, unless the spec pins one.</summary>
     private TorchSharp.torch.Device Device(RunSpec spec) =>

@@ -7,10 +7,15 @@ namespace OnlineAlign.Grains.Workers;
 
 /// <summary>
 /// Per-silo settings the worker grains need: the tensor device, a local cache folder for checkpoints, and
-/// where and how much of a spec's files this silo reads, and the device memory a run must fit (0: measured).
+/// where and how much of a spec's files this silo reads, the device memory a run must fit (0: measured), and the
+/// size past which the checkpoint cache evicts its least recently used checkpoints (0: unbounded).
 /// </summary>
-public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0, long HostMemoryBytes = 0)
+public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0, long HostMemoryBytes = 0,
+    long CheckpointCacheBytes = WorkerSettings.DefaultCheckpointCacheBytes)
 {
+    /// <summary>Silo:CheckpointCacheGigabytes' default, 50 GiB.</summary>
+    public const long DefaultCheckpointCacheBytes = 50L << 30;
+
     /// <summary>The host memory a run's host plan must fit (Silo:HostMemoryBytes; 0: the memory this process may use, container limits included).</summary>
     public long HostBytes => HostMemoryBytes > 0 ? HostMemoryBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 

@@ -84,6 +84,9 @@ public static class RunSpecMapping
         Range("generation_replicas", s.GenerationReplicas, 1, l.GenerationReplicas);
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
+        Range("retention.keep_last", s.KeepLast, 0, l.Rounds);
+        if (string.IsNullOrWhiteSpace(s.BestMetric)) problems.Add("retention.best_metric must name a round metric (e.g. eval/accuracy)");
+        Length("retention.best_metric", s.BestMetric, l.TextLength);
         Length("name", s.Name, l.NameLength);
         foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task), ("judge.kind", s.Judge), ("judge.model", s.JudgeModel),
                      ("consistency", s.Consistency), ("pair_strategy", s.PairStrategy), ("loss.kind", s.Loss), ("reference", s.Reference), ("device", s.Device) })

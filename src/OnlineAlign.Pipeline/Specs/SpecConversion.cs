@@ -57,6 +57,9 @@ public static class SpecConversion
             Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
             MaxTokensPerRound = p.Budget?.HasMaxTokensPerRound == true ? p.Budget.MaxTokensPerRound : d.MaxTokensPerRound,
             MaxPhaseSeconds = p.Budget?.HasMaxPhaseSeconds == true ? p.Budget.MaxPhaseSeconds : d.MaxPhaseSeconds,
+            KeepLast = p.Retention?.HasKeepLast == true ? p.Retention.KeepLast : d.KeepLast,
+            KeepBest = p.Retention?.HasKeepBest == true ? p.Retention.KeepBest : d.KeepBest,
+            BestMetric = p.Retention?.HasBestMetric == true ? p.Retention.BestMetric : d.BestMetric,
         };
     }
 
@@ -93,6 +96,7 @@ public static class SpecConversion
                 MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState, GradientCheckpointing = s.GradientCheckpointing,
             },
             Budget = new V1.BudgetSpec { MaxTokensPerRound = s.MaxTokensPerRound, MaxPhaseSeconds = s.MaxPhaseSeconds },
+            Retention = new V1.RetentionSpec { KeepLast = s.KeepLast, KeepBest = s.KeepBest, BestMetric = s.BestMetric },
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.Lora is { } lora)
@@ -114,7 +118,11 @@ public static class SpecConversion
 
     public static V1.RoundMetrics ToProto(RoundRecord r)
     {
-        var m = new V1.RoundMetrics { Round = r.Round, Checkpoint = r.ManifestPath };
+        var m = new V1.RoundMetrics
+        {
+            Round = r.Round, Checkpoint = r.ManifestPath, Epoch = r.Epoch, Superseded = r.Superseded,
+            SupersededByEpoch = r.SupersededByEpoch ?? 0, CheckpointDeleted = r.CheckpointDeleted,
+        };
         foreach (var (k, v) in r.Metrics) m.Metrics[k] = v;
         foreach (var (k, v) in r.Outputs) m.Outputs[k] = v;
         m.Metrics["time/round_seconds"] = r.Seconds;

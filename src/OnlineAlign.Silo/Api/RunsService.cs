@@ -82,7 +82,10 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
     {
         var run = await Registered(request.RunId);
         var response = new V1.ListRoundsResponse();
-        response.Rounds.AddRange((await run.Rounds()).Select(SpecConversion.ToProto));
+        var rounds = await run.Rounds();
+        // Superseded rounds (discarded by a rollback) only on request, among the others by round and attempt.
+        if (request.IncludeSuperseded) rounds = [.. rounds.Concat(await run.Superseded()).OrderBy(r => r.Round).ThenBy(r => r.Epoch)];
+        response.Rounds.AddRange(rounds.Select(SpecConversion.ToProto));
         if (await run.Initial() is { } initial) response.Initial = SpecConversion.ToProto(initial);
         return response;
     }
@@ -102,7 +105,8 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size must be between 1 and {MaxStepPageSize} (0: {DefaultStepPageSize}), got {request.PageSize}"));
         var (fromRound, fromIndex) = StepToken(request.PageToken);
         var response = new V1.ListStepsResponse();
-        foreach (var record in rounds.Where(r => (request.Round == 0 || r.Round == request.Round) && r.Round >= fromRound))
+        // A checkpoint deleted by retention took its per-step metrics with it (the round's own metrics stay).
+        foreach (var record in rounds.Where(r => (request.Round == 0 || r.Round == request.Round) && r.Round >= fromRound && !r.CheckpointDeleted))
         {
             var manifest = await store.ReadManifestAsync(new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), context.CancellationToken);
             // Checkpoints written before per-step metrics were kept have no such file.
@@ -168,9 +172,15 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         var rounds = await grain.Rounds();
         // Round 0 is the initial policy (after any warm start), once it has been evaluated.
         var record = request.Round < 0 ? rounds.LastOrDefault() : request.Round == 0 ? await grain.Initial() : rounds.FirstOrDefault(r => r.Round == request.Round);
+        // An epoch names one attempt of the round: the current one, or one a rollback superseded.
+        if (request.HasEpoch && record?.Epoch != request.Epoch)
+            record = (await grain.Superseded()).LastOrDefault(r => r.Round == (request.Round < 0 ? record?.Round : request.Round) && r.Epoch == request.Epoch);
         if (record is null)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
+                $"round {request.Round}{(request.HasEpoch ? $" (epoch {request.Epoch})" : "")} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
+        if (record.CheckpointDeleted)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"round {record.Round} of run '{request.RunId}': its checkpoint was removed by the run's retention (retention.keep_last); its metrics remain in ListRounds"));
         try
         {
             await PolicyStream.WriteAsync(store, new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), responseStream, context.CancellationToken);

@@ -157,5 +157,18 @@ public class MultiSiloTests
         Assert.Contains("round 0 was discarded", done.Error);
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
         Assert.Equal([1, 2], rounds.Select(r => r.Round));
+
+        // The discarded attempt is not lost: its round 0 is listed as superseded (on request), and export still
+        // reaches its checkpoint by epoch (which answers that it is the corrupt one).
+        var all = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id, IncludeSuperseded = true })).Rounds;
+        var old = Assert.Single(all, r => r.Superseded);
+        Assert.Equal((0, 0, 1), (old.Round, old.Epoch, old.SupersededByEpoch));
+        Assert.Equal([1, 2], all.Where(r => !r.Superseded).Select(r => r.Round));
+        var corrupt = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var export = client.ExportPolicy(new ExportPolicyRequest { RunId = run.Id, Round = 0, Epoch = 0 });
+            while (await export.ResponseStream.MoveNext(CancellationToken.None)) { }
+        });
+        Assert.Equal(StatusCode.DataLoss, corrupt.StatusCode);
     }
 }

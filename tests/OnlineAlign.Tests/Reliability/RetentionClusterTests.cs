@@ -1,0 +1,65 @@
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Tests.Infrastructure;
+
+namespace OnlineAlign.Tests.Reliability;
+
+[Collection("processes")]
+public class RetentionClusterTests
+{
+    /// <summary>
+    /// Ten tiny rounds with retention.keep_last 2: storage ends up holding the checkpoints of round 0 (the initial
+    /// policy), the last two rounds and the best one, and no others; every round's record and metrics stay, those
+    /// whose checkpoint went say so, and exporting one says why it cannot. On the way, round 3's checkpoint upload
+    /// meets a full disk once: the attempt is retried and its partial files are gone from the silo's scratch folder.
+    /// </summary>
+    [Fact]
+    public async Task TenRoundsWithKeepLastTwoLeaveOnlyTheKeptCheckpointsInStorage()
+    {
+        string data = RepositoryPaths.NewTempFolder("silo-data");
+        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string> { ["Silo__DataFolder"] = data }));
+        var client = cluster.Client();
+        cluster.Faults.Fail("train/round-3/upload", "diskfull", 1);
+        var spec = LocalTestCluster.SmallSpec(rounds: 10);
+        spec.PromptsPerRound = 8;
+        spec.SamplesPerPrompt = 2;
+        spec.SftSteps = 20;
+        spec.EftExamples = 0;
+        spec.Prompts.EvalPrompts = 4;
+        spec.Judge = new JudgeSpec { Kind = "verifier" };
+        spec.Retention = new RetentionSpec { KeepLast = 2 };
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(6));
+
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
+        Assert.Equal(Enumerable.Range(1, 10), rounds.Select(r => r.Round));
+        Assert.All(rounds, r => Assert.True(r.Metrics.ContainsKey("eval/accuracy"), $"round {r.Round} lost its metrics"));
+        var best = rounds.Where(r => double.IsFinite(r.Metrics["eval/accuracy"])).MaxBy(r => r.Metrics["eval/accuracy"])!.Round;
+        var kept = new SortedSet<int> { 0, 9, 10, best };
+        Assert.Equal(Enumerable.Range(1, 10).Where(k => !kept.Contains(k)), rounds.Where(r => r.CheckpointDeleted).Select(r => r.Round));
+
+        // What storage holds: checkpoint files (manifests, weights) of the kept rounds only.
+        var blobs = await RunProbe.BlobsAsync(cluster, $"runs/{run.Id}/");
+        int RoundOf(string blob) => int.Parse(Regex.Match(blob, @"/round-(\d{4})/").Groups[1].Value);
+        var checkpointFiles = blobs.Where(b => Regex.IsMatch(b, @"/(train|prepare)/[0-9a-f]{32}/")).ToList();
+        Assert.Equal(kept, checkpointFiles.Select(RoundOf).ToHashSet().Order());
+        Assert.Equal(kept, checkpointFiles.Where(b => b.EndsWith("/manifest.json")).Select(RoundOf).Order());
+        Assert.All(kept, k => Assert.Contains(checkpointFiles, b => RoundOf(b) == k && b.EndsWith("/model.safetensors")));
+
+        var gone = rounds.First(r => r.CheckpointDeleted).Round;
+        var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var export = client.ExportPolicy(new ExportPolicyRequest { RunId = run.Id, Round = gone });
+            while (await export.ResponseStream.MoveNext(CancellationToken.None)) { }
+        });
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("removed by the run's retention", refused.Status.Detail);
+
+        // The full disk: named in the log, retried, and its attempt's partial checkpoint removed from the silo's disk.
+        Assert.Equal(1, cluster.Faults.Hits("train/round-3/upload"));
+        Assert.Contains("disk full (local disk of silo", cluster.Silos[0].Output);
+        Assert.Contains("removed the scratch folder", cluster.Silos[0].Output);
+        Assert.Empty(Directory.GetFiles(data, "*", SearchOption.AllDirectories).Where(f => f.Contains($"{Path.DirectorySeparatorChar}scratch{Path.DirectorySeparatorChar}")));
+    }
+}
