@@ -70,7 +70,7 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
     private static (string? Template, string Source) ReadTemplate(string folder)
     {
         string jinja = Path.Combine(folder, "chat_template.jinja");
-        if (File.Exists(jinja)) return (File.ReadAllText(jinja), jinja);
+        if (File.Exists(jinja)) return (Checkpoints.ModelFile.ReadAllText(jinja), jinja);
         string config = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(config)) return (null, config);
         var node = Parse(config)?["chat_template"];
@@ -99,7 +99,7 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
 
     private static JsonObject? Parse(string path)
     {
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
+        try { return JsonNode.Parse(Checkpoints.ModelFile.ReadAllText(path)) as JsonObject; }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e); }
     }
 }

@@ -14,7 +14,7 @@ public static class TokenizerLoader
             return tokenizer.WithChat(ChatFormat.Resolve(chatTemplate, folder, tokenizer.EosId, tokenizer.SpecialTokenId));
         }
         string config = Path.Combine(folder, "tokenizer_config.json");
-        if (File.Exists(config) && JsonNode.Parse(File.ReadAllText(config))?["onlinealign_tokenizer"]?.GetValue<string>() == "bytes")
+        if (File.Exists(config) && JsonNode.Parse(Checkpoints.ModelFile.ReadAllText(config))?["onlinealign_tokenizer"]?.GetValue<string>() == "bytes")
         {
             if (chatTemplate is not ("auto" or "plain"))
                 throw new NotSupportedException($"model.chat_template '{chatTemplate}': the byte-level tokenizer of '{folder}' has no chat tokens (use plain or auto)");

@@ -143,13 +143,15 @@ public static class RunSpecMapping
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
         var (tokenizer, config) = ModelProblems(s, problems);
+        if (tokenizer is not null && s.Judge == "reward_model" && !string.IsNullOrEmpty(s.RewardModelFolder) && File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile)))
+            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.RewardModelFolder, tokenizer, s.HfFolder));
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
         {
             var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
             problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
             if (device is not null && problems.Count == 0 && lengths.Count > 0
-                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu, device.Bytes), device, s.Lora is not null) is { } tooBig)
+                && PlanProblem(s, config, lengths.Max(l => l.Tokens), device) is { } tooBig)
                 problems.Add(tooBig);
         }
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
@@ -157,6 +159,13 @@ public static class RunSpecMapping
     }
 
     private static string Field(string problem) => problem.Split(' ', 2)[0];
+
+    /// <summary>The memory plan's refusal; a plan whose bytes pass 64 bits (checked arithmetic) cannot fit any device.</summary>
+    private static string? PlanProblem(RunSpec s, ModelConfig config, int maxPromptTokens, MemoryPlanning.DeviceBudget device)
+    {
+        try { return MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, maxPromptTokens, device.Cpu, device.Bytes), device, s.Lora is not null); }
+        catch (OverflowException) { return $"model: the run's memory plan passes 2^63 bytes (model.hf_folder config.json sizes x the spec's counts): it cannot fit {device.Name}"; }
+    }
 
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
     public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task) : null;
@@ -224,9 +233,10 @@ public static class RunSpecMapping
         else
         {
             ModelConfig config;
-            try { config = ModelConfig.Load(Path.Combine(s.HfFolder, "config.json")); }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
-            try { return (TokenizerLoader.Load(s.HfFolder, s.ChatTemplate), config); }
+            // The config's sizes, then the weights' headers against them (nothing is allocated for a tensor here).
+            try { config = ModelFolderChecks.Config(s.HfFolder); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
+            try { return ModelFolderChecks.Tokenizer(s.HfFolder, s.ChatTemplate, config); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
                 problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");
