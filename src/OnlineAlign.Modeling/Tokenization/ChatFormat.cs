@@ -89,12 +89,19 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
     {
         string path = Path.Combine(folder, "generation_config.json");
         if (!File.Exists(path)) return [];
-        return Parse(path)?["eos_token_id"] switch
+        try
         {
-            JsonArray ids => ids.Select(i => i!.GetValue<int>()).ToList(),
-            JsonValue id when id.GetValueKind() == JsonValueKind.Number => [id.GetValue<int>()],
-            _ => [],
-        };
+            return Parse(path)?["eos_token_id"] switch
+            {
+                JsonArray ids => ids.Select(i => i is JsonValue v ? v.GetValue<int>() : throw new InvalidOperationException($"{i?.ToJsonString() ?? "null"} is not a number")).ToList(),
+                JsonValue id when id.GetValueKind() == JsonValueKind.Number => [id.GetValue<int>()],
+                _ => [],
+            };
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: eos_token_id must be a token id or a list of them: {e.Message}", e);
+        }
     }
 
     private static JsonObject? Parse(string path)

@@ -139,7 +139,13 @@ public static class RunSpecMapping
             problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (s.Lora?.AdapterFolder is { } adapter)
         {
-            try { Modeling.Checkpoints.PeftAdapter.ReadSettings(adapter); }
+            try
+            {
+                Modeling.Checkpoints.PeftAdapter.ReadSettings(adapter);
+                // The adapter's weights header, validated like a model's (nothing allocated); shapes are checked against the model when it loads.
+                string weights = Path.Combine(adapter, Modeling.Checkpoints.PeftAdapter.WeightsFile);
+                if (File.Exists(weights)) Modeling.Checkpoints.SafeTensors.ReadHeader(weights);
+            }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
         var (tokenizer, config) = ModelProblems(s, problems);

@@ -360,6 +360,16 @@ public class ModelFolderFuzzTests
             ("top level an array", "tokenizer.json", f => File.WriteAllText(Path.Combine(f, "tokenizer.json"), "[]")),
             ("not UTF-8 JSON", "tokenizer.json", f => File.WriteAllBytes(Path.Combine(f, "tokenizer.json"), [0xff, 0xfe, 0x00, 0x7b])),
             ("a pipe", "tokenizer.json", f => MakeFifo(Path.Combine(f, "tokenizer.json"))),
+            ("generation_config.json eos a list of text", "generation_config.json", f =>
+            {
+                Tokenizer(_ => { })(f);
+                File.WriteAllText(Path.Combine(f, "generation_config.json"), "{\"eos_token_id\": [\"x\", null]}");
+            }),
+            ("generation_config.json eos fractional", "generation_config.json", f =>
+            {
+                Tokenizer(_ => { })(f);
+                File.WriteAllText(Path.Combine(f, "generation_config.json"), "{\"eos_token_id\": 2.5}");
+            }),
             ("tokenizer_config.json not JSON", "tokenizer_config.json", f => File.WriteAllText(Path.Combine(f, "tokenizer_config.json"), "{")),
         });
         var failures = Run(cases);
