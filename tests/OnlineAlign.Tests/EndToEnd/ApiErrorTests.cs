@@ -138,7 +138,7 @@ public class ApiErrorTests
                 Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.SendAsync(spoofed)).StatusCode);
                 var anonymousPage = await http.GetAsync($"http://127.0.0.1:{metricsPort}{page}");
                 Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymousPage.StatusCode);
-                Assert.Equal(0, (await anonymousPage.Content.ReadAsByteArrayAsync()).Length);
+                Assert.Empty(await anonymousPage.Content.ReadAsByteArrayAsync());
             }
             // A browser's Basic credentials (any user, the key as password) open the dashboard; a wrong key does not.
             foreach (var (password, expected) in new[] { (key, System.Net.HttpStatusCode.OK), ("wrong", System.Net.HttpStatusCode.Unauthorized) })

@@ -60,6 +60,6 @@ public class RetentionClusterTests
         Assert.Equal(1, cluster.Faults.Hits("train/round-3/upload"));
         Assert.Contains("disk full (local disk of silo", cluster.Silos[0].Output);
         Assert.Contains("removed the scratch folder", cluster.Silos[0].Output);
-        Assert.Empty(Directory.GetFiles(data, "*", SearchOption.AllDirectories).Where(f => f.Contains($"{Path.DirectorySeparatorChar}scratch{Path.DirectorySeparatorChar}")));
+        Assert.DoesNotContain(Directory.GetFiles(data, "*", SearchOption.AllDirectories), f => f.Contains($"{Path.DirectorySeparatorChar}scratch{Path.DirectorySeparatorChar}"));
     }
 }
