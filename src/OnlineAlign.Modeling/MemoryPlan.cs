@@ -11,9 +11,9 @@ namespace OnlineAlign.Modeling;
 public sealed record MemoryPlan(
     long HeldModels, long TrainedCopy, long Gradients, long OptimizerState, long MasterWeights, long Activations, long KvCache, long Logits)
 {
-    public long TrainingStep => TrainedCopy + Gradients + OptimizerState + MasterWeights + Activations;
-    public long Generation => KvCache + Logits;
-    public long Peak => HeldModels + Math.Max(TrainingStep, Generation);
+    public long TrainingStep => checked(TrainedCopy + Gradients + OptimizerState + MasterWeights + Activations);
+    public long Generation => checked(KvCache + Logits);
+    public long Peak => checked(HeldModels + Math.Max(TrainingStep, Generation));
 
     /// <param name="Config">the model's shape</param>
     /// <param name="DTypeBytes">bytes per weight (2 for bf16 on GPUs, 4 for float32)</param>
@@ -28,8 +28,9 @@ public sealed record MemoryPlan(
     public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSettings? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
         int GenerationRows, int GenerationTokens, bool GradientCheckpointing = false);
 
+    /// <remarks>In checked arithmetic: a config's sizes times a spec's counts can pass 64 bits (OverflowException: cannot fit).</remarks>
     public static MemoryPlan Estimate(Inputs i)
-    {
+    { checked {
         var c = i.Config;
         long weights = c.ParameterCount() * i.DTypeBytes;
         long adapter = i.Lora is null ? 0 : AdapterParameters(c, i.Lora) * 4L; // adapters train in float32
@@ -50,7 +51,7 @@ public sealed record MemoryPlan(
                          + (long)i.TrainSequences * i.TrainResponseTokens * c.VocabSize * 4L * 4,
             KvCache: (long)i.GenerationRows * i.GenerationTokens * c.NumLayers * 2L * c.NumKeyValueHeads * c.HeadDim * i.DTypeBytes,
             Logits: (long)i.GenerationRows * c.VocabSize * 4L * 3);         // the last position's logits, probabilities, sort
-    }
+    } }
 
     /// <summary>
     /// Sequences to decode together within <paramref name="budgetBytes"/>: each holds its KV cache for
@@ -84,6 +85,7 @@ public sealed record MemoryPlan(
     /// </summary>
     public static long ActivationElementsPerToken(ModelConfig c, LoraSettings? lora)
     {
+        checked {
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, m = c.IntermediateSize;
         bool Trained(params string[] modules) => lora is null || modules.Any(lora.TargetModules.Contains);
         long attentionKernel = c.NumHeads == c.NumKeyValueHeads ? 2 * q + 2 * kv : 4 * q;
@@ -93,11 +95,12 @@ public sealed record MemoryPlan(
             + attentionKernel + (Trained("o_proj") ? q : 0)
             + 3 * m + (Trained("down_proj") ? m : 0);
         return c.NumLayers * perLayer + 2 * h;
+        }
     }
 
     /// <summary>With checkpointing: each layer's input, plus one layer's activations while it is recomputed.</summary>
-    public static long CheckpointedElementsPerToken(ModelConfig c, LoraSettings? lora) =>
-        c.NumLayers * (long)c.HiddenSize + (ActivationElementsPerToken(c, lora) - 2L * c.HiddenSize) / c.NumLayers + 2L * c.HiddenSize;
+    public static long CheckpointedElementsPerToken(ModelConfig c, LoraSettings? lora) => checked(
+        c.NumLayers * (long)c.HiddenSize + (ActivationElementsPerToken(c, lora) - 2L * c.HiddenSize) / c.NumLayers + 2L * c.HiddenSize);
 
     public string Describe(string device, long? deviceBytes = null) =>
         $"peak {Gib(Peak)} on {device}{(deviceBytes is long d ? $" of {Gib(d)}" : "")}: held models {Gib(HeldModels)}; training step {Gib(TrainingStep)} " +

@@ -35,7 +35,7 @@ public sealed record ModelConfig
         JsonObject json;
         try
         {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            json = JsonNode.Parse(Checkpoints.ModelFile.ReadAllText(path)) as JsonObject
                 ?? throw new InvalidDataException($"{path}: the top level must be a JSON object");
         }
         catch (JsonException e)
@@ -45,7 +45,17 @@ public sealed record ModelConfig
         return FromJson(json, path);
     }
 
+    /// <summary>The config a JSON object describes, its sizes checked (<see cref="ModelConfigCheck"/>); every refusal names <paramref name="source"/>.</summary>
     public static ModelConfig FromJson(JsonObject json, string source = "config.json")
+    {
+        try { return ModelConfigCheck.Require(Parse(json, source), source); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{source}: a field has the wrong type: {e.Message}", e);
+        }
+    }
+
+    private static ModelConfig Parse(JsonObject json, string source)
     {
         string modelType = Str(json, "model_type", source) ?? throw Missing("model_type", source);
         if (!SupportedModelTypes.Contains(modelType))
@@ -67,8 +77,10 @@ public sealed record ModelConfig
         int hidden = Int(json, "hidden_size", source) ?? throw Missing("hidden_size", source);
         int heads = Int(json, "num_attention_heads", source) ?? throw Missing("num_attention_heads", source);
         int kvHeads = Int(json, "num_key_value_heads", source) ?? heads;
-        if (heads % kvHeads != 0)
-            throw new InvalidDataException($"{source}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}");
+        // Without head_dim, transformers uses hidden_size / num_attention_heads: it must divide exactly.
+        int? headDim = Int(json, "head_dim", source);
+        if (headDim is null && heads > 0 && hidden % heads != 0)
+            throw new InvalidDataException($"{source}: hidden_size {hidden} is not a multiple of num_attention_heads {heads} (and head_dim is not given)");
         double theta = (json["rope_parameters"] as JsonObject)?["rope_theta"]?.GetValue<double>()
             ?? Double(json, "rope_theta", source) ?? 10000.0;
 
@@ -81,7 +93,7 @@ public sealed record ModelConfig
             NumLayers = Int(json, "num_hidden_layers", source) ?? throw Missing("num_hidden_layers", source),
             NumHeads = heads,
             NumKeyValueHeads = kvHeads,
-            HeadDim = Int(json, "head_dim", source) ?? hidden / heads,
+            HeadDim = headDim ?? (heads > 0 ? hidden / heads : 0),
             RmsNormEps = Double(json, "rms_norm_eps", source) ?? 1e-6,
             RopeTheta = theta,
             MaxPositions = Int(json, "max_position_embeddings", source) ?? 2048,
@@ -124,14 +136,18 @@ public sealed record ModelConfig
         return json;
     }
 
+    /// <summary>Weights in the model, in checked 64-bit arithmetic (OverflowException rather than a count that wrapped around).</summary>
     public long ParameterCount()
     {
-        long attn = (long)HiddenSize * HeadDim * (NumHeads * 2 + NumKeyValueHeads * 2)
-                    + (AttentionBias ? HeadDim * (NumHeads + 2L * NumKeyValueHeads) : 0);
-        long mlp = 3L * HiddenSize * IntermediateSize;
-        long perLayer = attn + mlp + 2L * HiddenSize;
-        long embed = (long)VocabSize * HiddenSize;
-        return embed * (TieWordEmbeddings ? 1 : 2) + NumLayers * perLayer + HiddenSize;
+        checked
+        {
+            long attn = (long)HiddenSize * HeadDim * (NumHeads * 2L + NumKeyValueHeads * 2L)
+                        + (AttentionBias ? (long)HeadDim * (NumHeads + 2L * NumKeyValueHeads) : 0);
+            long mlp = 3L * HiddenSize * IntermediateSize;
+            long perLayer = attn + mlp + 2L * HiddenSize;
+            long embed = (long)VocabSize * HiddenSize;
+            return embed * (TieWordEmbeddings ? 1 : 2) + NumLayers * perLayer + HiddenSize;
+        }
     }
 
     private static Exception Missing(string field, string source) =>

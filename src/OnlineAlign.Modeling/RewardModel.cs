@@ -49,8 +49,22 @@ public sealed class RewardModel : nn.Module
         if (!File.Exists(head)) throw new FileNotFoundException($"'{folder}' is not a reward model: it has no {HeadFile}", head);
         var model = new RewardModel(HfCheckpoint.Load(folder, device));
         var tensors = SafeTensors.Read(head);
-        if (!tensors.TryGetValue("score.weight", out var w)) throw new InvalidDataException($"{head}: no 'score.weight' tensor");
-        using (no_grad()) model.score.weight!.copy_(w);
-        return model;
+        try
+        {
+            if (!tensors.TryGetValue("score.weight", out var w)) throw new InvalidDataException($"{head}: no 'score.weight' tensor");
+            if (!w.shape.SequenceEqual(model.score.weight!.shape))
+                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", w.shape)}], the backbone needs [1, {model.backbone.Config.HiddenSize}]");
+            using (no_grad()) model.score.weight!.copy_(w);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
     }
 }

@@ -28,18 +28,19 @@ public static class HfCheckpoint
         string configPath = Path.Combine(folder, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"model folder '{folder}' has no config.json", configPath);
         var config = ModelConfig.Load(configPath);
+        // Every header checked against the config before a byte of the model is allocated.
+        CheckWeights(folder, config);
         var files = WeightFiles(folder);
         var index = new Dictionary<string, (string DType, long[] Shape)>();
         foreach (var file in files)
             foreach (var (name, entry) in SafeTensors.ReadIndex(file))
                 index[name] = entry;
-        if (index.Count == 0) throw new InvalidDataException($"model folder '{folder}' holds no tensors");
         var model = new DecoderLM(config);
         try
         {
             var parameters = Parameters(model);
             StrictCopy.CheckNames(parameters, index.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), folder, "checkpoint does not match the config", "the config",
-                    k => Tolerated(model, k));
+                    k => CheckpointShapes.Tolerated(config, k));
             model.Place(device, dtype ?? SafeTensors.DType(index.Values.First().DType, folder));
             parameters = Parameters(model); // placing replaced the tensors
             using var noGrad = no_grad();
@@ -57,30 +58,80 @@ public static class HfCheckpoint
         }
     }
 
-    /// <summary>The safetensors files of a model folder: model.safetensors, or the shards its index names.</summary>
-    public static List<string> WeightFiles(string folder)
+    /// <summary>
+    /// The folder's weight files: model.safetensors, or each shard its index names. A shard name must be a plain file
+    /// name inside the folder (an index naming ../../etc/hostname, /etc/hostname or a path through a linked sub-folder is
+    /// refused), so every file read is an entry of the folder, checked like the others.
+    /// </summary>
+    public static IReadOnlyList<string> WeightFiles(string folder)
     {
         string single = Path.Combine(folder, WeightsFile);
         string index = Path.Combine(folder, IndexFile);
         if (File.Exists(single)) return [single];
         if (!File.Exists(index))
             throw new FileNotFoundException($"model folder '{folder}' has neither {WeightsFile} nor {IndexFile}");
-        var map = (JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as JsonObject)
-            ?? throw new InvalidDataException($"{index}: no 'weight_map' object");
-        return map.Select(kv => kv.Value!.GetValue<string>()).Distinct().Select(shard => Path.Combine(folder, shard)).ToList();
+        JsonNode? root;
+        try { root = JsonNode.Parse(ModelFile.ReadAllText(index)); }
+        catch (JsonException e) { throw new InvalidDataException($"{index}: not valid JSON: {e.Message}", e); }
+        var map = (root as JsonObject)?["weight_map"] as JsonObject ?? throw new InvalidDataException($"{index}: no 'weight_map' object");
+        var shards = new List<string>();
+        foreach (var (tensor, value) in map)
+        {
+            string name = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+                : throw new InvalidDataException($"{index}: weight_map '{tensor}' is not a file name string");
+            string shard = ModelFile.InFolder(folder, name, index, "shard");
+            if (!shards.Contains(shard))
+            {
+                if (shards.Count >= MaxShards) throw new InvalidDataException($"{index}: names more than {MaxShards} shards");
+                shards.Add(shard);
+            }
+        }
+        if (shards.Count == 0) throw new InvalidDataException($"{index}: weight_map names no shard");
+        return shards;
     }
+
+    private const int MaxShards = 10_000;
+
+    /// <summary>
+    /// Checks the folder's weights against its config from the safetensors headers alone (nothing allocated for a tensor):
+    /// each header valid, no tensor in two shards, every tensor the config needs present with its shape, and none it does
+    /// not. Every refusal names the file and the tensor.
+    /// </summary>
+    public static void CheckWeights(string folder, ModelConfig config)
+    {
+        var found = new Dictionary<string, (string File, TensorEntry Entry)>(StringComparer.Ordinal);
+        foreach (var file in WeightFiles(folder))
+            foreach (var (name, entry) in SafeTensors.ReadHeader(file).Tensors)
+            {
+                if (found.TryGetValue(name, out var other)) throw new InvalidDataException($"{file}: tensor '{name}' is also in {other.File}");
+                found[name] = (file, entry);
+            }
+        var expected = CheckpointShapes.Expected(config);
+        string source = found.Count == 0 ? Path.Combine(folder, WeightsFile) : found.Values.First().File;
+        var missing = expected.Keys.Where(k => !found.ContainsKey(k)).ToList();
+        var unexpected = found.Where(kv => !expected.ContainsKey(kv.Key) && !CheckpointShapes.Tolerated(config, kv.Key)).Select(kv => (kv.Key, kv.Value.File)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new InvalidDataException($"{(unexpected.Count > 0 ? unexpected[0].File : source)}: checkpoint does not match {Path.Combine(folder, "config.json")}."
+                + Names(" Missing", missing) + Names(" Unexpected", unexpected.Select(u => u.Key).ToList()));
+        foreach (var (name, shape) in expected)
+        {
+            var (file, entry) = found[name];
+            if (!entry.Shape.SequenceEqual(shape))
+                throw new InvalidDataException($"{file}: tensor '{name}' has shape [{string.Join(", ", entry.Shape)}], {Path.Combine(folder, "config.json")} needs [{string.Join(", ", shape)}]");
+        }
+    }
+
+    private static string Names(string label, List<string> names) => names.Count == 0 ? ""
+        : $"{label}: {string.Join(", ", names.Take(8))}{(names.Count > 8 ? $" and {names.Count - 8} more" : "")}.";
 
     private static Dictionary<string, Tensor> Parameters(DecoderLM model) =>
         model.state_dict().Where(kv => !LoraAdapters.IsAdapterKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    // transformers drops lm_head.weight from tied checkpoints and may keep rotary buffers: both are fine.
-    private static bool Tolerated(DecoderLM model, string key) =>
-        key.EndsWith("rotary_emb.inv_freq") || (key == "lm_head.weight" && model.Config.TieWordEmbeddings);
-
     /// <summary>Copies tensors into the model, refusing missing, unexpected or mis-shaped names.</summary>
     public static void LoadStateStrict(DecoderLM model, IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
-        StrictCopy.Into(Parameters(model), tensors, source, "checkpoint does not match the config", "the config", k => Tolerated(model, k));
+        StrictCopy.Into(Parameters(model), tensors, source, "checkpoint does not match the config", "the config",
+            k => CheckpointShapes.Tolerated(model.Config, k));
     }
 
     /// <summary>

@@ -26,31 +26,30 @@ public static class SafeTensors
     public static ScalarType DType(string name, string path) => DTypes.TryGetValue(name, out var type) ? type
         : throw new InvalidDataException($"{path}: dtype {name} is not supported (F32, BF16, F16, ...)");
 
-    /// <summary>Names, dtypes and shapes without reading tensor data.</summary>
-    public static Dictionary<string, (string DType, long[] Shape)> ReadIndex(string path)
-    {
-        using var file = File.OpenRead(path);
-        var (header, _) = ReadHeader(file, path);
-        return header.Where(kv => kv.Key != "__metadata__").ToDictionary(
-            kv => kv.Key,
-            kv => (kv.Value!["dtype"]!.GetValue<string>(), kv.Value!["shape"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray()));
-    }
+    /// <summary>Names, dtypes and shapes without reading tensor data (the header validated as <see cref="ReadHeader(string)"/> does).</summary>
+    public static Dictionary<string, (string DType, long[] Shape)> ReadIndex(string path) =>
+        ReadHeader(path).Tensors.ToDictionary(kv => kv.Key, kv => (kv.Value.DType, kv.Value.Shape));
 
     /// <summary>The header's __metadata__ strings (empty when the file has none).</summary>
-    public static Dictionary<string, string> ReadMetadata(string path)
+    public static Dictionary<string, string> ReadMetadata(string path) => ReadHeader(path).Metadata;
+
+    /// <summary>The file's header, validated before anything is allocated for its tensors (see <see cref="SafeTensorsHeader"/>).</summary>
+    public static SafeTensorsHeader ReadHeader(string path)
     {
-        using var file = File.OpenRead(path);
-        var (header, _) = ReadHeader(file, path);
-        return header["__metadata__"] is JsonObject metadata
-            ? metadata.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? "")
-            : new Dictionary<string, string>();
+        using var file = ModelFile.OpenRead(path);
+        return SafeTensorsHeader.Read(file, path);
     }
 
-    /// <summary>Reads every tensor onto the CPU, in its stored dtype.</summary>
+    /// <summary>Reads every tensor onto the CPU, in its stored dtype; the header is validated first, from the same open file.</summary>
     public static Dictionary<string, Tensor> Read(string path)
     {
         var result = new Dictionary<string, Tensor>();
-        ReadEach(path, (name, tensor) => result[name] = tensor.DetachFromDisposeScope(), dispose: false);
+        try { ReadEach(path, (name, tensor) => result[name] = tensor.DetachFromDisposeScope(), dispose: false); }
+        catch
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw;
+        }
         return result;
     }
 
@@ -58,32 +57,22 @@ public static class SafeTensors
     /// Streams a file's tensors one at a time, in header order: each is read into a CPU tensor of its own size and
     /// handed to <paramref name="use"/> (which copies it where it belongs), then disposed before the next is read,
     /// so loading never holds more than the largest tensor beside its destination. <paramref name="staging"/> counts it.
+    /// The header is validated first, from the same open file (offsets, sizes, dtypes: <see cref="SafeTensorsHeader"/>).
     /// </summary>
     /// <param name="dispose">false: the caller keeps each tensor (Read)</param>
     public static void ReadEach(string path, Action<string, Tensor> use, StagingCounter? staging = null, bool dispose = true)
     {
-        using var file = File.OpenRead(path);
-        var (header, dataStart) = ReadHeader(file, path);
-        foreach (var (name, node) in header)
+        using var file = ModelFile.OpenRead(path);
+        var header = SafeTensorsHeader.Read(file, path);
+        foreach (var (name, entry) in header.Tensors)
         {
-            if (name == "__metadata__") continue;
-            string dtype = node!["dtype"]!.GetValue<string>();
-            if (!DTypes.TryGetValue(dtype, out var scalarType))
-                throw new InvalidDataException($"{path}: tensor '{name}' has dtype {dtype}, which is not supported (F32, BF16, F16, ...)");
-            long[] shape = node["shape"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
-            var offsets = node["data_offsets"]!.AsArray().Select(n => n!.GetValue<long>()).ToArray();
-            long length = offsets[1] - offsets[0];
-            if (dataStart + offsets[1] > file.Length)
-                throw new InvalidDataException($"{path}: tensor '{name}' ends past the end of the file (truncated?)");
-            var tensor = empty(shape, scalarType);
-            long expected = tensor.NumberOfElements * tensor.ElementSize;
+            var tensor = empty(entry.Shape, DTypes[entry.DType]);
+            long bytes = entry.Bytes;
             bool handedOver = false;
-            staging?.Acquire(expected);
+            staging?.Acquire(bytes);
             try
             {
-                if (length != expected)
-                    throw new InvalidDataException($"{path}: tensor '{name}' spans {length} bytes but its shape and dtype need {expected}");
-                file.Position = dataStart + offsets[0];
+                file.Position = header.DataStart + entry.Begin;
                 file.ReadExactly(tensor.bytes_span());
                 use(name, tensor);
                 handedOver = !dispose;
@@ -92,12 +81,18 @@ public static class SafeTensors
             {
                 if (!handedOver)
                 {
-                    staging?.Release(expected);
+                    staging?.Release(bytes);
                     tensor.Dispose();
                 }
             }
         }
     }
+
+    /// <summary>Bytes per element of a safetensors dtype name; null for a dtype this reader does not support.</summary>
+    public static int? ElementSize(string dtype) => dtype switch
+    {
+        "F64" or "I64" => 8, "F32" or "I32" => 4, "BF16" or "F16" => 2, "U8" or "I8" or "BOOL" => 1, _ => null,
+    };
 
     /// <summary>Writes tensors sorted by name (so the same weights give the same bytes).</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
@@ -135,27 +130,6 @@ public static class SafeTensors
             }
         }
         File.Move(temp, path, overwrite: true);
-    }
-
-    private static (JsonObject Header, long DataStart) ReadHeader(FileStream file, string path)
-    {
-        Span<byte> lengthBytes = stackalloc byte[8];
-        if (file.Length < 8) throw new InvalidDataException($"{path}: too short to be a safetensors file");
-        file.ReadExactly(lengthBytes);
-        ulong length = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (length > 100_000_000 || 8 + (long)length > file.Length)
-            throw new InvalidDataException($"{path}: header length {length} is invalid (not a safetensors file, or truncated)");
-        var json = new byte[length];
-        file.ReadExactly(json);
-        try
-        {
-            var header = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"{path}: header is not a JSON object");
-            return (header, 8 + (long)length);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: header is not valid JSON: {e.Message}", e);
-        }
     }
 }
 

@@ -70,7 +70,7 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
     private static (string? Template, string Source) ReadTemplate(string folder)
     {
         string jinja = Path.Combine(folder, "chat_template.jinja");
-        if (File.Exists(jinja)) return (File.ReadAllText(jinja), jinja);
+        if (File.Exists(jinja)) return (Checkpoints.ModelFile.ReadAllText(jinja), jinja);
         string config = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(config)) return (null, config);
         var node = Parse(config)?["chat_template"];
@@ -89,17 +89,24 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
     {
         string path = Path.Combine(folder, "generation_config.json");
         if (!File.Exists(path)) return [];
-        return Parse(path)?["eos_token_id"] switch
+        try
         {
-            JsonArray ids => ids.Select(i => i!.GetValue<int>()).ToList(),
-            JsonValue id when id.GetValueKind() == JsonValueKind.Number => [id.GetValue<int>()],
-            _ => [],
-        };
+            return Parse(path)?["eos_token_id"] switch
+            {
+                JsonArray ids => ids.Select(i => i is JsonValue v ? v.GetValue<int>() : throw new InvalidOperationException($"{i?.ToJsonString() ?? "null"} is not a number")).ToList(),
+                JsonValue id when id.GetValueKind() == JsonValueKind.Number => [id.GetValue<int>()],
+                _ => [],
+            };
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: eos_token_id must be a token id or a list of them: {e.Message}", e);
+        }
     }
 
     private static JsonObject? Parse(string path)
     {
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject; }
+        try { return JsonNode.Parse(Checkpoints.ModelFile.ReadAllText(path)) as JsonObject; }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e); }
     }
 }

@@ -14,12 +14,21 @@ public static class TokenizerLoader
             return tokenizer.WithChat(ChatFormat.Resolve(chatTemplate, folder, tokenizer.EosId, tokenizer.SpecialTokenId));
         }
         string config = Path.Combine(folder, "tokenizer_config.json");
-        if (File.Exists(config) && JsonNode.Parse(File.ReadAllText(config))?["onlinealign_tokenizer"]?.GetValue<string>() == "bytes")
+        if (File.Exists(config) && Marker(config) == "bytes")
         {
             if (chatTemplate is not ("auto" or "plain"))
                 throw new NotSupportedException($"model.chat_template '{chatTemplate}': the byte-level tokenizer of '{folder}' has no chat tokens (use plain or auto)");
             return new ByteTokenizer();
         }
         throw new FileNotFoundException($"model folder '{folder}' has no tokenizer.json (byte-level BPE) and no byte-tokenizer marker");
+    }
+
+    private static string? Marker(string config)
+    {
+        try { return (JsonNode.Parse(Checkpoints.ModelFile.ReadAllText(config)) as JsonObject)?["onlinealign_tokenizer"]?.GetValue<string>(); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{config}: not a valid tokenizer config: {e.Message}", e);
+        }
     }
 }

@@ -38,25 +38,7 @@ public sealed class DataRoots
         path == root || path.StartsWith(root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     /// <summary>An absolute path with every symbolic link in it followed (like realpath(3)); parts that do not exist are kept as they are.</summary>
-    public static string RealPath(string fullPath)
-    {
-        var pending = new Queue<string>(fullPath.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries));
-        string current = Path.GetPathRoot(fullPath)!;
-        int links = 0;
-        while (pending.Count > 0)
-        {
-            string next = Path.Combine(current, pending.Dequeue());
-            if (new FileInfo(next).LinkTarget is { } target)
-            {
-                if (++links > 40) throw new IOException($"too many levels of symbolic links in '{fullPath}'");
-                string resolved = Path.GetFullPath(target, current);
-                pending = new Queue<string>(resolved.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Concat(pending));
-                current = Path.GetPathRoot(resolved)!;
-            }
-            else current = next;
-        }
-        return current;
-    }
+    public static string RealPath(string fullPath) => Modeling.Checkpoints.ModelFile.RealPath(fullPath);
 
     /// <summary>Whether the path is a regular file (not a folder, pipe, socket or device) once links are followed.</summary>
     public static bool IsRegularFile(string path) => FileType(path) == RegularFile;

@@ -1,4 +1,5 @@
 using OnlineAlign.Contracts;
+using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Pipeline.Specs;
 
 namespace OnlineAlign.Pipeline.Files;
@@ -57,16 +58,36 @@ public static class SpecFiles
         foreach (var entry in Directory.EnumerateFileSystemEntries(real))
         {
             if (++count > MaxFolderEntries) throw new SpecFileException($"{field} '{path}' holds more than {MaxFolderEntries} entries");
-            if (Directory.Exists(entry)) continue; // sub-folders are never read
             string name = Path.GetFileName(entry);
+            // Links leading out of the roots are refused for sub-folders too; a sub-folder is never read (shard names are plain file names).
             string file = roots.Resolve($"{field} file {name}", entry);
+            if (Directory.Exists(file)) continue;
             if (!DataRoots.IsRegularFile(file)) throw new SpecFileException($"{field} '{path}': {name} is not a regular file");
             if (Path.GetExtension(name) is ".json" or ".txt" or ".jinja" && new FileInfo(file).Length > limits.ModelJsonBytes)
                 throw new SpecFileException($"{field} '{path}': {name} is {new FileInfo(file).Length} bytes; the limit is {limits.ModelJsonBytes} (Limits:ModelJsonBytes)");
         }
+        CheckShards(field, path, real);
     }
 
     private const int MaxFolderEntries = 10_000;
+
+    /// <summary>
+    /// The shards a sharded folder's index names: plain file names of the folder (so checked above like every entry),
+    /// present and regular; an index naming ../x, /etc/hostname or a path through a sub-folder is refused.
+    /// </summary>
+    private static void CheckShards(string field, string path, string real)
+    {
+        if (File.Exists(Path.Combine(real, HfCheckpoint.WeightsFile)) || !File.Exists(Path.Combine(real, HfCheckpoint.IndexFile))) return;
+        IReadOnlyList<string> shards;
+        try { shards = HfCheckpoint.WeightFiles(real); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException) { throw new SpecFileException($"{field} '{path}': {e.Message}"); }
+        foreach (var shard in shards)
+        {
+            string name = Path.GetFileName(shard);
+            if (!Path.Exists(shard)) throw new SpecFileException($"{field} '{path}': {HfCheckpoint.IndexFile} names shard '{name}', which is not in the folder");
+            if (!DataRoots.IsRegularFile(shard)) throw new SpecFileException($"{field} '{path}': {HfCheckpoint.IndexFile} names shard '{name}', which is not a regular file");
+        }
+    }
 
     /// <summary>
     /// A text file's lines, refusing a line longer than <paramref name="maxCharacters"/> before it is held in

@@ -59,6 +59,9 @@ public static class RoundJob
         }
         using (model)
         {
+            // The folder may have changed since the spec check: its tokenizer's ids must fit the model as loaded.
+            if (!string.IsNullOrEmpty(spec.HfFolder))
+                VocabularyCheck.Require(tokenizer, model.Config, VocabularyCheck.Source(spec.HfFolder), Path.Combine(spec.HfFolder, "config.json"));
             if (spec.Lora?.AdapterFolder is { } adapter) PeftAdapter.Load(model, adapter);
             else if (RunSpecMapping.Lora(spec) is { } lora)
                 using (var generator = new Generator(Seeds.For(spec.Seed, 0, -3, 0))) model.AddAdapters(lora, generator);
@@ -109,6 +112,8 @@ public static class RoundJob
         var trainedFromBefore = r.TrainedFromBefore is null ? null : c.Shared(r.TrainedFromBefore);
         var initial = c.Shared(r.Initial);
         using var reward = c.Spec.Judge == "reward_model" ? RewardModel.Load(c.Spec.RewardModelFolder!, c.Device) : null;
+        if (reward is not null)
+            VocabularyCheck.Require(tokenizer, reward.backbone.Config, "the policy's tokenizer", Path.Combine(c.Spec.RewardModelFolder!, "config.json"));
         c.Progress("judge", 0, groups.Count);
         return RoundPhases.Judge(groups,
             JudgeFactory.Create(c.Settings, c.Shared(r.Policy),

@@ -149,10 +149,18 @@ public static class RunSpecMapping
             problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (s.Lora?.AdapterFolder is { } adapter)
         {
-            try { Modeling.Checkpoints.PeftAdapter.ReadSettings(adapter); }
+            try
+            {
+                Modeling.Checkpoints.PeftAdapter.ReadSettings(adapter);
+                // The adapter's weights header, validated like a model's (nothing allocated); shapes are checked against the model when it loads.
+                string weights = Path.Combine(adapter, Modeling.Checkpoints.PeftAdapter.WeightsFile);
+                if (File.Exists(weights)) Modeling.Checkpoints.SafeTensors.ReadHeader(weights);
+            }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
         var (tokenizer, config) = ModelProblems(s, problems);
+        if (tokenizer is not null && s.Judge == "reward_model" && !string.IsNullOrEmpty(s.RewardModelFolder) && File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile)))
+            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.RewardModelFolder, tokenizer, s.HfFolder));
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
         {
@@ -160,8 +168,7 @@ public static class RunSpecMapping
             problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
             if (problems.Count == 0 && lengths.Count > 0 && TokenBudgetProblem(s, lengths.Max(l => l.Tokens)) is { } overTokens) problems.Add(overTokens);
             if (device is not null && problems.Count == 0 && lengths.Count > 0
-                && MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, lengths.Max(l => l.Tokens), device.Cpu, device.Bytes),
-                    MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Lora is not null) is { } tooBig)
+                && PlanProblem(s, config, lengths.Max(l => l.Tokens), device) is { } tooBig)
                 problems.Add(tooBig);
         }
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
@@ -204,6 +211,17 @@ public static class RunSpecMapping
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.MaxNewTokens}) = {generated} generated, " +
               $"{passes} judge passes ({s.Judge}) = {judged} judged, optimizer.epochs {s.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
+    }
+
+    /// <summary>The memory plan's refusal; a plan whose bytes pass 64 bits (checked arithmetic) cannot fit any device.</summary>
+    private static string? PlanProblem(RunSpec s, ModelConfig config, int maxPromptTokens, MemoryPlanning.DeviceBudget device)
+    {
+        try
+        {
+            return MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, maxPromptTokens, device.Cpu, device.Bytes),
+                MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Lora is not null);
+        }
+        catch (OverflowException) { return $"model: the run's memory plan passes 2^63 bytes (model.hf_folder config.json sizes x the spec's counts): it cannot fit {device.Name}"; }
     }
 
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
@@ -279,9 +297,10 @@ public static class RunSpecMapping
         else
         {
             ModelConfig config;
-            try { config = ModelConfig.Load(Path.Combine(s.HfFolder, "config.json")); }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
-            try { return (TokenizerLoader.Load(s.HfFolder, s.ChatTemplate), config); }
+            // The config's sizes, then the weights' headers against them (nothing is allocated for a tensor here).
+            try { config = ModelFolderChecks.Config(s.HfFolder); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
+            try { return ModelFolderChecks.Tokenizer(s.HfFolder, s.ChatTemplate, config); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
                 problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");

@@ -52,6 +52,41 @@ public partial class ApiSafetyTests
         Assert.Contains($"the limit is {SafetyCluster.PromptFileBytes} (Limits:PromptFileBytes)", await Refused(WithPrompts(big)));
         Assert.Contains("must be an absolute path", await Refused(WithModel("model")));
 
+        // Hostile model folders under the root (issue 26): refused up front by the GPU silo's spec check, each naming its
+        // file and problem, before anything is allocated or retried; the normal run below shows the silo still serves.
+        string Hostile(string name, Action<string> change)
+        {
+            string folder = Path.Combine(safety.DataRoot, name);
+            Directory.CreateDirectory(folder);
+            foreach (var file in Directory.GetFiles(model)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+            change(folder);
+            return folder;
+        }
+        string indexOutside = Hostile("index-outside", f =>
+        {
+            File.Move(Path.Combine(f, "model.safetensors"), Path.Combine(f, "model-00001-of-00001.safetensors"));
+            File.WriteAllText(Path.Combine(f, "model.safetensors.index.json"), "{\"weight_map\": {\"model.norm.weight\": \"../../../../etc/hostname\"}}");
+        });
+        Assert.Contains("model.safetensors.index.json: shard '../../../../etc/hostname' must be a plain file name inside the folder", await Refused(WithModel(indexOutside)));
+        string billionLayers = Hostile("billion-layers", f =>
+        {
+            var config = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(f, "config.json")))!;
+            config["num_hidden_layers"] = 1_000_000_000;
+            config["hidden_size"] = 1_000_000;
+            File.WriteAllText(Path.Combine(f, "config.json"), config.ToJsonString());
+        });
+        string layersRefused = await Refused(WithModel(billionLayers));
+        Assert.Contains("config.json: hidden_size must be between 1 and 131072, got 1000000", layersRefused);
+        Assert.Contains("num_hidden_layers must be between 1 and 1024, got 1000000000", layersRefused);
+        string truncated = Hostile("truncated", f =>
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(f, "model.safetensors"));
+            File.WriteAllBytes(Path.Combine(f, "model.safetensors"), bytes[..(bytes.Length / 2)]);
+        });
+        string truncatedRefused = await Refused(WithModel(truncated));
+        Assert.Contains($"{Path.Combine(truncated, "model.safetensors")}: tensor '", truncatedRefused);
+        Assert.Contains("end past the data section", truncatedRefused);
+
         // The model under the GPU silo's root (not the API silo's) is accepted and runs.
         var run = await client.StartRunAsync(new StartRunRequest { Spec = WithModel(model) });
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
