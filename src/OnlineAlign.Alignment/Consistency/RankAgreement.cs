@@ -31,6 +31,16 @@ public static class RankAgreement
         return denominator == 0 ? 0 : (concordant - discordant) / denominator;
     }
 
+    /// <summary>
+    /// Whether the two scorings rank anything: at least two responses both could score. A prompt whose responses
+    /// went unscored says nothing about agreement, so it is left out of means rather than counted as tau 0.
+    /// </summary>
+    public static bool Ranks(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        Check(x, y);
+        return Enumerable.Range(0, x.Count).Count(i => double.IsFinite(x[i]) && double.IsFinite(y[i])) >= 2;
+    }
+
     /// <summary>Spearman's rho: Pearson correlation of average ranks; 0 when either is constant.</summary>
     public static double Spearman(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {

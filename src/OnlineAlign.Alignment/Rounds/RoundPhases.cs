@@ -59,13 +59,15 @@ public static class RoundPhases
         metrics["judge/score_mean"] = finite.Count > 0 ? finite.Average() : double.NaN;
         metrics["judge/score_std"] = finite.Count > 0 ? Math.Sqrt(finite.Average(v => Math.Pow(v - finite.Average(), 2))) : double.NaN;
         metrics["judge/parse_failures"] = current.ParseFailures;
+        // Responses the judge left unscored (an unparsable or cut-off judgement) take part in no pair.
+        metrics["judge/unscored_rate"] = current.Scores.SelectMany(v => v).Average(v => double.IsFinite(v) ? 0.0 : 1.0);
         if (task is not null)
         {
             var truth = new VerifierJudge(task).Score(groups).Scores;
             if (s.Judge != "verifier")
             {
                 // How well the self-judge ranks like the verifier, on prompts where the verifier separates responses.
-                var taus = truth.Select((t, i) => (t, i)).Where(p => p.t.Distinct().Count() > 1)
+                var taus = truth.Select((t, i) => (t, i)).Where(p => p.t.Distinct().Count() > 1 && RankAgreement.Ranks(current.Scores[p.i], p.t))
                     .Select(p => RankAgreement.KendallTauB(current.Scores[p.i], p.t)).ToList();
                 metrics["judge/tau_vs_verifier"] = taus.Count > 0 ? taus.Average() : double.NaN;
             }
@@ -148,9 +150,13 @@ public static class RoundPhases
     public static (double[] C, double MeanTau) Consistency(IReadOnlyList<double[]> current, IReadOnlyList<double[]>? previous, string mode)
     {
         if (mode == "none" || previous is null) return (Enumerable.Repeat(1.0, current.Count).ToArray(), double.NaN);
-        var taus = current.Select((c, i) => RankAgreement.KendallTauB(c, previous[i])).ToArray();
+        var taus = current.Select((c, i) => RankAgreement.Ranks(c, previous[i]) ? RankAgreement.KendallTauB(c, previous[i]) : double.NaN).ToArray();
+        var ranked = taus.Where(double.IsFinite).ToList();
+        // A prompt the two judges do not both rank gets the round's mean C, as CREAM's data.py does (not C = 0.5);
+        // with none ranked there is no evidence either way, as without a previous judge.
+        double meanC = ranked.Count > 0 ? ranked.Average(RankAgreement.ConsistencyRate) : 1.0;
         // Per prompt; "avg" is averaged over the prompts that yield a pair when the pairs are built.
-        return (taus.Select(RankAgreement.ConsistencyRate).ToArray(), taus.Average());
+        return (taus.Select(t => double.IsFinite(t) ? RankAgreement.ConsistencyRate(t) : meanC).ToArray(), ranked.Count > 0 ? ranked.Average() : double.NaN);
     }
 
     /// <summary>Pairs with their prompt's C, and reference log-probs computed once for the whole round.</summary>

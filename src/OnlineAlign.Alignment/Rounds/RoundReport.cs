@@ -17,6 +17,9 @@ public static class RoundWarnings
                          $"({Get(previous, "rewards/margins"):F3} -> {Get(current, "rewards/margins"):F3}): the policy may be over-fitting the pairs; consider a larger beta or IPO");
         if (current.TryGetValue("judge/score_std", out var std) && std < 1e-6)
             warnings.Add($"judge scores collapsed to one value ({Get(current, "judge/score_mean"):F4}): no preference signal this round");
+        if (Get(current, "judge/unscored_rate") > 0.1)
+            warnings.Add($"the judge left {Get(current, "judge/unscored_rate") * 100:F0}% of the responses unscored (no score in its judgement): " +
+                         "they take part in no pair; judgements cut off before their score are the usual cause");
         if (first is not null && Get(first, "generation/length_mean") > 0)
         {
             double ratio = Get(current, "generation/length_mean") / Get(first, "generation/length_mean");

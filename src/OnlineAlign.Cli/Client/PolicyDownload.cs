@@ -15,7 +15,8 @@ public static class PolicyDownload
     /// <summary>The largest exported file accepted (a 70B model's shard is well under it).</summary>
     private const long MaxFileBytes = 256L << 30;
 
-    public static async Task<string> WriteAsync(Runs.RunsClient client, string runId, int round, string outputFolder, CancellationToken ct)
+    /// <param name="epoch">null: the round's current attempt; set: that attempt (a round superseded by a rollback)</param>
+    public static async Task<string> WriteAsync(Runs.RunsClient client, string runId, int round, string outputFolder, CancellationToken ct, int? epoch = null)
     {
         string target = Path.GetFullPath(outputFolder);
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() || File.Exists(target))
@@ -24,7 +25,9 @@ public static class PolicyDownload
         Directory.CreateDirectory(staging);
         try
         {
-            using var call = client.ExportPolicy(new ExportPolicyRequest { RunId = runId, Round = round }, cancellationToken: ct);
+            var request = new ExportPolicyRequest { RunId = runId, Round = round };
+            if (epoch is int attempt) request.Epoch = attempt;
+            using var call = client.ExportPolicy(request, cancellationToken: ct);
             FileStream? file = null;
             IncrementalHash? hash = null;
             string? name = null;

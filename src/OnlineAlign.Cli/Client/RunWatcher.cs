@@ -71,12 +71,15 @@ public static class RunWatcher
     public static List<RoundMetrics> WithInitial(ListRoundsResponse listed) =>
         (listed.Initial is null ? [] : new[] { listed.Initial }).Concat(listed.Rounds).ToList();
 
+    // A superseded round names its attempt, the epoch `export --epoch` takes.
+    private static string Label(RoundMetrics r) => r.Superseded ? $"{r.Round} (epoch {r.Epoch}, superseded)" : r.Round.ToString();
+
     public static Table RoundsTable(ListRoundsResponse listed)
     {
         var table = new Table().AddColumn("round");
         foreach (var c in Columns) table.AddColumn(c);
         foreach (var r in WithInitial(listed))
-            table.AddRow([r.Round.ToString(), .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
+            table.AddRow([Label(r), .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
         return table;
     }
 }

@@ -15,8 +15,7 @@ public static class RunCommands
         yield return Start();
         yield return Simple("status", "Show a run's state", async (client, id, ct) =>
             Print(await client.GetRunAsync(new GetRunRequest { RunId = id }, cancellationToken: ct)));
-        yield return Simple("rounds", "Show the metrics of every committed round as a table", async (client, id, ct) =>
-            AnsiConsole.Write(RunWatcher.RoundsTable(await client.ListRoundsAsync(new ListRoundsRequest { RunId = id }, cancellationToken: ct))));
+        yield return RoundsCommand();
         yield return Simple("watch", "Follow a run live until it stops", async (client, id, ct) =>
             Print(await RunWatcher.WatchAsync(client, id, ct)));
         yield return Simple("pause", "Pause a run now: the phase in flight stops at its next step (its work is redone on resume)", async (client, id, ct) =>
@@ -117,14 +116,29 @@ public static class RunCommands
         return command;
     }
 
+    private static Command RoundsCommand()
+    {
+        var all = new Option<bool>("--all") { Description = "also the rounds a rollback superseded, with their epochs (for export --epoch)" };
+        var command = new Command("rounds", "Show the metrics of every committed round as a table") { RunId, all };
+        command.SetAction(async (parse, ct) =>
+        {
+            var request = new ListRoundsRequest { RunId = parse.GetValue(RunId)!, IncludeSuperseded = parse.GetValue(all) };
+            AnsiConsole.Write(RunWatcher.RoundsTable(await ApiConnection.Client(parse).ListRoundsAsync(request, cancellationToken: ct)));
+            return 0;
+        });
+        return command;
+    }
+
     private static Command Export()
     {
         var round = new Option<int>("--round") { Description = "committed round to export (-1: the last)", DefaultValueFactory = _ => -1 };
         var output = new Option<string>("--out") { Description = "a new output folder on this machine (Hugging Face format)", Required = true };
-        var command = new Command("export", "Download a committed round's policy as a Hugging Face folder (files checked by sha256)") { RunId, round, output };
+        var epoch = new Option<int?>("--epoch") { Description = "that attempt of the round: a round superseded by a rollback (the epoch `rounds --all` shows); default: the current one" };
+        var command = new Command("export", "Download a committed round's policy as a Hugging Face folder (files checked by sha256)") { RunId, round, output, epoch };
         command.SetAction(async (parse, ct) =>
         {
-            Console.WriteLine(await PolicyDownload.WriteAsync(ApiConnection.Client(parse), parse.GetValue(RunId)!, parse.GetValue(round), parse.GetValue(output)!, ct));
+            Console.WriteLine(await PolicyDownload.WriteAsync(ApiConnection.Client(parse), parse.GetValue(RunId)!, parse.GetValue(round), parse.GetValue(output)!, ct,
+                parse.GetValue(epoch)));
             return 0;
         });
         return command;

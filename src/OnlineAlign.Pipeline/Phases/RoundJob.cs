@@ -106,10 +106,13 @@ public static class RoundJob
         var (task, prompts, _) = RoundPrompts(c.Spec, r.Round);
         var groups = RoundPhases.Groups(tokenizer, prompts, responses);
         // CREAM's first round: the warm-started policy M1 was trained from M0, so round 1 already compares M1's
-        // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking.
-        using var beforeWarmStart = r.TrainedFrom is null && c.Settings.Judge == "implicit" ? BeforeWarmStart(c.Spec, c.Device) : null;
+        // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking; self_consistent's
+        // implicit reward in round 1 is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it
+        // did in round 1, so M0 is needed again. A model folder has no M0: the policy's likelihood stands in.
+        bool needsM0 = c.Settings.Judge is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null);
+        using var beforeWarmStart = needsM0 ? BeforeWarmStart(c.Spec, c.Device) : null;
         var trainedFrom = r.TrainedFrom is null ? beforeWarmStart : c.Shared(r.TrainedFrom);
-        var trainedFromBefore = r.TrainedFromBefore is null ? null : c.Shared(r.TrainedFromBefore);
+        var trainedFromBefore = r.TrainedFromBefore is not null ? c.Shared(r.TrainedFromBefore) : r.TrainedFrom is null ? null : beforeWarmStart;
         var initial = c.Shared(r.Initial);
         using var reward = c.Spec.Judge == "reward_model" ? RewardModel.Load(c.Spec.RewardModelFolder!, c.Device) : null;
         if (reward is not null)
@@ -159,20 +162,12 @@ public static class RoundJob
             c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Settings.GenerationBatchSize, c.Cancellation);
     }
 
-    /// <summary>
-    /// Sequences decoded together: sampling.batch_size, or where it is 0 as many rows as a quarter of the device's
-    /// memory holds (their KV caches of <paramref name="tokensPerRow"/> positions and their logits), so a GPU decodes
-    /// hundreds of rows a step. Outputs do not depend on it (a row's tokens are the same in any batch).
-    /// </summary>
-    public static int BatchRows(RunSpec spec, DecoderLM model, int tokensPerRow)
-    {
-        if (spec.GenerationBatchSize > 0) return spec.GenerationBatchSize;
-        long budget = (DeviceMemory.Total(model.Device) ?? 8L << 30) / 4;
-        return MemoryPlan.GenerationRows(model.Config, model.DType == ScalarType.Float32 ? 4 : 2, tokensPerRow, budget, SpecLimits.Default.GenerationBatchSize);
-    }
+    /// <summary>The planned decode batch for a loaded model (one owner: <see cref="MemoryPlanning.GenerationRows"/>).</summary>
+    public static int BatchRows(RunSpec spec, DecoderLM model, int tokensPerRow) =>
+        MemoryPlanning.GenerationRows(spec, model.Config, MemoryPlanning.DTypeBytes(model.DType), tokensPerRow, DeviceMemory.Total(model.Device));
 
     /// <summary>The round's prompts: positions 0..P-1 map to indices into the run's fixed, seeded prompt order.</summary>
-    private static (IVerifiableTask? Task, List<PromptItem> Prompts, List<int> Indices) RoundPrompts(RunSpec spec, int round)
+    public static (IVerifiableTask? Task, List<PromptItem> Prompts, List<int> Indices) RoundPrompts(RunSpec spec, int round)
     {
         var (task, all) = RunSpecMapping.TrainingPrompts(spec);
         // The data cursor is the round: round r uses prompts [(r-1)P, rP) of a fixed, seeded order (wrapping around).

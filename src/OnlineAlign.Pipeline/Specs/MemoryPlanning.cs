@@ -23,6 +23,21 @@ public static class MemoryPlanning
         _ => 4,
     };
 
+    /// <summary>Bytes per weight of a loaded model (the plan's dtype size, read from the tensors instead of the config).</summary>
+    public static int DTypeBytes(TorchSharp.torch.ScalarType dtype) => dtype == TorchSharp.torch.ScalarType.Float32 ? 4 : 2;
+
+    /// <summary>The device memory assumed where it cannot be measured (and no Silo:DeviceMemoryBytes says).</summary>
+    private const long UnmeasuredDeviceBytes = 8L << 30;
+
+    /// <summary>
+    /// Sequences decoded together: sampling.batch_size, or where it is 0 as many rows as a quarter of the device's
+    /// memory holds (their KV caches of <paramref name="tokensPerRow"/> positions and their logits), so a GPU decodes
+    /// hundreds of rows a step. Outputs do not depend on it (a row's tokens are the same in any batch).
+    /// </summary>
+    public static int GenerationRows(RunSpec s, ModelConfig config, int dtypeBytes, int tokensPerRow, long? deviceBytes) =>
+        s.GenerationBatchSize > 0 ? s.GenerationBatchSize
+            : MemoryPlan.GenerationRows(config, dtypeBytes, tokensPerRow, (deviceBytes ?? UnmeasuredDeviceBytes) / 4, SpecLimits.Default.GenerationBatchSize);
+
     /// <summary>What the spec's worker holds in host memory while it loads, trains and saves.</summary>
     public static HostMemoryPlan HostPlan(RunSpec s, ModelConfig config, bool cpu) =>
         HostMemoryPlan.Estimate(config, DTypeBytes(config, cpu), cpu,
@@ -36,8 +51,7 @@ public static class MemoryPlanning
         // (reference previous_round, or the judge's implicit reward), and the one before it for consistency.
         int held = 2 + (s.Reference == "previous_round" || s.Judge is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
         int tokens = maxPromptTokens + s.MaxNewTokens;
-        int rows = s.GenerationBatchSize > 0 ? s.GenerationBatchSize
-            : MemoryPlan.GenerationRows(config, dtypeBytes, tokens, (deviceBytes ?? 8L << 30) / 4, SpecLimits.Default.GenerationBatchSize);
+        int rows = GenerationRows(s, config, dtypeBytes, tokens, deviceBytes);
         return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),
             TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
             GenerationRows: rows, GenerationTokens: tokens, GradientCheckpointing: s.GradientCheckpointing));

@@ -1,3 +1,4 @@
+using OnlineAlign.Alignment.Consistency;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Pairs;
 using OnlineAlign.Alignment.Rounds;
@@ -151,5 +152,68 @@ public class FidelityTests
         using var fresh = BuiltinModels.Create(BuiltinModels.Tiny, 3);
         Assert.True(m0.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
         Assert.Null(RoundJob.BeforeWarmStart(spec with { SftSteps = 0 }, TorchSharp.torch.CPU));
+    }
+
+    /// <summary>
+    /// CREAM's second round: the previous judge is M1 judging as it did in round 1, by its implicit reward against M0,
+    /// not by its plain likelihood (which the previous round never used).
+    /// </summary>
+    [Fact]
+    public void CreamsSecondRoundComparesWithM1sImplicitRewardAgainstM0()
+    {
+        var spec = new RunSpec
+        {
+            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, EvalPrompts = 4,
+            Judge = "implicit", Consistency = "dyn", Loss = "cream", Seed = 3, Device = "cpu",
+        };
+        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
+        run.Prepare();
+        run.RunRound();
+        var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0), ["m2"] = run.CheckpointFolder(1) };
+        BlobRef Model(string key) => new() { Path = folders[key], Sha256 = key };
+        using var models = new ModelCache();
+        var context = new RoundJob.Context(new PhaseRequest { RunId = "cream", Spec = spec, Round = 2, Policy = Model("m2"), Initial = Model("m1"), TrainedFrom = Model("m1") },
+            folders, TorchSharp.torch.CPU, models, (_, _, _) => { }, CancellationToken.None);
+        var tokenizer = context.Tokenizer;
+        var (task, prompts, _) = RoundJob.RoundPrompts(spec, 2);
+        var responses = prompts.Select(_ => (IReadOnlyList<int[]>)new[] { "0123", "32", "1032547698", "9" }.Select(t => Examples.ResponseIds(tokenizer, t)).ToList()).ToList();
+        var judged = RoundJob.Judge(context, responses);
+
+        var groups = RoundPhases.Groups(tokenizer, prompts, responses);
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        var settings = RunSpecMapping.ToRoundSettings(spec);
+        double[][] Scores(DecoderLM policy, DecoderLM? reference) => JudgeFactory.Create(settings, policy, reference, tokenizer, task, null, spec.Seed, 2).Score(groups).Scores.ToArray();
+        var current = Scores(context.Shared(Model("m2")), context.Shared(Model("m1")));
+        double MeanTau(double[][] previous) => current.Select((c, i) => RankAgreement.KendallTauB(c, previous[i])).Average();
+        double implicitTau = MeanTau(Scores(context.Shared(Model("m1")), m0));
+        double likelihoodTau = MeanTau(Scores(context.Shared(Model("m1")), null));
+        Assert.NotEqual(likelihoodTau, implicitTau, 3);   // the two readings are told apart by this case
+        Assert.Equal(implicitTau, judged.Metrics["consistency/tau"], 9);
+    }
+
+    /// <summary>
+    /// A prompt whose responses all went unscored says nothing: it is left out of judge/tau_vs_verifier (not counted
+    /// as tau 0), and its C is the round's mean C, as CREAM's data.py gives it (not 0.5).
+    /// </summary>
+    [Fact]
+    public void APromptWithNoScoredResponsesIsLeftOutOfTauAndGetsTheRoundsMeanC()
+    {
+        var task = new SortDigitsTask();
+        var items = task.Prompts(3, 5, "train").ToList();
+        var groups = items.Select(p => new ResponseGroup(p, Examples.PromptIds(Tokenizer, p.Prompt),
+            new[] { p.Answer!, "0", p.Answer! + "1" }.Select(t => Examples.ResponseIds(Tokenizer, t)).ToList(), new[] { p.Answer!, "0", p.Answer! + "1" })).ToList();
+        double[][] current = [[3, 1, 2], [3, 2, 1], [double.NaN, double.NaN, double.NaN]];
+        double[][] previous = [[3, 1, 2], [3, 1, 2], [1, 2, 3]];
+        var judged = RoundPhases.Judge(groups, new FixedJudge(current), new FixedJudge(previous),
+            new RoundSettings { Judge = "llm", Consistency = "dyn" }, task, ((ITextTokenizer)Tokenizer).Chat.EndOfResponse);
+
+        // Against the verifier's [1, 0, 0]: prompts 0 and 1 only.
+        double tau0 = RankAgreement.KendallTauB(current[0], new double[] { 1, 0, 0 }), tau1 = RankAgreement.KendallTauB(current[1], new double[] { 1, 0, 0 });
+        Assert.Equal((tau0 + tau1) / 2, judged.Metrics["judge/tau_vs_verifier"], 9);
+        Assert.Equal(1.0 / 3, judged.Metrics["judge/unscored_rate"], 9);
+        // C: 1 for prompt 0 (same order), 2/3 for prompt 1 (tau 1/3), their mean for the unscored prompt 2.
+        Assert.Equal([1.0, 2.0 / 3, 5.0 / 6], judged.Consistency, (a, b) => Math.Abs(a - b) < 1e-12);
+        Assert.Equal(2.0 / 3, judged.Metrics["consistency/tau"], 9);
+        Assert.Contains(RoundWarnings.For(judged.Metrics, null, null), w => w.Contains("33% of the responses unscored"));
     }
 }

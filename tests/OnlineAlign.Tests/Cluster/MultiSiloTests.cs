@@ -170,5 +170,17 @@ public class MultiSiloTests
             while (await export.ResponseStream.MoveNext(CancellationToken.None)) { }
         });
         Assert.Equal(StatusCode.DataLoss, corrupt.StatusCode);
+
+        // The CLI reaches it the same way: `rounds --all` names the attempt, `export --epoch` asks for it.
+        string api = $"http://127.0.0.1:{cluster.Silos[1].ApiPort}";
+        var listed = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "rounds", "--api", api, run.Id, "--all");
+        Assert.True(listed.ExitCode == 0, listed.Stderr);
+        Assert.Contains("0 (epoch 0, superseded)", listed.Stdout);
+        Assert.DoesNotContain("superseded", (await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "rounds", "--api", api, run.Id)).Stdout);
+        string exported = Path.Combine(RepositoryPaths.NewTempFolder("epoch-export"), "policy");
+        var export = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "export", "--api", api, run.Id, "--round", "0", "--epoch", "0", "--out", exported);
+        Assert.NotEqual(0, export.ExitCode);
+        Assert.Contains("corrupt", export.Stderr + export.Stdout);
+        Assert.False(Directory.Exists(exported));
     }
 }

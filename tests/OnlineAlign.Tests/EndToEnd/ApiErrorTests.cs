@@ -71,6 +71,23 @@ public class ApiErrorTests
         chatError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = lora }).ResponseAsync);
         Assert.Contains("model.chat_template 'vicuna' is not one of auto, plain, chatml, llama3", chatError.Status.Detail);
 
+        // The budget and retention sections: each bound named with its field.
+        var kept = LocalTestCluster.SmallSpec();
+        kept.Budget = new BudgetSpec { MaxTokensPerRound = 0, MaxPhaseSeconds = -5 };
+        kept.Retention = new RetentionSpec { KeepLast = -1, BestMetric = " " };
+        var keptError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = kept }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, keptError.StatusCode);
+        foreach (var expected in new[] { "budget.max_tokens_per_round must be between 1 and 1000000000000, got 0", "budget.max_phase_seconds must be between 1 and 2592000, got -5",
+                     "retention.keep_last must be between 0 and 500, got -1", "retention.best_metric must name a round metric" })
+            Assert.Contains(expected, keptError.Status.Detail);
+        kept.Budget = new BudgetSpec { MaxTokensPerRound = long.MaxValue, MaxPhaseSeconds = int.MaxValue };
+        kept.Retention = new RetentionSpec { KeepLast = 501, BestMetric = new string('m', 100_000) };
+        keptError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = kept }).ResponseAsync);
+        foreach (var expected in new[] { $"budget.max_tokens_per_round must be between 1 and 1000000000000, got {long.MaxValue}",
+                     $"budget.max_phase_seconds must be between 1 and 2592000, got {int.MaxValue}", "retention.keep_last must be between 0 and 500, got 501",
+                     "retention.best_metric is 100000 characters long" })
+            Assert.Contains(expected, keptError.Status.Detail);
+
         var badId = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(), RequestId = "a/b" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badId.StatusCode);
 

@@ -34,7 +34,18 @@ public class StorageFaultTests
         var again = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
         await RunProbe.WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
         var clean = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
-        Assert.Equal(await RunProbe.WeightsSha256(cluster, clean[^1].Checkpoint), await RunProbe.WeightsSha256(cluster, rounds[^1].Checkpoint));
+        var cleanWeights = new List<string>();
+        var outageWeights = new List<string>();
+        for (int i = 0; i < clean.Count; i++)
+        {
+            cleanWeights.Add(await RunProbe.WeightsSha256(cluster, clean[i].Checkpoint));
+            outageWeights.Add(await RunProbe.WeightsSha256(cluster, rounds[i].Checkpoint));
+        }
+        // Should they differ, the message says from which round and what the run did during the outage.
+        Assert.True(cleanWeights.SequenceEqual(outageWeights),
+            $"weights per round, clean: {string.Join(", ", cleanWeights.Select(h => h[..12]))}; after the outage: {string.Join(", ", outageWeights.Select(h => h[..12]))}\n"
+            + $"metrics per round, clean: {string.Join(" | ", clean.Select(r => r.Metrics["loss"]))}; after the outage: {string.Join(" | ", rounds.Select(r => r.Metrics["loss"]))}\n"
+            + string.Join("\n", cluster.Silos[0].Output.Split('\n').Where(line => line.Contains(run.Id) && !line.Contains("Execution attempt"))));
     }
 
     [Fact]
