@@ -4,7 +4,6 @@ using OnlineAlign.Grains.Runtime;
 using Orleans.Concurrency;
 using Orleans.Runtime;
 using Orleans.Serialization;
-using Orleans.Storage;
 
 namespace OnlineAlign.Grains.Runs;
 
