@@ -35,18 +35,3 @@ public sealed class RunState
     /// <summary>Checkpoint manifests retention marked deleted whose blobs are not all deleted yet (retried after each commit).</summary>
     [Id(31)] public List<string> PendingDeletes { get; set; } = new();
 }
-
-/// <summary>The round in progress: the output of each phase that has finished (null: not yet).</summary>
-[GenerateSerializer]
-public sealed class RoundProgress
-{
-    [Id(0)] public int Round { get; set; }
-    /// <summary>One output per generation shard, in shard order.</summary>
-    [Id(1)] public List<PhaseOutput> Generations { get; set; } = new();
-    [Id(2)] public PhaseOutput? Judged { get; set; }
-    [Id(3)] public PhaseOutput? Pairs { get; set; }
-    [Id(4)] public PhaseOutput? Trained { get; set; }
-    [Id(5)] public PhaseOutput? Evaluated { get; set; }
-    /// <summary>Wall seconds the orchestrator has spent on this round (summed over attempts).</summary>
-    [Id(6)] public double Seconds { get; set; }
-}

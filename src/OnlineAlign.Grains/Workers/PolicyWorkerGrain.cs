@@ -178,9 +178,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         try
         {
             // The caller is a cluster member, yet what it hands over becomes paths and allocations: checked here too.
-            RunIds.Require(runId);
-            if (RunSpecMapping.Problems(spec, settings.Limits, roots: null, readFiles: false, countsOnly: true) is { Count: > 0 } problems)
-                throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
+            CallerChecks.Require(runId, spec, settings.Limits);
             string folder = $"runs/{runId}/round-{round:D4}/{phase}";
             string marker = $"{folder}/done-{key}.json";
             var markerClock = Stopwatch.StartNew();

@@ -1,0 +1,204 @@
+using Microsoft.Extensions.Logging;
+using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Runtime;
+using Orleans.Storage;
+
+namespace OnlineAlign.Grains.Runs;
+
+/// <summary>
+/// The phase sequence of a run: prepare the initial policy, evaluate it as round 0, then for each round generate,
+/// judge, pairs, train, evaluate and commit, and complete after the last. Each phase's output is recorded in the
+/// persisted state the moment it exists, so after a crash a run goes on from the first phase without an output.
+/// Failures are the <see cref="RoundDriver"/>'s to handle; this class only does the next step.
+/// </summary>
+internal sealed class RoundPhases(
+    string runId,
+    RunStateGate gate,
+    IGrainFactory grains,
+    OnlineAlign.Storage.CheckpointStore store,
+    Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
+    ILogger log)
+{
+    private RunState S => gate.State;
+
+    /// <summary>The run's own worker (replica 0), which runs every phase but the other replicas' generation shards.</summary>
+    public IPolicyWorkerGrain Worker => grains.GetGrain<IPolicyWorkerGrain>(runId);
+
+    /// <summary>Replica 0 is the run's own worker; the others are separate activations the GPU filter places.</summary>
+    public IPolicyWorkerGrain Replica(int k) => k == 0 ? Worker : grains.GetGrain<IPolicyWorkerGrain>($"{runId}#gen{k}");
+
+    /// <summary>Does the run's next step: prepare, round 0's evaluation, the next round, or completing the run.</summary>
+    public async Task Next(CancellationToken ct)
+    {
+        if (S.Initial is null)
+        {
+            Enter(0, "prepare");
+            var prepared = await Worker.Prepare(runId, S.Spec!, S.Epoch, ct);
+            await Record(s => s.Initial = prepared.Output);
+        }
+        else if (S.Baseline is null) await EvaluateInitial(ct);
+        else if (S.Rounds.Count >= S.Spec!.Rounds) await transition(RunTrigger.Complete, s => s.Phase = "");
+        else await Round(S.Rounds.Count + 1, ct);
+    }
+
+    /// <summary>Round 0: the initial policy evaluated as every round is, so a run's table shows what the rounds changed.</summary>
+    private async Task EvaluateInitial(CancellationToken ct)
+    {
+        Enter(0, "evaluate");
+        var initial = S.Initial!;
+        var evaluated = await Worker.Evaluate(new PhaseRequest
+        {
+            RunId = runId, Spec = S.Spec!, Round = 0, Epoch = S.Epoch, Policy = initial, Initial = initial, Trained = initial,
+        }, ct);
+        await Record(s => s.Baseline = new RoundRecord
+        {
+            Round = 0, Metrics = evaluated.Metrics, ManifestPath = initial.Path, ManifestSha256 = initial.Sha256,
+            Outputs = new() { ["evaluate"] = evaluated.Output.Path },
+            Epoch = s.Epoch,
+        });
+        RunTelemetry.RoundCommitted(runId, 0, evaluated.Metrics);
+    }
+
+    /// <summary>
+    /// One round as a state machine: generate, judge, pairs, train, evaluate, commit. A phase whose output is
+    /// recorded already is skipped; the next goes on from the recorded outputs of the phases before it.
+    /// </summary>
+    private async Task Round(int round, CancellationToken ct)
+    {
+        if (S.Current is not { } current || current.Round != round) await Record(s => s.Current = new RoundProgress { Round = round });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Task RecordPhase(Action<RoundProgress> set) => Record(s =>
+        {
+            set(s.Current!);
+            s.Current!.Seconds += clock.Elapsed.TotalSeconds;
+            clock.Restart();
+        });
+
+        if (S.Current!.Generations.Count == 0)
+        {
+            Enter(round, "generate");
+            var outputs = await Generate(round, ct);
+            await RecordPhase(p => p.Generations = outputs);
+        }
+        var request = new PhaseRequest
+        {
+            RunId = runId, Spec = S.Spec!, Round = round, Epoch = S.Epoch, Policy = PolicyAt(round)!, Initial = S.Initial!,
+            TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2), Generations = S.Current!.Generations.Select(g => g.Output).ToList(),
+        };
+        if (S.Current!.Judged is null)
+        {
+            Enter(round, "judge");
+            var judged = await Timed("judge", () => Worker.Judge(request, ct));
+            await RecordPhase(p => p.Judged = judged);
+        }
+        request = request with { Judged = S.Current!.Judged!.Output };
+        if (S.Current!.Pairs is null)
+        {
+            Enter(round, "pairs");
+            var pairs = await Timed("pairs", () => Worker.BuildPairs(request, ct));
+            await RecordPhase(p => p.Pairs = pairs);
+        }
+        request = request with { Pairs = S.Current!.Pairs!.Output };
+        if (S.Current!.Trained is null)
+        {
+            Enter(round, "train");
+            var trained = await Timed("train", () => Worker.Train(request, ct));
+            await RecordPhase(p => p.Trained = trained);
+        }
+        request = request with { Trained = S.Current!.Trained!.Output };
+        Enter(round, "evaluate");
+        var evaluated = await Timed("evaluate", () => Worker.Evaluate(request, ct));
+        await Commit(evaluated, clock);
+    }
+
+    /// <summary>Generation, split into contiguous prompt shards, one per replica, run side by side.</summary>
+    private async Task<List<PhaseOutput>> Generate(int round, CancellationToken ct)
+    {
+        var shards = GenerationShards.Split(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
+        var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
+        {
+            RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch, Initial = S.Initial,
+        }, ct))));
+        return outputs.ToList();
+    }
+
+    /// <summary>Commit: the round exists (and becomes visible to readers) once its record is durable.</summary>
+    private async Task Commit(PhaseOutput evaluated, System.Diagnostics.Stopwatch clock)
+    {
+        await Record(s =>
+        {
+            s.Current!.Evaluated = evaluated;
+            s.Current.Seconds += clock.Elapsed.TotalSeconds;
+            s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds) with { Epoch = s.Epoch });
+            s.Current = null;
+            s.Phase = "committed";
+        });
+        RunTelemetry.RoundCommitted(runId, S.Rounds[^1].Round, S.Rounds[^1].Metrics);
+        await ApplyRetention();
+    }
+
+    /// <summary>
+    /// A phase call, with what it cost beyond the worker's own time (messages, queueing, serialization) as
+    /// time/overhead/{phase}: the worker reports its compute and storage time, the caller sees the whole call.
+    /// </summary>
+    private static async Task<PhaseOutput> Timed(string phase, Func<Task<PhaseOutput>> call)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var output = await call();
+        double inWorker = output.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);
+        return output with
+        {
+            Metrics = new Dictionary<string, double>(output.Metrics) { [$"time/overhead/{phase}"] = Math.Max(0, clock.Elapsed.TotalSeconds - inWorker) },
+        };
+    }
+
+    /// <summary>Shows the phase being worked on (in memory: only finished phases' outputs are worth a state write).</summary>
+    private void Enter(int round, string phase)
+    {
+        S.Round = round;
+        S.Phase = phase;
+    }
+
+    /// <summary>Records a finished phase's output; a phase that finished means a GPU silo answered again.</summary>
+    private Task Record(Action<RunState> change) => gate.Persist(s =>
+    {
+        change(s);
+        if (s.Lifecycle == RunLifecycle.WaitingForGpu) s.Lifecycle = gate.Next(s, RunTrigger.FindGpu);
+        (s.FailingPhase, s.FailedAttempts) = (null, 0);
+    });
+
+    /// <summary>P_k, the policy at the start of round k: round 1 starts from the initial policy.</summary>
+    private BlobRef? PolicyAt(int k) => k < 1 ? null : k == 1 ? S.Initial : new BlobRef
+    {
+        Path = S.Rounds[k - 2].ManifestPath, Sha256 = S.Rounds[k - 2].ManifestSha256,
+    };
+
+    /// <summary>
+    /// After a round's commit is durable: marks the checkpoints the run's retention no longer keeps (a state write),
+    /// then deletes them from storage. A delete that fails stays queued and is tried again after the next commit;
+    /// it never fails the round, which is committed already.
+    /// </summary>
+    private async Task ApplyRetention()
+    {
+        try
+        {
+            if (RetentionHasMarks()) await gate.Persist(s => RoundHistory.MarkForRetention(s));
+            var deleted = new List<string>();
+            foreach (var path in S.PendingDeletes.ToList())
+            {
+                int blobs = await store.DeleteCheckpointAsync(path);
+                log.LogInformation("run {Run}: retention deleted checkpoint {Path} ({Blobs} blobs)", runId, path, blobs);
+                deleted.Add(path);
+            }
+            if (deleted.Count > 0) await gate.Persist(s => s.PendingDeletes.RemoveAll(deleted.Contains));
+        }
+        catch (Exception e) when (e is not InconsistentStateException)
+        {
+            log.LogWarning(e, "run {Run}: retention could not delete old checkpoints now; it tries again after the next commit", runId);
+        }
+    }
+
+    /// <summary>Whether retention has checkpoints to mark (checked before a state write, so most commits cost none).</summary>
+    private bool RetentionHasMarks() =>
+        OnlineAlign.Pipeline.Retention.CheckpointRetention.ToDelete(S.Spec!, S.Rounds, S.Superseded, S.Initial?.Path).Count > 0;
+}
