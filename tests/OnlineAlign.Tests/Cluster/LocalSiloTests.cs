@@ -5,6 +5,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Cluster;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class LocalSiloTests
 {
     [Fact]

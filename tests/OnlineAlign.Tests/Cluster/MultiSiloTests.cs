@@ -7,6 +7,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Cluster;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class MultiSiloTests
 {
     [Fact]

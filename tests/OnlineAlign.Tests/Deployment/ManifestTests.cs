@@ -13,6 +13,8 @@ namespace OnlineAlign.Tests.Deployment;
 /// budgets, TLS). Each perimeter rule is broken in a copy and must be named with its file, kind/name and problem.
 /// Needs node and `npm ci`, as Azurite does.
 /// </summary>
+// Starts node (needs `npm ci`): a cluster-kind test for the fast subset's filter.
+[Trait("Kind", "Cluster")]
 public class ManifestTests
 {
     private static string ManifestFolder => Path.Combine(RepositoryPaths.Root, "deploy", "kubernetes");

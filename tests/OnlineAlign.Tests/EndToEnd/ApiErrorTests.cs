@@ -6,6 +6,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.EndToEnd;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class ApiErrorTests
 {
     [Fact]

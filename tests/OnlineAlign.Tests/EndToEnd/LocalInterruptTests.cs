@@ -4,6 +4,7 @@ namespace OnlineAlign.Tests.EndToEnd;
 
 /// <summary>The local cluster as a user lives it in a terminal: Ctrl-C mid-run, then the same command again.</summary>
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class LocalInterruptTests
 {
     [Fact]

@@ -3,6 +3,8 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Modeling;
 
+// Starts the CLI as a process (the built onlinealign.dll): a cluster-kind test for the fast subset's filter.
+[Trait("Kind", "Cluster")]
 public class InspectCommandTests
 {
     [Fact]

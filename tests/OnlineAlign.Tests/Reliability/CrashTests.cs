@@ -4,6 +4,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Reliability;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class CrashTests
 {
     private static RunSpec CrashSpec()

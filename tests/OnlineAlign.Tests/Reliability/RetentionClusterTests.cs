@@ -6,6 +6,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Reliability;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class RetentionClusterTests
 {
     /// <summary>

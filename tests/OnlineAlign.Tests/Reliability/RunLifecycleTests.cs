@@ -6,6 +6,7 @@ namespace OnlineAlign.Tests.Reliability;
 
 /// <summary>The run state machine through the real API: failures, bounded retries, concurrent transitions, reminders.</summary>
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class RunLifecycleTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Reliability;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class StorageFaultTests
 {
     private static RunSpec Spec() => LocalTestCluster.SmallSpec(rounds: 2);

@@ -12,6 +12,7 @@ namespace OnlineAlign.Tests.Security;
 /// cancelled, and the run list pages through everything that was started.
 /// </summary>
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper output) : IClassFixture<SafetyCluster>
 {
     public const int Specs = 1000;

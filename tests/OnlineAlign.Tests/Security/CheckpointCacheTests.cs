@@ -9,6 +9,7 @@ namespace OnlineAlign.Tests.Security;
 
 /// <summary>A GPU silo's checkpoint cache trusts only what it checked: a folder planted under a checkpoint's hash is replaced.</summary>
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class CheckpointCacheTests
 {
     [Fact]

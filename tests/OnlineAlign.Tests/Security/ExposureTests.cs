@@ -11,6 +11,7 @@ namespace OnlineAlign.Tests.Security;
 /// own Azurite does not outlive it, even after kill -9, and keeps no unbounded debug log.
 /// </summary>
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class ExposureTests
 {
     [Theory]

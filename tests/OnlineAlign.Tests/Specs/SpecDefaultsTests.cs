@@ -70,16 +70,16 @@ public class SpecDefaultsTests
     {
         var defaults = SpecConversion.ToProto(new RunSpec { Lora = new LoraSpec() });
         int checkedFields = 0;
-        var lines = File.ReadLines(Path.Combine(RepositoryPaths.Root, "README.md"))
-            .SkipWhile(l => l != "## Run specs").Skip(1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal));
+        var lines = File.ReadLines(Path.Combine(RepositoryPaths.Root, "docs", "spec.md"))
+            .SkipWhile(l => l != "## Fields and defaults").Skip(1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal));
         foreach (var line in lines)
         {
             var row = Regex.Match(line, @"^\| `([a-z_.]+)` \| ([^|]+) \|");
             if (!row.Success) continue;
-            AssertSame(row.Groups[1].Value, row.Groups[2].Value.Trim(), defaults, "README.md");
+            AssertSame(row.Groups[1].Value, row.Groups[2].Value.Trim(), defaults, "docs/spec.md");
             checkedFields++;
         }
-        Assert.True(checkedFields >= 30, $"only {checkedFields} defaults found in the README's spec table");
+        Assert.True(checkedFields >= 30, $"only {checkedFields} defaults found in docs/spec.md's spec table");
     }
 
     /// <summary>The path of the RunSpec field whose message type is the given one (SamplingSpec: sampling; LoraSpec: model.lora).</summary>

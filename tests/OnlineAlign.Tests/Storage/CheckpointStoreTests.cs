@@ -5,6 +5,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Storage;
 
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class CheckpointStoreTests
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace OnlineAlign.Tests.Storage;
 /// the array path wrote, so existing outputs, done markers and hashes stay valid.
 /// </summary>
 [Collection("processes")]
+[Trait("Kind", "Cluster")]
 public class StreamedOutputsTests
 {
     private static readonly JudgeOutcome Judged = new([[1.5, double.NaN], [0.1 + 0.2, -0.0]], [0.25, double.PositiveInfinity],
