@@ -6,14 +6,14 @@ namespace OnlineAlign.Grains.Runs;
 
 /// <summary>
 /// The loop that drives a run while it is running or waiting for a GPU: it does the next step of the
-/// <see cref="RoundPhases"/> until the run stops, and carries out the <see cref="FailurePolicy"/>'s decision
+/// <see cref="PhaseSequence"/> until the run stops, and carries out the <see cref="FailurePolicy"/>'s decision
 /// about each failure. It runs on the run grain's activation, which owns it; pausing or cancelling stops the
 /// phase in flight (<see cref="StopPhase"/>), and the loop, seeing the run no longer driving, lets its workers go.
 /// </summary>
 internal sealed class RoundDriver(
     string runId,
     RunStateGate gate,
-    RoundPhases phases,
+    PhaseSequence phases,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
     Action deactivate,
     ILogger log)

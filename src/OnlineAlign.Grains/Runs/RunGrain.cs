@@ -10,7 +10,7 @@ namespace OnlineAlign.Grains.Runs;
 /// <summary>
 /// A run's orchestrator, as the commands users send: start, pause, resume, cancel, and the readers (status,
 /// rounds, watch). The driving is the <see cref="RoundDriver"/>'s (the loop, and what a failure does, by the pure
-/// <see cref="FailurePolicy"/>) over the <see cref="RoundPhases"/> (the phase sequence); a durable reminder
+/// <see cref="FailurePolicy"/>) over the <see cref="PhaseSequence"/> (the phase sequence); a durable reminder
 /// (registered only while the run is driving) and activation restart the loop after a silo dies, and it resumes
 /// from the last recorded phase output.
 /// <para>
@@ -42,7 +42,7 @@ public sealed class RunGrain(
     {
         _gate = new RunStateGate(RunId, state, copier);
         _gate.Loaded();
-        var phases = new RoundPhases(RunId, _gate, GrainFactory, store, Transition, log);
+        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, log);
         _driver = new RoundDriver(RunId, _gate, phases, Transition, DeactivateOnIdle, log);
         // A silo that died mid-round left the run driving: pick it up again at once.
         if (S.Lifecycle.IsDriving()) _driver.EnsureRunning();

@@ -11,7 +11,7 @@ namespace OnlineAlign.Grains.Runs;
 /// persisted state the moment it exists, so after a crash a run goes on from the first phase without an output.
 /// Failures are the <see cref="RoundDriver"/>'s to handle; this class only does the next step.
 /// </summary>
-internal sealed class RoundPhases(
+internal sealed class PhaseSequence(
     string runId,
     RunStateGate gate,
     IGrainFactory grains,
