@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runtime;
 using Orleans.Storage;
 
@@ -15,6 +16,7 @@ internal sealed class PhaseSequence(
     string runId,
     RunStateGate gate,
     IGrainFactory grains,
+    WorkerPlacement placement,
     OnlineAlign.Storage.CheckpointStore store,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
     ILogger log)
@@ -27,9 +29,13 @@ internal sealed class PhaseSequence(
     /// <summary>Replica 0 is the run's own worker; the others are separate activations the GPU filter places.</summary>
     public IPolicyWorkerGrain Replica(int k) => k == 0 ? Worker : grains.GetGrain<IPolicyWorkerGrain>($"{runId}#gen{k}");
 
+    /// <summary>The silos this activation chose for the run's replicas (by load); chosen again when one is gone.</summary>
+    private IReadOnlyList<Orleans.Runtime.SiloAddress> _silos = [];
+
     /// <summary>Does the run's next step: prepare, round 0's evaluation, the next round, or completing the run.</summary>
     public async Task Next(CancellationToken ct)
     {
+        await PlaceWorkers();
         if (S.Initial is null)
         {
             Enter(0, "prepare");
@@ -39,6 +45,19 @@ internal sealed class PhaseSequence(
         else if (S.Baseline is null) await EvaluateInitial(ct);
         else if (S.Rounds.Count >= S.Spec!.Rounds) await transition(RunTrigger.Complete, s => s.Phase = "");
         else await Round(S.Rounds.Count + 1, ct);
+    }
+
+    /// <summary>
+    /// Before each step, every replica is active on a GPU silo chosen by load; replicas active already stay where they
+    /// are. With no GPU silo answering, the step's own call fails as it would have, and the driver waits for one.
+    /// </summary>
+    private async Task PlaceWorkers()
+    {
+        if (S.Spec is null) return;
+        int replicas = Math.Max(1, S.Spec.GenerationReplicas);
+        var live = placement.GpuSilos();
+        if (_silos.Count != replicas || _silos.Any(silo => !live.Contains(silo))) _silos = await placement.Choose(runId, replicas);
+        for (int k = 0; k < _silos.Count; k++) await WorkerPlacement.Activate(Replica(k), _silos[k]);
     }
 
     /// <summary>Round 0: the initial policy evaluated as every round is, so a run's table shows what the rounds changed.</summary>

@@ -47,8 +47,27 @@ public class LocalInterruptTests
         Assert.True(freshExit == 0, freshErrors + fresh);
         string freshId = fresh.Split('\n').First(l => l.StartsWith("Started run ", StringComparison.Ordinal)).Split(' ')[2].TrimEnd(':');
         Assert.NotEqual(runId, freshId);
-        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(data, "runs", freshId, "policy", "model.safetensors")),
-                     await File.ReadAllBytesAsync(Path.Combine(data, "runs", runId, "policy", "model.safetensors")));
+        string freshWeights = Path.Combine(data, "runs", freshId, "policy", "model.safetensors");
+        string resumedWeights = Path.Combine(data, "runs", runId, "policy", "model.safetensors");
+        // Should they differ, the message says which tensors and how each run's rounds went, so that a rare
+        // failure tells a phase that diverged (different metrics) from arithmetic that did (same metrics).
+        byte[] freshBytes = await File.ReadAllBytesAsync(freshWeights), resumedBytes = await File.ReadAllBytesAsync(resumedWeights);
+        Assert.True(freshBytes.AsSpan().SequenceEqual(resumedBytes),
+            $"tensors that differ: {string.Join(", ", DifferingTensors(freshWeights, resumedWeights))}\n"
+            + $"resumed run's rounds:\n{RoundRows(again)}\nfresh run's rounds:\n{RoundRows(fresh)}\n"
+            + string.Join("\n", File.ReadLines(Path.Combine(data, "silo.log")).Where(line => line.Contains(runId) && !line.Contains("Execution attempt"))));
+    }
+
+    private static string RoundRows(string output) => string.Join("\n", output.Split('\n').Where(line => line.StartsWith("│ ", StringComparison.Ordinal)));
+
+    private static IEnumerable<string> DifferingTensors(string a, string b)
+    {
+        var (left, right) = (OnlineAlign.Modeling.Checkpoints.SafeTensors.Read(a), OnlineAlign.Modeling.Checkpoints.SafeTensors.Read(b));
+        foreach (var (name, tensor) in left)
+        {
+            long differing = right.TryGetValue(name, out var other) ? TorchSharp.torch.ne(tensor, other).sum().item<long>() : tensor.NumberOfElements;
+            if (differing > 0) yield return $"{name} ({differing} of {tensor.NumberOfElements} values)";
+        }
     }
 
     /// <summary>
