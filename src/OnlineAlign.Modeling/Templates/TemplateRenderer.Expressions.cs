@@ -188,13 +188,13 @@ internal sealed partial class TemplateRenderer
             if (op is "/" or "//" or "%" && dy == 0) throw new TemplateException("division by zero", line);
             return op switch
             {
-                "+" => integers ? checked(x + y) : dx + dy,
-                "-" => integers ? checked(x - y) : dx - dy,
-                "*" => integers ? checked(x * y) : dx * dy,
-                "/" => dx / dy,
-                "//" => integers ? FloorDiv(x, y) : Math.Floor(dx / dy),
-                "%" => integers ? x - FloorDiv(x, y) * y : dx - Math.Floor(dx / dy) * dy,
-                "**" => integers && y >= 0 ? IntPow(x, y) : Math.Pow(dx, dy),
+                "+" => integers ? (object)checked(x + y) : dx + dy,
+                "-" => integers ? (object)checked(x - y) : dx - dy,
+                "*" => integers ? (object)checked(x * y) : dx * dy,
+                "/" => (object)(dx / dy),
+                "//" => integers ? (object)FloorDiv(x, y) : Math.Floor(dx / dy),
+                "%" => integers ? (object)(x - FloorDiv(x, y) * y) : dx - Math.Floor(dx / dy) * dy,
+                "**" => integers && y >= 0 ? (object)IntPow(x, y) : Math.Pow(dx, dy),
                 _ => throw new TemplateException($"unknown operator {op}", line),
             };
         }

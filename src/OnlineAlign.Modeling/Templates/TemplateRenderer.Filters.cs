@@ -86,7 +86,7 @@ internal sealed partial class TemplateRenderer
                 if (all.Count == 0) return new Undefined(name);
                 return all.Aggregate((a, b) => (TemplateValues.Compare(a, b, line) <= 0) == (name == "min") ? a : b);
             case "sum": return TemplateValues.Iterate(value, line).Aggregate(Arg(args, kwargs, 1, "start", 0L), (a, b) => Binary("+", a, b, line));
-            case "abs": return value is long integer ? Math.Abs(integer) : Math.Abs(TemplateValues.ToDouble(value));
+            case "abs": return value is long integer ? (object)Math.Abs(integer) : Math.Abs(TemplateValues.ToDouble(value));
             case "int":
                 return value switch
                 {

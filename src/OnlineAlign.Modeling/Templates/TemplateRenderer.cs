@@ -56,7 +56,7 @@ internal sealed partial class TemplateRenderer
 
     private void CheckTime(int line)
     {
-        if (_clock.Elapsed > _limits.MaxTime) throw new TemplateException($"rendering took longer than {_limits.MaxTime.TotalSeconds:0.#} s", line);
+        if (_clock.Elapsed >= _limits.MaxTime) throw new TemplateException($"rendering took longer than {_limits.MaxTime.TotalSeconds:0.#} s", line);
     }
 
     private void Write(string text, int line)

@@ -68,7 +68,7 @@ internal static class TemplateValues
             JsonValueKind.String => v.GetValue<string>(),
             JsonValueKind.True => true,
             JsonValueKind.False => false,
-            JsonValueKind.Number => v.TryGetValue(out long l) ? l : v.GetValue<double>(),
+            JsonValueKind.Number => v.TryGetValue(out long l) ? (object)l : v.GetValue<double>(),
             _ => null,
         },
         _ => null,
