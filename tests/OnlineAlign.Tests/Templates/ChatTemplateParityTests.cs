@@ -76,8 +76,9 @@ public class ChatTemplateParityTests
     public void AutoFormatRunsTheTemplateAndStopsAtItsTurnEnd(string model, string turnEnd)
     {
         string folder = ModelFolder(model);
-        var added = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "tokenizer.json")))!["added_tokens"]!.AsArray()
-            .ToDictionary(t => t!["content"]!.GetValue<string>(), t => t!["id"]!.GetValue<int>());
+        using var tokenizer = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "tokenizer.json")));
+        var added = tokenizer.RootElement.GetProperty("added_tokens").EnumerateArray()
+            .ToDictionary(t => t.GetProperty("content").GetString()!, t => t.GetProperty("id").GetInt32());
         int? Special(string text) => added.TryGetValue(text, out int id) ? id : null;
         var (template, bos, eos) = ReadTemplate(model);
         int bosId = bos is null ? -1 : added[bos];
@@ -87,11 +88,10 @@ public class ChatTemplateParityTests
         Assert.Contains(added[turnEnd], format.StopIds);
         Assert.Contains(added[eos!], format.StopIds);
         // The prompt is the template's own text with the generation prompt, less the bos the tokenizer adds itself.
-        string expected = RenderWithNode(template, bos, eos, [([User("Sort 3 1 2.")], true)])[0]["text"]!.GetValue<string>();
-        if (bos is not null && expected.StartsWith(bos, StringComparison.Ordinal)) expected = expected[bos.Length..];
-        Assert.Equal(expected, format.Format("Sort 3 1 2."));
-        string withSystem = RenderWithNode(template, bos, eos, [([System("Be terse."), User("Hi")], true)])[0]["text"]!.GetValue<string>();
-        Assert.EndsWith(format.Format("Hi", "Be terse.").TrimStart(), withSystem);
+        var reference = RenderWithNode(template, bos, eos, [([User("Sort 3 1 2.")], true), ([System("Be terse."), User("Hi")], true)])
+            .Select(r => r["text"]!.GetValue<string>()).Select(text => bos is not null && text.StartsWith(bos, StringComparison.Ordinal) ? text[bos.Length..] : text).ToList();
+        Assert.Equal(reference[0], format.Format("Sort 3 1 2."));
+        Assert.Equal(reference[1], format.Format("Hi", "Be terse."));
     }
 
     [Fact]
