@@ -99,7 +99,7 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
         string jinja = Path.Combine(folder, "chat_template.jinja");
         string config = Path.Combine(folder, "tokenizer_config.json");
         var parsed = File.Exists(config) ? Parse(config) : null;
-        string? bos = TokenText(parsed, "bos_token", config), eos = TokenText(parsed, "eos_token", config);
+        string? bos = TokenText(parsed, "bos_token"), eos = TokenText(parsed, "eos_token");
         if (File.Exists(jinja)) return (Checkpoints.ModelFile.ReadAllText(jinja), jinja, bos, eos);
         var node = parsed?["chat_template"];
         return (node switch
@@ -113,14 +113,15 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
         }, config, bos, eos);
     }
 
-    /// <summary>A special token's text in tokenizer_config.json: a string, or an AddedToken object's content.</summary>
-    private static string? TokenText(JsonObject? config, string key, string path) => config?[key] switch
+    /// <summary>
+    /// A special token's text in tokenizer_config.json: a string, or an AddedToken object's content; anything else is
+    /// left to the tokenizer's own checks of the file (the template then sees no such token).
+    /// </summary>
+    private static string? TokenText(JsonObject? config, string key) => config?[key] switch
     {
-        null => null,
         JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
         JsonObject o when o["content"] is JsonValue c && c.GetValueKind() == JsonValueKind.String => c.GetValue<string>(),
-        JsonValue v when v.GetValueKind() == JsonValueKind.Null => null,
-        _ => throw new InvalidDataException($"{path}: {key} must be a string or an object with a content string"),
+        _ => null,
     };
 
     private static IEnumerable<int> GenerationEosIds(string folder)

@@ -76,6 +76,27 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void TheTemplateComesFromChatTemplateJinjaOrTheDefaultOfANamedList()
+    {
+        string folder = Folder(null, "<|im_end|>");
+        string configPath = Path.Combine(folder, "tokenizer_config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["chat_template"] = new JsonArray(
+            new JsonObject { ["name"] = "tool_use", ["template"] = "{{ raise_exception('tools only') }}" },
+            new JsonObject { ["name"] = "default", ["template"] = Qwen2Template });
+        File.WriteAllText(configPath, config.ToJsonString());
+        Assert.Equal("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+            TokenizerLoader.Load(folder).Chat.Format("Hi"));
+
+        // chat_template.jinja, where present, is the template (as transformers reads it); a system turn is passed through.
+        File.WriteAllText(Path.Combine(folder, "chat_template.jinja"),
+            "{% for m in messages %}\n  {{- '<|im_start|>' + m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\n{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}\n");
+        var tokenizer = TokenizerLoader.Load(folder);
+        Assert.Equal("<|im_start|>system\nBe brief<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", tokenizer.Chat.Format("Hi", "Be brief"));
+        Assert.Equal(Id("<|im_end|>"), tokenizer.Chat.EndOfResponse);
+    }
+
+    [Fact]
     public void AnyTemplateIsRunAndOneThatCannotRunIsRefusedUnlessTheSpecNamesAFormat()
     {
         // A template of no known family is run; it writes nothing after a reply, so the turn ends at eos.
