@@ -1,48 +1,67 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using OnlineAlign.Modeling.Templates;
 
 namespace OnlineAlign.Modeling.Tokenization;
 
 /// <summary>
-/// How a prompt is laid out for a model and which token ids end its response: its chat template's family, the
-/// default system prompt the template inserts, the token that closes an assistant turn, and every id that stops
-/// generation. Templates are Jinja programs and no Jinja engine is available to .NET here, so the families the
-/// project supports are recognised by their markers, and anything else is refused rather than guessed.
+/// How a prompt is laid out for a model and which token ids end its response: the format's name, the token that
+/// closes an assistant turn, and every id that stops generation. With "auto", the model folder's own chat template
+/// (Jinja) is run, as transformers' apply_chat_template runs it; "chatml" and "llama3" name fixed layouts, "plain" is
+/// raw text.
 /// </summary>
 public sealed partial record ChatFormat(string Name, PromptTemplate Template, string? DefaultSystem, int EndOfResponse, IReadOnlyList<int> StopIds)
 {
     public static readonly string[] Settings = ["auto", "plain", "chatml", "llama3"];
 
+    /// <summary>The folder's chat template, when the format runs it (setting "auto"); null for the fixed layouts.</summary>
+    public ChatTemplateRenderer? Renderer { get; init; }
+
+    /// <summary>The bos token's text, dropped from the front of a rendered prompt because the tokenizer adds bos itself.</summary>
+    public string? LeadingBos { get; init; }
+
     /// <summary>Raw text, ending with the tokenizer's eos (built-in models and base models without a template).</summary>
     public static ChatFormat Plain(int eosId) => new("plain", PromptTemplate.Plain, null, eosId, [eosId]);
 
-    public string Format(string prompt) => Template.Format(prompt, DefaultSystem);
+    /// <summary>
+    /// The prompt laid out for the model, ending where the assistant's response begins: the chat template rendered
+    /// with messages [system (when given), user] and add_generation_prompt, or the fixed layout.
+    /// </summary>
+    public string Format(string prompt, string? system = null)
+    {
+        if (Renderer is null) return Template.Format(prompt, system ?? DefaultSystem);
+        var messages = new List<ChatMessage>();
+        if (!string.IsNullOrEmpty(system)) messages.Add(new ChatMessage("system", system));
+        messages.Add(new ChatMessage("user", prompt));
+        string text;
+        try { text = Renderer.Render(messages, addGenerationPrompt: true); }
+        catch (TemplateException e) { throw new InvalidOperationException($"{Renderer.Source}: the chat template failed on a prompt: {e.Message}", e); }
+        return LeadingBos is not null && text.StartsWith(LeadingBos, StringComparison.Ordinal) ? text[LeadingBos.Length..] : text;
+    }
 
     /// <summary>
-    /// The format for a model folder: <paramref name="setting"/> names one, or "auto" reads the folder's chat template
-    /// (tokenizer_config.json's chat_template or chat_template.jinja). Stop ids are the turn's end token, the
-    /// tokenizer's eos and generation_config.json's eos_token_id(s).
+    /// The format for a model folder: <paramref name="setting"/> names one, or "auto" runs the folder's chat template
+    /// (tokenizer_config.json's chat_template or chat_template.jinja; plain text where it has none). Stop ids are the
+    /// turn's end token, the tokenizer's eos and generation_config.json's eos_token_id(s).
     /// </summary>
     /// <param name="specialTokenId">the id of a special token of the tokenizer, or null if it has none by that text</param>
-    public static ChatFormat Resolve(string setting, string folder, int eosId, Func<string, int?> specialTokenId)
+    /// <param name="bosId">the bos id the tokenizer puts before every prompt, or -1</param>
+    public static ChatFormat Resolve(string setting, string folder, int eosId, Func<string, int?> specialTokenId, int bosId = -1)
     {
-        var (template, source) = ReadTemplate(folder);
-        string name = setting switch
-        {
-            "auto" => template is null ? "plain" : Recognise(template) ?? throw new NotSupportedException(
-                $"{source}: the chat template is not one OnlineAlign recognises (ChatML as in Qwen2, Llama-3); " +
-                "set model.chat_template to chatml, llama3 or plain to say how prompts are formatted"),
-            "plain" or "chatml" or "llama3" => setting,
-            _ => throw new ArgumentException($"model.chat_template '{setting}' is not one of {string.Join(", ", Settings)}"),
-        };
+        if (!Settings.Contains(setting)) throw new ArgumentException($"model.chat_template '{setting}' is not one of {string.Join(", ", Settings)}");
+        var (template, source, bos, eos) = ReadTemplate(folder);
         var stops = new List<int>();
         if (eosId >= 0) stops.Add(eosId);
         stops.AddRange(GenerationEosIds(folder));
+        if (setting == "auto" && template is not null)
+            return ChatTemplateFormat.Create(template, source, bos, eos, eosId, bosId, stops, specialTokenId);
+
+        string name = setting == "auto" ? "plain" : setting;
         if (name == "plain") return new ChatFormat(name, PromptTemplate.Plain, null, eosId, stops.Distinct().ToList());
 
         var format = PromptTemplate.ByName(name);
-        string turnEnd = name == "chatml" ? "<|im_end|>" : "<|eot_id|>";
+        string turnEnd = TurnEndMarker(name)!;
         foreach (var marker in new[] { turnEnd, name == "chatml" ? "<|im_start|>" : "<|start_header_id|>" })
             if (specialTokenId(marker) is null)
                 throw new NotSupportedException($"model.chat_template '{name}': the tokenizer in '{folder}' has no special token {marker}");
@@ -50,6 +69,14 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
         string? system = name == "chatml" && template is not null ? DefaultChatMLSystem(template) : null;
         return new ChatFormat(name, format, system, end, stops.Prepend(end).Distinct().ToList());
     }
+
+    /// <summary>The token that closes a turn in a family's layout.</summary>
+    internal static string? TurnEndMarker(string? family) => family switch
+    {
+        "chatml" => "<|im_end|>",
+        "llama3" => "<|eot_id|>",
+        _ => null,
+    };
 
     /// <summary>The template's family by its markers, or null.</summary>
     public static string? Recognise(string template) =>
@@ -67,13 +94,14 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
     [GeneratedRegex(@"'<\|im_start\|>system(?:\n|\\n)([^'""{}<]+)<\|im_end\|>")]
     private static partial Regex DefaultSystemPattern();
 
-    private static (string? Template, string Source) ReadTemplate(string folder)
+    private static (string? Template, string Source, string? Bos, string? Eos) ReadTemplate(string folder)
     {
         string jinja = Path.Combine(folder, "chat_template.jinja");
-        if (File.Exists(jinja)) return (Checkpoints.ModelFile.ReadAllText(jinja), jinja);
         string config = Path.Combine(folder, "tokenizer_config.json");
-        if (!File.Exists(config)) return (null, config);
-        var node = Parse(config)?["chat_template"];
+        var parsed = File.Exists(config) ? Parse(config) : null;
+        string? bos = TokenText(parsed, "bos_token"), eos = TokenText(parsed, "eos_token");
+        if (File.Exists(jinja)) return (Checkpoints.ModelFile.ReadAllText(jinja), jinja, bos, eos);
+        var node = parsed?["chat_template"];
         return (node switch
         {
             null => null,
@@ -82,8 +110,19 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
             JsonArray named => named.OfType<JsonObject>().FirstOrDefault(t => t["name"]?.GetValue<string>() == "default")?["template"]?.GetValue<string>()
                 ?? throw new InvalidDataException($"{config}: chat_template lists templates but none named 'default'"),
             _ => throw new InvalidDataException($"{config}: chat_template must be a string or a list of named templates"),
-        }, config);
+        }, config, bos, eos);
     }
+
+    /// <summary>
+    /// A special token's text in tokenizer_config.json: a string, or an AddedToken object's content; anything else is
+    /// left to the tokenizer's own checks of the file (the template then sees no such token).
+    /// </summary>
+    private static string? TokenText(JsonObject? config, string key) => config?[key] switch
+    {
+        JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+        JsonObject o when o["content"] is JsonValue c && c.GetValueKind() == JsonValueKind.String => c.GetValue<string>(),
+        _ => null,
+    };
 
     private static IEnumerable<int> GenerationEosIds(string folder)
     {

@@ -11,7 +11,7 @@ public static class TokenizerLoader
         if (File.Exists(Path.Combine(folder, "tokenizer.json")))
         {
             var tokenizer = HfBpeTokenizer.Load(folder);
-            return tokenizer.WithChat(ChatFormat.Resolve(chatTemplate, folder, tokenizer.EosId, tokenizer.SpecialTokenId));
+            return tokenizer.WithChat(ChatFormat.Resolve(chatTemplate, folder, tokenizer.EosId, tokenizer.SpecialTokenId, tokenizer.BosId));
         }
         string config = Path.Combine(folder, "tokenizer_config.json");
         if (File.Exists(config) && Marker(config) == "bytes")

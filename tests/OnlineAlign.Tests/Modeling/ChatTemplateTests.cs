@@ -76,12 +76,43 @@ public class ChatTemplateTests
     }
 
     [Fact]
-    public void AnUnrecognisedTemplateIsRefusedUnlessTheSpecNamesAFormat()
+    public void TheTemplateComesFromChatTemplateJinjaOrTheDefaultOfANamedList()
     {
-        string folder = Folder(MistralTemplate, "<|endoftext|>");
+        string folder = Folder(null, "<|im_end|>");
+        string configPath = Path.Combine(folder, "tokenizer_config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["chat_template"] = new JsonArray(
+            new JsonObject { ["name"] = "tool_use", ["template"] = "{{ raise_exception('tools only') }}" },
+            new JsonObject { ["name"] = "default", ["template"] = Qwen2Template });
+        File.WriteAllText(configPath, config.ToJsonString());
+        Assert.Equal("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+            TokenizerLoader.Load(folder).Chat.Format("Hi"));
+
+        // chat_template.jinja, where present, is the template (as transformers reads it); a system turn is passed through.
+        File.WriteAllText(Path.Combine(folder, "chat_template.jinja"),
+            "{% for m in messages %}\n  {{- '<|im_start|>' + m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\n{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}\n");
+        var tokenizer = TokenizerLoader.Load(folder);
+        Assert.Equal("<|im_start|>system\nBe brief<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", tokenizer.Chat.Format("Hi", "Be brief"));
+        Assert.Equal(Id("<|im_end|>"), tokenizer.Chat.EndOfResponse);
+    }
+
+    [Fact]
+    public void AnyTemplateIsRunAndOneThatCannotRunIsRefusedUnlessTheSpecNamesAFormat()
+    {
+        // A template of no known family is run; it writes nothing after a reply, so the turn ends at eos.
+        var mistral = TokenizerLoader.Load(Folder(MistralTemplate, "<|endoftext|>"));
+        Assert.Equal("template", mistral.Chat.Name);
+        Assert.Equal("[INST] sort 3 1 2 [/INST]", mistral.Chat.Format("sort 3 1 2"));
+        Assert.Equal(Id("<|endoftext|>"), mistral.Chat.EndOfResponse);
+
+        // One that does not parse, or refuses a plain user turn, is refused naming the file, the line and the setting.
+        string folder = Folder("{% for message in messages %}\n{{ message['content'] }}", "<|endoftext|>");
         var error = Assert.Throws<NotSupportedException>(() => TokenizerLoader.Load(folder));
         Assert.Contains("tokenizer_config.json", error.Message);
+        Assert.Contains("line 2: missing {% endfor %}", error.Message);
         Assert.Contains("model.chat_template", error.Message);
+        var raised = Assert.Throws<NotSupportedException>(() => TokenizerLoader.Load(Folder("{{ raise_exception('A system turn is required') }}", "<|endoftext|>")));
+        Assert.Contains("the template raised an error: A system turn is required", raised.Message);
         Assert.Equal("plain", TokenizerLoader.Load(folder, "plain").Chat.Name);
         Assert.Equal("chatml", TokenizerLoader.Load(folder, "chatml").Chat.Name);
         Assert.Equal("plain", TokenizerLoader.Load(Folder(null, "<|endoftext|>")).Chat.Name); // a base model: no template, plain text
@@ -91,7 +122,7 @@ public class ChatTemplateTests
         foreach (var file in Directory.GetFiles(RepositoryPaths.Fixture("hf", "llama-tiny"))) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
         foreach (var file in Directory.GetFiles(folder)) File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
         var spec = new RunSpec { HfFolder = model, PromptsJsonl = null, Judge = "implicit", Device = "cpu" };
-        Assert.Contains(RunSpecMapping.Problems(spec), p => p.Contains("model.chat_template") && p.Contains("not one OnlineAlign recognises"));
+        Assert.Contains(RunSpecMapping.Problems(spec), p => p.Contains("model.chat_template") && p.Contains("the chat template cannot be run"));
         Assert.DoesNotContain(RunSpecMapping.Problems(spec with { ChatTemplate = "plain" }), p => p.Contains("chat"));
         Assert.Contains(RunSpecMapping.Problems(spec with { ChatTemplate = "vicuna" }), p => p.StartsWith("model.chat_template 'vicuna' is not one of"));
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { ChatTemplate = "chatml" }), p => p.Contains("built-in models read plain text"));
