@@ -2,6 +2,8 @@ using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Generation;
+using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 
@@ -17,8 +19,18 @@ public static class WarmStart
 {
     /// <param name="JudgeExamples">EFT examples mixed into the demonstrations (0: instruction data only)</param>
     /// <param name="JudgeTemplate">the judge prompt the EFT examples are written in (<see cref="JudgePrompts"/>)</param>
+    /// <param name="EftSource">where the EFT examples' responses come from (<see cref="EftSources"/>)</param>
+    /// <param name="SampleTokens">the longest response sampled for an "own_samples" EFT example</param>
     public sealed record Settings(int Steps = 400, int BatchSize = 32, double LearningRate = 3e-3, double Noise = 0.3, int Demonstrations = 2000,
-        int JudgeExamples = 2000, string JudgeTemplate = "compact");
+        int JudgeExamples = 2000, string JudgeTemplate = "compact", string EftSource = "corruptions", int SampleTokens = 16);
+
+    /// <summary>
+    /// "corruptions": the answer or one of the task's near-miss corruptions of it (the errors the noisy demonstrations teach,
+    /// so the judge learns exactly the policy's planted error modes). "own_samples": Self-Rewarding's way, the responses the
+    /// model trained on the instruction data alone samples for the EFT prompts, scored by the task's checker; the warm start
+    /// then trains in two halves, instructions only, then instructions with those judgements.
+    /// </summary>
+    public static readonly string[] EftSources = ["corruptions", "own_samples"];
 
     /// <summary>The prompts whose (noisy) answers the warm start is fine-tuned on.</summary>
     public static IReadOnlyList<PromptItem> DemonstrationPrompts(IVerifiableTask task, Settings s, int seed) => task.Prompts(s.Demonstrations, seed, "train");
@@ -45,20 +57,51 @@ public static class WarmStart
         return examples;
     }
 
+    /// <summary>
+    /// EFT examples from the model's own samples (<see cref="EftSources"/> "own_samples"): one response sampled at
+    /// temperature 1 for each EFT prompt, each from its own seed, and as the target the checker's score of it.
+    /// </summary>
+    public static List<(string Prompt, string Target)> OwnSampleJudgeExamples(DecoderLM model, ITextTokenizer tokenizer, IVerifiableTask task,
+        Settings s, int seed, CancellationToken cancellationToken = default)
+    {
+        var items = JudgePromptItems(task, s, seed);
+        var options = new SamplingOptions
+        {
+            MaxNewTokens = s.SampleTokens, Temperature = 1.0, StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId),
+        };
+        var samples = TextGenerator.Generate(model, items.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList(), options,
+            items.Select((_, i) => Seeds.For((ulong)seed, EftRound, i, 0)).ToList(), maxBatch: 64, cancellationToken);
+        return items.Select((item, i) =>
+        {
+            string response = tokenizer.Decode(samples[i].Tokens);
+            double score = task.Verify(item, response) ? JudgePrompts.MaxScore : 0;
+            return (JudgePrompts.Format(s.JudgeTemplate, item.Prompt, response), JudgePrompts.Judgement(score));
+        }).ToList();
+    }
+
+    /// <summary>The round number EFT samples' seeds use: none of the online rounds' (they count from 1).</summary>
+    private const int EftRound = -1;
+
     public static DecoderLM Train(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed, out List<double> losses,
         CancellationToken cancellationToken = default)
     {
+        if (!EftSources.Contains(s.EftSource))
+            throw new ArgumentException($"eft_source '{s.EftSource}' is not one of {string.Join(", ", EftSources)}");
         var model = BuiltinModels.Create(config, seed);
         try
         {
             var random = new Random(seed);
-            var examples = DemonstrationPrompts(task, s, seed)
-                .Select(p => Examples.Pair(tokenizer, p.Prompt, task.Demonstrate(p, random, s.Noise)))
-                .Concat(JudgeExamples(task, s, seed).Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target)))
-                .ToList();
-            losses = SftTrainer.Train(model, examples,
-                new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, s.Steps / 10) },
-                s.Steps, s.BatchSize, seed, Math.Max(0, tokenizer.PadId), cancellationToken);
+            var demonstrations = DemonstrationPrompts(task, s, seed)
+                .Select(p => Examples.Pair(tokenizer, p.Prompt, task.Demonstrate(p, random, s.Noise))).ToList();
+            if (s.EftSource == "own_samples" && s.JudgeExamples > 0)
+            {
+                int first = s.Steps / 2;
+                losses = Sft(model, demonstrations, first);
+                var judgements = OwnSampleJudgeExamples(model, tokenizer, task, s, seed, cancellationToken);
+                losses.AddRange(Sft(model, demonstrations.Concat(judgements.Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target))).ToList(), s.Steps - first));
+                return model;
+            }
+            losses = Sft(model, demonstrations.Concat(JudgeExamples(task, s, seed).Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target))).ToList(), s.Steps);
             return model;
         }
         catch
@@ -67,5 +110,9 @@ public static class WarmStart
             model.Dispose();
             throw;
         }
+
+        List<double> Sft(DecoderLM m, List<PromptResponse> examples, int steps) => SftTrainer.Train(m, examples,
+            new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, steps / 10) },
+            steps, s.BatchSize, seed, Math.Max(0, tokenizer.PadId), cancellationToken);
     }
 }

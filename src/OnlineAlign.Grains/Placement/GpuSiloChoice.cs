@@ -1,17 +1,27 @@
 namespace OnlineAlign.Grains.Placement;
 
 /// <summary>
-/// Which GPU silos a run's replicas go to: the least busy first (fewest other runs, then the most free device
-/// memory, then by address so that equal silos are picked the same way everywhere), one replica per silo while
-/// there are enough, wrapping around when a run asks for more replicas than there are silos.
+/// Which GPU silos a run's replicas go to. Each pick takes the silo this run uses least so far (its replicas spread
+/// out while there are silos enough, and wrap around only when there are more replicas than silos), then the one
+/// with the fewest other runs, then the most free device memory, then by address so that equal silos are picked the
+/// same way everywhere.
 /// </summary>
 public static class GpuSiloChoice
 {
-    public static IReadOnlyList<T> Pick<T>(IReadOnlyList<(T Silo, string Address, int Runs, long FreeDeviceBytes)> silos, int replicas)
+    /// <param name="usedByRun">silos the run's already placed replicas are on (one entry per replica)</param>
+    public static IReadOnlyList<T> Pick<T>(IReadOnlyList<(T Silo, string Address, int Runs, long FreeDeviceBytes)> silos, int count,
+        IReadOnlyCollection<T>? usedByRun = null) where T : notnull
     {
         if (silos.Count == 0) return [];
-        var order = silos.OrderBy(s => s.Runs).ThenByDescending(s => s.FreeDeviceBytes)
-            .ThenBy(s => s.Address, StringComparer.Ordinal).Select(s => s.Silo).ToList();
-        return Enumerable.Range(0, Math.Max(1, replicas)).Select(k => order[k % order.Count]).ToList();
+        var uses = silos.ToDictionary(s => s.Silo, s => usedByRun?.Count(u => EqualityComparer<T>.Default.Equals(u, s.Silo)) ?? 0);
+        var picked = new List<T>();
+        for (int k = 0; k < Math.Max(1, count); k++)
+        {
+            var best = silos.OrderBy(s => uses[s.Silo]).ThenBy(s => s.Runs).ThenByDescending(s => s.FreeDeviceBytes)
+                .ThenBy(s => s.Address, StringComparer.Ordinal).First().Silo;
+            uses[best]++;
+            picked.Add(best);
+        }
+        return picked;
     }
 }

@@ -22,8 +22,9 @@ public sealed class WorkerPlacement(IClusterMembershipService membership, ISiloM
                     && metadata.GetSiloMetadata(m.SiloAddress).Metadata.GetValueOrDefault(GpuSiloPlacementFilterDirector.MetadataKey) == "gpu")
         .Select(m => m.SiloAddress).ToList();
 
-    /// <summary>The silo for each of a run's <paramref name="replicas"/>, least busy first; empty while no GPU silo answers.</summary>
-    public async Task<IReadOnlyList<SiloAddress>> Choose(string runId, int replicas)
+    /// <summary>Silos for <paramref name="count"/> more of a run's replicas, least busy first; empty while no GPU silo answers.</summary>
+    /// <param name="usedByRun">the silos the run's replicas placed already are on</param>
+    public async Task<IReadOnlyList<SiloAddress>> Choose(string runId, int count, IReadOnlyCollection<SiloAddress> usedByRun)
     {
         var answers = await Task.WhenAll(GpuSilos().Select(async silo =>
         {
@@ -36,7 +37,7 @@ public sealed class WorkerPlacement(IClusterMembershipService membership, ISiloM
         }));
         var candidates = answers.Where(a => a.load is not null)
             .Select(a => (a.silo, a.silo.ToParsableString(), a.load!.Runs, a.load.FreeDeviceBytes)).ToList();
-        var chosen = GpuSiloChoice.Pick(candidates, replicas);
+        var chosen = GpuSiloChoice.Pick(candidates, count, usedByRun);
         if (chosen.Count > 0)
             log.LogInformation("run {Run}: workers placed by load on {Silos} ({Loads})", runId, string.Join(", ", chosen),
                 string.Join("; ", candidates.Select(c => $"{c.Item1}: {c.Runs} other runs")));

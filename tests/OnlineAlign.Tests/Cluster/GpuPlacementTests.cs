@@ -25,6 +25,15 @@ public class GpuPlacementTests
     }
 
     [Fact]
+    public void ReplicasPlacedLaterAvoidTheSilosTheRunAlreadyUses()
+    {
+        // The worker went to "c" before "b" joined; the generation replica placed later goes to "b", not next to the worker.
+        var silos = new List<(string, string, int, long)> { ("b", "b", 0, 10), ("c", "c", 0, 70) };
+        Assert.Equal(["b"], GpuSiloChoice.Pick(silos, 1, usedByRun: ["c"]));
+        Assert.Equal(["b", "c", "b"], GpuSiloChoice.Pick(silos, 3, usedByRun: ["c"]));   // wraps only once each silo has one
+    }
+
+    [Fact]
     public void TheCensusCountsOtherRunsOncePerRunWhateverTheirReplicas()
     {
         var census = new WorkerCensus();
