@@ -22,11 +22,12 @@ public class TokenizerParityTests(TokenizerParityTests.Reference reference) : IC
 
     private static string FixturePath(string file) => Path.Combine(RepositoryPaths.Root, "tests", "OnlineAlign.Tests", "fixtures", "tokenizers", file);
 
-    /// <summary>One node run for all models, started when the class starts (it overlaps the loading here).</summary>
+    /// <summary>One node run for all models, started when the class starts, while the tokenizers load here.</summary>
     public sealed class Reference
     {
         public string[] Corpus { get; } = JsonNode.Parse(File.ReadAllText(FixturePath("corpus.json")))!.AsArray().Select(t => t!.GetValue<string>()).ToArray();
         public Task<JsonObject> Results { get; } = Task.Run(RunNode);
+        public Task<Dictionary<string, HfBpeTokenizer>> Tokenizers { get; } = Task.Run(() => Models.ToDictionary(m => m, m => HfBpeTokenizer.Load(Folder(m))));
 
         private static async Task<JsonObject> RunNode()
         {
@@ -47,7 +48,7 @@ public class TokenizerParityTests(TokenizerParityTests.Reference reference) : IC
     [MemberData(nameof(ModelNames))]
     public async Task IdsAndDecodingEqualTransformersJs(string model)
     {
-        var tokenizer = HfBpeTokenizer.Load(Folder(model));
+        var tokenizer = (await reference.Tokenizers)[model];
         var expected = (await reference.Results)[model]!.AsArray();
         Assert.Equal(reference.Corpus.Length, expected.Count);
         var failures = new List<string>();
