@@ -1,40 +1,55 @@
+using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
+using static OnlineAlign.Modeling.Tokenization.TokenizerJsonParts;
 
 namespace OnlineAlign.Modeling.Tokenization;
 
 /// <summary>
-/// A Hugging Face tokenizer.json with a byte-level BPE model (GPT-2, Qwen2, Llama-3 style), built on
-/// Microsoft.ML.Tokenizers (which has no tokenizer.json loader: vocab, merges and added tokens are read
-/// here). Special tokens are split out before BPE, so "&lt;|im_end|&gt;" stays one token.
+/// A Hugging Face tokenizer.json with a BPE model, byte for byte as transformers.js (and Rust's tokenizers) encode and
+/// decode it: added tokens split out first, then per piece the normalizer, the pre-tokenizer, BPE (byte-level as in
+/// GPT-2/Llama-3/Qwen, or SentencePiece-style with byte fallback as in Llama-2/Gemma), and on request the
+/// post-processor's special tokens; decoding runs the declared decoder. The parts real model files use are
+/// implemented (Normalizers, PreTokenizers, BpeModel, PostProcessor, Decoders); any other part is refused by name
+/// when the file loads. A file with no normalizer, pre_tokenizer or decoder key at all (hand-written, never saved by
+/// tokenizers, which writes them as null) is read as GPT-2 byte-level BPE, as this project always read such files.
 /// </summary>
 public sealed class HfBpeTokenizer : ITextTokenizer
 {
-    // GPT-2's pre-tokenizer pattern (Qwen2 and Llama-3 use close variants; see the note in README).
-    private const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
-    private readonly BpeTokenizer _bpe;
     private readonly string _json;
     private readonly string? _configJson;
+    private readonly string _source;
+    private readonly AddedTokens _added;
+    private readonly Normalizer? _normalizer;
+    private readonly PreTokenizer? _preTokenizer;
+    private readonly BpeModel _model;
+    private readonly PostProcessor? _postProcessor;
+    private readonly Decoder? _decoder;
+    private readonly string?[] _tokens; // id to token string (vocabulary and added tokens)
+    private readonly string? _unkToken;
+    private readonly bool _cleanUpSpaces;
+
     public int VocabSize { get; }
     public int PadId { get; }
     public int BosId { get; }
     public int EosId { get; }
     public ChatFormat Chat { get; private set; }
-    private readonly Dictionary<string, int> _special;
 
-    private HfBpeTokenizer(BpeTokenizer bpe, string json, string? configJson, int vocabSize, int pad, int bos, int eos, Dictionary<string, int> special)
+    private HfBpeTokenizer(string json, string? configJson, string source, Parts parts, int pad, int bos, int eos)
     {
-        _bpe = bpe; _json = json; _configJson = configJson;
-        VocabSize = vocabSize; PadId = pad; BosId = bos; EosId = eos;
-        _special = special;
+        _json = json; _configJson = configJson; _source = source;
+        (_added, _normalizer, _preTokenizer, _model, _postProcessor, _decoder, _tokens, _unkToken, _cleanUpSpaces) =
+            (parts.Added, parts.Normalizer, parts.PreTokenizer, parts.Model, parts.PostProcessor, parts.Decoder, parts.Tokens, parts.UnkToken, parts.CleanUpSpaces);
+        VocabSize = _tokens.Length;
+        PadId = pad; BosId = bos; EosId = eos;
         Chat = ChatFormat.Plain(eos);
     }
 
-    /// <summary>The id of a special (added) token, or null.</summary>
-    public int? SpecialTokenId(string content) => _special.TryGetValue(content, out int id) ? id : null;
+    private sealed record Parts(AddedTokens Added, Normalizer? Normalizer, PreTokenizer? PreTokenizer, BpeModel Model, PostProcessor? PostProcessor,
+        Decoder? Decoder, string?[] Tokens, string? UnkToken, bool CleanUpSpaces);
+
+    /// <summary>The id of an added token (special or not), or null.</summary>
+    public int? SpecialTokenId(string content) => _added.ByContent.TryGetValue(content, out var token) ? token.Id : null;
 
     /// <summary>This tokenizer with the chat format of the folder it came from (see <see cref="ChatFormat.Resolve"/>).</summary>
     public HfBpeTokenizer WithChat(ChatFormat chat)
@@ -57,133 +72,224 @@ public sealed class HfBpeTokenizer : ITextTokenizer
     /// <summary>
     /// The tokenizer a tokenizer.json describes. A tokenizer.json is hostile input: ids are checked (non-negative, below
     /// the largest vocabulary a config may declare), counts are bounded, a field of the wrong type is refused naming the
-    /// file, and the pre-tokenizer's regular expression runs with a timeout (a catastrophic one fails, never hangs).
+    /// file, a part this project does not implement is refused naming it, and split patterns run with a timeout (a
+    /// catastrophic one fails at load, never hangs).
     /// </summary>
     public static HfBpeTokenizer Parse(string json, string? configJson = null, string source = "tokenizer.json")
     {
         try { return ParseChecked(json, configJson, source); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException or ArgumentException)
+        catch (NotSupportedException e) when (!e.Message.StartsWith(source, StringComparison.Ordinal))
+        {
+            throw new NotSupportedException($"{source}: {e.Message}", e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or KeyNotFoundException or ArgumentException
+                                  || (e is InvalidDataException && !e.Message.StartsWith(source, StringComparison.Ordinal)))
         {
             throw new InvalidDataException($"{source}: {e.Message}", e);
         }
     }
 
-    private static HfBpeTokenizer ParseChecked(string json, string? configJson, string source)
-    {
-        JsonObject root;
-        try { root = JsonNode.Parse(json) as JsonObject ?? throw new InvalidDataException($"{source}: top level is not an object"); }
-        catch (JsonException e) { throw new InvalidDataException($"{source}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e); }
-
-        var model = root["model"] as JsonObject ?? throw new InvalidDataException($"{source}: no 'model' object");
-        string type = model["type"]?.GetValue<string>() ?? "BPE";
-        if (type != "BPE") throw new NotSupportedException($"{source}: model.type '{type}' is not supported (only byte-level BPE)");
-        var vocab = model["vocab"] as JsonObject ?? throw new InvalidDataException($"{source}: model.vocab is missing");
-        if (vocab.Count > MaxEntries) throw new InvalidDataException($"{source}: model.vocab has {vocab.Count} entries; the limit is {MaxEntries}");
-        if (model["merges"] is JsonArray { Count: > MaxEntries } tooMany) throw new InvalidDataException($"{source}: model.merges has {tooMany.Count} entries; the limit is {MaxEntries}");
-        var merges = (model["merges"] as JsonArray ?? []).Select((m, i) => m switch
-        {
-            JsonArray pair when pair.Count == 2 => $"{pair[0]!.GetValue<string>()} {pair[1]!.GetValue<string>()}",
-            JsonValue value when value.GetValueKind() == JsonValueKind.String => value.GetValue<string>(),
-            _ => throw new InvalidDataException($"{source}: model.merges[{i}] is neither \"a b\" nor [\"a\", \"b\"]"),
-        }).ToList();
-
-        var special = new Dictionary<string, int>();
-        foreach (var (token, i) in (root["added_tokens"] as JsonArray ?? []).Select((t, i) => (t, i)))
-        {
-            string content = token?["content"]?.GetValue<string>() ?? throw new InvalidDataException($"{source}: added_tokens[{i}] has no content");
-            special[content] = TokenId(token!["id"], $"added_tokens[{i}].id", source);
-        }
-
-        var vocabulary = vocab.Select(kv => (kv.Key, TokenId(kv.Value, $"model.vocab '{Short(kv.Key)}'", source))).ToList();
-        var options = new BpeOptions(vocabulary.Where(v => !special.ContainsKey(v.Key)).Select(v => KeyValuePair.Create(v.Key, v.Item2)))
-        {
-            Merges = merges,
-            ByteLevel = true,
-            SpecialTokens = special,
-            PreTokenizer = new RegexPreTokenizer(PreTokenizerRegex(root, source), special),
-        };
-        var bpe = BpeTokenizer.Create(options);
-
-        int vocabSize = Math.Max(vocabulary.Count == 0 ? 0 : vocabulary.Max(v => v.Item2), special.Count == 0 ? 0 : special.Values.Max()) + 1;
-        var config = configJson is null ? null : JsonNode.Parse(configJson) as JsonObject;
-        int Id(string field, int fallback)
-        {
-            var node = config?[field];
-            string? name = node switch { JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(), JsonObject o => o["content"]?.GetValue<string>(), _ => null };
-            return name is not null && special.TryGetValue(name, out int id) ? id : fallback;
-        }
-        int eos = Id("eos_token", special.TryGetValue("<|endoftext|>", out var endOfText) ? endOfText : -1);
-        return new HfBpeTokenizer(bpe, json, configJson, vocabSize, Id("pad_token", eos), Id("bos_token", -1), eos, special) { _source = source };
-    }
-
     /// <summary>Vocabulary and merge entries a tokenizer.json may hold (the largest real vocabularies are ~256k).</summary>
     public const int MaxEntries = Modeling.ModelConfigCheck.MaxVocabSize;
 
-    /// <summary>How long one match of the pre-tokenizer's pattern may take: real patterns take microseconds.</summary>
-    public static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
+    /// <summary>How long one match of a split pattern may take: real patterns take microseconds.</summary>
+    public static readonly TimeSpan RegexTimeout = CodePointRegex.Timeout;
 
-    private static int TokenId(JsonNode? node, string what, string source)
+    private static HfBpeTokenizer ParseChecked(string json, string? configJson, string source)
     {
-        if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !TryInt(value, out int id))
-            throw new InvalidDataException($"{source}: {what} must be an integer token id, got {Short(node?.ToJsonString() ?? "nothing")}");
-        if (id < 0 || id >= MaxEntries) throw new InvalidDataException($"{source}: {what} id {id} is not between 0 and {MaxEntries - 1}");
-        return id;
+        JsonDocument document;
+        try { document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 }); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e); }
+        using var owned = document;
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: top level is not an object");
+        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: no 'model' object");
+
+        var added = AddedTokensFrom(root, source);
+        bool declared = root.TryGetProperty("normalizer", out _) || root.TryGetProperty("pre_tokenizer", out _) || root.TryGetProperty("decoder", out _);
+        var normalizer = Normalizer.From(Part(root, "normalizer"), "normalizer");
+        foreach (var token in added.normalized)
+            if (normalizer is { ChangesText: true })
+                throw new NotSupportedException($"added token '{Short(token)}' with normalized true (matched on normalized text) is not supported with a normalizer");
+        var preTokenizer = declared ? PreTokenizer.From(Part(root, "pre_tokenizer"), "pre_tokenizer")
+            : PreTokenizer.From(JsonDocument.Parse("""{"type": "ByteLevel", "use_regex": true}""").RootElement, "pre_tokenizer");
+        var postProcessor = PostProcessor.From(Part(root, "post_processor"), "post_processor");
+        var addedContents = added.tokens.All.Select(t => t.Content).ToHashSet();
+        var decoder = declared ? Decoder.From(Part(root, "decoder"), "decoder", addedContents)
+            : Decoder.From(JsonDocument.Parse("""{"type": "ByteLevel"}""").RootElement, "decoder", addedContents);
+        // truncation and padding are left out as transformers leaves them out: it sets both per call (off by default).
+
+        var (bpe, vocab, unkToken) = ModelFrom(model, added.tokens, source);
+        int maxId = Math.Max(vocab.Count == 0 ? -1 : vocab.Values.Max(), added.tokens.All.Count == 0 ? -1 : added.tokens.All.Max(t => t.Id));
+        if (postProcessor is not null) maxId = Math.Max(maxId, postProcessor.AddedIds().DefaultIfEmpty(-1).Max());
+        var tokens = new string?[maxId + 1];
+        foreach (var (token, id) in vocab) tokens[id] = token;
+        foreach (var token in added.tokens.All) tokens[token.Id] = token.Content;
+
+        var config = ConfigFrom(configJson, source);
+        int Id(string field, int fallback)
+        {
+            string? name = config.ValueKind == JsonValueKind.Object && config.TryGetProperty(field, out var node) ? node.ValueKind switch
+            {
+                JsonValueKind.String => node.GetString(),
+                JsonValueKind.Object when node.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String => content.GetString(),
+                _ => null,
+            } : null;
+            return name is not null && added.tokens.ByContent.TryGetValue(name, out var token) ? token.Id : fallback;
+        }
+        // transformers' default since 4.45 is no clean-up; the configs of real models say which they want.
+        bool cleanUp = config.ValueKind == JsonValueKind.Object && Bool(config, "clean_up_tokenization_spaces", "tokenizer_config.json", false);
+        int eos = Id("eos_token", added.tokens.ByContent.TryGetValue("<|endoftext|>", out var endOfText) ? endOfText.Id : -1);
+        var parts = new Parts(added.tokens, normalizer, preTokenizer, bpe, postProcessor, decoder, tokens, unkToken, cleanUp);
+        return new HfBpeTokenizer(json, configJson, source, parts, Id("pad_token", eos), Id("bos_token", -1), eos);
     }
 
-    private static bool TryInt(JsonValue value, out int id)
+    private static JsonElement Part(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var part) ? part : NullElement;
+
+    private static readonly JsonElement NullElement = JsonDocument.Parse("null").RootElement;
+
+    private static JsonElement ConfigFrom(string? configJson, string source)
     {
-        id = 0;
-        try { id = value.GetValue<int>(); return true; }
-        catch (Exception e) when (e is InvalidOperationException or FormatException) { return false; }
+        if (configJson is null) return NullElement;
+        try { return JsonDocument.Parse(configJson).RootElement; }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: its tokenizer_config.json is not valid JSON: {e.Message}", e); }
+    }
+
+    private static (AddedTokens tokens, List<string> normalized) AddedTokensFrom(JsonElement root, string source)
+    {
+        var list = new List<AddedTokens.Token>();
+        var normalized = new List<string>();
+        if (root.TryGetProperty("added_tokens", out var array) && array.ValueKind != JsonValueKind.Null)
+        {
+            if (array.ValueKind != JsonValueKind.Array) throw new InvalidDataException("added_tokens must be an array");
+            if (array.GetArrayLength() > MaxEntries) throw new InvalidDataException($"added_tokens has {array.GetArrayLength()} entries; the limit is {MaxEntries}");
+            int i = 0;
+            foreach (var token in array.EnumerateArray())
+            {
+                string where = $"added_tokens[{i++}]";
+                if (token.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where} is not an object");
+                string content = String(token, "content", where) ?? throw new InvalidDataException($"{where} has no content");
+                if (content.Length == 0) throw new InvalidDataException($"{where} has an empty content");
+                int id = TokenId(token.TryGetProperty("id", out var idNode) ? idNode : NullElement, $"{where}.id");
+                if (Bool(token, "single_word", where, false)) throw new NotSupportedException($"{where} '{Short(content)}': single_word true is not supported");
+                if (Bool(token, "normalized", where, false)) normalized.Add(content);
+                list.Add(new AddedTokens.Token(content, id, Bool(token, "special", where, false), Bool(token, "lstrip", where, false), Bool(token, "rstrip", where, false)));
+            }
+        }
+        return (new AddedTokens(list), normalized);
+    }
+
+    private static (BpeModel Model, Dictionary<string, int> Vocab, string? UnkToken) ModelFrom(JsonElement model, AddedTokens added, string source)
+    {
+        const string where = "model";
+        string type = model.TryGetProperty("type", out var typeNode) ? typeNode.ValueKind == JsonValueKind.String ? typeNode.GetString()!
+            : throw new InvalidDataException("model.type must be a string") : "BPE";
+        if (type != "BPE") throw new NotSupportedException($"model.type '{type}' is not supported (only BPE)");
+        RequireAbsentOr(model, "dropout", where, [null]);
+        RequireAbsentOr(model, "continuing_subword_prefix", where, null, "");
+        RequireAbsentOr(model, "end_of_word_suffix", where, null, "");
+        if (!model.TryGetProperty("vocab", out var vocabNode) || vocabNode.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: model.vocab is missing");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var entry in vocabNode.EnumerateObject())
+        {
+            if (vocab.Count >= MaxEntries) throw new InvalidDataException($"{source}: model.vocab has more than {MaxEntries} entries; the limit is {MaxEntries}");
+            vocab[entry.Name] = TokenId(entry.Value, $"model.vocab '{Short(entry.Name)}'");
+        }
+        var ranks = new Dictionary<(string, string), int>();
+        if (model.TryGetProperty("merges", out var merges) && merges.ValueKind != JsonValueKind.Null)
+        {
+            if (merges.ValueKind != JsonValueKind.Array) throw new InvalidDataException("model.merges must be an array");
+            if (merges.GetArrayLength() > MaxEntries) throw new InvalidDataException($"model.merges has {merges.GetArrayLength()} entries; the limit is {MaxEntries}");
+            int rank = 0;
+            foreach (var merge in merges.EnumerateArray())
+            {
+                (string, string) pair = merge.ValueKind switch
+                {
+                    JsonValueKind.Array when merge.GetArrayLength() == 2 && merge[0].ValueKind == JsonValueKind.String && merge[1].ValueKind == JsonValueKind.String
+                        => (merge[0].GetString()!, merge[1].GetString()!),
+                    JsonValueKind.String when merge.GetString()!.Split(' ') is [var a, var b, ..] => (a, b),
+                    _ => throw new InvalidDataException($"model.merges[{rank}] is neither \"a b\" nor [\"a\", \"b\"]"),
+                };
+                ranks.TryAdd(pair, rank++);
+            }
+        }
+        string? unk = String(model, "unk_token", where);
+        // Added tokens join the vocabulary (an added token's id wins), as both reference implementations look them up.
+        var lookup = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        foreach (var token in added.All) lookup[token.Content] = token.Id;
+        int? unkId = unk is not null && vocab.TryGetValue(unk, out int u) ? u : null;
+        var bpe = new BpeModel(lookup, ranks, unkId, Bool(model, "byte_fallback", where, false), Bool(model, "ignore_merges", where, false), Bool(model, "fuse_unk", where, false));
+        return (bpe, vocab, unk);
+    }
+
+    private static int TokenId(JsonElement node, string what)
+    {
+        if (node.ValueKind != JsonValueKind.Number || !node.TryGetInt32(out int id))
+            throw new InvalidDataException($"{what} must be an integer token id, got {Short(node.ValueKind == JsonValueKind.Undefined ? "nothing" : node.GetRawText())}");
+        if (id < 0 || id >= MaxEntries) throw new InvalidDataException($"{what} id {id} is not between 0 and {MaxEntries - 1}");
+        return id;
     }
 
     private static string Short(string s) => s.Length > 80 ? s[..80] + "..." : s;
 
-    /// <summary>
-    /// The split pattern the tokenizer.json declares (Qwen2 splits digits one by one, Llama-3 in groups of
-    /// three, GPT-2 not at all), or GPT-2's when it declares none.
-    /// </summary>
-    private static Regex PreTokenizerRegex(JsonObject root, string source)
+    /// <summary>Ids of a text without special tokens (transformers' add_special_tokens=False): what prompts rendered by a chat template, which hold their own BOS, need.</summary>
+    public int[] Encode(string text) => Encode(text, addSpecialTokens: false);
+
+    /// <summary>Ids of a text; with <paramref name="addSpecialTokens"/> the post-processor's (a BOS where the model adds one). A pattern that times out is an InvalidDataException naming the file.</summary>
+    public int[] Encode(string text, bool addSpecialTokens)
     {
-        static IEnumerable<string> Patterns(JsonNode? node) => node switch
+        try
         {
-            JsonObject o when o["pattern"]?["Regex"] is JsonValue v => [v.GetValue<string>()],
-            JsonObject o => o.SelectMany(kv => Patterns(kv.Value)),
-            JsonArray a => a.SelectMany(Patterns),
-            _ => [],
-        };
-        string pattern = Patterns(root["pre_tokenizer"]).FirstOrDefault() ?? Gpt2Pattern;
-        Regex regex;
-        try { regex = new Regex(pattern, RegexOptions.Compiled, RegexTimeout); }
-        catch (ArgumentException e) { throw new NotSupportedException($"{source}: pre_tokenizer pattern is not a supported regular expression: {e.Message}"); }
-        // Texts on which catastrophic patterns ((a+)+$ and the like) backtrack without end: one is refused here, at load.
-        foreach (string probe in Probes)
-        {
-            try { foreach (var _ in regex.EnumerateMatches(probe)) { } }
-            catch (RegexMatchTimeoutException)
+            var ids = new List<int>();
+            var words = new List<string>();
+            foreach (var (section, token) in _added.Split(WellFormed(text)))
             {
-                throw new InvalidDataException($"{source}: pre_tokenizer pattern took longer than {RegexTimeout.TotalSeconds:0.#} s on a {probe.Length}-character test text (catastrophic backtracking)");
+                if (token is not null) { ids.Add(token.Id); continue; }
+                string normalized = _normalizer?.Normalize(section) ?? section;
+                if (normalized.Length == 0) continue;
+                words.Clear();
+                if (_preTokenizer is null) words.Add(normalized);
+                else _preTokenizer.Split(normalized, words);
+                int sectionStart = ids.Count;
+                foreach (string word in words) _model.Encode(word, ids, sectionStart);
             }
+            return [.. addSpecialTokens && _postProcessor is not null ? _postProcessor.Apply(ids) : ids];
         }
-        return regex;
-    }
-
-    private static readonly string[] Probes =
-        [new string('a', 4096) + "!", new string(' ', 4096) + "!", new string('1', 4096) + "!", string.Concat(Enumerable.Repeat("a ", 2048)) + "\u0000", string.Concat(Enumerable.Repeat("ab", 2048)) + "!"];
-
-    private string _source = "tokenizer.json";
-
-    /// <summary>Ids of a text; a pattern that times out on it is an InvalidDataException naming the tokenizer file.</summary>
-    public int[] Encode(string text)
-    {
-        try { return _bpe.EncodeToIds(text).ToArray(); }
         catch (RegexMatchTimeoutException)
         {
             throw new InvalidDataException($"{_source}: pre_tokenizer pattern took longer than {RegexTimeout.TotalSeconds:0.#} s on a {text.Length}-character text (catastrophic backtracking)");
         }
     }
 
-    public string Decode(IEnumerable<int> ids) => _bpe.Decode(ids) ?? "";
+    /// <summary>Lone surrogates (not text, and refused by normalization) as U+FFFD, as JavaScript's TextEncoder writes them.</summary>
+    private static string WellFormed(string text)
+    {
+        if (!text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF')) return text;
+        var builder = new StringBuilder(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { builder.Append(c).Append(text[++i]); continue; }
+            builder.Append(char.IsSurrogate(c) ? '\uFFFD' : c);
+        }
+        return builder.ToString();
+    }
+
+    /// <summary>The text of ids, special tokens kept, through the declared decoder (and the config's clean-up of spaces, as transformers decodes).</summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        var tokens = ids.Select(id => (id >= 0 && id < _tokens.Length ? _tokens[id] : null) ?? _unkToken ?? "").ToList();
+        string text = _decoder is null ? string.Join(' ', tokens) : string.Concat(_decoder.Chain(tokens));
+        return _cleanUpSpaces ? CleanUp(text) : text;
+    }
+
+    /// <summary>transformers' clean_up_tokenization: spaces before punctuation and English contractions removed.</summary>
+    private static string CleanUp(string text) => text
+        .Replace(" .", ".", StringComparison.Ordinal).Replace(" ?", "?", StringComparison.Ordinal).Replace(" !", "!", StringComparison.Ordinal)
+        .Replace(" ,", ",", StringComparison.Ordinal).Replace(" ' ", "'", StringComparison.Ordinal).Replace(" n't", "n't", StringComparison.Ordinal)
+        .Replace(" 'm", "'m", StringComparison.Ordinal).Replace(" 's", "'s", StringComparison.Ordinal).Replace(" 've", "'ve", StringComparison.Ordinal)
+        .Replace(" 're", "'re", StringComparison.Ordinal);
 
     public IEnumerable<(string Name, string Content)> HfFiles()
     {

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace OnlineAlign.Modeling.Tokenization;
 
-/// <summary>Finds the tokenizer a model folder describes: tokenizer.json (BPE) or our byte-level marker.</summary>
+/// <summary>Finds the tokenizer a model folder describes: tokenizer.json (BPE, see HfBpeTokenizer) or our byte-level marker.</summary>
 public static class TokenizerLoader
 {
     /// <param name="chatTemplate">model.chat_template: auto (the folder's own template), plain, chatml or llama3</param>
@@ -20,7 +20,7 @@ public static class TokenizerLoader
                 throw new NotSupportedException($"model.chat_template '{chatTemplate}': the byte-level tokenizer of '{folder}' has no chat tokens (use plain or auto)");
             return new ByteTokenizer();
         }
-        throw new FileNotFoundException($"model folder '{folder}' has no tokenizer.json (byte-level BPE) and no byte-tokenizer marker");
+        throw new FileNotFoundException($"model folder '{folder}' has no tokenizer.json (BPE) and no byte-tokenizer marker");
     }
 
     private static string? Marker(string config)
