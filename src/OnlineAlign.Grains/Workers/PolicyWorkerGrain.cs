@@ -107,7 +107,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             var trained = await Compute(() => RoundJob.Train(c, pairs, output));
-            RunTelemetry.Trained(r.RunId, r.Spec.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
+            RunTelemetry.Trained(r.RunId, r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Pipeline.Specs;
@@ -13,7 +14,7 @@ public class SpecBudgetTests
         Assert.Empty(RunSpecMapping.Problems(new RunSpec())); // the defaults fit their own budget
 
         // The built-in sort task's prompts are a few dozen byte tokens: the full check counts them.
-        var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, MaxNewTokens = 16, Judge = "llm", Judgements = 3, Epochs = 2 };
+        var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 }, Optimizer = new() { Epochs = 2 } };
         var (generated, judged, trained, passes) = RunSpecMapping.RoundTokens(spec, 0);
         Assert.Equal((100L * 4 * 16, 100L * 4 * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
         long withoutPrompts = generated + judged + trained;

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Google.Protobuf;
