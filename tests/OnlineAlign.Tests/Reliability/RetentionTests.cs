@@ -1,3 +1,4 @@
+using OnlineAlign.Silo.Api;
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;

@@ -1,3 +1,4 @@
+using OnlineAlign.Silo.Api;
 using Microsoft.Extensions.DependencyInjection;
 using OnlineAlign.Contracts;
 using OnlineAlign.Pipeline.Specs;

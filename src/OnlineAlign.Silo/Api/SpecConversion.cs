@@ -2,9 +2,12 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Specs;
 using V1 = OnlineAlign.Api.V1;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Silo.Api;
 
-/// <summary>Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec.</summary>
+/// <summary>
+/// Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec, at the gRPC edge: the
+/// pipeline and the grains never see the generated API. Sections map by field name (<see cref="SectionMapping"/>).
+/// </summary>
 public static class SpecConversion
 {
     public static RunSpec FromProto(V1.RunSpec p)

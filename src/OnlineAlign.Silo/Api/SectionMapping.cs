@@ -1,7 +1,7 @@
 using System.Reflection;
 using Google.Protobuf;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Silo.Api;
 
 /// <summary>
 /// Between a runs.proto section message (its fields optional: unset means the section's default) and the spec section
