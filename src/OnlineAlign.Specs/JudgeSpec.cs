@@ -19,6 +19,10 @@ public sealed record JudgeSpec
     /// <summary>The model the LLM judge runs on: policy (Self-Rewarding: the policy at the round's start) or initial
     /// (the warm-started model, frozen: its judging is not worn away by the updates).</summary>
     public string Model { get; init; } = "policy";
+    /// <summary>The LLM judge's judgement length in tokens where it samples (rubric or a text template): Self-Rewarding's
+    /// judge writes a justification before its score. The compact template reads the expected score digit and samples nothing.</summary>
+    public int MaxNewTokens { get; init; } = 256;
+    public const int MaxNewTokensLimit = 4096;
 
     /// <summary>Every bad field, named by its path; empty when valid.</summary>
     public IReadOnlyList<string> Problems(SpecLimits limits)
@@ -31,6 +35,7 @@ public sealed record JudgeSpec
         else if (!Templates.Contains(Template) && !(Template.Contains("{prompt}") && Template.Contains("{response}")))
             p.Add($"judge.template '{Cut(Template)}' is neither one of {string.Join(", ", Templates)} nor a text with {{prompt}} and {{response}}");
         p.OneOf("model", Model, Models, limits.TextLength);
+        p.Range("max_new_tokens", MaxNewTokens, 1, MaxNewTokensLimit);
         return p.List;
     }
 

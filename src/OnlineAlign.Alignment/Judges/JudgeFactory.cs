@@ -33,7 +33,7 @@ public static class JudgeFactory
 
     private static LlmJudge Llm(RoundSettings s, DecoderLM policy, ITextTokenizer tokenizer, ulong seed, int round) =>
         new(policy, tokenizer, s.Judge.Judgements,
-            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }, s.Judge.Template,
+            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = s.Judge.MaxNewTokens, Seed = seed + (ulong)round }, s.Judge.Template,
             s.Judge.Template == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled, s.Sampling.BatchSize);
 
     /// <summary>
