@@ -45,21 +45,10 @@ public sealed record RunSpec
     [Id(38)] public int EftExamples { get; init; } = 2000;
     /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
     [Id(42)] public LoraSpec? Lora { get; init; }
-    /// <summary>
-    /// Token positions a round may cost (generated, judged and trained: see RunSpecMapping.RoundTokens); a spec whose
-    /// counts can exceed it is refused at spec check.
-    /// </summary>
-    [Id(50)] public long MaxTokensPerRound { get; init; } = 10_000_000_000;
-    /// <summary>Wall time of one phase attempt, in seconds: past it the phase is cancelled and fails (counted against max_phase_attempts).</summary>
-    [Id(51)] public int MaxPhaseSeconds { get; init; } = 86_400;
     /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>
     [Id(43)] public string ChatTemplate { get; init; } = "auto";
-    /// <summary>Retention: the last N rounds whose checkpoints are kept in storage (0: every round's).</summary>
-    [Id(60)] public int KeepLast { get; init; }
-    /// <summary>Retention: also keep the checkpoint of the round with the best <see cref="BestMetric"/> (higher is better).</summary>
-    [Id(61)] public bool KeepBest { get; init; } = true;
-    /// <summary>Retention: the round metric that names the best round.</summary>
-    [Id(62)] public string BestMetric { get; init; } = "eval/accuracy";
+    [Id(74)] public BudgetSpec Budget { get; init; } = new();
+    [Id(75)] public RetentionSpec Retention { get; init; } = new();
 }
 
 /// <summary>A LoRA adapter to train (mirrors onlinealign.v1.LoraSpec; PEFT's LoraConfig names).</summary>

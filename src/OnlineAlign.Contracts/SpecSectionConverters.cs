@@ -47,3 +47,17 @@ public sealed class OptimizerSpecConverter : IConverter<OptimizerSpec, SpecSecti
     public OptimizerSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<OptimizerSpec>();
     public SpecSectionJson ConvertToSurrogate(in OptimizerSpec value) => SpecSectionJson.From(value);
 }
+
+[RegisterConverter]
+public sealed class BudgetSpecConverter : IConverter<BudgetSpec, SpecSectionJson>
+{
+    public BudgetSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<BudgetSpec>();
+    public SpecSectionJson ConvertToSurrogate(in BudgetSpec value) => SpecSectionJson.From(value);
+}
+
+[RegisterConverter]
+public sealed class RetentionSpecConverter : IConverter<RetentionSpec, SpecSectionJson>
+{
+    public RetentionSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<RetentionSpec>();
+    public SpecSectionJson ConvertToSurrogate(in RetentionSpec value) => SpecSectionJson.From(value);
+}

@@ -125,7 +125,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
     private static Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt) =>
-        PhaseDeadline.Run(phase, spec.MaxPhaseSeconds, ct, attempt);
+        PhaseDeadline.Run(phase, spec.Budget.MaxPhaseSeconds, ct, attempt);
 
     /// <summary>
     /// The shape every round phase shares: fetch the checkpoints it names, run its work, time the compute

@@ -68,9 +68,6 @@ public static class RunSpecMapping
         Range("generation_replicas", s.GenerationReplicas, 1, l.GenerationReplicas);
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
-        Range("retention.keep_last", s.KeepLast, 0, l.Rounds);
-        if (string.IsNullOrWhiteSpace(s.BestMetric)) problems.Add("retention.best_metric must name a round metric (e.g. eval/accuracy)");
-        Length("retention.best_metric", s.BestMetric, l.TextLength);
         Length("name", s.Name, l.NameLength);
         foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task),
                      ("reference", s.Reference), ("device", s.Device) })
@@ -99,8 +96,8 @@ public static class RunSpecMapping
         long tokens = (long)s.PromptsPerRound * s.SamplesPerPrompt * s.Sampling.MaxNewTokens;
         if (tokens > l.TokensPerRound)
             problems.Add($"prompts_per_round x samples_per_prompt x sampling.max_new_tokens is {tokens} tokens a round; the limit is {l.TokensPerRound}");
-        Range("budget.max_tokens_per_round", s.MaxTokensPerRound, 1, MaxTokensPerRoundBudget);
-        Range("budget.max_phase_seconds", s.MaxPhaseSeconds, 1, MaxPhaseSecondsBudget);
+        problems.AddRange(s.Budget.Problems(l));
+        problems.AddRange(s.Retention.Problems(l));
         // The token budget with no prompt tokens counted: refused here already, before any file is read.
         if (problems.Count == 0 && TokenBudgetProblem(s, 0) is { } overBudget) problems.Add(overBudget);
         bool countsOutOfRange = problems.Count > 0;
@@ -148,10 +145,6 @@ public static class RunSpecMapping
             problems.Add($"device '{s.Device}' is not one of cpu, cuda, cuda:N, auto");
     }
 
-    /// <summary>The largest budget.max_tokens_per_round and budget.max_phase_seconds a spec may state.</summary>
-    public const long MaxTokensPerRoundBudget = 1_000_000_000_000;
-    public const int MaxPhaseSecondsBudget = 30 * 86_400;
-
     /// <summary>
     /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/>:
     /// generated (P x N sequences of prompt + max_new_tokens), judged (each judge pass reads every sequence again) and
@@ -177,8 +170,8 @@ public static class RunSpecMapping
     {
         var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens);
         long total = generated + judged + trained;
-        return total <= s.MaxTokensPerRound ? null
-            : $"budget.max_tokens_per_round is {s.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
+        return total <= s.Budget.MaxTokensPerRound ? null
+            : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
               $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";

@@ -26,6 +26,8 @@ public static class SpecConversion
             Judge = SectionMapping.FromProto<JudgeSpec>(p.Judge),
             Loss = SectionMapping.FromProto<LossSpec>(p.Loss),
             Optimizer = SectionMapping.FromProto<OptimizerSpec>(p.Optimizer),
+            Budget = SectionMapping.FromProto<BudgetSpec>(p.Budget),
+            Retention = SectionMapping.FromProto<RetentionSpec>(p.Retention),
             PromptsPerRound = p.HasPromptsPerRound ? p.PromptsPerRound : d.PromptsPerRound,
             SamplesPerPrompt = p.HasSamplesPerPrompt ? p.SamplesPerPrompt : d.SamplesPerPrompt,
             Consistency = p.HasConsistency ? p.Consistency : d.Consistency,
@@ -40,11 +42,6 @@ public static class SpecConversion
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
             ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
             Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
-            MaxTokensPerRound = p.Budget?.HasMaxTokensPerRound == true ? p.Budget.MaxTokensPerRound : d.MaxTokensPerRound,
-            MaxPhaseSeconds = p.Budget?.HasMaxPhaseSeconds == true ? p.Budget.MaxPhaseSeconds : d.MaxPhaseSeconds,
-            KeepLast = p.Retention?.HasKeepLast == true ? p.Retention.KeepLast : d.KeepLast,
-            KeepBest = p.Retention?.HasKeepBest == true ? p.Retention.KeepBest : d.KeepBest,
-            BestMetric = p.Retention?.HasBestMetric == true ? p.Retention.BestMetric : d.BestMetric,
         };
     }
 
@@ -76,8 +73,8 @@ public static class SpecConversion
             Judge = SectionMapping.ToProto<V1.JudgeSpec>(s.Judge),
             Loss = SectionMapping.ToProto<V1.LossSpec>(s.Loss),
             Optimizer = SectionMapping.ToProto<V1.OptimizerSpec>(s.Optimizer),
-            Budget = new V1.BudgetSpec { MaxTokensPerRound = s.MaxTokensPerRound, MaxPhaseSeconds = s.MaxPhaseSeconds },
-            Retention = new V1.RetentionSpec { KeepLast = s.KeepLast, KeepBest = s.KeepBest, BestMetric = s.BestMetric },
+            Budget = SectionMapping.ToProto<V1.BudgetSpec>(s.Budget),
+            Retention = SectionMapping.ToProto<V1.RetentionSpec>(s.Retention),
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.Lora is { } lora)

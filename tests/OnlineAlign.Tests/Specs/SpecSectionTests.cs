@@ -59,7 +59,8 @@ public class SpecSectionTests
     public void EachSectionsFieldsAreItsProtoMessagesFields()
     {
         foreach (var (section, message) in new[] { (typeof(SamplingSpec), V1.SamplingSpec.Descriptor), (typeof(JudgeSpec), V1.JudgeSpec.Descriptor),
-                     (typeof(LossSpec), V1.LossSpec.Descriptor), (typeof(OptimizerSpec), V1.OptimizerSpec.Descriptor) })
+                     (typeof(LossSpec), V1.LossSpec.Descriptor), (typeof(OptimizerSpec), V1.OptimizerSpec.Descriptor),
+                     (typeof(BudgetSpec), V1.BudgetSpec.Descriptor), (typeof(RetentionSpec), V1.RetentionSpec.Descriptor) })
             Assert.Equal(message.Fields.InDeclarationOrder().Select(f => f.PropertyName).Order(),
                 SectionMapping.Properties(section).Select(p => p.Name).Order());
         // Set fields come back as they were; unset ones are the section's defaults.
