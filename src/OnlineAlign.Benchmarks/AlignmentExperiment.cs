@@ -38,8 +38,10 @@ public static class AlignmentExperiment
     {
         Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
         PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
-        Judge = Arms[method].Judge, Consistency = Arms[method].Consistency, Loss = Arms[method].Loss, EftExamples = s.EftExamples, Reference = s.Reference, JudgeModel = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy", Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0, Epochs = s.Epochs,
-        LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16,
+        Consistency = Arms[method].Consistency, EftExamples = s.EftExamples, Reference = s.Reference,
+        Judge = new() { Kind = Arms[method].Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
+        Loss = new() { Kind = Arms[method].Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
+        Optimizer = new() { Epochs = s.Epochs, LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16 },
     };
 
     public static void Run(Settings s, TextWriter report)

@@ -119,7 +119,7 @@ public static class MemoryBenchmark
         int[] Tokens(int n) => Enumerable.Range(0, n).Select(_ => random.Next(3, config.VocabSize)).ToArray();
         var pairs = Enumerable.Range(0, 2 * s.Pairs)
             .Select(_ => new PairExample(Tokens(s.PromptTokens), Tokens(s.ResponseTokens), Tokens(s.ResponseTokens), -50, -50)).ToList();
-        PreferenceTrainer.Train(model, pairs, new PreferenceTrainer.Settings(new LossSettings { Kind = "dpo" },
+        PreferenceTrainer.Train(model, pairs, new PreferenceTrainer.Settings(new OnlineAlign.Specs.LossSpec { Kind = "dpo" },
             new OptimizerSettings { LearningRate = 1e-5 }, Epochs: 1, BatchSize: s.Pairs, Seed: 1));
     }
 

@@ -59,9 +59,11 @@ public static class RoundBenchmark
         var spec = new RunSpec
         {
             Name = "round-benchmark", HfFolder = Path.Combine(folder, "model"), PromptsJsonl = prompts, Rounds = s.Rounds, PromptsPerRound = s.Prompts,
-            SamplesPerPrompt = s.Samples, Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, Consistency = "dyn",
-            Judge = s.Judge, JudgeTemplate = s.JudgeTemplate, Judgements = s.Judgements, GenerationBatchSize = s.GenerationBatchSize,
-            Loss = "dpo", Beta = 0.1, LearningRate = 1e-6, WeightDecay = 0, BatchSize = s.BatchSize, Seed = 1, Device = s.Device,
+            SamplesPerPrompt = s.Samples, Consistency = "dyn", Seed = 1, Device = s.Device,
+            Sampling = new() { Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, BatchSize = s.GenerationBatchSize },
+            Judge = new() { Kind = s.Judge, Template = s.JudgeTemplate, Judgements = s.Judgements },
+            Loss = new() { Kind = "dpo", Beta = 0.1 },
+            Optimizer = new() { LearningRate = 1e-6, WeightDecay = 0, BatchSize = s.BatchSize },
         };
         using var run = new LocalRun(spec, Path.Combine(folder, "run"), device);
         for (int round = 1; round <= s.Rounds; round++)

@@ -1,3 +1,5 @@
+using OnlineAlign.Specs;
+
 namespace OnlineAlign.Contracts;
 
 /// <summary>
@@ -16,28 +18,14 @@ public sealed record RunSpec
     [Id(5)] public int Rounds { get; init; } = 1;
     [Id(6)] public int PromptsPerRound { get; init; } = 512;
     [Id(7)] public int SamplesPerPrompt { get; init; } = 8;
-    [Id(8)] public double Temperature { get; init; } = 0.8;
-    [Id(9)] public double TopP { get; init; } = 0.95;
-    [Id(10)] public int TopK { get; init; }
-    [Id(11)] public int MaxNewTokens { get; init; } = 16;
-    [Id(12)] public string Judge { get; init; } = "self_consistent";
-    [Id(13)] public int Judgements { get; init; } = 3;
     [Id(14)] public string Consistency { get; init; } = "none";
     [Id(15)] public string PairStrategy { get; init; } = "best_vs_worst";
     [Id(16)] public double MinScoreGap { get; init; }
-    [Id(17)] public string Loss { get; init; } = "dpo";
-    [Id(18)] public double Beta { get; init; } = 0.1;
-    [Id(19)] public double LabelSmoothing { get; init; }
-    [Id(20)] public double RpoAlpha { get; init; }
-    /// <summary>SELM's optimism: alpha in + alpha beta [log pi(y) - log pi_ref(y)] for a response y sampled from the round's start policy (0 = off).</summary>
-    [Id(41)] public double SelmAlpha { get; init; }
+    [Id(70)] public SamplingSpec Sampling { get; init; } = new();
+    [Id(71)] public JudgeSpec Judge { get; init; } = new();
+    [Id(72)] public LossSpec Loss { get; init; } = new();
+    [Id(73)] public OptimizerSpec Optimizer { get; init; } = new();
     [Id(21)] public string Reference { get; init; } = "previous_round";
-    [Id(22)] public double LearningRate { get; init; } = 3e-5;
-    [Id(23)] public double WeightDecay { get; init; }
-    [Id(24)] public int Epochs { get; init; } = 1;
-    [Id(25)] public int BatchSize { get; init; } = 16;
-    [Id(26)] public double MaxGradNorm { get; init; } = 1.0;
-    [Id(27)] public int WarmupSteps { get; init; }
     [Id(28)] public int EvalPrompts { get; init; } = 200;
     [Id(29)] public ulong Seed { get; init; } = 1;
     [Id(30)] public string Device { get; init; } = "auto";
@@ -45,12 +33,6 @@ public sealed record RunSpec
     [Id(32)] public double SftNoise { get; init; } = 0.3;
     /// <summary>Policy replicas that share a round's generation (one per GPU silo where there are several).</summary>
     [Id(33)] public int GenerationReplicas { get; init; } = 1;
-    /// <summary>A reward model folder (from train-reward-model) for judge "reward_model".</summary>
-    [Id(34)] public string? RewardModelFolder { get; init; }
-    /// <summary>Keep AdamW's moments across rounds (saved with each checkpoint) instead of a fresh optimiser per round.</summary>
-    [Id(35)] public bool CarryOptimizerState { get; init; }
-    /// <summary>Sequences decoded together when generating and evaluating.</summary>
-    [Id(36)] public int GenerationBatchSize { get; init; } = 64;
     /// <summary>
     /// Attempts of one phase with the same inputs before the run is failed. Only failures that are not
     /// transient count (a silo lost, a timeout or storage unavailable is retried with backoff apart from this).
@@ -61,32 +43,12 @@ public sealed record RunSpec
     /// gives) mixed into a built-in task's warm start, so that the LLM judge can judge from round 1.
     /// </summary>
     [Id(38)] public int EftExamples { get; init; } = 2000;
-    /// <summary>The LLM judge's prompt: auto (compact for built-in tasks, rubric otherwise), rubric, compact, or a text with {prompt} and {response}.</summary>
-    [Id(39)] public string JudgeTemplate { get; init; } = "auto";
-    /// <summary>
-    /// The model the LLM judge runs on: policy (Self-Rewarding: the policy at the round's start) or initial
-    /// (the warm-started model, frozen: its judging is not worn away by the updates).
-    /// </summary>
-    [Id(40)] public string JudgeModel { get; init; } = "policy";
-    /// <summary>Recompute each decoder layer in the backward pass instead of keeping its activations.</summary>
-    [Id(44)] public bool GradientCheckpointing { get; init; }
     /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
     [Id(42)] public LoraSpec? Lora { get; init; }
-    /// <summary>
-    /// Token positions a round may cost (generated, judged and trained: see RunSpecMapping.RoundTokens); a spec whose
-    /// counts can exceed it is refused at spec check.
-    /// </summary>
-    [Id(50)] public long MaxTokensPerRound { get; init; } = 10_000_000_000;
-    /// <summary>Wall time of one phase attempt, in seconds: past it the phase is cancelled and fails (counted against max_phase_attempts).</summary>
-    [Id(51)] public int MaxPhaseSeconds { get; init; } = 86_400;
     /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>
     [Id(43)] public string ChatTemplate { get; init; } = "auto";
-    /// <summary>Retention: the last N rounds whose checkpoints are kept in storage (0: every round's).</summary>
-    [Id(60)] public int KeepLast { get; init; }
-    /// <summary>Retention: also keep the checkpoint of the round with the best <see cref="BestMetric"/> (higher is better).</summary>
-    [Id(61)] public bool KeepBest { get; init; } = true;
-    /// <summary>Retention: the round metric that names the best round.</summary>
-    [Id(62)] public string BestMetric { get; init; } = "eval/accuracy";
+    [Id(74)] public BudgetSpec Budget { get; init; } = new();
+    [Id(75)] public RetentionSpec Retention { get; init; } = new();
 }
 
 /// <summary>A LoRA adapter to train (mirrors onlinealign.v1.LoraSpec; PEFT's LoraConfig names).</summary>

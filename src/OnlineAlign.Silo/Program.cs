@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Net;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
@@ -41,7 +42,7 @@ if ((ApiExposure.Problem(api) ?? ApiExposure.Problem(observability, api) ?? Clus
     Console.Error.WriteLine($"error: refusing to start: {unsafeApi}");
     return 2;
 }
-var limits = builder.Configuration.GetSection("Limits").Get<OnlineAlign.Pipeline.Specs.SpecLimits>() ?? OnlineAlign.Pipeline.Specs.SpecLimits.Default;
+var limits = builder.Configuration.GetSection("Limits").Get<SpecLimits>() ?? SpecLimits.Default;
 var certificate = ApiExposure.Certificate(api);
 
 // Storage: a configured connection string (a real account or a shared Azurite), else our own Azurite.

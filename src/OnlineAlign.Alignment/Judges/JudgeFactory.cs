@@ -3,6 +3,7 @@ using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Specs;
 
 namespace OnlineAlign.Alignment.Judges;
 
@@ -12,7 +13,7 @@ public static class JudgeFactory
     /// <param name="policy">The model that judges (self-rewarding judges use the policy at the round's start).</param>
     /// <param name="trainedFrom">What <paramref name="policy"/> was trained from (the implicit reward's reference).</param>
     public static IJudge Create(RoundSettings s, DecoderLM policy, DecoderLM? trainedFrom, ITextTokenizer tokenizer,
-        IVerifiableTask? task, RewardModel? reward, ulong seed, int round, DecoderLM? initial = null) => s.Judge switch
+        IVerifiableTask? task, RewardModel? reward, ulong seed, int round, DecoderLM? initial = null) => s.Judge.Kind switch
     {
         "verifier" => new VerifierJudge(task ?? throw new ArgumentException("judge.kind 'verifier' needs a task with answers")),
         "implicit" => new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId)),
@@ -23,17 +24,17 @@ public static class JudgeFactory
         "llm" => Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
         // Both of the policy's internal reward models: the LLM judge's scores, kept where the implicit reward agrees.
         "self_consistent" => new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round), new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId))),
-        _ => throw new ArgumentException($"judge.kind '{s.Judge}' is not one of {string.Join(", ", RoundSettings.JudgeKinds)}"),
+        _ => throw new ArgumentException($"judge.kind '{s.Judge.Kind}' is not one of {string.Join(", ", JudgeSpec.Kinds)}"),
     };
 
     /// <param name="initial">the warm-started model, for judge.model "initial"</param>
     private static DecoderLM LlmJudgeModel(RoundSettings s, DecoderLM policy, DecoderLM? initial) =>
-        s.JudgeModel == "initial" ? initial ?? throw new ArgumentException("judge.model 'initial' needs the initial model") : policy;
+        s.Judge.Model == "initial" ? initial ?? throw new ArgumentException("judge.model 'initial' needs the initial model") : policy;
 
     private static LlmJudge Llm(RoundSettings s, DecoderLM policy, ITextTokenizer tokenizer, ulong seed, int round) =>
-        new(policy, tokenizer, s.Judgements,
-            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = 64, Seed = seed + (ulong)round }, s.JudgeTemplate,
-            s.JudgeTemplate == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled, s.GenerationBatchSize);
+        new(policy, tokenizer, s.Judge.Judgements,
+            new SamplingOptions { Temperature = 0.7, TopP = 0.95, MaxNewTokens = s.Judge.MaxNewTokens, Seed = seed + (ulong)round }, s.Judge.Template,
+            s.Judge.Template == "compact" ? LlmJudgeScoring.Expected : LlmJudgeScoring.Sampled, s.Sampling.BatchSize);
 
     /// <summary>
     /// What an implicit reward of a policy is measured against: the reference the run trains with. With
@@ -50,7 +51,7 @@ public static class JudgeFactory
     /// </summary>
     public static IJudge? Previous(RoundSettings s, DecoderLM? trainedFrom, DecoderLM? trainedFromBefore, ITextTokenizer tokenizer,
         IVerifiableTask? task, ulong seed, int round) =>
-        trainedFrom is null || s.Consistency == "none" || s.Judge is "verifier" or "reward_model" or "majority"
-            || (s.Judge == "llm" && s.JudgeModel == "initial")   // a frozen judge ranks the same way every round
+        trainedFrom is null || s.Consistency == "none" || s.Judge.Kind is "verifier" or "reward_model" or "majority"
+            || (s.Judge.Kind == "llm" && s.Judge.Model == "initial")   // a frozen judge ranks the same way every round
             ? null : Create(s, trainedFrom, trainedFromBefore, tokenizer, task, null, seed, round);
 }

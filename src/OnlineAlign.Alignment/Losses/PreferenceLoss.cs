@@ -1,30 +1,8 @@
+using OnlineAlign.Specs;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace OnlineAlign.Alignment.Losses;
-
-/// <summary>The loss and its knobs. Beta, label smoothing and the learning rate may change per round.</summary>
-public sealed record LossSettings
-{
-    public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "sppo_hard", "cream"];
-    public string Kind { get; init; } = "cream";
-    public double Beta { get; init; } = 0.1;
-    /// <summary>cDPO / robust DPO: the assumed probability that a label is flipped.</summary>
-    public double LabelSmoothing { get; init; }
-    /// <summary>RPO: weight of the NLL of the chosen response (0 = off).</summary>
-    public double RpoAlpha { get; init; }
-    /// <summary>SELM: weight of the optimism term alpha beta [log pi(y) - log pi_ref(y)], y sampled from the reference (0 = off).</summary>
-    public double SelmAlpha { get; init; }
-
-    public void Validate()
-    {
-        if (!Kinds.Contains(Kind)) throw new ArgumentException($"loss.kind '{Kind}' is not one of {string.Join(", ", Kinds)}");
-        if (!(Beta > 0)) throw new ArgumentException($"loss.beta must be > 0, got {Beta}");
-        if (LabelSmoothing < 0 || LabelSmoothing >= 0.5) throw new ArgumentException($"loss.label_smoothing must be in [0, 0.5), got {LabelSmoothing}");
-        if (RpoAlpha < 0) throw new ArgumentException($"loss.rpo_alpha must be >= 0, got {RpoAlpha}");
-        if (!(SelmAlpha >= 0)) throw new ArgumentException($"loss.selm_alpha must be >= 0, got {SelmAlpha}");
-    }
-}
 
 /// <summary>Sequence log-probs of a batch of pairs: [B] tensors.</summary>
 /// <param name="ChosenLength">response lengths in tokens (IPO normalises by them, RPO averages over them)</param>
@@ -51,7 +29,7 @@ public sealed record PairLogProbs(Tensor PolicyChosen, Tensor PolicyRejected, Te
 public static class PreferenceLoss
 {
     /// <summary>Per-pair losses [B].</summary>
-    public static Tensor PerPair(LossSettings s, PairLogProbs x)
+    public static Tensor PerPair(LossSpec s, PairLogProbs x)
     {
         double b = s.Beta, e = s.LabelSmoothing;
         var chosenRatio = x.PolicyChosen - x.ReferenceChosen;
@@ -69,7 +47,7 @@ public static class PreferenceLoss
                        + (rejectedRatio - ((x.WinRejected ?? zeros_like(rejectedRatio)) - 0.5) / b).pow(2)) / 2,
             "sppo_hard" => (chosenRatio - 1 / (2 * b)).pow(2) + (rejectedRatio + 1 / (2 * b)).pow(2),
             "cream" => x.Consistency * L(b * h) + (1 - x.Consistency) * L(-b * h),
-            _ => throw new ArgumentException($"loss.kind '{s.Kind}' is not one of {string.Join(", ", LossSettings.Kinds)}"),
+            _ => throw new ArgumentException($"loss.kind '{s.Kind}' is not one of {string.Join(", ", LossSpec.Kinds)}"),
         };
         if (s.RpoAlpha > 0) loss = loss - s.RpoAlpha * x.PolicyChosen / x.ChosenLength;
         if (s.SelmAlpha > 0)

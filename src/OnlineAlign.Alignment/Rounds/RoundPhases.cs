@@ -9,6 +9,7 @@ using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
+using OnlineAlign.Specs;
 
 namespace OnlineAlign.Alignment.Rounds;
 
@@ -26,9 +27,9 @@ public static class RoundPhases
     {
         var promptIds = prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
         var jobs = prompts.SelectMany((p, i) => Enumerable.Range(0, s.SamplesPerPrompt).Select(k => (Prompt: i, Sample: k))).ToList();
-        var options = s.Sampling with { StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
+        var options = Options(s.Sampling) with { StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
         var outputs = TextGenerator.Generate(policy, jobs.Select(j => promptIds[j.Prompt]).ToList(), options,
-            jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.GenerationBatchSize, cancellationToken);
+            jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.Sampling.BatchSize, cancellationToken);
         return Groups(tokenizer, prompts, prompts.Select((_, i) =>
             (IReadOnlyList<int[]>)outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).Select(o => o.Tokens).ToList()).ToList());
     }
@@ -64,7 +65,7 @@ public static class RoundPhases
         if (task is not null)
         {
             var truth = new VerifierJudge(task).Score(groups).Scores;
-            if (s.Judge != "verifier")
+            if (s.Judge.Kind != "verifier")
             {
                 // How well the self-judge ranks like the verifier, on prompts where the verifier separates responses.
                 var taus = truth.Select((t, i) => (t, i)).Where(p => p.t.Distinct().Count() > 1 && RankAgreement.Ranks(current.Scores[p.i], p.t))
@@ -113,7 +114,7 @@ public static class RoundPhases
         {
             var examples = stage.Key == 0 ? stage.ToList() : WithReference(policy, stage.ToList(), padTokenId, cancellationToken);
             steps.AddRange(PreferenceTrainer.Train(policy, examples,
-                new PreferenceTrainer.Settings(s.Loss, s.Optimizer, s.Epochs, s.BatchSize, (int)(seed % int.MaxValue) + round + 7919 * stage.Key), padTokenId,
+                new PreferenceTrainer.Settings(s.Loss, Optimizer(s.Optimizer), s.Optimizer.Epochs, s.Optimizer.BatchSize, (int)(seed % int.MaxValue) + round + 7919 * stage.Key), padTokenId,
                 progress, optimizerState, cancellationToken));
         }
         var metrics = new Dictionary<string, double>();
@@ -222,4 +223,12 @@ public static class RoundPhases
         metrics["kl/initial"] = own.Zip(ResponseLogProbs.Score(initial, rows, cancellationToken: cancellationToken), (a, b) => a.Sum - b.Sum).Average();
         return metrics;
     }
+
+    /// <summary>The generator's options for the spec's sampling section (the per-call seed, stop and pad ids are added by the caller).</summary>
+    public static SamplingOptions Options(SamplingSpec s) =>
+        new() { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens };
+
+    /// <summary>AdamW for the spec's optimizer section (PyTorch's betas and epsilon, a constant schedule after warmup).</summary>
+    public static OptimizerSettings Optimizer(OptimizerSpec o) =>
+        new() { LearningRate = o.LearningRate, WeightDecay = o.WeightDecay, MaxGradNorm = o.MaxGradNorm, WarmupSteps = o.WarmupSteps };
 }

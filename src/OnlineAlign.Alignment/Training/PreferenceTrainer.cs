@@ -2,6 +2,7 @@ using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Training;
+using OnlineAlign.Specs;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Alignment.Training;
@@ -14,12 +15,12 @@ namespace OnlineAlign.Alignment.Training;
 /// </summary>
 public static class PreferenceTrainer
 {
-    public sealed record Settings(LossSettings Loss, OptimizerSettings Optimizer, int Epochs, int BatchSize, int Seed);
+    public sealed record Settings(LossSpec Loss, OptimizerSettings Optimizer, int Epochs, int BatchSize, int Seed);
 
     public static List<StepMetrics> Train(DecoderLM model, IReadOnlyList<PairExample> pairs, Settings s, int padTokenId = 0,
         Action<int, int>? progress = null, OptimizerState? optimizerState = null, CancellationToken cancellationToken = default)
     {
-        s.Loss.Validate();
+        if (s.Loss.Problems(SpecLimits.Default) is [var problem, ..]) throw new ArgumentException(problem);
         var metrics = new List<StepMetrics>();
         if (pairs.Count == 0) return metrics;
         var random = new Random(s.Seed);

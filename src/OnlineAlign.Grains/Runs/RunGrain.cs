@@ -25,7 +25,7 @@ namespace OnlineAlign.Grains.Runs;
 public sealed class RunGrain(
     [PersistentState("run", "runs")] IPersistentState<RunState> state,
     DeepCopier<RunState> copier,
-    OnlineAlign.Pipeline.Specs.SpecLimits limits,
+    OnlineAlign.Specs.SpecLimits limits,
     OnlineAlign.Storage.CheckpointStore store,
     OnlineAlign.Grains.Placement.WorkerPlacement placement,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable

@@ -114,7 +114,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             var trained = await Compute(() => RoundJob.Train(c, pairs, output));
-            RunTelemetry.Trained(r.RunId, r.Spec.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
+            RunTelemetry.Trained(r.RunId, r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
@@ -132,7 +132,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
     private static Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt) =>
-        PhaseDeadline.Run(phase, spec.MaxPhaseSeconds, ct, attempt);
+        PhaseDeadline.Run(phase, spec.Budget.MaxPhaseSeconds, ct, attempt);
 
     /// <summary>
     /// The shape every round phase shares: fetch the checkpoints it names, run its work, time the compute

@@ -1,4 +1,5 @@
 using OnlineAlign.Contracts;
+using OnlineAlign.Specs;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Pipeline.Specs;
 
@@ -12,7 +13,7 @@ public static class SpecFiles
 {
     /// <summary>The spec's file fields that are set.</summary>
     public static IEnumerable<(string Field, string Path)> Named(RunSpec s) =>
-        new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.RewardModelFolder),
+        new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.Judge.RewardModelFolder),
                 ("model.lora.adapter_folder", s.Lora?.AdapterFolder) }
             .Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => (f.Item1, f.Item2!));
 

@@ -27,8 +27,11 @@ public static class RoundJob
         public RoundSettings Settings => RunSpecMapping.ToRoundSettings(Request.Spec) with
         {
             // Judge and evaluation rows can be as long as the context: planned for that.
-            GenerationBatchSize = Spec.GenerationBatchSize > 0 ? Spec.GenerationBatchSize
-                : BatchRows(Spec, Shared(Request.Policy), Math.Min(4096, Shared(Request.Policy).Config.MaxPositions)),
+            Sampling = Spec.Sampling with
+            {
+                BatchSize = Spec.Sampling.BatchSize > 0 ? Spec.Sampling.BatchSize
+                    : BatchRows(Spec, Shared(Request.Policy), Math.Min(4096, Shared(Request.Policy).Config.MaxPositions)),
+            },
         };
         public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
         public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device, Folder(Request.Initial));
@@ -88,11 +91,11 @@ public static class RoundJob
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var shard = request.PromptPositions.Select(p => prompts[p]).ToList();
         // Planning the batch needs the longest prompt's tokens; a spec's fixed batch size does not.
-        int longest = request.Spec.GenerationBatchSize > 0 || shard.Count == 0 ? 1
+        int longest = request.Spec.Sampling.BatchSize > 0 || shard.Count == 0 ? 1
             : shard.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length);
         var settings = RunSpecMapping.ToRoundSettings(request.Spec) with
         {
-            GenerationBatchSize = BatchRows(request.Spec, policy, longest + request.Spec.MaxNewTokens),
+            Sampling = request.Spec.Sampling with { BatchSize = BatchRows(request.Spec, policy, longest + request.Spec.Sampling.MaxNewTokens) },
         };
         var groups = RoundPhases.Generate(policy, tokenizer, shard, request.PromptPositions.Select(p => indices[p]).ToList(), settings,
             request.Spec.Seed, request.Round, cancellationToken);
@@ -109,14 +112,14 @@ public static class RoundJob
         // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking; self_consistent's
         // implicit reward in round 1 is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it
         // did in round 1, so M0 is needed again. A model folder has no M0: the policy's likelihood stands in.
-        bool needsM0 = c.Settings.Judge is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null);
+        bool needsM0 = c.Settings.Judge.Kind is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null);
         using var beforeWarmStart = needsM0 ? BeforeWarmStart(c.Spec, c.Device) : null;
         var trainedFrom = r.TrainedFrom is null ? beforeWarmStart : c.Shared(r.TrainedFrom);
         var trainedFromBefore = r.TrainedFromBefore is not null ? c.Shared(r.TrainedFromBefore) : r.TrainedFrom is null ? null : beforeWarmStart;
         var initial = c.Shared(r.Initial);
-        using var reward = c.Spec.Judge == "reward_model" ? RewardModel.Load(c.Spec.RewardModelFolder!, c.Device) : null;
+        using var reward = c.Spec.Judge.Kind == "reward_model" ? RewardModel.Load(c.Spec.Judge.RewardModelFolder!, c.Device) : null;
         if (reward is not null)
-            VocabularyCheck.Require(tokenizer, reward.backbone.Config, "the policy's tokenizer", Path.Combine(c.Spec.RewardModelFolder!, "config.json"));
+            VocabularyCheck.Require(tokenizer, reward.backbone.Config, "the policy's tokenizer", Path.Combine(c.Spec.Judge.RewardModelFolder!, "config.json"));
         c.Progress("judge", 0, groups.Count);
         return RoundPhases.Judge(groups,
             JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
@@ -142,8 +145,8 @@ public static class RoundJob
         var tokenizer = c.Tokenizer;
         string policyFolder = c.Folder(c.Request.Policy);
         using var policy = c.Models.Owned(policyFolder, c.Device, c.Folder(c.Request.Initial));
-        policy.GradientCheckpointing = c.Spec.GradientCheckpointing;
-        using var optimizer = c.Spec.CarryOptimizerState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
+        policy.GradientCheckpointing = c.Spec.Optimizer.GradientCheckpointing;
+        using var optimizer = c.Spec.Optimizer.CarryState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
         c.Progress("train", 0, 1);
         var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
             (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
@@ -159,7 +162,7 @@ public static class RoundJob
         var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
         c.Progress("evaluate", 0, evalPrompts.Count);
         return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
-            c.Spec.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Settings.GenerationBatchSize, c.Cancellation);
+            c.Spec.Sampling.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Settings.Sampling.BatchSize, c.Cancellation);
     }
 
     /// <summary>The planned decode batch for a loaded model (one owner: <see cref="MemoryPlanning.GenerationRows"/>).</summary>
@@ -190,7 +193,7 @@ public static class RoundJob
         {
             round, seed = spec.Seed, data_cursor = round * spec.PromptsPerRound, reference = spec.Reference,
             rng = "every sample's generator is seeded from (seed, round, prompt index, sample index); pair and batch orders from (seed, round)",
-            optimizer = spec.CarryOptimizerState ? $"AdamW moments in {OptimizerState.FileName}, carried into the next round"
+            optimizer = spec.Optimizer.CarryState ? $"AdamW moments in {OptimizerState.FileName}, carried into the next round"
                 : $"AdamW moments of this round's update in {OptimizerState.FileName}; the next round starts a fresh optimiser",
         }));
     }

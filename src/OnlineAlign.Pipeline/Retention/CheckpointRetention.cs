@@ -22,16 +22,16 @@ public static class CheckpointRetention
     public static SortedSet<int> Kept(RunSpec spec, IReadOnlyList<RoundRecord> rounds)
     {
         var kept = new SortedSet<int> { 0 };
-        if (spec.KeepLast <= 0)
+        if (spec.Retention.KeepLast <= 0)
         {
             foreach (var r in rounds) kept.Add(r.Round);
             return kept;
         }
         int last = rounds.Count == 0 ? 0 : rounds.Max(r => r.Round);
-        int window = spec.KeepLast;
+        int window = spec.Retention.KeepLast;
         if (rounds.Count < spec.Rounds) window = Math.Max(window, ReadByNextRound + RollbackMargin);
         foreach (var r in rounds.Where(r => r.Round > last - window)) kept.Add(r.Round);
-        if (spec.KeepBest && Best(spec, rounds) is { } best) kept.Add(best);
+        if (spec.Retention.KeepBest && Best(spec, rounds) is { } best) kept.Add(best);
         return kept;
     }
 
@@ -40,7 +40,7 @@ public static class CheckpointRetention
     {
         RoundRecord? best = null;
         foreach (var r in rounds)
-            if (r.Metrics.TryGetValue(spec.BestMetric, out double v) && double.IsFinite(v) && (best is null || v > best.Metrics[spec.BestMetric]))
+            if (r.Metrics.TryGetValue(spec.Retention.BestMetric, out double v) && double.IsFinite(v) && (best is null || v > best.Metrics[spec.Retention.BestMetric]))
                 best = r;
         return best?.Round;
     }
@@ -51,7 +51,7 @@ public static class CheckpointRetention
     /// </summary>
     public static List<RoundRecord> ToDelete(RunSpec spec, IReadOnlyList<RoundRecord> rounds, IReadOnlyList<RoundRecord> superseded, string? initialPath)
     {
-        if (spec.KeepLast <= 0) return [];
+        if (spec.Retention.KeepLast <= 0) return [];
         var kept = Kept(spec, rounds);
         var keptPaths = rounds.Where(r => kept.Contains(r.Round)).Select(r => r.ManifestPath).ToHashSet(StringComparer.Ordinal);
         if (initialPath is not null) keptPaths.Add(initialPath);

@@ -1,4 +1,5 @@
 using OnlineAlign.Contracts;
+using OnlineAlign.Specs;
 using OnlineAlign.Modeling;
 
 namespace OnlineAlign.Pipeline.Specs;
@@ -35,7 +36,7 @@ public static class MemoryPlanning
     /// hundreds of rows a step. Outputs do not depend on it (a row's tokens are the same in any batch).
     /// </summary>
     public static int GenerationRows(RunSpec s, ModelConfig config, int dtypeBytes, int tokensPerRow, long? deviceBytes) =>
-        s.GenerationBatchSize > 0 ? s.GenerationBatchSize
+        s.Sampling.BatchSize > 0 ? s.Sampling.BatchSize
             : MemoryPlan.GenerationRows(config, dtypeBytes, tokensPerRow, (deviceBytes ?? UnmeasuredDeviceBytes) / 4, SpecLimits.Default.GenerationBatchSize);
 
     /// <summary>What the spec's worker holds in host memory while it loads, trains and saves.</summary>
@@ -49,12 +50,12 @@ public static class MemoryPlanning
         int dtypeBytes = DTypeBytes(config, cpu);
         // The read-only models a round holds at once: the policy, the initial model, the previous round's policy
         // (reference previous_round, or the judge's implicit reward), and the one before it for consistency.
-        int held = 2 + (s.Reference == "previous_round" || s.Judge is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
-        int tokens = maxPromptTokens + s.MaxNewTokens;
+        int held = 2 + (s.Reference == "previous_round" || s.Judge.Kind is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
+        int tokens = maxPromptTokens + s.Sampling.MaxNewTokens;
         int rows = GenerationRows(s, config, dtypeBytes, tokens, deviceBytes);
         return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),
-            TrainSequences: s.BatchSize * (s.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.MaxNewTokens,
-            GenerationRows: rows, GenerationTokens: tokens, GradientCheckpointing: s.GradientCheckpointing));
+            TrainSequences: s.Optimizer.BatchSize * (s.Loss.SelmAlpha > 0 ? 3 : 2), TrainTokens: tokens, TrainResponseTokens: s.Sampling.MaxNewTokens,
+            GenerationRows: rows, GenerationTokens: tokens, GradientCheckpointing: s.Optimizer.GradientCheckpointing));
     }
 
     /// <summary>

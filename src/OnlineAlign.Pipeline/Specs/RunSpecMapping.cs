@@ -7,6 +7,7 @@ using OnlineAlign.Modeling.Generation;
 using OnlineAlign.Modeling.Lora;
 using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
+using OnlineAlign.Specs;
 
 namespace OnlineAlign.Pipeline.Specs;
 
@@ -18,21 +19,13 @@ public static class RunSpecMapping
     public static RoundSettings ToRoundSettings(RunSpec s) => new()
     {
         SamplesPerPrompt = s.SamplesPerPrompt,
-        Sampling = new SamplingOptions { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens },
-        Judge = s.Judge,
-        Judgements = s.Judgements,
-        JudgeTemplate = JudgeTemplate(s),
-        JudgeModel = s.JudgeModel,
         Consistency = s.Consistency,
         PairStrategy = s.PairStrategy,
         MinScoreGap = s.MinScoreGap,
-        Loss = new LossSettings { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha, SelmAlpha = s.SelmAlpha },
-        Optimizer = new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps },
-        Epochs = s.Epochs,
-        BatchSize = s.BatchSize,
-        EvalMaxNewTokens = s.MaxNewTokens,
-        CarryOptimizerState = s.CarryOptimizerState,
-        GenerationBatchSize = s.GenerationBatchSize,
+        Sampling = s.Sampling,
+        Judge = s.Judge with { Template = JudgeTemplate(s) },
+        Loss = s.Loss,
+        Optimizer = s.Optimizer,
     };
 
     /// <summary>
@@ -70,45 +63,23 @@ public static class RunSpecMapping
         }
         Range("rounds", s.Rounds, 1, l.Rounds);
         Range("prompts_per_round", s.PromptsPerRound, 1, l.PromptsPerRound);
-        Range("samples_per_prompt", s.SamplesPerPrompt, 2, l.SamplesPerPrompt);
-        Range("sampling.max_new_tokens", s.MaxNewTokens, 1, l.MaxNewTokens);
-        Range("sampling.batch_size", s.GenerationBatchSize, 0, l.GenerationBatchSize); // 0: planned from the device's memory
-        Range("sampling.top_k", s.TopK, 0, l.TopK);
-        Range("judge.judgements", s.Judgements, 1, l.Judgements);
         Range("sft_steps", s.SftSteps, 0, l.SftSteps);
         Range("eft_examples", s.EftExamples, 0, l.EftExamples);
-        Length("judge.template", s.JudgeTemplate, l.JudgeTemplateLength);
-        Range("optimizer.epochs", s.Epochs, 1, l.Epochs);
-        Range("optimizer.batch_size", s.BatchSize, 1, l.TrainingBatchSize);
-        Range("optimizer.warmup_steps", s.WarmupSteps, 0, l.WarmupSteps);
         Range("generation_replicas", s.GenerationReplicas, 1, l.GenerationReplicas);
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
-        Range("retention.keep_last", s.KeepLast, 0, l.Rounds);
-        if (string.IsNullOrWhiteSpace(s.BestMetric)) problems.Add("retention.best_metric must name a round metric (e.g. eval/accuracy)");
-        Length("retention.best_metric", s.BestMetric, l.TextLength);
         Length("name", s.Name, l.NameLength);
-        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task), ("judge.kind", s.Judge), ("judge.model", s.JudgeModel),
-                     ("consistency", s.Consistency), ("pair_strategy", s.PairStrategy), ("loss.kind", s.Loss), ("reference", s.Reference), ("device", s.Device) })
+        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task),
+                     ("reference", s.Reference), ("device", s.Device) })
             Length(field, text, l.TextLength);
-        // Real numbers: finite, and below a bound past which a value can only be a typo (their lower bounds are the round settings').
+        // Real numbers: finite, and below a bound past which a value can only be a typo.
         void Real(string field, double value, double max)
         {
             if (!double.IsFinite(value)) problems.Add($"{field} must be a finite number, got {value}");
             else if (value > max) problems.Add($"{field} must be at most {max}, got {value}");
         }
-        Real("sampling.temperature", s.Temperature, l.Coefficient);
-        Real("sampling.top_p", s.TopP, 1);
-        Real("min_score_gap", s.MinScoreGap, l.Coefficient);
-        Real("loss.beta", s.Beta, l.Coefficient);
-        Real("loss.label_smoothing", s.LabelSmoothing, 0.5);
-        Real("loss.rpo_alpha", s.RpoAlpha, l.Coefficient);
-        Real("loss.selm_alpha", s.SelmAlpha, l.Coefficient);
-        Real("optimizer.learning_rate", s.LearningRate, l.LearningRate);
-        Real("optimizer.weight_decay", s.WeightDecay, l.Coefficient);
-        Real("optimizer.max_grad_norm", s.MaxGradNorm, l.Coefficient);
         Real("sft_noise", s.SftNoise, 1);
-        foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.RewardModelFolder) })
+        foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl) })
             Length(field, path, l.PathLength);
         if (s.Lora is { } lora)
         {
@@ -117,23 +88,22 @@ public static class RunSpecMapping
                 problems.Add($"model.lora.target_modules names {lora.TargetModules.Length} modules; there are {LoraSettings.AdaptableModules.Length} to adapt");
             else if (lora.AdapterFolder is null) problems.AddRange(ToLoraSettings(lora).Problems("model.lora"));
         }
+        // The sections' and the round fields' own checks: every bad field, each named by its path.
+        problems.AddRange(ToRoundSettings(s).Problems(l));
         long totalPrompts = (long)s.Rounds * s.PromptsPerRound;
         if (totalPrompts > l.TotalPrompts)
             problems.Add($"rounds x prompts_per_round is {totalPrompts}; the limit is {l.TotalPrompts}");
-        long tokens = (long)s.PromptsPerRound * s.SamplesPerPrompt * s.MaxNewTokens;
+        long tokens = (long)s.PromptsPerRound * s.SamplesPerPrompt * s.Sampling.MaxNewTokens;
         if (tokens > l.TokensPerRound)
             problems.Add($"prompts_per_round x samples_per_prompt x sampling.max_new_tokens is {tokens} tokens a round; the limit is {l.TokensPerRound}");
-        Range("budget.max_tokens_per_round", s.MaxTokensPerRound, 1, MaxTokensPerRoundBudget);
-        Range("budget.max_phase_seconds", s.MaxPhaseSeconds, 1, MaxPhaseSecondsBudget);
+        problems.AddRange(s.Budget.Problems(l));
+        problems.AddRange(s.Retention.Problems(l));
         // The token budget with no prompt tokens counted: refused here already, before any file is read.
         if (problems.Count == 0 && TokenBudgetProblem(s, 0) is { } overBudget) problems.Add(overBudget);
         bool countsOutOfRange = problems.Count > 0;
-        // The round settings' own checks (values, names), less the fields already reported above.
-        var reported = problems.Select(Field).ToHashSet();
-        problems.AddRange(ToRoundSettings(s).Problems().Where(p => !reported.Contains(Field(p))));
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
-        if (s.Loss is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
+        if (s.Loss.Kind is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss.Kind}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
         if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
             problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
         if (countsOutOfRange || countsOnly) return; // the model and prompt checks allocate in proportion to the counts
@@ -145,8 +115,8 @@ public static class RunSpecMapping
             problems.AddRange(fileProblems);
             if (fileProblems.Count > 0) return;
         }
-        if (s.Judge == "reward_model" && (string.IsNullOrEmpty(s.RewardModelFolder) || !File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile))))
-            problems.Add($"judge.reward_model_folder '{s.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
+        if (s.Judge.Kind == "reward_model" && (string.IsNullOrEmpty(s.Judge.RewardModelFolder) || !File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile))))
+            problems.Add($"judge.reward_model_folder '{s.Judge.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
         if (s.Lora?.AdapterFolder is { } adapter)
         {
             try
@@ -159,8 +129,8 @@ public static class RunSpecMapping
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
         var (tokenizer, config) = ModelProblems(s, problems);
-        if (tokenizer is not null && s.Judge == "reward_model" && !string.IsNullOrEmpty(s.RewardModelFolder) && File.Exists(Path.Combine(s.RewardModelFolder, RewardModel.HeadFile)))
-            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.RewardModelFolder, tokenizer, s.HfFolder));
+        if (tokenizer is not null && s.Judge.Kind == "reward_model" && !string.IsNullOrEmpty(s.Judge.RewardModelFolder) && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
+            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.HfFolder));
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
         {
@@ -175,12 +145,6 @@ public static class RunSpecMapping
             problems.Add($"device '{s.Device}' is not one of cpu, cuda, cuda:N, auto");
     }
 
-    private static string Field(string problem) => problem.Split(' ', 2)[0];
-
-    /// <summary>The largest budget.max_tokens_per_round and budget.max_phase_seconds a spec may state.</summary>
-    public const long MaxTokensPerRoundBudget = 1_000_000_000_000;
-    public const int MaxPhaseSecondsBudget = 30 * 86_400;
-
     /// <summary>
     /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/>:
     /// generated (P x N sequences of prompt + max_new_tokens), judged (each judge pass reads every sequence again) and
@@ -188,17 +152,17 @@ public static class RunSpecMapping
     /// </summary>
     public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens)
     {
-        long sequence = (long)maxPromptTokens + s.MaxNewTokens;
+        long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
         long generated = (long)s.PromptsPerRound * s.SamplesPerPrompt * sequence;
-        int passes = s.Judge switch
+        int passes = s.Judge.Kind switch
         {
             "implicit" => 2,                          // the policy and the model it was trained from
             "likelihood" or "reward_model" => 1,
-            "llm" => s.Judgements,
-            "self_consistent" => s.Judgements + 2,    // the LLM judge, then the implicit reward that must agree
+            "llm" => s.Judge.Judgements,
+            "self_consistent" => s.Judge.Judgements + 2,    // the LLM judge, then the implicit reward that must agree
             _ => 0,                                   // verifier, majority: no model pass
         };
-        return (generated, generated * passes, (long)s.Epochs * s.PromptsPerRound * 2 * sequence, passes);
+        return (generated, generated * passes, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, passes);
     }
 
     /// <summary>The refusal of a spec whose round can cost more tokens than budget.max_tokens_per_round; null when within it.</summary>
@@ -206,10 +170,10 @@ public static class RunSpecMapping
     {
         var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens);
         long total = generated + judged + trained;
-        return total <= s.MaxTokensPerRound ? null
-            : $"budget.max_tokens_per_round is {s.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
-              $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.MaxNewTokens}) = {generated} generated, " +
-              $"{passes} judge passes ({s.Judge}) = {judged} judged, optimizer.epochs {s.Epochs} x 2 x prompts_per_round = {trained} trained; " +
+        return total <= s.Budget.MaxTokensPerRound ? null
+            : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
+              $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
+              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
     }
 
@@ -267,7 +231,7 @@ public static class RunSpecMapping
 
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
     public static string JudgeTemplate(RunSpec spec) =>
-        spec.JudgeTemplate != "auto" ? spec.JudgeTemplate : string.IsNullOrEmpty(spec.PromptsJsonl) ? "compact" : "rubric";
+        spec.Judge.Template != "auto" ? spec.Judge.Template : string.IsNullOrEmpty(spec.PromptsJsonl) ? "compact" : "rubric";
 
     /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
@@ -319,7 +283,7 @@ public static class RunSpecMapping
             if (!BuiltinTasks.Names.Contains(s.Task)) return null; // reported above
             return BuiltinTasks.ByName(s.Task).Prompts(Math.Min(s.PromptsPerRound, 4096), (int)(s.Seed % int.MaxValue) + 1000, "train");
         }
-        if (s.Judge == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
+        if (s.Judge.Kind == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
         if (!File.Exists(s.PromptsJsonl)) { problems.Add($"prompts.jsonl_path '{s.PromptsJsonl}' does not exist"); return null; }
         try { return TrainingPrompts(s).Prompts; }
         catch (InvalidDataException e) { problems.Add("prompts.jsonl_path: " + e.Message); return null; }
@@ -328,10 +292,10 @@ public static class RunSpecMapping
     /// <summary>Prompts that leave no room for max_new_tokens in the model's context, by line (the first few).</summary>
     private static IEnumerable<string> LengthProblems(RunSpec s, IReadOnlyList<(int Line, int Tokens)> prompts, int context)
     {
-        var tooLong = prompts.Where(p => p.Tokens + s.MaxNewTokens > context).ToList();
+        var tooLong = prompts.Where(p => p.Tokens + s.Sampling.MaxNewTokens > context).ToList();
         string where = string.IsNullOrEmpty(s.PromptsJsonl) ? $"prompts.task '{s.Task}'" : $"prompts.jsonl_path {s.PromptsJsonl}";
         foreach (var (line, tokens) in tooLong.Take(3))
-            yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; with sampling.max_new_tokens {s.MaxNewTokens} it exceeds the model's context of {context}";
+            yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; with sampling.max_new_tokens {s.Sampling.MaxNewTokens} it exceeds the model's context of {context}";
         if (tooLong.Count > 3) yield return $"{where}: {tooLong.Count - 3} more prompts exceed the context";
     }
 }

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using Grpc.Core;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;

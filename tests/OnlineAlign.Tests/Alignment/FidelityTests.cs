@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Consistency;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Pairs;
@@ -79,23 +80,23 @@ public class FidelityTests
         var reference = ResponseLogProbs.Score(model, [new(prompt, Response("123")), new(prompt, Response("321")), new(prompt, Response("132"))]);
         var stage0 = Enumerable.Repeat(new PairExample(prompt, Response("123"), Response("321"), reference[0].Sum, reference[1].Sum, Stage: 0), 4).ToList();
         var stage1 = Enumerable.Repeat(new PairExample(prompt, Response("123"), Response("132"), reference[0].Sum, reference[2].Sum, Stage: 1), 4).ToList();
-        var settings = new RoundSettings { Loss = new LossSettings { Kind = "dpo" }, Optimizer = new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0 }, BatchSize = 2 };
+        var settings = new RoundSettings { Loss = new LossSpec { Kind = "dpo" }, Optimizer = new OptimizerSpec { LearningRate = 1e-3, WeightDecay = 0, BatchSize = 2 } };
         using var staged = BuiltinModels.Clone(model);
         RoundPhases.Train(staged, new PairsOutcome([.. stage1, .. stage0], []), settings, seed: 1, round: 1, padTokenId: 0);
 
         // By hand: stage 0 against the round's reference, then stage 1 against the model stage 0 ended with.
         using var byHand = BuiltinModels.Clone(model);
-        PreferenceTrainer.Train(byHand, stage0, new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 2, 2));
+        PreferenceTrainer.Train(byHand, stage0, new PreferenceTrainer.Settings(settings.Loss, RoundPhases.Optimizer(settings.Optimizer), 1, 2, 2));
         var after0 = ResponseLogProbs.Score(byHand, [new(prompt, Response("123")), new(prompt, Response("132"))], sharePrompts: false);
         PreferenceTrainer.Train(byHand, stage1.Select(p => p with { ReferenceChosen = after0[0].Sum, ReferenceRejected = after0[1].Sum }).ToList(),
-            new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 2, 2 + 7919));
+            new PreferenceTrainer.Settings(settings.Loss, RoundPhases.Optimizer(settings.Optimizer), 1, 2, 2 + 7919));
         var expected = byHand.state_dict();
         foreach (var (name, t) in staged.state_dict()) Assert.True(t.allclose(expected[name], 0, 0), name);
     }
 
     [Fact]
     public void SppoWithTheInitialModelAsReferenceIsRefused() =>
-        Assert.Contains(RunSpecMapping.Problems(new RunSpec { Loss = "sppo", Reference = "initial" }), p => p.Contains("does not fit loss.kind 'sppo'"));
+        Assert.Contains(RunSpecMapping.Problems(new RunSpec { Reference = "initial" , Loss = new() { Kind = "sppo" } }), p => p.Contains("does not fit loss.kind 'sppo'"));
 
     [Theory]
     [InlineData("sort")]
@@ -123,7 +124,7 @@ public class FidelityTests
         Assert.Same(trainedFrom, JudgeFactory.ImplicitReference("previous_round", trainedFrom, initial, policyIsInitial: false));
 
         var groups = Groups(2, 2);
-        var judge = JudgeFactory.Create(new RoundSettings { Judge = "implicit" }, policy, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, false), Tokenizer, null, null, 1, 2);
+        var judge = JudgeFactory.Create(new RoundSettings { Judge = new() { Kind = "implicit", Template = "compact" } }, policy, JudgeFactory.ImplicitReference("initial", trainedFrom, initial, false), Tokenizer, null, null, 1, 2);
         var scores = judge.Score(groups).Scores;
         var rows = groups.SelectMany(g => g.ResponseIds.Select(r => new PromptResponse(g.PromptIds, r))).ToList();
         var expected = ResponseLogProbs.Score(policy, rows).Zip(ResponseLogProbs.Score(initial, rows), (a, b) => a.Sum - b.Sum).ToArray();
@@ -140,8 +141,7 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, EvalPrompts = 8,
-            Judge = "implicit", Consistency = "dyn", Loss = "cream", Seed = 3, Device = "cpu",
+            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, EvalPrompts = 8, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
         run.Prepare();
@@ -163,8 +163,7 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, EvalPrompts = 4,
-            Judge = "implicit", Consistency = "dyn", Loss = "cream", Seed = 3, Device = "cpu",
+            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, EvalPrompts = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
         run.Prepare();
@@ -205,7 +204,7 @@ public class FidelityTests
         double[][] current = [[3, 1, 2], [3, 2, 1], [double.NaN, double.NaN, double.NaN]];
         double[][] previous = [[3, 1, 2], [3, 1, 2], [1, 2, 3]];
         var judged = RoundPhases.Judge(groups, new FixedJudge(current), new FixedJudge(previous),
-            new RoundSettings { Judge = "llm", Consistency = "dyn" }, task, ((ITextTokenizer)Tokenizer).Chat.EndOfResponse);
+            new RoundSettings { Consistency = "dyn", Judge = new() { Kind = "llm", Template = "compact" } }, task, ((ITextTokenizer)Tokenizer).Chat.EndOfResponse);
 
         // Against the verifier's [1, 0, 0]: prompts 0 and 1 only.
         double tau0 = RankAgreement.KendallTauB(current[0], new double[] { 1, 0, 0 }), tau1 = RankAgreement.KendallTauB(current[1], new double[] { 1, 0, 0 });

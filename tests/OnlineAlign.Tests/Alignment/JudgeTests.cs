@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Modeling;
@@ -28,7 +29,7 @@ public class JudgeTests
         using var policy = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
         using var earlier = BuiltinModels.Create(policy.Config, seed: 3);
         var group = Group([5, 6, 7], [8, 9], [10, 11, 12]);
-        var judge = JudgeFactory.Create(new OnlineAlign.Alignment.Rounds.RoundSettings { Judge = "likelihood" }, policy, earlier, new ByteTokenizer(), null, null, 1, 2);
+        var judge = JudgeFactory.Create(new OnlineAlign.Alignment.Rounds.RoundSettings { Judge = new() { Kind = "likelihood" } }, policy, earlier, new ByteTokenizer(), null, null, 1, 2);
         var expected = ResponseLogProbs.Score(policy, group.ResponseIds.Select(r => new PromptResponse(group.PromptIds, r)).ToList()).Select(s => s.Mean);
         Assert.Equal(expected, judge.Score([group]).Scores[0], (a, b) => Math.Abs(a - b) < 1e-9);
     }

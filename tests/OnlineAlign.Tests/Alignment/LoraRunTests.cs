@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
@@ -13,7 +14,8 @@ public class LoraRunTests
     private static RunSpec Spec() => new()
     {
         Task = "sort", SftSteps = 100, EftExamples = 0, Rounds = 2, PromptsPerRound = 64, SamplesPerPrompt = 4, EvalPrompts = 32,
-        MaxNewTokens = 8, Judge = "verifier", LearningRate = 1e-3, BatchSize = 16, Seed = 3, Device = "cpu",
+        Seed = 3, Device = "cpu", Sampling = new() { MaxNewTokens = 8 }, Judge = new() { Kind = "verifier" },
+        Optimizer = new() { LearningRate = 1e-3, BatchSize = 16 },
         Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.1, TargetModules = LoraSettings.AdaptableModules },
     };
 

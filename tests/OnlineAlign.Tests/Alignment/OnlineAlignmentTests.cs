@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Pipeline.Local;
 using OnlineAlign.Tests.Infrastructure;
@@ -12,8 +13,7 @@ public class OnlineAlignmentTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, EvalPrompts = 100,
-            Judge = "verifier", Consistency = "none", Loss = "dpo", Beta = 0.1, LearningRate = 3e-5, BatchSize = 16, Seed = 1, Device = "cpu",
+            Task = "sort", SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, EvalPrompts = 100, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("local-run"));
         double before = run.Prepare().Metrics["eval/accuracy"];
@@ -36,8 +36,7 @@ public class OnlineAlignmentTests
         var spec = new RunSpec
         {
             Task = "sort", SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8,
-            EvalPrompts = 200, Judge = "self_consistent", Consistency = "none", Loss = "dpo", Beta = 0.1, LearningRate = 3e-5, BatchSize = 16,
-            WeightDecay = 0, Seed = 5, Device = "cpu",
+            EvalPrompts = 200, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("label-free"));
         var initial = run.Prepare().Metrics;

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;

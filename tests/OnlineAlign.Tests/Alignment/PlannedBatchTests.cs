@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Pipeline.Local;
@@ -23,8 +24,7 @@ public class PlannedBatchTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 60, EftExamples = 200, Rounds = 1, PromptsPerRound = 48, SamplesPerPrompt = 4, EvalPrompts = 32,
-            MaxNewTokens = 8, Seed = 9, Device = "cpu", GenerationBatchSize = 16,
+            Task = "sort", SftSteps = 60, EftExamples = 200, Rounds = 1, PromptsPerRound = 48, SamplesPerPrompt = 4, EvalPrompts = 32, Seed = 9, Device = "cpu", Sampling = new() { MaxNewTokens = 8, BatchSize = 16 }
         };
         Dictionary<string, double> Round(RunSpec s)
         {
@@ -32,7 +32,7 @@ public class PlannedBatchTests
             return run.RunRound().Metrics.Where(kv => !kv.Key.StartsWith("time/")).ToDictionary();
         }
         var fixedBatch = Round(spec);
-        var planned = Round(spec with { GenerationBatchSize = 0 });
+        var planned = Round(spec with { Sampling = spec.Sampling with { BatchSize = 0 } });
         Assert.Equal(fixedBatch.Keys.Order(), planned.Keys.Order());
         // The same responses, pairs and training; the judge's expected scores only move at float rounding (its batches
         // are padded differently), below anything that changes a ranking here.

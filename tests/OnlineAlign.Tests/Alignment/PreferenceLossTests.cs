@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Losses;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ public class PreferenceLossTests
     [InlineData("dpo", 0.0, 0.5, 1.870957047789532)]
     public void LossMatchesHandComputedValue(string kind, double smoothing, double rpoAlpha, double expected)
     {
-        var settings = new LossSettings { Kind = kind, Beta = 0.1, LabelSmoothing = smoothing, RpoAlpha = rpoAlpha };
+        var settings = new LossSpec { Kind = kind, Beta = 0.1, LabelSmoothing = smoothing, RpoAlpha = rpoAlpha };
         double actual = PreferenceLoss.PerPair(settings, Pair()).item<double>();
         Assert.Equal(expected, actual, 1e-9);
     }
@@ -34,7 +35,7 @@ public class PreferenceLossTests
     public void SelmAddsItsOptimismTermToDpo()
     {
         var pair = Pair() with { PolicyExplore = tensor(new[] { -9.0 }), ReferenceExplore = tensor(new[] { -10.0 }) };
-        var selm = new LossSettings { Kind = "dpo", Beta = 0.1, SelmAlpha = 0.5 };
+        var selm = new LossSpec { Kind = "dpo", Beta = 0.1, SelmAlpha = 0.5 };
         Assert.Equal(0.6709570477895321, PreferenceLoss.PerPair(selm, pair).item<double>(), 1e-12);
         Assert.Throws<ArgumentException>(() => PreferenceLoss.PerPair(selm, Pair()));
     }
@@ -44,14 +45,14 @@ public class PreferenceLossTests
     public void SppoRegressesLogRatiosOnWinRates()
     {
         var pair = Pair() with { WinChosen = tensor(new[] { 0.8 }), WinRejected = tensor(new[] { 0.3 }) };
-        Assert.Equal(3.125, PreferenceLoss.PerPair(new LossSettings { Kind = "sppo", Beta = 0.1 }, pair).item<double>(), 1e-12);
+        Assert.Equal(3.125, PreferenceLoss.PerPair(new LossSpec { Kind = "sppo", Beta = 0.1 }, pair).item<double>(), 1e-12);
     }
 
     [Fact]
     public void CreamWithFullConsistencyIsDpoAndWithHalfIgnoresTheLabel()
     {
         var pair = Pair() with { Consistency = tensor(new[] { 1.0 }) };
-        var cream = new LossSettings { Kind = "cream", Beta = 0.1 };
+        var cream = new LossSpec { Kind = "cream", Beta = 0.1 };
         Assert.Equal(PreferenceLoss.PerPair(cream with { Kind = "dpo" }, pair).item<double>(), PreferenceLoss.PerPair(cream, pair).item<double>(), 12);
         // C = 0.5: the label says nothing, so swapping chosen and rejected changes nothing.
         var half = pair with { Consistency = tensor(new[] { 0.5 }) };
@@ -68,7 +69,7 @@ public class PreferenceLossTests
     [InlineData("label_smoothing", 0.5)]
     public void OutOfRangeSettingsAreRefusedByName(string field, double value)
     {
-        var settings = field == "beta" ? new LossSettings { Beta = value } : new LossSettings { LabelSmoothing = value };
-        Assert.Contains($"loss.{field}", Assert.Throws<ArgumentException>(settings.Validate).Message);
+        var settings = field == "beta" ? new LossSpec { Beta = value } : new LossSpec { LabelSmoothing = value };
+        Assert.Contains(settings.Problems(SpecLimits.Default), p => p.StartsWith($"loss.{field} must be", StringComparison.Ordinal));
     }
 }

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Modeling.Scoring;
@@ -32,7 +33,7 @@ public class SelfRewardingMethodsTests
         using var model = BuiltinModels.Create(BuiltinModels.Tiny, 3);
         var groups = Groups(3, 3);
         var judge = new AgreementJudge(new FixedJudge([3, 1, 2], [0, 5, 1], [2, 2, 4]), new FixedJudge([0.5, -1, 0], [1, 0, 2], [0, 1, 3]));
-        var settings = new RoundSettings { SamplesPerPrompt = 3, Consistency = "none", Judge = "self_consistent" };
+        var settings = new RoundSettings { SamplesPerPrompt = 3, Consistency = "none", Judge = new() { Kind = "self_consistent", Template = "compact" } };
         var judged = RoundPhases.Judge(groups, judge, null, settings, null, Tokenizer.EosId);
         var outcome = RoundPhases.Pairs(groups, judged, settings, model, 1, 1, 0);
         // Prompt 0: best 0 over worst 1, and the implicit reward agrees (0.5 > -1): kept. Prompt 1: best 1 over
@@ -127,12 +128,12 @@ public class SelfRewardingMethodsTests
     {
         using var model = BuiltinModels.Create(BuiltinModels.Tiny, 3);
         var groups = Groups(2, 3);
-        var settings = new RoundSettings { SamplesPerPrompt = 3, Consistency = "none", Loss = new LossSettings { Kind = "dpo", Beta = 0.1, SelmAlpha = 0.5 } };
+        var settings = new RoundSettings { SamplesPerPrompt = 3, Consistency = "none", Loss = new LossSpec { Kind = "dpo", Beta = 0.1, SelmAlpha = 0.5 } };
         var (examples, _, _) = RoundPhases.BuildPairs(groups, [[3, 1, 2], [0, 5, 1]], [1.0, 1.0], settings, model, 1, 0);
         Assert.Equal(groups[0].ResponseIds[0], examples[0].Explore);
         double expected = ResponseLogProbs.Score(model, [new PromptResponse(groups[0].PromptIds, groups[0].ResponseIds[0])])[0].Sum;
         Assert.Equal(expected, examples[0].ReferenceExplore, 4);
-        var steps = PreferenceTrainer.Train(model, examples, new PreferenceTrainer.Settings(settings.Loss, settings.Optimizer, 1, 4, 1));
+        var steps = PreferenceTrainer.Train(model, examples, new PreferenceTrainer.Settings(settings.Loss, RoundPhases.Optimizer(settings.Optimizer), 1, 4, 1));
         Assert.Equal(Math.Log(2), steps[0].Loss, 4);
     }
 }

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Grains.Runs;
@@ -21,7 +22,7 @@ public class ShardedGenerationTests
         var whole = RoundPhases.Generate(model, tokenizer, prompts, indices, settings, seed: 9, round: 2);
         var shards = GenerationShards.Split(prompts.Count, 2).Select((positions, k) => new GenerationShard(positions,
             RoundPhases.Generate(model, tokenizer, positions.Select(p => prompts[p]).ToList(), positions.Select(p => indices[p]).ToList(),
-                settings with { GenerationBatchSize = 7 }, seed: 9, round: 2).Select(g => g.ResponseIds.ToList()).ToList())).ToList();
+                settings with { Sampling = settings.Sampling with { BatchSize = 7 } }, seed: 9, round: 2).Select(g => g.ResponseIds.ToList()).ToList())).ToList();
         var merged = GenerationShard.Merge(shards.Select(s => GenerationShard.FromBytes(s.ToBytes())), prompts.Count);
 
         Assert.Equal(whole.Select(g => g.ResponseIds.ToList()), merged.Select(m => m.ToList()));

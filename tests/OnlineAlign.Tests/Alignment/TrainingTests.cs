@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Tests.Infrastructure;
 using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Rounds;
@@ -41,7 +42,7 @@ public class TrainingTests
         var before = ResponseLogProbs.Score(model, [new PromptResponse(prompt, chosen), new PromptResponse(prompt, rejected)]);
         var pairs = Enumerable.Repeat(new PairExample(prompt, chosen, rejected, before[0].Sum, before[1].Sum), 8).ToList();
         var steps = PreferenceTrainer.Train(model, pairs, new PreferenceTrainer.Settings(
-            new LossSettings { Kind = "dpo", Beta = 0.1 }, new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0 }, Epochs: 5, BatchSize: 4, Seed: 1));
+            new LossSpec { Kind = "dpo", Beta = 0.1 }, new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0 }, Epochs: 5, BatchSize: 4, Seed: 1));
         Assert.Equal(10, steps.Count);
         Assert.True(steps[^1].RewardsMargin > steps[0].RewardsMargin);
         Assert.Equal(1.0, steps[^1].RewardsAccuracy);
@@ -54,7 +55,7 @@ public class TrainingTests
     {
         int[] prompt = Examples.PromptIds(Tokenizer, "sort 21=");
         var pairs = Enumerable.Repeat(new PairExample(prompt, Examples.ResponseIds(Tokenizer, "12"), Examples.ResponseIds(Tokenizer, "21"), -3.0, -2.5), 8).ToList();
-        var settings = new PreferenceTrainer.Settings(new LossSettings { Kind = "dpo" }, new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0.01 }, 1, 4, 3);
+        var settings = new PreferenceTrainer.Settings(new LossSpec { Kind = "dpo" }, new OptimizerSettings { LearningRate = 1e-3, WeightDecay = 0.01 }, 1, 4, 3);
         string file = Path.Combine(RepositoryPaths.NewTempFolder("optimizer"), OptimizerState.FileName);
 
         // Two rounds with the optimiser kept in memory...
@@ -94,7 +95,7 @@ public class TrainingTests
         int[] prompt = Examples.PromptIds(Tokenizer, "sort 21=");
         var pairs = new List<PairExample> { new(prompt, [5, 2], [6, 2], double.NaN, 0) };
         var error = Assert.Throws<NonFiniteLossException>(() => PreferenceTrainer.Train(model, pairs,
-            new PreferenceTrainer.Settings(new LossSettings { Kind = "dpo" }, new OptimizerSettings(), 1, 1, 1)));
+            new PreferenceTrainer.Settings(new LossSpec { Kind = "dpo" }, new OptimizerSettings(), 1, 1, 1)));
         Assert.Equal(0, error.Step);
         Assert.Contains("step 0", error.Message);
         foreach (var (name, t) in model.state_dict()) Assert.True(t.equal(before[name]).all().item<bool>(), name);
@@ -122,10 +123,9 @@ public class TrainingTests
     {
         var problems = new RoundSettings
         {
-            SamplesPerPrompt = 1, Sampling = new() { Temperature = -1 }, Loss = new LossSettings { Beta = 0 }, Judge = "oracle",
-            GenerationBatchSize = -1,
-        }.Problems();
-        Assert.Contains(problems, p => p.StartsWith("sampling.batch_size must be at least 0 (0: planned from the device's memory), got -1"));
+            SamplesPerPrompt = 1, Sampling = new() { Temperature = -1, BatchSize = -1 }, Loss = new LossSpec { Beta = 0 }, Judge = new() { Kind = "oracle", Template = "compact" }
+        }.Problems(SpecLimits.Default);
+        Assert.Contains("sampling.batch_size must be between 0 and 4096, got -1", problems);
         Assert.Contains(problems, p => p.StartsWith("samples_per_prompt"));
         Assert.Contains(problems, p => p.StartsWith("sampling.temperature"));
         Assert.Contains(problems, p => p.StartsWith("loss.beta"));

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using Azure;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;

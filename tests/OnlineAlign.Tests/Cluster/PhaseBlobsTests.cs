@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
@@ -36,7 +37,7 @@ public class PhaseBlobsTests
         Assert.NotEqual(PhaseBlobs.Key("judge", request), PhaseBlobs.Key("pairs", request));
         Assert.NotEqual(PhaseBlobs.Key("judge", request), PhaseBlobs.Key("judge", request with { Policy = new BlobRef { Path = "p", Sha256 = "ab" } }));
         Assert.NotEqual(PhaseBlobs.Key("judge", request), PhaseBlobs.Key("judge", request with { Epoch = 1 }));
-        Assert.NotEqual(PhaseBlobs.Key("judge", request), PhaseBlobs.Key("judge", request with { Spec = new RunSpec { Beta = 0.2 } }));
+        Assert.NotEqual(PhaseBlobs.Key("judge", request), PhaseBlobs.Key("judge", request with { Spec = new RunSpec { Loss = new() { Beta = 0.2 } } }));
     }
 
     [Fact]

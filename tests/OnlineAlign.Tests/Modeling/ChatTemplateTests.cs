@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Text.Json.Nodes;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
@@ -121,7 +122,7 @@ public class ChatTemplateTests
         string model = RepositoryPaths.NewTempFolder("chat-model");
         foreach (var file in Directory.GetFiles(RepositoryPaths.Fixture("hf", "llama-tiny"))) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
         foreach (var file in Directory.GetFiles(folder)) File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
-        var spec = new RunSpec { HfFolder = model, PromptsJsonl = null, Judge = "implicit", Device = "cpu" };
+        var spec = new RunSpec { HfFolder = model, PromptsJsonl = null, Device = "cpu", Judge = new() { Kind = "implicit" } };
         Assert.Contains(RunSpecMapping.Problems(spec), p => p.Contains("model.chat_template") && p.Contains("the chat template cannot be run"));
         Assert.DoesNotContain(RunSpecMapping.Problems(spec with { ChatTemplate = "plain" }), p => p.Contains("chat"));
         Assert.Contains(RunSpecMapping.Problems(spec with { ChatTemplate = "vicuna" }), p => p.StartsWith("model.chat_template 'vicuna' is not one of"));

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using Azure;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnlineAlign.Contracts;

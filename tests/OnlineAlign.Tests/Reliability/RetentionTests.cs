@@ -1,3 +1,5 @@
+using OnlineAlign.Silo.Api;
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Pipeline.Retention;
@@ -23,27 +25,27 @@ public class RetentionTests
     [Fact]
     public void KeepLastKeepsTheLastRoundsTheBestRoundZeroAndWhatTheNextRoundReads()
     {
-        var spec = new RunSpec { Rounds = 10, KeepLast = 2 };
+        var spec = new RunSpec { Rounds = 10, Retention = new() { KeepLast = 2 } };
         // Finished: the last 2, the best (round 4) and round 0; nothing else is read again.
         Assert.Equal([0, 4, 9, 10], CheckpointRetention.Kept(spec, Rounds(10, best: 4)));
-        Assert.Equal([0, 9, 10], CheckpointRetention.Kept(spec with { KeepBest = false }, Rounds(10, best: 4)));
+        Assert.Equal([0, 9, 10], CheckpointRetention.Kept(spec with { Retention = spec.Retention with { KeepBest = false } }, Rounds(10, best: 4)));
         // Still running after round 6: round 7 reads P_6, P_5, P_4 (CREAM's previous judge and its reference), and one
         // more round is kept so that a corrupt round 6 rolls back to round 5 rather than to the start.
-        Assert.Equal([0, 3, 4, 5, 6], CheckpointRetention.Kept(spec with { KeepBest = false }, Rounds(6)));
+        Assert.Equal([0, 3, 4, 5, 6], CheckpointRetention.Kept(spec with { Retention = spec.Retention with { KeepBest = false } }, Rounds(6)));
         // keep_last 0 (the default) keeps everything, and deletes nothing.
         Assert.Equal(Enumerable.Range(0, 11), CheckpointRetention.Kept(new RunSpec { Rounds = 10 }, Rounds(10)));
         Assert.Empty(CheckpointRetention.ToDelete(new RunSpec { Rounds = 10 }, Rounds(10), [Round(3, epoch: 0)], "init"));
         // The best by another metric (higher is better); a round without the metric, or with NaN, is never the best.
         var rounds = Rounds(10);
         rounds[6] = rounds[6] with { Metrics = new() { ["judge/score_mean"] = 7, ["eval/accuracy"] = double.NaN } };
-        Assert.Equal(7, CheckpointRetention.Best(spec with { BestMetric = "judge/score_mean" }, rounds));
+        Assert.Equal(7, CheckpointRetention.Best(spec with { Retention = spec.Retention with { BestMetric = "judge/score_mean" } }, rounds));
         Assert.NotEqual(7, CheckpointRetention.Best(spec, rounds));
     }
 
     [Fact]
     public void ToDeleteListsOnlyCheckpointsNoKeptRecordOrTheInitialPolicyUses()
     {
-        var spec = new RunSpec { Rounds = 10, KeepLast = 2, KeepBest = false };
+        var spec = new RunSpec { Rounds = 10, Retention = new() { KeepLast = 2, KeepBest = false } };
         var rounds = Rounds(10);
         rounds[0] = rounds[0] with { CheckpointDeleted = true };         // deleted at an earlier commit
         rounds[1] = rounds[1] with { ManifestPath = rounds[9].ManifestPath }; // (a shared checkpoint) kept through round 10
@@ -55,7 +57,7 @@ public class RetentionTests
     [Fact]
     public void MarkingForRetentionKeepsEveryRecordAndQueuesTheCheckpointsToDelete()
     {
-        var state = new RunState { Spec = new RunSpec { Rounds = 10, KeepLast = 2, KeepBest = false }, Rounds = Rounds(10), Initial = new BlobRef { Path = "init" } };
+        var state = new RunState { Spec = new RunSpec { Rounds = 10, Retention = new() { KeepLast = 2, KeepBest = false } }, Rounds = Rounds(10), Initial = new BlobRef { Path = "init" } };
         Assert.Equal(8, RoundHistory.MarkForRetention(state));
         Assert.Equal(Enumerable.Range(1, 10), state.Rounds.Select(r => r.Round)); // every record stays, metrics included
         Assert.Equal(Enumerable.Range(1, 8), state.Rounds.Where(r => r.CheckpointDeleted).Select(r => r.Round));

@@ -1,3 +1,4 @@
+using OnlineAlign.Silo.Api;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Tests.Infrastructure;
 
@@ -10,7 +11,7 @@ public partial class ApiSafetyTests
     public async Task ABuiltInModelsSpecIsCheckedOnTheGpuSiloWithItsPromptsCounted()
     {
         var spec = LocalTestCluster.SmallSpec(rounds: 1);
-        var contract = OnlineAlign.Pipeline.Specs.SpecConversion.FromProto(spec);
+        var contract = SpecConversion.FromProto(spec);
         var (generated, judged, trained, _) = OnlineAlign.Pipeline.Specs.RunSpecMapping.RoundTokens(contract, 0);
         // Within budget without prompt tokens (the API silo's own check passes it); over once the GPU silo counts the prompts.
         spec.Budget = new BudgetSpec { MaxTokensPerRound = generated + judged + trained };

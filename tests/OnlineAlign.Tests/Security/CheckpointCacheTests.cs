@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Pipeline.Files;

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
@@ -43,8 +44,8 @@ public class ModelFolderFuzzTests
 
     private static RunSpec Spec(string folder, string judge = "self_consistent", string? reward = null) => new()
     {
-        HfFolder = folder, Task = "sort", Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 2, MaxNewTokens = 16, EvalPrompts = 4, SftSteps = 0,
-        BatchSize = 4, Judge = judge, RewardModelFolder = reward, Device = "cpu",
+        HfFolder = folder, Task = "sort", Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 2, EvalPrompts = 4, SftSteps = 0, Device = "cpu",
+        Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = judge, RewardModelFolder = reward }, Optimizer = new() { BatchSize = 4 },
     };
 
     private List<string> Check(RunSpec spec, SpecLimits? limits = null) =>

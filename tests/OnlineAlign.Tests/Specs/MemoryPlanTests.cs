@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
@@ -30,7 +31,7 @@ public class MemoryPlanTests
             ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32, NumHeads = 32, NumKeyValueHeads = 8,
             HeadDim = 128, RopeTheta = 500000, MaxPositions = 8192, TorchDtype = "bfloat16",
         };
-        var spec = new RunSpec { BatchSize = 4, GenerationBatchSize = 64, MaxNewTokens = 512, Reference = "initial", Judge = "llm" };
+        var spec = new RunSpec { Reference = "initial", Sampling = new() { BatchSize = 64, MaxNewTokens = 512 }, Judge = new() { Kind = "llm" }, Optimizer = new() { BatchSize = 4 } };
         var full = MemoryPlanning.Plan(spec, llama8b, maxPromptTokens: 512, cpu: false);
         var lora = MemoryPlanning.Plan(spec with { Lora = new LoraSpec() }, llama8b, maxPromptTokens: 512, cpu: false);
         Assert.Equal(8.03e9 * 2, full.TrainedCopy, 0.01e9 * 2);
@@ -90,7 +91,7 @@ public class MemoryPlanTests
         Assert.Equal(llama8b.ParameterCount() * 8L, full.OptimizerMoments);
         Assert.Equal(0, MemoryPlanning.HostPlan(lora, llama8b, cpu: true).Construction); // on a CPU device the model is built where it stays
 
-        var spec = new RunSpec { BatchSize = 4, GenerationBatchSize = 64, MaxNewTokens = 512, Judge = "llm", Lora = new LoraSpec() };
+        var spec = new RunSpec { Lora = new LoraSpec() , Sampling = new() { BatchSize = 64, MaxNewTokens = 512 }, Judge = new() { Kind = "llm" }, Optimizer = new() { BatchSize = 4 } };
         var device = MemoryPlanning.Plan(spec, llama8b, maxPromptTokens: 512, cpu: false);
         var roomy = new MemoryPlanning.DeviceBudget("cuda:0", 80L << 30, Cpu: false, HostBytes: 256L << 30);
         Assert.Null(MemoryPlanning.Problem(device, host, roomy, lora: true));

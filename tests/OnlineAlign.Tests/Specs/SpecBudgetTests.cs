@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Pipeline.Specs;
@@ -13,28 +14,28 @@ public class SpecBudgetTests
         Assert.Empty(RunSpecMapping.Problems(new RunSpec())); // the defaults fit their own budget
 
         // The built-in sort task's prompts are a few dozen byte tokens: the full check counts them.
-        var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, MaxNewTokens = 16, Judge = "llm", Judgements = 3, Epochs = 2 };
+        var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 }, Optimizer = new() { Epochs = 2 } };
         var (generated, judged, trained, passes) = RunSpecMapping.RoundTokens(spec, 0);
         Assert.Equal((100L * 4 * 16, 100L * 4 * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
         long withoutPrompts = generated + judged + trained;
 
         // Below even the prompt-free count: refused before any file or prompt is read (the API silo's own check).
-        var early = RunSpecMapping.Problems(spec with { MaxTokensPerRound = withoutPrompts - 1 }, readFiles: false);
+        var early = RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts - 1 } }, readFiles: false);
         Assert.Contains(early, p => p.StartsWith($"budget.max_tokens_per_round is {withoutPrompts - 1}, but a round of this spec may cost {withoutPrompts} tokens: " +
             "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated, 3 judge passes (llm) = 19200 judged", StringComparison.Ordinal));
 
         // Within the prompt-free count, beyond it once the prompts' tokens are counted: refused where the prompts are read.
-        var full = RunSpecMapping.Problems(spec with { MaxTokensPerRound = withoutPrompts });
+        var full = RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts } });
         var refusal = Assert.Single(full, p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
         Assert.Matches(@"x \(prompt [1-9]\d* \+ sampling\.max_new_tokens 16\)", refusal);
         Assert.Contains("raise the budget, or lower the counts", refusal);
-        Assert.Empty(RunSpecMapping.Problems(spec with { MaxTokensPerRound = withoutPrompts * 10 }));
+        Assert.Empty(RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts * 10 } }));
     }
 
     [Fact]
     public void BudgetsOutOfRangeAreNamed()
     {
-        var problems = RunSpecMapping.Problems(new RunSpec { MaxTokensPerRound = 0, MaxPhaseSeconds = -5 });
+        var problems = RunSpecMapping.Problems(new RunSpec { Budget = new() { MaxTokensPerRound = 0, MaxPhaseSeconds = -5 } });
         Assert.Contains("budget.max_tokens_per_round must be between 1 and 1000000000000, got 0", problems);
         Assert.Contains("budget.max_phase_seconds must be between 1 and 2592000, got -5", problems);
     }

@@ -1,3 +1,5 @@
+using OnlineAlign.Silo.Api;
+using OnlineAlign.Specs;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Google.Protobuf;

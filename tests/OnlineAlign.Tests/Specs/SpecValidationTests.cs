@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Pipeline.Specs;
 
@@ -27,7 +28,7 @@ public class SpecValidationTests
     public void TheGrainsCheapReCheckRefusesWhatTheLimitsRefuseWithoutReadingAnything()
     {
         // What a grain re-checks when a cluster member calls it directly: counts, names and numbers against the limits.
-        var huge = new RunSpec { Rounds = 1_000_000, Beta = double.NaN, Loss = "nonsense" };
+        var huge = new RunSpec { Rounds = 1_000_000, Loss = new() { Beta = double.NaN, Kind = "nonsense" } };
         var problems = RunSpecMapping.Problems(huge, countsOnly: true);
         Assert.Contains("rounds must be between 1 and 10000, got 1000000", problems);
         Assert.Contains(problems, p => p.StartsWith("loss.beta must be a finite number", StringComparison.Ordinal));
@@ -69,20 +70,17 @@ public class SpecValidationTests
         {
             var spec = new RunSpec
             {
-                Name = S(), Task = random.Next(2) == 0 ? "sort" : S(), Rounds = I(), PromptsPerRound = I(), SamplesPerPrompt = I(),
-                Temperature = D(), TopP = D(), TopK = I(), MaxNewTokens = I(), Judge = S(), Judgements = I(), Consistency = S(),
-                PairStrategy = S(), MinScoreGap = D(), Loss = S(), Beta = D(), LabelSmoothing = D(), RpoAlpha = D(), Reference = S(),
-                LearningRate = D(), WeightDecay = D(), Epochs = I(), BatchSize = I(), MaxGradNorm = D(), WarmupSteps = I(),
-                EvalPrompts = I(), Seed = (ulong)random.NextInt64(), Device = S(), SftSteps = I(), GenerationReplicas = I(),
-                GenerationBatchSize = I(), MaxPhaseAttempts = I(),
-                PromptsJsonl = random.Next(4) == 0 ? S() : null, HfFolder = random.Next(4) == 0 ? S() : null,
+                Name = S(), Task = random.Next(2) == 0 ? "sort" : S(), Rounds = I(), PromptsPerRound = I(), SamplesPerPrompt = I(), Consistency = S(),
+                PairStrategy = S(), MinScoreGap = D(), Reference = S(),
+                EvalPrompts = I(), Seed = (ulong)random.NextInt64(), Device = S(), SftSteps = I(), GenerationReplicas = I(), MaxPhaseAttempts = I(),
+                PromptsJsonl = random.Next(4) == 0 ? S() : null, HfFolder = random.Next(4) == 0 ? S() : null, Sampling = new() { Temperature = D(), TopP = D(), TopK = I(), MaxNewTokens = I(), BatchSize = I() }, Judge = new() { Kind = S(), Judgements = I() }, Loss = new() { Kind = S(), Beta = D(), LabelSmoothing = D(), RpoAlpha = D() }, Optimizer = new() { LearningRate = D(), WeightDecay = D(), Epochs = I(), BatchSize = I(), MaxGradNorm = D(), WarmupSteps = I() }
             };
             var problems = RunSpecMapping.Problems(spec);
             Assert.DoesNotContain(problems, p => p.StartsWith("spec: could not be checked", StringComparison.Ordinal));
             if (problems.Count == 0)
             {
                 Assert.InRange(spec.Rounds, 1, SpecLimits.Default.Rounds);
-                Assert.True((long)spec.PromptsPerRound * spec.SamplesPerPrompt * spec.MaxNewTokens <= SpecLimits.Default.TokensPerRound);
+                Assert.True((long)spec.PromptsPerRound * spec.SamplesPerPrompt * spec.Sampling.MaxNewTokens <= SpecLimits.Default.TokensPerRound);
             }
         }
     }

@@ -1,4 +1,4 @@
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Specs;
 
 /// <summary>
 /// The largest values a run spec may ask for, and what a silo will read from disk for it. Every count a

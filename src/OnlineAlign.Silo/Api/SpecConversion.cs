@@ -1,9 +1,13 @@
 using OnlineAlign.Contracts;
+using OnlineAlign.Specs;
 using V1 = OnlineAlign.Api.V1;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Silo.Api;
 
-/// <summary>Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec.</summary>
+/// <summary>
+/// Between the wire's RunSpec (fields optional: unset means the default) and the grains' RunSpec, at the gRPC edge: the
+/// pipeline and the grains never see the generated API. Sections map by field name (<see cref="SectionMapping"/>).
+/// </summary>
 public static class SpecConversion
 {
     public static RunSpec FromProto(V1.RunSpec p)
@@ -18,35 +22,18 @@ public static class SpecConversion
             PromptsJsonl = p.Prompts?.HasJsonlPath == true ? p.Prompts.JsonlPath : null,
             EvalPrompts = p.Prompts?.HasEvalPrompts == true ? p.Prompts.EvalPrompts : d.EvalPrompts,
             Rounds = p.HasRounds ? p.Rounds : d.Rounds,
+            Sampling = SectionMapping.FromProto<SamplingSpec>(p.Sampling),
+            Judge = SectionMapping.FromProto<JudgeSpec>(p.Judge),
+            Loss = SectionMapping.FromProto<LossSpec>(p.Loss),
+            Optimizer = SectionMapping.FromProto<OptimizerSpec>(p.Optimizer),
+            Budget = SectionMapping.FromProto<BudgetSpec>(p.Budget),
+            Retention = SectionMapping.FromProto<RetentionSpec>(p.Retention),
             PromptsPerRound = p.HasPromptsPerRound ? p.PromptsPerRound : d.PromptsPerRound,
             SamplesPerPrompt = p.HasSamplesPerPrompt ? p.SamplesPerPrompt : d.SamplesPerPrompt,
-            Temperature = p.Sampling?.HasTemperature == true ? p.Sampling.Temperature : d.Temperature,
-            TopP = p.Sampling?.HasTopP == true ? p.Sampling.TopP : d.TopP,
-            TopK = p.Sampling?.HasTopK == true ? p.Sampling.TopK : d.TopK,
-            MaxNewTokens = p.Sampling?.HasMaxNewTokens == true ? p.Sampling.MaxNewTokens : d.MaxNewTokens,
-            GenerationBatchSize = p.Sampling?.HasBatchSize == true ? p.Sampling.BatchSize : d.GenerationBatchSize,
-            Judge = p.Judge?.HasKind == true ? p.Judge.Kind : d.Judge,
-            Judgements = p.Judge?.HasJudgements == true ? p.Judge.Judgements : d.Judgements,
-            RewardModelFolder = p.Judge?.HasRewardModelFolder == true ? p.Judge.RewardModelFolder : null,
-            JudgeTemplate = p.Judge?.HasTemplate == true ? p.Judge.Template : d.JudgeTemplate,
-            JudgeModel = p.Judge?.HasModel == true ? p.Judge.Model : d.JudgeModel,
             Consistency = p.HasConsistency ? p.Consistency : d.Consistency,
             PairStrategy = p.HasPairStrategy ? p.PairStrategy : d.PairStrategy,
             MinScoreGap = p.HasMinScoreGap ? p.MinScoreGap : d.MinScoreGap,
-            Loss = p.Loss?.HasKind == true ? p.Loss.Kind : d.Loss,
-            Beta = p.Loss?.HasBeta == true ? p.Loss.Beta : d.Beta,
-            LabelSmoothing = p.Loss?.HasLabelSmoothing == true ? p.Loss.LabelSmoothing : d.LabelSmoothing,
-            RpoAlpha = p.Loss?.HasRpoAlpha == true ? p.Loss.RpoAlpha : d.RpoAlpha,
-            SelmAlpha = p.Loss?.HasSelmAlpha == true ? p.Loss.SelmAlpha : d.SelmAlpha,
             Reference = p.HasReference ? p.Reference : d.Reference,
-            LearningRate = p.Optimizer?.HasLearningRate == true ? p.Optimizer.LearningRate : d.LearningRate,
-            WeightDecay = p.Optimizer?.HasWeightDecay == true ? p.Optimizer.WeightDecay : d.WeightDecay,
-            Epochs = p.Optimizer?.HasEpochs == true ? p.Optimizer.Epochs : d.Epochs,
-            BatchSize = p.Optimizer?.HasBatchSize == true ? p.Optimizer.BatchSize : d.BatchSize,
-            MaxGradNorm = p.Optimizer?.HasMaxGradNorm == true ? p.Optimizer.MaxGradNorm : d.MaxGradNorm,
-            WarmupSteps = p.Optimizer?.HasWarmupSteps == true ? p.Optimizer.WarmupSteps : d.WarmupSteps,
-            CarryOptimizerState = p.Optimizer?.HasCarryState == true ? p.Optimizer.CarryState : d.CarryOptimizerState,
-            GradientCheckpointing = p.Optimizer?.HasGradientCheckpointing == true ? p.Optimizer.GradientCheckpointing : d.GradientCheckpointing,
             Seed = p.HasSeed ? p.Seed : d.Seed,
             Device = p.HasDevice ? p.Device : d.Device,
             SftSteps = p.HasSftSteps ? p.SftSteps : d.SftSteps,
@@ -55,11 +42,6 @@ public static class SpecConversion
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
             ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
             Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
-            MaxTokensPerRound = p.Budget?.HasMaxTokensPerRound == true ? p.Budget.MaxTokensPerRound : d.MaxTokensPerRound,
-            MaxPhaseSeconds = p.Budget?.HasMaxPhaseSeconds == true ? p.Budget.MaxPhaseSeconds : d.MaxPhaseSeconds,
-            KeepLast = p.Retention?.HasKeepLast == true ? p.Retention.KeepLast : d.KeepLast,
-            KeepBest = p.Retention?.HasKeepBest == true ? p.Retention.KeepBest : d.KeepBest,
-            BestMetric = p.Retention?.HasBestMetric == true ? p.Retention.BestMetric : d.BestMetric,
         };
     }
 
@@ -87,16 +69,12 @@ public static class SpecConversion
             EftExamples = s.EftExamples,
             Model = new V1.ModelSpec { Builtin = s.BuiltinModel, ChatTemplate = s.ChatTemplate },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
-            Sampling = new V1.SamplingSpec { Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens, BatchSize = s.GenerationBatchSize },
-            Judge = new V1.JudgeSpec { Kind = s.Judge, Judgements = s.Judgements, Template = s.JudgeTemplate, Model = s.JudgeModel },
-            Loss = new V1.LossSpec { Kind = s.Loss, Beta = s.Beta, LabelSmoothing = s.LabelSmoothing, RpoAlpha = s.RpoAlpha, SelmAlpha = s.SelmAlpha },
-            Optimizer = new V1.OptimizerSpec
-            {
-                LearningRate = s.LearningRate, WeightDecay = s.WeightDecay, Epochs = s.Epochs, BatchSize = s.BatchSize,
-                MaxGradNorm = s.MaxGradNorm, WarmupSteps = s.WarmupSteps, CarryState = s.CarryOptimizerState, GradientCheckpointing = s.GradientCheckpointing,
-            },
-            Budget = new V1.BudgetSpec { MaxTokensPerRound = s.MaxTokensPerRound, MaxPhaseSeconds = s.MaxPhaseSeconds },
-            Retention = new V1.RetentionSpec { KeepLast = s.KeepLast, KeepBest = s.KeepBest, BestMetric = s.BestMetric },
+            Sampling = SectionMapping.ToProto<V1.SamplingSpec>(s.Sampling),
+            Judge = SectionMapping.ToProto<V1.JudgeSpec>(s.Judge),
+            Loss = SectionMapping.ToProto<V1.LossSpec>(s.Loss),
+            Optimizer = SectionMapping.ToProto<V1.OptimizerSpec>(s.Optimizer),
+            Budget = SectionMapping.ToProto<V1.BudgetSpec>(s.Budget),
+            Retention = SectionMapping.ToProto<V1.RetentionSpec>(s.Retention),
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.Lora is { } lora)
@@ -106,7 +84,6 @@ public static class SpecConversion
             if (lora.AdapterFolder is not null) p.Model.Lora.AdapterFolder = lora.AdapterFolder;
         }
         if (s.PromptsJsonl is not null) p.Prompts.JsonlPath = s.PromptsJsonl;
-        if (s.RewardModelFolder is not null) p.Judge.RewardModelFolder = s.RewardModelFolder;
         return p;
     }
 
