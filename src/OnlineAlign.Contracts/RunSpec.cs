@@ -43,6 +43,8 @@ public sealed record RunSpec
     /// gives) mixed into a built-in task's warm start, so that the LLM judge can judge from round 1.
     /// </summary>
     [Id(38)] public int EftExamples { get; init; } = 2000;
+    /// <summary>Where the EFT examples' responses come from: corruptions or own_samples (OnlineAlign.Alignment.Rounds.WarmStart.EftSources).</summary>
+    [Id(76)] public string EftSource { get; init; } = "corruptions";
     /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
     [Id(42)] public LoraSpec? Lora { get; init; }
     /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>

@@ -65,6 +65,8 @@ public static class RunSpecMapping
         Range("prompts_per_round", s.PromptsPerRound, 1, l.PromptsPerRound);
         Range("sft_steps", s.SftSteps, 0, l.SftSteps);
         Range("eft_examples", s.EftExamples, 0, l.EftExamples);
+        if (!WarmStart.EftSources.Contains(s.EftSource))
+            problems.Add($"eft_source '{s.EftSource}' is not one of {string.Join(", ", WarmStart.EftSources)}");
         Range("generation_replicas", s.GenerationReplicas, 1, l.GenerationReplicas);
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
@@ -227,7 +229,8 @@ public static class RunSpecMapping
 
     /// <summary>The warm start's settings for the spec.</summary>
     public static WarmStart.Settings WarmStartSettings(RunSpec spec) =>
-        new(Steps: spec.SftSteps, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec));
+        new(Steps: spec.SftSteps, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec),
+            EftSource: spec.EftSource, SampleTokens: spec.Sampling.MaxNewTokens);
 
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
     public static string JudgeTemplate(RunSpec spec) =>

@@ -40,6 +40,7 @@ public static class SpecConversion
             GenerationReplicas = p.HasGenerationReplicas ? p.GenerationReplicas : d.GenerationReplicas,
             MaxPhaseAttempts = p.HasMaxPhaseAttempts ? p.MaxPhaseAttempts : d.MaxPhaseAttempts,
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
+            EftSource = p.HasEftSource ? p.EftSource : d.EftSource,
             ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
             Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
         };
@@ -66,7 +67,7 @@ public static class SpecConversion
             Name = s.Name, Rounds = s.Rounds, SamplesPerPrompt = s.SamplesPerPrompt, Consistency = s.Consistency,
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
             PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas, MaxPhaseAttempts = s.MaxPhaseAttempts,
-            EftExamples = s.EftExamples,
+            EftExamples = s.EftExamples, EftSource = s.EftSource,
             Model = new V1.ModelSpec { Builtin = s.BuiltinModel, ChatTemplate = s.ChatTemplate },
             Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
             Sampling = SectionMapping.ToProto<V1.SamplingSpec>(s.Sampling),

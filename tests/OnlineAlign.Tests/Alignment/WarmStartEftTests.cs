@@ -2,7 +2,9 @@ using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Modeling;
+using OnlineAlign.Contracts;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Pipeline.Specs;
 
 namespace OnlineAlign.Tests.Alignment;
 
@@ -48,5 +50,15 @@ public class WarmStartEftTests
         Assert.All(losses, loss => Assert.True(double.IsFinite(loss)));
         var e = Assert.Throws<ArgumentException>(() => WarmStart.Train(BuiltinModels.Tiny, Tokenizer, Task, Small with { EftSource = "oracle" }, 3, out _));
         Assert.Contains("eft_source 'oracle'", e.Message);
+    }
+
+    [Fact]
+    public void TheSpecsEftSourceReachesTheWarmStartAndAnUnknownOneIsRefusedNamingTheField()
+    {
+        var spec = new RunSpec { EftSource = "own_samples" };
+        Assert.Equal("own_samples", RunSpecMapping.WarmStartSettings(spec).EftSource);
+        Assert.Equal(spec.Sampling.MaxNewTokens, RunSpecMapping.WarmStartSettings(spec).SampleTokens);
+        Assert.Equal("corruptions", RunSpecMapping.WarmStartSettings(new RunSpec()).EftSource);   // the measured default
+        Assert.Contains(RunSpecMapping.Problems(new RunSpec { EftSource = "oracle" }), p => p.StartsWith("eft_source 'oracle' is not one of", StringComparison.Ordinal));
     }
 }
