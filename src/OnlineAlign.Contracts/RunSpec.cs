@@ -47,7 +47,7 @@ public sealed record RunSpec
     [Id(76)] public string EftSource { get; init; } = "corruptions";
     /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
     [Id(42)] public LoraSpec? Lora { get; init; }
-    /// <summary>How prompts are formatted: auto (the model folder's chat_template: ChatML or Llama-3, plain text where it has none), plain, chatml, llama3.</summary>
+    /// <summary>How prompts are formatted: auto (the model folder's own chat_template, run as transformers runs it; plain text where it has none), plain, chatml, llama3.</summary>
     [Id(43)] public string ChatTemplate { get; init; } = "auto";
     [Id(74)] public BudgetSpec Budget { get; init; } = new();
     [Id(75)] public RetentionSpec Retention { get; init; } = new();

@@ -99,7 +99,6 @@ builder.UseOrleans(orleans =>
     });
     if (serveDashboard) orleans.AddDashboard();
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
-    orleans.Services.AddPlacementFilter<OnSiloOfItsKeyFilterStrategy, OnSiloOfItsKeyFilterDirector>(ServiceLifetime.Singleton);
     // Runs that were in progress when the cluster stopped continue as soon as it is up (not at their next reminder).
     if (silo.Role != "gpu")
         orleans.AddStartupTask((services, startupCancellation) =>
@@ -119,8 +118,6 @@ builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(P
     silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
 builder.Services.AddSingleton<OnlineAlign.Pipeline.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
-builder.Services.AddSingleton<WorkerCensus>();    // the worker activations here: this silo's load
-builder.Services.AddSingleton<WorkerPlacement>(); // runs orchestrated here put their workers on the least busy GPU silos
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);

@@ -16,9 +16,7 @@ public sealed class GpuSiloOnlyAttribute() : PlacementFilterAttribute(new GpuSil
 public sealed class GpuSiloPlacementFilterStrategy() : PlacementFilterStrategy(0);
 
 /// <summary>
-/// Keeps the GPU silos, then picks one for a run's worker grains: the silo the run chose by load
-/// (<see cref="WorkerPlacement"/>, passed as Orleans' placement hint in the call that activates the worker), or,
-/// for an activation without one, by hash: a run's worker (key "run") and its
+/// Keeps the GPU silos, then picks one for a run's worker grains: a run's worker (key "run") and its
 /// generation replicas (keys "run#gen1", "run#gen2", ...) go to consecutive GPU silos starting at one chosen
 /// by the run's hash. Runs spread over the GPU silos, and a run's replicas land on different silos while
 /// there are enough of them (more replicas than silos wrap around). Silos that die drop out of the list.
@@ -32,9 +30,6 @@ public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) 
         var gpus = silos.Where(silo => metadata.GetSiloMetadata(silo).Metadata.GetValueOrDefault(MetadataKey) == "gpu")
             .OrderBy(silo => silo.ToParsableString(), StringComparer.Ordinal).ToList();
         if (gpus.Count <= 1) return gpus;
-        // The run chose this silo by load (WorkerPlacement) and says so in the activating call.
-        if (target.RequestContextData?.GetValueOrDefault(IPlacementDirector.PlacementHintKey) is SiloAddress chosen && gpus.Contains(chosen))
-            return [chosen];
         var (run, replica) = RunAndReplica(target.GrainIdentity.Key.ToString());
         int first = (int)(BitConverter.ToUInt32(SHA256.HashData(Encoding.UTF8.GetBytes(run))) % (uint)gpus.Count); // stable across processes
         return [gpus[(first + replica) % gpus.Count]];

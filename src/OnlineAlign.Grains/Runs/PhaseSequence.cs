@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
-using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runtime;
 using Orleans.Storage;
 
@@ -16,7 +15,6 @@ internal sealed class PhaseSequence(
     string runId,
     RunStateGate gate,
     IGrainFactory grains,
-    WorkerPlacement placement,
     OnlineAlign.Storage.CheckpointStore store,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
     ILogger log)
@@ -29,13 +27,9 @@ internal sealed class PhaseSequence(
     /// <summary>Replica 0 is the run's own worker; the others are separate activations the GPU filter places.</summary>
     public IPolicyWorkerGrain Replica(int k) => k == 0 ? Worker : grains.GetGrain<IPolicyWorkerGrain>($"{runId}#gen{k}");
 
-    /// <summary>The silo this activation placed each replica on (by load); a replica whose silo is gone is placed again.</summary>
-    private readonly Dictionary<int, Orleans.Runtime.SiloAddress> _placed = new();
-
     /// <summary>Does the run's next step: prepare, round 0's evaluation, the next round, or completing the run.</summary>
     public async Task Next(CancellationToken ct)
     {
-        await PlaceReplicas(1);
         if (S.Initial is null)
         {
             Enter(0, "prepare");
@@ -45,26 +39,6 @@ internal sealed class PhaseSequence(
         else if (S.Baseline is null) await EvaluateInitial(ct);
         else if (S.Rounds.Count >= S.Spec!.Rounds) await transition(RunTrigger.Complete, s => s.Phase = "");
         else await Round(S.Rounds.Count + 1, ct);
-    }
-
-    /// <summary>
-    /// Before a step, the replicas it uses are active on GPU silos chosen by load, each placed when first needed (the
-    /// worker at the run's first step, the other replicas when they first generate, so GPU silos that joined since are
-    /// candidates), away from the silos the run's other replicas use. With no GPU silo answering, the step's own call
-    /// fails as it would have, and the driver waits for one.
-    /// </summary>
-    private async Task PlaceReplicas(int replicas)
-    {
-        var live = placement.GpuSilos();
-        var missing = Enumerable.Range(0, replicas).Where(k => !_placed.TryGetValue(k, out var silo) || !live.Contains(silo)).ToList();
-        if (missing.Count == 0) return;
-        foreach (int k in missing) _placed.Remove(k);
-        var chosen = await placement.Choose(runId, missing.Count, _placed.Values.ToList());
-        for (int i = 0; i < chosen.Count; i++)
-        {
-            await WorkerPlacement.Activate(Replica(missing[i]), chosen[i]);
-            _placed[missing[i]] = chosen[i];
-        }
     }
 
     /// <summary>Round 0: the initial policy evaluated as every round is, so a run's table shows what the rounds changed.</summary>
@@ -141,7 +115,6 @@ internal sealed class PhaseSequence(
     private async Task<List<PhaseOutput>> Generate(int round, CancellationToken ct)
     {
         var shards = GenerationShards.Split(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
-        await PlaceReplicas(shards.Count);
         var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
         {
             RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch, Initial = S.Initial,

@@ -27,7 +27,6 @@ public sealed class RunGrain(
     DeepCopier<RunState> copier,
     OnlineAlign.Specs.SpecLimits limits,
     OnlineAlign.Storage.CheckpointStore store,
-    OnlineAlign.Grains.Placement.WorkerPlacement placement,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
@@ -43,7 +42,7 @@ public sealed class RunGrain(
     {
         _gate = new RunStateGate(RunId, state, copier);
         _gate.Loaded();
-        var phases = new PhaseSequence(RunId, _gate, GrainFactory, placement, store, Transition, log);
+        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, log);
         _driver = new RoundDriver(RunId, _gate, phases, Transition, DeactivateOnIdle, log);
         // A silo that died mid-round left the run driving: pick it up again at once.
         if (S.Lifecycle.IsDriving()) _driver.EnsureRunning();

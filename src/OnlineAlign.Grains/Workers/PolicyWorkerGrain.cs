@@ -25,7 +25,7 @@ namespace OnlineAlign.Grains.Workers;
 [GpuSiloOnly]
 [Immovable]
 public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults, MemoryLedger ledger,
-    WorkerCensus census, ILogger<PolicyWorkerGrain> log)
+    ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
 {
     private ModelThread? _thread;
@@ -35,15 +35,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     private ModelThread Thread => _thread ??= new ModelThread($"model-{this.GetPrimaryKeyString()}");
     private ModelCache Models => _models ??= new ModelCache();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        census.Add(this.GetPrimaryKeyString()); // counted as this silo's load from now on (WorkerPlacement)
-        return Task.CompletedTask;
-    }
-
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        census.Remove(this.GetPrimaryKeyString());
         ledger.Release(this.GetPrimaryKeyString()); // its models go with it
         if (_thread is null) return;
         // Models hold tensors created on the model thread: release them there.

@@ -34,7 +34,7 @@ public class PhaseCancellationTests
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Generate(model, Tokenizer, prompts, [0, 1, 2, 3], settings, 1, 1, ct));
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Judge(groups, new ImplicitRewardJudge(model, null, 0), null, settings, Task, Tokenizer.EosId, ct));
         // The paper's rubric needs a longer context than the tiny model's.
-        using var judge = BuiltinModels.Create(BuiltinModels.Tiny with { MaxPositions = 1024 }, 3);
+        using var judge = BuiltinModels.Create(BuiltinModels.Tiny with { MaxPositions = 2048 }, 3);
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Judge(groups,
             new LlmJudge(judge, Tokenizer, 1, new() { MaxNewTokens = 4 }), null, settings, Task, Tokenizer.EosId, ct));
         Assert.ThrowsAny<OperationCanceledException>(() => RoundPhases.Pairs(groups, judged, settings, model, 1, 1, 0, ct));

@@ -126,36 +126,6 @@ public class MultiSiloTests
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, shards: 2);
     }
 
-    /// <summary>
-    /// Two runs on two GPU silos: the second goes to the silo the first does not use, whatever their ids' hashes say
-    /// (placement by hash put both on one silo for about half of all id pairs).
-    /// </summary>
-    [Fact]
-    public async Task ASecondRunsWorkerGoesToTheGpuSiloTheFirstRunDoesNotUse()
-    {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
-        var client = cluster.Client(0);
-        cluster.Faults.Hold("train/round-1/start");
-        var first = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1) });
-        await cluster.Faults.WaitUntilReachedAsync("train/round-1/start", TimeSpan.FromMinutes(4));
-        int firstHost = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy("train/round-1/start"));
-
-        cluster.Faults.Hold("generate/round-1/start");   // the first run is past it
-        var secondSpec = LocalTestCluster.SmallSpec(rounds: 1);
-        secondSpec.Name = "second";
-        var second = await client.StartRunAsync(new StartRunRequest { Spec = secondSpec });
-        await cluster.Faults.WaitUntilReachedAsync("generate/round-1/start", TimeSpan.FromMinutes(4));
-        int secondHost = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy("generate/round-1/start"));
-        Assert.True(firstHost is 1 or 2 && secondHost is 1 or 2, $"workers on silos {firstHost} and {secondHost}: GPU silos are 1 and 2");
-        Assert.NotEqual(firstHost, secondHost);
-        Assert.Contains($"run {second.Id}: workers placed by load", cluster.Silos[0].Output);
-
-        cluster.Faults.Release("train/round-1/start");
-        cluster.Faults.Release("generate/round-1/start");
-        foreach (var run in new[] { first, second })
-            Assert.Equal("completed", (await RunProbe.WaitForAsync(client, run.Id, r => r.Status is "completed" or "failed", TimeSpan.FromMinutes(4))).Status);
-    }
-
     [Fact]
     public async Task ACorruptCheckpointIsReportedAndTheRunContinuesFromTheLastGoodOne()
     {
