@@ -110,6 +110,8 @@ builder.UseOrleans(orleans =>
         });
 });
 
+// Before any tensor work: every round computed here splits its kernels over the same number of threads.
+int torchThreads = OnlineAlign.Modeling.TorchThreads.Pin(silo.TorchThreads);
 builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadBytesPerSecond: (long)(silo.MaxUploadMegabytesPerSecond * 1e6)));
 // Spec files are read only under the data roots: the configured ones (default: the data folder) and ONLINEALIGN_DATA_ROOTS (':'-separated).
 var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
@@ -169,7 +171,7 @@ app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeco
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
                       (observability.Port > 0 ? $"metrics on http://{observability.ListenAddress}:{observability.Port}/metrics{(serveDashboard ? ", dashboard /dashboard" : "")}, " : "") +
-                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}{(clusterTls.Enabled ? " (mutual TLS)" : "")}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}"));
+                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}{(clusterTls.Enabled ? " (mutual TLS)" : "")}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}, torch threads {torchThreads}"));
 
 try
 {

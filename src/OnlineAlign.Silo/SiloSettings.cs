@@ -36,6 +36,11 @@ public sealed class SiloSettings
     public int ParentProcessId { get; set; }
     /// <summary>Phases that compute on this silo's device at once (each holds its models' activations); more wait their turn.</summary>
     public int MaxConcurrentComputations { get; set; } = 2;
+    /// <summary>
+    /// CPU threads torch's kernels use in this silo (0: torch's default, the machine's cores). Pinned at start: a
+    /// round trained with another count rounds differently, so silos that may resume each other's rounds use one count.
+    /// </summary>
+    public int TorchThreads { get; set; }
     /// <summary>The device memory a run's memory plan must fit, in bytes; 0: measured (the machine's memory, or nvidia-smi's total for a GPU).</summary>
     public long DeviceMemoryBytes { get; set; }
     /// <summary>The host memory a run's host plan (and the runs here together) must fit, in bytes; 0: measured (the memory this process may use).</summary>

@@ -52,6 +52,9 @@ public sealed class SiloProcess : IAsyncDisposable
         info.Environment["Api__Port"] = ports[2].ToString();
         info.Environment["Observability__Port"] = ports[3].ToString();
         info.Environment["Silo__Device"] = "cpu";
+        // One thread per silo: several silo processes share the test machine's cores, and a round retried or resumed
+        // on another silo must round the same way (see TorchThreads).
+        info.Environment["Silo__TorchThreads"] = "1";
         // Tests make their model folders and prompt sets under the temp folder, or use the repository's fixtures.
         info.Environment["Silo__DataRoots__0"] = Path.GetTempPath();
         info.Environment["Silo__DataRoots__1"] = RepositoryPaths.Root;
