@@ -158,6 +158,24 @@ public class ModelFamilyTests
         }
     }
 
+    /// <summary>GPUs run bf16: every family piece (scaled embedding, (1 + w) norms, masks, soft-caps) runs in it and stays near float32.</summary>
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Bfloat16RunsAndStaysCloseToFloat32(string fixture)
+    {
+        using var scope = NewDisposeScope();
+        using var full = HfCheckpoint.Load(Folder(fixture));
+        using var half = HfCheckpoint.Load(Folder(fixture), dtype: ScalarType.BFloat16);
+        var ids = tensor(new long[] { 3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46, 26, 43, 38 }).unsqueeze(0);
+        using var noGrad = no_grad();
+        var expected = full.forward(ids);
+        var logits = half.forward(ids).to(ScalarType.Float32);
+        float difference = (logits - expected).abs().max().item<float>(), scale = expected.abs().max().item<float>();
+        Assert.True(difference < 0.05f * scale, $"{fixture}: bf16 logits differ by {difference} (largest logit {scale})");
+        var greedy = TextGenerator.Generate(half, [[3, 14, 15, 92, 65]], new SamplingOptions { MaxNewTokens = 8, Temperature = 0 });
+        Assert.Equal(8, greedy[0].Tokens.Length);
+    }
+
     /// <summary>The memory plan counts what the model holds: its parameters (the extra norms included), and the adapters'.</summary>
     [Theory]
     [MemberData(nameof(Fixtures))]
