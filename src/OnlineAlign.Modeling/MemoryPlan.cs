@@ -81,7 +81,9 @@ public sealed record MemoryPlan(
     /// weight or adapter needs them, the attention kernel's query, keys and values (repeated to every query head under
     /// GQA) and output, the output projection's input, and SwiGLU's gate, silu(gate), up and (for a trained down
     /// projection) product. A frozen base saves only what its adapters and the gradient's path need. Rotary embeddings
-    /// save no activation (their cos and sin are constants).
+    /// save no activation (their cos and sin are constants). Qwen3's and Gemma 3's q/k norms save their inputs (q and k),
+    /// Gemma 3's norms of each sub-layer's output save that output. (Soft-capped attention's written-out scores grow with
+    /// the square of the sequence and are not counted.)
     /// </summary>
     public static long ActivationElementsPerToken(ModelConfig c, LoraSettings? lora)
     {
@@ -93,7 +95,9 @@ public sealed record MemoryPlan(
             + (Trained("q_proj", "k_proj", "v_proj") ? h : 0)                  // normalised input of q, k, v
             + (Trained("gate_proj", "up_proj") ? h : 0)                        // normalised input of the MLP
             + attentionKernel + (Trained("o_proj") ? q : 0)
-            + 3 * m + (Trained("down_proj") ? m : 0);
+            + 3 * m + (Trained("down_proj") ? m : 0)
+            + (c.QkNorm ? q + kv : 0)
+            + (c.GemmaNorms ? 2 * h : 0);
         return c.NumLayers * perLayer + 2 * h;
         }
     }

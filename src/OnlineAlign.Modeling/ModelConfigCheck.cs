@@ -3,7 +3,7 @@ namespace OnlineAlign.Modeling;
 /// <summary>
 /// What a config.json may ask for, checked before a memory plan is made or anything is allocated: a config is hostile
 /// input, and its sizes decide every allocation that follows (10^9 layers once took a silo past its memory). The limits
-/// admit every released Llama/Qwen2-family model (the largest, ~1T parameters, has hidden_size ~16k, 126 layers,
+/// admit every released Llama/Qwen2/Qwen3/Gemma 3-family model (the largest, ~1T parameters, has hidden_size ~16k, 126 layers,
 /// vocabularies ~256k) with room to spare, but not sizes that can only be a typo or an attack; products are computed in
 /// checked 64-bit, so no size wraps around to look small.
 /// </summary>
@@ -44,6 +44,15 @@ public static class ModelConfigCheck
             problems.Add($"num_attention_heads x head_dim is {(long)c.NumHeads * c.HeadDim}; the limit is {MaxAttentionWidth}");
         if (!double.IsFinite(c.RmsNormEps) || c.RmsNormEps <= 0 || c.RmsNormEps >= 1) problems.Add($"rms_norm_eps must be a number in (0, 1), got {c.RmsNormEps}");
         if (!double.IsFinite(c.RopeTheta) || c.RopeTheta <= 0) problems.Add($"rope_theta must be a positive number, got {c.RopeTheta}");
+        if (c.LayerTypes is not null && c.LayerTypes.Count != c.NumLayers)
+            problems.Add($"layer_types has {c.LayerTypes.Count} entries for num_hidden_layers {c.NumLayers}");
+        if (c.HasSlidingLayers && c.SlidingWindow < 1) problems.Add($"sliding_window must be at least 1, got {c.SlidingWindow}");
+        if (c.HasSlidingLayers && (!double.IsFinite(c.RopeLocalTheta) || c.RopeLocalTheta <= 0))
+            problems.Add($"rope_local_base_freq must be a positive number, got {c.RopeLocalTheta}");
+        if (!double.IsFinite(c.QueryPreAttnScalar) || c.QueryPreAttnScalar < 0 || (c.GemmaNorms && c.QueryPreAttnScalar == 0))
+            problems.Add($"query_pre_attn_scalar must be a positive number, got {c.QueryPreAttnScalar}");
+        foreach (var (field, cap) in new[] { ("final_logit_softcapping", c.FinalLogitSoftcapping), ("attn_logit_softcapping", c.AttnLogitSoftcapping) })
+            if (cap is double v && (!double.IsFinite(v) || v <= 0)) problems.Add($"{field} must be a positive number or null, got {v}");
         foreach (var (field, id) in new[] { ("bos_token_id", c.BosTokenId), ("eos_token_id", c.EosTokenId), ("pad_token_id", c.PadTokenId) })
             if (id < -1 || id >= c.VocabSize) problems.Add($"{field} {id} is not a token id below vocab_size {c.VocabSize}");
         if (problems.Count > 0) return problems;

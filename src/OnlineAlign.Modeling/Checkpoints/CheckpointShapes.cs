@@ -4,7 +4,7 @@ namespace OnlineAlign.Modeling.Checkpoints;
 /// The tensors a config's decoder holds, by Hugging Face name and shape, computed from the config alone: a folder's
 /// safetensors headers are compared with them before anything is allocated, so a checkpoint that does not match its
 /// config is refused by name instead of after the model was built. Mirrors DecoderLM's modules (a test compares the
-/// two for each form: Llama, Qwen2's q/k/v biases, tied embeddings).
+/// two for each form: Llama, Qwen2's q/k/v biases, tied embeddings, Qwen3's q/k norms, Gemma 3's four norms per layer).
 /// </summary>
 public static class CheckpointShapes
 {
@@ -18,6 +18,16 @@ public static class CheckpointShapes
             string p = $"model.layers.{i}.";
             shapes[p + "input_layernorm.weight"] = [h];
             shapes[p + "post_attention_layernorm.weight"] = [h];
+            if (c.GemmaNorms)
+            {
+                shapes[p + "pre_feedforward_layernorm.weight"] = [h];
+                shapes[p + "post_feedforward_layernorm.weight"] = [h];
+            }
+            if (c.QkNorm)
+            {
+                shapes[p + "self_attn.q_norm.weight"] = [c.HeadDim];
+                shapes[p + "self_attn.k_norm.weight"] = [c.HeadDim];
+            }
             shapes[p + "self_attn.q_proj.weight"] = [q, h];
             shapes[p + "self_attn.k_proj.weight"] = [kv, h];
             shapes[p + "self_attn.v_proj.weight"] = [kv, h];

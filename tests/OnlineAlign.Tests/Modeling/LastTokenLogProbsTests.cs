@@ -35,9 +35,16 @@ public class LastTokenLogProbsTests
     [Theory]
     [InlineData("llama")]
     [InlineData("qwen2")]
+    [InlineData("gemma3-tiny")]          // sliding window 4: the template alone is longer
+    [InlineData("gemma3-softcap-tiny")]
     public void EachRowsLastTokenLogProbsAreItsOwnForwardPasss(string family)
     {
-        using var model = family == "llama" ? HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny")) : BuiltinModels.Create(Qwen2ShapeTests.SmallQwen2, 5);
+        using var model = family switch
+        {
+            "llama" => HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny")),
+            "qwen2" => BuiltinModels.Create(Qwen2ShapeTests.SmallQwen2, 5),
+            _ => HfCheckpoint.Load(RepositoryPaths.Fixture("hf", family)),
+        };
         var (rows, sizes) = Rows(model.Config.VocabSize);
         int[] wanted = [3, 4, 7, 9];
         var shared = LastTokenLogProbs.Score(model, rows, sizes, wanted, maxRows: 4);
