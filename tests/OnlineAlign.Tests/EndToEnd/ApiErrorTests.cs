@@ -48,12 +48,14 @@ public class ApiErrorTests
         // The newer fields: each bad value named with its field.
         var newer = LocalTestCluster.SmallSpec();
         newer.EftExamples = -1;
-        newer.Judge = new JudgeSpec { Template = "no placeholders", Model = "someone" };
+        newer.EftSource = "the_internet";
+        newer.Judge = new JudgeSpec { Template = "no placeholders", Model = "someone", MaxNewTokens = 5000 };
         newer.Loss = new LossSpec { SelmAlpha = double.NaN, RpoAlpha = 1e9 };
         var newerError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = newer }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, newerError.StatusCode);
         foreach (var expected in new[] { "eft_examples must be between 0 and 100000, got -1", "judge.template", "judge.model 'someone'",
-                     "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000" })
+                     "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000",
+                     "eft_source 'the_internet' is not one of corruptions, own_samples", "judge.max_new_tokens must be between 1 and 4096, got 5000" })
             Assert.Contains(expected, newerError.Status.Detail);
         // This session's fields: LoRA, the chat template, the planned batch (0 is valid, below it is not).
         var lora = LocalTestCluster.SmallSpec();
