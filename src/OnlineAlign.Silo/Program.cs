@@ -120,6 +120,7 @@ builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(P
     silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
 builder.Services.AddSingleton<OnlineAlign.Pipeline.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
+builder.Services.AddSingleton<GpuSilos>();
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));
 builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);

@@ -16,6 +16,7 @@ internal sealed class PhaseSequence(
     RunStateGate gate,
     IGrainFactory grains,
     OnlineAlign.Storage.CheckpointStore store,
+    Func<int> activeGpuSilos,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
     ILogger log)
 {
@@ -111,10 +112,15 @@ internal sealed class PhaseSequence(
         await Commit(evaluated, clock);
     }
 
-    /// <summary>Generation, split into contiguous prompt shards, one per replica, run side by side.</summary>
+    /// <summary>
+    /// Generation, split into contiguous prompt shards, one per replica, run side by side; `generation_replicas: 0`
+    /// is one replica per GPU silo active at the round's start. The split never changes what is sampled.
+    /// </summary>
     private async Task<List<PhaseOutput>> Generate(int round, CancellationToken ct)
     {
-        var shards = GenerationShards.Split(S.Spec!.PromptsPerRound, S.Spec.GenerationReplicas);
+        int replicas = S.Spec!.GenerationReplicas > 0 ? S.Spec.GenerationReplicas : Math.Max(1, activeGpuSilos());
+        if (replicas > S.ReplicasUsed) await Record(s => s.ReplicasUsed = replicas);   // so that all of them are retired
+        var shards = GenerationShards.Split(S.Spec.PromptsPerRound, replicas);
         var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
         {
             RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch, Initial = S.Initial,

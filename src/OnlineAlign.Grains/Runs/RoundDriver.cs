@@ -148,7 +148,7 @@ internal sealed class RoundDriver(
     {
         try
         {
-            for (int k = 0; k < Math.Max(1, S.Spec?.GenerationReplicas ?? 1); k++) await phases.Replica(k).Retire();
+            for (int k = 0; k < Math.Max(1, Math.Max(S.ReplicasUsed, S.Spec?.GenerationReplicas ?? 1)); k++) await phases.Replica(k).Retire();
         }
         catch (Exception e)
         {

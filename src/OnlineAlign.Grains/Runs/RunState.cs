@@ -34,4 +34,6 @@ public sealed class RunState
     [Id(30)] public List<RoundRecord> Superseded { get; set; } = new();
     /// <summary>Checkpoint manifests retention marked deleted whose blobs are not all deleted yet (retried after each commit).</summary>
     [Id(31)] public List<string> PendingDeletes { get; set; } = new();
+    /// <summary>The most generation replicas any round used (with `generation_replicas: 0` it follows the GPU silos).</summary>
+    [Id(40)] public int ReplicasUsed { get; set; }
 }

@@ -67,7 +67,7 @@ public static class RunSpecMapping
         Range("eft_examples", s.EftExamples, 0, l.EftExamples);
         if (!WarmStart.EftSources.Contains(s.EftSource))
             problems.Add($"eft_source '{s.EftSource}' is not one of {string.Join(", ", WarmStart.EftSources)}");
-        Range("generation_replicas", s.GenerationReplicas, 1, l.GenerationReplicas);
+        Range("generation_replicas", s.GenerationReplicas, 0, l.GenerationReplicas);
         Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
         Length("name", s.Name, l.NameLength);

@@ -21,10 +21,14 @@ public class MultiSiloTests
         var sharded = LocalTestCluster.SmallSpec(rounds: 2);
         sharded.GenerationReplicas = 2;
         var run = await client.StartRunAsync(new StartRunRequest { Spec = sharded });
-        var single = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1) });
+        // generation_replicas 0: one replica per GPU silo, and the control silo is not one.
+        var perGpuSilo = LocalTestCluster.SmallSpec(rounds: 1);
+        perGpuSilo.GenerationReplicas = 0;
+        var single = await client.StartRunAsync(new StartRunRequest { Spec = perGpuSilo });
         var done = await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
         Assert.Equal(2, done.CommittedRounds);
         await RunProbe.WaitForAsync(client, single.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, single.Id, rounds: 1, shards: 1);
 
         // Generation sharded over 2 replicas sampled the same responses as 1 replica (same seed): the round's
         // response statistics, judge scores and the trained policy's evaluation agree exactly.

@@ -19,6 +19,10 @@ public class SpecValidationTests
         Assert.Contains(problems, p => p.StartsWith("rounds x prompts_per_round is 2000000000000000", StringComparison.Ordinal));
 
         Assert.Contains("rounds must be between 1 and 10000, got -1", RunSpecMapping.Problems(new RunSpec { Rounds = -1 }));
+        // generation_replicas: 0 is one per GPU silo; below it, or past the limit, is refused.
+        Assert.DoesNotContain(RunSpecMapping.Problems(new RunSpec { GenerationReplicas = 0 }), p => p.Contains("generation_replicas"));
+        Assert.Contains("generation_replicas must be between 0 and 64, got -1", RunSpecMapping.Problems(new RunSpec { GenerationReplicas = -1 }));
+        Assert.Contains("generation_replicas must be between 0 and 64, got 65", RunSpecMapping.Problems(new RunSpec { GenerationReplicas = 65 }));
         // Each count within its limit, their product not.
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Rounds = 10_000, PromptsPerRound = 100_000 }),
             p => p.StartsWith("rounds x prompts_per_round is 1000000000; the limit is 2000000", StringComparison.Ordinal));
