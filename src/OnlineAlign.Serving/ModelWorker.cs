@@ -19,6 +19,12 @@ public sealed class ModelWorker : IDisposable
     private readonly BlockingCollection<Action> _jobs = new();
     private readonly Thread _thread;
     private readonly ServedModel _model;
+    private int _waiting;
+
+    /// <summary>Tests: when set, the model thread waits for it before each request (a request held in progress).</summary>
+    internal ManualResetEventSlim? Gate { get; set; }
+    /// <summary>Requests queued or generating.</summary>
+    internal int Waiting => Volatile.Read(ref _waiting);
 
     public ModelWorker(ServedModel model)
     {
@@ -34,7 +40,13 @@ public sealed class ModelWorker : IDisposable
     public ChannelReader<ChoiceDelta> Generate(GenerationRequest request, CancellationToken aborted)
     {
         var output = Channel.CreateUnbounded<ChoiceDelta>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        _jobs.Add(() => Run(request, output.Writer, aborted));
+        Interlocked.Increment(ref _waiting);
+        _jobs.Add(() =>
+        {
+            try { Gate?.Wait(aborted); Run(request, output.Writer, aborted); }
+            catch (OperationCanceledException) { output.Writer.TryComplete(); }
+            finally { Interlocked.Decrement(ref _waiting); }
+        });
         return output.Reader;
     }
 

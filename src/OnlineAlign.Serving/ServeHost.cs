@@ -31,6 +31,7 @@ public sealed class ServeHost : IAsyncDisposable
     private readonly ModelWorker _worker;
 
     public string Url { get; }
+    internal ModelWorker Worker => _worker;
 
     private ServeHost(WebApplication app, ModelWorker worker, string url) { _app = app; _worker = worker; Url = url; }
 
