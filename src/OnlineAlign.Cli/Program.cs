@@ -9,6 +9,7 @@ var root = new RootCommand("OnlineAlign: online preference alignment of language
 root.Subcommands.Add(LocalCommand.Create());
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(MergeAdapterCommand.Create());
 root.Subcommands.Add(PlotCommand.Create());
 root.Subcommands.Add(MetricsCommands.Metrics());

@@ -36,9 +36,11 @@ public static class TextGenerator
     /// the KV cache's memory bounded and gives the same rows. Rows sharing a prompt should be adjacent.</param>
     /// <param name="rowMaxNewTokens">Each row's own token limit, at most options.MaxNewTokens (default: that for every row);
     /// a row's tokens are the first ones it would give with a higher limit.</param>
+    /// <param name="onToken">Called on this thread with (row, token) as each new token is picked, for a server that streams
+    /// them; it may cancel <paramref name="cancellationToken"/> to end the call early (a client's stop sequence).</param>
     public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
         IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue, CancellationToken cancellationToken = default,
-        GenerationStats? stats = null, IReadOnlyList<int>? rowMaxNewTokens = null)
+        GenerationStats? stats = null, IReadOnlyList<int>? rowMaxNewTokens = null, Action<int, int>? onToken = null)
     {
         options.Validate();
         if (maxBatch < 1) throw new ArgumentException($"maxBatch must be at least 1, got {maxBatch}");
@@ -54,12 +56,12 @@ public static class TextGenerator
             var batchLimits = limits.Skip(k * maxBatch).Take(chunk.Length).ToList();
             // The KV cache holds this batch's longest allowance only.
             return Batch(model, chunk, options with { MaxNewTokens = batchLimits.Max() }, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(),
-                batchLimits, stats, cancellationToken);
+                batchLimits, stats, cancellationToken, onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token));
         }).ToList();
     }
 
     private static List<Continuation> Batch(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
-        IReadOnlyList<int> limits, GenerationStats? stats, CancellationToken cancellationToken)
+        IReadOnlyList<int> limits, GenerationStats? stats, CancellationToken cancellationToken, Action<int, int>? onToken)
     {
         var (promptLength, capacity) = Capacity(model, prompts, options);
         var device = model.Device;
@@ -128,6 +130,7 @@ public static class TextGenerator
                 if (finished[row]) continue; // finished earlier, carried until the next compaction
                 tokens[row].Add((int)hostTokens[i]);
                 logProbs[row].Add(hostLogProbs[i]);
+                onToken?.Invoke(row, (int)hostTokens[i]);
                 if (stopSet.Contains((int)hostTokens[i])) stopped[row] = true;
                 finished[row] = stopped[row] || tokens[row].Count >= limits[row];
             }

@@ -1,0 +1,14 @@
+namespace OnlineAlign.Serving;
+
+/// <summary>What one request may ask for; over a limit the request is refused with 400 naming the field.</summary>
+public sealed record ServeLimits
+{
+    /// <summary>Bytes of a request body (a bigger one gets 413 before it is parsed).</summary>
+    public long MaxBodyBytes { get; init; } = 1 << 20;
+    public int MaxN { get; init; } = 16;
+    public int MaxMessages { get; init; } = 256;
+    public int MaxStopSequences { get; init; } = 4;
+    public int MaxStopLength { get; init; } = 256;
+    /// <summary>Requests admitted at once (generating or queued for the model thread); more get 429.</summary>
+    public int MaxConcurrent { get; init; } = 8;
+}
