@@ -97,4 +97,17 @@ public class GuardDecisionTests
         Assert.Equal(0, verdict.BestRound);
         Assert.Equal("the guard stopped the run after round 1: health/unscored_rate 1 above guard.max_unscored_rate 0.5; best round 0", verdict.StopReason);
     }
+
+    [Fact]
+    public void RetentionKeepsTheGuardsBestRound()
+    {
+        // Four rounds with keep_last 1, the run over; round 4 tripped the guard, so round 3 is what export takes.
+        var rounds = Enumerable.Range(1, 4).Select(k => new OnlineAlign.Contracts.RoundRecord
+        {
+            Round = k, ManifestPath = $"m{k}", Metrics = new(R(k, tau: k == 4 ? 0 : 0.9).Item2) { ["eval/accuracy"] = k == 1 ? 0.9 : 0.1 },
+        }).ToList();
+        var spec = new OnlineAlign.Contracts.RunSpec { Rounds = 4, Retention = new() { KeepLast = 1 }, Guard = On };
+        Assert.Equal([0, 1, 3, 4], OnlineAlign.Pipeline.Retention.CheckpointRetention.Kept(spec, rounds));
+        Assert.Equal([0, 1, 4], OnlineAlign.Pipeline.Retention.CheckpointRetention.Kept(spec with { Guard = new() }, rounds));
+    }
 }
