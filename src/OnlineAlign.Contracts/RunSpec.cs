@@ -51,6 +51,8 @@ public sealed record RunSpec
     [Id(43)] public string ChatTemplate { get; init; } = "auto";
     [Id(74)] public BudgetSpec Budget { get; init; } = new();
     [Id(75)] public RetentionSpec Retention { get; init; } = new();
+    /// <summary>The label-free guard: stop when the health signals say the judge is being exploited, and mark the best round.</summary>
+    [Id(77)] public GuardSpec Guard { get; init; } = new();
 }
 
 /// <summary>A LoRA adapter to train (mirrors onlinealign.v1.LoraSpec; PEFT's LoraConfig names).</summary>
@@ -86,6 +88,10 @@ public sealed record RunStatus
     [Id(6)] public string? Error { get; init; }
     /// <summary>How many writes the run's persisted state has had: a later answer has a larger version.</summary>
     [Id(7)] public long Version { get; init; }
+    /// <summary>With the guard on: the best round by its label-free criterion, why, and why it stopped the run (null: it did not).</summary>
+    [Id(8)] public int? BestRound { get; init; }
+    [Id(9)] public string? BestReason { get; init; }
+    [Id(10)] public string? StopReason { get; init; }
 }
 
 /// <summary>A committed round: its metrics, warnings and checkpoint manifest path.</summary>

@@ -61,3 +61,10 @@ public sealed class RetentionSpecConverter : IConverter<RetentionSpec, SpecSecti
     public RetentionSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<RetentionSpec>();
     public SpecSectionJson ConvertToSurrogate(in RetentionSpec value) => SpecSectionJson.From(value);
 }
+
+[RegisterConverter]
+public sealed class GuardSpecConverter : IConverter<GuardSpec, SpecSectionJson>
+{
+    public GuardSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<GuardSpec>();
+    public SpecSectionJson ConvertToSurrogate(in GuardSpec value) => SpecSectionJson.From(value);
+}

@@ -1,5 +1,6 @@
 using OnlineAlign.Modeling.Lora;
 using OnlineAlign.Alignment.Consistency;
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Pairs;
 using OnlineAlign.Alignment.Tasks;
@@ -74,6 +75,12 @@ public static class RoundPhases
             }
             metrics["generation/accuracy"] = truth.SelectMany(v => v).Average();
         }
+        // Label-free health signals (the guard reads them; docs/watching.md#health-signals).
+        var scores = current.Scores.Select(v => (IReadOnlyList<double>)v).ToList();
+        metrics[HealthSignals.ScoreEntropy] = HealthSignals.NormalisedScoreEntropy(scores);
+        metrics[HealthSignals.UnscoredRate] = HealthSignals.Unscored(scores);
+        if (current.Agreement is { } implicitReward)
+            metrics[HealthSignals.ImplicitAgreement] = HealthSignals.Agreement(scores, implicitReward.Select(v => (IReadOnlyList<double>)v).ToList());
         var (consistency, meanTau) = Consistency(current.Scores.ToList(), previous?.Scores.ToList(), s.Consistency);
         metrics["consistency/C"] = consistency.Average();
         metrics["consistency/tau"] = meanTau;
@@ -220,7 +227,11 @@ public static class RoundPhases
         var rows = ids.Select((p, i) => new PromptResponse(p, samples[i].Tokens)).ToList();
         var own = ResponseLogProbs.Score(policy, rows, cancellationToken: cancellationToken);
         metrics["kl/reference"] = own.Zip(ResponseLogProbs.Score(reference, rows, cancellationToken: cancellationToken), (a, b) => a.Sum - b.Sum).Average();
-        metrics["kl/initial"] = own.Zip(ResponseLogProbs.Score(initial, rows, cancellationToken: cancellationToken), (a, b) => a.Sum - b.Sum).Average();
+        var initialLogProbs = ResponseLogProbs.Score(initial, rows, cancellationToken: cancellationToken);
+        metrics["kl/initial"] = own.Zip(initialLogProbs, (a, b) => a.Sum - b.Sum).Average();
+        // The guard's KL (per sequence, on the same samples) and the sampled length health/length_drift is measured by.
+        metrics[HealthSignals.KlInitial] = HealthSignals.Kl(own.Select(o => o.Sum).ToList(), initialLogProbs.Select(o => o.Sum).ToList());
+        metrics[HealthSignals.SampleLength] = samples.Average(g => g.Tokens.Length);
         return metrics;
     }
 

@@ -74,12 +74,14 @@ public static class RunWatcher
     // A superseded round names its attempt, the epoch `export --epoch` takes.
     private static string Label(RoundMetrics r) => r.Superseded ? $"{r.Round} (epoch {r.Epoch}, superseded)" : r.Round.ToString();
 
-    public static Table RoundsTable(ListRoundsResponse listed)
+    /// <param name="best">the guard's best round, marked "(best)" (null: the guard is off)</param>
+    public static Table RoundsTable(ListRoundsResponse listed, int? best = null)
     {
         var table = new Table().AddColumn("round");
         foreach (var c in Columns) table.AddColumn(c);
         foreach (var r in WithInitial(listed))
-            table.AddRow([Label(r), .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
+            table.AddRow([Label(r) + (r.Round == best && !r.Superseded ? " (best)" : ""),
+                .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
         return table;
     }
 }

@@ -65,14 +65,14 @@ public static class LocalCommand
             if (final.Status is "completed" or "failed" or "cancelled") File.Delete(marker);
             var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id }, cancellationToken: cancellationToken);
             var rounds = listed.Rounds;
-            AnsiConsole.Write(RunWatcher.RoundsTable(listed));
+            AnsiConsole.Write(RunWatcher.RoundsTable(listed, final.HasBestRound ? final.BestRound : null));
             if (rounds.Count == 0) return 1;
 
             string outputs = Path.Combine(folder, "runs", run.Id);
             // A resumed run that was exported before it was interrupted keeps that export: the same weights.
             string policy = Path.Combine(outputs, "policy");
             string exported = Directory.Exists(policy) && Directory.EnumerateFileSystemEntries(policy).Any() ? policy
-                : await PolicyDownload.WriteAsync(client, run.Id, -1, policy, cancellationToken);
+                : await PolicyDownload.WriteAsync(client, run.Id, final.HasBestRound ? final.BestRound : -1, policy, cancellationToken);
             var steps = await TrainingStepPages.AllAsync(client, run.Id, 0, cancellationToken);
             string chart = MetricCharts.Write(RunWatcher.WithInitial(listed), Path.Combine(outputs, "metrics.png"), steps);
             AnsiConsole.MarkupLine($"Aligned policy (Hugging Face format): [bold]{exported}[/]");

@@ -123,7 +123,10 @@ public static class RunCommands
         command.SetAction(async (parse, ct) =>
         {
             var request = new ListRoundsRequest { RunId = parse.GetValue(RunId)!, IncludeSuperseded = parse.GetValue(all) };
-            AnsiConsole.Write(RunWatcher.RoundsTable(await ApiConnection.Client(parse).ListRoundsAsync(request, cancellationToken: ct)));
+            var client = ApiConnection.Client(parse);
+            var run = await client.GetRunAsync(new GetRunRequest { RunId = request.RunId }, cancellationToken: ct);
+            AnsiConsole.Write(RunWatcher.RoundsTable(await client.ListRoundsAsync(request, cancellationToken: ct), run.HasBestRound ? run.BestRound : null));
+            if (run.HasBestRound) AnsiConsole.MarkupLine($"best round {run.BestRound} (the guard): {Markup.Escape(run.BestReason)}");
             return 0;
         });
         return command;
@@ -131,17 +134,27 @@ public static class RunCommands
 
     private static Command Export()
     {
-        var round = new Option<int>("--round") { Description = "committed round to export (-1: the last)", DefaultValueFactory = _ => -1 };
+        var round = new Option<int?>("--round") { Description = "committed round to export (-1: the last; default: the guard's best round with guard.enabled, else the last)" };
         var output = new Option<string>("--out") { Description = "a new output folder on this machine (Hugging Face format)", Required = true };
         var epoch = new Option<int?>("--epoch") { Description = "that attempt of the round: a round superseded by a rollback (the epoch `rounds --all` shows); default: the current one" };
         var command = new Command("export", "Download a committed round's policy as a Hugging Face folder (files checked by sha256)") { RunId, round, output, epoch };
         command.SetAction(async (parse, ct) =>
         {
-            Console.WriteLine(await PolicyDownload.WriteAsync(ApiConnection.Client(parse), parse.GetValue(RunId)!, parse.GetValue(round), parse.GetValue(output)!, ct,
-                parse.GetValue(epoch)));
+            var client = ApiConnection.Client(parse);
+            int chosen = parse.GetValue(round) ?? await BestOrLast(client, parse.GetValue(RunId)!, ct);
+            Console.WriteLine(await PolicyDownload.WriteAsync(client, parse.GetValue(RunId)!, chosen, parse.GetValue(output)!, ct, parse.GetValue(epoch)));
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The round an export without --round takes: the guard's best round (said on standard error, with why), else the last (-1).</summary>
+    public static async Task<int> BestOrLast(Runs.RunsClient client, string runId, CancellationToken ct)
+    {
+        var run = await client.GetRunAsync(new GetRunRequest { RunId = runId }, cancellationToken: ct);
+        if (!run.HasBestRound) return -1;
+        Console.Error.WriteLine($"exporting round {run.BestRound}, the guard's best round: {run.BestReason}");
+        return run.BestRound;
     }
 
     public static void Print(Run run)
@@ -150,6 +163,8 @@ public static class RunCommands
         string phase = run.Phase is "" or "committed" ? "" : $" ({Markup.Escape(run.Phase)})";
         AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(run.Id)}[/]: [{color}]{run.Status}[/], round {run.Round}{phase}, " +
                                $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed" + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : "")
-                               + (run.MemoryPlan.Length > 0 ? $"\n  memory: {Markup.Escape(run.MemoryPlan)}" : ""));
+                               + (run.MemoryPlan.Length > 0 ? $"\n  memory: {Markup.Escape(run.MemoryPlan)}" : "")
+                               + (run.StopReason.Length > 0 ? $"\n  stopped: {Markup.Escape(run.StopReason)}" : "")
+                               + (run.HasBestRound ? $"\n  best round: {run.BestRound} ({Markup.Escape(run.BestReason)})" : ""));
     }
 }

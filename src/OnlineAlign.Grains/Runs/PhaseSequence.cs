@@ -39,6 +39,8 @@ internal sealed class PhaseSequence(
         }
         else if (S.Baseline is null) await EvaluateInitial(ct);
         else if (S.Rounds.Count >= S.Spec!.Rounds) await transition(RunTrigger.Complete, s => s.Phase = "");
+        // The label-free guard: a round whose health signals crossed a threshold ends the run (RunGuard gives the reason).
+        else if (RunGuard.Of(S.Spec, S.Baseline, S.Rounds).Stop) await transition(RunTrigger.Complete, s => s.Phase = "");
         else await Round(S.Rounds.Count + 1, ct);
     }
 
@@ -135,7 +137,7 @@ internal sealed class PhaseSequence(
         {
             s.Current!.Evaluated = evaluated;
             s.Current.Seconds += clock.Elapsed.TotalSeconds;
-            s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds) with { Epoch = s.Epoch });
+            s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds, s.Baseline) with { Epoch = s.Epoch });
             s.Current = null;
             s.Phase = "committed";
         });

@@ -1,3 +1,4 @@
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 
@@ -6,7 +7,8 @@ namespace OnlineAlign.Grains.Runs;
 /// <summary>Turns a round's finished phases into its committed record: metrics, warnings, outputs, time split.</summary>
 public static class RoundCommit
 {
-    public static RoundRecord Record(RoundProgress p, IReadOnlyList<RoundRecord> earlier)
+    /// <param name="baseline">round 0, the initial policy's evaluation, which health/length_drift is measured against</param>
+    public static RoundRecord Record(RoundProgress p, IReadOnlyList<RoundRecord> earlier, RoundRecord? baseline = null)
     {
         var metrics = new Dictionary<string, double>();
         // Shards generate in parallel: their times overlap, so the phase took as long as the slowest shard.
@@ -15,6 +17,8 @@ public static class RoundCommit
         foreach (var phase in new[] { p.Judged!, p.Pairs!, p.Trained!, p.Evaluated! })
             foreach (var (key, value) in phase.Metrics)
                 metrics[key] = key.StartsWith("time/", StringComparison.Ordinal) && metrics.TryGetValue(key, out var sum) ? sum + value : value;
+
+        HealthSignals.AddLengthDrift(metrics, baseline?.Metrics);
 
         // What the phases do not account for: messages, the orchestrator's state writes, scheduling.
         double inPhases = metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);

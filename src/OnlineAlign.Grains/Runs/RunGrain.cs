@@ -210,10 +210,10 @@ public sealed class RunGrain(
     private RunStatus Status()
     {
         var d = Durable;
-        return new()
+        return RunGuard.With(new()
         {
             RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = S.Round, Phase = S.Phase,
             CommittedRounds = d.Rounds.Count, Error = d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null), Version = d.Version,
-        };
+        }, d);
     }
 }

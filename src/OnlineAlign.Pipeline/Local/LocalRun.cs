@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
@@ -87,11 +88,15 @@ public sealed class LocalRun : IDisposable
         Lap("train", trained.Metrics);
         Lap("evaluate", RoundJob.Evaluate(Context(request with { Trained = _policies[^1] }, cancellationToken)));
 
+        HealthSignals.AddLengthDrift(metrics, Reports[0].Metrics);
         var earlier = Reports.Where(r => r.Round > 0).ToList();
         var report = new RoundReport(round, metrics, RoundWarnings.For(metrics, earlier.LastOrDefault()?.Metrics, earlier.FirstOrDefault()?.Metrics), trained.Steps);
         Reports.Add(report);
         return report;
     }
+
+    /// <summary>The label-free guard's verdict on the rounds so far: a caller stops when it says so (as the cluster's run does).</summary>
+    public GuardVerdict Guard => GuardDecision.Decide(Spec.Guard, Reports.Select(r => (r.Round, (IReadOnlyDictionary<string, double>)r.Metrics)).ToList());
 
     /// <summary>The folder of round r's trained checkpoint (P_{r+1}); round 0 is the initial policy.</summary>
     public string CheckpointFolder(int round) => _folders[_policies[round].Sha256];

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
@@ -112,7 +113,9 @@ public static class RoundJob
         // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking; self_consistent's
         // implicit reward in round 1 is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it
         // did in round 1, so M0 is needed again. A model folder has no M0: the policy's likelihood stands in.
-        bool needsM0 = c.Settings.Judge.Kind is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null);
+        // The judge-drift probe's round-0 judge is round 1's, which needs M0 in every round.
+        bool needsM0 = c.Settings.Judge.Kind is "implicit" or "self_consistent"
+            && (r.TrainedFrom is null || r.TrainedFromBefore is null || c.Spec.Guard.ProbePrompts > 0);
         using var beforeWarmStart = needsM0 ? BeforeWarmStart(c.Spec, c.Device) : null;
         var trainedFrom = r.TrainedFrom is null ? beforeWarmStart : c.Shared(r.TrainedFrom);
         var trainedFromBefore = r.TrainedFromBefore is not null ? c.Shared(r.TrainedFromBefore) : r.TrainedFrom is null ? null : beforeWarmStart;
@@ -121,13 +124,17 @@ public static class RoundJob
         if (reward is not null)
             VocabularyCheck.Require(tokenizer, reward.backbone.Config, "the policy's tokenizer", Path.Combine(c.Spec.Judge.RewardModelFolder!, "config.json"));
         c.Progress("judge", 0, groups.Count);
-        return RoundPhases.Judge(groups,
-            JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
-                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, r.Round, initial),
+        IJudge JudgeAt(int round) => JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
+            JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, round, initial);
+        var outcome = RoundPhases.Judge(groups, JudgeAt(r.Round),
             // M0 was trained from nothing: its judgement is its length-normalised log-likelihood.
             JudgeFactory.Previous(c.Settings, trainedFrom, r.TrainedFrom is null ? null
                 : JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
             c.Settings, task, tokenizer.Chat.EndOfResponse, c.Cancellation);
+        outcome.Metrics[HealthSignals.JudgeDriftTau] = JudgeProbe.DriftTau(c, tokenizer, initial, JudgeAt,
+            () => JudgeFactory.Create(c.Settings, initial, JudgeFactory.ImplicitReference(c.Spec.Reference, beforeWarmStart, initial, policyIsInitial: true),
+                tokenizer, task, reward, c.Spec.Seed, 1, initial));
+        return outcome;
     }
 
     public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)

@@ -1,3 +1,4 @@
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Contracts;
 
 namespace OnlineAlign.Pipeline.Retention;
@@ -5,7 +6,7 @@ namespace OnlineAlign.Pipeline.Retention;
 /// <summary>
 /// Which rounds' checkpoints a run keeps in storage (pure: the orchestrator marks and deletes the rest). Kept:
 /// round 0 (the initial policy: every phase loads it, and it is where a rollback ends at worst), the last
-/// <c>retention.keep_last</c> rounds, the best round by <c>retention.best_metric</c>, and, while rounds remain,
+/// <c>retention.keep_last</c> rounds, the best round by <c>retention.best_metric</c> and the guard's (guard.enabled), and, while rounds remain,
 /// what the next round reads: its policy P_r (the last round's), P_{r-1} and P_{r-2} (its judge phase loads them
 /// for CREAM's previous judge and the implicit reward's reference), and one round more, so that a corrupt last
 /// checkpoint rolls back one round instead of to the start.
@@ -32,6 +33,9 @@ public static class CheckpointRetention
         if (rounds.Count < spec.Rounds) window = Math.Max(window, ReadByNextRound + RollbackMargin);
         foreach (var r in rounds.Where(r => r.Round > last - window)) kept.Add(r.Round);
         if (spec.Retention.KeepBest && Best(spec, rounds) is { } best) kept.Add(best);
+        // The label-free guard's best round is what `export` takes by default: never deleted.
+        if (GuardDecision.Decide(spec.Guard, rounds.Select(r => (r.Round, (IReadOnlyDictionary<string, double>)r.Metrics)).ToList()).BestRound is { } guarded)
+            kept.Add(guarded);
         return kept;
     }
 

@@ -100,6 +100,7 @@ public static class RunSpecMapping
             problems.Add($"prompts_per_round x samples_per_prompt x sampling.max_new_tokens is {tokens} tokens a round; the limit is {l.TokensPerRound}");
         problems.AddRange(s.Budget.Problems(l));
         problems.AddRange(s.Retention.Problems(l));
+        problems.AddRange(s.Guard.Problems(l));
         // The token budget with no prompt tokens counted: refused here already, before any file is read.
         if (problems.Count == 0 && TokenBudgetProblem(s, 0) is { } overBudget) problems.Add(overBudget);
         bool countsOutOfRange = problems.Count > 0;

@@ -28,6 +28,7 @@ public static class SpecConversion
             Optimizer = SectionMapping.FromProto<OptimizerSpec>(p.Optimizer),
             Budget = SectionMapping.FromProto<BudgetSpec>(p.Budget),
             Retention = SectionMapping.FromProto<RetentionSpec>(p.Retention),
+            Guard = SectionMapping.FromProto<GuardSpec>(p.Guard),
             PromptsPerRound = p.HasPromptsPerRound ? p.PromptsPerRound : d.PromptsPerRound,
             SamplesPerPrompt = p.HasSamplesPerPrompt ? p.SamplesPerPrompt : d.SamplesPerPrompt,
             Consistency = p.HasConsistency ? p.Consistency : d.Consistency,
@@ -76,6 +77,7 @@ public static class SpecConversion
             Optimizer = SectionMapping.ToProto<V1.OptimizerSpec>(s.Optimizer),
             Budget = SectionMapping.ToProto<V1.BudgetSpec>(s.Budget),
             Retention = SectionMapping.ToProto<V1.RetentionSpec>(s.Retention),
+            Guard = SectionMapping.ToProto<V1.GuardSpec>(s.Guard),
         };
         if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
         if (s.Lora is { } lora)
@@ -88,11 +90,17 @@ public static class SpecConversion
         return p;
     }
 
-    public static V1.Run ToProto(RunStatus s) => new()
+    public static V1.Run ToProto(RunStatus s)
     {
-        Id = s.RunId, Spec = ToProto(s.Spec), Status = s.State.WireName(), Round = s.Round, Phase = s.Phase,
-        CommittedRounds = s.CommittedRounds, Error = s.Error ?? "", StateVersion = s.Version,
-    };
+        var run = new V1.Run
+        {
+            Id = s.RunId, Spec = ToProto(s.Spec), Status = s.State.WireName(), Round = s.Round, Phase = s.Phase,
+            CommittedRounds = s.CommittedRounds, Error = s.Error ?? "", StateVersion = s.Version,
+            BestReason = s.BestReason ?? "", StopReason = s.StopReason ?? "",
+        };
+        if (s.BestRound is { } best) run.BestRound = best;
+        return run;
+    }
 
     public static V1.RoundMetrics ToProto(RoundRecord r)
     {

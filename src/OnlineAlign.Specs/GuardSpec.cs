@@ -1,0 +1,43 @@
+namespace OnlineAlign.Specs;
+
+/// <summary>
+/// The label-free guard (runs.proto GuardSpec): when enabled, a run stops after a round whose health signals (round
+/// metrics named health/...) say the policy is exploiting its judge, and marks its best round as the last round
+/// before any signal crossed its threshold. Off by default; the signals are recorded either way.
+/// </summary>
+public sealed record GuardSpec
+{
+    public bool Enabled { get; init; }
+    /// <summary>health/judge_drift_tau below this: the judge ranks the fixed probe set unlike the round-0 judge.</summary>
+    public double MinJudgeTau { get; init; } = 0.5;
+    /// <summary>health/kl_initial above this (nats per sequence): the policy moved too far from the initial one.</summary>
+    public double MaxKlInitial { get; init; } = 5;
+    /// <summary>|health/length_drift| above this (relative change of the mean sampled length since round 0).</summary>
+    public double MaxLengthDrift { get; init; } = 0.5;
+    /// <summary>health/unscored_rate above this: the judge no longer gives scores.</summary>
+    public double MaxUnscoredRate { get; init; } = 0.5;
+    /// <summary>health/score_entropy below this (0 to 1): the judge's scores collapse to one value per prompt (0: never trips).</summary>
+    public double MinScoreEntropy { get; init; }
+    /// <summary>health/implicit_agreement below this (a Kendall tau, -1: never trips): the LLM judge and the implicit reward part ways.</summary>
+    public double MinImplicitAgreement { get; init; } = -1;
+    /// <summary>Prompts of the fixed probe set re-judged every round (their samples_per_prompt responses from the initial policy); 0: no judge drift.</summary>
+    public int ProbePrompts { get; init; } = 4;
+
+    public const int ProbePromptsLimit = 256;
+
+    public IReadOnlyList<string> Problems(SpecLimits limits)
+    {
+        var p = new SpecProblems("guard");
+        Tau(p, "min_judge_tau", MinJudgeTau);
+        p.Real("max_kl_initial", MaxKlInitial, 0, false, limits.Coefficient * 1000);
+        p.Real("max_length_drift", MaxLengthDrift, 0, false, limits.Coefficient);
+        p.Real("max_unscored_rate", MaxUnscoredRate, 0, true, 1);
+        p.Real("min_score_entropy", MinScoreEntropy, 0, true, 1);
+        Tau(p, "min_implicit_agreement", MinImplicitAgreement);
+        p.Range("probe_prompts", ProbePrompts, 0, ProbePromptsLimit);
+        return p.List;
+    }
+
+    /// <summary>A Kendall tau bound: -1 to 1.</summary>
+    private static void Tau(SpecProblems p, string field, double value) => p.Real(field, value, -1, true, 1);
+}

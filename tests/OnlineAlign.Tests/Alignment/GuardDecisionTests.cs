@@ -1,0 +1,113 @@
+using OnlineAlign.Alignment.Health;
+using OnlineAlign.Specs;
+
+namespace OnlineAlign.Tests.Alignment;
+
+/// <summary>The guard's stop and best-round decision over rounds' metrics: thresholds, NaN signals, no rounds, the first round tripping.</summary>
+public class GuardDecisionTests
+{
+    private static readonly GuardSpec On = new() { Enabled = true };
+
+    private static (int, IReadOnlyDictionary<string, double>) R(int round, double tau = 0.9, double kl = 0.1, double drift = 0, double unscored = 0,
+        double entropy = 0.8) => (round, new Dictionary<string, double>
+    {
+        [HealthSignals.JudgeDriftTau] = tau, [HealthSignals.KlInitial] = kl, [HealthSignals.LengthDrift] = drift,
+        [HealthSignals.UnscoredRate] = unscored, [HealthSignals.ScoreEntropy] = entropy,
+    });
+
+    [Fact]
+    public void OffItDecidesNothing()
+    {
+        var verdict = GuardDecision.Decide(new GuardSpec(), [R(0), R(1, tau: -1)]);
+        Assert.Null(verdict.BestRound);
+        Assert.False(verdict.Stop);
+    }
+
+    [Fact]
+    public void WithoutACrossingTheLastRoundIsBestAndTheRunGoesOn()
+    {
+        var verdict = GuardDecision.Decide(On, [R(0), R(1), R(2)]);
+        Assert.Equal(2, verdict.BestRound);
+        Assert.False(verdict.Stop);
+        Assert.Null(verdict.StopReason);
+        Assert.Contains("no health signal crossed", verdict.BestReason);
+        // Round 0 alone (evaluated, no round committed yet): the initial policy is the best so far.
+        Assert.Equal(0, GuardDecision.Decide(On, [R(0)]).BestRound);
+        // Nothing evaluated yet: no best round.
+        Assert.Null(GuardDecision.Decide(On, []).BestRound);
+    }
+
+    [Fact]
+    public void TheFirstRoundThatCrossesStopsTheRunAndTheRoundBeforeItIsBest()
+    {
+        var verdict = GuardDecision.Decide(On, [R(0), R(1), R(2, tau: 0.2), R(3, kl: 100)]);
+        Assert.True(verdict.Stop);
+        Assert.Equal(2, verdict.TrippedRound);
+        Assert.Equal(1, verdict.BestRound);
+        Assert.Equal("the guard stopped the run after round 2: health/judge_drift_tau 0.2 below guard.min_judge_tau 0.5; best round 1", verdict.StopReason);
+        Assert.Contains("round 2's health signals crossed", verdict.BestReason);
+    }
+
+    [Fact]
+    public void RoundOneCrossingMakesTheInitialPolicyBest()
+    {
+        var verdict = GuardDecision.Decide(On, [R(0), R(1, unscored: 1)]);
+        Assert.Equal(1, verdict.TrippedRound);
+        Assert.Equal(0, verdict.BestRound);
+        Assert.Contains("health/unscored_rate 1 above guard.max_unscored_rate 0.5", verdict.StopReason);
+        // Round 0 not evaluated (not in the list): the best is still round 0, the initial policy.
+        Assert.Equal(0, GuardDecision.Decide(On, [R(1, unscored: 1)]).BestRound);
+    }
+
+    [Fact]
+    public void EachThresholdIsNamedAndLengthDriftCountsBothWays()
+    {
+        var g = On with { MinScoreEntropy = 0.3, MinImplicitAgreement = 0 };
+        var m = new Dictionary<string, double>
+        {
+            [HealthSignals.JudgeDriftTau] = 0.1, [HealthSignals.KlInitial] = 6, [HealthSignals.LengthDrift] = -0.6,
+            [HealthSignals.UnscoredRate] = 0.7, [HealthSignals.ScoreEntropy] = 0.1, [HealthSignals.ImplicitAgreement] = -0.2,
+        };
+        var crossed = GuardDecision.Crossings(g, m);
+        foreach (var field in new[] { "min_judge_tau", "max_kl_initial", "max_length_drift", "max_unscored_rate", "min_score_entropy", "min_implicit_agreement" })
+            Assert.Contains(crossed, c => c.Contains("guard." + field + " "));
+        Assert.Contains("|health/length_drift| 0.6 above guard.max_length_drift 0.5", crossed);
+        // At the bounds nothing trips: "below" and "above" are strict.
+        Assert.Empty(GuardDecision.Crossings(g, new Dictionary<string, double>
+        {
+            [HealthSignals.JudgeDriftTau] = 0.5, [HealthSignals.KlInitial] = 5, [HealthSignals.LengthDrift] = 0.5,
+            [HealthSignals.UnscoredRate] = 0.5, [HealthSignals.ScoreEntropy] = 0.3, [HealthSignals.ImplicitAgreement] = 0,
+        }));
+    }
+
+    [Fact]
+    public void NaNOrMissingSignalsNeverTrip()
+    {
+        var nan = new Dictionary<string, double>
+        {
+            [HealthSignals.JudgeDriftTau] = double.NaN, [HealthSignals.KlInitial] = double.NaN, [HealthSignals.LengthDrift] = double.NaN,
+            [HealthSignals.UnscoredRate] = double.NaN, [HealthSignals.ScoreEntropy] = double.NaN,
+        };
+        var strict = On with { MinScoreEntropy = 1, MinImplicitAgreement = 1 };
+        Assert.Empty(GuardDecision.Crossings(strict, nan));
+        Assert.Empty(GuardDecision.Crossings(strict, new Dictionary<string, double>()));
+        // An all-unscored round: entropy and drift are NaN, but the unscored rate (1) trips.
+        var verdict = GuardDecision.Decide(strict, [R(0), (1, new Dictionary<string, double>(nan) { [HealthSignals.UnscoredRate] = 1 })]);
+        Assert.Equal(1, verdict.TrippedRound);
+        Assert.Equal(0, verdict.BestRound);
+        Assert.Equal("the guard stopped the run after round 1: health/unscored_rate 1 above guard.max_unscored_rate 0.5; best round 0", verdict.StopReason);
+    }
+
+    [Fact]
+    public void RetentionKeepsTheGuardsBestRound()
+    {
+        // Four rounds with keep_last 1, the run over; round 4 tripped the guard, so round 3 is what export takes.
+        var rounds = Enumerable.Range(1, 4).Select(k => new OnlineAlign.Contracts.RoundRecord
+        {
+            Round = k, ManifestPath = $"m{k}", Metrics = new(R(k, tau: k == 4 ? 0 : 0.9).Item2) { ["eval/accuracy"] = k == 1 ? 0.9 : 0.1 },
+        }).ToList();
+        var spec = new OnlineAlign.Contracts.RunSpec { Rounds = 4, Retention = new() { KeepLast = 1 }, Guard = On };
+        Assert.Equal([0, 1, 3, 4], OnlineAlign.Pipeline.Retention.CheckpointRetention.Kept(spec, rounds));
+        Assert.Equal([0, 1, 4], OnlineAlign.Pipeline.Retention.CheckpointRetention.Kept(spec with { Guard = new() }, rounds));
+    }
+}

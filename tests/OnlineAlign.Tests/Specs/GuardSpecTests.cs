@@ -1,0 +1,40 @@
+using OnlineAlign.Contracts;
+using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Silo.Api;
+using OnlineAlign.Specs;
+using V1 = OnlineAlign.Api.V1;
+
+namespace OnlineAlign.Tests.Specs;
+
+/// <summary>The guard section: off by default, every bad threshold refused naming its field, and carried over the wire intact.</summary>
+public class GuardSpecTests
+{
+    [Fact]
+    public void BadGuardValuesAreRefusedNamingTheField()
+    {
+        Assert.False(new RunSpec().Guard.Enabled);
+        var problems = RunSpecMapping.Problems(new RunSpec
+        {
+            Guard = new() { Enabled = true, MinJudgeTau = 1.5, MaxKlInitial = 0, MaxLengthDrift = double.NaN, MaxUnscoredRate = -0.1,
+                MinScoreEntropy = 2, MinImplicitAgreement = double.NegativeInfinity, ProbePrompts = -1 },
+        }, countsOnly: true);
+        Assert.Contains("guard.min_judge_tau must be at most 1, got 1.5", problems);
+        Assert.Contains("guard.max_kl_initial must be > 0, got 0", problems);
+        Assert.Contains("guard.max_length_drift must be a finite number, got NaN", problems);
+        Assert.Contains("guard.max_unscored_rate must be >= 0, got -0.1", problems);
+        Assert.Contains("guard.min_score_entropy must be at most 1, got 2", problems);
+        Assert.Contains(problems, p => p.StartsWith("guard.min_implicit_agreement must be a finite number, got ", StringComparison.Ordinal));
+        Assert.Contains($"guard.probe_prompts must be between 0 and {GuardSpec.ProbePromptsLimit}, got -1", problems);
+        Assert.Empty(RunSpecMapping.Problems(new RunSpec { Guard = new() { Enabled = true } }, countsOnly: true));
+    }
+
+    [Fact]
+    public void TheGuardSectionMirrorsItsProtoMessageAndTravelsIntact()
+    {
+        Assert.Equal(V1.GuardSpec.Descriptor.Fields.InDeclarationOrder().Select(f => f.PropertyName).Order(),
+            SectionMapping.Properties(typeof(GuardSpec)).Select(p => p.Name).Order());
+        var spec = new RunSpec { Guard = new() { Enabled = true, MinJudgeTau = 0.2, ProbePrompts = 2 } };
+        Assert.Equal(spec, SpecConversion.FromProto(SpecConversion.ToProto(spec)));
+        Assert.Equal(new GuardSpec { MaxKlInitial = 3 }, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { MaxKlInitial = 3 } }).Guard);
+    }
+}
