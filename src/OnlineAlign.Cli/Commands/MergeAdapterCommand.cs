@@ -13,8 +13,8 @@ public static class MergeAdapterCommand
 {
     public static Command Create()
     {
-        var baseFolder = new Option<string>("--base") { Description = "the base model folder (the run's model.hf_folder, or its exported round 0)", Required = true };
-        var adapter = new Option<string>("--adapter") { Description = "a PEFT adapter folder (an exported round of a LoRA run, or PEFT's save_pretrained)", Required = true };
+        var baseFolder = new Option<string>("--base") { Description = "the base model folder: the export's base/ subfolder (or the run's model.hf_folder, or its exported round 0, a plain base)", Required = true };
+        var adapter = new Option<string>("--adapter") { Description = "a PEFT adapter folder (an exported later round of a LoRA run, round 0's adapter/ subfolder, or PEFT's save_pretrained)", Required = true };
         var output = new Option<string>("--out") { Description = "the merged folder to write (must not exist yet)", Required = true };
         var command = new Command("merge-adapter", "Merge a LoRA adapter into its base model and write a Hugging Face folder") { baseFolder, adapter, output };
         command.SetAction(parse =>

@@ -52,7 +52,8 @@ public class CrashTests
 
     /// <summary>
     /// A LoRA run killed inside round 2's training resumes to the same adapter, byte for byte; its export is a PEFT
-    /// folder that, merged into the exported round 0's base by the CLI, computes what the adapted model computes.
+    /// folder that, merged into the exported round 0's base by the CLI, computes what the adapted model computes. Round 0
+    /// exports as a plain base and round 2 names the base it includes (ExportLayout).
     /// </summary>
     [Fact]
     public async Task ALoraRunKilledWhileTrainingResumesToTheSameAdapterAndItsExportMerges()
@@ -89,6 +90,12 @@ public class CrashTests
             Assert.True(code == 0, stderr + stdout);
         }
         Assert.True(File.Exists(Path.Combine(adapter, "adapter_config.json")) && !File.Exists(Path.Combine(adapter, "model.safetensors")));
+        // As transformers + PEFT load them: round 0 a plain base (its adapter in adapter/), round 2 naming its included base.
+        Assert.False(File.Exists(Path.Combine(base0, "adapter_config.json")));
+        Assert.True(File.Exists(Path.Combine(base0, "adapter", "adapter_config.json")));
+        string named = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(adapter, "adapter_config.json")))!["base_model_name_or_path"]!.GetValue<string>();
+        Assert.Equal(Path.Combine(adapter, "base"), named);
+        Assert.True(File.Exists(Path.Combine(named, "model.safetensors")) && !File.Exists(Path.Combine(named, "adapter_config.json")));
         var merge = await CliProcess.RunAsync(TimeSpan.FromMinutes(2), "merge-adapter", "--base", base0, "--adapter", adapter, "--out", merged);
         Assert.True(merge.ExitCode == 0, merge.Stderr + merge.Stdout);
 
