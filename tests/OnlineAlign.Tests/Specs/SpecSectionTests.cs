@@ -80,7 +80,7 @@ public class SpecSectionTests
             Loss = new() { Kind = "ipo", Beta = double.NaN }, Optimizer = new() { CarryState = true, LearningRate = 1e-4 },
         };
         var copy = serializer.Deserialize<RunSpec>(serializer.SerializeToArray(spec));
-        Assert.Equal(spec.Sampling, copy.Sampling);
+        Assert.Equal(spec.Sampling, copy!.Sampling);
         Assert.Equal(spec.Judge, copy.Judge);
         Assert.Equal(spec.Optimizer, copy.Optimizer);
         Assert.Equal("ipo", copy.Loss.Kind);
