@@ -22,11 +22,14 @@ public sealed class ServedModel : IDisposable
         Model = model; Tokenizer = tokenizer; Id = id;
     }
 
-    /// <param name="baseFolder">the base model folder of an adapter-only LoRA checkpoint (a LoRA run's later round)</param>
+    /// <param name="baseFolder">the base model folder of an adapter-only LoRA checkpoint (a LoRA run's later round); default: its base/</param>
     public static ServedModel Load(string folder, Device device, string? id = null, string? baseFolder = null)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"--folder '{folder}' does not exist");
         var tokenizer = TokenizerLoader.Load(folder);
+        // An export of a LoRA run's later round carries its base in base/ (the CLI's export layout): served as it is.
+        string included = Path.Combine(folder, "base");
+        if (baseFolder is null && PolicyCheckpoint.IsAdapterOnly(folder) && PolicyCheckpoint.HasWeights(included)) baseFolder = included;
         var model = PolicyCheckpoint.Load(folder, device, baseFolder);
         model.eval();
         return new ServedModel(model, tokenizer, id ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)));

@@ -103,5 +103,17 @@ public class CrashTests
         using var plain = OnlineAlign.Modeling.Checkpoints.HfCheckpoint.Load(merged);
         var ids = TorchSharp.torch.tensor(new long[] { 1, 60, 62, 61, 10 }).unsqueeze(0);
         Assert.True((adapted.forward(ids) - plain.forward(ids)).abs().max().item<float>() < 1e-5f);
+
+        // The same committed round served from the cluster (downloaded as export does, base + adapter unmerged) answers
+        // an OpenAI-style completion.
+        using var serve = TerminalJob.Start(null, "serve", run.Id, "--api", api, "--round", "2", "--port", "0", "--model-name", "policy");
+        string url = (await serve.WaitForOutputAsync(@"at (http://127\.0\.0\.1:\d+)", TimeSpan.FromMinutes(2))).Groups[1].Value;
+        using var http = new HttpClient();
+        var answer = await http.PostAsync($"{url}/v1/completions", new StringContent(
+            """{"model": "policy", "prompt": "sort: 3 1 2", "max_tokens": 4, "temperature": 0}""", System.Text.Encoding.UTF8, "application/json"));
+        string body = await answer.Content.ReadAsStringAsync();
+        Assert.True(answer.IsSuccessStatusCode, body);
+        Assert.Equal("text_completion", System.Text.Json.Nodes.JsonNode.Parse(body)!["object"]!.GetValue<string>());
+        await serve.InterruptAsync(TimeSpan.FromSeconds(10));
     }
 }
