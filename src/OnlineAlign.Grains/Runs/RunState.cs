@@ -10,6 +10,13 @@ namespace OnlineAlign.Grains.Runs;
 [GenerateSerializer]
 public sealed class RunState
 {
+    /// <summary>
+    /// The shape of the state this version writes. 2: the spec's model and prompts are sections (before: top-level
+    /// fields, which this version would read as defaults). A run saved in another format is never driven here.
+    /// </summary>
+    public const int CurrentFormat = 2;
+
+    [Id(41)] public int Format { get; set; }
     [Id(0)] public RunSpec? Spec { get; set; }
     [Id(12)] public RunLifecycle Lifecycle { get; set; }
     [Id(2)] public int Round { get; set; }

@@ -68,11 +68,9 @@ public static class RunSpecMapping
         if (!WarmStart.EftSources.Contains(s.EftSource))
             problems.Add($"eft_source '{s.EftSource}' is not one of {string.Join(", ", WarmStart.EftSources)}");
         Range("generation_replicas", s.GenerationReplicas, 0, l.GenerationReplicas);
-        Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
         Length("name", s.Name, l.NameLength);
-        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task),
-                     ("reference", s.Reference), ("device", s.Device) })
+        foreach (var (field, text) in new[] { ("reference", s.Reference), ("device", s.Device) })
             Length(field, text, l.TextLength);
         // Real numbers: finite, and below a bound past which a value can only be a typo.
         void Real(string field, double value, double max)
@@ -81,16 +79,9 @@ public static class RunSpecMapping
             else if (value > max) problems.Add($"{field} must be at most {max}, got {value}");
         }
         Real("sft_noise", s.SftNoise, 1);
-        foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl) })
-            Length(field, path, l.PathLength);
-        if (s.Lora is { } lora)
-        {
-            Length("model.lora.adapter_folder", lora.AdapterFolder, l.PathLength);
-            if (lora.TargetModules.Length > LoraSettings.AdaptableModules.Length)
-                problems.Add($"model.lora.target_modules names {lora.TargetModules.Length} modules; there are {LoraSettings.AdaptableModules.Length} to adapt");
-            else if (lora.AdapterFolder is null) problems.AddRange(ToLoraSettings(lora).Problems("model.lora"));
-        }
         // The sections' and the round fields' own checks: every bad field, each named by its path.
+        problems.AddRange(s.Model.Problems(l));
+        problems.AddRange(s.Prompts.Problems(l));
         problems.AddRange(ToRoundSettings(s).Problems(l));
         long totalPrompts = (long)s.Rounds * s.PromptsPerRound;
         if (totalPrompts > l.TotalPrompts)
@@ -107,8 +98,8 @@ public static class RunSpecMapping
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
         if (s.Loss.Kind is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss.Kind}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
-        if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
-            problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
+        if (string.IsNullOrEmpty(s.Prompts.JsonlPath) && !BuiltinTasks.Names.Contains(s.Prompts.Task))
+            problems.Add($"prompts.task '{s.Prompts.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
         if (countsOutOfRange || countsOnly) return; // the model and prompt checks allocate in proportion to the counts
         if (!readFiles && Files.SpecFiles.Named(s).Any()) return;
         // Files are read only once they are known to be under the data roots, regular and within their size limits.
@@ -120,7 +111,7 @@ public static class RunSpecMapping
         }
         if (s.Judge.Kind == "reward_model" && (string.IsNullOrEmpty(s.Judge.RewardModelFolder) || !File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile))))
             problems.Add($"judge.reward_model_folder '{s.Judge.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
-        if (s.Lora?.AdapterFolder is { } adapter)
+        if (s.Model.Lora?.AdapterFolder is { } adapter)
         {
             try
             {
@@ -133,7 +124,7 @@ public static class RunSpecMapping
         }
         var (tokenizer, config) = ModelProblems(s, problems);
         if (tokenizer is not null && s.Judge.Kind == "reward_model" && !string.IsNullOrEmpty(s.Judge.RewardModelFolder) && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
-            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.HfFolder));
+            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.Model.HfFolder));
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
         {
@@ -186,17 +177,17 @@ public static class RunSpecMapping
         try
         {
             return MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, maxPromptTokens, device.Cpu, device.Bytes),
-                MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Lora is not null);
+                MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Model.Lora is not null);
         }
         catch (OverflowException) { return $"model: the run's memory plan passes 2^63 bytes (model.hf_folder config.json sizes x the spec's counts): it cannot fit {device.Name}"; }
     }
 
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
-    public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task) : null;
+    public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? BuiltinTasks.ByName(spec.Prompts.Task) : null;
 
     /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
-        string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
+        string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
 
     /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>
     public static MemoryPlan? Plan(RunSpec s, bool cpu, long? deviceBytes = null)
@@ -216,16 +207,10 @@ public static class RunSpecMapping
     }
 
     /// <summary>The adapter a LoRA run trains: the spec's settings, or those of the PEFT folder it starts from; null for full fine-tuning.</summary>
-    public static LoraSettings? Lora(RunSpec spec) => spec.Lora switch
+    public static LoraSpec? Lora(RunSpec spec) => spec.Model.Lora switch
     {
-        null => null,
         { AdapterFolder: { } folder } => Modeling.Checkpoints.PeftAdapter.ReadSettings(folder),
-        var lora => ToLoraSettings(lora),
-    };
-
-    private static LoraSettings ToLoraSettings(LoraSpec lora) => new()
-    {
-        Rank = lora.Rank, Alpha = lora.Alpha, Dropout = lora.Dropout, TargetModules = lora.TargetModules, UseRslora = lora.UseRslora,
+        var lora => lora,
     };
 
     /// <summary>The warm start's settings for the spec.</summary>
@@ -235,43 +220,38 @@ public static class RunSpecMapping
 
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
     public static string JudgeTemplate(RunSpec spec) =>
-        spec.Judge.Template != "auto" ? spec.Judge.Template : string.IsNullOrEmpty(spec.PromptsJsonl) ? "compact" : "rubric";
+        spec.Judge.Template != "auto" ? spec.Judge.Template : string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? "compact" : "rubric";
 
     /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
     {
-        if (!string.IsNullOrEmpty(spec.PromptsJsonl))
-            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.PromptsJsonl, SpecLimits.Default.PromptLineCharacters), spec.PromptsJsonl));
-        var task = BuiltinTasks.ByName(spec.Task);
+        if (!string.IsNullOrEmpty(spec.Prompts.JsonlPath))
+            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.Prompts.JsonlPath, SpecLimits.Default.PromptLineCharacters), spec.Prompts.JsonlPath));
+        var task = BuiltinTasks.ByName(spec.Prompts.Task);
         return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
 
     /// <summary>The model's tokenizer and config, when the model part of the spec is usable.</summary>
     private static (ITextTokenizer? Tokenizer, ModelConfig? Config) ModelProblems(RunSpec s, List<string> problems)
     {
-        if (!ChatFormat.Settings.Contains(s.ChatTemplate))
+        if (!ModelSpec.ChatTemplates.Contains(s.Model.ChatTemplate)) return (null, null); // named by ModelSpec.Problems
+        if (string.IsNullOrEmpty(s.Model.HfFolder))
         {
-            problems.Add($"model.chat_template '{s.ChatTemplate}' is not one of {string.Join(", ", ChatFormat.Settings)}");
-            return (null, null);
-        }
-        if (string.IsNullOrEmpty(s.HfFolder))
-        {
-            if (s.ChatTemplate is not ("auto" or "plain")) problems.Add($"model.chat_template '{s.ChatTemplate}': built-in models read plain text (use plain or auto)");
-            try { return (new ByteTokenizer(), BuiltinModels.ByName(s.BuiltinModel)); }
+            try { return (new ByteTokenizer(), BuiltinModels.ByName(s.Model.Builtin)); }
             catch (ArgumentException e) { problems.Add("model.builtin: " + e.Message); return (null, null); }
         }
-        if (!Directory.Exists(s.HfFolder)) problems.Add($"model.hf_folder '{s.HfFolder}' does not exist");
-        else if (!File.Exists(Path.Combine(s.HfFolder, "config.json"))) problems.Add($"model.hf_folder '{s.HfFolder}' has no config.json");
+        if (!Directory.Exists(s.Model.HfFolder)) problems.Add($"model.hf_folder '{s.Model.HfFolder}' does not exist");
+        else if (!File.Exists(Path.Combine(s.Model.HfFolder, "config.json"))) problems.Add($"model.hf_folder '{s.Model.HfFolder}' has no config.json");
         else
         {
             ModelConfig config;
             // The config's sizes, then the weights' headers against them (nothing is allocated for a tensor here).
-            try { config = ModelFolderChecks.Config(s.HfFolder); }
+            try { config = ModelFolderChecks.Config(s.Model.HfFolder); }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
-            try { return ModelFolderChecks.Tokenizer(s.HfFolder, s.ChatTemplate, config); }
+            try { return ModelFolderChecks.Tokenizer(s.Model.HfFolder, s.Model.ChatTemplate, config); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
-                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");
+                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.Model.HfFolder}': tokenizer: {e.Message}");
             }
         }
         return (null, null);
@@ -280,15 +260,15 @@ public static class RunSpecMapping
     /// <summary>The run's training prompts, when the prompt part of the spec is usable.</summary>
     private static IReadOnlyList<PromptItem>? PromptProblems(RunSpec s, List<string> problems)
     {
-        if (string.IsNullOrEmpty(s.PromptsJsonl))
+        if (string.IsNullOrEmpty(s.Prompts.JsonlPath))
         {
             // A built-in task's prompts all come from one generator: its first round's (at most a few thousand) show
             // whether they fit the context, without building the whole run's prompt order on every request.
-            if (!BuiltinTasks.Names.Contains(s.Task)) return null; // reported above
-            return BuiltinTasks.ByName(s.Task).Prompts(Math.Min(s.PromptsPerRound, 4096), (int)(s.Seed % int.MaxValue) + 1000, "train");
+            if (!BuiltinTasks.Names.Contains(s.Prompts.Task)) return null; // reported above
+            return BuiltinTasks.ByName(s.Prompts.Task).Prompts(Math.Min(s.PromptsPerRound, 4096), (int)(s.Seed % int.MaxValue) + 1000, "train");
         }
         if (s.Judge.Kind == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
-        if (!File.Exists(s.PromptsJsonl)) { problems.Add($"prompts.jsonl_path '{s.PromptsJsonl}' does not exist"); return null; }
+        if (!File.Exists(s.Prompts.JsonlPath)) { problems.Add($"prompts.jsonl_path '{s.Prompts.JsonlPath}' does not exist"); return null; }
         try { return TrainingPrompts(s).Prompts; }
         catch (InvalidDataException e) { problems.Add("prompts.jsonl_path: " + e.Message); return null; }
     }
@@ -297,7 +277,7 @@ public static class RunSpecMapping
     private static IEnumerable<string> LengthProblems(RunSpec s, IReadOnlyList<(int Line, int Tokens)> prompts, int context)
     {
         var tooLong = prompts.Where(p => p.Tokens + s.Sampling.MaxNewTokens > context).ToList();
-        string where = string.IsNullOrEmpty(s.PromptsJsonl) ? $"prompts.task '{s.Task}'" : $"prompts.jsonl_path {s.PromptsJsonl}";
+        string where = string.IsNullOrEmpty(s.Prompts.JsonlPath) ? $"prompts.task '{s.Prompts.Task}'" : $"prompts.jsonl_path {s.Prompts.JsonlPath}";
         foreach (var (line, tokens) in tooLong.Take(3))
             yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; with sampling.max_new_tokens {s.Sampling.MaxNewTokens} it exceeds the model's context of {context}";
         if (tooLong.Count > 3) yield return $"{where}: {tooLong.Count - 3} more prompts exceed the context";

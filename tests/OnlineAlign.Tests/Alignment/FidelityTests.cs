@@ -104,7 +104,7 @@ public class FidelityTests
     [InlineData("reverse")]
     public void HeldOutPromptsAreDisjointFromEveryPromptTheRunTrainsOn(string task)
     {
-        var spec = new RunSpec { Task = task, Rounds = 4, PromptsPerRound = 256, EvalPrompts = 100, Seed = 3 };
+        var spec = new RunSpec { Prompts = new() { Task = task, EvalPrompts = 100 }, Rounds = 4, PromptsPerRound = 256, Seed = 3 };
         var trained = RunSpecMapping.TrainingPrompts(spec).Prompts.Select(p => p.Prompt)
             .Concat(WarmStart.DemonstrationPrompts(BuiltinTasks.ByName(task), RunSpecMapping.WarmStartSettings(spec), (int)spec.Seed).Select(p => p.Prompt))
             .ToHashSet();
@@ -141,7 +141,7 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, EvalPrompts = 8, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
+            Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
         run.Prepare();
@@ -163,7 +163,7 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, EvalPrompts = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
         run.Prepare();

@@ -13,7 +13,7 @@ public class OnlineAlignmentTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, EvalPrompts = 100, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
+            Prompts = new() { Task = "sort", EvalPrompts = 100 }, SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("local-run"));
         double before = run.Prepare().Metrics["eval/accuracy"];
@@ -35,8 +35,7 @@ public class OnlineAlignmentTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8,
-            EvalPrompts = 200, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
+            Prompts = new() { Task = "sort", EvalPrompts = 200 }, SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
         };
         using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("label-free"));
         var initial = run.Prepare().Metrics;

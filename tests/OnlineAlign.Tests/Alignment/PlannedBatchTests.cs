@@ -24,7 +24,7 @@ public class PlannedBatchTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 60, EftExamples = 200, Rounds = 1, PromptsPerRound = 48, SamplesPerPrompt = 4, EvalPrompts = 32, Seed = 9, Device = "cpu", Sampling = new() { MaxNewTokens = 8, BatchSize = 16 }
+            Prompts = new() { Task = "sort", EvalPrompts = 32 }, SftSteps = 60, EftExamples = 200, Rounds = 1, PromptsPerRound = 48, SamplesPerPrompt = 4, Seed = 9, Device = "cpu", Sampling = new() { MaxNewTokens = 8, BatchSize = 16 }
         };
         Dictionary<string, double> Round(RunSpec s)
         {

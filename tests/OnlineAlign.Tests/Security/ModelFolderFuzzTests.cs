@@ -44,7 +44,7 @@ public class ModelFolderFuzzTests
 
     private static RunSpec Spec(string folder, string judge = "self_consistent", string? reward = null) => new()
     {
-        HfFolder = folder, Task = "sort", Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 2, EvalPrompts = 4, SftSteps = 0, Device = "cpu",
+        Model = new() { HfFolder = folder }, Prompts = new() { Task = "sort", EvalPrompts = 4 }, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 2, SftSteps = 0, Device = "cpu",
         Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = judge, RewardModelFolder = reward }, Optimizer = new() { BatchSize = 4 },
     };
 
