@@ -210,9 +210,7 @@ public sealed class RunGrain(
     }
 
     /// <summary>Why this version must not drive the run: its state was saved in another format (null: it may).</summary>
-    private string? FormatProblem() => Durable.Spec is null || Durable.Format == RunState.CurrentFormat ? null
-        : $"run '{RunId}' was saved in state format {Durable.Format} by another OnlineAlign version; this one reads format {RunState.CurrentFormat}. " +
-          "Its state and checkpoints are untouched in storage: resume it with the version that started it";
+    private string? FormatProblem() => Durable.FormatProblem(RunId);
 
     private RunStatus Status()
     {

@@ -43,4 +43,9 @@ public sealed class RunState
     [Id(31)] public List<string> PendingDeletes { get; set; } = new();
     /// <summary>The most generation replicas any round used (with `generation_replicas: 0` it follows the GPU silos).</summary>
     [Id(40)] public int ReplicasUsed { get; set; }
+
+    /// <summary>Why this version must not drive the run: its state was saved in another format (null: it may, or there is no run).</summary>
+    public string? FormatProblem(string runId) => Spec is null || Format == CurrentFormat ? null
+        : $"run '{runId}' was saved in state format {Format} by another OnlineAlign version; this one reads format {CurrentFormat}. " +
+          "Its state and checkpoints are untouched in storage: resume it with the version that started it";
 }
