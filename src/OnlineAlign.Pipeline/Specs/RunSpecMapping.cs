@@ -130,7 +130,8 @@ public static class RunSpecMapping
         {
             var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
             problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
-            if (problems.Count == 0 && lengths.Count > 0 && TokenBudgetProblem(s, lengths.Max(l => l.Tokens)) is { } overTokens) problems.Add(overTokens);
+            if (problems.Count == 0 && lengths.Count > 0
+                && TokenBudgetProblem(s, lengths.Max(l => l.Tokens), JudgeTemplateTokens(s, tokenizer)) is { } overTokens) problems.Add(overTokens);
             if (device is not null && problems.Count == 0 && lengths.Count > 0
                 && PlanProblem(s, config, lengths.Max(l => l.Tokens), device) is { } tooBig)
                 problems.Add(tooBig);
@@ -140,36 +141,58 @@ public static class RunSpecMapping
     }
 
     /// <summary>
-    /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/>:
-    /// generated (P x N sequences of prompt + max_new_tokens), judged (each judge pass reads every sequence again) and
-    /// trained (each epoch: the chosen and rejected sequence of up to P pairs). Judge prompts' template text is not counted.
+    /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/> and
+    /// a judge template of <paramref name="judgeTemplateTokens"/> (its text without the prompt and response): generated
+    /// (P x N sequences of prompt + max_new_tokens), judged (each model pass reads every sequence again; each LLM
+    /// judgement also reads the judge template and, where it samples a justification (rubric or a text template),
+    /// writes up to judge.max_new_tokens; with consistency on, the previous round's judge does all of it again) and
+    /// trained (each epoch: the chosen and rejected sequence of up to P pairs).
     /// </summary>
-    public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens)
+    public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
+        long sequences = (long)s.PromptsPerRound * s.SamplesPerPrompt;
         long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
-        long generated = (long)s.PromptsPerRound * s.SamplesPerPrompt * sequence;
-        int passes = s.Judge.Kind switch
+        var (llm, model, perJudgement, judges) = JudgeCost(s, sequence, judgeTemplateTokens);
+        long judged = sequences * (model * sequence + llm * perJudgement) * judges;
+        return (sequences * sequence, judged, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, (llm + model) * judges);
+    }
+
+    /// <summary>LLM judgements and plain model passes per response, tokens per judgement, and how many judges (2 with consistency).</summary>
+    private static (int Llm, int Model, long PerJudgement, int Judges) JudgeCost(RunSpec s, long sequence, int judgeTemplateTokens)
+    {
+        int llm = s.Judge.Kind is "llm" or "self_consistent" ? s.Judge.Judgements : 0;
+        int model = s.Judge.Kind switch
         {
-            "implicit" => 2,                          // the policy and the model it was trained from
+            "implicit" or "self_consistent" => 2,     // the policy and the model it was trained from
             "likelihood" or "reward_model" => 1,
-            "llm" => s.Judge.Judgements,
-            "self_consistent" => s.Judge.Judgements + 2,    // the LLM judge, then the implicit reward that must agree
-            _ => 0,                                   // verifier, majority: no model pass
+            _ => 0,                                   // llm (counted above), verifier, majority: no other model pass
         };
-        return (generated, generated * passes, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, passes);
+        bool samples = JudgeTemplate(s) != "compact"; // compact reads the score digit's distribution, sampling nothing
+        return (llm, model, sequence + judgeTemplateTokens + (samples ? s.Judge.MaxNewTokens : 0), s.Consistency == "none" ? 1 : 2);
     }
 
     /// <summary>The refusal of a spec whose round can cost more tokens than budget.max_tokens_per_round; null when within it.</summary>
-    public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens)
+    public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
-        var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens);
+        var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens, judgeTemplateTokens);
         long total = generated + judged + trained;
+        var (llm, _, perJudgement, judges) = JudgeCost(s, (long)maxPromptTokens + s.Sampling.MaxNewTokens, judgeTemplateTokens);
+        string llmCost = llm == 0 || perJudgement == maxPromptTokens + s.Sampling.MaxNewTokens ? ""
+            : $" (each LLM judgement reads the sequence and {judgeTemplateTokens} judge template tokens" +
+              (JudgeTemplate(s) != "compact" ? $" and writes up to judge.max_new_tokens {s.Judge.MaxNewTokens}" : "") + $": {perJudgement} tokens)";
+        string consistency = judges == 2 ? $" (consistency {s.Consistency}: the previous round's judge as well)" : "";
         return total <= s.Budget.MaxTokensPerRound ? null
             : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
-              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
+              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
     }
+
+    /// <summary>The LLM judge template's own tokens (without the prompt and response it frames); 0 where no LLM judges.</summary>
+    private static int JudgeTemplateTokens(RunSpec s, ITextTokenizer tokenizer) =>
+        s.Judge.Kind is "llm" or "self_consistent"
+            ? tokenizer.Encode(Alignment.Judges.JudgePrompts.Text(JudgeTemplate(s)).Replace("{prompt}", "").Replace("{response}", "")).Length
+            : 0;
 
     /// <summary>The memory plan's refusal; a plan whose bytes pass 64 bits (checked arithmetic) cannot fit any device.</summary>
     private static string? PlanProblem(RunSpec s, ModelConfig config, int maxPromptTokens, MemoryPlanning.DeviceBudget device)
