@@ -11,9 +11,9 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Local;
-using OnlineAlign.Pipeline.Phases;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.InProcess;
+using OnlineAlign.Execution.Phases;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
 using static OnlineAlign.Tests.Alignment.JudgeTestData;
@@ -143,7 +143,7 @@ public class FidelityTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
         run.Prepare();
         var round = run.RunRound().Metrics;
         Assert.True(double.IsFinite(round["consistency/tau"]), "round 1 had no previous judge");
@@ -165,7 +165,7 @@ public class FidelityTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
         run.Prepare();
         run.RunRound();
         var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0), ["m2"] = run.CheckpointFolder(1) };

@@ -1,7 +1,7 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Alignment;
@@ -28,7 +28,7 @@ public class PlannedBatchTests
         };
         Dictionary<string, double> Round(RunSpec s)
         {
-            using var run = new LocalRun(s, RepositoryPaths.NewTempFolder("planned-batch"));
+            using var run = new InProcessRun(s, RepositoryPaths.NewTempFolder("planned-batch"));
             return run.RunRound().Metrics.Where(kv => !kv.Key.StartsWith("time/")).ToDictionary();
         }
         var fixedBatch = Round(spec);

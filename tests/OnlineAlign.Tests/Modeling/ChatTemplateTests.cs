@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Modeling;

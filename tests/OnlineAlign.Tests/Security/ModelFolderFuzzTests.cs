@@ -7,8 +7,8 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Files;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Security;

@@ -3,7 +3,7 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 using static TorchSharp.torch;
 
@@ -63,7 +63,7 @@ public class MemoryPlanTests
     [Fact]
     public void ASilosDeviceMemorySettingIsTheBudgetItsSpecCheckHoldsASpecTo()
     {
-        var roots = new OnlineAlign.Pipeline.Files.DataRoots([Path.GetTempPath()]);
+        var roots = new OnlineAlign.Execution.Files.DataRoots([Path.GetTempPath()]);
         var small = new OnlineAlign.Grains.Workers.WorkerSettings("cpu", Path.GetTempPath(), roots, SpecLimits.Default, DeviceMemoryBytes: 4L << 20);
         var spec = new RunSpec { Device = "auto" };
         Assert.Equal(new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true, HostBytes: GC.GetGCMemoryInfo().TotalAvailableMemoryBytes), small.Budget(spec));

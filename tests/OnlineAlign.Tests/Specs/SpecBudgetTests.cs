@@ -1,7 +1,7 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Workers;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Tests.Specs;
 

@@ -6,7 +6,7 @@ using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 using V1 = OnlineAlign.Api.V1;
 

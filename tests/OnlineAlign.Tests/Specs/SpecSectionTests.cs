@@ -1,7 +1,7 @@
 using OnlineAlign.Silo.Api;
 using Microsoft.Extensions.DependencyInjection;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Specs;
 using Orleans.Serialization;
 using V1 = OnlineAlign.Api.V1;

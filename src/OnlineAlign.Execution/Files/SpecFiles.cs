@@ -1,9 +1,9 @@
 using OnlineAlign.Contracts;
 using OnlineAlign.Specs;
 using OnlineAlign.Modeling.Checkpoints;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
-namespace OnlineAlign.Pipeline.Files;
+namespace OnlineAlign.Execution.Files;
 
 /// <summary>
 /// The files a run spec names, checked where they are read: under the silo's data roots, regular files only,

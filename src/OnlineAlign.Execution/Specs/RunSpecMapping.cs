@@ -9,7 +9,7 @@ using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 using OnlineAlign.Specs;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Execution.Specs;
 
 /// <summary>Turns a user's run spec into round settings, and lists everything wrong with it, by field.</summary>
 public static class RunSpecMapping

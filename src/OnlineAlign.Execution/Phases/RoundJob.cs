@@ -4,7 +4,7 @@ using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
@@ -12,7 +12,7 @@ using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 using static TorchSharp.torch;
 
-namespace OnlineAlign.Pipeline.Phases;
+namespace OnlineAlign.Execution.Phases;
 
 /// <summary>
 /// The synchronous tensor work behind each phase, run on the worker's model thread. Inputs are local
