@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Cli.Client;
@@ -93,8 +94,10 @@ public static class ClusterBenchmark
             return watch.Elapsed.TotalMilliseconds;
         }
         foreach (int size in new[] { 100, 1000 })
-            report.WriteLine($"ListRuns page_size {size}: first page {await Page("", size):F0} ms, middle {await Page((runs / 2).ToString(), size):F0} ms, " +
-                             $"last {await Page(Math.Max(0, runs - size).ToString(), size):F0} ms (warm: again {await Page("", size):F0} ms)");
+            report.WriteLine($"ListRuns page_size {size}: first page {await Page("", size):F0} ms, middle " +
+                $"{await Page((runs / 2).ToString(CultureInfo.InvariantCulture), size):F0} ms, " +
+                             $"last {await Page(Math.Max(0, runs - size).ToString(CultureInfo.InvariantCulture), size):F0} ms (warm: again " +
+                                 $"{await Page("", size):F0} ms)");
         clock.Restart();
         int seen = 0, pages = 0;
         for (string token = ""; ; pages++)
@@ -153,8 +156,8 @@ public static class ClusterBenchmark
 
     private static double PeakMegabytes(int pid)
     {
-        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:"));
-        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
 
     /// <summary>The same run alone, then under API load (watch streams + GetRun calls), then alone again.</summary>

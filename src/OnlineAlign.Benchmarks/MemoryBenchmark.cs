@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
@@ -79,9 +80,9 @@ public static class MemoryBenchmark
         using var child = System.Diagnostics.Process.Start(start)!;
         string output = child.StandardOutput.ReadToEnd();
         child.WaitForExit();
-        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("peak-bytes "))
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("peak-bytes ", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"the measurement of {model} {mode} printed no peak (exit {child.ExitCode}): {output}");
-        return long.Parse(line["peak-bytes ".Length..].Trim());
+        return long.Parse(line["peak-bytes ".Length..].Trim(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Peak memory of two training steps over the memory before the model existed (CPU: VmHWM; GPU: nvidia-smi's memory.used, polled).</summary>
@@ -93,7 +94,7 @@ public static class MemoryBenchmark
         GC.Collect();
         GC.WaitForPendingFinalizers();
         // Memory an earlier measurement freed stays in the C heap and would be reused without counting: give it back.
-        if (cpu) malloc_trim(0);
+        if (cpu) _ = malloc_trim(0); // 1 if it released memory, 0 if not: nothing to act on either way
         long before = cpu ? Status("VmRSS") : GpuUsed();
         if (cpu) File.WriteAllText("/proc/self/clear_refs", "5"); // the peak starts over from now
         long gpuPeak = before;
@@ -127,7 +128,8 @@ public static class MemoryBenchmark
     private static extern int malloc_trim(nuint pad);
 
     private static long Status(string field) =>
-        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":"))[(field.Length + 1)..].Trim().Split(' ')[0]) * 1024;
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))[(field.Length + 1)..].Trim()
+            .Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
 
     private static long GpuUsed()
     {
@@ -135,6 +137,6 @@ public static class MemoryBenchmark
             { RedirectStandardOutput = true, UseShellExecute = false })!;
         string text = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        return long.Parse(text.Trim()) << 20;
+        return long.Parse(text.Trim(), CultureInfo.InvariantCulture) << 20;
     }
 }

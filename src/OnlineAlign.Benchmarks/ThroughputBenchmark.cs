@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
@@ -21,13 +22,13 @@ public static class ThroughputBenchmark
         Model: arg("model", "qwen2-0.5b"),
         Device: arg("device", "cpu"),
         DType: ModelShapes.DType(arg("dtype", "f32")),
-        Sequences: int.Parse(arg("sequences", "256")),
-        MinInput: int.Parse(arg("min-input", "100")),
-        MaxInput: int.Parse(arg("max-input", "1024")),
-        MinOutput: int.Parse(arg("min-output", "100")),
-        MaxOutput: int.Parse(arg("max-output", "1024")),
-        Batch: int.Parse(arg("batch", "0")),
-        Repeats: int.Parse(arg("repeats", "1")));
+        Sequences: int.Parse(arg("sequences", "256"), CultureInfo.InvariantCulture),
+        MinInput: int.Parse(arg("min-input", "100"), CultureInfo.InvariantCulture),
+        MaxInput: int.Parse(arg("max-input", "1024"), CultureInfo.InvariantCulture),
+        MinOutput: int.Parse(arg("min-output", "100"), CultureInfo.InvariantCulture),
+        MaxOutput: int.Parse(arg("max-output", "1024"), CultureInfo.InvariantCulture),
+        Batch: int.Parse(arg("batch", "0"), CultureInfo.InvariantCulture),
+        Repeats: int.Parse(arg("repeats", "1"), CultureInfo.InvariantCulture));
 
     public static void Run(Settings s, TextWriter report)
     {

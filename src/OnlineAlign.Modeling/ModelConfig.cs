@@ -179,7 +179,7 @@ public sealed record ModelConfig
     /// Gemma 3's layer kinds: layer_types, or the older sliding_window_pattern (default 6: every sixth layer global). Other
     /// families attend globally in every layer; a layer_types asking them for sliding attention is refused.
     /// </summary>
-    private static IReadOnlyList<string>? LayerTypesOf(JsonObject json, bool gemma, int layers, string source)
+    private static List<string>? LayerTypesOf(JsonObject json, bool gemma, int layers, string source)
     {
         if (json["layer_types"] is JsonArray list)
         {
@@ -256,7 +256,7 @@ public sealed record ModelConfig
         }
     }
 
-    private static Exception Missing(string field, string source) =>
+    private static InvalidDataException Missing(string field, string source) =>
         new InvalidDataException($"{source}: required field '{field}' is missing");
 
     private static T? Read<T>(JsonObject json, string field, string source, Func<JsonNode, T> read) where T : struct

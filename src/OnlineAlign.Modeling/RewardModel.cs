@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Scoring;
 using TorchSharp;
@@ -13,6 +14,8 @@ namespace OnlineAlign.Modeling;
 public sealed class RewardModel : nn.Module
 {
     public const string HeadFile = "reward_head.safetensors";
+    // A public field, not a property: TorchSharp registers submodules from fields, and the name is the checkpoint key.
+    [SuppressMessage("Design", "CA1051", Justification = "TorchSharp module field; its name is the checkpoint key")]
     public readonly DecoderLM backbone;
     private readonly Linear score;
 

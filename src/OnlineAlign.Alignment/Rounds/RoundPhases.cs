@@ -65,7 +65,7 @@ public static class RoundPhases
         metrics["judge/unscored_rate"] = current.Scores.SelectMany(v => v).Average(v => double.IsFinite(v) ? 0.0 : 1.0);
         if (task is not null)
         {
-            var truth = new VerifierJudge(task).Score(groups).Scores;
+            var truth = new VerifierJudge(task).Score(groups, cancellationToken).Scores;
             if (s.Judge.Kind != "verifier")
             {
                 // How well the self-judge ranks like the verifier, on prompts where the verifier separates responses.

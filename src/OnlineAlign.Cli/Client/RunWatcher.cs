@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
 using Spectre.Console;
@@ -72,7 +73,7 @@ public static class RunWatcher
         (listed.Initial is null ? [] : new[] { listed.Initial }).Concat(listed.Rounds).ToList();
 
     // A superseded round names its attempt, the epoch `export --epoch` takes.
-    private static string Label(RoundMetrics r) => r.Superseded ? $"{r.Round} (epoch {r.Epoch}, superseded)" : r.Round.ToString();
+    private static string Label(RoundMetrics r) => r.Superseded ? $"{r.Round} (epoch {r.Epoch}, superseded)" : r.Round.ToString(CultureInfo.InvariantCulture);
 
     /// <param name="best">the guard's best round, marked "(best)" (null: the guard is off)</param>
     public static Table RoundsTable(ListRoundsResponse listed, int? best = null)
@@ -81,7 +82,7 @@ public static class RunWatcher
         foreach (var c in Columns) table.AddColumn(c);
         foreach (var r in WithInitial(listed))
             table.AddRow([Label(r) + (r.Round == best && !r.Superseded ? " (best)" : ""),
-                .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
+                .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###", CultureInfo.InvariantCulture) : "")]);
         return table;
     }
 }

@@ -103,7 +103,7 @@ public static class LocalCommand
     }
 
     /// <summary>The first Ctrl-C stops gracefully (the command's token); a second one ends the silo and Azurite at once.</summary>
-    private static IDisposable ForceStopOnSecondInterrupt(LocalCluster cluster)
+    private static Unsubscribe ForceStopOnSecondInterrupt(LocalCluster cluster)
     {
         int presses = 0;
         ConsoleCancelEventHandler handler = (_, e) =>

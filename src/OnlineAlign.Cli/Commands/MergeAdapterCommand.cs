@@ -11,6 +11,8 @@ namespace OnlineAlign.Cli.Commands;
 /// </summary>
 public static class MergeAdapterCommand
 {
+    private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"];
+
     public static Command Create()
     {
         var baseFolder = new Option<string>("--base") { Description = "the base model folder: the export's base/ subfolder (or the run's model.hf_folder, or its exported round 0, a plain base)", Required = true };
@@ -26,7 +28,7 @@ public static class MergeAdapterCommand
             using var model = PeftAdapter.Load(HfCheckpoint.Load(source, TorchSharp.torch.CPU), parse.GetValue(adapter)!);
             // Written beside the target and renamed, so an interrupted merge never leaves a folder that looks complete.
             string staging = target + ".partial-" + Guid.NewGuid().ToString("N")[..8];
-            var tokenizerFiles = new[] { "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json" }
+            var tokenizerFiles = TokenizerFiles
                 .Select(name => Path.Combine(source, name)).Where(File.Exists).Select(path => (Path.GetFileName(path), File.ReadAllText(path)));
             HfCheckpoint.Save(model, staging, tokenizerFiles);
             Directory.Move(staging, target);

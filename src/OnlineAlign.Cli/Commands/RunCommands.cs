@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Cli.Client;
@@ -34,7 +35,8 @@ public static class RunCommands
             {
                 var page = await client.ListRunsAsync(new ListRunsRequest { PageSize = 1000, PageToken = token }, cancellationToken: ct);
                 foreach (var r in page.Runs)
-                    table.AddRow(Markup.Escape(r.Id), r.Status, r.Round.ToString(), $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
+                    table.AddRow(Markup.Escape(r.Id), r.Status, r.Round.ToString(CultureInfo.InvariantCulture),
+                        $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
                 if ((token = page.NextPageToken) == "") break;
             }
             AnsiConsole.Write(table);

@@ -56,16 +56,16 @@ public static class TextGenerator
             var batchLimits = limits.Skip(k * maxBatch).Take(chunk.Length).ToList();
             // The KV cache holds this batch's longest allowance only.
             return Batch(model, chunk, options with { MaxNewTokens = batchLimits.Max() }, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(),
-                batchLimits, stats, cancellationToken, onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token));
+                batchLimits, stats, onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token), cancellationToken);
         }).ToList();
     }
 
-    private static List<Continuation> Batch(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
-        IReadOnlyList<int> limits, GenerationStats? stats, CancellationToken cancellationToken, Action<int, int>? onToken)
+    private static List<Continuation> Batch(DecoderLM model, int[][] prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
+        List<int> limits, GenerationStats? stats, Action<int, int>? onToken, CancellationToken cancellationToken)
     {
         var (promptLength, capacity) = Capacity(model, prompts, options);
         var device = model.Device;
-        int batch = prompts.Count;
+        int batch = prompts.Length;
 
         var (distinct, source) = DistinctPrompts(prompts);
         if (stats is not null)

@@ -188,7 +188,7 @@ internal sealed class TemplateParser
     }
 
     /// <summary>transformers' {% generation %} marks the assistant's tokens for a mask; the text is unchanged.</summary>
-    private Node Generation()
+    private IfNode Generation()
     {
         int line = Expect(TokenKind.BlockEnd).Line;
         var (body, _) = Body(["endgeneration"]);

@@ -114,7 +114,7 @@ internal sealed partial class TemplateRenderer
             Strftime(DateTime.Now, Arg(a, k, 0, "format") as string ?? throw new TemplateException("strftime_now needs a format string", line)));
     }
 
-    private object? Range(JList args, JDict kwargs, int line)
+    private JList Range(JList args, JDict kwargs, int line)
     {
         if (args.Count is 0 or > 3 || args.Any(a => a is not long)) throw new TemplateException("range needs one to three integers", line);
         long start = args.Count == 1 ? 0 : (long)args[0]!, stop = args.Count == 1 ? (long)args[0]! : (long)args[1]!, step = args.Count == 3 ? (long)args[2]! : 1;

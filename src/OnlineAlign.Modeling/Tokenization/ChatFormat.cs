@@ -124,7 +124,7 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
         _ => null,
     };
 
-    private static IEnumerable<int> GenerationEosIds(string folder)
+    private static List<int> GenerationEosIds(string folder)
     {
         string path = Path.Combine(folder, "generation_config.json");
         if (!File.Exists(path)) return [];

@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Specs;
 using Grpc.Core;
 using OnlineAlign.Contracts;
@@ -72,7 +73,11 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
             throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token is not a token this service gave (pass next_page_token as it came)"));
         var (ids, total) = await cluster.GetGrain<IRunRegistryGrain>(0).Page(start, size);
         var statuses = await Task.WhenAll(ids.Select(id => cluster.GetGrain<IRunGrain>(id).Get()));
-        var response = new V1.ListRunsResponse { TotalRuns = total, NextPageToken = start + ids.Count < total ? (start + ids.Count).ToString() : "" };
+        var response = new V1.ListRunsResponse
+        {
+            TotalRuns = total,
+            NextPageToken = start + ids.Count < total ? (start + ids.Count).ToString(CultureInfo.InvariantCulture) : "",
+        };
         response.Runs.AddRange(statuses.OfType<RunStatus>().Select(SpecConversion.ToProto));
         return response;
     }
