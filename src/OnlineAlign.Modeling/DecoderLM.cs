@@ -65,7 +65,8 @@ public sealed class Rotary
         if (_invFreq is null || _invFreq.device_type != positions.device_type || _invFreq.device_index != positions.device_index)
         {
             var old = _invFreq;
-            _invFreq = (1.0 / pow(_theta, arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
+            _invFreq = (1.0 / pow(_theta,
+                arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
             old?.Dispose();
         }
         var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * _invFreq;   // [B, T, hd/2]
@@ -358,9 +359,9 @@ public readonly record struct AttentionInputs(Tensor Cos, Tensor Sin, Tensor? Ma
 /// <summary>The decoder stack ("model." in checkpoints).</summary>
 public sealed class DecoderBody : nn.Module
 {
-    public readonly Embedding embed_tokens;
     // A public field, not a property: TorchSharp registers submodules from fields, and the name is the checkpoint key.
     [SuppressMessage("Design", "CA1051", Justification = "TorchSharp module field; its name is the checkpoint key")]
+    public readonly Embedding embed_tokens;
     private readonly ModuleList<DecoderLayer> layers;
     private readonly RMSNorm norm;
     private readonly bool[] _sliding;

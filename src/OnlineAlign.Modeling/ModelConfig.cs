@@ -73,7 +73,8 @@ public sealed record ModelConfig
         return FromJson(json, path);
     }
 
-    /// <summary>The config a JSON object describes, its sizes checked (<see cref="ModelConfigCheck"/>); every refusal names <paramref name="source"/>.</summary>
+    /// <summary>The config a JSON object describes, its sizes checked (<see cref="ModelConfigCheck"/>); every refusal names <paramref
+    /// name="source"/>.</summary>
     public static ModelConfig FromJson(JsonObject json, string source = "config.json")
     {
         try { return ModelConfigCheck.Require(Parse(json, source), source); }
@@ -187,7 +188,8 @@ public sealed record ModelConfig
                 : throw new InvalidDataException($"{source}: layer_types[{i}] must be a string, got {n?.ToJsonString() ?? "null"}")).ToList();
             for (int i = 0; i < types.Count; i++)
                 if (types[i] != FullAttention && (types[i] != SlidingAttention || !gemma))
-                    throw new NotSupportedException($"{source}: layer_types[{i}] '{types[i]}' is not supported (only {FullAttention}{(gemma ? $" and {SlidingAttention}" : "")})");
+                    throw new NotSupportedException($"{source}: layer_types[{i}] '{types[i]}' is not supported (only " +
+                        $"{FullAttention}{(gemma ? $" and {SlidingAttention}" : "")})");
             return gemma ? types : null;
         }
         if (json["layer_types"] is JsonNode other)

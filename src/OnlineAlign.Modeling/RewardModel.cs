@@ -56,7 +56,8 @@ public sealed class RewardModel : nn.Module
         {
             if (!tensors.TryGetValue("score.weight", out var w)) throw new InvalidDataException($"{head}: no 'score.weight' tensor");
             if (!w.shape.SequenceEqual(model.score.weight!.shape))
-                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", w.shape)}], the backbone needs [1, {model.backbone.Config.HiddenSize}]");
+                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", w.shape)}], the backbone needs [1, " +
+                    $"{model.backbone.Config.HiddenSize}]");
             using (no_grad()) model.score.weight!.copy_(w);
             return model;
         }

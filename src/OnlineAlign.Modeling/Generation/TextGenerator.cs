@@ -170,7 +170,8 @@ public static class TextGenerator
         int promptLength = prompts.Max(p => p.Length);
         long capacity = promptLength + options.MaxNewTokens;
         if (capacity > model.Config.MaxPositions)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of {model.Config.MaxPositions}");
+            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of " +
+                $"{model.Config.MaxPositions}");
         return (promptLength, capacity);
     }
 
