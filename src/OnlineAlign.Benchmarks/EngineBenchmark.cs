@@ -73,7 +73,8 @@ public static class EngineBenchmark
             long tokens = outputs.Sum(o => (long)o.Tokens.Length);
             report.WriteLine($"generate {s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, up to {s.NewTokens} new, batch {s.Batch}: " +
                              $"{seconds:F2} s, {tokens} new tokens ({tokens / (double)rows.Count:F1} a response), {tokens / seconds:F0} new tokens/s, " +
-                             $"prefill {(long)rows.Count * s.PromptTokens} prompt tokens of which {(long)(rows.Count - prompts.Count) * s.PromptTokens} repeat a prompt; " +
+                             $"prefill {(long)rows.Count * s.PromptTokens} prompt tokens of which " +
+                                 $"{(long)(rows.Count - prompts.Count) * s.PromptTokens} repeat a prompt; " +
                              $"outputs {Hash(outputs.SelectMany(o => o.Tokens))}");
         }
 
@@ -102,9 +103,11 @@ public static class EngineBenchmark
                 long tokens = groups.Sum(g => g.ResponseTexts.Sum(t => (long)tokenizer.Encode(JudgePrompts.Format("rubric", g.Item.Prompt, t)).Length));
                 // Scores in full, one a line, for comparing engines whose arithmetic differs only in order.
                 if (s.ScoresOut != "" && !sampled)
-                    File.WriteAllLines(s.ScoresOut, result.Scores.SelectMany(x => x).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+                    File.WriteAllLines(s.ScoresOut,
+                        result.Scores.SelectMany(x => x).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
                 report.WriteLine($"judge {count} prompts x {responses} responses, rubric, {what}: {seconds:F2} s, " +
-                                 $"{count * responses / seconds:F1} responses judged/s, {tokens} judge-prompt tokens; scores {Hash(result.Scores.SelectMany(x => x).Select(v => Math.Round(v, 4)))}");
+                                 $"{count * responses / seconds:F1} responses judged/s, {tokens} judge-prompt tokens; scores " +
+                                     $"{Hash(result.Scores.SelectMany(x => x).Select(v => Math.Round(v, 4)))}");
             }
         }
     }

@@ -15,8 +15,10 @@ namespace OnlineAlign.Benchmarks;
 /// </summary>
 public static class MemoryBenchmark
 {
-    /// <param name="Measure">"model,mode": measure that one configuration in this process and print its peak (the driver starts one process per configuration)</param>
-    public sealed record Settings(string[] Models, string Device, ScalarType DType, int Pairs, int PromptTokens, int ResponseTokens, int Rank, string[] PlanShapes,
+    /// <param name="Measure">"model,mode": measure that one configuration in this process and print its peak (the driver starts one process per
+    /// configuration)</param>
+    public sealed record Settings(string[] Models, string Device, ScalarType DType, int Pairs, int PromptTokens, int ResponseTokens, int Rank,
+        string[] PlanShapes,
         string? Measure = null, string[]? Arguments = null);
 
     private static readonly LoraSettings Adapter = new() { Rank = 16, Alpha = 32, TargetModules = ["q_proj", "k_proj", "v_proj", "o_proj"] };
@@ -27,7 +29,8 @@ public static class MemoryBenchmark
         bool cpu = device.type == TorchSharp.DeviceType.CPU;
         int dtypeBytes = s.DType == ScalarType.Float32 ? 4 : 2;
         var lora = Adapter with { Rank = s.Rank };
-        report.WriteLine($"DPO training steps: {s.Pairs} pairs a step ({2 * s.Pairs} sequences of {s.PromptTokens} prompt + {s.ResponseTokens} response tokens), {s.DType}, {device}");
+        report.WriteLine($"DPO training steps: {s.Pairs} pairs a step ({2 * s.Pairs} sequences of {s.PromptTokens} prompt + {s.ResponseTokens} " +
+            $"response tokens), {s.DType}, {device}");
         report.WriteLine($"{"model",-12} {"mode",-12} {"measured",10} {"estimate",10} {"ratio",6}  estimate's parts");
         var modes = new[] { ((LoraSettings?)null, false), (null, true), (lora, false), (lora, true) };
         string Mode(LoraSettings? adapter, bool checkpointing) => (adapter is null ? "full" : $"LoRA r{adapter.Rank}") + (checkpointing ? "+ckpt" : "");
@@ -49,8 +52,10 @@ public static class MemoryBenchmark
                     GradientCheckpointing: checkpointing));
                 // The peak with no other model held: a full model's trained copy, or a LoRA model's base and adapter.
                 report.WriteLine($"{name,-12} {Mode(adapter, checkpointing),-12} {MemoryPlan.Gib(measured),10} {MemoryPlan.Gib(plan.Peak),10} " +
-                                 $"{plan.Peak / (double)measured,6:F2}  weights {MemoryPlan.Gib(plan.HeldModels + plan.TrainedCopy)}, gradients {MemoryPlan.Gib(plan.Gradients)}, " +
-                                 $"AdamW {MemoryPlan.Gib(plan.OptimizerState)}, master {MemoryPlan.Gib(plan.MasterWeights)}, activations {MemoryPlan.Gib(plan.Activations)}");
+                                 $"{plan.Peak / (double)measured,6:F2}  weights {MemoryPlan.Gib(plan.HeldModels + plan.TrainedCopy)}, gradients " +
+                                     $"{MemoryPlan.Gib(plan.Gradients)}, " +
+                                 $"AdamW {MemoryPlan.Gib(plan.OptimizerState)}, master {MemoryPlan.Gib(plan.MasterWeights)}, activations " +
+                                     $"{MemoryPlan.Gib(plan.Activations)}");
             }
 
         report.WriteLine();
@@ -133,7 +138,8 @@ public static class MemoryBenchmark
 
     private static long GpuUsed()
     {
-        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nvidia-smi", "--query-gpu=memory.used --format=csv,noheader,nounits -i 0")
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nvidia-smi",
+            "--query-gpu=memory.used --format=csv,noheader,nounits -i 0")
             { RedirectStandardOutput = true, UseShellExecute = false })!;
         string text = process.StandardOutput.ReadToEnd();
         process.WaitForExit();

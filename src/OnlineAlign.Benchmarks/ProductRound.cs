@@ -43,7 +43,8 @@ public static class ProductRound
         string[] topics = ["sorting algorithms", "the water cycle", "prime numbers", "photosynthesis", "TCP handshakes", "binary search", "tides", "compilers"];
         File.WriteAllLines(Path.Combine(folder, "prompts.jsonl"), Enumerable.Range(0, prompts).Select(i =>
             new JsonObject { ["prompt"] = $"Explain {topics[i % topics.Length]} to a student in a short paragraph (question {i + 1})." }.ToJsonString()));
-        report.WriteLine($"model folder {folder}: shape {shape} ({config.NumLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize}), tokenizer from {tokenizerFolder}, {prompts} prompts");
+        report.WriteLine($"model folder {folder}: shape {shape} ({config.NumLayers} layers, hidden {config.HiddenSize}, vocab " +
+            $"{config.VocabSize}), tokenizer from {tokenizerFolder}, {prompts} prompts");
     }
 
     public sealed record Settings(string Api, string Folder, string Device, int Rounds, int Prompts, int Samples, int NewTokens,

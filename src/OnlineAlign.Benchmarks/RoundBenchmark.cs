@@ -51,7 +51,8 @@ public static class RoundBenchmark
         long parameters = config.ParameterCount();
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +
                          $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}, " +
-                         $"generation batch {s.GenerationBatchSize}, judge {(s.Judge == "llm" ? $"llm ({s.JudgeTemplate}, {s.Judgements} judgements)" : s.Judge)}" +
+                         $"generation batch {s.GenerationBatchSize}, judge " +
+                             $"{(s.Judge == "llm" ? $"llm ({s.JudgeTemplate}, {s.Judgements} judgements)" : s.Judge)}" +
                          " (a JSONL prompt set: no held-out evaluation, so the evaluate phase does nothing)");
         var random = new Random(0);
         string prompts = Path.Combine(folder, "prompts.jsonl");
@@ -75,7 +76,8 @@ public static class RoundBenchmark
             var m = r.Metrics;
             double generated = s.Prompts * s.Samples * m["generation/length_mean"];
             // Training FLOPs: 6 x parameters x tokens (forward + backward) over chosen and rejected rows.
-            double trainTokens = m.GetValueOrDefault("pairs/kept") * (2 * s.PromptTokens + m.GetValueOrDefault("lengths/chosen") + m.GetValueOrDefault("lengths/rejected"));
+            double trainTokens = m.GetValueOrDefault("pairs/kept") * (2 * s.PromptTokens + m.GetValueOrDefault("lengths/chosen")
+                + m.GetValueOrDefault("lengths/rejected"));
             double trainSeconds = Math.Max(1e-9, m["time/train"]);
             string mfu = s.PeakTflops > 0 ? $", MFU at 6N per token {100 * 6 * parameters * trainTokens / trainSeconds / (s.PeakTflops * 1e12):F1}%" : "";
             report.WriteLine($"round {round}: " + string.Join(", ", Phases.Select(p => $"{p} {m[$"time/{p}"]:F2} s")) +

@@ -43,8 +43,10 @@ public static class ThroughputBenchmark
         var limits = Enumerable.Range(0, s.Sequences).Select(_ => random.Next(s.MinOutput, s.MaxOutput + 1)).ToList();
         var options = new SamplingOptions { MaxNewTokens = limits.Max(), Temperature = 0.6 };
         int batch = s.Batch > 0 ? s.Batch : s.Sequences;
-        report.WriteLine($"throughput, nano-vllm's shape: {s.Model} ({config.ParameterCount() / 1e6:F1}M parameters, {s.DType}) on {device}; {s.Sequences} sequences, " +
-                         $"prompts {s.MinInput}-{s.MaxInput} tokens ({prompts.Sum(p => (long)p.Length)} in all), outputs {s.MinOutput}-{s.MaxOutput} ({limits.Sum()} in all), batch {batch}");
+        report.WriteLine($"throughput, nano-vllm's shape: {s.Model} ({config.ParameterCount() / 1e6:F1}M parameters, {s.DType}) on {device}; " +
+            $"{s.Sequences} sequences, " +
+                         $"prompts {s.MinInput}-{s.MaxInput} tokens ({prompts.Sum(p => (long)p.Length)} in all), outputs " +
+                             $"{s.MinOutput}-{s.MaxOutput} ({limits.Sum()} in all), batch {batch}");
         TextGenerator.Generate(model, [.. prompts.Take(2).Select(p => p[..Math.Min(16, p.Length)])], options with { MaxNewTokens = 4 });   // warm-up
         for (int r = 0; r < s.Repeats; r++)
         {
