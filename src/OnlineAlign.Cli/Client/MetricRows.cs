@@ -34,7 +34,8 @@ public static class MetricRows
         var text = new StringBuilder();
         text.AppendLine(string.Join(',', FixedColumns.Concat(names.Select(Quote))));
         foreach (var r in rows)
-            text.AppendLine(string.Join(',', new[] { Quote(r.RunId), r.Kind, r.Round.ToString(CultureInfo.InvariantCulture), r.Step?.ToString(CultureInfo.InvariantCulture) ?? "" }
+            text.AppendLine(string.Join(',',
+                new[] { Quote(r.RunId), r.Kind, r.Round.ToString(CultureInfo.InvariantCulture), r.Step?.ToString(CultureInfo.InvariantCulture) ?? "" }
                 .Concat(names.Select(n => r.Metrics.TryGetValue(n, out var v) ? v.ToString("R", CultureInfo.InvariantCulture) : ""))));
         return text.ToString();
     }

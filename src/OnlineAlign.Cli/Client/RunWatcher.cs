@@ -11,7 +11,8 @@ namespace OnlineAlign.Cli.Client;
 /// </summary>
 public static class RunWatcher
 {
-    public static readonly string[] Columns = ["eval/accuracy", "judge/score_mean", "judge/tau_vs_verifier", "consistency/C", "pairs/kept", "rewards/accuracies", "rewards/margins", "kl/initial", "generation/length_mean"];
+    public static readonly string[] Columns = ["eval/accuracy", "judge/score_mean", "judge/tau_vs_verifier", "consistency/C", "pairs/kept",
+        "rewards/accuracies", "rewards/margins", "kl/initial", "generation/length_mean"];
 
     public static async Task<Run> WatchAsync(Runs.RunsClient client, string runId, CancellationToken ct)
     {
@@ -55,7 +56,8 @@ public static class RunWatcher
                         }
                         break; // the server ended the stream: the run stopped
                     }
-                    catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown && !ct.IsCancellationRequested)
+                    catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown
+                        && !ct.IsCancellationRequested)
                     {
                         await Task.Delay(1000, ct); // dropped: reconnect from the next round, no gaps
                     }
