@@ -31,7 +31,8 @@ public static class PolicyStream
             int held = await ReadFull(input, buffer, ct);
             while (true)
             {
-                var chunk = new V1.PolicyChunk { File = name, Offset = offset, Size = entry.Size, Sha256 = entry.Sha256, Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, held) };
+                var chunk = new V1.PolicyChunk { File = name, Offset = offset, Size = entry.Size, Sha256 = entry.Sha256,
+                    Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, held) };
                 hash.AppendData(buffer, 0, held);
                 offset += held;
                 held = await ReadFull(input, buffer, ct);
