@@ -36,7 +36,7 @@ public static class ListeningSockets
         var bytes = new byte[hex.Length / 2];
         for (int word = 0; word < bytes.Length / 4; word++)
             for (int b = 0; b < 4; b++)
-                bytes[word * 4 + b] = byte.Parse(hex.Substring(word * 8 + (3 - b) * 2, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                bytes[word * 4 + b] = byte.Parse(hex.AsSpan(word * 8 + (3 - b) * 2, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
         return new IPAddress(bytes);
     }
 }
