@@ -13,7 +13,8 @@ namespace OnlineAlign.Benchmarks;
 public static class AlignmentExperiment
 {
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
-        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0, string Reference = "previous_round", double SelmAlpha = 0.01);
+        double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0,
+            string Reference = "previous_round", double SelmAlpha = 0.01);
 
     /// <summary>Each arm's judge, loss and consistency regularisation.</summary>
     public static readonly IReadOnlyDictionary<string, (string Judge, string Loss, string Consistency)> Arms =
@@ -62,10 +63,12 @@ public static class AlignmentExperiment
                 {
                     watch.Restart();
                     var r = run.RunRound();
-                    if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1") report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
+                    if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1")
+                        report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
                     report.WriteLine($"  {method,-8} round {round}: accuracy {r.Metrics["eval/accuracy"]:P1}, pairs {r.Metrics["pairs/kept"]}, " +
                                      $"C {r.Metrics["consistency/C"]:F3}, tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
-                                     $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} ({watch.Elapsed.TotalSeconds:F0} s)" +
+                                     $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} " +
+                                         $"({watch.Elapsed.TotalSeconds:F0} s)" +
                                      (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
                 }
                 table[(method, seed)] = run.Reports.Skip(1).ToList();
@@ -79,7 +82,8 @@ public static class AlignmentExperiment
         report.WriteLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
         foreach (var method in s.Methods)
             report.WriteLine($"| {method} | {Interval(s.Seeds.Select(seed => initialAccuracy[seed]))} | " +
-                string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r => Interval(s.Seeds.Select(seed => table[(method, seed)][r].Metrics["eval/accuracy"])))) + " |");
+                string.Join(" | ", Enumerable.Range(0, s.Rounds)
+                    .Select(r => Interval(s.Seeds.Select(seed => table[(method, seed)][r].Metrics["eval/accuracy"])))) + " |");
         report.WriteLine();
         report.WriteLine("Change over round 0, paired by seed (mean and 95% t-interval, percentage points):");
         report.WriteLine();

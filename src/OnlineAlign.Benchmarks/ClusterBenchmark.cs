@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Cli.Client;
@@ -40,7 +41,8 @@ public static class ClusterBenchmark
         }
         await using var cluster = await LocalCluster.StartAsync(data, _ => { }, CancellationToken.None);
         var client = ApiConnection.Client(cluster.ApiAddress, null);
-        report.WriteLine($"cluster: Azurite + 1 'all' silo (CPU); spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, {s.NewTokens} new tokens, model {s.Model}");
+        report.WriteLine($"cluster: Azurite + 1 'all' silo (CPU); spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, " +
+            $"{s.NewTokens} new tokens, model {s.Model}");
         switch (what)
         {
             case "phases":
@@ -57,7 +59,8 @@ public static class ClusterBenchmark
                 foreach (int r in new[] { 1, 2 })
                 {
                     var replicated = await RunToEnd(client, Spec(s, replicas: r));
-                    report.WriteLine($"generation replicas {r}: round {Mean(replicated, "time/round"):F2} s, generate {Mean(replicated, "time/generate"):F2} s (replicas share this silo's 2 cores)");
+                    report.WriteLine($"generation replicas {r}: round {Mean(replicated, "time/round"):F2} s, generate " +
+                        $"{Mean(replicated, "time/generate"):F2} s (replicas share this silo's 2 cores)");
                 }
                 break;
             case "load":
@@ -93,8 +96,10 @@ public static class ClusterBenchmark
             return watch.Elapsed.TotalMilliseconds;
         }
         foreach (int size in new[] { 100, 1000 })
-            report.WriteLine($"ListRuns page_size {size}: first page {await Page("", size):F0} ms, middle {await Page((runs / 2).ToString(), size):F0} ms, " +
-                             $"last {await Page(Math.Max(0, runs - size).ToString(), size):F0} ms (warm: again {await Page("", size):F0} ms)");
+            report.WriteLine($"ListRuns page_size {size}: first page {await Page("", size):F0} ms, middle " +
+                $"{await Page((runs / 2).ToString(CultureInfo.InvariantCulture), size):F0} ms, " +
+                             $"last {await Page(Math.Max(0, runs - size).ToString(CultureInfo.InvariantCulture), size):F0} ms (warm: again " +
+                                 $"{await Page("", size):F0} ms)");
         clock.Restart();
         int seen = 0, pages = 0;
         for (string token = ""; ; pages++)
@@ -137,7 +142,8 @@ public static class ClusterBenchmark
         double notInPhases = rounds.Sum(r => Part(r, "overhead") + Part(r, "orchestration"));
         report.WriteLine($"not in any phase (grain-call overhead + orchestration): {notInPhases:F3} s of {total:F2} s = {100 * notInPhases / total:F2}%");
         foreach (var phase in new[] { "generate", "judge", "pairs", "train", "evaluate" })
-            report.WriteLine($"grain-call overhead {phase,-9} {1000 * rounds.Average(r => r.Metrics.TryGetValue($"time/overhead/{phase}", out var v) ? v : 0),7:F1} ms per round");
+            report.WriteLine($"grain-call overhead {phase,-9} " +
+                $"{1000 * rounds.Average(r => r.Metrics.TryGetValue($"time/overhead/{phase}", out var v) ? v : 0),7:F1} ms per round");
     }
 
     private static void ReportThroughput(List<RoundMetrics> rounds, Settings s, TextWriter report)
@@ -153,8 +159,8 @@ public static class ClusterBenchmark
 
     private static double PeakMegabytes(int pid)
     {
-        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:"));
-        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
 
     /// <summary>The same run alone, then under API load (watch streams + GetRun calls), then alone again.</summary>
@@ -204,7 +210,9 @@ public static class ClusterBenchmark
         double loaded = Mean((await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.ToList(), "time/round");
         double after = Mean(await RunToEnd(client, Spec(s)), "time/round");
         double baseline = (before + after) / 2;
-        report.WriteLine($"load: {s.Watchers} WatchRun streams ({events} events) + GetRun at {calls / seconds:F0}/s ({calls} calls) for {seconds:F0} s; errors: {errors}");
-        report.WriteLine($"mean round wall time: alone {before:F2} s, under load {loaded:F2} s, alone again {after:F2} s: {100 * (loaded - baseline) / baseline:+0.0;-0.0}% vs the mean of the two unloaded runs");
+        report.WriteLine($"load: {s.Watchers} WatchRun streams ({events} events) + GetRun at {calls / seconds:F0}/s ({calls} calls) for " +
+            $"{seconds:F0} s; errors: {errors}");
+        report.WriteLine($"mean round wall time: alone {before:F2} s, under load {loaded:F2} s, alone again {after:F2} s: " +
+            $"{100 * (loaded - baseline) / baseline:+0.0;-0.0}% vs the mean of the two unloaded runs");
     }
 }

@@ -10,7 +10,8 @@ public static class DeviceCheck
     public static void Run(string deviceSetting, TextWriter report)
     {
         var device = DeviceSetting.Resolve(deviceSetting);
-        report.WriteLine($"device: {device} (cuda available: {DeviceSetting.CudaAvailable()}, devices: {(DeviceSetting.CudaAvailable() ? cuda.device_count() : 0)})");
+        report.WriteLine($"device: {device} (cuda available: {DeviceSetting.CudaAvailable()}, devices: " +
+            $"{(DeviceSetting.CudaAvailable() ? cuda.device_count() : 0)})");
         using (var scope = NewDisposeScope())
         {
             var gen = new Generator(1);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using OnlineAlign.Alignment.Judges;
@@ -30,20 +31,20 @@ public static class EngineBenchmark
     /// <summary>The command's options (see Program.cs), from a lookup of "--name value" arguments with defaults.</summary>
     public static Settings Parse(Func<string, string, string> arg) => new(
         Model: arg("model", "llama-20m"),
-        Prompts: int.Parse(arg("prompts", "256")),
-        Samples: int.Parse(arg("samples", "8")),
-        PromptTokens: int.Parse(arg("prompt", "64")),
-        NewTokens: int.Parse(arg("new", "48")),
-        Batch: int.Parse(arg("batch", "64")),
-        JudgePrompts: int.Parse(arg("judge-prompts", "16")),
-        JudgeResponses: int.Parse(arg("judge-responses", "4")),
-        Judgements: int.Parse(arg("judgements", "3")),
-        JudgeNewTokens: int.Parse(arg("judge-new", "8")),
-        Repeats: int.Parse(arg("repeats", "2")),
+        Prompts: int.Parse(arg("prompts", "256"), CultureInfo.InvariantCulture),
+        Samples: int.Parse(arg("samples", "8"), CultureInfo.InvariantCulture),
+        PromptTokens: int.Parse(arg("prompt", "64"), CultureInfo.InvariantCulture),
+        NewTokens: int.Parse(arg("new", "48"), CultureInfo.InvariantCulture),
+        Batch: int.Parse(arg("batch", "64"), CultureInfo.InvariantCulture),
+        JudgePrompts: int.Parse(arg("judge-prompts", "16"), CultureInfo.InvariantCulture),
+        JudgeResponses: int.Parse(arg("judge-responses", "4"), CultureInfo.InvariantCulture),
+        Judgements: int.Parse(arg("judgements", "3"), CultureInfo.InvariantCulture),
+        JudgeNewTokens: int.Parse(arg("judge-new", "8"), CultureInfo.InvariantCulture),
+        Repeats: int.Parse(arg("repeats", "2"), CultureInfo.InvariantCulture),
         Device: arg("device", "cpu"),
         DType: ModelShapes.DType(arg("dtype", "f32")),
-        ExpectedPrompts: int.Parse(arg("expected-prompts", "16")),
-        ExpectedResponses: int.Parse(arg("expected-responses", "8")),
+        ExpectedPrompts: int.Parse(arg("expected-prompts", "16"), CultureInfo.InvariantCulture),
+        ExpectedResponses: int.Parse(arg("expected-responses", "8"), CultureInfo.InvariantCulture),
         Workloads: arg("workloads", "generate,sampled,expected"),
         ScoresOut: arg("scores-out", ""));
 
@@ -72,7 +73,8 @@ public static class EngineBenchmark
             long tokens = outputs.Sum(o => (long)o.Tokens.Length);
             report.WriteLine($"generate {s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, up to {s.NewTokens} new, batch {s.Batch}: " +
                              $"{seconds:F2} s, {tokens} new tokens ({tokens / (double)rows.Count:F1} a response), {tokens / seconds:F0} new tokens/s, " +
-                             $"prefill {(long)rows.Count * s.PromptTokens} prompt tokens of which {(long)(rows.Count - prompts.Count) * s.PromptTokens} repeat a prompt; " +
+                             $"prefill {(long)rows.Count * s.PromptTokens} prompt tokens of which " +
+                                 $"{(long)(rows.Count - prompts.Count) * s.PromptTokens} repeat a prompt; " +
                              $"outputs {Hash(outputs.SelectMany(o => o.Tokens))}");
         }
 
@@ -101,9 +103,11 @@ public static class EngineBenchmark
                 long tokens = groups.Sum(g => g.ResponseTexts.Sum(t => (long)tokenizer.Encode(JudgePrompts.Format("rubric", g.Item.Prompt, t)).Length));
                 // Scores in full, one a line, for comparing engines whose arithmetic differs only in order.
                 if (s.ScoresOut != "" && !sampled)
-                    File.WriteAllLines(s.ScoresOut, result.Scores.SelectMany(x => x).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+                    File.WriteAllLines(s.ScoresOut,
+                        result.Scores.SelectMany(x => x).Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
                 report.WriteLine($"judge {count} prompts x {responses} responses, rubric, {what}: {seconds:F2} s, " +
-                                 $"{count * responses / seconds:F1} responses judged/s, {tokens} judge-prompt tokens; scores {Hash(result.Scores.SelectMany(x => x).Select(v => Math.Round(v, 4)))}");
+                                 $"{count * responses / seconds:F1} responses judged/s, {tokens} judge-prompt tokens; scores " +
+                                     $"{Hash(result.Scores.SelectMany(x => x).Select(v => Math.Round(v, 4)))}");
             }
         }
     }

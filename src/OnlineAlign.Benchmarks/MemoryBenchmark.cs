@@ -1,4 +1,5 @@
 using OnlineAlign.Specs;
+using System.Globalization;
 using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
@@ -15,8 +16,10 @@ namespace OnlineAlign.Benchmarks;
 /// </summary>
 public static class MemoryBenchmark
 {
-    /// <param name="Measure">"model,mode": measure that one configuration in this process and print its peak (the driver starts one process per configuration)</param>
-    public sealed record Settings(string[] Models, string Device, ScalarType DType, int Pairs, int PromptTokens, int ResponseTokens, int Rank, string[] PlanShapes,
+    /// <param name="Measure">"model,mode": measure that one configuration in this process and print its peak (the driver starts one process per
+    /// configuration)</param>
+    public sealed record Settings(string[] Models, string Device, ScalarType DType, int Pairs, int PromptTokens, int ResponseTokens, int Rank,
+        string[] PlanShapes,
         string? Measure = null, string[]? Arguments = null);
 
     private static readonly LoraSpec Adapter = new() { Rank = 16, Alpha = 32, TargetModules = ["q_proj", "k_proj", "v_proj", "o_proj"] };
@@ -27,7 +30,8 @@ public static class MemoryBenchmark
         bool cpu = device.type == TorchSharp.DeviceType.CPU;
         int dtypeBytes = s.DType == ScalarType.Float32 ? 4 : 2;
         var lora = Adapter with { Rank = s.Rank };
-        report.WriteLine($"DPO training steps: {s.Pairs} pairs a step ({2 * s.Pairs} sequences of {s.PromptTokens} prompt + {s.ResponseTokens} response tokens), {s.DType}, {device}");
+        report.WriteLine($"DPO training steps: {s.Pairs} pairs a step ({2 * s.Pairs} sequences of {s.PromptTokens} prompt + {s.ResponseTokens} " +
+            $"response tokens), {s.DType}, {device}");
         report.WriteLine($"{"model",-12} {"mode",-12} {"measured",10} {"estimate",10} {"ratio",6}  estimate's parts");
         var modes = new[] { ((LoraSpec?)null, false), (null, true), (lora, false), (lora, true) };
         string Mode(LoraSpec? adapter, bool checkpointing) => (adapter is null ? "full" : $"LoRA r{adapter.Rank}") + (checkpointing ? "+ckpt" : "");
@@ -49,8 +53,10 @@ public static class MemoryBenchmark
                     GradientCheckpointing: checkpointing));
                 // The peak with no other model held: a full model's trained copy, or a LoRA model's base and adapter.
                 report.WriteLine($"{name,-12} {Mode(adapter, checkpointing),-12} {MemoryPlan.Gib(measured),10} {MemoryPlan.Gib(plan.Peak),10} " +
-                                 $"{plan.Peak / (double)measured,6:F2}  weights {MemoryPlan.Gib(plan.HeldModels + plan.TrainedCopy)}, gradients {MemoryPlan.Gib(plan.Gradients)}, " +
-                                 $"AdamW {MemoryPlan.Gib(plan.OptimizerState)}, master {MemoryPlan.Gib(plan.MasterWeights)}, activations {MemoryPlan.Gib(plan.Activations)}");
+                                 $"{plan.Peak / (double)measured,6:F2}  weights {MemoryPlan.Gib(plan.HeldModels + plan.TrainedCopy)}, gradients " +
+                                     $"{MemoryPlan.Gib(plan.Gradients)}, " +
+                                 $"AdamW {MemoryPlan.Gib(plan.OptimizerState)}, master {MemoryPlan.Gib(plan.MasterWeights)}, activations " +
+                                     $"{MemoryPlan.Gib(plan.Activations)}");
             }
 
         report.WriteLine();
@@ -80,9 +86,9 @@ public static class MemoryBenchmark
         using var child = System.Diagnostics.Process.Start(start)!;
         string output = child.StandardOutput.ReadToEnd();
         child.WaitForExit();
-        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("peak-bytes "))
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("peak-bytes ", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"the measurement of {model} {mode} printed no peak (exit {child.ExitCode}): {output}");
-        return long.Parse(line["peak-bytes ".Length..].Trim());
+        return long.Parse(line["peak-bytes ".Length..].Trim(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Peak memory of two training steps over the memory before the model existed (CPU: VmHWM; GPU: nvidia-smi's memory.used, polled).</summary>
@@ -94,7 +100,7 @@ public static class MemoryBenchmark
         GC.Collect();
         GC.WaitForPendingFinalizers();
         // Memory an earlier measurement freed stays in the C heap and would be reused without counting: give it back.
-        if (cpu) malloc_trim(0);
+        if (cpu) _ = malloc_trim(0); // 1 if it released memory, 0 if not: nothing to act on either way
         long before = cpu ? Status("VmRSS") : GpuUsed();
         if (cpu) File.WriteAllText("/proc/self/clear_refs", "5"); // the peak starts over from now
         long gpuPeak = before;
@@ -128,14 +134,16 @@ public static class MemoryBenchmark
     private static extern int malloc_trim(nuint pad);
 
     private static long Status(string field) =>
-        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":"))[(field.Length + 1)..].Trim().Split(' ')[0]) * 1024;
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))[(field.Length + 1)..].Trim()
+            .Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
 
     private static long GpuUsed()
     {
-        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nvidia-smi", "--query-gpu=memory.used --format=csv,noheader,nounits -i 0")
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nvidia-smi",
+            "--query-gpu=memory.used --format=csv,noheader,nounits -i 0")
             { RedirectStandardOutput = true, UseShellExecute = false })!;
         string text = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        return long.Parse(text.Trim()) << 20;
+        return long.Parse(text.Trim(), CultureInfo.InvariantCulture) << 20;
     }
 }

@@ -1,8 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
 using OnlineAlign.Modeling;
 
 namespace OnlineAlign.Benchmarks;
 
 /// <summary>Model shapes the benchmarks use (random weights).</summary>
+[SuppressMessage("Naming", "CA1707", Justification = "model names with their version numbers (Qwen2-0.5B)")]
 public static class ModelShapes
 {
     /// <summary>Qwen2-0.5B: 494M parameters, tied embeddings, GQA 14/2.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Cli.Client;
@@ -12,6 +13,8 @@ namespace OnlineAlign.Benchmarks;
 /// </summary>
 public static class ProductRound
 {
+    private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json"];
+
     /// <summary>
     /// Qwen2-0.5B's depth, GQA and its full vocabulary at a tiny width: a real Qwen tokenizer fits it, and a round
     /// runs on a CPU in seconds (the smoke-test shape of gpu_round.sh).
@@ -28,7 +31,7 @@ public static class ProductRound
     public static void MakeFolder(string shape, string tokenizerFolder, string folder, int prompts, TextWriter report)
     {
         var config = Shape(shape);
-        var files = new[] { "tokenizer.json", "tokenizer_config.json" }.Select(name =>
+        var files = TokenizerFiles.Select(name =>
         {
             string path = Path.Combine(tokenizerFolder, name);
             if (!File.Exists(path)) throw new FileNotFoundException($"--tokenizer: '{tokenizerFolder}' has no {name}", path);
@@ -40,7 +43,8 @@ public static class ProductRound
         string[] topics = ["sorting algorithms", "the water cycle", "prime numbers", "photosynthesis", "TCP handshakes", "binary search", "tides", "compilers"];
         File.WriteAllLines(Path.Combine(folder, "prompts.jsonl"), Enumerable.Range(0, prompts).Select(i =>
             new JsonObject { ["prompt"] = $"Explain {topics[i % topics.Length]} to a student in a short paragraph (question {i + 1})." }.ToJsonString()));
-        report.WriteLine($"model folder {folder}: shape {shape} ({config.NumLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize}), tokenizer from {tokenizerFolder}, {prompts} prompts");
+        report.WriteLine($"model folder {folder}: shape {shape} ({config.NumLayers} layers, hidden {config.HiddenSize}, vocab " +
+            $"{config.VocabSize}), tokenizer from {tokenizerFolder}, {prompts} prompts");
     }
 
     public sealed record Settings(string Api, string Folder, string Device, int Rounds, int Prompts, int Samples, int NewTokens,
@@ -83,7 +87,8 @@ public static class ProductRound
             double trained = M(r, "pairs/kept") * (M(r, "lengths/chosen") + M(r, "lengths/rejected"));
             report.WriteLine($"| {r.Round} | {M(r, "time/round"):F2} | {M(r, "time/generate"):F2} | {M(r, "time/judge"):F2} | {M(r, "time/train"):F2} | " +
                              $"{M(r, "time/evaluate"):F2} | {M(r, "time/checkpoint"):F2} | {generated / M(r, "time/generate"):F0} | " +
-                             $"{(trained > 0 ? (trained / M(r, "time/train")).ToString("F0") : "- (no pairs)")} | {M(r, "pairs/kept"):F0} |");
+                             $"{(trained > 0 ? (trained / M(r, "time/train")).ToString("F0", CultureInfo.InvariantCulture) : "- (no pairs)")} | " +
+                                 $"{M(r, "pairs/kept"):F0} |");
         }
         foreach (var r in rounds.Where(r => r.Round > 0))
             report.WriteLine($"round {r.Round} time/*: " + string.Join(", ", r.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal))

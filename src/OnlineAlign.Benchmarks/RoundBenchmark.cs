@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
@@ -15,6 +16,8 @@ namespace OnlineAlign.Benchmarks;
 /// </summary>
 public static class RoundBenchmark
 {
+    private static readonly string[] Phases = ["generate", "judge", "pairs", "train", "evaluate"];
+
     public sealed record Settings(string Model, string Device, ScalarType DType, int Rounds, int Prompts, int PromptTokens,
         int Samples, int NewTokens, int BatchSize, double PeakTflops, int GenerationBatchSize, string Judge, string JudgeTemplate, int Judgements);
 
@@ -23,17 +26,17 @@ public static class RoundBenchmark
         Model: arg("model", "tiny"),
         Device: arg("device", "cpu"),
         DType: ModelShapes.DType(arg("dtype", "f32")),
-        Rounds: int.Parse(arg("rounds", "2")),
-        Prompts: int.Parse(arg("prompts", "64")),
-        PromptTokens: int.Parse(arg("prompt", "64")),
-        Samples: int.Parse(arg("samples", "4")),
-        NewTokens: int.Parse(arg("new", "64")),
-        BatchSize: int.Parse(arg("batch", "8")),
-        PeakTflops: double.Parse(arg("peak-tflops", "0")),
-        GenerationBatchSize: int.Parse(arg("gen-batch", "64")),
+        Rounds: int.Parse(arg("rounds", "2"), CultureInfo.InvariantCulture),
+        Prompts: int.Parse(arg("prompts", "64"), CultureInfo.InvariantCulture),
+        PromptTokens: int.Parse(arg("prompt", "64"), CultureInfo.InvariantCulture),
+        Samples: int.Parse(arg("samples", "4"), CultureInfo.InvariantCulture),
+        NewTokens: int.Parse(arg("new", "64"), CultureInfo.InvariantCulture),
+        BatchSize: int.Parse(arg("batch", "8"), CultureInfo.InvariantCulture),
+        PeakTflops: double.Parse(arg("peak-tflops", "0"), CultureInfo.InvariantCulture),
+        GenerationBatchSize: int.Parse(arg("gen-batch", "64"), CultureInfo.InvariantCulture),
         Judge: arg("judge", "implicit"),
         JudgeTemplate: arg("judge-template", "rubric"),
-        Judgements: int.Parse(arg("judgements", "3")));
+        Judgements: int.Parse(arg("judgements", "3"), CultureInfo.InvariantCulture));
 
     public static void Run(Settings s, TextWriter report)
     {
@@ -48,7 +51,8 @@ public static class RoundBenchmark
         long parameters = config.ParameterCount();
         report.WriteLine($"round benchmark: model {s.Model} ({parameters / 1e6:F1}M parameters, {s.DType}) on {device}; " +
                          $"{s.Prompts} prompts x {s.Samples} samples, {s.PromptTokens}-token prompts, {s.NewTokens} new tokens, batch {s.BatchSize}, " +
-                         $"generation batch {s.GenerationBatchSize}, judge {(s.Judge == "llm" ? $"llm ({s.JudgeTemplate}, {s.Judgements} judgements)" : s.Judge)}" +
+                         $"generation batch {s.GenerationBatchSize}, judge " +
+                             $"{(s.Judge == "llm" ? $"llm ({s.JudgeTemplate}, {s.Judgements} judgements)" : s.Judge)}" +
                          " (a JSONL prompt set: no held-out evaluation, so the evaluate phase does nothing)");
         var random = new Random(0);
         string prompts = Path.Combine(folder, "prompts.jsonl");
@@ -72,10 +76,11 @@ public static class RoundBenchmark
             var m = r.Metrics;
             double generated = s.Prompts * s.Samples * m["generation/length_mean"];
             // Training FLOPs: 6 x parameters x tokens (forward + backward) over chosen and rejected rows.
-            double trainTokens = m.GetValueOrDefault("pairs/kept") * (2 * s.PromptTokens + m.GetValueOrDefault("lengths/chosen") + m.GetValueOrDefault("lengths/rejected"));
+            double trainTokens = m.GetValueOrDefault("pairs/kept") * (2 * s.PromptTokens + m.GetValueOrDefault("lengths/chosen")
+                + m.GetValueOrDefault("lengths/rejected"));
             double trainSeconds = Math.Max(1e-9, m["time/train"]);
             string mfu = s.PeakTflops > 0 ? $", MFU at 6N per token {100 * 6 * parameters * trainTokens / trainSeconds / (s.PeakTflops * 1e12):F1}%" : "";
-            report.WriteLine($"round {round}: " + string.Join(", ", new[] { "generate", "judge", "pairs", "train", "evaluate" }.Select(p => $"{p} {m[$"time/{p}"]:F2} s")) +
+            report.WriteLine($"round {round}: " + string.Join(", ", Phases.Select(p => $"{p} {m[$"time/{p}"]:F2} s")) +
                              $" | generation {generated / m["time/generate"]:F0} new tokens/s | training {trainTokens / trainSeconds:F0} tokens/s{mfu}");
         }
         run.Dispose();

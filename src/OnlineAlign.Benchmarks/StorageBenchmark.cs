@@ -49,7 +49,8 @@ public static class StorageBenchmark
             await store.ReadFolderAsync(manifest, Path.Combine(root, $"read-{mb}"));
             double read = megabytes / clock.Elapsed.TotalSeconds;
 
-            report.WriteLine($"{mb,5} MB checkpoint: Azurite write {write,7:F0} MB/s, read+verify {read,7:F0} MB/s | raw disk write+fsync {diskWrite,7:F0} MB/s, read {diskRead,7:F0} MB/s | sha256 {sha,6:F0} MB/s");
+            report.WriteLine($"{mb,5} MB checkpoint: Azurite write {write,7:F0} MB/s, read+verify {read,7:F0} MB/s | raw disk write+fsync " +
+                $"{diskWrite,7:F0} MB/s, read {diskRead,7:F0} MB/s | sha256 {sha,6:F0} MB/s");
         }
         Directory.Delete(root, recursive: true);
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
@@ -21,13 +22,13 @@ public static class ThroughputBenchmark
         Model: arg("model", "qwen2-0.5b"),
         Device: arg("device", "cpu"),
         DType: ModelShapes.DType(arg("dtype", "f32")),
-        Sequences: int.Parse(arg("sequences", "256")),
-        MinInput: int.Parse(arg("min-input", "100")),
-        MaxInput: int.Parse(arg("max-input", "1024")),
-        MinOutput: int.Parse(arg("min-output", "100")),
-        MaxOutput: int.Parse(arg("max-output", "1024")),
-        Batch: int.Parse(arg("batch", "0")),
-        Repeats: int.Parse(arg("repeats", "1")));
+        Sequences: int.Parse(arg("sequences", "256"), CultureInfo.InvariantCulture),
+        MinInput: int.Parse(arg("min-input", "100"), CultureInfo.InvariantCulture),
+        MaxInput: int.Parse(arg("max-input", "1024"), CultureInfo.InvariantCulture),
+        MinOutput: int.Parse(arg("min-output", "100"), CultureInfo.InvariantCulture),
+        MaxOutput: int.Parse(arg("max-output", "1024"), CultureInfo.InvariantCulture),
+        Batch: int.Parse(arg("batch", "0"), CultureInfo.InvariantCulture),
+        Repeats: int.Parse(arg("repeats", "1"), CultureInfo.InvariantCulture));
 
     public static void Run(Settings s, TextWriter report)
     {
@@ -42,8 +43,10 @@ public static class ThroughputBenchmark
         var limits = Enumerable.Range(0, s.Sequences).Select(_ => random.Next(s.MinOutput, s.MaxOutput + 1)).ToList();
         var options = new SamplingOptions { MaxNewTokens = limits.Max(), Temperature = 0.6 };
         int batch = s.Batch > 0 ? s.Batch : s.Sequences;
-        report.WriteLine($"throughput, nano-vllm's shape: {s.Model} ({config.ParameterCount() / 1e6:F1}M parameters, {s.DType}) on {device}; {s.Sequences} sequences, " +
-                         $"prompts {s.MinInput}-{s.MaxInput} tokens ({prompts.Sum(p => (long)p.Length)} in all), outputs {s.MinOutput}-{s.MaxOutput} ({limits.Sum()} in all), batch {batch}");
+        report.WriteLine($"throughput, nano-vllm's shape: {s.Model} ({config.ParameterCount() / 1e6:F1}M parameters, {s.DType}) on {device}; " +
+            $"{s.Sequences} sequences, " +
+                         $"prompts {s.MinInput}-{s.MaxInput} tokens ({prompts.Sum(p => (long)p.Length)} in all), outputs " +
+                             $"{s.MinOutput}-{s.MaxOutput} ({limits.Sum()} in all), batch {batch}");
         TextGenerator.Generate(model, [.. prompts.Take(2).Select(p => p[..Math.Min(16, p.Length)])], options with { MaxNewTokens = 4 });   // warm-up
         for (int r = 0; r < s.Repeats; r++)
         {

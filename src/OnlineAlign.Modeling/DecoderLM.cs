@@ -1,4 +1,5 @@
 using OnlineAlign.Specs;
+using System.Diagnostics.CodeAnalysis;
 using TorchSharp;
 using TorchSharp.Modules;
 using OnlineAlign.Modeling.Lora;
@@ -65,7 +66,8 @@ public sealed class Rotary
         if (_invFreq is null || _invFreq.device_type != positions.device_type || _invFreq.device_index != positions.device_index)
         {
             var old = _invFreq;
-            _invFreq = (1.0 / pow(_theta, arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
+            _invFreq = (1.0 / pow(_theta,
+                arange(0, _headDim, 2, dtype: ScalarType.Int64, device: positions.device).to(ScalarType.Float32) / _headDim)).DetachFromDisposeScope();
             old?.Dispose();
         }
         var freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * _invFreq;   // [B, T, hd/2]
@@ -87,8 +89,8 @@ public sealed class Rotary
 /// <summary>Per-layer key/value cache, preallocated to the longest sequence the generation can reach.</summary>
 public sealed class KvCache : IDisposable
 {
-    public readonly Tensor[] Keys;
-    public readonly Tensor[] Values;
+    public Tensor[] Keys { get; }
+    public Tensor[] Values { get; }
     /// <summary>
     /// Each column's token position [B, capacity], kept for sliding-window layers (null without them): a row's window
     /// counts positions, and pads between a shared prefix and a row's own tokens make columns differ from positions.
@@ -358,6 +360,8 @@ public readonly record struct AttentionInputs(Tensor Cos, Tensor Sin, Tensor? Ma
 /// <summary>The decoder stack ("model." in checkpoints).</summary>
 public sealed class DecoderBody : nn.Module
 {
+    // A public field, not a property: TorchSharp registers submodules from fields, and the name is the checkpoint key.
+    [SuppressMessage("Design", "CA1051", Justification = "TorchSharp module field; its name is the checkpoint key")]
     public readonly Embedding embed_tokens;
     private readonly ModuleList<DecoderLayer> layers;
     private readonly RMSNorm norm;
@@ -551,8 +555,8 @@ public sealed class DecoderLM : nn.Module
         using var noGrad = no_grad();
         foreach (var (name, p) in named_parameters())
         {
-            if (name.EndsWith("norm.weight")) p.fill_(NormIdentity);
-            else if (name.EndsWith(".bias")) p.zero_();
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(NormIdentity);
+            else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
             else p.normal_(0, std, generator);
         }
         return this;
@@ -571,12 +575,12 @@ public sealed class DecoderLM : nn.Module
         double bound = 0;
         foreach (var (name, p) in named_parameters())
         {
-            if (name.EndsWith("norm.weight")) p.fill_(NormIdentity);
-            else if (name.EndsWith("embed_tokens.weight")) p.normal_(0, 1, generator);
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(NormIdentity);
+            else if (name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)) p.normal_(0, 1, generator);
             else
             {
                 // A bias follows its weight and shares its fan-in, as in torch's Linear.reset_parameters.
-                if (!name.EndsWith(".bias")) bound = KaimingUniformBound(p.shape[1]);
+                if (!name.EndsWith(".bias", StringComparison.Ordinal)) bound = KaimingUniformBound(p.shape[1]);
                 p.uniform_(-bound, bound, generator);
             }
         }
@@ -599,7 +603,7 @@ public sealed class DecoderLM : nn.Module
         var decay = new List<Parameter>();
         var noDecay = new List<Parameter>();
         foreach (var (name, p) in named_parameters().Where(p => p.parameter.requires_grad))
-            (p.dim() >= 2 && !name.EndsWith("norm.weight") ? decay : noDecay).Add(p);
+            (p.dim() >= 2 && !name.EndsWith("norm.weight", StringComparison.Ordinal) ? decay : noDecay).Add(p);
         return (decay, noDecay);
     }
 }

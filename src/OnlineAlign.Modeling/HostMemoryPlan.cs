@@ -31,6 +31,7 @@ public sealed record HostMemoryPlan(long Construction, long Staging, long Optimi
     }
 
     public string Describe(string host, long? hostBytes = null) =>
-        $"host peak {MemoryPlan.Gib(Peak)} on {host}{(hostBytes is long b ? $" of {MemoryPlan.Gib(b)}" : "")}: float32 construction before placement {MemoryPlan.Gib(Construction)}, " +
+        $"host peak {MemoryPlan.Gib(Peak)} on {host}{(hostBytes is long b ? $" of {MemoryPlan.Gib(b)}" : "")}: float32 construction before " +
+            $"placement {MemoryPlan.Gib(Construction)}, " +
         $"one tensor's staging {MemoryPlan.Gib(Staging)}, AdamW moments kept for the checkpoint {MemoryPlan.Gib(OptimizerMoments)}";
 }

@@ -26,7 +26,8 @@ public sealed record MemoryPlan(
     /// <param name="GradientCheckpointing">layers recomputed in the backward pass: one hidden state kept per layer, one layer's activations at a time</param>
     /// <param name="GenerationRows">sequences decoded together</param>
     /// <param name="GenerationTokens">tokens per generated sequence (prompt + new tokens)</param>
-    public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSpec? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
+    public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSpec? Lora, int HeldModels, int TrainSequences, int TrainTokens,
+        int TrainResponseTokens,
         int GenerationRows, int GenerationTokens, bool GradientCheckpointing = false);
 
     /// <remarks>In checked arithmetic: a config's sizes times a spec's counts can pass 64 bits (OverflowException: cannot fit).</remarks>

@@ -73,7 +73,8 @@ public sealed record ModelConfig
         return FromJson(json, path);
     }
 
-    /// <summary>The config a JSON object describes, its sizes checked (<see cref="ModelConfigCheck"/>); every refusal names <paramref name="source"/>.</summary>
+    /// <summary>The config a JSON object describes, its sizes checked (<see cref="ModelConfigCheck"/>); every refusal names <paramref
+    /// name="source"/>.</summary>
     public static ModelConfig FromJson(JsonObject json, string source = "config.json")
     {
         try { return ModelConfigCheck.Require(Parse(json, source), source); }
@@ -179,7 +180,7 @@ public sealed record ModelConfig
     /// Gemma 3's layer kinds: layer_types, or the older sliding_window_pattern (default 6: every sixth layer global). Other
     /// families attend globally in every layer; a layer_types asking them for sliding attention is refused.
     /// </summary>
-    private static IReadOnlyList<string>? LayerTypesOf(JsonObject json, bool gemma, int layers, string source)
+    private static List<string>? LayerTypesOf(JsonObject json, bool gemma, int layers, string source)
     {
         if (json["layer_types"] is JsonArray list)
         {
@@ -187,7 +188,8 @@ public sealed record ModelConfig
                 : throw new InvalidDataException($"{source}: layer_types[{i}] must be a string, got {n?.ToJsonString() ?? "null"}")).ToList();
             for (int i = 0; i < types.Count; i++)
                 if (types[i] != FullAttention && (types[i] != SlidingAttention || !gemma))
-                    throw new NotSupportedException($"{source}: layer_types[{i}] '{types[i]}' is not supported (only {FullAttention}{(gemma ? $" and {SlidingAttention}" : "")})");
+                    throw new NotSupportedException($"{source}: layer_types[{i}] '{types[i]}' is not supported (only " +
+                        $"{FullAttention}{(gemma ? $" and {SlidingAttention}" : "")})");
             return gemma ? types : null;
         }
         if (json["layer_types"] is JsonNode other)
@@ -256,7 +258,7 @@ public sealed record ModelConfig
         }
     }
 
-    private static Exception Missing(string field, string source) =>
+    private static InvalidDataException Missing(string field, string source) =>
         new InvalidDataException($"{source}: required field '{field}' is missing");
 
     private static T? Read<T>(JsonObject json, string field, string source, Func<JsonNode, T> read) where T : struct

@@ -42,7 +42,8 @@ public static class ModelConfigCheck
         if (c.HeadDim % 2 != 0) problems.Add($"head_dim {c.HeadDim} must be even (rotary embeddings rotate pairs)");
         if ((long)c.NumHeads * c.HeadDim > MaxAttentionWidth)
             problems.Add($"num_attention_heads x head_dim is {(long)c.NumHeads * c.HeadDim}; the limit is {MaxAttentionWidth}");
-        if (!double.IsFinite(c.RmsNormEps) || c.RmsNormEps <= 0 || c.RmsNormEps >= 1) problems.Add($"rms_norm_eps must be a number in (0, 1), got {c.RmsNormEps}");
+        if (!double.IsFinite(c.RmsNormEps) || c.RmsNormEps <= 0 || c.RmsNormEps >= 1)
+            problems.Add($"rms_norm_eps must be a number in (0, 1), got {c.RmsNormEps}");
         if (!double.IsFinite(c.RopeTheta) || c.RopeTheta <= 0) problems.Add($"rope_theta must be a positive number, got {c.RopeTheta}");
         if (c.LayerTypes is not null && c.LayerTypes.Count != c.NumLayers)
             problems.Add($"layer_types has {c.LayerTypes.Count} entries for num_hidden_layers {c.NumLayers}");

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Scoring;
 using TorchSharp;
@@ -13,6 +14,8 @@ namespace OnlineAlign.Modeling;
 public sealed class RewardModel : nn.Module
 {
     public const string HeadFile = "reward_head.safetensors";
+    // A public field, not a property: TorchSharp registers submodules from fields, and the name is the checkpoint key.
+    [SuppressMessage("Design", "CA1051", Justification = "TorchSharp module field; its name is the checkpoint key")]
     public readonly DecoderLM backbone;
     private readonly Linear score;
 
@@ -53,7 +56,8 @@ public sealed class RewardModel : nn.Module
         {
             if (!tensors.TryGetValue("score.weight", out var w)) throw new InvalidDataException($"{head}: no 'score.weight' tensor");
             if (!w.shape.SequenceEqual(model.score.weight!.shape))
-                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", w.shape)}], the backbone needs [1, {model.backbone.Config.HiddenSize}]");
+                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", w.shape)}], the backbone needs [1, " +
+                    $"{model.backbone.Config.HiddenSize}]");
             using (no_grad()) model.score.weight!.copy_(w);
             return model;
         }

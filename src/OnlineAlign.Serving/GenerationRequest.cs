@@ -49,7 +49,8 @@ public sealed record GenerationRequest(int[] Prompt, int MaxTokens, double Tempe
             JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
             // Content parts: only text parts, joined, as OpenAI-compatible servers for text models take them.
             JsonArray parts => string.Concat(parts.Select((p, k) => p is JsonObject o && o["type"]?.GetValue<string>() == "text" && o["text"] is JsonValue t
-                ? t.GetValue<string>() : throw new ServeException(400, $"{param}.content[{k}]", $"{param}.content[{k}] is not a text part (only text is served)"))),
+                ? t.GetValue<string>()
+                    : throw new ServeException(400, $"{param}.content[{k}]", $"{param}.content[{k}] is not a text part (only text is served)"))),
             _ => throw new ServeException(400, param + ".content", $"{param}.content must be a string or a list of text parts"),
         };
         return new ChatMessage(role == "developer" ? "system" : role, content);
@@ -66,11 +67,14 @@ public sealed record GenerationRequest(int[] Prompt, int MaxTokens, double Tempe
     {
         int room = model.Context - prompt.Length;
         if (room < 1)
-            throw new ServeException(400, promptParam, $"the prompt is {prompt.Length} tokens; the model's context is {model.Context}, which leaves no room for a reply");
+            throw new ServeException(400, promptParam,
+                $"the prompt is {prompt.Length} tokens; the model's context is {model.Context}, which leaves no room for a reply");
         string tokensParam = body.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         int maxTokens = Integer(body, tokensParam, room);
         if (maxTokens < 1 || maxTokens > room)
-            throw new ServeException(400, tokensParam, $"{tokensParam} is {maxTokens}; it must be from 1 to {room} (the model's context of {model.Context} minus the prompt's {prompt.Length} tokens)");
+            throw new ServeException(400, tokensParam,
+                $"{tokensParam} is {maxTokens}; it must be from 1 to {room} (the model's context of {model.Context} minus the prompt's " +
+                    $"{prompt.Length} tokens)");
         double temperature = Number(body, "temperature", 1.0);
         if (temperature is < 0 or > 2) throw new ServeException(400, "temperature", $"temperature is {temperature}; it must be from 0 to 2");
         double topP = Number(body, "top_p", 1.0);
@@ -114,7 +118,8 @@ public sealed record GenerationRequest(int[] Prompt, int MaxTokens, double Tempe
 
     private static long Long(JsonObject body, string name) =>
         body[name] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out long x) ? x
-        : body[name] is JsonValue d && d.GetValueKind() == JsonValueKind.Number && d.TryGetValue(out double y) && y == Math.Floor(y) && Math.Abs(y) < 9e18 ? (long)y
+        : body[name] is JsonValue d && d.GetValueKind() == JsonValueKind.Number && d.TryGetValue(out double y) && y == Math.Floor(y)
+            && Math.Abs(y) < 9e18 ? (long)y
         : throw new ServeException(400, name, $"{name} must be an integer");
 
     private static double Number(JsonObject body, string name, double fallback) => body[name] switch

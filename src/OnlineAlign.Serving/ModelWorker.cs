@@ -41,12 +41,13 @@ public sealed class ModelWorker : IDisposable
     {
         var output = Channel.CreateUnbounded<ChoiceDelta>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         Interlocked.Increment(ref _waiting);
+        // Queuing is never cancelled (the job observes the token itself and keeps _waiting balanced).
         _jobs.Add(() =>
         {
             try { Gate?.Wait(aborted); Run(request, output.Writer, aborted); }
             catch (OperationCanceledException) { output.Writer.TryComplete(); }
             finally { Interlocked.Decrement(ref _waiting); }
-        });
+        }, CancellationToken.None);
         return output.Reader;
     }
 

@@ -18,7 +18,8 @@ public static class OpenAiEndpoints
         app.MapGet("/v1/models", () => Results.Json(new JsonObject
         {
             ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject { ["id"] = model.Id, ["object"] = "model", ["created"] = created, ["owned_by"] = "onlinealign", ["max_model_len"] = model.Context }),
+            ["data"] = new JsonArray(new JsonObject { ["id"] = model.Id, ["object"] = "model", ["created"] = created, ["owned_by"] = "onlinealign",
+                ["max_model_len"] = model.Context }),
         }));
         app.MapPost("/v1/completions", context => Handle(context, false));
         app.MapPost("/v1/chat/completions", context => Handle(context, true));
@@ -27,7 +28,8 @@ public static class OpenAiEndpoints
         {
             if (!admitted.Wait(0))
             {
-                await Error(context, new ServeException(429, null, $"the server is busy: {limits.MaxConcurrent} requests are in progress; retry later", "rate_limit_error"));
+                await Error(context,
+                    new ServeException(429, null, $"the server is busy: {limits.MaxConcurrent} requests are in progress; retry later", "rate_limit_error"));
                 return;
             }
             try
@@ -80,7 +82,8 @@ public static class OpenAiEndpoints
             texts[d.Index].Append(d.Text);
             if (d.FinishReason is not null) { reasons[d.Index] = d.FinishReason; generated += d.Generated; }
         }
-        var choices = new JsonArray(Enumerable.Range(0, request.N).Select(i => (JsonNode)reply.Choice(i, texts[i].ToString(), reasons[i], whole: true)).ToArray());
+        var choices = new JsonArray(Enumerable.Range(0,
+            request.N).Select(i => (JsonNode)reply.Choice(i, texts[i].ToString(), reasons[i], whole: true)).ToArray());
         var response = reply.Envelope(streaming: false, choices);
         response["usage"] = reply.Usage(generated);
         await Results.Json(response).ExecuteAsync(context);

@@ -22,7 +22,8 @@ public static class ServeExposure
                    $"{MinimumKeyLength} characters (e.g. `openssl rand -hex 32`), or listen on 127.0.0.1";
         if (IPAddress.IsLoopback(address)) return null; // a key on loopback is the user's choice; any key is enforced
         if (key.Length < MinimumKeyLength)
-            return $"the API key is {key.Length} characters long; a server listening on {listen} needs at least {MinimumKeyLength} (e.g. `openssl rand -hex 32`)";
+            return $"the API key is {key.Length} characters long; a server listening on {listen} needs at least {MinimumKeyLength} (e.g. `openssl " +
+                $"rand -hex 32`)";
         if (key.IndexOfAny(['<', '>', ' ']) >= 0 || key.Distinct().Count() <= 2 ||
             key.Contains("change", StringComparison.OrdinalIgnoreCase) || key.Contains("random", StringComparison.OrdinalIgnoreCase))
             return "the API key looks like a template's placeholder (it holds '<', '>', spaces or one repeated character): replace it with a random string";

@@ -56,7 +56,8 @@ public sealed class ServeHost : IAsyncDisposable
                 byte[] given = Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
                 if (!CryptographicOperations.FixedTimeEquals(given, expected))
                 {
-                    await OpenAiEndpoints.Error(context, new ServeException(401, null, "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "authentication_error"));
+                    await OpenAiEndpoints.Error(context,
+                        new ServeException(401, null, "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "authentication_error"));
                     return;
                 }
                 await next(context);

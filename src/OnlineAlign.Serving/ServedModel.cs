@@ -50,7 +50,8 @@ public sealed class ServedModel : IDisposable
         {
             string text;
             try { text = renderer.Render(messages, addGenerationPrompt: true); }
-            catch (Modeling.Templates.TemplateException e) { throw new ServeException(400, "messages", $"the model's chat template refused these messages: {e.Message}"); }
+            catch (Modeling.Templates.TemplateException e) { throw new ServeException(400, "messages",
+                $"the model's chat template refused these messages: {e.Message}"); }
             return chat.LeadingBos is { } bos && text.StartsWith(bos, StringComparison.Ordinal) ? text[bos.Length..] : text;
         }
         var t = chat.Template;

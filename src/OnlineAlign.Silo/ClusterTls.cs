@@ -38,7 +38,8 @@ public static class ClusterTls
         // In a pod the silo listens on the pod's address; elsewhere on Silo:ListenAddress.
         bool loopback = !silo.Kubernetes && IPAddress.TryParse(silo.ListenAddress, out var address) && IPAddress.IsLoopback(address);
         return loopback ? null
-            : $"the silo and gateway ports ({silo.SiloPort}, {silo.GatewayPort}) would listen on {(silo.Kubernetes ? "the pod's address" : silo.ListenAddress)}, " +
+            : $"the silo and gateway ports ({silo.SiloPort}, {silo.GatewayPort}) would listen on " +
+                $"{(silo.Kubernetes ? "the pod's address" : silo.ListenAddress)}, " +
               "reachable from the network, without TLS: anyone reaching them could call any grain. Set ClusterTls:CertificatePath, " +
               "ClusterTls:KeyPath and ClusterTls:CaPath (PEM files from the cluster's CA; see deploy/README.md), or listen on 127.0.0.1";
     }

@@ -116,7 +116,8 @@ builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadByt
 // Spec files are read only under the data roots: the configured ones (default: the data folder) and ONLINEALIGN_DATA_ROOTS (':'-separated).
 var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
     .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
-builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
+builder.Services.AddSingleton(new WorkerSettings(silo.Device,
+    Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
     silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
 builder.Services.AddSingleton<OnlineAlign.Execution.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
@@ -127,7 +128,8 @@ builder.Services.AddSingleton(api);
 builder.Services.AddSingleton(new WatchStreamLimits(api.MaxWatchStreamsPerRun, api.MaxWatchStreamsPerClient));
 builder.Services.AddSingleton(limits);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(silo.ShutdownSeconds));
-if (silo.ParentProcessId > 0) builder.Services.AddHostedService(services => new ParentWatch(silo.ParentProcessId, services.GetRequiredService<IHostApplicationLifetime>()));
+if (silo.ParentProcessId > 0)
+    builder.Services.AddHostedService(services => new ParentWatch(silo.ParentProcessId, services.GetRequiredService<IHostApplicationLifetime>()));
 builder.Services.AddGrpc(o =>
 {
     o.Interceptors.Add<ApiKeyInterceptor>();
@@ -171,8 +173,12 @@ app.Lifetime.ApplicationStopping.Register(() => _ = Task.Delay(TimeSpan.FromSeco
 }));
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
-                      (observability.Port > 0 ? $"metrics on http://{observability.ListenAddress}:{observability.Port}/metrics{(serveDashboard ? ", dashboard /dashboard" : "")}, " : "") +
-                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}{(clusterTls.Enabled ? " (mutual TLS)" : "")}, gateway {silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}, torch threads {torchThreads}"));
+                      (observability.Port > 0
+                          ? $"metrics on http://{observability.ListenAddress}:{observability.Port}/metrics" +
+                            $"{(serveDashboard ? ", dashboard /dashboard" : "")}, "
+                          : "") +
+                      $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}{(clusterTls.Enabled ? " (mutual TLS)" : "")}, gateway " +
+                          $"{silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}, torch threads {torchThreads}"));
 
 try
 {

@@ -14,7 +14,8 @@ public sealed class SiloHealthCheck(IHostApplicationLifetime lifetime, IClusterC
             return HealthCheckResult.Unhealthy("silo is starting");
         try
         {
-            var hosts = await client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            var hosts = await client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true, cancellationToken: cancellationToken)
+                .WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
             return hosts.Count > 0 ? HealthCheckResult.Healthy($"{hosts.Count} active silo(s)") : HealthCheckResult.Unhealthy("no active silo");
         }
         catch (Exception e) when (e is not OperationCanceledException)

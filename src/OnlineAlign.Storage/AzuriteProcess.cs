@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
@@ -54,13 +55,14 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         string watchdog = Path.Combine(dataFolder, "parent-watchdog.js");
         await File.WriteAllTextAsync(watchdog, ParentWatchdog, cancellationToken);
         info.Environment["NODE_OPTIONS"] = $"--require \"{watchdog}\"";
-        info.Environment["ONLINEALIGN_PARENT_PID"] = Environment.ProcessId.ToString();
+        info.Environment["ONLINEALIGN_PARENT_PID"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         // No --debug log: it grows without bound. Startup output is kept (bounded) for error messages.
         foreach (var arg in new[]
         {
             "--location", dataFolder,
             "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-            "--blobPort", blob.ToString(), "--queuePort", queue.ToString(), "--tablePort", table.ToString(),
+            "--blobPort", blob.ToString(CultureInfo.InvariantCulture), "--queuePort", queue.ToString(CultureInfo.InvariantCulture), "--tablePort",
+                table.ToString(CultureInfo.InvariantCulture),
             "--disableTelemetry", "--skipApiVersionCheck", "--loose",
         })
             info.ArgumentList.Add(arg);
@@ -76,7 +78,7 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
             {
                 if (output.Length < MaxOutputCharacters) output.AppendLine(line);
                 var match = ListeningLine().Match(line);
-                if (match.Success) found[match.Groups[1].Value] = int.Parse(match.Groups[2].Value);
+                if (match.Success) found[match.Groups[1].Value] = int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
                 if (found.Count == 3) allListening.TrySetResult();
             }
         }
@@ -141,7 +143,7 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
             {
                 // SIGTERM lets Azurite flush its data folder; Process.Kill would send SIGKILL.
                 if (OperatingSystem.IsWindows()) _process.Kill(entireProcessTree: true);
-                else Process.Start("kill", ["-TERM", _process.Id.ToString()])?.WaitForExit();
+                else Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])?.WaitForExit();
                 using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 await _process.WaitForExitAsync(grace.Token);
             }
@@ -163,6 +165,6 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
 
     private static string SafeExitCode(Process process)
     {
-        try { return process.ExitCode.ToString(); } catch (InvalidOperationException) { return "?"; }
+        try { return process.ExitCode.ToString(CultureInfo.InvariantCulture); } catch (InvalidOperationException) { return "?"; }
     }
 }

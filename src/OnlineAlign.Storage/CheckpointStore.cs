@@ -72,18 +72,18 @@ public sealed class CheckpointStore
     /// Reads a blob through a stream: downloaded to a local spool file, its hash checked, then handed to
     /// <paramref name="read"/> (no array of the whole blob, so its size is not limited to 2 GB).
     /// </summary>
-    public async Task<T> ReadAsync<T>(BlobPointer pointer, Func<Stream, CancellationToken, Task<T>> read, CancellationToken ct = default)
+    public async Task<T> ReadAsync<T>(BlobPointer blob, Func<Stream, CancellationToken, Task<T>> read, CancellationToken ct = default)
     {
         await EnsureContainerAsync(ct);
         await using var spool = Spool();
-        try { await _container.GetBlobClient(pointer.Path).DownloadToAsync(spool, new BlobDownloadToOptions { TransferOptions = Transfers }, ct); }
+        try { await _container.GetBlobClient(blob.Path).DownloadToAsync(spool, new BlobDownloadToOptions { TransferOptions = Transfers }, ct); }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw new FileNotFoundException($"blob '{pointer.Path}' does not exist", pointer.Path, e);
+            throw new FileNotFoundException($"blob '{blob.Path}' does not exist", blob.Path, e);
         }
         spool.Position = 0;
         string actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(spool, ct));
-        if (actual != pointer.Sha256) throw new CorruptBlobException(pointer.Path, pointer.Sha256, actual);
+        if (actual != blob.Sha256) throw new CorruptBlobException(blob.Path, blob.Sha256, actual);
         spool.Position = 0;
         return await read(spool, ct);
     }
@@ -153,20 +153,20 @@ public sealed class CheckpointStore
     }
 
     /// <summary>Reads a blob and checks its hash.</summary>
-    public async Task<byte[]> ReadAsync(BlobPointer pointer, CancellationToken ct = default)
+    public async Task<byte[]> ReadAsync(BlobPointer blob, CancellationToken ct = default)
     {
         await EnsureContainerAsync(ct);
         byte[] content;
         try
         {
-            content = (await _container.GetBlobClient(pointer.Path).DownloadContentAsync(ct)).Value.Content.ToArray();
+            content = (await _container.GetBlobClient(blob.Path).DownloadContentAsync(ct)).Value.Content.ToArray();
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
-            throw new FileNotFoundException($"blob '{pointer.Path}' does not exist", pointer.Path, e);
+            throw new FileNotFoundException($"blob '{blob.Path}' does not exist", blob.Path, e);
         }
         string actual = Sha256(content);
-        if (actual != pointer.Sha256) throw new CorruptBlobException(pointer.Path, pointer.Sha256, actual);
+        if (actual != blob.Sha256) throw new CorruptBlobException(blob.Path, blob.Sha256, actual);
         return content;
     }
 

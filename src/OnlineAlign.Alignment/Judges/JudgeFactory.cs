@@ -20,10 +20,13 @@ public static class JudgeFactory
         "majority" => new MajorityJudge(),
         // The policy's own confidence: length-normalised log-likelihood, the implicit judge's first-round score, every round.
         "likelihood" => new ImplicitRewardJudge(policy, null, Math.Max(0, tokenizer.PadId)),
-        "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"), Math.Max(0, tokenizer.PadId)),
+        "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"),
+            Math.Max(0, tokenizer.PadId)),
         "llm" => Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
         // Both of the policy's internal reward models: the LLM judge's scores, kept where the implicit reward agrees.
-        "self_consistent" => new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round), new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId))),
+        "self_consistent" =>
+            new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
+                new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId))),
         _ => throw new ArgumentException($"judge.kind '{s.Judge.Kind}' is not one of {string.Join(", ", JudgeSpec.Kinds)}"),
     };
 

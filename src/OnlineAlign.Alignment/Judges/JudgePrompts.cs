@@ -11,7 +11,8 @@ public static class JudgePrompts
 {
     public static readonly string[] Templates = ["rubric", "compact"];
 
-    /// <summary>Self-Rewarding's LLM-as-a-Judge prompt (Yuan et al. 2024, Figure 2), word for word: the judge justifies its score in up to 100 words, then writes it.</summary>
+    /// <summary>Self-Rewarding's LLM-as-a-Judge prompt (Yuan et al. 2024, Figure 2), word for word: the judge justifies its score in up to 100 words,
+    /// then writes it.</summary>
     public const string Rubric =
         "Review the user's question and the corresponding response using the additive 5-point scoring system described below. " +
         "Points are accumulated based on the satisfaction of each criterion:\n" +
@@ -46,7 +47,8 @@ public static class JudgePrompts
         "rubric" => Rubric,
         "compact" => Compact,
         _ when template.Contains("{prompt}") && template.Contains("{response}") => template,
-        _ => throw new ArgumentException($"judge.template '{template}' is neither one of {string.Join(", ", Templates)} nor a text with {{prompt}} and {{response}}"),
+        _ => throw new ArgumentException($"judge.template '{template}' is neither one of {string.Join(", ", Templates)} nor a text with " +
+            $"{{prompt}} and {{response}}"),
     };
 
     public static string Format(string template, string prompt, string response) =>

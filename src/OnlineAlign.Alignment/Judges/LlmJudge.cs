@@ -49,7 +49,9 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var prompts = groups.SelectMany(g => g.ResponseTexts.Select(response =>
             Examples.PromptIds(tokenizer, JudgePrompts.Format(text, g.Item.Prompt, response)))).ToList();
         int failures = 0;
-        var flat = scoring == LlmJudgeScoring.Expected ? Expected(prompts, [.. groups.Select(g => g.ResponseTexts.Count).Where(n => n > 0)], cancellationToken) : Sampled(prompts, cancellationToken, out failures);
+        var flat = scoring == LlmJudgeScoring.Expected
+            ? Expected(prompts, [.. groups.Select(g => g.ResponseTexts.Count).Where(n => n > 0)], cancellationToken)
+                : Sampled(prompts, cancellationToken, out failures);
         var scores = new List<double[]>();
         int k = 0;
         foreach (var g in groups)
@@ -67,7 +69,8 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var seeds = Enumerable.Range(0, repeated.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
         // In batches (the KV cache of every judgement at once would grow with the round); a response's k judgements
         // are adjacent, so each is prefilled once, and the rubric once a batch.
-        var outputs = TextGenerator.Generate(judge, repeated, sampling with { StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
+        var outputs = TextGenerator.Generate(judge, repeated,
+            sampling with { StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) }, seeds,
             maxBatch, cancellationToken);
         failures = 0;
         var result = new double[prompts.Count];

@@ -52,7 +52,8 @@ public static class PreferenceLoss
         if (s.RpoAlpha > 0) loss = loss - s.RpoAlpha * x.PolicyChosen / x.ChosenLength;
         if (s.SelmAlpha > 0)
         {
-            if (x.PolicyExplore is null || x.ReferenceExplore is null) throw new ArgumentException("loss.selm_alpha needs a sampled response's log-probs per pair");
+            if (x.PolicyExplore is null || x.ReferenceExplore is null)
+                throw new ArgumentException("loss.selm_alpha needs a sampled response's log-probs per pair");
             loss = loss + s.SelmAlpha * b * (x.PolicyExplore - x.ReferenceExplore);
         }
         return loss;

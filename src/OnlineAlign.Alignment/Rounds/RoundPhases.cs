@@ -65,7 +65,7 @@ public static class RoundPhases
         metrics["judge/unscored_rate"] = current.Scores.SelectMany(v => v).Average(v => double.IsFinite(v) ? 0.0 : 1.0);
         if (task is not null)
         {
-            var truth = new VerifierJudge(task).Score(groups).Scores;
+            var truth = new VerifierJudge(task).Score(groups, cancellationToken).Scores;
             if (s.Judge.Kind != "verifier")
             {
                 // How well the self-judge ranks like the verifier, on prompts where the verifier separates responses.
@@ -121,7 +121,8 @@ public static class RoundPhases
         {
             var examples = stage.Key == 0 ? stage.ToList() : WithReference(policy, stage.ToList(), padTokenId, cancellationToken);
             steps.AddRange(PreferenceTrainer.Train(policy, examples,
-                new PreferenceTrainer.Settings(s.Loss, Optimizer(s.Optimizer), s.Optimizer.Epochs, s.Optimizer.BatchSize, (int)(seed % int.MaxValue) + round + 7919 * stage.Key), padTokenId,
+                new PreferenceTrainer.Settings(s.Loss, Optimizer(s.Optimizer), s.Optimizer.Epochs, s.Optimizer.BatchSize,
+                    (int)(seed % int.MaxValue) + round + 7919 * stage.Key), padTokenId,
                 progress, optimizerState, cancellationToken));
         }
         var metrics = new Dictionary<string, double>();
@@ -214,7 +215,8 @@ public static class RoundPhases
         var metrics = new Dictionary<string, double>();
         if (evalPrompts.Count == 0) return metrics;
         var ids = evalPrompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
-        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
+        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds],
+            PadTokenId = Math.Max(0, tokenizer.PadId) };
         var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize, cancellationToken: cancellationToken);
         if (task is not null)
             metrics["eval/accuracy"] = evalPrompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).Average();

@@ -98,10 +98,12 @@ public static class WarmStart
                 int first = s.Steps / 2;
                 losses = Sft(model, demonstrations, first);
                 var judgements = OwnSampleJudgeExamples(model, tokenizer, task, s, seed, cancellationToken);
-                losses.AddRange(Sft(model, demonstrations.Concat(judgements.Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target))).ToList(), s.Steps - first));
+                losses.AddRange(Sft(model, demonstrations.Concat(judgements.Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target))).ToList(),
+                    s.Steps - first));
                 return model;
             }
-            losses = Sft(model, demonstrations.Concat(JudgeExamples(task, s, seed).Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target))).ToList(), s.Steps);
+            losses = Sft(model,
+                demonstrations.Concat(JudgeExamples(task, s, seed).Select(e => Examples.Pair(tokenizer, e.Prompt, e.Target))).ToList(), s.Steps);
             return model;
         }
         catch

@@ -50,7 +50,8 @@ public static class PreferenceTrainer
                 bool explore = s.Loss.SelmAlpha > 0;
                 var rows = batch.Select(p => new PromptResponse(p.Prompt, p.Chosen))
                     .Concat(batch.Select(p => new PromptResponse(p.Prompt, p.Rejected)))
-                    .Concat(explore ? batch.Select(p => new PromptResponse(p.Prompt, p.Explore ?? throw new ArgumentException("loss.selm_alpha needs pairs with a sampled response")))
+                    .Concat(explore ? batch.Select(p =>
+                        new PromptResponse(p.Prompt, p.Explore ?? throw new ArgumentException("loss.selm_alpha needs pairs with a sampled response")))
                         : []).ToList();
                 var (tokenLogProbs, _) = ResponseLogProbs.Forward(model, rows, padTokenId);
                 var sequence = tokenLogProbs.sum(1, type: ScalarType.Float64);

@@ -42,7 +42,7 @@ public static class ApiConnection
     }
 
     /// <summary>An HTTP handler that accepts a server certificate only if it chains to the given PEM certificate.</summary>
-    private static HttpMessageHandler TrustingOnly(string caPemFile)
+    private static SocketsHttpHandler TrustingOnly(string caPemFile)
     {
         if (!File.Exists(caPemFile)) throw new FileNotFoundException($"--ca-cert '{caPemFile}' does not exist", caPemFile);
         var trusted = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caPemFile));

@@ -26,13 +26,16 @@ public static class MetricRows
         return rows;
     }
 
+    private static readonly string[] FixedColumns = ["run_id", "kind", "round", "step"];
+
     public static string Csv(IReadOnlyList<MetricRow> rows)
     {
         var names = rows.SelectMany(r => r.Metrics.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
         var text = new StringBuilder();
-        text.AppendLine(string.Join(',', new[] { "run_id", "kind", "round", "step" }.Concat(names.Select(Quote))));
+        text.AppendLine(string.Join(',', FixedColumns.Concat(names.Select(Quote))));
         foreach (var r in rows)
-            text.AppendLine(string.Join(',', new[] { Quote(r.RunId), r.Kind, r.Round.ToString(CultureInfo.InvariantCulture), r.Step?.ToString(CultureInfo.InvariantCulture) ?? "" }
+            text.AppendLine(string.Join(',',
+                new[] { Quote(r.RunId), r.Kind, r.Round.ToString(CultureInfo.InvariantCulture), r.Step?.ToString(CultureInfo.InvariantCulture) ?? "" }
                 .Concat(names.Select(n => r.Metrics.TryGetValue(n, out var v) ? v.ToString("R", CultureInfo.InvariantCulture) : ""))));
         return text.ToString();
     }

@@ -69,20 +69,23 @@ public static class PolicyDownload
                     if (name is not null) throw new InvalidDataException($"export of run '{runId}': file '{name}' ended without its last chunk");
                     name = SafeName(chunk.File);
                     if (!seen.Add(name)) throw new InvalidDataException($"export of run '{runId}': file '{name}' was sent twice");
-                    if (chunk.Size is < 0 or > MaxFileBytes) throw new InvalidDataException($"export of run '{runId}': file '{name}' claims {chunk.Size} bytes");
+                    if (chunk.Size is < 0 or > MaxFileBytes)
+                        throw new InvalidDataException($"export of run '{runId}': file '{name}' claims {chunk.Size} bytes");
                     file = new FileStream(Path.Combine(staging, name), FileMode.CreateNew, FileAccess.Write);
                     hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                     written = 0;
                 }
                 if (chunk.Offset != written || written + chunk.Data.Length > chunk.Size)
-                    throw new InvalidDataException($"export of run '{runId}': file '{name}' chunk at offset {chunk.Offset} does not follow the {written} bytes received");
+                    throw new InvalidDataException($"export of run '{runId}': file '{name}' chunk at offset {chunk.Offset} does not follow the " +
+                        $"{written} bytes received");
                 await file!.WriteAsync(chunk.Data.Memory, ct);
                 hash!.AppendData(chunk.Data.Span);
                 written += chunk.Data.Length;
                 if (!chunk.Last) continue;
                 string actual = Convert.ToHexStringLower(hash.GetHashAndReset());
                 if (written != chunk.Size || actual != chunk.Sha256)
-                    throw new InvalidDataException($"export of run '{runId}': file '{name}' arrived as {written} bytes with sha256 {actual}; the silo sent {chunk.Size} bytes with sha256 {chunk.Sha256}");
+                    throw new InvalidDataException($"export of run '{runId}': file '{name}' arrived as {written} bytes with sha256 {actual}; the " +
+                        $"silo sent {chunk.Size} bytes with sha256 {chunk.Sha256}");
                 await file.DisposeAsync();
                 hash.Dispose();
                 (file, hash, name) = (null, null, null);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
 using Spectre.Console;
@@ -10,7 +11,8 @@ namespace OnlineAlign.Cli.Client;
 /// </summary>
 public static class RunWatcher
 {
-    public static readonly string[] Columns = ["eval/accuracy", "judge/score_mean", "judge/tau_vs_verifier", "consistency/C", "pairs/kept", "rewards/accuracies", "rewards/margins", "kl/initial", "generation/length_mean"];
+    public static readonly string[] Columns = ["eval/accuracy", "judge/score_mean", "judge/tau_vs_verifier", "consistency/C", "pairs/kept",
+        "rewards/accuracies", "rewards/margins", "kl/initial", "generation/length_mean"];
 
     public static async Task<Run> WatchAsync(Runs.RunsClient client, string runId, CancellationToken ct)
     {
@@ -54,7 +56,8 @@ public static class RunWatcher
                         }
                         break; // the server ended the stream: the run stopped
                     }
-                    catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown && !ct.IsCancellationRequested)
+                    catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown
+                        && !ct.IsCancellationRequested)
                     {
                         await Task.Delay(1000, ct); // dropped: reconnect from the next round, no gaps
                     }
@@ -72,7 +75,7 @@ public static class RunWatcher
         (listed.Initial is null ? [] : new[] { listed.Initial }).Concat(listed.Rounds).ToList();
 
     // A superseded round names its attempt, the epoch `export --epoch` takes.
-    private static string Label(RoundMetrics r) => r.Superseded ? $"{r.Round} (epoch {r.Epoch}, superseded)" : r.Round.ToString();
+    private static string Label(RoundMetrics r) => r.Superseded ? $"{r.Round} (epoch {r.Epoch}, superseded)" : r.Round.ToString(CultureInfo.InvariantCulture);
 
     /// <param name="best">the guard's best round, marked "(best)" (null: the guard is off)</param>
     public static Table RoundsTable(ListRoundsResponse listed, int? best = null)
@@ -81,7 +84,7 @@ public static class RunWatcher
         foreach (var c in Columns) table.AddColumn(c);
         foreach (var r in WithInitial(listed))
             table.AddRow([Label(r) + (r.Round == best && !r.Superseded ? " (best)" : ""),
-                .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###") : "")]);
+                .. Columns.Select(c => r.Metrics.TryGetValue(c, out var v) ? v.ToString("0.###", CultureInfo.InvariantCulture) : "")]);
         return table;
     }
 }

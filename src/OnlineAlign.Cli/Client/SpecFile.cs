@@ -35,16 +35,20 @@ public static class SpecFile
             var field = message.Fields.InDeclarationOrder().FirstOrDefault(f => f.Name == name || f.JsonName == name);
             string path = prefix + name;
             if (field is null)
-                return $"field '{path}' is not a field of {message.Name} (fields: {string.Join(", ", message.Fields.InDeclarationOrder().Select(f => f.Name))})";
+                return $"field '{path}' is not a field of {message.Name} (fields: " +
+                    $"{string.Join(", ", message.Fields.InDeclarationOrder().Select(f => f.Name))})";
             if (value is null) continue;
             string? problem = field.FieldType switch
             {
                 FieldType.Message when value is JsonObject inner => FirstProblem(inner, field.MessageType, path + "."),
                 FieldType.Message => $"field '{path}' must be an object",
                 FieldType.String when value.GetValueKind() != JsonValueKind.String => $"field '{path}' must be a string, got {value.ToJsonString()}",
-                FieldType.Bool when value.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False) => $"field '{path}' must be true or false, got {value.ToJsonString()}",
+                FieldType.Bool when value.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False) =>
+                    $"field '{path}' must be true or false, got {value.ToJsonString()}",
                 FieldType.Double or FieldType.Float or FieldType.Int32 or FieldType.Int64 or FieldType.UInt32 or FieldType.UInt64
-                    when !IsNumber(value, field.FieldType) => $"field '{path}' must be {(field.FieldType is FieldType.Double or FieldType.Float ? "a number" : "an integer")}, got {value.ToJsonString()}",
+                    when !IsNumber(value, field.FieldType) =>
+                        $"field '{path}' must be {(field.FieldType is FieldType.Double or FieldType.Float ? "a number" : "an integer")}, got " +
+                            $"{value.ToJsonString()}",
                 _ => null,
             };
             if (problem is not null) return problem;

@@ -17,15 +17,18 @@ public static class LocalCommand
     {
         var data = new Option<string>("--data") { Description = "folder for Azurite data, logs and outputs", DefaultValueFactory = _ => ".onlinealign" };
         var healthOnly = new Option<bool>("--health-only") { Description = "only bring the cluster up, check it is healthy, and shut down" };
-        var fresh = new Option<bool>("--fresh") { Description = "start a new run even if the data folder holds an interrupted one (by default that run is resumed)" };
+        var fresh = new Option<bool>("--fresh") { Description = "start a new run even if the data folder holds an interrupted one (by default " +
+            "that run is resumed)" };
         var command = new Command("local", "Run the default alignment run on a local cluster (Azurite + one silo) and shut down cleanly; " +
-                                           "Ctrl-C stops everything (twice: at once) and the next `local` with the same --data resumes the run") { data, healthOnly, fresh };
+                                           "Ctrl-C stops everything (twice: at once) and the next `local` with the same --data resumes the " +
+                                               "run") { data, healthOnly, fresh };
         RunCommands.AddSpecOptions(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             string folder = Path.GetFullPath(parse.GetValue(data)!);
             Directory.CreateDirectory(folder);
-            await using var cluster = await LocalCluster.StartAsync(folder, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellationToken);
+            await using var cluster = await LocalCluster.StartAsync(folder, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"),
+                cancellationToken);
             using var force = ForceStopOnSecondInterrupt(cluster);
             AnsiConsole.MarkupLine($"[green]Cluster healthy[/]: gRPC API at {cluster.ApiAddress}; Prometheus metrics at {cluster.MetricsAddress}/metrics, " +
                                    $"Orleans dashboard at {cluster.MetricsAddress}/dashboard");
@@ -37,7 +40,8 @@ public static class LocalCommand
             if (run is not null)
             {
                 AnsiConsole.MarkupLine(run.CommittedRounds < run.Spec.Rounds
-                    ? $"Resuming interrupted run [bold]{run.Id}[/]: {run.CommittedRounds} of {run.Spec.Rounds} rounds committed, continuing at round {run.CommittedRounds + 1} " +
+                    ? $"Resuming interrupted run [bold]{run.Id}[/]: {run.CommittedRounds} of {run.Spec.Rounds} rounds committed, continuing at " +
+                        $"round {run.CommittedRounds + 1} " +
                       "(--fresh starts a new run instead)"
                     : $"Resuming interrupted run [bold]{run.Id}[/]: it finished its {run.Spec.Rounds} rounds as the cluster came up");
             }
@@ -47,7 +51,8 @@ public static class LocalCommand
                 if (!spec.HasName) spec.Name = "local";
                 run = await client.StartRunAsync(new StartRunRequest { Spec = spec }, cancellationToken: cancellationToken);
                 await File.WriteAllTextAsync(marker, run.Id, CancellationToken.None);
-                AnsiConsole.MarkupLine($"Started run [bold]{run.Id}[/]: {run.Spec.Rounds} round{(run.Spec.Rounds == 1 ? "" : "s")} of {run.Spec.Judge.Kind} judging, " +
+                AnsiConsole.MarkupLine($"Started run [bold]{run.Id}[/]: {run.Spec.Rounds} round{(run.Spec.Rounds == 1 ? "" : "s")} of " +
+                    $"{run.Spec.Judge.Kind} judging, " +
                                        $"{run.Spec.Loss.Kind} loss, consistency {run.Spec.Consistency}, task {run.Spec.Prompts.Task}");
             }
             Run final;
@@ -103,7 +108,7 @@ public static class LocalCommand
     }
 
     /// <summary>The first Ctrl-C stops gracefully (the command's token); a second one ends the silo and Azurite at once.</summary>
-    private static IDisposable ForceStopOnSecondInterrupt(LocalCluster cluster)
+    private static Unsubscribe ForceStopOnSecondInterrupt(LocalCluster cluster)
     {
         int presses = 0;
         ConsoleCancelEventHandler handler = (_, e) =>

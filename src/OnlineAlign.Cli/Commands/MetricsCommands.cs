@@ -15,7 +15,8 @@ public static class MetricsCommands
         var format = new Option<string>("--format") { Description = "csv (one column per metric) or jsonl", DefaultValueFactory = _ => "csv" };
         format.AcceptOnlyFromAmong("csv", "jsonl");
         var output = new Option<string?>("--out") { Description = "file to write (default: standard output)" };
-        var command = new Command("metrics", "Write every round's and every training step's metrics of a run, for pandas (pd.read_csv / pd.read_json(lines=True))")
+        var command = new Command("metrics",
+            "Write every round's and every training step's metrics of a run, for pandas (pd.read_csv / pd.read_json(lines=True))")
             { runId, format, output };
         command.SetAction(async (parse, ct) =>
         {
@@ -43,7 +44,9 @@ public static class MetricsCommands
             foreach (var (id, rounds) in runs) table.AddColumn(Markup.Escape($"{id} (round {(rounds.Count == 0 ? "-" : rounds[^1].Round)})"));
             var names = runs.SelectMany(r => r.Rounds.LastOrDefault()?.Metrics.Keys ?? Enumerable.Empty<string>()).Distinct().Order(StringComparer.Ordinal);
             foreach (var name in names)
-                table.AddRow([Markup.Escape(name), .. runs.Select(r => r.Rounds.LastOrDefault()?.Metrics.TryGetValue(name, out var v) == true ? v.ToString("0.####", CultureInfo.InvariantCulture) : "")]);
+                table.AddRow([Markup.Escape(name),
+                    .. runs.Select(r => r.Rounds.LastOrDefault()?.Metrics.TryGetValue(name, out var v) == true
+                        ? v.ToString("0.####", CultureInfo.InvariantCulture) : "")]);
             AnsiConsole.Write(table);
             Console.WriteLine(MetricCharts.WriteComparison(runs, parse.GetValue(output)!));
             return 0;

@@ -11,7 +11,8 @@ public static class PlotCommand
     {
         var runId = new Argument<string>("run-id");
         var output = new Option<string>("--out") { Description = "PNG file to write", DefaultValueFactory = _ => "metrics.png" };
-        var command = new Command("plot", "Write PNG charts of a run's round metrics (rewards, margins, accuracy, consistency, KL, lengths) and per-step loss") { runId, output };
+        var command = new Command("plot",
+            "Write PNG charts of a run's round metrics (rewards, margins, accuracy, consistency, KL, lengths) and per-step loss") { runId, output };
         command.SetAction(async (parse, ct) =>
         {
             var client = ApiConnection.Client(parse);

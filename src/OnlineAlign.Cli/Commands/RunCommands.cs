@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Cli.Client;
@@ -34,7 +35,8 @@ public static class RunCommands
             {
                 var page = await client.ListRunsAsync(new ListRunsRequest { PageSize = 1000, PageToken = token }, cancellationToken: ct);
                 foreach (var r in page.Runs)
-                    table.AddRow(Markup.Escape(r.Id), r.Status, r.Round.ToString(), $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
+                    table.AddRow(Markup.Escape(r.Id), r.Status, r.Round.ToString(CultureInfo.InvariantCulture),
+                        $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
                 if ((token = page.NextPageToken) == "") break;
             }
             AnsiConsole.Write(table);
@@ -50,11 +52,13 @@ public static class RunCommands
         return command;
     }
 
-    private static readonly Option<string?> SpecFile = new("--spec") { Description = "run spec as JSON (onlinealign.v1.RunSpec; snake_case or camelCase names)" };
+    private static readonly Option<string?> SpecFile = new("--spec") { Description = "run spec as JSON (onlinealign.v1.RunSpec; snake_case or " +
+        "camelCase names)" };
     private static readonly Option<int?> Rounds = new("--rounds") { Description = "number of online rounds" };
     private static readonly Option<string?> Task = new("--task") { Description = "built-in task: sort, add, reverse" };
     private static readonly Option<string?> Model = new("--model") { Description = "built-in model name (tiny) or a Hugging Face folder" };
-    private static readonly Option<string?> Judge = new("--judge") { Description = "self_consistent, llm, implicit, verifier, reward_model, majority or likelihood" };
+    private static readonly Option<string?> Judge = new("--judge") { Description = "self_consistent, llm, implicit, verifier, reward_model, " +
+        "majority or likelihood" };
     private static readonly Option<string?> Loss = new("--loss") { Description = "dpo, ipo, cdpo, robust, hinge, sppo, sppo_hard, cream" };
     private static readonly Option<string?> Consistency = new("--consistency") { Description = "none, dyn or avg" };
     private static readonly Option<ulong?> Seed = new("--seed") { Description = "run seed" };
@@ -134,10 +138,13 @@ public static class RunCommands
 
     private static Command Export()
     {
-        var round = new Option<int?>("--round") { Description = "committed round to export (-1: the last; default: the guard's best round with guard.enabled, else the last)" };
+        var round = new Option<int?>("--round") { Description = "committed round to export (-1: the last; default: the guard's best round with " +
+            "guard.enabled, else the last)" };
         var output = new Option<string>("--out") { Description = "a new output folder on this machine (Hugging Face format)", Required = true };
-        var epoch = new Option<int?>("--epoch") { Description = "that attempt of the round: a round superseded by a rollback (the epoch `rounds --all` shows); default: the current one" };
-        var command = new Command("export", "Download a committed round's policy as a Hugging Face folder (files checked by sha256)") { RunId, round, output, epoch };
+        var epoch = new Option<int?>("--epoch") { Description = "that attempt of the round: a round superseded by a rollback (the epoch `rounds " +
+            "--all` shows); default: the current one" };
+        var command = new Command("export", "Download a committed round's policy as a Hugging Face folder (files checked by sha256)") { RunId, round,
+            output, epoch };
         command.SetAction(async (parse, ct) =>
         {
             var client = ApiConnection.Client(parse);
@@ -162,7 +169,8 @@ public static class RunCommands
         string color = run.Status switch { "completed" => "green", "failed" => "red", "paused" or "waiting_for_gpu" => "yellow", _ => "blue" };
         string phase = run.Phase is "" or "committed" ? "" : $" ({Markup.Escape(run.Phase)})";
         AnsiConsole.MarkupLine($"run [bold]{Markup.Escape(run.Id)}[/]: [{color}]{run.Status}[/], round {run.Round}{phase}, " +
-                               $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed" + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : "")
+                               $"{run.CommittedRounds}/{run.Spec.Rounds} rounds committed"
+                                   + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : "")
                                + (run.MemoryPlan.Length > 0 ? $"\n  memory: {Markup.Escape(run.MemoryPlan)}" : "")
                                + (run.StopReason.Length > 0 ? $"\n  stopped: {Markup.Escape(run.StopReason)}" : "")
                                + (run.HasBestRound ? $"\n  best round: {run.BestRound} ({Markup.Escape(run.BestReason)})" : ""));

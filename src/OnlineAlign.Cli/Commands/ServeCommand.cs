@@ -14,13 +14,17 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var run = new Argument<string?>("run-id") { Description = "a run whose committed round to serve (downloaded like `export`); or use --folder", Arity = ArgumentArity.ZeroOrOne };
+        var run = new Argument<string?>("run-id") { Description = "a run whose committed round to serve (downloaded like `export`); or use --folder",
+            Arity = ArgumentArity.ZeroOrOne };
         var folder = new Option<string?>("--folder") { Description = "a Hugging Face model folder or an `export` output to serve" };
         var round = new Option<int>("--round") { Description = "with a run id: the committed round to serve (-1: the last)", DefaultValueFactory = _ => -1 };
-        var baseFolder = new Option<string?>("--base") { Description = "the base model folder of an adapter-only LoRA checkpoint (served as base + adapter, unmerged)" };
-        var listen = new Option<string>("--listen") { Description = "IP address to listen on; off loopback an API key is required", DefaultValueFactory = _ => "127.0.0.1" };
+        var baseFolder = new Option<string?>("--base") { Description = "the base model folder of an adapter-only LoRA checkpoint (served as base " +
+            "+ adapter, unmerged)" };
+        var listen = new Option<string>("--listen") { Description = "IP address to listen on; off loopback an API key is required",
+            DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0: a free one; the URL is printed)", DefaultValueFactory = _ => 8000 };
-        var maxConcurrent = new Option<int>("--max-concurrent") { Description = "requests admitted at once (generating or queued); more get 429", DefaultValueFactory = _ => 8 };
+        var maxConcurrent = new Option<int>("--max-concurrent") { Description = "requests admitted at once (generating or queued); more get 429",
+            DefaultValueFactory = _ => 8 };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto", DefaultValueFactory = _ => "cpu" };
         var name = new Option<string?>("--model-name") { Description = "the model id clients name (default: the folder's name, or RUN-round-N)" };
         var command = new Command("serve", "Serve a policy over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions) until Ctrl-C")

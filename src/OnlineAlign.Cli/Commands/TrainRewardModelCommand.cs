@@ -16,7 +16,8 @@ public static class TrainRewardModelCommand
     {
         var data = new Option<string>("--data") { Description = "JSONL file: {\"prompt\", \"chosen\", \"rejected\"} per line", Required = true };
         var output = new Option<string>("--out") { Description = "folder to write the reward model to", Required = true };
-        var model = new Option<string>("--model") { Description = "backbone: a built-in model name (tiny) or a Hugging Face folder", DefaultValueFactory = _ => "tiny" };
+        var model = new Option<string>("--model") { Description = "backbone: a built-in model name (tiny) or a Hugging Face folder",
+            DefaultValueFactory = _ => "tiny" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 300 };
         var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-3 };
@@ -35,13 +36,16 @@ public static class TrainRewardModelCommand
             string source = parse.GetValue(model)!;
             var dev = DeviceSetting.Resolve(parse.GetValue(device));
             ITextTokenizer tokenizer = Directory.Exists(source) ? TokenizerLoader.Load(source) : new ByteTokenizer();
-            var backbone = Directory.Exists(source) ? HfCheckpoint.Load(source, dev) : BuiltinModels.Create(BuiltinModels.ByName(source), parse.GetValue(seed)).Place(dev);
+            var backbone = Directory.Exists(source) ? HfCheckpoint.Load(source, dev)
+                : BuiltinModels.Create(BuiltinModels.ByName(source), parse.GetValue(seed)).Place(dev);
             using var rm = new RewardModel(backbone);
             var result = RewardModelTrainer.Train(rm, tokenizer, pairs, parse.GetValue(heldOut),
-                new OptimizerSettings { LearningRate = parse.GetValue(lr), WeightDecay = 0 }, parse.GetValue(steps), parse.GetValue(batch), parse.GetValue(seed));
+                new OptimizerSettings { LearningRate = parse.GetValue(lr), WeightDecay = 0 }, parse.GetValue(steps), parse.GetValue(batch),
+                    parse.GetValue(seed));
             rm.Save(parse.GetValue(output)!, tokenizer.HfFiles());
             AnsiConsole.MarkupLine($"trained on {result.TrainPairs} pairs: loss {result.Losses[0]:F3} -> {result.Losses[^1]:F3}, " +
-                                   $"train accuracy {result.TrainAccuracy:P1}, held-out accuracy [bold]{result.HeldOutAccuracy:P1}[/] on {result.HeldOutPairs} pairs");
+                                   $"train accuracy {result.TrainAccuracy:P1}, held-out accuracy [bold]{result.HeldOutAccuracy:P1}[/] on " +
+                                       $"{result.HeldOutPairs} pairs");
             AnsiConsole.MarkupLine($"reward model: {Path.GetFullPath(parse.GetValue(output)!)}");
             return 0;
         });

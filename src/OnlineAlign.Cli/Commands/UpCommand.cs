@@ -15,7 +15,8 @@ public static class UpCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "folder for Azurite data, logs and outputs (the same as `local`'s)", DefaultValueFactory = _ => ".onlinealign" };
+        var data = new Option<string>("--data") { Description = "folder for Azurite data, logs and outputs (the same as `local`'s)",
+            DefaultValueFactory = _ => ".onlinealign" };
         var port = new Option<int>("--port") { Description = "gRPC API port on 127.0.0.1 (0: any free port)", DefaultValueFactory = _ => 5080 };
         var command = new Command("up", "Bring up the local cluster (Azurite + one silo on loopback) and keep it up until Ctrl-C") { data, port };
         command.SetAction(async (parse, cancellationToken) =>
@@ -24,7 +25,8 @@ public static class UpCommand
             Directory.CreateDirectory(folder);
             int apiPort = parse.GetValue(port);
             if (apiPort is < 0 or > 65535) throw new ArgumentException($"--port must be between 0 and 65535, got {apiPort}");
-            await using var cluster = await LocalCluster.StartAsync(folder, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancellationToken,
+            await using var cluster = await LocalCluster.StartAsync(folder, line => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(line)}[/]"),
+                cancellationToken,
                 apiPort == 0 ? null : apiPort);
             var client = ApiConnection.Client(cluster.ApiAddress, parse.GetValue(ApiConnection.Key));
             var runs = await client.ListRunsAsync(new ListRunsRequest(), cancellationToken: cancellationToken);

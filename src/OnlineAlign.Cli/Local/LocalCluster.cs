@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Reflection;
 using OnlineAlign.Storage;
@@ -52,10 +53,10 @@ public sealed class LocalCluster : IAsyncDisposable
         info.ArgumentList.Add("--role");
         info.ArgumentList.Add("all");
         info.Environment["ONLINEALIGN_STORAGE"] = connection;
-        info.Environment["Api__Port"] = apiPort.ToString();
-        info.Environment["Observability__Port"] = metricsPort.ToString();
-        info.Environment["Silo__SiloPort"] = siloPort.ToString();
-        info.Environment["Silo__GatewayPort"] = gatewayPort.ToString();
+        info.Environment["Api__Port"] = apiPort.Value.ToString(CultureInfo.InvariantCulture);
+        info.Environment["Observability__Port"] = metricsPort.ToString(CultureInfo.InvariantCulture);
+        info.Environment["Silo__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture);
+        info.Environment["Silo__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture);
         info.Environment["Silo__DataFolder"] = dataFolder;
         // Spec files (model folders, prompt sets) are read from the data folder and the folder the cluster was
         // started in; ONLINEALIGN_DATA_ROOTS, inherited, adds others.
@@ -64,7 +65,7 @@ public sealed class LocalCluster : IAsyncDisposable
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Logging__LogLevel__OnlineAlign"] = "Information";   // what the runs do, in silo.log
         // The silo stops itself if this process dies without stopping it (killed, terminal closed).
-        info.Environment["Silo__ParentProcessId"] = Environment.ProcessId.ToString();
+        info.Environment["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var silo = Process.Start(info)!;
         var siloLog = Path.Combine(dataFolder, "silo.log");
         var writer = new StreamWriter(siloLog, append: true) { AutoFlush = true };

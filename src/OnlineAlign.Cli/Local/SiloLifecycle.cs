@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -68,7 +69,7 @@ public static class SiloLifecycle
     public static async Task StopAsync(Process silo, TimeSpan grace)
     {
         if (silo.HasExited) return;
-        if (!OperatingSystem.IsWindows()) Process.Start("kill", ["-TERM", silo.Id.ToString()])?.WaitForExit();
+        if (!OperatingSystem.IsWindows()) Process.Start("kill", ["-TERM", silo.Id.ToString(CultureInfo.InvariantCulture)])?.WaitForExit();
         using var wait = new CancellationTokenSource(grace);
         try { await silo.WaitForExitAsync(wait.Token); }
         catch (OperationCanceledException) { silo.Kill(entireProcessTree: true); }

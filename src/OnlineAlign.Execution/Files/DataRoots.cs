@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
 namespace OnlineAlign.Execution.Files;
@@ -55,6 +56,8 @@ public sealed class DataRoots
         return BitConverter.ToUInt16(buffer, 28) & 0xF000;
     }
 
+    // Paths are marshalled explicitly as UTF-8 (LPUTF8Str), what Linux file names are; CA2101 counts only UTF-16 as safe.
+    [SuppressMessage("Globalization", "CA2101", Justification = "explicit LPUTF8Str marshalling for a libc path")]
     [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static extern int Statx(int dirFd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, [Out] byte[] buffer);
 }

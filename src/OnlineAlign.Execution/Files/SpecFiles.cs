@@ -54,7 +54,8 @@ public static class SpecFiles
     private static void CheckFolder(string field, string path, DataRoots roots, SpecLimits limits)
     {
         string real = roots.Resolve(field, path);
-        if (!Directory.Exists(real)) throw new SpecFileException(File.Exists(real) ? $"{field} '{path}' is a file, not a folder" : $"{field} '{path}' does not exist");
+        if (!Directory.Exists(real))
+            throw new SpecFileException(File.Exists(real) ? $"{field} '{path}' is a file, not a folder" : $"{field} '{path}' does not exist");
         int count = 0;
         foreach (var entry in Directory.EnumerateFileSystemEntries(real))
         {
@@ -65,7 +66,8 @@ public static class SpecFiles
             if (Directory.Exists(file)) continue;
             if (!DataRoots.IsRegularFile(file)) throw new SpecFileException($"{field} '{path}': {name} is not a regular file");
             if (Path.GetExtension(name) is ".json" or ".txt" or ".jinja" && new FileInfo(file).Length > limits.ModelJsonBytes)
-                throw new SpecFileException($"{field} '{path}': {name} is {new FileInfo(file).Length} bytes; the limit is {limits.ModelJsonBytes} (Limits:ModelJsonBytes)");
+                throw new SpecFileException($"{field} '{path}': {name} is {new FileInfo(file).Length} bytes; the limit is {limits.ModelJsonBytes} " +
+                    $"(Limits:ModelJsonBytes)");
         }
         CheckShards(field, path, real);
     }
@@ -85,8 +87,10 @@ public static class SpecFiles
         foreach (var shard in shards)
         {
             string name = Path.GetFileName(shard);
-            if (!Path.Exists(shard)) throw new SpecFileException($"{field} '{path}': {HfCheckpoint.IndexFile} names shard '{name}', which is not in the folder");
-            if (!DataRoots.IsRegularFile(shard)) throw new SpecFileException($"{field} '{path}': {HfCheckpoint.IndexFile} names shard '{name}', which is not a regular file");
+            if (!Path.Exists(shard))
+                throw new SpecFileException($"{field} '{path}': {HfCheckpoint.IndexFile} names shard '{name}', which is not in the folder");
+            if (!DataRoots.IsRegularFile(shard))
+                throw new SpecFileException($"{field} '{path}': {HfCheckpoint.IndexFile} names shard '{name}', which is not a regular file");
         }
     }
 

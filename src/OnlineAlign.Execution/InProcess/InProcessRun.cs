@@ -90,7 +90,8 @@ public sealed class InProcessRun : IDisposable
 
         HealthSignals.AddLengthDrift(metrics, Reports[0].Metrics);
         var earlier = Reports.Where(r => r.Round > 0).ToList();
-        var report = new RoundReport(round, metrics, RoundWarnings.For(metrics, earlier.LastOrDefault()?.Metrics, earlier.FirstOrDefault()?.Metrics), trained.Steps);
+        var report = new RoundReport(round, metrics, RoundWarnings.For(metrics, earlier.LastOrDefault()?.Metrics, earlier.FirstOrDefault()?.Metrics),
+            trained.Steps);
         Reports.Add(report);
         return report;
     }

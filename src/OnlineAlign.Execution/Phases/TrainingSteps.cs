@@ -14,7 +14,10 @@ public static class TrainingSteps
     public static void Write(string path, IEnumerable<StepMetrics> steps) =>
         File.WriteAllLines(path, steps.Select(s => JsonSerializer.Serialize(new Dictionary<string, double>(s.Named()) { ["step"] = s.Step }, Json)));
 
-    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>The steps in a file's text, in order: (step, metrics without "step").</summary>
     public static List<(int Step, Dictionary<string, double> Metrics)> Parse(string text) =>

@@ -44,7 +44,8 @@ public static class CheckpointRetention
     {
         RoundRecord? best = null;
         foreach (var r in rounds)
-            if (r.Metrics.TryGetValue(spec.Retention.BestMetric, out double v) && double.IsFinite(v) && (best is null || v > best.Metrics[spec.Retention.BestMetric]))
+            if (r.Metrics.TryGetValue(spec.Retention.BestMetric, out double v) && double.IsFinite(v)
+                && (best is null || v > best.Metrics[spec.Retention.BestMetric]))
                 best = r;
         return best?.Round;
     }

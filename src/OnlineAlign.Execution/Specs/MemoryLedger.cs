@@ -61,7 +61,8 @@ public sealed class MemoryLedger
                    "wait for them to finish, or use another silo";
         if (budget.HostBytes > 0 && others.HostBytes > 0 && need.HostBytes + others.HostBytes > budget.HostBytes)
             return $"model: the run does not fit this silo's host memory beside the runs already on it: they reserve {MemoryPlan.Gib(others.HostBytes)} " +
-                   $"of its {MemoryPlan.Gib(budget.HostBytes)}, this run's host plan peak is {MemoryPlan.Gib(need.HostBytes)} (host memory budget, Silo:HostMemoryBytes); " +
+                   $"of its {MemoryPlan.Gib(budget.HostBytes)}, this run's host plan peak is {MemoryPlan.Gib(need.HostBytes)} (host memory " +
+                       $"budget, Silo:HostMemoryBytes); " +
                    "wait for them to finish, or use another silo";
         return null;
     }

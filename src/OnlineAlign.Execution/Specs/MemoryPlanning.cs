@@ -65,7 +65,8 @@ public static class MemoryPlanning
     public static string? Problem(MemoryPlan plan, HostMemoryPlan host, DeviceBudget device, bool lora) =>
         Problem(plan, device, lora)
         ?? (device.HostBytes > 0 && host.Peak > device.HostBytes
-            ? $"model: the run does not fit this silo's host memory: {host.Describe("the host", device.HostBytes)} (host memory budget, Silo:HostMemoryBytes). " +
+            ? $"model: the run does not fit this silo's host memory: {host.Describe("the host", device.HostBytes)} (host memory budget, " +
+                $"Silo:HostMemoryBytes). " +
               (lora ? "Use a silo with more host memory" : "Train LoRA adapters (model.lora: fewer AdamW moments to keep), or use a silo with more host memory")
             : null)
         ?? MemoryLedger.Refusal(new MemoryLedger.Reservation(plan.Peak, host.Peak), device.Reserved, device);
@@ -75,5 +76,6 @@ public static class MemoryPlanning
         plan.Peak <= device.Bytes ? null
         : $"model: the run does not fit {device.Name}: memory plan {plan.Describe(device.Name, device.Bytes)}. " +
           (lora ? "Turn on optimizer.gradient_checkpointing, lower optimizer.batch_size, sampling.batch_size or sampling.max_new_tokens, or use a larger device"
-                : "Train LoRA adapters (model.lora), turn on optimizer.gradient_checkpointing, or lower optimizer.batch_size or sampling.batch_size, or use a larger device");
+                : "Train LoRA adapters (model.lora), turn on optimizer.gradient_checkpointing, or lower optimizer.batch_size or " +
+                    "sampling.batch_size, or use a larger device");
 }

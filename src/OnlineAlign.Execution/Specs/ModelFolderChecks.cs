@@ -37,7 +37,8 @@ public static class ModelFolderChecks
             var entries = SafeTensors.ReadHeader(head).Tensors;
             if (!entries.TryGetValue("score.weight", out var score)) throw new InvalidDataException($"{head}: no 'score.weight' tensor");
             if (!score.Shape.SequenceEqual([1L, config.HiddenSize]))
-                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", score.Shape)}], the backbone needs [1, {config.HiddenSize}]");
+                throw new InvalidDataException($"{head}: tensor 'score.weight' has shape [{string.Join(", ", score.Shape)}], the backbone needs " +
+                    $"[1, {config.HiddenSize}]");
             string tokenizerSource = string.IsNullOrEmpty(policyFolder) ? "the built-in model's byte tokenizer" : VocabularyCheck.Source(policyFolder);
             VocabularyCheck.Require(policyTokenizer, config, tokenizerSource, Path.Combine(folder, "config.json"));
             return [];

@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace OnlineAlign.Grains.Runtime;
 
 /// <summary>
@@ -24,7 +25,7 @@ public sealed class FaultPoints(string? folder)
         Fail(point);
         string hold = File(point, "hold");
         if (!System.IO.File.Exists(hold)) return;
-        await System.IO.File.WriteAllTextAsync(File(point, "reached"), Environment.ProcessId.ToString(), cancellationToken);
+        await System.IO.File.WriteAllTextAsync(File(point, "reached"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
         while (System.IO.File.Exists(hold)) await Task.Delay(50, cancellationToken);
     }
 
@@ -35,7 +36,7 @@ public sealed class FaultPoints(string? folder)
         Fail(point);
         string hold = File(point, "hold");
         if (!System.IO.File.Exists(hold)) return;
-        System.IO.File.WriteAllText(File(point, "reached"), Environment.ProcessId.ToString());
+        System.IO.File.WriteAllText(File(point, "reached"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         while (System.IO.File.Exists(hold))
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -30,7 +30,8 @@ public static class RunTelemetry
     static RunTelemetry()
     {
         Meter.CreateObservableGauge("onlinealign.round.metric", () => LastRound.Select(e =>
-                new Measurement<double>(e.Value, new KeyValuePair<string, object?>("run_id", e.Key.Run), new KeyValuePair<string, object?>("metric", e.Key.Metric))),
+                new Measurement<double>(e.Value, new KeyValuePair<string, object?>("run_id", e.Key.Run), new KeyValuePair<string,
+                    object?>("metric", e.Key.Metric))),
             description: "The last committed round's metrics of each run: rewards/*, eval/accuracy, consistency/C, pairs/kept, time/* ...");
         Meter.CreateObservableGauge("onlinealign.run.committed_rounds", () => CommittedRounds.Select(e =>
             new Measurement<int>(e.Value, new KeyValuePair<string, object?>("run_id", e.Key))), "{round}", "Rounds committed by each run");

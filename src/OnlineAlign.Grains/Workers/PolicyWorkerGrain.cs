@@ -24,7 +24,8 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
-public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults, MemoryLedger ledger,
+public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults,
+    MemoryLedger ledger,
     ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
 {
@@ -173,7 +174,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     private double _computeSeconds; // one call at a time: the grain is not reentrant (only Progress interleaves)
 
     /// <summary>Runs a phase at most once per input key: an existing "done" marker is the answer.</summary>
-    private async Task<PhaseOutput> Once(string runId, RunSpec spec, int round, string phase, string key, CancellationToken ct, Func<string, Task<PhaseOutput>> work)
+    private async Task<PhaseOutput> Once(string runId, RunSpec spec, int round, string phase, string key, CancellationToken ct,
+        Func<string, Task<PhaseOutput>> work)
     {
         try
         {
@@ -219,7 +221,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         }
         catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
         catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }
-        catch (Exception e) when (e is SpecFileException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or NotSupportedException)
+        catch (Exception e) when (e is SpecFileException or ArgumentException or InvalidDataException or FileNotFoundException
+                                       or DirectoryNotFoundException or NotSupportedException)
         {
             throw new RunInputException(e.Message);
         }

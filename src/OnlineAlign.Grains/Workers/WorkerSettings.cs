@@ -11,7 +11,8 @@ namespace OnlineAlign.Grains.Workers;
 /// where and how much of a spec's files this silo reads, the device memory a run must fit (0: measured), and the
 /// size past which the checkpoint cache evicts its least recently used checkpoints (0: unbounded).
 /// </summary>
-public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0, long HostMemoryBytes = 0,
+public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0,
+    long HostMemoryBytes = 0,
     long CheckpointCacheBytes = WorkerSettings.DefaultCheckpointCacheBytes)
 {
     /// <summary>Silo:CheckpointCacheGigabytes' default, 50 GiB.</summary>

@@ -39,7 +39,8 @@ public static class HfCheckpoint
         try
         {
             var parameters = Parameters(model);
-            StrictCopy.CheckNames(parameters, index.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), folder, "checkpoint does not match the config", "the config",
+            StrictCopy.CheckNames(parameters, index.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), folder, "checkpoint does not match the config",
+                "the config",
                     k => CheckpointShapes.Tolerated(config, k));
             model.Place(device, dtype ?? SafeTensors.DType(index.Values.First().DType, folder));
             parameters = Parameters(model); // placing replaced the tensors
@@ -109,15 +110,18 @@ public static class HfCheckpoint
         var expected = CheckpointShapes.Expected(config);
         string source = found.Count == 0 ? Path.Combine(folder, WeightsFile) : found.Values.First().File;
         var missing = expected.Keys.Where(k => !found.ContainsKey(k)).ToList();
-        var unexpected = found.Where(kv => !expected.ContainsKey(kv.Key) && !CheckpointShapes.Tolerated(config, kv.Key)).Select(kv => (kv.Key, kv.Value.File)).ToList();
+        var unexpected = found.Where(kv => !expected.ContainsKey(kv.Key) && !CheckpointShapes.Tolerated(config, kv.Key)).Select(kv =>
+            (kv.Key, kv.Value.File)).ToList();
         if (missing.Count > 0 || unexpected.Count > 0)
-            throw new InvalidDataException($"{(unexpected.Count > 0 ? unexpected[0].File : source)}: checkpoint does not match {Path.Combine(folder, "config.json")}."
+            throw new InvalidDataException($"{(unexpected.Count > 0 ? unexpected[0].File : source)}: checkpoint does not match " +
+                $"{Path.Combine(folder, "config.json")}."
                 + Names(" Missing", missing) + Names(" Unexpected", unexpected.Select(u => u.Key).ToList()));
         foreach (var (name, shape) in expected)
         {
             var (file, entry) = found[name];
             if (!entry.Shape.SequenceEqual(shape))
-                throw new InvalidDataException($"{file}: tensor '{name}' has shape [{string.Join(", ", entry.Shape)}], {Path.Combine(folder, "config.json")} needs [{string.Join(", ", shape)}]");
+                throw new InvalidDataException($"{file}: tensor '{name}' has shape [{string.Join(", ", entry.Shape)}], " +
+                    $"{Path.Combine(folder, "config.json")} needs [{string.Join(", ", shape)}]");
         }
     }
 

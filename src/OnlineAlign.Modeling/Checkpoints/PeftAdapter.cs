@@ -53,7 +53,8 @@ public static class PeftAdapter
         string path = Path.Combine(folder, ConfigFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"'{folder}' has no {ConfigFile} (not a PEFT adapter folder)", path);
         JsonObject json;
-        try { json = JsonNode.Parse(ModelFile.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: the top level must be a JSON object"); }
+        try { json = JsonNode.Parse(ModelFile.ReadAllText(path)) as JsonObject
+            ?? throw new InvalidDataException($"{path}: the top level must be a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e); }
         try
         {

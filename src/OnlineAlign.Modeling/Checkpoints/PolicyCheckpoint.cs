@@ -61,7 +61,8 @@ public static class PolicyCheckpoint
     }
 
     /// <summary>A LoRA run's later rounds: the adapter (a PEFT folder), config and tokenizer files, and which base it needs.</summary>
-    public static void SaveAdapter(DecoderLM model, string folder, string baseName, string baseFolder, IEnumerable<(string Name, string Content)> tokenizerFiles)
+    public static void SaveAdapter(DecoderLM model, string folder, string baseName, string baseFolder,
+        IEnumerable<(string Name, string Content)> tokenizerFiles)
     {
         Directory.CreateDirectory(folder);
         PeftAdapter.Save(model, folder, baseName);

@@ -32,7 +32,8 @@ public sealed record SafeTensorsHeader(IReadOnlyDictionary<string, TensorEntry> 
         file.ReadExactly(lengthBytes);
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
         if (length < 2 || length > MaxHeaderBytes || length > (ulong)(fileLength - 8))
-            throw new InvalidDataException($"{path}: header length {length} is invalid for a file of {fileLength} bytes (not a safetensors file, or truncated)");
+            throw new InvalidDataException($"{path}: header length {length} is invalid for a file of {fileLength} bytes (not a safetensors file, " +
+                $"or truncated)");
         var json = new byte[length];
         file.ReadExactly(json);
         long dataStart = 8 + (long)length, dataLength = fileLength - dataStart;
@@ -65,7 +66,8 @@ public sealed record SafeTensorsHeader(IReadOnlyDictionary<string, TensorEntry> 
             foreach (var (name, entry) in tensors.OrderBy(kv => kv.Value.Begin).ThenBy(kv => kv.Value.End))
             {
                 if (previous is not null && entry.Begin < previous.End && entry.Bytes > 0)
-                    throw new InvalidDataException($"{path}: tensor '{Short(name)}' (bytes {entry.Begin}-{entry.End}) overlaps tensor '{Short(previousName)}' (bytes {previous.Begin}-{previous.End})");
+                    throw new InvalidDataException($"{path}: tensor '{Short(name)}' (bytes {entry.Begin}-{entry.End}) overlaps tensor " +
+                        $"'{Short(previousName)}' (bytes {previous.Begin}-{previous.End})");
                 if (previous is null || entry.End > previous.End) { previous = entry; previousName = name; }
             }
             return new SafeTensorsHeader(tensors, metadata, dataStart);
@@ -85,7 +87,8 @@ public sealed record SafeTensorsHeader(IReadOnlyDictionary<string, TensorEntry> 
         {
             if (size < 0) throw new InvalidDataException($"{where}: shape [{string.Join(", ", shape)}] has a negative size");
             try { count = checked(count * size); }
-            catch (OverflowException) { throw new InvalidDataException($"{where}: shape [{string.Join(", ", shape)}] has more elements than a 64-bit count holds"); }
+            catch (OverflowException) { throw new InvalidDataException($"{where}: shape [{string.Join(", ", shape)}] has more elements than a " +
+                $"64-bit count holds"); }
         }
         var offsets = Integers(node, "data_offsets", where, maxCount: 2);
         if (offsets.Length != 2) throw new InvalidDataException($"{where}: data_offsets must be [begin, end], got {offsets.Length} numbers");

@@ -31,7 +31,8 @@ internal static class StrictCopy
         {
             var shape = shapes[name];
             if (!shape.SequenceEqual(p.shape))
-                throw new InvalidDataException($"{source}: tensor '{name}' has shape [{string.Join(", ", shape)}], {needer} needs [{string.Join(", ", p.shape)}]");
+                throw new InvalidDataException($"{source}: tensor '{name}' has shape [{string.Join(", ", shape)}], {needer} needs " +
+                    $"[{string.Join(", ", p.shape)}]");
         }
     }
 

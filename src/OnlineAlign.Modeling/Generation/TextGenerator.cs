@@ -56,16 +56,16 @@ public static class TextGenerator
             var batchLimits = limits.Skip(k * maxBatch).Take(chunk.Length).ToList();
             // The KV cache holds this batch's longest allowance only.
             return Batch(model, chunk, options with { MaxNewTokens = batchLimits.Max() }, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(),
-                batchLimits, stats, cancellationToken, onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token));
+                batchLimits, stats, onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token), cancellationToken);
         }).ToList();
     }
 
-    private static List<Continuation> Batch(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
-        IReadOnlyList<int> limits, GenerationStats? stats, CancellationToken cancellationToken, Action<int, int>? onToken)
+    private static List<Continuation> Batch(DecoderLM model, int[][] prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
+        List<int> limits, GenerationStats? stats, Action<int, int>? onToken, CancellationToken cancellationToken)
     {
         var (promptLength, capacity) = Capacity(model, prompts, options);
         var device = model.Device;
-        int batch = prompts.Count;
+        int batch = prompts.Length;
 
         var (distinct, source) = DistinctPrompts(prompts);
         if (stats is not null)
@@ -170,7 +170,8 @@ public static class TextGenerator
         int promptLength = prompts.Max(p => p.Length);
         long capacity = promptLength + options.MaxNewTokens;
         if (capacity > model.Config.MaxPositions)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of {model.Config.MaxPositions}");
+            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of " +
+                $"{model.Config.MaxPositions}");
         return (promptLength, capacity);
     }
 

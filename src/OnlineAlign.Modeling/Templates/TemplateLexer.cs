@@ -15,7 +15,8 @@ internal readonly record struct Token(TokenKind Kind, string Text, int Line, obj
 /// </summary>
 internal sealed class TemplateLexer
 {
-    private static readonly string[] Operators = ["//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "|", ".", ",", ":", "(", ")", "[", "]", "{", "}", "<", ">", "="];
+    private static readonly string[] Operators = ["//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "|", ".", ",", ":", "(", ")",
+        "[", "]", "{", "}", "<", ">", "="];
 
     private readonly string _src;
     private readonly List<Token> _tokens = [];
@@ -172,7 +173,8 @@ internal sealed class TemplateLexer
                 case '\n': break; // a backslash-newline continues the literal
                 case 'x' or 'u' or 'U':
                     int digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-                    if (i + digits >= _src.Length || !int.TryParse(_src.AsSpan(i + 1, digits), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int code))
+                    if (i + digits >= _src.Length
+                        || !int.TryParse(_src.AsSpan(i + 1, digits), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int code))
                         throw new TemplateException($"invalid \\{e} escape in a string", _line);
                     text.Append(char.ConvertFromUtf32(code));
                     i += digits;
@@ -205,7 +207,8 @@ internal sealed class TemplateLexer
         }
         string text = _src[start.._pos].Replace("_", "");
         if (isFloat) _tokens.Add(new Token(TokenKind.Float, text, _line, double.Parse(text, CultureInfo.InvariantCulture)));
-        else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long value)) _tokens.Add(new Token(TokenKind.Integer, text, _line, value));
+        else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long value))
+            _tokens.Add(new Token(TokenKind.Integer, text, _line, value));
         else throw new TemplateException($"integer {text} is too large", _line);
     }
 }

@@ -6,7 +6,8 @@ internal abstract record Node(int Line);
 internal sealed record TextNode(string Text, int Line) : Node(Line);
 internal sealed record OutputNode(Expr Value, int Line) : Node(Line);
 internal sealed record IfNode(IReadOnlyList<(Expr Condition, IReadOnlyList<Node> Body)> Branches, IReadOnlyList<Node>? Else, int Line) : Node(Line);
-internal sealed record ForNode(IReadOnlyList<string> Targets, Expr Iterable, Expr? Filter, IReadOnlyList<Node> Body, IReadOnlyList<Node>? Else, int Line) : Node(Line);
+internal sealed record ForNode(IReadOnlyList<string> Targets, Expr Iterable, Expr? Filter, IReadOnlyList<Node> Body, IReadOnlyList<Node>? Else,
+    int Line) : Node(Line);
 /// <summary>{% set name = value %}, {% set ns.attr = value %} or the block form {% set name %}...{% endset %}.</summary>
 internal sealed record SetNode(IReadOnlyList<string> Targets, string? Attribute, Expr? Value, IReadOnlyList<Node>? Body, int Line) : Node(Line);
 internal sealed record MacroNode(string Name, IReadOnlyList<string> Parameters, IReadOnlyList<Expr?> Defaults, IReadOnlyList<Node> Body, int Line) : Node(Line);

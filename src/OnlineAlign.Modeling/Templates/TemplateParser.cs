@@ -176,7 +176,8 @@ internal sealed class TemplateParser
         {
             parameters.Add(Expect(TokenKind.Name).Text);
             if (IsOp("=")) { Next(); defaults.Add(Expression()); }
-            else if (defaults.Any(d => d is not null)) throw new TemplateException($"macro {name}: a parameter without a default follows one with a default", line);
+            else if (defaults.Any(d => d is not null))
+                throw new TemplateException($"macro {name}: a parameter without a default follows one with a default", line);
             else defaults.Add(null);
             if (!IsOp(")")) Expect(TokenKind.Operator, ",");
         }
@@ -188,7 +189,7 @@ internal sealed class TemplateParser
     }
 
     /// <summary>transformers' {% generation %} marks the assistant's tokens for a mask; the text is unchanged.</summary>
-    private Node Generation()
+    private IfNode Generation()
     {
         int line = Expect(TokenKind.BlockEnd).Line;
         var (body, _) = Body(["endgeneration"]);

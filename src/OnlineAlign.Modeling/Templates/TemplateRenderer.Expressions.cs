@@ -21,7 +21,8 @@ internal sealed partial class TemplateRenderer
         BinaryExpr { Operator: "or" } b => Eval(b.Left, scope) is var left && TemplateValues.Truthy(left) ? left : Eval(b.Right, scope),
         BinaryExpr b => Binary(b.Operator, Eval(b.Left, scope), Eval(b.Right, scope), b.Line),
         CompareExpr c => CompareChain(c, scope),
-        ConditionalExpr c => TemplateValues.Truthy(Eval(c.Condition, scope)) ? Eval(c.Then, scope) : c.Else is null ? new Undefined("else") : Eval(c.Else, scope),
+        ConditionalExpr c => TemplateValues.Truthy(Eval(c.Condition, scope)) ? Eval(c.Then, scope) : c.Else is null ? new Undefined("else")
+            : Eval(c.Else, scope),
         ListExpr l => EvalAll(l.Items, scope),
         DictExpr d => Dict(d, scope),
         _ => throw new TemplateException($"unknown expression {expr.GetType().Name}", expr.Line),
@@ -157,7 +158,8 @@ internal sealed partial class TemplateRenderer
 
     private static bool Contains(object? container, object? item, int line) => container switch
     {
-        string s => item is string sub ? s.Contains(sub, StringComparison.Ordinal) : throw new TemplateException($"'in <string>' needs a string on the left, not {TemplateValues.TypeName(item)}", line),
+        string s => item is string sub ? s.Contains(sub, StringComparison.Ordinal)
+            : throw new TemplateException($"'in <string>' needs a string on the left, not {TemplateValues.TypeName(item)}", line),
         JList l => l.Any(x => TemplateValues.Equal(x, item)),
         JDict d => item is string key && d.ContainsKey(key),
         Undefined => false,
@@ -177,7 +179,8 @@ internal sealed partial class TemplateRenderer
                 case "*" when a is long times && b is string s: return Repeat(s, times, line);
                 case "*" when a is JList l && b is long times:
                     if (times <= 0) return new JList();
-                    if ((double)l.Count * times > _limits.MaxLoopIterations) throw new TemplateException($"a list longer than {_limits.MaxLoopIterations} items", line);
+                    if ((double)l.Count * times > _limits.MaxLoopIterations)
+                        throw new TemplateException($"a list longer than {_limits.MaxLoopIterations} items", line);
                     return Enumerable.Repeat(l, (int)times).SelectMany(item => item).ToList();
             }
             if (!TemplateValues.IsNumber(a) || !TemplateValues.IsNumber(b))

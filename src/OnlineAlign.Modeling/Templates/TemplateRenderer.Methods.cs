@@ -26,7 +26,8 @@ internal sealed partial class TemplateRenderer
             "title" => (_, _, _) => Title(s),
             "capitalize" => (_, _, _) => Capitalize(s),
             "replace" => (a, k, line) => Bounded(Replace(s, Arg(a, k, 0, "old"), Arg(a, k, 1, "new"), Arg(a, k, 2, "count"), line), line),
-            "find" => (a, k, line) => (long)s.IndexOf(Arg(a, k, 0, "sub") as string ?? throw new TemplateException("find needs a string", line), StringComparison.Ordinal),
+            "find" => (a, k, line) =>
+                (long)s.IndexOf(Arg(a, k, 0, "sub") as string ?? throw new TemplateException("find needs a string", line), StringComparison.Ordinal),
             "count" => (a, k, line) => Count(s, Arg(a, k, 0, "sub") as string ?? throw new TemplateException("count needs a string", line)),
             "join" => (a, k, line) => Bounded(string.Join(s, TemplateValues.Iterate(Arg(a, k, 0, "iterable"), line).Select(TemplateValues.Str)), line),
             "isdigit" => (_, _, _) => s.Length > 0 && s.All(char.IsDigit),
@@ -114,10 +115,11 @@ internal sealed partial class TemplateRenderer
             Strftime(DateTime.Now, Arg(a, k, 0, "format") as string ?? throw new TemplateException("strftime_now needs a format string", line)));
     }
 
-    private object? Range(JList args, JDict kwargs, int line)
+    private JList Range(JList args, JDict kwargs, int line)
     {
         if (args.Count is 0 or > 3 || args.Any(a => a is not long)) throw new TemplateException("range needs one to three integers", line);
-        long start = args.Count == 1 ? 0 : (long)args[0]!, stop = args.Count == 1 ? (long)args[0]! : (long)args[1]!, step = args.Count == 3 ? (long)args[2]! : 1;
+        long start = args.Count == 1 ? 0 : (long)args[0]!, stop = args.Count == 1 ? (long)args[0]! : (long)args[1]!,
+            step = args.Count == 3 ? (long)args[2]! : 1;
         if (step == 0) throw new TemplateException("range step cannot be zero", line);
         double count = Math.Max(0, Math.Ceiling(((double)stop - start) / step));
         CountIterations((long)Math.Min(count, long.MaxValue / 2), line);

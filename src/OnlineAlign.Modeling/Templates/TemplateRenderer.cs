@@ -61,7 +61,8 @@ internal sealed partial class TemplateRenderer
 
     private void Write(string text, int line)
     {
-        if (_out.Length + (long)text.Length > _limits.MaxOutputChars) throw new TemplateException($"output is longer than {_limits.MaxOutputChars} characters", line);
+        if (_out.Length + (long)text.Length > _limits.MaxOutputChars)
+            throw new TemplateException($"output is longer than {_limits.MaxOutputChars} characters", line);
         _out.Append(text);
     }
 
@@ -166,7 +167,8 @@ internal sealed partial class TemplateRenderer
 
     private TemplateFunction Macro(MacroNode node, Scope definition) => new(node.Name, (args, kwargs, line) =>
     {
-        if (args.Count > node.Parameters.Count) throw new TemplateException($"macro {node.Name} takes {node.Parameters.Count} arguments, given {args.Count}", line);
+        if (args.Count > node.Parameters.Count)
+            throw new TemplateException($"macro {node.Name} takes {node.Parameters.Count} arguments, given {args.Count}", line);
         if (++_callDepth > _limits.MaxDepth) throw new TemplateException($"macro calls nested deeper than {_limits.MaxDepth}", line);
         try
         {

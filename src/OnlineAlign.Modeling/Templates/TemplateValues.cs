@@ -241,7 +241,8 @@ internal static class TemplateValues
         }
     }
 
-    private static void Container(StringBuilder b, char open, char close, List<(string? Key, object? Value)> items, int? indent, bool sortKeys, int level, int line)
+    private static void Container(StringBuilder b, char open, char close, List<(string? Key, object? Value)> items, int? indent, bool sortKeys,
+        int level, int line)
     {
         b.Append(open);
         if (items.Count == 0) { b.Append(close); return; }

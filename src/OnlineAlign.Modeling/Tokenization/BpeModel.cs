@@ -11,7 +11,8 @@ namespace OnlineAlign.Modeling.Tokenization;
 /// &lt;0xNN&gt; tokens (or unk when one is missing); fuse_unk makes a run of unknown pieces one unk. The vocabulary
 /// includes the added tokens (as transformers.js and Rust's tokenizers look them up).
 /// </summary>
-internal sealed class BpeModel(Dictionary<string, int> vocab, Dictionary<(string, string), int> ranks, int? unkId, bool byteFallback, bool ignoreMerges, bool fuseUnk)
+internal sealed class BpeModel(Dictionary<string, int> vocab, Dictionary<(string, string), int> ranks, int? unkId, bool byteFallback,
+    bool ignoreMerges, bool fuseUnk)
 {
     private readonly ConcurrentDictionary<string, string[]> _cache = new();
     private const int CacheWords = 100_000, CacheWordLength = 256;

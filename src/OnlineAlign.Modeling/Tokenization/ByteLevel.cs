@@ -35,7 +35,8 @@ internal static class ByteLevel
         return new string(chars);
     }
 
-    /// <summary>Table characters back to bytes and UTF-8 text (a character outside the table is byte 0, invalid UTF-8 is U+FFFD, as transformers.js decodes).</summary>
+    /// <summary>Table characters back to bytes and UTF-8 text (a character outside the table is byte 0, invalid UTF-8 is U+FFFD, as transformers.js
+    /// decodes).</summary>
     public static string Decode(string symbols)
     {
         var bytes = new byte[symbols.Length];

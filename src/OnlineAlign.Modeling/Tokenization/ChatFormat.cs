@@ -124,7 +124,7 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
         _ => null,
     };
 
-    private static IEnumerable<int> GenerationEosIds(string folder)
+    private static List<int> GenerationEosIds(string folder)
     {
         string path = Path.Combine(folder, "generation_config.json");
         if (!File.Exists(path)) return [];
@@ -132,7 +132,8 @@ public sealed partial record ChatFormat(string Name, PromptTemplate Template, st
         {
             return Parse(path)?["eos_token_id"] switch
             {
-                JsonArray ids => ids.Select(i => i is JsonValue v ? v.GetValue<int>() : throw new InvalidOperationException($"{i?.ToJsonString() ?? "null"} is not a number")).ToList(),
+                JsonArray ids => ids.Select(i => i is JsonValue v ? v.GetValue<int>()
+                    : throw new InvalidOperationException($"{i?.ToJsonString() ?? "null"} is not a number")).ToList(),
                 JsonValue id when id.GetValueKind() == JsonValueKind.Number => [id.GetValue<int>()],
                 _ => [],
             };

@@ -12,7 +12,8 @@ internal static class ChatTemplateFormat
     // An assistant reply the template will not rewrite (no whitespace to trim, no think tags), found again in the output.
     private const string ProbeReply = "OnlineAlignProbeReply";
 
-    public static ChatFormat Create(string template, string source, string? bos, string? eos, int eosId, int bosId, List<int> stops, Func<string, int?> specialTokenId)
+    public static ChatFormat Create(string template, string source, string? bos, string? eos, int eosId, int bosId, List<int> stops, Func<string,
+        int?> specialTokenId)
     {
         ChatTemplateRenderer renderer;
         try
@@ -29,7 +30,8 @@ internal static class ChatTemplateFormat
         int end = TurnEnd(renderer, specialTokenId)
             ?? (ChatFormat.TurnEndMarker(family) is { } marker ? specialTokenId(marker) : null)
             ?? (eosId >= 0 ? eosId : throw new NotSupportedException(
-                $"{source}: cannot tell which token ends an assistant turn (the template emits no special token after the reply, and the tokenizer has no eos)"));
+                $"{source}: cannot tell which token ends an assistant turn (the template emits no special token after the reply, and the " +
+                    $"tokenizer has no eos)"));
         string? leadingBos = bos is not null && bosId >= 0 && specialTokenId(bos) == bosId ? bos : null;
         return new ChatFormat(family ?? "template", PromptTemplate.Plain, null, end, stops.Prepend(end).Distinct().ToList())
         {

@@ -30,14 +30,16 @@ internal sealed class CodePointRegex
             try { foreach (var _ in _regex.EnumerateMatches(probe)) { } }
             catch (RegexMatchTimeoutException)
             {
-                throw new InvalidDataException($"{where} pattern took longer than {Timeout.TotalSeconds:0.#} s on a {probe.Length}-character test text (catastrophic backtracking)");
+                throw new InvalidDataException($"{where} pattern took longer than {Timeout.TotalSeconds:0.#} s on a {probe.Length}-character test " +
+                    $"text (catastrophic backtracking)");
             }
         }
     }
 
     // Texts on which catastrophic patterns ((a+)+$ and the like) backtrack without end: one is refused at load.
     private static readonly string[] Probes =
-        [new string('a', 4096) + "!", new string(' ', 4096) + "!", new string('1', 4096) + "!", string.Concat(Enumerable.Repeat("a ", 2048)) + "\u0000", string.Concat(Enumerable.Repeat("ab", 2048)) + "!"];
+        [new string('a', 4096) + "!", new string(' ', 4096) + "!", new string('1', 4096) + "!",
+            string.Concat(Enumerable.Repeat("a ", 2048)) + "\u0000", string.Concat(Enumerable.Repeat("ab", 2048)) + "!"];
 
     /// <summary>The non-empty matches in <paramref name="text"/> (start and length in UTF-16 units of the text).</summary>
     public List<(int Start, int Length)> Matches(string text)

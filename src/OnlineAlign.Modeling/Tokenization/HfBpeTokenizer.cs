@@ -39,7 +39,8 @@ public sealed class HfBpeTokenizer : ITextTokenizer
     {
         _json = json; _configJson = configJson; _source = source;
         (_added, _normalizer, _preTokenizer, _model, _postProcessor, _decoder, _tokens, _unkToken, _cleanUpSpaces) =
-            (parts.Added, parts.Normalizer, parts.PreTokenizer, parts.Model, parts.PostProcessor, parts.Decoder, parts.Tokens, parts.UnkToken, parts.CleanUpSpaces);
+            (parts.Added, parts.Normalizer, parts.PreTokenizer, parts.Model, parts.PostProcessor, parts.Decoder, parts.Tokens, parts.UnkToken,
+                parts.CleanUpSpaces);
         VocabSize = _tokens.Length;
         PadId = pad; BosId = bos; EosId = eos;
         Chat = ChatFormat.Plain(eos);
@@ -103,14 +104,16 @@ public sealed class HfBpeTokenizer : ITextTokenizer
         using var owned = document;
         var root = document.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: top level is not an object");
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: no 'model' object");
+        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{source}: no 'model' object");
 
         var added = AddedTokensFrom(root, source);
         bool declared = root.TryGetProperty("normalizer", out _) || root.TryGetProperty("pre_tokenizer", out _) || root.TryGetProperty("decoder", out _);
         var normalizer = Normalizer.From(Part(root, "normalizer"), "normalizer");
         foreach (var token in added.normalized)
             if (normalizer is { ChangesText: true })
-                throw new NotSupportedException($"added token '{Short(token)}' with normalized true (matched on normalized text) is not supported with a normalizer");
+                throw new NotSupportedException($"added token '{Short(token)}' with normalized true (matched on normalized text) is not supported " +
+                    $"with a normalizer");
         var preTokenizer = declared ? PreTokenizer.From(Part(root, "pre_tokenizer"), "pre_tokenizer")
             : PreTokenizer.From(JsonDocument.Parse("""{"type": "ByteLevel", "use_regex": true}""").RootElement, "pre_tokenizer");
         var postProcessor = PostProcessor.From(Part(root, "post_processor"), "post_processor");
@@ -163,7 +166,8 @@ public sealed class HfBpeTokenizer : ITextTokenizer
         if (root.TryGetProperty("added_tokens", out var array) && array.ValueKind != JsonValueKind.Null)
         {
             if (array.ValueKind != JsonValueKind.Array) throw new InvalidDataException("added_tokens must be an array");
-            if (array.GetArrayLength() > MaxEntries) throw new InvalidDataException($"added_tokens has {array.GetArrayLength()} entries; the limit is {MaxEntries}");
+            if (array.GetArrayLength() > MaxEntries)
+                throw new InvalidDataException($"added_tokens has {array.GetArrayLength()} entries; the limit is {MaxEntries}");
             int i = 0;
             foreach (var token in array.EnumerateArray())
             {
@@ -174,7 +178,8 @@ public sealed class HfBpeTokenizer : ITextTokenizer
                 int id = TokenId(token.TryGetProperty("id", out var idNode) ? idNode : NullElement, $"{where}.id");
                 if (Bool(token, "single_word", where, false)) throw new NotSupportedException($"{where} '{Short(content)}': single_word true is not supported");
                 if (Bool(token, "normalized", where, false)) normalized.Add(content);
-                list.Add(new AddedTokens.Token(content, id, Bool(token, "special", where, false), Bool(token, "lstrip", where, false), Bool(token, "rstrip", where, false)));
+                list.Add(new AddedTokens.Token(content, id, Bool(token, "special", where, false), Bool(token, "lstrip", where, false),
+                    Bool(token, "rstrip", where, false)));
             }
         }
         return (new AddedTokens(list), normalized);
@@ -189,24 +194,28 @@ public sealed class HfBpeTokenizer : ITextTokenizer
         RequireAbsentOr(model, "dropout", where, [null]);
         RequireAbsentOr(model, "continuing_subword_prefix", where, null, "");
         RequireAbsentOr(model, "end_of_word_suffix", where, null, "");
-        if (!model.TryGetProperty("vocab", out var vocabNode) || vocabNode.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: model.vocab is missing");
+        if (!model.TryGetProperty("vocab", out var vocabNode) || vocabNode.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{source}: model.vocab is missing");
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in vocabNode.EnumerateObject())
         {
-            if (vocab.Count >= MaxEntries) throw new InvalidDataException($"{source}: model.vocab has more than {MaxEntries} entries; the limit is {MaxEntries}");
+            if (vocab.Count >= MaxEntries)
+                throw new InvalidDataException($"{source}: model.vocab has more than {MaxEntries} entries; the limit is {MaxEntries}");
             vocab[entry.Name] = TokenId(entry.Value, $"model.vocab '{Short(entry.Name)}'");
         }
         var ranks = new Dictionary<(string, string), int>();
         if (model.TryGetProperty("merges", out var merges) && merges.ValueKind != JsonValueKind.Null)
         {
             if (merges.ValueKind != JsonValueKind.Array) throw new InvalidDataException("model.merges must be an array");
-            if (merges.GetArrayLength() > MaxEntries) throw new InvalidDataException($"model.merges has {merges.GetArrayLength()} entries; the limit is {MaxEntries}");
+            if (merges.GetArrayLength() > MaxEntries)
+                throw new InvalidDataException($"model.merges has {merges.GetArrayLength()} entries; the limit is {MaxEntries}");
             int rank = 0;
             foreach (var merge in merges.EnumerateArray())
             {
                 (string, string) pair = merge.ValueKind switch
                 {
-                    JsonValueKind.Array when merge.GetArrayLength() == 2 && merge[0].ValueKind == JsonValueKind.String && merge[1].ValueKind == JsonValueKind.String
+                    JsonValueKind.Array when merge.GetArrayLength() == 2 && merge[0].ValueKind == JsonValueKind.String
+                        && merge[1].ValueKind == JsonValueKind.String
                         => (merge[0].GetString()!, merge[1].GetString()!),
                     JsonValueKind.String when merge.GetString()!.Split(' ') is [var a, var b, ..] => (a, b),
                     _ => throw new InvalidDataException($"model.merges[{rank}] is neither \"a b\" nor [\"a\", \"b\"]"),
@@ -219,24 +228,28 @@ public sealed class HfBpeTokenizer : ITextTokenizer
         var lookup = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         foreach (var token in added.All) lookup[token.Content] = token.Id;
         int? unkId = unk is not null && vocab.TryGetValue(unk, out int u) ? u : null;
-        var bpe = new BpeModel(lookup, ranks, unkId, Bool(model, "byte_fallback", where, false), Bool(model, "ignore_merges", where, false), Bool(model, "fuse_unk", where, false));
+        var bpe = new BpeModel(lookup, ranks, unkId, Bool(model, "byte_fallback", where, false), Bool(model, "ignore_merges", where, false),
+            Bool(model, "fuse_unk", where, false));
         return (bpe, vocab, unk);
     }
 
     private static int TokenId(JsonElement node, string what)
     {
         if (node.ValueKind != JsonValueKind.Number || !node.TryGetInt32(out int id))
-            throw new InvalidDataException($"{what} must be an integer token id, got {Short(node.ValueKind == JsonValueKind.Undefined ? "nothing" : node.GetRawText())}");
+            throw new InvalidDataException($"{what} must be an integer token id, got " +
+                $"{Short(node.ValueKind == JsonValueKind.Undefined ? "nothing" : node.GetRawText())}");
         if (id < 0 || id >= MaxEntries) throw new InvalidDataException($"{what} id {id} is not between 0 and {MaxEntries - 1}");
         return id;
     }
 
     private static string Short(string s) => s.Length > 80 ? s[..80] + "..." : s;
 
-    /// <summary>Ids of a text without special tokens (transformers' add_special_tokens=False): what prompts rendered by a chat template, which hold their own BOS, need.</summary>
+    /// <summary>Ids of a text without special tokens (transformers' add_special_tokens=False): what prompts rendered by a chat template, which hold
+    /// their own BOS, need.</summary>
     public int[] Encode(string text) => Encode(text, addSpecialTokens: false);
 
-    /// <summary>Ids of a text; with <paramref name="addSpecialTokens"/> the post-processor's (a BOS where the model adds one). A pattern that times out is an InvalidDataException naming the file.</summary>
+    /// <summary>Ids of a text; with <paramref name="addSpecialTokens"/> the post-processor's (a BOS where the model adds one). A pattern that times
+    /// out is an InvalidDataException naming the file.</summary>
     public int[] Encode(string text, bool addSpecialTokens)
     {
         try
@@ -258,7 +271,8 @@ public sealed class HfBpeTokenizer : ITextTokenizer
         }
         catch (RegexMatchTimeoutException)
         {
-            throw new InvalidDataException($"{_source}: pre_tokenizer pattern took longer than {RegexTimeout.TotalSeconds:0.#} s on a {text.Length}-character text (catastrophic backtracking)");
+            throw new InvalidDataException($"{_source}: pre_tokenizer pattern took longer than {RegexTimeout.TotalSeconds:0.#} s on a " +
+                $"{text.Length}-character text (catastrophic backtracking)");
         }
     }
 

@@ -27,7 +27,7 @@ internal abstract class PreTokenizer
         };
     }
 
-    private static PreTokenizer SplitFrom(JsonElement part, string where)
+    private static PatternSplit SplitFrom(JsonElement part, string where)
     {
         if (Bool(part, "invert", where, false)) throw new NotSupportedException($"{where} 'Split' with invert true is not supported");
         string behavior = RequiredString(part, "behavior", where);

@@ -17,7 +17,8 @@ public static class TokenizerLoader
         if (File.Exists(config) && Marker(config) == "bytes")
         {
             if (chatTemplate is not ("auto" or "plain"))
-                throw new NotSupportedException($"model.chat_template '{chatTemplate}': the byte-level tokenizer of '{folder}' has no chat tokens (use plain or auto)");
+                throw new NotSupportedException($"model.chat_template '{chatTemplate}': the byte-level tokenizer of '{folder}' has no chat tokens " +
+                    $"(use plain or auto)");
             return new ByteTokenizer();
         }
         throw new FileNotFoundException($"model folder '{folder}' has no tokenizer.json (BPE) and no byte-tokenizer marker");

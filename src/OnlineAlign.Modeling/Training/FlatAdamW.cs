@@ -115,7 +115,8 @@ public sealed class FlatAdamW : IDisposable
         foreach (var (name, t) in State())
         {
             if (!state.TryGetValue(name, out var saved)) throw new InvalidDataException($"optimizer state has no '{name}'");
-            if (saved.NumberOfElements != t.NumberOfElements) throw new InvalidDataException($"optimizer state '{name}' has {saved.NumberOfElements} values, expected {t.NumberOfElements}");
+            if (saved.NumberOfElements != t.NumberOfElements)
+                throw new InvalidDataException($"optimizer state '{name}' has {saved.NumberOfElements} values, expected {t.NumberOfElements}");
             t.copy_(saved);
         }
         Step = step;

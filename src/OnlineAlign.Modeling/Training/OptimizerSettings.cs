@@ -26,7 +26,8 @@ public sealed record OptimizerSettings
         var (decay, noDecay) = model.ParameterGroupsForDecay();
         return optim.AdamW(
         [
-            new AdamW.ParamGroup(decay, new AdamW.Options { LearningRate = LearningRate, weight_decay = WeightDecay, beta1 = Beta1, beta2 = Beta2, eps = Epsilon }),
+            new AdamW.ParamGroup(decay,
+                new AdamW.Options { LearningRate = LearningRate, weight_decay = WeightDecay, beta1 = Beta1, beta2 = Beta2, eps = Epsilon }),
             new AdamW.ParamGroup(noDecay, new AdamW.Options { LearningRate = LearningRate, weight_decay = 0, beta1 = Beta1, beta2 = Beta2, eps = Epsilon }),
         ]);
     }

@@ -23,7 +23,8 @@ public static class ApiExposure
             return $"the API would listen on {api.ListenAddress}, reachable from the network, without an API key: set ONLINEALIGN_API_KEY " +
                    $"to a random string of at least {MinimumKeyLength} characters (e.g. `openssl rand -hex 32`), or listen on 127.0.0.1";
         if (key.Length < MinimumKeyLength)
-            return $"the API key is {key.Length} characters long; an API listening on {api.ListenAddress} needs at least {MinimumKeyLength} (e.g. `openssl rand -hex 32`)";
+            return $"the API key is {key.Length} characters long; an API listening on {api.ListenAddress} needs at least {MinimumKeyLength} (e.g. " +
+                $"`openssl rand -hex 32`)";
         if (LooksLikePlaceholder(key))
             return "the API key looks like a template's placeholder (it holds '<', '>', spaces or one repeated character): replace it with a random string";
         return null;
@@ -48,10 +49,12 @@ public static class ApiExposure
     public static X509Certificate2? Certificate(ApiSettings api)
     {
         if (string.IsNullOrEmpty(api.CertificatePath)) return null;
-        if (!File.Exists(api.CertificatePath)) throw new FileNotFoundException($"Api:CertificatePath '{api.CertificatePath}' does not exist", api.CertificatePath);
+        if (!File.Exists(api.CertificatePath))
+            throw new FileNotFoundException($"Api:CertificatePath '{api.CertificatePath}' does not exist", api.CertificatePath);
         if (!string.IsNullOrEmpty(api.CertificateKeyPath))
         {
-            if (!File.Exists(api.CertificateKeyPath)) throw new FileNotFoundException($"Api:CertificateKeyPath '{api.CertificateKeyPath}' does not exist", api.CertificateKeyPath);
+            if (!File.Exists(api.CertificateKeyPath))
+                throw new FileNotFoundException($"Api:CertificateKeyPath '{api.CertificateKeyPath}' does not exist", api.CertificateKeyPath);
             return X509Certificate2.CreateFromPemFile(api.CertificatePath, api.CertificateKeyPath);
         }
         return X509CertificateLoader.LoadPkcs12FromFile(api.CertificatePath, api.CertificatePassword);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using Grpc.Core;
 using OnlineAlign.Storage;
@@ -10,6 +11,7 @@ namespace OnlineAlign.Silo.Api;
 /// goes: the silo never writes an export to its own disk, and a corrupt blob ends the stream with DATA_LOSS
 /// before its last chunk, so a client never completes a file whose hash is wrong.
 /// </summary>
+[SuppressMessage("Naming", "CA1711", Justification = "named for the gRPC stream it writes; not a System.IO.Stream")]
 public static class PolicyStream
 {
     public const int ChunkBytes = 1 << 20;
@@ -29,7 +31,8 @@ public static class PolicyStream
             int held = await ReadFull(input, buffer, ct);
             while (true)
             {
-                var chunk = new V1.PolicyChunk { File = name, Offset = offset, Size = entry.Size, Sha256 = entry.Sha256, Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, held) };
+                var chunk = new V1.PolicyChunk { File = name, Offset = offset, Size = entry.Size, Sha256 = entry.Sha256,
+                    Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, held) };
                 hash.AppendData(buffer, 0, held);
                 offset += held;
                 held = await ReadFull(input, buffer, ct);

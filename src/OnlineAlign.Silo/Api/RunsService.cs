@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Specs;
 using Grpc.Core;
 using OnlineAlign.Contracts;
@@ -11,7 +12,8 @@ using V1 = OnlineAlign.Api.V1;
 namespace OnlineAlign.Silo.Api;
 
 /// <summary>The onlinealign.v1.Runs gRPC service: validation, status codes, and the bridge to run grains.</summary>
-public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, WatchStreamLimits watchLimits, IHostApplicationLifetime lifetime)
+public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, WatchStreamLimits watchLimits,
+    IHostApplicationLifetime lifetime)
     : V1.Runs.RunsBase
 {
     public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
@@ -66,13 +68,19 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
     {
         int size = request.PageSize == 0 ? DefaultPageSize : request.PageSize;
         if (size is < 1 or > MaxPageSize)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size must be between 1 and {MaxPageSize} (0: {DefaultPageSize}), got {request.PageSize}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"page_size must be between 1 and {MaxPageSize} (0: {DefaultPageSize}), got {request.PageSize}"));
         int start = 0;
-        if (request.PageToken.Length > 0 && !(request.PageToken.Length <= 10 && int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, null, out start)))
+        if (request.PageToken.Length > 0
+            && !(request.PageToken.Length <= 10 && int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, null, out start)))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token is not a token this service gave (pass next_page_token as it came)"));
         var (ids, total) = await cluster.GetGrain<IRunRegistryGrain>(0).Page(start, size);
         var statuses = await Task.WhenAll(ids.Select(id => cluster.GetGrain<IRunGrain>(id).Get()));
-        var response = new V1.ListRunsResponse { TotalRuns = total, NextPageToken = start + ids.Count < total ? (start + ids.Count).ToString() : "" };
+        var response = new V1.ListRunsResponse
+        {
+            TotalRuns = total,
+            NextPageToken = start + ids.Count < total ? (start + ids.Count).ToString(CultureInfo.InvariantCulture) : "",
+        };
         response.Runs.AddRange(statuses.OfType<RunStatus>().Select(SpecConversion.ToProto));
         return response;
     }
@@ -103,7 +111,8 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
                 $"round {request.Round} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
         int size = request.PageSize == 0 ? DefaultStepPageSize : request.PageSize;
         if (size is < 1 or > MaxStepPageSize)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"page_size must be between 1 and {MaxStepPageSize} (0: {DefaultStepPageSize}), got {request.PageSize}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"page_size must be between 1 and {MaxStepPageSize} (0: {DefaultStepPageSize}), got {request.PageSize}"));
         var (fromRound, fromIndex) = StepToken(request.PageToken);
         var response = new V1.ListStepsResponse();
         // A checkpoint deleted by retention took its per-step metrics with it (the round's own metrics stay).
@@ -134,7 +143,8 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         if (token.Length == 0) return (0, 0);
         var parts = token.Split('.');
         const System.Globalization.NumberStyles digits = System.Globalization.NumberStyles.None;
-        if (token.Length <= 21 && parts.Length == 2 && int.TryParse(parts[0], digits, null, out int round) && int.TryParse(parts[1], digits, null, out int index))
+        if (token.Length <= 21 && parts.Length == 2 && int.TryParse(parts[0], digits, null, out int round)
+            && int.TryParse(parts[1], digits, null, out int index))
             return (round, index);
         throw new RpcException(new Status(StatusCode.InvalidArgument, "page_token is not a token this service gave (pass next_page_token as it came)"));
     }
@@ -172,16 +182,19 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         var grain = cluster.GetGrain<IRunGrain>(request.RunId);
         var rounds = await grain.Rounds();
         // Round 0 is the initial policy (after any warm start), once it has been evaluated.
-        var record = request.Round < 0 ? rounds.LastOrDefault() : request.Round == 0 ? await grain.Initial() : rounds.FirstOrDefault(r => r.Round == request.Round);
+        var record = request.Round < 0 ? rounds.LastOrDefault() : request.Round == 0 ? await grain.Initial()
+            : rounds.FirstOrDefault(r => r.Round == request.Round);
         // An epoch names one attempt of the round: the current one, or one a rollback superseded.
         if (request.HasEpoch && record?.Epoch != request.Epoch)
             record = (await grain.Superseded()).LastOrDefault(r => r.Round == (request.Round < 0 ? record?.Round : request.Round) && r.Epoch == request.Epoch);
         if (record is null)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"round {request.Round}{(request.HasEpoch ? $" (epoch {request.Epoch})" : "")} of run '{request.RunId}' is not committed (committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
+                $"round {request.Round}{(request.HasEpoch ? $" (epoch {request.Epoch})" : "")} of run '{request.RunId}' is not committed " +
+                    $"(committed: {string.Join(", ", rounds.Select(r => r.Round))})"));
         if (record.CheckpointDeleted)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"round {record.Round} of run '{request.RunId}': its checkpoint was removed by the run's retention (retention.keep_last); its metrics remain in ListRounds"));
+                $"round {record.Round} of run '{request.RunId}': its checkpoint was removed by the run's retention (retention.keep_last); its " +
+                    $"metrics remain in ListRounds"));
         try
         {
             await PolicyStream.WriteAsync(store, new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), responseStream, context.CancellationToken);
@@ -216,7 +229,8 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         // Storage or a silo briefly out of reach: the call may be retried as it is (with a request id, StartRun too).
         catch (Exception e) when (FailureClassifier.IsTransient(e))
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, $"the cluster could not complete the call now ({e.GetType().Name}: {e.Message}); try again"));
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"the cluster could not complete the call now ({e.GetType().Name}: {e.Message}); try again"));
         }
     }
 

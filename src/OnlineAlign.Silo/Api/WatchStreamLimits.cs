@@ -16,7 +16,8 @@ public sealed class WatchStreamLimits(int perRun, int perClient)
             if (_runs.GetValueOrDefault(runId) >= perRun)
                 return (null, $"run '{runId}' already has {perRun} WatchRun streams open on this silo (Api:MaxWatchStreamsPerRun); close one and try again");
             if (_clients.GetValueOrDefault(client) >= perClient)
-                return (null, $"this client already has {perClient} WatchRun streams open on this silo (Api:MaxWatchStreamsPerClient); close one and try again");
+                return (null, $"this client already has {perClient} WatchRun streams open on this silo (Api:MaxWatchStreamsPerClient); close one " +
+                    $"and try again");
             _runs[runId] = _runs.GetValueOrDefault(runId) + 1;
             _clients[client] = _clients.GetValueOrDefault(client) + 1;
             return (new Lease(this, runId, client), null);

@@ -86,6 +86,6 @@ public class LoraRunTests
         Assert.Equal(4, start.Lora!.Rank);
         Assert.True(start.forward(ids).equal(imported.forward(ids)).all().item<bool>());
         Assert.Contains(OnlineAlign.Execution.Specs.RunSpecMapping.Problems(spec with { Model = spec.Model with { Lora = new LoraSpec { AdapterFolder = baseFolder } } }),
-            p => p.StartsWith("model.lora.adapter_folder") && p.Contains("adapter_config.json"));
+            p => p.StartsWith("model.lora.adapter_folder", StringComparison.Ordinal) && p.Contains("adapter_config.json"));
     }
 }

@@ -29,7 +29,7 @@ public class PlannedBatchTests
         Dictionary<string, double> Round(RunSpec s)
         {
             using var run = new InProcessRun(s, RepositoryPaths.NewTempFolder("planned-batch"));
-            return run.RunRound().Metrics.Where(kv => !kv.Key.StartsWith("time/")).ToDictionary();
+            return run.RunRound().Metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal)).ToDictionary();
         }
         var fixedBatch = Round(spec);
         var planned = Round(spec with { Sampling = spec.Sampling with { BatchSize = 0 } });

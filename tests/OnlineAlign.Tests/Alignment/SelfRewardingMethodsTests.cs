@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Losses;
@@ -87,7 +88,7 @@ public class SelfRewardingMethodsTests
         using var logits = model.Logits(hidden[0, ids.Length - 1]);
         var p = logits.softmax(-1).data<float>().ToArray();
         double mass = 0, sum = 0;
-        for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString())[0]]; mass += pd; sum += pd * d; }
+        for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString(CultureInfo.InvariantCulture))[0]]; mass += pd; sum += pd * d; }
         Assert.Equal(sum / mass, all[0][2], 4);
         Assert.InRange(all[0][2], 0, 5);
     }
@@ -113,7 +114,7 @@ public class SelfRewardingMethodsTests
                 using var logits = model.Logits(hidden[0, ids.Length - 1]);
                 var p = logits.softmax(-1).data<float>().ToArray();
                 double mass = 0, sum = 0;
-                for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString())[0]]; mass += pd; sum += pd * d; }
+                for (int d = 0; d <= 5; d++) { double pd = p[Tokenizer.Encode(d.ToString(CultureInfo.InvariantCulture))[0]]; mass += pd; sum += pd * d; }
                 Assert.Equal(sum / mass, scores[g][i], 4);
             }
     }

@@ -126,9 +126,9 @@ public class TrainingTests
             SamplesPerPrompt = 1, Sampling = new() { Temperature = -1, BatchSize = -1 }, Loss = new LossSpec { Beta = 0 }, Judge = new() { Kind = "oracle", Template = "compact" }
         }.Problems(SpecLimits.Default);
         Assert.Contains("sampling.batch_size must be between 0 and 4096, got -1", problems);
-        Assert.Contains(problems, p => p.StartsWith("samples_per_prompt"));
-        Assert.Contains(problems, p => p.StartsWith("sampling.temperature"));
-        Assert.Contains(problems, p => p.StartsWith("loss.beta"));
-        Assert.Contains(problems, p => p.StartsWith("judge.kind 'oracle'"));
+        Assert.Contains(problems, p => p.StartsWith("samples_per_prompt", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("sampling.temperature", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("loss.beta", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("judge.kind 'oracle'", StringComparison.Ordinal));
     }
 }

@@ -45,8 +45,8 @@ public class MultiSiloTests
         await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/", CancellationToken.None)) blobs.Add(blob.Name);
         foreach (var round in new[] { "round-0000", "round-0001", "round-0002" })
         {
-            Assert.Contains(blobs, b => b.Contains(round) && b.EndsWith("/manifest.json"));
-            Assert.Contains(blobs, b => b.Contains(round) && b.EndsWith("/model.safetensors"));
+            Assert.Contains(blobs, b => b.Contains(round) && b.EndsWith("/manifest.json", StringComparison.Ordinal));
+            Assert.Contains(blobs, b => b.Contains(round) && b.EndsWith("/model.safetensors", StringComparison.Ordinal));
         }
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
         Assert.All(rounds, r => Assert.Contains(r.Checkpoint, blobs));
@@ -147,7 +147,7 @@ public class MultiSiloTests
         var names = new List<string>();
         await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/round-0000/", CancellationToken.None))
             names.Add(blob.Name);
-        var target = container.GetBlobClient(names.Single(n => n.EndsWith("/model.safetensors")));
+        var target = container.GetBlobClient(names.Single(n => n.EndsWith("/model.safetensors", StringComparison.Ordinal)));
         var bytes = (await target.DownloadContentAsync()).Value.Content.ToArray();
         bytes[^1] ^= 0xFF;
         await target.UploadAsync(new BinaryData(bytes), overwrite: true);

@@ -150,7 +150,7 @@ public class ManifestTests
     {
         string text = File.ReadAllText(file).Replace("\r\n", "\n");
         var regex = new Regex(pattern, RegexOptions.Multiline);
-        int matches = regex.Matches(text).Count;
+        int matches = regex.Count(text);
         Assert.True(matches == 1, $"expected '{pattern}' once in {Path.GetFileName(file)}, found it {matches} times: update this test with the manifest");
         File.WriteAllText(file, regex.Replace(text, replacement, 1));
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace OnlineAlign.Tests.Infrastructure;
 
 /// <summary>
@@ -23,7 +24,7 @@ public sealed class FaultControl(string folder)
     public bool Reached(string point) => File.Exists(PathOf(point, "reached"));
 
     /// <summary>The process id of the silo whose worker reached the point.</summary>
-    public int ReachedBy(string point) => int.Parse(File.ReadAllText(PathOf(point, "reached")));
+    public int ReachedBy(string point) => int.Parse(File.ReadAllText(PathOf(point, "reached")), CultureInfo.InvariantCulture);
 
     /// <summary>Waits until a worker is held at the point (the timeout only bounds a test that went wrong).</summary>
     public async Task WaitUntilReachedAsync(string point, TimeSpan timeout)

@@ -14,7 +14,7 @@ public static class ListeningSockets
             try
             {
                 var target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[")) inodes.Add(target[8..^1]);
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal)) inodes.Add(target[8..^1]);
             }
             catch (IOException) { } // a descriptor closed while we looked
         }
@@ -25,7 +25,7 @@ public static class ListeningSockets
                 var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 if (f[3] != "0A" || !inodes.Contains(f[9])) continue; // 0A: LISTEN
                 var parts = f[1].Split(':');
-                result.Add(new IPEndPoint(Address(parts[0]), int.Parse(parts[1], NumberStyles.HexNumber)));
+                result.Add(new IPEndPoint(Address(parts[0]), int.Parse(parts[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture)));
             }
         return result;
     }
@@ -36,7 +36,7 @@ public static class ListeningSockets
         var bytes = new byte[hex.Length / 2];
         for (int word = 0; word < bytes.Length / 4; word++)
             for (int b = 0; b < 4; b++)
-                bytes[word * 4 + b] = byte.Parse(hex.Substring(word * 8 + (3 - b) * 2, 2), NumberStyles.HexNumber);
+                bytes[word * 4 + b] = byte.Parse(hex.AsSpan(word * 8 + (3 - b) * 2, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
         return new IPAddress(bytes);
     }
 }

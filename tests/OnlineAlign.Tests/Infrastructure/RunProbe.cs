@@ -57,8 +57,8 @@ public static class RunProbe
         var manifest = System.Text.Json.Nodes.JsonNode.Parse((await Container(cluster).GetBlobClient(manifestPath).DownloadContentAsync()).Value.Content.ToString())!;
         // A LoRA run's checkpoints after round 0 hold the adapter's weights instead of the model's.
         var files = manifest["files"]!.AsArray();
-        var weights = files.FirstOrDefault(f => f!["path"]!.GetValue<string>().EndsWith("/adapter_model.safetensors"))
-            ?? files.Single(f => f!["path"]!.GetValue<string>().EndsWith("/model.safetensors"));
+        var weights = files.FirstOrDefault(f => f!["path"]!.GetValue<string>().EndsWith("/adapter_model.safetensors", StringComparison.Ordinal))
+            ?? files.Single(f => f!["path"]!.GetValue<string>().EndsWith("/model.safetensors", StringComparison.Ordinal));
         return weights!["sha256"]!.GetValue<string>();
     }
 
@@ -74,8 +74,8 @@ public static class RunProbe
             string prefix = $"runs/{runId}/round-{round:D4}/";
             foreach (var (phase, expected, output) in new[] { ("generate", shards, "/shard-"), ("judge", 1, "/scores.json"), ("pairs", 1, "/pairs.json"), ("train", 1, "/manifest.json"), ("evaluate", 1, "/metrics.json") })
             {
-                Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/done-")), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/done-"))} done markers");
-                Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/") && b.Contains(output)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/") && b.Contains(output))} outputs");
+                Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/done-", StringComparison.Ordinal)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/done-", StringComparison.Ordinal))} done markers");
+                Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/", StringComparison.Ordinal) && b.Contains(output)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/", StringComparison.Ordinal) && b.Contains(output))} outputs");
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text;
 using Grpc.Net.Client;
@@ -47,10 +48,10 @@ public sealed class SiloProcess : IAsyncDisposable
         if (storageConnectionString is null) info.Environment.Remove("ONLINEALIGN_STORAGE");
         else info.Environment["ONLINEALIGN_STORAGE"] = storageConnectionString;
         info.Environment["Silo__ClusterId"] = clusterId;
-        info.Environment["Silo__SiloPort"] = ports[0].ToString();
-        info.Environment["Silo__GatewayPort"] = ports[1].ToString();
-        info.Environment["Api__Port"] = ports[2].ToString();
-        info.Environment["Observability__Port"] = ports[3].ToString();
+        info.Environment["Silo__SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture);
+        info.Environment["Silo__GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture);
+        info.Environment["Api__Port"] = ports[2].ToString(CultureInfo.InvariantCulture);
+        info.Environment["Observability__Port"] = ports[3].ToString(CultureInfo.InvariantCulture);
         info.Environment["Silo__Device"] = "cpu";
         // One thread per silo: several silo processes share the test machine's cores, and a round retried or resumed
         // on another silo must round the same way (see TorchThreads).
@@ -103,8 +104,8 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>The process's peak resident memory in bytes (VmHWM), while it runs.</summary>
     public long PeakMemoryBytes()
     {
-        var line = File.ReadLines($"/proc/{ProcessId}/status").First(l => l.StartsWith("VmHWM:"));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        var line = File.ReadLines($"/proc/{ProcessId}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
     public void Kill() { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 
 namespace OnlineAlign.Tests.Infrastructure;
@@ -94,7 +95,7 @@ public sealed class TerminalJob : IDisposable
     public static int ProcessGroupOf(int pid)
     {
         string stat = File.ReadAllText($"/proc/{pid}/stat");
-        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[2]);
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[2], CultureInfo.InvariantCulture);
     }
 
     public static List<int> Members(int group)

@@ -125,7 +125,7 @@ public class ChatTemplateTests
         var spec = new RunSpec { Model = new() { HfFolder = model }, Prompts = new() { JsonlPath = null }, Device = "cpu", Judge = new() { Kind = "implicit" } };
         Assert.Contains(RunSpecMapping.Problems(spec), p => p.Contains("model.chat_template") && p.Contains("the chat template cannot be run"));
         Assert.DoesNotContain(RunSpecMapping.Problems(spec with { Model = spec.Model with { ChatTemplate = "plain" }}), p => p.Contains("chat"));
-        Assert.Contains(RunSpecMapping.Problems(spec with { Model = spec.Model with { ChatTemplate = "vicuna" }}), p => p.StartsWith("model.chat_template 'vicuna' is not one of"));
+        Assert.Contains(RunSpecMapping.Problems(spec with { Model = spec.Model with { ChatTemplate = "vicuna" }}), p => p.StartsWith("model.chat_template 'vicuna' is not one of", StringComparison.Ordinal));
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Model = new() { ChatTemplate = "chatml" }}), p => p.Contains("built-in models read plain text"));
     }
 }

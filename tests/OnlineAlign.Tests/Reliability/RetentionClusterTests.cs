@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
@@ -42,11 +43,11 @@ public class RetentionClusterTests
 
         // What storage holds: checkpoint files (manifests, weights) of the kept rounds only.
         var blobs = await RunProbe.BlobsAsync(cluster, $"runs/{run.Id}/");
-        int RoundOf(string blob) => int.Parse(Regex.Match(blob, @"/round-(\d{4})/").Groups[1].Value);
+        int RoundOf(string blob) => int.Parse(Regex.Match(blob, @"/round-(\d{4})/").Groups[1].Value, CultureInfo.InvariantCulture);
         var checkpointFiles = blobs.Where(b => Regex.IsMatch(b, @"/(train|prepare)/[0-9a-f]{32}/")).ToList();
         Assert.Equal(kept, checkpointFiles.Select(RoundOf).ToHashSet().Order());
-        Assert.Equal(kept, checkpointFiles.Where(b => b.EndsWith("/manifest.json")).Select(RoundOf).Order());
-        Assert.All(kept, k => Assert.Contains(checkpointFiles, b => RoundOf(b) == k && b.EndsWith("/model.safetensors")));
+        Assert.Equal(kept, checkpointFiles.Where(b => b.EndsWith("/manifest.json", StringComparison.Ordinal)).Select(RoundOf).Order());
+        Assert.All(kept, k => Assert.Contains(checkpointFiles, b => RoundOf(b) == k && b.EndsWith("/model.safetensors", StringComparison.Ordinal)));
 
         var gone = rounds.First(r => r.CheckpointDeleted).Round;
         var refused = await Assert.ThrowsAsync<RpcException>(async () =>

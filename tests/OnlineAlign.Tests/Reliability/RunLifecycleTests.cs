@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using OnlineAlign.Api.V1;
 using OnlineAlign.Tests.Infrastructure;
@@ -76,7 +77,7 @@ public class RunLifecycleTests
                     _ => ("get", StatusCode.OK, await client.GetRunAsync(new GetRunRequest { RunId = run.Id })),
                 };
             }
-            catch (RpcException e) { return (kind.ToString(), e.StatusCode, null); }
+            catch (RpcException e) { return (kind.ToString(CultureInfo.InvariantCulture), e.StatusCode, null); }
         }).ToList();
         var answers = await Task.WhenAll(calls);
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -75,9 +76,9 @@ public class ExposureTests
         Assert.NotEqual(0, plain.ExitCode);
 
         // kill -9 of the silo alone (not its process tree): its Azurite notices and stops.
-        int azurite = int.Parse(Regex.Match(silo.Output, @"Started Azurite \(pid (\d+)\)").Groups[1].Value);
+        int azurite = int.Parse(Regex.Match(silo.Output, @"Started Azurite \(pid (\d+)\)").Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.True(Directory.Exists($"/proc/{azurite}"));
-        System.Diagnostics.Process.Start("kill", ["-9", silo.ProcessId.ToString()])!.WaitForExit();
+        System.Diagnostics.Process.Start("kill", ["-9", silo.ProcessId.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (Directory.Exists($"/proc/{azurite}") && !IsZombie(azurite) && DateTime.UtcNow < deadline) await Task.Delay(200);
         Assert.False(Directory.Exists($"/proc/{azurite}") && !IsZombie(azurite), $"Azurite (pid {azurite}) outlived its silo");

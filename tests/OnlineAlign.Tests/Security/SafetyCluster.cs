@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Security;
@@ -22,7 +23,7 @@ public sealed class SafetyCluster : IAsyncLifetime
         Cluster = await LocalTestCluster.StartAsync();
         var limits = new Dictionary<string, string>
         {
-            ["Limits__RunsInProgress"] = RunsInProgress.ToString(), ["Limits__PromptFileBytes"] = PromptFileBytes.ToString(),
+            ["Limits__RunsInProgress"] = RunsInProgress.ToString(CultureInfo.InvariantCulture), ["Limits__PromptFileBytes"] = PromptFileBytes.ToString(CultureInfo.InvariantCulture),
         };
         // The control silo's roots hold nothing: had it checked the files itself, every file spec would be refused.
         string controlRoot = RepositoryPaths.NewTempFolder("control-root");

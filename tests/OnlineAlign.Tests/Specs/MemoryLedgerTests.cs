@@ -53,6 +53,6 @@ public class MemoryLedgerTests
         var alone = new MemoryPlanning.DeviceBudget("cpu", 64L << 30, Cpu: true, HostBytes: 64L << 30);
         Assert.Empty(RunSpecMapping.Problems(spec, device: alone));
         var crowded = alone with { Reserved = new Reservation(64L << 30, 0) };
-        Assert.Contains(RunSpecMapping.Problems(spec, device: crowded), p => p.StartsWith("model: the run does not fit cpu beside the runs already on this silo: they reserve 64.0 GiB"));
+        Assert.Contains(RunSpecMapping.Problems(spec, device: crowded), p => p.StartsWith("model: the run does not fit cpu beside the runs already on this silo: they reserve 64.0 GiB", StringComparison.Ordinal));
     }
 }

@@ -55,7 +55,7 @@ public class MemoryPlanTests
         var spec = new RunSpec { Device = "cpu" };
         Assert.Empty(RunSpecMapping.Problems(spec, device: new MemoryPlanning.DeviceBudget("cpu", 64L << 30, Cpu: true)));
         var refused = RunSpecMapping.Problems(spec, device: new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true));
-        Assert.Contains(refused, p => p.StartsWith("model: the run does not fit cpu") && p.Contains("of 4 MiB"));
+        Assert.Contains(refused, p => p.StartsWith("model: the run does not fit cpu", StringComparison.Ordinal) && p.Contains("of 4 MiB"));
         Assert.NotNull(RunSpecMapping.Plan(spec, cpu: true));
     }
 
@@ -67,7 +67,7 @@ public class MemoryPlanTests
         var small = new OnlineAlign.Grains.Workers.WorkerSettings("cpu", Path.GetTempPath(), roots, SpecLimits.Default, DeviceMemoryBytes: 4L << 20);
         var spec = new RunSpec { Device = "auto" };
         Assert.Equal(new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true, HostBytes: GC.GetGCMemoryInfo().TotalAvailableMemoryBytes), small.Budget(spec));
-        Assert.Contains(RunSpecMapping.Problems(spec, small.Limits, small.DataRoots, device: small.Budget(spec)), p => p.StartsWith("model: the run does not fit cpu"));
+        Assert.Contains(RunSpecMapping.Problems(spec, small.Limits, small.DataRoots, device: small.Budget(spec)), p => p.StartsWith("model: the run does not fit cpu", StringComparison.Ordinal));
         var measured = small with { DeviceMemoryBytes = 0 };                       // 0: the machine's own memory
         Assert.Equal(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, measured.Budget(spec)!.Bytes);
         Assert.Empty(RunSpecMapping.Problems(spec, measured.Limits, measured.DataRoots, device: measured.Budget(spec)));
@@ -102,6 +102,6 @@ public class MemoryPlanTests
 
         // Through the spec check: a built-in model's spec has a host plan too.
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Device = "cpu" }, device: new MemoryPlanning.DeviceBudget("cpu", 64L << 30, Cpu: true, HostBytes: 1024)),
-            p => p.StartsWith("model: the run does not fit this silo's host memory"));
+            p => p.StartsWith("model: the run does not fit this silo's host memory", StringComparison.Ordinal));
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using OnlineAlign.Silo.Api;
 using OnlineAlign.Specs;
 using System.Text.Json;
@@ -40,7 +41,7 @@ public class SpecDefaultsTests
         string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "silos", "README.md"));
         foreach (var property in properties)
         {
-            Assert.Equal(Convert.ToDouble(property.GetValue(SpecLimits.Default)), limits.GetProperty(property.Name).GetDouble());
+            Assert.Equal(Convert.ToDouble(property.GetValue(SpecLimits.Default), CultureInfo.InvariantCulture), limits.GetProperty(property.Name).GetDouble());
             Assert.Contains($"| `{property.Name}` |", readme);
         }
     }

@@ -86,7 +86,7 @@ public class CheckpointStoreTests
         }
         stop.Cancel(); // the silo dies mid-upload
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => upload);
-        Assert.DoesNotContain(written, n => n.EndsWith("manifest.json"));
+        Assert.DoesNotContain(written, n => n.EndsWith("manifest.json", StringComparison.Ordinal));
         Assert.Null(await store.TryReadAsync("runs/r/round-0001/train/a/manifest.json"));
     }
 }
