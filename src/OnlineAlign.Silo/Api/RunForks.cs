@@ -68,6 +68,4 @@ public static class RunForks
         var manifest = await store.ReadManifestAsync(new BlobPointer(record.ManifestPath, record.ManifestSha256, 0), ct);
         return manifest.Files.ToDictionary(f => Path.GetFileName(f.Path), StringComparer.Ordinal);
     }
-
-    public static V1.Lineage ToProto(RunLineage lineage) => new() { RunId = lineage.ParentRunId, Round = lineage.ParentRound };
 }
