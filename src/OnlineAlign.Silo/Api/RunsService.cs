@@ -37,12 +37,17 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         if (!RunIds.IsValid(fork.RunId) || !await cluster.GetGrain<IRunRegistryGrain>(0).Contains(fork.RunId))
             throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
         var parentGrain = cluster.GetGrain<IRunGrain>(fork.RunId);
-        var parent = await parentGrain.Get() ?? throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
-        var (round, initial) = await RunForks.Round(parentGrain, fork);
+        var parent = await Call(parentGrain.Get) ?? throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
+        var (round, initial) = await Call(() => RunForks.Round(parentGrain, fork));
         var spec = SpecConversion.FromProto(RunForks.Spec(parent, fork));
         await RequireValid(spec);
         string runId = NewRunId(spec, requestId);
-        var copied = await Call(() => RunForks.CopyAsync(store, runId, fork, round, initial, ct));
+        // A retried fork (same request id) that started already answers that run, even if the parent's retention has
+        // removed the round since; its grain still compares spec and lineage.
+        var started = requestId is not null && await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId)
+            ? (await Call(cluster.GetGrain<IRunGrain>(runId).Get))?.ForkedFrom : null;
+        var copied = started is { } same && same.ParentRunId == fork.RunId && same.ParentRound == fork.Round ? same.Initial
+            : await Call(() => RunForks.CopyAsync(store, runId, fork, round, initial, ct));
         var lineage = new RunLineage { ParentRunId = fork.RunId, ParentRound = fork.Round, Initial = copied };
         return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Fork(spec, requestId, lineage)));
     }

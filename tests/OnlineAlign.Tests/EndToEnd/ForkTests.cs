@@ -63,6 +63,14 @@ public class ForkTests
         Assert.Equal([1], childRounds.Rounds.Select(r => r.Round));
         Assert.NotEqual(await RunProbe.WeightsSha256(cluster, parentRounds.Rounds[0].Checkpoint), await RunProbe.WeightsSha256(cluster, childRounds.Rounds[0].Checkpoint));
 
+        // A fork retried with its request id is the same run (cancelled at once: its rounds are not this test's).
+        var retried = Fork(parent.Id, 0, "seed=9");
+        retried.RequestId = "fork-retry-1";
+        var first = await client.StartRunAsync(retried);
+        Assert.Equal(first.Id, (await client.StartRunAsync(retried)).Id);
+        Assert.Equal(0, first.ForkedFrom.Round);
+        await client.CancelRunAsync(new RunRef { RunId = first.Id });
+
         // The parent is never modified: the same state version, status and rounds as before the forks.
         var after = await client.GetRunAsync(new GetRunRequest { RunId = parent.Id });
         Assert.Equal(parent.StateVersion, after.StateVersion);
