@@ -37,5 +37,5 @@ public sealed class RunState
     /// <summary>The most generation replicas any round used (with `generation_replicas: 0` it follows the GPU silos).</summary>
     [Id(40)] public int ReplicasUsed { get; set; }
     /// <summary>A forked run's parent run and round, and its round-0 checkpoint copied from there (null: started from a spec).</summary>
-    [Id(41)] public RunLineage? ForkedFrom { get; set; }
+    [Id(42)] public RunLineage? ForkedFrom { get; set; }
 }
