@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 
 namespace OnlineAlign.Benchmarks;
 
@@ -33,11 +33,11 @@ public static class AlignmentExperiment
             ["cream-likelihood"] = ("likelihood", "cream", "dyn"),
         };
 
-    /// <summary>The run spec of one arm: the product's own spec, run through the product's own phases (LocalRun).</summary>
+    /// <summary>The run spec of one arm: the product's own spec, run through the product's own phases (InProcessRun).</summary>
     public static RunSpec Spec(Settings s, string method, int seed) => new()
     {
-        Name = method, Task = s.Task, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
-        PromptsPerRound = s.PromptsPerRound, EvalPrompts = s.EvalPrompts, SamplesPerPrompt = s.Samples, Device = "cpu",
+        Name = method, Prompts = new() { Task = s.Task, EvalPrompts = s.EvalPrompts }, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
+        PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
         Consistency = Arms[method].Consistency, EftExamples = s.EftExamples, Reference = s.Reference,
         Judge = new() { Kind = Arms[method].Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
         Loss = new() { Kind = Arms[method].Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
@@ -53,7 +53,7 @@ public static class AlignmentExperiment
             foreach (var method in s.Methods)
             {
                 var watch = Stopwatch.StartNew();
-                using var run = new LocalRun(Spec(s, method, seed), Path.Combine(folder, $"{method}-{seed}"));
+                using var run = new InProcessRun(Spec(s, method, seed), Path.Combine(folder, $"{method}-{seed}"));
                 var initial = run.Prepare();
                 initialAccuracy[seed] = initial.Metrics["eval/accuracy"];
                 report.WriteLine($"seed {seed} {method}: round 0 (SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations): " +

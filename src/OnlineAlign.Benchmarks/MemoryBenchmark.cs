@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Losses;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
@@ -18,7 +19,7 @@ public static class MemoryBenchmark
     public sealed record Settings(string[] Models, string Device, ScalarType DType, int Pairs, int PromptTokens, int ResponseTokens, int Rank, string[] PlanShapes,
         string? Measure = null, string[]? Arguments = null);
 
-    private static readonly LoraSettings Adapter = new() { Rank = 16, Alpha = 32, TargetModules = ["q_proj", "k_proj", "v_proj", "o_proj"] };
+    private static readonly LoraSpec Adapter = new() { Rank = 16, Alpha = 32, TargetModules = ["q_proj", "k_proj", "v_proj", "o_proj"] };
 
     public static void Run(Settings s, TextWriter report)
     {
@@ -28,8 +29,8 @@ public static class MemoryBenchmark
         var lora = Adapter with { Rank = s.Rank };
         report.WriteLine($"DPO training steps: {s.Pairs} pairs a step ({2 * s.Pairs} sequences of {s.PromptTokens} prompt + {s.ResponseTokens} response tokens), {s.DType}, {device}");
         report.WriteLine($"{"model",-12} {"mode",-12} {"measured",10} {"estimate",10} {"ratio",6}  estimate's parts");
-        var modes = new[] { ((LoraSettings?)null, false), (null, true), (lora, false), (lora, true) };
-        string Mode(LoraSettings? adapter, bool checkpointing) => (adapter is null ? "full" : $"LoRA r{adapter.Rank}") + (checkpointing ? "+ckpt" : "");
+        var modes = new[] { ((LoraSpec?)null, false), (null, true), (lora, false), (lora, true) };
+        string Mode(LoraSpec? adapter, bool checkpointing) => (adapter is null ? "full" : $"LoRA r{adapter.Rank}") + (checkpointing ? "+ckpt" : "");
         if (s.Measure is { } one)
         {
             var (model, mode) = (one.Split(',')[0], one.Split(',')[1]);
@@ -85,7 +86,7 @@ public static class MemoryBenchmark
     }
 
     /// <summary>Peak memory of two training steps over the memory before the model existed (CPU: VmHWM; GPU: nvidia-smi's memory.used, polled).</summary>
-    private static long MeasureSteps(ModelConfig config, Device device, ScalarType dtype, LoraSettings? lora, bool checkpointing, Settings s, bool cpu)
+    private static long MeasureSteps(ModelConfig config, Device device, ScalarType dtype, LoraSpec? lora, bool checkpointing, Settings s, bool cpu)
     {
         // The runtime's one-time allocations (kernel libraries' buffers, thread pools) come with the first steps of any
         // model: take them on a tiny one first, so the peak counts only what this configuration holds.
@@ -108,7 +109,7 @@ public static class MemoryBenchmark
         return (cpu ? Status("VmHWM") : gpuPeak) - before;
     }
 
-    private static void TrainSteps(ModelConfig config, Device device, ScalarType dtype, LoraSettings? lora, bool checkpointing, Settings s)
+    private static void TrainSteps(ModelConfig config, Device device, ScalarType dtype, LoraSpec? lora, bool checkpointing, Settings s)
     {
         using var scope = NewDisposeScope();
         using var generator = new Generator(1);

@@ -2,13 +2,13 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Benchmarks;
 
 /// <summary>
-/// Online rounds in one process on one device (no cluster; the cluster's own phase functions, through LocalRun): generate N samples per prompt,
+/// Online rounds in one process on one device (no cluster; the cluster's own phase functions, through InProcessRun): generate N samples per prompt,
 /// judge (implicit reward), pairs with reference log-probs, DPO training, evaluation; with a random-weight
 /// model of a benchmark shape. `pytorch_round.py` does the same round in PyTorch + transformers for comparison.
 /// Prompts are random lowercase text (one byte token per character), so both sides see the same shapes.
@@ -58,14 +58,14 @@ public static class RoundBenchmark
         })));
         var spec = new RunSpec
         {
-            Name = "round-benchmark", HfFolder = Path.Combine(folder, "model"), PromptsJsonl = prompts, Rounds = s.Rounds, PromptsPerRound = s.Prompts,
+            Name = "round-benchmark", Model = new() { HfFolder = Path.Combine(folder, "model") }, Prompts = new() { JsonlPath = prompts }, Rounds = s.Rounds, PromptsPerRound = s.Prompts,
             SamplesPerPrompt = s.Samples, Consistency = "dyn", Seed = 1, Device = s.Device,
             Sampling = new() { Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, BatchSize = s.GenerationBatchSize },
             Judge = new() { Kind = s.Judge, Template = s.JudgeTemplate, Judgements = s.Judgements },
             Loss = new() { Kind = "dpo", Beta = 0.1 },
             Optimizer = new() { LearningRate = 1e-6, WeightDecay = 0, BatchSize = s.BatchSize },
         };
-        using var run = new LocalRun(spec, Path.Combine(folder, "run"), device);
+        using var run = new InProcessRun(spec, Path.Combine(folder, "run"), device);
         for (int round = 1; round <= s.Rounds; round++)
         {
             var r = run.RunRound();

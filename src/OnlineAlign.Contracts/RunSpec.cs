@@ -11,10 +11,8 @@ namespace OnlineAlign.Contracts;
 public sealed record RunSpec
 {
     [Id(0)] public string Name { get; init; } = "run";
-    [Id(1)] public string BuiltinModel { get; init; } = "tiny";
-    [Id(2)] public string? HfFolder { get; init; }
-    [Id(3)] public string Task { get; init; } = "sort";
-    [Id(4)] public string? PromptsJsonl { get; init; }
+    [Id(78)] public ModelSpec Model { get; init; } = new();
+    [Id(79)] public PromptSpec Prompts { get; init; } = new();
     [Id(5)] public int Rounds { get; init; } = 1;
     [Id(6)] public int PromptsPerRound { get; init; } = 512;
     [Id(7)] public int SamplesPerPrompt { get; init; } = 8;
@@ -26,7 +24,6 @@ public sealed record RunSpec
     [Id(72)] public LossSpec Loss { get; init; } = new();
     [Id(73)] public OptimizerSpec Optimizer { get; init; } = new();
     [Id(21)] public string Reference { get; init; } = "previous_round";
-    [Id(28)] public int EvalPrompts { get; init; } = 200;
     [Id(29)] public ulong Seed { get; init; } = 1;
     [Id(30)] public string Device { get; init; } = "auto";
     [Id(31)] public int SftSteps { get; init; } = 400;
@@ -45,34 +42,10 @@ public sealed record RunSpec
     [Id(38)] public int EftExamples { get; init; } = 2000;
     /// <summary>Where the EFT examples' responses come from: corruptions or own_samples (OnlineAlign.Alignment.Rounds.WarmStart.EftSources).</summary>
     [Id(76)] public string EftSource { get; init; } = "corruptions";
-    /// <summary>Train LoRA adapters on a frozen base instead of every weight (null: full fine-tuning).</summary>
-    [Id(42)] public LoraSpec? Lora { get; init; }
-    /// <summary>How prompts are formatted: auto (the model folder's own chat_template, run as transformers runs it; plain text where it has none), plain, chatml, llama3.</summary>
-    [Id(43)] public string ChatTemplate { get; init; } = "auto";
     [Id(74)] public BudgetSpec Budget { get; init; } = new();
     [Id(75)] public RetentionSpec Retention { get; init; } = new();
     /// <summary>The label-free guard: stop when the health signals say the judge is being exploited, and mark the best round.</summary>
     [Id(77)] public GuardSpec Guard { get; init; } = new();
-}
-
-/// <summary>A LoRA adapter to train (mirrors onlinealign.v1.LoraSpec; PEFT's LoraConfig names).</summary>
-[GenerateSerializer, Immutable]
-public sealed record LoraSpec
-{
-    [Id(0)] public int Rank { get; init; } = 16;
-    [Id(1)] public double Alpha { get; init; } = 32;
-    [Id(2)] public double Dropout { get; init; }
-    [Id(3)] public string[] TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
-    /// <summary>Scaling alpha / sqrt(r) instead of alpha / r.</summary>
-    [Id(4)] public bool UseRslora { get; init; }
-    /// <summary>A PEFT adapter folder to start from; its adapter_config.json then decides r, alpha, dropout and the targets.</summary>
-    [Id(5)] public string? AdapterFolder { get; init; }
-
-    // Value equality over the target list too: a resent start request must equal the stored spec.
-    public bool Equals(LoraSpec? other) => other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout)
-        && TargetModules.SequenceEqual(other.TargetModules) && UseRslora == other.UseRslora && AdapterFolder == other.AdapterFolder;
-
-    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, string.Join(",", TargetModules), UseRslora, AdapterFolder);
 }
 
 /// <summary>Where a run stands.</summary>

@@ -68,3 +68,17 @@ public sealed class GuardSpecConverter : IConverter<GuardSpec, SpecSectionJson>
     public GuardSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<GuardSpec>();
     public SpecSectionJson ConvertToSurrogate(in GuardSpec value) => SpecSectionJson.From(value);
 }
+
+[RegisterConverter]
+public sealed class ModelSpecConverter : IConverter<ModelSpec, SpecSectionJson>
+{
+    public ModelSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<ModelSpec>();
+    public SpecSectionJson ConvertToSurrogate(in ModelSpec value) => SpecSectionJson.From(value);
+}
+
+[RegisterConverter]
+public sealed class PromptSpecConverter : IConverter<PromptSpec, SpecSectionJson>
+{
+    public PromptSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<PromptSpec>();
+    public SpecSectionJson ConvertToSurrogate(in PromptSpec value) => SpecSectionJson.From(value);
+}

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using TorchSharp;
 using TorchSharp.Modules;
 using OnlineAlign.Modeling.Lora;
@@ -433,7 +434,7 @@ public sealed class DecoderLM : nn.Module
     public bool GradientCheckpointing { get; set; }
 
     /// <summary>The LoRA adapters' settings when the model carries adapters (only they train); null for a plain model.</summary>
-    public LoraSettings? Lora { get; internal set; }
+    public LoraSpec? Lora { get; internal set; }
 
     // Tracked here because reading them off a parameter allocates a tensor handle on every call.
     public Device Device { get; private set; } = CPU;

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Modeling.Lora;
 
 namespace OnlineAlign.Modeling;
@@ -25,7 +26,7 @@ public sealed record MemoryPlan(
     /// <param name="GradientCheckpointing">layers recomputed in the backward pass: one hidden state kept per layer, one layer's activations at a time</param>
     /// <param name="GenerationRows">sequences decoded together</param>
     /// <param name="GenerationTokens">tokens per generated sequence (prompt + new tokens)</param>
-    public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSettings? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
+    public sealed record Inputs(ModelConfig Config, int DTypeBytes, LoraSpec? Lora, int HeldModels, int TrainSequences, int TrainTokens, int TrainResponseTokens,
         int GenerationRows, int GenerationTokens, bool GradientCheckpointing = false);
 
     /// <remarks>In checked arithmetic: a config's sizes times a spec's counts can pass 64 bits (OverflowException: cannot fit).</remarks>
@@ -64,7 +65,7 @@ public sealed record MemoryPlan(
     }
 
     /// <summary>r x (in + out) per adapted projection.</summary>
-    public static long AdapterParameters(ModelConfig c, LoraSettings lora)
+    public static long AdapterParameters(ModelConfig c, LoraSpec lora)
     {
         long q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, h = c.HiddenSize, m = c.IntermediateSize;
         long perLayer = lora.TargetModules.Distinct().Sum(name => name switch
@@ -85,7 +86,7 @@ public sealed record MemoryPlan(
     /// Gemma 3's norms of each sub-layer's output save that output. (Soft-capped attention's written-out scores grow with
     /// the square of the sequence and are not counted.)
     /// </summary>
-    public static long ActivationElementsPerToken(ModelConfig c, LoraSettings? lora)
+    public static long ActivationElementsPerToken(ModelConfig c, LoraSpec? lora)
     {
         checked {
         long h = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, m = c.IntermediateSize;
@@ -103,7 +104,7 @@ public sealed record MemoryPlan(
     }
 
     /// <summary>With checkpointing: each layer's input, plus one layer's activations while it is recomputed.</summary>
-    public static long CheckpointedElementsPerToken(ModelConfig c, LoraSettings? lora) => checked(
+    public static long CheckpointedElementsPerToken(ModelConfig c, LoraSpec? lora) => checked(
         c.NumLayers * (long)c.HiddenSize + (ActivationElementsPerToken(c, lora) - 2L * c.HiddenSize) / c.NumLayers + 2L * c.HiddenSize);
 
     public string Describe(string device, long? deviceBytes = null) =>

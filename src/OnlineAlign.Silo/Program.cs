@@ -11,7 +11,7 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orleans.Dashboard;
 using OnlineAlign.Grains.Workers;
-using OnlineAlign.Pipeline.Files;
+using OnlineAlign.Execution.Files;
 using OnlineAlign.Silo;
 using OnlineAlign.Silo.Api;
 using OnlineAlign.Storage;
@@ -118,7 +118,7 @@ var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? co
     .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
 builder.Services.AddSingleton(new WorkerSettings(silo.Device, Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
     silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
-builder.Services.AddSingleton<OnlineAlign.Pipeline.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
+builder.Services.AddSingleton<OnlineAlign.Execution.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton<GpuSilos>();
 builder.Services.AddSingleton(new ComputeGate(silo.MaxConcurrentComputations));

@@ -17,8 +17,8 @@ namespace OnlineAlign.Alignment.Rounds;
 /// <summary>
 /// The phases of one online round as pure functions of their inputs, so that a phase can be re-run
 /// after a crash and give the same output: generate, judge, consistency, pairs, reference log-probs,
-/// train, evaluate. OnlineAlign.Pipeline chains them over checkpoint folders (RoundJob): the cluster's worker
-/// grains persist each phase's output, and LocalRun drives the same chain in one process for experiments.
+/// train, evaluate. OnlineAlign.Execution chains them over checkpoint folders (RoundJob): the cluster's worker
+/// grains persist each phase's output, and InProcessRun drives the same chain in one process for experiments.
 /// </summary>
 public static class RoundPhases
 {

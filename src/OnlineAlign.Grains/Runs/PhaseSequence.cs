@@ -212,5 +212,5 @@ internal sealed class PhaseSequence(
 
     /// <summary>Whether retention has checkpoints to mark (checked before a state write, so most commits cost none).</summary>
     private bool RetentionHasMarks() =>
-        OnlineAlign.Pipeline.Retention.CheckpointRetention.ToDelete(S.Spec!, S.Rounds, S.Superseded, S.Initial?.Path).Count > 0;
+        OnlineAlign.Execution.Retention.CheckpointRetention.ToDelete(S.Spec!, S.Rounds, S.Superseded, S.Initial?.Path).Count > 0;
 }

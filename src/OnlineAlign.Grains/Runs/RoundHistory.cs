@@ -1,5 +1,5 @@
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Retention;
+using OnlineAlign.Execution.Retention;
 
 namespace OnlineAlign.Grains.Runs;
 

@@ -46,7 +46,7 @@ public sealed class RunGrain(
         var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, gpuSilos.ActiveCount, Transition, log);
         _driver = new RoundDriver(RunId, _gate, phases, Transition, DeactivateOnIdle, log);
         // A silo that died mid-round left the run driving: pick it up again at once.
-        if (S.Lifecycle.IsDriving()) _driver.EnsureRunning();
+        if (S.Lifecycle.IsDriving() && FormatProblem() is null) _driver.EnsureRunning();
         return Task.CompletedTask;
     }
 
@@ -88,6 +88,7 @@ public sealed class RunGrain(
                 await _gate.WriteLocked(s =>
                 {
                     s.Spec = spec;
+                    s.Format = RunState.CurrentFormat;
                     s.RequestId = requestId;
                     s.CreatedUtc = DateTime.UtcNow;
                     s.ForkedFrom = lineage;
@@ -124,6 +125,7 @@ public sealed class RunGrain(
     public async Task<RunStatus> Resume()
     {
         if (S.Spec is null) throw new RunNotFoundException(RunId);
+        if (FormatProblem() is { } format) throw new RunStateException(format);
         // Only a run that may resume takes a place among the runs in progress (a wrong transition is reported as such).
         if (RunTransitions.TryNext(S.Lifecycle, RunTrigger.Resume, out _)) await Registry.Admit(RunId, limits.RunsInProgress);
         var status = await Transition(RunTrigger.Resume, s => { s.Error = null; s.FailingPhase = null; s.FailedAttempts = 0; });
@@ -172,7 +174,7 @@ public sealed class RunGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (S.Lifecycle.IsDriving()) _driver.EnsureRunning();
+        if (S.Lifecycle.IsDriving() && FormatProblem() is null) _driver.EnsureRunning();
         else await UnregisterReminder(); // left by a transition whose unregistering failed, or by a start that failed half-way
     }
 
@@ -222,14 +224,18 @@ public sealed class RunGrain(
         if (reminder is not null) await this.UnregisterReminder(reminder);
     }
 
+    /// <summary>Why this version must not drive the run: its state was saved in another format (null: it may).</summary>
+    private string? FormatProblem() => Durable.FormatProblem(RunId);
+
     private RunStatus Status()
     {
         var d = Durable;
         return RunGuard.With(new()
         {
             RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = S.Round, Phase = S.Phase,
-            CommittedRounds = d.Rounds.Count, Error = d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null), Version = d.Version,
+            CommittedRounds = d.Rounds.Count, Version = d.Version,
             ForkedFrom = d.ForkedFrom,
+            Error = FormatProblem() ?? d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null),
         }, d);
     }
 }

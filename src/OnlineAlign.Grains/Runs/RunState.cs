@@ -10,6 +10,13 @@ namespace OnlineAlign.Grains.Runs;
 [GenerateSerializer]
 public sealed class RunState
 {
+    /// <summary>
+    /// The shape of the state this version writes. 2: the spec's model and prompts are sections (before: top-level
+    /// fields, which this version would read as defaults). A run saved in another format is never driven here.
+    /// </summary>
+    public const int CurrentFormat = 2;
+
+    [Id(41)] public int Format { get; set; }
     [Id(0)] public RunSpec? Spec { get; set; }
     [Id(12)] public RunLifecycle Lifecycle { get; set; }
     [Id(2)] public int Round { get; set; }
@@ -38,4 +45,9 @@ public sealed class RunState
     [Id(40)] public int ReplicasUsed { get; set; }
     /// <summary>A forked run's parent run and round, and its round-0 checkpoint copied from there (null: started from a spec).</summary>
     [Id(42)] public RunLineage? ForkedFrom { get; set; }
+
+    /// <summary>Why this version must not drive the run: its state was saved in another format (null: it may, or there is no run).</summary>
+    public string? FormatProblem(string runId) => Spec is null || Format == CurrentFormat ? null
+        : $"run '{runId}' was saved in state format {Format} by another OnlineAlign version; this one reads format {CurrentFormat}. " +
+          "Its state and checkpoints are untouched in storage: resume it with the version that started it";
 }

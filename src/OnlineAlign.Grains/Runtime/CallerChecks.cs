@@ -1,6 +1,6 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Grains.Runtime;
 

@@ -7,9 +7,9 @@ using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Modeling;
-using OnlineAlign.Pipeline.Files;
-using OnlineAlign.Pipeline.Specs;
-using OnlineAlign.Pipeline.Phases;
+using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.Specs;
+using OnlineAlign.Execution.Phases;
 using OnlineAlign.Storage;
 using Orleans.Placement;
 

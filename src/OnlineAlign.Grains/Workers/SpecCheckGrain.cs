@@ -1,7 +1,7 @@
-using OnlineAlign.Pipeline.Files;
+using OnlineAlign.Execution.Files;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Grains.Workers;
 

@@ -1,8 +1,8 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
-using OnlineAlign.Pipeline.Files;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Grains.Workers;
 

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OnlineAlign.Modeling.Lora;
@@ -47,7 +48,7 @@ public static class PeftAdapter
     }
 
     /// <summary>The adapter's settings, refusing PEFT options OnlineAlign does not implement (each named with its file).</summary>
-    public static LoraSettings ReadSettings(string folder)
+    public static LoraSpec ReadSettings(string folder)
     {
         string path = Path.Combine(folder, ConfigFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"'{folder}' has no {ConfigFile} (not a PEFT adapter folder)", path);
@@ -75,7 +76,7 @@ public static class PeftAdapter
                 JsonValue one => throw new NotSupportedException($"{path}: target_modules as a pattern ('{one}') is not supported; list the module names"),
                 _ => throw new InvalidDataException($"{path}: target_modules is missing"),
             };
-            var settings = new LoraSettings
+            var settings = new LoraSpec
             {
                 Rank = json["r"]?.GetValue<int>() ?? throw new InvalidDataException($"{path}: r is missing"),
                 Alpha = json["lora_alpha"]?.GetValue<double>() ?? 8,
@@ -83,7 +84,7 @@ public static class PeftAdapter
                 TargetModules = targets,
                 UseRslora = json["use_rslora"]?.GetValue<bool>() ?? false,
             };
-            var problems = settings.Problems(path).ToList();
+            var problems = settings.Problems(SpecLimits.Default, path);
             if (problems.Count > 0) throw new InvalidDataException(string.Join("; ", problems));
             return settings;
         }

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,9 +16,9 @@ public static class LoraAdapters
     /// Adds an adapter to every targeted layer and freezes everything else: only the adapters train. A is drawn from
     /// <paramref name="generator"/>, B is zero, so the adapted model computes exactly what the base does until it trains.
     /// </summary>
-    public static DecoderLM AddAdapters(this DecoderLM model, LoraSettings settings, Generator generator)
+    public static DecoderLM AddAdapters(this DecoderLM model, LoraSpec settings, Generator generator)
     {
-        var problems = settings.Problems().ToList();
+        var problems = settings.Problems(SpecLimits.Default, "lora");
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
         if (model.Lora is not null) throw new InvalidOperationException("the model already has adapters");
         int added = 0;

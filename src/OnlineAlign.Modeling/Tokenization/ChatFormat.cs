@@ -13,7 +13,7 @@ namespace OnlineAlign.Modeling.Tokenization;
 /// </summary>
 public sealed partial record ChatFormat(string Name, PromptTemplate Template, string? DefaultSystem, int EndOfResponse, IReadOnlyList<int> StopIds)
 {
-    public static readonly string[] Settings = ["auto", "plain", "chatml", "llama3"];
+    public static readonly string[] Settings = Specs.ModelSpec.ChatTemplates;
 
     /// <summary>The folder's chat template, when the format runs it (setting "auto"); null for the fixed layouts.</summary>
     public ChatTemplateRenderer? Renderer { get; init; }

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Forks;
+using OnlineAlign.Execution.Forks;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
 

@@ -2,9 +2,9 @@ using OnlineAlign.Specs;
 using Grpc.Core;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;
-using OnlineAlign.Pipeline.Files;
-using OnlineAlign.Pipeline.Phases;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.Phases;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
 

@@ -16,11 +16,8 @@ public static class SpecConversion
         return new RunSpec
         {
             Name = p.HasName ? p.Name : d.Name,
-            BuiltinModel = p.Model?.HasBuiltin == true ? p.Model.Builtin : d.BuiltinModel,
-            HfFolder = p.Model?.HasHfFolder == true ? p.Model.HfFolder : null,
-            Task = p.Prompts?.HasTask == true ? p.Prompts.Task : d.Task,
-            PromptsJsonl = p.Prompts?.HasJsonlPath == true ? p.Prompts.JsonlPath : null,
-            EvalPrompts = p.Prompts?.HasEvalPrompts == true ? p.Prompts.EvalPrompts : d.EvalPrompts,
+            Model = FromProto(p.Model),
+            Prompts = SectionMapping.FromProto<PromptSpec>(p.Prompts),
             Rounds = p.HasRounds ? p.Rounds : d.Rounds,
             Sampling = SectionMapping.FromProto<SamplingSpec>(p.Sampling),
             Judge = SectionMapping.FromProto<JudgeSpec>(p.Judge),
@@ -42,8 +39,20 @@ public static class SpecConversion
             MaxPhaseAttempts = p.HasMaxPhaseAttempts ? p.MaxPhaseAttempts : d.MaxPhaseAttempts,
             EftExamples = p.HasEftExamples ? p.EftExamples : d.EftExamples,
             EftSource = p.HasEftSource ? p.EftSource : d.EftSource,
-            ChatTemplate = p.Model?.HasChatTemplate == true ? p.Model.ChatTemplate : d.ChatTemplate,
-            Lora = p.Model?.Lora is { } lora ? FromProto(lora) : null,
+        };
+    }
+
+    // The model section by hand: its LoRA sub-message names its fields as PEFT does (r), the section as C# does (Rank).
+    private static ModelSpec FromProto(V1.ModelSpec? p)
+    {
+        var d = new ModelSpec();
+        if (p is null) return d;
+        return new ModelSpec
+        {
+            Builtin = p.HasBuiltin ? p.Builtin : d.Builtin,
+            HfFolder = p.HasHfFolder ? p.HfFolder : null,
+            ChatTemplate = p.HasChatTemplate ? p.ChatTemplate : d.ChatTemplate,
+            Lora = p.Lora is { } lora ? FromProto(lora) : null,
         };
     }
 
@@ -69,8 +78,8 @@ public static class SpecConversion
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
             PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas, MaxPhaseAttempts = s.MaxPhaseAttempts,
             EftExamples = s.EftExamples, EftSource = s.EftSource,
-            Model = new V1.ModelSpec { Builtin = s.BuiltinModel, ChatTemplate = s.ChatTemplate },
-            Prompts = new V1.PromptSpec { Task = s.Task, EvalPrompts = s.EvalPrompts },
+            Model = new V1.ModelSpec { Builtin = s.Model.Builtin, ChatTemplate = s.Model.ChatTemplate },
+            Prompts = SectionMapping.ToProto<V1.PromptSpec>(s.Prompts),
             Sampling = SectionMapping.ToProto<V1.SamplingSpec>(s.Sampling),
             Judge = SectionMapping.ToProto<V1.JudgeSpec>(s.Judge),
             Loss = SectionMapping.ToProto<V1.LossSpec>(s.Loss),
@@ -79,14 +88,13 @@ public static class SpecConversion
             Retention = SectionMapping.ToProto<V1.RetentionSpec>(s.Retention),
             Guard = SectionMapping.ToProto<V1.GuardSpec>(s.Guard),
         };
-        if (s.HfFolder is not null) p.Model.HfFolder = s.HfFolder;
-        if (s.Lora is { } lora)
+        if (s.Model.HfFolder is not null) p.Model.HfFolder = s.Model.HfFolder;
+        if (s.Model.Lora is { } lora)
         {
             p.Model.Lora = new V1.LoraSpec { R = lora.Rank, Alpha = lora.Alpha, Dropout = lora.Dropout, UseRslora = lora.UseRslora };
             p.Model.Lora.TargetModules.AddRange(lora.TargetModules);
             if (lora.AdapterFolder is not null) p.Model.Lora.AdapterFolder = lora.AdapterFolder;
         }
-        if (s.PromptsJsonl is not null) p.Prompts.JsonlPath = s.PromptsJsonl;
         return p;
     }
 

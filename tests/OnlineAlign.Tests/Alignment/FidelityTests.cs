@@ -11,9 +11,9 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Local;
-using OnlineAlign.Pipeline.Phases;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.InProcess;
+using OnlineAlign.Execution.Phases;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
 using static OnlineAlign.Tests.Alignment.JudgeTestData;
@@ -104,7 +104,7 @@ public class FidelityTests
     [InlineData("reverse")]
     public void HeldOutPromptsAreDisjointFromEveryPromptTheRunTrainsOn(string task)
     {
-        var spec = new RunSpec { Task = task, Rounds = 4, PromptsPerRound = 256, EvalPrompts = 100, Seed = 3 };
+        var spec = new RunSpec { Prompts = new() { Task = task, EvalPrompts = 100 }, Rounds = 4, PromptsPerRound = 256, Seed = 3 };
         var trained = RunSpecMapping.TrainingPrompts(spec).Prompts.Select(p => p.Prompt)
             .Concat(WarmStart.DemonstrationPrompts(BuiltinTasks.ByName(task), RunSpecMapping.WarmStartSettings(spec), (int)spec.Seed).Select(p => p.Prompt))
             .ToHashSet();
@@ -141,9 +141,9 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, EvalPrompts = 8, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
+            Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
         run.Prepare();
         var round = run.RunRound().Metrics;
         Assert.True(double.IsFinite(round["consistency/tau"]), "round 1 had no previous judge");
@@ -163,9 +163,9 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, EvalPrompts = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
         run.Prepare();
         run.RunRound();
         var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0), ["m2"] = run.CheckpointFolder(1) };

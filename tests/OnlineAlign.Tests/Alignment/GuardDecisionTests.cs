@@ -107,7 +107,7 @@ public class GuardDecisionTests
             Round = k, ManifestPath = $"m{k}", Metrics = new(R(k, tau: k == 4 ? 0 : 0.9).Item2) { ["eval/accuracy"] = k == 1 ? 0.9 : 0.1 },
         }).ToList();
         var spec = new OnlineAlign.Contracts.RunSpec { Rounds = 4, Retention = new() { KeepLast = 1 }, Guard = On };
-        Assert.Equal([0, 1, 3, 4], OnlineAlign.Pipeline.Retention.CheckpointRetention.Kept(spec, rounds));
-        Assert.Equal([0, 1, 4], OnlineAlign.Pipeline.Retention.CheckpointRetention.Kept(spec with { Guard = new() }, rounds));
+        Assert.Equal([0, 1, 3, 4], OnlineAlign.Execution.Retention.CheckpointRetention.Kept(spec, rounds));
+        Assert.Equal([0, 1, 4], OnlineAlign.Execution.Retention.CheckpointRetention.Kept(spec with { Guard = new() }, rounds));
     }
 }

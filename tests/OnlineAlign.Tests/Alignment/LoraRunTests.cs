@@ -2,27 +2,26 @@ using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Tests.Infrastructure;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Tests.Alignment;
 
-/// <summary>LoRA runs through the cluster's own phase functions (LocalRun): what trains, what a checkpoint holds, determinism.</summary>
+/// <summary>LoRA runs through the cluster's own phase functions (InProcessRun): what trains, what a checkpoint holds, determinism.</summary>
 public class LoraRunTests
 {
     private static RunSpec Spec() => new()
     {
-        Task = "sort", SftSteps = 100, EftExamples = 0, Rounds = 2, PromptsPerRound = 64, SamplesPerPrompt = 4, EvalPrompts = 32,
+        Prompts = new() { Task = "sort", EvalPrompts = 32 }, SftSteps = 100, EftExamples = 0, Rounds = 2, PromptsPerRound = 64, SamplesPerPrompt = 4,
         Seed = 3, Device = "cpu", Sampling = new() { MaxNewTokens = 8 }, Judge = new() { Kind = "verifier" },
-        Optimizer = new() { LearningRate = 1e-3, BatchSize = 16 },
-        Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.1, TargetModules = LoraSettings.AdaptableModules },
+        Optimizer = new() { LearningRate = 1e-3, BatchSize = 16 }, Model = new() { Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.1, TargetModules = LoraSpec.AdaptableModules } },
     };
 
     [Fact]
     public void OnlyTheAdapterTrainsCheckpointsHoldOnlyItAndTheSameSpecGivesTheSameBytes()
     {
-        using var run = new LocalRun(Spec(), RepositoryPaths.NewTempFolder("lora-run"));
+        using var run = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("lora-run"));
         for (int round = 1; round <= 2; round++) run.RunRound();
         string round0 = run.CheckpointFolder(0), round2 = run.CheckpointFolder(2);
 
@@ -45,7 +44,7 @@ public class LoraRunTests
             Assert.True(trained.forward(ids).equal(start.forward(ids)).all().item<bool>());
 
         // The same spec again, in another folder: the same adapter bytes after round 1 (dropout masks included).
-        using var again = new LocalRun(Spec(), RepositoryPaths.NewTempFolder("lora-run-again"));
+        using var again = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("lora-run-again"));
         again.RunRound();
         Assert.Equal(File.ReadAllBytes(Path.Combine(run.CheckpointFolder(1), PeftAdapter.WeightsFile)),
             File.ReadAllBytes(Path.Combine(again.CheckpointFolder(1), PeftAdapter.WeightsFile)));
@@ -62,13 +61,13 @@ public class LoraRunTests
     {
         // A base folder and an adapter for it, as PEFT would have saved them (B drawn, so the adapter changes the model).
         string baseFolder = RepositoryPaths.NewTempFolder("peft-base");
-        using (var warm = new LocalRun(Spec() with { Lora = null, Rounds = 1 }, RepositoryPaths.NewTempFolder("peft-base-run")))
+        using (var warm = new InProcessRun(Spec() with { Model = Spec().Model with { Lora = null }, Rounds = 1 }, RepositoryPaths.NewTempFolder("peft-base-run")))
         {
             warm.Prepare();
             foreach (var file in Directory.GetFiles(warm.CheckpointFolder(0))) File.Copy(file, Path.Combine(baseFolder, Path.GetFileName(file)));
         }
         string adapterFolder = RepositoryPaths.NewTempFolder("peft-adapter");
-        var settings = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] };
+        var settings = new LoraSpec { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] };
         using (var trained = HfCheckpoint.Load(baseFolder))
         {
             using var generator = new Generator(11);
@@ -77,16 +76,16 @@ public class LoraRunTests
             PeftAdapter.Save(trained, adapterFolder, baseFolder);
         }
 
-        var spec = Spec() with { HfFolder = baseFolder, Lora = new LoraSpec { AdapterFolder = adapterFolder, Rank = 64 /* ignored: the folder's r rules */ } };
-        Assert.Empty(OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec));
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("peft-start"));
+        var spec = Spec() with { Model = new() { HfFolder = baseFolder, Lora = new LoraSpec { AdapterFolder = adapterFolder, Rank = 64 /* ignored: the folder's r rules */ } } };
+        Assert.Empty(OnlineAlign.Execution.Specs.RunSpecMapping.Problems(spec));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("peft-start"));
         run.Prepare();
         var ids = tensor(new long[] { 1, 60, 62, 61, 10 }).unsqueeze(0);
         using var start = PolicyCheckpoint.Load(run.CheckpointFolder(0), CPU);
         using var imported = PeftAdapter.Load(HfCheckpoint.Load(baseFolder), adapterFolder);
         Assert.Equal(4, start.Lora!.Rank);
         Assert.True(start.forward(ids).equal(imported.forward(ids)).all().item<bool>());
-        Assert.Contains(OnlineAlign.Pipeline.Specs.RunSpecMapping.Problems(spec with { Lora = new LoraSpec { AdapterFolder = baseFolder } }),
+        Assert.Contains(OnlineAlign.Execution.Specs.RunSpecMapping.Problems(spec with { Model = spec.Model with { Lora = new LoraSpec { AdapterFolder = baseFolder } } }),
             p => p.StartsWith("model.lora.adapter_folder") && p.Contains("adapter_config.json"));
     }
 }

@@ -1,11 +1,11 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Alignment;
 
-/// <summary>Learning tests: whole runs in one process through the cluster's own phase functions (LocalRun).</summary>
+/// <summary>Learning tests: whole runs in one process through the cluster's own phase functions (InProcessRun).</summary>
 public class OnlineAlignmentTests
 {
     [Fact]
@@ -13,9 +13,9 @@ public class OnlineAlignmentTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, EvalPrompts = 100, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
+            Prompts = new() { Task = "sort", EvalPrompts = 100 }, SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("local-run"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"));
         double before = run.Prepare().Metrics["eval/accuracy"];
         Assert.InRange(before, 0.3, 0.9); // the warm start is clearly imperfect
         for (int round = 1; round <= spec.Rounds; round++) run.RunRound();
@@ -35,10 +35,9 @@ public class OnlineAlignmentTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8,
-            EvalPrompts = 200, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
+            Prompts = new() { Task = "sort", EvalPrompts = 200 }, SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("label-free"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("label-free"));
         var initial = run.Prepare().Metrics;
         var round = run.RunRound().Metrics;
         Assert.True(round["judge/tau_vs_verifier"] > 0.3, $"the self-judge ranks like the verifier only with tau {round["judge/tau_vs_verifier"]:F2}");

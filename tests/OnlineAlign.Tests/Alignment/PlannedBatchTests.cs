@@ -1,7 +1,7 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Alignment;
@@ -24,11 +24,11 @@ public class PlannedBatchTests
     {
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 60, EftExamples = 200, Rounds = 1, PromptsPerRound = 48, SamplesPerPrompt = 4, EvalPrompts = 32, Seed = 9, Device = "cpu", Sampling = new() { MaxNewTokens = 8, BatchSize = 16 }
+            Prompts = new() { Task = "sort", EvalPrompts = 32 }, SftSteps = 60, EftExamples = 200, Rounds = 1, PromptsPerRound = 48, SamplesPerPrompt = 4, Seed = 9, Device = "cpu", Sampling = new() { MaxNewTokens = 8, BatchSize = 16 }
         };
         Dictionary<string, double> Round(RunSpec s)
         {
-            using var run = new LocalRun(s, RepositoryPaths.NewTempFolder("planned-batch"));
+            using var run = new InProcessRun(s, RepositoryPaths.NewTempFolder("planned-batch"));
             return run.RunRound().Metrics.Where(kv => !kv.Key.StartsWith("time/")).ToDictionary();
         }
         var fixedBatch = Round(spec);

@@ -1,7 +1,7 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Local;
+using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Alignment.Training;
@@ -46,9 +46,9 @@ public class RewardModelTests
         // The reward model as a round's judge: a fixed judge, so no consistency regularisation applies.
         var spec = new RunSpec
         {
-            Task = "sort", SftSteps = 0, Seed = 5, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 3, EvalPrompts = 8, Consistency = "dyn", Device = "cpu", Judge = new() { Kind = "reward_model", RewardModelFolder = folder }
+            Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 0, Seed = 5, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 3, Consistency = "dyn", Device = "cpu", Judge = new() { Kind = "reward_model", RewardModelFolder = folder }
         };
-        using var run = new LocalRun(spec, RepositoryPaths.NewTempFolder("local-run"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"));
         var report = run.RunRound();
         Assert.Equal(1.0, report.Metrics["consistency/C"]);
         Assert.True(report.Metrics["judge/score_std"] > 0);

@@ -4,7 +4,7 @@ using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Modeling;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Tests.Alignment;
 

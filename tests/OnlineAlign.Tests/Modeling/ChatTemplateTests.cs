@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Modeling;
@@ -122,10 +122,10 @@ public class ChatTemplateTests
         string model = RepositoryPaths.NewTempFolder("chat-model");
         foreach (var file in Directory.GetFiles(RepositoryPaths.Fixture("hf", "llama-tiny"))) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
         foreach (var file in Directory.GetFiles(folder)) File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
-        var spec = new RunSpec { HfFolder = model, PromptsJsonl = null, Device = "cpu", Judge = new() { Kind = "implicit" } };
+        var spec = new RunSpec { Model = new() { HfFolder = model }, Prompts = new() { JsonlPath = null }, Device = "cpu", Judge = new() { Kind = "implicit" } };
         Assert.Contains(RunSpecMapping.Problems(spec), p => p.Contains("model.chat_template") && p.Contains("the chat template cannot be run"));
-        Assert.DoesNotContain(RunSpecMapping.Problems(spec with { ChatTemplate = "plain" }), p => p.Contains("chat"));
-        Assert.Contains(RunSpecMapping.Problems(spec with { ChatTemplate = "vicuna" }), p => p.StartsWith("model.chat_template 'vicuna' is not one of"));
-        Assert.Contains(RunSpecMapping.Problems(new RunSpec { ChatTemplate = "chatml" }), p => p.Contains("built-in models read plain text"));
+        Assert.DoesNotContain(RunSpecMapping.Problems(spec with { Model = spec.Model with { ChatTemplate = "plain" }}), p => p.Contains("chat"));
+        Assert.Contains(RunSpecMapping.Problems(spec with { Model = spec.Model with { ChatTemplate = "vicuna" }}), p => p.StartsWith("model.chat_template 'vicuna' is not one of"));
+        Assert.Contains(RunSpecMapping.Problems(new RunSpec { Model = new() { ChatTemplate = "chatml" }}), p => p.Contains("built-in models read plain text"));
     }
 }

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Text.Json.Nodes;
 using OnlineAlign.Cli.Client;
 using OnlineAlign.Cli.Commands;
@@ -22,7 +23,7 @@ public class ExportLayoutTests
     {
         var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
         using var generator = new Generator(seed);
-        model.AddAdapters(new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, generator);
+        model.AddAdapters(new LoraSpec { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, generator);
         using var noGrad = no_grad();
         foreach (var (_, layer) in model.Adapted()) layer.AdapterB.normal_(0, 0.05, generator);
         return model;

@@ -1,7 +1,8 @@
 using OnlineAlign.Modeling;
+using OnlineAlign.Specs;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
-using OnlineAlign.Pipeline.Forks;
+using OnlineAlign.Execution.Forks;
 using OnlineAlign.Tests.Infrastructure;
 using static TorchSharp.torch;
 
@@ -16,7 +17,7 @@ public class ForkCheckpointTests
     {
         var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
         using var generator = new Generator(seed);
-        model.AddAdapters(new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, generator);
+        model.AddAdapters(new LoraSpec { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, generator);
         using var noGrad = no_grad();
         foreach (var (_, layer) in model.Adapted()) layer.AdapterB.normal_(0, 0.05, generator);
         return model;

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
@@ -12,7 +13,7 @@ public class GradientCheckpointingTests
     private static readonly PromptResponse[] Rows = [new([1, 2, 3, 4], [5, 6, 7]), new([8, 9], [10, 11, 12, 13, 14])];
 
     /// <summary>Every parameter's gradient after one backward, and the dropout generator's state after it.</summary>
-    private static (Dictionary<string, Tensor> Grads, Tensor? DropoutState) Backward(bool checkpointing, LoraSettings? lora)
+    private static (Dictionary<string, Tensor> Grads, Tensor? DropoutState) Backward(bool checkpointing, LoraSpec? lora)
     {
         using var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
         if (lora is not null)
@@ -38,7 +39,7 @@ public class GradientCheckpointingTests
     [InlineData(true)]
     public void CheckpointedGradientsEqualThePlainBackward(bool lora)
     {
-        var settings = lora ? new LoraSettings { Rank = 4, Alpha = 8, Dropout = 0.3, TargetModules = LoraSettings.AdaptableModules } : null;
+        var settings = lora ? new LoraSpec { Rank = 4, Alpha = 8, Dropout = 0.3, TargetModules = LoraSpec.AdaptableModules } : null;
         var (plain, plainDropout) = Backward(checkpointing: false, settings);
         var (checkpointed, checkpointedDropout) = Backward(checkpointing: true, settings);
         Assert.Equal(plain.Keys.Order(), checkpointed.Keys.Order());

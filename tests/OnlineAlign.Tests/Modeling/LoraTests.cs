@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Text.Json.Nodes;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
@@ -11,13 +12,13 @@ namespace OnlineAlign.Tests.Modeling;
 
 public class LoraTests
 {
-    private static readonly LoraSettings AllLayers = new() { Rank = 4, Alpha = 8, TargetModules = LoraSettings.AdaptableModules };
+    private static readonly LoraSpec AllLayers = new() { Rank = 4, Alpha = 8, TargetModules = LoraSpec.AdaptableModules };
     private static readonly Tensor Ids = tensor(new long[] { 3, 4, 5, 6, 7, 8, 9 }).unsqueeze(0);
 
     private static DecoderLM Base() => HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
 
     /// <summary>A trained-looking adapter: B drawn too (PEFT starts it at zero, which would make every comparison trivial).</summary>
-    private static DecoderLM Adapted(LoraSettings settings, ulong seed = 7)
+    private static DecoderLM Adapted(LoraSpec settings, ulong seed = 7)
     {
         var model = Base();
         using var generator = new Generator(seed);

@@ -1,3 +1,4 @@
+using OnlineAlign.Specs;
 using System.Text.Json.Nodes;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
@@ -127,7 +128,7 @@ public class ModelFamilyTests
     [MemberData(nameof(Fixtures))]
     public void LoraForwardAndBackwardWork(string fixture)
     {
-        var settings = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = LoraSettings.AdaptableModules };
+        var settings = new LoraSpec { Rank = 4, Alpha = 8, TargetModules = LoraSpec.AdaptableModules };
         PromptResponse[] rows = [new([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11]), new([12, 13], [14, 15, 16, 17, 18, 19, 20])];
         var ids = tensor(new long[] { 3, 4, 5, 6, 7, 8, 9, 10 }).unsqueeze(0);
         Dictionary<string, Tensor> Gradients(bool checkpointing)
@@ -187,7 +188,7 @@ public class ModelFamilyTests
         var actual = model.state_dict();
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         foreach (var (name, shape) in expected) Assert.Equal(shape, actual[name].shape);
-        var lora = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = LoraSettings.AdaptableModules };
+        var lora = new LoraSpec { Rank = 4, Alpha = 8, TargetModules = LoraSpec.AdaptableModules };
         using (var generator = new Generator(1)) model.AddAdapters(lora, generator);
         Assert.Equal(model.AdapterTensors().Values.Sum(t => t.NumberOfElements), MemoryPlan.AdapterParameters(model.Config, lora));
         var plan = MemoryPlan.Estimate(new MemoryPlan.Inputs(model.Config, 4, lora, 2, 4, 64, 32, 8, 96));

@@ -2,8 +2,8 @@ using OnlineAlign.Silo.Api;
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runs;
-using OnlineAlign.Pipeline.Retention;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Retention;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Tests.Reliability;
 

@@ -12,7 +12,7 @@ public partial class ApiSafetyTests
     {
         var spec = LocalTestCluster.SmallSpec(rounds: 1);
         var contract = SpecConversion.FromProto(spec);
-        var (generated, judged, trained, _) = OnlineAlign.Pipeline.Specs.RunSpecMapping.RoundTokens(contract, 0);
+        var (generated, judged, trained, _) = OnlineAlign.Execution.Specs.RunSpecMapping.RoundTokens(contract, 0);
         // Within budget without prompt tokens (the API silo's own check passes it); over once the GPU silo counts the prompts.
         spec.Budget = new BudgetSpec { MaxTokensPerRound = generated + judged + trained };
         string refusal = await Refused(spec);

@@ -1,8 +1,8 @@
 using OnlineAlign.Specs;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnlineAlign.Grains.Workers;
-using OnlineAlign.Pipeline.Files;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Storage;
 using OnlineAlign.Tests.Infrastructure;
 

@@ -7,8 +7,8 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
-using OnlineAlign.Pipeline.Files;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Security;
@@ -44,7 +44,7 @@ public class ModelFolderFuzzTests
 
     private static RunSpec Spec(string folder, string judge = "self_consistent", string? reward = null) => new()
     {
-        HfFolder = folder, Task = "sort", Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 2, EvalPrompts = 4, SftSteps = 0, Device = "cpu",
+        Model = new() { HfFolder = folder }, Prompts = new() { Task = "sort", EvalPrompts = 4 }, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 2, SftSteps = 0, Device = "cpu",
         Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = judge, RewardModelFolder = reward }, Optimizer = new() { BatchSize = 4 },
     };
 

@@ -1,4 +1,4 @@
-using OnlineAlign.Pipeline.Files;
+using OnlineAlign.Execution.Files;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Security;

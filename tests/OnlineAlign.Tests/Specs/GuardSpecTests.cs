@@ -1,5 +1,5 @@
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Silo.Api;
 using OnlineAlign.Specs;
 using V1 = OnlineAlign.Api.V1;

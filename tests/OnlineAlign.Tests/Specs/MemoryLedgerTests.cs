@@ -1,7 +1,7 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
-using static OnlineAlign.Pipeline.Specs.MemoryLedger;
+using OnlineAlign.Execution.Specs;
+using static OnlineAlign.Execution.Specs.MemoryLedger;
 
 namespace OnlineAlign.Tests.Specs;
 

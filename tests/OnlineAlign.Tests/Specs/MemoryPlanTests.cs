@@ -3,7 +3,7 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 using static TorchSharp.torch;
 
@@ -17,7 +17,7 @@ public class MemoryPlanTests
     {
         using var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
         Assert.Equal(model.parameters().Sum(p => p.NumberOfElements), model.Config.ParameterCount());
-        var lora = new LoraSettings { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj", "o_proj", "down_proj"] };
+        var lora = new LoraSpec { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj", "o_proj", "down_proj"] };
         using (var generator = new Generator(1)) model.AddAdapters(lora, generator);
         Assert.Equal(model.AdapterTensors().Values.Sum(t => t.NumberOfElements), MemoryPlan.AdapterParameters(model.Config, lora));
     }
@@ -33,7 +33,7 @@ public class MemoryPlanTests
         };
         var spec = new RunSpec { Reference = "initial", Sampling = new() { BatchSize = 64, MaxNewTokens = 512 }, Judge = new() { Kind = "llm" }, Optimizer = new() { BatchSize = 4 } };
         var full = MemoryPlanning.Plan(spec, llama8b, maxPromptTokens: 512, cpu: false);
-        var lora = MemoryPlanning.Plan(spec with { Lora = new LoraSpec() }, llama8b, maxPromptTokens: 512, cpu: false);
+        var lora = MemoryPlanning.Plan(spec with { Model = spec.Model with { Lora = new LoraSpec() }}, llama8b, maxPromptTokens: 512, cpu: false);
         Assert.Equal(8.03e9 * 2, full.TrainedCopy, 0.01e9 * 2);
         Assert.Equal(full.TrainedCopy * 8, full.OptimizerState * 2);       // AdamW: two float32 moments per bf16 weight
         Assert.Equal(full.TrainedCopy * 2, full.MasterWeights);              // float32 master copy
@@ -63,7 +63,7 @@ public class MemoryPlanTests
     [Fact]
     public void ASilosDeviceMemorySettingIsTheBudgetItsSpecCheckHoldsASpecTo()
     {
-        var roots = new OnlineAlign.Pipeline.Files.DataRoots([Path.GetTempPath()]);
+        var roots = new OnlineAlign.Execution.Files.DataRoots([Path.GetTempPath()]);
         var small = new OnlineAlign.Grains.Workers.WorkerSettings("cpu", Path.GetTempPath(), roots, SpecLimits.Default, DeviceMemoryBytes: 4L << 20);
         var spec = new RunSpec { Device = "auto" };
         Assert.Equal(new MemoryPlanning.DeviceBudget("cpu", 4L << 20, Cpu: true, HostBytes: GC.GetGCMemoryInfo().TotalAvailableMemoryBytes), small.Budget(spec));
@@ -82,7 +82,7 @@ public class MemoryPlanTests
             ModelType = "llama", VocabSize = 128256, HiddenSize = 4096, IntermediateSize = 14336, NumLayers = 32, NumHeads = 32, NumKeyValueHeads = 8,
             HeadDim = 128, RopeTheta = 500000, MaxPositions = 8192, TorchDtype = "bfloat16",
         };
-        var lora = new RunSpec { Lora = new LoraSpec() };
+        var lora = new RunSpec { Model = new() { Lora = new LoraSpec() }};
         var host = MemoryPlanning.HostPlan(lora, llama8b, cpu: false);
         Assert.Equal(llama8b.ParameterCount() * 4L, host.Construction);          // built in float32 before it is placed
         Assert.Equal(128256L * 4096 * 4, host.Staging);                          // the embedding: the largest tensor
@@ -91,7 +91,7 @@ public class MemoryPlanTests
         Assert.Equal(llama8b.ParameterCount() * 8L, full.OptimizerMoments);
         Assert.Equal(0, MemoryPlanning.HostPlan(lora, llama8b, cpu: true).Construction); // on a CPU device the model is built where it stays
 
-        var spec = new RunSpec { Lora = new LoraSpec() , Sampling = new() { BatchSize = 64, MaxNewTokens = 512 }, Judge = new() { Kind = "llm" }, Optimizer = new() { BatchSize = 4 } };
+        var spec = new RunSpec { Model = new() { Lora = new LoraSpec() }, Sampling = new() { BatchSize = 64, MaxNewTokens = 512 }, Judge = new() { Kind = "llm" }, Optimizer = new() { BatchSize = 4 } };
         var device = MemoryPlanning.Plan(spec, llama8b, maxPromptTokens: 512, cpu: false);
         var roomy = new MemoryPlanning.DeviceBudget("cuda:0", 80L << 30, Cpu: false, HostBytes: 256L << 30);
         Assert.Null(MemoryPlanning.Problem(device, host, roomy, lora: true));

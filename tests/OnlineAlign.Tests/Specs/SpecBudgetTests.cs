@@ -1,7 +1,7 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Workers;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Tests.Specs;
 
@@ -30,6 +30,35 @@ public class SpecBudgetTests
         Assert.Matches(@"x \(prompt [1-9]\d* \+ sampling\.max_new_tokens 16\)", refusal);
         Assert.Contains("raise the budget, or lower the counts", refusal);
         Assert.Empty(RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts * 10 } }));
+    }
+
+    [Fact]
+    public void TheLlmJudgesTemplateAndJudgementLengthAreInTheBudget()
+    {
+        // Self-Rewarding's rubric: each of the k judgements reads the template around the sequence and writes a justification.
+        var spec = new RunSpec
+        {
+            PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 },
+            Judge = new() { Kind = "llm", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
+        };
+        var (_, judged, _, passes) = RunSpecMapping.RoundTokens(spec, maxPromptTokens: 10, judgeTemplateTokens: 400);
+        Assert.Equal(10L * 4 * 3 * (10 + 16 + 400 + 256), judged);
+        Assert.Equal(3, passes);
+        // The compact template scores the digit's distribution: it reads its template and writes nothing.
+        var compact = spec with { Judge = spec.Judge with { Template = "compact" } };
+        Assert.Equal(10L * 4 * 3 * (10 + 16 + 5), RunSpecMapping.RoundTokens(compact, 10, judgeTemplateTokens: 5).Judged);
+        // self_consistent: the LLM judgements, then the implicit reward's two passes; CREAM's consistency judges twice.
+        var cream = spec with { Judge = spec.Judge with { Kind = "self_consistent" }, Consistency = "dyn" };
+        var (_, creamJudged, _, creamPasses) = RunSpecMapping.RoundTokens(cream, 10, 400);
+        Assert.Equal(2 * 10L * 4 * (2 * (10 + 16) + 3 * (10 + 16 + 400 + 256)), creamJudged);
+        Assert.Equal(10, creamPasses);
+
+        // Through the full check (the tokenizer counts the prompts and the rubric's tokens): a budget that fits the round
+        // without them is refused once they are counted, and the refusal says what a judgement costs.
+        var (generated, judgedWithout, trained, _) = RunSpecMapping.RoundTokens(spec, 0);
+        var refusal = Assert.Single(RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = generated + judgedWithout + trained } }),
+            p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
+        Assert.Matches(@"each LLM judgement reads the sequence and [1-9]\d\d+ judge template tokens and writes up to judge.max_new_tokens 256", refusal);
     }
 
     [Fact]

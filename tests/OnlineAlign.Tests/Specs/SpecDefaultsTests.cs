@@ -6,7 +6,7 @@ using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Tests.Infrastructure;
 using V1 = OnlineAlign.Api.V1;
 
@@ -52,7 +52,7 @@ public class SpecDefaultsTests
     [Fact]
     public void TheProtosDefaultCommentsStateTheSpecsDefaults()
     {
-        var defaults = SpecConversion.ToProto(new RunSpec { Lora = new LoraSpec() }); // LoRA is off by default; its own fields have defaults
+        var defaults = SpecConversion.ToProto(new RunSpec { Model = new() { Lora = new LoraSpec() }}); // LoRA is off by default; its own fields have defaults
         string? message = null;
         int checkedFields = 0;
         foreach (var line in File.ReadLines(Path.Combine(RepositoryPaths.Root, "protos", "onlinealign", "v1", "runs.proto")))
@@ -70,7 +70,7 @@ public class SpecDefaultsTests
     [Fact]
     public void TheReadmesSpecTableStatesTheSpecsDefaults()
     {
-        var defaults = SpecConversion.ToProto(new RunSpec { Lora = new LoraSpec() });
+        var defaults = SpecConversion.ToProto(new RunSpec { Model = new() { Lora = new LoraSpec() }});
         int checkedFields = 0;
         var lines = File.ReadLines(Path.Combine(RepositoryPaths.Root, "docs", "spec.md"))
             .SkipWhile(l => l != "## Fields and defaults").Skip(1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal));

@@ -1,5 +1,5 @@
 using OnlineAlign.Api.V1;
-using OnlineAlign.Pipeline.Forks;
+using OnlineAlign.Execution.Forks;
 
 namespace OnlineAlign.Tests.Specs;
 

@@ -1,6 +1,6 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Tests.Specs;
 
@@ -38,8 +38,8 @@ public class SpecValidationTests
         Assert.Contains(problems, p => p.StartsWith("loss.beta must be a finite number", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.StartsWith("loss.kind", StringComparison.Ordinal));
         // No file is read: a model folder that does not exist is the full check's business.
-        Assert.Empty(RunSpecMapping.Problems(new RunSpec { HfFolder = "/no/such/model" }, countsOnly: true));
-        Assert.NotEmpty(RunSpecMapping.Problems(new RunSpec { HfFolder = "/no/such/model" }));
+        Assert.Empty(RunSpecMapping.Problems(new RunSpec { Model = new() { HfFolder = "/no/such/model" }}, countsOnly: true));
+        Assert.NotEmpty(RunSpecMapping.Problems(new RunSpec { Model = new() { HfFolder = "/no/such/model" }}));
     }
 
     [Theory]
@@ -74,10 +74,8 @@ public class SpecValidationTests
         {
             var spec = new RunSpec
             {
-                Name = S(), Task = random.Next(2) == 0 ? "sort" : S(), Rounds = I(), PromptsPerRound = I(), SamplesPerPrompt = I(), Consistency = S(),
-                PairStrategy = S(), MinScoreGap = D(), Reference = S(),
-                EvalPrompts = I(), Seed = (ulong)random.NextInt64(), Device = S(), SftSteps = I(), GenerationReplicas = I(), MaxPhaseAttempts = I(),
-                PromptsJsonl = random.Next(4) == 0 ? S() : null, HfFolder = random.Next(4) == 0 ? S() : null, Sampling = new() { Temperature = D(), TopP = D(), TopK = I(), MaxNewTokens = I(), BatchSize = I() }, Judge = new() { Kind = S(), Judgements = I() }, Loss = new() { Kind = S(), Beta = D(), LabelSmoothing = D(), RpoAlpha = D() }, Optimizer = new() { LearningRate = D(), WeightDecay = D(), Epochs = I(), BatchSize = I(), MaxGradNorm = D(), WarmupSteps = I() }
+                Name = S(), Prompts = new() { Task = random.Next(2) == 0 ? "sort" : S(), EvalPrompts = I(), JsonlPath = random.Next(4) == 0 ? S() : null }, Rounds = I(), PromptsPerRound = I(), SamplesPerPrompt = I(), Consistency = S(),
+                PairStrategy = S(), MinScoreGap = D(), Reference = S(), Seed = (ulong)random.NextInt64(), Device = S(), SftSteps = I(), GenerationReplicas = I(), MaxPhaseAttempts = I(), Model = new() { HfFolder = random.Next(4) == 0 ? S() : null }, Sampling = new() { Temperature = D(), TopP = D(), TopK = I(), MaxNewTokens = I(), BatchSize = I() }, Judge = new() { Kind = S(), Judgements = I() }, Loss = new() { Kind = S(), Beta = D(), LabelSmoothing = D(), RpoAlpha = D() }, Optimizer = new() { LearningRate = D(), WeightDecay = D(), Epochs = I(), BatchSize = I(), MaxGradNorm = D(), WarmupSteps = I() }
             };
             var problems = RunSpecMapping.Problems(spec);
             Assert.DoesNotContain(problems, p => p.StartsWith("spec: could not be checked", StringComparison.Ordinal));

@@ -1,9 +1,9 @@
 using OnlineAlign.Contracts;
 using OnlineAlign.Specs;
 using OnlineAlign.Modeling.Checkpoints;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 
-namespace OnlineAlign.Pipeline.Files;
+namespace OnlineAlign.Execution.Files;
 
 /// <summary>
 /// The files a run spec names, checked where they are read: under the silo's data roots, regular files only,
@@ -13,8 +13,8 @@ public static class SpecFiles
 {
     /// <summary>The spec's file fields that are set.</summary>
     public static IEnumerable<(string Field, string Path)> Named(RunSpec s) =>
-        new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl), ("judge.reward_model_folder", s.Judge.RewardModelFolder),
-                ("model.lora.adapter_folder", s.Lora?.AdapterFolder) }
+        new[] { ("model.hf_folder", s.Model.HfFolder), ("prompts.jsonl_path", s.Prompts.JsonlPath), ("judge.reward_model_folder", s.Judge.RewardModelFolder),
+                ("model.lora.adapter_folder", s.Model.Lora?.AdapterFolder) }
             .Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => (f.Item1, f.Item2!));
 
     /// <summary>Everything wrong with the spec's files as this silo sees them, each naming its field.</summary>

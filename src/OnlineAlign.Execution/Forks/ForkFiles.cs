@@ -1,6 +1,6 @@
 using OnlineAlign.Modeling.Checkpoints;
 
-namespace OnlineAlign.Pipeline.Forks;
+namespace OnlineAlign.Execution.Forks;
 
 /// <summary>
 /// Which files make a forked run's round 0 out of its parent's checkpoints (pure: names only). A full checkpoint is

@@ -9,7 +9,7 @@ using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 using OnlineAlign.Specs;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Execution.Specs;
 
 /// <summary>Turns a user's run spec into round settings, and lists everything wrong with it, by field.</summary>
 public static class RunSpecMapping
@@ -68,11 +68,9 @@ public static class RunSpecMapping
         if (!WarmStart.EftSources.Contains(s.EftSource))
             problems.Add($"eft_source '{s.EftSource}' is not one of {string.Join(", ", WarmStart.EftSources)}");
         Range("generation_replicas", s.GenerationReplicas, 0, l.GenerationReplicas);
-        Range("prompts.eval_prompts", s.EvalPrompts, 0, l.EvalPrompts);
         Range("max_phase_attempts", s.MaxPhaseAttempts, 1, l.MaxPhaseAttempts);
         Length("name", s.Name, l.NameLength);
-        foreach (var (field, text) in new[] { ("model.builtin", s.BuiltinModel), ("model.chat_template", s.ChatTemplate), ("prompts.task", s.Task),
-                     ("reference", s.Reference), ("device", s.Device) })
+        foreach (var (field, text) in new[] { ("reference", s.Reference), ("device", s.Device) })
             Length(field, text, l.TextLength);
         // Real numbers: finite, and below a bound past which a value can only be a typo.
         void Real(string field, double value, double max)
@@ -81,16 +79,9 @@ public static class RunSpecMapping
             else if (value > max) problems.Add($"{field} must be at most {max}, got {value}");
         }
         Real("sft_noise", s.SftNoise, 1);
-        foreach (var (field, path) in new[] { ("model.hf_folder", s.HfFolder), ("prompts.jsonl_path", s.PromptsJsonl) })
-            Length(field, path, l.PathLength);
-        if (s.Lora is { } lora)
-        {
-            Length("model.lora.adapter_folder", lora.AdapterFolder, l.PathLength);
-            if (lora.TargetModules.Length > LoraSettings.AdaptableModules.Length)
-                problems.Add($"model.lora.target_modules names {lora.TargetModules.Length} modules; there are {LoraSettings.AdaptableModules.Length} to adapt");
-            else if (lora.AdapterFolder is null) problems.AddRange(ToLoraSettings(lora).Problems("model.lora"));
-        }
         // The sections' and the round fields' own checks: every bad field, each named by its path.
+        problems.AddRange(s.Model.Problems(l));
+        problems.AddRange(s.Prompts.Problems(l));
         problems.AddRange(ToRoundSettings(s).Problems(l));
         long totalPrompts = (long)s.Rounds * s.PromptsPerRound;
         if (totalPrompts > l.TotalPrompts)
@@ -107,8 +98,8 @@ public static class RunSpecMapping
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
         if (s.Loss.Kind is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss.Kind}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
-        if (string.IsNullOrEmpty(s.PromptsJsonl) && !BuiltinTasks.Names.Contains(s.Task))
-            problems.Add($"prompts.task '{s.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
+        if (string.IsNullOrEmpty(s.Prompts.JsonlPath) && !BuiltinTasks.Names.Contains(s.Prompts.Task))
+            problems.Add($"prompts.task '{s.Prompts.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
         if (countsOutOfRange || countsOnly) return; // the model and prompt checks allocate in proportion to the counts
         if (!readFiles && Files.SpecFiles.Named(s).Any()) return;
         // Files are read only once they are known to be under the data roots, regular and within their size limits.
@@ -120,7 +111,7 @@ public static class RunSpecMapping
         }
         if (s.Judge.Kind == "reward_model" && (string.IsNullOrEmpty(s.Judge.RewardModelFolder) || !File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile))))
             problems.Add($"judge.reward_model_folder '{s.Judge.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
-        if (s.Lora?.AdapterFolder is { } adapter)
+        if (s.Model.Lora?.AdapterFolder is { } adapter)
         {
             try
             {
@@ -133,13 +124,14 @@ public static class RunSpecMapping
         }
         var (tokenizer, config) = ModelProblems(s, problems);
         if (tokenizer is not null && s.Judge.Kind == "reward_model" && !string.IsNullOrEmpty(s.Judge.RewardModelFolder) && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
-            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.HfFolder));
+            problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.Model.HfFolder));
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
         {
             var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
             problems.AddRange(LengthProblems(s, lengths, config.MaxPositions));
-            if (problems.Count == 0 && lengths.Count > 0 && TokenBudgetProblem(s, lengths.Max(l => l.Tokens)) is { } overTokens) problems.Add(overTokens);
+            if (problems.Count == 0 && lengths.Count > 0
+                && TokenBudgetProblem(s, lengths.Max(l => l.Tokens), JudgeTemplateTokens(s, tokenizer)) is { } overTokens) problems.Add(overTokens);
             if (device is not null && problems.Count == 0 && lengths.Count > 0
                 && PlanProblem(s, config, lengths.Max(l => l.Tokens), device) is { } tooBig)
                 problems.Add(tooBig);
@@ -149,36 +141,58 @@ public static class RunSpecMapping
     }
 
     /// <summary>
-    /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/>:
-    /// generated (P x N sequences of prompt + max_new_tokens), judged (each judge pass reads every sequence again) and
-    /// trained (each epoch: the chosen and rejected sequence of up to P pairs). Judge prompts' template text is not counted.
+    /// Token positions a round of the spec may cost at most, with prompts of up to <paramref name="maxPromptTokens"/> and
+    /// a judge template of <paramref name="judgeTemplateTokens"/> (its text without the prompt and response): generated
+    /// (P x N sequences of prompt + max_new_tokens), judged (each model pass reads every sequence again; each LLM
+    /// judgement also reads the judge template and, where it samples a justification (rubric or a text template),
+    /// writes up to judge.max_new_tokens; with consistency on, the previous round's judge does all of it again) and
+    /// trained (each epoch: the chosen and rejected sequence of up to P pairs).
     /// </summary>
-    public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens)
+    public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
+        long sequences = (long)s.PromptsPerRound * s.SamplesPerPrompt;
         long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
-        long generated = (long)s.PromptsPerRound * s.SamplesPerPrompt * sequence;
-        int passes = s.Judge.Kind switch
+        var (llm, model, perJudgement, judges) = JudgeCost(s, sequence, judgeTemplateTokens);
+        long judged = sequences * (model * sequence + llm * perJudgement) * judges;
+        return (sequences * sequence, judged, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, (llm + model) * judges);
+    }
+
+    /// <summary>LLM judgements and plain model passes per response, tokens per judgement, and how many judges (2 with consistency).</summary>
+    private static (int Llm, int Model, long PerJudgement, int Judges) JudgeCost(RunSpec s, long sequence, int judgeTemplateTokens)
+    {
+        int llm = s.Judge.Kind is "llm" or "self_consistent" ? s.Judge.Judgements : 0;
+        int model = s.Judge.Kind switch
         {
-            "implicit" => 2,                          // the policy and the model it was trained from
+            "implicit" or "self_consistent" => 2,     // the policy and the model it was trained from
             "likelihood" or "reward_model" => 1,
-            "llm" => s.Judge.Judgements,
-            "self_consistent" => s.Judge.Judgements + 2,    // the LLM judge, then the implicit reward that must agree
-            _ => 0,                                   // verifier, majority: no model pass
+            _ => 0,                                   // llm (counted above), verifier, majority: no other model pass
         };
-        return (generated, generated * passes, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, passes);
+        bool samples = JudgeTemplate(s) != "compact"; // compact reads the score digit's distribution, sampling nothing
+        return (llm, model, sequence + judgeTemplateTokens + (samples ? s.Judge.MaxNewTokens : 0), s.Consistency == "none" ? 1 : 2);
     }
 
     /// <summary>The refusal of a spec whose round can cost more tokens than budget.max_tokens_per_round; null when within it.</summary>
-    public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens)
+    public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
-        var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens);
+        var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens, judgeTemplateTokens);
         long total = generated + judged + trained;
+        var (llm, _, perJudgement, judges) = JudgeCost(s, (long)maxPromptTokens + s.Sampling.MaxNewTokens, judgeTemplateTokens);
+        string llmCost = llm == 0 || perJudgement == maxPromptTokens + s.Sampling.MaxNewTokens ? ""
+            : $" (each LLM judgement reads the sequence and {judgeTemplateTokens} judge template tokens" +
+              (JudgeTemplate(s) != "compact" ? $" and writes up to judge.max_new_tokens {s.Judge.MaxNewTokens}" : "") + $": {perJudgement} tokens)";
+        string consistency = judges == 2 ? $" (consistency {s.Consistency}: the previous round's judge as well)" : "";
         return total <= s.Budget.MaxTokensPerRound ? null
             : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
-              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
+              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
     }
+
+    /// <summary>The LLM judge template's own tokens (without the prompt and response it frames); 0 where no LLM judges.</summary>
+    private static int JudgeTemplateTokens(RunSpec s, ITextTokenizer tokenizer) =>
+        s.Judge.Kind is "llm" or "self_consistent"
+            ? tokenizer.Encode(Alignment.Judges.JudgePrompts.Text(JudgeTemplate(s)).Replace("{prompt}", "").Replace("{response}", "")).Length
+            : 0;
 
     /// <summary>The memory plan's refusal; a plan whose bytes pass 64 bits (checked arithmetic) cannot fit any device.</summary>
     private static string? PlanProblem(RunSpec s, ModelConfig config, int maxPromptTokens, MemoryPlanning.DeviceBudget device)
@@ -186,17 +200,17 @@ public static class RunSpecMapping
         try
         {
             return MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, maxPromptTokens, device.Cpu, device.Bytes),
-                MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Lora is not null);
+                MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Model.Lora is not null);
         }
         catch (OverflowException) { return $"model: the run's memory plan passes 2^63 bytes (model.hf_folder config.json sizes x the spec's counts): it cannot fit {device.Name}"; }
     }
 
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
-    public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task) : null;
+    public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? BuiltinTasks.ByName(spec.Prompts.Task) : null;
 
     /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
-        string.IsNullOrEmpty(spec.PromptsJsonl) ? BuiltinTasks.ByName(spec.Task).Prompts(spec.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
+        string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
 
     /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>
     public static MemoryPlan? Plan(RunSpec s, bool cpu, long? deviceBytes = null)
@@ -216,16 +230,10 @@ public static class RunSpecMapping
     }
 
     /// <summary>The adapter a LoRA run trains: the spec's settings, or those of the PEFT folder it starts from; null for full fine-tuning.</summary>
-    public static LoraSettings? Lora(RunSpec spec) => spec.Lora switch
+    public static LoraSpec? Lora(RunSpec spec) => spec.Model.Lora switch
     {
-        null => null,
         { AdapterFolder: { } folder } => Modeling.Checkpoints.PeftAdapter.ReadSettings(folder),
-        var lora => ToLoraSettings(lora),
-    };
-
-    private static LoraSettings ToLoraSettings(LoraSpec lora) => new()
-    {
-        Rank = lora.Rank, Alpha = lora.Alpha, Dropout = lora.Dropout, TargetModules = lora.TargetModules, UseRslora = lora.UseRslora,
+        var lora => lora,
     };
 
     /// <summary>The warm start's settings for the spec.</summary>
@@ -235,43 +243,38 @@ public static class RunSpecMapping
 
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
     public static string JudgeTemplate(RunSpec spec) =>
-        spec.Judge.Template != "auto" ? spec.Judge.Template : string.IsNullOrEmpty(spec.PromptsJsonl) ? "compact" : "rubric";
+        spec.Judge.Template != "auto" ? spec.Judge.Template : string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? "compact" : "rubric";
 
     /// <summary>The run's training prompts in their fixed, seeded order: a built-in task's, or the JSONL file's.</summary>
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
     {
-        if (!string.IsNullOrEmpty(spec.PromptsJsonl))
-            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.PromptsJsonl, SpecLimits.Default.PromptLineCharacters), spec.PromptsJsonl));
-        var task = BuiltinTasks.ByName(spec.Task);
+        if (!string.IsNullOrEmpty(spec.Prompts.JsonlPath))
+            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.Prompts.JsonlPath, SpecLimits.Default.PromptLineCharacters), spec.Prompts.JsonlPath));
+        var task = BuiltinTasks.ByName(spec.Prompts.Task);
         return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
 
     /// <summary>The model's tokenizer and config, when the model part of the spec is usable.</summary>
     private static (ITextTokenizer? Tokenizer, ModelConfig? Config) ModelProblems(RunSpec s, List<string> problems)
     {
-        if (!ChatFormat.Settings.Contains(s.ChatTemplate))
+        if (!ModelSpec.ChatTemplates.Contains(s.Model.ChatTemplate)) return (null, null); // named by ModelSpec.Problems
+        if (string.IsNullOrEmpty(s.Model.HfFolder))
         {
-            problems.Add($"model.chat_template '{s.ChatTemplate}' is not one of {string.Join(", ", ChatFormat.Settings)}");
-            return (null, null);
-        }
-        if (string.IsNullOrEmpty(s.HfFolder))
-        {
-            if (s.ChatTemplate is not ("auto" or "plain")) problems.Add($"model.chat_template '{s.ChatTemplate}': built-in models read plain text (use plain or auto)");
-            try { return (new ByteTokenizer(), BuiltinModels.ByName(s.BuiltinModel)); }
+            try { return (new ByteTokenizer(), BuiltinModels.ByName(s.Model.Builtin)); }
             catch (ArgumentException e) { problems.Add("model.builtin: " + e.Message); return (null, null); }
         }
-        if (!Directory.Exists(s.HfFolder)) problems.Add($"model.hf_folder '{s.HfFolder}' does not exist");
-        else if (!File.Exists(Path.Combine(s.HfFolder, "config.json"))) problems.Add($"model.hf_folder '{s.HfFolder}' has no config.json");
+        if (!Directory.Exists(s.Model.HfFolder)) problems.Add($"model.hf_folder '{s.Model.HfFolder}' does not exist");
+        else if (!File.Exists(Path.Combine(s.Model.HfFolder, "config.json"))) problems.Add($"model.hf_folder '{s.Model.HfFolder}' has no config.json");
         else
         {
             ModelConfig config;
             // The config's sizes, then the weights' headers against them (nothing is allocated for a tensor here).
-            try { config = ModelFolderChecks.Config(s.HfFolder); }
+            try { config = ModelFolderChecks.Config(s.Model.HfFolder); }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
-            try { return ModelFolderChecks.Tokenizer(s.HfFolder, s.ChatTemplate, config); }
+            try { return ModelFolderChecks.Tokenizer(s.Model.HfFolder, s.Model.ChatTemplate, config); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
-                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.HfFolder}': tokenizer: {e.Message}");
+                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.Model.HfFolder}': tokenizer: {e.Message}");
             }
         }
         return (null, null);
@@ -280,15 +283,15 @@ public static class RunSpecMapping
     /// <summary>The run's training prompts, when the prompt part of the spec is usable.</summary>
     private static IReadOnlyList<PromptItem>? PromptProblems(RunSpec s, List<string> problems)
     {
-        if (string.IsNullOrEmpty(s.PromptsJsonl))
+        if (string.IsNullOrEmpty(s.Prompts.JsonlPath))
         {
             // A built-in task's prompts all come from one generator: its first round's (at most a few thousand) show
             // whether they fit the context, without building the whole run's prompt order on every request.
-            if (!BuiltinTasks.Names.Contains(s.Task)) return null; // reported above
-            return BuiltinTasks.ByName(s.Task).Prompts(Math.Min(s.PromptsPerRound, 4096), (int)(s.Seed % int.MaxValue) + 1000, "train");
+            if (!BuiltinTasks.Names.Contains(s.Prompts.Task)) return null; // reported above
+            return BuiltinTasks.ByName(s.Prompts.Task).Prompts(Math.Min(s.PromptsPerRound, 4096), (int)(s.Seed % int.MaxValue) + 1000, "train");
         }
         if (s.Judge.Kind == "verifier") problems.Add("judge.kind 'verifier' needs a built-in task (a JSONL prompt set has no verifier)");
-        if (!File.Exists(s.PromptsJsonl)) { problems.Add($"prompts.jsonl_path '{s.PromptsJsonl}' does not exist"); return null; }
+        if (!File.Exists(s.Prompts.JsonlPath)) { problems.Add($"prompts.jsonl_path '{s.Prompts.JsonlPath}' does not exist"); return null; }
         try { return TrainingPrompts(s).Prompts; }
         catch (InvalidDataException e) { problems.Add("prompts.jsonl_path: " + e.Message); return null; }
     }
@@ -297,7 +300,7 @@ public static class RunSpecMapping
     private static IEnumerable<string> LengthProblems(RunSpec s, IReadOnlyList<(int Line, int Tokens)> prompts, int context)
     {
         var tooLong = prompts.Where(p => p.Tokens + s.Sampling.MaxNewTokens > context).ToList();
-        string where = string.IsNullOrEmpty(s.PromptsJsonl) ? $"prompts.task '{s.Task}'" : $"prompts.jsonl_path {s.PromptsJsonl}";
+        string where = string.IsNullOrEmpty(s.Prompts.JsonlPath) ? $"prompts.task '{s.Prompts.Task}'" : $"prompts.jsonl_path {s.Prompts.JsonlPath}";
         foreach (var (line, tokens) in tooLong.Take(3))
             yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; with sampling.max_new_tokens {s.Sampling.MaxNewTokens} it exceeds the model's context of {context}";
         if (tooLong.Count > 3) yield return $"{where}: {tooLong.Count - 3} more prompts exceed the context";

@@ -2,7 +2,7 @@ using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Execution.Specs;
 
 /// <summary>
 /// A model folder's files checked against each other before any device work: config.json's sizes, every safetensors

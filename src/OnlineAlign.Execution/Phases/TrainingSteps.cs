@@ -1,7 +1,7 @@
 using System.Text.Json;
 using OnlineAlign.Alignment.Training;
 
-namespace OnlineAlign.Pipeline.Phases;
+namespace OnlineAlign.Execution.Phases;
 
 /// <summary>
 /// A round's per-step training metrics, kept in its checkpoint as JSON lines (like the log_history a Hugging Face

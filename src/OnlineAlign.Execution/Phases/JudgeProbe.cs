@@ -4,7 +4,7 @@ using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Tokenization;
 
-namespace OnlineAlign.Pipeline.Phases;
+namespace OnlineAlign.Execution.Phases;
 
 /// <summary>
 /// health/judge_drift_tau: a fixed probe set of responses judged by the round's judge and by the round-0 judge (the

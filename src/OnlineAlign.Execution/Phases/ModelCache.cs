@@ -2,7 +2,7 @@ using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using static TorchSharp.torch;
 
-namespace OnlineAlign.Pipeline.Phases;
+namespace OnlineAlign.Execution.Phases;
 
 /// <summary>
 /// Read-only models a worker keeps loaded between the phases of a round (the judge, pairs and evaluate

@@ -3,11 +3,11 @@ using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
-using OnlineAlign.Pipeline.Phases;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Phases;
+using OnlineAlign.Execution.Specs;
 using static TorchSharp.torch;
 
-namespace OnlineAlign.Pipeline.Local;
+namespace OnlineAlign.Execution.InProcess;
 
 /// <summary>
 /// A run's rounds in one process, through the same phase functions (<see cref="RoundJob"/>) that the
@@ -15,7 +15,7 @@ namespace OnlineAlign.Pipeline.Local;
 /// learning tests use it, so what they measure is what the cluster does; only persistence, retries and
 /// sharding (which never change a result) are left out.
 /// </summary>
-public sealed class LocalRun : IDisposable
+public sealed class InProcessRun : IDisposable
 {
     private readonly string _folder;
     private readonly Device _device;
@@ -28,7 +28,7 @@ public sealed class LocalRun : IDisposable
     /// <summary>Round 0 (the initial policy, evaluated before any round) and each round since.</summary>
     public List<RoundReport> Reports { get; } = new();
 
-    public LocalRun(RunSpec spec, string folder, Device? device = null)
+    public InProcessRun(RunSpec spec, string folder, Device? device = null)
     {
         var problems = RunSpecMapping.Problems(spec);
         if (problems.Count > 0) throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));

@@ -2,7 +2,7 @@ using OnlineAlign.Contracts;
 using OnlineAlign.Specs;
 using OnlineAlign.Modeling;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Execution.Specs;
 
 /// <summary>The memory plan of a run spec on a device, and the refusal of one that cannot fit.</summary>
 public static class MemoryPlanning

@@ -4,7 +4,7 @@ using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Contracts;
-using OnlineAlign.Pipeline.Specs;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Lora;
@@ -12,7 +12,7 @@ using OnlineAlign.Modeling.Tokenization;
 using OnlineAlign.Modeling.Training;
 using static TorchSharp.torch;
 
-namespace OnlineAlign.Pipeline.Phases;
+namespace OnlineAlign.Execution.Phases;
 
 /// <summary>
 /// The synchronous tensor work behind each phase, run on the worker's model thread. Inputs are local
@@ -36,7 +36,7 @@ public static class RoundJob
         };
         public string Folder(BlobRef checkpoint) => Folders[checkpoint.Sha256];
         public DecoderLM Shared(BlobRef checkpoint) => Models.Shared(Folder(checkpoint), checkpoint.Sha256, Device, Folder(Request.Initial));
-        public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy), Spec.ChatTemplate);
+        public ITextTokenizer Tokenizer => TokenizerLoader.Load(Folder(Request.Policy), Spec.Model.ChatTemplate);
     }
 
     /// <summary>
@@ -47,26 +47,26 @@ public static class RoundJob
     {
         ITextTokenizer tokenizer;
         DecoderLM model;
-        if (!string.IsNullOrEmpty(spec.HfFolder))
+        if (!string.IsNullOrEmpty(spec.Model.HfFolder))
         {
-            tokenizer = TokenizerLoader.Load(spec.HfFolder, spec.ChatTemplate);
-            model = HfCheckpoint.Load(spec.HfFolder, device);
+            tokenizer = TokenizerLoader.Load(spec.Model.HfFolder, spec.Model.ChatTemplate);
+            model = HfCheckpoint.Load(spec.Model.HfFolder, device);
         }
         else
         {
             tokenizer = new ByteTokenizer();
-            var config = BuiltinModels.ByName(spec.BuiltinModel);
+            var config = BuiltinModels.ByName(spec.Model.Builtin);
             model = (spec.SftSteps > 0
-                ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
+                ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Prompts.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
                     cancellationToken)
                 : BuiltinModels.Create(config, (long)spec.Seed)).Place(device);
         }
         using (model)
         {
             // The folder may have changed since the spec check: its tokenizer's ids must fit the model as loaded.
-            if (!string.IsNullOrEmpty(spec.HfFolder))
-                VocabularyCheck.Require(tokenizer, model.Config, VocabularyCheck.Source(spec.HfFolder), Path.Combine(spec.HfFolder, "config.json"));
-            if (spec.Lora?.AdapterFolder is { } adapter) PeftAdapter.Load(model, adapter);
+            if (!string.IsNullOrEmpty(spec.Model.HfFolder))
+                VocabularyCheck.Require(tokenizer, model.Config, VocabularyCheck.Source(spec.Model.HfFolder), Path.Combine(spec.Model.HfFolder, "config.json"));
+            if (spec.Model.Lora?.AdapterFolder is { } adapter) PeftAdapter.Load(model, adapter);
             else if (RunSpecMapping.Lora(spec) is { } lora)
                 using (var generator = new Generator(Seeds.For(spec.Seed, 0, -3, 0))) model.AddAdapters(lora, generator);
             Save(model, tokenizer, spec, 0, outputFolder, null, baseFolder: null);
@@ -78,8 +78,8 @@ public static class RoundJob
     /// there was no warm start (a Hugging Face model, or sft_steps 0).
     /// </summary>
     public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device) =>
-        string.IsNullOrEmpty(spec.HfFolder) && spec.SftSteps > 0
-            ? BuiltinModels.Create(BuiltinModels.ByName(spec.BuiltinModel), (int)(spec.Seed % int.MaxValue)).Place(device)
+        string.IsNullOrEmpty(spec.Model.HfFolder) && spec.SftSteps > 0
+            ? BuiltinModels.Create(BuiltinModels.ByName(spec.Model.Builtin), (int)(spec.Seed % int.MaxValue)).Place(device)
             : null;
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
@@ -88,7 +88,7 @@ public static class RoundJob
         CancellationToken cancellationToken)
     {
         var policy = models.Shared(policyFolder, request.Policy.Sha256, device, initialFolder);
-        var tokenizer = TokenizerLoader.Load(policyFolder, request.Spec.ChatTemplate);
+        var tokenizer = TokenizerLoader.Load(policyFolder, request.Spec.Model.ChatTemplate);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var shard = request.PromptPositions.Select(p => prompts[p]).ToList();
         // Planning the batch needs the longest prompt's tokens; a spec's fixed batch size does not.
@@ -189,7 +189,7 @@ public static class RoundJob
     private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer, string? baseFolder)
     {
         // A LoRA run's checkpoints after round 0 hold only the adapter (a PEFT folder), megabytes where the base is gigabytes.
-        string baseName = spec.HfFolder ?? spec.BuiltinModel;
+        string baseName = spec.Model.HfFolder ?? spec.Model.Builtin;
         if (model.Lora is null) HfCheckpoint.Save(model, folder, tokenizer.HfFiles());
         else if (baseFolder is null) PolicyCheckpoint.SaveBase(model, folder, baseName, tokenizer.HfFiles());
         else PolicyCheckpoint.SaveAdapter(model, folder, baseName, baseFolder, tokenizer.HfFiles());

@@ -1,7 +1,7 @@
 using OnlineAlign.Alignment.Health;
 using OnlineAlign.Contracts;
 
-namespace OnlineAlign.Pipeline.Retention;
+namespace OnlineAlign.Execution.Retention;
 
 /// <summary>
 /// Which rounds' checkpoints a run keeps in storage (pure: the orchestrator marks and deletes the rest). Kept:

@@ -1,6 +1,6 @@
 using OnlineAlign.Modeling;
 
-namespace OnlineAlign.Pipeline.Specs;
+namespace OnlineAlign.Execution.Specs;
 
 /// <summary>
 /// One silo's memory shared by the runs on it: each worker that holds models reserves its run's plan peak (device and

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace OnlineAlign.Pipeline.Files;
+namespace OnlineAlign.Execution.Files;
 
 /// <summary>
 /// The folders under which a silo reads files a run spec names (model folders, prompt sets, reward models).
