@@ -9,6 +9,12 @@ public interface IRunGrain : IGrainWithStringKey
 {
     /// <summary>Starts the run; asked again with the same request id and spec, answers the run already started.</summary>
     [Alias("Start")] Task<RunStatus> Start(RunSpec spec, string? requestId);
+    /// <summary>
+    /// Starts the run from another run's committed round: round 0 is <paramref name="lineage"/>'s copied checkpoint (no
+    /// prepare, no warm start); afterwards it is an ordinary run. Asked again with the same request id, spec and lineage,
+    /// answers the run already started.
+    /// </summary>
+    [Alias("Fork")] Task<RunStatus> Fork(RunSpec spec, string? requestId, RunLineage lineage);
     [Alias("Get")] Task<RunStatus?> Get();
     [Alias("Rounds")] Task<List<RoundRecord>> Rounds();
     /// <summary>Rounds a rollback past a corrupt checkpoint discarded (each marked with the epoch that redid it), oldest first.</summary>

@@ -197,6 +197,30 @@ public sealed class CheckpointStore
         return await WriteOnceAsync($"{prefix}/manifest.json", manifest, ct);
     }
 
+    /// <summary>
+    /// Copies checkpoint files (each verified against its manifest entry while read) to a new folder under
+    /// <paramref name="prefix"/> with the given file names, then writes its manifest. Write-once like every checkpoint:
+    /// copying the same files again is a no-op and answers the same manifest.
+    /// </summary>
+    public async Task<BlobPointer> CopyFolderAsync(string prefix, IReadOnlyList<(string Name, BlobPointer Source)> files, CancellationToken ct = default)
+    {
+        await EnsureContainerAsync(ct);
+        var entries = new List<BlobPointer>();
+        foreach (var (name, source) in files.OrderBy(f => f.Name, StringComparer.Ordinal))
+        {
+            var blob = _container.GetBlobClient($"{prefix}/{name}");
+            long size = await ReadAsync(source, async (stream, token) =>
+            {
+                if (!await CreateAsync(options => blob.UploadAsync(stream, options, token), source.Sha256))
+                    await RequireSameContentAsync(blob, source.Sha256, token);
+                return stream.Length;
+            }, ct);
+            entries.Add(new BlobPointer(blob.Name, source.Sha256, size));
+        }
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new CheckpointManifest(entries), ManifestJson);
+        return await WriteOnceAsync($"{prefix}/manifest.json", manifest, ct);
+    }
+
     /// <summary>A checkpoint's manifest, its own hash verified.</summary>
     public async Task<CheckpointManifest> ReadManifestAsync(BlobPointer manifestPointer, CancellationToken ct = default) =>
         JsonSerializer.Deserialize<CheckpointManifest>(await ReadAsync(manifestPointer, ct), ManifestJson)

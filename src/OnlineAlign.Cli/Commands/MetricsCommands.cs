@@ -42,6 +42,10 @@ public static class MetricsCommands
                 runs.Add((id, RunWatcher.WithInitial(await client.ListRoundsAsync(new ListRoundsRequest { RunId = id }, cancellationToken: ct))));
             var table = new Table().AddColumn("metric (last committed round)");
             foreach (var (id, rounds) in runs) table.AddColumn(Markup.Escape($"{id} (round {(rounds.Count == 0 ? "-" : rounds[^1].Round)})"));
+            // A fork's lineage first: its round 0 is its parent's round, so its rounds continue from there.
+            var lineages = new List<string>();
+            foreach (var (id, _) in runs) lineages.Add(RunCommands.Lineage(await client.GetRunAsync(new GetRunRequest { RunId = id }, cancellationToken: ct)));
+            if (lineages.Any(l => l.Length > 0)) table.AddRow(["forked from", .. lineages.Select(Markup.Escape)]);
             var names = runs.SelectMany(r => r.Rounds.LastOrDefault()?.Metrics.Keys ?? Enumerable.Empty<string>()).Distinct().Order(StringComparer.Ordinal);
             foreach (var name in names)
                 table.AddRow([Markup.Escape(name),

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace OnlineAlign.Cli.Commands;
 
-/// <summary>start, status, rounds, watch, pause, resume, cancel, export: thin clients of the Runs API.</summary>
+/// <summary>start, fork, status, rounds, watch, pause, resume, cancel, export, runs: thin clients of the Runs API.</summary>
 public static class RunCommands
 {
     private static readonly Argument<string> RunId = new("run-id") { Description = "the run's id (from start or `onlinealign runs`)" };
@@ -14,6 +14,7 @@ public static class RunCommands
     public static IEnumerable<Command> Create()
     {
         yield return Start();
+        yield return Fork();
         yield return Simple("status", "Show a run's state", async (client, id, ct) =>
             Print(await client.GetRunAsync(new GetRunRequest { RunId = id }, cancellationToken: ct)));
         yield return RoundsCommand();
@@ -29,14 +30,14 @@ public static class RunCommands
         var list = new Command("runs", "List all runs");
         list.SetAction(async (parse, ct) =>
         {
-            var table = new Table().AddColumns("id", "status", "round", "committed", "error");
+            var table = new Table().AddColumns("id", "status", "round", "committed", "forked from", "error");
             var client = ApiConnection.Client(parse);
             for (string token = ""; ;)
             {
                 var page = await client.ListRunsAsync(new ListRunsRequest { PageSize = 1000, PageToken = token }, cancellationToken: ct);
                 foreach (var r in page.Runs)
                     table.AddRow(Markup.Escape(r.Id), r.Status, r.Round.ToString(CultureInfo.InvariantCulture),
-                        $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(r.Error));
+                        $"{r.CommittedRounds}/{r.Spec.Rounds}", Markup.Escape(Lineage(r)), Markup.Escape(r.Error));
                 if ((token = page.NextPageToken) == "") break;
             }
             AnsiConsole.Write(table);
@@ -120,6 +121,47 @@ public static class RunCommands
         return command;
     }
 
+    /// <summary>
+    /// fork: a new run from a committed round of another, with --set overrides of the parent's spec. The silo applies
+    /// and checks them (and refuses model.* changes); the same parser here only gives a bad setting's error sooner.
+    /// </summary>
+    private static Command Fork()
+    {
+        var round = new Option<int>("--round") { Description = "the parent's committed round to start from (0: its initial policy)", Required = true };
+        var set = new Option<string[]>("--set")
+        {
+            Description = $"path=value over the parent's spec, by runs.proto field names (loss.beta=0.05, judge.kind=llm, rounds=2); repeatable, up to {SpecOverrides.MaxOverrides}",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var name = new Option<string?>("--name") { Description = "the new run's name (prefix of its id; default: the parent's)" };
+        var requestId = new Option<string?>("--request-id") { Description = "make the fork safe to repeat: the same id answers the run already started" };
+        var command = new Command("fork", "Start a new run from a committed round of another run, with spec overrides") { RunId, round, set, name, requestId, Follow };
+        command.SetAction(async (parse, ct) =>
+        {
+            var overrides = (parse.GetValue(set) ?? []).ToList();
+            if (parse.GetValue(name) is string newName) overrides.Add($"name={newName}");
+            var (_, problems) = SpecOverrides.Apply(new RunSpec(), overrides);
+            if (problems.Count > 0)
+            {
+                Console.Error.WriteLine("--set: " + string.Join("; ", problems));
+                return ExitCodes.BadInput;
+            }
+            var fork = new ForkFrom { RunId = parse.GetValue(RunId)!, Round = parse.GetValue(round) };
+            fork.Overrides.AddRange(overrides);
+            var request = new StartRunRequest { ForkFrom = fork };
+            if (parse.GetValue(requestId) is string id) request.RequestId = id;
+            var client = ApiConnection.Client(parse);
+            var run = await client.StartRunAsync(request, cancellationToken: ct);
+            Console.WriteLine(run.Id);
+            if (parse.GetValue(Follow)) Print(await RunWatcher.WatchAsync(client, run.Id, ct));
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>"parent round N" for a forked run, empty otherwise.</summary>
+    public static string Lineage(Run run) => run.ForkedFrom is { } f ? $"{f.RunId} round {f.Round}" : "";
+
     private static Command RoundsCommand()
     {
         var all = new Option<bool>("--all") { Description = "also the rounds a rollback superseded, with their epochs (for export --epoch)" };
@@ -173,6 +215,7 @@ public static class RunCommands
                                    + (run.Error.Length > 0 ? $"\n  error: {Markup.Escape(run.Error)}" : "")
                                + (run.MemoryPlan.Length > 0 ? $"\n  memory: {Markup.Escape(run.MemoryPlan)}" : "")
                                + (run.StopReason.Length > 0 ? $"\n  stopped: {Markup.Escape(run.StopReason)}" : "")
-                               + (run.HasBestRound ? $"\n  best round: {run.BestRound} ({Markup.Escape(run.BestReason)})" : ""));
+                               + (run.HasBestRound ? $"\n  best round: {run.BestRound} ({Markup.Escape(run.BestReason)})" : "")
+                               + (run.ForkedFrom is not null ? $"\n  forked from: {Markup.Escape(Lineage(run))}" : ""));
     }
 }

@@ -33,6 +33,10 @@ internal sealed class PhaseSequence(
     {
         if (S.Initial is null)
         {
+            // A fork's round 0 is a copy of its parent's round, set at its start; only a rollback past that copy (it failed
+            // its hash check) clears it, and preparing would warm-start another model: the run fails, saying why.
+            if (S.ForkedFrom is { } fork)
+                throw new RunInputException($"round 0 of this fork (the copy of run '{fork.ParentRunId}' round {fork.ParentRound}) is corrupt; fork the parent again");
             Enter(0, "prepare");
             var prepared = await Worker.Prepare(runId, S.Spec!, S.Epoch, ct);
             await Record(s => s.Initial = prepared.Output);

@@ -50,7 +50,20 @@ public sealed class RunGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<RunStatus> Start(RunSpec spec, string? requestId)
+    public Task<RunStatus> Start(RunSpec spec, string? requestId) => Begin(spec, requestId, lineage: null);
+
+    public Task<RunStatus> Fork(RunSpec spec, string? requestId, RunLineage lineage)
+    {
+        if (!RunIds.IsValid(lineage.ParentRunId) || lineage.ParentRunId == RunId || lineage.ParentRound < 0 || lineage.Initial.Path.Length == 0)
+            throw new ArgumentException($"fork of run '{RunId}': the lineage must name another run, a round >= 0 and the copied checkpoint");
+        return Begin(spec, requestId, lineage);
+    }
+
+    /// <summary>
+    /// A start: from the spec (prepared and warm-started by the first phase), or a fork whose round 0 is the copied
+    /// checkpoint already (so the first phase evaluates it as round 0, and nothing is prepared).
+    /// </summary>
+    private async Task<RunStatus> Begin(RunSpec spec, string? requestId, RunLineage? lineage)
     {
         // Checked again here, not only by the API: any cluster member can call a grain.
         CallerChecks.Require(RunId, spec, limits);
@@ -60,7 +73,7 @@ public sealed class RunGrain(
             if (S.Spec is not null)
             {
                 if (requestId is not null && S.RequestId == requestId)
-                    return S.Spec == spec ? Status()
+                    return S.Spec == spec && S.ForkedFrom == lineage ? Status()
                         : throw new RunStateException($"request id '{requestId}' already started run '{RunId}' with a different spec");
                 throw new RunStateException($"run '{RunId}' already exists (state {S.Lifecycle.WireName()})");
             }
@@ -78,6 +91,8 @@ public sealed class RunGrain(
                     s.Format = RunState.CurrentFormat;
                     s.RequestId = requestId;
                     s.CreatedUtc = DateTime.UtcNow;
+                    s.ForkedFrom = lineage;
+                    s.Initial = lineage?.Initial;
                     s.Lifecycle = _gate.Next(s, RunTrigger.Start);
                 });
             }
@@ -219,6 +234,7 @@ public sealed class RunGrain(
         {
             RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = S.Round, Phase = S.Phase,
             CommittedRounds = d.Rounds.Count, Version = d.Version,
+            ForkedFrom = d.ForkedFrom,
             Error = FormatProblem() ?? d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null),
         }, d);
     }

@@ -43,6 +43,8 @@ public sealed class RunState
     [Id(31)] public List<string> PendingDeletes { get; set; } = new();
     /// <summary>The most generation replicas any round used (with `generation_replicas: 0` it follows the GPU silos).</summary>
     [Id(40)] public int ReplicasUsed { get; set; }
+    /// <summary>A forked run's parent run and round, and its round-0 checkpoint copied from there (null: started from a spec).</summary>
+    [Id(42)] public RunLineage? ForkedFrom { get; set; }
 
     /// <summary>Why this version must not drive the run: its state was saved in another format (null: it may, or there is no run).</summary>
     public string? FormatProblem(string runId) => Spec is null || Format == CurrentFormat ? null

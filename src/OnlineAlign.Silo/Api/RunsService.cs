@@ -21,15 +21,52 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         string? requestId = string.IsNullOrEmpty(request.RequestId) ? null : request.RequestId;
         if (requestId is not null && (requestId.Length > 64 || !requestId.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "request_id: up to 64 characters from [A-Za-z0-9._-]"));
+        if (request.ForkFrom is { } fork) return await Fork(request, requestId, fork, context.CancellationToken);
         var spec = SpecConversion.FromProto(request.Spec ?? new V1.RunSpec());
+        await RequireValid(spec);
+        string runId = NewRunId(spec, requestId);
+        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Start(spec, requestId)));
+    }
+
+    /// <summary>
+    /// A run started from another run's committed round (<see cref="RunForks"/>): the parent's spec with the overrides,
+    /// checked as any spec is; round 0 is the round's checkpoint, copied into the new run's storage first.
+    /// </summary>
+    private async Task<V1.Run> Fork(V1.StartRunRequest request, string? requestId, V1.ForkFrom fork, CancellationToken ct)
+    {
+        if (request.Spec is not null)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "spec: leave it unset with fork_from (the parent's spec is used, with fork_from.overrides)"));
+        if (!RunIds.IsValid(fork.RunId) || !await cluster.GetGrain<IRunRegistryGrain>(0).Contains(fork.RunId))
+            throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
+        var parentGrain = cluster.GetGrain<IRunGrain>(fork.RunId);
+        var parent = await Call(parentGrain.Get) ?? throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
+        var (round, initial) = await Call(() => RunForks.Round(parentGrain, fork));
+        var spec = SpecConversion.FromProto(RunForks.Spec(parent, fork));
+        await RequireValid(spec);
+        string runId = NewRunId(spec, requestId);
+        // A retried fork (same request id) that started already answers that run, even if the parent's retention has
+        // removed the round since; its grain still compares spec and lineage.
+        var started = requestId is not null && await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId)
+            ? (await Call(cluster.GetGrain<IRunGrain>(runId).Get))?.ForkedFrom : null;
+        var copied = started is { } same && same.ParentRunId == fork.RunId && same.ParentRound == fork.Round ? same.Initial
+            : await Call(() => RunForks.CopyAsync(store, runId, fork, round, initial, ct));
+        var lineage = new RunLineage { ParentRunId = fork.RunId, ParentRound = fork.Round, Initial = copied };
+        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Fork(spec, requestId, lineage)));
+    }
+
+    private async Task RequireValid(RunSpec spec)
+    {
         var problems = await Problems(spec);
         if (problems.Count > 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "invalid run spec: " + string.Join("; ", problems)));
-        // A retried request (same request id) names the same run; without one, every start is a new run.
+    }
+
+    /// <summary>A retried request (same request id) names the same run; without one, every start is a new run.</summary>
+    private static string NewRunId(RunSpec spec, string? requestId)
+    {
         string suffix = requestId is null ? $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}"
             : "r" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(requestId)))[..16];
-        string runId = $"{Slug(spec.Name)}-{suffix}";
-        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Start(spec, requestId)));
+        return $"{Slug(spec.Name)}-{suffix}";
     }
 
     /// <summary>

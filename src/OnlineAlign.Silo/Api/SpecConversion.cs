@@ -107,6 +107,7 @@ public static class SpecConversion
             BestReason = s.BestReason ?? "", StopReason = s.StopReason ?? "",
         };
         if (s.BestRound is { } best) run.BestRound = best;
+        if (s.ForkedFrom is { } lineage) run.ForkedFrom = new V1.Lineage { RunId = lineage.ParentRunId, Round = lineage.ParentRound };
         return run;
     }
 
