@@ -122,6 +122,8 @@ public sealed class RemoteJudgeTests
     [Theory]
     [InlineData("{\"choices\": [ {\"message\": ")]   // cut off
     [InlineData("<html>502 Bad Gateway</html>")]     // a proxy's page with a 200
+    [InlineData("{}")]                               // JSON, but no completion
+    [InlineData("{\"choices\": []}")]                 // a completion without a choice
     public async Task ABodyThatIsNotAChatCompletionIsRetriedAndNeverScored(string body)
     {
         await using var server = await FakeJudgeServer.StartAsync((n, json, context) =>
