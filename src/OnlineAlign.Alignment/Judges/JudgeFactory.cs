@@ -27,6 +27,8 @@ public static class JudgeFactory
         "self_consistent" =>
             new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
                 new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId))),
+        // Its answers come over HTTP, asked by the worker (it has the network, the key and the cache); scores reach the round as a ScoredJudge.
+        "remote" => throw new ArgumentException("judge.kind 'remote' is asked over HTTP by the cluster's worker; a run in one process (InProcessRun) cannot use it"),
         _ => throw new ArgumentException($"judge.kind '{s.Judge.Kind}' is not one of {string.Join(", ", JudgeSpec.Kinds)}"),
     };
 
@@ -54,7 +56,7 @@ public static class JudgeFactory
     /// </summary>
     public static IJudge? Previous(RoundSettings s, DecoderLM? trainedFrom, DecoderLM? trainedFromBefore, ITextTokenizer tokenizer,
         IVerifiableTask? task, ulong seed, int round) =>
-        trainedFrom is null || s.Consistency == "none" || s.Judge.Kind is "verifier" or "reward_model" or "majority"
+        trainedFrom is null || s.Consistency == "none" || s.Judge.Kind is "verifier" or "reward_model" or "majority" or "remote"
             || (s.Judge.Kind == "llm" && s.Judge.Model == "initial")   // a frozen judge ranks the same way every round
             ? null : Create(s, trainedFrom, trainedFromBefore, tokenizer, task, null, seed, round);
 }

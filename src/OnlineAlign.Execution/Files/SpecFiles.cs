@@ -14,7 +14,8 @@ public static class SpecFiles
     /// <summary>The spec's file fields that are set.</summary>
     public static IEnumerable<(string Field, string Path)> Named(RunSpec s) =>
         new[] { ("model.hf_folder", s.Model.HfFolder), ("prompts.jsonl_path", s.Prompts.JsonlPath), ("judge.reward_model_folder", s.Judge.RewardModelFolder),
-                ("model.lora.adapter_folder", s.Model.Lora?.AdapterFolder) }
+                ("model.lora.adapter_folder", s.Model.Lora?.AdapterFolder),
+                ("judge.api_key_file", s.Judge.Kind == "remote" ? s.Judge.ApiKeyFile : null) }
             .Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => (f.Item1, f.Item2!));
 
     /// <summary>Everything wrong with the spec's files as this silo sees them, each naming its field.</summary>
@@ -27,10 +28,13 @@ public static class SpecFiles
             {
                 string real = roots.Resolve(field, path);
                 if (field == "prompts.jsonl_path") CheckFile(field, path, real, limits.PromptFileBytes);
+                else if (field == "judge.api_key_file") CheckFile(field, path, real, RemoteJudgeKey.MaxFileBytes, "RemoteJudgeKey.MaxFileBytes");
                 else CheckFolder(field, path, roots, limits);
             }
             catch (SpecFileException e) { problems.Add(e.Message); }
         }
+        // Not a file, but read where the files are: the key's environment variable is the worker silo's.
+        if (RemoteJudgeKey.VariableProblem(s.Judge) is { } unset) problems.Add(unset);
         return problems;
     }
 
@@ -41,13 +45,13 @@ public static class SpecFiles
         if (problems.Count > 0) throw new SpecFileException(string.Join("; ", problems));
     }
 
-    private static void CheckFile(string field, string path, string real, long maxBytes)
+    private static void CheckFile(string field, string path, string real, long maxBytes, string limitName = "Limits:PromptFileBytes")
     {
         if (!DataRoots.IsRegularFile(real))
             throw new SpecFileException(Directory.Exists(real) ? $"{field} '{path}' is a folder, not a file"
                 : File.Exists(real) ? $"{field} '{path}' is not a regular file" : $"{field} '{path}' does not exist");
         long size = new FileInfo(real).Length;
-        if (size > maxBytes) throw new SpecFileException($"{field} '{path}' is {size} bytes; the limit is {maxBytes} (Limits:PromptFileBytes)");
+        if (size > maxBytes) throw new SpecFileException($"{field} '{path}' is {size} bytes; the limit is {maxBytes} ({limitName})");
     }
 
     /// <summary>A model folder: every file in it regular and under the roots (Hugging Face caches link to blobs), its JSON and text files capped.</summary>

@@ -103,12 +103,26 @@ public static class RoundJob
         return groups.Select(g => g.ResponseIds.ToList()).ToList();
     }
 
-    public static JudgeOutcome Judge(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses)
+    /// <summary>The round's responses with their prompts, as text and ids (what a remote judge is asked about).</summary>
+    public static IReadOnlyList<ResponseGroup> Groups(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses) =>
+        RoundPhases.Groups(c.Tokenizer, RoundPrompts(c.Spec, c.Request.Round).Prompts, responses);
+
+    /// <param name="remote">judge.kind remote: the scores read from the remote judge's answers (asked by the worker)</param>
+    public static JudgeOutcome Judge(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeResult? remote = null)
     {
         var r = c.Request;
         var tokenizer = c.Tokenizer;
         var (task, prompts, _) = RoundPrompts(c.Spec, r.Round);
         var groups = RoundPhases.Groups(tokenizer, prompts, responses);
+        if (c.Spec.Judge.Kind == "remote")
+        {
+            // A fixed judge outside the policy: no previous round's judge to compare with, and no drift to probe.
+            var judged = RoundPhases.Judge(groups, new ScoredJudge("remote", remote ?? throw new ArgumentException(
+                "judge.kind 'remote' is asked over HTTP by the cluster's worker; a run in one process (InProcessRun) cannot use it")),
+                null, c.Settings, task, tokenizer.Chat.EndOfResponse, c.Cancellation);
+            judged.Metrics[HealthSignals.JudgeDriftTau] = double.NaN;
+            return judged;
+        }
         // CREAM's first round: the warm-started policy M1 was trained from M0, so round 1 already compares M1's
         // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking; self_consistent's
         // implicit reward in round 1 is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it

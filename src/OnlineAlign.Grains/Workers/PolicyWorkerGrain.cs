@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Judging;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
@@ -89,7 +91,9 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
-            var judged = await Compute(() => RoundJob.Judge(c, responses));
+            var (remote, remoteMetrics) = r.Spec.Judge.Kind == "remote" ? await RemoteJudge(r, c, responses, ct) : (null, []);
+            var judged = await Compute(() => RoundJob.Judge(c, responses, remote));
+            foreach (var (name, value) in remoteMetrics) judged.Metrics[name] = value;
             return (await store.WriteOnceAsync($"{prefix}/scores.json", PhaseBlobs.Writer(judged), ct), judged.Metrics);
         }));
 
@@ -123,6 +127,34 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             log.LogInformation("run {Run} round {Round} done", r.RunId, r.Round);
             return (await store.WriteOnceAsync($"{prefix}/metrics.json", PhaseBlobs.Bytes(metrics), ct), metrics);
         }));
+
+    /// <summary>
+    /// judge.kind remote: the round's judgements asked over HTTP (not on the model thread: it waits on the network), with the
+    /// round's cache in storage; the wall time counts as the phase's compute time (time/judge).
+    /// </summary>
+    private async Task<(JudgeResult, Dictionary<string, double>)> RemoteJudge(PhaseRequest r, RoundJob.Context c, IReadOnlyList<IReadOnlyList<int[]>> responses,
+        CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var judge = r.Spec.Judge;
+        var groups = RoundJob.Groups(c, responses);
+        var requests = RemoteJudgements.Requests(groups, judge.RemoteTemplate(), judge.Judgements, r.Spec.Seed, r.Round);
+        var client = new RemoteJudgeClient(judge, RemoteJudgeKey.Read(judge, settings.DataRoots));
+        _progress = new PhaseProgress { Round = r.Round, Phase = "judge", Total = requests.Count };
+        var outcome = await RemoteJudging.RunAsync(requests, client, new BlobJudgementCache(store, r.RunId, r.Round, judge), judge.Concurrency,
+            async done =>
+            {
+                _progress = new PhaseProgress { Round = r.Round, Phase = "judge", Done = done, Total = requests.Count };
+                await faults.ReachAsync($"judge/round-{r.Round}/remote-batch", ct);
+            }, ct);
+        log.LogInformation("run {Run} round {Round} remote judge {Endpoint}: {Cached} judgements from the cache, {Requests} requests ({Retries} retried)",
+            r.RunId, r.Round, judge.Endpoint, outcome.Cached, outcome.Requests, outcome.Retries);
+        _computeSeconds += clock.Elapsed.TotalSeconds;
+        return (RemoteJudgements.Scores(groups, judge.Judgements, outcome.Answers), new()
+        {
+            ["judge/remote_cached"] = outcome.Cached, ["judge/remote_requests"] = outcome.Requests, ["judge/remote_retries"] = outcome.Retries,
+        });
+    }
 
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
     private static Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt) =>

@@ -29,8 +29,11 @@ public static class RunForks
         var initial = await parent.Initial();
         var record = fork.Round == 0 ? initial : rounds.FirstOrDefault(r => r.Round == fork.Round);
         if (fork.Round < 0 || record is null || initial is null)
+        {
+            var committed = (initial is null ? Enumerable.Empty<int>() : [0]).Concat(rounds.Select(r => r.Round));
             throw new RpcException(new Status(StatusCode.InvalidArgument,
-                $"fork_from.round: round {fork.Round} of run '{fork.RunId}' is not committed (committed: {string.Join(", ", (initial is null ? [] : new[] { 0 }).Concat(rounds.Select(r => r.Round)))})"));
+                $"fork_from.round: round {fork.Round} of run '{fork.RunId}' is not committed (committed: {string.Join(", ", committed)})"));
+        }
         if (record.CheckpointDeleted)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"fork_from.round: the checkpoint of round {fork.Round} of run '{fork.RunId}' was removed by its retention (retention.keep_last); fork from a kept round"));
