@@ -65,6 +65,8 @@ public sealed record RunStatus
     [Id(8)] public int? BestRound { get; init; }
     [Id(9)] public string? BestReason { get; init; }
     [Id(10)] public string? StopReason { get; init; }
+    /// <summary>Set when the run's state was saved in another format: why this version neither drives it nor reads its spec.</summary>
+    [Id(12)] public string? OtherFormat { get; init; }
     /// <summary>A forked run's parent run and round (null: started from a spec).</summary>
     [Id(11)] public RunLineage? ForkedFrom { get; init; }
 }

@@ -235,7 +235,7 @@ public sealed class RunGrain(
             RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = S.Round, Phase = S.Phase,
             CommittedRounds = d.Rounds.Count, Version = d.Version,
             ForkedFrom = d.ForkedFrom,
-            Error = FormatProblem() ?? d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null),
+            Error = FormatProblem() ?? d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null), OtherFormat = FormatProblem(),
         }, d);
     }
 }

@@ -16,6 +16,8 @@ public static class RunForks
     /// <summary>The parent's spec with the overrides (INVALID_ARGUMENT naming each bad one), as the wire's RunSpec.</summary>
     public static V1.RunSpec Spec(RunStatus parent, V1.ForkFrom fork)
     {
+        // A parent saved by another version has a spec this one cannot read: its fields would come back as defaults.
+        if (parent.OtherFormat is { } why) throw new RpcException(new Status(StatusCode.FailedPrecondition, "fork_from.run_id: " + why));
         var (spec, problems) = V1.SpecOverrides.Apply(SpecConversion.ToProto(parent.Spec), fork.Overrides);
         if (problems.Count > 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "fork_from.overrides: " + string.Join("; ", problems)));

@@ -155,6 +155,64 @@ public class FidelityTests
     }
 
     /// <summary>
+    /// CREAM's round-1 consistency as the paper defines it, computed here without the judge or consistency code: for each
+    /// prompt, tau = Kendall's tau-b between M1's implicit reward (log pi_M1 - log pi_M0, summed over the response) and
+    /// M0's length-normalised log-likelihood, and C = (tau + 1) / 2.
+    /// </summary>
+    [Fact]
+    public void CreamsRoundOneConsistencyIsTauOfM0AndM1PlusOneOverTwo()
+    {
+        var spec = new RunSpec
+        {
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
+        };
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-c"));
+        run.Prepare();
+        var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0) };
+        var m1Ref = new BlobRef { Path = folders["m1"], Sha256 = "m1" };
+        using var models = new ModelCache();
+        var context = new RoundJob.Context(new PhaseRequest { RunId = "cream-c", Spec = spec, Round = 1, Policy = m1Ref, Initial = m1Ref },
+            folders, TorchSharp.torch.CPU, models, (_, _, _) => { }, CancellationToken.None);
+        var tokenizer = context.Tokenizer;
+        var (_, prompts, _) = RoundJob.RoundPrompts(spec, 1);
+        string[] texts = ["0123", "32", "1032547698", "9", "5555"];
+        var responses = prompts.Select(_ => (IReadOnlyList<int[]>)texts.Select(t => Examples.ResponseIds(tokenizer, t)).ToList()).ToList();
+        var judged = RoundJob.Judge(context, responses);
+
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        var m1 = context.Shared(m1Ref);
+        var expected = prompts.Select((p, i) =>
+        {
+            var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
+            var underM1 = ResponseLogProbs.Score(m1, rows);
+            var underM0 = ResponseLogProbs.Score(m0, rows);
+            var implicitReward = underM1.Zip(underM0, (a, b) => a.TokenLogProbs.Sum(x => (double)x) - b.TokenLogProbs.Sum(x => (double)x)).ToArray();
+            var likelihood = underM0.Select(b => b.TokenLogProbs.Average(x => (double)x)).ToArray();
+            return (TauB(implicitReward, likelihood) + 1) / 2;
+        }).ToArray();
+        Assert.Contains(expected, c => c < 0.99); // the models disagree somewhere: C = 1 everywhere would not tell
+        Assert.Equal(expected, judged.Consistency, (a, b) => Math.Abs(a - b) < 1e-6);
+        Assert.Equal(expected.Average(), judged.Metrics["consistency/C"], 6);
+    }
+
+    /// <summary>Kendall's tau-b, pair by pair: (concordant - discordant) / sqrt((n0 - ties in x) (n0 - ties in y)).</summary>
+    private static double TauB(double[] x, double[] y)
+    {
+        double concordant = 0, discordant = 0, tiesX = 0, tiesY = 0, pairs = 0;
+        for (int i = 0; i < x.Length; i++)
+            for (int j = i + 1; j < x.Length; j++)
+            {
+                pairs++;
+                double dx = Math.Sign(x[i] - x[j]), dy = Math.Sign(y[i] - y[j]);
+                if (dx == 0) tiesX++;
+                if (dy == 0) tiesY++;
+                if (dx * dy > 0) concordant++;
+                else if (dx * dy < 0) discordant++;
+            }
+        return (concordant - discordant) / Math.Sqrt((pairs - tiesX) * (pairs - tiesY));
+    }
+
+    /// <summary>
     /// CREAM's second round: the previous judge is M1 judging as it did in round 1, by its implicit reward against M0,
     /// not by its plain likelihood (which the previous round never used).
     /// </summary>

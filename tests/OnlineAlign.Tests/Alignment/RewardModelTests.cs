@@ -43,6 +43,22 @@ public class RewardModelTests
             [Examples.ResponseIds(tokenizer, pairs[0].Chosen), Examples.ResponseIds(tokenizer, pairs[0].Rejected)], [pairs[0].Chosen, pairs[0].Rejected]);
         Assert.Equal(2, new RewardModelJudge(reloaded).Score([group]).Scores[0].Length);
 
+        // As a judge, on pairs it never saw (held-out prompts): chosen ranked above rejected in more than 80 % of them,
+        // whichever order the two come in a group (the judge scores responses, not positions).
+        var corruption = new Random(11);
+        var heldOut = task.Prompts(60, 11, "eval").Select(p => new PreferenceItem(p.Prompt, p.Answer!, task.Demonstrate(p, corruption, noise: 1.0))).ToList();
+        ResponseGroup Group(PreferenceItem p, bool chosenFirst)
+        {
+            var texts = chosenFirst ? new[] { p.Chosen, p.Rejected } : new[] { p.Rejected, p.Chosen };
+            return new ResponseGroup(new PromptItem(p.Prompt), Examples.PromptIds(tokenizer, p.Prompt), [.. texts.Select(t => Examples.ResponseIds(tokenizer, t))], texts);
+        }
+        var judge = new RewardModelJudge(reloaded);
+        var first = judge.Score(heldOut.Select(p => Group(p, chosenFirst: true)).ToList()).Scores;
+        var second = judge.Score(heldOut.Select(p => Group(p, chosenFirst: false)).ToList()).Scores;
+        double ranked = first.Average(s => s[0] > s[1] ? 1.0 : 0.0);
+        Assert.True(ranked > 0.8, $"the judge ranked chosen above rejected in {ranked:P0} of {heldOut.Count} held-out pairs");
+        Assert.True(Math.Abs(ranked - second.Average(s => s[1] > s[0] ? 1.0 : 0.0)) <= 1.0 / heldOut.Count, "the order in the group changed the ranking");
+
         // The reward model as a round's judge: a fixed judge, so no consistency regularisation applies.
         var spec = new RunSpec
         {

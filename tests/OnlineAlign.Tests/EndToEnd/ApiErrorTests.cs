@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Health.V1;
 using OnlineAlign.Api.V1;
+using OnlineAlign.Silo.Api;
 using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.EndToEnd;
@@ -9,6 +10,9 @@ namespace OnlineAlign.Tests.EndToEnd;
 [Trait("Kind", "Cluster")]
 public class ApiErrorTests
 {
+    /// <summary>The silo's device memory (Silo:DeviceMemoryBytes): the small specs below fit it, one with a training batch of 4,096 does not.</summary>
+    private const long DeviceBudget = 256L << 20;
+
     [Fact]
     public async Task StatusCodesForBadSpecsUnknownRunsWrongTransitionsAndApiKeys()
     {
@@ -18,6 +22,7 @@ public class ApiErrorTests
         await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
         {
             ["ONLINEALIGN_API_KEY"] = key, ["Limits__Rounds"] = "500", ["Limits__LearningRate"] = "1e13", ["Api__MaxWatchStreamsPerClient"] = "2",
+            ["Silo__DeviceMemoryBytes"] = DeviceBudget.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }));
         var client = cluster.Client(apiKey: key);
 
@@ -91,6 +96,22 @@ public class ApiErrorTests
                      "retention.best_metric is 100000 characters long" })
             Assert.Contains(expected, keptError.Status.Detail);
 
+        // The memory plan, checked by the silo that would run the spec against its device's memory: a spec that cannot
+        // fit is refused before anything loads, naming the plan's parts, its peak and the budget, and what to change.
+        var small = SpecConversion.FromProto(LocalTestCluster.SmallSpec());
+        var fits = OnlineAlign.Execution.Specs.RunSpecMapping.Plan(small, cpu: true, DeviceBudget)!;
+        Assert.True(fits.Peak < DeviceBudget / 2, $"the small spec's plan ({fits.Peak} bytes) must fit the test's budget");
+        var overPlan = LocalTestCluster.SmallSpec();
+        overPlan.Optimizer = new OptimizerSpec { BatchSize = 4096 };
+        var device = new OnlineAlign.Execution.Specs.MemoryPlanning.DeviceBudget("cpu", DeviceBudget, Cpu: true);
+        string planProblem = Assert.Single(OnlineAlign.Execution.Specs.RunSpecMapping.Problems(SpecConversion.FromProto(overPlan), device: device));
+        var planError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = overPlan }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, planError.StatusCode);
+        Assert.Contains(planProblem, planError.Status.Detail);
+        Assert.StartsWith("model: the run does not fit cpu: memory plan", planProblem);
+        Assert.Contains("of 256 MiB", planProblem);
+        Assert.Contains("optimizer.gradient_checkpointing", planProblem);
+
         var badId = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(), RequestId = "a/b" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badId.StatusCode);
 
@@ -120,6 +141,10 @@ public class ApiErrorTests
         var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetRunAsync(new GetRunRequest { RunId = "nope" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
 
+        // The run is held inside its training step loop (after its first step) until the pause below: the pause lands
+        // there, not wherever the run happens to be when the test gets to it.
+        const string training = "train/round-1/step";
+        cluster.Faults.Hold(training);
         var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1) });
         var wrong = await Assert.ThrowsAsync<RpcException>(() => client.ResumeRunAsync(new RunRef { RunId = run.Id }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, wrong.StatusCode);
@@ -200,16 +225,13 @@ public class ApiErrorTests
         Assert.Contains("4 no OnlineAlign silo answers at the address; 5 missing or wrong API key; 6 unknown run", help.Stdout);
 
         // Pause stops the phase in flight (its output is never recorded); resume continues from the recorded phases.
+        await cluster.Faults.WaitUntilReachedAsync(training, TimeSpan.FromMinutes(4));
         Assert.Equal("paused", (await client.PauseRunAsync(new RunRef { RunId = run.Id })).Status);
+        await cluster.Silos[0].WaitForOutputAsync($"run {run.Id} round 1 train cancelled", TimeSpan.FromMinutes(1));
+        cluster.Faults.Release(training);
+        Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run.Id}/round-0001/train/done-"));
         Assert.Equal("running", (await client.ResumeRunAsync(new RunRef { RunId = run.Id })).Status);
-        var deadline = DateTime.UtcNow.AddMinutes(3);
-        Run current;
-        do
-        {
-            await Task.Delay(500);
-            current = await client.GetRunAsync(new GetRunRequest { RunId = run.Id });
-        } while (current.Status != "completed" && DateTime.UtcNow < deadline);
-        Assert.True("completed" == current.Status, $"run {current.Status} in {current.Phase} {current.Error}");
+        var current = await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(3));
         Assert.Equal(1, current.CommittedRounds);
         // Per-step metrics: a round that is not committed, a negative one, an unknown run.
         foreach (int round in new[] { 2, -1 })
@@ -245,12 +267,7 @@ public class ApiErrorTests
         var diverging = LocalTestCluster.SmallSpec(rounds: 2);
         diverging.Optimizer = new OptimizerSpec { LearningRate = 1e12, BatchSize = 4 };
         var divergingRun = await client.StartRunAsync(new StartRunRequest { Spec = diverging });
-        deadline = DateTime.UtcNow.AddMinutes(3);
-        do
-        {
-            await Task.Delay(500);
-            current = await client.GetRunAsync(new GetRunRequest { RunId = divergingRun.Id });
-        } while (current.Status == "running" && DateTime.UtcNow < deadline);
+        current = await RunProbe.WaitForAsync(client, divergingRun.Id, r => r.Status != "running", TimeSpan.FromMinutes(3));
         Assert.Equal("paused", current.Status);
         Assert.Contains("round 1", current.Error);
         Assert.Contains("training step", current.Error);

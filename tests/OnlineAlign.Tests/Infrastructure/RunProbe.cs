@@ -7,22 +7,60 @@ namespace OnlineAlign.Tests.Infrastructure;
 /// <summary>Watching a run from a test: waiting for states and phases, and reading what it left in storage.</summary>
 public static class RunProbe
 {
-    /// <summary>Polls GetRun until the condition holds (API errors while silos come and go are retried).</summary>
+    /// <summary>
+    /// Follows the run's WatchRun stream until a state it reports satisfies the condition: every state the run goes
+    /// through is seen as it happens, none sampled or missed. A stream that breaks (silos come and go) is opened again;
+    /// the stream ends when the run stops driving (paused, completed, failed, cancelled), and a run that stays stopped in
+    /// another state than the one awaited is an error at once (nothing changes it without a call), as is a failed or
+    /// cancelled run. The timeout only bounds a test that went wrong.
+    /// </summary>
     public static async Task<Run> WaitForAsync(Runs.RunsClient client, string runId, Func<Run, bool> condition, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        using var deadline = new CancellationTokenSource(timeout);
+        Run? ended = null; // the state the last stream ended in
         while (true)
         {
+            Run? last = null;
             try
             {
-                var run = await client.GetRunAsync(new GetRunRequest { RunId = runId }, deadline: DateTime.UtcNow.AddSeconds(10));
-                if (condition(run)) return run;
-                if (run.Status is "failed" or "cancelled") throw new InvalidOperationException($"run {run.Status}: {run.Error}");
+                using var watch = client.WatchRun(new WatchRunRequest { RunId = runId }, cancellationToken: deadline.Token);
+                while (await watch.ResponseStream.MoveNext(deadline.Token))
+                {
+                    if (watch.ResponseStream.Current.Run is not { } run) continue;
+                    if (condition(run))
+                    {
+                        if (run.Status is not ("running" or "waiting_for_gpu")) await SettledAsync(client, runId);
+                        return run;
+                    }
+                    if (run.Status is "failed" or "cancelled") throw new InvalidOperationException($"run {run.Status}: {run.Error}");
+                    if (ended is not null && run.StateVersion == ended.StateVersion && run.Status == ended.Status)
+                        throw new InvalidOperationException($"run {runId} is {run.Status} (state version {run.StateVersion}), not the state awaited, and nothing changes it: {run.Error}");
+                    last = run;
+                }
+                if (last is null) await Task.Delay(250); // a stream with no state at all: not seen, but never a busy loop
+                ended = last;
             }
-            catch (RpcException) when (DateTime.UtcNow < deadline) { }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {runId} did not reach the expected state in {timeout}");
-            await Task.Delay(250);
+            catch (RpcException) when (!deadline.IsCancellationRequested)
+            {
+                await Task.Delay(250); // a silo going or coming: reconnect (a retry, not a sample of the run's state)
+            }
+            catch (Exception e) when (deadline.IsCancellationRequested && e is RpcException or OperationCanceledException)
+            {
+                throw new TimeoutException($"run {runId} did not reach the expected state in {timeout} (last seen: {last?.Status ?? ended?.Status ?? "nothing"})");
+            }
         }
+    }
+
+    /// <summary>
+    /// Returns once the transition that stopped the run has done all its work: WatchRun reports a state as soon as it is
+    /// persisted, and the transition then removes the run's reminder and gives its place among the runs in progress
+    /// back. A Pause call takes the same transition gate, so its answer (FAILED_PRECONDITION: a stopped run cannot be
+    /// paused) comes only after that transition let go of it.
+    /// </summary>
+    public static async Task SettledAsync(Runs.RunsClient client, string runId)
+    {
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.PauseRunAsync(new RunRef { RunId = runId }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
     }
 
     /// <summary>Rows of Orleans' reminder table that belong to the run (a driving run has one; a stopped run none).</summary>

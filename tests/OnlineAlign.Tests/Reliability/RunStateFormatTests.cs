@@ -24,6 +24,17 @@ public class RunStateFormatTests
     }
 
     [Fact]
+    public void AParentSavedInAnotherFormatCannotBeForked()
+    {
+        // Its spec would read as defaults where this version does not know the fields, so the fork is refused, naming why.
+        var parent = new RunStatus { RunId = "old", Spec = new RunSpec(), OtherFormat = new RunState { Spec = new RunSpec() }.FormatProblem("old") };
+        var refusal = Assert.Throws<Grpc.Core.RpcException>(() =>
+            OnlineAlign.Silo.Api.RunForks.Spec(parent, new OnlineAlign.Api.V1.ForkFrom { RunId = "old", Round = 1 }));
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, refusal.StatusCode);
+        Assert.StartsWith("fork_from.run_id: run 'old' was saved in state format 0", refusal.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheFormatTravelsWithTheState()
     {
         using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
