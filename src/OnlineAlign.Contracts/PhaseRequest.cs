@@ -26,6 +26,17 @@ public sealed record PhaseRequest
     [Id(10)] public BlobRef? Trained { get; init; }
     /// <summary>Bumped when the run rolls back past a corrupt checkpoint, so redone phases never reuse outputs from before.</summary>
     [Id(11)] public int Epoch { get; init; }
+    /// <summary>A shard's share of the phase: item positions (a round's prompts), contiguous, cut on batch boundaries; null: not a shard.</summary>
+    [Id(12)] public List<int>? Positions { get; init; }
+    /// <summary>The shard's number (its blob's name).</summary>
+    [Id(13)] public int Shard { get; init; }
+    /// <summary>
+    /// How many shards the phase is cut into, where the worker cuts (the pairs phase's pairs and evaluation's prompts are known
+    /// only there); a judge shard is given its <see cref="Positions"/> instead.
+    /// </summary>
+    [Id(15)] public int ShardCount { get; init; }
+    /// <summary>The phase's shard outputs to merge, in shard order (empty: the phase was not sharded and is computed whole).</summary>
+    [Id(14)] public List<BlobRef> Shards { get; init; } = new();
 
     /// <summary>The round's reference model: the initial policy, or P_r ("previous_round").</summary>
     public BlobRef Reference => Spec.Reference == "initial" ? Initial : Policy;
