@@ -107,6 +107,38 @@ public class ShardPlanTests
     }
 
     [Fact]
+    public void PairsReferenceLogProbsAndEvaluationShardedOnChunkBoundariesGiveTheUnshardedNumbers()
+    {
+        using var policy = BuiltinModels.Create(BuiltinModels.Tiny, 5);
+        using var reference = BuiltinModels.Create(BuiltinModels.Tiny, 6);
+        var tokenizer = new ByteTokenizer();
+        var task = new SortDigitsTask();
+        var settings = new RoundSettings { SamplesPerPrompt = 3, Sampling = new SamplingSpec { MaxNewTokens = 4, BatchSize = 8 } };
+        var groups = JudgeTestData.Groups(40, 3);
+        var scores = groups.Select((g, i) => g.ResponseIds.Select((_, k) => (double)((i + k) % 3)).ToArray()).ToList();
+        var consistency = Enumerable.Repeat(1.0, groups.Count).ToArray();
+
+        // Pairs: 40 pairs of 2 rows in 32-row chunks, cut every 16 pairs: 3 shards.
+        var whole = RoundPhases.BuildPairs(groups, scores, consistency, settings, reference, 11, 0);
+        var plan = RoundPhases.PlanPairs(groups, scores, consistency, settings, 11);
+        var cuts = ShardPlan.Cut(plan.Pairs.Count, 4, ShardPlan.Unit(plan.RowsPerPair, RoundPhases.PairChunkRows));
+        Assert.Equal(3, cuts.Count);
+        var sums = ShardPlan.Merge(cuts.Select(c => ((IReadOnlyList<int>)c, (IReadOnlyList<double[]>)RoundPhases.ReferenceLogProbs(plan, c, reference, 0))), plan.Pairs.Count, "pairs");
+        var sharded = RoundPhases.AssemblePairs(plan, sums);
+        Assert.Equal(whole.Examples.Select(e => (e.ReferenceChosen, e.ReferenceRejected, e.Consistency)), sharded.Select(e => (e.ReferenceChosen, e.ReferenceRejected, e.Consistency)));
+
+        // Evaluation: 33 prompts in 16-row KL chunks: 3 shards, merged, give the unsharded metrics.
+        var evalPrompts = task.Prompts(33, 9, "eval").ToList();
+        var metrics = RoundPhases.Evaluate(policy, reference, reference, tokenizer, task, evalPrompts, 4, 5, 8);
+        var evalShards = ShardPlan.Cut(evalPrompts.Count, 4, ShardUnits.Evaluation)
+            .Select(c => RoundPhases.EvaluateShard(policy, reference, reference, tokenizer, task, evalPrompts, c, 4, 5, 8)).Reverse().ToList();
+        Assert.Equal(3, evalShards.Count);
+        var merged = RoundPhases.SummarizeEvaluation(EvalShard.Merge(evalShards, evalPrompts.Count), hasTask: true);
+        Assert.Equal(metrics.OrderBy(kv => kv.Key), merged.OrderBy(kv => kv.Key));
+        Assert.Contains("is in no shard", Assert.Throws<InvalidDataException>(() => EvalShard.Merge(evalShards.Skip(1).ToList(), evalPrompts.Count)).Message);
+    }
+
+    [Fact]
     public void TheCompactJudgeGivesTheUnshardedScoresForAnyCut()
     {
         // Its scorer gets the whole round (the prefix all rows share, the cache's size) and runs the chunks a shard touches.
