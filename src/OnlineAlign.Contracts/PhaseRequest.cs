@@ -26,13 +26,11 @@ public sealed record PhaseRequest
     [Id(10)] public BlobRef? Trained { get; init; }
     /// <summary>Bumped when the run rolls back past a corrupt checkpoint, so redone phases never reuse outputs from before.</summary>
     [Id(11)] public int Epoch { get; init; }
-    /// <summary>A shard's share of the phase: item positions (a round's prompts), contiguous, cut on batch boundaries; null: not a shard.</summary>
-    [Id(12)] public List<int>? Positions { get; init; }
-    /// <summary>The shard's number (its blob's name).</summary>
+    /// <summary>The shard's number (its blob's name), of <see cref="ShardCount"/>.</summary>
     [Id(13)] public int Shard { get; init; }
     /// <summary>
-    /// How many shards the phase is cut into, where the worker cuts (the pairs phase's pairs and evaluation's prompts are known
-    /// only there); a judge shard is given its <see cref="Positions"/> instead.
+    /// How many shards the phase is cut into (0: not a shard). The worker cuts its own share, the same way the orchestrator
+    /// counted the shards (ShardPlan.Cut): only the worker knows the pairs phase's pairs, and a request stays small.
     /// </summary>
     [Id(15)] public int ShardCount { get; init; }
     /// <summary>The phase's shard outputs to merge, in shard order (empty: the phase was not sharded and is computed whole).</summary>

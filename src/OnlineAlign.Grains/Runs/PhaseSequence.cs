@@ -153,11 +153,8 @@ internal sealed class PhaseSequence(
     /// </summary>
     private async Task<PhaseOutput> Judge(PhaseRequest request, CancellationToken ct)
     {
-        var cuts = ShardPlan.Cut(S.Spec!.PromptsPerRound, S.Current!.Replicas, ShardUnits.Judge(S.Spec));
-        if (cuts.Count == 1) return await Timed("judge", () => Worker.Judge(request, ct));
-        var shards = await Task.WhenAll(cuts.Select((positions, k) => Timed("judge", () => Replica(k).JudgeShard(request with { Positions = positions, Shard = k }, ct))));
-        var merged = await Timed("judge", () => Worker.Judge(request with { Shards = shards.Select(o => o.Output).ToList() }, ct));
-        return merged with { Metrics = ShardMetrics.Combine("judge", merged.Metrics, shards.Select(o => o.Metrics).ToList()) };
+        int shards = ShardPlan.Cut(S.Spec!.PromptsPerRound, S.Current!.Replicas, ShardUnits.Judge(S.Spec)).Count;
+        return await Sharded("judge", request, shards, (replica, r) => replica.JudgeShard(r, ct), r => Worker.Judge(r, ct));
     }
 
     /// <summary>

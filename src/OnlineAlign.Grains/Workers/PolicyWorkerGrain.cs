@@ -96,10 +96,9 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     public Task<PhaseOutput> JudgeShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge-shard", ct,
         [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
         {
-            var positions = r.Positions ?? throw new ArgumentException("a judge shard needs its prompt positions");
             log.LogInformation("run {Run} round {Round} judge shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
             var responses = await Responses(r, ct);
-            var scores = await Compute(() => RoundJob.JudgeShard(c, responses, positions));
+            var scores = await Compute(() => RoundJob.JudgeShard(c, responses, r.Shard, r.ShardCount));
             return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(scores), ct), new Dictionary<string, double>());
         }));
 

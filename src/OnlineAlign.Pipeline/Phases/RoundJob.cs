@@ -125,9 +125,13 @@ public static class RoundJob
         return outcome;
     }
 
-    /// <summary>One judge shard: this round's and the previous round's judges' scores of the prompts at <paramref name="positions"/>.</summary>
-    public static JudgeScores JudgeShard(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, IReadOnlyList<int> positions)
+    /// <summary>
+    /// One judge shard: this round's and the previous round's judges' scores of shard <paramref name="shard"/> of
+    /// <paramref name="shards"/> of the round's prompts, cut on the judges' batch boundaries (<see cref="ShardUnits.Judge"/>).
+    /// </summary>
+    public static JudgeScores JudgeShard(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, int shard, int shards)
     {
+        var positions = ShardPlan.Cut(c.Spec.PromptsPerRound, shards, ShardUnits.Judge(c.Spec)).ElementAtOrDefault(shard) ?? [];
         var tokenizer = c.Tokenizer;
         var (task, groups) = JudgeGroups(c, tokenizer, responses);
         using var judges = new RoundJudges(c, tokenizer, task);
