@@ -22,21 +22,36 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     [Alias("Generate"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Generate(GenerationRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Scores the responses (and, for CREAM, the previous round's judge's scores and the consistency C).</summary>
+    /// <summary>
+    /// Scores the responses (and, for CREAM, the previous round's judge's scores and the consistency C); where the judging
+    /// was sharded (request.Shards), merges the shards' scores instead, every prompt exactly once, and computes the metrics.
+    /// </summary>
     [Alias("Judge"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Judge(PhaseRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Builds preference pairs with the reference model's log-probs.</summary>
+    /// <summary>Scores one shard (request.Shard of request.ShardCount) of a round's prompts with this round's and the previous round's judges and writes the raw scores to a blob.</summary>
+    [Alias("JudgeShard"), ResponseTimeout("01:00:00")]
+    Task<PhaseOutput> JudgeShard(PhaseRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Builds preference pairs with the reference model's log-probs (merged from request.Shards where the phase was sharded).</summary>
     [Alias("BuildPairs"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> BuildPairs(PhaseRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Computes the reference log-probs of one shard (request.Shard of request.ShardCount) of the round's pairs into a blob.</summary>
+    [Alias("PairsShard"), ResponseTimeout("01:00:00")]
+    Task<PhaseOutput> PairsShard(PhaseRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Trains the policy on the pairs and checkpoints it (weights, optimiser state, run state).</summary>
     [Alias("Train"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Train(PhaseRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Evaluates the trained policy on held-out prompts (accuracy, lengths, KL).</summary>
+    /// <summary>Evaluates the trained policy on held-out prompts (accuracy, lengths, KL); from request.Shards' results where sharded.</summary>
     [Alias("Evaluate"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Evaluate(PhaseRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Evaluates one shard (request.Shard of request.ShardCount) of the held-out prompts: per-prompt results into a blob.</summary>
+    [Alias("EvaluateShard"), ResponseTimeout("01:00:00")]
+    Task<PhaseOutput> EvaluateShard(PhaseRequest request, CancellationToken cancellationToken = default);
 
     [Alias("Progress"), AlwaysInterleave]
     Task<PhaseProgress?> Progress();

@@ -26,6 +26,15 @@ public sealed record PhaseRequest
     [Id(10)] public BlobRef? Trained { get; init; }
     /// <summary>Bumped when the run rolls back past a corrupt checkpoint, so redone phases never reuse outputs from before.</summary>
     [Id(11)] public int Epoch { get; init; }
+    /// <summary>The shard's number (its blob's name), of <see cref="ShardCount"/>.</summary>
+    [Id(13)] public int Shard { get; init; }
+    /// <summary>
+    /// How many shards the phase is cut into (0: not a shard). The worker cuts its own share, the same way the orchestrator
+    /// counted the shards (ShardPlan.Cut): only the worker knows the pairs phase's pairs, and a request stays small.
+    /// </summary>
+    [Id(15)] public int ShardCount { get; init; }
+    /// <summary>The phase's shard outputs to merge, in shard order (empty: the phase was not sharded and is computed whole).</summary>
+    [Id(14)] public List<BlobRef> Shards { get; init; } = new();
 
     /// <summary>The round's reference model: the initial policy, or P_r ("previous_round").</summary>
     public BlobRef Reference => Spec.Reference == "initial" ? Initial : Policy;

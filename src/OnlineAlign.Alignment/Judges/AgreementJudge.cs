@@ -17,6 +17,13 @@ public sealed class AgreementJudge(IJudge scores, IJudge agreement) : IJudge
         return first with { Agreement = second.Scores };
     }
 
+    public JudgeResult ScoreShard(IReadOnlyList<ResponseGroup> round, IReadOnlyList<int> positions, CancellationToken cancellationToken = default)
+    {
+        var first = scores.ScoreShard(round, positions, cancellationToken);
+        var second = agreement.ScoreShard(round, positions, cancellationToken);
+        return first with { Agreement = second.Scores };
+    }
+
     /// <summary>Whether a second judge's scores order a pair as the pair does (strictly).</summary>
     public static bool Agrees(IReadOnlyList<double> second, int chosen, int rejected) => second[chosen] > second[rejected];
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Training;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Generation;
@@ -43,15 +44,22 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         return matches.Count == 0 ? null : double.Parse(matches[^1].Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
-    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
+    public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default) =>
+        ScoreShard(groups, Enumerable.Range(0, groups.Count).ToList(), cancellationToken);
+
+    public JudgeResult ScoreShard(IReadOnlyList<ResponseGroup> round, IReadOnlyList<int> positions, CancellationToken cancellationToken = default)
     {
-        string text = judgeTemplate ?? "rubric";
-        var prompts = groups.SelectMany(g => g.ResponseTexts.Select(response =>
-            Examples.PromptIds(tokenizer, JudgePrompts.Format(text, g.Item.Prompt, response)))).ToList();
+        if (positions.Where((p, i) => p != positions[0] + i).Any()) throw new ArgumentException("a judge shard's positions must be contiguous");
+        var groups = positions.Select(p => round[p]).ToList();
         int failures = 0;
-        var flat = scoring == LlmJudgeScoring.Expected
-            ? Expected(prompts, [.. groups.Select(g => g.ResponseTexts.Count).Where(n => n > 0)], cancellationToken)
-                : Sampled(prompts, cancellationToken, out failures);
+        double[] flat;
+        if (scoring == LlmJudgeScoring.Expected)
+        {
+            // Every row of the round is formatted: the prefix all rows share and the cache's size are the whole round's.
+            int from = round.Take(positions.Count > 0 ? positions[0] : 0).Sum(g => g.ResponseTexts.Count), count = groups.Sum(g => g.ResponseTexts.Count);
+            flat = Expected(JudgeRows(round), [.. round.Select(g => g.ResponseTexts.Count).Where(n => n > 0)], from..(from + count), cancellationToken)[from..(from + count)];
+        }
+        else flat = Sampled(JudgeRows(groups), groups, cancellationToken, out failures);
         var scores = new List<double[]>();
         int k = 0;
         foreach (var g in groups)
@@ -62,11 +70,17 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         return new JudgeResult(scores, failures);
     }
 
-    private double[] Sampled(List<int[]> prompts, CancellationToken cancellationToken, out int failures)
+    /// <summary>The judge prompt of every response, in order.</summary>
+    private List<int[]> JudgeRows(IReadOnlyList<ResponseGroup> groups) => groups.SelectMany(g => g.ResponseTexts.Select(response =>
+        Examples.PromptIds(tokenizer, JudgePrompts.Format(judgeTemplate ?? "rubric", g.Item.Prompt, response)))).ToList();
+
+    private double[] Sampled(List<int[]> prompts, IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken, out int failures)
     {
         var repeated = prompts.SelectMany(p => Enumerable.Repeat(p, judgements)).ToList();
-        // One seed per judgement so that the k samples differ and the whole judging is reproducible.
-        var seeds = Enumerable.Range(0, repeated.Count).Select(i => sampling.Seed * 1_000_003UL + (ulong)i).ToList();
+        // One seed per (prompt, sample, judgement), so the k samples differ, the whole judging is reproducible, and a
+        // judgement is the same whichever shard or batch position it is drawn in.
+        var seeds = groups.SelectMany(g => g.ResponseTexts.SelectMany((_, sample) =>
+            Enumerable.Range(0, judgements).Select(j => Seeds.Judgement(sampling.Seed, g.PromptIndex, sample, j)))).ToList();
         // In batches (the KV cache of every judgement at once would grow with the round); a response's k judgements
         // are adjacent, so each is prefilled once, and the rubric once a batch.
         var outputs = TextGenerator.Generate(judge, repeated,
@@ -86,7 +100,8 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         return result;
     }
 
-    private double[] Expected(List<int[]> prompts, IReadOnlyList<int> groupSizes, CancellationToken cancellationToken)
+    /// <param name="only">the rows to score (a shard); the others' results are NaN</param>
+    private double[] Expected(List<int[]> prompts, IReadOnlyList<int> groupSizes, Range only, CancellationToken cancellationToken)
     {
         var digits = Enumerable.Range(0, JudgePrompts.MaxScore + 1).Select(d => tokenizer.Encode(d.ToString(CultureInfo.InvariantCulture))).ToArray();
         if (digits.Any(ids => ids.Length != 1))
@@ -95,9 +110,10 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         var rows = prompts.Select(p => (int[])[.. p, .. prefix]).ToList();
         // The rubric is computed once for all responses and each question once for its responses.
         var logProbs = LastTokenLogProbs.Score(judge, rows, groupSizes, [.. digits.Select(d => d[0])], Math.Min(maxBatch, 32),
-            Math.Max(0, tokenizer.PadId), cancellationToken);
+            Math.Max(0, tokenizer.PadId), cancellationToken, only);
         return logProbs.Select(lp =>
         {
+            if (lp is null) return double.NaN;
             double mass = 0, sum = 0;
             for (int d = 0; d < lp.Length; d++) { double p = Math.Exp(lp[d]); mass += p; sum += p * d; }
             return sum / mass;

@@ -32,16 +32,18 @@ public static class RoundPhases
         var outputs = TextGenerator.Generate(policy, jobs.Select(j => promptIds[j.Prompt]).ToList(), options,
             jobs.Select(j => Seeds.For(seed, round, promptIndices[j.Prompt], j.Sample)).ToList(), s.Sampling.BatchSize, cancellationToken);
         return Groups(tokenizer, prompts, prompts.Select((_, i) =>
-            (IReadOnlyList<int[]>)outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).Select(o => o.Tokens).ToList()).ToList());
+            (IReadOnlyList<int[]>)outputs.Skip(i * s.SamplesPerPrompt).Take(s.SamplesPerPrompt).Select(o => o.Tokens).ToList()).ToList(), promptIndices);
     }
 
     /// <summary>Response groups from already sampled token ids (one list per prompt).</summary>
-    public static List<ResponseGroup> Groups(ITextTokenizer tokenizer, IReadOnlyList<PromptItem> prompts, IReadOnlyList<IReadOnlyList<int[]>> responses)
+    /// <param name="promptIndices">each prompt's index in the run's prompt order (default: its position)</param>
+    public static List<ResponseGroup> Groups(ITextTokenizer tokenizer, IReadOnlyList<PromptItem> prompts, IReadOnlyList<IReadOnlyList<int[]>> responses,
+        IReadOnlyList<int>? promptIndices = null)
     {
         if (responses.Count != prompts.Count)
             throw new ArgumentException($"{responses.Count} response lists for {prompts.Count} prompts");
         return prompts.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(tokenizer, p.Prompt), responses[i],
-            responses[i].Select(r => tokenizer.Decode(r)).ToList())).ToList();
+            responses[i].Select(r => tokenizer.Decode(r)).ToList(), promptIndices?[i] ?? i)).ToList();
     }
 
     /// <summary>
@@ -49,14 +51,32 @@ public static class RoundPhases
     /// consistency C, and the round's generation and judge metrics.
     /// </summary>
     public static JudgeOutcome Judge(IReadOnlyList<ResponseGroup> groups, IJudge judge, IJudge? previousJudge, RoundSettings s,
-        IVerifiableTask? task, int eosId, CancellationToken cancellationToken = default)
+        IVerifiableTask? task, int eosId, CancellationToken cancellationToken = default) =>
+        Summarize(groups, ScoreShard(groups, Enumerable.Range(0, groups.Count).ToList(), judge, previousJudge, cancellationToken), s, task, eosId);
+
+    /// <summary>One shard of the judge phase: this round's judge's and the previous judge's scores of the prompts at <paramref name="positions"/>.</summary>
+    public static JudgeScores ScoreShard(IReadOnlyList<ResponseGroup> groups, IReadOnlyList<int> positions, IJudge judge, IJudge? previousJudge,
+        CancellationToken cancellationToken = default)
     {
+        var current = judge.ScoreShard(groups, positions, cancellationToken);
+        var previous = previousJudge?.ScoreShard(groups, positions, cancellationToken);
+        return new JudgeScores(positions.ToList(), [.. current.Scores], previous is null ? null : [.. previous.Scores],
+            current.Agreement is null ? null : [.. current.Agreement], current.ParseFailures);
+    }
+
+    /// <summary>
+    /// The judge phase's outcome from the whole round's scores (one shard's or several merged): CREAM's consistency C and
+    /// every metric, computed once from the merged arrays, never averaged over shards.
+    /// </summary>
+    public static JudgeOutcome Summarize(IReadOnlyList<ResponseGroup> groups, JudgeScores scored, RoundSettings s, IVerifiableTask? task, int eosId)
+    {
+        if (scored.Scores.Length != groups.Count) throw new ArgumentException($"{scored.Scores.Length} score lists for {groups.Count} prompts");
         var metrics = new Dictionary<string, double>();
         metrics["generation/length_mean"] = groups.SelectMany(g => g.ResponseIds.Select(r => (double)r.Length)).Average();
         metrics["generation/eos_rate"] = groups.SelectMany(g => g.ResponseIds).Average(r => r.Length > 0 && r[^1] == eosId ? 1.0 : 0.0);
 
-        var current = judge.Score(groups, cancellationToken);
-        var previous = previousJudge?.Score(groups, cancellationToken);
+        var current = new JudgeResult(scored.Scores, scored.ParseFailures, scored.Agreement);
+        var previous = scored.Previous is null ? null : new JudgeResult(scored.Previous);
         var finite = current.Scores.SelectMany(v => v).Where(double.IsFinite).ToList();
         metrics["judge/score_mean"] = finite.Count > 0 ? finite.Average() : double.NaN;
         metrics["judge/score_std"] = finite.Count > 0 ? Math.Sqrt(finite.Average(v => Math.Pow(v - finite.Average(), 2))) : double.NaN;
@@ -65,7 +85,7 @@ public static class RoundPhases
         metrics["judge/unscored_rate"] = current.Scores.SelectMany(v => v).Average(v => double.IsFinite(v) ? 0.0 : 1.0);
         if (task is not null)
         {
-            var truth = new VerifierJudge(task).Score(groups, cancellationToken).Scores;
+            var truth = new VerifierJudge(task).Score(groups).Scores;
             if (s.Judge.Kind != "verifier")
             {
                 // How well the self-judge ranks like the verifier, on prompts where the verifier separates responses.
@@ -91,8 +111,18 @@ public static class RoundPhases
     public static PairsOutcome Pairs(IReadOnlyList<ResponseGroup> groups, JudgeOutcome judged, RoundSettings s, DecoderLM reference,
         ulong seed, int round, int padTokenId, CancellationToken cancellationToken = default)
     {
-        var (examples, stats, _) = BuildPairs(groups, judged.Scores, judged.Consistency, s, reference, (int)(seed % int.MaxValue) + round, padTokenId,
-            cancellationToken, judged.Agreement);
+        var plan = PlanPairs(groups, judged, s, seed, round);
+        return SummarizePairs(plan, ReferenceLogProbs(plan, Enumerable.Range(0, plan.Pairs.Count).ToList(), reference, padTokenId, cancellationToken));
+    }
+
+    /// <summary>The round's pair plan from the judge phase's outcome (the pairs phase's seed is the run's and the round's).</summary>
+    public static PairPlan PlanPairs(IReadOnlyList<ResponseGroup> groups, JudgeOutcome judged, RoundSettings s, ulong seed, int round) =>
+        PlanPairs(groups, judged.Scores, judged.Consistency, s, (int)(seed % int.MaxValue) + round, judged.Agreement);
+
+    /// <summary>The pairs phase's outcome from every pair's reference log-prob sums: metrics computed once, over the whole round.</summary>
+    public static PairsOutcome SummarizePairs(PairPlan plan, IReadOnlyList<double[]> sums)
+    {
+        var (examples, stats) = (AssemblePairs(plan, sums), plan.Statistics);
         var metrics = new Dictionary<string, double>
         {
             ["pairs/kept"] = stats.Pairs,
@@ -173,6 +203,15 @@ public static class RoundPhases
         IReadOnlyList<ResponseGroup> groups, IReadOnlyList<double[]> scores, double[] consistency, RoundSettings s,
         DecoderLM reference, int seed, int padTokenId, CancellationToken cancellationToken = default, IReadOnlyList<double[]>? agreement = null)
     {
+        var plan = PlanPairs(groups, scores, consistency, s, seed, agreement);
+        var sums = ReferenceLogProbs(plan, Enumerable.Range(0, plan.Pairs.Count).ToList(), reference, padTokenId, cancellationToken);
+        return (AssemblePairs(plan, sums), plan.Statistics, plan.Pairs);
+    }
+
+    /// <summary>The round's pairs and each pair's C, before any model runs (cheap: every pairs shard plans the same).</summary>
+    public static PairPlan PlanPairs(IReadOnlyList<ResponseGroup> groups, IReadOnlyList<double[]> scores, double[] consistency, RoundSettings s,
+        int seed, IReadOnlyList<double[]>? agreement = null)
+    {
         // NaN scores (no valid judgement) take part in no pair: PairBuilder leaves those responses out.
         var (pairs, stats) = PairBuilder.Build(scores.Select(r => (IReadOnlyList<double>)r).ToList(), s.PairStrategy, s.MinScoreGap, seed);
         if (agreement is not null)
@@ -188,52 +227,96 @@ public static class RoundPhases
             consistency = Enumerable.Repeat(mean, consistency.Length).ToArray();
         }
         // SELM's y: the prompt's first sample, a draw from the policy at the round's start (the reference with previous_round).
-        bool explore = s.Loss.SelmAlpha > 0;
-        int perPair = explore ? 3 : 2;
-        var rows = pairs.SelectMany(p => new[]
+        return new PairPlan(groups, scores, consistency, pairs, stats, s.Loss.SelmAlpha > 0 ? 3 : 2);
+    }
+
+    /// <summary>
+    /// The reference log-prob sums of some pairs' rows (chosen, rejected, and SELM's y): the pairs at <paramref name="positions"/>,
+    /// contiguous and starting on a chunk boundary of the whole round's rows (a pairs shard), [pair][row].
+    /// </summary>
+    public static double[][] ReferenceLogProbs(PairPlan plan, IReadOnlyList<int> positions, DecoderLM reference, int padTokenId,
+        CancellationToken cancellationToken = default)
+    {
+        var rows = positions.Select(i => plan.Pairs[i]).SelectMany(p => new[]
         {
-            new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen]),
-            new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Rejected]),
-            new PromptResponse(groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[0]),
-        }.Take(perPair)).ToList();
+            new PromptResponse(plan.Groups[p.PromptIndex].PromptIds, plan.Groups[p.PromptIndex].ResponseIds[p.Chosen]),
+            new PromptResponse(plan.Groups[p.PromptIndex].PromptIds, plan.Groups[p.PromptIndex].ResponseIds[p.Rejected]),
+            new PromptResponse(plan.Groups[p.PromptIndex].PromptIds, plan.Groups[p.PromptIndex].ResponseIds[0]),
+        }.Take(plan.RowsPerPair)).ToList();
         // The plain pass, the training forward's arithmetic: where the reference is the policy itself (a round's first
         // step), its rewards are then exactly zero, as in TRL, not float noise that would decide rewards/accuracies.
-        var logProbs = ResponseLogProbs.Score(reference, rows, 32, padTokenId, cancellationToken, sharePrompts: false);
-        var examples = pairs.Select((p, i) => new PairExample(
+        var logProbs = ResponseLogProbs.Score(reference, rows, PairChunkRows, padTokenId, cancellationToken, sharePrompts: false);
+        return positions.Select((_, i) => Enumerable.Range(0, plan.RowsPerPair).Select(k => logProbs[plan.RowsPerPair * i + k].Sum).ToArray()).ToArray();
+    }
+
+    /// <summary>The rows one reference log-prob forward takes in the pairs phase: its shards are cut on these chunks.</summary>
+    public const int PairChunkRows = 32;
+
+    /// <summary>The training examples, from the plan and every pair's reference log-prob sums (merged from the shards).</summary>
+    public static List<PairExample> AssemblePairs(PairPlan plan, IReadOnlyList<double[]> sums)
+    {
+        if (sums.Count != plan.Pairs.Count) throw new ArgumentException($"{sums.Count} reference log-prob rows for {plan.Pairs.Count} pairs");
+        bool explore = plan.RowsPerPair == 3;
+        var (groups, scores) = (plan.Groups, plan.Scores);
+        return plan.Pairs.Select((p, i) => new PairExample(
             groups[p.PromptIndex].PromptIds, groups[p.PromptIndex].ResponseIds[p.Chosen], groups[p.PromptIndex].ResponseIds[p.Rejected],
-            logProbs[perPair * i].Sum, logProbs[perPair * i + 1].Sum, consistency[p.PromptIndex], p.Stage,
+            sums[i][0], sums[i][1], plan.Consistency[p.PromptIndex], p.Stage,
             WinRate(scores[p.PromptIndex], p.Chosen), WinRate(scores[p.PromptIndex], p.Rejected),
-            explore ? groups[p.PromptIndex].ResponseIds[0] : null, explore ? logProbs[perPair * i + 2].Sum : 0)).ToList();
-        return (examples, stats, pairs);
+            explore ? groups[p.PromptIndex].ResponseIds[0] : null, explore ? sums[i][2] : 0)).ToList();
     }
 
     /// <summary>Held-out accuracy (greedy), lengths, EOS rate, and KL estimates from one sample per prompt.</summary>
     public static Dictionary<string, double> Evaluate(DecoderLM policy, DecoderLM reference, DecoderLM initial, ITextTokenizer tokenizer,
         IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, int maxNewTokens, ulong seed, int batchSize,
+        CancellationToken cancellationToken = default) =>
+        SummarizeEvaluation(EvaluateShard(policy, reference, initial, tokenizer, task, evalPrompts, Enumerable.Range(0, evalPrompts.Count).ToList(),
+            maxNewTokens, seed, batchSize, cancellationToken), task is not null);
+
+    /// <summary>The rows one KL log-prob forward takes in evaluation: its shards are cut on these chunks.</summary>
+    public const int EvalChunkRows = 16;
+
+    /// <summary>
+    /// One evaluation shard: for the evaluation prompts at <paramref name="positions"/> (contiguous, starting on a chunk
+    /// boundary), the greedy answer's check and length, and one temperature-1 sample's log-probs under the policy, the
+    /// reference and the initial model. A sample's seed is its prompt's index, whichever shard draws it.
+    /// </summary>
+    public static EvalShard EvaluateShard(DecoderLM policy, DecoderLM reference, DecoderLM initial, ITextTokenizer tokenizer,
+        IVerifiableTask? task, IReadOnlyList<PromptItem> evalPrompts, IReadOnlyList<int> positions, int maxNewTokens, ulong seed, int batchSize,
         CancellationToken cancellationToken = default)
     {
-        var metrics = new Dictionary<string, double>();
-        if (evalPrompts.Count == 0) return metrics;
-        var ids = evalPrompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
-        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds],
-            PadTokenId = Math.Max(0, tokenizer.PadId) };
+        if (positions.Count == 0) return new EvalShard([], [], [], [], [], [], [], []);
+        var prompts = positions.Select(p => evalPrompts[p]).ToList();
+        var ids = prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
+        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
         var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize, cancellationToken: cancellationToken);
-        if (task is not null)
-            metrics["eval/accuracy"] = evalPrompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).Average();
-        metrics["eval/length_mean"] = greedy.Average(g => g.Tokens.Length);
-        metrics["eval/eos_rate"] = greedy.Average(g => g.Stopped ? 1.0 : 0.0);
+        var correct = task is null ? prompts.Select(_ => double.NaN).ToArray()
+            : prompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).ToArray();
 
         // KL(pi || ref) ~ E_{y ~ pi}[log pi(y) - log ref(y)] with y sampled at temperature 1.
         var samples = TextGenerator.Generate(policy, ids, stop with { Temperature = 1.0 },
-            Enumerable.Range(0, ids.Count).Select(i => Seeds.For(seed, -1, i, 0)).ToList(), batchSize, cancellationToken);
+            positions.Select(i => Seeds.For(seed, -1, i, 0)).ToList(), batchSize, cancellationToken);
         var rows = ids.Select((p, i) => new PromptResponse(p, samples[i].Tokens)).ToList();
-        var own = ResponseLogProbs.Score(policy, rows, cancellationToken: cancellationToken);
-        metrics["kl/reference"] = own.Zip(ResponseLogProbs.Score(reference, rows, cancellationToken: cancellationToken), (a, b) => a.Sum - b.Sum).Average();
-        var initialLogProbs = ResponseLogProbs.Score(initial, rows, cancellationToken: cancellationToken);
-        metrics["kl/initial"] = own.Zip(initialLogProbs, (a, b) => a.Sum - b.Sum).Average();
+        double[] Sums(DecoderLM model) => [.. ResponseLogProbs.Score(model, rows, EvalChunkRows, cancellationToken: cancellationToken).Select(o => o.Sum)];
+        var own = Sums(policy);
+        var referenceSums = Sums(reference);
+        var initialSums = Sums(initial);
+        return new EvalShard(positions.ToList(), correct, [.. greedy.Select(g => g.Tokens.Length)], [.. greedy.Select(g => g.Stopped)],
+            own, referenceSums, initialSums, [.. samples.Select(g => g.Tokens.Length)]);
+    }
+
+    /// <summary>The evaluation metrics, computed once from every evaluation prompt's results (the shards merged, in prompt order).</summary>
+    public static Dictionary<string, double> SummarizeEvaluation(EvalShard all, bool hasTask)
+    {
+        var metrics = new Dictionary<string, double>();
+        if (all.Positions.Count == 0) return metrics;
+        if (hasTask) metrics["eval/accuracy"] = all.Correct.Average();
+        metrics["eval/length_mean"] = all.GreedyLengths.Average();
+        metrics["eval/eos_rate"] = all.Stopped.Average(s => s ? 1.0 : 0.0);
+        metrics["kl/reference"] = all.Own.Zip(all.Reference, (a, b) => a - b).Average();
+        metrics["kl/initial"] = all.Own.Zip(all.Initial, (a, b) => a - b).Average();
         // The guard's KL (per sequence, on the same samples) and the sampled length health/length_drift is measured by.
-        metrics[HealthSignals.KlInitial] = HealthSignals.Kl(own.Select(o => o.Sum).ToList(), initialLogProbs.Select(o => o.Sum).ToList());
-        metrics[HealthSignals.SampleLength] = samples.Average(g => g.Tokens.Length);
+        metrics[HealthSignals.KlInitial] = HealthSignals.Kl(all.Own, all.Initial);
+        metrics[HealthSignals.SampleLength] = all.SampleLengths.Average();
         return metrics;
     }
 

@@ -14,6 +14,15 @@ public static class Seeds
         return x;
     }
 
+    /// <summary>An LLM judge's judgement of one sample: (judge seed, prompt, sample, judgement), never a row's batch position.</summary>
+    public static ulong Judgement(ulong judgeSeed, int prompt, int sample, int judgement)
+    {
+        ulong x = judgeSeed ^ 0x4A55444745UL; // apart from the generation seeds of the same numbers
+        foreach (ulong part in new[] { (ulong)prompt, (ulong)sample, (ulong)judgement })
+            x = Mix(x ^ Mix(part + 0x9E3779B97F4A7C15UL));
+        return x;
+    }
+
     private static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

@@ -91,9 +91,10 @@ public static class RoundJob
         var tokenizer = TokenizerLoader.Load(policyFolder, request.Spec.Model.ChatTemplate);
         var (_, prompts, indices) = RoundPrompts(request.Spec, request.Round);
         var shard = request.PromptPositions.Select(p => prompts[p]).ToList();
-        // Planning the batch needs the longest prompt's tokens; a spec's fixed batch size does not.
+        // Planning the batch needs the longest prompt's tokens (the whole round's, so that every shard plans the batch the
+        // unsharded round has); a spec's fixed batch size does not.
         int longest = request.Spec.Sampling.BatchSize > 0 || shard.Count == 0 ? 1
-            : shard.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length);
+            : prompts.Max(p => Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length);
         var settings = RunSpecMapping.ToRoundSettings(request.Spec) with
         {
             Sampling = request.Spec.Sampling with { BatchSize = BatchRows(request.Spec, policy, longest + request.Spec.Sampling.MaxNewTokens) },
@@ -105,15 +106,21 @@ public static class RoundJob
 
     /// <summary>The round's responses with their prompts, as text and ids (what a remote judge is asked about).</summary>
     public static IReadOnlyList<ResponseGroup> Groups(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses) =>
-        RoundPhases.Groups(c.Tokenizer, RoundPrompts(c.Spec, c.Request.Round).Prompts, responses);
+        JudgeGroups(c, c.Tokenizer, responses).Groups;
 
-    /// <param name="remote">judge.kind remote: the scores read from the remote judge's answers (asked by the worker)</param>
-    public static JudgeOutcome Judge(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeResult? remote = null)
+    /// <summary>The whole judge phase on one worker: every prompt scored here, then summarised (InProcessRun, and a round with one judge shard).</summary>
+    public static JudgeOutcome Judge(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses) => Judge(c, responses, shards: null);
+
+    /// <summary>
+    /// The judge phase's outcome: the shards' scores merged (every prompt exactly once; null: scored here, unsharded),
+    /// then C, the metrics and the judge-drift probe computed once from the merged arrays.
+    /// </summary>
+    /// <param name="remote">judge.kind remote: the scores read from the remote judge's answers (asked by the worker, never sharded)</param>
+    public static JudgeOutcome Judge(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, IReadOnlyList<JudgeScores>? shards,
+        JudgeResult? remote = null)
     {
-        var r = c.Request;
         var tokenizer = c.Tokenizer;
-        var (task, prompts, _) = RoundPrompts(c.Spec, r.Round);
-        var groups = RoundPhases.Groups(tokenizer, prompts, responses);
+        var (task, groups) = JudgeGroups(c, tokenizer, responses);
         if (c.Spec.Judge.Kind == "remote")
         {
             // A fixed judge outside the policy: no previous round's judge to compare with, and no drift to probe.
@@ -123,41 +130,70 @@ public static class RoundJob
             judged.Metrics[HealthSignals.JudgeDriftTau] = double.NaN;
             return judged;
         }
-        // CREAM's first round: the warm-started policy M1 was trained from M0, so round 1 already compares M1's
-        // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking; self_consistent's
-        // implicit reward in round 1 is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it
-        // did in round 1, so M0 is needed again. A model folder has no M0: the policy's likelihood stands in.
-        // The judge-drift probe's round-0 judge is round 1's, which needs M0 in every round.
-        bool needsM0 = c.Settings.Judge.Kind is "implicit" or "self_consistent"
-            && (r.TrainedFrom is null || r.TrainedFromBefore is null || c.Spec.Guard.ProbePrompts > 0);
-        using var beforeWarmStart = needsM0 ? BeforeWarmStart(c.Spec, c.Device) : null;
-        var trainedFrom = r.TrainedFrom is null ? beforeWarmStart : c.Shared(r.TrainedFrom);
-        var trainedFromBefore = r.TrainedFromBefore is not null ? c.Shared(r.TrainedFromBefore) : r.TrainedFrom is null ? null : beforeWarmStart;
-        var initial = c.Shared(r.Initial);
-        using var reward = c.Spec.Judge.Kind == "reward_model" ? RewardModel.Load(c.Spec.Judge.RewardModelFolder!, c.Device) : null;
-        if (reward is not null)
-            VocabularyCheck.Require(tokenizer, reward.backbone.Config, "the policy's tokenizer", Path.Combine(c.Spec.Judge.RewardModelFolder!, "config.json"));
+        using var judges = new RoundJudges(c, tokenizer, task);
         c.Progress("judge", 0, groups.Count);
-        IJudge JudgeAt(int round) => JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
-            JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, reward, c.Spec.Seed, round, initial);
-        var outcome = RoundPhases.Judge(groups, JudgeAt(r.Round),
-            // M0 was trained from nothing: its judgement is its length-normalised log-likelihood.
-            JudgeFactory.Previous(c.Settings, trainedFrom, r.TrainedFrom is null ? null
-                : JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round),
-            c.Settings, task, tokenizer.Chat.EndOfResponse, c.Cancellation);
-        outcome.Metrics[HealthSignals.JudgeDriftTau] = JudgeProbe.DriftTau(c, tokenizer, initial, JudgeAt,
-            () => JudgeFactory.Create(c.Settings, initial, JudgeFactory.ImplicitReference(c.Spec.Reference, beforeWarmStart, initial, policyIsInitial: true),
-                tokenizer, task, reward, c.Spec.Seed, 1, initial));
+        var scored = shards is null
+            ? RoundPhases.ScoreShard(groups, Enumerable.Range(0, groups.Count).ToList(), judges.Current, judges.Previous, c.Cancellation)
+            : JudgeScores.Merge(shards, groups.Count);
+        var outcome = RoundPhases.Summarize(groups, scored, c.Settings, task, tokenizer.Chat.EndOfResponse);
+        outcome.Metrics[HealthSignals.JudgeDriftTau] = JudgeProbe.DriftTau(c, tokenizer, judges.Initial, judges.At, judges.Round0);
         return outcome;
     }
 
-    public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)
+    /// <summary>
+    /// One judge shard: this round's and the previous round's judges' scores of shard <paramref name="shard"/> of
+    /// <paramref name="shards"/> of the round's prompts, cut on the judges' batch boundaries (<see cref="ShardUnits.Judge"/>).
+    /// </summary>
+    public static JudgeScores JudgeShard(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, int shard, int shards)
     {
+        var positions = ShardPlan.Cut(c.Spec.PromptsPerRound, shards, ShardUnits.Judge(c.Spec)).ElementAtOrDefault(shard) ?? [];
         var tokenizer = c.Tokenizer;
+        var (task, groups) = JudgeGroups(c, tokenizer, responses);
+        using var judges = new RoundJudges(c, tokenizer, task);
+        c.Progress("judge", 0, positions.Count);
+        return RoundPhases.ScoreShard(groups, positions, judges.Current, judges.Previous, c.Cancellation);
+    }
+
+    /// <summary>The round's response groups, each with its prompt's index in the run's order (what judge seeds come from).</summary>
+    private static (IVerifiableTask? Task, List<ResponseGroup> Groups) JudgeGroups(Context c, ITextTokenizer tokenizer, IReadOnlyList<IReadOnlyList<int[]>> responses)
+    {
+        var (task, prompts, indices) = RoundPrompts(c.Spec, c.Request.Round);
+        return (task, RoundPhases.Groups(tokenizer, prompts, responses, indices));
+    }
+
+    public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged) => Pairs(c, responses, judged, shards: null);
+
+    /// <summary>
+    /// The pairs phase's outcome: the round's pairs planned here, their reference log-probs from the shards (every pair exactly
+    /// once; null: computed here, unsharded), and the metrics computed once over the whole round.
+    /// </summary>
+    public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged, IReadOnlyList<PairShard>? shards)
+    {
+        var plan = PlanPairs(c, responses, judged);
+        c.Progress("pairs", 0, plan.Pairs.Count);
+        var sums = shards is null
+            ? RoundPhases.ReferenceLogProbs(plan, Enumerable.Range(0, plan.Pairs.Count).ToList(), c.Shared(c.Request.Reference), Math.Max(0, c.Tokenizer.PadId), c.Cancellation)
+            : ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<double[]>)s.Sums)), plan.Pairs.Count, "pairs reference log-probs");
+        return RoundPhases.SummarizePairs(plan, sums);
+    }
+
+    /// <summary>
+    /// One pairs shard: the reference log-probs of shard <paramref name="shard"/> of <paramref name="shards"/> of the round's pairs,
+    /// cut on the scorer's chunks of the whole round's rows. Every shard plans the same pairs (a cheap, seeded computation).
+    /// </summary>
+    public static PairShard PairsShard(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged, int shard, int shards)
+    {
+        var plan = PlanPairs(c, responses, judged);
+        var positions = ShardPlan.Cut(plan.Pairs.Count, shards, ShardPlan.Unit(plan.RowsPerPair, RoundPhases.PairChunkRows)).ElementAtOrDefault(shard) ?? [];
+        c.Progress("pairs", 0, positions.Count);
+        return new PairShard(positions, positions.Count == 0 ? []
+            : RoundPhases.ReferenceLogProbs(plan, positions, c.Shared(c.Request.Reference), Math.Max(0, c.Tokenizer.PadId), c.Cancellation));
+    }
+
+    private static PairPlan PlanPairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)
+    {
         var (_, prompts, _) = RoundPrompts(c.Spec, c.Request.Round);
-        c.Progress("pairs", 0, prompts.Count);
-        return RoundPhases.Pairs(RoundPhases.Groups(tokenizer, prompts, responses), judged, c.Settings, c.Shared(c.Request.Reference),
-            c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId), c.Cancellation);
+        return RoundPhases.PlanPairs(RoundPhases.Groups(c.Tokenizer, prompts, responses), judged, c.Settings, c.Spec.Seed, c.Request.Round);
     }
 
     /// <summary>Trains a private copy of P_r and writes P_{r+1}'s checkpoint folder (weights, optimiser state, run state).</summary>
@@ -176,14 +212,30 @@ public static class RoundJob
         return trained;
     }
 
-    public static Dictionary<string, double> Evaluate(Context c)
+    public static Dictionary<string, double> Evaluate(Context c) => Evaluate(c, shards: null);
+
+    /// <summary>The evaluation metrics: from the shards' per-prompt results merged (every prompt exactly once; null: all evaluated here).</summary>
+    public static Dictionary<string, double> Evaluate(Context c, IReadOnlyList<EvalShard>? shards)
+    {
+        var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
+        var all = shards is null ? EvaluateAt(c, evalPrompts, Enumerable.Range(0, evalPrompts.Count).ToList()) : EvalShard.Merge(shards, evalPrompts.Count);
+        return RoundPhases.SummarizeEvaluation(all, RunSpecMapping.Task(c.Spec) is not null);
+    }
+
+    /// <summary>One evaluation shard: shard <paramref name="shard"/> of <paramref name="shards"/> of the evaluation prompts, cut on the KL scorer's chunks.</summary>
+    public static EvalShard EvaluateShard(Context c, int shard, int shards)
+    {
+        var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
+        return EvaluateAt(c, evalPrompts, ShardPlan.Cut(evalPrompts.Count, shards, ShardUnits.Evaluation).ElementAtOrDefault(shard) ?? []);
+    }
+
+    private static EvalShard EvaluateAt(Context c, IReadOnlyList<PromptItem> evalPrompts, List<int> positions)
     {
         var r = c.Request;
-        var task = RunSpecMapping.Task(c.Spec);
-        var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
-        c.Progress("evaluate", 0, evalPrompts.Count);
-        return RoundPhases.Evaluate(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, task, evalPrompts,
-            c.Spec.Sampling.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Settings.Sampling.BatchSize, c.Cancellation);
+        c.Progress("evaluate", 0, positions.Count);
+        if (positions.Count == 0) return new EvalShard([], [], [], [], [], [], [], []);
+        return RoundPhases.EvaluateShard(c.Shared(r.Trained!), c.Shared(c.Request.Reference), c.Shared(r.Initial), c.Tokenizer, RunSpecMapping.Task(c.Spec),
+            evalPrompts, positions, c.Spec.Sampling.MaxNewTokens, c.Spec.Seed + (ulong)r.Round, c.Settings.Sampling.BatchSize, c.Cancellation);
     }
 
     /// <summary>The planned decode batch for a loaded model (one owner: <see cref="MemoryPlanning.GenerationRows"/>).</summary>

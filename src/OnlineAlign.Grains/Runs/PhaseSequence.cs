@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
+using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Runtime;
+using OnlineAlign.Execution.Phases;
 using Orleans.Storage;
 
 namespace OnlineAlign.Grains.Runs;
@@ -22,10 +24,13 @@ internal sealed class PhaseSequence(
 {
     private RunState S => gate.State;
 
-    /// <summary>The run's own worker (replica 0), which runs every phase but the other replicas' generation shards.</summary>
+    /// <summary>The run's own worker (replica 0): prepares, trains, runs the phases' merges and shard 0 of each sharded phase.</summary>
     public IPolicyWorkerGrain Worker => grains.GetGrain<IPolicyWorkerGrain>(runId);
 
-    /// <summary>Replica 0 is the run's own worker; the others are separate activations the GPU filter places.</summary>
+    /// <summary>
+    /// Replica 0 is the run's own worker; the others are separate activations the GPU filter places (keyed "#gen" since
+    /// generation was the first phase they shared; they run every sharded phase's shards).
+    /// </summary>
     public IPolicyWorkerGrain Replica(int k) => k == 0 ? Worker : grains.GetGrain<IPolicyWorkerGrain>($"{runId}#gen{k}");
 
     /// <summary>Does the run's next step: prepare, round 0's evaluation, the next round, or completing the run.</summary>
@@ -53,10 +58,12 @@ internal sealed class PhaseSequence(
     {
         Enter(0, "evaluate");
         var initial = S.Initial!;
-        var evaluated = await Worker.Evaluate(new PhaseRequest
+        int replicas = ReplicasNow();
+        if (replicas > S.ReplicasUsed) await gate.Persist(s => s.ReplicasUsed = replicas);   // so that all of them are retired
+        var evaluated = await Evaluate(new PhaseRequest
         {
             RunId = runId, Spec = S.Spec!, Round = 0, Epoch = S.Epoch, Policy = initial, Initial = initial, Trained = initial,
-        }, ct);
+        }, replicas, ct);
         await Record(s => s.Baseline = new RoundRecord
         {
             Round = 0, Metrics = evaluated.Metrics, ManifestPath = initial.Path, ManifestSha256 = initial.Sha256,
@@ -73,6 +80,16 @@ internal sealed class PhaseSequence(
     private async Task Round(int round, CancellationToken ct)
     {
         if (S.Current is not { } current || current.Round != round) await Record(s => s.Current = new RoundProgress { Round = round });
+        if (S.Current!.Replicas == 0)
+        {
+            // Fixed once per round (and persisted before any shard starts): a resumed round cuts the very same shards.
+            int replicas = ReplicasNow();
+            await gate.Persist(s =>
+            {
+                s.Current!.Replicas = replicas;
+                s.ReplicasUsed = Math.Max(s.ReplicasUsed, replicas);   // so that all of them are retired
+            });
+        }
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Task RecordPhase(Action<RoundProgress> set) => Record(s =>
         {
@@ -95,14 +112,15 @@ internal sealed class PhaseSequence(
         if (S.Current!.Judged is null)
         {
             Enter(round, "judge");
-            var judged = await Timed("judge", () => Worker.Judge(request, ct));
+            var judged = await Judge(request, ct);
             await RecordPhase(p => p.Judged = judged);
         }
         request = request with { Judged = S.Current!.Judged!.Output };
         if (S.Current!.Pairs is null)
         {
             Enter(round, "pairs");
-            var pairs = await Timed("pairs", () => Worker.BuildPairs(request, ct));
+            // Only the worker knows how many pairs the round has: each replica cuts its own share of them.
+            var pairs = await Sharded("pairs", request, S.Current!.Replicas, (replica, r) => replica.PairsShard(r, ct), r => Worker.BuildPairs(r, ct));
             await RecordPhase(p => p.Pairs = pairs);
         }
         request = request with { Pairs = S.Current!.Pairs!.Output };
@@ -114,25 +132,62 @@ internal sealed class PhaseSequence(
         }
         request = request with { Trained = S.Current!.Trained!.Output };
         Enter(round, "evaluate");
-        var evaluated = await Timed("evaluate", () => Worker.Evaluate(request, ct));
+        var evaluated = await Evaluate(request, S.Current!.Replicas, ct);
         await Commit(evaluated, clock);
     }
 
     /// <summary>
-    /// Generation, split into contiguous prompt shards, one per replica, run side by side; `generation_replicas: 0`
-    /// is one replica per GPU silo active at the round's start. The split never changes what is sampled.
+    /// Generation, split into contiguous prompt shards cut on the batch boundaries, one per replica, run side by side;
+    /// `generation_replicas: 0` is one replica per GPU silo active at the round's start. The split never changes what is sampled.
     /// </summary>
     private async Task<List<PhaseOutput>> Generate(int round, CancellationToken ct)
     {
-        int replicas = S.Spec!.GenerationReplicas > 0 ? S.Spec.GenerationReplicas : Math.Max(1, activeGpuSilos());
-        if (replicas > S.ReplicasUsed) await Record(s => s.ReplicasUsed = replicas);   // so that all of them are retired
-        var shards = GenerationShards.Split(S.Spec.PromptsPerRound, replicas);
+        var shards = ShardPlan.Cut(S.Spec!.PromptsPerRound, S.Current!.Replicas, ShardUnits.Generation(S.Spec));
         var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
         {
             RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch, Initial = S.Initial,
         }, ct))));
         return outputs.ToList();
     }
+
+    /// <summary>
+    /// The judge phase over the round's replicas: each scores a shard of the prompts (cut on the judges' batch boundaries)
+    /// into its own blob, then replica 0 merges them (every prompt exactly once) and computes the metrics from the merged
+    /// scores. A round too small to cut is judged whole on replica 0, as it always was; so is a remote judge's (replica 0
+    /// asks the endpoint, with the round's cache of answers, under the endpoint's own concurrency limit).
+    /// </summary>
+    private async Task<PhaseOutput> Judge(PhaseRequest request, CancellationToken ct)
+    {
+        int shards = S.Spec!.Judge.Kind == "remote" ? 1 : ShardPlan.Cut(S.Spec.PromptsPerRound, S.Current!.Replicas, ShardUnits.Judge(S.Spec)).Count;
+        return await Sharded("judge", request, shards, (replica, r) => replica.JudgeShard(r, ct), r => Worker.Judge(r, ct));
+    }
+
+    /// <summary>
+    /// Evaluation over the replicas: each evaluates a shard of the held-out prompts (cut on the KL scorer's chunks), then
+    /// replica 0 computes the metrics from the merged per-prompt results. Built-in tasks have spec.eval_prompts of them.
+    /// </summary>
+    private Task<PhaseOutput> Evaluate(PhaseRequest request, int replicas, CancellationToken ct)
+    {
+        int prompts = string.IsNullOrEmpty(request.Spec.Prompts.JsonlPath) ? request.Spec.Prompts.EvalPrompts : 0;
+        int shards = ShardPlan.Cut(prompts, replicas, ShardUnits.Evaluation).Count;
+        return Sharded("evaluate", request, shards, (replica, r) => replica.EvaluateShard(r, ct), r => Worker.Evaluate(r, ct));
+    }
+
+    /// <summary>
+    /// A phase whose worker cuts its items: shard k of n on replica k, side by side, each into its own blob; then replica 0
+    /// merges them (every item exactly once) and computes the phase's metrics once. One shard: the phase runs whole on replica 0.
+    /// </summary>
+    private async Task<PhaseOutput> Sharded(string phase, PhaseRequest request, int shards,
+        Func<IPolicyWorkerGrain, PhaseRequest, Task<PhaseOutput>> shard, Func<PhaseRequest, Task<PhaseOutput>> merge)
+    {
+        if (shards <= 1) return await Timed(phase, () => merge(request));
+        var outputs = await Task.WhenAll(Enumerable.Range(0, shards).Select(k => Timed(phase, () => shard(Replica(k), request with { Shard = k, ShardCount = shards }))));
+        var merged = await Timed(phase, () => merge(request with { Shards = outputs.Select(o => o.Output).ToList() }));
+        return merged with { Metrics = ShardMetrics.Combine(phase, merged.Metrics, outputs.Select(o => o.Metrics).ToList()) };
+    }
+
+    /// <summary>The replicas a round starting now uses: the spec's count, or (0) one per GPU silo active now.</summary>
+    private int ReplicasNow() => S.Spec!.GenerationReplicas > 0 ? S.Spec.GenerationReplicas : Math.Max(1, activeGpuSilos());
 
     /// <summary>Commit: the round exists (and becomes visible to readers) once its record is durable.</summary>
     private async Task Commit(PhaseOutput evaluated, System.Diagnostics.Stopwatch clock)

@@ -14,6 +14,7 @@ public static class RoundCommit
         // Shards generate in parallel: their times overlap, so the phase took as long as the slowest shard.
         foreach (var shards in p.Generations.SelectMany(g => g.Metrics).GroupBy(kv => kv.Key, kv => kv.Value))
             metrics[shards.Key] = shards.Max();
+        ShardMetrics.AddStragglers(metrics, "generate", p.Generations.Select(g => g.Metrics.GetValueOrDefault("time/generate")).ToList());
         foreach (var phase in new[] { p.Judged!, p.Pairs!, p.Trained!, p.Evaluated! })
             foreach (var (key, value) in phase.Metrics)
                 metrics[key] = key.StartsWith("time/", StringComparison.Ordinal) && metrics.TryGetValue(key, out var sum) ? sum + value : value;

@@ -15,4 +15,9 @@ public sealed class RoundProgress
     [Id(5)] public PhaseOutput? Evaluated { get; set; }
     /// <summary>Wall seconds the orchestrator has spent on this round (summed over attempts).</summary>
     [Id(6)] public double Seconds { get; set; }
+    /// <summary>
+    /// The replicas the round's sharded phases use, fixed when the round starts (0: not yet), so a resumed round cuts the
+    /// same shards and finds their outputs done.
+    /// </summary>
+    [Id(7)] public int Replicas { get; set; }
 }

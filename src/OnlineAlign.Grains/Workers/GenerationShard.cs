@@ -17,18 +17,6 @@ public sealed record GenerationShard(List<int> Positions, List<List<int[]>> Resp
         await JsonSerializer.DeserializeAsync<GenerationShard>(stream, cancellationToken: ct) ?? throw new InvalidDataException("empty generation shard");
 
     /// <summary>Puts the shards' responses back in prompt order; every position must be covered exactly once.</summary>
-    public static List<IReadOnlyList<int[]>> Merge(IEnumerable<GenerationShard> shards, int prompts)
-    {
-        var merged = new IReadOnlyList<int[]>?[prompts];
-        foreach (var shard in shards)
-            for (int i = 0; i < shard.Positions.Count; i++)
-            {
-                int p = shard.Positions[i];
-                if (merged[p] is not null) throw new InvalidDataException($"prompt position {p} appears in two generation shards");
-                merged[p] = shard.Responses[i];
-            }
-        int missing = Array.FindIndex(merged, m => m is null);
-        if (missing >= 0) throw new InvalidDataException($"prompt position {missing} is in no generation shard");
-        return merged.Select(m => m!).ToList();
-    }
+    public static List<IReadOnlyList<int[]>> Merge(IEnumerable<GenerationShard> shards, int prompts) =>
+        [.. OnlineAlign.Alignment.Rounds.ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<IReadOnlyList<int[]>>)s.Responses)), prompts, "generation")];
 }

@@ -92,9 +92,19 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             var responses = await Responses(r, ct);
             var (remote, remoteMetrics) = r.Spec.Judge.Kind == "remote" ? await RemoteJudge(r, c, responses, ct) : (null, []);
-            var judged = await Compute(() => RoundJob.Judge(c, responses, remote));
+            var shards = await ReadShards<JudgeScores>(r, "judge shard", ct);
+            var judged = await Compute(() => RoundJob.Judge(c, responses, shards, remote));
             foreach (var (name, value) in remoteMetrics) judged.Metrics[name] = value;
             return (await store.WriteOnceAsync($"{prefix}/scores.json", PhaseBlobs.Writer(judged), ct), judged.Metrics);
+        }));
+
+    public Task<PhaseOutput> JudgeShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge-shard", ct,
+        [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
+        {
+            log.LogInformation("run {Run} round {Round} judge shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
+            var responses = await Responses(r, ct);
+            var scores = await Compute(() => RoundJob.JudgeShard(c, responses, r.Shard, r.ShardCount));
+            return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(scores), ct), new Dictionary<string, double>());
         }));
 
     public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "pairs", ct, ct => Phase(r, "pairs", ct,
@@ -102,8 +112,19 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             var responses = await Responses(r, ct);
             var judged = await store.ReadAsync(Pointer(r.Judged!), PhaseBlobs.Reader<JudgeOutcome>("judge output"), ct);
-            var pairs = await Compute(() => RoundJob.Pairs(c, responses, judged));
+            var shards = await ReadShards<PairShard>(r, "pairs shard", ct);
+            var pairs = await Compute(() => RoundJob.Pairs(c, responses, judged, shards));
             return (await store.WriteOnceAsync($"{prefix}/pairs.json", PhaseBlobs.Writer(pairs), ct), pairs.Metrics);
+        }));
+
+    public Task<PhaseOutput> PairsShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "pairs", ct, ct => Phase(r, "pairs-shard", ct,
+        [r.Policy, r.Reference, r.Initial], async (c, prefix) =>
+        {
+            log.LogInformation("run {Run} round {Round} pairs shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
+            var responses = await Responses(r, ct);
+            var judged = await store.ReadAsync(Pointer(r.Judged!), PhaseBlobs.Reader<JudgeOutcome>("judge output"), ct);
+            var shard = await Compute(() => RoundJob.PairsShard(c, responses, judged, r.Shard, r.ShardCount));
+            return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(shard), ct), new Dictionary<string, double>());
         }));
 
     public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "train", ct, ct => Phase(r, "train", ct,
@@ -123,7 +144,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "evaluate", ct, ct => Phase(r, "evaluate", ct,
         [r.Trained, r.Initial, r.Reference, r.Policy], async (c, prefix) =>
         {
-            var metrics = await Compute(() => RoundJob.Evaluate(c));
+            var shards = await ReadShards<EvalShard>(r, "evaluation shard", ct);
+            var metrics = await Compute(() => RoundJob.Evaluate(c, shards));
             log.LogInformation("run {Run} round {Round} done", r.RunId, r.Round);
             return (await store.WriteOnceAsync($"{prefix}/metrics.json", PhaseBlobs.Bytes(metrics), ct), metrics);
         }));
@@ -154,6 +176,23 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             ["judge/remote_cached"] = outcome.Cached, ["judge/remote_requests"] = outcome.Requests, ["judge/remote_retries"] = outcome.Retries,
         });
+    }
+
+    public Task<PhaseOutput> EvaluateShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "evaluate", ct, ct => Phase(r, "evaluate-shard", ct,
+        [r.Trained, r.Initial, r.Reference, r.Policy], async (c, prefix) =>
+        {
+            log.LogInformation("run {Run} round {Round} evaluate shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
+            var shard = await Compute(() => RoundJob.EvaluateShard(c, r.Shard, r.ShardCount));
+            return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(shard), ct), new Dictionary<string, double>());
+        }));
+
+    /// <summary>A sharded phase's shard outputs, in shard order (null: the phase was not sharded).</summary>
+    private async Task<List<T>?> ReadShards<T>(PhaseRequest r, string what, CancellationToken ct)
+    {
+        if (r.Shards.Count == 0) return null;
+        var shards = new List<T>();
+        foreach (var shard in r.Shards) shards.Add(await store.ReadAsync(Pointer(shard), PhaseBlobs.Reader<T>(what), ct));
+        return shards;
     }
 
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>

@@ -20,8 +20,10 @@ public static class LastTokenLogProbs
     /// <param name="groupSizes">consecutive rows forming a group (their common prefix is computed once), summing to rows.Count</param>
     /// <param name="tokenIds">the tokens whose log-probs are returned, [row][k]</param>
     /// <param name="maxRows">most rows in one forward (bounds the KV cache's memory)</param>
+    /// <param name="only">score only the chunks holding a row of this range (a shard); the others' results stay null. The
+    /// prefix all rows share and the cache's size are still the whole list's, so a row gets the numbers it gets unsharded.</param>
     public static float[][] Score(DecoderLM model, IReadOnlyList<int[]> rows, IReadOnlyList<int> groupSizes, IReadOnlyList<int> tokenIds,
-        int maxRows = 32, int padTokenId = 0, CancellationToken cancellationToken = default)
+        int maxRows = 32, int padTokenId = 0, CancellationToken cancellationToken = default, Range? only = null)
     {
         if (rows.Any(r => r.Length == 0)) throw new ArgumentException("every row needs at least one token");
         if (groupSizes.Any(n => n < 1) || groupSizes.Sum() != rows.Count)
@@ -48,6 +50,7 @@ public static class LastTokenLogProbs
             cancellationToken.ThrowIfCancellationRequested();
             using var chunkScope = NewDisposeScope();
             var members = chunk.SelectMany(g => g.Rows).ToList();
+            if (only is { } range && !members.Any(m => m >= range.Start.GetOffset(rows.Count) && m < range.End.GetOffset(rows.Count))) continue;
             var owners = chunk.SelectMany(g => g.Rows.Select(_ => g)).ToList();   // each member's group
             int width = chunk.Max(g => g.Prefix - shared);
 

@@ -1,7 +1,6 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
-using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Workers;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Tokenization;
@@ -20,7 +19,7 @@ public class ShardedGenerationTests
         var settings = new RoundSettings { SamplesPerPrompt = 3 };
 
         var whole = RoundPhases.Generate(model, tokenizer, prompts, indices, settings, seed: 9, round: 2);
-        var shards = GenerationShards.Split(prompts.Count, 2).Select((positions, k) => new GenerationShard(positions,
+        var shards = ShardPlan.Cut(prompts.Count, 2, 1).Select((positions, k) => new GenerationShard(positions,
             RoundPhases.Generate(model, tokenizer, positions.Select(p => prompts[p]).ToList(), positions.Select(p => indices[p]).ToList(),
                 settings with { Sampling = settings.Sampling with { BatchSize = 7 } }, seed: 9, round: 2).Select(g => g.ResponseIds.ToList()).ToList())).ToList();
         var merged = GenerationShard.Merge(shards.Select(s => GenerationShard.FromBytes(s.ToBytes())), prompts.Count);
@@ -31,9 +30,9 @@ public class ShardedGenerationTests
     [Fact]
     public void ShardsCoverEveryPromptOnceAndMergeRefusesGapsAndOverlaps()
     {
-        var shards = GenerationShards.Split(10, 3);
+        var shards = ShardPlan.Cut(10, 3, 1);
         Assert.Equal(Enumerable.Range(0, 10), shards.SelectMany(s => s));
-        Assert.Single(GenerationShards.Split(1, 4));
+        Assert.Single(ShardPlan.Cut(1, 4, 1));
         var a = new GenerationShard([0, 1], [[[1]], [[2]]]);
         Assert.Throws<InvalidDataException>(() => GenerationShard.Merge([a], 3));
         Assert.Throws<InvalidDataException>(() => GenerationShard.Merge([a, a], 2));
