@@ -274,7 +274,7 @@ public static class RunSpecMapping
             try { return ModelFolderChecks.Tokenizer(s.Model.HfFolder, s.Model.ChatTemplate, config); }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
             {
-                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.Model.HfFolder}': tokenizer: {e.Message}");
+                problems.Add(e.Message.StartsWith("model.chat_template", StringComparison.Ordinal) || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.Model.HfFolder}': tokenizer: {e.Message}");
             }
         }
         return (null, null);
