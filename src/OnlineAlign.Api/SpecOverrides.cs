@@ -63,7 +63,8 @@ public static class SpecOverrides
             var descriptor = message.Descriptor;
             var field = descriptor.FindFieldByName(segments[i]);
             if (field is null)
-                return $"{path}: '{segments[i]}' is not a field of {(prefix.Length == 0 ? "the run spec" : prefix)} (fields: {string.Join(", ", descriptor.Fields.InDeclarationOrder().Select(f => f.Name))})";
+                return $"{path}: '{segments[i]}' is not a field of {(prefix.Length == 0 ? "the run spec" : prefix)} " +
+                    $"(fields: {string.Join(", ", descriptor.Fields.InDeclarationOrder().Select(f => f.Name))})";
             if (field.IsRepeated || field.IsMap) return $"{path} is a list; a fork cannot set it";
             if (i < segments.Length - 1)
             {
@@ -77,7 +78,8 @@ public static class SpecOverrides
                 message = inner;
                 continue;
             }
-            if (field.FieldType == FieldType.Message) return $"{path} is a section; set one of its fields ({path}.{field.MessageType.Fields.InDeclarationOrder()[0].Name}=...)";
+            if (field.FieldType == FieldType.Message)
+                return $"{path} is a section; set one of its fields ({path}.{field.MessageType.Fields.InDeclarationOrder()[0].Name}=...)";
             if (Parse(field.FieldType, value) is not { } parsed)
                 return $"{path} must be {Kind(field.FieldType)}, got '{value}'";
             field.Accessor.SetValue(message, parsed);

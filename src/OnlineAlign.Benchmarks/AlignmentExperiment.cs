@@ -37,7 +37,8 @@ public static class AlignmentExperiment
     /// <summary>The run spec of one arm: the product's own spec, run through the product's own phases (InProcessRun).</summary>
     public static RunSpec Spec(Settings s, string method, int seed) => new()
     {
-        Name = method, Prompts = new() { Task = s.Task, EvalPrompts = s.EvalPrompts }, Seed = (ulong)seed, SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
+        Name = method, Prompts = new() { Task = s.Task, EvalPrompts = s.EvalPrompts }, Seed = (ulong)seed,
+        SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
         PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
         Consistency = Arms[method].Consistency, EftExamples = s.EftExamples, Reference = s.Reference,
         Judge = new() { Kind = Arms[method].Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },

@@ -62,7 +62,8 @@ public static class RoundBenchmark
         })));
         var spec = new RunSpec
         {
-            Name = "round-benchmark", Model = new() { HfFolder = Path.Combine(folder, "model") }, Prompts = new() { JsonlPath = prompts }, Rounds = s.Rounds, PromptsPerRound = s.Prompts,
+            Name = "round-benchmark", Model = new() { HfFolder = Path.Combine(folder, "model") }, Prompts = new() { JsonlPath = prompts },
+            Rounds = s.Rounds, PromptsPerRound = s.Prompts,
             SamplesPerPrompt = s.Samples, Consistency = "dyn", Seed = 1, Device = s.Device,
             Sampling = new() { Temperature = 1.0, TopP = 1.0, MaxNewTokens = s.NewTokens, BatchSize = s.GenerationBatchSize },
             Judge = new() { Kind = s.Judge, Template = s.JudgeTemplate, Judgements = s.Judgements },

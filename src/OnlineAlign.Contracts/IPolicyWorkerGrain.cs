@@ -29,7 +29,8 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     [Alias("Judge"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Judge(PhaseRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Scores one shard (request.Shard of request.ShardCount) of a round's prompts with this round's and the previous round's judges and writes the raw scores to a blob.</summary>
+    /// <summary>Scores one shard (request.Shard of request.ShardCount) of a round's prompts
+    /// with this round's and the previous round's judges and writes the raw scores to a blob.</summary>
     [Alias("JudgeShard"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> JudgeShard(PhaseRequest request, CancellationToken cancellationToken = default);
 

@@ -45,7 +45,8 @@ public sealed record JudgeSpec
     /// <summary>remote: attempts per request (429, 5xx, timeouts and unreadable bodies are retried with exponential backoff); then the phase fails.</summary>
     public int MaxAttempts { get; init; } = 5;
     public const int MaxAttemptsLimit = 20;
-    /// <summary>remote: the judge's sampling temperature (each request also carries a seed derived from the run seed, round, prompt, sample and judgement).</summary>
+    /// <summary>remote: the judge's sampling temperature
+    /// (each request also carries a seed derived from the run seed, round, prompt, sample and judgement).</summary>
     public double Temperature { get; init; } = 0.7;
     public const int EndpointLength = 2048;
 
@@ -73,7 +74,8 @@ public sealed record JudgeSpec
         p.Length("endpoint", Endpoint, EndpointLength);
         p.Length("api_key_file", ApiKeyFile, limits.PathLength);
         if (ApiKeyEnv is not null && !IsVariableName(ApiKeyEnv))
-            p.Add($"judge.api_key_env '{Cut(ApiKeyEnv)}' is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*, up to 128 characters): it names the variable, it is not the key");
+            p.Add($"judge.api_key_env '{Cut(ApiKeyEnv)}' is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*, up to 128 characters): " +
+                "it names the variable, it is not the key");
         if (Kind == "remote") RemoteProblems(p, limits);
         return p.List;
     }
@@ -85,7 +87,8 @@ public sealed record JudgeSpec
         if (!string.IsNullOrEmpty(ApiKeyEnv) && !string.IsNullOrEmpty(ApiKeyFile))
             p.Add("judge.api_key_env and judge.api_key_file are both set: name one place for the key");
         if (Template == "compact")
-            p.Add("judge.template 'compact' reads the judge's score-digit probabilities, which a remote judge does not give: use rubric, auto or a text with {prompt} and {response}");
+            p.Add("judge.template 'compact' reads the judge's score-digit probabilities, which a remote judge does not give: " +
+                "use rubric, auto or a text with {prompt} and {response}");
         if (string.IsNullOrEmpty(Endpoint)) { p.Add("judge.endpoint is required with judge.kind 'remote' (e.g. https://host/v1)"); return; }
         if (Endpoint.Length > EndpointLength) return; // reported above
         if (!Uri.TryCreate(Endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))

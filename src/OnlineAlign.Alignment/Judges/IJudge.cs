@@ -4,7 +4,8 @@ namespace OnlineAlign.Alignment.Judges;
 
 /// <summary>One prompt's N sampled responses, as text and as token ids.</summary>
 /// <param name="PromptIndex">the prompt's index in the run's prompt order: what a judge's random draws are seeded from</param>
-public sealed record ResponseGroup(PromptItem Item, int[] PromptIds, IReadOnlyList<int[]> ResponseIds, IReadOnlyList<string> ResponseTexts, int PromptIndex = 0);
+public sealed record ResponseGroup(PromptItem Item, int[] PromptIds, IReadOnlyList<int[]> ResponseIds,
+    IReadOnlyList<string> ResponseTexts, int PromptIndex = 0);
 
 /// <summary>Scores per prompt and response; NaN marks a response the judge could not score (excluded).</summary>
 /// <param name="Agreement">a second judge's scores that a pair must agree with to be kept (self-consistency), or null</param>

@@ -28,7 +28,8 @@ public static class JudgeFactory
             new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
                 new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId))),
         // Its answers come over HTTP, asked by the worker (it has the network, the key and the cache); scores reach the round as a ScoredJudge.
-        "remote" => throw new ArgumentException("judge.kind 'remote' is asked over HTTP by the cluster's worker; a run in one process (InProcessRun) cannot use it"),
+        "remote" => throw new ArgumentException(
+            "judge.kind 'remote' is asked over HTTP by the cluster's worker; a run in one process (InProcessRun) cannot use it"),
         _ => throw new ArgumentException($"judge.kind '{s.Judge.Kind}' is not one of {string.Join(", ", JudgeSpec.Kinds)}"),
     };
 

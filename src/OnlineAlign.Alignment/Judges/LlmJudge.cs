@@ -57,7 +57,8 @@ public sealed partial class LlmJudge(DecoderLM judge, ITextTokenizer tokenizer, 
         {
             // Every row of the round is formatted: the prefix all rows share and the cache's size are the whole round's.
             int from = round.Take(positions.Count > 0 ? positions[0] : 0).Sum(g => g.ResponseTexts.Count), count = groups.Sum(g => g.ResponseTexts.Count);
-            flat = Expected(JudgeRows(round), [.. round.Select(g => g.ResponseTexts.Count).Where(n => n > 0)], from..(from + count), cancellationToken)[from..(from + count)];
+            flat = Expected(JudgeRows(round), [.. round.Select(g => g.ResponseTexts.Count).Where(n => n > 0)],
+                from..(from + count), cancellationToken)[from..(from + count)];
         }
         else flat = Sampled(JudgeRows(groups), groups, cancellationToken, out failures);
         var scores = new List<double[]>();

@@ -2,7 +2,8 @@ using OnlineAlign.Alignment.Rounds;
 
 namespace OnlineAlign.Alignment.Judges;
 
-/// <summary>One judgement a remote judge is asked for: response <paramref name="Sample"/> of the round's prompt <paramref name="Prompt"/>, its <paramref name="Judgement"/>-th of k.</summary>
+/// <summary>One judgement a remote judge is asked for: response <paramref name="Sample"/> of the round's prompt <paramref name="Prompt"/>,
+/// its <paramref name="Judgement"/>-th of k.</summary>
 /// <param name="Text">the judge prompt (the template with the question and the response)</param>
 /// <param name="Seed">the request's sampling seed: derived from (run seed, round, prompt, sample, judgement), 31 bits (every server takes those)</param>
 public sealed record JudgeRequest(int Prompt, int Sample, int Judgement, string Text, long Seed)
@@ -60,7 +61,8 @@ public static class RemoteJudgements
     }
 }
 
-/// <summary>A judge whose scores are already known (a remote judge's, read from its answers): the round's metrics are computed from them as from any judge's.</summary>
+/// <summary>A judge whose scores are already known (a remote judge's, read from its answers):
+/// the round's metrics are computed from them as from any judge's.</summary>
 public sealed class ScoredJudge(string kind, JudgeResult result) : IJudge
 {
     public string Kind => kind;

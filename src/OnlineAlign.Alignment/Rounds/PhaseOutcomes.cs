@@ -50,7 +50,8 @@ public sealed record EvalShard(List<int> Positions, double[] Correct, int[] Gree
         T[] M<T>(Func<EvalShard, T[]> part, string what) =>
             ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<T>)part(s))), prompts, $"evaluation {what}");
         return new EvalShard(Enumerable.Range(0, prompts).ToList(), M(s => s.Correct, "checks"), M(s => s.GreedyLengths, "lengths"), M(s => s.Stopped, "stops"),
-            M(s => s.Own, "policy log-probs"), M(s => s.Reference, "reference log-probs"), M(s => s.Initial, "initial log-probs"), M(s => s.SampleLengths, "sample lengths"));
+            M(s => s.Own, "policy log-probs"), M(s => s.Reference, "reference log-probs"),
+            M(s => s.Initial, "initial log-probs"), M(s => s.SampleLengths, "sample lengths"));
     }
 }
 

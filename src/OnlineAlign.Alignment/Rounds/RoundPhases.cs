@@ -287,7 +287,8 @@ public static class RoundPhases
         if (positions.Count == 0) return new EvalShard([], [], [], [], [], [], [], []);
         var prompts = positions.Select(p => evalPrompts[p]).ToList();
         var ids = prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList();
-        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
+        var stop = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0,
+            StopTokenIds = [.. tokenizer.Chat.StopIds], PadTokenId = Math.Max(0, tokenizer.PadId) };
         var greedy = TextGenerator.Generate(policy, ids, stop, maxBatch: batchSize, cancellationToken: cancellationToken);
         var correct = task is null ? prompts.Select(_ => double.NaN).ToArray()
             : prompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).ToArray();

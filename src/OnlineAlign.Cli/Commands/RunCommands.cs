@@ -130,12 +130,14 @@ public static class RunCommands
         var round = new Option<int>("--round") { Description = "the parent's committed round to start from (0: its initial policy)", Required = true };
         var set = new Option<string[]>("--set")
         {
-            Description = $"path=value over the parent's spec, by runs.proto field names (loss.beta=0.05, judge.kind=llm, rounds=2); repeatable, up to {SpecOverrides.MaxOverrides}",
+            Description = "path=value over the parent's spec, by runs.proto field names (loss.beta=0.05, judge.kind=llm, rounds=2); " +
+                $"repeatable, up to {SpecOverrides.MaxOverrides}",
             AllowMultipleArgumentsPerToken = false,
         };
         var name = new Option<string?>("--name") { Description = "the new run's name (prefix of its id; default: the parent's)" };
         var requestId = new Option<string?>("--request-id") { Description = "make the fork safe to repeat: the same id answers the run already started" };
-        var command = new Command("fork", "Start a new run from a committed round of another run, with spec overrides") { RunId, round, set, name, requestId, Follow };
+        var command = new Command("fork",
+            "Start a new run from a committed round of another run, with spec overrides") { RunId, round, set, name, requestId, Follow };
         command.SetAction(async (parse, ct) =>
         {
             var overrides = (parse.GetValue(set) ?? []).ToList();

@@ -57,7 +57,8 @@ public static class RoundJob
             tokenizer = new ByteTokenizer();
             var config = BuiltinModels.ByName(spec.Model.Builtin);
             model = (spec.SftSteps > 0
-                ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Prompts.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
+                ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Prompts.Task),
+                    RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
                     cancellationToken)
                 : BuiltinModels.Create(config, (long)spec.Seed)).Place(device);
         }
@@ -155,13 +156,15 @@ public static class RoundJob
     }
 
     /// <summary>The round's response groups, each with its prompt's index in the run's order (what judge seeds come from).</summary>
-    private static (IVerifiableTask? Task, List<ResponseGroup> Groups) JudgeGroups(Context c, ITextTokenizer tokenizer, IReadOnlyList<IReadOnlyList<int[]>> responses)
+    private static (IVerifiableTask? Task, List<ResponseGroup> Groups) JudgeGroups(Context c, ITextTokenizer tokenizer,
+        IReadOnlyList<IReadOnlyList<int[]>> responses)
     {
         var (task, prompts, indices) = RoundPrompts(c.Spec, c.Request.Round);
         return (task, RoundPhases.Groups(tokenizer, prompts, responses, indices));
     }
 
-    public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged) => Pairs(c, responses, judged, shards: null);
+    public static PairsOutcome Pairs(Context c, IReadOnlyList<IReadOnlyList<int[]>> responses, JudgeOutcome judged)
+        => Pairs(c, responses, judged, shards: null);
 
     /// <summary>
     /// The pairs phase's outcome: the round's pairs planned here, their reference log-probs from the shards (every pair exactly
@@ -172,8 +175,10 @@ public static class RoundJob
         var plan = PlanPairs(c, responses, judged);
         c.Progress("pairs", 0, plan.Pairs.Count);
         var sums = shards is null
-            ? RoundPhases.ReferenceLogProbs(plan, Enumerable.Range(0, plan.Pairs.Count).ToList(), c.Shared(c.Request.Reference), Math.Max(0, c.Tokenizer.PadId), c.Cancellation)
-            : ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<double[]>)s.Sums)), plan.Pairs.Count, "pairs reference log-probs");
+            ? RoundPhases.ReferenceLogProbs(plan, Enumerable.Range(0, plan.Pairs.Count).ToList(),
+                c.Shared(c.Request.Reference), Math.Max(0, c.Tokenizer.PadId), c.Cancellation)
+            : ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<double[]>)s.Sums)),
+                plan.Pairs.Count, "pairs reference log-probs");
         return RoundPhases.SummarizePairs(plan, sums);
     }
 
@@ -222,7 +227,8 @@ public static class RoundJob
         return RoundPhases.SummarizeEvaluation(all, RunSpecMapping.Task(c.Spec) is not null);
     }
 
-    /// <summary>One evaluation shard: shard <paramref name="shard"/> of <paramref name="shards"/> of the evaluation prompts, cut on the KL scorer's chunks.</summary>
+    /// <summary>One evaluation shard: shard <paramref name="shard"/> of <paramref name="shards"/> of the evaluation prompts,
+    /// cut on the KL scorer's chunks.</summary>
     public static EvalShard EvaluateShard(Context c, int shard, int shards)
     {
         var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);

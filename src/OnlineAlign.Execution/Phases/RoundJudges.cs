@@ -38,15 +38,19 @@ internal sealed class RoundJudges : IDisposable
             Initial = c.Shared(r.Initial);
             _reward = c.Spec.Judge.Kind == "reward_model" ? RewardModel.Load(c.Spec.Judge.RewardModelFolder!, c.Device) : null;
             if (_reward is not null)
-                VocabularyCheck.Require(tokenizer, _reward.backbone.Config, "the policy's tokenizer", Path.Combine(c.Spec.Judge.RewardModelFolder!, "config.json"));
+                VocabularyCheck.Require(tokenizer, _reward.backbone.Config, "the policy's tokenizer",
+                    Path.Combine(c.Spec.Judge.RewardModelFolder!, "config.json"));
             var initial = Initial;
             _at = round => JudgeFactory.Create(c.Settings, c.Shared(r.Policy),
-                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256), tokenizer, task, _reward, c.Spec.Seed, round, initial);
+                JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFrom, initial, r.Policy.Sha256 == r.Initial.Sha256),
+                tokenizer, task, _reward, c.Spec.Seed, round, initial);
             Current = _at(r.Round);
             // M0 was trained from nothing: its judgement is its length-normalised log-likelihood.
             Previous = JudgeFactory.Previous(c.Settings, trainedFrom, r.TrainedFrom is null ? null
-                : JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom.Sha256 == r.Initial.Sha256), tokenizer, task, c.Spec.Seed, r.Round);
-            Round0 = () => JudgeFactory.Create(c.Settings, initial, JudgeFactory.ImplicitReference(c.Spec.Reference, _beforeWarmStart, initial, policyIsInitial: true),
+                : JudgeFactory.ImplicitReference(c.Spec.Reference, trainedFromBefore, initial, r.TrainedFrom.Sha256 == r.Initial.Sha256),
+                tokenizer, task, c.Spec.Seed, r.Round);
+            Round0 = () => JudgeFactory.Create(c.Settings, initial,
+                JudgeFactory.ImplicitReference(c.Spec.Reference, _beforeWarmStart, initial, policyIsInitial: true),
                 tokenizer, task, _reward, c.Spec.Seed, 1, initial);
         }
         catch

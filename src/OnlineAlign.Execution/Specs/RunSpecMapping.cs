@@ -97,7 +97,9 @@ public static class RunSpecMapping
         bool countsOutOfRange = problems.Count > 0;
         if (!ReferenceStrategies.Contains(s.Reference)) problems.Add($"reference '{s.Reference}' is not one of {string.Join(", ", ReferenceStrategies)}");
         // SPPO's target is the win rate against the current policy pi_t: its log-ratio must be to pi_t, not to the initial model.
-        if (s.Loss.Kind is "sppo" or "sppo_hard" && s.Reference == "initial") problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss.Kind}': SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
+        if (s.Loss.Kind is "sppo" or "sppo_hard" && s.Reference == "initial")
+            problems.Add($"reference 'initial' does not fit loss.kind '{s.Loss.Kind}': " +
+                "SPPO's log-ratios are to the policy at the round's start (reference previous_round)");
         if (string.IsNullOrEmpty(s.Prompts.JsonlPath) && !BuiltinTasks.Names.Contains(s.Prompts.Task))
             problems.Add($"prompts.task '{s.Prompts.Task}' is not a built-in task ({string.Join(", ", BuiltinTasks.Names)})");
         if (countsOutOfRange || countsOnly) return; // the model and prompt checks allocate in proportion to the counts
@@ -109,8 +111,10 @@ public static class RunSpecMapping
             problems.AddRange(fileProblems);
             if (fileProblems.Count > 0) return;
         }
-        if (s.Judge.Kind == "reward_model" && (string.IsNullOrEmpty(s.Judge.RewardModelFolder) || !File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile))))
-            problems.Add($"judge.reward_model_folder '{s.Judge.RewardModelFolder}' is not a reward model folder (train one with `onlinealign train-reward-model`)");
+        if (s.Judge.Kind == "reward_model" && (string.IsNullOrEmpty(s.Judge.RewardModelFolder)
+            || !File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile))))
+            problems.Add($"judge.reward_model_folder '{s.Judge.RewardModelFolder}' is not a reward model folder " +
+                "(train one with `onlinealign train-reward-model`)");
         if (s.Model.Lora?.AdapterFolder is { } adapter)
         {
             try
@@ -120,10 +124,13 @@ public static class RunSpecMapping
                 string weights = Path.Combine(adapter, Modeling.Checkpoints.PeftAdapter.WeightsFile);
                 if (File.Exists(weights)) Modeling.Checkpoints.SafeTensors.ReadHeader(weights);
             }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException
+                or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
         var (tokenizer, config) = ModelProblems(s, problems);
-        if (tokenizer is not null && s.Judge.Kind == "reward_model" && !string.IsNullOrEmpty(s.Judge.RewardModelFolder) && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
+        if (tokenizer is not null && s.Judge.Kind == "reward_model"
+            && !string.IsNullOrEmpty(s.Judge.RewardModelFolder)
+            && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
             problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.Model.HfFolder));
         var prompts = PromptProblems(s, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
@@ -183,8 +190,10 @@ public static class RunSpecMapping
         string consistency = judges == 2 ? $" (consistency {s.Consistency}: the previous round's judge as well)" : "";
         return total <= s.Budget.MaxTokensPerRound ? null
             : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
-              $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
-              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}, optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
+              $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} " +
+              $"x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
+              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}, " +
+              $"optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
     }
 
@@ -202,7 +211,8 @@ public static class RunSpecMapping
             return MemoryPlanning.Problem(MemoryPlanning.Plan(s, config, maxPromptTokens, device.Cpu, device.Bytes),
                 MemoryPlanning.HostPlan(s, config, device.Cpu), device, s.Model.Lora is not null);
         }
-        catch (OverflowException) { return $"model: the run's memory plan passes 2^63 bytes (model.hf_folder config.json sizes x the spec's counts): it cannot fit {device.Name}"; }
+        catch (OverflowException) { return "model: the run's memory plan passes 2^63 bytes " +
+            $"(model.hf_folder config.json sizes x the spec's counts): it cannot fit {device.Name}"; }
     }
 
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
@@ -210,7 +220,9 @@ public static class RunSpecMapping
 
     /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
-        string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval") : [];
+        string.IsNullOrEmpty(spec.Prompts.JsonlPath)
+            ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval")
+            : [];
 
     /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>
     public static MemoryPlan? Plan(RunSpec s, bool cpu, long? deviceBytes = null)
@@ -249,7 +261,8 @@ public static class RunSpecMapping
     public static (IVerifiableTask? Task, IReadOnlyList<PromptItem> Prompts) TrainingPrompts(RunSpec spec)
     {
         if (!string.IsNullOrEmpty(spec.Prompts.JsonlPath))
-            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.Prompts.JsonlPath, SpecLimits.Default.PromptLineCharacters), spec.Prompts.JsonlPath));
+            return (null, JsonlPrompts.Parse(Files.SpecFiles.ReadLines(spec.Prompts.JsonlPath, SpecLimits.Default.PromptLineCharacters),
+                spec.Prompts.JsonlPath));
         var task = BuiltinTasks.ByName(spec.Prompts.Task);
         return (task, task.Prompts(spec.Rounds * spec.PromptsPerRound, (int)(spec.Seed % int.MaxValue) + 1000, "train"));
     }
@@ -270,11 +283,15 @@ public static class RunSpecMapping
             ModelConfig config;
             // The config's sizes, then the weights' headers against them (nothing is allocated for a tensor here).
             try { config = ModelFolderChecks.Config(s.Model.HfFolder); }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException
+                or FileNotFoundException) { problems.Add("model.hf_folder: " + e.Message); return (null, null); }
             try { return ModelFolderChecks.Tokenizer(s.Model.HfFolder, s.Model.ChatTemplate, config); }
-            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or System.Text.Json.JsonException
+                or ArgumentException or InvalidOperationException or NotSupportedException)
             {
-                problems.Add(e.Message.StartsWith("model.chat_template") || e.Message.Contains("chat template") ? e.Message : $"model.hf_folder '{s.Model.HfFolder}': tokenizer: {e.Message}");
+                problems.Add(e.Message.StartsWith("model.chat_template", StringComparison.Ordinal) || e.Message.Contains("chat template")
+                    ? e.Message
+                    : $"model.hf_folder '{s.Model.HfFolder}': tokenizer: {e.Message}");
             }
         }
         return (null, null);
@@ -302,7 +319,8 @@ public static class RunSpecMapping
         var tooLong = prompts.Where(p => p.Tokens + s.Sampling.MaxNewTokens > context).ToList();
         string where = string.IsNullOrEmpty(s.Prompts.JsonlPath) ? $"prompts.task '{s.Prompts.Task}'" : $"prompts.jsonl_path {s.Prompts.JsonlPath}";
         foreach (var (line, tokens) in tooLong.Take(3))
-            yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; with sampling.max_new_tokens {s.Sampling.MaxNewTokens} it exceeds the model's context of {context}";
+            yield return $"{where}{(line > 0 ? $":{line}" : "")}: the prompt is {tokens} tokens; " +
+                $"with sampling.max_new_tokens {s.Sampling.MaxNewTokens} it exceeds the model's context of {context}";
         if (tooLong.Count > 3) yield return $"{where}: {tooLong.Count - 3} more prompts exceed the context";
     }
 }

@@ -33,7 +33,8 @@ public interface IJudgementCache
 /// </summary>
 public sealed class BlobJudgementCache(CheckpointStore store, string runId, int round, JudgeSpec judge) : IJudgementCache
 {
-    private string Folder => $"runs/{runId}/round-{round:D4}/judge/remote-{PhaseBlobs.Key("remote-judge", new { judge.Endpoint, judge.RemoteModel, judge.Temperature, judge.MaxNewTokens })}";
+    private string Folder => $"runs/{runId}/round-{round:D4}/judge/" +
+        $"remote-{PhaseBlobs.Key("remote-judge", new { judge.Endpoint, judge.RemoteModel, judge.Temperature, judge.MaxNewTokens })}";
 
     public async Task<IReadOnlyDictionary<string, CachedJudgement>> LoadAsync(CancellationToken ct)
     {

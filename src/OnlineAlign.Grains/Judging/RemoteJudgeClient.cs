@@ -80,13 +80,15 @@ public sealed class RemoteJudgeClient
                 throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint} (model '{_spec.RemoteModel}') answered HTTP {e.Status}: {Cut(e.Message)}");
             }
             catch (HttpRequestException e) { why = $"connection failed: {e.Message}"; }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or KeyNotFoundException or FormatException or ArgumentException)
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException
+                or KeyNotFoundException or FormatException or ArgumentException)
             {
                 // A 200 whose body is not a chat completion (a proxy's page, a cut-off body): likely transient, never a score.
                 why = $"a body that is not a chat completion ({e.GetType().Name}: {Cut(e.Message)})";
             }
             if (attempt >= _spec.MaxAttempts)
-                throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint} (model '{_spec.RemoteModel}'): {why}, after {attempt} attempt{(attempt == 1 ? "" : "s")} (judge.max_attempts)");
+                throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint} (model '{_spec.RemoteModel}'): " +
+                    $"{why}, after {attempt} attempt{(attempt == 1 ? "" : "s")} (judge.max_attempts)");
             Interlocked.Increment(ref _retries);
             var wait = TimeSpan.FromTicks(Math.Min(_maxBackoff.Ticks, _backoff.Ticks << Math.Min(attempt - 1, 20)));
             if (serverWait is { } asked && asked > wait) wait = asked < _maxBackoff ? asked : _maxBackoff;

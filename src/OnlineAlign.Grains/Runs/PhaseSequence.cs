@@ -41,7 +41,8 @@ internal sealed class PhaseSequence(
             // A fork's round 0 is a copy of its parent's round, set at its start; only a rollback past that copy (it failed
             // its hash check) clears it, and preparing would warm-start another model: the run fails, saying why.
             if (S.ForkedFrom is { } fork)
-                throw new RunInputException($"round 0 of this fork (the copy of run '{fork.ParentRunId}' round {fork.ParentRound}) is corrupt; fork the parent again");
+                throw new RunInputException(
+                    $"round 0 of this fork (the copy of run '{fork.ParentRunId}' round {fork.ParentRound}) is corrupt; fork the parent again");
             Enter(0, "prepare");
             var prepared = await Worker.Prepare(runId, S.Spec!, S.Epoch, ct);
             await Record(s => s.Initial = prepared.Output);
@@ -145,7 +146,8 @@ internal sealed class PhaseSequence(
         var shards = ShardPlan.Cut(S.Spec!.PromptsPerRound, S.Current!.Replicas, ShardUnits.Generation(S.Spec));
         var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
         {
-            RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions, Shard = k, Epoch = S.Epoch, Initial = S.Initial,
+            RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions,
+            Shard = k, Epoch = S.Epoch, Initial = S.Initial,
         }, ct))));
         return outputs.ToList();
     }
@@ -181,7 +183,8 @@ internal sealed class PhaseSequence(
         Func<IPolicyWorkerGrain, PhaseRequest, Task<PhaseOutput>> shard, Func<PhaseRequest, Task<PhaseOutput>> merge)
     {
         if (shards <= 1) return await Timed(phase, () => merge(request));
-        var outputs = await Task.WhenAll(Enumerable.Range(0, shards).Select(k => Timed(phase, () => shard(Replica(k), request with { Shard = k, ShardCount = shards }))));
+        var outputs = await Task.WhenAll(Enumerable.Range(0, shards)
+            .Select(k => Timed(phase, () => shard(Replica(k), request with { Shard = k, ShardCount = shards }))));
         var merged = await Timed(phase, () => merge(request with { Shards = outputs.Select(o => o.Output).ToList() }));
         return merged with { Metrics = ShardMetrics.Combine(phase, merged.Metrics, outputs.Select(o => o.Metrics).ToList()) };
     }

@@ -37,7 +37,7 @@ public static class RoundCommit
         {
             Round = p.Round,
             Metrics = metrics,
-            Warnings = RoundWarnings.For(metrics, earlier.LastOrDefault()?.Metrics, earlier.FirstOrDefault()?.Metrics),
+            Warnings = RoundWarnings.For(metrics, earlier.Count > 0 ? earlier[earlier.Count - 1].Metrics : null, earlier.Count > 0 ? earlier[0].Metrics : null),
             ManifestPath = p.Trained.Output.Path,
             ManifestSha256 = p.Trained.Output.Sha256,
             Seconds = p.Seconds,

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
 using Orleans.Storage;
@@ -10,6 +11,7 @@ namespace OnlineAlign.Grains.Runs;
 /// about each failure. It runs on the run grain's activation, which owns it; pausing or cancelling stops the
 /// phase in flight (<see cref="StopPhase"/>), and the loop, seeing the run no longer driving, lets its workers go.
 /// </summary>
+[SuppressMessage("Design", "CA1001", Justification = "a CTS without CancelAfter holds nothing unmanaged; the loop may outlive the activation")]
 internal sealed class RoundDriver(
     string runId,
     RunStateGate gate,
@@ -136,7 +138,7 @@ internal sealed class RoundDriver(
         else await Task.Delay(decision.Delay, ct);
     }
 
-    private Task Fail(FailureDecision decision, Exception e) =>
+    private Task<RunStatus> Fail(FailureDecision decision, Exception e) =>
         transition(RunTrigger.Fail, s => s.Error = decision.Error(s.Round, s.Phase, e.Message));
 
     /// <summary>

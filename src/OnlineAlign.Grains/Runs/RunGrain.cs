@@ -215,7 +215,8 @@ public sealed class RunGrain(
     private async Task ReleaseQuietly()
     {
         try { await Registry.Release(RunId); }
-        catch (Exception e) when (FailureClassifier.IsTransient(e)) { log.LogWarning(e, "run {Run}: could not release its place among the runs in progress", RunId); }
+        catch (Exception e) when (FailureClassifier.IsTransient(e)) { log.LogWarning(e,
+            "run {Run}: could not release its place among the runs in progress", RunId); }
     }
 
     private async Task UnregisterReminder()

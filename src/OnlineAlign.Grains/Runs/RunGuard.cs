@@ -18,6 +18,8 @@ public static class RunGuard
     public static RunStatus With(RunStatus status, RunState state)
     {
         var verdict = Of(state.Spec, state.Baseline, state.Rounds);
-        return verdict.BestRound is null ? status : status with { BestRound = verdict.BestRound, BestReason = verdict.BestReason, StopReason = verdict.StopReason };
+        return verdict.BestRound is null
+            ? status
+            : status with { BestRound = verdict.BestRound, BestReason = verdict.BestReason, StopReason = verdict.StopReason };
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OnlineAlign.Contracts;
 using Orleans.Serialization;
 
@@ -8,6 +9,7 @@ namespace OnlineAlign.Grains.Runs;
 /// a phase runs), so every write goes through one gate: a user's transition and the driver's phase records never
 /// race on the ETag. Readers see only what is durable (<see cref="Durable"/>).
 /// </summary>
+[SuppressMessage("Design", "CA1001", Justification = "SemaphoreSlim without a wait handle; a driver loop outliving the activation may still write through it")]
 internal sealed class RunStateGate(string runId, IPersistentState<RunState> state, DeepCopier<RunState> copier)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);

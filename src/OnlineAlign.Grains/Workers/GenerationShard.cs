@@ -18,5 +18,6 @@ public sealed record GenerationShard(List<int> Positions, List<List<int[]>> Resp
 
     /// <summary>Puts the shards' responses back in prompt order; every position must be covered exactly once.</summary>
     public static List<IReadOnlyList<int[]>> Merge(IEnumerable<GenerationShard> shards, int prompts) =>
-        [.. OnlineAlign.Alignment.Rounds.ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<IReadOnlyList<int[]>>)s.Responses)), prompts, "generation")];
+        [.. OnlineAlign.Alignment.Rounds.ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions,
+            (IReadOnlyList<IReadOnlyList<int[]>>)s.Responses)), prompts, "generation")];
 }

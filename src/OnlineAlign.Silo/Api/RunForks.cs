@@ -38,7 +38,8 @@ public static class RunForks
         }
         if (record.CheckpointDeleted)
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"fork_from.round: the checkpoint of round {fork.Round} of run '{fork.RunId}' was removed by its retention (retention.keep_last); fork from a kept round"));
+                $"fork_from.round: the checkpoint of round {fork.Round} of run '{fork.RunId}' was removed by its retention " +
+                    "(retention.keep_last); fork from a kept round"));
         return (record, initial);
     }
 
@@ -46,7 +47,8 @@ public static class RunForks
     /// Copies the round's checkpoint (a LoRA round's adapter with the parent's base, <see cref="ForkFiles"/>) to the
     /// child's round-0 folder. A checkpoint deleted by the parent's retention meanwhile is FAILED_PRECONDITION.
     /// </summary>
-    public static async Task<BlobRef> CopyAsync(CheckpointStore store, string childId, V1.ForkFrom fork, RoundRecord round, RoundRecord initial, CancellationToken ct)
+    public static async Task<BlobRef> CopyAsync(CheckpointStore store, string childId, V1.ForkFrom fork,
+        RoundRecord round, RoundRecord initial, CancellationToken ct)
     {
         try
         {

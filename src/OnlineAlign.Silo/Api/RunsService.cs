@@ -35,11 +35,13 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
     private async Task<V1.Run> Fork(V1.StartRunRequest request, string? requestId, V1.ForkFrom fork, CancellationToken ct)
     {
         if (request.Spec is not null)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "spec: leave it unset with fork_from (the parent's spec is used, with fork_from.overrides)"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                "spec: leave it unset with fork_from (the parent's spec is used, with fork_from.overrides)"));
         if (!RunIds.IsValid(fork.RunId) || !await cluster.GetGrain<IRunRegistryGrain>(0).Contains(fork.RunId))
             throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
         var parentGrain = cluster.GetGrain<IRunGrain>(fork.RunId);
-        var parent = await Call(parentGrain.Get) ?? throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
+        var parent = await Call(parentGrain.Get)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"fork_from.run_id: {NotFound(fork.RunId).Status.Detail}"));
         var (round, initial) = await Call(() => RunForks.Round(parentGrain, fork));
         var spec = SpecConversion.FromProto(RunForks.Spec(parent, fork));
         await RequireValid(spec);
