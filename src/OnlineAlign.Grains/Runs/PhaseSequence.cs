@@ -11,9 +11,10 @@ namespace OnlineAlign.Grains.Runs;
 /// The phase sequence of a run: prepare the initial policy, evaluate it as round 0, then for each round generate,
 /// judge, pairs, train, evaluate and commit, and complete after the last. Each phase's output is recorded in the
 /// persisted state the moment it exists, so after a crash a run goes on from the first phase without an output.
-/// Failures are the <see cref="RoundDriver"/>'s to handle; this class only does the next step.
+/// Failures are the <see cref="RoundDriver"/>'s to handle; this class only does the next step. How a phase is spread over
+/// the round's replicas is in PhaseSequence.Shards.cs.
 /// </summary>
-internal sealed class PhaseSequence(
+internal sealed partial class PhaseSequence(
     string runId,
     RunStateGate gate,
     IGrainFactory grains,
@@ -137,61 +138,6 @@ internal sealed class PhaseSequence(
         await Commit(evaluated, clock);
     }
 
-    /// <summary>
-    /// Generation, split into contiguous prompt shards cut on the batch boundaries, one per replica, run side by side;
-    /// `generation_replicas: 0` is one replica per GPU silo active at the round's start. The split never changes what is sampled.
-    /// </summary>
-    private async Task<List<PhaseOutput>> Generate(int round, CancellationToken ct)
-    {
-        var shards = ShardPlan.Cut(S.Spec!.PromptsPerRound, S.Current!.Replicas, ShardUnits.Generation(S.Spec));
-        var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
-        {
-            RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions,
-            Shard = k, Epoch = S.Epoch, Initial = S.Initial,
-        }, ct))));
-        return outputs.ToList();
-    }
-
-    /// <summary>
-    /// The judge phase over the round's replicas: each scores a shard of the prompts (cut on the judges' batch boundaries)
-    /// into its own blob, then replica 0 merges them (every prompt exactly once) and computes the metrics from the merged
-    /// scores. A round too small to cut is judged whole on replica 0, as it always was; so is a remote judge's (replica 0
-    /// asks the endpoint, with the round's cache of answers, under the endpoint's own concurrency limit).
-    /// </summary>
-    private async Task<PhaseOutput> Judge(PhaseRequest request, CancellationToken ct)
-    {
-        int shards = S.Spec!.Judge.Kind == "remote" ? 1 : ShardPlan.Cut(S.Spec.PromptsPerRound, S.Current!.Replicas, ShardUnits.Judge(S.Spec)).Count;
-        return await Sharded("judge", request, shards, (replica, r) => replica.JudgeShard(r, ct), r => Worker.Judge(r, ct));
-    }
-
-    /// <summary>
-    /// Evaluation over the replicas: each evaluates a shard of the held-out prompts (cut on the KL scorer's chunks), then
-    /// replica 0 computes the metrics from the merged per-prompt results. Built-in tasks have spec.eval_prompts of them.
-    /// </summary>
-    private Task<PhaseOutput> Evaluate(PhaseRequest request, int replicas, CancellationToken ct)
-    {
-        int prompts = string.IsNullOrEmpty(request.Spec.Prompts.JsonlPath) ? request.Spec.Prompts.EvalPrompts : 0;
-        int shards = ShardPlan.Cut(prompts, replicas, ShardUnits.Evaluation).Count;
-        return Sharded("evaluate", request, shards, (replica, r) => replica.EvaluateShard(r, ct), r => Worker.Evaluate(r, ct));
-    }
-
-    /// <summary>
-    /// A phase whose worker cuts its items: shard k of n on replica k, side by side, each into its own blob; then replica 0
-    /// merges them (every item exactly once) and computes the phase's metrics once. One shard: the phase runs whole on replica 0.
-    /// </summary>
-    private async Task<PhaseOutput> Sharded(string phase, PhaseRequest request, int shards,
-        Func<IPolicyWorkerGrain, PhaseRequest, Task<PhaseOutput>> shard, Func<PhaseRequest, Task<PhaseOutput>> merge)
-    {
-        if (shards <= 1) return await Timed(phase, () => merge(request));
-        var outputs = await Task.WhenAll(Enumerable.Range(0, shards)
-            .Select(k => Timed(phase, () => shard(Replica(k), request with { Shard = k, ShardCount = shards }))));
-        var merged = await Timed(phase, () => merge(request with { Shards = outputs.Select(o => o.Output).ToList() }));
-        return merged with { Metrics = ShardMetrics.Combine(phase, merged.Metrics, outputs.Select(o => o.Metrics).ToList()) };
-    }
-
-    /// <summary>The replicas a round starting now uses: the spec's count, or (0) one per GPU silo active now.</summary>
-    private int ReplicasNow() => S.Spec!.GenerationReplicas > 0 ? S.Spec.GenerationReplicas : Math.Max(1, activeGpuSilos());
-
     /// <summary>Commit: the round exists (and becomes visible to readers) once its record is durable.</summary>
     private async Task Commit(PhaseOutput evaluated, System.Diagnostics.Stopwatch clock)
     {
@@ -205,21 +151,6 @@ internal sealed class PhaseSequence(
         });
         RunTelemetry.RoundCommitted(runId, S.Rounds[^1].Round, S.Rounds[^1].Metrics);
         await ApplyRetention();
-    }
-
-    /// <summary>
-    /// A phase call, with what it cost beyond the worker's own time (messages, queueing, serialization) as
-    /// time/overhead/{phase}: the worker reports its compute and storage time, the caller sees the whole call.
-    /// </summary>
-    private static async Task<PhaseOutput> Timed(string phase, Func<Task<PhaseOutput>> call)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var output = await call();
-        double inWorker = output.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);
-        return output with
-        {
-            Metrics = new Dictionary<string, double>(output.Metrics) { [$"time/overhead/{phase}"] = Math.Max(0, clock.Elapsed.TotalSeconds - inWorker) },
-        };
     }
 
     /// <summary>Shows the phase being worked on (in memory: only finished phases' outputs are worth a state write).</summary>
