@@ -82,3 +82,12 @@ public sealed class PromptSpecConverter : IConverter<PromptSpec, SpecSectionJson
     public PromptSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<PromptSpec>();
     public SpecSectionJson ConvertToSurrogate(in PromptSpec value) => SpecSectionJson.From(value);
 }
+
+// The LoRA section travels inside the model section's JSON; its converter also makes it a known type, which the JSON
+// grain storage's type allow-list requires to read a persisted run state back (a silo restarted mid-run reads it).
+[RegisterConverter]
+public sealed class LoraSpecConverter : IConverter<LoraSpec, SpecSectionJson>
+{
+    public LoraSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<LoraSpec>();
+    public SpecSectionJson ConvertToSurrogate(in LoraSpec value) => SpecSectionJson.From(value);
+}

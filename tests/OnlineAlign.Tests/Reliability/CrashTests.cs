@@ -73,7 +73,13 @@ public class CrashTests
         cluster.Faults.Release("train/round-2/step");
         await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(1);
-        await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
+        try { await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5)); }
+        catch (Exception e)
+        {
+            // What the restarted silo logged is what explains a run that does not resume (a state it cannot read, say).
+            string output = cluster.Silos[1].Output;
+            throw new InvalidOperationException($"{e.Message}; the restarted silo's output ends:\n{output[Math.Max(0, output.Length - 6000)..]}", e);
+        }
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
         Assert.Equal([1, 2], rounds.Select(r => r.Round));
 
