@@ -15,7 +15,7 @@ public static class RoundWarnings
             warnings.Add($"judge scores collapsed to one value ({Get(current, "judge/score_mean"):F4}): no preference signal this round");
         if (Get(current, "judge/unscored_rate") > 0.1)
             warnings.Add($"the judge left {Get(current, "judge/unscored_rate") * 100:F0}% of the responses unscored (no score in its judgement): " +
-                         "they take part in no pair; judgements cut off before their score are the usual cause");
+                         "they take part in no pair; judgements cut off before their score are the usual cause (judge.max_new_tokens)");
         if (first is not null && Get(first, "generation/length_mean") > 0)
         {
             double ratio = Get(current, "generation/length_mean") / Get(first, "generation/length_mean");

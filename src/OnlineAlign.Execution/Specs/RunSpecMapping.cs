@@ -142,6 +142,10 @@ public static class RunSpecMapping
             if (device is not null && problems.Count == 0 && lengths.Count > 0
                 && PlanProblem(s, config, lengths.Max(l => l.Tokens), device) is { } tooBig)
                 problems.Add(tooBig);
+            if (problems.Count == 0 && lengths.Count > 0
+                && JudgeContextProblem(s, tokenizer, prompts[Enumerable.Range(0, lengths.Count).MaxBy(i => lengths[i].Tokens)].Prompt,
+                    config.MaxPositions) is { } judgeTooLong)
+                problems.Add(judgeTooLong);
         }
         if (s.Device is not ("auto" or "cpu" or "cuda") && !s.Device.StartsWith("cuda:", StringComparison.Ordinal))
             problems.Add($"device '{s.Device}' is not one of cpu, cuda, cuda:N, auto");
@@ -195,6 +199,27 @@ public static class RunSpecMapping
               $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}, " +
               $"optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
+    }
+
+    /// <summary>
+    /// The refusal of a spec whose sampled LLM judgement cannot fit the model's context: the judge reads the template around
+    /// the longest prompt and a response of up to sampling.max_new_tokens, then writes up to judge.max_new_tokens (a
+    /// justification before its score), and the decoder refuses a row longer than the context once the judge phase runs.
+    /// Compact judgements write nothing; a remote judge's context is the endpoint's. Null when it fits.
+    /// </summary>
+    public static string? JudgeContextProblem(RunSpec s, ITextTokenizer tokenizer, string longestPrompt, int context)
+    {
+        string template = JudgeTemplate(s);
+        if (s.Judge.Kind is not ("llm" or "self_consistent") || template == "compact") return null;
+        int read = Alignment.Training.Examples.PromptIds(tokenizer, Alignment.Judges.JudgePrompts.Format(template, longestPrompt, "")).Length
+            + s.Sampling.MaxNewTokens;
+        if (read + s.Judge.MaxNewTokens <= context) return null;
+        string name = Alignment.Judges.JudgePrompts.Templates.Contains(template) ? $"'{template}'" : "(a text template)";
+        return $"judge.max_new_tokens {s.Judge.MaxNewTokens}: the LLM judge reads judge.template {name} around the longest prompt and a " +
+               $"response of up to sampling.max_new_tokens {s.Sampling.MaxNewTokens} ({read} tokens), then writes its judgement: " +
+               $"{read + s.Judge.MaxNewTokens} tokens exceed the model's context of {context}" +
+               (context - read >= 1 ? $"; judgements of up to {context - read} tokens fit, but a judgement cut off before its score goes unscored" : "") +
+               "; use judge.template compact (the score digit's probabilities, nothing written), a shorter template or a model with a longer context";
     }
 
     /// <summary>The LLM judge template's own tokens (without the prompt and response it frames); 0 where no LLM judges.</summary>

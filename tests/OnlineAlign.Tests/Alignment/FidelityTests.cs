@@ -195,6 +195,49 @@ public class FidelityTests
         Assert.Equal(expected.Average(), judged.Metrics["consistency/C"], 6);
     }
 
+    /// <summary>
+    /// self_consistent's first round (Self-Consistency of Internal Reward Models): the LLM judge's scores travel with the
+    /// policy's implicit DPO reward, log pi_M1 - log pi_M0 summed over the response (M0: the model before the warm start),
+    /// not with M1's length-normalised likelihood, which is no reward the policy was trained towards.
+    /// </summary>
+    [Fact]
+    public void SelfConsistentsFirstRoundAgreementIsTheImplicitRewardAgainstM0()
+    {
+        var spec = new RunSpec
+        {
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 4, SamplesPerPrompt = 4,
+            Consistency = "none", Seed = 3, Device = "cpu", Judge = new() { Kind = "self_consistent", Judgements = 1 },
+        };
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("scir-m0"));
+        run.Prepare();
+        var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0) };
+        var m1Ref = new BlobRef { Path = folders["m1"], Sha256 = "m1" };
+        using var models = new ModelCache();
+        var context = new RoundJob.Context(new PhaseRequest { RunId = "scir-m0", Spec = spec, Round = 1, Policy = m1Ref, Initial = m1Ref },
+            folders, TorchSharp.torch.CPU, models, (_, _, _) => { }, CancellationToken.None);
+        var tokenizer = context.Tokenizer;
+        var (_, prompts, _) = RoundJob.RoundPrompts(spec, 1);
+        string[] texts = ["0123", "32", "1032547698", "9"];
+        var responses = prompts.Select(_ => (IReadOnlyList<int[]>)texts.Select(t => Examples.ResponseIds(tokenizer, t)).ToList()).ToList();
+        var judged = RoundJob.Judge(context, responses);
+
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        var m1 = context.Shared(m1Ref);
+        var expected = prompts.Select((p, i) =>
+        {
+            var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
+            var underM0 = ResponseLogProbs.Score(m0, rows);
+            return ResponseLogProbs.Score(m1, rows).Zip(underM0, (a, b) => a.TokenLogProbs.Sum(x => (double)x) - b.TokenLogProbs.Sum(x => (double)x)).ToArray();
+        }).ToArray();
+        var likelihood = prompts.Select((p, i) => ResponseLogProbs.Score(m1, responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList())
+            .Select(s => s.TokenLogProbs.Average(x => (double)x)).ToArray()).ToArray();
+        Assert.NotNull(judged.Agreement);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.Equal(expected[i], judged.Agreement[i], (a, b) => Math.Abs(a - b) < 1e-3);
+        // The two readings rank these responses differently somewhere: the case tells them apart.
+        Assert.Contains(Enumerable.Range(0, expected.Length), i => TauB(expected[i], likelihood[i]) < 0.99);
+    }
+
     /// <summary>Kendall's tau-b, pair by pair: (concordant - discordant) / sqrt((n0 - ties in x) (n0 - ties in y)).</summary>
     private static double TauB(double[] x, double[] y)
     {
