@@ -4,7 +4,9 @@ namespace OnlineAlign.Alignment.Judges;
 /// Self-consistency of internal reward models (Zhou et al. 2025): the policy judges twice, as an LLM judge
 /// (its generative reward) and through its implicit DPO reward. The scores are the first judge's; the
 /// second's travel along as <see cref="JudgeResult.Agreement"/>, and a pair is trained on only when both
-/// judges order it the same way (pairs where they disagree are dropped and counted).
+/// judges order it the same way (pairs where they disagree are dropped and counted). This is the paper's data filter,
+/// with both judges' scores taken once before the round trains; its consistency loss (both internal reward models
+/// trained towards agreement at every step) is not implemented.
 /// </summary>
 public sealed class AgreementJudge(IJudge scores, IJudge agreement) : IJudge
 {
