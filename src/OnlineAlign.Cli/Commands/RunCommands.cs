@@ -173,7 +173,11 @@ public static class RunCommands
             var request = new ListRoundsRequest { RunId = parse.GetValue(RunId)!, IncludeSuperseded = parse.GetValue(all) };
             var client = ApiConnection.Client(parse);
             var run = await client.GetRunAsync(new GetRunRequest { RunId = request.RunId }, cancellationToken: ct);
-            AnsiConsole.Write(RunWatcher.RoundsTable(await client.ListRoundsAsync(request, cancellationToken: ct), run.HasBestRound ? run.BestRound : null));
+            var listed = await client.ListRoundsAsync(request, cancellationToken: ct);
+            AnsiConsole.Write(RunWatcher.RoundsTable(listed, run.HasBestRound ? run.BestRound : null));
+            // The rounds' warnings (an unscored judge, collapsed scores, length drift), as `watch` printed them.
+            foreach (var r in listed.Rounds)
+                foreach (var w in r.Warnings) AnsiConsole.MarkupLine($"[yellow]round {r.Round} warning:[/] {Markup.Escape(w)}");
             if (run.HasBestRound) AnsiConsole.MarkupLine($"best round {run.BestRound} (the guard): {Markup.Escape(run.BestReason)}");
             return 0;
         });
