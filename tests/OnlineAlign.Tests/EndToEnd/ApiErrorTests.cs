@@ -62,6 +62,13 @@ public class ApiErrorTests
                      "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000",
                      "eft_source 'the_internet' is not one of corruptions, own_samples", "judge.max_new_tokens must be between 1 and 4096, got 5000" })
             Assert.Contains(expected, newerError.Status.Detail);
+        // Self-Rewarding's rubric cannot fit the built-in model's context: refused at StartRun, not in the judge phase.
+        var rubric = LocalTestCluster.SmallSpec();
+        rubric.Judge = new JudgeSpec { Kind = "llm", Template = "rubric" };
+        var rubricError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = rubric }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, rubricError.StatusCode);
+        Assert.Contains("judge.max_new_tokens 256: the LLM judge reads judge.template 'rubric'", rubricError.Status.Detail);
+        Assert.Contains("exceed the model's context of 128", rubricError.Status.Detail);
         // This session's fields: LoRA, the chat template, the planned batch (0 is valid, below it is not).
         var lora = LocalTestCluster.SmallSpec();
         lora.Model = new ModelSpec { ChatTemplate = "vicuna", Lora = new LoraSpec { R = 0, Alpha = double.NaN, Dropout = 1, TargetModules = { "c_attn" } } };
