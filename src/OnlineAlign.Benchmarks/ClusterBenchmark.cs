@@ -13,12 +13,12 @@ namespace OnlineAlign.Benchmarks;
 public static class ClusterBenchmark
 {
     public sealed record Settings(string Model, int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers,
-        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000);
+        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000, int[]? Silos = null);
 
     /// <summary>The built-in tiny model, or a random-weight model of a benchmark shape saved as a Hugging Face folder.</summary>
     private static string? _modelFolder;
 
-    private static RunSpec Spec(Settings s, int? prompts = null, int? samples = null, int replicas = 1) => new()
+    internal static RunSpec Spec(Settings s, int? prompts = null, int? samples = null, int replicas = 1) => new()
     {
         Name = "bench", Rounds = s.Rounds, PromptsPerRound = prompts ?? s.Prompts, SamplesPerPrompt = samples ?? s.Samples,
         SftSteps = s.SftSteps, Seed = 1, Device = "cpu", GenerationReplicas = replicas,
@@ -38,6 +38,12 @@ public static class ClusterBenchmark
             _modelFolder = Path.Combine(data, "model");
             using var model = OnlineAlign.Modeling.BuiltinModels.Create(ModelShapes.ByName(s.Model), 1);
             OnlineAlign.Modeling.Checkpoints.HfCheckpoint.Save(model, _modelFolder, new OnlineAlign.Modeling.Tokenization.ByteTokenizer().HfFiles());
+        }
+        if (what == "scale")
+        {
+            // Its own clusters: a control silo and 1, then 2, GPU-tagged silos (ClusterScaleBenchmark).
+            await ClusterScaleBenchmark.RunAsync(s, n => Spec(s, replicas: n), data, report);
+            return;
         }
         await using var cluster = await LocalCluster.StartAsync(data, _ => { }, CancellationToken.None);
         var client = ApiConnection.Client(cluster.ApiAddress, null);
@@ -70,7 +76,7 @@ public static class ClusterBenchmark
                 await ListMany(client, s.Runs, report);
                 break;
             default:
-                throw new ArgumentException($"cluster benchmark '{what}' is not one of phases, scaling, load, list");
+                throw new ArgumentException($"cluster benchmark '{what}' is not one of phases, scaling, load, list, scale");
         }
     }
 
@@ -111,7 +117,7 @@ public static class ClusterBenchmark
         report.WriteLine($"all {seen} runs in {pages + 1} pages of 100: {clock.Elapsed.TotalSeconds:F2} s");
     }
 
-    private static async Task<List<RoundMetrics>> RunToEnd(Runs.RunsClient client, RunSpec spec)
+    internal static async Task<List<RoundMetrics>> RunToEnd(Runs.RunsClient client, RunSpec spec)
     {
         var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
         while (true)

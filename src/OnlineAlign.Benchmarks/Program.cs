@@ -8,8 +8,10 @@ using static TorchSharp.torch;
 //         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream]
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
-//   cluster phases|scaling|load|list [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
+//   cluster phases|scaling|load|list|scale [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000]
+//         [--silos 1,2]   (scale: the same run on a control silo + 1, then 2, GPU-tagged CPU silos, one torch thread each;
+//         `cluster-scale` is the same as `cluster scale`)
 //   storage [--mb 64,256]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
 //         [--samples 4] [--new 64] [--batch 8] [--gen-batch 64] [--judge implicit|llm] [--judge-template rubric|compact]
@@ -91,8 +93,8 @@ switch (command)
             BatchSize: int.Parse(Arg("batch", "0"), CultureInfo.InvariantCulture),
             LoraRank: int.Parse(Arg("lora", "0"), CultureInfo.InvariantCulture)), report);
         break;
-    case "cluster":
-        await ClusterBenchmark.RunAsync(args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(
+    case "cluster" or "cluster-scale":
+        await ClusterBenchmark.RunAsync(command == "cluster-scale" ? "scale" : args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(
             Model: Arg("model", "tiny"),
             Rounds: int.Parse(Arg("rounds", "3"), CultureInfo.InvariantCulture),
             Prompts: int.Parse(Arg("prompts", "256"), CultureInfo.InvariantCulture),
@@ -102,7 +104,8 @@ switch (command)
             Watchers: int.Parse(Arg("watchers", "50"), CultureInfo.InvariantCulture),
             GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200"), CultureInfo.InvariantCulture),
             LoadSeconds: int.Parse(Arg("load-seconds", "30"), CultureInfo.InvariantCulture),
-            Runs: int.Parse(Arg("runs", "2000"), CultureInfo.InvariantCulture)), report);
+            Runs: int.Parse(Arg("runs", "2000"), CultureInfo.InvariantCulture),
+            Silos: Arg("silos", "1,2").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray()), report);
         break;
     case "round":
         RoundBenchmark.Run(RoundBenchmark.Parse(Arg), report);

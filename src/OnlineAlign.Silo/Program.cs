@@ -154,6 +154,7 @@ builder.Services.AddOpenTelemetry()
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
 
 var app = builder.Build();
+RunTelemetry.ObserveGpuSilos(app.Services.GetRequiredService<GpuSilos>().ActiveCount);
 app.UsePortGate(api, observability);
 app.MapGrpcHealthChecksService();
 app.MapGrpcService<RunsService>();

@@ -109,7 +109,7 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>The silo host built beside this CLI (same configuration), or ONLINEALIGN_SILO_DLL.</summary>
-    private static string SiloDll()
+    public static string SiloDll()
     {
         var configured = Environment.GetEnvironmentVariable("ONLINEALIGN_SILO_DLL");
         if (!string.IsNullOrEmpty(configured)) return configured;

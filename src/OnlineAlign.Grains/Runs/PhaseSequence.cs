@@ -92,6 +92,7 @@ internal sealed partial class PhaseSequence(
                 s.ReplicasUsed = Math.Max(s.ReplicasUsed, replicas);   // so that all of them are retired
             });
         }
+        await PlaceReplicas();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Task RecordPhase(Action<RoundProgress> set) => Record(s =>
         {
@@ -136,6 +137,27 @@ internal sealed partial class PhaseSequence(
         Enter(round, "evaluate");
         var evaluated = await Evaluate(request, S.Current!.Replicas, ct);
         await Commit(evaluated, clock);
+    }
+
+    /// <summary>The replica count of the last round this activation started (null: none yet).</summary>
+    private int? _replicasPlaced;
+
+    /// <summary>
+    /// A worker is placed when it activates, over the GPU silos present then (consecutive silos from the run's hash). When
+    /// a round's replica count differs from the last round's (a GPU silo joined or left), the run's workers are let go
+    /// first, so each is placed again over the silos present now: a silo that joined takes a share instead of two
+    /// replicas sharing an old one. Their models load again from the silos' checkpoint caches; the count rarely changes.
+    /// </summary>
+    private async Task PlaceReplicas()
+    {
+        int replicas = S.Current!.Replicas;
+        if (_replicasPlaced is { } placed && placed != replicas)
+        {
+            log.LogInformation("run {Run} round {Round}: {Replicas} replicas (the last round had {Placed}): its workers are placed again",
+                runId, S.Current.Round, replicas, placed);
+            for (int k = 0; k < Math.Max(1, S.ReplicasUsed); k++) await Replica(k).Retire();
+        }
+        _replicasPlaced = replicas;
     }
 
     /// <summary>Commit: the round exists (and becomes visible to readers) once its record is durable.</summary>

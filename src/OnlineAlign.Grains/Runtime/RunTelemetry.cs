@@ -42,6 +42,14 @@ public static class RunTelemetry
         }, "By", "This silo process's resident memory and managed heap");
     }
 
+    /// <summary>
+    /// The GPU silos this silo sees active now (members whose metadata says so): the replicas `generation_replicas: 0`
+    /// gives a round that starts now. Called once by the silo host.
+    /// </summary>
+    public static void ObserveGpuSilos(Func<int> count) =>
+        Meter.CreateObservableGauge("onlinealign.cluster.gpu_silos", () => count(), "{silo}",
+            "GPU silos active in this silo's membership view (the replicas generation_replicas 0 gives a round starting now)");
+
     /// <summary>A committed round (or round 0, the evaluated initial policy) of a run.</summary>
     public static void RoundCommitted(string runId, int round, IReadOnlyDictionary<string, double> metrics)
     {

@@ -101,7 +101,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     public Task<PhaseOutput> JudgeShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge-shard", ct,
         [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
         {
-            log.LogInformation("run {Run} round {Round} judge shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
+            await ShardStarted(r, "judge", ct);
             var responses = await Responses(r, ct);
             var scores = await Compute(() => RoundJob.JudgeShard(c, responses, r.Shard, r.ShardCount));
             return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(scores), ct), new Dictionary<string, double>());
@@ -120,7 +120,7 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     public Task<PhaseOutput> PairsShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "pairs", ct, ct => Phase(r, "pairs-shard", ct,
         [r.Policy, r.Reference, r.Initial], async (c, prefix) =>
         {
-            log.LogInformation("run {Run} round {Round} pairs shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
+            await ShardStarted(r, "pairs", ct);
             var responses = await Responses(r, ct);
             var judged = await store.ReadAsync(Pointer(r.Judged!), PhaseBlobs.Reader<JudgeOutcome>("judge output"), ct);
             var shard = await Compute(() => RoundJob.PairsShard(c, responses, judged, r.Shard, r.ShardCount));
@@ -181,10 +181,20 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     public Task<PhaseOutput> EvaluateShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "evaluate", ct, ct => Phase(r, "evaluate-shard", ct,
         [r.Trained, r.Initial, r.Reference, r.Policy], async (c, prefix) =>
         {
-            log.LogInformation("run {Run} round {Round} evaluate shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
+            await ShardStarted(r, "evaluate", ct);
             var shard = await Compute(() => RoundJob.EvaluateShard(c, r.Shard, r.ShardCount));
             return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(shard), ct), new Dictionary<string, double>());
         }));
+
+    /// <summary>
+    /// A shard of a sharded phase begins here: logged (which silo ran which shard), and a fault point of its own,
+    /// "{phase}-shard/round-{R}/shard-{K}", so a test can hold one shard on one silo while the others go on.
+    /// </summary>
+    private async Task ShardStarted(PhaseRequest r, string phase, CancellationToken ct)
+    {
+        log.LogInformation("run {Run} round {Round} {Phase} shard {Shard} started on this silo", r.RunId, r.Round, phase, r.Shard);
+        await faults.ReachAsync($"{phase}-shard/round-{r.Round}/shard-{r.Shard}", ct);
+    }
 
     /// <summary>A sharded phase's shard outputs, in shard order (null: the phase was not sharded).</summary>
     private async Task<List<T>?> ReadShards<T>(PhaseRequest r, string what, CancellationToken ct)

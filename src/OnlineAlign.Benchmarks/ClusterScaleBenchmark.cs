@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Globalization;
+using OnlineAlign.Api.V1;
+using OnlineAlign.Cli.Client;
+using OnlineAlign.Cli.Local;
+using OnlineAlign.Storage;
+
+namespace OnlineAlign.Benchmarks;
+
+/// <summary>
+/// `cluster scale`: the same run on a control silo plus 1, then 2 (--silos), GPU-tagged CPU silos, each silo its own
+/// process with one torch thread, each count on a fresh cluster (no warm checkpoint cache carried over); the spec's
+/// replica count is the GPU silo count. Reports each phase's time (its slowest shard plus the merge) and the round's
+/// wall time per silo count, and the speed-up over the first count.
+/// </summary>
+public static class ClusterScaleBenchmark
+{
+    private static readonly string[] Phases = ["generate", "judge", "pairs", "train", "evaluate"];
+    private static readonly int[] DefaultSilos = [1, 2];
+
+    public static async Task RunAsync(ClusterBenchmark.Settings s, Func<int, RunSpec> spec, string data, TextWriter report)
+    {
+        int[] counts = s.Silos is { Length: > 0 } given ? given : DefaultSilos;
+        report.WriteLine($"clusters: Azurite + 1 control silo + {string.Join(" / ", counts)} GPU-tagged CPU silos (Silo:TorchThreads 1 each); " +
+            $"spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, {s.NewTokens} new tokens, model {s.Model}, replicas = GPU silos");
+        report.WriteLine($"load average before: {LoadAverage()}");
+        var results = new List<(int Silos, List<RoundMetrics> Rounds)>();
+        foreach (int n in counts)
+        {
+            await using var cluster = await ScaleCluster.StartAsync(Path.Combine(data, $"silos-{n}"), n);
+            var rounds = await ClusterBenchmark.RunToEnd(ApiConnection.Client(cluster.ApiAddress, null), spec(n));
+            results.Add((n, rounds));
+            report.WriteLine($"{n} GPU silo(s): done; load average now {LoadAverage()}");
+        }
+        report.WriteLine("mean over the rounds, seconds: the phase's compute (slowest shard + merge) | with the grain-call overhead; " +
+                         "speed-up against " + counts[0] + " GPU silo(s)");
+        report.WriteLine($"{"phase",-10}" + string.Join("", results.Select(r => $"{r.Silos + " silo(s)",24}")) +
+                         string.Join("", results.Skip(1).Select(r => $"{"speed-up x" + r.Silos,22}")));
+        foreach (var phase in Phases.Append("round"))
+        {
+            var times = results.Select(r => (Compute: Mean(r.Rounds, phase, overhead: false), Wall: Mean(r.Rounds, phase, overhead: true))).ToList();
+            report.WriteLine($"{phase,-10}" + string.Join("", times.Select(t => $"{t.Compute,11:F2} | {t.Wall,10:F2}")) +
+                             string.Join("", times.Skip(1).Select(t => $"{times[0].Compute / t.Compute,10:F2} | {times[0].Wall / t.Wall,9:F2}")));
+        }
+        foreach (var (n, rounds) in results)
+            report.WriteLine($"{n} GPU silo(s): shards per phase (last round) " + string.Join(", ", Phases.Select(p =>
+                $"{p} {(rounds[^1].Metrics.TryGetValue($"shards/{p}/count", out var c) ? c : 1).ToString(CultureInfo.InvariantCulture)}")));
+    }
+
+    /// <summary>time/{phase} (and time/overhead/{phase}) averaged over the rounds; "round" is time/round, the round's wall time.</summary>
+    private static double Mean(List<RoundMetrics> rounds, string phase, bool overhead) => rounds.Average(r =>
+        phase == "round" ? r.Metrics["time/round"]
+        : r.Metrics.GetValueOrDefault($"time/{phase}") + (overhead ? r.Metrics.GetValueOrDefault($"time/overhead/{phase}") : 0));
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    /// <summary>Azurite, one control silo (the API and the orchestrator) and N GPU-tagged silos, as child processes on loopback.</summary>
+    private sealed class ScaleCluster : IAsyncDisposable
+    {
+        private readonly List<Process> _silos = new();
+        private AzuriteProcess? _azurite;
+        public string ApiAddress { get; private set; } = "";
+
+        public static async Task<ScaleCluster> StartAsync(string data, int gpuSilos)
+        {
+            var cluster = new ScaleCluster();
+            try
+            {
+                cluster._azurite = await AzuriteProcess.StartAsync(Path.Combine(data, "azurite"));
+                string clusterId = "scale-" + Guid.NewGuid().ToString("N")[..8];
+                int metricsPort = 0;
+                foreach (var (role, i) in Enumerable.Repeat("gpu", gpuSilos).Prepend("control").Select((r, i) => (r, i)))
+                {
+                    var ports = SiloLifecycle.FreePorts(4);
+                    var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+                    info.ArgumentList.Add(LocalCluster.SiloDll());
+                    info.ArgumentList.Add("--role");
+                    info.ArgumentList.Add(role);
+                    var env = info.Environment;
+                    env["ONLINEALIGN_STORAGE"] = cluster._azurite.ConnectionString;
+                    env["Silo__ClusterId"] = clusterId;
+                    env["Silo__SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture);
+                    env["Silo__GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture);
+                    env["Api__Port"] = ports[2].ToString(CultureInfo.InvariantCulture);
+                    env["Observability__Port"] = ports[3].ToString(CultureInfo.InvariantCulture);
+                    env["Silo__Device"] = "cpu";
+                    env["Silo__TorchThreads"] = "1";
+                    env["Silo__DataFolder"] = Path.Combine(data, $"silo-{i}");
+                    env["Silo__DataRoots__0"] = data;
+                    env["Silo__DataRoots__1"] = Path.GetTempPath();
+                    env["Logging__LogLevel__Default"] = "Warning";
+                    var silo = Process.Start(info)!;
+                    silo.OutputDataReceived += (_, _) => { };
+                    silo.ErrorDataReceived += (_, _) => { };
+                    silo.BeginOutputReadLine();
+                    silo.BeginErrorReadLine();
+                    cluster._silos.Add(silo);
+                    string api = $"http://127.0.0.1:{ports[2]}";
+                    await SiloLifecycle.WaitUntilServingAsync(silo, api, TimeSpan.FromMinutes(3), () => $"{role} silo {i}");
+                    if (i == 0) (cluster.ApiAddress, metricsPort) = (api, ports[3]);
+                }
+                await GpuSilosSeen(metricsPort, gpuSilos);
+                return cluster;
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>Until the control silo's membership view holds every GPU silo, else replicas would share a silo.</summary>
+        private static async Task GpuSilosSeen(int metricsPort, int count)
+        {
+            using var http = new HttpClient();
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (DateTime.UtcNow < deadline)
+            {
+                string body = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
+                if (body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
+                                             && l.EndsWith(" " + count.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)))
+                    return;
+                await Task.Delay(250);
+            }
+            throw new TimeoutException($"the control silo never saw {count} GPU silos");
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var silo in Enumerable.Reverse(_silos))
+            {
+                await SiloLifecycle.StopAsync(silo, TimeSpan.FromSeconds(15));
+                silo.Dispose();
+            }
+            if (_azurite is not null) await _azurite.DisposeAsync();
+        }
+    }
+}
