@@ -8,7 +8,7 @@ namespace OnlineAlign.Tests.Browser;
 /// <summary>
 /// The silo's runs page in a real browser (Debian's Chromium, driven by puppeteer-core from runs_page.cjs) against a real
 /// silo during a run: the page asks for the key, lists the run, shows its rounds, pauses it with its button, and shows a
-/// round committed after it loaded without a reload. Screenshots go to artifacts/runs-page/ (docs/watching.md shows them).
+/// round committed after it loaded without a reload, then forks the run from a round and cancels the fork. Screenshots go to artifacts/runs-page/ (docs/watching.md shows them).
 /// </summary>
 [Collection("processes")]
 [Trait("Kind", "Cluster")]
@@ -17,7 +17,7 @@ public class RunsPageBrowserTests
     private const string Key = "7c1e9a4f2d8b5e0a3c6f9b2d5e8a1c4f7b0d3e6a";
 
     [Fact]
-    public async Task ThePageListsTheRunPausesItAndShowsARoundCommittedAfterItLoaded()
+    public async Task ThePageListsTheRunPausesItShowsARoundCommittedAfterItLoadedAndForks()
     {
         string chromium = Chromium.Path();
         string shots = Path.Combine(RepositoryPaths.Root, "artifacts", "runs-page");
@@ -76,6 +76,12 @@ public class RunsPageBrowserTests
 
             var done = await client.GetRunAsync(new GetRunRequest { RunId = run.Id });
             Assert.Equal(2, done.CommittedRounds);
+            // The Fork form started a run from round 1 with the override; its Cancel button cancelled that run.
+            var fork = await client.GetRunAsync(new GetRunRequest { RunId = result["forked"]!.GetValue<string>() });
+            Assert.Equal((run.Id, 1), (fork.ForkedFrom.RunId, fork.ForkedFrom.Round));
+            Assert.Equal(0.2, fork.Spec.Loss.Beta, 12);
+            Assert.Equal("cancelled", fork.Status);
+            Assert.Equal("cancelled", result["forkStatus"]!.GetValue<string>());
         }
         finally
         {

@@ -1,5 +1,5 @@
 // Drives the silo's runs page in headless Chromium (puppeteer-core, pinned in package.json) for RunsPageBrowserTests:
-// the key form, the runs list, a run's rounds, Pause, then Resume and a round that arrives live. It talks with the test
+// the key form, the runs list, a run's rounds, Pause, then Resume and a round that arrives live, Fork and Cancel. It talks with the test
 // over its standard streams: "paused" when the page shows the run paused, then it waits for a line (the test has checked
 // the pause and released the run); at the end one line "result <json>". Screenshots go to SHOTS.
 'use strict';
@@ -37,7 +37,7 @@ const timeout = 300000; // bounds a test that went wrong; every wait is for some
     const row = `#runs tr[data-run="${runId}"]`;
     await page.waitForSelector(row, { timeout });
     result.listedState = await page.$eval(`${row} td:nth-child(3)`, (e) => e.textContent);
-    await page.screenshot({ path: path.join(shots, 'runs.png') });
+    await page.screenshot({ path: path.join(shots, 'runs.png'), clip: { x: 0, y: 0, width: 900, height: 200 } });
 
     await page.click(`${row} a`);
     await page.waitForSelector('#rounds tr[data-round="1"]', { timeout });
@@ -63,6 +63,20 @@ const timeout = 300000; // bounds a test that went wrong; every wait is for some
     result.charts = await page.$$eval('#charts .chart', (charts) => charts.map((c) => ({ title: c.dataset.chart, drawn: !!c.querySelector('canvas') })));
     result.columns = await page.$$eval('#rounds thead th', (ths) => ths.map((t) => t.textContent));
     await page.screenshot({ path: path.join(shots, 'run.png'), fullPage: true });
+
+    // Fork from round 1 with an override: the page links the new run; there, Cancel (after its confirmation) cancels it.
+    await page.$eval('#fork-round', (e) => { e.value = '1'; });
+    await page.type('#fork-set', 'loss.beta=0.2');
+    await page.click('#fork-form button[type=submit]');
+    await page.waitForSelector('#action-result a', { timeout });
+    result.forked = await page.$eval('#action-result a', (e) => e.textContent);
+    await page.click('#action-result a');
+    await page.waitForFunction((id) => document.querySelector('#run-title').textContent === id
+      && document.querySelector('#run-summary').textContent.includes('forked from'), { timeout }, result.forked);
+    page.once('dialog', (d) => d.accept());
+    await page.click('#cancel');
+    await page.waitForFunction(() => document.querySelector('#run-status').textContent === 'cancelled', { timeout });
+    result.forkStatus = await page.$eval('#run-status', (e) => e.textContent);
   } finally {
     await browser.close();
   }

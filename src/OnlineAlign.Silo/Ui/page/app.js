@@ -170,8 +170,12 @@ async function watch(v) {
       if (v.abort.signal.aborted) return;
       $('action-result').textContent = 'live updates: ' + e.message;
     }
+    if (v.run && TERMINAL.has(v.run.status)) {
+      connected(true, 'ended');
+      $('run-progress').textContent = '';
+      return;
+    }
     connected(false);
-    if (v.run && TERMINAL.has(v.run.status)) return;
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
@@ -194,7 +198,7 @@ function onEvent(v, e) {
 function connected(ok, what) {
   const c = $('connection');
   c.dataset.live = String(ok && what === 'live');
-  c.textContent = ok ? (what === 'live' ? 'live' : 'connected') : 'reconnecting…';
+  c.textContent = ok ? (what === 'live' ? 'live' : what === 'ended' ? 'the run has ended' : 'connected') : 'reconnecting…';
   $('forget-key').hidden = !sessionStorage.getItem(KEY);
 }
 
@@ -247,7 +251,8 @@ function chart(box, title, xLabel, x, names, series, xNames) {
   const opts = {
     width: 440, height: 220,
     scales: { x: { time: false } },
-    axes: [{ label: xLabel }, {}],
+    // Whole rounds and steps on the x axis; room for negative values' labels on the y axis.
+    axes: [{ label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }, { size: 60 }],
     series: [{ label: xLabel, value: xNames ? (u, v) => (v === null || v === undefined ? '' : xNames[v] || v) : undefined },
       ...names.map((n, i) => ({ label: n, stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: x.length < 60 }, spanGaps: true }))],
   };
