@@ -70,12 +70,16 @@ function fmt(v) {
 // ---- the runs list ----
 
 let runsToken = '';
+let runsSignature = '';
 async function showRuns(more) {
   $('run-view').hidden = true;
   $('runs-view').hidden = false;
   const body = $('runs').tBodies[0];
   const page = await api('/runs' + (more ? '?pageToken=' + encodeURIComponent(runsToken) : ''));
-  if (!more) body.replaceChildren();
+  // The list refreshes every few seconds: rows are rebuilt only when something changed (a link under the pointer stays put).
+  const signature = JSON.stringify(page);
+  if (!more && signature === runsSignature) return;
+  if (!more) { body.replaceChildren(); runsSignature = signature; }
   for (const run of page.runs) {
     const tr = el('tr');
     tr.dataset.run = run.id;
@@ -295,6 +299,7 @@ function shown(e) {
 let listTimer = null;
 function route() {
   if (view) { view.abort.abort(); view = null; }
+  runsSignature = '';
   clearInterval(listTimer);
   const m = /^#\/runs\/(.+)$/.exec(location.hash);
   if (m) showRun(decodeURIComponent(m[1])).catch(shown);
