@@ -60,9 +60,12 @@ public static class RunsPage
         page.MapGet("/runs/{id}/steps", (HttpContext http, string id, string? pageToken) => Call(http, "ListSteps",
             c => Service(http).ListSteps(new V1.ListStepsRequest { RunId = id, PageToken = pageToken ?? "" }, c)));
         page.MapGet("/runs/{id}/events", (HttpContext http, string id, int? fromRound) => Watch(http, Service(http), id, fromRound ?? 0));
-        page.MapPost("/runs/{id}/pause", (HttpContext http, string id) => Call(http, "PauseRun", c => Service(http).PauseRun(new V1.RunRef { RunId = id }, c)));
-        page.MapPost("/runs/{id}/resume", (HttpContext http, string id) => Call(http, "ResumeRun", c => Service(http).ResumeRun(new V1.RunRef { RunId = id }, c)));
-        page.MapPost("/runs/{id}/cancel", (HttpContext http, string id) => Call(http, "CancelRun", c => Service(http).CancelRun(new V1.RunRef { RunId = id }, c)));
+        page.MapPost("/runs/{id}/pause", (HttpContext http, string id) =>
+            Call(http, "PauseRun", c => Service(http).PauseRun(new V1.RunRef { RunId = id }, c)));
+        page.MapPost("/runs/{id}/resume", (HttpContext http, string id) =>
+            Call(http, "ResumeRun", c => Service(http).ResumeRun(new V1.RunRef { RunId = id }, c)));
+        page.MapPost("/runs/{id}/cancel", (HttpContext http, string id) =>
+            Call(http, "CancelRun", c => Service(http).CancelRun(new V1.RunRef { RunId = id }, c)));
         page.MapPost("/runs/{id}/fork", async (HttpContext http, string id) =>
         {
             var (fork, problem) = await ReadFork(http, id);
@@ -96,7 +99,8 @@ public static class RunsPage
     private static IResult? Refusal(HttpContext http, ApiSettings api)
     {
         string host = http.Request.Host.Host;
-        if (string.IsNullOrEmpty(api.ApiKey) && !(host == "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip))))
+        bool loopbackName = host == "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
+        if (string.IsNullOrEmpty(api.ApiKey) && !loopbackName)
             return Error(StatusCodes.Status403Forbidden, "PermissionDenied",
                 "without an API key the page answers only at a loopback address (http://127.0.0.1 or http://localhost)");
         if (HttpMethods.IsPost(http.Request.Method) && !http.Request.Headers.ContainsKey(RequestHeader))
