@@ -164,6 +164,8 @@ if (observability.Port > 0)
     // Behind the API key wherever the API needs one (Prometheus sends it with `authorization: credentials:`).
     app.MapPrometheusScrapingEndpoint("/metrics");
     if (serveDashboard) app.MapOrleansDashboard("/dashboard");
+    // The runs page in a browser (HTTP/1.1, so on this port), where this silo serves the API it calls.
+    if (api.Port > 0) OnlineAlign.Silo.Ui.RunsPage.MapRunsPage(app, api);
 }
 
 // A stop that outlasts its grace (storage gone, a phase that does not yield) ends the process anyway.
@@ -176,7 +178,7 @@ app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"OnlineAlign silo '{silo.Role}' up: gRPC on {api.ListenAddress}:{api.Port}, " +
                       (observability.Port > 0
                           ? $"metrics on http://{observability.ListenAddress}:{observability.Port}/metrics" +
-                            $"{(serveDashboard ? ", dashboard /dashboard" : "")}, "
+                            $"{(serveDashboard ? ", dashboard /dashboard" : "")}{(api.Port > 0 ? ", runs page /ui/" : "")}, "
                           : "") +
                       $"{(certificate is null ? "" : "(TLS) ")}silo port {silo.SiloPort}{(clusterTls.Enabled ? " (mutual TLS)" : "")}, gateway " +
                           $"{silo.GatewayPort}, storage {StorageConnection.Redact(connectionString)}, torch threads {torchThreads}"));

@@ -31,7 +31,7 @@ public static class LocalCommand
                 cancellationToken);
             using var force = ForceStopOnSecondInterrupt(cluster);
             AnsiConsole.MarkupLine($"[green]Cluster healthy[/]: gRPC API at {cluster.ApiAddress}; Prometheus metrics at {cluster.MetricsAddress}/metrics, " +
-                                   $"Orleans dashboard at {cluster.MetricsAddress}/dashboard");
+                                   $"Orleans dashboard at {cluster.MetricsAddress}/dashboard, runs in a browser at {cluster.MetricsAddress}/ui/");
             if (parse.GetValue(healthOnly)) return 0;
 
             var client = ApiConnection.Client(cluster.ApiAddress, parse.GetValue(ApiConnection.Key));

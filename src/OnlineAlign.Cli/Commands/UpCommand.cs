@@ -34,7 +34,8 @@ public static class UpCommand
                 AnsiConsole.MarkupLine($"Run [bold]{run.Id}[/] continues: {run.CommittedRounds} of {run.Spec.Rounds} rounds committed");
             string api = cluster.ApiAddress;
             AnsiConsole.MarkupLine($"[green]Cluster up[/]: gRPC API at [bold]{api}[/], data in {folder}. Ctrl-C stops it; runs continue when it is up again.");
-            AnsiConsole.MarkupLine($"Prometheus metrics at {cluster.MetricsAddress}/metrics, Orleans dashboard at {cluster.MetricsAddress}/dashboard");
+            AnsiConsole.MarkupLine($"Prometheus metrics at {cluster.MetricsAddress}/metrics, Orleans dashboard at {cluster.MetricsAddress}/dashboard, " +
+                                   $"runs in a browser at {cluster.MetricsAddress}/ui/");
             AnsiConsole.MarkupLine("From another terminal:");
             foreach (var line in new[]
             {

@@ -5,7 +5,8 @@ namespace OnlineAlign.Silo.Api;
 /// <summary>
 /// Which port serves which page, decided by the connection's local port and never by the Host or :authority header
 /// (the client chooses those): the API port serves gRPC only; the observability port serves /metrics and the
-/// dashboard only, and every one of its pages needs the API key when the silo has one.
+/// dashboard and the runs page (<see cref="Ui.RunsPage"/>) only, and every one of its pages needs the API key when the silo
+/// has one, but the runs page's own files, which hold no data (the page then asks for the key to call its API).
 /// </summary>
 public static class PortGate
 {
@@ -15,7 +16,8 @@ public static class PortGate
         app.UseRouting();
         app.Use(async (context, next) =>
         {
-            bool grpc = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>() is not null;
+            var endpoint = context.GetEndpoint();
+            bool grpc = endpoint?.Metadata.GetMetadata<GrpcMethodMetadata>() is not null;
             bool onObservabilityPort = observability.Port > 0 && context.Connection.LocalPort == observability.Port;
             if (onObservabilityPort == grpc)
             {
@@ -23,11 +25,14 @@ public static class PortGate
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return;
             }
-            if (onObservabilityPort && !string.IsNullOrEmpty(api.ApiKey) && !Authorizes(context.Request.Headers.Authorization, api.ApiKey))
+            if (onObservabilityPort && !string.IsNullOrEmpty(api.ApiKey) && endpoint?.Metadata.GetMetadata<Ui.RunsPage.Shell>() is null
+                && !Authorizes(context.Request.Headers.Authorization, api.ApiKey))
             {
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                // Browsers ask for Basic credentials (any user name, the key as password); Prometheus sends a Bearer key.
-                context.Response.Headers.WWWAuthenticate = "Basic realm=\"onlinealign\", charset=\"UTF-8\"";
+                // Browsers ask for Basic credentials (any user name, the key as password); Prometheus sends a Bearer key. The
+                // runs page's API answers with a Bearer challenge: its page asks for the key, not the browser's dialog.
+                context.Response.Headers.WWWAuthenticate = endpoint?.Metadata.GetMetadata<Ui.RunsPage.PageApi>() is null
+                    ? "Basic realm=\"onlinealign\", charset=\"UTF-8\"" : "Bearer realm=\"onlinealign\"";
                 return;
             }
             await next();
