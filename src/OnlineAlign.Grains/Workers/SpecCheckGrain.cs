@@ -27,6 +27,17 @@ public sealed class SpecCheckGrain(WorkerSettings settings, MemoryLedger ledger)
         return Task.FromResult(plan);
     }
 
+    public Task<long> PlanPeak(RunSpec spec)
+    {
+        if (Peaks.TryGetValue(spec, out long known)) return Task.FromResult(known);
+        long peak = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? 0
+            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)?.Peak ?? 0;
+        if (Peaks.Count >= MaxPlans) Peaks.Clear();
+        Peaks[spec] = peak;
+        return Task.FromResult(peak);
+    }
+
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<RunSpec, string> Plans = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<RunSpec, long> Peaks = new();
     private const int MaxPlans = 1024;
 }
