@@ -354,14 +354,15 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     /// <summary>
     /// Reserves the run's plan peak in this silo's ledger before the first phase loads a model (held until the worker
-    /// deactivates). A run that does not fit beside the others here fails the attempt, naming their reservation.
+    /// deactivates). A run that does not fit beside the others here fails the attempt, naming their reservation, as a transient
+    /// failure: the cluster's placement made room for it, and a run that stopped may still be letting its models go here.
     /// </summary>
     private void Reserve(RunSpec spec)
     {
         if (_reserved || settings.Budget(spec) is not { } budget) return;
         if (RunSpecMapping.Plan(spec, budget.Cpu, budget.Bytes) is not { } plan || RunSpecMapping.HostPlan(spec, budget.Cpu) is not { } host) return;
         if (ledger.TryReserve(this.GetPrimaryKeyString(), new MemoryLedger.Reservation(plan.Peak, host.Peak), budget) is { } refusal)
-            throw new PhaseFailedException(refusal);
+            throw new TransientPhaseException(refusal);
         _reserved = true;
     }
 

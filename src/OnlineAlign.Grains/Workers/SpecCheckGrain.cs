@@ -7,12 +7,14 @@ namespace OnlineAlign.Grains.Workers;
 
 /// <summary>Validates specs on a GPU silo (see <see cref="ISpecCheckGrain"/>); stateless, so any activation will do.</summary>
 [GpuSiloOnly]
-public sealed class SpecCheckGrain(WorkerSettings settings, MemoryLedger ledger) : Grain, ISpecCheckGrain
+public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckGrain
 {
-    /// <summary>The spec's problems on this silo: its plan must fit the device and host memory beside the runs already here.</summary>
+    /// <summary>
+    /// The spec's problems on this silo: its plan must fit the device and host memory. Alone: a run that does not fit beside
+    /// the runs already placed is not refused but waits for memory (placement by load, <see cref="GpuLedgerGrain"/>).
+    /// </summary>
     public Task<List<string>> Problems(RunSpec spec) =>
-        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots,
-            device: settings.Budget(spec) is { } budget ? budget with { Reserved = ledger.Reserved() } : null));
+        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
 
     public Task<string> Plan(RunSpec spec)
     {
