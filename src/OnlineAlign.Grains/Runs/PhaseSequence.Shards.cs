@@ -74,17 +74,26 @@ internal sealed partial class PhaseSequence
 
     /// <summary>
     /// Places the run's replicas on the GPU silos by load before a step uses them (the ledger keeps the silos of replicas
-    /// already placed): <paramref name="replicas"/>, or (0) one per GPU silo the run's plan fits on. The calls of this
-    /// step carry the placement to the silo that activates a worker. A run whose plan fits nowhere waits (waiting_for_gpu).
+    /// already placed): <paramref name="replicas"/>, or (0) one per GPU silo the run's plan fits on. A run whose plan fits
+    /// nowhere waits (waiting_for_gpu). The caller hands the placement to <see cref="Use"/>.
     /// </summary>
-    /// <returns>the replicas placed</returns>
-    private async Task<int> Place(int replicas)
+    private async Task<RunPlacement> Place(int replicas)
     {
         _planBytes ??= await grains.GetGrain<ISpecCheckGrain>(0).PlanPeak(S.Spec!);
         var decision = await grains.GetGrain<IGpuLedgerGrain>(0).Place(runId, _planBytes.Value, replicas);
         if (decision.Placement is not { } placement) throw new WaitingForGpuException(decision.Wait ?? "no GPU silo has room for the run");
         // Memory freed (or a silo joined): the run is running again from here, not only once its next phase output is recorded.
         if (S.Lifecycle == RunLifecycle.WaitingForGpu) await transition(RunTrigger.FindGpu, null);
+        return placement;
+    }
+
+    /// <summary>
+    /// The calls the caller makes next carry the placement to the silo that activates a worker (the request context).
+    /// Not async on purpose: a request context set inside an async method is gone when it returns to its caller.
+    /// </summary>
+    /// <returns>the replicas placed</returns>
+    private int Use(RunPlacement placement)
+    {
         Orleans.Runtime.RequestContext.Set(Placement.GpuSiloPlacementFilterDirector.HintKey,
             Placement.GpuSiloPlacementFilterDirector.Hint(runId, placement.Silos));
         return placement.Silos.Count;

@@ -22,12 +22,15 @@ public class PlacementByLoadTests
         var client = cluster.Client(0);
         cluster.Faults.Hold("train/round-1/start");
         var first = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        await UntilTrainingAsync(client, first.Id);
         var second = await client.StartRunAsync(new StartRunRequest { Spec = spec });
-        foreach (var run in new[] { first, second }) await UntilTrainingAsync(client, run.Id);
+        await UntilTrainingAsync(client, second.Id);
 
-        // By load: the second run went to the silo the first left empty.
+        // By load, not by the run's hash: the first run, alone, took the tie's winner (the GPU silo whose address,
+        // "127.0.0.1:{port}@{generation}", sorts first), and the second the silo the first left empty.
         int Silo(string runId) => cluster.Silos.FindIndex(s => s.Output.Contains($"run {runId} round 1 generate shard 0 started", StringComparison.Ordinal));
-        Assert.Equal([1, 2], new[] { Silo(first.Id), Silo(second.Id) }.Order());
+        var byAddress = new[] { 1, 2 }.OrderBy(i => $"{cluster.Silos[i].SiloPort}@", StringComparer.Ordinal).ToList();
+        Assert.Equal(byAddress, new[] { Silo(first.Id), Silo(second.Id) });
 
         // The third fits beside neither: it waits, saying so, instead of running out of memory.
         var third = await client.StartRunAsync(new StartRunRequest { Spec = spec });
