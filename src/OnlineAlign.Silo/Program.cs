@@ -73,8 +73,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 // Before any tensor work: every round computed here splits its kernels over the same number of threads.
 int torchThreads = OnlineAlign.Modeling.TorchThreads.Pin(silo.TorchThreads);
 // Published with the GPU tag: placement by load puts runs where the most device memory is left (0: not measurable).
-long deviceMemory = silo.Accelerator != "gpu" ? 0 : silo.DeviceMemoryBytes > 0 ? silo.DeviceMemoryBytes
-    : OnlineAlign.Modeling.DeviceMemory.Total(OnlineAlign.Modeling.DeviceSetting.Resolve(silo.Device)) ?? 0;
+long deviceMemory = silo.Accelerator != "gpu" ? 0 : silo.DeviceMemoryBytes > 0 ? silo.DeviceMemoryBytes : MeasuredDeviceMemory(silo.Device);
 
 builder.UseOrleans(orleans =>
 {
@@ -199,4 +198,11 @@ static string? RoleArgument(string[] args)
 {
     int i = Array.IndexOf(args, "--role");
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+// A device that cannot be resolved here (CUDA asked for but absent) is each run's error, as before, not the silo's start's.
+static long MeasuredDeviceMemory(string device)
+{
+    try { return OnlineAlign.Modeling.DeviceMemory.Total(OnlineAlign.Modeling.DeviceSetting.Resolve(device)) ?? 0; }
+    catch (Exception e) when (e is ArgumentException or TypeInitializationException or DllNotFoundException) { return 0; }
 }

@@ -14,6 +14,9 @@ public sealed class GpuLedgerGrain(
     public async Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas)
     {
         var decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);
+        // A run that stopped driving without releasing (its silo died at that moment) must not hold memory forever.
+        if (decision.Placement is null && await ForgetRunsNoLongerDriving(runId))
+            decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);
         if (decision.Placement is { } placement && (ledger.State.GetValueOrDefault(runId) is not { } known
             || known.PlanBytes != placement.PlanBytes || !known.Silos.SequenceEqual(placement.Silos)))
         {
@@ -26,6 +29,18 @@ public sealed class GpuLedgerGrain(
     public async Task Release(string runId)
     {
         if (ledger.State.Remove(runId)) await ledger.WriteStateAsync();
+    }
+
+    /// <summary>Drops the placements of runs (other than the one asking) that are no longer driving; true when any was dropped.</summary>
+    private async Task<bool> ForgetRunsNoLongerDriving(string asking)
+    {
+        var stale = new List<string>();
+        foreach (var id in ledger.State.Keys.Where(id => id != asking).ToList())
+            if (await GrainFactory.GetGrain<IRunGrain>(id).Get() is not { } status || !status.State.IsDriving()) stale.Add(id);
+        if (stale.Count == 0) return false;
+        foreach (var id in stale) ledger.State.Remove(id);
+        await ledger.WriteStateAsync();
+        return true;
     }
 
     public Task<Dictionary<string, RunPlacement>> Placements() => Task.FromResult(new Dictionary<string, RunPlacement>(ledger.State));
