@@ -12,4 +12,7 @@ public interface ISpecCheckGrain : IGrainWithIntegerKey
 
     /// <summary>The spec's memory plan on this silo's device, in words; empty where it cannot be made.</summary>
     [Alias("Plan")] Task<string> Plan(RunSpec spec);
+
+    /// <summary>The peak device bytes of the spec's memory plan on this silo's device (placement by load); 0 where it cannot be made.</summary>
+    [Alias("PlanPeak")] Task<long> PlanPeak(RunSpec spec);
 }

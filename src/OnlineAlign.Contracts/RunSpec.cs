@@ -28,8 +28,11 @@ public sealed record RunSpec
     [Id(30)] public string Device { get; init; } = "auto";
     [Id(31)] public int SftSteps { get; init; } = 400;
     [Id(32)] public double SftNoise { get; init; } = 0.3;
-    /// <summary>Policy replicas that share a round's generation (one per GPU silo where there are several).</summary>
-    [Id(33)] public int GenerationReplicas { get; init; } = 1;
+    /// <summary>
+    /// Policy replicas that share a round's sharded phases; 0 (the default): one per GPU silo present when the round starts
+    /// (where the run's memory plan fits), so a single-silo cluster gets 1.
+    /// </summary>
+    [Id(33)] public int GenerationReplicas { get; init; }
     /// <summary>
     /// Attempts of one phase with the same inputs before the run is failed. Only failures that are not
     /// transient count (a silo lost, a timeout or storage unavailable is retried with backoff apart from this).

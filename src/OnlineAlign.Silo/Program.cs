@@ -70,6 +70,11 @@ builder.WebHost.ConfigureKestrel(kestrel =>
         kestrel.Listen(IPAddress.Parse(observability.ListenAddress), observability.Port, o => o.Protocols = HttpProtocols.Http1);
 });
 
+// Before any tensor work: every round computed here splits its kernels over the same number of threads.
+int torchThreads = OnlineAlign.Modeling.TorchThreads.Pin(silo.TorchThreads);
+// Published with the GPU tag: placement by load puts runs where the most device memory is left (0: not measurable).
+long deviceMemory = silo.Accelerator != "gpu" ? 0 : silo.DeviceMemoryBytes > 0 ? silo.DeviceMemoryBytes : MeasuredDeviceMemory(silo.Device);
+
 builder.UseOrleans(orleans =>
 {
     if (silo.Kubernetes)
@@ -96,6 +101,7 @@ builder.UseOrleans(orleans =>
     {
         ["onlinealign.role"] = silo.Role,
         [GpuSiloPlacementFilterDirector.MetadataKey] = silo.Accelerator,
+        [GpuSilos.DeviceMemoryKey] = deviceMemory.ToString(System.Globalization.CultureInfo.InvariantCulture),
     });
     if (serveDashboard) orleans.AddDashboard();
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
@@ -110,15 +116,13 @@ builder.UseOrleans(orleans =>
         });
 });
 
-// Before any tensor work: every round computed here splits its kernels over the same number of threads.
-int torchThreads = OnlineAlign.Modeling.TorchThreads.Pin(silo.TorchThreads);
 builder.Services.AddSingleton(new CheckpointStore(connectionString, maxUploadBytesPerSecond: (long)(silo.MaxUploadMegabytesPerSecond * 1e6)));
 // Spec files are read only under the data roots: the configured ones (default: the data folder) and ONLINEALIGN_DATA_ROOTS (':'-separated).
 var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? configured : [silo.DataFolder])
     .Concat((Environment.GetEnvironmentVariable("ONLINEALIGN_DATA_ROOTS") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)));
 builder.Services.AddSingleton(new WorkerSettings(silo.Device,
     Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
-    silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30))));
+    silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30)), TimeSpan.FromSeconds(silo.ReplicaIdleSeconds)));
 builder.Services.AddSingleton<OnlineAlign.Execution.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton<GpuSilos>();
@@ -197,4 +201,11 @@ static string? RoleArgument(string[] args)
 {
     int i = Array.IndexOf(args, "--role");
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+// A device that cannot be resolved here (CUDA asked for but absent) is each run's error, as before, not the silo's start's.
+static long MeasuredDeviceMemory(string device)
+{
+    try { return OnlineAlign.Modeling.DeviceMemory.Total(OnlineAlign.Modeling.DeviceSetting.Resolve(device)) ?? 0; }
+    catch (Exception e) when (e is ArgumentException or TypeInitializationException or DllNotFoundException) { return 0; }
 }

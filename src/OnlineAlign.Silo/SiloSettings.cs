@@ -45,6 +45,11 @@ public sealed class SiloSettings
     public long DeviceMemoryBytes { get; set; }
     /// <summary>The host memory a run's host plan (and the runs here together) must fit, in bytes; 0: measured (the memory this process may use).</summary>
     public long HostMemoryBytes { get; set; }
+    /// <summary>
+    /// Seconds a run's extra replica (not its own worker, which trains) may sit idle between rounds before it lets its
+    /// models go (device memory freed; the next round loads them again from the checkpoint cache); 0: kept while the run drives.
+    /// </summary>
+    public double ReplicaIdleSeconds { get; set; } = 600;
     /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
     public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>

@@ -16,24 +16,46 @@ public sealed class GpuSiloOnlyAttribute() : PlacementFilterAttribute(new GpuSil
 public sealed class GpuSiloPlacementFilterStrategy() : PlacementFilterStrategy(0);
 
 /// <summary>
-/// Keeps the GPU silos, then picks one for a run's worker grains: a run's worker (key "run") and its
-/// generation replicas (keys "run#gen1", "run#gen2", ...) go to consecutive GPU silos starting at one chosen
-/// by the run's hash. Runs spread over the GPU silos, and a run's replicas land on different silos while
-/// there are enough of them (more replicas than silos wrap around). Silos that die drop out of the list.
+/// Keeps the GPU silos, then picks one for a run's worker grains: the silo the GPU ledger placed it on (placement by
+/// load, see <see cref="GpuPlacement"/>), which the run grain passes in the call's request context
+/// (<see cref="HintKey"/>: "key=silo" lines) while that silo is still a GPU silo here. Without a hint (a call from
+/// elsewhere), a run's worker (key "run") and its replicas (keys "run#gen1", "run#gen2", ...) go to consecutive GPU
+/// silos starting at one chosen by the run's hash. Silos that die drop out of the list.
 /// </summary>
 public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) : IPlacementFilterDirector
 {
     public const string MetadataKey = "hardware.accelerator";
+
+    /// <summary>The request context entry that carries a run's placement to the silo that activates its workers.</summary>
+    public const string HintKey = "onlinealign.placement";
 
     public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos)
     {
         var gpus = silos.Where(silo => metadata.GetSiloMetadata(silo).Metadata.GetValueOrDefault(MetadataKey) == "gpu")
             .OrderBy(silo => silo.ToParsableString(), StringComparer.Ordinal).ToList();
         if (gpus.Count <= 1) return gpus;
-        var (run, replica) = RunAndReplica(target.GrainIdentity.Key.ToString());
+        string key = target.GrainIdentity.Key.ToString() ?? "";
+        if (Hinted(target.RequestContextData, key) is { } hinted && gpus.Find(s => s.ToParsableString() == hinted) is { } placed) return [placed];
+        var (run, replica) = RunAndReplica(key);
         int first = (int)(BitConverter.ToUInt32(SHA256.HashData(Encoding.UTF8.GetBytes(run))) % (uint)gpus.Count); // stable across processes
         return [gpus[(first + replica) % gpus.Count]];
     }
+
+    /// <summary>The silo the hint names for the grain key, if any.</summary>
+    public static string? Hinted(IReadOnlyDictionary<string, object>? context, string key)
+    {
+        if (context?.GetValueOrDefault(HintKey) is not string hint) return null;
+        foreach (var line in hint.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = line.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0 && line.AsSpan(0, eq).SequenceEqual(key)) return line[(eq + 1)..];
+        }
+        return null;
+    }
+
+    /// <summary>The hint for a run's placement: replica k's grain key = its silo.</summary>
+    public static string Hint(string runId, IReadOnlyList<string> silos) =>
+        string.Join('\n', silos.Select((silo, k) => $"{(k == 0 ? runId : $"{runId}#gen{k}")}={silo}"));
 
     /// <summary>"run#gen2" is replica 2 of "run"; any other key is replica 0 of itself.</summary>
     public static (string Run, int Replica) RunAndReplica(string key)

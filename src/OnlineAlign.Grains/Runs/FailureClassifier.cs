@@ -17,6 +17,7 @@ public static class FailureClassifier
         RunInputException => FailureKind.BadInput,
         PhaseFailedException => FailureKind.Deterministic,
         OrleansException when e.Message.Contains("No active nodes are compatible", StringComparison.Ordinal) => FailureKind.NoGpuSilo,
+        WaitingForGpuException => FailureKind.NoGpuSilo,   // no GPU silo has room for the run's plan beside the runs placed
         _ when IsTransient(e) => FailureKind.Transient,
         _ => FailureKind.Deterministic,
     };

@@ -55,15 +55,49 @@ internal sealed partial class PhaseSequence
     private async Task<PhaseOutput> Sharded(string phase, PhaseRequest request, int shards,
         Func<IPolicyWorkerGrain, PhaseRequest, Task<PhaseOutput>> shard, Func<PhaseRequest, Task<PhaseOutput>> merge)
     {
-        if (shards <= 1) return await Timed(phase, () => merge(request));
+        if (shards <= 1)
+        {
+            var whole = await Timed(phase, () => merge(request));
+            return whole with { Metrics = ShardMetrics.WithThroughput(whole.Metrics, phase, [whole.Metrics], $"time/{phase}") };
+        }
         var outputs = await Task.WhenAll(Enumerable.Range(0, shards)
             .Select(k => Timed(phase, () => shard(Replica(k), request with { Shard = k, ShardCount = shards }))));
         var merged = await Timed(phase, () => merge(request with { Shards = outputs.Select(o => o.Output).ToList() }));
-        return merged with { Metrics = ShardMetrics.Combine(phase, merged.Metrics, outputs.Select(o => o.Metrics).ToList()) };
+        var shardMetrics = outputs.Select(o => o.Metrics).ToList();
+        return merged with
+        {
+            Metrics = ShardMetrics.WithThroughput(ShardMetrics.Combine(phase, merged.Metrics, shardMetrics), phase, shardMetrics, $"time/{phase}-shard"),
+        };
     }
 
-    /// <summary>The replicas a round starting now uses: the spec's count, or (0) one per GPU silo active now.</summary>
-    private int ReplicasNow() => S.Spec!.GenerationReplicas > 0 ? S.Spec.GenerationReplicas : Math.Max(1, activeGpuSilos());
+    private long? _planBytes;
+
+    /// <summary>
+    /// Places the run's replicas on the GPU silos by load before a step uses them (the ledger keeps the silos of replicas
+    /// already placed): <paramref name="replicas"/>, or (0) one per GPU silo the run's plan fits on. A run whose plan fits
+    /// nowhere waits (waiting_for_gpu). The caller hands the placement to <see cref="Use"/>.
+    /// </summary>
+    private async Task<RunPlacement> Place(int replicas)
+    {
+        _planBytes ??= await grains.GetGrain<ISpecCheckGrain>(0).PlanPeak(S.Spec!);
+        var decision = await grains.GetGrain<IGpuLedgerGrain>(0).Place(runId, _planBytes.Value, replicas);
+        if (decision.Placement is not { } placement) throw new WaitingForGpuException(decision.Wait ?? "no GPU silo has room for the run");
+        // Memory freed (or a silo joined): the run is running again from here, not only once its next phase output is recorded.
+        if (S.Lifecycle == RunLifecycle.WaitingForGpu) await transition(RunTrigger.FindGpu, null);
+        return placement;
+    }
+
+    /// <summary>
+    /// The calls the caller makes next carry the placement to the silo that activates a worker (the request context).
+    /// Not async on purpose: a request context set inside an async method is gone when it returns to its caller.
+    /// </summary>
+    /// <returns>the replicas placed</returns>
+    private int Use(RunPlacement placement)
+    {
+        Orleans.Runtime.RequestContext.Set(Placement.GpuSiloPlacementFilterDirector.HintKey,
+            Placement.GpuSiloPlacementFilterDirector.Hint(runId, placement.Silos));
+        return placement.Silos.Count;
+    }
 
     /// <summary>
     /// A phase call, with what it cost beyond the worker's own time (messages, queueing, serialization) as

@@ -19,7 +19,6 @@ internal sealed partial class PhaseSequence(
     RunStateGate gate,
     IGrainFactory grains,
     OnlineAlign.Storage.CheckpointStore store,
-    Func<int> activeGpuSilos,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
     ILogger log)
 {
@@ -45,6 +44,7 @@ internal sealed partial class PhaseSequence(
                 throw new RunInputException(
                     $"round 0 of this fork (the copy of run '{fork.ParentRunId}' round {fork.ParentRound}) is corrupt; fork the parent again");
             Enter(0, "prepare");
+            Use(await Place(S.Spec!.GenerationReplicas));
             var prepared = await Worker.Prepare(runId, S.Spec!, S.Epoch, ct);
             await Record(s => s.Initial = prepared.Output);
         }
@@ -60,7 +60,7 @@ internal sealed partial class PhaseSequence(
     {
         Enter(0, "evaluate");
         var initial = S.Initial!;
-        int replicas = ReplicasNow();
+        int replicas = Use(await Place(S.Spec!.GenerationReplicas));
         if (replicas > S.ReplicasUsed) await gate.Persist(s => s.ReplicasUsed = replicas);   // so that all of them are retired
         var evaluated = await Evaluate(new PhaseRequest
         {
@@ -82,10 +82,11 @@ internal sealed partial class PhaseSequence(
     private async Task Round(int round, CancellationToken ct)
     {
         if (S.Current is not { } current || current.Round != round) await Record(s => s.Current = new RoundProgress { Round = round });
-        if (S.Current!.Replicas == 0)
+        if (S.Current!.Replicas > 0) Use(await Place(S.Current.Replicas));   // the same silos while they live
+        else
         {
             // Fixed once per round (and persisted before any shard starts): a resumed round cuts the very same shards.
-            int replicas = ReplicasNow();
+            int replicas = Use(await Place(S.Spec!.GenerationReplicas));
             await gate.Persist(s =>
             {
                 s.Current!.Replicas = replicas;
@@ -131,6 +132,7 @@ internal sealed partial class PhaseSequence(
         {
             Enter(round, "train");
             var trained = await Timed("train", () => Worker.Train(request, ct));
+            trained = trained with { Metrics = ShardMetrics.WithThroughput(trained.Metrics, "train", [trained.Metrics], "time/train") };
             await RecordPhase(p => p.Trained = trained);
         }
         request = request with { Trained = S.Current!.Trained!.Output };

@@ -15,6 +15,9 @@ public static class RoundCommit
         foreach (var shards in p.Generations.SelectMany(g => g.Metrics).GroupBy(kv => kv.Key, kv => kv.Value))
             metrics[shards.Key] = shards.Max();
         ShardMetrics.AddStragglers(metrics, "generate", p.Generations.Select(g => g.Metrics.GetValueOrDefault("time/generate")).ToList());
+        metrics = ShardMetrics.WithThroughput(metrics, "generate", p.Generations.Select(g => (IReadOnlyDictionary<string, double>)g.Metrics).ToList(),
+            "time/generate");
+        if (p.Replicas > 0) metrics["shards/replicas"] = p.Replicas;   // the replicas (GPU silos) the round was spread over
         foreach (var phase in new[] { p.Judged!, p.Pairs!, p.Trained!, p.Evaluated! })
             foreach (var (key, value) in phase.Metrics)
                 metrics[key] = key.StartsWith("time/", StringComparison.Ordinal) && metrics.TryGetValue(key, out var sum) ? sum + value : value;

@@ -101,6 +101,8 @@ internal sealed class RoundDriver(
         {
             case FailureAction.WaitForGpu:
                 // Park visibly and keep trying; the reminder stays, so a restart also keeps trying.
+                // Said while it waits for memory (the status's error): which silos have how much memory left.
+                if (e is WaitingForGpuException) Retrying = $"waiting for GPU memory: {e.Message}";
                 if (S.Lifecycle == RunLifecycle.Running) await transition(RunTrigger.LoseGpu, null);
                 await Task.Delay(decision.Delay, ct);
                 return;

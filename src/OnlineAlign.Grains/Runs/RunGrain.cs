@@ -27,7 +27,6 @@ public sealed class RunGrain(
     DeepCopier<RunState> copier,
     OnlineAlign.Specs.SpecLimits limits,
     OnlineAlign.Storage.CheckpointStore store,
-    OnlineAlign.Grains.Placement.GpuSilos gpuSilos,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
@@ -43,7 +42,7 @@ public sealed class RunGrain(
     {
         _gate = new RunStateGate(RunId, state, copier);
         _gate.Loaded();
-        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, gpuSilos.ActiveCount, Transition, log);
+        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, log);
         _driver = new RoundDriver(RunId, _gate, phases, Transition, DeactivateOnIdle, log);
         // A silo that died mid-round left the run driving: pick it up again at once.
         if (S.Lifecycle.IsDriving() && FormatProblem() is null) _driver.EnsureRunning();
@@ -214,6 +213,9 @@ public sealed class RunGrain(
     /// <summary>Gives the run's place among the runs in progress back; if that fails, the registry finds out when it next fills up.</summary>
     private async Task ReleaseQuietly()
     {
+        try { await GrainFactory.GetGrain<IGpuLedgerGrain>(0).Release(RunId); }   // its GPU memory is free for waiting runs
+        catch (Exception e) when (FailureClassifier.IsTransient(e)) { log.LogWarning(e,
+            "run {Run}: could not release its GPU placement; it is placed again when it next drives", RunId); }
         try { await Registry.Release(RunId); }
         catch (Exception e) when (FailureClassifier.IsTransient(e)) { log.LogWarning(e,
             "run {Run}: could not release its place among the runs in progress", RunId); }

@@ -4,6 +4,7 @@ namespace OnlineAlign.Grains.Runs;
 /// A sharded phase's time metrics: its shards run side by side, so the phase took as long as its slowest shard, then its
 /// merge; shards/{phase}/* tell how many shards there were and how the slowest compares with the mean (stragglers).
 /// Only times are combined here: every other metric comes from the merge, computed once from the merged arrays.
+/// The speed of each GPU silo at a phase (shards/{phase}/tokens_per_second) comes from each shard's tokens and compute time.
 /// </summary>
 public static class ShardMetrics
 {
@@ -28,5 +29,25 @@ public static class ShardMetrics
         metrics[$"shards/{phase}/count"] = seconds.Count;
         metrics[$"shards/{phase}/slowest_seconds"] = seconds.Max();
         metrics[$"shards/{phase}/mean_seconds"] = seconds.Average();
+        // Stragglers at a glance: 1 when the shards took equally long; the phase waited this many times the mean.
+        if (seconds.Average() > 0) metrics[$"shards/{phase}/slowest_over_mean"] = seconds.Max() / seconds.Average();
+    }
+
+    /// <summary>
+    /// The phase's tokens (shards/{phase}/tokens: summed over its shards) and tokens per second per GPU silo
+    /// (shards/{phase}/tokens_per_second: the mean over the shards, each on its own replica, of its tokens over its compute
+    /// time <paramref name="timeKey"/>). Unchanged when no shard counted tokens (pairs, evaluation).
+    /// </summary>
+    public static Dictionary<string, double> WithThroughput(IReadOnlyDictionary<string, double> metrics, string phase,
+        IReadOnlyList<IReadOnlyDictionary<string, double>> shards, string timeKey)
+    {
+        string tokensKey = $"shards/{phase}/tokens";
+        var result = new Dictionary<string, double>(metrics);
+        var counted = shards.Where(m => m.ContainsKey(tokensKey)).ToList();
+        if (counted.Count == 0) return result;
+        result[tokensKey] = counted.Sum(m => m[tokensKey]);
+        var rates = counted.Where(m => m.GetValueOrDefault(timeKey) > 0).Select(m => m[tokensKey] / m[timeKey]).ToList();
+        if (rates.Count > 0) result[$"shards/{phase}/tokens_per_second"] = rates.Average();
+        return result;
     }
 }

@@ -81,10 +81,14 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var models = Models;
             _computeSeconds = 0;
             var responses = await Compute(() => RoundJob.Generate(r, folder, initialFolder, device, models, ct));
-            RunTelemetry.Generated(r.RunId, responses.Sum(group => group.Sum(response => (long)response.Length)));
+            long tokens = responses.Sum(group => group.Sum(response => (long)response.Length));
+            RunTelemetry.Generated(r.RunId, tokens);
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).WriteAsync, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
-            return Output(blob, new() { ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds });
+            return Output(blob, new()
+            {
+                ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds, ["shards/generate/tokens"] = tokens,
+            });
         }));
 
     public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge", ct,
@@ -95,6 +99,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var shards = await ReadShards<JudgeScores>(r, "judge shard", ct);
             var judged = await Compute(() => RoundJob.Judge(c, responses, shards, remote));
             foreach (var (name, value) in remoteMetrics) judged.Metrics[name] = value;
+            // The judging this call did itself (a merge of shards judged nothing): for shards/judge/tokens_per_second.
+            if (shards is null) judged.Metrics["shards/judge/tokens"] = JudgedTokens(responses, null);
             return (await store.WriteOnceAsync($"{prefix}/scores.json", PhaseBlobs.Writer(judged), ct), judged.Metrics);
         }));
 
@@ -104,8 +110,14 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             await ShardStarted(r, "judge", ct);
             var responses = await Responses(r, ct);
             var scores = await Compute(() => RoundJob.JudgeShard(c, responses, r.Shard, r.ShardCount));
-            return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(scores), ct), new Dictionary<string, double>());
+            return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(scores), ct),
+                new Dictionary<string, double> { ["shards/judge/tokens"] = JudgedTokens(responses, ShardPlan.Cut(r.Spec.PromptsPerRound, r.ShardCount,
+                    ShardUnits.Judge(r.Spec)).ElementAtOrDefault(r.Shard) ?? []) });
         }));
+
+    /// <summary>The response tokens judged: of the prompts at <paramref name="positions"/> (null: all of them).</summary>
+    private static double JudgedTokens(List<IReadOnlyList<int[]>> responses, IReadOnlyList<int>? positions) =>
+        (positions ?? Enumerable.Range(0, responses.Count).ToList()).Where(p => p < responses.Count).Sum(p => responses[p].Sum(x => (double)x.Length));
 
     public Task<PhaseOutput> BuildPairs(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "pairs", ct, ct => Phase(r, "pairs", ct,
         [r.Policy, r.Reference, r.Initial], async (c, prefix) =>
@@ -133,12 +145,16 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             var trained = await Compute(() => RoundJob.Train(c, pairs, output));
-            RunTelemetry.Trained(r.RunId, r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
+            long trainedTokens = r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length);
+            RunTelemetry.Trained(r.RunId, trainedTokens);
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
             log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
-            return (manifest, new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = clock.Elapsed.TotalSeconds });
+            return (manifest, new Dictionary<string, double>(trained.Metrics)
+            {
+                ["time/checkpoint"] = clock.Elapsed.TotalSeconds, ["shards/train/tokens"] = trainedTokens,
+            });
         }));
 
     public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "evaluate", ct, ct => Phase(r, "evaluate", ct,
@@ -206,8 +222,31 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
     }
 
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
-    private static Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt) =>
-        PhaseDeadline.Run(phase, spec.Budget.MaxPhaseSeconds, ct, attempt);
+    private async Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt)
+    {
+        _idle?.Dispose();
+        _idle = null;
+        try { return await PhaseDeadline.Run(phase, spec.Budget.MaxPhaseSeconds, ct, attempt); }
+        finally { WatchIdle(); }
+    }
+
+    private IGrainTimer? _idle;
+
+    /// <summary>
+    /// A run's extra replica (key "run#genK") left idle for Silo:ReplicaIdleSeconds (between rounds: while the run's own
+    /// worker trains) lets its models go by deactivating, which frees its device memory here; its next call loads them
+    /// again from the checkpoint cache, on the same silo (the run's placement). The run's own worker keeps its models.
+    /// </summary>
+    private void WatchIdle()
+    {
+        if (settings.ReplicaIdleRelease <= TimeSpan.Zero || GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Replica == 0) return;
+        _idle = this.RegisterGrainTimer(() =>
+        {
+            log.LogInformation("replica {Key} idle for {Seconds} s: it lets its models go", this.GetPrimaryKeyString(), settings.ReplicaIdleRelease.TotalSeconds);
+            DeactivateOnIdle();
+            return Task.CompletedTask;
+        }, settings.ReplicaIdleRelease, Timeout.InfiniteTimeSpan);
+    }
 
     /// <summary>
     /// The shape every round phase shares: fetch the checkpoints it names, run its work, time the compute
@@ -325,14 +364,15 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
 
     /// <summary>
     /// Reserves the run's plan peak in this silo's ledger before the first phase loads a model (held until the worker
-    /// deactivates). A run that does not fit beside the others here fails the attempt, naming their reservation.
+    /// deactivates). A run that does not fit beside the others here fails the attempt, naming their reservation, as a transient
+    /// failure: the cluster's placement made room for it, and a run that stopped may still be letting its models go here.
     /// </summary>
     private void Reserve(RunSpec spec)
     {
         if (_reserved || settings.Budget(spec) is not { } budget) return;
         if (RunSpecMapping.Plan(spec, budget.Cpu, budget.Bytes) is not { } plan || RunSpecMapping.HostPlan(spec, budget.Cpu) is not { } host) return;
         if (ledger.TryReserve(this.GetPrimaryKeyString(), new MemoryLedger.Reservation(plan.Peak, host.Peak), budget) is { } refusal)
-            throw new PhaseFailedException(refusal);
+            throw new TransientPhaseException(refusal);
         _reserved = true;
     }
 

@@ -7,12 +7,14 @@ namespace OnlineAlign.Grains.Workers;
 
 /// <summary>Validates specs on a GPU silo (see <see cref="ISpecCheckGrain"/>); stateless, so any activation will do.</summary>
 [GpuSiloOnly]
-public sealed class SpecCheckGrain(WorkerSettings settings, MemoryLedger ledger) : Grain, ISpecCheckGrain
+public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckGrain
 {
-    /// <summary>The spec's problems on this silo: its plan must fit the device and host memory beside the runs already here.</summary>
+    /// <summary>
+    /// The spec's problems on this silo: its plan must fit the device and host memory. Alone: a run that does not fit beside
+    /// the runs already placed is not refused but waits for memory (placement by load, <see cref="GpuLedgerGrain"/>).
+    /// </summary>
     public Task<List<string>> Problems(RunSpec spec) =>
-        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots,
-            device: settings.Budget(spec) is { } budget ? budget with { Reserved = ledger.Reserved() } : null));
+        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
 
     public Task<string> Plan(RunSpec spec)
     {
@@ -27,6 +29,17 @@ public sealed class SpecCheckGrain(WorkerSettings settings, MemoryLedger ledger)
         return Task.FromResult(plan);
     }
 
+    public Task<long> PlanPeak(RunSpec spec)
+    {
+        if (Peaks.TryGetValue(spec, out long known)) return Task.FromResult(known);
+        long peak = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? 0
+            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)?.Peak ?? 0;
+        if (Peaks.Count >= MaxPlans) Peaks.Clear();
+        Peaks[spec] = peak;
+        return Task.FromResult(peak);
+    }
+
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<RunSpec, string> Plans = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<RunSpec, long> Peaks = new();
     private const int MaxPlans = 1024;
 }

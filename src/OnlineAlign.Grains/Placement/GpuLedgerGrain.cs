@@ -1,0 +1,47 @@
+using OnlineAlign.Contracts;
+
+namespace OnlineAlign.Grains.Placement;
+
+/// <summary>
+/// The cluster's ledger of placements (see <see cref="IGpuLedgerGrain"/>): persisted, so a restarted ledger decides from
+/// the same state; the decision itself is <see cref="GpuPlacement.Decide"/>'s, over the GPU silos this silo sees now.
+/// Not reentrant: one placement at a time, so two runs never take the same free memory.
+/// </summary>
+public sealed class GpuLedgerGrain(
+    [PersistentState("gpu-ledger", "runs")] IPersistentState<Dictionary<string, RunPlacement>> ledger,
+    GpuSilos gpuSilos) : Grain, IGpuLedgerGrain
+{
+    public async Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas)
+    {
+        var decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);
+        // A run that stopped driving without releasing (its silo died at that moment) must not hold memory forever.
+        if (decision.Placement is null && await ForgetRunsNoLongerDriving(runId))
+            decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);
+        if (decision.Placement is { } placement && (ledger.State.GetValueOrDefault(runId) is not { } known
+            || known.PlanBytes != placement.PlanBytes || !known.Silos.SequenceEqual(placement.Silos)))
+        {
+            ledger.State[runId] = placement;
+            await ledger.WriteStateAsync();
+        }
+        return decision;
+    }
+
+    public async Task Release(string runId)
+    {
+        if (ledger.State.Remove(runId)) await ledger.WriteStateAsync();
+    }
+
+    /// <summary>Drops the placements of runs (other than the one asking) that are no longer driving; true when any was dropped.</summary>
+    private async Task<bool> ForgetRunsNoLongerDriving(string asking)
+    {
+        var stale = new List<string>();
+        foreach (var id in ledger.State.Keys.Where(id => id != asking).ToList())
+            if (await GrainFactory.GetGrain<IRunGrain>(id).Get() is not { } status || !status.State.IsDriving()) stale.Add(id);
+        if (stale.Count == 0) return false;
+        foreach (var id in stale) ledger.State.Remove(id);
+        await ledger.WriteStateAsync();
+        return true;
+    }
+
+    public Task<Dictionary<string, RunPlacement>> Placements() => Task.FromResult(new Dictionary<string, RunPlacement>(ledger.State));
+}
