@@ -76,7 +76,7 @@ public static class RoundJob
 
     /// <summary>
     /// M0: the model a built-in run's warm start began from, its pretraining on the task's unformatted text (model.pretrain_steps;
-    /// the same seed gives the same weights, so it is rebuilt rather than stored); a Hugging Face run's model.base_folder; or null
+    /// the same seed gives the same weights, so it is rebuilt, once per machine: PretrainedBaseCache); a Hugging Face run's model.base_folder; or null
     /// where there is none (a Hugging Face model without base_folder, or sft_steps 0).
     /// </summary>
     public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device, CancellationToken cancellationToken = default)
@@ -84,8 +84,8 @@ public static class RoundJob
         if (!string.IsNullOrEmpty(spec.Model.HfFolder))
             return string.IsNullOrEmpty(spec.Model.BaseFolder) ? null : HfCheckpoint.Load(spec.Model.BaseFolder, device);
         if (spec.SftSteps <= 0) return null;
-        return WarmStart.Pretrained(BuiltinModels.ByName(spec.Model.Builtin), new ByteTokenizer(), BuiltinTasks.ByName(spec.Prompts.Task),
-            RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), cancellationToken).Place(device);
+        return PretrainedBaseCache.Load(BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
+            RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), device, cancellationToken);
     }
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
