@@ -91,7 +91,8 @@ public static class AlignmentExperiment
                 var initial = run.Prepare();
                 var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
                 report.WriteLine($"seed {seed} {method}: round 0 (pretraining {s.PretrainSteps} steps, SFT {s.SftSteps} steps on {s.Noise:P0}-noisy " +
-                                 $"demonstrations): validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
+                                 $"demonstrations): validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1} " +
+                                 $"({watch.Elapsed.TotalSeconds:F0} s)");
                 if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
                 else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
                 else
@@ -113,7 +114,8 @@ public static class AlignmentExperiment
                 Directory.Delete(Path.Combine(folder, $"{method}-{seed}"), recursive: true);
             }
 
-        foreach (var (stream, pick) in new (string, Func<(double Validation, double Test), double>)[] { ("Validation", r => r.Validation), ("Test", r => r.Test) })
+        var streams = new (string, Func<(double Validation, double Test), double>)[] { ("Validation", r => r.Validation), ("Test", r => r.Test) };
+        foreach (var (stream, pick) in streams)
         {
             report.WriteLine();
             report.WriteLine($"{stream} accuracy (mean over seeds {string.Join(", ", s.Seeds)} with its 95% t-interval; greedy, {s.EvalPrompts} prompts):");
@@ -148,7 +150,8 @@ public static class AlignmentExperiment
         using var policy = HfCheckpoint.Load(run.CheckpointFolder(0), DeviceSetting.Resolve(spec.Device));
         var tokenizer = TokenizerLoader.Load(run.CheckpointFolder(0), spec.Model.ChatTemplate);
         var judge = JudgeFactory.Create(settings, policy, null, tokenizer, task, null, spec.Seed, ExperimentControls.BestOfNRound, policy);
-        var (validation, unscoredValidation) = ExperimentControls.BestOfN(policy, tokenizer, task, RunSpecMapping.EvalPrompts(spec), settings, judge, spec.Seed);
+        var (validation, unscoredValidation) = ExperimentControls.BestOfN(policy, tokenizer, task, RunSpecMapping.EvalPrompts(spec), settings, judge,
+            spec.Seed);
         var (test, unscoredTest) = ExperimentControls.BestOfN(policy, tokenizer, task, TestPrompts(spec), settings, judge, spec.Seed);
         report.WriteLine($"  {BestOfArm,-8} round 1: validation accuracy {validation:P1}, test accuracy {test:P1}, pairs 0, C NaN, " +
                          $"tau(judge, verifier) NaN, best of {s.BestOf} by the round-0 LLM judge, unscored prompts {unscoredValidation:P1} / " +

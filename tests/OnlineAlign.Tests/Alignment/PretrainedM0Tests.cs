@@ -72,6 +72,13 @@ public class PretrainedM0Tests
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Model = new() { BaseFolder = @base } }, countsOnly: true),
             p => p.StartsWith("model.base_folder needs model.hf_folder", StringComparison.Ordinal));
 
+        // Like hf_folder, base_folder is read only under the silo's data roots.
+        var roots = new OnlineAlign.Execution.Files.DataRoots([policy]);
+        Assert.Contains(RunSpecMapping.Problems(spec, roots: roots), p => p.StartsWith($"model.base_folder '{@base}' is not under this silo's data roots",
+            StringComparison.Ordinal));
+        Assert.DoesNotContain(RunSpecMapping.Problems(spec, roots: new OnlineAlign.Execution.Files.DataRoots([root])),
+            p => p.Contains("base_folder", StringComparison.Ordinal));
+
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
         using var saved = HfCheckpoint.Load(@base, TorchSharp.torch.CPU);
         var expected = saved.state_dict();
