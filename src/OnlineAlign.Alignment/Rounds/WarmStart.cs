@@ -121,12 +121,17 @@ public static class WarmStart
         }
     }
 
+    /// <param name="m0">the model to start from, owned from here on (a cached copy of <see cref="Pretrained"/> with the same
+    /// arguments); null: pretrained here</param>
     public static DecoderLM Train(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed, out List<double> losses,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, DecoderLM? m0 = null)
     {
         if (!EftSources.Contains(s.EftSource))
+        {
+            m0?.Dispose();
             throw new ArgumentException($"eft_source '{s.EftSource}' is not one of {string.Join(", ", EftSources)}");
-        var model = Pretrained(config, tokenizer, task, s, seed, cancellationToken);
+        }
+        var model = m0 ?? Pretrained(config, tokenizer, task, s, seed, cancellationToken);
         try
         {
             var random = new Random(seed);

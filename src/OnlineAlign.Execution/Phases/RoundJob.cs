@@ -59,7 +59,7 @@ public static class RoundJob
             model = (spec.SftSteps > 0
                 ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Prompts.Task),
                     RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
-                    cancellationToken)
+                    cancellationToken, BeforeWarmStartOnCpu(spec, cancellationToken))
                 : BuiltinModels.Create(config, (long)spec.Seed)).Place(device);
         }
         using (model)
@@ -73,6 +73,11 @@ public static class RoundJob
             Save(model, tokenizer, spec, 0, outputFolder, null, baseFolder: null);
         }
     }
+
+    /// <summary>A built-in run's M0 on the CPU, where the warm start trains: the copy the judge phases load (PretrainedBaseCache).</summary>
+    private static DecoderLM BeforeWarmStartOnCpu(RunSpec spec, CancellationToken cancellationToken) =>
+        PretrainedBaseCache.Load(BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
+            RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), CPU, cancellationToken);
 
     /// <summary>
     /// M0: the model a built-in run's warm start began from, its pretraining on the task's unformatted text (model.pretrain_steps;
