@@ -1,115 +1,193 @@
 using System.Diagnostics;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
+using OnlineAlign.Alignment.Controls;
+using OnlineAlign.Alignment.Judges;
+using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Execution.InProcess;
+using OnlineAlign.Execution.Specs;
+using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Modeling.Tokenization;
 
 namespace OnlineAlign.Benchmarks;
 
 /// <summary>
-/// Does online alignment help? Warm-start a tiny model by SFT on noisy demonstrations of a built-in
-/// task, then run online rounds with (a) the verifier as judge, (b) self-reward (implicit) without
-/// consistency regularisation, (c) CREAM: self-reward with consistency regularisation; several seeds.
+/// Does online alignment help? Warm-start a tiny model (pretraining, then IFT + EFT) on a built-in task, then run online
+/// rounds with each arm's judge, loss and pairs; several seeds. The run evaluates on the validation stream (what a recipe,
+/// its rounds and hyperparameters are chosen on); every round's policy is also evaluated on the test stream, which only
+/// reports (docs/experiments.md: the protocol). Controls run beside the recipes: DPO on random pairs of the same samples,
+/// RFT on the judge's best sample, as many extra SFT steps as a round takes, and best-of-8 reranking by the same judge.
 /// </summary>
 public static class AlignmentExperiment
 {
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
         double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0,
-            string Reference = "previous_round", double SelmAlpha = 0.01);
+            string Reference = "previous_round", double SelmAlpha = 0.01, int PretrainSteps = 200, int BestOf = 8);
 
-    /// <summary>Each arm's judge, loss and consistency regularisation.</summary>
-    public static readonly IReadOnlyDictionary<string, (string Judge, string Loss, string Consistency)> Arms =
-        new Dictionary<string, (string, string, string)>
-        {
-            ["verifier"] = ("verifier", "dpo", "none"),                 // labels: the upper bound
-            ["self"] = ("implicit", "dpo", "none"),                     // implicit reward, no regularisation
-            ["cream"] = ("implicit", "cream", "dyn"),                   // CREAM
-            ["llm"] = ("llm", "dpo", "none"),                           // Self-Rewarding: LLM-as-a-judge after IFT+EFT
-            ["cream-llm"] = ("llm", "cream", "dyn"),                    // CREAM with the LLM judge
-            ["frozen-llm"] = ("llm", "dpo", "none"),                    // the warm-started model judges every round (judge.model initial)
-            ["self-consistent"] = ("self_consistent", "dpo", "none"), // LLM judge pairs where the implicit reward agrees
-            ["sppo"] = ("llm", "sppo", "none"),                        // SPPO's soft win-rate target, LLM judge scores
-            ["selm"] = ("llm", "dpo", "none"),                         // SELM: DPO + optimism term (--selm-alpha)
-            ["majority"] = ("majority", "dpo", "none"),
-            ["likelihood"] = ("likelihood", "dpo", "none"),
-            ["cream-likelihood"] = ("likelihood", "cream", "dyn"),
-        };
+    /// <summary>An arm's judge, loss, consistency regularisation and pair strategy.</summary>
+    public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst");
+
+    /// <summary>The arms run by the product's own phases; <see cref="ExtraSftArm"/> and <see cref="BestOfArm"/> are experiment-only controls.</summary>
+    public static readonly IReadOnlyDictionary<string, Arm> Arms = new Dictionary<string, Arm>
+    {
+        ["verifier"] = new("verifier", "dpo", "none"),                 // labels: the upper bound
+        ["self"] = new("implicit", "dpo", "none"),                     // implicit reward, no regularisation
+        ["cream"] = new("implicit", "cream", "dyn"),                   // CREAM
+        ["cream-avg"] = new("implicit", "cream", "avg"),               // CREAM, C averaged over the round
+        ["llm"] = new("llm", "dpo", "none"),                           // Self-Rewarding: LLM-as-a-judge after IFT+EFT
+        ["cream-llm"] = new("llm", "cream", "dyn"),                    // CREAM with the LLM judge
+        ["frozen-llm"] = new("llm", "dpo", "none"),                    // the warm-started model judges every round (judge.model initial)
+        ["self-consistent"] = new("self_consistent", "dpo", "none"),   // LLM judge pairs where the implicit reward agrees
+        ["sppo"] = new("llm", "sppo", "none"),                         // SPPO's soft win-rate target, LLM judge scores
+        ["selm"] = new("llm", "dpo", "none"),                          // SELM: DPO + optimism term (--selm-alpha)
+        ["majority"] = new("majority", "dpo", "none"),
+        ["likelihood"] = new("likelihood", "dpo", "none"),
+        ["cream-likelihood"] = new("likelihood", "cream", "dyn"),
+        // Controls (docs/experiments.md): the llm arm's samples, paired at random (any DPO step, no judge signal) ...
+        ["random-llm"] = new("llm", "dpo", "none", "random"),
+        // ... and rejection-sampling fine-tuning on the LLM judge's best sample (its signal, no preference loss).
+        ["rft-llm"] = new("llm", "rft", "none"),
+    };
+
+    /// <summary>Control: the round's optimiser steps spent on more SFT on the warm start's kind of data (no judge, no samples).</summary>
+    public const string ExtraSftArm = "sft-extra";
+    /// <summary>Control: no training; the warm-started policy's best of N samples by its own LLM judge, at test time.</summary>
+    public const string BestOfArm = "best-of-8";
 
     /// <summary>The run spec of one arm: the product's own spec, run through the product's own phases (InProcessRun).</summary>
-    public static RunSpec Spec(Settings s, string method, int seed) => new()
+    public static RunSpec Spec(Settings s, string method, int seed)
     {
-        Name = method, Prompts = new() { Task = s.Task, EvalPrompts = s.EvalPrompts }, Seed = (ulong)seed,
-        SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
-        PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
-        Consistency = Arms[method].Consistency, EftExamples = s.EftExamples, Reference = s.Reference,
-        Judge = new() { Kind = Arms[method].Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
-        Loss = new() { Kind = Arms[method].Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
-        Optimizer = new() { Epochs = s.Epochs, LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16 },
-    };
+        var arm = Arms.TryGetValue(method, out var a) ? a : Arms["llm"]; // the experiment-only controls share the llm arm's warm start
+        return new()
+        {
+            Name = method, Prompts = new() { Task = s.Task, EvalPrompts = s.EvalPrompts, EvalStream = "validation" }, Seed = (ulong)seed,
+            Model = new() { PretrainSteps = s.PretrainSteps },
+            SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
+            PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
+            Consistency = arm.Consistency, EftExamples = s.EftExamples, Reference = s.Reference, PairStrategy = arm.Pairs,
+            Judge = new() { Kind = arm.Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
+            Loss = new() { Kind = arm.Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
+            Optimizer = new() { Epochs = s.Epochs, LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16 },
+        };
+    }
+
+    /// <summary>The test stream's prompts of a spec (the same count as its validation prompts).</summary>
+    public static IReadOnlyList<PromptItem> TestPrompts(RunSpec spec) =>
+        RunSpecMapping.EvalPrompts(spec with { Prompts = spec.Prompts with { EvalStream = "test" } });
 
     public static void Run(Settings s, TextWriter report)
     {
-        var table = new Dictionary<(string Method, int Seed), List<RoundReport>>();
-        var initialAccuracy = new Dictionary<int, double>();
+        var table = new Dictionary<(string Method, int Seed), List<(double Validation, double Test)>>();
         string folder = Path.Combine(Path.GetTempPath(), "onlinealign-experiment-" + Guid.NewGuid().ToString("N")[..8]);
         foreach (int seed in s.Seeds)
             foreach (var method in s.Methods)
             {
+                if (!Arms.ContainsKey(method) && method is not (ExtraSftArm or BestOfArm))
+                    throw new ArgumentException($"arm '{method}' is not one of {string.Join(", ", Arms.Keys.Append(ExtraSftArm).Append(BestOfArm))}");
                 var watch = Stopwatch.StartNew();
-                using var run = new InProcessRun(Spec(s, method, seed), Path.Combine(folder, $"{method}-{seed}"));
+                var spec = Spec(s, method, seed);
+                using var run = new InProcessRun(spec, Path.Combine(folder, $"{method}-{seed}"));
                 var initial = run.Prepare();
-                initialAccuracy[seed] = initial.Metrics["eval/accuracy"];
-                report.WriteLine($"seed {seed} {method}: round 0 (SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations): " +
-                                 $"held-out accuracy {initial.Metrics["eval/accuracy"]:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
-                for (int round = 1; round <= s.Rounds; round++)
-                {
-                    watch.Restart();
-                    var r = run.RunRound();
-                    if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1")
-                        report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
-                    report.WriteLine($"  {method,-8} round {round}: accuracy {r.Metrics["eval/accuracy"]:P1}, pairs {r.Metrics["pairs/kept"]}, " +
-                                     $"C {r.Metrics["consistency/C"]:F3}, tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
-                                     $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} " +
+                var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
+                report.WriteLine($"seed {seed} {method}: round 0 (pretraining {s.PretrainSteps} steps, SFT {s.SftSteps} steps on {s.Noise:P0}-noisy " +
+                                 $"demonstrations): validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1} " +
+                                 $"({watch.Elapsed.TotalSeconds:F0} s)");
+                if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
+                else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
+                else
+                    for (int round = 1; round <= s.Rounds; round++)
+                    {
+                        watch.Restart();
+                        var r = run.RunRound();
+                        if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1")
+                            report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
+                        rows.Add((r.Metrics["eval/accuracy"], TestAccuracy(run, round)));
+                        report.WriteLine($"  {method,-8} round {round}: validation accuracy {rows[^1].Item1:P1}, test accuracy {rows[^1].Item2:P1}, " +
+                                         $"pairs {r.Metrics["pairs/kept"]}, C {r.Metrics["consistency/C"]:F3}, " +
+                                         $"tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
+                                         $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} " +
                                          $"({watch.Elapsed.TotalSeconds:F0} s)" +
-                                     (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
-                }
-                table[(method, seed)] = run.Reports.Skip(1).ToList();
+                                         (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
+                    }
+                table[(method, seed)] = rows;
                 Directory.Delete(Path.Combine(folder, $"{method}-{seed}"), recursive: true);
             }
 
-        report.WriteLine();
-        report.WriteLine($"Held-out accuracy (mean over seeds {string.Join(", ", s.Seeds)} with its 95% t-interval; greedy, {s.EvalPrompts} prompts):");
-        report.WriteLine();
-        report.WriteLine("| method | round 0 | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
-        report.WriteLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
-        foreach (var method in s.Methods)
-            report.WriteLine($"| {method} | {Interval(s.Seeds.Select(seed => initialAccuracy[seed]))} | " +
-                string.Join(" | ", Enumerable.Range(0, s.Rounds)
-                    .Select(r => Interval(s.Seeds.Select(seed => table[(method, seed)][r].Metrics["eval/accuracy"])))) + " |");
-        report.WriteLine();
-        report.WriteLine("Change over round 0, paired by seed (mean and 95% t-interval, percentage points):");
-        report.WriteLine();
-        report.WriteLine("| method | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
-        report.WriteLine("|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
-        foreach (var method in s.Methods)
-            report.WriteLine($"| {method} | " + string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r =>
-                Interval(s.Seeds.Select(seed => table[(method, seed)][r].Metrics["eval/accuracy"] - initialAccuracy[seed]), points: true))) + " |");
-        foreach (var (metric, label) in new[] { ("consistency/C", "CREAM consistency C"), ("judge/tau_vs_verifier", "Kendall tau(self-judge, verifier)") })
+        var streams = new (string, Func<(double Validation, double Test), double>)[] { ("Validation", r => r.Validation), ("Test", r => r.Test) };
+        foreach (var (stream, pick) in streams)
         {
             report.WriteLine();
-            report.WriteLine($"{label} per round (mean over seeds):");
+            report.WriteLine($"{stream} accuracy (mean over seeds {string.Join(", ", s.Seeds)} with its 95% t-interval; greedy, {s.EvalPrompts} prompts):");
             report.WriteLine();
-            report.WriteLine("| method | " + string.Join(" | ", Enumerable.Range(1, s.Rounds).Select(r => $"round {r}")) + " |");
-            report.WriteLine("|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds)));
-            foreach (var method in s.Methods.Where(m => m != "verifier"))
-                report.WriteLine($"| {method} | " + string.Join(" | ", Enumerable.Range(0, s.Rounds).Select(r =>
-                    $"{s.Seeds.Select(seed => Get(table[(method, seed)][r], metric)).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average():F3}")) + " |");
+            report.WriteLine("| method | " + string.Join(" | ", Enumerable.Range(0, s.Rounds + 1).Select(r => $"round {r}")) + " |");
+            report.WriteLine("|---|" + string.Concat(Enumerable.Repeat("---|", s.Rounds + 1)));
+            foreach (var method in s.Methods)
+                report.WriteLine($"| {method} | " + string.Join(" | ", Enumerable.Range(0, s.Rounds + 1).Select(r =>
+                    Interval(s.Seeds.Where(seed => table[(method, seed)].Count > r).Select(seed => pick(table[(method, seed)][r])).ToList()))) + " |");
         }
+        report.WriteLine();
+        report.WriteLine("align_summary.py turns the logs into the paired tables (each arm against round 0 and against the llm arm, chosen on validation).");
+    }
+
+    /// <summary>Round r's policy's greedy accuracy on the test stream (reported only: nothing is chosen on it).</summary>
+    private static double TestAccuracy(InProcessRun run, int round)
+    {
+        var spec = run.Spec;
+        using var model = HfCheckpoint.Load(run.CheckpointFolder(round), DeviceSetting.Resolve(spec.Device));
+        var tokenizer = TokenizerLoader.Load(run.CheckpointFolder(round), spec.Model.ChatTemplate);
+        return ExperimentControls.GreedyAccuracy(model, tokenizer, RunSpecMapping.Task(spec)!, TestPrompts(spec), spec.Sampling.MaxNewTokens,
+            Math.Max(1, spec.Sampling.BatchSize));
+    }
+
+    /// <summary>Best-of-N by the warm-started policy's own LLM judge (the llm arm's round-1 judge) on both streams, logged as round 1.</summary>
+    private static (double, double) BestOf(Settings s, InProcessRun run, int seed, TextWriter report)
+    {
+        var watch = Stopwatch.StartNew();
+        var spec = run.Spec with { SamplesPerPrompt = s.BestOf, Judge = run.Spec.Judge with { Kind = "llm" } };
+        var settings = RunSpecMapping.ToRoundSettings(spec);
+        var task = RunSpecMapping.Task(spec)!;
+        using var policy = HfCheckpoint.Load(run.CheckpointFolder(0), DeviceSetting.Resolve(spec.Device));
+        var tokenizer = TokenizerLoader.Load(run.CheckpointFolder(0), spec.Model.ChatTemplate);
+        var judge = JudgeFactory.Create(settings, policy, null, tokenizer, task, null, spec.Seed, ExperimentControls.BestOfNRound, policy);
+        var (validation, unscoredValidation) = ExperimentControls.BestOfN(policy, tokenizer, task, RunSpecMapping.EvalPrompts(spec), settings, judge,
+            spec.Seed);
+        var (test, unscoredTest) = ExperimentControls.BestOfN(policy, tokenizer, task, TestPrompts(spec), settings, judge, spec.Seed);
+        report.WriteLine($"  {BestOfArm,-8} round 1: validation accuracy {validation:P1}, test accuracy {test:P1}, pairs 0, C NaN, " +
+                         $"tau(judge, verifier) NaN, best of {s.BestOf} by the round-0 LLM judge, unscored prompts {unscoredValidation:P1} / " +
+                         $"{unscoredTest:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
+        return (validation, test);
+    }
+
+    /// <summary>Extra SFT: each round, as many steps as a DPO round with a pair for every prompt takes, on fresh noisy demonstrations.</summary>
+    private static List<(double, double)> ExtraSft(Settings s, InProcessRun run, int seed, TextWriter report)
+    {
+        var spec = run.Spec;
+        var task = RunSpecMapping.Task(spec)!;
+        var device = DeviceSetting.Resolve(spec.Device);
+        using var model = HfCheckpoint.Load(run.CheckpointFolder(0), device);
+        var tokenizer = TokenizerLoader.Load(run.CheckpointFolder(0), spec.Model.ChatTemplate);
+        int steps = ExperimentControls.RoundSteps(spec.PromptsPerRound, spec.Optimizer.BatchSize, spec.Optimizer.Epochs);
+        var rows = new List<(double, double)>();
+        for (int round = 1; round <= s.Rounds; round++)
+        {
+            var watch = Stopwatch.StartNew();
+            var losses = ExperimentControls.ExtraSft(model, tokenizer, task, steps, spec.Optimizer.BatchSize, spec.Optimizer.LearningRate, spec.SftNoise,
+                seed, round);
+            int batch = Math.Max(1, spec.Sampling.BatchSize);
+            rows.Add((ExperimentControls.GreedyAccuracy(model, tokenizer, task, RunSpecMapping.EvalPrompts(spec), spec.Sampling.MaxNewTokens, batch),
+                ExperimentControls.GreedyAccuracy(model, tokenizer, task, TestPrompts(spec), spec.Sampling.MaxNewTokens, batch)));
+            report.WriteLine($"  {ExtraSftArm,-8} round {round}: validation accuracy {rows[^1].Item1:P1}, test accuracy {rows[^1].Item2:P1}, pairs 0, " +
+                             $"C NaN, tau(judge, verifier) NaN, {steps} SFT steps, last loss {losses[^1]:F3} ({watch.Elapsed.TotalSeconds:F0} s)");
+        }
+        return rows;
     }
 
     /// <summary>"mean ± half-width" of a 95% Student-t interval over seeds.</summary>
     private static string Interval(IEnumerable<double> values, bool points = false)
     {
         var v = values.ToArray();
+        if (v.Length == 0) return "-";
         double mean = v.Average();
         double sd = v.Length > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : double.NaN;
         double[] t975 = [double.NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];

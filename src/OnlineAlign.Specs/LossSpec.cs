@@ -3,7 +3,8 @@ namespace OnlineAlign.Specs;
 /// <summary>The preference loss and its coefficients (runs.proto LossSpec; the defaults are the ones stated there).</summary>
 public sealed record LossSpec
 {
-    public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "sppo_hard", "cream"];
+    /// <summary>"rft": rejection-sampling fine-tuning, the chosen (judge's best) response's NLL per token alone (a control for DPO).</summary>
+    public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "sppo_hard", "cream", "rft"];
 
     public string Kind { get; init; } = "dpo";
     public double Beta { get; init; } = 0.1;

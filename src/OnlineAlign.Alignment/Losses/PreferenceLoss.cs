@@ -22,7 +22,8 @@ public sealed record PairLogProbs(Tensor PolicyChosen, Tensor PolicyRejected, Te
 /// IPO (h_norm - 1/(2b))^2 on length-normalised ratios;
 /// SPPO [(r_w - (P_w - 1/2)/b)^2 + (r_l - (P_l - 1/2)/b)^2] / 2 with P the win rates (SPPO's own trainer, loss_type "sppo");
 /// SPPO-hard (r_w - 1/(2b))^2 + (r_l + 1/(2b))^2 (P_w = 1, P_l = 0, without the 1/2);
-/// CREAM C l(bh) + (1-C) l(-bh); plus RPO's alpha * NLL(y_w) per token when set; plus SELM's optimism term
+/// CREAM C l(bh) + (1-C) l(-bh); RFT NLL(y_w) per token (rejection-sampling fine-tuning, a control);
+/// plus RPO's alpha * NLL(y_w) per token when set; plus SELM's optimism term
 /// alpha b [log pi(y) - log pi_ref(y)] for a response y from the reference when set (SELM's optimistic_dpo_loss:
 /// minimising it lowers the likelihood of what the reference already says, pushing exploration elsewhere).
 /// </summary>
@@ -47,6 +48,8 @@ public static class PreferenceLoss
                        + (rejectedRatio - ((x.WinRejected ?? zeros_like(rejectedRatio)) - 0.5) / b).pow(2)) / 2,
             "sppo_hard" => (chosenRatio - 1 / (2 * b)).pow(2) + (rejectedRatio + 1 / (2 * b)).pow(2),
             "cream" => x.Consistency * L(b * h) + (1 - x.Consistency) * L(-b * h),
+            // RFT: supervised fine-tuning on the judge's best sample (its NLL per token); the rejected response is not used.
+            "rft" => -x.PolicyChosen / x.ChosenLength,
             _ => throw new ArgumentException($"loss.kind '{s.Kind}' is not one of {string.Join(", ", LossSpec.Kinds)}"),
         };
         if (s.RpoAlpha > 0) loss = loss - s.RpoAlpha * x.PolicyChosen / x.ChosenLength;

@@ -15,7 +15,9 @@ public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int Be
 /// </summary>
 public static class PairBuilder
 {
-    public static readonly string[] Strategies = ["best_vs_worst", "best_vs_random", "curriculum"];
+    /// <summary>"random" is a control, not a recipe: two of the prompt's scored responses in random order, from the same prompts
+    /// best_vs_worst pairs, so a DPO step on it separates "any DPO step on the policy's samples helps" from the judge's signal.</summary>
+    public static readonly string[] Strategies = ["best_vs_worst", "best_vs_random", "curriculum", "random"];
 
     public static (List<PreferencePair> Pairs, PairStatistics Statistics) Build(
         IReadOnlyList<IReadOnlyList<double>> scores, string strategy, double minimumGap, int seed)
@@ -52,6 +54,12 @@ public static class PairBuilder
                     var others = scored.Where(j => j != best && s[best] - s[j] >= Math.Max(minimumGap, double.Epsilon))
                         .OrderByDescending(j => s[best] - s[j]).ThenBy(j => j).ToList();
                     pairs.AddRange(others.Select((j, stage) => new PreferencePair(p, best, j, s[best] - s[j], Stage: stage)));
+                    break;
+                case "random":
+                    // The same prompts best_vs_worst pairs (a gap the judge saw), the pair and its order drawn without the scores.
+                    int a = random.Next(scored.Count), b = random.Next(scored.Count - 1);
+                    if (b >= a) b++;
+                    pairs.Add(new PreferencePair(p, scored[a], scored[b], s[scored[a]] - s[scored[b]]));
                     break;
                 default:
                     throw new ArgumentException($"pair strategy '{strategy}' is not one of {string.Join(", ", Strategies)}");

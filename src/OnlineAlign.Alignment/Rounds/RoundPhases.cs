@@ -306,11 +306,14 @@ public static class RoundPhases
     }
 
     /// <summary>The evaluation metrics, computed once from every evaluation prompt's results (the shards merged, in prompt order).</summary>
-    public static Dictionary<string, double> SummarizeEvaluation(EvalShard all, bool hasTask)
+    /// <param name="stream">the evaluation stream (validation or test): its accuracy is also written as eval/{stream}/accuracy, so a
+    /// reader can tell which stream eval/accuracy measured</param>
+    public static Dictionary<string, double> SummarizeEvaluation(EvalShard all, bool hasTask, string? stream = null)
     {
         var metrics = new Dictionary<string, double>();
         if (all.Positions.Count == 0) return metrics;
         if (hasTask) metrics["eval/accuracy"] = all.Correct.Average();
+        if (hasTask && stream is not null) metrics[$"eval/{stream}/accuracy"] = all.Correct.Average();
         metrics["eval/length_mean"] = all.GreedyLengths.Average();
         metrics["eval/eos_rate"] = all.Stopped.Average(s => s ? 1.0 : 0.0);
         metrics["kl/reference"] = all.Own.Zip(all.Reference, (a, b) => a - b).Average();

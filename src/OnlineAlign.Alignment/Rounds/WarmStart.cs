@@ -21,8 +21,9 @@ public static class WarmStart
     /// <param name="JudgeTemplate">the judge prompt the EFT examples are written in (<see cref="JudgePrompts"/>)</param>
     /// <param name="EftSource">where the EFT examples' responses come from (<see cref="EftSources"/>)</param>
     /// <param name="SampleTokens">the longest response sampled for an "own_samples" EFT example</param>
+    /// <param name="PretrainSteps">steps on the task's unformatted text before IFT + EFT (<see cref="Pretrained"/>: M0)</param>
     public sealed record Settings(int Steps = 400, int BatchSize = 32, double LearningRate = 3e-3, double Noise = 0.3, int Demonstrations = 2000,
-        int JudgeExamples = 2000, string JudgeTemplate = "compact", string EftSource = "corruptions", int SampleTokens = 16);
+        int JudgeExamples = 2000, string JudgeTemplate = "compact", string EftSource = "corruptions", int SampleTokens = 16, int PretrainSteps = 0);
 
     /// <summary>
     /// "corruptions": the answer or one of the task's near-miss corruptions of it (the errors the noisy demonstrations teach,
@@ -82,12 +83,55 @@ public static class WarmStart
     /// <summary>The round number EFT samples' seeds use: none of the online rounds' (they count from 1).</summary>
     private const int EftRound = -1;
 
-    public static DecoderLM Train(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed, out List<double> losses,
+    /// <summary>
+    /// Pretraining documents: a training-part prompt's operands and its answer as plain text ("4213 1234"), with no task
+    /// word, no "=" and no chat layout, trained as next-token prediction over the whole document. The model learns the
+    /// task's strings (as a pretrained LM knows its domain) but not the instruction format IFT then teaches.
+    /// </summary>
+    public static List<PromptResponse> PretrainDocuments(IVerifiableTask task, ITextTokenizer tokenizer, int count, int seed) =>
+        task.Prompts(count, seed, "pretrain").Select(p =>
+        {
+            string body = p.Prompt.TrimEnd('=');
+            int space = body.IndexOf(' ', StringComparison.Ordinal);
+            string text = (space >= 0 ? body[(space + 1)..] : body) + " " + p.Answer;
+            int[] start = tokenizer.BosId >= 0 ? [tokenizer.BosId] : [];
+            return new PromptResponse(start, [.. tokenizer.Encode(text), tokenizer.Chat.EndOfResponse]);
+        }).ToList();
+
+    /// <summary>
+    /// M0: a fresh model from the seed, then <see cref="Settings.PretrainSteps"/> steps on <see cref="PretrainDocuments"/> (none:
+    /// the random initialisation). The warm start begins from it; the same seed and settings rebuild it exactly (CREAM's M0).
+    /// </summary>
+    public static DecoderLM Pretrained(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed,
         CancellationToken cancellationToken = default)
     {
-        if (!EftSources.Contains(s.EftSource))
-            throw new ArgumentException($"eft_source '{s.EftSource}' is not one of {string.Join(", ", EftSources)}");
         var model = BuiltinModels.Create(config, seed);
+        if (s.PretrainSteps <= 0) return model;
+        try
+        {
+            SftTrainer.Train(model, PretrainDocuments(task, tokenizer, s.Demonstrations, seed),
+                new OptimizerSettings { LearningRate = s.LearningRate, WeightDecay = 0, Schedule = "cosine", WarmupSteps = Math.Min(20, s.PretrainSteps / 10) },
+                s.PretrainSteps, s.BatchSize, seed ^ 0x70e7, Math.Max(0, tokenizer.PadId), cancellationToken);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <param name="m0">the model to start from, owned from here on (a cached copy of <see cref="Pretrained"/> with the same
+    /// arguments); null: pretrained here</param>
+    public static DecoderLM Train(ModelConfig config, ITextTokenizer tokenizer, IVerifiableTask task, Settings s, int seed, out List<double> losses,
+        CancellationToken cancellationToken = default, DecoderLM? m0 = null)
+    {
+        if (!EftSources.Contains(s.EftSource))
+        {
+            m0?.Dispose();
+            throw new ArgumentException($"eft_source '{s.EftSource}' is not one of {string.Join(", ", EftSources)}");
+        }
+        var model = m0 ?? Pretrained(config, tokenizer, task, s, seed, cancellationToken);
         try
         {
             var random = new Random(seed);

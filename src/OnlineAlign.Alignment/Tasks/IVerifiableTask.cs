@@ -11,8 +11,8 @@ public sealed record PromptItem(string Prompt, string? Answer = null, int Line =
 public interface IVerifiableTask
 {
     string Name { get; }
-    /// <summary>Prompts for a split ("eval": held out; any other name, e.g. "train" or "eft", a stream from the training part); the same seed gives
-    /// the same prompts.</summary>
+    /// <summary>Prompts for a split ("validation" or "test": that evaluation part of the prompt space; any other name, e.g. "train" or
+    /// "eft", a stream from the training part, <see cref="PromptStreams"/>); the same seed gives the same prompts.</summary>
     IReadOnlyList<PromptItem> Prompts(int count, int seed, string split);
     /// <summary>True when the response (text after the prompt, before EOS) answers the prompt correctly.</summary>
     bool Verify(PromptItem item, string response);

@@ -1,10 +1,10 @@
 namespace OnlineAlign.Alignment.Tasks;
 
 /// <summary>
-/// Shared mechanics of the built-in tasks: the prompt space is split once and for all into a held-out
-/// part (about one prompt in ten, chosen by a stable hash of its text) and a training part, so that no
-/// stream of training prompts (any seed: warm-start demonstrations, round prompts) can contain a held-out
-/// evaluation prompt. The answer is computed from the prompt; a response is judged on its first line, trimmed.
+/// Shared mechanics of the built-in tasks: the prompt space is split once and for all into test, validation and
+/// training parts by a stable hash of the prompt's text (<see cref="PromptStreams"/>), so that no stream of training
+/// prompts (any seed: warm-start demonstrations, round prompts) can contain a validation or test prompt, and the two
+/// evaluation streams never share one. The answer is computed from the prompt; a response is judged on its first line, trimmed.
 /// </summary>
 public abstract class TaskBase : IVerifiableTask
 {
@@ -14,27 +14,18 @@ public abstract class TaskBase : IVerifiableTask
 
     public IReadOnlyList<PromptItem> Prompts(int count, int seed, string split)
     {
-        bool heldOut = split == "eval";
+        string part = PromptStreams.Part(split);
         var random = new Random((int)(StableHash($"{Name}/{split}/{seed}") & 0x7fffffff));
         var items = new List<PromptItem>(count);
         for (int guard = 0; items.Count < count && guard < count * 100; guard++)
         {
             var item = Make(random);
-            if (IsHeldOut(item.Prompt) == heldOut) items.Add(item);
+            if (PromptStreams.Of(item.Prompt) == part) items.Add(item);
         }
         return items;
     }
 
-    /// <summary>Whether a prompt belongs to the held-out (evaluation) part of the task's prompt space.</summary>
-    public static bool IsHeldOut(string prompt) => StableHash(prompt) % 10 == 0;
-
-    /// <summary>FNV-1a: the same in every process (string.GetHashCode is not).</summary>
-    private static uint StableHash(string text)
-    {
-        uint hash = 2166136261;
-        foreach (char c in text) hash = (hash ^ c) * 16777619;
-        return hash;
-    }
+    private static uint StableHash(string text) => PromptStreams.StableHash(text);
 
     public bool Verify(PromptItem item, string response) =>
         item.Answer is not null && response.Split('\n')[0].Trim() == item.Answer;

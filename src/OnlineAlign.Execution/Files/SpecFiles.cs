@@ -13,7 +13,8 @@ public static class SpecFiles
 {
     /// <summary>The spec's file fields that are set.</summary>
     public static IEnumerable<(string Field, string Path)> Named(RunSpec s) =>
-        new[] { ("model.hf_folder", s.Model.HfFolder), ("prompts.jsonl_path", s.Prompts.JsonlPath), ("judge.reward_model_folder", s.Judge.RewardModelFolder),
+        new[] { ("model.hf_folder", s.Model.HfFolder), ("model.base_folder", s.Model.BaseFolder), ("prompts.jsonl_path", s.Prompts.JsonlPath),
+                ("judge.reward_model_folder", s.Judge.RewardModelFolder),
                 ("model.lora.adapter_folder", s.Model.Lora?.AdapterFolder),
                 ("judge.api_key_file", s.Judge.Kind == "remote" ? s.Judge.ApiKeyFile : null) }
             .Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => (f.Item1, f.Item2!));

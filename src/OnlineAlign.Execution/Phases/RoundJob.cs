@@ -59,7 +59,7 @@ public static class RoundJob
             model = (spec.SftSteps > 0
                 ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Prompts.Task),
                     RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
-                    cancellationToken)
+                    cancellationToken, BeforeWarmStartOnCpu(spec, cancellationToken))
                 : BuiltinModels.Create(config, (long)spec.Seed)).Place(device);
         }
         using (model)
@@ -74,14 +74,24 @@ public static class RoundJob
         }
     }
 
+    /// <summary>A built-in run's M0 on the CPU, where the warm start trains: the copy the judge phases load (PretrainedBaseCache).</summary>
+    private static DecoderLM BeforeWarmStartOnCpu(RunSpec spec, CancellationToken cancellationToken) =>
+        PretrainedBaseCache.Load(BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
+            RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), CPU, cancellationToken);
+
     /// <summary>
-    /// M0: the model a built-in run's warm start began from (the same seed gives the same weights), or null where
-    /// there was no warm start (a Hugging Face model, or sft_steps 0).
+    /// M0: the model a built-in run's warm start began from, its pretraining on the task's unformatted text (model.pretrain_steps;
+    /// the same seed gives the same weights, so it is rebuilt, once per machine: PretrainedBaseCache); a Hugging Face run's model.base_folder; or null
+    /// where there is none (a Hugging Face model without base_folder, or sft_steps 0).
     /// </summary>
-    public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device) =>
-        string.IsNullOrEmpty(spec.Model.HfFolder) && spec.SftSteps > 0
-            ? BuiltinModels.Create(BuiltinModels.ByName(spec.Model.Builtin), (int)(spec.Seed % int.MaxValue)).Place(device)
-            : null;
+    public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device, CancellationToken cancellationToken = default)
+    {
+        if (!string.IsNullOrEmpty(spec.Model.HfFolder))
+            return string.IsNullOrEmpty(spec.Model.BaseFolder) ? null : HfCheckpoint.Load(spec.Model.BaseFolder, device);
+        if (spec.SftSteps <= 0) return null;
+        return PretrainedBaseCache.Load(BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
+            RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), device, cancellationToken);
+    }
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
     /// <param name="initialFolder">the run's round-0 folder (the base of a LoRA run's adapter-only checkpoints)</param>
@@ -224,7 +234,7 @@ public static class RoundJob
     {
         var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
         var all = shards is null ? EvaluateAt(c, evalPrompts, Enumerable.Range(0, evalPrompts.Count).ToList()) : EvalShard.Merge(shards, evalPrompts.Count);
-        return RoundPhases.SummarizeEvaluation(all, RunSpecMapping.Task(c.Spec) is not null);
+        return RoundPhases.SummarizeEvaluation(all, RunSpecMapping.Task(c.Spec) is not null, c.Spec.Prompts.EvalStream);
     }
 
     /// <summary>One evaluation shard: shard <paramref name="shard"/> of <paramref name="shards"/> of the evaluation prompts,

@@ -27,6 +27,28 @@ public static class ModelFolderChecks
         return (tokenizer, config);
     }
 
+    /// <summary>
+    /// Problems with model.base_folder (M0 of a Hugging Face run; none when unset): a model folder whose config and weights
+    /// agree, with the policy's vocabulary, since the implicit reward log pi_M1 - log pi_M0 scores the same token ids under both.
+    /// </summary>
+    public static List<string> BaseFolderProblems(string? folder, ModelConfig policyConfig)
+    {
+        if (string.IsNullOrEmpty(folder)) return [];
+        if (!Directory.Exists(folder)) return [$"model.base_folder '{folder}' does not exist"];
+        if (!File.Exists(Path.Combine(folder, "config.json"))) return [$"model.base_folder '{folder}' has no config.json"];
+        try
+        {
+            var config = Config(folder);
+            return config.VocabSize == policyConfig.VocabSize ? []
+                : [$"model.base_folder '{folder}': vocab_size {config.VocabSize} is not model.hf_folder's {policyConfig.VocabSize} " +
+                   "(M0 must read the policy's token ids)"];
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException)
+        {
+            return ["model.base_folder: " + e.Message];
+        }
+    }
+
     /// <summary>Problems with a reward model folder that scores the policy's token ids (each starting with its spec field).</summary>
     public static List<string> RewardModelProblems(string folder, ITextTokenizer policyTokenizer, string? policyFolder)
     {

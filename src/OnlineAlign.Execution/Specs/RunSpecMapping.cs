@@ -128,6 +128,7 @@ public static class RunSpecMapping
                 or FileNotFoundException) { problems.Add("model.lora.adapter_folder: " + e.Message); }
         }
         var (tokenizer, config) = ModelProblems(s, problems);
+        if (config is not null) problems.AddRange(ModelFolderChecks.BaseFolderProblems(s.Model.BaseFolder, config));
         if (tokenizer is not null && s.Judge.Kind == "reward_model"
             && !string.IsNullOrEmpty(s.Judge.RewardModelFolder)
             && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
@@ -243,10 +244,10 @@ public static class RunSpecMapping
     /// <summary>The run's built-in task (null for a JSONL prompt set, which has no verifier).</summary>
     public static IVerifiableTask? Task(RunSpec spec) => string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? BuiltinTasks.ByName(spec.Prompts.Task) : null;
 
-    /// <summary>The run's held-out evaluation prompts (a built-in task's; none for a JSONL prompt set).</summary>
+    /// <summary>The run's held-out evaluation prompts: a built-in task's, from prompts.eval_stream (none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
         string.IsNullOrEmpty(spec.Prompts.JsonlPath)
-            ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), "eval")
+            ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), spec.Prompts.EvalStream)
             : [];
 
     /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>
@@ -276,7 +277,7 @@ public static class RunSpecMapping
     /// <summary>The warm start's settings for the spec.</summary>
     public static WarmStart.Settings WarmStartSettings(RunSpec spec) =>
         new(Steps: spec.SftSteps, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec),
-            EftSource: spec.EftSource, SampleTokens: spec.Sampling.MaxNewTokens);
+            EftSource: spec.EftSource, SampleTokens: spec.Sampling.MaxNewTokens, PretrainSteps: spec.Model.PretrainSteps);
 
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
     public static string JudgeTemplate(RunSpec spec) =>

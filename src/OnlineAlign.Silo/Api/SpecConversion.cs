@@ -52,6 +52,8 @@ public static class SpecConversion
             Builtin = p.HasBuiltin ? p.Builtin : d.Builtin,
             HfFolder = p.HasHfFolder ? p.HfFolder : null,
             ChatTemplate = p.HasChatTemplate ? p.ChatTemplate : d.ChatTemplate,
+            BaseFolder = p.HasBaseFolder ? p.BaseFolder : null,
+            PretrainSteps = p.HasPretrainSteps ? p.PretrainSteps : d.PretrainSteps,
             Lora = p.Lora is { } lora ? FromProto(lora) : null,
         };
     }
@@ -78,7 +80,7 @@ public static class SpecConversion
             PairStrategy = s.PairStrategy, MinScoreGap = s.MinScoreGap, Reference = s.Reference, Seed = s.Seed, Device = s.Device,
             PromptsPerRound = s.PromptsPerRound, SftSteps = s.SftSteps, GenerationReplicas = s.GenerationReplicas, MaxPhaseAttempts = s.MaxPhaseAttempts,
             EftExamples = s.EftExamples, EftSource = s.EftSource,
-            Model = new V1.ModelSpec { Builtin = s.Model.Builtin, ChatTemplate = s.Model.ChatTemplate },
+            Model = new V1.ModelSpec { Builtin = s.Model.Builtin, ChatTemplate = s.Model.ChatTemplate, PretrainSteps = s.Model.PretrainSteps },
             Prompts = SectionMapping.ToProto<V1.PromptSpec>(s.Prompts),
             Sampling = SectionMapping.ToProto<V1.SamplingSpec>(s.Sampling),
             Judge = SectionMapping.ToProto<V1.JudgeSpec>(s.Judge),
@@ -89,6 +91,7 @@ public static class SpecConversion
             Guard = SectionMapping.ToProto<V1.GuardSpec>(s.Guard),
         };
         if (s.Model.HfFolder is not null) p.Model.HfFolder = s.Model.HfFolder;
+        if (s.Model.BaseFolder is not null) p.Model.BaseFolder = s.Model.BaseFolder;
         if (s.Model.Lora is { } lora)
         {
             p.Model.Lora = new V1.LoraSpec { R = lora.Rank, Alpha = lora.Alpha, Dropout = lora.Dropout, UseRslora = lora.UseRslora };

@@ -141,16 +141,22 @@ public class FidelityTests
     {
         var spec = new RunSpec
         {
-            Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
+            Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" },
+            Model = new() { PretrainSteps = 20 },
         };
         using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
         run.Prepare();
         var round = run.RunRound().Metrics;
         Assert.True(double.IsFinite(round["consistency/tau"]), "round 1 had no previous judge");
         Assert.InRange(round["consistency/C"], 0, 0.999);
+        // M0 is the pretrained model (model.pretrain_steps), rebuilt exactly from the seed; with no pretraining, the initialisation.
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var again = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
         using var fresh = BuiltinModels.Create(BuiltinModels.Tiny, 3);
-        Assert.True(m0.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
+        Assert.True(m0.state_dict()["model.embed_tokens.weight"].allclose(again.state_dict()["model.embed_tokens.weight"], 0, 0));
+        Assert.False(m0.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
+        using var random = RoundJob.BeforeWarmStart(spec with { Model = spec.Model with { PretrainSteps = 0 } }, TorchSharp.torch.CPU)!;
+        Assert.True(random.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
         Assert.Null(RoundJob.BeforeWarmStart(spec with { SftSteps = 0 }, TorchSharp.torch.CPU));
     }
 

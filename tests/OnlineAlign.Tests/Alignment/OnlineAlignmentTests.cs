@@ -5,9 +5,16 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Alignment;
 
-/// <summary>Learning tests: whole runs in one process through the cluster's own phase functions (InProcessRun).</summary>
+/// <summary>
+/// Learning tests: whole runs in one process through the cluster's own phase functions (InProcessRun). Each pins torch's
+/// thread count to 1 (the experiment's count, align_sweep.sh --threads 1), so its result does not depend on the machine's cores.
+/// </summary>
+[Collection(PinnedTorchThreads.Name)]
 public class OnlineAlignmentTests
 {
+    /// <summary>The torch thread count the learning tests' results were measured with.</summary>
+    private const int Threads = 1;
+
     [Fact]
     public void VerifierJudgedRoundsRaiseHeldOutAccuracyOverRoundZero()
     {
@@ -15,6 +22,7 @@ public class OnlineAlignmentTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 100 }, SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
         };
+        using var threads = new TorchThreadScope(Threads);
         using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"));
         double before = run.Prepare().Metrics["eval/accuracy"];
         Assert.InRange(before, 0.3, 0.9); // the warm start is clearly imperfect
@@ -37,6 +45,7 @@ public class OnlineAlignmentTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 200 }, SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
         };
+        using var threads = new TorchThreadScope(Threads);
         using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("label-free"));
         var initial = run.Prepare().Metrics;
         var round = run.RunRound().Metrics;

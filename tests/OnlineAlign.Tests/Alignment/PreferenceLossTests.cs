@@ -23,6 +23,7 @@ public class PreferenceLossTests
     [InlineData("sppo", 0.0, 0.0, 18.125)]   // no win rates: P_w = 1, P_l = 0, so half of SPPO-hard
     [InlineData("cream", 0.0, 0.0, 0.6659570477895321)]
     [InlineData("dpo", 0.0, 0.5, 1.870957047789532)]
+    [InlineData("rft", 0.0, 0.0, 2.5)]       // the chosen response's NLL per token: 10 / 4; the rejected one plays no part
     public void LossMatchesHandComputedValue(string kind, double smoothing, double rpoAlpha, double expected)
     {
         var settings = new LossSpec { Kind = kind, Beta = 0.1, LabelSmoothing = smoothing, RpoAlpha = rpoAlpha };

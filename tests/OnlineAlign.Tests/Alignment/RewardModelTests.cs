@@ -46,7 +46,7 @@ public class RewardModelTests
         // As a judge, on pairs it never saw (held-out prompts): chosen ranked above rejected in more than 80 % of them,
         // whichever order the two come in a group (the judge scores responses, not positions).
         var corruption = new Random(11);
-        var heldOut = task.Prompts(60, 11, "eval").Select(p => new PreferenceItem(p.Prompt, p.Answer!, task.Demonstrate(p, corruption, noise: 1.0))).ToList();
+        var heldOut = task.Prompts(60, 11, "test").Select(p => new PreferenceItem(p.Prompt, p.Answer!, task.Demonstrate(p, corruption, noise: 1.0))).ToList();
         ResponseGroup Group(PreferenceItem p, bool chosenFirst)
         {
             var texts = chosenFirst ? new[] { p.Chosen, p.Rejected } : new[] { p.Rejected, p.Chosen };

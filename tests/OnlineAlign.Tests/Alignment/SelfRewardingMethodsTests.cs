@@ -62,7 +62,7 @@ public class SelfRewardingMethodsTests
             var line = prompt["judge ".Length..^1];
             int eq = line.IndexOf('=');
             var item = new PromptItem(line[..(eq + 1)], new string(line[5..eq].Order().ToArray()));
-            Assert.False(TaskBase.IsHeldOut(item.Prompt));
+            Assert.Equal(PromptStreams.Train, PromptStreams.Of(item.Prompt));
             Assert.Equal(task.Verify(item, line[(eq + 1)..]), target == "Score: 5");
         }
     }

@@ -128,7 +128,7 @@ public class ShardPlanTests
         Assert.Equal(whole.Examples.Select(e => (e.ReferenceChosen, e.ReferenceRejected, e.Consistency)), sharded.Select(e => (e.ReferenceChosen, e.ReferenceRejected, e.Consistency)));
 
         // Evaluation: 33 prompts in 16-row KL chunks: 3 shards, merged, give the unsharded metrics.
-        var evalPrompts = task.Prompts(33, 9, "eval").ToList();
+        var evalPrompts = task.Prompts(33, 9, "validation").ToList();
         var metrics = RoundPhases.Evaluate(policy, reference, reference, tokenizer, task, evalPrompts, 4, 5, 8);
         var evalShards = ShardPlan.Cut(evalPrompts.Count, 4, ShardUnits.Evaluation)
             .Select(c => RoundPhases.EvaluateShard(policy, reference, reference, tokenizer, task, evalPrompts, c, 4, 5, 8)).Reverse().ToList();

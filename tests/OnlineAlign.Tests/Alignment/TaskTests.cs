@@ -8,14 +8,15 @@ public class TaskTests
     [InlineData("sort")]
     [InlineData("add")]
     [InlineData("reverse")]
-    public void PromptsAreSeededAndEvalIsDisjointFromTrain(string name)
+    public void PromptsAreSeededAndTheEvaluationStreamsAreDisjointFromTrain(string name)
     {
         var task = BuiltinTasks.ByName(name);
         var a = task.Prompts(50, 7, "train");
         Assert.Equal(a, task.Prompts(50, 7, "train"));
         Assert.NotEqual(a, task.Prompts(50, 8, "train"));
         var train = task.Prompts(2000, 7, "train").Select(p => p.Prompt).ToHashSet();
-        Assert.DoesNotContain(task.Prompts(40, 7, "eval"), p => train.Contains(p.Prompt));
+        Assert.DoesNotContain(task.Prompts(40, 7, "validation"), p => train.Contains(p.Prompt));
+        Assert.DoesNotContain(task.Prompts(40, 7, "test"), p => train.Contains(p.Prompt));
         Assert.All(a, p => Assert.True(task.Verify(p, p.Answer! + "\nextra"), p.Prompt));
     }
 

@@ -29,10 +29,10 @@ public class SpecSectionTests
             Judge = new() { Kind = "oracle", Judgements = 0, Template = "say {prompt}", Model = "someone" },
             Loss = new() { Beta = 0, LabelSmoothing = -0.1, RpoAlpha = -1, SelmAlpha = -1 },
             Optimizer = new() { LearningRate = 0, WeightDecay = -1, Epochs = 0, BatchSize = 0, MaxGradNorm = -1, WarmupSteps = -1 },
-            Model = new() { ChatTemplate = "vicuna", Lora = new() { Rank = 0, Alpha = 0, Dropout = -0.1, TargetModules = [] } },
-            Prompts = new() { EvalPrompts = -1 },
+            Model = new() { ChatTemplate = "vicuna", PretrainSteps = -1, Lora = new() { Rank = 0, Alpha = 0, Dropout = -0.1, TargetModules = [] } },
+            Prompts = new() { EvalPrompts = -1, EvalStream = "eval" },
         };
-        string[] fields = ["model.chat_template", "model.lora.r", "model.lora.alpha", "model.lora.dropout", "model.lora.target_modules", "prompts.eval_prompts",
+        string[] fields = ["model.chat_template", "model.pretrain_steps", "prompts.eval_stream", "model.lora.r", "model.lora.alpha", "model.lora.dropout", "model.lora.target_modules", "prompts.eval_prompts",
             "sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.max_new_tokens", "sampling.batch_size",
             "judge.kind", "judge.judgements", "judge.template", "judge.model", "loss.beta", "loss.label_smoothing", "loss.rpo_alpha",
             "loss.selm_alpha", "optimizer.learning_rate", "optimizer.weight_decay", "optimizer.epochs", "optimizer.batch_size",
@@ -84,8 +84,12 @@ public class SpecSectionTests
         // The model section (mapped by hand: its LoRA message says r where the section says Rank) and the prompts section.
         var model = new RunSpec
         {
-            Model = new() { HfFolder = "/models/q", ChatTemplate = "chatml", Lora = new() { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "down_proj"], UseRslora = true } },
-            Prompts = new() { JsonlPath = "/data/p.jsonl", EvalPrompts = 7 },
+            Model = new()
+            {
+                HfFolder = "/models/q", BaseFolder = "/models/q-base", PretrainSteps = 9, ChatTemplate = "chatml",
+                Lora = new() { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "down_proj"], UseRslora = true },
+            },
+            Prompts = new() { JsonlPath = "/data/p.jsonl", EvalPrompts = 7, EvalStream = "test" },
         };
         Assert.Equal(model, SpecConversion.FromProto(SpecConversion.ToProto(model)));
         Assert.Equal(new ModelSpec(), SpecConversion.FromProto(new V1.RunSpec()).Model);
