@@ -10,9 +10,9 @@ namespace OnlineAlign.Grains.Judging;
 /// <summary>
 /// Asks an OpenAI-compatible /v1/chat/completions endpoint for one judgement with the official OpenAI client (its own
 /// retries off: the attempts, their backoff and their limit are this class's, so they follow the spec). 429, 5xx, a
-/// timeout, a connection failure or a body that is not a chat completion is retried with exponential backoff (or the
-/// server's Retry-After, when longer) up to judge.max_attempts; any other status fails at once. Either way the failure
-/// names the endpoint, the status and the attempts.
+/// timeout, a connection failure or a body that is not a chat completion is retried with jittered exponential backoff
+/// (<see cref="RetryDelays"/>: seeded per request; the server's Retry-After, when longer, bounded) up to
+/// judge.max_attempts; any other status fails at once. Either way the failure names the endpoint, the status and the attempts.
 /// </summary>
 public sealed class RemoteJudgeClient
 {
@@ -23,7 +23,7 @@ public sealed class RemoteJudgeClient
     private int _requests, _retries;
 
     /// <param name="key">the API key (null: the endpoint takes none; a placeholder is sent, as servers without keys ignore it)</param>
-    /// <param name="backoff">the first retry's wait, doubled at each attempt (tests shorten it)</param>
+    /// <param name="backoff">the first retry's bound, doubled at each attempt; the wait is drawn below it (tests shorten it)</param>
     public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null)
     {
         _spec = spec;
@@ -56,6 +56,7 @@ public sealed class RemoteJudgeClient
 #pragma warning restore OPENAI001
         };
         ChatMessage[] messages = [new UserChatMessage(request.Text)];
+        var delays = new RetryDelays(request.Seed, _backoff, _maxBackoff);
         for (int attempt = 1; ; attempt++)
         {
             string why;
@@ -90,16 +91,13 @@ public sealed class RemoteJudgeClient
                 throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint} (model '{_spec.RemoteModel}'): " +
                     $"{why}, after {attempt} attempt{(attempt == 1 ? "" : "s")} (judge.max_attempts)");
             Interlocked.Increment(ref _retries);
-            var wait = TimeSpan.FromTicks(Math.Min(_maxBackoff.Ticks, _backoff.Ticks << Math.Min(attempt - 1, 20)));
-            if (serverWait is { } asked && asked > wait) wait = asked < _maxBackoff ? asked : _maxBackoff;
-            await Task.Delay(wait, ct);
+            await Task.Delay(delays.Next(attempt, serverWait), ct);
         }
     }
 
-    /// <summary>The server's Retry-After in seconds, where it gives one.</summary>
+    /// <summary>The server's Retry-After (seconds or an HTTP date), where it gives one.</summary>
     private static TimeSpan? RetryAfter(ClientResultException e) =>
-        e.GetRawResponse()?.Headers.TryGetValue("Retry-After", out var value) == true && int.TryParse(value, out int seconds) && seconds >= 0
-            ? TimeSpan.FromSeconds(seconds) : null;
+        e.GetRawResponse()?.Headers.TryGetValue("Retry-After", out var value) == true ? RetryDelays.ParseRetryAfter(value, DateTimeOffset.UtcNow) : null;
 
     private static string Cut(string text) => text.Length > 300 ? text[..300] + "..." : text;
 }
