@@ -24,7 +24,8 @@ public sealed class RemoteJudgeClient
 
     /// <param name="key">the API key (null: the endpoint takes none; a placeholder is sent, as servers without keys ignore it)</param>
     /// <param name="backoff">the first retry's bound, doubled at each attempt; the wait is drawn below it (tests shorten it)</param>
-    public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null)
+    /// <param name="allowedHosts">the silo's Limits:RemoteJudgeAllowedHosts (<see cref="RemoteJudgeTransport"/>)</param>
+    public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null, string? allowedHosts = null)
     {
         _spec = spec;
         _backoff = backoff ?? TimeSpan.FromSeconds(1);
@@ -33,6 +34,7 @@ public sealed class RemoteJudgeClient
         {
             Endpoint = new Uri(spec.Endpoint ?? throw new ArgumentException("judge.endpoint is required with judge.kind 'remote'")),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            Transport = new HttpClientPipelineTransport(RemoteJudgeTransport.For(allowedHosts)),
             // Our own per-attempt limit (below) ends an attempt first; this only bounds the transport.
             NetworkTimeout = TimeSpan.FromSeconds(spec.TimeoutSeconds + 10),
         };
@@ -71,6 +73,10 @@ public sealed class RemoteJudgeClient
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
             catch (OperationCanceledException) { why = $"no answer within judge.timeout_seconds {_spec.TimeoutSeconds}"; }
+            catch (Exception e) when (Refused(e) is { } refused)
+            {
+                throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint}: not asked, {refused.Message}");
+            }
             catch (ClientResultException e) when (e.Status == 429 || e.Status >= 500 || e.Status == 408 || e.Status == 0)
             {
                 why = e.Status == 0 ? $"connection failed: {e.Message}" : $"HTTP {e.Status}";
@@ -98,6 +104,13 @@ public sealed class RemoteJudgeClient
     /// <summary>The server's Retry-After (seconds or an HTTP date), where it gives one.</summary>
     private static TimeSpan? RetryAfter(ClientResultException e) =>
         e.GetRawResponse()?.Headers.TryGetValue("Retry-After", out var value) == true ? RetryDelays.ParseRetryAfter(value, DateTimeOffset.UtcNow) : null;
+
+    /// <summary>The refusal under a failed connection (the HTTP stack wraps what the connect callback throws).</summary>
+    private static RemoteEndpointRefusedException? Refused(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException) if (e is RemoteEndpointRefusedException refused) return refused;
+        return null;
+    }
 
     private static string Cut(string text) => text.Length > 300 ? text[..300] + "..." : text;
 }
