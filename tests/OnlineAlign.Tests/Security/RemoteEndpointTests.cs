@@ -79,6 +79,17 @@ public sealed class RemoteEndpointTests
     }
 
     [Fact]
+    public void StartRunsSpecCheckRefusesAMetadataEndpoint()
+    {
+        var spec = new OnlineAlign.Contracts.RunSpec { Judge = new JudgeSpec { Kind = "remote", Endpoint = "http://[::ffff:a9fe:a9fe]/v1", RemoteModel = "m" } };
+        var problems = OnlineAlign.Execution.Specs.RunSpecMapping.Problems(spec, SpecLimits.Default, roots: null, readFiles: false);
+        Assert.Contains(problems, p => p.StartsWith("judge.endpoint", StringComparison.Ordinal) && p.Contains("169.254.169.254 is link-local"));
+        var allowed = spec with { Judge = spec.Judge with { Endpoint = "http://127.0.0.1:8000/v1" } };
+        Assert.DoesNotContain(OnlineAlign.Execution.Specs.RunSpecMapping.Problems(allowed, SpecLimits.Default, roots: null, readFiles: false),
+            p => p.Contains("judge.endpoint", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task TheConnectionChecksTheResolvedAddress()
     {
         Assert.All(await RemoteJudgeTransport.Resolve("localhost", null, default), a => Assert.True(IPAddress.IsLoopback(a)));
