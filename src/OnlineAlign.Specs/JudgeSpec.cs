@@ -96,6 +96,8 @@ public sealed record JudgeSpec
             p.Add($"judge.endpoint '{Cut(Endpoint)}' is not an absolute http or https URL");
             return;
         }
+        // Link-local and cloud metadata addresses are never asked (a spec must not make the silo fetch its credentials).
+        if (RemoteEndpoints.Problem("judge.endpoint", uri, limits.RemoteJudgeAllowedHosts) is { } refused) p.Add(refused);
         // A key must never travel in the spec: not in the URL's user part, nor in its query (where some servers take one).
         if (uri.UserInfo.Length > 0) p.Add("judge.endpoint carries a user name or password; name the key with judge.api_key_env or judge.api_key_file");
         if (uri.Query.Length > 0 || uri.Fragment.Length > 0) p.Add("judge.endpoint has a query or fragment; give the base URL (e.g. https://host/v1)");

@@ -46,5 +46,11 @@ public sealed record SpecLimits
     /// <summary>A model folder's JSON files (config, tokenizer, generation config).</summary>
     public long ModelJsonBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// The only hosts a remote judge (judge.endpoint) may name, comma-separated (Limits__RemoteJudgeAllowedHosts=vllm.internal,10.0.0.5);
+    /// unset: any host but link-local and cloud metadata addresses (<see cref="RemoteEndpoints"/>).
+    /// </summary>
+    public string? RemoteJudgeAllowedHosts { get; init; }
+
     public static readonly SpecLimits Default = new();
 }

@@ -10,9 +10,9 @@ namespace OnlineAlign.Grains.Judging;
 /// <summary>
 /// Asks an OpenAI-compatible /v1/chat/completions endpoint for one judgement with the official OpenAI client (its own
 /// retries off: the attempts, their backoff and their limit are this class's, so they follow the spec). 429, 5xx, a
-/// timeout, a connection failure or a body that is not a chat completion is retried with exponential backoff (or the
-/// server's Retry-After, when longer) up to judge.max_attempts; any other status fails at once. Either way the failure
-/// names the endpoint, the status and the attempts.
+/// timeout, a connection failure or a body that is not a chat completion is retried with jittered exponential backoff
+/// (<see cref="RetryDelays"/>: seeded per request; the server's Retry-After, when longer, bounded) up to
+/// judge.max_attempts; any other status fails at once. Either way the failure names the endpoint, the status and the attempts.
 /// </summary>
 public sealed class RemoteJudgeClient
 {
@@ -23,8 +23,9 @@ public sealed class RemoteJudgeClient
     private int _requests, _retries;
 
     /// <param name="key">the API key (null: the endpoint takes none; a placeholder is sent, as servers without keys ignore it)</param>
-    /// <param name="backoff">the first retry's wait, doubled at each attempt (tests shorten it)</param>
-    public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null)
+    /// <param name="backoff">the first retry's bound, doubled at each attempt; the wait is drawn below it (tests shorten it)</param>
+    /// <param name="allowedHosts">the silo's Limits:RemoteJudgeAllowedHosts (<see cref="RemoteJudgeTransport"/>)</param>
+    public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null, string? allowedHosts = null)
     {
         _spec = spec;
         _backoff = backoff ?? TimeSpan.FromSeconds(1);
@@ -33,6 +34,7 @@ public sealed class RemoteJudgeClient
         {
             Endpoint = new Uri(spec.Endpoint ?? throw new ArgumentException("judge.endpoint is required with judge.kind 'remote'")),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            Transport = new HttpClientPipelineTransport(RemoteJudgeTransport.For(allowedHosts)),
             // Our own per-attempt limit (below) ends an attempt first; this only bounds the transport.
             NetworkTimeout = TimeSpan.FromSeconds(spec.TimeoutSeconds + 10),
         };
@@ -56,6 +58,7 @@ public sealed class RemoteJudgeClient
 #pragma warning restore OPENAI001
         };
         ChatMessage[] messages = [new UserChatMessage(request.Text)];
+        var delays = new RetryDelays(request.Seed, _backoff, _maxBackoff);
         for (int attempt = 1; ; attempt++)
         {
             string why;
@@ -70,6 +73,10 @@ public sealed class RemoteJudgeClient
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
             catch (OperationCanceledException) { why = $"no answer within judge.timeout_seconds {_spec.TimeoutSeconds}"; }
+            catch (Exception e) when (Refused(e) is { } refused)
+            {
+                throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint}: not asked, {refused.Message}");
+            }
             catch (ClientResultException e) when (e.Status == 429 || e.Status >= 500 || e.Status == 408 || e.Status == 0)
             {
                 why = e.Status == 0 ? $"connection failed: {e.Message}" : $"HTTP {e.Status}";
@@ -90,16 +97,20 @@ public sealed class RemoteJudgeClient
                 throw new RemoteJudgeException($"judge endpoint {_spec.Endpoint} (model '{_spec.RemoteModel}'): " +
                     $"{why}, after {attempt} attempt{(attempt == 1 ? "" : "s")} (judge.max_attempts)");
             Interlocked.Increment(ref _retries);
-            var wait = TimeSpan.FromTicks(Math.Min(_maxBackoff.Ticks, _backoff.Ticks << Math.Min(attempt - 1, 20)));
-            if (serverWait is { } asked && asked > wait) wait = asked < _maxBackoff ? asked : _maxBackoff;
-            await Task.Delay(wait, ct);
+            await Task.Delay(delays.Next(attempt, serverWait), ct);
         }
     }
 
-    /// <summary>The server's Retry-After in seconds, where it gives one.</summary>
+    /// <summary>The server's Retry-After (seconds or an HTTP date), where it gives one.</summary>
     private static TimeSpan? RetryAfter(ClientResultException e) =>
-        e.GetRawResponse()?.Headers.TryGetValue("Retry-After", out var value) == true && int.TryParse(value, out int seconds) && seconds >= 0
-            ? TimeSpan.FromSeconds(seconds) : null;
+        e.GetRawResponse()?.Headers.TryGetValue("Retry-After", out var value) == true ? RetryDelays.ParseRetryAfter(value, DateTimeOffset.UtcNow) : null;
+
+    /// <summary>The refusal under a failed connection (the HTTP stack wraps what the connect callback throws).</summary>
+    private static RemoteEndpointRefusedException? Refused(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException) if (e is RemoteEndpointRefusedException refused) return refused;
+        return null;
+    }
 
     private static string Cut(string text) => text.Length > 300 ? text[..300] + "..." : text;
 }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using OnlineAlign.Contracts;
 using OnlineAlign.Execution.Forks;
+using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Storage;
 using V1 = OnlineAlign.Api.V1;
 
@@ -68,6 +69,40 @@ public static class RunForks
         {
             throw new RpcException(new Status(StatusCode.DataLoss, $"fork_from.round: round {fork.Round} of run '{fork.RunId}': {e.Message}"));
         }
+    }
+
+    /// <summary>
+    /// Copies the round's checkpoint under the child's prefix (unless <paramref name="copied"/> says a retried fork's run
+    /// holds it already), reaches the fault point "fork/round-R/copied", then starts the child. When starting fails and
+    /// the child run does not exist, what this call copied is deleted (best effort: a delete that fails leaves the copy
+    /// for a retry, which, with the same request id, names the same child and copies write-once over it idempotently).
+    /// A child that exists (its start answered late, or a twin request started it) keeps its copy: it is its round 0.
+    /// </summary>
+    public static async Task<T> CopyThenStartAsync<T>(CheckpointStore store, FaultPoints faults, string childId, V1.ForkFrom fork,
+        RoundRecord round, RoundRecord initial, BlobRef? copied, Func<BlobRef, Task<T>> start, Func<Task<bool>> childExists, CancellationToken ct)
+    {
+        bool copiedHere = copied is null;
+        copied ??= await CopyAsync(store, childId, fork, round, initial, ct);
+        try
+        {
+            await faults.ReachAsync($"fork/round-{fork.Round}/copied", ct);
+            return await start(copied);
+        }
+        catch (Exception) when (copiedHere)
+        {
+            await AbandonAsync(store, copied, childExists);
+            throw;
+        }
+    }
+
+    /// <summary>Deletes a copy no run uses; never throws (the start's failure is the one to report).</summary>
+    private static async Task AbandonAsync(CheckpointStore store, BlobRef copied, Func<Task<bool>> childExists)
+    {
+        try
+        {
+            if (!await childExists()) await store.DeleteCheckpointAsync(copied.Path, CancellationToken.None);
+        }
+        catch (Exception) { } // unknown whether the child exists, or storage is away: keep the copy rather than risk a run's round 0
     }
 
     private static async Task<Dictionary<string, BlobPointer>> Files(CheckpointStore store, RoundRecord record, CancellationToken ct)

@@ -13,7 +13,7 @@ namespace OnlineAlign.Silo.Api;
 
 /// <summary>The onlinealign.v1.Runs gRPC service: validation, status codes, and the bridge to run grains.</summary>
 public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, WatchStreamLimits watchLimits,
-    IHostApplicationLifetime lifetime)
+    IHostApplicationLifetime lifetime, OnlineAlign.Grains.Runtime.FaultPoints faults)
     : V1.Runs.RunsBase
 {
     public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
@@ -50,10 +50,11 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         // removed the round since; its grain still compares spec and lineage.
         var started = requestId is not null && await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId)
             ? (await Call(cluster.GetGrain<IRunGrain>(runId).Get))?.ForkedFrom : null;
-        var copied = started is { } same && same.ParentRunId == fork.RunId && same.ParentRound == fork.Round ? same.Initial
-            : await Call(() => RunForks.CopyAsync(store, runId, fork, round, initial, ct));
-        var lineage = new RunLineage { ParentRunId = fork.RunId, ParentRound = fork.Round, Initial = copied };
-        return SpecConversion.ToProto(await Call(() => cluster.GetGrain<IRunGrain>(runId).Fork(spec, requestId, lineage)));
+        var kept = started is { } same && same.ParentRunId == fork.RunId && same.ParentRound == fork.Round ? same.Initial : null;
+        var child = cluster.GetGrain<IRunGrain>(runId);
+        return SpecConversion.ToProto(await Call(() => RunForks.CopyThenStartAsync(store, faults, runId, fork, round, initial, kept,
+            copied => child.Fork(spec, requestId, new RunLineage { ParentRunId = fork.RunId, ParentRound = fork.Round, Initial = copied }),
+            async () => await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId) || (await child.Get()) is not null, ct)));
     }
 
     private async Task RequireValid(RunSpec spec)

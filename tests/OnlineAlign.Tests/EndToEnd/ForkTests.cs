@@ -84,6 +84,55 @@ public class ForkTests
         Assert.Contains("forked from", compare.Stdout);
     }
 
+    /// <summary>
+    /// A LoRA run's round 1 holds only the adapter: its fork's round 0 is the parent's base with that adapter (ForkFiles),
+    /// in the child's own storage; the child trains a round of its own with an override, and the parent is untouched.
+    /// </summary>
+    [Fact]
+    public async Task AForkOfALoraRunsRoundTrainsFromTheParentsBaseAndAdapter()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var client = cluster.Client();
+        var parentSpec = LocalTestCluster.SmallSpec(rounds: 1);
+        parentSpec.Model = new ModelSpec { Lora = new LoraSpec { R = 8, Alpha = 16, TargetModules = { "q_proj", "v_proj" } } };
+        var parent = await client.StartRunAsync(new StartRunRequest { Spec = parentSpec });
+        parent = await RunProbe.WaitForAsync(client, parent.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
+        var parentRounds = await client.ListRoundsAsync(new ListRoundsRequest { RunId = parent.Id, IncludeSuperseded = true });
+        var parentBlobs = await RunProbe.BlobsAsync(cluster, $"runs/{parent.Id}/");
+
+        var child = await client.StartRunAsync(Fork(parent.Id, 1, "loss.beta=0.05"));
+        child = await RunProbe.WaitForAsync(client, child.Id, r => r.Status is "completed" or "failed", TimeSpan.FromMinutes(5));
+        Assert.True(child.Status == "completed", $"the fork ended {child.Status}: {child.Error}");
+        Assert.Equal(0.05, child.Spec.Loss.Beta);
+        Assert.Equal(8, child.Spec.Model.Lora.R);
+        var childRounds = await client.ListRoundsAsync(new ListRoundsRequest { RunId = child.Id });
+        Assert.Equal([1], childRounds.Rounds.Select(r => r.Round));
+        // Round 0: the parent's round-0 base weights and its round 1's adapter, copied under the child's prefix.
+        var initial = (await RunProbe.BlobsAsync(cluster, childRounds.Initial.Checkpoint[..^"manifest.json".Length])).Select(Path.GetFileName).ToList();
+        Assert.StartsWith($"runs/{child.Id}/round-0000/fork/", childRounds.Initial.Checkpoint);
+        Assert.Contains("model.safetensors", initial);
+        Assert.Contains("adapter_model.safetensors", initial);
+        Assert.Equal(await FileSha256(cluster, parentRounds.Initial.Checkpoint, "model.safetensors"),
+            await FileSha256(cluster, childRounds.Initial.Checkpoint, "model.safetensors"));
+        Assert.Equal(await FileSha256(cluster, parentRounds.Rounds[0].Checkpoint, "adapter_model.safetensors"),
+            await FileSha256(cluster, childRounds.Initial.Checkpoint, "adapter_model.safetensors"));
+        Assert.NotEqual(await FileSha256(cluster, parentRounds.Initial.Checkpoint, "adapter_model.safetensors"),
+            await FileSha256(cluster, childRounds.Initial.Checkpoint, "adapter_model.safetensors"));
+
+        var after = await client.GetRunAsync(new GetRunRequest { RunId = parent.Id });
+        Assert.Equal(parent.StateVersion, after.StateVersion);
+        Assert.Equal(parentRounds, await client.ListRoundsAsync(new ListRoundsRequest { RunId = parent.Id, IncludeSuperseded = true }));
+        Assert.Equal(parentBlobs, await RunProbe.BlobsAsync(cluster, $"runs/{parent.Id}/"));
+    }
+
+    /// <summary>The sha256 a checkpoint's manifest records for one of its files.</summary>
+    private static async Task<string> FileSha256(LocalTestCluster cluster, string manifestPath, string name)
+    {
+        var blob = RunProbe.Container(cluster).GetBlobClient(manifestPath);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse((await blob.DownloadContentAsync()).Value.Content.ToString())!;
+        return manifest["files"]!.AsArray().Single(f => f!["path"]!.GetValue<string>().EndsWith("/" + name, StringComparison.Ordinal))!["sha256"]!.GetValue<string>();
+    }
+
     private static StartRunRequest Fork(string runId, int round, params string[] overrides)
     {
         var fork = new ForkFrom { RunId = runId, Round = round };

@@ -41,7 +41,10 @@ public class SpecDefaultsTests
         string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "silos", "README.md"));
         foreach (var property in properties)
         {
-            Assert.Equal(Convert.ToDouble(property.GetValue(SpecLimits.Default), CultureInfo.InvariantCulture), limits.GetProperty(property.Name).GetDouble());
+            if (property.PropertyType == typeof(string)) // a list of names, not a number (RemoteJudgeAllowedHosts); unset is ""
+                Assert.Equal((string?)property.GetValue(SpecLimits.Default) ?? "", limits.GetProperty(property.Name).GetString());
+            else
+                Assert.Equal(Convert.ToDouble(property.GetValue(SpecLimits.Default), CultureInfo.InvariantCulture), limits.GetProperty(property.Name).GetDouble());
             Assert.Contains($"| `{property.Name}` |", readme);
         }
     }
