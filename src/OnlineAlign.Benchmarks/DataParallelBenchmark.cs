@@ -63,8 +63,8 @@ public static class DataParallelBenchmark
                 var back = new float[gradient.Length];
                 foreach (var (offset, n) in DataParallelPlan.Chunks(gradient.LongLength))
                 {
-                    var bytes = serializer.SerializeToArray(gradient.AsSpan((int)offset, n).ToArray());
-                    serializer.Deserialize<float[]>(bytes).CopyTo(back, offset);
+                    var bytes = serializer.SerializeToArray(DataParallelPlan.Bytes(gradient.AsSpan((int)offset, n)));
+                    DataParallelPlan.CopyValues(serializer.Deserialize<byte[]>(bytes)!, back, offset);
                 }
                 serialization += clock.Elapsed.TotalSeconds;
                 clock.Restart();
@@ -78,8 +78,9 @@ public static class DataParallelBenchmark
             double mb = gradient.LongLength * 4.0 / 1e6;
             // Replica 0 gathers every other replica's micro-batch gradients, then sends the sum to each of them.
             int gathered = s.Accumulation - DataParallelPlan.Share(s.Accumulation, s.Replicas, 0).Count, sent = s.Replicas - 1;
-            double perGradient = (toHost + 2 * serialization + add) / n0;   // serialized at the sender, deserialized at the receiver
-            double stepSeconds = gathered * perGradient + sent * (2 * serialization / n0 + sumOutIn / n0);
+            // Serialized at the sender, deserialized at the receiver: the column times both ends once.
+            double perGradient = (toHost + serialization + add) / n0;
+            double stepSeconds = gathered * perGradient + sent * (serialization + sumOutIn) / n0;
             report.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {name} | {gradient.LongLength:N0} | {mb:F1} | {backward / n0:F3} | {toHost / n0:F4} | {serialization / n0:F4} | {add / n0:F4} | {sumOutIn / n0:F4} | {(gathered + sent) * mb:F1} | {stepSeconds:F3} |"));
         }

@@ -19,6 +19,17 @@ public static class DataParallelPlan
         return (replica * per + Math.Min(replica, extra), per + (replica < extra ? 1 : 0));
     }
 
+    /// <summary>Values as the bytes that travel (a byte[] crosses Orleans' serializer as one block; a float[] value by value).</summary>
+    public static byte[] Bytes(ReadOnlySpan<float> values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).ToArray();
+
+    /// <summary>Travelled bytes back into values, at <paramref name="offset"/> of <paramref name="into"/>.</summary>
+    public static void CopyValues(byte[] bytes, float[] into, long offset)
+    {
+        if (bytes.Length % sizeof(float) != 0 || offset < 0 || offset + bytes.Length / sizeof(float) > into.LongLength)
+            throw new ArgumentException($"{bytes.Length} bytes do not fit at value {offset} of {into.LongLength}");
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).CopyTo(into.AsSpan((int)offset));
+    }
+
     /// <summary>The chunks (offset, count) a flat gradient of <paramref name="length"/> values travels in.</summary>
     public static IEnumerable<(long Offset, int Count)> Chunks(long length, int chunk = ChunkValues)
     {

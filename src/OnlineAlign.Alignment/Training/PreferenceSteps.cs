@@ -3,6 +3,7 @@ using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Scoring;
 using OnlineAlign.Modeling.Training;
 using OnlineAlign.Specs;
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Alignment.Training;
@@ -108,7 +109,7 @@ public sealed class PreferenceSteps : IDisposable
         using var scope = NewDisposeScope();
         var copy = zeros(_adam.GradientLength, ScalarType.Float32, _model.Device);
         _adam.AddGradientsTo(copy);   // 0 + g: exactly g
-        return copy.cpu().data<float>().ToArray();
+        return Host(copy);
     }
 
     /// <summary>Adds another replica's micro-batch gradient into the step's sum (in micro-batch order, as <see cref="AddOwn"/> would).</summary>
@@ -124,7 +125,7 @@ public sealed class PreferenceSteps : IDisposable
     public float[] Sum()
     {
         using var scope = NewDisposeScope();
-        return _sum.cpu().data<float>().ToArray();
+        return Host(_sum);
     }
 
     /// <summary>Replaces the step's sum with the coordinator's (on a replica that is not the coordinator).</summary>
@@ -153,6 +154,9 @@ public sealed class PreferenceSteps : IDisposable
         return new StepMetrics(step, meanLoss, sums[1] / pairsInStep, sums[2] / pairsInStep, sums[3] / pairsInStep,
             (sums[1] - sums[2]) / pairsInStep, sums[4] / pairsInStep, sums[5] / pairsInStep, gradNorm, _adam.LearningRate);
     }
+
+    /// <summary>A float32 tensor's values on the host, copied as one block (an element-wise copy costs ~20 ns a value).</summary>
+    private static float[] Host(Tensor t) => MemoryMarshal.Cast<byte, float>(t.cpu().contiguous().bytes).ToArray();
 
     /// <summary>After the last step: the optimiser's moments into the state passed in (carried between rounds).</summary>
     public void Finish() => _state?.CaptureFrom(_adam);

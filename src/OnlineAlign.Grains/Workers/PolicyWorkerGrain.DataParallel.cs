@@ -52,7 +52,7 @@ public sealed partial class PolicyWorkerGrain
                     {
                         var gradient = new float[answers[k].Length];
                         foreach (var (offset, n) in DataParallelPlan.Chunks(answers[k].Length))
-                            (await others[k].GradientChunk(id, i, offset, n)).CopyTo(gradient, offset);
+                            DataParallelPlan.CopyValues(await others[k].GradientChunk(id, i, offset, n), gradient, offset);
                         bytes += gradient.LongLength * sizeof(float);
                         await Compute(() => { session.Steps.Add(gradient); return 0; });
                         PreferenceTrainer.Add(sums, answers[k].Sums[i]);
@@ -68,7 +68,7 @@ public sealed partial class PolicyWorkerGrain
                 await Task.WhenAll(others.Select(async g =>
                 {
                     foreach (var (offset, n) in DataParallelPlan.Chunks(sum.LongLength))
-                        await g.ApplyGradient(id, s, offset, sum.AsSpan((int)offset, n).ToArray(), sums);
+                        await g.ApplyGradient(id, s, offset, DataParallelPlan.Bytes(sum.AsSpan((int)offset, n)), sums);
                 }));
                 bytes += sum.LongLength * sizeof(float) * others.Count;
                 exchange.Stop();
@@ -123,26 +123,26 @@ public sealed partial class PolicyWorkerGrain
         }
     }
 
-    public Task<float[]> GradientChunk(string session, int micro, long offset, int count)
+    public Task<byte[]> GradientChunk(string session, int micro, long offset, int count)
     {
         if (session != _trainingId || _training is not { } training || micro < 0 || micro >= training.Gradients.Count)
             throw new PhaseFailedException($"no gradient {micro} of training session {session} here (the replica restarted?)");
         var gradient = training.Gradients[micro];
         if (offset < 0 || count < 0 || offset + count > gradient.LongLength)
             throw new PhaseFailedException($"gradient chunk [{offset}, {offset + count}) is outside its {gradient.LongLength} values");
-        return Task.FromResult(gradient.AsSpan((int)offset, count).ToArray());
+        return Task.FromResult(DataParallelPlan.Bytes(gradient.AsSpan((int)offset, count)));
     }
 
-    public async Task ApplyGradient(string session, int step, long offset, float[] chunk, double[] sums)
+    public async Task ApplyGradient(string session, int step, long offset, byte[] chunk, double[] sums)
     {
         if (session != _trainingId || _training is not { } training)
             throw new PhaseFailedException($"no training session {session} here (the replica restarted?)");
-        long length = training.Steps.GradientLength;
-        if (offset < 0 || offset + chunk.LongLength > length)
-            throw new PhaseFailedException($"gradient chunk [{offset}, {offset + chunk.LongLength}) is outside its {length} values");
+        long length = training.Steps.GradientLength, values = chunk.LongLength / sizeof(float);
+        if (offset < 0 || offset + values > length || chunk.Length % sizeof(float) != 0)
+            throw new PhaseFailedException($"gradient chunk of {chunk.Length} bytes at value {offset} is outside its {length} values");
         _incoming ??= new float[length];
-        chunk.CopyTo(_incoming, offset);
-        if (offset + chunk.LongLength < length) return;
+        DataParallelPlan.CopyValues(chunk, _incoming, offset);
+        if (offset + values < length) return;
         var sum = _incoming;
         _incoming = null;
         await Compute(() =>
