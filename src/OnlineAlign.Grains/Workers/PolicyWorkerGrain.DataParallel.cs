@@ -29,7 +29,9 @@ public sealed partial class PolicyWorkerGrain
         int replicas = r.ShardCount;
         string id = Guid.NewGuid().ToString("N");
         var others = Enumerable.Range(1, replicas - 1).Select(k => GrainFactory.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(r.RunId, k))).ToList();
-        var exchange = new Stopwatch();
+        // time/exchange: the loop's wall time outside this replica's own tensor work (waiting for the others, the transfers).
+        var loop = Stopwatch.StartNew();
+        double computeBefore = _computeSeconds;
         long bytes = 0;
         try
         {
@@ -45,7 +47,6 @@ public sealed partial class PolicyWorkerGrain
                 var answers = await Task.WhenAll(remote);
                 var sums = new double[PreferenceSteps.SumCount];
                 foreach (var micro in own) PreferenceTrainer.Add(sums, micro);
-                exchange.Start();
                 // Replica after replica, micro-batch after micro-batch: the order one replica accumulates them in.
                 for (int k = 0; k < others.Count; k++)
                     for (int i = 0; i < answers[k].Sums.Count; i++)
@@ -57,27 +58,25 @@ public sealed partial class PolicyWorkerGrain
                         await Compute(() => { session.Steps.Add(gradient); return 0; });
                         PreferenceTrainer.Add(sums, answers[k].Sums[i]);
                     }
-                exchange.Stop();
                 var sum = await Compute(() =>
                 {
                     var total = session.Steps.Sum();
                     session.Done.Add(session.Steps.Apply(s, sums));
                     return total;
                 });
-                exchange.Start();
                 await Task.WhenAll(others.Select(async g =>
                 {
                     foreach (var (offset, n) in DataParallelPlan.Chunks(sum.LongLength))
                         await g.ApplyGradient(id, s, offset, DataParallelPlan.Bytes(sum.AsSpan((int)offset, n)), sums);
                 }));
                 bytes += sum.LongLength * sizeof(float) * others.Count;
-                exchange.Stop();
                 c.Progress("train", step + 1, count);
             }
+            double exchange = loop.Elapsed.TotalSeconds - (_computeSeconds - computeBefore);
             var trained = await Compute(() => DataParallelTraining.Finish(c, session, output));
-            log.LogInformation("run {Run} round {Round} trained on {Replicas} replicas: {Steps} steps, {Bytes} gradient bytes exchanged in {Seconds:F2} s",
-                r.RunId, r.Round, replicas, count, bytes, exchange.Elapsed.TotalSeconds);
-            return trained with { Metrics = new Dictionary<string, double>(trained.Metrics) { ["time/exchange"] = exchange.Elapsed.TotalSeconds } };
+            log.LogInformation("run {Run} round {Round} trained on {Replicas} replicas: {Steps} steps, {Bytes} gradient bytes exchanged, {Seconds:F2} s waiting and exchanging",
+                r.RunId, r.Round, replicas, count, bytes, exchange);
+            return trained with { Metrics = new Dictionary<string, double>(trained.Metrics) { ["time/exchange"] = exchange } };
         }
         finally
         {

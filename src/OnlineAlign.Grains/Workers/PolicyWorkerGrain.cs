@@ -229,7 +229,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             _computeSeconds = 0;
             var (blob, metrics) = await work(context, prefix);
             var result = new Dictionary<string, double>(metrics) { [$"time/{phase}"] = _computeSeconds };
-            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - result.GetValueOrDefault("time/checkpoint");
+            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - result.GetValueOrDefault("time/checkpoint")
+                - result.GetValueOrDefault("time/exchange");   // data-parallel training's wait for and exchange with the other replicas
             return Output(blob, result);
         });
 

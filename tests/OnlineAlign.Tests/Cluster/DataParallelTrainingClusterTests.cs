@@ -41,6 +41,9 @@ public class DataParallelTrainingClusterTests
             Assert.Contains("optimizer.safetensors", want.Keys);
             Assert.Equal(want, await Files(cluster, parallelRounds[i].Checkpoint));
             Assert.Equal(oneRounds[i].Metrics["loss"], parallelRounds[i].Metrics["loss"]);
+            Assert.Equal(oneRounds[i].Metrics["grad_norm"], parallelRounds[i].Metrics["grad_norm"]);
+            Assert.True(parallelRounds[i].Metrics["time/exchange"] >= 0);   // waiting for and exchanging with replica 1
+            Assert.DoesNotContain("time/exchange", oneRounds[i].Metrics.Keys);
         }
 
         // The training really was spread: replica 1 trained on the other GPU silo, replica 0 coordinated both rounds.
