@@ -94,6 +94,27 @@ public class DataParallelTrainingTests
     }
 
     [Fact]
+    public void TheOrderTheMicroBatchGradientsAreAddedInChangesTheSumSoTheOrderIsFixed()
+    {
+        using var model = Model(lora: false);
+        using var steps = new PreferenceSteps(model, Pairs(), Settings);
+        var gradients = new List<float[]>();
+        for (int micro = 0; micro < steps.MicroBatches(0); micro++)
+        {
+            steps.Backward(0, micro);
+            steps.AddOwn();
+            gradients.Add(steps.Gradient());
+        }
+        var accumulated = steps.Sum();   // one replica's sum
+        steps.SetSum(new float[steps.GradientLength]);
+        foreach (var g in gradients) steps.Add(g);
+        Assert.Equal(accumulated, steps.Sum());   // sent as float32 and added in micro-batch order: the same bits
+        steps.SetSum(new float[steps.GradientLength]);
+        foreach (var g in Enumerable.Reverse(gradients)) steps.Add(g);
+        Assert.NotEqual(accumulated, steps.Sum());   // float addition is not associative: another order gives another sum
+    }
+
+    [Fact]
     public void AStepsMicroBatchesAreSharedOutContiguouslyInOrder()
     {
         foreach (int micro in new[] { 1, 2, 5, 8 })
