@@ -26,7 +26,10 @@ public sealed class PreferenceSteps : IDisposable
     private readonly List<List<List<PairExample>>> _steps = [];
     private readonly FlatAdamW _adam;
     private readonly OptimizerState? _state;
-    private readonly Tensor _sum;
+    private Tensor? _sumBuffer;
+
+    /// <summary>The step's float32 sum, made on first use: a step of one micro-batch trained alone needs none (full fine-tuning's is 4 bytes a weight).</summary>
+    private Tensor SumBuffer => _sumBuffer ??= zeros(_adam.GradientLength, ScalarType.Float32, _model.Device).DetachFromDisposeScope();
 
     public PreferenceSteps(DecoderLM model, IReadOnlyList<PairExample> pairs, PreferenceTrainer.Settings s, int padTokenId = 0,
         OptimizerState? optimizerState = null)
@@ -45,7 +48,6 @@ public sealed class PreferenceSteps : IDisposable
         for (int i = 0; i < batches.Count; i += accumulation) _steps.Add(batches.Skip(i).Take(accumulation).ToList());
         _adam = new FlatAdamW(model, s.Optimizer);
         optimizerState?.RestoreInto(_adam);
-        _sum = zeros(_adam.GradientLength, ScalarType.Float32, model.Device).DetachFromDisposeScope();
     }
 
     /// <summary>The optimiser steps.</summary>
@@ -101,7 +103,7 @@ public sealed class PreferenceSteps : IDisposable
     }
 
     /// <summary>Adds the gradient <see cref="Backward"/> just computed into the step's sum.</summary>
-    public void AddOwn() => _adam.AddGradientsTo(_sum);
+    public void AddOwn() => _adam.AddGradientsTo(SumBuffer);
 
     /// <summary>The gradient <see cref="Backward"/> just computed, as float32 values on the host (to send to the coordinator).</summary>
     public float[] Gradient()
@@ -118,14 +120,14 @@ public sealed class PreferenceSteps : IDisposable
         if (gradient.Length != _adam.GradientLength)
             throw new ArgumentException($"a gradient of {gradient.Length} values, expected {_adam.GradientLength}");
         using var scope = NewDisposeScope();
-        _sum.add_(tensor(gradient.ToArray(), ScalarType.Float32).to(_model.Device));
+        SumBuffer.add_(tensor(gradient.ToArray(), ScalarType.Float32).to(_model.Device));
     }
 
     /// <summary>The step's summed gradient on the host (what the coordinator sends every other replica).</summary>
     public float[] Sum()
     {
         using var scope = NewDisposeScope();
-        return Host(_sum);
+        return Host(SumBuffer);
     }
 
     /// <summary>Replaces the step's sum with the coordinator's (on a replica that is not the coordinator).</summary>
@@ -133,22 +135,33 @@ public sealed class PreferenceSteps : IDisposable
     {
         if (sum.Length != _adam.GradientLength) throw new ArgumentException($"a gradient sum of {sum.Length} values, expected {_adam.GradientLength}");
         using var scope = NewDisposeScope();
-        _sum.copy_(tensor(sum, ScalarType.Float32).to(_model.Device));
+        SumBuffer.copy_(tensor(sum, ScalarType.Float32).to(_model.Device));
     }
 
     /// <summary>
     /// Ends a step: the summed gradient clipped and applied by AdamW at the step's learning rate, the sum cleared.
     /// <paramref name="sums"/> are the step's micro-batches' sums added in micro-batch order.
     /// </summary>
-    public StepMetrics Apply(int step, double[] sums)
+    public StepMetrics Apply(int step, double[] sums) => Apply(step, sums, inPlace: false);
+
+    /// <summary>
+    /// Ends a step of one micro-batch trained alone with the gradient <see cref="Backward"/> left in place: the same bits as
+    /// <see cref="AddOwn"/> then <see cref="Apply(int, double[])"/> (0 + g is g, and g is the weights' dtype already).
+    /// </summary>
+    public StepMetrics ApplyInPlace(int step, double[] sums) => Apply(step, sums, inPlace: true);
+
+    private StepMetrics Apply(int step, double[] sums, bool inPlace)
     {
         using var scope = NewDisposeScope();
         int pairsInStep = _steps[step].Sum(m => m.Count);
         _adam.LearningRate = _s.Optimizer.LearningRateAt(step, _steps.Count);
         double meanLoss = sums[0] / pairsInStep;
         if (!double.IsFinite(meanLoss)) throw new NonFiniteLossException(step, meanLoss);
-        _adam.SetGradients(_sum);
-        _sum.zero_();
+        if (!inPlace)
+        {
+            _adam.SetGradients(SumBuffer);
+            SumBuffer.zero_();
+        }
         double gradNorm = _adam.ClipGradients().item<float>();
         _adam.StepOnce();
         return new StepMetrics(step, meanLoss, sums[1] / pairsInStep, sums[2] / pairsInStep, sums[3] / pairsInStep,
@@ -163,7 +176,7 @@ public sealed class PreferenceSteps : IDisposable
 
     public void Dispose()
     {
-        _sum.Dispose();
+        _sumBuffer?.Dispose();
         _adam.Dispose();
     }
 }

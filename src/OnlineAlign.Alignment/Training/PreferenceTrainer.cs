@@ -29,6 +29,14 @@ public static class PreferenceTrainer
         {
             cancellationToken.ThrowIfCancellationRequested();
             var sums = new double[PreferenceSteps.SumCount];
+            if (steps.MicroBatches(step) == 1)
+            {
+                // No sum to make (and no float32 buffer of the trainable weights' size): the gradient stays where backward put it.
+                Add(sums, steps.Backward(step, 0));
+                metrics.Add(steps.ApplyInPlace(step, sums));
+                progress?.Invoke(step + 1, steps.Count);
+                continue;
+            }
             for (int micro = 0; micro < steps.MicroBatches(step); micro++)
             {
                 Add(sums, steps.Backward(step, micro));
