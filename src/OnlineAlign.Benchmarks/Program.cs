@@ -14,6 +14,7 @@ using static TorchSharp.torch;
 //         [--silos 1,2]   (scale: the same run on a control silo + 1, then 2, GPU-tagged CPU silos, one torch thread each;
 //         `cluster-scale` is the same as `cluster scale`)
 //   storage [--mb 64,256]
+//   dp-exchange [--cases qwen2-0.5b:lora16,llama-20m:full] [--pairs 2] [--prompt 64] [--response 64] [--accumulation 4] [--replicas 2] [--repeats 2]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
 //         [--samples 4] [--new 64] [--batch 8] [--gen-batch 64] [--judge implicit|llm] [--judge-template rubric|compact]
 //         [--judgements 3] [--peak-tflops 989]   (pytorch_round.py: the same in PyTorch; engine_compare.sh BASE round: against an earlier commit)
@@ -144,11 +145,21 @@ switch (command)
             Measure: Arg("measure", "") is { Length: > 0 } measure ? measure : null,
             Arguments: args), report);
         break;
+    case "dp-exchange":
+        DataParallelBenchmark.Run(new DataParallelBenchmark.Settings(
+            Cases: Arg("cases", "qwen2-0.5b:lora16,llama-20m:full").Split(','),
+            Pairs: int.Parse(Arg("pairs", "2"), CultureInfo.InvariantCulture),
+            PromptTokens: int.Parse(Arg("prompt", "64"), CultureInfo.InvariantCulture),
+            ResponseTokens: int.Parse(Arg("response", "64"), CultureInfo.InvariantCulture),
+            Accumulation: int.Parse(Arg("accumulation", "4"), CultureInfo.InvariantCulture),
+            Replicas: int.Parse(Arg("replicas", "2"), CultureInfo.InvariantCulture),
+            Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture)), report);
+        break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage, dp-exchange)");
         return 2;
 }
 string? outFile = Arg("out", "");

@@ -54,6 +54,25 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     [Alias("EvaluateShard"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> EvaluateShard(PhaseRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Data-parallel training: this replica's share of a step's micro-batches (their gradients kept here for <see cref="GradientChunk"/>).</summary>
+    [Alias("TrainGradients"), ResponseTimeout("01:00:00")]
+    Task<TrainStepGradients> TrainGradients(TrainStepCall call, CancellationToken cancellationToken = default);
+
+    /// <summary>A chunk of micro-batch <paramref name="micro"/>'s gradient (the replica's i-th of the step in flight): float32 values as bytes.</summary>
+    [Alias("GradientChunk"), ResponseTimeout("00:10:00")]
+    Task<byte[]> GradientChunk(string session, int micro, long offset, int count);
+
+    /// <summary>
+    /// A chunk of the step's summed gradient from replica 0 (float32 values as bytes, from value <paramref name="offset"/>); with the last chunk (offset + length = the gradient's length) this
+    /// replica applies it, as replica 0 did, with the step's sums (<paramref name="sums"/>).
+    /// </summary>
+    [Alias("ApplyGradient"), ResponseTimeout("01:00:00")]
+    Task ApplyGradient(string session, int step, long offset, byte[] chunk, double[] sums);
+
+    /// <summary>The data-parallel train phase ended (or failed): this replica lets its training copy go.</summary>
+    [Alias("EndTraining")]
+    Task EndTraining(string session);
+
     [Alias("Progress"), AlwaysInterleave]
     Task<PhaseProgress?> Progress();
 }

@@ -15,6 +15,15 @@ public sealed record OptimizerSpec
     public bool CarryState { get; init; }
     /// <summary>Recompute each decoder layer in the backward pass instead of keeping its activations.</summary>
     public bool GradientCheckpointing { get; init; }
+    /// <summary>Micro-batches of batch_size pairs whose gradients add up into one optimiser step (the unit data-parallel training shares out).</summary>
+    public int GradientAccumulation { get; init; } = 1;
+    /// <summary>
+    /// Training across the round's replicas: "auto" (LoRA runs only: the adapter's gradients are small), "on" (full fine-tuning
+    /// too), "off". Each replica computes its share of a step's micro-batches; the sum is bit-identical to one replica's.
+    /// </summary>
+    public string DataParallel { get; init; } = "auto";
+
+    public static readonly IReadOnlyList<string> DataParallelModes = ["auto", "on", "off"];
 
     public IReadOnlyList<string> Problems(SpecLimits limits)
     {
@@ -25,6 +34,10 @@ public sealed record OptimizerSpec
         p.Range("batch_size", BatchSize, 1, limits.TrainingBatchSize);
         p.Real("max_grad_norm", MaxGradNorm, 0, minIncluded: true, limits.Coefficient);
         p.Range("warmup_steps", WarmupSteps, 0, limits.WarmupSteps);
+        // A step's micro-batches are bounded as a batch's pairs are (each holds at least one pair).
+        p.Range("gradient_accumulation", GradientAccumulation, 1, limits.TrainingBatchSize);
+        if (!DataParallelModes.Contains(DataParallel))
+            p.Add($"optimizer.data_parallel must be one of {string.Join(", ", DataParallelModes)}, got '{DataParallel}'");
         return p.List;
     }
 }

@@ -150,11 +150,27 @@ public static class RoundPhases
         foreach (var stage in pairs.Examples.GroupBy(e => e.Stage).OrderBy(g => g.Key))
         {
             var examples = stage.Key == 0 ? stage.ToList() : WithReference(policy, stage.ToList(), padTokenId, cancellationToken);
-            steps.AddRange(PreferenceTrainer.Train(policy, examples,
-                new PreferenceTrainer.Settings(s.Loss, Optimizer(s.Optimizer), s.Optimizer.Epochs, s.Optimizer.BatchSize,
-                    (int)(seed % int.MaxValue) + round + 7919 * stage.Key), padTokenId,
+            steps.AddRange(PreferenceTrainer.Train(policy, examples, TrainerSettings(s, seed, round, stage.Key), padTokenId,
                 progress, optimizerState, cancellationToken));
         }
+        return Trained(steps);
+    }
+
+    /// <summary>The preference trainer's settings for a round's curriculum stage (0 without a curriculum).</summary>
+    public static PreferenceTrainer.Settings TrainerSettings(RoundSettings s, ulong seed, int round, int stage) =>
+        new(s.Loss, Optimizer(s.Optimizer), s.Optimizer.Epochs, s.Optimizer.BatchSize, (int)(seed % int.MaxValue) + round + 7919 * stage);
+
+    /// <summary>
+    /// Whether the train phase can run data-parallel, bit-identical to one replica: one curriculum stage (a later stage's
+    /// reference comes from the model the stage before ended with) and no LoRA dropout (its masks come from one generator
+    /// drawn in micro-batch order).
+    /// </summary>
+    public static bool DataParallelizable(DecoderLM policy, PairsOutcome pairs) =>
+        policy.Lora is not { Dropout: > 0 } && pairs.Examples.All(e => e.Stage == 0);
+
+    /// <summary>The train phase's outcome from its steps: the metrics are the means over the steps.</summary>
+    public static TrainOutcome Trained(List<StepMetrics> steps)
+    {
         var metrics = new Dictionary<string, double>();
         foreach (var key in steps.FirstOrDefault()?.Named().Keys ?? [])
             metrics[key] = steps.Average(st => st.Named()[key]);
@@ -330,5 +346,9 @@ public static class RoundPhases
 
     /// <summary>AdamW for the spec's optimizer section (PyTorch's betas and epsilon, a constant schedule after warmup).</summary>
     public static OptimizerSettings Optimizer(OptimizerSpec o) =>
-        new() { LearningRate = o.LearningRate, WeightDecay = o.WeightDecay, MaxGradNorm = o.MaxGradNorm, WarmupSteps = o.WarmupSteps };
+        new()
+        {
+            LearningRate = o.LearningRate, WeightDecay = o.WeightDecay, MaxGradNorm = o.MaxGradNorm, WarmupSteps = o.WarmupSteps,
+            GradientAccumulation = o.GradientAccumulation,
+        };
 }

@@ -268,7 +268,7 @@ public static class RoundJob
     }
 
     /// <param name="baseFolder">a LoRA run's round-0 folder, whose base the adapter is saved against (null: this is round 0)</param>
-    private static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer, string? baseFolder)
+    internal static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer, string? baseFolder)
     {
         // A LoRA run's checkpoints after round 0 hold only the adapter (a PEFT folder), megabytes where the base is gigabytes.
         string baseName = spec.Model.HfFolder ?? spec.Model.Builtin;

@@ -31,7 +31,7 @@ internal sealed partial class PhaseSequence(
     /// Replica 0 is the run's own worker; the others are separate activations the GPU filter places (keyed "#gen" since
     /// generation was the first phase they shared; they run every sharded phase's shards).
     /// </summary>
-    public IPolicyWorkerGrain Replica(int k) => k == 0 ? Worker : grains.GetGrain<IPolicyWorkerGrain>($"{runId}#gen{k}");
+    public IPolicyWorkerGrain Replica(int k) => k == 0 ? Worker : grains.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(runId, k));
 
     /// <summary>Does the run's next step: prepare, round 0's evaluation, the next round, or completing the run.</summary>
     public async Task Next(CancellationToken ct)
@@ -131,7 +131,9 @@ internal sealed partial class PhaseSequence(
         if (S.Current!.Trained is null)
         {
             Enter(round, "train");
-            var trained = await Timed("train", () => Worker.Train(request, ct));
+            // Data-parallel where the spec allows it (optimizer.data_parallel): replica 0 coordinates the others' gradients.
+            int trainReplicas = OnlineAlign.Execution.Phases.DataParallelTraining.Replicas(S.Spec!, S.Current!.Replicas);
+            var trained = await Timed("train", () => Worker.Train(trainReplicas > 1 ? request with { ShardCount = trainReplicas } : request, ct));
             trained = trained with { Metrics = ShardMetrics.WithThroughput(trained.Metrics, "train", [trained.Metrics], "time/train") };
             await RecordPhase(p => p.Trained = trained);
         }

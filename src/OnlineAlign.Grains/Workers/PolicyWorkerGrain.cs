@@ -26,7 +26,7 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 [GpuSiloOnly]
 [Immovable]
-public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults,
+public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSettings settings, CheckpointCache cache, ComputeGate gate, FaultPoints faults,
     MemoryLedger ledger,
     ILogger<PolicyWorkerGrain> log)
     : Grain, IPolicyWorkerGrain
@@ -44,7 +44,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         if (_thread is null) return;
         // Models hold tensors created on the model thread: release them there.
         var models = _models;
-        await _thread.Run(() => { models?.Dispose(); return 0; });
+        var training = _training;
+        await _thread.Run(() => { training?.Dispose(); models?.Dispose(); return 0; });
         _thread.Dispose();
     }
 
@@ -144,9 +145,10 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
         {
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
-            var trained = await Compute(() => RoundJob.Train(c, pairs, output));
-            long trainedTokens = r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length);
-            RunTelemetry.Trained(r.RunId, trainedTokens);
+            // Across the replicas where PhaseSequence asked for it (ShardCount > 1) and the round allows it bit-identically.
+            var trained = (r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null)
+                ?? await Compute(() => RoundJob.Train(c, pairs, output));
+            RunTelemetry.Trained(r.RunId, r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
@@ -275,7 +277,8 @@ public sealed class PolicyWorkerGrain(CheckpointStore store, WorkerSettings sett
             _computeSeconds = 0;
             var (blob, metrics) = await work(context, prefix);
             var result = new Dictionary<string, double>(metrics) { [$"time/{phase}"] = _computeSeconds };
-            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - result.GetValueOrDefault("time/checkpoint");
+            result["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - result.GetValueOrDefault("time/checkpoint")
+                - result.GetValueOrDefault("time/exchange");   // data-parallel training's wait for and exchange with the other replicas
             return Output(blob, result);
         });
 

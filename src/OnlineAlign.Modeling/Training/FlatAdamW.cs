@@ -71,6 +71,35 @@ public sealed class FlatAdamW : IDisposable
         foreach (var g in _groups) g.Grads.zero_();
     }
 
+    /// <summary>How many gradient values the groups hold together (the length of a flat gradient, group after group).</summary>
+    public long GradientLength => _groups.Sum(g => g.Grads.NumberOfElements);
+
+    /// <summary>Adds the gradients, group after group, into a flat (float32) accumulator of <see cref="GradientLength"/> values.</summary>
+    public void AddGradientsTo(Tensor sum)
+    {
+        using var noGrad = no_grad();
+        long offset = 0;
+        foreach (var g in _groups)
+        {
+            long n = g.Grads.NumberOfElements;
+            sum.narrow(0, offset, n).add_(g.Grads);
+            offset += n;
+        }
+    }
+
+    /// <summary>Sets the gradients from a flat accumulator (rounded to the weights' dtype), before clipping and a step.</summary>
+    public void SetGradients(Tensor sum)
+    {
+        using var noGrad = no_grad();
+        long offset = 0;
+        foreach (var g in _groups)
+        {
+            long n = g.Grads.NumberOfElements;
+            g.Grads.copy_(sum.narrow(0, offset, n));
+            offset += n;
+        }
+    }
+
     /// <summary>Clips the global gradient norm to MaxGradNorm (0 = off) without a host sync; returns the norm before clipping.</summary>
     public Tensor ClipGradients()
     {
