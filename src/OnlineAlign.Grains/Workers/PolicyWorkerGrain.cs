@@ -148,7 +148,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             // Across the replicas where PhaseSequence asked for it (ShardCount > 1) and the round allows it bit-identically.
             var trained = (r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null)
                 ?? await Compute(() => RoundJob.Train(c, pairs, output));
-            RunTelemetry.Trained(r.RunId, r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length));
+            long trainedTokens = r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length);
+            RunTelemetry.Trained(r.RunId, trainedTokens);
             _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
             var clock = Stopwatch.StartNew();
             var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
