@@ -89,7 +89,8 @@ public class LocalInterruptTests
         using (var up = TerminalJob.Start(environment, "up", "--data", data, "--port", "0"))
         {
             string api = (await up.WaitForOutputAsync(@"gRPC API at (http://127\.0\.0\.1:\d+)", TimeSpan.FromMinutes(2))).Groups[1].Value;
-            Assert.Contains($"onlinealign start --api {api}", up.OutputSoFar);
+            // The cluster's healthy line names the API before `up` has listed the runs and printed its help: wait for those.
+            await up.WaitForOutputAsync(System.Text.RegularExpressions.Regex.Escape($"onlinealign start --api {api}"), TimeSpan.FromMinutes(1));
             var (code, stdout, stderr) = await CliProcess.RunAsync(TimeSpan.FromMinutes(1), "start", "--api", api, "--spec", spec);
             Assert.True(code == 0, stderr + stdout);
             runId = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Trim();
@@ -106,7 +107,7 @@ public class LocalInterruptTests
         using (var up = TerminalJob.Start(environment, "up", "--data", data, "--port", "0"))
         {
             string api = (await up.WaitForOutputAsync(@"gRPC API at (http://127\.0\.0\.1:\d+)", TimeSpan.FromMinutes(2))).Groups[1].Value;
-            Assert.Contains($"Run {runId} continues: 0 of 1 rounds committed", up.OutputSoFar);
+            await up.WaitForOutputAsync(System.Text.RegularExpressions.Regex.Escape($"Run {runId} continues: 0 of 1 rounds committed"), TimeSpan.FromMinutes(1));
             await faults.WaitUntilReachedAsync(later, TimeSpan.FromMinutes(2));
             faults.Release(later);
             var (code, stdout, stderr) = await CliProcess.RunAsync(TimeSpan.FromMinutes(4), "watch", "--api", api, runId);
