@@ -172,21 +172,11 @@ public class FidelityTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-c"));
-        run.Prepare();
-        var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0) };
-        var m1Ref = new BlobRef { Path = folders["m1"], Sha256 = "m1" };
-        using var models = new ModelCache();
-        var context = new RoundJob.Context(new PhaseRequest { RunId = "cream-c", Spec = spec, Round = 1, Policy = m1Ref, Initial = m1Ref },
-            folders, TorchSharp.torch.CPU, models, (_, _, _) => { }, CancellationToken.None);
-        var tokenizer = context.Tokenizer;
-        var (_, prompts, _) = RoundJob.RoundPrompts(spec, 1);
-        string[] texts = ["0123", "32", "1032547698", "9", "5555"];
-        var responses = prompts.Select(_ => (IReadOnlyList<int[]>)texts.Select(t => Examples.ResponseIds(tokenizer, t)).ToList()).ToList();
-        var judged = RoundJob.Judge(context, responses);
+        using var one = RoundOne.Start(spec, "cream-c", ["0123", "32", "1032547698", "9", "5555"]);
+        var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
 
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
-        var m1 = context.Shared(m1Ref);
+        var m1 = one.Context.Shared(one.M1);
         var expected = prompts.Select((p, i) =>
         {
             var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
@@ -214,21 +204,11 @@ public class FidelityTests
             Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 4, SamplesPerPrompt = 4,
             Consistency = "none", Seed = 3, Device = "cpu", Judge = new() { Kind = "self_consistent", Judgements = 1 },
         };
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("scir-m0"));
-        run.Prepare();
-        var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0) };
-        var m1Ref = new BlobRef { Path = folders["m1"], Sha256 = "m1" };
-        using var models = new ModelCache();
-        var context = new RoundJob.Context(new PhaseRequest { RunId = "scir-m0", Spec = spec, Round = 1, Policy = m1Ref, Initial = m1Ref },
-            folders, TorchSharp.torch.CPU, models, (_, _, _) => { }, CancellationToken.None);
-        var tokenizer = context.Tokenizer;
-        var (_, prompts, _) = RoundJob.RoundPrompts(spec, 1);
-        string[] texts = ["0123", "32", "1032547698", "9"];
-        var responses = prompts.Select(_ => (IReadOnlyList<int[]>)texts.Select(t => Examples.ResponseIds(tokenizer, t)).ToList()).ToList();
-        var judged = RoundJob.Judge(context, responses);
+        using var one = RoundOne.Start(spec, "scir-m0", ["0123", "32", "1032547698", "9"]);
+        var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
 
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
-        var m1 = context.Shared(m1Ref);
+        var m1 = one.Context.Shared(one.M1);
         var expected = prompts.Select((p, i) =>
         {
             var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
@@ -242,6 +222,42 @@ public class FidelityTests
             Assert.Equal(expected[i], judged.Agreement[i], (a, b) => Math.Abs(a - b) < 1e-3);
         // The two readings rank these responses differently somewhere: the case tells them apart.
         Assert.Contains(Enumerable.Range(0, expected.Length), i => TauB(expected[i], likelihood[i]) < 0.99);
+    }
+
+    /// <summary>
+    /// Round 1 of a run whose round 0 (M1) was just warm-started in process: the round's judge run over the same fixed
+    /// responses for every prompt, so a test can recompute what the judge should have read from M1 and M0.
+    /// </summary>
+    private sealed class RoundOne : IDisposable
+    {
+        private readonly InProcessRun _run;
+        private readonly ModelCache _models = new();
+        public RoundJob.Context Context { get; }
+        public BlobRef M1 { get; }
+        public List<PromptItem> Prompts { get; }
+        public List<IReadOnlyList<int[]>> Responses { get; }
+        public JudgeOutcome Judged { get; }
+
+        private RoundOne(RunSpec spec, string name, string[] texts)
+        {
+            _run = new InProcessRun(spec, RepositoryPaths.NewTempFolder(name));
+            _run.Prepare();
+            var folders = new Dictionary<string, string> { ["m1"] = _run.CheckpointFolder(0) };
+            M1 = new BlobRef { Path = folders["m1"], Sha256 = "m1" };
+            Context = new RoundJob.Context(new PhaseRequest { RunId = name, Spec = spec, Round = 1, Policy = M1, Initial = M1 },
+                folders, TorchSharp.torch.CPU, _models, (_, _, _) => { }, CancellationToken.None);
+            Prompts = RoundJob.RoundPrompts(spec, 1).Prompts;
+            Responses = Prompts.Select(_ => (IReadOnlyList<int[]>)texts.Select(t => Examples.ResponseIds(Context.Tokenizer, t)).ToList()).ToList();
+            Judged = RoundJob.Judge(Context, Responses);
+        }
+
+        public static RoundOne Start(RunSpec spec, string name, string[] texts) => new(spec, name, texts);
+
+        public void Dispose()
+        {
+            _models.Dispose();
+            _run.Dispose();
+        }
     }
 
     /// <summary>Kendall's tau-b, pair by pair: (concordant - discordant) / sqrt((n0 - ties in x) (n0 - ties in y)).</summary>
