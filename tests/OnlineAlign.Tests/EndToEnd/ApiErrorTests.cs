@@ -62,6 +62,53 @@ public class ApiErrorTests
                      "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000",
                      "eft_source 'the_internet' is not one of corruptions, own_samples", "judge.max_new_tokens must be between 1 and 4096, got 5000" })
             Assert.Contains(expected, newerError.Status.Detail);
+        // The protocol, M0, data-parallel and control fields (issues 28 and 29): each bad value named with its field, at both ends of its range.
+        var protocol = LocalTestCluster.SmallSpec();
+        protocol.Prompts.EvalStream = "holdout";
+        protocol.Model = new ModelSpec { PretrainSteps = -1, BaseFolder = "/somewhere/m0" };
+        protocol.Optimizer = new OptimizerSpec { GradientAccumulation = 0, DataParallel = "sometimes" };
+        protocol.PairStrategy = "random";
+        protocol.Loss = new LossSpec { Kind = "rft", RpoAlpha = 0.5 };
+        var protocolError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = protocol }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, protocolError.StatusCode);
+        foreach (var expected in new[] { "prompts.eval_stream 'holdout' is not one of validation, test", "model.pretrain_steps must be between 0 and 1000000, got -1",
+                     "model.base_folder needs model.hf_folder", "optimizer.gradient_accumulation must be between 1 and 4096, got 0",
+                     "optimizer.data_parallel must be one of auto, on, off, got 'sometimes'", "loss.kind 'rft' trains on the judge's best sample, which pair_strategy 'random'",
+                     "loss.rpo_alpha 0.5 with loss.kind 'rft'" })
+            Assert.Contains(expected, protocolError.Status.Detail);
+        protocol = LocalTestCluster.SmallSpec();
+        protocol.Prompts.EvalStream = new string('v', 100_000);
+        protocol.Model = new ModelSpec { PretrainSteps = 1_000_001 };
+        protocol.Optimizer = new OptimizerSpec { GradientAccumulation = 4097 };
+        protocolError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = protocol }).ResponseAsync);
+        foreach (var expected in new[] { "prompts.eval_stream is 100000 characters long; the limit is 256", "model.pretrain_steps must be between 0 and 1000000, got 1000001",
+                     "optimizer.gradient_accumulation must be between 1 and 4096, got 4097" })
+            Assert.Contains(expected, protocolError.Status.Detail);
+        Assert.DoesNotContain(new string('v', 1000), protocolError.Status.Detail);
+        // The remote judge's fields, each below or above its bounds (the endpoint's address rules: RemoteEndpointTests).
+        var remote = LocalTestCluster.SmallSpec();
+        remote.Judge = new JudgeSpec
+        {
+            Kind = "remote", Endpoint = "https://judge.example/v1?key=abc", ApiKeyEnv = "sk-not-a-name", ApiKeyFile = "/keys/judge",
+            Concurrency = 0, TimeoutSeconds = 3601, MaxAttempts = 21, Temperature = double.NaN, Template = "compact",
+        };
+        var remoteError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = remote }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, remoteError.StatusCode);
+        foreach (var expected in new[] { "judge.concurrency must be between 1 and 256, got 0", "judge.timeout_seconds must be between 1 and 3600, got 3601",
+                     "judge.max_attempts must be between 1 and 20, got 21", "judge.temperature must be a finite number, got NaN",
+                     "judge.api_key_env 'sk-not-a-name' is not an environment variable name", "judge.remote_model is required",
+                     "judge.api_key_env and judge.api_key_file are both set", "judge.template 'compact' reads the judge's score-digit probabilities",
+                     "judge.endpoint has a query or fragment" })
+            Assert.Contains(expected, remoteError.Status.Detail);
+        remote.Judge = new JudgeSpec
+        {
+            Kind = "remote", Endpoint = "ftp://judge.example/v1", RemoteModel = "m", Concurrency = 257, TimeoutSeconds = 0, MaxAttempts = 0, Temperature = 2.5,
+        };
+        remoteError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = remote }).ResponseAsync);
+        foreach (var expected in new[] { "judge.concurrency must be between 1 and 256, got 257", "judge.timeout_seconds must be between 1 and 3600, got 0",
+                     "judge.max_attempts must be between 1 and 20, got 0", "judge.temperature must be at most 2, got 2.5",
+                     "judge.endpoint 'ftp://judge.example/v1' is not an absolute http or https URL" })
+            Assert.Contains(expected, remoteError.Status.Detail);
         // Self-Rewarding's rubric cannot fit the built-in model's context: refused at StartRun, not in the judge phase.
         var rubric = LocalTestCluster.SmallSpec();
         rubric.Judge = new JudgeSpec { Kind = "llm", Template = "rubric" };

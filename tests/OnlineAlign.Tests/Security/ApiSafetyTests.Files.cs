@@ -38,6 +38,13 @@ public partial class ApiSafetyTests
         string link = Path.Combine(safety.DataRoot, "linked-model");
         File.CreateSymbolicLink(link, outside);
         Assert.Contains($"model.hf_folder '{link}' is not under this silo's data roots", await Refused(WithModel(link)));
+        // M0 (model.base_folder) is confined as the model is: outside the roots (the same answer whether it exists), a link out, missing.
+        string baseOutside = await Refused(WithBase(model, outside));
+        Assert.Contains($"model.base_folder '{outside}' is not under this silo's data roots ({safety.DataRoot}", baseOutside);
+        Assert.Equal(baseOutside.Replace(outside, "PATH"), (await Refused(WithBase(model, outside + "-missing"))).Replace(outside + "-missing", "PATH"));
+        Assert.Contains($"model.base_folder '{link}' is not under this silo's data roots", await Refused(WithBase(model, link)));
+        string baseMissing = Path.Combine(safety.DataRoot, "no-such-m0");
+        Assert.Contains($"model.base_folder '{baseMissing}' does not exist", await Refused(WithBase(model, baseMissing)));
         string fileLink = Path.Combine(safety.DataRoot, "model-with-outside-file");
         Directory.CreateDirectory(fileLink);
         foreach (var file in Directory.GetFiles(model)) File.CreateSymbolicLink(Path.Combine(fileLink, Path.GetFileName(file)), file);
@@ -137,6 +144,13 @@ public partial class ApiSafetyTests
     {
         var spec = LocalTestCluster.SmallSpec(rounds: 1);
         spec.Model = new ModelSpec { HfFolder = folder };
+        return spec;
+    }
+
+    private static RunSpec WithBase(string folder, string baseFolder)
+    {
+        var spec = WithModel(folder);
+        spec.Model.BaseFolder = baseFolder;
         return spec;
     }
 
