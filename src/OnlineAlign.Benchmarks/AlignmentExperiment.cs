@@ -87,7 +87,7 @@ public static class AlignmentExperiment
                     throw new ArgumentException($"arm '{method}' is not one of {string.Join(", ", Arms.Keys.Append(ExtraSftArm).Append(BestOfArm))}");
                 var watch = Stopwatch.StartNew();
                 var spec = Spec(s, method, seed);
-                using var run = new InProcessRun(spec, Path.Combine(folder, $"{method}-{seed}"));
+                using var run = new InProcessRun(spec, Path.Combine(folder, $"{method}-{seed}"), pretrainedCache: Path.Combine(folder, "m0"));
                 var initial = run.Prepare();
                 var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
                 report.WriteLine($"seed {seed} {method}: round 0 (pretraining {s.PretrainSteps} steps, SFT {s.SftSteps} steps on {s.Noise:P0}-noisy " +

@@ -24,6 +24,11 @@ public sealed class SiloSettings
     /// </summary>
     public string[]? DataRoots { get; set; }
     /// <summary>
+    /// Where built-in runs' pretrained M0 models are kept between phases (written whole, checked on every read). Unset:
+    /// cache/m0 under the data folder, shared by the silos that share it. Never a shared temp folder.
+    /// </summary>
+    public string? PretrainedCacheFolder { get; set; }
+    /// <summary>
     /// Seconds a stop (SIGTERM, SIGINT, or the parent gone) may take before the process exits anyway. A silo
     /// whose storage went away at the same moment (Ctrl-C in a terminal stops Azurite too) would otherwise wait
     /// on retries; exiting is safe because a run resumes from its last committed state.

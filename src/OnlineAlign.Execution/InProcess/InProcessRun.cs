@@ -19,7 +19,7 @@ public sealed class InProcessRun : IDisposable
 {
     private readonly string _folder;
     private readonly Device _device;
-    private readonly ModelCache _models = new();
+    private readonly ModelCache _models;
     private readonly Dictionary<string, string> _folders = new();
     /// <summary>P_1, P_2, ...: the policy at the start of each round (P_{r+1} is round r's checkpoint).</summary>
     private readonly List<BlobRef> _policies = new();
@@ -28,7 +28,8 @@ public sealed class InProcessRun : IDisposable
     /// <summary>Round 0 (the initial policy, evaluated before any round) and each round since.</summary>
     public List<RoundReport> Reports { get; } = new();
 
-    public InProcessRun(RunSpec spec, string folder, Device? device = null)
+    /// <param name="pretrainedCache">where a built-in run's M0 is kept (experiments share one across their arms); null: the run's own folder</param>
+    public InProcessRun(RunSpec spec, string folder, Device? device = null, string? pretrainedCache = null)
     {
         var problems = RunSpecMapping.Problems(spec);
         if (problems.Count > 0) throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
@@ -36,6 +37,7 @@ public sealed class InProcessRun : IDisposable
         _folder = folder;
         _device = device ?? DeviceSetting.Resolve(spec.Device);
         Directory.CreateDirectory(folder);
+        _models = new ModelCache(pretrainedCache ?? Path.Combine(folder, "m0"));
     }
 
     /// <summary>Prepares the initial policy (a built-in task's warm start) and evaluates it as round 0.</summary>
@@ -44,7 +46,7 @@ public sealed class InProcessRun : IDisposable
         if (_policies.Count > 0) throw new InvalidOperationException("the run is prepared already");
         var clock = Stopwatch.StartNew();
         string initial = Path.Combine(_folder, "round-0000");
-        RoundJob.Prepare(Spec, _device, initial, cancellationToken);
+        RoundJob.Prepare(Spec, _device, initial, _models.PretrainedCache, cancellationToken);
         _policies.Add(Checkpoint(initial));
         double prepare = clock.Elapsed.TotalSeconds;
         var request = Request(1) with { Round = 0, Trained = _policies[0] };

@@ -10,8 +10,11 @@ namespace OnlineAlign.Execution.Phases;
 /// model thread. Callers never dispose what it hands out; models they will train come from <see cref="Owned"/>.
 /// LoRA checkpoints over one base share its weights: each model held adds only its adapters.
 /// </summary>
-public sealed class ModelCache(int capacity = 4) : IDisposable
+/// <param name="pretrainedCache">where built-in runs' M0 models are kept on disk (<see cref="PretrainedBaseCache"/>): the silo's or the run's own folder</param>
+public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisposable
 {
+    public string PretrainedCache { get; } = pretrainedCache;
+
     private sealed record Entry(string Key, DecoderLM Model, string? BaseFolder);
 
     private readonly LinkedList<Entry> _recent = new();

@@ -43,7 +43,8 @@ public static class RoundJob
     /// The round-0 checkpoint: the model folder's weights, or a built-in model after its warm start; in a LoRA run with
     /// the adapter it will train beside them (PEFT's initialisation from the run's seed, or the PEFT folder it starts from).
     /// </summary>
-    public static void Prepare(RunSpec spec, Device device, string outputFolder, CancellationToken cancellationToken)
+    /// <param name="pretrainedCache">where a built-in run's M0 is kept between phases (<see cref="PretrainedBaseCache"/>)</param>
+    public static void Prepare(RunSpec spec, Device device, string outputFolder, string pretrainedCache, CancellationToken cancellationToken)
     {
         ITextTokenizer tokenizer;
         DecoderLM model;
@@ -59,7 +60,7 @@ public static class RoundJob
             model = (spec.SftSteps > 0
                 ? WarmStart.Train(config, tokenizer, BuiltinTasks.ByName(spec.Prompts.Task),
                     RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), out _,
-                    cancellationToken, BeforeWarmStartOnCpu(spec, cancellationToken))
+                    cancellationToken, BeforeWarmStartOnCpu(spec, pretrainedCache, cancellationToken))
                 : BuiltinModels.Create(config, (long)spec.Seed)).Place(device);
         }
         using (model)
@@ -75,21 +76,21 @@ public static class RoundJob
     }
 
     /// <summary>A built-in run's M0 on the CPU, where the warm start trains: the copy the judge phases load (PretrainedBaseCache).</summary>
-    private static DecoderLM BeforeWarmStartOnCpu(RunSpec spec, CancellationToken cancellationToken) =>
-        PretrainedBaseCache.Load(BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
+    private static DecoderLM BeforeWarmStartOnCpu(RunSpec spec, string pretrainedCache, CancellationToken cancellationToken) =>
+        PretrainedBaseCache.Load(pretrainedCache, BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
             RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), CPU, cancellationToken);
 
     /// <summary>
     /// M0: the model a built-in run's warm start began from, its pretraining on the task's unformatted text (model.pretrain_steps;
-    /// the same seed gives the same weights, so it is rebuilt, once per machine: PretrainedBaseCache); a Hugging Face run's model.base_folder; or null
+    /// the same seed gives the same weights, so it is built once per cache folder: PretrainedBaseCache); a Hugging Face run's model.base_folder; or null
     /// where there is none (a Hugging Face model without base_folder, or sft_steps 0).
     /// </summary>
-    public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device, CancellationToken cancellationToken = default)
+    public static DecoderLM? BeforeWarmStart(RunSpec spec, Device device, string pretrainedCache, CancellationToken cancellationToken = default)
     {
         if (!string.IsNullOrEmpty(spec.Model.HfFolder))
             return string.IsNullOrEmpty(spec.Model.BaseFolder) ? null : HfCheckpoint.Load(spec.Model.BaseFolder, device);
         if (spec.SftSteps <= 0) return null;
-        return PretrainedBaseCache.Load(BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
+        return PretrainedBaseCache.Load(pretrainedCache, BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin, BuiltinTasks.ByName(spec.Prompts.Task),
             RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), device, cancellationToken);
     }
 

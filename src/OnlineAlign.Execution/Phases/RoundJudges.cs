@@ -30,7 +30,7 @@ internal sealed class RoundJudges : IDisposable
         // The judge-drift probe's round-0 judge is round 1's, which needs M0 in every round.
         bool needsM0 = c.Settings.Judge.Kind is "implicit" or "self_consistent"
             && (r.TrainedFrom is null || r.TrainedFromBefore is null || c.Spec.Guard.ProbePrompts > 0);
-        _beforeWarmStart = needsM0 ? RoundJob.BeforeWarmStart(c.Spec, c.Device) : null;
+        _beforeWarmStart = needsM0 ? RoundJob.BeforeWarmStart(c.Spec, c.Device, c.Models.PretrainedCache) : null;
         try
         {
             var trainedFrom = r.TrainedFrom is null ? _beforeWarmStart : c.Shared(r.TrainedFrom);

@@ -9,6 +9,7 @@ using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runs;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Execution.Files;
 using OnlineAlign.Execution.Specs;
 using OnlineAlign.Execution.Phases;
@@ -36,7 +37,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     private volatile PhaseProgress? _progress;
 
     private ModelThread Thread => _thread ??= new ModelThread($"model-{this.GetPrimaryKeyString()}");
-    private ModelCache Models => _models ??= new ModelCache();
+    private ModelCache Models => _models ??= new ModelCache(settings.PretrainedCache);
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -64,7 +65,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
             var total = Stopwatch.StartNew();
             _computeSeconds = 0;
-            await Compute(() => { RoundJob.Prepare(spec, Device(spec), output, ct); return 0; });
+            await Compute(() => { RoundJob.Prepare(spec, Device(spec), output, Models.PretrainedCache, ct); return 0; });
             var manifest = await UploadCheckpoint(prefix, output, "prepare/round-0", ct);
             return Output(manifest, new() { ["time/prepare"] = _computeSeconds, ["time/checkpoint"] = total.Elapsed.TotalSeconds - _computeSeconds });
         }));
@@ -288,7 +289,9 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     {
         // Timed once the device is this phase's: waiting for a slot is neither compute nor storage.
         var clock = Stopwatch.StartNew();
-        try { return await Thread.Run(job); }
+        // Every model file the job opens must be under this silo's data roots or its own cache, checked on the open handle
+        // (a spec's folder was checked by path before the job; a link swapped since then is refused here).
+        try { return await Thread.Run(() => { using (ModelFile.ConfineTo(settings.ReadRoots)) return job(); }); }
         finally { _computeSeconds += clock.Elapsed.TotalSeconds; }
     }, _phaseCancellation);
 

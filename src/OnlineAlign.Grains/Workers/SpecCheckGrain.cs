@@ -13,8 +13,12 @@ public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckG
     /// The spec's problems on this silo: its plan must fit the device and host memory. Alone: a run that does not fit beside
     /// the runs already placed is not refused but waits for memory (placement by load, <see cref="GpuLedgerGrain"/>).
     /// </summary>
-    public Task<List<string>> Problems(RunSpec spec) =>
-        Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
+    public Task<List<string>> Problems(RunSpec spec)
+    {
+        // The files are read (configs, tokenizers, weight headers) only where their paths were confined, checked on each open handle.
+        using (Modeling.Checkpoints.ModelFile.ConfineTo(settings.ReadRoots))
+            return Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
+    }
 
     public Task<string> Plan(RunSpec spec)
     {

@@ -16,6 +16,17 @@ public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots
     long HostMemoryBytes = 0,
     long CheckpointCacheBytes = WorkerSettings.DefaultCheckpointCacheBytes, TimeSpan ReplicaIdleRelease = default)
 {
+    /// <summary>Where built-in runs' M0 models are kept (Silo:PretrainedCacheFolder; default: cache/m0 under the data folder).</summary>
+    public string PretrainedCache { get; init; } = Path.Combine(CacheFolder, "m0");
+
+    /// <summary>
+    /// The only folders a phase's model-thread job may read model files from (ModelFile.ConfineTo, checked on each open
+    /// handle): the data roots (what specs name) and this silo's own cache folders (checkpoints, scratch, M0), as real paths.
+    /// </summary>
+    public IReadOnlyList<string> ReadRoots => _readRoots ??=
+        [.. DataRoots.Roots, DataRoots.RealPath(Path.GetFullPath(CacheFolder)), DataRoots.RealPath(Path.GetFullPath(PretrainedCache))];
+    private IReadOnlyList<string>? _readRoots;
+
     /// <summary>Silo:CheckpointCacheGigabytes' default, 50 GiB.</summary>
     public const long DefaultCheckpointCacheBytes = 50L << 30;
 

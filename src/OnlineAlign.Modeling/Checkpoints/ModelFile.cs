@@ -31,6 +31,7 @@ public static class ModelFile
         {
             if (Directory.Exists(real)) throw NotRegular(path);
             if (!File.Exists(real)) throw new FileNotFoundException($"{path} does not exist", path);
+            if (_confinedTo is { } confined && !IsUnder(real, confined)) throw OutsideRoots(path, confined);
             return new FileStream(real, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         }
         int fd = Open(real, flags);
@@ -53,6 +54,8 @@ public static class ModelFile
             string? opened = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
             if (opened is not null && opened != real)
                 throw new InvalidDataException($"{path}: changed while it was opened (resolved to '{real}', opened '{opened}')");
+            // The confinement is checked on the file the handle holds: a link swapped after the spec check cannot lead out.
+            if (_confinedTo is { } roots && !IsUnder(opened ?? real, roots)) throw OutsideRoots(path, roots);
             return new FileStream(handle, FileAccess.Read, 1 << 16);
         }
         catch
@@ -61,6 +64,33 @@ public static class ModelFile
             throw;
         }
     }
+
+    [ThreadStatic] private static IReadOnlyList<string>? _confinedTo;
+
+    /// <summary>
+    /// Until disposed, every file this thread opens through <see cref="OpenRead"/> must lie under one of <paramref name="roots"/>
+    /// (real paths), checked on the open handle itself. A worker silo sets it around each phase's model-thread job (its data
+    /// roots and its own cache folder): the spec check (SpecFiles) resolves a path once, the load resolves it again, and a
+    /// link swapped in between would otherwise be followed out of the roots. A thread scope, not a parameter, because every
+    /// loader (config, tokenizer, index, weights, adapters) reads through here synchronously on the one thread that loads.
+    /// </summary>
+    public static IDisposable ConfineTo(IReadOnlyList<string> roots)
+    {
+        var outer = _confinedTo;
+        _confinedTo = roots.Select(r => r.TrimEnd(Path.DirectorySeparatorChar)).ToArray();
+        return new Restore(outer);
+    }
+
+    private sealed class Restore(IReadOnlyList<string>? outer) : IDisposable
+    {
+        public void Dispose() => _confinedTo = outer;
+    }
+
+    private static bool IsUnder(string path, IReadOnlyList<string> roots) =>
+        roots.Any(root => root.Length == 0 || path == root || path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal));
+
+    private static InvalidDataException OutsideRoots(string path, IReadOnlyList<string> roots) =>
+        new($"{path}: is not under this silo's data roots ({string.Join(", ", roots)}) as opened (a link changed after the spec check?)");
 
     /// <summary>A text file read whole through <see cref="OpenRead"/>, refused above <paramref name="maxBytes"/> before it is read.</summary>
     public static string ReadAllText(string path, long maxBytes = MaxTextBytes)

@@ -144,20 +144,20 @@ public class FidelityTests
             Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" },
             Model = new() { PretrainSteps = 20 },
         };
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-m0"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-m0"), pretrainedCache: RepositoryPaths.PretrainedCache);
         run.Prepare();
         var round = run.RunRound().Metrics;
         Assert.True(double.IsFinite(round["consistency/tau"]), "round 1 had no previous judge");
         Assert.InRange(round["consistency/C"], 0, 0.999);
         // M0 is the pretrained model (model.pretrain_steps), rebuilt exactly from the seed; with no pretraining, the initialisation.
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
-        using var again = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
+        using var again = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         using var fresh = BuiltinModels.Create(BuiltinModels.Tiny, 3);
         Assert.True(m0.state_dict()["model.embed_tokens.weight"].allclose(again.state_dict()["model.embed_tokens.weight"], 0, 0));
         Assert.False(m0.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
-        using var random = RoundJob.BeforeWarmStart(spec with { Model = spec.Model with { PretrainSteps = 0 } }, TorchSharp.torch.CPU)!;
+        using var random = RoundJob.BeforeWarmStart(spec with { Model = spec.Model with { PretrainSteps = 0 } }, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         Assert.True(random.state_dict()["model.embed_tokens.weight"].allclose(fresh.state_dict()["model.embed_tokens.weight"], 0, 0));
-        Assert.Null(RoundJob.BeforeWarmStart(spec with { SftSteps = 0 }, TorchSharp.torch.CPU));
+        Assert.Null(RoundJob.BeforeWarmStart(spec with { SftSteps = 0 }, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache));
     }
 
     /// <summary>
@@ -175,7 +175,7 @@ public class FidelityTests
         using var one = RoundOne.Start(spec, "cream-c", ["0123", "32", "1032547698", "9", "5555"]);
         var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
 
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         var m1 = one.Context.Shared(one.M1);
         var expected = prompts.Select((p, i) =>
         {
@@ -207,7 +207,7 @@ public class FidelityTests
         using var one = RoundOne.Start(spec, "scir-m0", ["0123", "32", "1032547698", "9"]);
         var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
 
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         var m1 = one.Context.Shared(one.M1);
         var expected = prompts.Select((p, i) =>
         {
@@ -231,7 +231,7 @@ public class FidelityTests
     private sealed class RoundOne : IDisposable
     {
         private readonly InProcessRun _run;
-        private readonly ModelCache _models = new();
+        private readonly ModelCache _models = new(RepositoryPaths.PretrainedCache);
         public RoundJob.Context Context { get; }
         public BlobRef M1 { get; }
         public List<PromptItem> Prompts { get; }
@@ -240,7 +240,7 @@ public class FidelityTests
 
         private RoundOne(RunSpec spec, string name, string[] texts)
         {
-            _run = new InProcessRun(spec, RepositoryPaths.NewTempFolder(name));
+            _run = new InProcessRun(spec, RepositoryPaths.NewTempFolder(name), pretrainedCache: RepositoryPaths.PretrainedCache);
             _run.Prepare();
             var folders = new Dictionary<string, string> { ["m1"] = _run.CheckpointFolder(0) };
             M1 = new BlobRef { Path = folders["m1"], Sha256 = "m1" };
@@ -288,12 +288,12 @@ public class FidelityTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 2, PromptsPerRound = 8, SamplesPerPrompt = 4, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-round2"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("cream-round2"), pretrainedCache: RepositoryPaths.PretrainedCache);
         run.Prepare();
         run.RunRound();
         var folders = new Dictionary<string, string> { ["m1"] = run.CheckpointFolder(0), ["m2"] = run.CheckpointFolder(1) };
         BlobRef Model(string key) => new() { Path = folders[key], Sha256 = key };
-        using var models = new ModelCache();
+        using var models = new ModelCache(RepositoryPaths.PretrainedCache);
         var context = new RoundJob.Context(new PhaseRequest { RunId = "cream", Spec = spec, Round = 2, Policy = Model("m2"), Initial = Model("m1"), TrainedFrom = Model("m1") },
             folders, TorchSharp.torch.CPU, models, (_, _, _) => { }, CancellationToken.None);
         var tokenizer = context.Tokenizer;
@@ -302,7 +302,7 @@ public class FidelityTests
         var judged = RoundJob.Judge(context, responses);
 
         var groups = RoundPhases.Groups(tokenizer, prompts, responses);
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         var settings = RunSpecMapping.ToRoundSettings(spec);
         double[][] Scores(DecoderLM policy, DecoderLM? reference) => JudgeFactory.Create(settings, policy, reference, tokenizer, task, null, spec.Seed, 2).Score(groups).Scores.ToArray();
         var current = Scores(context.Shared(Model("m2")), context.Shared(Model("m1")));

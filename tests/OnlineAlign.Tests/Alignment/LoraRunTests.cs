@@ -21,7 +21,7 @@ public class LoraRunTests
     [Fact]
     public void OnlyTheAdapterTrainsCheckpointsHoldOnlyItAndTheSameSpecGivesTheSameBytes()
     {
-        using var run = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("lora-run"));
+        using var run = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("lora-run"), pretrainedCache: RepositoryPaths.PretrainedCache);
         for (int round = 1; round <= 2; round++) run.RunRound();
         string round0 = run.CheckpointFolder(0), round2 = run.CheckpointFolder(2);
 
@@ -44,7 +44,7 @@ public class LoraRunTests
             Assert.True(trained.forward(ids).equal(start.forward(ids)).all().item<bool>());
 
         // The same spec again, in another folder: the same adapter bytes after round 1 (dropout masks included).
-        using var again = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("lora-run-again"));
+        using var again = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("lora-run-again"), pretrainedCache: RepositoryPaths.PretrainedCache);
         again.RunRound();
         Assert.Equal(File.ReadAllBytes(Path.Combine(run.CheckpointFolder(1), PeftAdapter.WeightsFile)),
             File.ReadAllBytes(Path.Combine(again.CheckpointFolder(1), PeftAdapter.WeightsFile)));
@@ -61,7 +61,7 @@ public class LoraRunTests
     {
         // A base folder and an adapter for it, as PEFT would have saved them (B drawn, so the adapter changes the model).
         string baseFolder = RepositoryPaths.NewTempFolder("peft-base");
-        using (var warm = new InProcessRun(Spec() with { Model = Spec().Model with { Lora = null }, Rounds = 1 }, RepositoryPaths.NewTempFolder("peft-base-run")))
+        using (var warm = new InProcessRun(Spec() with { Model = Spec().Model with { Lora = null }, Rounds = 1 }, RepositoryPaths.NewTempFolder("peft-base-run"), pretrainedCache: RepositoryPaths.PretrainedCache))
         {
             warm.Prepare();
             foreach (var file in Directory.GetFiles(warm.CheckpointFolder(0))) File.Copy(file, Path.Combine(baseFolder, Path.GetFileName(file)));
@@ -78,7 +78,7 @@ public class LoraRunTests
 
         var spec = Spec() with { Model = new() { HfFolder = baseFolder, Lora = new LoraSpec { AdapterFolder = adapterFolder, Rank = 64 /* ignored: the folder's r rules */ } } };
         Assert.Empty(OnlineAlign.Execution.Specs.RunSpecMapping.Problems(spec));
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("peft-start"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("peft-start"), pretrainedCache: RepositoryPaths.PretrainedCache);
         run.Prepare();
         var ids = tensor(new long[] { 1, 60, 62, 61, 10 }).unsqueeze(0);
         using var start = PolicyCheckpoint.Load(run.CheckpointFolder(0), CPU);

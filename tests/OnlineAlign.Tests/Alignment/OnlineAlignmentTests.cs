@@ -23,7 +23,7 @@ public class OnlineAlignmentTests
             Prompts = new() { Task = "sort", EvalPrompts = 100 }, SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
         };
         using var threads = new TorchThreadScope(Threads);
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"), pretrainedCache: RepositoryPaths.PretrainedCache);
         double before = run.Prepare().Metrics["eval/accuracy"];
         Assert.InRange(before, 0.3, 0.9); // the warm start is clearly imperfect
         for (int round = 1; round <= spec.Rounds; round++) run.RunRound();
@@ -46,7 +46,7 @@ public class OnlineAlignmentTests
             Prompts = new() { Task = "sort", EvalPrompts = 200 }, SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
         };
         using var threads = new TorchThreadScope(Threads);
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("label-free"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("label-free"), pretrainedCache: RepositoryPaths.PretrainedCache);
         var initial = run.Prepare().Metrics;
         var round = run.RunRound().Metrics;
         Assert.True(round["judge/tau_vs_verifier"] > 0.3, $"the self-judge ranks like the verifier only with tau {round["judge/tau_vs_verifier"]:F2}");

@@ -28,7 +28,7 @@ public class PlannedBatchTests
         };
         Dictionary<string, double> Round(RunSpec s)
         {
-            using var run = new InProcessRun(s, RepositoryPaths.NewTempFolder("planned-batch"));
+            using var run = new InProcessRun(s, RepositoryPaths.NewTempFolder("planned-batch"), pretrainedCache: RepositoryPaths.PretrainedCache);
             return run.RunRound().Metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal)).ToDictionary();
         }
         var fixedBatch = Round(spec);

@@ -79,10 +79,10 @@ public class PretrainedM0Tests
         Assert.DoesNotContain(RunSpecMapping.Problems(spec, roots: new OnlineAlign.Execution.Files.DataRoots([root])),
             p => p.Contains("base_folder", StringComparison.Ordinal));
 
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU)!;
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         using var saved = HfCheckpoint.Load(@base, TorchSharp.torch.CPU);
         var expected = saved.state_dict();
         foreach (var (name, t) in m0.state_dict()) Assert.True(t.equal(expected[name]).all().item<bool>(), name);
-        Assert.Null(RoundJob.BeforeWarmStart(spec with { Model = spec.Model with { BaseFolder = null } }, TorchSharp.torch.CPU));
+        Assert.Null(RoundJob.BeforeWarmStart(spec with { Model = spec.Model with { BaseFolder = null } }, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache));
     }
 }

@@ -64,7 +64,7 @@ public class RewardModelTests
         {
             Prompts = new() { Task = "sort", EvalPrompts = 8 }, SftSteps = 0, Seed = 5, Rounds = 1, PromptsPerRound = 16, SamplesPerPrompt = 3, Consistency = "dyn", Device = "cpu", Judge = new() { Kind = "reward_model", RewardModelFolder = folder }
         };
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"));
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"), pretrainedCache: RepositoryPaths.PretrainedCache);
         var report = run.RunRound();
         Assert.Equal(1.0, report.Metrics["consistency/C"]);
         Assert.True(report.Metrics["judge/score_std"] > 0);

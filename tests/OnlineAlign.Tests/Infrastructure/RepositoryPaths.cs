@@ -29,6 +29,12 @@ public static class RepositoryPaths
         return Path.Combine(Root, "src", project, "bin", configuration, "net10.0", file);
     }
 
+    /// <summary>
+    /// Where this test run's silos and in-process runs keep built-in runs' M0 (PretrainedBaseCache): shared within the test
+    /// run, as a silo's is among its runs, so each seed's M0 is pretrained once per test run, not once per test.
+    /// </summary>
+    public static string PretrainedCache => Path.Combine(RunFolder.Value, "m0-cache");
+
     /// <summary>A new empty folder inside this test run's temporary folder.</summary>
     public static string NewTempFolder(string prefix)
     {
