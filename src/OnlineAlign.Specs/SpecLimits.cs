@@ -52,5 +52,12 @@ public sealed record SpecLimits
     /// </summary>
     public string? RemoteJudgeAllowedHosts { get; init; }
 
+    /// <summary>
+    /// The only proxy a remote judge's requests may go through (Limits__RemoteJudgeProxy=http://proxy.internal:3128); unset: none.
+    /// The environment's HTTP_PROXY/HTTPS_PROXY are never used for the judge: through a proxy the connection-time address check
+    /// sees only the proxy. With this set, the judge's host is checked before each request (set the allow-list too).
+    /// </summary>
+    public string? RemoteJudgeProxy { get; init; }
+
     public static readonly SpecLimits Default = new();
 }

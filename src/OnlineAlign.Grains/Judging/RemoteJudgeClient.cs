@@ -25,7 +25,9 @@ public sealed class RemoteJudgeClient
     /// <param name="key">the API key (null: the endpoint takes none; a placeholder is sent, as servers without keys ignore it)</param>
     /// <param name="backoff">the first retry's bound, doubled at each attempt; the wait is drawn below it (tests shorten it)</param>
     /// <param name="allowedHosts">the silo's Limits:RemoteJudgeAllowedHosts (<see cref="RemoteJudgeTransport"/>)</param>
-    public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null, string? allowedHosts = null)
+    /// <param name="proxy">the silo's Limits:RemoteJudgeProxy (null: no proxy, whatever HTTP_PROXY says)</param>
+    public RemoteJudgeClient(JudgeSpec spec, string? key, TimeSpan? backoff = null, TimeSpan? maxBackoff = null, string? allowedHosts = null,
+        string? proxy = null)
     {
         _spec = spec;
         _backoff = backoff ?? TimeSpan.FromSeconds(1);
@@ -34,7 +36,7 @@ public sealed class RemoteJudgeClient
         {
             Endpoint = new Uri(spec.Endpoint ?? throw new ArgumentException("judge.endpoint is required with judge.kind 'remote'")),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
-            Transport = new HttpClientPipelineTransport(RemoteJudgeTransport.For(allowedHosts)),
+            Transport = new HttpClientPipelineTransport(RemoteJudgeTransport.For(allowedHosts, proxy)),
             // Our own per-attempt limit (below) ends an attempt first; this only bounds the transport.
             NetworkTimeout = TimeSpan.FromSeconds(spec.TimeoutSeconds + 10),
         };

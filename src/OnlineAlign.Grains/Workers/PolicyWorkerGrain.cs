@@ -181,7 +181,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         var judge = r.Spec.Judge;
         var groups = RoundJob.Groups(c, responses);
         var requests = RemoteJudgements.Requests(groups, judge.RemoteTemplate(), judge.Judgements, r.Spec.Seed, r.Round);
-        var client = new RemoteJudgeClient(judge, RemoteJudgeKey.Read(judge, settings.DataRoots), allowedHosts: settings.Limits.RemoteJudgeAllowedHosts);
+        var client = new RemoteJudgeClient(judge, RemoteJudgeKey.Read(judge, settings.DataRoots), allowedHosts: settings.Limits.RemoteJudgeAllowedHosts,
+            proxy: settings.Limits.RemoteJudgeProxy);
         _progress = new PhaseProgress { Round = r.Round, Phase = "judge", Total = requests.Count };
         var outcome = await RemoteJudging.RunAsync(requests, client, new BlobJudgementCache(store, r.RunId, r.Round, judge), judge.Concurrency,
             async done =>

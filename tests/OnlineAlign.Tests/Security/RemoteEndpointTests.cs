@@ -111,4 +111,45 @@ public sealed class RemoteEndpointTests
         Assert.Contains("link-local", e.Message);
         Assert.Equal(0, client.Retries);
     }
+    /// <summary>
+    /// HTTP_PROXY would send the request to the proxy, whose address is all the connection-time check sees: the ambient proxy
+    /// is never used by the judge. Here the process's default proxy (what HTTP_PROXY sets) is a loopback listener that counts
+    /// connections; loopback traffic of tests running beside this one bypasses it (BypassProxyOnLocal), a metadata address would not.
+    /// </summary>
+    [Fact]
+    public async Task WithAnAmbientProxyAMetadataAddressIsStillRefusedAndOnlyANamedProxyIsUsed()
+    {
+        using var proxy = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        proxy.Start();
+        int connections = 0;
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var connection = await proxy.AcceptTcpClientAsync();
+                Interlocked.Increment(ref connections); // closed at once: a request through it fails
+            }
+        });
+        string proxyUrl = $"http://127.0.0.1:{((IPEndPoint)proxy.LocalEndpoint).Port}";
+        var metadata = new JudgeSpec { Kind = "remote", Endpoint = "http://169.254.169.254/v1", RemoteModel = "m", MaxAttempts = 1, TimeoutSeconds = 30 };
+        var ambient = System.Net.Http.HttpClient.DefaultProxy;
+        System.Net.Http.HttpClient.DefaultProxy = new WebProxy(proxyUrl) { BypassProxyOnLocal = true };
+        try
+        {
+            var e = await Assert.ThrowsAsync<RemoteJudgeException>(() => new RemoteJudgeClient(metadata, null).AskAsync(new JudgeRequest(0, 0, 0, "hi", 1), default));
+            Assert.Contains("link-local", e.Message);
+            // A proxy the silo names (Limits:RemoteJudgeProxy): the judge's host is still checked, before anything is sent.
+            e = await Assert.ThrowsAsync<RemoteJudgeException>(() => new RemoteJudgeClient(metadata, null, proxy: proxyUrl).AskAsync(new JudgeRequest(0, 0, 0, "hi", 1), default));
+            Assert.Contains("link-local", e.Message);
+        }
+        finally { System.Net.Http.HttpClient.DefaultProxy = ambient; }
+        Assert.Equal(0, Volatile.Read(ref connections));
+
+        // An allowed host through the named proxy: the request goes to the proxy (which drops it), not to the host.
+        var listed = metadata with { Endpoint = "http://judge.invalid/v1" };
+        await Assert.ThrowsAsync<RemoteJudgeException>(() =>
+            new RemoteJudgeClient(listed, null, allowedHosts: "judge.invalid", proxy: proxyUrl).AskAsync(new JudgeRequest(0, 0, 0, "hi", 1), default));
+        Assert.Equal(1, Volatile.Read(ref connections));
+        Assert.Throws<ArgumentException>(() => new RemoteJudgeClient(listed, null, proxy: "socks5://127.0.0.1:1080"));
+    }
 }
