@@ -233,9 +233,10 @@ public sealed class RunGrain(
     private RunStatus Status()
     {
         var d = Durable;
+        var (round, phase) = S.InProgress();
         return RunGuard.With(new()
         {
-            RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = S.Round, Phase = S.Phase,
+            RunId = RunId, Spec = d.Spec ?? new RunSpec(), State = d.Lifecycle, Round = round, Phase = phase,
             CommittedRounds = d.Rounds.Count, Version = d.Version,
             ForkedFrom = d.ForkedFrom,
             Error = FormatProblem() ?? d.Error ?? (d.Lifecycle.IsDriving() ? _driver.Retrying : null), OtherFormat = FormatProblem(),

@@ -46,6 +46,16 @@ public sealed class RunState
     /// <summary>A forked run's parent run and round, and its round-0 checkpoint copied from there (null: started from a spec).</summary>
     [Id(42)] public RunLineage? ForkedFrom { get; set; }
 
+    /// <summary>
+    /// The round being worked on and its phase, as status reports them. Round and Phase are set in memory as a phase is
+    /// entered and reach storage only with the next write, so a state just read back (a silo restarted, the run woken)
+    /// can name the last round entered before it (round 0's evaluate while round 1 is recorded as started). A round in
+    /// progress is told by its recorded outputs instead: its number, and the first phase without an output, which is the
+    /// phase the driver enters next (and the one it is in, once entered).
+    /// </summary>
+    public (int Round, string Phase) InProgress() => Current is not { } c ? (Round, Phase)
+        : (c.Round, c.Generations.Count == 0 ? "generate" : c.Judged is null ? "judge" : c.Pairs is null ? "pairs" : c.Trained is null ? "train" : "evaluate");
+
     /// <summary>Why this version must not drive the run: its state was saved in another format (null: it may, or there is no run).</summary>
     public string? FormatProblem(string runId) => Spec is null || Format == CurrentFormat ? null
         : $"run '{runId}' was saved in state format {Format} by another OnlineAlign version; this one reads format {CurrentFormat}. " +

@@ -18,7 +18,8 @@ public static class RunWakeUp
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (await grains.GetGrain<IRunGrain>(id).Get() is { } status && status.State.IsDriving())
-                    logger.LogInformation("Run {RunId} continues at round {Round}", id, status.Round);
+                    logger.LogInformation("Run {RunId} continues at round {Round} ({Phase}) after {Committed} committed rounds",
+                        id, status.Round, status.Phase, status.CommittedRounds);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)

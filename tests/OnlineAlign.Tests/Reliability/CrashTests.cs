@@ -28,10 +28,23 @@ public class CrashTests
         {
             await cluster.Faults.WaitUntilReachedAsync(points[i], TimeSpan.FromMinutes(4));
             cluster.Silos[silo].Kill();
-            cluster.Faults.Release(points[i]);
+            if (i > 0) cluster.Faults.Release(points[i]);
             if (i + 1 < points.Length) cluster.Faults.Hold(points[i + 1]);
             await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
             silo++;
+            if (i > 0) continue;
+            // Killed in round 1's generation: the state read back says round 1 was started (its progress record) while its
+            // last write still named round 0's evaluation. The woken run and GetRun report the round in progress, not round 0.
+            await cluster.Silos[silo].WaitForOutputAsync($"Run {run.Id} continues at round ", TimeSpan.FromMinutes(2));
+            Assert.Contains($"Run {run.Id} continues at round 1 (generate) after 0 committed rounds", cluster.Silos[silo].Output);
+            for (var deadline = DateTime.UtcNow.AddMinutes(4); cluster.Faults.ReachedBy(points[0]) != cluster.Silos[silo].ProcessId;)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the woken run did not reach round 1's generation again");
+                await Task.Delay(100);
+            }
+            var held = await cluster.Client(silo).GetRunAsync(new GetRunRequest { RunId = run.Id });
+            Assert.Equal((1, "generate", 0, "running"), (held.Round, held.Phase, held.CommittedRounds, held.Status));
+            cluster.Faults.Release(points[0]);
         }
         var client = cluster.Client(silo);
         var done = await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
