@@ -62,6 +62,9 @@ public sealed class RunGrain(
     /// A start: from the spec (prepared and warm-started by the first phase), or a fork whose round 0 is the copied
     /// checkpoint already (so the first phase evaluates it as round 0, and nothing is prepared).
     /// </summary>
+    private static bool SameFork(RunLineage? a, RunLineage? b) =>
+        a is null || b is null ? a == b : a.ParentRunId == b.ParentRunId && a.ParentRound == b.ParentRound;
+
     private async Task<RunStatus> Begin(RunSpec spec, string? requestId, RunLineage? lineage)
     {
         // Checked again here, not only by the API: any cluster member can call a grain.
@@ -72,7 +75,8 @@ public sealed class RunGrain(
             if (S.Spec is not null)
             {
                 if (requestId is not null && S.RequestId == requestId)
-                    return S.Spec == spec && S.ForkedFrom == lineage ? Status()
+                    // Twin fork requests each copy the parent's round to their own folder: the same fork whichever copy it holds.
+                    return S.Spec == spec && SameFork(S.ForkedFrom, lineage) ? Status()
                         : throw new RunStateException($"request id '{requestId}' already started run '{RunId}' with a different spec");
                 throw new RunStateException($"run '{RunId}' already exists (state {S.Lifecycle.WireName()})");
             }

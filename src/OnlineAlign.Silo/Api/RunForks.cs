@@ -57,7 +57,9 @@ public static class RunForks
             var initialFiles = ForkFiles.IsAdapterOnly(roundFiles.Keys) ? await Files(store, initial, ct) : [];
             var files = ForkFiles.Select(initialFiles.Keys, roundFiles.Keys)
                 .Select(f => (f.Name, f.FromRound ? roundFiles[f.Name] : initialFiles[f.Name])).ToList();
-            var manifest = await store.CopyFolderAsync($"runs/{childId}/round-0000/fork", files, ct);
+            // A folder of this request's own: twin requests (the same request id, so the same child) racing each copy to
+            // their own, and one that fails deletes only what it copied, never the copy the other's child holds.
+            var manifest = await store.CopyFolderAsync($"runs/{childId}/round-0000/fork-{Guid.NewGuid():N}", files, ct);
             return new BlobRef { Path = manifest.Path, Sha256 = manifest.Sha256 };
         }
         catch (FileNotFoundException e)
@@ -72,37 +74,41 @@ public static class RunForks
     }
 
     /// <summary>
-    /// Copies the round's checkpoint under the child's prefix (unless <paramref name="copied"/> says a retried fork's run
-    /// holds it already), reaches the fault point "fork/round-R/copied", then starts the child. When starting fails and
-    /// the child run does not exist, what this call copied is deleted (best effort: a delete that fails leaves the copy
-    /// for a retry, which, with the same request id, names the same child and copies write-once over it idempotently).
-    /// A child that exists (its start answered late, or a twin request started it) keeps its copy: it is its round 0.
+    /// Copies the round's checkpoint to a folder of this request's own under the child's prefix (unless <paramref name="copied"/>
+    /// says a retried fork's run holds it already), reaches the fault point "fork/round-R/copied", then starts the child.
+    /// Afterwards, whether the start failed or answered a child a twin request had started with its own copy, what this
+    /// call copied is deleted unless it is the child's round 0 (<paramref name="childCopy"/>: the copy the child holds, null
+    /// when there is no child). Best effort: when that is unknown (storage away), the copy is kept rather than risk a run's
+    /// round 0; a copy never reaches a run but through its own request, so no other request's copy is ever deleted here.
     /// </summary>
     public static async Task<T> CopyThenStartAsync<T>(CheckpointStore store, FaultPoints faults, string childId, V1.ForkFrom fork,
-        RoundRecord round, RoundRecord initial, BlobRef? copied, Func<BlobRef, Task<T>> start, Func<Task<bool>> childExists, CancellationToken ct)
+        RoundRecord round, RoundRecord initial, BlobRef? copied, Func<BlobRef, Task<T>> start, Func<Task<BlobRef?>> childCopy, CancellationToken ct)
     {
         bool copiedHere = copied is null;
         copied ??= await CopyAsync(store, childId, fork, round, initial, ct);
+        T started;
         try
         {
             await faults.ReachAsync($"fork/round-{fork.Round}/copied", ct);
-            return await start(copied);
+            started = await start(copied);
         }
         catch (Exception) when (copiedHere)
         {
-            await AbandonAsync(store, copied, childExists);
+            await ReleaseUnusedAsync(store, copied, childCopy);
             throw;
         }
+        if (copiedHere) await ReleaseUnusedAsync(store, copied, childCopy);
+        return started;
     }
 
-    /// <summary>Deletes a copy no run uses; never throws (the start's failure is the one to report).</summary>
-    private static async Task AbandonAsync(CheckpointStore store, BlobRef copied, Func<Task<bool>> childExists)
+    /// <summary>Deletes this request's copy unless the child holds it; never throws (the start's outcome is the one to report).</summary>
+    private static async Task ReleaseUnusedAsync(CheckpointStore store, BlobRef copied, Func<Task<BlobRef?>> childCopy)
     {
         try
         {
-            if (!await childExists()) await store.DeleteCheckpointAsync(copied.Path, CancellationToken.None);
+            if ((await childCopy())?.Path != copied.Path) await store.DeleteCheckpointAsync(copied.Path, CancellationToken.None);
         }
-        catch (Exception) { } // unknown whether the child exists, or storage is away: keep the copy rather than risk a run's round 0
+        catch (Exception) { } // unknown whether the child holds it, or storage is away: keep the copy rather than risk a run's round 0
     }
 
     private static async Task<Dictionary<string, BlobPointer>> Files(CheckpointStore store, RoundRecord record, CancellationToken ct)

@@ -54,7 +54,7 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         var child = cluster.GetGrain<IRunGrain>(runId);
         return SpecConversion.ToProto(await Call(() => RunForks.CopyThenStartAsync(store, faults, runId, fork, round, initial, kept,
             copied => child.Fork(spec, requestId, new RunLineage { ParentRunId = fork.RunId, ParentRound = fork.Round, Initial = copied }),
-            async () => await cluster.GetGrain<IRunRegistryGrain>(0).Contains(runId) || (await child.Get()) is not null, ct)));
+            async () => (await child.Get())?.ForkedFrom?.Initial, ct)));
     }
 
     private async Task RequireValid(RunSpec spec)

@@ -109,7 +109,7 @@ public class ForkTests
         Assert.Equal([1], childRounds.Rounds.Select(r => r.Round));
         // Round 0: the parent's round-0 base weights and its round 1's adapter, copied under the child's prefix.
         var initial = (await RunProbe.BlobsAsync(cluster, childRounds.Initial.Checkpoint[..^"manifest.json".Length])).Select(Path.GetFileName).ToList();
-        Assert.StartsWith($"runs/{child.Id}/round-0000/fork/", childRounds.Initial.Checkpoint);
+        Assert.StartsWith($"runs/{child.Id}/round-0000/fork-", childRounds.Initial.Checkpoint);
         Assert.Contains("model.safetensors", initial);
         Assert.Contains("adapter_model.safetensors", initial);
         Assert.Equal(await FileSha256(cluster, parentRounds.Initial.Checkpoint, "model.safetensors"),
