@@ -11,6 +11,7 @@ public static class CliProcess
         info.ArgumentList.Add(RepositoryPaths.CliDll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["Silo__TorchThreads"] = "1";   // the silos a `local` or `up` starts: as SiloProcess's
+        info.Environment["Silo__PretrainedCacheFolder"] = RepositoryPaths.PretrainedCache;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

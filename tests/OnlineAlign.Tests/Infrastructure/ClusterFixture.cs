@@ -28,7 +28,6 @@ public sealed class LocalTestCluster : IAsyncDisposable
         {
             ["Silo__DataFolder"] = RepositoryPaths.NewTempFolder("silo-data"),
             ["Silo__FaultFolder"] = Faults.Folder,
-            ["Silo__PretrainedCacheFolder"] = RepositoryPaths.PretrainedCache, // M0 once per test run, not once per silo
         };
         foreach (var (key, value) in env ?? new Dictionary<string, string>()) environment[key] = value; // a test may name its own data folder
         var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment, workingDirectory);

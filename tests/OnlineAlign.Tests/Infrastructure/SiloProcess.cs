@@ -59,6 +59,8 @@ public sealed class SiloProcess : IAsyncDisposable
         // Tests make their model folders and prompt sets under the temp folder, or use the repository's fixtures.
         info.Environment["Silo__DataRoots__0"] = Path.GetTempPath();
         info.Environment["Silo__DataRoots__1"] = RepositoryPaths.Root;
+        // Built-in runs' M0 pretrained once per test run, not once per silo's data folder (a test may name its own).
+        info.Environment["Silo__PretrainedCacheFolder"] = RepositoryPaths.PretrainedCache;
         // Faster failure detection than the defaults: a silo started after a crash joins once the dead one's
         // IAmAlive row is 6 s stale (about 23 s in all, against about 107 s with Orleans' defaults; docs/reliability.md).
         info.Environment["Membership__IAmAliveTablePublishTimeout"] = "00:00:03";

@@ -37,6 +37,7 @@ public sealed class TerminalJob : IDisposable
         var info = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "dotnet", RepositoryPaths.CliDll }.Concat(cliArgs)) info.ArgumentList.Add(a);
         info.Environment["Silo__TorchThreads"] = "1";   // the silos a `local` or `up` starts: as SiloProcess's
+        info.Environment["Silo__PretrainedCacheFolder"] = RepositoryPaths.PretrainedCache;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         return new TerminalJob(Process.Start(info)!);
     }
