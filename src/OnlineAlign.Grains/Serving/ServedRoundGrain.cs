@@ -103,8 +103,9 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
         {
             DeactivateOnIdle();
             throw new ServeException(503, "model",
-                $"this silo already serves {serving.MaxModels} rounds (Silo:MaxServedModels); one is let go after {serving.IdleRelease.TotalSeconds:0} s " +
-                    "without requests: retry later", "server_error");
+                $"this silo's {serving.MaxModels} served-round slot(s) are taken (Silo:MaxServedModels); a round is let go after " +
+                    $"{serving.IdleRelease.TotalSeconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture)} s without requests: retry later",
+                "server_error");
         }
         IDisposable? pin = null;
         ModelThread? thread = null;

@@ -33,6 +33,7 @@ public class SiloServeTests
         await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
         {
             ["ONLINEALIGN_API_KEY"] = Key, ["Api__ListenAddress"] = "0.0.0.0", ["Observability__ListenAddress"] = "0.0.0.0",
+            ["Silo__MaxServedModels"] = "1",
         }));
         var client = cluster.Client(apiKey: Key);
         var spec = LocalTestCluster.SmallSpec(rounds: 1);
@@ -56,6 +57,10 @@ public class SiloServeTests
         foreach (string part in new[] { "chat", "chatStreamed", "completion", "completionStreamed" })
             Assert.Equal(local[part]!["text"]!.GetValue<string>(), silo[part]!["text"]!.GetValue<string>());
         Assert.Equal(silo["chat"]!["text"]!.GetValue<string>(), silo["chatStreamed"]!["text"]!.GetValue<string>());
+        // Not a vacuous comparison: the round answers something, and the chat answer came in pieces as it was decoded.
+        Assert.NotEqual("", silo["chat"]!["text"]!.GetValue<string>() + silo["completion"]!["text"]!.GetValue<string>());
+        Assert.True(silo["chatStreamed"]!["chunks"]!.GetValue<int>() > 1 || silo["chat"]!["text"]!.GetValue<string>().Length <= 1,
+            "the silo's chat answer was not streamed");
         Assert.Equal(local["chat"]!["promptTokens"]!.GetValue<int>(), silo["chat"]!["promptTokens"]!.GetValue<int>());
         Assert.Equal(Greedy(exported, "reverse abc", 24), silo["completion"]!["text"]!.GetValue<string>());
         var seeded = silo["seeded"]!.AsArray();
@@ -75,7 +80,8 @@ public class SiloServeTests
         Assert.Equal(silo["chat"]!["text"]!.GetValue<string>(), streamed.ToString());
 
         // Refusals: no key off loopback (401, an OpenAI error), a round not committed and a run that does not exist (404),
-        // a name that is neither RUN nor RUN@N and a bad value read on the GPU silo (400 naming the field).
+        // a name that is neither RUN nor RUN@N and a bad value read on the GPU silo (400 naming the field), a second round
+        // beyond the silo's bound of loaded rounds (503).
         using var http = new HttpClient { BaseAddress = new Uri(v1 + "/") };
         var anonymous = await http.GetAsync("models");
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
@@ -87,6 +93,8 @@ public class SiloServeTests
             ("""{"model": "no-such-run@1", "prompt": "x"}""", HttpStatusCode.NotFound, "model", "run 'no-such-run' does not exist"),
             ($$"""{"model": "{{run.Id}}@one", "prompt": "x"}""", HttpStatusCode.BadRequest, "model", "is not RUN or RUN@N"),
             ($$"""{"model": "{{model}}", "prompt": "x", "temperature": 5}""", HttpStatusCode.BadRequest, "temperature", "temperature is 5"),
+            // One round loaded is this silo's bound (Silo__MaxServedModels=1): another is refused until round 1 idles out.
+            ($$"""{"model": "{{run.Id}}@0", "prompt": "x"}""", HttpStatusCode.ServiceUnavailable, "model", "Silo:MaxServedModels"),
         })
         {
             using var answer = await http.PostAsync("completions", new StringContent(body, Encoding.UTF8, "application/json"));
