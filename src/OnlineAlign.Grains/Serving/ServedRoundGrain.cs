@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
+using OnlineAlign.Execution.Specs;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Grains.Workers;
@@ -24,7 +25,8 @@ namespace OnlineAlign.Grains.Serving;
 /// </summary>
 [GpuSiloOnly]
 [Reentrant]
-public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings settings, ServingSettings serving, ILogger<ServedRoundGrain> log)
+public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings settings, ServingSettings serving, MemoryLedger ledger,
+    ILogger<ServedRoundGrain> log)
     : Grain, IServedRoundGrain
 {
     private sealed record Loaded(ServedModel Model, ModelWorker Worker, ModelThread Thread, IDisposable Pin, SingleModelCatalog Catalog);
@@ -119,6 +121,14 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
             thread = new ModelThread($"serve-{id}");
             var device = DeviceSetting.Resolve(settings.Device);
             var model = await thread.Run(() => ServedModel.Load(folder, device, id, baseFolder));
+            // Its weights share the device with the runs on this silo: reserved in the silo's ledger like a run's plan peak.
+            long bytes = await thread.Run(() => model.Model.parameters().Sum(p => p.NumberOfElements * p.ElementSize));
+            if (settings.Budget(new RunSpec()) is { } budget
+                && ledger.TryReserve(Holder, new MemoryLedger.Reservation(bytes, 0), budget) is { } refusal)
+            {
+                await thread.Run(() => { model.Dispose(); return 0; });
+                throw new ServeException(503, "model", $"{id} ({MemoryPlan.Gib(bytes)} of weights) does not fit on this silo now: {refusal}", "server_error");
+            }
             var worker = new ModelWorker(model);
             log.LogInformation("serving {Model} on this silo ({Type}, {Lora}; {Loaded} of {Max} served rounds loaded)", id, model.Model.Config.ModelType,
                 baseFolder is null ? "full weights" : "base + LoRA adapter, unmerged", serving.Loaded, serving.MaxModels);
@@ -126,12 +136,16 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
         }
         catch
         {
+            ledger.Release(Holder);
             pin?.Dispose();
             thread?.Dispose();
             serving.Release();
             throw;
         }
     }
+
+    /// <summary>This round's holder name in the silo's memory ledger (run workers hold theirs by run id, which never holds '@').</summary>
+    private string Holder => "serve:" + this.GetPrimaryKeyString();
 
     private static BlobPointer Pointer(BlobRef r) => new(r.Path, r.Sha256, 0);
 
@@ -159,6 +173,7 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
         await loaded.Thread.Run(() => { loaded.Model.Dispose(); return 0; });
         loaded.Thread.Dispose();
         loaded.Pin.Dispose();
+        ledger.Release(Holder);
         serving.Release();
     }
 }
