@@ -30,7 +30,8 @@ public interface IModelCatalog
 /// <summary>One loaded model on its own model thread (<see cref="ModelWorker"/>): `onlinealign serve`, and each served round on a silo.</summary>
 public sealed class SingleModelCatalog(ServedModel model, ModelWorker worker, ServeLimits limits) : IModelCatalog
 {
-    public Task<IReadOnlyList<ModelCard>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<ModelCard>>([new ModelCard(model.Id, model.Context)]);
+    public Task<IReadOnlyList<ModelCard>> ListAsync(CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<ModelCard>>([new ModelCard(model.Id, model.Context)]);
 
     public Task<ServedReply> StartAsync(bool chat, JsonObject body, CancellationToken ct)
     {

@@ -68,7 +68,8 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
         try
         {
             if (Volatile.Read(ref _inFlight) > serving.Limits.MaxConcurrent)
-                throw new ServeException(429, null, $"the model is busy: {serving.Limits.MaxConcurrent} requests are in progress; retry later", "rate_limit_error");
+                throw new ServeException(429, null, $"the model is busy: {serving.Limits.MaxConcurrent} requests are in progress; retry later",
+                    "rate_limit_error");
             var (run, round, sha) = ServedRoundKeys.Parse(this.GetPrimaryKeyString()) ?? throw new ArgumentException("not a served-round key");
             // The caller is a cluster member, yet what it names becomes a download: the checkpoint must be this key's, in this run's storage.
             if (call.Checkpoint.Sha256 != sha || !InRun(call.Checkpoint, run) || (call.Initial is { } initial && !InRun(initial, run)))
@@ -93,7 +94,8 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
         }
     }
 
-    private static bool InRun(BlobRef blob, string run) => blob.Path.StartsWith($"runs/{run}/", StringComparison.Ordinal) && !blob.Path.Contains("..", StringComparison.Ordinal);
+    private static bool InRun(BlobRef blob, string run) =>
+        blob.Path.StartsWith($"runs/{run}/", StringComparison.Ordinal) && !blob.Path.Contains("..", StringComparison.Ordinal);
 
     private static ServeChunk Refusal(int status, string? param, string message, string type) =>
         new() { Status = status, Param = param, Message = message, ErrorType = type };
@@ -117,7 +119,8 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
             string folder = await cache.FetchAsync(Pointer(call.Checkpoint));
             string? baseFolder = null;
             if (PolicyCheckpoint.IsAdapterOnly(folder))
-                baseFolder = await cache.FetchAsync(Pointer(call.Initial ?? throw new InvalidDataException($"{id} holds only a LoRA adapter and no base was named")));
+                baseFolder = await cache.FetchAsync(Pointer(call.Initial
+                    ?? throw new InvalidDataException($"{id} holds only a LoRA adapter and no base was named")));
             thread = new ModelThread($"serve-{id}");
             var device = DeviceSetting.Resolve(settings.Device);
             var model = await thread.Run(() => ServedModel.Load(folder, device, id, baseFolder));
@@ -157,7 +160,8 @@ public sealed class ServedRoundGrain(CheckpointCache cache, WorkerSettings setti
         {
             if (Volatile.Read(ref _inFlight) == 0)
             {
-                log.LogInformation("served round {Key} idle for {Seconds} s: it lets its model go", this.GetPrimaryKeyString(), serving.IdleRelease.TotalSeconds);
+                log.LogInformation("served round {Key} idle for {Seconds} s: it lets its model go", this.GetPrimaryKeyString(),
+                    serving.IdleRelease.TotalSeconds);
                 DeactivateOnIdle();
             }
             return Task.CompletedTask;
