@@ -2,27 +2,42 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace OnlineAlign.Serving;
 
 /// <summary>
 /// GET /v1/models, POST /v1/completions and POST /v1/chat/completions in OpenAI's shapes: whole responses, or server-sent
-/// events (`data: {chunk}` lines, then `data: [DONE]`) with stream=true. Errors are OpenAI's error object.
+/// events (`data: {chunk}` lines, then `data: [DONE]`) with stream=true. Errors are OpenAI's error object. The one
+/// implementation of the API: `onlinealign serve` maps it over one folder's model, a silo over its committed rounds
+/// (<see cref="IModelCatalog"/>).
 /// </summary>
 public static class OpenAiEndpoints
 {
-    public static void Map(WebApplication app, ServedModel model, ModelWorker worker, ServeLimits limits)
+    /// <summary>Endpoint metadata: the OpenAI-compatible API (its refusals are OpenAI error objects).</summary>
+    public sealed class Api;
+
+    /// <summary>Maps the three endpoints under <paramref name="v1"/> (a group at /v1), each marked with <see cref="Api"/>.</summary>
+    public static void Map(IEndpointRouteBuilder v1, IModelCatalog catalog, ServeLimits limits)
     {
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var admitted = new SemaphoreSlim(limits.MaxConcurrent);
-        app.MapGet("/v1/models", () => Results.Json(new JsonObject
+        v1.MapGet("/models", async (HttpContext context) =>
         {
-            ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject { ["id"] = model.Id, ["object"] = "model", ["created"] = created, ["owned_by"] = "onlinealign",
-                ["max_model_len"] = model.Context }),
-        }));
-        app.MapPost("/v1/completions", context => Handle(context, false));
-        app.MapPost("/v1/chat/completions", context => Handle(context, true));
+            var cards = await catalog.ListAsync(context.RequestAborted);
+            await Results.Json(new JsonObject
+            {
+                ["object"] = "list",
+                ["data"] = new JsonArray(cards.Select(card =>
+                {
+                    var item = new JsonObject { ["id"] = card.Id, ["object"] = "model", ["created"] = created, ["owned_by"] = "onlinealign" };
+                    if (card.Context is int context) item["max_model_len"] = context;
+                    return (JsonNode)item;
+                }).ToArray()),
+            }).ExecuteAsync(context);
+        }).WithMetadata(new Api());
+        v1.MapPost("/completions", context => Handle(context, false)).WithMetadata(new Api());
+        v1.MapPost("/chat/completions", context => Handle(context, true)).WithMetadata(new Api());
 
         async Task Handle(HttpContext context, bool chat)
         {
@@ -35,13 +50,12 @@ public static class OpenAiEndpoints
             try
             {
                 var body = await ReadBody(context, limits);
-                var request = chat ? GenerationRequest.Chat(body, model, limits) : GenerationRequest.Completion(body, model, limits);
-                var deltas = worker.Generate(request, context.RequestAborted);
-                var reply = new Reply(chat, model.Id, request.Prompt.Length);
-                if (request.Stream) await Stream(context, reply, request, deltas);
-                else await Whole(context, reply, request, deltas);
+                var reply = await catalog.StartAsync(chat, body, context.RequestAborted);
+                var shape = new Reply(chat, reply.Model, reply.PromptTokens);
+                if (reply.Stream) await Stream(context, shape, reply);
+                else await Whole(context, shape, reply);
             }
-            catch (ServeException e) { await Error(context, e); }
+            catch (ServeException e) when (!context.Response.HasStarted) { await Error(context, e); }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested) { }
             catch (Exception e) when (!context.Response.HasStarted)
             {
@@ -71,13 +85,13 @@ public static class OpenAiEndpoints
         catch (JsonException e) { throw new ServeException(400, null, $"the request body is not valid JSON: {e.Message}"); }
     }
 
-    private static async Task Whole(HttpContext context, Reply reply, GenerationRequest request, System.Threading.Channels.ChannelReader<ChoiceDelta> deltas)
+    private static async Task Whole(HttpContext context, Reply reply, ServedReply request)
     {
         var texts = new System.Text.StringBuilder[request.N];
         var reasons = new string?[request.N];
         int generated = 0;
         for (int i = 0; i < request.N; i++) texts[i] = new();
-        await foreach (var d in deltas.ReadAllAsync(context.RequestAborted))
+        await foreach (var d in request.Deltas.WithCancellation(context.RequestAborted))
         {
             texts[d.Index].Append(d.Text);
             if (d.FinishReason is not null) { reasons[d.Index] = d.FinishReason; generated += d.Generated; }
@@ -89,7 +103,7 @@ public static class OpenAiEndpoints
         await Results.Json(response).ExecuteAsync(context);
     }
 
-    private static async Task Stream(HttpContext context, Reply reply, GenerationRequest request, System.Threading.Channels.ChannelReader<ChoiceDelta> deltas)
+    private static async Task Stream(HttpContext context, Reply reply, ServedReply request)
     {
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
@@ -97,7 +111,7 @@ public static class OpenAiEndpoints
         if (reply.Chat)
             for (int i = 0; i < request.N; i++)
                 await Send(context, reply.Envelope(true, new JsonArray(reply.Choice(i, null, null, whole: false, role: true))));
-        await foreach (var d in deltas.ReadAllAsync(context.RequestAborted))
+        await foreach (var d in request.Deltas.WithCancellation(context.RequestAborted))
         {
             if (d.FinishReason is not null) generated += d.Generated;
             if (d.Text.Length > 0 || d.FinishReason is null)

@@ -64,7 +64,7 @@ public sealed class ServeHost : IAsyncDisposable
             });
         }
         var worker = new ModelWorker(model);
-        OpenAiEndpoints.Map(app, model, worker, options.Limits);
+        OpenAiEndpoints.Map(app.MapGroup("/v1"), new SingleModelCatalog(model, worker, options.Limits), options.Limits);
         try { await app.StartAsync(ct); }
         catch { worker.Dispose(); await app.DisposeAsync(); throw; }
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -134,6 +134,9 @@ builder.Services.AddSingleton(new FaultPoints(silo.FaultFolder));
 builder.Services.AddSingleton(api);
 builder.Services.AddSingleton(new WatchStreamLimits(api.MaxWatchStreamsPerRun, api.MaxWatchStreamsPerClient));
 builder.Services.AddSingleton(limits);
+// What one /v1 request may ask for (the "Serve" section), and how many committed rounds this silo keeps loaded for it.
+var serveLimits = builder.Configuration.GetSection("Serve").Get<OnlineAlign.Serving.ServeLimits>() ?? new OnlineAlign.Serving.ServeLimits();
+builder.Services.AddSingleton(new OnlineAlign.Grains.Serving.ServingSettings(silo.MaxServedModels, TimeSpan.FromSeconds(silo.ServeIdleSeconds), serveLimits));
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(silo.ShutdownSeconds));
 if (silo.ParentProcessId > 0)
     builder.Services.AddHostedService(services => new ParentWatch(silo.ParentProcessId, services.GetRequiredService<IHostApplicationLifetime>()));
@@ -173,6 +176,9 @@ if (observability.Port > 0)
     if (serveDashboard) app.MapOrleansDashboard("/dashboard");
     // The runs page in a browser (HTTP/1.1, so on this port), where this silo serves the API it calls.
     if (api.Port > 0) OnlineAlign.Silo.Ui.RunsPage.MapRunsPage(app, api);
+    // Committed rounds over the OpenAI-compatible API (HTTP/1.1 and plain JSON/SSE, as OpenAI clients speak it): the same
+    // endpoints as `onlinealign serve`, each model loaded by a served-round grain on a GPU silo. The key as PortGate checks it.
+    OnlineAlign.Serving.OpenAiEndpoints.Map(app.MapGroup("/v1"), new ServedRoundCatalog(app.Services.GetRequiredService<IGrainFactory>()), serveLimits);
 }
 
 // A stop that outlasts its grace (storage gone, a phase that does not yield) ends the process anyway.

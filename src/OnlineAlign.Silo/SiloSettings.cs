@@ -55,6 +55,10 @@ public sealed class SiloSettings
     /// models go (device memory freed; the next round loads them again from the checkpoint cache); 0: kept while the run drives.
     /// </summary>
     public double ReplicaIdleSeconds { get; set; } = 600;
+    /// <summary>Committed rounds this silo keeps loaded at once for the OpenAI-compatible API (/v1); a request for another gets 503.</summary>
+    public int MaxServedModels { get; set; } = 2;
+    /// <summary>Seconds a served round stays loaded without requests before it lets its model go.</summary>
+    public double ServeIdleSeconds { get; set; } = 300;
     /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
     public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>

@@ -36,7 +36,8 @@ public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) 
         if (gpus.Count <= 1) return gpus;
         string key = target.GrainIdentity.Key.ToString() ?? "";
         if (Hinted(target.RequestContextData, key) is { } hinted && gpus.Find(s => s.ToParsableString() == hinted) is { } placed) return [placed];
-        var (run, replica) = RunAndReplica(key);
+        // A served round ("run@N:sha") goes where the run's own worker goes without a hint: its checkpoints are likely cached there.
+        var (run, replica) = OnlineAlign.Contracts.ServedRoundKeys.Parse(key) is { } served ? (served.Run, 0) : RunAndReplica(key);
         int first = (int)(BitConverter.ToUInt32(SHA256.HashData(Encoding.UTF8.GetBytes(run))) % (uint)gpus.Count); // stable across processes
         return [gpus[(first + replica) % gpus.Count]];
     }

@@ -25,6 +25,21 @@ public static class PortGate
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 return;
             }
+            bool openAi = endpoint?.Metadata.GetMetadata<OnlineAlign.Serving.OpenAiEndpoints.Api>() is not null;
+            if (openAi && !string.IsNullOrEmpty(api.ApiKey) && !Authorizes(context.Request.Headers.Authorization, api.ApiKey))
+            {
+                // OpenAI clients read an OpenAI error object (and a Bearer challenge: they send "Authorization: Bearer <key>").
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"onlinealign\"";
+                await OnlineAlign.Serving.OpenAiEndpoints.Error(context, new OnlineAlign.Serving.ServeException(401, null,
+                    "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "authentication_error"));
+                return;
+            }
+            if (openAi && string.IsNullOrEmpty(api.ApiKey) && !LoopbackHostName(context))
+            {
+                await OnlineAlign.Serving.OpenAiEndpoints.Error(context, new OnlineAlign.Serving.ServeException(403, null,
+                    "without an API key this silo serves models only at a loopback address (http://127.0.0.1 or http://localhost)", "permission_error"));
+                return;
+            }
             if (onObservabilityPort && !string.IsNullOrEmpty(api.ApiKey) && endpoint?.Metadata.GetMetadata<Ui.RunsPage.Shell>() is null
                 && !Authorizes(context.Request.Headers.Authorization, api.ApiKey))
             {
@@ -37,6 +52,16 @@ public static class PortGate
             }
             await next();
         });
+    }
+
+    /// <summary>
+    /// Whether the request names a loopback host (Host header): without a key, the silo's HTTP pages answer only there, since a
+    /// page of another site that rebinds its own name to 127.0.0.1 still sends that name (DNS rebinding).
+    /// </summary>
+    public static bool LoopbackHostName(HttpContext context)
+    {
+        string host = context.Request.Host.Host;
+        return host == "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
     }
 
     /// <summary>"Bearer &lt;key&gt;", or Basic credentials whose password is the key.</summary>

@@ -98,9 +98,7 @@ public static class RunsPage
     /// </summary>
     private static IResult? Refusal(HttpContext http, ApiSettings api)
     {
-        string host = http.Request.Host.Host;
-        bool loopbackName = host == "localhost" || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
-        if (string.IsNullOrEmpty(api.ApiKey) && !loopbackName)
+        if (string.IsNullOrEmpty(api.ApiKey) && !PortGate.LoopbackHostName(http))
             return Error(StatusCodes.Status403Forbidden, "PermissionDenied",
                 "without an API key the page answers only at a loopback address (http://127.0.0.1 or http://localhost)");
         if (HttpMethods.IsPost(http.Request.Method) && !http.Request.Headers.ContainsKey(RequestHeader))

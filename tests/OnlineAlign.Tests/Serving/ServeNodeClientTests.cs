@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json.Nodes;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Generation;
@@ -28,17 +26,7 @@ public class ServeNodeClientTests
         using var model = ServedModel.Load(folder, CPU, "tiny-policy");
         await using var host = await ServeHost.StartAsync(model, new ServeOptions { Port = 0, ApiKey = Key });
 
-        var start = new ProcessStartInfo("node", Path.Combine("tests", "OnlineAlign.Tests", "Serving", "openai_node_client.cjs"))
-        {
-            WorkingDirectory = RepositoryPaths.Root, RedirectStandardOutput = true, RedirectStandardError = true,
-            Environment = { ["BASE_URL"] = host.Url, ["API_KEY"] = Key, ["MODEL"] = "tiny-policy" },
-        };
-        using var node = Process.Start(start)!;
-        var stderr = node.StandardError.ReadToEndAsync();
-        string output = await node.StandardOutput.ReadToEndAsync();
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2))) await node.WaitForExitAsync(timeout.Token);
-        Assert.True(node.ExitCode == 0, $"node failed ({node.ExitCode}): {await stderr}");
-        var result = JsonNode.Parse(output)!.AsObject();
+        var result = await OpenAiNodeClient.RunAsync(host.Url, Key, "tiny-policy");
 
         Assert.Equal(["tiny-policy"], result["models"]!.AsArray().Select(m => m!.GetValue<string>()));
         string chat = result["chat"]!["text"]!.GetValue<string>();
