@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace OnlineAlign.Benchmarks;
 
 /// <summary>
-/// `serve`'s model thread under K concurrent requests (sampled, each its own seed, prompt length and max_tokens): one
+/// `serve`'s model thread under K concurrent requests (each its own seed, prompt length and max_tokens, and one of four
+/// sampling settings: greedy, 0.7, 1.0 with top_p 0.95, 0.8 with top_p 0.9, so a batch mixes them as clients do): one
 /// request a batch (MaxBatchRows 1, what serving did before requests were batched) against the default budget, where
 /// the requests queued behind a batch decode together in the next one. Random weights, so replies run to their limit
 /// unless a stop token comes; tokens are counted as generated.
@@ -16,6 +17,8 @@ namespace OnlineAlign.Benchmarks;
 public static class ServingBenchmark
 {
     public sealed record Settings(string Model, string Device, ScalarType DType, int Requests, int PromptTokens, int NewTokens, int Repeats);
+
+    private static readonly (double Temperature, double TopP)[] Settings4 = [(0, 1), (0.7, 1), (1.0, 0.95), (0.8, 0.9)];
 
     public static async Task RunAsync(Settings s, TextWriter report)
     {
@@ -27,10 +30,12 @@ public static class ServingBenchmark
         var random = new Random(0);
         var requests = Enumerable.Range(0, s.Requests).Select(i => new GenerationRequest(
             [tokenizer.BosId, .. Enumerable.Range(0, random.Next(s.PromptTokens / 2, s.PromptTokens + 1)).Select(_ => random.Next(3, 259))],
-            random.Next(s.NewTokens / 2, s.NewTokens + 1), Temperature: 0.8, TopP: 0.95, N: 1, Seeds: [(ulong)(1000 + i)], Stop: [],
+            random.Next(s.NewTokens / 2, s.NewTokens + 1), Temperature: Settings4[i % 4].Temperature, TopP: Settings4[i % 4].TopP, N: 1,
+            Seeds: [(ulong)(1000 + i)], Stop: [],
             Stream: true, IncludeUsage: false)).ToList();
         report.WriteLine($"serving, {s.Model}, {s.DType} on {device}: {s.Requests} concurrent requests, {s.PromptTokens / 2}-{s.PromptTokens}-token prompts, " +
-                         $"max_tokens {s.NewTokens / 2}-{s.NewTokens}, temperature 0.8, top_p 0.95, n 1");
+                         $"max_tokens {s.NewTokens / 2}-{s.NewTokens}, n 1, (temperature, top_p) cycling over " +
+                         string.Join(", ", Settings4.Select(x => string.Create(CultureInfo.InvariantCulture, $"({x.Temperature}, {x.TopP})"))));
         foreach (var (name, limits) in new[] { ("one at a time", new ServeLimits { MaxBatchRows = 1 }), ("batched", new ServeLimits()) })
         {
             using var worker = new ModelWorker(served, limits);

@@ -21,7 +21,15 @@ public readonly record struct ChoiceDelta(int Index, string Text, string? Finish
 /// </summary>
 public sealed class ModelWorker : IDisposable
 {
-    private sealed record Pending(GenerationRequest Request, ChannelWriter<ChoiceDelta> Output, CancellationToken Aborted);
+    private sealed class Pending(GenerationRequest request, ChannelWriter<ChoiceDelta> output, CancellationToken aborted)
+    {
+        public GenerationRequest Request { get; } = request;
+        public ChannelWriter<ChoiceDelta> Output { get; } = output;
+        public CancellationToken Aborted { get; } = aborted;
+        /// <summary>Choices not finished yet; at 0 the request's channel completes, while the batch may decode on.</summary>
+        public int Open { get; set; } = request.N;
+        public bool Done { get; set; }
+    }
 
     private readonly object _lock = new();
     private readonly Queue<Pending> _queue = new();
@@ -145,11 +153,18 @@ public sealed class ModelWorker : IDisposable
                 {
                     var (p, _, c) = rows[row];
                     // A client gone stops costing compute: its rows end here, the others decode on.
-                    if (p.Aborted.IsCancellationRequested) return false;
+                    if (p.Aborted.IsCancellationRequested)
+                    {
+                        Finish(p, null);
+                        return false;
+                    }
                     TokenPicked?.Invoke(p.Request);
                     Emit(row, c.Add(token));
-                    // A stop sequence ends a choice the engine does not know about: only that row ends.
-                    return c.FinishReason is null;
+                    if (c.FinishReason is null) return true;
+                    // A stop sequence ends a choice the engine does not know about: only that row ends. A request whose
+                    // choices have all ended is answered now, not when the batch ends.
+                    if (--p.Open == 0) Finish(p, null);
+                    return false;
                 });
         }
         catch (Exception e)
@@ -158,12 +173,14 @@ public sealed class ModelWorker : IDisposable
             return;
         }
         for (int row = 0; row < rows.Count; row++)
-            if (rows[row].Choice.FinishReason is null && !rows[row].Pending.Aborted.IsCancellationRequested) Emit(row, rows[row].Choice.End());
+            if (rows[row].Choice.FinishReason is null && !rows[row].Pending.Done) Emit(row, rows[row].Choice.End());
         foreach (var p in wave) Finish(p, null);
     }
 
     private void Finish(Pending p, Exception? error)
     {
+        if (p.Done) return;
+        p.Done = true;
         p.Output.TryComplete(error);
         Interlocked.Decrement(ref _waiting);
     }

@@ -75,6 +75,9 @@ public sealed class ModelWorkerBatchingTests : IDisposable
         using var gate = new ManualResetEventSlim(false);
         worker.Gate = gate;
         int before = worker.Batches;
+        // A request whose choices have all ended is answered while the batch decodes on (requests still open, per token).
+        int fewestOpen = int.MaxValue;
+        worker.TokenPicked = _ => fewestOpen = Math.Min(fewestOpen, worker.Waiting);
         var readers = Enumerable.Reverse(requests).Select(r => (r, worker.Generate(r, CancellationToken.None))).ToList();
         Assert.Equal(requests.Length, worker.Waiting);
         gate.Set();
@@ -83,6 +86,7 @@ public sealed class ModelWorkerBatchingTests : IDisposable
         Assert.Equal(before + 1, worker.Batches);
         for (int i = 0; i < requests.Length; i++) Assert.Equal(alone[i], batched[requests[i]]);
         Assert.Equal(0, worker.Waiting);
+        Assert.True(fewestOpen < requests.Length - 1, $"at most one request answered before the batch ended ({fewestOpen} still open)");
     }
 
     [Fact]
@@ -139,5 +143,27 @@ public sealed class ModelWorkerBatchingTests : IDisposable
         Assert.Equal(3, worker.Batches);
         worker.Gate = null;
         for (int i = 0; i < requests.Length; i++) Assert.Equal(await Alone(worker, requests[i]), batched[i]);
+    }
+
+    /// <summary>
+    /// A long prompt and a long reply from different requests share a batch even though the batch's KV columns (the
+    /// longest prompt + the longest reply) outnumber the model's context: positions count each row's own tokens.
+    /// </summary>
+    [Fact]
+    public async Task ALongPromptAndALongReplyFromDifferentRequestsShareABatchPastTheContext()
+    {
+        using var worker = new ModelWorker(_model);
+        var longPrompt = Request(new string('x', 50) + "a long prompt of a hundred bytes, near the context" , 20, 0, 1.0, 1, 1);
+        var longReply = Request("hi", 120, 1.0, 1.0, 1, 2);
+        Assert.True(longPrompt.Prompt.Length + longReply.MaxTokens > _model.Context);
+        Assert.True(longPrompt.Prompt.Length + longPrompt.MaxTokens <= _model.Context && longReply.Prompt.Length + longReply.MaxTokens <= _model.Context);
+        var alone = new[] { await Alone(worker, longPrompt), await Alone(worker, longReply) };
+        using var gate = new ManualResetEventSlim(false);
+        worker.Gate = gate;
+        var readers = new[] { worker.Generate(longPrompt, CancellationToken.None), worker.Generate(longReply, CancellationToken.None) };
+        gate.Set();
+        Assert.Equal(alone[0], await Collect(readers[0], 1));
+        Assert.Equal(alone[1], await Collect(readers[1], 1));
+        Assert.Equal(3, worker.Batches);
     }
 }
