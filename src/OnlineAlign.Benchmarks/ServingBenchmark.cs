@@ -36,20 +36,28 @@ public static class ServingBenchmark
         report.WriteLine($"serving, {s.Model}, {s.DType} on {device}: {s.Requests} concurrent requests, {s.PromptTokens / 2}-{s.PromptTokens}-token prompts, " +
                          $"max_tokens {s.NewTokens / 2}-{s.NewTokens}, n 1, (temperature, top_p) cycling over " +
                          string.Join(", ", Settings4.Select(x => string.Create(CultureInfo.InvariantCulture, $"({x.Temperature}, {x.TopP})"))));
-        foreach (var (name, limits) in new[] { ("one at a time", new ServeLimits { MaxBatchRows = 1 }), ("batched", new ServeLimits()) })
+        // Both workers on the one model (each its own thread; they never run at once), alternated so that a load on the
+        // machine falls on both alike.
+        var modes = new[] { ("one at a time", new ServeLimits { MaxBatchRows = 1 }), ("batched", new ServeLimits()) }
+            .Select(m => (Name: m.Item1, Worker: new ModelWorker(served, m.Item2))).ToList();
+        try
         {
-            using var worker = new ModelWorker(served, limits);
-            await Run(worker, requests.Take(2).ToList()); // warm-up
+            foreach (var mode in modes) await Run(mode.Worker, requests.Take(2).ToList()); // warm-up
             for (int r = 0; r < s.Repeats; r++)
-            {
-                int batches = worker.Batches;
-                var clock = Stopwatch.StartNew();
-                var (tokens, latencies) = await Run(worker, requests);
-                double seconds = clock.Elapsed.TotalSeconds;
-                report.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {name,-14} {seconds,7:F2} s  {s.Requests / seconds,7:F2} requests/s  {tokens / seconds,8:F1} tokens/s  ({tokens} tokens, " +
-                    $"{worker.Batches - batches} batches, latency mean {latencies.Average():F2} s, max {latencies.Max():F2} s)"));
-            }
+                foreach (var (name, worker) in modes)
+                {
+                    int batches = worker.Batches;
+                    var clock = Stopwatch.StartNew();
+                    var (tokens, latencies) = await Run(worker, requests);
+                    double seconds = clock.Elapsed.TotalSeconds;
+                    report.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {name,-14} {seconds,7:F2} s  {s.Requests / seconds,7:F2} requests/s  {tokens / seconds,8:F1} tokens/s  ({tokens} tokens, " +
+                        $"{worker.Batches - batches} batches, latency mean {latencies.Average():F2} s, max {latencies.Max():F2} s)"));
+                }
+        }
+        finally
+        {
+            foreach (var mode in modes) mode.Worker.Dispose();
         }
     }
 
