@@ -14,6 +14,8 @@ using static TorchSharp.torch;
 //         [--silos 1,2]   (scale: the same run on a control silo + 1, then 2, GPU-tagged CPU silos, one torch thread each;
 //         `cluster-scale` is the same as `cluster scale`)
 //   storage [--mb 64,256]
+//   serving [--model llama-20m] [--device cpu] [--dtype f32] [--requests 16] [--prompt 64] [--new 64] [--repeats 2]
+//         (K concurrent requests at serve's model thread: one request a batch vs batched)
 //   dp-exchange [--cases qwen2-0.5b:lora16,llama-20m:full] [--pairs 2] [--prompt 64] [--response 64] [--accumulation 4] [--replicas 2] [--repeats 2]
 //   round [--model tiny|llama-50m|qwen2-0.5b] [--device cuda] [--dtype bf16] [--rounds 2] [--prompts 64] [--prompt 64]
 //         [--samples 4] [--new 64] [--batch 8] [--gen-batch 64] [--judge implicit|llm] [--judge-template rubric|compact]
@@ -155,11 +157,21 @@ switch (command)
             Replicas: int.Parse(Arg("replicas", "2"), CultureInfo.InvariantCulture),
             Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture)), report);
         break;
+    case "serving":
+        await ServingBenchmark.RunAsync(new ServingBenchmark.Settings(
+            Model: Arg("model", "llama-20m"),
+            Device: Arg("device", "cpu"),
+            DType: ModelShapes.DType(Arg("dtype", "f32")),
+            Requests: int.Parse(Arg("requests", "16"), CultureInfo.InvariantCulture),
+            PromptTokens: int.Parse(Arg("prompt", "64"), CultureInfo.InvariantCulture),
+            NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
+            Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture)), report);
+        break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage, dp-exchange)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage, dp-exchange, serving)");
         return 2;
 }
 string? outFile = Arg("out", "");

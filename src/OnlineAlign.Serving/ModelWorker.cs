@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Threading.Channels;
 using OnlineAlign.Modeling.Generation;
 
@@ -9,30 +8,59 @@ public readonly record struct ChoiceDelta(int Index, string Text, string? Finish
 
 /// <summary>
 /// The model's one thread: every request's tensor work runs here, whole and synchronous (TorchSharp dispose scopes are
-/// thread-local, so tensor code never crosses an await), as the silo's ModelThread does for grains. Requests run one at a
-/// time in arrival order; a request's n choices are decoded together in one batch of the round engine (one prefill of the
-/// prompt). Requests are not batched with each other: each may ask for its own temperature and top_p, which the engine
-/// takes per call. Admission is bounded by the caller (<see cref="ServeLimits.MaxConcurrent"/>).
+/// thread-local, so tensor code never crosses an await), as the silo's ModelThread does for grains.
+/// <para>Concurrent requests decode together, in waves: while the thread decodes a batch, arriving requests queue; when it
+/// frees, it takes every queued request, in arrival order, that fits the batch budget (<see cref="ServeLimits.MaxBatchRows"/>,
+/// <see cref="ServeLimits.MaxBatchTokens"/>; a request bigger than the budget runs alone) and decodes all their choices as
+/// one batch of the round engine: one prefill (a prompt shared by a request's n choices, or by two requests, once), each
+/// row with its own temperature, top_p, token limit and seed (the request's seed + choice index, never the row's
+/// position), so a request's output does not depend on what it was batched with. A choice's stop sequence, or its
+/// client going away, ends only its own rows (they leave the batch at the engine's next compaction). Rows do not join a
+/// batch already decoding (no continuous batching): a request that arrives mid-batch waits for the next wave.</para>
+/// Admission is bounded by the caller (<see cref="ServeLimits.MaxConcurrent"/>).
 /// </summary>
 public sealed class ModelWorker : IDisposable
 {
-    private readonly BlockingCollection<Action> _jobs = new();
+    private sealed class Pending(GenerationRequest request, ChannelWriter<ChoiceDelta> output, CancellationToken aborted)
+    {
+        public GenerationRequest Request { get; } = request;
+        public ChannelWriter<ChoiceDelta> Output { get; } = output;
+        public CancellationToken Aborted { get; } = aborted;
+        /// <summary>Choices not finished yet; at 0 the request's channel completes, while the batch may decode on.</summary>
+        public int Open { get; set; } = request.N;
+        public bool Done { get; set; }
+    }
+
+    private readonly object _lock = new();
+    private readonly Queue<Pending> _queue = new();
+    private readonly CancellationTokenSource _closing = new();
     private readonly Thread _thread;
     private readonly ServedModel _model;
+    private readonly ServeLimits _limits;
+    private bool _closed;
     private int _waiting;
+    private int _batches;
 
-    /// <summary>Tests: when set, the model thread waits for it before each request (a request held in progress).</summary>
+    /// <summary>Tests: when set, the model thread waits for it before taking each wave (requests queue meanwhile).</summary>
     internal ManualResetEventSlim? Gate { get; set; }
     /// <summary>Requests queued or generating.</summary>
     internal int Waiting => Volatile.Read(ref _waiting);
+    /// <summary>Batches decoded so far (one prefill each).</summary>
+    internal int Batches => Volatile.Read(ref _batches);
+    /// <summary>The engine's counts over every batch (new tokens, decode row-steps), read on the model thread's behalf.</summary>
+    internal GenerationStats Stats { get; } = new();
+    /// <summary>Tests: called on the model thread with each token a request's row is given (so a test can act at an exact token).</summary>
+    internal Action<GenerationRequest>? TokenPicked { get; set; }
 
-    public ModelWorker(ServedModel model)
+    public ModelWorker(ServedModel model) : this(model, new ServeLimits()) { }
+
+    public ModelWorker(ServedModel model, ServeLimits limits)
     {
+        if (limits.MaxBatchRows < 1) throw new ArgumentException($"max batch rows must be at least 1, got {limits.MaxBatchRows}");
+        if (limits.MaxBatchTokens < 1) throw new ArgumentException($"max batch tokens must be at least 1, got {limits.MaxBatchTokens}");
         _model = model;
-        _thread = new Thread(() =>
-        {
-            foreach (var job in _jobs.GetConsumingEnumerable()) job();
-        }) { IsBackground = true, Name = "serve-model" };
+        _limits = limits;
+        _thread = new Thread(Loop) { IsBackground = true, Name = "serve-model" };
         _thread.Start();
     }
 
@@ -41,59 +69,131 @@ public sealed class ModelWorker : IDisposable
     {
         var output = Channel.CreateUnbounded<ChoiceDelta>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         Interlocked.Increment(ref _waiting);
-        // Queuing is never cancelled (the job observes the token itself and keeps _waiting balanced).
-        _jobs.Add(() =>
+        lock (_lock)
         {
-            try { Gate?.Wait(aborted); Run(request, output.Writer, aborted); }
-            catch (OperationCanceledException) { output.Writer.TryComplete(); }
-            finally { Interlocked.Decrement(ref _waiting); }
-        }, CancellationToken.None);
+            if (_closed)
+            {
+                Interlocked.Decrement(ref _waiting);
+                throw new ObjectDisposedException(nameof(ModelWorker));
+            }
+            _queue.Enqueue(new Pending(request, output.Writer, aborted));
+            Monitor.Pulse(_lock);
+        }
         return output.Reader;
     }
 
-    private void Run(GenerationRequest request, ChannelWriter<ChoiceDelta> output, CancellationToken aborted)
+    private void Loop()
+    {
+        while (true)
+        {
+            lock (_lock)
+            {
+                while (_queue.Count == 0 && !_closed) Monitor.Wait(_lock);
+                if (_queue.Count == 0) return;
+            }
+            try { Gate?.Wait(_closing.Token); }
+            catch (OperationCanceledException) { }   // disposing: what is queued still runs
+            var wave = TakeWave();
+            if (wave.Count > 0) Run(wave);
+        }
+    }
+
+    /// <summary>The queued requests, in arrival order, that fit one batch; a request whose client is gone is dropped here.</summary>
+    private List<Pending> TakeWave()
+    {
+        var wave = new List<Pending>();
+        int rows = 0, longestPrompt = 0, longestReply = 0;
+        lock (_lock)
+        {
+            while (_queue.TryPeek(out var next))
+            {
+                if (next.Aborted.IsCancellationRequested)
+                {
+                    _queue.Dequeue();
+                    Finish(next, null);
+                    continue;
+                }
+                int r = rows + next.Request.N;
+                int prompt = Math.Max(longestPrompt, next.Request.Prompt.Length), reply = Math.Max(longestReply, next.Request.MaxTokens);
+                // The KV cache holds every row for the longest prompt plus the longest reply: that is what the budget bounds.
+                if (wave.Count > 0 && (r > _limits.MaxBatchRows || (long)r * (prompt + reply) > _limits.MaxBatchTokens)) break;
+                wave.Add(_queue.Dequeue());
+                (rows, longestPrompt, longestReply) = (r, prompt, reply);
+            }
+        }
+        return wave;
+    }
+
+    private void Run(List<Pending> wave)
     {
         var tokenizer = _model.Tokenizer;
         var stopIds = tokenizer.Chat.StopIds.ToHashSet();
-        var choices = Enumerable.Range(0, request.N).Select(_ => new ChoiceText(tokenizer.Decode, stopIds, request.Stop, request.MaxTokens)).ToArray();
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        void Emit(int i, string text)
+        // One row per choice, a request's choices adjacent (they share its prompt's prefill).
+        var rows = wave.SelectMany(p => Enumerable.Range(0, p.Request.N)
+            .Select(i => (Pending: p, Index: i, Choice: new ChoiceText(tokenizer.Decode, stopIds, p.Request.Stop, p.Request.MaxTokens)))).ToList();
+        void Emit(int row, string text)
         {
-            var c = choices[i];
-            if (text.Length > 0 || c.FinishReason is not null) output.TryWrite(new ChoiceDelta(i, text, c.FinishReason, c.Generated));
+            var (p, index, c) = rows[row];
+            if (text.Length == 0 && c.FinishReason is null) return;
+            p.Output.TryWrite(new ChoiceDelta(index, text, c.FinishReason, c.Generated));
         }
+        Interlocked.Increment(ref _batches);
         try
         {
             var options = new SamplingOptions
             {
-                MaxNewTokens = request.MaxTokens, Temperature = request.Temperature, TopP = request.TopP,
-                StopTokenIds = [.. stopIds], PadTokenId = Math.Max(0, tokenizer.PadId),
+                MaxNewTokens = rows.Max(r => r.Pending.Request.MaxTokens), StopTokenIds = [.. stopIds], PadTokenId = Math.Max(0, tokenizer.PadId),
             };
-            TextGenerator.Generate(_model.Model, Enumerable.Repeat(request.Prompt, request.N).ToList(), options, request.Seeds,
-                cancellationToken: done.Token, onToken: (row, token) =>
+            TextGenerator.Generate(_model.Model, rows.Select(r => r.Pending.Request.Prompt).ToList(), options,
+                rowSeeds: rows.Select(r => r.Pending.Request.Seeds[r.Index]).ToList(),
+                rowMaxNewTokens: rows.Select(r => r.Pending.Request.MaxTokens).ToList(),
+                rowSampling: rows.Select(r => new RowSampling(r.Pending.Request.Temperature, r.Pending.Request.TopP)).ToList(),
+                stats: Stats,
+                keepRow: (row, token) =>
                 {
-                    var c = choices[row];
-                    if (c.FinishReason is not null) return;
+                    var (p, _, c) = rows[row];
+                    // A client gone stops costing compute: its rows end here, the others decode on.
+                    if (p.Aborted.IsCancellationRequested)
+                    {
+                        Finish(p, null);
+                        return false;
+                    }
+                    TokenPicked?.Invoke(p.Request);
                     Emit(row, c.Add(token));
-                    // A stop sequence ends a choice the engine does not know about; once all are over, stop decoding.
-                    if (choices.All(x => x.FinishReason is not null)) done.Cancel();
+                    if (c.FinishReason is null) return true;
+                    // A stop sequence ends a choice the engine does not know about: only that row ends. A request whose
+                    // choices have all ended is answered now, not when the batch ends.
+                    if (--p.Open == 0) Finish(p, null);
+                    return false;
                 });
         }
-        catch (OperationCanceledException) when (done.IsCancellationRequested) { }
         catch (Exception e)
         {
-            output.TryComplete(e);
+            foreach (var p in wave) Finish(p, e);
             return;
         }
-        for (int i = 0; i < choices.Length; i++)
-            if (choices[i].FinishReason is null) Emit(i, choices[i].End());
-        output.TryComplete();
+        for (int row = 0; row < rows.Count; row++)
+            if (rows[row].Choice.FinishReason is null && !rows[row].Pending.Done) Emit(row, rows[row].Choice.End());
+        foreach (var p in wave) Finish(p, null);
+    }
+
+    private void Finish(Pending p, Exception? error)
+    {
+        if (p.Done) return;
+        p.Done = true;
+        p.Output.TryComplete(error);
+        Interlocked.Decrement(ref _waiting);
     }
 
     public void Dispose()
     {
-        _jobs.CompleteAdding();
+        lock (_lock)
+        {
+            _closed = true;
+            Monitor.PulseAll(_lock);
+        }
+        _closing.Cancel();
         _thread.Join(TimeSpan.FromSeconds(30));
-        _jobs.Dispose();
+        _closing.Dispose();
     }
 }

@@ -63,7 +63,7 @@ public sealed class ServeHost : IAsyncDisposable
                 await next(context);
             });
         }
-        var worker = new ModelWorker(model);
+        var worker = new ModelWorker(model, options.Limits);
         OpenAiEndpoints.Map(app.MapGroup("/v1"), new SingleModelCatalog(model, worker, options.Limits), options.Limits);
         try { await app.StartAsync(ct); }
         catch { worker.Dispose(); await app.DisposeAsync(); throw; }

@@ -26,6 +26,30 @@ public static class Sampler
         return index.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Rows with their own temperature and top_p: the rows sharing a setting are picked together by the one-setting path
+    /// above, so a row's numbers are those it gets in a batch of its own setting (the row-wise operations never mix rows)
+    /// and never depend on which other settings share the batch. <paramref name="rows"/> null: the one-setting path.
+    /// </summary>
+    public static Tensor Next(Tensor logits, SamplingOptions options, Generator[]? rowGenerators, IReadOnlyList<RowSampling>? rows)
+    {
+        if (rows is null) return Next(logits, options, rowGenerators);
+        if (rows.Count != logits.shape[0]) throw new ArgumentException($"{rows.Count} row settings for {logits.shape[0]} rows");
+        var groups = Enumerable.Range(0, rows.Count).GroupBy(i => rows[i].Greedy ? new RowSampling(0, 1) : rows[i]).ToList();
+        if (groups.Count == 1)
+            return Next(logits, options with { Temperature = groups[0].Key.Temperature, TopP = groups[0].Key.TopP }, rowGenerators);
+        using var scope = NewDisposeScope();
+        var picked = zeros(rows.Count, ScalarType.Int64, device: logits.device);
+        foreach (var group in groups)
+        {
+            var index = tensor(group.Select(i => (long)i).ToArray(), device: logits.device);
+            var generators = group.Key.Greedy ? null : group.Select(i => rowGenerators![i]).ToArray();
+            var settings = options with { Temperature = group.Key.Temperature, TopP = group.Key.TopP };
+            picked.index_copy_(0, index, Next(logits.index_select(0, index), settings, generators));
+        }
+        return picked.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Tempered float32 logits with top-k and top-p tails set to -inf.</summary>
     private static Tensor Filtered(Tensor logits, SamplingOptions options)
     {

@@ -23,6 +23,21 @@ public sealed record SamplingOptions
     }
 }
 
+/// <summary>
+/// One row's own temperature and top_p, for a batch whose rows ask for different ones (a server batching concurrent
+/// requests); the call's <see cref="SamplingOptions"/> give everything else (top_k, stop tokens, pad).
+/// </summary>
+public readonly record struct RowSampling(double Temperature, double TopP)
+{
+    public bool Greedy => Temperature <= 0;
+
+    public void Validate(int row)
+    {
+        if (Temperature < 0 || double.IsNaN(Temperature)) throw new ArgumentException($"row {row}: temperature must be >= 0, got {Temperature}");
+        if (TopP <= 0 || TopP > 1 || double.IsNaN(TopP)) throw new ArgumentException($"row {row}: top_p must be in (0, 1], got {TopP}");
+    }
+}
+
 /// <summary>One generated continuation.</summary>
 /// <param name="Tokens">The new tokens (ending with the stop token when one was emitted).</param>
 /// <param name="LogProbs">log p(token | prefix) under the model's untempered distribution, one per new token.</param>

@@ -37,10 +37,16 @@ public static class TextGenerator
     /// <param name="rowMaxNewTokens">Each row's own token limit, at most options.MaxNewTokens (default: that for every row);
     /// a row's tokens are the first ones it would give with a higher limit.</param>
     /// <param name="onToken">Called on this thread with (row, token) as each new token is picked, for a server that streams
-    /// them; it may cancel <paramref name="cancellationToken"/> to end the call early (a client's stop sequence).</param>
+    /// them; it may cancel <paramref name="cancellationToken"/> to end the call early.</param>
+    /// <param name="keepRow">Called on this thread with (row, token) as each new token is picked; false ends that row there
+    /// (a client's stop sequence, a client gone), as a stop token would, without touching the other rows. The row's
+    /// continuation then ends with that token, Stopped false.</param>
+    /// <param name="rowSampling">Each row's own temperature and top_p (a server batching requests that ask for different
+    /// ones); default: options' for every row. A row's tokens are those a call with its setting for all rows gives it.</param>
     public static IReadOnlyList<Continuation> Generate(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
         IReadOnlyList<ulong>? rowSeeds = null, int maxBatch = int.MaxValue, CancellationToken cancellationToken = default,
-        GenerationStats? stats = null, IReadOnlyList<int>? rowMaxNewTokens = null, Action<int, int>? onToken = null)
+        GenerationStats? stats = null, IReadOnlyList<int>? rowMaxNewTokens = null, Action<int, int>? onToken = null,
+        IReadOnlyList<RowSampling>? rowSampling = null, Func<int, int, bool>? keepRow = null)
     {
         options.Validate();
         if (maxBatch < 1) throw new ArgumentException($"maxBatch must be at least 1, got {maxBatch}");
@@ -49,6 +55,9 @@ public static class TextGenerator
             throw new ArgumentException($"{rowSeeds.Count} row seeds for {prompts.Count} prompts");
         if (rowMaxNewTokens is not null && (rowMaxNewTokens.Count != prompts.Count || rowMaxNewTokens.Any(n => n < 1 || n > options.MaxNewTokens)))
             throw new ArgumentException($"row token limits must be one per prompt ({prompts.Count}), each from 1 to max_new_tokens ({options.MaxNewTokens})");
+        if (rowSampling is not null && rowSampling.Count != prompts.Count)
+            throw new ArgumentException($"{rowSampling.Count} row sampling settings for {prompts.Count} prompts");
+        for (int i = 0; i < (rowSampling?.Count ?? 0); i++) rowSampling![i].Validate(i);
         var seeds = rowSeeds ?? Enumerable.Range(0, prompts.Count).Select(i => options.Seed + (ulong)i).ToList();
         var limits = rowMaxNewTokens ?? Enumerable.Repeat(options.MaxNewTokens, prompts.Count).ToList();
         return prompts.Chunk(maxBatch).SelectMany((chunk, k) =>
@@ -56,14 +65,17 @@ public static class TextGenerator
             var batchLimits = limits.Skip(k * maxBatch).Take(chunk.Length).ToList();
             // The KV cache holds this batch's longest allowance only.
             return Batch(model, chunk, options with { MaxNewTokens = batchLimits.Max() }, seeds.Skip(k * maxBatch).Take(chunk.Length).ToList(),
-                batchLimits, stats, onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token), cancellationToken);
+                batchLimits, rowSampling?.Skip(k * maxBatch).Take(chunk.Length).ToList(), stats,
+                onToken is null ? null : (row, token) => onToken(k * maxBatch + row, token),
+                keepRow is null ? null : (row, token) => keepRow(k * maxBatch + row, token), cancellationToken);
         }).ToList();
     }
 
     private static List<Continuation> Batch(DecoderLM model, int[][] prompts, SamplingOptions options, IReadOnlyList<ulong> seeds,
-        List<int> limits, GenerationStats? stats, Action<int, int>? onToken, CancellationToken cancellationToken)
+        List<int> limits, List<RowSampling>? sampling, GenerationStats? stats, Action<int, int>? onToken,
+        Func<int, int, bool>? keepRow, CancellationToken cancellationToken)
     {
-        var (promptLength, capacity) = Capacity(model, prompts, options);
+        var (promptLength, capacity) = Capacity(model, prompts, options, limits);
         var device = model.Device;
         int batch = prompts.Length;
 
@@ -76,7 +88,7 @@ public static class TextGenerator
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var generators = options.Greedy ? null : seeds.Select(s => new Generator(s)).ToArray();
+        var generators = options.Greedy && sampling is null ? null : seeds.Select(s => new Generator(s)).ToArray();
         using var fused = model.FusedProjections();
 
         // The distinct prompts' common prefix (a judge's rubric, a chat template's system prompt) is prefilled once
@@ -118,7 +130,7 @@ public static class TextGenerator
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var stepScope = NewDisposeScope();
-            var token = Sampler.Next(lastLogits, options, rowGenerators);
+            var token = Sampler.Next(lastLogits, options, rowGenerators, sampling is null ? null : active.Select(row => sampling[row]).ToList());
             var logProb = lastLogits.to(ScalarType.Float32).log_softmax(-1).gather(-1, token.unsqueeze(-1)).squeeze(-1);
             // One host copy per step: the tokens decide which rows go on.
             var hostTokens = token.cpu().data<long>().ToArray();
@@ -131,8 +143,9 @@ public static class TextGenerator
                 tokens[row].Add((int)hostTokens[i]);
                 logProbs[row].Add(hostLogProbs[i]);
                 onToken?.Invoke(row, (int)hostTokens[i]);
+                bool goOn = keepRow?.Invoke(row, (int)hostTokens[i]) ?? true;
                 if (stopSet.Contains((int)hostTokens[i])) stopped[row] = true;
-                finished[row] = stopped[row] || tokens[row].Count >= limits[row];
+                finished[row] = stopped[row] || tokens[row].Count >= limits[row] || !goOn;
             }
             if (step == options.MaxNewTokens - 1 || active.All(row => finished[row])) break;
 
@@ -163,14 +176,21 @@ public static class TextGenerator
         return Enumerable.Range(0, batch).Select(b => new Continuation(tokens[b].ToArray(), logProbs[b].ToArray(), stopped[b])).ToList();
     }
 
-    /// <summary>A batch's longest prompt and the KV cache's length (that prompt and max_new_tokens), checked against the model's context.</summary>
-    internal static (int PromptLength, long Capacity) Capacity(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options)
+    /// <summary>
+    /// A batch's longest prompt and the KV cache's length (that prompt and max_new_tokens). Each row's own prompt and token
+    /// limit (default: max_new_tokens) are checked against the model's context: positions count a row's real tokens only,
+    /// so the cache's columns may outnumber the context when a long prompt and a long reply come from different rows.
+    /// </summary>
+    internal static (int PromptLength, long Capacity) Capacity(DecoderLM model, IReadOnlyList<int[]> prompts, SamplingOptions options,
+        IReadOnlyList<int>? limits = null)
     {
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("every prompt needs at least one token");
         int promptLength = prompts.Max(p => p.Length);
         long capacity = promptLength + options.MaxNewTokens;
-        if (capacity > model.Config.MaxPositions)
-            throw new ArgumentException($"prompt ({promptLength} tokens) + max_new_tokens ({options.MaxNewTokens}) exceeds the model's context of " +
+        int worst = Enumerable.Range(0, prompts.Count).MaxBy(i => prompts[i].Length + (long)(limits?[i] ?? options.MaxNewTokens));
+        int worstLimit = limits?[worst] ?? options.MaxNewTokens;
+        if (prompts[worst].Length + (long)worstLimit > model.Config.MaxPositions)
+            throw new ArgumentException($"prompt ({prompts[worst].Length} tokens) + max_new_tokens ({worstLimit}) exceeds the model's context of " +
                 $"{model.Config.MaxPositions}");
         return (promptLength, capacity);
     }

@@ -79,4 +79,40 @@ public class RoundEngineTests
         var error = Assert.Throws<ArgumentException>(() => TextGenerator.Generate(model, prompts, options, rowMaxNewTokens: [.. limits[..8], 25]));
         Assert.Contains("each from 1 to max_new_tokens (24)", error.Message);
     }
+
+    /// <summary>
+    /// Rows with their own temperature and top_p (a server batching requests): each row gets exactly the tokens and
+    /// log-probs that a call giving every row its setting gives it, and rows of a batch of mixed lengths, limits and
+    /// settings never depend on each other (rows ended by the caller leave without disturbing the rest).
+    /// </summary>
+    [Fact]
+    public void RowsWithTheirOwnSamplingSettingsGetWhatTheirSettingGivesThemAlone()
+    {
+        using var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
+        var random = new Random(9);
+        var prompts = Enumerable.Range(0, 8).Select(_ => Enumerable.Range(0, random.Next(2, 15)).Select(_ => random.Next(3, 250)).ToArray()).ToList();
+        RowSampling[] settings = [new(0, 1), new(1.0, 0.9), new(0.7, 1), new(0, 1), new(1.3, 0.5), new(1.0, 0.9), new(0.7, 1), new(1.0, 1)];
+        int[] limits = [20, 7, 20, 3, 16, 20, 11, 20];
+        var seeds = Enumerable.Range(0, prompts.Count).Select(i => 500UL + (ulong)(i * 13)).ToList();
+        var options = new SamplingOptions { MaxNewTokens = 20, StopTokenIds = [7] };
+        int row7 = 0;
+        var mixed = TextGenerator.Generate(model, prompts, options, seeds, rowMaxNewTokens: limits, rowSampling: settings,
+            keepRow: (row, token) => row != 7 || ++row7 < 4);   // the caller ends row 7 after 4 tokens (a stop sequence)
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            var alone = TextGenerator.Generate(model, [prompts[i]],
+                options with { Temperature = settings[i].Temperature, TopP = settings[i].TopP, MaxNewTokens = limits[i] }, [seeds[i]])[0];
+            int expected = i == 7 ? Math.Min(4, alone.Tokens.Length) : alone.Tokens.Length;
+            Assert.Equal(alone.Tokens[..expected], mixed[i].Tokens);
+            for (int t = 0; t < expected; t++)
+                Assert.True(Math.Abs(alone.LogProbs[t] - mixed[i].LogProbs[t]) < 1e-4, $"row {i} token {t}: {alone.LogProbs[t]} vs {mixed[i].LogProbs[t]}");
+        }
+        Assert.Equal(4, mixed[7].Tokens.Length);
+        Assert.False(mixed[7].Stopped);
+        // The same settings for every row give what the one-setting call gives (the round's path).
+        var uniform = TextGenerator.Generate(model, prompts, options with { Temperature = 1.0, TopP = 0.9 }, seeds);
+        var perRow = TextGenerator.Generate(model, prompts, options, seeds, rowSampling: [.. Enumerable.Repeat(new RowSampling(1.0, 0.9), 8)]);
+        for (int i = 0; i < prompts.Count; i++) Assert.Equal(uniform[i].Tokens, perRow[i].Tokens);
+        Assert.Throws<ArgumentException>(() => TextGenerator.Generate(model, prompts, options, rowSampling: [.. settings[..7], new(1.0, 0)]));
+    }
 }
