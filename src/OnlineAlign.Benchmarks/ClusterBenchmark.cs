@@ -161,6 +161,15 @@ public static class ClusterBenchmark
             report.WriteLine($"round {r.Round}: generation {generated / r.Metrics["time/generate"],8:F0} new tokens/s; " +
                              $"training {trained / Math.Max(1e-9, r.Metrics["time/train"]),8:F0} response tokens/s ({r.Metrics["pairs/kept"]} pairs)");
         }
+        // Where the train phase's time goes: the private copy of P_r (time/train/load), the steps, the folder's write
+        // (time/train/save), the upload (time/checkpoint); then the evaluate phase, which reads the trained model unless kept.
+        foreach (var r in rounds)
+        {
+            double M(string key) => r.Metrics.TryGetValue(key, out var v) ? v : double.NaN;
+            double load = M("time/train/load"), save = M("time/train/save");
+            report.WriteLine($"round {r.Round} train phase: {M("time/train"):F3} s (load {load:F3} s, steps {M("time/train") - load - save:F3} s, " +
+                             $"save {save:F3} s), upload {M("time/checkpoint"):F3} s; evaluate {M("time/evaluate"):F3} s");
+        }
     }
 
     private static double PeakMegabytes(int pid)

@@ -59,6 +59,11 @@ public sealed class SiloSettings
     public int MaxServedModels { get; set; } = 2;
     /// <summary>Seconds a served round stays loaded without requests before it lets its model go.</summary>
     public double ServeIdleSeconds { get; set; } = 300;
+    /// <summary>
+    /// Whether the run's worker keeps the model it trained in memory, as the checkpoint it wrote (matched by hash), for
+    /// the evaluate phase and the next round, instead of reading that checkpoint back (full fine-tuning). false: read back.
+    /// </summary>
+    public bool KeepTrainedModel { get; set; } = true;
     /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
     public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>

@@ -25,6 +25,15 @@ public sealed class InProcessRun : IDisposable
     private readonly List<BlobRef> _policies = new();
 
     public RunSpec Spec { get; }
+
+    /// <summary>Whether the model a round trained is kept in memory for the phases after (the cluster's Silo:KeepTrainedModel).</summary>
+    public bool KeepTrainedModel { get; init; } = true;
+
+    /// <summary>The checkpoints read from their folders into memory, by key, in order (round r's checkpoint: <see cref="CheckpointKey"/>).</summary>
+    public IReadOnlyList<string> CheckpointLoads => _models.Loads;
+
+    /// <summary>The key (hash) that names round r's checkpoint in <see cref="CheckpointLoads"/>; round 0 is the initial policy.</summary>
+    public string CheckpointKey(int round) => _policies[round].Sha256;
     /// <summary>Round 0 (the initial policy, evaluated before any round) and each round since.</summary>
     public List<RoundReport> Reports { get; } = new();
 
@@ -85,8 +94,13 @@ public sealed class InProcessRun : IDisposable
         var pairs = RoundJob.Pairs(context, groups, judged);
         Lap("pairs", pairs.Metrics);
         string next = Path.Combine(_folder, $"round-{round:D4}");
-        var trained = RoundJob.Train(context, pairs, next);
-        _policies.Add(Checkpoint(next));
+        var (trained, model) = RoundJob.TrainKeeping(context, pairs, next);
+        using (model)
+        {
+            _policies.Add(Checkpoint(next));
+            // As the cluster's worker does: the phases after use the trained model, not its checkpoint read back.
+            if (KeepTrainedModel) _models.Adopt(model, _policies[^1].Sha256);
+        }
         Lap("train", trained.Metrics);
         Lap("evaluate", RoundJob.Evaluate(Context(request with { Trained = _policies[^1] }, cancellationToken)));
 

@@ -50,7 +50,7 @@ public static class DataParallelTraining
     public static Session? Open(RoundJob.Context c, PairsOutcome pairs)
     {
         string policyFolder = c.Folder(c.Request.Policy);
-        var policy = c.Models.Owned(policyFolder, c.Device, c.Folder(c.Request.Initial));
+        var policy = c.Models.Owned(policyFolder, c.Request.Policy.Sha256, c.Device, c.Folder(c.Request.Initial));
         if (pairs.Examples.Count == 0 || !RoundPhases.DataParallelizable(policy, pairs))
         {
             policy.Dispose();

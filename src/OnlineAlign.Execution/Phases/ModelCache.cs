@@ -9,6 +9,12 @@ namespace OnlineAlign.Execution.Phases;
 /// phases share P_r, P_{r-1} and the initial policy), by checkpoint hash. Touched only on the worker's
 /// model thread. Callers never dispose what it hands out; models they will train come from <see cref="Owned"/>.
 /// LoRA checkpoints over one base share its weights: each model held adds only its adapters.
+/// <para>
+/// The model the train phase just trained joins it (<see cref="Adopt"/>) under the hash of the checkpoint written from it,
+/// so the evaluate phase and the next round use it without reading that checkpoint back. A model is found only by the
+/// hash a request names: a checkpoint this worker did not write (a resume, a fork, another attempt's upload) has another
+/// hash and is read from its folder.
+/// </para>
 /// </summary>
 /// <param name="pretrainedCache">where built-in runs' M0 models are kept on disk (<see cref="PretrainedBaseCache"/>): the silo's or the run's own folder</param>
 public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisposable
@@ -19,36 +25,78 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
 
     private readonly LinkedList<Entry> _recent = new();
 
+    /// <summary>Called with (checkpoint hash, folder) each time a checkpoint is read from its folder (a worker logs it).</summary>
+    public Action<string, string>? Loaded { get; init; }
+
+    /// <summary>The checkpoints read from their folders so far, by hash, in order (tests show what was not read back).</summary>
+    public List<string> Loads { get; } = new();
+
     /// <param name="baseFolder">the run's round-0 folder: the base an adapter-only checkpoint loads onto</param>
     public DecoderLM Shared(string folder, string sha256, Device device, string? baseFolder = null)
     {
-        string key = $"{sha256}@{device}";
+        if (Find(sha256, device) is { } held) return held.Model;
+        var (model, baseWeights) = Load(folder, sha256, device, baseFolder);
+        Add(new Entry(Key(sha256, device), model, baseWeights));
+        return model;
+    }
+
+    /// <summary>
+    /// A private copy the caller owns (and may train); a LoRA model's frozen base is shared, its adapters its own. A full
+    /// fine-tuning checkpoint held here already is copied in memory (the held model is that checkpoint's content).
+    /// </summary>
+    public DecoderLM Owned(string folder, string sha256, Device device, string? baseFolder = null) =>
+        Find(sha256, device, touch: false) is { Model.Lora: null } held ? ModelCopy.Of(held.Model) : Load(folder, sha256, device, baseFolder).Model;
+
+    /// <summary>
+    /// Keeps a copy of a model just trained as checkpoint <paramref name="sha256"/>, the checkpoint written from it (the
+    /// caller still owns and disposes <paramref name="trained"/>: the copy holds no gradients). Full fine-tuning only: a
+    /// LoRA checkpoint is an adapter of megabytes, read back at once. Returns whether it was kept.
+    /// </summary>
+    public bool Adopt(DecoderLM trained, string sha256)
+    {
+        if (trained.Lora is not null) return false;
+        if (Find(sha256, trained.Device) is not null) return true;
+        Add(new Entry(Key(sha256, trained.Device), ModelCopy.Of(trained), null));
+        return true;
+    }
+
+    private static string Key(string sha256, Device device) => $"{sha256}@{device}";
+
+    private Entry? Find(string sha256, Device device, bool touch = true)
+    {
+        string key = Key(sha256, device);
         for (var node = _recent.First; node is not null; node = node.Next)
             if (node.Value.Key == key)
             {
-                _recent.Remove(node);
-                _recent.AddFirst(node);
-                return node.Value.Model;
+                if (touch)
+                {
+                    _recent.Remove(node);
+                    _recent.AddFirst(node);
+                }
+                return node.Value;
             }
-        var (model, baseWeights) = Load(folder, device, baseFolder);
-        _recent.AddFirst(new Entry(key, model, baseWeights));
+        return null;
+    }
+
+    private void Add(Entry entry)
+    {
+        _recent.AddFirst(entry);
         while (_recent.Count > capacity)
         {
             _recent.Last!.Value.Model.Dispose();
             _recent.RemoveLast();
         }
-        return model;
     }
 
-    /// <summary>A private copy the caller owns (and may train); a LoRA model's frozen base is shared, its adapters its own.</summary>
-    public DecoderLM Owned(string folder, Device device, string? baseFolder = null) => Load(folder, device, baseFolder).Model;
-
-    private (DecoderLM Model, string? BaseFolder) Load(string folder, Device device, string? baseFolder)
+    private (DecoderLM Model, string? BaseFolder) Load(string folder, string sha256, Device device, string? baseFolder)
     {
         string? baseWeights = PolicyCheckpoint.BaseOf(folder, baseFolder);
         var sharedBase = baseWeights is null ? null
             : _recent.FirstOrDefault(e => e.BaseFolder == baseWeights && e.Model.Device.ToString() == device.ToString())?.Model;
-        return (PolicyCheckpoint.Load(folder, device, baseFolder, sharedBase), baseWeights);
+        var model = PolicyCheckpoint.Load(folder, device, baseFolder, sharedBase);
+        Loads.Add(sha256);
+        Loaded?.Invoke(sha256, folder);
+        return (model, baseWeights);
     }
 
     public void Dispose()

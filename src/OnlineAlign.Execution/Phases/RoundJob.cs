@@ -215,17 +215,43 @@ public static class RoundJob
     /// <summary>Trains a private copy of P_r and writes P_{r+1}'s checkpoint folder (weights, optimiser state, run state).</summary>
     public static TrainOutcome Train(Context c, PairsOutcome pairs, string outputFolder)
     {
+        var (trained, model) = TrainKeeping(c, pairs, outputFolder);
+        model.Dispose();
+        return trained;
+    }
+
+    /// <summary>
+    /// <see cref="Train"/>, handing the trained model back (the caller owns it): once the checkpoint written from it has its
+    /// hash, <see cref="ModelCache.Adopt"/> keeps a copy for the phases after, so they do not read the checkpoint back.
+    /// The private copy of P_r comes from the model cache when it holds P_r (copied in memory), else from P_r's folder.
+    /// </summary>
+    public static (TrainOutcome Outcome, DecoderLM Model) TrainKeeping(Context c, PairsOutcome pairs, string outputFolder)
+    {
         var tokenizer = c.Tokenizer;
         string policyFolder = c.Folder(c.Request.Policy);
-        using var policy = c.Models.Owned(policyFolder, c.Device, c.Folder(c.Request.Initial));
-        policy.GradientCheckpointing = c.Spec.Optimizer.GradientCheckpointing;
-        using var optimizer = c.Spec.Optimizer.CarryState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
-        c.Progress("train", 0, 1);
-        var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
-            (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
-        Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer, c.Folder(c.Request.Initial));
-        TrainingSteps.Write(Path.Combine(outputFolder, TrainingSteps.FileName), trained.Steps);
-        return trained;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var policy = c.Models.Owned(policyFolder, c.Request.Policy.Sha256, c.Device, c.Folder(c.Request.Initial));
+        try
+        {
+            policy.GradientCheckpointing = c.Spec.Optimizer.GradientCheckpointing;
+            using var optimizer = c.Spec.Optimizer.CarryState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
+            double load = clock.Elapsed.TotalSeconds;
+            c.Progress("train", 0, 1);
+            var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
+                (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
+            clock.Restart();
+            Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer, c.Folder(c.Request.Initial));
+            TrainingSteps.Write(Path.Combine(outputFolder, TrainingSteps.FileName), trained.Steps);
+            // Parts of time/train (not added to the round's phase times again): the private copy's load and the folder's write.
+            trained.Metrics["time/train/load"] = load;
+            trained.Metrics["time/train/save"] = clock.Elapsed.TotalSeconds;
+            return (trained, policy);
+        }
+        catch
+        {
+            policy.Dispose();
+            throw;
+        }
     }
 
     public static Dictionary<string, double> Evaluate(Context c) => Evaluate(c, shards: null);

@@ -107,7 +107,7 @@ internal sealed partial class PhaseSequence
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var output = await call();
-        double inWorker = output.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);
+        double inWorker = output.Metrics.Where(kv => RoundCommit.IsPhaseTime(kv.Key)).Sum(kv => kv.Value);
         return output with
         {
             Metrics = new Dictionary<string, double>(output.Metrics) { [$"time/overhead/{phase}"] = Math.Max(0, clock.Elapsed.TotalSeconds - inWorker) },

@@ -25,7 +25,7 @@ public static class RoundCommit
         HealthSignals.AddLengthDrift(metrics, baseline?.Metrics);
 
         // What the phases do not account for: messages, the orchestrator's state writes, scheduling.
-        double inPhases = metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)).Sum(kv => kv.Value);
+        double inPhases = metrics.Where(kv => IsPhaseTime(kv.Key)).Sum(kv => kv.Value);
         metrics["time/round"] = p.Seconds;
         metrics["time/orchestration"] = Math.Max(0, p.Seconds - inPhases);
 
@@ -47,4 +47,11 @@ public static class RoundCommit
             Outputs = outputs,
         };
     }
+
+    /// <summary>
+    /// Whether a metric is a time of its own, added into the round's accounted time: time/*, but not the parts of the train
+    /// phase's time (time/train/load and time/train/save lie within time/train).
+    /// </summary>
+    public static bool IsPhaseTime(string key) =>
+        key.StartsWith("time/", StringComparison.Ordinal) && !key.StartsWith("time/train/", StringComparison.Ordinal);
 }

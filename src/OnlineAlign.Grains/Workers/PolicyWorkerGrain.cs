@@ -37,7 +37,12 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     private volatile PhaseProgress? _progress;
 
     private ModelThread Thread => _thread ??= new ModelThread($"model-{this.GetPrimaryKeyString()}");
-    private ModelCache Models => _models ??= new ModelCache(settings.PretrainedCache);
+    private ModelCache Models => _models ??= new ModelCache(settings.PretrainedCache)
+    {
+        // Each checkpoint read from its folder into memory: the log shows what a worker did not have to read back.
+        Loaded = (sha256, folder) => log.LogInformation("worker {Key}: checkpoint {Sha256} read into memory from {Folder}",
+            this.GetPrimaryKeyString(), sha256, folder),
+    };
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -147,18 +152,31 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             // Across the replicas where PhaseSequence asked for it (ShardCount > 1) and the round allows it bit-identically.
-            var trained = (r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null)
-                ?? await Compute(() => RoundJob.Train(c, pairs, output));
-            long trainedTokens = r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length);
-            RunTelemetry.Trained(r.RunId, trainedTokens);
-            _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
-            var clock = Stopwatch.StartNew();
-            var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
-            log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
-            return (manifest, new Dictionary<string, double>(trained.Metrics)
+            TrainOutcome? trained = r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null;
+            DecoderLM? model = null;   // the model trained here (one replica): kept in memory once its checkpoint is durable
+            if (trained is null) (trained, model) = await Compute(() => RoundJob.TrainKeeping(c, pairs, output));
+            try
             {
-                ["time/checkpoint"] = clock.Elapsed.TotalSeconds, ["shards/train/tokens"] = trainedTokens,
-            });
+                long trainedTokens = r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length);
+                RunTelemetry.Trained(r.RunId, trainedTokens);
+                _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
+                var clock = Stopwatch.StartNew();
+                var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
+                double upload = clock.Elapsed.TotalSeconds;
+                if (model is not null && settings.KeepTrainedModel && await Compute(() => Models.Adopt(model, manifest.Sha256)))
+                    log.LogInformation("run {Run} round {Round}: trained model kept in memory as checkpoint {Manifest} ({Sha256})",
+                        r.RunId, r.Round, manifest.Path, manifest.Sha256);
+                log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
+                return (manifest, new Dictionary<string, double>(trained.Metrics)
+                {
+                    ["time/checkpoint"] = upload, ["shards/train/tokens"] = trainedTokens,
+                });
+            }
+            finally
+            {
+                // Its copy is in the model cache (or the upload failed): the trained model's tensors go, on the model thread.
+                if (model is not null) await Thread.Run(() => { model.Dispose(); return 0; });
+            }
         }));
 
     public Task<PhaseOutput> Evaluate(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "evaluate", ct, ct => Phase(r, "evaluate", ct,

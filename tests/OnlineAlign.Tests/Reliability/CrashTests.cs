@@ -61,6 +61,26 @@ public class CrashTests
         Assert.Equal(await RunProbe.WeightsSha256(cluster, uninterrupted[^1].Checkpoint), await RunProbe.WeightsSha256(cluster, rounds[^1].Checkpoint));
         foreach (var key in new[] { "generation/length_mean", "judge/score_mean", "pairs/kept", "loss", "eval/accuracy" })
             Assert.Equal(uninterrupted[1].Metrics[key], rounds[1].Metrics[key]);
+
+        // The uninterrupted run's worker kept each model it trained in memory as the checkpoint it wrote (by its hash) and
+        // never read those checkpoints back; the silo started after the kill inside round 2's training had no such model and
+        // read round 1's checkpoint from storage. Both ended with the same weights (above).
+        string log = cluster.Silos[silo].Output;
+        foreach (var r in uninterrupted.Take(2))
+        {
+            string sha = KeptAs(log, again.Id, r);
+            Assert.DoesNotContain($"checkpoint {sha} read into memory", log);
+        }
+        Assert.Contains($"checkpoint {KeptAs(cluster.Silos[1].Output, run.Id, rounds[0])} read into memory", cluster.Silos[2].Output);
+    }
+
+    /// <summary>The hash under which the worker kept a round's trained model, from its log line naming the round's checkpoint.</summary>
+    private static string KeptAs(string log, string runId, RoundMetrics round)
+    {
+        var kept = System.Text.RegularExpressions.Regex.Match(log,
+            $@"run {runId} round {round.Round}: trained model kept in memory as checkpoint {System.Text.RegularExpressions.Regex.Escape(round.Checkpoint)} \((\w+)\)");
+        Assert.True(kept.Success, $"no line: run {runId} round {round.Round}: trained model kept in memory as checkpoint {round.Checkpoint}");
+        return kept.Groups[1].Value;
     }
 
     /// <summary>
