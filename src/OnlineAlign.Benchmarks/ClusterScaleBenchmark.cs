@@ -76,6 +76,11 @@ public static class ClusterScaleBenchmark
                                  $"{(sharded && phase != "generate" ? total - slowest : 0),7:F2} | {M($"shards/{phase}/storage_seconds"),7:F2} | " +
                                  $"{M($"shards/{phase}/merge_storage_seconds"),7:F2} | {M($"time/overhead/{phase}"),7:F2}");
             }
+        // Round by round: the first round on a fresh silo process also pays its JIT compilation (each process compiles its own code).
+        foreach (var (n, rounds) in results)
+            foreach (var r in rounds)
+                report.WriteLine($"{n} silo(s) round {r.Round}: " + string.Join(", ", Phases.Select(p => $"{p} {r.Metrics.GetValueOrDefault($"time/{p}"):F2}"))
+                                 + $", round {r.Metrics.GetValueOrDefault("time/round"):F2} s");
         foreach (var (n, rounds) in results)
             report.WriteLine($"{n} silo(s): storage (all phases) {rounds.Average(r => r.Metrics.GetValueOrDefault("time/storage")):F2} s, " +
                              $"checkpoint upload {rounds.Average(r => r.Metrics.GetValueOrDefault("time/checkpoint")):F2} s, " +
