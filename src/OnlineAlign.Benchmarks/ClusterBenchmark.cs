@@ -117,17 +117,20 @@ public static class ClusterBenchmark
         report.WriteLine($"all {seen} runs in {pages + 1} pages of 100: {clock.Elapsed.TotalSeconds:F2} s");
     }
 
-    internal static async Task<List<RoundMetrics>> RunToEnd(Runs.RunsClient client, RunSpec spec)
+    internal static async Task<List<RoundMetrics>> RunToEnd(Runs.RunsClient client, RunSpec spec) =>
+        await WaitToEnd(client, (await client.StartRunAsync(new StartRunRequest { Spec = spec })).Id);
+
+    /// <summary>Waits for a run to complete, then lists its rounds; a run that stops otherwise throws with its error.</summary>
+    internal static async Task<List<RoundMetrics>> WaitToEnd(Runs.RunsClient client, string runId)
     {
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
         while (true)
         {
             await Task.Delay(500);
-            var status = await client.GetRunAsync(new GetRunRequest { RunId = run.Id });
+            var status = await client.GetRunAsync(new GetRunRequest { RunId = runId });
             if (status.Status == "completed") break;
             if (status.Status is "failed" or "paused" or "cancelled") throw new InvalidOperationException($"run {status.Status}: {status.Error}");
         }
-        return (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.ToList();
+        return (await client.ListRoundsAsync(new ListRoundsRequest { RunId = runId })).Rounds.ToList();
     }
 
     private static double Mean(List<RoundMetrics> rounds, string key) => rounds.Average(r => r.Metrics.TryGetValue(key, out var v) ? v : 0);

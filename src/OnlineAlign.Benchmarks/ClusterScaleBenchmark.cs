@@ -25,11 +25,18 @@ public static class ClusterScaleBenchmark
             $"spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, {s.NewTokens} new tokens, model {s.Model}, replicas = GPU silos");
         report.WriteLine($"load average before: {LoadAverage()}");
         var results = new List<(int Silos, List<RoundMetrics> Rounds)>();
+        var cpu = new List<(int Silos, PhaseCpu Cpu)>();
         foreach (int n in counts)
         {
             await using var cluster = await ScaleCluster.StartAsync(Path.Combine(data, $"silos-{n}"), n);
-            var rounds = await ClusterBenchmark.RunToEnd(ApiConnection.Client(cluster.ApiAddress, null), spec(n));
-            results.Add((n, rounds));
+            var client = ApiConnection.Client(cluster.ApiAddress, null);
+            var sampler = new PhaseCpu(cluster.Processes.Append(("bench", Environment.ProcessId)).ToList());
+            await sampler.IdleAsync(TimeSpan.FromSeconds(5));
+            var run = await client.StartRunAsync(new StartRunRequest { Spec = spec(n) });
+            var done = ClusterBenchmark.WaitToEnd(client, run.Id);
+            await sampler.SampleAsync(client, run.Id, done);
+            results.Add((n, await done));
+            cpu.Add((n, sampler));
             report.WriteLine($"{n} GPU silo(s): done; load average now {LoadAverage()}");
         }
         report.WriteLine("mean over the rounds, seconds: the phase's compute (slowest shard + merge) | with the grain-call overhead; " +
@@ -45,6 +52,40 @@ public static class ClusterScaleBenchmark
         foreach (var (n, rounds) in results)
             report.WriteLine($"{n} GPU silo(s): shards per phase (last round) " + string.Join(", ", Phases.Select(p =>
                 $"{p} {(rounds[^1].Metrics.TryGetValue($"shards/{p}/count", out var c) ? c : 1).ToString(CultureInfo.InvariantCulture)}")));
+        ReportBreakdown(results, report);
+        foreach (var (n, sampler) in cpu) sampler.Report(report, $"{n} GPU silo(s)");
+    }
+
+    /// <summary>
+    /// Each phase's time taken apart (means over the rounds, seconds): its slowest and mean shard's compute, the merge's compute
+    /// on replica 0 (the phase's compute less its slowest shard), the worker's storage time (checkpoint fetches, phase blob reads
+    /// and writes, done markers: slowest shard plus merge) and the grain calls' overhead; then what no phase accounts for.
+    /// </summary>
+    private static void ReportBreakdown(List<(int Silos, List<RoundMetrics> Rounds)> results, TextWriter report)
+    {
+        report.WriteLine("per phase, seconds: slowest shard | mean shard | merge (compute on replica 0) | storage (slowest shard + merge) | " +
+                         "of which the merge's | call overhead");
+        foreach (var (n, rounds) in results)
+            foreach (var phase in Phases)
+            {
+                double M(string key) => rounds.Average(r => r.Metrics.GetValueOrDefault(key));
+                double slowest = M($"shards/{phase}/slowest_seconds"), total = M($"time/{phase}");
+                bool sharded = M($"shards/{phase}/count") > 1;
+                double mean = sharded ? M($"shards/{phase}/mean_seconds") : total;
+                report.WriteLine($"{n} silo(s) {phase,-9} {(sharded ? slowest : total),7:F2} | {mean,7:F2} | " +
+                                 $"{(sharded && phase != "generate" ? total - slowest : 0),7:F2} | {M($"shards/{phase}/storage_seconds"),7:F2} | " +
+                                 $"{M($"shards/{phase}/merge_storage_seconds"),7:F2} | {M($"time/overhead/{phase}"),7:F2}");
+            }
+        // Round by round: the first round on a fresh silo process also pays its JIT compilation (each process compiles its own code).
+        foreach (var (n, rounds) in results)
+            foreach (var r in rounds)
+                report.WriteLine($"{n} silo(s) round {r.Round}: " + string.Join(", ", Phases.Select(p => $"{p} {r.Metrics.GetValueOrDefault($"time/{p}"):F2}"))
+                                 + $", round {r.Metrics.GetValueOrDefault("time/round"):F2} s");
+        foreach (var (n, rounds) in results)
+            report.WriteLine($"{n} silo(s): storage (all phases) {rounds.Average(r => r.Metrics.GetValueOrDefault("time/storage")):F2} s, " +
+                             $"checkpoint upload {rounds.Average(r => r.Metrics.GetValueOrDefault("time/checkpoint")):F2} s, " +
+                             "orchestration (state writes, placement, scheduling) " +
+                             $"{rounds.Average(r => r.Metrics.GetValueOrDefault("time/orchestration")):F2} s");
     }
 
     /// <summary>time/{phase} (and time/overhead/{phase}) averaged over the rounds; "round" is time/round, the round's wall time.</summary>
@@ -60,6 +101,10 @@ public static class ClusterScaleBenchmark
         private readonly List<Process> _silos = new();
         private AzuriteProcess? _azurite;
         public string ApiAddress { get; private set; } = "";
+
+        /// <summary>Azurite, the control silo and the GPU silos, by name, for CPU accounting.</summary>
+        public IEnumerable<(string Name, int Pid)> Processes =>
+            _silos.Select((p, i) => (i == 0 ? "control" : $"gpu-{i}", p.Id)).Prepend(("azurite", _azurite!.ProcessId));
 
         public static async Task<ScaleCluster> StartAsync(string data, int gpuSilos)
         {

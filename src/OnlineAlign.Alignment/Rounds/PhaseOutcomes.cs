@@ -12,7 +12,10 @@ public sealed record JudgeOutcome(double[][] Scores, double[] Consistency, Dicti
 /// </summary>
 /// <param name="Previous">the previous round's judge's scores (CREAM's consistency pass), or null where it does not apply</param>
 /// <param name="ParseFailures">the shard's unparsable LLM judgements (a count: shards' counts add up exactly)</param>
-public sealed record JudgeScores(List<int> Positions, double[][] Scores, double[][]? Previous, double[][]? Agreement, int ParseFailures)
+/// <param name="DriftTau">health/judge_drift_tau, which depends on no prompt of the round: computed by shard 0 alongside its prompts
+/// (so the merge loads no judge), null in the other shards and in shards written before shard 0 carried it</param>
+public sealed record JudgeScores(List<int> Positions, double[][] Scores, double[][]? Previous, double[][]? Agreement, int ParseFailures,
+    double? DriftTau = null)
 {
     /// <summary>The shards in prompt order; a prompt missing or in two shards is refused.</summary>
     public static JudgeScores Merge(IReadOnlyList<JudgeScores> shards, int prompts)
@@ -24,8 +27,10 @@ public sealed record JudgeScores(List<int> Positions, double[][] Scores, double[
             if (with != shards.Count) throw new InvalidDataException($"judge shards disagree on whether they carry {what}");
             return ShardPlan.Merge(shards.Select(s => ((IReadOnlyList<int>)s.Positions, (IReadOnlyList<double[]>)part(s)!)), prompts, $"judge {what}");
         }
+        var drift = shards.Where(s => s.DriftTau is not null).ToList();
+        if (drift.Count > 1) throw new InvalidDataException($"{drift.Count} judge shards carry the judge-drift probe: one should");
         return new JudgeScores(Enumerable.Range(0, prompts).ToList(), Merged(s => s.Scores, "scores")!, Merged(s => s.Previous, "previous scores"),
-            Merged(s => s.Agreement, "agreement scores"), shards.Sum(s => s.ParseFailures));
+            Merged(s => s.Agreement, "agreement scores"), shards.Sum(s => s.ParseFailures), drift.FirstOrDefault()?.DriftTau);
     }
 }
 

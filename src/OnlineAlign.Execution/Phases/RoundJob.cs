@@ -142,11 +142,17 @@ public static class RoundJob
             judged.Metrics[HealthSignals.JudgeDriftTau] = double.NaN;
             return judged;
         }
-        using var judges = new RoundJudges(c, tokenizer, task);
         c.Progress("judge", 0, groups.Count);
-        var scored = shards is null
-            ? RoundPhases.ScoreShard(groups, Enumerable.Range(0, groups.Count).ToList(), judges.Current, judges.Previous, c.Cancellation)
-            : JudgeScores.Merge(shards, groups.Count);
+        var merged = shards is null ? null : JudgeScores.Merge(shards, groups.Count);
+        if (merged?.DriftTau is { } drift)
+        {
+            // Shard 0 ran the drift probe beside its prompts: the merge loads no model and judges nothing.
+            var summary = RoundPhases.Summarize(groups, merged, c.Settings, task, tokenizer.Chat.EndOfResponse);
+            summary.Metrics[HealthSignals.JudgeDriftTau] = drift;
+            return summary;
+        }
+        using var judges = new RoundJudges(c, tokenizer, task);
+        var scored = merged ?? RoundPhases.ScoreShard(groups, Enumerable.Range(0, groups.Count).ToList(), judges.Current, judges.Previous, c.Cancellation);
         var outcome = RoundPhases.Summarize(groups, scored, c.Settings, task, tokenizer.Chat.EndOfResponse);
         outcome.Metrics[HealthSignals.JudgeDriftTau] = JudgeProbe.DriftTau(c, tokenizer, judges.Initial, judges.At, judges.Round0);
         return outcome;
@@ -163,7 +169,10 @@ public static class RoundJob
         var (task, groups) = JudgeGroups(c, tokenizer, responses);
         using var judges = new RoundJudges(c, tokenizer, task);
         c.Progress("judge", 0, positions.Count);
-        return RoundPhases.ScoreShard(groups, positions, judges.Current, judges.Previous, c.Cancellation);
+        var scores = RoundPhases.ScoreShard(groups, positions, judges.Current, judges.Previous, c.Cancellation);
+        // The drift probe (the same numbers on any replica: its own seeds, no prompt of this round) runs beside shard 0's prompts,
+        // the smallest shard (ShardPlan gives later shards the extra units), instead of after every shard on the merge's replica.
+        return shard == 0 ? scores with { DriftTau = JudgeProbe.DriftTau(c, tokenizer, judges.Initial, judges.At, judges.Round0) } : scores;
     }
 
     /// <summary>The round's response groups, each with its prompt's index in the run's order (what judge seeds come from).</summary>

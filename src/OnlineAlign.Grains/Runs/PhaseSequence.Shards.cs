@@ -22,7 +22,7 @@ internal sealed partial class PhaseSequence
             RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions,
             Shard = k, Epoch = S.Epoch, Initial = S.Initial,
         }, ct))));
-        return outputs.ToList();
+        return outputs.Select(o => o with { Metrics = ShardMetrics.WithStorage(o.Metrics, "generate", null) }).ToList();
     }
 
     /// <summary>
@@ -58,16 +58,15 @@ internal sealed partial class PhaseSequence
         if (shards <= 1)
         {
             var whole = await Timed(phase, () => merge(request));
-            return whole with { Metrics = ShardMetrics.WithThroughput(whole.Metrics, phase, [whole.Metrics], $"time/{phase}") };
+            var metrics = ShardMetrics.WithThroughput(whole.Metrics, phase, [whole.Metrics], $"time/{phase}");
+            return whole with { Metrics = ShardMetrics.WithStorage(metrics, phase, null) };
         }
         var outputs = await Task.WhenAll(Enumerable.Range(0, shards)
             .Select(k => Timed(phase, () => shard(Replica(k), request with { Shard = k, ShardCount = shards }))));
         var merged = await Timed(phase, () => merge(request with { Shards = outputs.Select(o => o.Output).ToList() }));
         var shardMetrics = outputs.Select(o => o.Metrics).ToList();
-        return merged with
-        {
-            Metrics = ShardMetrics.WithThroughput(ShardMetrics.Combine(phase, merged.Metrics, shardMetrics), phase, shardMetrics, $"time/{phase}-shard"),
-        };
+        var combined = ShardMetrics.WithThroughput(ShardMetrics.Combine(phase, merged.Metrics, shardMetrics), phase, shardMetrics, $"time/{phase}-shard");
+        return merged with { Metrics = ShardMetrics.WithStorage(combined, phase, merged.Metrics) };
     }
 
     private long? _planBytes;

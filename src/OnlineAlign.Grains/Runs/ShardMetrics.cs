@@ -50,4 +50,17 @@ public static class ShardMetrics
         if (rates.Count > 0) result[$"shards/{phase}/tokens_per_second"] = rates.Average();
         return result;
     }
+
+    /// <summary>
+    /// Where a phase's storage time went: shards/{phase}/storage_seconds is the phase's time/storage (checkpoint fetches, phase
+    /// blob reads and writes, done markers: its slowest shard's plus its merge's), shards/{phase}/merge_storage_seconds the
+    /// merge's alone (a sharded phase's merge on replica 0 reads every shard's blob). time/storage itself sums every phase.
+    /// </summary>
+    /// <param name="merge">a sharded phase's merge metrics (null: the phase ran whole)</param>
+    public static Dictionary<string, double> WithStorage(Dictionary<string, double> metrics, string phase, IReadOnlyDictionary<string, double>? merge)
+    {
+        metrics[$"shards/{phase}/storage_seconds"] = metrics.GetValueOrDefault("time/storage");
+        if (merge is not null) metrics[$"shards/{phase}/merge_storage_seconds"] = merge.GetValueOrDefault("time/storage");
+        return metrics;
+    }
 }

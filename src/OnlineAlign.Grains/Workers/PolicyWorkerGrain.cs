@@ -239,9 +239,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     private async Task<List<T>?> ReadShards<T>(PhaseRequest r, string what, CancellationToken ct)
     {
         if (r.Shards.Count == 0) return null;
-        var shards = new List<T>();
-        foreach (var shard in r.Shards) shards.Add(await store.ReadAsync(Pointer(shard), PhaseBlobs.Reader<T>(what), ct));
-        return shards;
+        // Side by side (storage round trips overlap), kept in shard order.
+        return [.. await Task.WhenAll(r.Shards.Select(shard => store.ReadAsync(Pointer(shard), PhaseBlobs.Reader<T>(what), ct)))];
     }
 
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
@@ -408,9 +407,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
 
     private async Task<List<IReadOnlyList<int[]>>> Responses(PhaseRequest r, CancellationToken ct)
     {
-        var shards = new List<GenerationShard>();
-        foreach (var g in r.Generations) shards.Add(await store.ReadAsync(Pointer(g), GenerationShard.ReadAsync, ct));
-        return GenerationShard.Merge(shards, r.Spec.PromptsPerRound);
+        var shards = await Task.WhenAll(r.Generations.Select(g => store.ReadAsync(Pointer(g), GenerationShard.ReadAsync, ct)));
+        return GenerationShard.Merge([.. shards], r.Spec.PromptsPerRound);
     }
 
     /// <summary>Uploads a checkpoint folder, then keeps it as this silo's cached copy (its content is the manifest's).</summary>

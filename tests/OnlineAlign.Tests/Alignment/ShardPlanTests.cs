@@ -61,6 +61,12 @@ public class ShardPlanTests
         Assert.Equal(1, JudgeScores.Merge([s1, s0], 2).ParseFailures);
         Assert.Contains("appears in two shards", Assert.Throws<InvalidDataException>(() => JudgeScores.Merge([s0, s1, s0], 2)).Message);
         Assert.Contains("is in no shard", Assert.Throws<InvalidDataException>(() => JudgeScores.Merge([s0], 2)).Message);
+        // The judge-drift probe comes from the one shard that ran it (shard 0), NaN included; none: the merge runs it itself.
+        Assert.Equal(0.25, JudgeScores.Merge([s1, s0 with { DriftTau = 0.25 }], 2).DriftTau!.Value);
+        Assert.True(double.IsNaN(JudgeScores.Merge([s0 with { DriftTau = double.NaN }, s1], 2).DriftTau!.Value));
+        Assert.Null(JudgeScores.Merge([s0, s1], 2).DriftTau);
+        Assert.Contains("carry the judge-drift probe", Assert.Throws<InvalidDataException>(() =>
+            JudgeScores.Merge([s0 with { DriftTau = 0.25 }, s1 with { DriftTau = 0.25 }], 2)).Message);
     }
 
     [Theory]
