@@ -13,12 +13,17 @@ namespace OnlineAlign.Tests.Reliability;
 /// </summary>
 [Collection("processes")]
 [Trait("Kind", "Cluster")]
-public class ShardFaultTests
+public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
 {
+    /// <summary>
+    /// The spec every kill case runs, so that they share one uninterrupted run: 2 rounds on 2 replicas, a LoRA adapter
+    /// trained data-parallel (DataParallelTrainingClusterTests' shape: 4 micro-batches a step, AdamW moments carried), and
+    /// 32 evaluation prompts so that evaluation is cut into 2 shards as well.
+    /// </summary>
     private static RunSpec TwoReplicas()
     {
-        var spec = LocalTestCluster.SmallSpec(rounds: 2);
-        spec.GenerationReplicas = 2;
+        var spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 2);
+        spec.Prompts.EvalPrompts = 32;
         return spec;
     }
 
@@ -31,7 +36,7 @@ public class ShardFaultTests
     [InlineData("evaluate", 0)]
     public async Task ASiloKilledInsideItsShardHasTheShardRedoneOnceAndTheRunEqualsAnUninterruptedOne(string phase, int shard)
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
+        await using var cluster = await TwoGpuSilosAsync();
         var client = cluster.Client(0);
         // One replica's shard of round 2 stops on its silo; the other replica's shard runs on the other GPU silo.
         string held = $"{phase}-shard/round-2/shard-{shard}";
@@ -72,11 +77,11 @@ public class ShardFaultTests
     [InlineData(0)]
     public async Task ASiloKilledInsideADataParallelStepsExchangeHasTheStepRedoneAndTheRunEqualsAnUninterruptedOne(int replica)
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
+        await using var cluster = await TwoGpuSilosAsync();
         var client = cluster.Client(0);
         string held = $"train-exchange/round-2/step-0/replica-{replica}";
         cluster.Faults.Hold(held);
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 2) });
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = TwoReplicas() });
         await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(8));
         int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
         Assert.True(victim is 1 or 2, $"replica {replica} trains on a GPU silo");
@@ -98,7 +103,7 @@ public class ShardFaultTests
         Assert.Contains("time/exchange", rounds[1].Metrics.Keys);
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, shards: 2);
         await AssertEachShardCountedOnceAsync(cluster, run.Id, "judge", rounds[1]);
-        await AssertEqualsUninterruptedAsync(cluster, client, DataParallelTrainingClusterTests.LoraSpec(replicas: 2), rounds);
+        await AssertEqualsUninterruptedAsync(cluster, client, TwoReplicas(), rounds);
     }
 
     /// <summary>
@@ -110,7 +115,7 @@ public class ShardFaultTests
     [Fact]
     public async Task ASiloKilledWhileItHoldsTheGpuLedgerLosesNoPlacementAndTheRunEqualsAnUninterruptedOne()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
+        await using var cluster = await TwoGpuSilosAsync();
         // Round 1's pairs merge (the run placed, its workers busy) and round 2's evaluation merge (placed again after the kill).
         const string first = "pairs/round-1/start", second = "evaluate/round-2/start";
         cluster.Faults.Hold(first);
@@ -123,6 +128,7 @@ public class ShardFaultTests
         const string active = "GPU ledger active on this silo";
         var holders = cluster.Silos.Select((s, i) => (s, i)).Where(x => x.s.Output.Contains(active, StringComparison.Ordinal)).Select(x => x.i).ToList();
         int victim = Assert.Single(holders);
+        output.WriteLine($"the GPU ledger was on silo {victim} ({(victim == 0 ? "control" : "GPU")}): killed");
         var client = cluster.Client(victim == 0 ? 1 : 0);
         cluster.Silos[victim].Kill();
         cluster.Faults.Release(first);
@@ -176,7 +182,7 @@ public class ShardFaultTests
     private static readonly Dictionary<string, Uninterrupted> UninterruptedRuns = new(StringComparer.Ordinal);
 
     /// <summary>Every round's checkpoint (every file's sha256) and every metric (but wall times) equal the same spec run without interruption.</summary>
-    private static async Task AssertEqualsUninterruptedAsync(LocalTestCluster cluster, Runs.RunsClient client, RunSpec spec,
+    private async Task AssertEqualsUninterruptedAsync(LocalTestCluster cluster, Runs.RunsClient client, RunSpec spec,
         Google.Protobuf.Collections.RepeatedField<RoundMetrics> rounds)
     {
         string key = spec.ToString();
@@ -189,6 +195,7 @@ public class ShardFaultTests
             var files = new List<SortedDictionary<string, string>>();
             foreach (var round in uninterrupted) files.Add(await RunProbe.CheckpointFilesAsync(cluster, round.Checkpoint));
             UninterruptedRuns[key] = want = new Uninterrupted(files, uninterrupted.Select(r => Comparable(r.Metrics)).ToList());
+            output.WriteLine("this case ran the uninterrupted run the others share");
         }
         Assert.Equal(want.Files.Count, rounds.Count);
         for (int i = 0; i < rounds.Count; i++)
@@ -267,6 +274,26 @@ public class ShardFaultTests
         Assert.Equal([1, 2], judgeShardSilos.Order());
         Assert.DoesNotContain($"run {run.Id} round 1 ", cluster.Silos[2].Output);
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 1, shards: 1);
+    }
+
+    /// <summary>
+    /// A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata: the ledger (on any of
+    /// them) then places a run's 2 replicas on 2 silos. Before that, a run placed while one GPU silo's metadata is still on its
+    /// way gets both replicas on the other, and keeps them there.
+    /// </summary>
+    private static async Task<LocalTestCluster> TwoGpuSilosAsync()
+    {
+        var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
+        try
+        {
+            foreach (var silo in cluster.Silos) await GpuSilosSeenAsync(silo, 2);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Waits until the silo's onlinealign_cluster_gpu_silos gauge reads the count (the timeout bounds a test gone wrong).</summary>
