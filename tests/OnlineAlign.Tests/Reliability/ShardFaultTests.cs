@@ -46,9 +46,15 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
         Assert.True(victim is 1 or 2, $"{phase} shard {shard} runs on a GPU silo");
         int survivor = 3 - victim;
+        await AssertPlacedOnBothGpuSilosAsync(cluster, run.Id);
         // The console logger writes from its own queue: wait for the line rather than expect it already read.
         await cluster.Silos[victim].WaitForOutputAsync($"run {run.Id} round 2 {phase} shard {shard} started", TimeSpan.FromMinutes(1));
         await cluster.Silos[survivor].WaitForOutputAsync($"run {run.Id} round 2 {phase} shard {1 - shard} started", TimeSpan.FromMinutes(2));
+        // The other shard finishes first (its done marker is written): asked again after the kill, it answers from the marker.
+        // Killed while it still ran, its output was written twice in 2 of 2 tries with replica 0 killed (computed twice; one
+        // marker won and the merge counted it once); which second caller computed it (a reactivated orchestrator, a second
+        // activation of the replica) was not pinned down.
+        await DoneMarkersAsync(cluster, $"runs/{run.Id}/round-0002/{phase}-shard/", 1);
         cluster.Silos[victim].Kill();
         cluster.Faults.Release(held);
 
@@ -86,6 +92,7 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
         Assert.True(victim is 1 or 2, $"replica {replica} trains on a GPU silo");
         int survivor = 3 - victim;
+        await AssertPlacedOnBothGpuSilosAsync(cluster, run.Id);
         string replicaOneLine = $"run {run.Id} round 2 train replica 1 of 2 started";
         await cluster.Silos[replica == 1 ? victim : survivor].WaitForOutputAsync(replicaOneLine, TimeSpan.FromMinutes(1));
         cluster.Silos[victim].Kill();
@@ -226,6 +233,28 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
             ledger[run] = values.Select(v => int.Parse(v!.GetValue<string>().Split('@')[0].Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
         }
         return ledger;
+    }
+
+    /// <summary>
+    /// The run's 2 replicas placed on the 2 GPU silos by the ledger, and working there (each silo logged round 1 work):
+    /// what the kill cases need, checked so that a failure says which of the two did not hold.
+    /// </summary>
+    private async Task AssertPlacedOnBothGpuSilosAsync(LocalTestCluster cluster, string runId)
+    {
+        var work = cluster.Silos.Select(s => Occurrences(s.Output, $"run {runId} round 1 ")).ToList();
+        output.WriteLine($"round 1 log lines of the run by silo (control, gpu, gpu): {string.Join(", ", work)}");
+        Assert.Equal(GpuSiloPorts(cluster, 1, 2), (await LedgerAsync(cluster))[runId].Order());
+        Assert.True(work[1] > 0 && work[2] > 0, $"the ledger placed the run on both GPU silos, yet its round 1 ran on: {string.Join(", ", work)}");
+    }
+
+    /// <summary>Waits until the folder holds the count of done markers (the timeout bounds a test gone wrong).</summary>
+    private static async Task DoneMarkersAsync(LocalTestCluster cluster, string folder, int count)
+    {
+        for (var deadline = DateTime.UtcNow.AddMinutes(3); (await RunProbe.BlobsAsync(cluster, folder)).Count(b => b.Contains("/done-", StringComparison.Ordinal)) < count;)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{folder} never held {count} done markers");
+            await Task.Delay(250);
+        }
     }
 
     private static List<int> GpuSiloPorts(LocalTestCluster cluster, params int[] silos) => silos.Select(i => cluster.Silos[i].SiloPort).Order().ToList();
