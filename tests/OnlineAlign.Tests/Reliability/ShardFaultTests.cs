@@ -15,17 +15,23 @@ namespace OnlineAlign.Tests.Reliability;
 [Trait("Kind", "Cluster")]
 public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    /// <summary>
-    /// The spec every kill case runs, so that they share one uninterrupted run: 2 rounds on 2 replicas, a LoRA adapter
-    /// trained data-parallel (DataParallelTrainingClusterTests' shape: 4 micro-batches a step, AdamW moments carried), and
-    /// 32 evaluation prompts so that evaluation is cut into 2 shards as well.
-    /// </summary>
+    /// <summary>The spec of the shard and ledger kill cases (full fine-tuning, 2 replicas; 32 evaluation prompts: 2 evaluation shards).</summary>
     private static RunSpec TwoReplicas()
     {
-        var spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 2);
-        spec.Prompts.EvalPrompts = 32;
+        var spec = LocalTestCluster.SmallSpec(rounds: 2);
+        spec.GenerationReplicas = 2;
         return spec;
     }
+
+    /// <summary>
+    /// The spec of the data-parallel kill cases: DataParallelTrainingClusterTests' LoRA run on 2 replicas (4 micro-batches a
+    /// step, AdamW moments carried). With this spec as the shard cases' spec, the live replica's shard was computed again
+    /// after the kill (a second output blob; results still equal): once although its done marker was written before the
+    /// kill (pairs, replica 1 killed), twice before the test waited for that marker (judge and evaluate, replica 0 killed).
+    /// Not explained yet (a phase key that differs after the orchestrator reactivates?); the shard cases keep the full
+    /// fine-tuning spec they were written with.
+    /// </summary>
+    private static RunSpec DataParallel() => DataParallelTrainingClusterTests.LoraSpec(replicas: 2);
 
     /// <param name="phase">the sharded phase whose round-2 shard is held: judge, pairs (the reference log-probs) or evaluate</param>
     /// <param name="shard">1: replica 1's silo dies (replica 0, which merges and trains, lives on); 0: replica 0's silo dies</param>
@@ -50,10 +56,8 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         // The console logger writes from its own queue: wait for the line rather than expect it already read.
         await cluster.Silos[victim].WaitForOutputAsync($"run {run.Id} round 2 {phase} shard {shard} started", TimeSpan.FromMinutes(1));
         await cluster.Silos[survivor].WaitForOutputAsync($"run {run.Id} round 2 {phase} shard {1 - shard} started", TimeSpan.FromMinutes(2));
-        // The other shard finishes first (its done marker is written): asked again after the kill, it answers from the marker.
-        // Killed while it still ran, its output was written twice in 2 of 2 tries with replica 0 killed (computed twice; one
-        // marker won and the merge counted it once); which second caller computed it (a reactivated orchestrator, a second
-        // activation of the replica) was not pinned down.
+        // The other shard finishes first (its done marker is written): asked again after the kill, it answers from the marker
+        // (see DataParallel() for what was seen with the LoRA spec).
         await DoneMarkersAsync(cluster, $"runs/{run.Id}/round-0002/{phase}-shard/", 1);
         cluster.Silos[victim].Kill();
         cluster.Faults.Release(held);
@@ -87,7 +91,7 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         var client = cluster.Client(0);
         string held = $"train-exchange/round-2/step-0/replica-{replica}";
         cluster.Faults.Hold(held);
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = TwoReplicas() });
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = DataParallel() });
         await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(8));
         int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
         Assert.True(victim is 1 or 2, $"replica {replica} trains on a GPU silo");
@@ -110,7 +114,7 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("time/exchange", rounds[1].Metrics.Keys);
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, shards: 2);
         await AssertEachShardCountedOnceAsync(cluster, run.Id, "judge", rounds[1]);
-        await AssertEqualsUninterruptedAsync(cluster, client, TwoReplicas(), rounds);
+        await AssertEqualsUninterruptedAsync(cluster, client, DataParallel(), rounds);
     }
 
     /// <summary>
