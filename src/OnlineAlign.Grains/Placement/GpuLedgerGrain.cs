@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using OnlineAlign.Contracts;
 
 namespace OnlineAlign.Grains.Placement;
@@ -9,8 +10,17 @@ namespace OnlineAlign.Grains.Placement;
 /// </summary>
 public sealed class GpuLedgerGrain(
     [PersistentState("gpu-ledger", "runs")] IPersistentState<Dictionary<string, RunPlacement>> ledger,
-    GpuSilos gpuSilos) : Grain, IGpuLedgerGrain
+    GpuSilos gpuSilos,
+    ILogger<GpuLedgerGrain> log) : Grain, IGpuLedgerGrain
 {
+    /// <summary>Which silo holds the ledger, and what it read from storage (after its silo died: the placements it still knows).</summary>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        log.LogInformation("GPU ledger active on this silo with {Count} placements: {Runs}", ledger.State.Count,
+            string.Join(", ", ledger.State.Select(p => $"{p.Key} ({p.Value.Silos.Count} replicas)")));
+        return Task.CompletedTask;
+    }
+
     public async Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas)
     {
         var decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);

@@ -5,7 +5,9 @@ namespace OnlineAlign.Grains.Runtime;
 /// Named points in a phase where a test can hold the worker or make it fail, so that fault tests hit
 /// exactly what they mean to hit instead of racing a wall clock. Off unless the silo setting
 /// <c>Silo:FaultFolder</c> names a folder (tests only). A point is named "{phase}/round-{R}/{where}"
-/// (e.g. "train/round-1/upload"; one shard of a sharded phase: "judge-shard/round-2/shard-1"); in the folder, the file "{point with / as .}" followed by
+/// (e.g. "train/round-1/upload"; one shard of a sharded phase: "judge-shard/round-2/shard-1"; inside a data-parallel step's
+/// exchange, where step S is applied on replica 0 and not yet on replica K: "train-exchange/round-2/step-S/replica-K");
+/// in the folder, the file "{point with / as .}" followed by
 /// <list type="bullet">
 /// <item>".hold": the worker writes ".reached" and waits until ".hold" is deleted (or its call is cancelled);</item>
 /// <item>".fail": holds "deterministic N", "transient N" or "diskfull N": the next N arrivals throw (an error that

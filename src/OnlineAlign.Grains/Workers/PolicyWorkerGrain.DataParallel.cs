@@ -20,6 +20,14 @@ public sealed partial class PolicyWorkerGrain
     private DataParallelTraining.Session? _training;   // touched on the model thread only (its tensors), held between calls
     private string? _trainingId;
     private float[]? _incoming;
+    private int _trainingRound, _trainingReplica;   // of the session held, for its fault points
+
+    /// <summary>
+    /// The fault point inside step <paramref name="step"/>'s exchange where the step is applied on replica 0 and not yet
+    /// on <paramref name="replica"/>: replica 0 reaches it after applying the sum, before sending it; another replica once
+    /// the whole sum has arrived, before applying it.
+    /// </summary>
+    private static string ExchangePoint(int round, int step, int replica) => $"train-exchange/round-{round}/step-{step}/replica-{replica}";
 
     /// <summary>The coordinator's side: null where the round cannot train data-parallel (it then trains alone).</summary>
     private async Task<TrainOutcome?> TrainDataParallel(RoundJob.Context c, PhaseRequest r, PairsOutcome pairs, string output, CancellationToken ct)
@@ -64,6 +72,8 @@ public sealed partial class PolicyWorkerGrain
                     session.Done.Add(session.Steps.Apply(s, sums));
                     return total;
                 });
+                // Step s is applied here and on no other replica yet: a fault test kills a silo in this half-applied state.
+                await faults.ReachAsync(ExchangePoint(r.Round, s, 0), ct);
                 await Task.WhenAll(others.Select(async g =>
                 {
                     foreach (var (offset, n) in DataParallelPlan.Chunks(sum.LongLength))
@@ -107,7 +117,7 @@ public sealed partial class PolicyWorkerGrain
                 var context = new RoundJob.Context(r, folders, Device(r.Spec), Models, (_, _, _) => ct.ThrowIfCancellationRequested(), ct);
                 _training = await Compute(() => DataParallelTraining.Open(context, pairs))
                     ?? throw new PhaseFailedException($"round {r.Round}: replica {call.Replica} cannot train this round data-parallel");
-                _trainingId = call.Session;
+                (_trainingId, _trainingRound, _trainingReplica) = (call.Session, r.Round, call.Replica);
                 log.LogInformation("run {Run} round {Round} train replica {Replica} of {Replicas} started on this silo", r.RunId, r.Round, call.Replica, call.Replicas);
             }
             var session = _training!;
@@ -144,6 +154,8 @@ public sealed partial class PolicyWorkerGrain
         if (offset + values < length) return;
         var sum = _incoming;
         _incoming = null;
+        // The whole sum is here, applied on replica 0 and not yet on this one (the coordinator waits for this call).
+        await faults.ReachAsync(ExchangePoint(_trainingRound, step, _trainingReplica), _phaseCancellation);
         await Compute(() =>
         {
             training.Steps.SetSum(sum);

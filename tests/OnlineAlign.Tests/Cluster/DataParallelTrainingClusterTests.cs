@@ -8,7 +8,8 @@ namespace OnlineAlign.Tests.Cluster;
 [Trait("Kind", "Cluster")]
 public class DataParallelTrainingClusterTests
 {
-    private static RunSpec LoraSpec(int replicas)
+    /// <summary>A LoRA run that trains data-parallel on <paramref name="replicas"/> replicas (ShardFaultTests kills a silo inside its exchange).</summary>
+    internal static RunSpec LoraSpec(int replicas)
     {
         var spec = LocalTestCluster.SmallSpec(rounds: 2);
         spec.GenerationReplicas = replicas;
@@ -36,10 +37,10 @@ public class DataParallelTrainingClusterTests
         for (int i = 0; i < 2; i++)
         {
             // Every file of the checkpoint: the adapter, the carried AdamW moments, the per-step metrics, the run state.
-            var want = await Files(cluster, oneRounds[i].Checkpoint);
+            var want = await RunProbe.CheckpointFilesAsync(cluster, oneRounds[i].Checkpoint);
             Assert.Contains("adapter_model.safetensors", want.Keys);
             Assert.Contains("optimizer.safetensors", want.Keys);
-            Assert.Equal(want, await Files(cluster, parallelRounds[i].Checkpoint));
+            Assert.Equal(want, await RunProbe.CheckpointFilesAsync(cluster, parallelRounds[i].Checkpoint));
             Assert.Equal(oneRounds[i].Metrics["loss"], parallelRounds[i].Metrics["loss"]);
             Assert.Equal(oneRounds[i].Metrics["grad_norm"], parallelRounds[i].Metrics["grad_norm"]);
             Assert.True(parallelRounds[i].Metrics["time/exchange"] >= 0);   // waiting for and exchanging with replica 1
@@ -56,13 +57,5 @@ public class DataParallelTrainingClusterTests
             Assert.True(replica > 0 && coordinator > 0 && replica != coordinator, $"round {round}: replica 1 on silo {replica}, replica 0 on silo {coordinator}");
         }
         Assert.DoesNotContain(cluster.Silos, s => s.Output.Contains($"run {one.Id} round 1 train replica"));
-    }
-
-    /// <summary>A checkpoint's files by name, with their sha256.</summary>
-    private static async Task<SortedDictionary<string, string>> Files(LocalTestCluster cluster, string manifestPath)
-    {
-        var manifest = System.Text.Json.Nodes.JsonNode.Parse((await RunProbe.Container(cluster).GetBlobClient(manifestPath).DownloadContentAsync()).Value.Content.ToString())!;
-        return new(manifest["files"]!.AsArray().ToDictionary(f => f!["path"]!.GetValue<string>().Split('/')[^1], f => f!["sha256"]!.GetValue<string>()),
-            StringComparer.Ordinal);
     }
 }

@@ -100,6 +100,14 @@ public static class RunProbe
         return weights!["sha256"]!.GetValue<string>();
     }
 
+    /// <summary>A checkpoint's files by name, with their sha256 as its manifest records them.</summary>
+    public static async Task<SortedDictionary<string, string>> CheckpointFilesAsync(LocalTestCluster cluster, string manifestPath)
+    {
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse((await Container(cluster).GetBlobClient(manifestPath).DownloadContentAsync()).Value.Content.ToString())!;
+        return new(manifest["files"]!.AsArray().ToDictionary(f => f!["path"]!.GetValue<string>().Split('/')[^1], f => f!["sha256"]!.GetValue<string>()),
+            StringComparer.Ordinal);
+    }
+
     /// <summary>
     /// Every phase of every committed round finished exactly once: one "done" marker per phase (per shard
     /// for generation) and one finished output each (a checkpoint counts once its manifest exists).
