@@ -10,7 +10,7 @@ namespace OnlineAlign.Tests.Alignment;
 /// thread count to 1 (the experiment's count, align_sweep.sh --threads 1), so its result does not depend on the machine's cores.
 /// </summary>
 [Collection(PinnedTorchThreads.Name)]
-public class OnlineAlignmentTests
+public class OnlineAlignmentTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>The torch thread count the learning tests' results were measured with.</summary>
     private const int Threads = 1;
@@ -51,6 +51,7 @@ public class OnlineAlignmentTests
         var runs = await Task.WhenAll(FreshSeeds.Select(seed =>
             Task.Factory.StartNew(() => LabelFreeRound(seed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
         string each = string.Join("; ", runs.Select(r => $"seed {r.Seed}: {r.Before:P1} -> {r.After:P1}, tau {r.Tau:F2}"));
+        output.WriteLine(each); // docs/experiments.md's per-seed figures, which the benchmark's align command reproduces
         Assert.All(runs, r => Assert.True(r.Dropped > 0, $"seed {r.Seed}: the implicit reward disagreed with no pair"));
         Assert.True(runs.Average(r => r.Tau) > 0.3, $"the self-judge ranks like the verifier only with mean tau {runs.Average(r => r.Tau):F2} ({each})");
         double gain = runs.Average(r => r.After - r.Before);
