@@ -10,7 +10,7 @@ namespace OnlineAlign.Tests.Alignment;
 /// thread count to 1 (the experiment's count, align_sweep.sh --threads 1), so its result does not depend on the machine's cores.
 /// </summary>
 [Collection(PinnedTorchThreads.Name)]
-public class OnlineAlignmentTests
+public class OnlineAlignmentTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>The torch thread count the learning tests' results were measured with.</summary>
     private const int Threads = 1;
@@ -33,25 +33,47 @@ public class OnlineAlignmentTests
     }
 
     /// <summary>
-    /// The label-free recipe of docs/experiments.md: the warm start teaches the task and how to judge it
-    /// (IFT + EFT, the only labels), then one online round judged by the model itself (its compact LLM judge,
-    /// pairs kept where its implicit reward agrees) raises held-out accuracy. Over 5 seeds this round gave
-    /// +1.9 points (95% interval +0.6 to +3.2); later rounds lose the gain (see the experiment).
+    /// Seeds the label-free recipe was not chosen on (it was chosen on seeds 1 to 5), fixed here before their results were seen.
+    /// </summary>
+    private static readonly ulong[] FreshSeeds = [6, 7, 8];
+
+    /// <summary>
+    /// The label-free recipe of docs/experiments.md: the warm start teaches the task and how to judge it (IFT + EFT, the only
+    /// labels), then one online round judged by the model itself (its compact LLM judge, pairs kept where its implicit reward
+    /// agrees). On seeds not used for choosing the recipe, the mean change of test-stream accuracy over round 0 is asserted,
+    /// not one tuned seed's. The three runs go side by side (one torch thread each: a run's result does not depend on what
+    /// other threads compute), so the test takes about one and a half runs on two cores. Measured at HEAD: -1.5, +4.0 and 0.0
+    /// points (mean +0.8, 95% interval -6.2 to +7.9), tau 0.56, 0.61, 0.22: the assertion guards against a round that
+    /// hurts on average; it does not establish a gain (docs/experiments.md, "At HEAD on fresh seeds").
     /// </summary>
     [Fact]
-    public void OneSelfJudgedRoundWithoutLabelsRaisesHeldOutAccuracyOverRoundZero()
+    public async Task OneSelfJudgedRoundWithoutLabelsRaisesMeanTestAccuracyOverRoundZeroOnFreshSeeds()
+    {
+        using var threads = new TorchThreadScope(Threads);
+        var runs = await Task.WhenAll(FreshSeeds.Select(seed =>
+            Task.Factory.StartNew(() => LabelFreeRound(seed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
+        string each = string.Join("; ", runs.Select(r => $"seed {r.Seed}: {r.Before:P1} -> {r.After:P1}, tau {r.Tau:F2}"));
+        output.WriteLine(each); // docs/experiments.md's per-seed figures, which the benchmark's align command reproduces
+        Assert.All(runs, r => Assert.True(r.Dropped > 0, $"seed {r.Seed}: the implicit reward disagreed with no pair"));
+        Assert.True(runs.Average(r => r.Tau) > 0.3, $"the self-judge ranks like the verifier only with mean tau {runs.Average(r => r.Tau):F2} ({each})");
+        double gain = runs.Average(r => r.After - r.Before);
+        Assert.True(gain > 0, $"mean change {100 * gain:+0.0;-0.0} points over round 0 on fresh seeds ({each})");
+    }
+
+    private sealed record LabelFree(ulong Seed, double Before, double After, double Tau, double Dropped);
+
+    /// <summary>The recipe's warm start and one label-free round on one seed, evaluated on the test stream (greedy, 200 prompts).</summary>
+    private static LabelFree LabelFreeRound(ulong seed)
     {
         var spec = new RunSpec
         {
-            Prompts = new() { Task = "sort", EvalPrompts = 200 }, SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 5, Device = "cpu", Judge = new() { Kind = "self_consistent" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
+            Prompts = new() { Task = "sort", EvalPrompts = 200, EvalStream = "test" }, SftSteps = 400, SftNoise = 0.3, EftExamples = 2000, Rounds = 1,
+            PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = seed, Device = "cpu", Judge = new() { Kind = "self_consistent" },
+            Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16, WeightDecay = 0 }
         };
-        using var threads = new TorchThreadScope(Threads);
-        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("label-free"), pretrainedCache: RepositoryPaths.PretrainedCache);
+        using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder($"label-free-{seed}"), pretrainedCache: RepositoryPaths.PretrainedCache);
         var initial = run.Prepare().Metrics;
         var round = run.RunRound().Metrics;
-        Assert.True(round["judge/tau_vs_verifier"] > 0.3, $"the self-judge ranks like the verifier only with tau {round["judge/tau_vs_verifier"]:F2}");
-        Assert.True(round["pairs/dropped_disagreement"] > 0, "the implicit reward disagreed with no pair");
-        Assert.True(round["eval/accuracy"] > initial["eval/accuracy"],
-            $"held-out accuracy {initial["eval/accuracy"]:P1} at round 0, {round["eval/accuracy"]:P1} after one label-free round");
+        return new(seed, initial["eval/test/accuracy"], round["eval/test/accuracy"], round["judge/tau_vs_verifier"], round["pairs/dropped_disagreement"]);
     }
 }
