@@ -33,9 +33,19 @@ public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) 
     {
         var gpus = silos.Where(silo => metadata.GetSiloMetadata(silo).Metadata.GetValueOrDefault(MetadataKey) == "gpu")
             .OrderBy(silo => silo.ToParsableString(), StringComparer.Ordinal).ToList();
-        if (gpus.Count <= 1) return gpus;
+        if (gpus.Count == 0) return gpus;
         string key = target.GrainIdentity.Key.ToString() ?? "";
-        if (Hinted(target.RequestContextData, key) is { } hinted && gpus.Find(s => s.ToParsableString() == hinted) is { } placed) return [placed];
+        if (Hinted(target.RequestContextData, key) is { } hinted)
+        {
+            // The ledger placed this replica on a silo this silo's view does not list (yet: membership, metadata and the
+            // grain manifest arrive apart; or no longer). Falling back to the hash would put the replica beside another
+            // for good (an activation stays where it is while its silo lives), so the call fails as transient and the run
+            // retries with backoff, asking the ledger again, until the views agree.
+            return gpus.Find(s => s.ToParsableString() == hinted) is { } placed ? [placed]
+                : throw new OnlineAlign.Contracts.TransientPhaseException(
+                    $"replica {key} is placed on GPU silo {hinted}, which this silo does not list as able to host it yet");
+        }
+        if (gpus.Count == 1) return gpus;
         // A served round ("run@N:sha") goes where the run's own worker goes without a hint: its checkpoints are likely cached there.
         var (run, replica) = OnlineAlign.Contracts.ServedRoundKeys.Parse(key) is { } served ? (served.Run, 0) : RunAndReplica(key);
         int first = (int)(BitConverter.ToUInt32(SHA256.HashData(Encoding.UTF8.GetBytes(run))) % (uint)gpus.Count); // stable across processes
