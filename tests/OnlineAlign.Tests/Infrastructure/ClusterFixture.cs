@@ -16,8 +16,38 @@ public sealed class LocalTestCluster : IAsyncDisposable
     {
         var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
         var cluster = new LocalTestCluster { Azurite = azurite, ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8] };
-        foreach (var (role, env) in silos) await cluster.AddSiloAsync(role, env);
-        return cluster;
+        try
+        {
+            foreach (var (role, env) in silos) await cluster.AddSiloAsync(role, env);
+            // With two GPU silos or more, a run placed while one's metadata is still on its way would get its replicas on
+            // the others (and keep them there): tests start once every silo sees every GPU silo.
+            int gpus = silos.Count(s => s.Role is "gpu" or "all");
+            if (gpus >= 2)
+                foreach (var silo in cluster.Silos) await WaitUntilSiloSeesGpuSilosAsync(silo, gpus);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the silo's onlinealign_cluster_gpu_silos gauge reads the count (the timeout bounds a test gone wrong).</summary>
+    public static async Task WaitUntilSiloSeesGpuSilosAsync(SiloProcess silo, int count)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        string body = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            body = await http.GetStringAsync($"http://127.0.0.1:{silo.MetricsPort}/metrics");
+            if (body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
+                                         && l.EndsWith($" {count}", StringComparison.Ordinal)))
+                return;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"the silo never reported {count} GPU silos:\n{body}");
     }
 
     /// <summary>Starts a silo and waits until it serves. A silo joining after a crash waits for the dead one

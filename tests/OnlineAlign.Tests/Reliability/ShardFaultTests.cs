@@ -285,7 +285,7 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await cluster.AddSiloAsync("gpu", timeout: TimeSpan.FromMinutes(3));
         // The orchestrator's silo (either of the first two) counts the GPU silos it sees when the round starts: wait
         // until both see the new one.
-        foreach (var silo in cluster.Silos.Take(2)) await GpuSilosSeenAsync(silo, 2);
+        foreach (var silo in cluster.Silos.Take(2)) await LocalTestCluster.WaitUntilSiloSeesGpuSilosAsync(silo, 2);
         cluster.Faults.Release(held);
 
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
@@ -309,42 +309,8 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 1, shards: 1);
     }
 
-    /// <summary>
-    /// A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata: the ledger (on any of
-    /// them) then places a run's 2 replicas on 2 silos. Before that, a run placed while one GPU silo's metadata is still on its
-    /// way gets both replicas on the other, and keeps them there.
-    /// </summary>
-    private static async Task<LocalTestCluster> TwoGpuSilosAsync()
-    {
-        var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
-        try
-        {
-            foreach (var silo in cluster.Silos) await GpuSilosSeenAsync(silo, 2);
-            return cluster;
-        }
-        catch
-        {
-            await cluster.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>Waits until the silo's onlinealign_cluster_gpu_silos gauge reads the count (the timeout bounds a test gone wrong).</summary>
-    private static async Task GpuSilosSeenAsync(SiloProcess silo, int count)
-    {
-        using var http = new HttpClient();
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        string body = "";
-        while (DateTime.UtcNow < deadline)
-        {
-            body = await http.GetStringAsync($"http://127.0.0.1:{silo.MetricsPort}/metrics");
-            if (body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
-                                         && l.EndsWith($" {count}", StringComparison.Ordinal)))
-                return;
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"the silo never reported {count} GPU silos:\n{body}");
-    }
+    /// <summary>A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata (LocalTestCluster).</summary>
+    private static Task<LocalTestCluster> TwoGpuSilosAsync() => LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
 
     /// <summary>Every metric but wall times and those made of them (shard timings, tokens/s, stragglers); the shard and
     /// token counts stay: both runs used 2 replicas.</summary>
