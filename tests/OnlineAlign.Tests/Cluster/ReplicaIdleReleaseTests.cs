@@ -29,7 +29,9 @@ public class ReplicaIdleReleaseTests
         var one = await client.StartRunAsync(new StartRunRequest { Spec = oneSpec });
         await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(6));
         string replica = $"{two.Id}#gen1";
-        var silo = cluster.Silos.Single(s => s.Output.Contains($"run {two.Id} round 1 judge shard 1 started", StringComparison.Ordinal));
+        // Both runs stop at the same fault point: the first to reach it may be the one-replica run, so wait for the
+        // two-replica run's replica 1 to have judged (its silo's log, which arrives queued) before looking for it.
+        var silo = await SiloThatLogsAsync(cluster, $"run {two.Id} round 1 judge shard 1 started", TimeSpan.FromMinutes(6));
         // Round 1's shards of replica 1 are done (pairs came before train): it lets its models go while the run is held.
         await silo.WaitForOutputAsync($"replica {replica} idle for 0.2 s: it lets its models go", TimeSpan.FromMinutes(2));
         int releasedAt = silo.Output.LastIndexOf($"replica {replica} idle for", StringComparison.Ordinal);
@@ -55,6 +57,18 @@ public class ReplicaIdleReleaseTests
                 await RunProbe.WeightsSha256(cluster, twoList.Rounds[i].Checkpoint));
             Assert.Equal(Comparable(oneList.Rounds[i].Metrics), Comparable(twoList.Rounds[i].Metrics));
         }
+    }
+
+    private static async Task<SiloProcess> SiloThatLogsAsync(LocalTestCluster cluster, string line, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout; // bounds a test gone wrong; the line itself is what the test waits for
+        while (DateTime.UtcNow < deadline)
+        {
+            var silos = cluster.Silos.Where(s => s.Output.Contains(line, StringComparison.Ordinal)).ToList();
+            if (silos.Count > 0) return Assert.Single(silos);
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"no silo logged \"{line}\"");
     }
 
     private static SortedDictionary<string, double> Comparable(IDictionary<string, double> metrics) =>
