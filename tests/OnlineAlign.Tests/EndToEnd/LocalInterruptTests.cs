@@ -23,7 +23,7 @@ public class LocalInterruptTests
             await faults.WaitUntilReachedAsync(point, TimeSpan.FromMinutes(4));
             Assert.Equal(local.Group, TerminalJob.ProcessGroupOf(faults.ReachedBy(point)));
             Assert.True(local.Members().Count >= 3, "the CLI, the silo and Azurite share the terminal's process group");
-            var stopped = await local.InterruptAsync(TimeSpan.FromSeconds(10));
+            var stopped = await local.InterruptAsync(TimeSpan.FromSeconds(90));
             Assert.True(local.Members().Count == 0, $"still running {stopped.TotalSeconds:F1} s after SIGINT: pids {string.Join(", ", local.Members())}");
             var (code, stdout, stderr) = await local.ExitAsync();
             Assert.True(code == 130, $"exit code {code}: {stdout}{stderr}");
@@ -95,7 +95,7 @@ public class LocalInterruptTests
             Assert.True(code == 0, stderr + stdout);
             runId = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Trim();
             await faults.WaitUntilReachedAsync(point, TimeSpan.FromMinutes(4));
-            await up.InterruptAsync(TimeSpan.FromSeconds(10));
+            await up.InterruptAsync(TimeSpan.FromSeconds(90));
             Assert.Empty(up.Members());
             Assert.Equal(0, (await up.ExitAsync()).ExitCode);
         }
@@ -121,7 +121,7 @@ public class LocalInterruptTests
                 "the silo did not wake the run as it came up; its log's lines about runs:\n" + string.Join('\n',
                     siloLog.Split('\n').Where(l => l.Contains("Run", StringComparison.Ordinal) || l.Contains("run ", StringComparison.Ordinal)
                                                      || l.Contains("fail", StringComparison.Ordinal)).TakeLast(60)));
-            await up.InterruptAsync(TimeSpan.FromSeconds(10));
+            await up.InterruptAsync(TimeSpan.FromSeconds(90));
             Assert.Empty(up.Members());
         }
     }
