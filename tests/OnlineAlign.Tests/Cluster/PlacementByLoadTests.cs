@@ -54,7 +54,7 @@ public class PlacementByLoadTests
     /// <summary>Until the run is held at round 1's training (its placement was made at its first step).</summary>
     private static async Task UntilTrainingAsync(Runs.RunsClient client, string runId)
     {
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(10));
         while ((await client.GetRunAsync(new GetRunRequest { RunId = runId }, cancellationToken: deadline.Token)) is not { Round: 1, Phase: "train" })
             await Task.Delay(250, deadline.Token);
     }
