@@ -63,6 +63,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         return Task.CompletedTask;
     }
 
+    public Task<string> Silo() => Task.FromResult(GrainContext.Address.SiloAddress!.ToParsableString());
+
     public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) => Budgeted(spec, "prepare", ct, ct =>
         Once(runId, spec, 0, "prepare", PhaseBlobs.Key("prepare", new { spec, epoch }), ct, async prefix =>
         {
