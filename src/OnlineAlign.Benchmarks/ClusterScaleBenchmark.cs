@@ -113,7 +113,7 @@ public static class ClusterScaleBenchmark
             {
                 cluster._azurite = await AzuriteProcess.StartAsync(Path.Combine(data, "azurite"));
                 string clusterId = "scale-" + Guid.NewGuid().ToString("N")[..8];
-                int metricsPort = 0;
+                var metricsPorts = new List<int>();
                 foreach (var (role, i) in Enumerable.Repeat("gpu", gpuSilos).Prepend("control").Select((r, i) => (r, i)))
                 {
                     var ports = SiloLifecycle.FreePorts(4);
@@ -142,9 +142,11 @@ public static class ClusterScaleBenchmark
                     cluster._silos.Add(silo);
                     string api = $"http://127.0.0.1:{ports[2]}";
                     await SiloLifecycle.WaitUntilServingAsync(silo, api, TimeSpan.FromMinutes(3), () => $"{role} silo {i}");
-                    if (i == 0) (cluster.ApiAddress, metricsPort) = (api, ports[3]);
+                    if (i == 0) cluster.ApiAddress = api;
+                    metricsPorts.Add(ports[3]);
                 }
-                await GpuSilosSeen(metricsPort, gpuSilos);
+                // Figures taken while two replicas share a silo would measure one silo, not two.
+                await SiloLifecycle.WaitUntilEverySiloSeesGpuSilosAsync(metricsPorts, gpuSilos, TimeSpan.FromMinutes(2));
                 return cluster;
             }
             catch
@@ -152,22 +154,6 @@ public static class ClusterScaleBenchmark
                 await cluster.DisposeAsync();
                 throw;
             }
-        }
-
-        /// <summary>Until the control silo's membership view holds every GPU silo, else replicas would share a silo.</summary>
-        private static async Task GpuSilosSeen(int metricsPort, int count)
-        {
-            using var http = new HttpClient();
-            var deadline = DateTime.UtcNow.AddMinutes(2);
-            while (DateTime.UtcNow < deadline)
-            {
-                string body = await http.GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
-                if (body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
-                                             && l.EndsWith(" " + count.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)))
-                    return;
-                await Task.Delay(250);
-            }
-            throw new TimeoutException($"the control silo never saw {count} GPU silos");
         }
 
         public async ValueTask DisposeAsync()

@@ -13,6 +13,8 @@ using static TorchSharp.torch;
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000]
 //         [--silos 1,2]   (scale: the same run on a control silo + 1, then 2, GPU-tagged CPU silos, one torch thread each;
 //         `cluster-scale` is the same as `cluster scale`)
+//   scale-ceiling [--model tiny] [--processes 2] [--batch 64] [--prompt 16] [--new 32] [--seconds 15] [--repeats 1] [--work generate,forward]
+//         (the same torch work, one torch thread a process, in 1 process and then N at once: the ceiling of an N-silo speed-up here)
 //   storage [--mb 64,256]
 //   serving [--model llama-20m] [--device cpu] [--dtype f32] [--requests 16] [--prompt 64] [--new 64] [--repeats 2]
 //         (K concurrent requests at serve's model thread: one request a batch vs batched)
@@ -168,11 +170,24 @@ switch (command)
             NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
             Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture)), report);
         break;
+    case "scale-ceiling" or "scale-ceiling-worker":
+        var ceiling = new ScaleCeilingBenchmark.Settings(
+            Model: Arg("model", "tiny"),
+            Processes: int.Parse(Arg("processes", "2"), CultureInfo.InvariantCulture),
+            Batch: int.Parse(Arg("batch", "64"), CultureInfo.InvariantCulture),
+            PromptTokens: int.Parse(Arg("prompt", "16"), CultureInfo.InvariantCulture),
+            NewTokens: int.Parse(Arg("new", "32"), CultureInfo.InvariantCulture),
+            Seconds: double.Parse(Arg("seconds", "15"), CultureInfo.InvariantCulture),
+            Repeats: int.Parse(Arg("repeats", "1"), CultureInfo.InvariantCulture),
+            Work: Arg("work", "generate,forward").Split(','));
+        if (command == "scale-ceiling") await ScaleCeilingBenchmark.RunAsync(ceiling, report);
+        else ScaleCeilingBenchmark.Worker(ceiling);
+        break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
         break;
     default:
-        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage, dp-exchange, serving)");
+        Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage, dp-exchange, serving, scale-ceiling)");
         return 2;
 }
 string? outFile = Arg("out", "");

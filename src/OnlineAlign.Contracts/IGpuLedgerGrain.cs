@@ -9,7 +9,8 @@ public interface IGpuLedgerGrain : IGrainWithIntegerKey
 {
     /// <summary>
     /// Places the run's <paramref name="replicas"/> replicas (0: one per GPU silo it fits on), each needing
-    /// <paramref name="planBytes"/> of device memory, keeping the silos of replicas already placed while those are alive.
+    /// <paramref name="planBytes"/> of device memory, keeping the silos of replicas already placed while those are alive (a replica that shares a silo with another of
+    /// the run's moves to a silo with room that holds none of them).
     /// </summary>
     [Alias("Place")] Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas);
 

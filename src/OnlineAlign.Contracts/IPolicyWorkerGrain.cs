@@ -14,6 +14,9 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     /// <summary>The run stopped: let the models go (the activation ends once the phase in flight has returned).</summary>
     [Alias("Retire")] Task Retire();
 
+    /// <summary>The silo this activation lives on (parsable address): a replica the GPU ledger moved elsewhere is retired.</summary>
+    [Alias("Silo"), AlwaysInterleave] Task<string> Silo();
+
     /// <summary>Builds the initial policy (built-in model + warm-start SFT, or a Hugging Face folder) and checkpoints it as round 0.</summary>
     [Alias("Prepare"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken cancellationToken = default);

@@ -65,6 +65,32 @@ public static class SiloLifecycle
         throw new TimeoutException($"the silo was not SERVING after {timeout} (last answer: {last}); {detail()}");
     }
 
+    /// <summary>
+    /// Waits until every silo's onlinealign_cluster_gpu_silos gauge (its Prometheus endpoint) reads <paramref name="count"/>.
+    /// Every silo, not one: the GPU ledger decides on whichever silo holds it and the placement filter runs on the silo
+    /// activating a replica, so a run started while any silo lacks a GPU silo's metadata can get replicas that share a
+    /// silo (and, by a benchmark, figures taken with them so). The timeout bounds a cluster gone wrong.
+    /// </summary>
+    public static async Task WaitUntilEverySiloSeesGpuSilosAsync(IEnumerable<int> metricsPorts, int count, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow + timeout;
+        string suffix = " " + count.ToString(CultureInfo.InvariantCulture);
+        foreach (int port in metricsPorts)
+        {
+            string body = "";
+            while (!body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
+                                              && l.EndsWith(suffix, StringComparison.Ordinal)))
+            {
+                if (DateTime.UtcNow > deadline)
+                    throw new TimeoutException($"the silo with metrics port {port} never reported {count} GPU silos:\n{body}");
+                if (body.Length > 0) await Task.Delay(250, cancellationToken);
+                body = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"), cancellationToken);
+            }
+        }
+    }
+
     /// <summary>SIGTERM for a graceful Orleans shutdown (the silo leaves the membership at once), killed if it hangs.</summary>
     public static async Task StopAsync(Process silo, TimeSpan grace)
     {

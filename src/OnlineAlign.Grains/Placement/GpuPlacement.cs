@@ -28,7 +28,8 @@ public static class GpuPlacement
             foreach (var silo in placement.Silos.Where(free.ContainsKey))
                 free[silo] -= placement.PlanBytes;
 
-        // This run's replicas whose silo is alive keep it (their models live there); the others are placed again.
+        // This run's replicas whose silo is alive keep it (their models live there), unless it shares that silo while another
+        // has room and none of the run's replicas (Unstack); the others are placed again.
         var own = placed.GetValueOrDefault(runId)?.Silos ?? [];
         int wanted = replicas > 0 ? replicas : Math.Max(own.Count, 1);
         var chosen = new List<string?>();
@@ -51,6 +52,7 @@ public static class GpuPlacement
             chosen[k] = silo;
             free[silo] -= planBytes;
         }
+        Unstack(free, chosen, planBytes);
         if (replicas == 0)
             while (Best(free, chosen, planBytes, newSilosOnly: true) is { } silo)
             {
@@ -58,6 +60,23 @@ public static class GpuPlacement
                 free[silo] -= planBytes;
             }
         return new() { Placement = new RunPlacement { Silos = chosen.Select(s => s!).ToList(), PlanBytes = planBytes } };
+    }
+
+    /// <summary>
+    /// Replicas kept beside another of the run's replicas (placed while a silo's metadata was on its way, or after a silo
+    /// died) move, the last first, to a silo with room that holds none of the run's replicas: otherwise they would share
+    /// one silo for as long as it lives. Replica 0 (the run's own worker, which merges and trains) is never the one moved.
+    /// </summary>
+    private static void Unstack(Dictionary<string, long> free, List<string?> chosen, long planBytes)
+    {
+        for (int k = chosen.Count - 1; k > 0; k--)
+        {
+            if (chosen.IndexOf(chosen[k]) == k) continue;   // the first of the run's replicas on its silo stays
+            if (Best(free, chosen, planBytes, newSilosOnly: true) is not { } empty) return;
+            free[chosen[k]!] += planBytes;
+            chosen[k] = empty;
+            free[empty] -= planBytes;
+        }
     }
 
     /// <summary>

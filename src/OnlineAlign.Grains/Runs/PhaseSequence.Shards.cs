@@ -93,10 +93,13 @@ internal sealed partial class PhaseSequence
     /// <returns>the replicas placed</returns>
     private int Use(RunPlacement placement)
     {
-        Orleans.Runtime.RequestContext.Set(Placement.GpuSiloPlacementFilterDirector.HintKey,
-            Placement.GpuSiloPlacementFilterDirector.Hint(runId, placement.Silos));
+        PlacementHint = Placement.GpuSiloPlacementFilterDirector.Hint(runId, placement.Silos);
+        Orleans.Runtime.RequestContext.Set(Placement.GpuSiloPlacementFilterDirector.HintKey, PlacementHint);
         return placement.Silos.Count;
     }
+
+    /// <summary>The request context entry of the run's last placement (null: not placed yet), for calls made outside a step.</summary>
+    public string? PlacementHint { get; private set; }
 
     /// <summary>
     /// A phase call, with what it cost beyond the worker's own time (messages, queueing, serialization) as

@@ -82,18 +82,17 @@ internal sealed partial class PhaseSequence(
     private async Task Round(int round, CancellationToken ct)
     {
         if (S.Current is not { } current || current.Round != round) await Record(s => s.Current = new RoundProgress { Round = round });
-        if (S.Current!.Replicas > 0) Use(await Place(S.Current.Replicas));   // the same silos while they live
-        else
-        {
+        // A resumed round keeps its count, on the same silos while they live.
+        var placement = await Place(S.Current!.Replicas > 0 ? S.Current.Replicas : S.Spec!.GenerationReplicas);
+        int replicas = Use(placement);
+        if (S.Current.Replicas == 0)
             // Fixed once per round (and persisted before any shard starts): a resumed round cuts the very same shards.
-            int replicas = Use(await Place(S.Spec!.GenerationReplicas));
             await gate.Persist(s =>
             {
                 s.Current!.Replicas = replicas;
                 s.ReplicasUsed = Math.Max(s.ReplicasUsed, replicas);   // so that all of them are retired
             });
-        }
-        await PlaceReplicas();
+        await PlaceReplicas(placement);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Task RecordPhase(Action<RoundProgress> set) => Record(s =>
         {
@@ -147,12 +146,12 @@ internal sealed partial class PhaseSequence(
     private int? _replicasPlaced;
 
     /// <summary>
-    /// A worker is placed when it activates, over the GPU silos present then (consecutive silos from the run's hash). When
+    /// A worker is placed when it activates, on the silo the GPU ledger named for it, and stays there while that lives. When
     /// a round's replica count differs from the last round's (a GPU silo joined or left), the run's workers are let go
     /// first, so each is placed again over the silos present now: a silo that joined takes a share instead of two
     /// replicas sharing an old one. Their models load again from the silos' checkpoint caches; the count rarely changes.
     /// </summary>
-    private async Task PlaceReplicas()
+    private async Task PlaceReplicas(RunPlacement placement)
     {
         int replicas = S.Current!.Replicas;
         if (_replicasPlaced is { } placed && placed != replicas)
@@ -161,6 +160,16 @@ internal sealed partial class PhaseSequence(
                 runId, S.Current.Round, replicas, placed);
             for (int k = 0; k < Math.Max(1, S.ReplicasUsed); k++) await Replica(k).Retire();
         }
+        else
+            // A worker stays where it activated while its silo lives: one the ledger moved (it shared a silo with another of
+            // the run's replicas while a silo with room held none) is let go, and its next call activates it where placed.
+            for (int k = 0; k < placement.Silos.Count; k++)
+                if (await Replica(k).Silo() is var at && at != placement.Silos[k])
+                {
+                    log.LogInformation("run {Run} round {Round}: replica {Replica} is on {At} but placed on {Placed}: it moves there",
+                        runId, S.Current.Round, k, at, placement.Silos[k]);
+                    await Replica(k).Retire();
+                }
         _replicasPlaced = replicas;
     }
 

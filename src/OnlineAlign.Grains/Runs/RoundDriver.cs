@@ -168,6 +168,11 @@ internal sealed class RoundDriver(
             try
             {
                 await Task.Delay(500, token);
+                // The poll is a call to the run's worker like any other: one that activated it without the run's placement
+                // (before the step placed it, or after it was retired) would put it where the hash says and leave it there,
+                // beside another replica. Not placed yet: nothing to poll.
+                if (phases.PlacementHint is not { } hint) continue;
+                Orleans.Runtime.RequestContext.Set(Placement.GpuSiloPlacementFilterDirector.HintKey, hint);
                 Progress = await phases.Worker.Progress();
             }
             catch (OperationCanceledException) { break; }

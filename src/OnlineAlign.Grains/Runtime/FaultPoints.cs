@@ -12,6 +12,8 @@ namespace OnlineAlign.Grains.Runtime;
 /// <item>".hold": the worker writes ".reached" and waits until ".hold" is deleted (or its call is cancelled);</item>
 /// <item>".fail": holds "deterministic N", "transient N" or "diskfull N": the next N arrivals throw (an error that
 /// repeats with the same inputs, a timeout-like one, or an IOException with ENOSPC); every throw appends a line to ".hits".</item>
+/// <item>".fire": holds N: the next N arrivals at a point that asks <see cref="Fires"/> do now what they would otherwise do
+/// after a while (an idle replica letting its models go: "replica-idle/{phase}/replica-K"); each appends to ".hits".</item>
 /// </list>
 /// </summary>
 public sealed class FaultPoints(string? folder)
@@ -44,6 +46,19 @@ public sealed class FaultPoints(string? folder)
             cancellationToken.ThrowIfCancellationRequested();
             Thread.Sleep(50);
         }
+    }
+
+    /// <summary>Whether the test armed the point to fire now (one of its ".fire" count used up).</summary>
+    public bool Fires(string point)
+    {
+        if (!Enabled) return false;
+        string fire = File(point, "fire");
+        if (!System.IO.File.Exists(fire)) return false;
+        int left = int.TryParse(System.IO.File.ReadAllText(fire).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 1;
+        if (left <= 0) return false;
+        System.IO.File.WriteAllText(fire, (left - 1).ToString(CultureInfo.InvariantCulture));
+        System.IO.File.AppendAllText(File(point, "hits"), "fire\n");
+        return true;
     }
 
     private void Fail(string point)

@@ -63,6 +63,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         return Task.CompletedTask;
     }
 
+    public Task<string> Silo() => Task.FromResult(GrainContext.Address.SiloAddress!.ToParsableString());
+
     public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) => Budgeted(spec, "prepare", ct, ct =>
         Once(runId, spec, 0, "prepare", PhaseBlobs.Key("prepare", new { spec, epoch }), ct, async prefix =>
         {
@@ -249,7 +251,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         _idle?.Dispose();
         _idle = null;
         try { return await PhaseDeadline.Run(phase, spec.Budget.MaxPhaseSeconds, ct, attempt); }
-        finally { WatchIdle(); }
+        finally { WatchIdle(phase); }
     }
 
     private IGrainTimer? _idle;
@@ -258,16 +260,29 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     /// A run's extra replica (key "run#genK") left idle for Silo:ReplicaIdleSeconds (between rounds: while the run's own
     /// worker trains) lets its models go by deactivating, which frees its device memory here; its next call loads them
     /// again from the checkpoint cache, on the same silo (the run's placement). The run's own worker keeps its models.
+    /// A test fires the release at once after a given phase (fault point "replica-idle/{phase}/replica-K", see
+    /// <see cref="FaultPoints.Fires"/>) instead of waiting out the idle time.
     /// </summary>
-    private void WatchIdle()
+    private void WatchIdle(string phase)
     {
-        if (settings.ReplicaIdleRelease <= TimeSpan.Zero || GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Replica == 0) return;
+        int replica = GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Replica;
+        if (settings.ReplicaIdleRelease <= TimeSpan.Zero || replica == 0) return;
+        if (faults.Fires($"replica-idle/{phase}/replica-{replica}"))
+        {
+            LetModelsGo($"its idle release was fired after its {phase} call");
+            return;
+        }
         _idle = this.RegisterGrainTimer(() =>
         {
-            log.LogInformation("replica {Key} idle for {Seconds} s: it lets its models go", this.GetPrimaryKeyString(), settings.ReplicaIdleRelease.TotalSeconds);
-            DeactivateOnIdle();
+            LetModelsGo($"idle for {settings.ReplicaIdleRelease.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s");
             return Task.CompletedTask;
         }, settings.ReplicaIdleRelease, Timeout.InfiniteTimeSpan);
+    }
+
+    private void LetModelsGo(string why)
+    {
+        log.LogInformation("replica {Key} lets its models go: {Why}", this.GetPrimaryKeyString(), why);
+        DeactivateOnIdle();
     }
 
     /// <summary>

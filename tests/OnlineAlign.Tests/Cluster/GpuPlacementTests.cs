@@ -97,6 +97,34 @@ public class GpuPlacementTests
     }
 
     [Fact]
+    public void StackedReplicasMoveToASiloWithRoomThatHoldsNoneOfTheRunsOnceItIsKnown()
+    {
+        // Both replicas went to a while b's metadata was on its way (an explicit count of 2).
+        var early = new List<GpuSilo> { new("a", 8 * Gib), new("b", null) };
+        Assert.Equal(["a", "a"], Placed(GpuPlacement.Decide(early, Ledger(), "r", 2 * Gib, 2)));
+        var ledger = Ledger(("r", 2 * Gib, ["a", "a"]));
+        // b known: replica 1 moves there, replica 0 (the run's own worker) stays; the answer is stable once placed so.
+        var known = new List<GpuSilo> { new("a", 8 * Gib), new("b", 8 * Gib) };
+        Assert.Equal(["a", "b"], Placed(GpuPlacement.Decide(known, ledger, "r", 2 * Gib, 2)));
+        Assert.Equal(["a", "b"], Placed(GpuPlacement.Decide(known, Ledger(("r", 2 * Gib, ["a", "b"])), "r", 2 * Gib, 2)));
+        // The last stacked replicas move first, each to an empty silo with room (most memory left first); 0 keeps the count.
+        var three = new List<GpuSilo> { new("a", 8 * Gib), new("b", 8 * Gib), new("c", 16 * Gib) };
+        Assert.Equal(["a", "b", "c"], Placed(GpuPlacement.Decide(three, Ledger(("r", 2 * Gib, ["a", "a", "a"])), "r", 2 * Gib, 3)));
+        Assert.Equal(["a", "c", "b"], Placed(GpuPlacement.Decide(three, Ledger(("r", 2 * Gib, ["a", "a", "b"])), "r", 2 * Gib, 3)));
+        Assert.Equal(["a", "c", "b"], Placed(GpuPlacement.Decide(three, Ledger(("r", 2 * Gib, ["a", "a", "b"])), "r", 2 * Gib, 0)));
+    }
+
+    [Fact]
+    public void StackedReplicasStayWhenNoSiloWithRoomIsFreeOfTheRun()
+    {
+        var silos = new List<GpuSilo> { new("a", 8 * Gib), new("b", 8 * Gib) };
+        // b is full with another run's plan: replica 1 stays beside replica 0.
+        Assert.Equal(["a", "a"], Placed(GpuPlacement.Decide(silos, Ledger(("r", 2 * Gib, ["a", "a"]), ("big", 7 * Gib, ["b"])), "r", 2 * Gib, 2)));
+        // More replicas than silos: every silo holds one already, so nothing moves.
+        Assert.Equal(["a", "b", "a"], Placed(GpuPlacement.Decide(silos, Ledger(("r", 2 * Gib, ["a", "b", "a"])), "r", 2 * Gib, 3)));
+    }
+
+    [Fact]
     public void PlacementHintsNameEachReplicasSiloByGrainKey()
     {
         string hint = GpuSiloPlacementFilterDirector.Hint("run-1", ["S1", "S2", "S1"]);

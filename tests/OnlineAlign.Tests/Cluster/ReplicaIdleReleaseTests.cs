@@ -14,37 +14,38 @@ public class ReplicaIdleReleaseTests
     [Fact]
     public async Task AnIdleReplicaLetsItsModelsGoAndLoadsThemAgainForItsNextShardWithTheSameResult()
     {
-        // A short idle time; the test holds the run while the replica has nothing to do instead of racing the clock.
-        var idle = new Dictionary<string, string> { ["Silo__ReplicaIdleSeconds"] = "0.2" };
+        // No idle time elapses in this test (a day: the timer never fires); the release is fired at a named point instead.
+        var idle = new Dictionary<string, string> { ["Silo__ReplicaIdleSeconds"] = "86400" };
         await using var cluster = await LocalTestCluster.StartAsync(("control", idle), ("gpu", idle), ("gpu", idle));
         var client = cluster.Client(0);
-        // Round 1's training runs on the run's own worker (replica 0) alone: held there, replica 1 sits idle.
-        const string held = "train/round-1/start";
-        cluster.Faults.Hold(held);
+        // Replica 1 lets its models go once its round 1 pairs shard is done (round 1's training runs on replica 0 alone, so
+        // replica 1 has nothing to do until round 1's evaluation): what the idle timer does after Silo:ReplicaIdleSeconds.
+        // Only the two-replica run has a replica 1.
+        cluster.Faults.Fire("replica-idle/pairs/replica-1", times: 1);
         var twoSpec = LocalTestCluster.SmallSpec(rounds: 2);
         twoSpec.GenerationReplicas = 2;
         var oneSpec = LocalTestCluster.SmallSpec(rounds: 2);
         oneSpec.GenerationReplicas = 1;
         var two = await client.StartRunAsync(new StartRunRequest { Spec = twoSpec });
         var one = await client.StartRunAsync(new StartRunRequest { Spec = oneSpec });
-        await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(6));
         string replica = $"{two.Id}#gen1";
-        // Both runs stop at the same fault point: the first to reach it may be the one-replica run, so wait for the
-        // two-replica run's replica 1 to have judged (its silo's log, which arrives queued) before looking for it.
-        var silo = await SiloThatLogsAsync(cluster, $"run {two.Id} round 1 judge shard 1 started", TimeSpan.FromMinutes(6));
-        // Round 1's shards of replica 1 are done (pairs came before train): it lets its models go while the run is held.
-        await silo.WaitForOutputAsync($"replica {replica} idle for 0.2 s: it lets its models go", TimeSpan.FromMinutes(2));
-        int releasedAt = silo.Output.LastIndexOf($"replica {replica} idle for", StringComparison.Ordinal);
-        cluster.Faults.Release(held);
+        var silo = await SiloThatLogsAsync(cluster, $"replica {replica} lets its models go: its idle release was fired after its pairs call",
+            TimeSpan.FromMinutes(8));
+        int releasedAt = silo.Output.IndexOf($"replica {replica} lets its models go", StringComparison.Ordinal);
+        Assert.Contains($"run {two.Id} round 1 judge shard 1 started", silo.Output[..releasedAt], StringComparison.Ordinal);
 
         await RunProbe.WaitForAsync(client, two.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
         await RunProbe.WaitForAsync(client, one.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
-        // After the release, replica 1 (a new activation on the same silo, loading its models again) ran round 1's evaluation
-        // shard and round 2's shards.
+        Assert.Equal(1, cluster.Faults.Hits("replica-idle/pairs/replica-1"));
+        // After the release, replica 1 (a new activation on the same silo, reading its models into memory again) ran round
+        // 1's evaluation shard and round 2's shards.
         await silo.WaitForOutputAsync($"run {two.Id} round 2 judge shard 1 started", TimeSpan.FromMinutes(1));
         string after = silo.Output[releasedAt..];
         Assert.Contains($"run {two.Id} round 1 evaluate shard 1 started", after, StringComparison.Ordinal);
         Assert.Contains($"run {two.Id} round 2 judge shard 1 started", after, StringComparison.Ordinal);
+        // A checkpoint replica 1 had in memory before the release is read into memory again after it.
+        var readBefore = ReadIntoMemory(silo.Output[..releasedAt], replica);
+        Assert.NotEmpty(readBefore.Intersect(ReadIntoMemory(after, replica)));
 
         var (twoList, oneList) = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = two.Id }),
             await client.ListRoundsAsync(new ListRoundsRequest { RunId = one.Id }));
@@ -70,6 +71,11 @@ public class ReplicaIdleReleaseTests
         }
         throw new TimeoutException($"no silo logged \"{line}\"");
     }
+
+    /// <summary>The checkpoints (sha256) the worker logged reading into memory.</summary>
+    private static HashSet<string> ReadIntoMemory(string log, string worker) =>
+        [.. System.Text.RegularExpressions.Regex.Matches(log, $"worker {System.Text.RegularExpressions.Regex.Escape(worker)}: checkpoint ([0-9a-f]+) read into memory")
+            .Select(m => m.Groups[1].Value)];
 
     private static SortedDictionary<string, double> Comparable(IDictionary<string, double> metrics) =>
         new(metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal) && !kv.Key.StartsWith("shards/", StringComparison.Ordinal))

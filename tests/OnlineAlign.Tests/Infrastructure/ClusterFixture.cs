@@ -22,8 +22,7 @@ public sealed class LocalTestCluster : IAsyncDisposable
             // With two GPU silos or more, a run placed while one's metadata is still on its way would get its replicas on
             // the others (and keep them there): tests start once every silo sees every GPU silo.
             int gpus = silos.Count(s => s.Role is "gpu" or "all");
-            if (gpus >= 2)
-                foreach (var silo in cluster.Silos) await WaitUntilSiloSeesGpuSilosAsync(silo, gpus);
+            if (gpus >= 2) await cluster.WaitUntilEverySiloSeesGpuSilosAsync(gpus);
             return cluster;
         }
         catch
@@ -33,22 +32,10 @@ public sealed class LocalTestCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until the silo's onlinealign_cluster_gpu_silos gauge reads the count (the timeout bounds a test gone wrong).</summary>
-    public static async Task WaitUntilSiloSeesGpuSilosAsync(SiloProcess silo, int count)
-    {
-        using var http = new HttpClient();
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        string body = "";
-        while (DateTime.UtcNow < deadline)
-        {
-            body = await http.GetStringAsync($"http://127.0.0.1:{silo.MetricsPort}/metrics");
-            if (body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
-                                         && l.EndsWith($" {count}", StringComparison.Ordinal)))
-                return;
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"the silo never reported {count} GPU silos:\n{body}");
-    }
+    /// <summary>Waits until every silo of the cluster reports <paramref name="count"/> GPU silos (see SiloLifecycle).</summary>
+    public Task WaitUntilEverySiloSeesGpuSilosAsync(int count) =>
+        OnlineAlign.Cli.Local.SiloLifecycle.WaitUntilEverySiloSeesGpuSilosAsync(Silos.Where(s => !s.HasExited).Select(s => s.MetricsPort), count,
+            TimeSpan.FromMinutes(2));
 
     /// <summary>Starts a silo and waits until it serves. A silo joining after a crash waits for the dead one
     /// to be voted out of the membership table first, which takes a while.</summary>

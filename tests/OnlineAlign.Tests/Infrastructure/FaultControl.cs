@@ -18,7 +18,10 @@ public sealed class FaultControl(string folder)
     /// <summary>The next <paramref name="times"/> arrivals at the point throw: "deterministic" or "transient".</summary>
     public void Fail(string point, string kind, int times) => File.WriteAllText(PathOf(point, "fail"), $"{kind} {times}");
 
-    /// <summary>How many injected failures the point has thrown.</summary>
+    /// <summary>The next <paramref name="times"/> arrivals at a point that asks (FaultPoints.Fires) do at once what they would do after a while.</summary>
+    public void Fire(string point, int times) => File.WriteAllText(PathOf(point, "fire"), times.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>How many injected failures (or fires) the point has thrown.</summary>
     public int Hits(string point) => File.Exists(PathOf(point, "hits")) ? File.ReadAllLines(PathOf(point, "hits")).Length : 0;
 
     public bool Reached(string point) => File.Exists(PathOf(point, "reached"));

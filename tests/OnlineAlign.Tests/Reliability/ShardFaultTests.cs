@@ -26,10 +26,9 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>
     /// The spec of the data-parallel kill cases: DataParallelTrainingClusterTests' LoRA run on 2 replicas (4 micro-batches a
     /// step, AdamW moments carried). With this spec as the shard cases' spec, the live replica's shard was computed again
-    /// after the kill (a second output blob; results still equal): once although its done marker was written before the
-    /// kill (pairs, replica 1 killed), twice before the test waited for that marker (judge and evaluate, replica 0 killed).
-    /// Not explained yet (a phase key that differs after the orchestrator reactivates?); the shard cases keep the full
-    /// fine-tuning spec they were written with.
+    /// after the kill (a second output blob; results still equal): the phase requests after the kill carry a spec whose
+    /// model section serialises differently, so the done marker's key differs (docs/reliability.md: cause not found yet);
+    /// the shard cases keep the full fine-tuning spec they were written with.
     /// </summary>
     private static RunSpec DataParallel() => DataParallelTrainingClusterTests.LoraSpec(replicas: 2);
 
@@ -42,17 +41,11 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("evaluate", 0)]
     public async Task ASiloKilledInsideItsShardHasTheShardRedoneOnceAndTheRunEqualsAnUninterruptedOne(string phase, int shard)
     {
-        await using var cluster = await TwoGpuSilosAsync();
-        var client = cluster.Client(0);
         // One replica's shard of round 2 stops on its silo; the other replica's shard runs on the other GPU silo.
         string held = $"{phase}-shard/round-2/shard-{shard}";
-        cluster.Faults.Hold(held);
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = TwoReplicas() });
-        await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(6));
-        int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
-        Assert.True(victim is 1 or 2, $"{phase} shard {shard} runs on a GPU silo");
-        int survivor = 3 - victim;
-        await AssertPlacedOnBothGpuSilosAsync(cluster, run.Id);
+        var (cluster, run, victim, survivor) = await HeldOnAGpuSiloAsync(TwoReplicas(), held, TimeSpan.FromMinutes(6));
+        await using var _ = cluster;
+        var client = cluster.Client(0);
         // The console logger writes from its own queue: wait for the line rather than expect it already read.
         await cluster.Silos[victim].WaitForOutputAsync($"run {run.Id} round 2 {phase} shard {shard} started", TimeSpan.FromMinutes(1));
         await cluster.Silos[survivor].WaitForOutputAsync($"run {run.Id} round 2 {phase} shard {1 - shard} started", TimeSpan.FromMinutes(2));
@@ -87,16 +80,10 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData(0)]
     public async Task ASiloKilledInsideADataParallelStepsExchangeHasTheStepRedoneAndTheRunEqualsAnUninterruptedOne(int replica)
     {
-        await using var cluster = await TwoGpuSilosAsync();
-        var client = cluster.Client(0);
         string held = $"train-exchange/round-2/step-0/replica-{replica}";
-        cluster.Faults.Hold(held);
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = DataParallel() });
-        await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(8));
-        int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
-        Assert.True(victim is 1 or 2, $"replica {replica} trains on a GPU silo");
-        int survivor = 3 - victim;
-        await AssertPlacedOnBothGpuSilosAsync(cluster, run.Id);
+        var (cluster, run, victim, survivor) = await HeldOnAGpuSiloAsync(DataParallel(), held, TimeSpan.FromMinutes(8));
+        await using var _ = cluster;
+        var client = cluster.Client(0);
         string replicaOneLine = $"run {run.Id} round 2 train replica 1 of 2 started";
         await cluster.Silos[replica == 1 ? victim : survivor].WaitForOutputAsync(replicaOneLine, TimeSpan.FromMinutes(1));
         cluster.Silos[victim].Kill();
@@ -273,24 +260,8 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task AGpuSiloThatJoinsBetweenRoundsTakesAShareOfTheNextRound()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
-        var client = cluster.Client(0);
-        var spec = LocalTestCluster.SmallSpec(rounds: 2);
-        spec.GenerationReplicas = 0;   // one replica per GPU silo active when a round starts
-        // Round 1's evaluation (one replica: whole, on the run's worker) is the last phase before round 2 starts.
-        const string held = "evaluate/round-1/start";
-        cluster.Faults.Hold(held);
-        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
-        await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(6));
-        await cluster.AddSiloAsync("gpu", timeout: TimeSpan.FromMinutes(3));
-        // The orchestrator's silo (either of the first two) counts the GPU silos it sees when the round starts: wait
-        // until both see the new one.
-        foreach (var silo in cluster.Silos.Take(2)) await LocalTestCluster.WaitUntilSiloSeesGpuSilosAsync(silo, 2);
-        cluster.Faults.Release(held);
-
-        await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
-        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
-        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+        var (cluster, run, rounds) = await RunWithAGpuSiloJoiningAfterRound1Async(replicas: 0);   // one per GPU silo active when a round starts
+        await using var _ = cluster;
         var (first, second) = (rounds[0].Metrics, rounds[1].Metrics);
         // Round 1 ran on the one replica it started with; round 2 on two, one of them on the new silo.
         Assert.DoesNotContain("shards/judge/count", first.Keys);
@@ -300,13 +271,87 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(2, second["shards/generate/count"]);
         // On different GPU silos, the new one among them: the workers were placed again when the count changed (left as
         // they were, replica 0 stays on the first silo and replica 1 lands there too for about half of all run ids).
-        Assert.Contains(cluster.Silos, s => s.Output.Contains($"run {run.Id} round 2: 2 replicas (the last round had 1): its workers are placed again",
+        Assert.Contains(cluster.Silos, s => s.Output.Contains($"run {run} round 2: 2 replicas (the last round had 1): its workers are placed again",
             StringComparison.Ordinal));
-        var judgeShardSilos = Enumerable.Range(0, 2).Select(k =>
-            cluster.Silos.FindIndex(s => s.Output.Contains($"run {run.Id} round 2 judge shard {k} started", StringComparison.Ordinal))).ToList();
-        Assert.Equal([1, 2], judgeShardSilos.Order());
-        Assert.DoesNotContain($"run {run.Id} round 1 ", cluster.Silos[2].Output);
-        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 1, shards: 1);
+        Assert.Equal([1, 2], JudgeShardSilos(cluster, run, round: 2).Order());
+        Assert.DoesNotContain($"run {run} round 1 ", cluster.Silos[2].Output);
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 1, shards: 1);
+    }
+
+    [Fact]
+    public async Task StackedReplicasMoveToAGpuSiloThatJoinsThoughTheirCountStaysTheSame()
+    {
+        // An explicit count of 2 with one GPU silo known: both replicas on it (what a run started before a GPU silo's
+        // metadata arrived gets). The count does not change when the second silo joins, yet replica 1 moves there.
+        var (cluster, run, rounds) = await RunWithAGpuSiloJoiningAfterRound1Async(replicas: 2);
+        await using var _ = cluster;
+        Assert.All(rounds, r => Assert.Equal(2, r.Metrics["shards/judge/count"]));
+        Assert.Equal([1, 1], JudgeShardSilos(cluster, run, round: 1));
+        Assert.Equal([1, 2], JudgeShardSilos(cluster, run, round: 2));
+        Assert.Contains($"run {run} round 2: replica 1 is on ", string.Concat(cluster.Silos.Select(s => s.Output)), StringComparison.Ordinal);
+        Assert.DoesNotContain($"run {run} round 1 ", cluster.Silos[2].Output);
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2);
+    }
+
+    /// <summary>
+    /// A 2-round run on a control silo and one GPU silo, a second GPU silo added while round 1's evaluation is held (the
+    /// last phase before round 2 starts), every silo seeing both before the run goes on; returns once it completed.
+    /// </summary>
+    private static async Task<(LocalTestCluster Cluster, string Run, List<RoundMetrics> Rounds)> RunWithAGpuSiloJoiningAfterRound1Async(int replicas)
+    {
+        var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        try
+        {
+            var client = cluster.Client(0);
+            var spec = LocalTestCluster.SmallSpec(rounds: 2);
+            spec.GenerationReplicas = replicas;
+            const string held = "evaluate/round-1/start";   // held on replica 0 (a whole phase, or its merge after the shards)
+            cluster.Faults.Hold(held);
+            var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+            await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(6));
+            await cluster.AddSiloAsync("gpu", timeout: TimeSpan.FromMinutes(3));
+            // The orchestrator and the ledger may be on either of the first two silos: wait until every silo sees the new one.
+            await cluster.WaitUntilEverySiloSeesGpuSilosAsync(2);
+            cluster.Faults.Release(held);
+            await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
+            var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.ToList();
+            Assert.Equal([1, 2], rounds.Select(r => r.Round));
+            return (cluster, run.Id, rounds);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The index in cluster.Silos of the silo that logged each judge shard's start (-1: none).</summary>
+    private static List<int> JudgeShardSilos(LocalTestCluster cluster, string run, int round) => Enumerable.Range(0, 2).Select(k =>
+        cluster.Silos.FindIndex(s => s.Output.Contains($"run {run} round {round} judge shard {k} started", StringComparison.Ordinal))).ToList();
+
+    /// <summary>
+    /// A run of the spec on a control silo and 2 GPU silos, held at a fault point: the index of the GPU silo that reached it
+    /// (the one the case kills) and of the other, once the run's replicas are placed one on each GPU silo.
+    /// </summary>
+    private async Task<(LocalTestCluster Cluster, Run Run, int Victim, int Survivor)> HeldOnAGpuSiloAsync(RunSpec spec, string held,
+        TimeSpan timeout)
+    {
+        var cluster = await TwoGpuSilosAsync();
+        try
+        {
+            cluster.Faults.Hold(held);
+            var run = await cluster.Client(0).StartRunAsync(new StartRunRequest { Spec = spec });
+            await cluster.Faults.WaitUntilReachedAsync(held, timeout);
+            int victim = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(held));
+            Assert.True(victim is 1 or 2, $"{held} was reached on a GPU silo");
+            await AssertPlacedOnBothGpuSilosAsync(cluster, run.Id);
+            return (cluster, run, victim, 3 - victim);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata (LocalTestCluster).</summary>
