@@ -43,7 +43,8 @@ public static class JudgePairwise
         {
             int prompt = Examples.PromptIds(tokenizer, item.Prompt).Length;
             if (prompt + most > context)
-                throw new InvalidDataException($"{path}:{line}: the prompt is {prompt} tokens; with sampling.max_new_tokens {most} it exceeds the model's context of {context}");
+                throw new InvalidDataException($"{path}:{line}: the prompt is {prompt} tokens; " +
+                    $"with sampling.max_new_tokens {most} it exceeds the model's context of {context}");
             foreach (var (name, text) in new[] { ("chosen", item.Chosen), ("rejected", item.Rejected) })
             {
                 int tokens = Examples.ResponseIds(tokenizer, text).Length;
