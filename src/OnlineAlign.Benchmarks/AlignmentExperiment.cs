@@ -92,7 +92,8 @@ public static class AlignmentExperiment
                 var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
                 report.WriteLine($"seed {seed} {method}: round 0 ({s.Model} model, pretraining {s.PretrainSteps} steps, " +
                                  $"SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations): validation accuracy {rows[0].Item1:P1}, " +
-                                 $"test accuracy {rows[0].Item2:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
+                                 $"test accuracy {rows[0].Item2:P1}, judge pairwise accuracy {Get(initial, "judge/pairwise_accuracy"):F3} " +
+                                 $"({watch.Elapsed.TotalSeconds:F0} s)");
                 if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
                 else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
                 else
@@ -106,6 +107,7 @@ public static class AlignmentExperiment
                         report.WriteLine($"  {method,-8} round {round}: validation accuracy {rows[^1].Item1:P1}, test accuracy {rows[^1].Item2:P1}, " +
                                          $"pairs {r.Metrics["pairs/kept"]}, C {r.Metrics["consistency/C"]:F3}, " +
                                          $"tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
+                                         $"judge pairwise accuracy {Get(r, "judge/pairwise_accuracy"):F3}, " +
                                          $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} " +
                                          $"({watch.Elapsed.TotalSeconds:F0} s)" +
                                          (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));

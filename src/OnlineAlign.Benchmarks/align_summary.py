@@ -8,7 +8,8 @@ hyperparameters are chosen on) and on the disjoint test stream (reported only). 
   2. paired differences between arms on test: each arm minus the baseline arm (default llm), by seed and round;
   3. the choice on validation: per arm the round with the best mean validation accuracy, and its test accuracy and paired
      change over round 0 there; the arm chosen on validation among the label-free ones, reported on test;
-  4. per round the Kendall tau of the arm's judge against the verifier, CREAM's consistency C and the pairs kept.
+  4. per round the Kendall tau of the arm's judge against the verifier, CREAM's consistency C and the pairs kept, and
+     (rounds 0 on, where the logs have it) the judge's accuracy on the checker-scored pairwise set (judge/pairwise_accuracy).
 With --test-seeds, seeds in that range are left out of every choice (steps 3) and the chosen arm and round are reported
 on them alone: confirmation on seeds not used for choosing. Runs that did not finish a round are left out of it.
 """
@@ -19,6 +20,7 @@ T975 = [float("nan"), 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2
 ROUND0 = re.compile(r"^seed (\d+) (\S+): round 0 .*validation accuracy ([\d.]+) ?%, test accuracy ([\d.]+) ?%")
 ROUND = re.compile(r"^\s+(\S+)\s+round (\d+): validation accuracy ([\d.]+) ?%, test accuracy ([\d.]+) ?%, pairs (\d+), C ([\d.NaN]+), "
                    r"tau\(judge, verifier\) (\S+?),? ")
+PAIRWISE = re.compile(r"judge pairwise accuracy ([\d.]+|NaN)")
 LABELLED = {"verifier"}          # arms that use labels: never chosen as the label-free recipe
 CONTROLS = {"random-llm", "rft-llm", "sft-extra", "best-of-8"}
 
@@ -38,7 +40,7 @@ def mean(values):
 
 
 def parse(folder):
-    """(task, arm) -> seed -> {round: (validation, test, pairs, tau, C)}, and the first command line."""
+    """(task, arm) -> seed -> {round: (validation, test, pairs, tau, C, pairwise accuracy)}, and the first command line."""
     runs, command = defaultdict(dict), None
     for path in sorted(glob.glob(os.path.join(folder, "*.log"))):
         task = os.path.basename(path).split("-")[0]
@@ -46,11 +48,13 @@ def parse(folder):
         for line in open(path, errors="replace"):
             if line.startswith("$ ") and command is None:
                 command = line.strip()
+            pairwise = float(p.group(1)) if (p := PAIRWISE.search(line)) else float("nan")  # logs before it: NaN
             if m := ROUND0.match(line):
                 seed, arm = int(m.group(1)), m.group(2)
-                rounds[0] = (float(m.group(3)), float(m.group(4)), float("nan"), float("nan"), float("nan"))
+                rounds[0] = (float(m.group(3)), float(m.group(4)), float("nan"), float("nan"), float("nan"), pairwise)
             elif (m := ROUND.match(line)) and seed is not None:
-                rounds[int(m.group(2))] = (float(m.group(3)), float(m.group(4)), float(m.group(5)), float(m.group(7)), float(m.group(6)))
+                rounds[int(m.group(2))] = (float(m.group(3)), float(m.group(4)), float(m.group(5)), float(m.group(7)), float(m.group(6)),
+                                           pairwise)
         if seed is not None:
             runs[(task, arm)][seed] = rounds
     return runs, command
@@ -129,6 +133,15 @@ def main(folder, baseline="llm", test_seeds=()):
                     v = [r[k][idx] for r in runs[(task, a)].values() if k in r and not math.isnan(r[k][idx])]
                     cells.append(fmt.format(sum(v) / len(v)) if v else "-")
                 print(f"| {a} | " + " | ".join(cells) + " |")
+        print("\nJudge accuracy on the checker-scored pairwise set, judge/pairwise_accuracy (reported only; ties and unscored "
+              "pairs count half; mean over seeds):\n")
+        print(f"| arm | " + " | ".join(f"round {r}" for r in range(last + 1)) + " |\n|---|" + "---|" * (last + 1))
+        for a in arms:
+            cells = []
+            for k in range(last + 1):
+                v = [r[k][5] for r in runs[(task, a)].values() if k in r and not math.isnan(r[k][5])]
+                cells.append(f"{sum(v) / len(v):.3f}" if v else "-")
+            print(f"| {a} | " + " | ".join(cells) + " |")
         print()
 
 

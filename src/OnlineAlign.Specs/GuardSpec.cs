@@ -22,8 +22,17 @@ public sealed record GuardSpec
     public double MinImplicitAgreement { get; init; } = -1;
     /// <summary>Prompts of the fixed probe set re-judged every round (their samples_per_prompt responses from the initial policy); 0: no judge drift.</summary>
     public int ProbePrompts { get; init; } = 4;
+    /// <summary>
+    /// Pairs of the RewardBench-style set judge/pairwise_accuracy is measured on (0: not measured). Reported only: no guard
+    /// threshold reads it, and nothing is chosen by it. A built-in task draws them from its validation stream; a JSONL set
+    /// (<see cref="PairwiseJsonl"/>) gives its first this many lines.
+    /// </summary>
+    public int PairwisePairs { get; init; } = 32;
+    /// <summary>A RewardBench-format file ({"prompt", "chosen", "rejected"} per line) under the silo's data roots; unset: a built-in task's own set.</summary>
+    public string? PairwiseJsonl { get; init; }
 
     public const int ProbePromptsLimit = 256;
+    public const int PairwisePairsLimit = 1024;
 
     public IReadOnlyList<string> Problems(SpecLimits limits)
     {
@@ -35,6 +44,8 @@ public sealed record GuardSpec
         p.Real("min_score_entropy", MinScoreEntropy, 0, true, 1);
         Tau(p, "min_implicit_agreement", MinImplicitAgreement);
         p.Range("probe_prompts", ProbePrompts, 0, ProbePromptsLimit);
+        p.Range("pairwise_pairs", PairwisePairs, 0, PairwisePairsLimit);
+        p.Length("pairwise_jsonl", PairwiseJsonl, limits.PathLength);
         return p.List;
     }
 

@@ -14,8 +14,9 @@ public sealed record JudgeOutcome(double[][] Scores, double[] Consistency, Dicti
 /// <param name="ParseFailures">the shard's unparsable LLM judgements (a count: shards' counts add up exactly)</param>
 /// <param name="DriftTau">health/judge_drift_tau, which depends on no prompt of the round: computed by shard 0 alongside its prompts
 /// (so the merge loads no judge), null in the other shards and in shards written before shard 0 carried it</param>
+/// <param name="Pairwise">judge/pairwise_accuracy and judge/pairwise_count, carried by shard 0 as DriftTau is (empty: no pairwise set)</param>
 public sealed record JudgeScores(List<int> Positions, double[][] Scores, double[][]? Previous, double[][]? Agreement, int ParseFailures,
-    double? DriftTau = null)
+    double? DriftTau = null, Dictionary<string, double>? Pairwise = null)
 {
     /// <summary>The shards in prompt order; a prompt missing or in two shards is refused.</summary>
     public static JudgeScores Merge(IReadOnlyList<JudgeScores> shards, int prompts)
@@ -30,7 +31,8 @@ public sealed record JudgeScores(List<int> Positions, double[][] Scores, double[
         var drift = shards.Where(s => s.DriftTau is not null).ToList();
         if (drift.Count > 1) throw new InvalidDataException($"{drift.Count} judge shards carry the judge-drift probe: one should");
         return new JudgeScores(Enumerable.Range(0, prompts).ToList(), Merged(s => s.Scores, "scores")!, Merged(s => s.Previous, "previous scores"),
-            Merged(s => s.Agreement, "agreement scores"), shards.Sum(s => s.ParseFailures), drift.FirstOrDefault()?.DriftTau);
+            Merged(s => s.Agreement, "agreement scores"), shards.Sum(s => s.ParseFailures), drift.FirstOrDefault()?.DriftTau,
+            drift.FirstOrDefault()?.Pairwise);
     }
 }
 

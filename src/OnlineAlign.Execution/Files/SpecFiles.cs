@@ -14,7 +14,7 @@ public static class SpecFiles
     /// <summary>The spec's file fields that are set.</summary>
     public static IEnumerable<(string Field, string Path)> Named(RunSpec s) =>
         new[] { ("model.hf_folder", s.Model.HfFolder), ("model.base_folder", s.Model.BaseFolder), ("prompts.jsonl_path", s.Prompts.JsonlPath),
-                ("judge.reward_model_folder", s.Judge.RewardModelFolder),
+                ("judge.reward_model_folder", s.Judge.RewardModelFolder), ("guard.pairwise_jsonl", s.Guard.PairwiseJsonl),
                 ("model.lora.adapter_folder", s.Model.Lora?.AdapterFolder),
                 ("judge.api_key_file", s.Judge.Kind == "remote" ? s.Judge.ApiKeyFile : null) }
             .Where(f => !string.IsNullOrEmpty(f.Item2)).Select(f => (f.Item1, f.Item2!));
@@ -28,7 +28,7 @@ public static class SpecFiles
             try
             {
                 string real = roots.Resolve(field, path);
-                if (field == "prompts.jsonl_path") CheckFile(field, path, real, limits.PromptFileBytes);
+                if (field is "prompts.jsonl_path" or "guard.pairwise_jsonl") CheckFile(field, path, real, limits.PromptFileBytes);
                 else if (field == "judge.api_key_file") CheckFile(field, path, real, RemoteJudgeKey.MaxFileBytes, "RemoteJudgeKey.MaxFileBytes");
                 else CheckFolder(field, path, roots, limits);
             }
@@ -101,11 +101,12 @@ public static class SpecFiles
 
     /// <summary>
     /// A text file's lines, refusing a line longer than <paramref name="maxCharacters"/> before it is held in
-    /// memory whole (File.ReadLines would read a 1 GB line into one string).
+    /// memory whole (File.ReadLines would read a 1 GB line into one string). Opened as a model file is
+    /// (<see cref="ModelFile.OpenRead"/>): inside a worker's phase, the file actually opened must lie under the data roots.
     /// </summary>
     public static IEnumerable<string> ReadLines(string path, int maxCharacters)
     {
-        using var reader = new StreamReader(path);
+        using var reader = new StreamReader(ModelFile.OpenRead(path));
         var line = new System.Text.StringBuilder();
         var buffer = new char[1 << 16];
         int lineNumber = 1, read;

@@ -149,12 +149,14 @@ public static class RoundJob
             // Shard 0 ran the drift probe beside its prompts: the merge loads no model and judges nothing.
             var summary = RoundPhases.Summarize(groups, merged, c.Settings, task, tokenizer.Chat.EndOfResponse);
             summary.Metrics[HealthSignals.JudgeDriftTau] = drift;
+            foreach (var (name, value) in merged.Pairwise ?? []) summary.Metrics[name] = value;
             return summary;
         }
         using var judges = new RoundJudges(c, tokenizer, task);
         var scored = merged ?? RoundPhases.ScoreShard(groups, Enumerable.Range(0, groups.Count).ToList(), judges.Current, judges.Previous, c.Cancellation);
         var outcome = RoundPhases.Summarize(groups, scored, c.Settings, task, tokenizer.Chat.EndOfResponse);
         outcome.Metrics[HealthSignals.JudgeDriftTau] = JudgeProbe.DriftTau(c, tokenizer, judges.Initial, judges.At, judges.Round0);
+        foreach (var (name, value) in JudgePairwise.Metrics(c, tokenizer, judges.Current)) outcome.Metrics[name] = value;
         return outcome;
     }
 
@@ -172,7 +174,11 @@ public static class RoundJob
         var scores = RoundPhases.ScoreShard(groups, positions, judges.Current, judges.Previous, c.Cancellation);
         // The drift probe (the same numbers on any replica: its own seeds, no prompt of this round) runs beside shard 0's prompts,
         // the smallest shard (ShardPlan gives later shards the extra units), instead of after every shard on the merge's replica.
-        return shard == 0 ? scores with { DriftTau = JudgeProbe.DriftTau(c, tokenizer, judges.Initial, judges.At, judges.Round0) } : scores;
+        return shard == 0 ? scores with
+        {
+            DriftTau = JudgeProbe.DriftTau(c, tokenizer, judges.Initial, judges.At, judges.Round0),
+            Pairwise = JudgePairwise.Metrics(c, tokenizer, judges.Current),
+        } : scores;
     }
 
     /// <summary>The round's response groups, each with its prompt's index in the run's order (what judge seeds come from).</summary>
@@ -270,7 +276,22 @@ public static class RoundJob
     {
         var evalPrompts = RunSpecMapping.EvalPrompts(c.Spec);
         var all = shards is null ? EvaluateAt(c, evalPrompts, Enumerable.Range(0, evalPrompts.Count).ToList()) : EvalShard.Merge(shards, evalPrompts.Count);
-        return RoundPhases.SummarizeEvaluation(all, RunSpecMapping.Task(c.Spec) is not null, c.Spec.Prompts.EvalStream);
+        var metrics = RoundPhases.SummarizeEvaluation(all, RunSpecMapping.Task(c.Spec) is not null, c.Spec.Prompts.EvalStream);
+        if (c.Request.Round == 0) foreach (var (name, value) in Round0Pairwise(c)) metrics[name] = value;
+        return metrics;
+    }
+
+    /// <summary>
+    /// Round 0's judge/pairwise_accuracy: the round-0 judge's (the initial policy judging, as round 1's judge does), so the
+    /// metric has a value before any round; every later round measures its own judge in its judge phase. A remote judge
+    /// is asked only by the judge phase's worker: not measured.
+    /// </summary>
+    private static Dictionary<string, double> Round0Pairwise(Context c)
+    {
+        if (c.Spec.Guard.PairwisePairs <= 0 || c.Spec.Judge.Kind == "remote") return [];
+        var tokenizer = c.Tokenizer;
+        using var judges = new RoundJudges(c, tokenizer, RunSpecMapping.Task(c.Spec));
+        return JudgePairwise.Metrics(c, tokenizer, judges.Round0());
     }
 
     /// <summary>One evaluation shard: shard <paramref name="shard"/> of <paramref name="shards"/> of the evaluation prompts,

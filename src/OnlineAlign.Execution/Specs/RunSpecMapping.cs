@@ -134,6 +134,7 @@ public static class RunSpecMapping
             && File.Exists(Path.Combine(s.Judge.RewardModelFolder, RewardModel.HeadFile)))
             problems.AddRange(ModelFolderChecks.RewardModelProblems(s.Judge.RewardModelFolder, tokenizer, s.Model.HfFolder));
         var prompts = PromptProblems(s, problems);
+        if (tokenizer is not null && config is not null) PairwiseProblems(s, tokenizer, config.MaxPositions, problems);
         if (tokenizer is not null && config is not null && prompts is not null)
         {
             var lengths = prompts.Select(p => (p.Line, Tokens: Alignment.Training.Examples.PromptIds(tokenizer, p.Prompt).Length)).ToList();
@@ -337,6 +338,15 @@ public static class RunSpecMapping
         if (!File.Exists(s.Prompts.JsonlPath)) { problems.Add($"prompts.jsonl_path '{s.Prompts.JsonlPath}' does not exist"); return null; }
         try { return TrainingPrompts(s).Prompts; }
         catch (InvalidDataException e) { problems.Add("prompts.jsonl_path: " + e.Message); return null; }
+    }
+
+    /// <summary>guard.pairwise_jsonl read as the judge phase reads it: a bad line named with the file and its line.</summary>
+    private static void PairwiseProblems(RunSpec s, ITextTokenizer tokenizer, int context, List<string> problems)
+    {
+        if (string.IsNullOrEmpty(s.Guard.PairwiseJsonl) || s.Guard.PairwisePairs <= 0) return;
+        if (!File.Exists(s.Guard.PairwiseJsonl)) { problems.Add($"guard.pairwise_jsonl '{s.Guard.PairwiseJsonl}' does not exist"); return; }
+        try { Phases.JudgePairwise.FromFile(s, tokenizer, context); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException) { problems.Add("guard.pairwise_jsonl: " + e.Message); }
     }
 
     /// <summary>Prompts that leave no room for max_new_tokens in the model's context, by line (the first few).</summary>

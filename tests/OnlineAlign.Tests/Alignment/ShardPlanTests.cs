@@ -65,6 +65,9 @@ public class ShardPlanTests
         Assert.Equal(0.25, JudgeScores.Merge([s1, s0 with { DriftTau = 0.25 }], 2).DriftTau!.Value);
         Assert.True(double.IsNaN(JudgeScores.Merge([s0 with { DriftTau = double.NaN }, s1], 2).DriftTau!.Value));
         Assert.Null(JudgeScores.Merge([s0, s1], 2).DriftTau);
+        // judge/pairwise_* ride with the drift probe, on shard 0.
+        Assert.Equal(0.75, JudgeScores.Merge([s1, s0 with { DriftTau = 0.25, Pairwise = new() { ["judge/pairwise_accuracy"] = 0.75 } }], 2)
+            .Pairwise!["judge/pairwise_accuracy"]);
         Assert.Contains("carry the judge-drift probe", Assert.Throws<InvalidDataException>(() =>
             JudgeScores.Merge([s0 with { DriftTau = 0.25 }, s1 with { DriftTau = 0.25 }], 2)).Message);
     }

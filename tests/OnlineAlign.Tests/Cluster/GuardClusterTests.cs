@@ -47,6 +47,12 @@ public class GuardClusterTests
         double drift = listed.Rounds[0].Metrics["health/judge_drift_tau"];
         Assert.True(drift == 1 || double.IsNaN(drift), $"health/judge_drift_tau {drift} in round 1");
         Assert.Equal(0, listed.Initial.Metrics["health/kl_initial"]);
+        // The verifier is the checker that labelled the pairwise set: a perfect judge of it, in round 0 and in round 1.
+        foreach (var metrics in new[] { listed.Initial.Metrics, listed.Rounds[0].Metrics })
+        {
+            Assert.Equal(1, metrics["judge/pairwise_accuracy"]);
+            Assert.Equal(32, metrics["judge/pairwise_count"]);
+        }
 
         // WatchRun's last event of a stopped run carries the same verdict.
         using var watch = client.WatchRun(new WatchRunRequest { RunId = run.Id, FromRound = 1 });

@@ -150,6 +150,23 @@ public class ApiErrorTests
                      "retention.best_metric is 100000 characters long" })
             Assert.Contains(expected, keptError.Status.Detail);
 
+        // The guard's pairwise set: its size at both ends, and a bad line of its file named with the file and the line.
+        var pairwise = LocalTestCluster.SmallSpec();
+        pairwise.Guard = new GuardSpec { PairwisePairs = -1, PairwiseJsonl = new string('p', 5000) };
+        var pairwiseError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = pairwise }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, pairwiseError.StatusCode);
+        foreach (var expected in new[] { "guard.pairwise_pairs must be between 0 and 1024, got -1", "guard.pairwise_jsonl is 5000 characters long; the limit is 4096" })
+            Assert.Contains(expected, pairwiseError.Status.Detail);
+        string pairsFile = Path.Combine(RepositoryPaths.NewTempFolder("pairwise"), "pairs.jsonl");
+        File.WriteAllLines(pairsFile, ["{\"prompt\": \"sort 31=\", \"chosen\": \"13\", \"rejected\": \"31\"}", "{\"prompt\": \"sort 21=\", \"chosen\": 12}"]);
+        pairwise.Guard = new GuardSpec { PairwisePairs = 1025, PairwiseJsonl = pairsFile };
+        pairwiseError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = pairwise }).ResponseAsync);
+        Assert.Contains("guard.pairwise_pairs must be between 0 and 1024, got 1025", pairwiseError.Status.Detail);
+        pairwise.Guard = new GuardSpec { PairwiseJsonl = pairsFile };
+        pairwiseError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = pairwise }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, pairwiseError.StatusCode);
+        Assert.Contains($"guard.pairwise_jsonl: {pairsFile}:2: field 'chosen' must be a string", pairwiseError.Status.Detail);
+
         // The memory plan, checked by the silo that would run the spec against its device's memory: a spec that cannot
         // fit is refused before anything loads, naming the plan's parts, its peak and the budget, and what to change.
         var small = SpecConversion.FromProto(LocalTestCluster.SmallSpec());

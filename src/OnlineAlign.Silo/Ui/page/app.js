@@ -9,8 +9,9 @@ const CHARTS = [
   { title: 'Accuracy', metrics: ['eval/accuracy', 'rewards/accuracies'] },
   { title: 'Rewards and margins', metrics: ['rewards/margins', 'rewards/chosen', 'rewards/rejected'] },
   { title: 'KL to the initial policy', metrics: ['kl/initial'] },
-  { title: 'Judge health', metrics: ['judge/unscored_rate', 'judge/tau_vs_verifier', 'health/implicit_agreement', 'health/judge_drift_tau',
-    'health/score_entropy', 'consistency/C'], prefixes: ['judge/', 'health/'], exclude: ['judge/score_mean', 'health/kl_initial', 'health/length_drift'] },
+  { title: 'Judge health', metrics: ['judge/unscored_rate', 'judge/tau_vs_verifier', 'judge/pairwise_accuracy', 'health/implicit_agreement',
+    'health/judge_drift_tau', 'health/score_entropy', 'consistency/C'], prefixes: ['judge/', 'health/'],
+    exclude: ['judge/score_mean', 'judge/pairwise_count', 'health/kl_initial', 'health/length_drift'] },
 ];
 const COLOURS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563', '#ca8a04'];
 const $ = (id) => document.getElementById(id);
