@@ -101,11 +101,12 @@ public static class SpecFiles
 
     /// <summary>
     /// A text file's lines, refusing a line longer than <paramref name="maxCharacters"/> before it is held in
-    /// memory whole (File.ReadLines would read a 1 GB line into one string).
+    /// memory whole (File.ReadLines would read a 1 GB line into one string). Opened as a model file is (<see cref="ModelFile.OpenRead"/>):
+    /// a regular file only, and under the reader's confinement, if any.
     /// </summary>
     public static IEnumerable<string> ReadLines(string path, int maxCharacters)
     {
-        using var reader = new StreamReader(path);
+        using var reader = new StreamReader(ModelFile.OpenRead(path));
         var line = new System.Text.StringBuilder();
         var buffer = new char[1 << 16];
         int lineNumber = 1, read;

@@ -1,4 +1,3 @@
-using OnlineAlign.Execution.Files;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Execution.Specs;
@@ -16,7 +15,7 @@ public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckG
     public Task<List<string>> Problems(RunSpec spec)
     {
         // The files are read (configs, tokenizers, weight headers) only where their paths were confined, checked on each open handle.
-        using (Modeling.Checkpoints.ModelFile.ConfineTo(settings.ReadRoots))
+        using (settings.ConfineReads())
             return Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
     }
 
@@ -24,10 +23,7 @@ public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckG
     {
         // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
         if (Plans.TryGetValue(spec, out var known)) return Task.FromResult(known);
-        string plan = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? ""
-            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes) is not { } onDevice ? ""
-            : onDevice.Describe(device.Name, device.Bytes)
-              + (RunSpecMapping.HostPlan(spec, device.Cpu) is { } host ? "; " + host.Describe("the host", device.HostBytes) : "");
+        string plan = SpecPlans.Describe(spec, settings);
         if (Plans.Count >= MaxPlans) Plans.Clear();
         Plans[spec] = plan;
         return Task.FromResult(plan);
@@ -36,8 +32,7 @@ public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckG
     public Task<long> PlanPeak(RunSpec spec)
     {
         if (Peaks.TryGetValue(spec, out long known)) return Task.FromResult(known);
-        long peak = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? 0
-            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)?.Peak ?? 0;
+        long peak = SpecPlans.Peak(spec, settings);
         if (Peaks.Count >= MaxPlans) Peaks.Clear();
         Peaks[spec] = peak;
         return Task.FromResult(peak);
