@@ -33,6 +33,18 @@ public sealed class LocalTestCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// One silo (role "all") that needs <paramref name="apiKey"/>; <paramref name="offLoopback"/>: its API and observability ports
+    /// listen on every address (so the key is required even from loopback clients: the exposed case), with more settings after.
+    /// </summary>
+    public static Task<LocalTestCluster> StartKeyedAsync(string apiKey, bool offLoopback, params (string Name, string Value)[] settings)
+    {
+        var environment = new Dictionary<string, string> { ["ONLINEALIGN_API_KEY"] = apiKey };
+        if (offLoopback) environment["Api__ListenAddress"] = environment["Observability__ListenAddress"] = "0.0.0.0";
+        foreach (var (name, value) in settings) environment[name] = value;
+        return StartAsync(("all", environment));
+    }
+
     /// <summary>Waits until the silo's onlinealign_cluster_gpu_silos gauge reads the count (the timeout bounds a test gone wrong).</summary>
     public static async Task WaitUntilSiloSeesGpuSilosAsync(SiloProcess silo, int count)
     {
