@@ -8,7 +8,7 @@ namespace OnlineAlign.Contracts;
 /// How Orleans carries a run spec's sections. They live in OnlineAlign.Specs, which the core (Alignment) uses and which
 /// has no Orleans dependency; Orleans' code generator cannot set their init-only properties from another assembly, so
 /// each travels as its JSON (by field name: a field added to a section needs nothing here; a new section needs one
-/// converter below). NaN and infinities pass through: a spec is checked after it arrives, and a bad value must be named.
+/// line below). NaN and infinities pass through: a spec is checked after it arrives, and a bad value must be named.
 /// </summary>
 [GenerateSerializer, Immutable]
 public readonly record struct SpecSectionJson([property: Id(0)] string Json)
@@ -20,74 +20,25 @@ public readonly record struct SpecSectionJson([property: Id(0)] string Json)
     public T To<T>() => JsonSerializer.Deserialize<T>(Json, Options) ?? throw new InvalidDataException($"{typeof(T).Name}: null");
 }
 
-[RegisterConverter]
-public sealed class SamplingSpecConverter : IConverter<SamplingSpec, SpecSectionJson>
+/// <summary>
+/// A section to and from its JSON. One converter type per section all the same: Orleans registers a converter by its
+/// closed IConverter interface, so each section names its own (an open generic converter is not found for a non-generic type).
+/// </summary>
+public abstract class SpecSectionConverter<T> : IConverter<T, SpecSectionJson> where T : class
 {
-    public SamplingSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<SamplingSpec>();
-    public SpecSectionJson ConvertToSurrogate(in SamplingSpec value) => SpecSectionJson.From(value);
+    public T ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<T>();
+    public SpecSectionJson ConvertToSurrogate(in T value) => SpecSectionJson.From(value);
 }
 
-[RegisterConverter]
-public sealed class JudgeSpecConverter : IConverter<JudgeSpec, SpecSectionJson>
-{
-    public JudgeSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<JudgeSpec>();
-    public SpecSectionJson ConvertToSurrogate(in JudgeSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class LossSpecConverter : IConverter<LossSpec, SpecSectionJson>
-{
-    public LossSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<LossSpec>();
-    public SpecSectionJson ConvertToSurrogate(in LossSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class OptimizerSpecConverter : IConverter<OptimizerSpec, SpecSectionJson>
-{
-    public OptimizerSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<OptimizerSpec>();
-    public SpecSectionJson ConvertToSurrogate(in OptimizerSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class BudgetSpecConverter : IConverter<BudgetSpec, SpecSectionJson>
-{
-    public BudgetSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<BudgetSpec>();
-    public SpecSectionJson ConvertToSurrogate(in BudgetSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class RetentionSpecConverter : IConverter<RetentionSpec, SpecSectionJson>
-{
-    public RetentionSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<RetentionSpec>();
-    public SpecSectionJson ConvertToSurrogate(in RetentionSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class GuardSpecConverter : IConverter<GuardSpec, SpecSectionJson>
-{
-    public GuardSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<GuardSpec>();
-    public SpecSectionJson ConvertToSurrogate(in GuardSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class ModelSpecConverter : IConverter<ModelSpec, SpecSectionJson>
-{
-    public ModelSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<ModelSpec>();
-    public SpecSectionJson ConvertToSurrogate(in ModelSpec value) => SpecSectionJson.From(value);
-}
-
-[RegisterConverter]
-public sealed class PromptSpecConverter : IConverter<PromptSpec, SpecSectionJson>
-{
-    public PromptSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<PromptSpec>();
-    public SpecSectionJson ConvertToSurrogate(in PromptSpec value) => SpecSectionJson.From(value);
-}
-
+[RegisterConverter] public sealed class SamplingSpecConverter : SpecSectionConverter<SamplingSpec>;
+[RegisterConverter] public sealed class JudgeSpecConverter : SpecSectionConverter<JudgeSpec>;
+[RegisterConverter] public sealed class LossSpecConverter : SpecSectionConverter<LossSpec>;
+[RegisterConverter] public sealed class OptimizerSpecConverter : SpecSectionConverter<OptimizerSpec>;
+[RegisterConverter] public sealed class BudgetSpecConverter : SpecSectionConverter<BudgetSpec>;
+[RegisterConverter] public sealed class RetentionSpecConverter : SpecSectionConverter<RetentionSpec>;
+[RegisterConverter] public sealed class GuardSpecConverter : SpecSectionConverter<GuardSpec>;
+[RegisterConverter] public sealed class ModelSpecConverter : SpecSectionConverter<ModelSpec>;
+[RegisterConverter] public sealed class PromptSpecConverter : SpecSectionConverter<PromptSpec>;
 // The LoRA section travels inside the model section's JSON; its converter also makes it a known type, which the JSON
 // grain storage's type allow-list requires to read a persisted run state back (a silo restarted mid-run reads it).
-[RegisterConverter]
-public sealed class LoraSpecConverter : IConverter<LoraSpec, SpecSectionJson>
-{
-    public LoraSpec ConvertFromSurrogate(in SpecSectionJson surrogate) => surrogate.To<LoraSpec>();
-    public SpecSectionJson ConvertToSurrogate(in LoraSpec value) => SpecSectionJson.From(value);
-}
+[RegisterConverter] public sealed class LoraSpecConverter : SpecSectionConverter<LoraSpec>;

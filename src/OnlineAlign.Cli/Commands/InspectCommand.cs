@@ -31,7 +31,8 @@ public static class InspectCommand
         command.SetAction(parse =>
         {
             int[] prompt = ParseIds(parse.GetValue(ids)!, "--ids");
-            using var lm = HfCheckpoint.Load(parse.GetValue(model)!, DeviceSetting.Resolve(parse.GetValue(device)), ScalarType.Float32);
+            string folder = parse.GetValue(model)!;
+            using var lm = CommandFiles.Load(() => HfCheckpoint.Load(folder, DeviceSetting.Resolve(parse.GetValue(device)), ScalarType.Float32), folder);
             var output = new JsonObject
             {
                 ["model"] = Path.GetFullPath(parse.GetValue(model)!),

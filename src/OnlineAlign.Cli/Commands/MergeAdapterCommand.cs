@@ -27,11 +27,13 @@ public static class MergeAdapterCommand
             if (Directory.Exists(target) || File.Exists(target))
                 throw new ArgumentException($"--out '{target}' already exists; name a new folder (nothing is overwritten)");
             string source = parse.GetValue(baseFolder)!;
-            using var model = PeftAdapter.Load(HfCheckpoint.Load(source, TorchSharp.torch.CPU), parse.GetValue(adapter)!);
+            string adapterFolder = parse.GetValue(adapter)!;
+            using var confined = CommandFiles.Confine(source, adapterFolder);
+            using var model = PeftAdapter.Load(HfCheckpoint.Load(source, TorchSharp.torch.CPU), adapterFolder);
             // Written beside the target and renamed, so an interrupted merge never leaves a folder that looks complete.
             string staging = target + ".partial-" + Guid.NewGuid().ToString("N")[..8];
             var tokenizerFiles = TokenizerFiles
-                .Select(name => Path.Combine(source, name)).Where(File.Exists).Select(path => (Path.GetFileName(path), File.ReadAllText(path)));
+                .Select(name => Path.Combine(source, name)).Where(File.Exists).Select(path => (Path.GetFileName(path), ModelFile.ReadAllText(path))).ToList();
             HfCheckpoint.Save(model, staging, tokenizerFiles);
             Directory.Move(staging, target);
             Console.WriteLine($"merged {model.Adapted().Count()} adapted layers (r {model.Lora!.Rank}, scaling {model.Lora.Scaling:G4}) into " +

@@ -53,7 +53,9 @@ public static class ServeCommand
                     local = await PolicyDownload.WriteAsync(ApiConnection.Client(parse), runId, n, download, ct);
                     id ??= n >= 0 ? $"{runId}-round-{n}" : runId;
                 }
-                using var model = ServedModel.Load(local!, DeviceSetting.Resolve(parse.GetValue(device)), id, parse.GetValue(baseFolder));
+                string? folderOfBase = parse.GetValue(baseFolder);
+                using var model = CommandFiles.Load(() => ServedModel.Load(local!, DeviceSetting.Resolve(parse.GetValue(device)), id, folderOfBase),
+                    local, folderOfBase);
                 await using var host = await ServeHost.StartAsync(model, options, ct);
                 Console.WriteLine($"Serving '{model.Id}' ({model.Model.Config.ModelType}, context {model.Context}, chat format {model.Tokenizer.Chat.Name}) " +
                                   $"at {host.Url}{(options.ApiKey is null ? "" : " (API key required)")}; Ctrl-C stops");

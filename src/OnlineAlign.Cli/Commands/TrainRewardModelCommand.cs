@@ -35,9 +35,10 @@ public static class TrainRewardModelCommand
             var pairs = PreferenceJsonl.Parse(File.ReadLines(file), file);
             string source = parse.GetValue(model)!;
             var dev = DeviceSetting.Resolve(parse.GetValue(device));
-            ITextTokenizer tokenizer = Directory.Exists(source) ? TokenizerLoader.Load(source) : new ByteTokenizer();
-            var backbone = Directory.Exists(source) ? HfCheckpoint.Load(source, dev)
-                : BuiltinModels.Create(BuiltinModels.ByName(source), parse.GetValue(seed)).Place(dev);
+            bool folder = Directory.Exists(source);
+            using var confined = folder ? CommandFiles.Confine(source) : null;
+            ITextTokenizer tokenizer = folder ? TokenizerLoader.Load(source) : new ByteTokenizer();
+            var backbone = folder ? HfCheckpoint.Load(source, dev) : BuiltinModels.Create(BuiltinModels.ByName(source), parse.GetValue(seed)).Place(dev);
             using var rm = new RewardModel(backbone);
             var result = RewardModelTrainer.Train(rm, tokenizer, pairs, parse.GetValue(heldOut),
                 new OptimizerSettings { LearningRate = parse.GetValue(lr), WeightDecay = 0 }, parse.GetValue(steps), parse.GetValue(batch),

@@ -101,8 +101,8 @@ public static class SpecFiles
 
     /// <summary>
     /// A text file's lines, refusing a line longer than <paramref name="maxCharacters"/> before it is held in
-    /// memory whole (File.ReadLines would read a 1 GB line into one string). Opened as a model file is
-    /// (<see cref="ModelFile.OpenRead"/>): inside a worker's phase, the file actually opened must lie under the data roots.
+    /// memory whole (File.ReadLines would read a 1 GB line into one string). Opened as a model file is (<see cref="ModelFile.OpenRead"/>):
+    /// a regular file only, and under the reader's confinement, if any.
     /// </summary>
     public static IEnumerable<string> ReadLines(string path, int maxCharacters)
     {

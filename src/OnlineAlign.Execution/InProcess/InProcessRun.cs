@@ -3,6 +3,8 @@ using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Modeling;
+using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Execution.Files;
 using OnlineAlign.Execution.Phases;
 using OnlineAlign.Execution.Specs;
 using static TorchSharp.torch;
@@ -40,19 +42,33 @@ public sealed class InProcessRun : IDisposable
     /// <param name="pretrainedCache">where a built-in run's M0 is kept (experiments share one across their arms); null: the run's own folder</param>
     public InProcessRun(RunSpec spec, string folder, Device? device = null, string? pretrainedCache = null)
     {
-        var problems = RunSpecMapping.Problems(spec);
-        if (problems.Count > 0) throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
+        Directory.CreateDirectory(folder);
+        _models = new ModelCache(pretrainedCache ?? Path.Combine(folder, "m0"));
+        // There are no data roots here: what the spec names is pinned as it resolves now, checked and then read only there.
+        _readRoots = ModelFile.Pin([.. SpecFiles.Named(spec).Select(f => f.Path), folder, _models.PretrainedCache]);
+        List<string> problems;
+        using (Confined()) problems = RunSpecMapping.Problems(spec);
+        if (problems.Count > 0)
+        {
+            _models.Dispose();
+            throw new ArgumentException("invalid run spec: " + string.Join("; ", problems));
+        }
         Spec = spec;
         _folder = folder;
         _device = device ?? DeviceSetting.Resolve(spec.Device);
-        Directory.CreateDirectory(folder);
-        _models = new ModelCache(pretrainedCache ?? Path.Combine(folder, "m0"));
     }
+
+    private readonly IReadOnlyList<string> _readRoots;
+
+    /// <summary>Until disposed, every model file this thread opens must be one the run pinned (<see cref="ModelFile.ConfineTo"/>).</summary>
+    private IDisposable Confined() =>
+        ModelFile.ConfineTo(_readRoots, "the files its spec named (as resolved when the run was created) and the run's own folders");
 
     /// <summary>Prepares the initial policy (a built-in task's warm start) and evaluates it as round 0.</summary>
     public RoundReport Prepare(CancellationToken cancellationToken = default)
     {
         if (_policies.Count > 0) throw new InvalidOperationException("the run is prepared already");
+        using var confined = Confined();
         var clock = Stopwatch.StartNew();
         string initial = Path.Combine(_folder, "round-0000");
         RoundJob.Prepare(Spec, _device, initial, _models.PretrainedCache, cancellationToken);
@@ -70,6 +86,7 @@ public sealed class InProcessRun : IDisposable
     public RoundReport RunRound(CancellationToken cancellationToken = default)
     {
         if (_policies.Count == 0) Prepare(cancellationToken);
+        using var confined = Confined();
         int round = _policies.Count;
         var request = Request(round);
         var context = Context(request, cancellationToken);

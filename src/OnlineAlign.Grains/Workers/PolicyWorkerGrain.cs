@@ -324,7 +324,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         var clock = Stopwatch.StartNew();
         // Every model file the job opens must be under this silo's data roots or its own cache, checked on the open handle
         // (a spec's folder was checked by path before the job; a link swapped since then is refused here).
-        try { return await Thread.Run(() => { using (ModelFile.ConfineTo(settings.ReadRoots)) return job(); }); }
+        try { return await Thread.Run(() => { using (settings.ConfineReads()) return job(); }); }
         finally { _computeSeconds += clock.Elapsed.TotalSeconds; }
     }, _phaseCancellation);
 

@@ -1,4 +1,3 @@
-using OnlineAlign.Execution.Files;
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
 using OnlineAlign.Execution.Specs;
@@ -16,31 +15,22 @@ public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckG
     public Task<List<string>> Problems(RunSpec spec)
     {
         // The files are read (configs, tokenizers, weight headers) only where their paths were confined, checked on each open handle.
-        using (Modeling.Checkpoints.ModelFile.ConfineTo(settings.ReadRoots))
+        using (settings.ConfineReads())
             return Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
     }
 
-    public Task<string> Plan(RunSpec spec)
-    {
-        // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
-        if (Plans.TryGetValue(spec, out var known)) return Task.FromResult(known);
-        string plan = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? ""
-            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes) is not { } onDevice ? ""
-            : onDevice.Describe(device.Name, device.Bytes)
-              + (RunSpecMapping.HostPlan(spec, device.Cpu) is { } host ? "; " + host.Describe("the host", device.HostBytes) : "");
-        if (Plans.Count >= MaxPlans) Plans.Clear();
-        Plans[spec] = plan;
-        return Task.FromResult(plan);
-    }
+    // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
+    public Task<string> Plan(RunSpec spec) => Task.FromResult(Once(Plans, spec, () => SpecPlans.Describe(spec, settings)));
 
-    public Task<long> PlanPeak(RunSpec spec)
+    public Task<long> PlanPeak(RunSpec spec) => Task.FromResult(Once(Peaks, spec, () => SpecPlans.Peak(spec, settings)));
+
+    private static T Once<T>(System.Collections.Concurrent.ConcurrentDictionary<RunSpec, T> made, RunSpec spec, Func<T> make)
     {
-        if (Peaks.TryGetValue(spec, out long known)) return Task.FromResult(known);
-        long peak = settings.Budget(spec) is not { } device || SpecFiles.Problems(spec, settings.DataRoots, settings.Limits).Count > 0 ? 0
-            : RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)?.Peak ?? 0;
-        if (Peaks.Count >= MaxPlans) Peaks.Clear();
-        Peaks[spec] = peak;
-        return Task.FromResult(peak);
+        if (made.TryGetValue(spec, out var known)) return known;
+        T value = make();
+        if (made.Count >= MaxPlans) made.Clear();
+        made[spec] = value;
+        return value;
     }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<RunSpec, string> Plans = new();

@@ -28,6 +28,9 @@ public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots
         [.. DataRoots.Roots, DataRoots.RealPath(Path.GetFullPath(CacheFolder)), DataRoots.RealPath(Path.GetFullPath(PretrainedCache))];
     private IReadOnlyList<string>? _readRoots;
 
+    /// <summary>Until disposed, model files this thread opens must lie under <see cref="ReadRoots"/>, checked on each open handle.</summary>
+    public IDisposable ConfineReads() => Modeling.Checkpoints.ModelFile.ConfineTo(ReadRoots);
+
     /// <summary>Silo:CheckpointCacheGigabytes' default, 50 GiB.</summary>
     public const long DefaultCheckpointCacheBytes = 50L << 30;
 

@@ -31,7 +31,7 @@ public static class ModelFile
         {
             if (Directory.Exists(real)) throw NotRegular(path);
             if (!File.Exists(real)) throw new FileNotFoundException($"{path} does not exist", path);
-            if (_confinedTo is { } confined && !IsUnder(real, confined)) throw OutsideRoots(path, confined);
+            if (_confinedTo is { } confined && !IsUnder(real, confined.Roots)) throw OutsideRoots(path, confined);
             return new FileStream(real, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         }
         int fd = Open(real, flags);
@@ -55,7 +55,7 @@ public static class ModelFile
             if (opened is not null && opened != real)
                 throw new InvalidDataException($"{path}: changed while it was opened (resolved to '{real}', opened '{opened}')");
             // The confinement is checked on the file the handle holds: a link swapped after the spec check cannot lead out.
-            if (_confinedTo is { } roots && !IsUnder(opened ?? real, roots)) throw OutsideRoots(path, roots);
+            if (_confinedTo is { } roots && !IsUnder(opened ?? real, roots.Roots)) throw OutsideRoots(path, roots);
             return new FileStream(handle, FileAccess.Read, 1 << 16);
         }
         catch
@@ -65,23 +65,47 @@ public static class ModelFile
         }
     }
 
-    [ThreadStatic] private static IReadOnlyList<string>? _confinedTo;
+    [ThreadStatic] private static Confinement? _confinedTo;
+
+    private sealed record Confinement(string[] Roots, string Scope);
+
+    /// <summary>What a worker silo confines its reads to: its data roots and its own cache folders.</summary>
+    public const string SiloScope = "this silo's data roots";
 
     /// <summary>
     /// Until disposed, every file this thread opens through <see cref="OpenRead"/> must lie under one of <paramref name="roots"/>
-    /// (real paths), checked on the open handle itself. A worker silo sets it around each phase's model-thread job (its data
-    /// roots and its own cache folder): the spec check (SpecFiles) resolves a path once, the load resolves it again, and a
-    /// link swapped in between would otherwise be followed out of the roots. A thread scope, not a parameter, because every
-    /// loader (config, tokenizer, index, weights, adapters) reads through here synchronously on the one thread that loads.
+    /// (real paths), checked on the open handle itself. A worker silo sets it around each phase's model-thread job and its spec
+    /// checks (its data roots and its own cache folders); an in-process run and the CLI around their loads (<see cref="Pin"/>):
+    /// a path is checked or resolved once, the load resolves it again, and a link swapped in between would otherwise be followed
+    /// elsewhere. A thread scope, not a parameter, because every loader (config, tokenizer, index, weights, adapters) reads
+    /// through here synchronously on the one thread that loads. <paramref name="scope"/> names the roots in the refusal.
     /// </summary>
-    public static IDisposable ConfineTo(IReadOnlyList<string> roots)
+    public static IDisposable ConfineTo(IReadOnlyList<string> roots, string scope = SiloScope)
     {
         var outer = _confinedTo;
-        _confinedTo = roots.Select(r => r.TrimEnd(Path.DirectorySeparatorChar)).ToArray();
+        _confinedTo = new([.. roots.Select(r => r.TrimEnd(Path.DirectorySeparatorChar))], scope);
         return new Restore(outer);
     }
 
-    private sealed class Restore(IReadOnlyList<string>? outer) : IDisposable
+    /// <summary>
+    /// Roots for <see cref="ConfineTo"/> where there are no data roots (an in-process run, a CLI command): each path as it
+    /// resolves now (links followed) and, for a folder, each of its entries as it resolves now (a Hugging Face cache's files
+    /// link to blobs outside the folder). A link swapped after this call cannot lead a later read anywhere else.
+    /// </summary>
+    public static IReadOnlyList<string> Pin(IEnumerable<string?> paths)
+    {
+        var roots = new List<string>();
+        foreach (var path in paths)
+        {
+            if (string.IsNullOrEmpty(path)) continue;
+            string real = RealPath(Path.GetFullPath(path));
+            roots.Add(real);
+            if (Directory.Exists(real)) roots.AddRange(Directory.EnumerateFileSystemEntries(real).Select(RealPath));
+        }
+        return [.. roots.Distinct()];
+    }
+
+    private sealed class Restore(Confinement? outer) : IDisposable
     {
         public void Dispose() => _confinedTo = outer;
     }
@@ -89,8 +113,8 @@ public static class ModelFile
     private static bool IsUnder(string path, IReadOnlyList<string> roots) =>
         roots.Any(root => root.Length == 0 || path == root || path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal));
 
-    private static InvalidDataException OutsideRoots(string path, IReadOnlyList<string> roots) =>
-        new($"{path}: is not under this silo's data roots ({string.Join(", ", roots)}) as opened (a link changed after the spec check?)");
+    private static InvalidDataException OutsideRoots(string path, Confinement confined) =>
+        new($"{path}: is not under {confined.Scope} ({string.Join(", ", confined.Roots)}) as opened (a link changed after it was checked?)");
 
     /// <summary>A text file read whole through <see cref="OpenRead"/>, refused above <paramref name="maxBytes"/> before it is read.</summary>
     public static string ReadAllText(string path, long maxBytes = MaxTextBytes)

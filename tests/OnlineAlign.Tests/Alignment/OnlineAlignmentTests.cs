@@ -1,5 +1,6 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
+using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Tests.Infrastructure;
 
@@ -10,26 +11,58 @@ namespace OnlineAlign.Tests.Alignment;
 /// thread count to 1 (the experiment's count, align_sweep.sh --threads 1), so its result does not depend on the machine's cores.
 /// </summary>
 [Collection(PinnedTorchThreads.Name)]
-public class OnlineAlignmentTests(Xunit.Abstractions.ITestOutputHelper output)
+public class OnlineAlignmentTests(OnlineAlignmentTests.Runs runs, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<OnlineAlignmentTests.Runs>
 {
     /// <summary>The torch thread count the learning tests' results were measured with.</summary>
     private const int Threads = 1;
 
-    [Fact]
-    public void VerifierJudgedRoundsRaiseHeldOutAccuracyOverRoundZero()
+    /// <summary>
+    /// The four runs the two tests assert on, started together when the class starts, one torch thread each (a run's result
+    /// does not depend on what other threads compute), each test awaiting its own: on two cores the verifier-judged run
+    /// shares the cores with the three label-free seeds instead of running alone beside an idle core.
+    /// </summary>
+    public sealed class Runs : IDisposable
     {
-        var spec = new RunSpec
+        private readonly TorchThreadScope _threads = new(Threads);
+        public Task<IReadOnlyList<RoundReport>> VerifierJudged { get; } = Start(VerifierJudgedRounds);
+        public Task<LabelFree[]> LabelFreeSeeds { get; } = Task.WhenAll(FreshSeeds.Select(seed => Start(() => LabelFreeRound(seed))));
+
+        private static Task<T> Start<T>(Func<T> run) =>
+            Task.Factory.StartNew(run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        public void Dispose()
         {
-            Prompts = new() { Task = "sort", EvalPrompts = 100 }, SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
-        };
-        using var threads = new TorchThreadScope(Threads);
+            // The thread count stays pinned until every run has ended, whether or not its test awaited it.
+            try { Task.WaitAll(VerifierJudged, LabelFreeSeeds); }
+            catch (AggregateException) { } // a run's failure is its test's
+            _threads.Dispose();
+        }
+    }
+
+    private static RunSpec VerifierSpec() => new()
+    {
+        Prompts = new() { Task = "sort", EvalPrompts = 100 }, SftSteps = 150, SftNoise = 0.3, EftExamples = 0, Rounds = 3, PromptsPerRound = 512, SamplesPerPrompt = 8, Consistency = "none", Seed = 1, Device = "cpu", Judge = new() { Kind = "verifier" }, Loss = new() { Kind = "dpo", Beta = 0.1 }, Optimizer = new() { LearningRate = 3e-5, BatchSize = 16 }
+    };
+
+    /// <summary>Round 0 (the warm start, evaluated) and the verifier-judged rounds after it.</summary>
+    private static IReadOnlyList<RoundReport> VerifierJudgedRounds()
+    {
+        var spec = VerifierSpec();
         using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder("local-run"), pretrainedCache: RepositoryPaths.PretrainedCache);
-        double before = run.Prepare().Metrics["eval/accuracy"];
-        Assert.InRange(before, 0.3, 0.9); // the warm start is clearly imperfect
+        run.Prepare();
         for (int round = 1; round <= spec.Rounds; round++) run.RunRound();
-        double after = run.Reports[^1].Metrics["eval/accuracy"];
-        Assert.True(after > before, $"held-out accuracy {before:P1} at round 0, {after:P1} after {spec.Rounds} rounds");
-        Assert.All(run.Reports.Skip(1), r => Assert.True(r.Metrics["pairs/kept"] > 0));
+        return [.. run.Reports];
+    }
+
+    [Fact]
+    public async Task VerifierJudgedRoundsRaiseHeldOutAccuracyOverRoundZero()
+    {
+        var reports = await runs.VerifierJudged;
+        double before = reports[0].Metrics["eval/accuracy"];
+        Assert.InRange(before, 0.3, 0.9); // the warm start is clearly imperfect
+        double after = reports[^1].Metrics["eval/accuracy"];
+        Assert.True(after > before, $"held-out accuracy {before:P1} at round 0, {after:P1} after {VerifierSpec().Rounds} rounds");
+        Assert.All(reports.Skip(1), r => Assert.True(r.Metrics["pairs/kept"] > 0));
     }
 
     /// <summary>
@@ -41,26 +74,24 @@ public class OnlineAlignmentTests(Xunit.Abstractions.ITestOutputHelper output)
     /// The label-free recipe of docs/experiments.md: the warm start teaches the task and how to judge it (IFT + EFT, the only
     /// labels), then one online round judged by the model itself (its compact LLM judge, pairs kept where its implicit reward
     /// agrees). On seeds not used for choosing the recipe, the mean change of test-stream accuracy over round 0 is asserted,
-    /// not one tuned seed's. The three runs go side by side (one torch thread each: a run's result does not depend on what
-    /// other threads compute), so the test takes about one and a half runs on two cores. Measured at HEAD: -1.5, +4.0 and 0.0
+    /// not one tuned seed's. The three runs go side by side (one torch thread each, with the verifier-judged run: <see cref="Runs"/>).
+    /// Measured at HEAD: -1.5, +4.0 and 0.0
     /// points (mean +0.8, 95% interval -6.2 to +7.9), tau 0.56, 0.61, 0.22: the assertion guards against a round that
     /// hurts on average; it does not establish a gain (docs/experiments.md, "At HEAD on fresh seeds").
     /// </summary>
     [Fact]
     public async Task OneSelfJudgedRoundWithoutLabelsRaisesMeanTestAccuracyOverRoundZeroOnFreshSeeds()
     {
-        using var threads = new TorchThreadScope(Threads);
-        var runs = await Task.WhenAll(FreshSeeds.Select(seed =>
-            Task.Factory.StartNew(() => LabelFreeRound(seed), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
-        string each = string.Join("; ", runs.Select(r => $"seed {r.Seed}: {r.Before:P1} -> {r.After:P1}, tau {r.Tau:F2}"));
+        var seeds = await runs.LabelFreeSeeds;
+        string each = string.Join("; ", seeds.Select(r => $"seed {r.Seed}: {r.Before:P1} -> {r.After:P1}, tau {r.Tau:F2}"));
         output.WriteLine(each); // docs/experiments.md's per-seed figures, which the benchmark's align command reproduces
-        Assert.All(runs, r => Assert.True(r.Dropped > 0, $"seed {r.Seed}: the implicit reward disagreed with no pair"));
-        Assert.True(runs.Average(r => r.Tau) > 0.3, $"the self-judge ranks like the verifier only with mean tau {runs.Average(r => r.Tau):F2} ({each})");
-        double gain = runs.Average(r => r.After - r.Before);
+        Assert.All(seeds, r => Assert.True(r.Dropped > 0, $"seed {r.Seed}: the implicit reward disagreed with no pair"));
+        Assert.True(seeds.Average(r => r.Tau) > 0.3, $"the self-judge ranks like the verifier only with mean tau {seeds.Average(r => r.Tau):F2} ({each})");
+        double gain = seeds.Average(r => r.After - r.Before);
         Assert.True(gain > 0, $"mean change {100 * gain:+0.0;-0.0} points over round 0 on fresh seeds ({each})");
     }
 
-    private sealed record LabelFree(ulong Seed, double Before, double After, double Tau, double Dropped);
+    public sealed record LabelFree(ulong Seed, double Before, double After, double Tau, double Dropped);
 
     /// <summary>The recipe's warm start and one label-free round on one seed, evaluated on the test stream (greedy, 200 prompts).</summary>
     private static LabelFree LabelFreeRound(ulong seed)

@@ -22,7 +22,7 @@ public class RunsPageBrowserTests
         string chromium = Chromium.Path();
         string shots = Path.Combine(RepositoryPaths.Root, "artifacts", "runs-page");
         Directory.CreateDirectory(shots);
-        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string> { ["ONLINEALIGN_API_KEY"] = Key }));
+        await using var cluster = await LocalTestCluster.StartKeyedAsync(Key, offLoopback: false);
         var client = cluster.Client(apiKey: Key);
         // Held inside round 2's training (round 1 committed): the page loads with rounds 0 and 1, and round 2 can only
         // commit after the test lets it.

@@ -19,11 +19,8 @@ public class ApiErrorTests
         const string key = "test-key-123";
         // Limits come from the role file and can be overridden like any setting: a lower round limit, and a learning
         // rate limit high enough for the divergence check at the end.
-        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
-        {
-            ["ONLINEALIGN_API_KEY"] = key, ["Limits__Rounds"] = "500", ["Limits__LearningRate"] = "1e13", ["Api__MaxWatchStreamsPerClient"] = "2",
-            ["Silo__DeviceMemoryBytes"] = DeviceBudget.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        }));
+        await using var cluster = await LocalTestCluster.StartKeyedAsync(key, offLoopback: false, ("Limits__Rounds", "500"), ("Limits__LearningRate", "1e13"),
+            ("Api__MaxWatchStreamsPerClient", "2"), ("Silo__DeviceMemoryBytes", DeviceBudget.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var client = cluster.Client(apiKey: key);
 
         var bad = LocalTestCluster.SmallSpec();

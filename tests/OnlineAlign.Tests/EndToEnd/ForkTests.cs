@@ -11,12 +11,12 @@ namespace OnlineAlign.Tests.EndToEnd;
 /// </summary>
 [Collection("processes")]
 [Trait("Kind", "Cluster")]
-public class ForkTests
+public class ForkTests(SharedCluster shared) : IClassFixture<SharedCluster>
 {
     [Fact]
     public async Task AForkStartsFromTheParentsRoundWithOverridesAndLeavesTheParentAlone()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var cluster = shared.Cluster;
         var client = cluster.Client();
         var parentSpec = LocalTestCluster.SmallSpec(rounds: 1);
         var parent = await client.StartRunAsync(new StartRunRequest { Spec = parentSpec });
@@ -91,7 +91,7 @@ public class ForkTests
     [Fact]
     public async Task AForkOfALoraRunsRoundTrainsFromTheParentsBaseAndAdapter()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var cluster = shared.Cluster;
         var client = cluster.Client();
         var parentSpec = LocalTestCluster.SmallSpec(rounds: 1);
         parentSpec.Model = new ModelSpec { Lora = new LoraSpec { R = 8, Alpha = 16, TargetModules = { "q_proj", "v_proj" } } };

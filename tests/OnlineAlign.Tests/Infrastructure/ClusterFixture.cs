@@ -37,6 +37,18 @@ public sealed class LocalTestCluster : IAsyncDisposable
         OnlineAlign.Cli.Local.SiloLifecycle.WaitUntilEverySiloSeesGpuSilosAsync(Silos.Where(s => !s.HasExited).Select(s => s.MetricsPort), count,
             TimeSpan.FromMinutes(2));
 
+    /// <summary>
+    /// One silo (role "all") that needs <paramref name="apiKey"/>; <paramref name="offLoopback"/>: its API and observability ports
+    /// listen on every address (so the key is required even from loopback clients: the exposed case), with more settings after.
+    /// </summary>
+    public static Task<LocalTestCluster> StartKeyedAsync(string apiKey, bool offLoopback, params (string Name, string Value)[] settings)
+    {
+        var environment = new Dictionary<string, string> { ["ONLINEALIGN_API_KEY"] = apiKey };
+        if (offLoopback) environment["Api__ListenAddress"] = environment["Observability__ListenAddress"] = "0.0.0.0";
+        foreach (var (name, value) in settings) environment[name] = value;
+        return StartAsync(("all", environment));
+    }
+
     /// <summary>Starts a silo and waits until it serves. A silo joining after a crash waits for the dead one
     /// to be voted out of the membership table first, which takes a while.</summary>
     public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null, string? workingDirectory = null)

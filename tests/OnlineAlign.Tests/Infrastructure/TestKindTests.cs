@@ -8,7 +8,7 @@ namespace OnlineAlign.Tests.Infrastructure;
 /// </summary>
 public class TestKindTests
 {
-    private static readonly Type[] ProcessFixtures = [typeof(LocalTestCluster), typeof(Security.SafetyCluster)];
+    private static readonly Type[] ProcessFixtures = [typeof(LocalTestCluster), typeof(SharedCluster), typeof(Security.SafetyCluster)];
 
     [Fact]
     public void EveryClassThatStartsAClusterIsOfKindCluster()

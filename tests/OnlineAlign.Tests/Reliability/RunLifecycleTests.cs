@@ -8,12 +8,12 @@ namespace OnlineAlign.Tests.Reliability;
 /// <summary>The run state machine through the real API: failures, bounded retries, concurrent transitions, reminders.</summary>
 [Collection("processes")]
 [Trait("Kind", "Cluster")]
-public class RunLifecycleTests
+public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedCluster>
 {
     [Fact]
     public async Task ARepeatedFailureFailsTheRunWithItsPhaseAndResumeRetriesItWhileTransientOnesAreRiddenOut()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var cluster = shared.Cluster;
         var client = cluster.Client();
 
         // The judge phase throws the same error on every attempt (as a judge that cannot parse would).
@@ -114,8 +114,9 @@ public class RunLifecycleTests
     [Fact]
     public async Task PausingStopsThePhaseInFlightAndAPausedRunHasNoReminderAndAStartRetriedWithItsRequestIdIsTheSameRun()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var cluster = shared.Cluster;
         var client = cluster.Client();
+        int runsBefore = (await client.ListRunsAsync(new ListRunsRequest())).TotalRuns;
         const string training = "train/round-1/step";
         cluster.Faults.Hold(training);
         var request = new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1), RequestId = "client-retry-1" };
@@ -128,7 +129,7 @@ public class RunLifecycleTests
         reused.Spec.Seed = 99;
         var conflict = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(reused).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, conflict.StatusCode);
-        Assert.Single((await client.ListRunsAsync(new ListRunsRequest())).Runs);
+        Assert.Equal(runsBefore + 1, (await client.ListRunsAsync(new ListRunsRequest())).TotalRuns);
 
         // Pause while training is inside its step loop: the phase stops (the worker says so) and is not recorded.
         await cluster.Faults.WaitUntilReachedAsync(training, TimeSpan.FromMinutes(4));

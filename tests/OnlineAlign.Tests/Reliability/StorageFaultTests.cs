@@ -6,14 +6,14 @@ namespace OnlineAlign.Tests.Reliability;
 
 [Collection("processes")]
 [Trait("Kind", "Cluster")]
-public class StorageFaultTests
+public class StorageFaultTests(SharedCluster shared) : IClassFixture<SharedCluster>
 {
     private static RunSpec Spec() => LocalTestCluster.SmallSpec(rounds: 2);
 
     [Fact]
     public async Task AStorageOutageDuringACheckpointUploadIsRiddenOutAndLosesNothing()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var cluster = shared.Cluster;
         var client = cluster.Client();
         const string upload = "train/round-1/upload";
         cluster.Faults.Hold(upload);
@@ -52,7 +52,7 @@ public class StorageFaultTests
     [Fact]
     public async Task AStaleActivationLosesTheCommitRaceAndStops()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var cluster = shared.Cluster;
         var client = cluster.Client();
         const string training = "train/round-1/start";
         cluster.Faults.Hold(training);

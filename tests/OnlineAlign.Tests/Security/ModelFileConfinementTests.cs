@@ -1,5 +1,6 @@
 using OnlineAlign.Contracts;
 using OnlineAlign.Execution.Files;
+using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Execution.Phases;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
@@ -63,5 +64,88 @@ public class ModelFileConfinementTests
             { PretrainedCache = Path.Combine(data, "m0") };
         Assert.Equal([DataRoots.RealPath(data), DataRoots.RealPath(cache), DataRoots.RealPath(Path.Combine(data, "m0"))], settings.ReadRoots);
         Assert.Equal(Path.Combine(cache, "m0"), new OnlineAlign.Grains.Workers.WorkerSettings("cpu", cache, new DataRoots([data]), SpecLimits.Default).PretrainedCache);
+    }
+
+    /// <summary>A tiny model saved in a root, a link to it, and a copy outside every root the link can be swapped to.</summary>
+    private sealed record Swappable(string Root, string Inside, string Outside, string Link)
+    {
+        public static Swappable Make(string name)
+        {
+            string root = RepositoryPaths.NewTempFolder($"{name}-root"), outside = RepositoryPaths.NewTempFolder($"{name}-outside");
+            string inside = Path.Combine(root, "policy"), link = Path.Combine(root, "model");
+            using (var tiny = BuiltinModels.Create(BuiltinModels.Tiny, 1))
+                foreach (var folder in new[] { inside, outside }) HfCheckpoint.Save(tiny, folder, new ByteTokenizer().HfFiles());
+            Directory.CreateSymbolicLink(link, inside);
+            return new(root, inside, outside, link);
+        }
+
+        public void PointAt(string target)
+        {
+            new FileInfo(Link).Delete();
+            Directory.CreateSymbolicLink(Link, target);
+        }
+    }
+
+    [Fact]
+    public void AGpuSilosPlanReadsTheSpecsFilesOnlyUnderItsReadRoots()
+    {
+        var files = Swappable.Make("plan");
+        var settings = new OnlineAlign.Grains.Workers.WorkerSettings("cpu", RepositoryPaths.NewTempFolder("plan-cache"), new DataRoots([files.Root]),
+            SpecLimits.Default);
+        var spec = new RunSpec { Device = "cpu", Model = new ModelSpec { HfFolder = files.Link } };
+        var device = settings.Budget(spec)!;
+        Assert.NotEqual("", OnlineAlign.Grains.Workers.SpecPlans.Describe(spec, settings)); // checked and read inside the root
+        Assert.True(OnlineAlign.Grains.Workers.SpecPlans.Peak(spec, settings) > 0);
+
+        // Swapped out of the root after the check: the read that follows is refused, so there is no plan.
+        files.PointAt(files.Outside);
+        Assert.Equal("", OnlineAlign.Grains.Workers.SpecPlans.DescribeChecked(spec, device, settings));
+        Assert.Equal(0, OnlineAlign.Grains.Workers.SpecPlans.PeakChecked(spec, device, settings));
+        Assert.NotNull(OnlineAlign.Execution.Specs.RunSpecMapping.Plan(spec, device.Cpu, device.Bytes)); // unconfined, the same read succeeds
+        Assert.Equal("", OnlineAlign.Grains.Workers.SpecPlans.Describe(spec, settings)); // and the next check refuses it by path
+        using (settings.ConfineReads())
+            Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(files.Link).Dispose());
+    }
+
+    [Fact]
+    public void AnInProcessRunReadsItsSpecsFilesOnlyAsTheyResolvedWhenItWasCreated()
+    {
+        var files = Swappable.Make("in-process");
+        // As in a Hugging Face cache, the weights are a link to a blob outside the folder: pinned with the folder, so read.
+        string blobs = RepositoryPaths.NewTempFolder("in-process-blobs"), blob = Path.Combine(blobs, "weights");
+        File.Move(Path.Combine(files.Inside, HfCheckpoint.WeightsFile), blob);
+        File.CreateSymbolicLink(Path.Combine(files.Inside, HfCheckpoint.WeightsFile), blob);
+        RunSpec Spec() => new()
+        {
+            Device = "cpu", Rounds = 1, PromptsPerRound = 4, SamplesPerPrompt = 2, Model = new ModelSpec { HfFolder = files.Link },
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, Sampling = new() { MaxNewTokens = 4 }, Judge = new() { Kind = "verifier" },
+        };
+        using (var run = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("in-process-run"), pretrainedCache: RepositoryPaths.PretrainedCache))
+            Assert.True(run.Prepare().Metrics.ContainsKey("eval/accuracy"));
+
+        // Created (its files checked and pinned) with the link inside; swapped out before the load: refused on the open handle.
+        using var swapped = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("in-process-swapped"), pretrainedCache: RepositoryPaths.PretrainedCache);
+        files.PointAt(files.Outside);
+        var refused = Assert.Throws<InvalidDataException>(() => swapped.Prepare());
+        Assert.Contains("is not under the files its spec named", refused.Message);
+        Assert.Contains(files.Link, refused.Message);
+        // A run created now pins the outside folder: its spec named it, and there are no data roots in one process.
+        using var now = new InProcessRun(Spec(), RepositoryPaths.NewTempFolder("in-process-now"), pretrainedCache: RepositoryPaths.PretrainedCache);
+        now.Prepare();
+    }
+
+    [Fact]
+    public void ACommandLinesModelFolderSwappedAfterTheCommandStartedIsRefused()
+    {
+        var files = Swappable.Make("command");
+        using (OnlineAlign.Cli.Commands.CommandFiles.Confine(files.Link, null))
+        {
+            using (HfCheckpoint.Load(files.Link)) { }
+            files.PointAt(files.Outside);
+            var refused = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(files.Link).Dispose());
+            Assert.Contains("is not under the folders named on the command line", refused.Message);
+            Assert.Throws<InvalidDataException>(() => OnlineAlign.Cli.Commands.CommandFiles.Load(() => HfCheckpoint.Load(files.Inside), files.Outside).Dispose());
+        }
+        using (HfCheckpoint.Load(files.Link)) { } // the scope ended: unconfined again
     }
 }

@@ -20,10 +20,7 @@ public class RunsPageApiTests
     [Fact]
     public async Task OffLoopbackThePagesApiNeedsTheKeyAndKeepsTheGrpcApisLimits()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
-        {
-            ["ONLINEALIGN_API_KEY"] = Key, ["Api__ListenAddress"] = "0.0.0.0", ["Observability__ListenAddress"] = "0.0.0.0",
-        }));
+        await using var cluster = await LocalTestCluster.StartKeyedAsync(Key, offLoopback: true);
         string page = $"http://127.0.0.1:{cluster.Silos[0].MetricsPort}/ui";
         using var http = new HttpClient();
 

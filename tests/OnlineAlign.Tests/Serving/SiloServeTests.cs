@@ -30,11 +30,7 @@ public class SiloServeTests
     [Fact]
     public async Task ASiloServesACommittedLoraRoundAsServeDoesAndRefusesWhatItShould()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string>
-        {
-            ["ONLINEALIGN_API_KEY"] = Key, ["Api__ListenAddress"] = "0.0.0.0", ["Observability__ListenAddress"] = "0.0.0.0",
-            ["Silo__MaxServedModels"] = "1",
-        }));
+        await using var cluster = await LocalTestCluster.StartKeyedAsync(Key, offLoopback: true, ("Silo__MaxServedModels", "1"));
         var client = cluster.Client(apiKey: Key);
         var spec = LocalTestCluster.SmallSpec(rounds: 1);
         spec.Model = new ModelSpec { Lora = new LoraSpec { R = 8, Alpha = 16, TargetModules = { "q_proj", "v_proj" } } };

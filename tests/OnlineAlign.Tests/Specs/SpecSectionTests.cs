@@ -116,4 +116,26 @@ public class SpecSectionTests
         Assert.Equal("ipo", copy.Loss.Kind);
         Assert.True(double.IsNaN(copy.Loss.Beta));
     }
+
+    /// <summary>
+    /// The bytes Orleans writes for a spec with every section (and a LoRA section alone), pinned as the silos of the release
+    /// before the converters were made one generic type wrote them: a mixed-version cluster and persisted grain calls read them.
+    /// </summary>
+    [Fact]
+    public void TheSectionsWireBytesAreUnchanged()
+    {
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+        var spec = new RunSpec
+        {
+            Name = "wire", Rounds = 3, Sampling = new() { MaxNewTokens = 7, TopP = 0.9 }, Judge = new() { Kind = "llm", RewardModelFolder = "/rm" },
+            Loss = new() { Kind = "ipo", Beta = double.NaN }, Optimizer = new() { CarryState = true, LearningRate = 1e-4 },
+            Budget = new() { MaxTokensPerRound = 1000 }, Retention = new() { KeepLast = 2 }, Guard = new() { Enabled = true },
+            Model = new() { HfFolder = "/m", Lora = new() { Rank = 2, TargetModules = ["v_proj"], AdapterFolder = "/a" } },
+            Prompts = new() { Task = "add", EvalPrompts = 3 },
+        };
+        string Hash<T>(T value) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(serializer.SerializeToArray(value)));
+        Assert.Equal("cf6bd9074fee0e8eb1f8e14cdfdf158fe1d4c4e802bea83f04e2223e2af7c47e", Hash(spec));
+        Assert.Equal("57995769afbc3c906ff3fdf05ab3a8b2538367bb1214e926538c668bf8cb9cb2", Hash(spec.Model.Lora!));
+    }
 }
