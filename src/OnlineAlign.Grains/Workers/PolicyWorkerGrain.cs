@@ -173,10 +173,10 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
                     log.LogInformation("run {Run} round {Round}: trained model kept in memory as checkpoint {Manifest} ({Sha256})",
                         r.RunId, r.Round, manifest.Path, manifest.Sha256);
                 log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
-                return (manifest, new Dictionary<string, double>(trained.Metrics)
-                {
-                    ["time/checkpoint"] = upload, ["shards/train/tokens"] = trainedTokens,
-                });
+                var metrics = new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = upload, ["shards/train/tokens"] = trainedTokens };
+                // Overlapped, the upload's own time comes with its durability (CheckpointDurable); here it was all of time/checkpoint.
+                if (!settings.OverlapUpload) metrics["checkpoint/upload_seconds"] = upload;
+                return (manifest, metrics);
             }
             finally
             {
