@@ -19,7 +19,7 @@ namespace OnlineAlign.Grains.Workers;
 public sealed partial class PolicyWorkerGrain
 {
     /// <summary>A checkpoint being uploaded: the train phase's key and output, and the upload (its seconds once durable).</summary>
-    private sealed record PendingUpload(string Key, PhaseOutput Output, Task<double> Upload);
+    private sealed record PendingUpload(string RunId, int Round, string Key, PhaseOutput Output, Task<double> Upload);
 
     /// <summary>The planned upload the train phase in flight hands to <see cref="Once"/>, which starts it once the phase has returned.</summary>
     private sealed record Behind(FolderPlan Plan, string Folder, int Round, IDisposable Pin);
@@ -67,7 +67,7 @@ public sealed partial class PolicyWorkerGrain
                 runId, behind.Round, behind.Plan.Manifest.Path, seconds);
             return seconds;
         });
-        _uploads[output.Output.Sha256] = new PendingUpload(key, output, upload);
+        _uploads[output.Output.Sha256] = new PendingUpload(runId, behind.Round, key, output, upload);
         var metrics = new Dictionary<string, double>(output.Metrics);
         metrics["time/storage"] = metrics.GetValueOrDefault("time/storage") + lookup;
         return output with { Metrics = metrics };
@@ -90,9 +90,17 @@ public sealed partial class PolicyWorkerGrain
             try { return new() { ["checkpoint/upload_seconds"] = await pending.Upload.WaitAsync(ct) }; }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                log.LogWarning(e, "checkpoint {Manifest}: its upload failed; the round's train phase runs again", checkpoint.Path);
-                throw FailureClassifier.DiskFull(e) is { } where ? new DiskFullException($"disk full: {where}: {e.GetType().Name}: {e.Message}")
-                    : FailureClassifier.IsTransient(e) ? new TransientPhaseException($"checkpoint upload: {e.GetType().Name}: {e.Message}")
+                cache.Forget(checkpoint.Sha256);
+                if (FailureClassifier.DiskFull(e) is { } where)
+                {
+                    // Told as a train phase's full disk is (Once): where, and on which silo.
+                    string at = where == "local disk" ? $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})" : where;
+                    log.LogError(e, "run {Run} round {Round} train: disk full ({Where}) while its checkpoint uploaded", pending.RunId, pending.Round, at);
+                    throw new DiskFullException($"disk full: {at}: {e.GetType().Name}: {e.Message}");
+                }
+                log.LogWarning(e, "run {Run} round {Round}: the upload of checkpoint {Manifest} failed; the train phase runs again",
+                    pending.RunId, pending.Round, checkpoint.Path);
+                throw FailureClassifier.IsTransient(e) ? new TransientPhaseException($"checkpoint upload: {e.GetType().Name}: {e.Message}")
                     : new PhaseFailedException($"checkpoint upload: {e.GetType().Name}: {e.Message}");
             }
             finally { if (pending.Upload.IsCompleted) _uploads.Remove(checkpoint.Sha256); }
