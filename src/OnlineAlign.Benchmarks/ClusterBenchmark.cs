@@ -165,13 +165,15 @@ public static class ClusterBenchmark
                              $"training {trained / Math.Max(1e-9, r.Metrics["time/train"]),8:F0} response tokens/s ({r.Metrics["pairs/kept"]} pairs)");
         }
         // Where the train phase's time goes: the private copy of P_r (time/train/load), the steps, the folder's write
-        // (time/train/save), the upload (time/checkpoint); then the evaluate phase, which reads the trained model unless kept.
+        // (time/train/save), the upload's own time (checkpoint/upload_seconds, behind the evaluation where overlapped) and what the
+        // round waited for it (time/checkpoint: the hashing, and the wait at the commit); then the evaluate phase.
         foreach (var r in rounds)
         {
             double M(string key) => r.Metrics.TryGetValue(key, out var v) ? v : double.NaN;
             double load = M("time/train/load"), save = M("time/train/save");
             report.WriteLine($"round {r.Round} train phase: {M("time/train"):F3} s (load {load:F3} s, steps {M("time/train") - load - save:F3} s, " +
-                             $"save {save:F3} s), upload {M("time/checkpoint"):F3} s; evaluate {M("time/evaluate"):F3} s");
+                             $"save {save:F3} s), upload {M("checkpoint/upload_seconds"):F3} s (waited for {M("time/checkpoint"):F3} s); " +
+                             $"evaluate {M("time/evaluate"):F3} s");
         }
     }
 

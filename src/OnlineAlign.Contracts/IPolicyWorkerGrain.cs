@@ -76,6 +76,15 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     [Alias("EndTraining")]
     Task EndTraining(string session);
 
+    /// <summary>
+    /// Waits until a checkpoint this worker's train phase returned is durable (its upload goes on behind the phases after
+    /// training) and returns the upload's metrics; null where it never will be: the worker that made it stopped before its
+    /// manifest was written, so the train phase must be done again. A failed upload throws, as a failed phase does.
+    /// Interleaves with the phase in flight (the round's evaluation on this worker).
+    /// </summary>
+    [Alias("CheckpointDurable"), AlwaysInterleave, ResponseTimeout("01:00:00")]
+    Task<Dictionary<string, double>?> CheckpointDurable(BlobRef checkpoint, CancellationToken cancellationToken = default);
+
     [Alias("Progress"), AlwaysInterleave]
     Task<PhaseProgress?> Progress();
 }

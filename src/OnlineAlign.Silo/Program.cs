@@ -123,7 +123,7 @@ var dataRoots = new DataRoots((silo.DataRoots is { Length: > 0 } configured ? co
 builder.Services.AddSingleton(new WorkerSettings(silo.Device,
     Path.GetFullPath(Path.Combine(silo.DataFolder, "cache", silo.Role + "-" + silo.SiloPort)), dataRoots, limits, silo.DeviceMemoryBytes,
     silo.HostMemoryBytes, (long)(silo.CheckpointCacheGigabytes * (1L << 30)), TimeSpan.FromSeconds(silo.ReplicaIdleSeconds),
-    silo.KeepTrainedModel)
+    silo.KeepTrainedModel, silo.OverlapCheckpointUpload)
 {
     PretrainedCache = Path.GetFullPath(silo.PretrainedCacheFolder ?? Path.Combine(silo.DataFolder, "cache", "m0")),
 });

@@ -64,6 +64,11 @@ public sealed class SiloSettings
     /// the evaluate phase and the next round, instead of reading that checkpoint back (full fine-tuning). false: read back.
     /// </summary>
     public bool KeepTrainedModel { get; set; } = true;
+    /// <summary>
+    /// Whether the train phase returns once its checkpoint is written locally and hashed, its upload going on behind the
+    /// evaluate phase (the round commits only once the upload is durable). false: the train phase returns after the upload.
+    /// </summary>
+    public bool OverlapCheckpointUpload { get; set; } = true;
     /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
     public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>

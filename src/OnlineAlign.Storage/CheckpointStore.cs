@@ -176,16 +176,37 @@ public sealed class CheckpointStore
     /// streamed (hashed first, then sent in parallel blocks), so their size is not limited by memory.
     /// <paramref name="afterFile"/> runs after each file's upload (a fault test's hook: a kill between files).
     /// </summary>
-    public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default, Func<Task>? afterFile = null)
+    public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default, Func<Task>? afterFile = null) =>
+        await UploadFolderAsync(await PlanFolderAsync(prefix, folder, ct), folder, ct, afterFile);
+
+    /// <summary>
+    /// The checkpoint a folder will be once uploaded under <paramref name="prefix"/>: every file hashed here, and the
+    /// manifest (and so its pointer and hash) built from them before any byte is sent. A worker hands this pointer on at
+    /// once and uploads behind it (<see cref="UploadFolderAsync"/>); nobody may read it until that upload has returned.
+    /// </summary>
+    public static async Task<FolderPlan> PlanFolderAsync(string prefix, string folder, CancellationToken ct = default)
+    {
+        var entries = new List<BlobPointer>();
+        foreach (var file in Directory.EnumerateFiles(folder).OrderBy(f => f, StringComparer.Ordinal))
+            entries.Add(new BlobPointer($"{prefix}/{Path.GetFileName(file)}", await FileSha256(file, ct), new FileInfo(file).Length));
+        var manifest = JsonSerializer.SerializeToUtf8Bytes(new CheckpointManifest(entries), ManifestJson);
+        return new FolderPlan(entries, manifest, new BlobPointer($"{prefix}/manifest.json", Sha256(manifest), manifest.LongLength));
+    }
+
+    /// <summary>
+    /// Uploads a planned folder's files (hashed by the plan: the folder must not change in between; readers verify every
+    /// file against the manifest anyway), then its manifest, last: the checkpoint is durable once this returns.
+    /// <paramref name="afterFile"/> runs after each file's upload (a fault test's hook: a kill between files).
+    /// </summary>
+    public async Task<BlobPointer> UploadFolderAsync(FolderPlan plan, string folder, CancellationToken ct = default, Func<Task>? afterFile = null)
     {
         await EnsureContainerAsync(ct);
-        var entries = new List<BlobPointer>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long sent = 0;
-        foreach (var file in Directory.EnumerateFiles(folder).OrderBy(f => f, StringComparer.Ordinal))
+        foreach (var entry in plan.Files)
         {
-            entries.Add(await WriteFileOnceAsync($"{prefix}/{Path.GetFileName(file)}", file, ct));
-            sent += entries[^1].Size;
+            await WriteFileOnceAsync(entry, Path.Combine(folder, entry.Path[(entry.Path.LastIndexOf('/') + 1)..]), ct);
+            sent += entry.Size;
             if (afterFile is not null) await afterFile();
             if (_maxUploadBytesPerSecond > 0)
             {
@@ -193,8 +214,9 @@ public sealed class CheckpointStore
                 if (due > TimeSpan.Zero) await Task.Delay(due, ct);
             }
         }
-        var manifest = JsonSerializer.SerializeToUtf8Bytes(new CheckpointManifest(entries), ManifestJson);
-        return await WriteOnceAsync($"{prefix}/manifest.json", manifest, ct);
+        var manifest = await WriteOnceAsync(plan.Manifest.Path, plan.ManifestBytes, ct);
+        return manifest.Sha256 == plan.Manifest.Sha256 ? manifest
+            : throw new InvalidOperationException($"manifest '{manifest.Path}' was written with sha256 {manifest.Sha256}, planned {plan.Manifest.Sha256}");
     }
 
     /// <summary>
@@ -307,14 +329,12 @@ public sealed class CheckpointStore
         return names;
     }
 
-    /// <summary>Streams a file to a new path (hashed first: the hash goes in the metadata and the manifest).</summary>
-    private async Task<BlobPointer> WriteFileOnceAsync(string path, string file, CancellationToken ct)
+    /// <summary>Streams a file to a new path, with the hash its plan recorded (in the metadata and the manifest).</summary>
+    private async Task WriteFileOnceAsync(BlobPointer entry, string file, CancellationToken ct)
     {
-        string hash = await FileSha256(file, ct);
-        var blob = _container.GetBlobClient(path);
-        if (!await CreateAsync(options => blob.UploadAsync(file, options, ct), hash))
-            await RequireSameContentAsync(blob, hash, ct);
-        return new BlobPointer(path, hash, new FileInfo(file).Length);
+        var blob = _container.GetBlobClient(entry.Path);
+        if (!await CreateAsync(options => blob.UploadAsync(file, options, ct), entry.Sha256))
+            await RequireSameContentAsync(blob, entry.Sha256, ct);
     }
 
     /// <summary>Up to 256 MB in one request; larger files in 32 MB blocks, 4 at a time (measured against Azurite: docs/benchmarks.md).</summary>
@@ -336,3 +356,6 @@ public sealed class CheckpointStore
 
 /// <summary>The files of a checkpoint with their sizes and hashes.</summary>
 public sealed record CheckpointManifest(List<BlobPointer> Files);
+
+/// <summary>A local folder's checkpoint before its upload: its files' pointers, the manifest's bytes and the manifest's pointer.</summary>
+public sealed record FolderPlan(IReadOnlyList<BlobPointer> Files, byte[] ManifestBytes, BlobPointer Manifest);

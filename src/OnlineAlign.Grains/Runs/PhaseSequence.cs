@@ -10,7 +10,8 @@ namespace OnlineAlign.Grains.Runs;
 /// <summary>
 /// The phase sequence of a run: prepare the initial policy, evaluate it as round 0, then for each round generate,
 /// judge, pairs, train, evaluate and commit, and complete after the last. Each phase's output is recorded in the
-/// persisted state the moment it exists, so after a crash a run goes on from the first phase without an output.
+/// persisted state the moment it exists, so after a crash a run goes on from the first phase without an output; but the
+/// trained checkpoint, whose upload may still run behind the evaluation, is recorded only with the commit, once durable.
 /// Failures are the <see cref="RoundDriver"/>'s to handle; this class only does the next step. How a phase is spread over
 /// the round's replicas is in PhaseSequence.Shards.cs.
 /// </summary>
@@ -127,19 +128,48 @@ internal sealed partial class PhaseSequence(
             await RecordPhase(p => p.Pairs = pairs);
         }
         request = request with { Pairs = S.Current!.Pairs!.Output };
-        if (S.Current!.Trained is null)
+        // The trained checkpoint is recorded with the commit, once durable (a state from before the overlap may hold it already).
+        var trained = S.Current!.Trained;
+        Task<Dictionary<string, double>?>? durable = null;
+        if (trained is null)
         {
             Enter(round, "train");
             // Data-parallel where the spec allows it (optimizer.data_parallel): replica 0 coordinates the others' gradients.
             int trainReplicas = OnlineAlign.Execution.Phases.DataParallelTraining.Replicas(S.Spec!, S.Current!.Replicas);
-            var trained = await Timed("train", () => Worker.Train(trainReplicas > 1 ? request with { ShardCount = trainReplicas } : request, ct));
+            trained = await Timed("train", () => Worker.Train(trainReplicas > 1 ? request with { ShardCount = trainReplicas } : request, ct));
             trained = trained with { Metrics = ShardMetrics.WithThroughput(trained.Metrics, "train", [trained.Metrics], "time/train") };
-            await RecordPhase(p => p.Trained = trained);
+            // The worker may still be uploading it (Silo:OverlapCheckpointUpload): asked now, answered once durable.
+            durable = Worker.CheckpointDurable(trained.Output, ct);
         }
-        request = request with { Trained = S.Current!.Trained!.Output };
+        request = request with { Trained = trained.Output };
         Enter(round, "evaluate");
-        var evaluated = await Evaluate(request, S.Current!.Replicas, ct);
-        await Commit(evaluated, clock);
+        PhaseOutput? evaluated = null;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failed = null;
+        try { evaluated = await Evaluate(request, S.Current!.Replicas, ct, durable); }
+        catch (Exception e) when (durable is not null) { failed = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+        if (durable is not null)
+        {
+            Enter(round, "checkpoint");
+            var wait = System.Diagnostics.Stopwatch.StartNew();
+            Dictionary<string, double>? upload;
+            try { upload = await durable; }
+            catch when (failed is not null) { upload = []; }   // the evaluation's failure is the one to report
+            if (upload is null)
+            {
+                // Its worker stopped before the upload finished (an evaluation there then found no checkpoint): nothing names
+                // that checkpoint, and the next step trains again.
+                log.LogWarning("run {Run} round {Round}: trained checkpoint {Manifest} was lost before its upload finished; the train phase runs again",
+                    runId, round, trained.Output.Path);
+                return;
+            }
+            failed?.Throw();
+            var metrics = new Dictionary<string, double>(trained.Metrics);
+            foreach (var (key, value) in upload) metrics[key] = value;
+            // What the round waited for the upload beyond the phases it overlapped.
+            metrics["time/checkpoint"] = metrics.GetValueOrDefault("time/checkpoint") + wait.Elapsed.TotalSeconds;
+            trained = trained with { Metrics = metrics };
+        }
+        await Commit(trained, evaluated!, clock);
     }
 
     /// <summary>The replica count of the last round this activation started (null: none yet).</summary>
@@ -173,11 +203,15 @@ internal sealed partial class PhaseSequence(
         _replicasPlaced = replicas;
     }
 
-    /// <summary>Commit: the round exists (and becomes visible to readers) once its record is durable.</summary>
-    private async Task Commit(PhaseOutput evaluated, System.Diagnostics.Stopwatch clock)
+    /// <summary>
+    /// Commit: the round exists (and becomes visible to readers) once its record is durable; its trained checkpoint is
+    /// durable before (PolicyWorkerGrain.CheckpointDurable).
+    /// </summary>
+    private async Task Commit(PhaseOutput trained, PhaseOutput evaluated, System.Diagnostics.Stopwatch clock)
     {
         await Record(s =>
         {
+            s.Current!.Trained = trained;
             s.Current!.Evaluated = evaluated;
             s.Current.Seconds += clock.Elapsed.TotalSeconds;
             s.Rounds.Add(RoundCommit.Record(s.Current, s.Rounds, s.Baseline) with { Epoch = s.Epoch });

@@ -108,6 +108,18 @@ public sealed class CheckpointCache
         Evict();
     }
 
+    /// <summary>
+    /// Deletes a checkpoint's local copy that never became a checkpoint in storage (its upload failed): nothing will name it,
+    /// and on a full disk its space is what the retry needs.
+    /// </summary>
+    public void Forget(string manifestSha256)
+    {
+        string folder = Folder(manifestSha256);
+        _verified.TryRemove(folder, out _);
+        lock (_lock) _lastUsed.Remove(folder);
+        if (DeleteQuietly(folder)) _log.LogInformation("removed the local copy {Folder} of a checkpoint whose upload failed", folder);
+    }
+
     private void Touch(string folder)
     {
         lock (_lock) _lastUsed[folder] = ++_clock;

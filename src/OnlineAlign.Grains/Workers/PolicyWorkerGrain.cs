@@ -47,6 +47,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         ledger.Release(this.GetPrimaryKeyString()); // its models go with it
+        await UploadsFinished(cancellationToken);   // a checkpoint uploading behind the phases is not given up
         if (_thread is null) return;
         // Models hold tensors created on the model thread: release them there.
         var models = _models;
@@ -148,7 +149,10 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             return (await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", PhaseBlobs.Writer(shard), ct), new Dictionary<string, double>());
         }));
 
-    public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "train", ct, ct => Phase(r, "train", ct,
+    public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) =>
+        // Asked again while the checkpoint it trained is still uploading (the evaluation after it failed and the round is
+        // retried): the same checkpoint, not a second one.
+        Uploading(PhaseBlobs.Key("train", r)) is { } uploading ? Task.FromResult(uploading) : Budgeted(r.Spec, "train", ct, ct => Phase(r, "train", ct,
         [r.Policy, r.Initial], async (c, prefix) =>
         {
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
@@ -163,16 +167,18 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
                 RunTelemetry.Trained(r.RunId, trainedTokens);
                 _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
                 var clock = Stopwatch.StartNew();
-                var manifest = await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
+                // Overlapped: hashed here, uploaded once this call has returned (UploadBehind); the round commits when it is durable.
+                var manifest = settings.OverlapUpload ? await UploadBehind(prefix, output, r.Round, ct)
+                    : await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
                 double upload = clock.Elapsed.TotalSeconds;
                 if (model is not null && settings.KeepTrainedModel && await Compute(() => Models.Adopt(model, manifest.Sha256)))
                     log.LogInformation("run {Run} round {Round}: trained model kept in memory as checkpoint {Manifest} ({Sha256})",
                         r.RunId, r.Round, manifest.Path, manifest.Sha256);
                 log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
-                return (manifest, new Dictionary<string, double>(trained.Metrics)
-                {
-                    ["time/checkpoint"] = upload, ["shards/train/tokens"] = trainedTokens,
-                });
+                var metrics = new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = upload, ["shards/train/tokens"] = trainedTokens };
+                // Overlapped, the upload's own time comes with its durability (CheckpointDurable); here it was all of time/checkpoint.
+                if (!settings.OverlapUpload) metrics["checkpoint/upload_seconds"] = upload;
+                return (manifest, metrics);
             }
             finally
             {
@@ -357,8 +363,11 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             // The spec's files are checked where they are read: this silo's data roots and limits, not the API silo's.
             SpecFiles.Require(spec, settings.DataRoots, settings.Limits);
             Reserve(spec);
+            _behind = null;
             var output = await work($"{folder}/{Guid.NewGuid():N}");
             if (output.Metrics.TryGetValue($"time/{phase}", out double seconds)) RunTelemetry.PhaseFinished(runId, phase, seconds);
+            // A checkpoint still to upload: its marker is written once it is durable, never before (a marker is reused as done).
+            if (_behind is { } behind) return StartUpload(runId, key, marker, behind, output, lookup);
             markerClock.Restart();
             var recorded = PhaseBlobs.Output(await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output), ct));
             // The marker's own reads and writes are storage time too (the marker cannot hold its own write time).
@@ -397,7 +406,12 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             log.LogError(e, "run {Run} round {Round} {Phase} failed", runId, round, phase);
             throw new PhaseFailedException($"{e.GetType().Name}: {e.Message}");
         }
-        finally { Scratch.RemoveLeftovers(runId); }
+        finally
+        {
+            Scratch.RemoveLeftovers(runId);
+            _behind?.Pin.Dispose();   // planned, but the phase failed before its upload started
+            _behind = null;
+        }
     }
 
     private bool _reserved;
@@ -429,15 +443,21 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     /// <summary>Uploads a checkpoint folder, then keeps it as this silo's cached copy (its content is the manifest's).</summary>
     private async Task<BlobPointer> UploadCheckpoint(string prefix, string folder, string point, CancellationToken ct)
     {
+        var manifest = await Upload(await CheckpointStore.PlanFolderAsync(prefix, folder, ct), folder, point, ct);
+        cache.Adopt(folder, manifest);
+        return manifest;
+    }
+
+    /// <summary>A planned checkpoint's upload, with its fault points "{point}/upload" and "{point}/uploaded-one-file" (a kill between files).</summary>
+    private async Task<BlobPointer> Upload(FolderPlan plan, string folder, string point, CancellationToken ct)
+    {
         await faults.ReachAsync($"{point}/upload", ct);
         bool first = true;
-        var manifest = await store.WriteFolderAsync(prefix, folder, ct, async () =>
+        return await store.UploadFolderAsync(plan, folder, ct, async () =>
         {
             if (first) await faults.ReachAsync($"{point}/uploaded-one-file", ct);
             first = false;
         });
-        cache.Adopt(folder, manifest);
-        return manifest;
     }
 
     /// <summary>A checkpoint's local folder, downloaded and verified once per content hash.</summary>

@@ -11,11 +11,14 @@ namespace OnlineAlign.Grains.Workers;
 /// where and how much of a spec's files this silo reads, the device memory a run must fit (0: measured), and the
 /// size past which the checkpoint cache evicts its least recently used checkpoints (0: unbounded), and how long a run's
 /// extra replica stays idle before it lets its models go (zero: never), and whether the trainer keeps its trained model
-/// in memory for the phases after (Silo:KeepTrainedModel).
+/// in memory for the phases after (Silo:KeepTrainedModel), and whether the train phase returns before its checkpoint's
+/// upload has finished (Silo:OverlapCheckpointUpload: the upload goes on behind the evaluate phase; the round commits once
+/// it is durable).
 /// </summary>
 public sealed record WorkerSettings(string Device, string CacheFolder, DataRoots DataRoots, SpecLimits Limits, long DeviceMemoryBytes = 0,
     long HostMemoryBytes = 0,
-    long CheckpointCacheBytes = WorkerSettings.DefaultCheckpointCacheBytes, TimeSpan ReplicaIdleRelease = default, bool KeepTrainedModel = true)
+    long CheckpointCacheBytes = WorkerSettings.DefaultCheckpointCacheBytes, TimeSpan ReplicaIdleRelease = default, bool KeepTrainedModel = true,
+    bool OverlapUpload = true)
 {
     /// <summary>Where built-in runs' M0 models are kept (Silo:PretrainedCacheFolder; default: cache/m0 under the data folder).</summary>
     public string PretrainedCache { get; init; } = Path.Combine(CacheFolder, "m0");

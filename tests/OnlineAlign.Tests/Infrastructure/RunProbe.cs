@@ -112,17 +112,28 @@ public static class RunProbe
     /// Every phase of every committed round finished exactly once: one "done" marker per phase (per shard
     /// for generation) and one finished output each (a checkpoint counts once its manifest exists).
     /// </summary>
-    public static async Task AssertEachPhaseDoneOnceAsync(LocalTestCluster cluster, string runId, int rounds, int shards = 1)
+    /// <param name="evaluatedTwice">rounds whose trained checkpoint was lost while it uploaded behind the evaluation (a kill):
+    /// evaluated once more, from the checkpoint trained again</param>
+    public static async Task AssertEachPhaseDoneOnceAsync(LocalTestCluster cluster, string runId, int rounds, int shards = 1, int[]? evaluatedTwice = null)
     {
         var blobs = await BlobsAsync(cluster, $"runs/{runId}/");
         for (int round = 1; round <= rounds; round++)
         {
             string prefix = $"runs/{runId}/round-{round:D4}/";
-            foreach (var (phase, expected, output) in new[] { ("generate", shards, "/shard-"), ("judge", 1, "/scores.json"), ("pairs", 1, "/pairs.json"), ("train", 1, "/manifest.json"), ("evaluate", 1, "/metrics.json") })
+            int evaluations = evaluatedTwice?.Contains(round) == true ? 2 : 1;
+            foreach (var (phase, expected, output) in new[] { ("generate", shards, "/shard-"), ("judge", 1, "/scores.json"), ("pairs", 1, "/pairs.json"), ("train", 1, "/manifest.json"), ("evaluate", evaluations, "/metrics.json") })
             {
                 Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/done-", StringComparison.Ordinal)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/done-", StringComparison.Ordinal))} done markers");
                 Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/", StringComparison.Ordinal) && b.Contains(output)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/", StringComparison.Ordinal) && b.Contains(output))} outputs");
             }
         }
     }
+
+    /// <summary>Every metric but wall times and those made of them (tokens/s, stragglers, *_seconds such as the upload's).</summary>
+    public static SortedDictionary<string, double> Comparable(IDictionary<string, double> metrics) =>
+        new(metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal)
+                                && !kv.Key.EndsWith("_seconds", StringComparison.Ordinal)
+                                && !kv.Key.EndsWith("/tokens_per_second", StringComparison.Ordinal)
+                                && !kv.Key.EndsWith("/slowest_over_mean", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
 }

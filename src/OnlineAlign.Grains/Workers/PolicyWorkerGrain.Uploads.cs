@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using OnlineAlign.Contracts;
+using OnlineAlign.Grains.Runs;
+using OnlineAlign.Storage;
+
+namespace OnlineAlign.Grains.Workers;
+
+/// <summary>
+/// The trained checkpoint's upload behind the phases after training (Silo:OverlapCheckpointUpload). The train phase hashes
+/// the folder it wrote, so the manifest (and its hash, by which every later phase names the checkpoint) is known before a
+/// byte is sent; it keeps the folder as this silo's cached copy and returns. The upload then runs on its own, and only once
+/// every file and then the manifest are in storage does it write the phase's "done" marker. The orchestrator evaluates
+/// meanwhile (here, from the cached folder or the trained model in memory) and commits the round only after
+/// <see cref="CheckpointDurable"/> said the upload finished: no committed round, and no marker, names a checkpoint that
+/// is not whole in storage. If this worker stops first, the upload and the checkpoint are lost with it, and the round's
+/// train phase runs again (no marker), as after a kill inside a synchronous upload.
+/// </summary>
+public sealed partial class PolicyWorkerGrain
+{
+    /// <summary>A checkpoint being uploaded: the train phase's key and output, and the upload (its seconds once durable).</summary>
+    private sealed record PendingUpload(string RunId, int Round, string Key, PhaseOutput Output, Task<double> Upload);
+
+    /// <summary>The planned upload the train phase in flight hands to <see cref="Once"/>, which starts it once the phase has returned.</summary>
+    private sealed record Behind(FolderPlan Plan, string Folder, int Round, IDisposable Pin);
+
+    /// <summary>The uploads under way, by manifest hash (touched on the activation's scheduler only).</summary>
+    private readonly Dictionary<string, PendingUpload> _uploads = new(StringComparer.Ordinal);
+
+    private Behind? _behind;
+
+    /// <summary>
+    /// Hashes a trained folder into the checkpoint it will be under <paramref name="prefix"/> and keeps it as this silo's
+    /// cached copy (pinned until uploaded: the evaluate phase reads it from there); the upload starts when the phase returns.
+    /// </summary>
+    private async Task<BlobPointer> UploadBehind(string prefix, string folder, int round, CancellationToken ct)
+    {
+        var plan = await CheckpointStore.PlanFolderAsync(prefix, folder, ct);
+        var pin = cache.Pin([plan.Manifest.Sha256]);
+        cache.Adopt(folder, plan.Manifest);
+        _behind = new Behind(plan, cache.Folder(plan.Manifest.Sha256), round, pin);
+        return plan.Manifest;
+    }
+
+    /// <summary>
+    /// Starts the upload of a phase's planned checkpoint, off the activation's scheduler (it reads only its folder and
+    /// storage), and not cancelled with the call that trained it: a pause between rounds should not throw a finished
+    /// checkpoint away. The marker is written after the manifest, so a phase asked again reuses only a durable checkpoint.
+    /// </summary>
+    private PhaseOutput StartUpload(string runId, string key, string marker, Behind behind, PhaseOutput output, double lookup)
+    {
+        _behind = null;
+        string point = $"train/round-{behind.Round}";
+        var upload = Task.Run(async () =>
+        {
+            using var pin = behind.Pin;
+            var clock = Stopwatch.StartNew();
+            // Inside the window: the train phase has returned, its checkpoint is named but not yet durable.
+            await faults.ReachAsync($"{point}/background-upload", CancellationToken.None);
+            await Upload(behind.Plan, behind.Folder, point, CancellationToken.None);
+            double seconds = clock.Elapsed.TotalSeconds;
+            await store.WriteFirstAsync(marker, PhaseBlobs.Bytes(output with
+            {
+                Metrics = new Dictionary<string, double>(output.Metrics) { ["checkpoint/upload_seconds"] = seconds },
+            }));
+            log.LogInformation("run {Run} round {Round}: checkpoint {Manifest} uploaded behind the phases after training ({Seconds:F2} s)",
+                runId, behind.Round, behind.Plan.Manifest.Path, seconds);
+            return seconds;
+        });
+        _uploads[output.Output.Sha256] = new PendingUpload(runId, behind.Round, key, output, upload);
+        var metrics = new Dictionary<string, double>(output.Metrics);
+        metrics["time/storage"] = metrics.GetValueOrDefault("time/storage") + lookup;
+        return output with { Metrics = metrics };
+    }
+
+    /// <summary>The output of the train phase with this key while its checkpoint uploads here (a failed upload is forgotten: trained again).</summary>
+    private PhaseOutput? Uploading(string key)
+    {
+        var pending = _uploads.Values.FirstOrDefault(u => u.Key == key);
+        if (pending is null) return null;
+        if (!pending.Upload.IsFaulted && !pending.Upload.IsCanceled) return pending.Output;
+        _uploads.Remove(pending.Output.Output.Sha256);
+        return null;
+    }
+
+    public async Task<Dictionary<string, double>?> CheckpointDurable(BlobRef checkpoint, CancellationToken ct)
+    {
+        if (_uploads.TryGetValue(checkpoint.Sha256, out var pending))
+        {
+            try { return new() { ["checkpoint/upload_seconds"] = await pending.Upload.WaitAsync(ct) }; }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                cache.Forget(checkpoint.Sha256);
+                if (FailureClassifier.DiskFull(e) is { } where)
+                {
+                    // Told as a train phase's full disk is (Once): where, and on which silo.
+                    string at = where == "local disk" ? $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})" : where;
+                    log.LogError(e, "run {Run} round {Round} train: disk full ({Where}) while its checkpoint uploaded", pending.RunId, pending.Round, at);
+                    throw new DiskFullException($"disk full: {at}: {e.GetType().Name}: {e.Message}");
+                }
+                log.LogWarning(e, "run {Run} round {Round}: the upload of checkpoint {Manifest} failed; the train phase runs again",
+                    pending.RunId, pending.Round, checkpoint.Path);
+                throw FailureClassifier.IsTransient(e) ? new TransientPhaseException($"checkpoint upload: {e.GetType().Name}: {e.Message}")
+                    : new PhaseFailedException($"checkpoint upload: {e.GetType().Name}: {e.Message}");
+            }
+            finally { if (pending.Upload.IsCompleted) _uploads.Remove(checkpoint.Sha256); }
+        }
+        // Not uploading here (finished earlier, or this activation never trained it: its worker stopped): durable exactly when its
+        // manifest, written after every file, is in storage with that hash.
+        try { return await store.TryReadAsync(checkpoint.Path, ct) is { } manifest && CheckpointStore.Sha256(manifest) == checkpoint.Sha256 ? [] : null; }
+        catch (CorruptBlobException) { return null; }
+    }
+
+    /// <summary>Waits for the uploads under way (an activation that ends lets them finish, bounded by its deactivation's time).</summary>
+    private async Task UploadsFinished(CancellationToken ct)
+    {
+        if (_uploads.Count == 0) return;
+        try { await Task.WhenAll(_uploads.Values.Select(u => u.Upload)).WaitAsync(ct); }
+        catch (Exception e) { log.LogWarning(e, "worker {Key}: a checkpoint upload did not finish before it deactivated", this.GetPrimaryKeyString()); }
+    }
+}
