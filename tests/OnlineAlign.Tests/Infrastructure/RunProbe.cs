@@ -136,4 +136,12 @@ public static class RunProbe
                                 && !kv.Key.EndsWith("/tokens_per_second", StringComparison.Ordinal)
                                 && !kv.Key.EndsWith("/slowest_over_mean", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
+
+    /// <summary>
+    /// <see cref="Comparable"/> less the shard counts and token counts per silo (shards/*): what must equal between runs
+    /// of the same spec on different replica counts.
+    /// </summary>
+    public static SortedDictionary<string, double> ComparableAcrossReplicaCounts(IDictionary<string, double> metrics) =>
+        new(Comparable(metrics).Where(kv => !kv.Key.StartsWith("shards/", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
 }

@@ -192,14 +192,14 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(rounds.Select(r => r.Round), uninterrupted.Select(r => r.Round));
             var files = new List<SortedDictionary<string, string>>();
             foreach (var round in uninterrupted) files.Add(await RunProbe.CheckpointFilesAsync(cluster, round.Checkpoint));
-            UninterruptedRuns[key] = want = new Uninterrupted(files, uninterrupted.Select(r => Comparable(r.Metrics)).ToList());
+            UninterruptedRuns[key] = want = new Uninterrupted(files, uninterrupted.Select(r => RunProbe.Comparable(r.Metrics)).ToList());
             output.WriteLine("this case ran the uninterrupted run the others share");
         }
         Assert.Equal(want.Files.Count, rounds.Count);
         for (int i = 0; i < rounds.Count; i++)
         {
             Assert.Equal(want.Files[i], await RunProbe.CheckpointFilesAsync(cluster, rounds[i].Checkpoint));
-            Assert.Equal(want.Metrics[i], Comparable(rounds[i].Metrics));
+            Assert.Equal(want.Metrics[i], RunProbe.Comparable(rounds[i].Metrics));
         }
     }
 
@@ -357,12 +357,4 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata (LocalTestCluster).</summary>
     private static Task<LocalTestCluster> TwoGpuSilosAsync() => LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
 
-    /// <summary>Every metric but wall times and those made of them (shard timings, tokens/s, stragglers); the shard and
-    /// token counts stay: both runs used 2 replicas.</summary>
-    private static SortedDictionary<string, double> Comparable(IDictionary<string, double> metrics) =>
-        new(metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal)
-                                && !kv.Key.EndsWith("_seconds", StringComparison.Ordinal)
-                                && !kv.Key.EndsWith("/tokens_per_second", StringComparison.Ordinal)
-                                && !kv.Key.EndsWith("/slowest_over_mean", StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
 }
