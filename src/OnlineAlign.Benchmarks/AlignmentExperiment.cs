@@ -92,7 +92,8 @@ public static class AlignmentExperiment
                 var initial = run.Prepare();
                 var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
                 report.WriteLine($"seed {seed} {method}: round 0 ({s.Model} model, pretraining {s.PretrainSteps} steps, " +
-                                 $"SFT {s.SftSteps} steps at lr {s.SftLearningRate:G3} on {s.Noise:P0}-noisy demonstrations): validation accuracy {rows[0].Item1:P1}, " +
+                                 $"SFT {s.SftSteps} steps at lr {s.SftLearningRate:G3} on {s.Noise:P0}-noisy demonstrations): " +
+                                 $"validation accuracy {rows[0].Item1:P1}, " +
                                  $"test accuracy {rows[0].Item2:P1} ({watch.Elapsed.TotalSeconds:F0} s)");
                 if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
                 else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
