@@ -23,6 +23,7 @@ public static class SpecOverrides
     {
         ["model"] = "the checkpoint it starts from fixes the model and its tokenizer",
         ["sft_steps"] = "a fork starts from the parent's checkpoint and does not warm-start",
+        ["sft_learning_rate"] = "a fork starts from the parent's checkpoint and does not warm-start",
         ["eft_examples"] = "a fork starts from the parent's checkpoint and does not warm-start",
         ["eft_source"] = "a fork starts from the parent's checkpoint and does not warm-start",
     };

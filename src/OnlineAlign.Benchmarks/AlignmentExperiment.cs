@@ -23,7 +23,8 @@ public static class AlignmentExperiment
 {
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
         double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0,
-            string Reference = "previous_round", double SelmAlpha = 0.01, int PretrainSteps = 200, int BestOf = 8, string Model = "tiny");
+            string Reference = "previous_round", double SelmAlpha = 0.01, int PretrainSteps = 200, int BestOf = 8, string Model = "tiny",
+            double SftLearningRate = 3e-3);
 
     /// <summary>An arm's judge, loss, consistency regularisation and pair strategy.</summary>
     public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst");
@@ -63,7 +64,7 @@ public static class AlignmentExperiment
         {
             Name = method, Prompts = new() { Task = s.Task, EvalPrompts = s.EvalPrompts, EvalStream = "validation" }, Seed = (ulong)seed,
             Model = new() { Builtin = s.Model, PretrainSteps = s.PretrainSteps },
-            SftSteps = s.SftSteps, SftNoise = s.Noise, Rounds = s.Rounds,
+            SftSteps = s.SftSteps, SftNoise = s.Noise, SftLearningRate = s.SftLearningRate, Rounds = s.Rounds,
             PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
             Consistency = arm.Consistency, EftExamples = s.EftExamples, Reference = s.Reference, PairStrategy = arm.Pairs,
             Judge = new() { Kind = arm.Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
@@ -91,9 +92,9 @@ public static class AlignmentExperiment
                 var initial = run.Prepare();
                 var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
                 report.WriteLine($"seed {seed} {method}: round 0 ({s.Model} model, pretraining {s.PretrainSteps} steps, " +
-                                 $"SFT {s.SftSteps} steps on {s.Noise:P0}-noisy demonstrations): validation accuracy {rows[0].Item1:P1}, " +
-                                 $"test accuracy {rows[0].Item2:P1}, judge pairwise accuracy {Get(initial, "judge/pairwise_accuracy"):F3} " +
-                                 $"({watch.Elapsed.TotalSeconds:F0} s)");
+                                 $"SFT {s.SftSteps} steps at lr {s.SftLearningRate:G3} on {s.Noise:P0}-noisy demonstrations): " +
+                                 $"validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1}, " +
+                                 $"judge pairwise accuracy {Get(initial, "judge/pairwise_accuracy"):F3} ({watch.Elapsed.TotalSeconds:F0} s)");
                 if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
                 else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
                 else

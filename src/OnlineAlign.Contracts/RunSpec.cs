@@ -29,6 +29,11 @@ public sealed record RunSpec
     [Id(31)] public int SftSteps { get; init; } = 400;
     [Id(32)] public double SftNoise { get; init; } = 0.3;
     /// <summary>
+    /// A built-in model's warm-start peak learning rate (cosine schedule, batch 32): M0's pretraining (model.pretrain_steps)
+    /// and IFT + EFT (sft_steps). 3e-3 was chosen for the tiny model; a larger one may need less.
+    /// </summary>
+    [Id(80)] public double SftLearningRate { get; init; } = 3e-3;
+    /// <summary>
     /// Policy replicas that share a round's sharded phases; 0 (the default): one per GPU silo present when the round starts
     /// (where the run's memory plan fits), so a single-silo cluster gets 1.
     /// </summary>

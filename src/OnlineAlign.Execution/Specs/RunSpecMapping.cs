@@ -79,6 +79,9 @@ public static class RunSpecMapping
             else if (value > max) problems.Add($"{field} must be at most {max}, got {value}");
         }
         Real("sft_noise", s.SftNoise, 1);
+        var warmStart = new SpecProblems("");
+        warmStart.Real("sft_learning_rate", s.SftLearningRate, 0, minIncluded: false, l.LearningRate);
+        problems.AddRange(warmStart.List);
         // The sections' and the round fields' own checks: every bad field, each named by its path.
         problems.AddRange(s.Model.Problems(l));
         problems.AddRange(s.Prompts.Problems(l));
@@ -277,7 +280,7 @@ public static class RunSpecMapping
 
     /// <summary>The warm start's settings for the spec.</summary>
     public static WarmStart.Settings WarmStartSettings(RunSpec spec) =>
-        new(Steps: spec.SftSteps, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec),
+        new(Steps: spec.SftSteps, LearningRate: spec.SftLearningRate, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec),
             EftSource: spec.EftSource, SampleTokens: spec.Sampling.MaxNewTokens, PretrainSteps: spec.Model.PretrainSteps);
 
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>

@@ -66,20 +66,22 @@ public class ApiErrorTests
         protocol.Optimizer = new OptimizerSpec { GradientAccumulation = 0, DataParallel = "sometimes" };
         protocol.PairStrategy = "random";
         protocol.Loss = new LossSpec { Kind = "rft", RpoAlpha = 0.5 };
+        protocol.SftLearningRate = 0;
         var protocolError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = protocol }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, protocolError.StatusCode);
         foreach (var expected in new[] { "prompts.eval_stream 'holdout' is not one of validation, test", "model.pretrain_steps must be between 0 and 1000000, got -1",
                      "model.base_folder needs model.hf_folder", "optimizer.gradient_accumulation must be between 1 and 4096, got 0",
                      "optimizer.data_parallel must be one of auto, on, off, got 'sometimes'", "loss.kind 'rft' trains on the judge's best sample, which pair_strategy 'random'",
-                     "loss.rpo_alpha 0.5 with loss.kind 'rft'" })
+                     "loss.rpo_alpha 0.5 with loss.kind 'rft'", "sft_learning_rate must be > 0, got 0" })
             Assert.Contains(expected, protocolError.Status.Detail);
         protocol = LocalTestCluster.SmallSpec();
         protocol.Prompts.EvalStream = new string('v', 100_000);
         protocol.Model = new ModelSpec { PretrainSteps = 1_000_001 };
         protocol.Optimizer = new OptimizerSpec { GradientAccumulation = 4097 };
+        protocol.SftLearningRate = double.NaN;
         protocolError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = protocol }).ResponseAsync);
         foreach (var expected in new[] { "prompts.eval_stream is 100000 characters long; the limit is 256", "model.pretrain_steps must be between 0 and 1000000, got 1000001",
-                     "optimizer.gradient_accumulation must be between 1 and 4096, got 4097" })
+                     "optimizer.gradient_accumulation must be between 1 and 4096, got 4097", "sft_learning_rate must be a finite number, got NaN" })
             Assert.Contains(expected, protocolError.Status.Detail);
         Assert.DoesNotContain(new string('v', 1000), protocolError.Status.Detail);
         // The remote judge's fields, each below or above its bounds (the endpoint's address rules: RemoteEndpointTests).

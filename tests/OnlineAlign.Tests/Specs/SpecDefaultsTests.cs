@@ -23,6 +23,7 @@ public class SpecDefaultsTests
         Assert.Equal(JsonSerializer.Serialize(new RoundSettings()), JsonSerializer.Serialize(fromSpec));
         Assert.Equal(new RunSpec().SftSteps, new WarmStart.Settings().Steps);
         Assert.Equal(new RunSpec().SftNoise, new WarmStart.Settings().Noise);
+        Assert.Equal(new RunSpec().SftLearningRate, new WarmStart.Settings().LearningRate);
         Assert.Equal(new RunSpec().EftExamples, new WarmStart.Settings().JudgeExamples);
         Assert.Equal(RunSpecMapping.JudgeTemplate(new RunSpec()), new WarmStart.Settings().JudgeTemplate);
     }

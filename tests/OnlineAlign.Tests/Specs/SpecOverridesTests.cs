@@ -49,6 +49,7 @@ public class SpecOverridesTests
     [InlineData("model.lora.r=8", "model.lora.r cannot be changed by a fork")]
     [InlineData("model.chat_template=chatml", "model.chat_template cannot be changed by a fork")]
     [InlineData("sft_steps=10", "sft_steps cannot be changed by a fork: a fork starts from the parent's checkpoint and does not warm-start")]
+    [InlineData("sft_learning_rate=0.001", "sft_learning_rate cannot be changed by a fork: a fork starts from the parent's checkpoint and does not warm-start")]
     public void ABadSettingIsRefusedNamingTheField(string setting, string expected)
     {
         var (_, problems) = SpecOverrides.Apply(Parent(), [setting]);
