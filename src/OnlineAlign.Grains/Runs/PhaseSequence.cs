@@ -151,9 +151,10 @@ internal sealed partial class PhaseSequence(
         {
             Enter(round, "checkpoint");
             var wait = System.Diagnostics.Stopwatch.StartNew();
-            Dictionary<string, double>? upload;
-            try { upload = await durable; }
-            catch when (failed is not null) { upload = []; }   // the evaluation's failure is the one to report
+            // A failed upload is the failure to report, even when the evaluation failed too: it may have failed because of it
+            // (a full disk's upload removes the local copy the evaluation reads), and the upload's kind (transient, disk full)
+            // decides whether the round trains again.
+            var upload = await durable;
             if (upload is null)
             {
                 // Its worker stopped before the upload finished (an evaluation there then found no checkpoint): nothing names
