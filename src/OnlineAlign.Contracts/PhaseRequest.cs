@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Orleans.Concurrency;
 
 namespace OnlineAlign.Contracts;
@@ -35,6 +36,12 @@ public sealed record PhaseRequest
     [Id(15)] public int ShardCount { get; init; }
     /// <summary>The phase's shard outputs to merge, in shard order (empty: the phase was not sharded and is computed whole).</summary>
     [Id(14)] public List<BlobRef> Shards { get; init; } = new();
+    /// <summary>
+    /// M0, the model a built-in run's warm start began from, as the prepare phase stored it (null: a run prepared before it
+    /// was stored, a fork, a model folder): the judges that compare with it read it from here instead of pretraining it on
+    /// every silo. Left out of the JSON when null, so the done-marker keys of runs without it stay as they were.
+    /// </summary>
+    [Id(16), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public BlobRef? BeforeWarmStart { get; init; }
 
     /// <summary>The round's reference model: the initial policy, or P_r ("previous_round").</summary>
     public BlobRef Reference => Spec.Reference == "initial" ? Initial : Policy;

@@ -36,6 +36,14 @@ public static class PretrainedBaseCache
     public static string EntryFolder(string cacheFolder, string key) =>
         Path.Combine(cacheFolder, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key))));
 
+    /// <summary>The entry's folder when it is there and whole (the prepare phase stores it with the run), else null.</summary>
+    public static string? VerifiedFolder(string cacheFolder, ModelConfig config, string builtin, IVerifiableTask task, WarmStart.Settings s, int seed)
+    {
+        string key = Key(config, builtin, task, s, seed);
+        string folder = EntryFolder(cacheFolder, key);
+        return Directory.Exists(folder) && Verified(folder, key) ? folder : null;
+    }
+
     public static DecoderLM Load(string cacheFolder, ModelConfig config, string builtin, IVerifiableTask task, WarmStart.Settings s, int seed,
         Device device, CancellationToken cancellationToken)
     {

@@ -94,6 +94,19 @@ public static class RoundJob
             RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue), device, cancellationToken);
     }
 
+    /// <summary>The folder of a built-in run's M0 in <paramref name="pretrainedCache"/> once the warm start built it (null: none, or not cached).</summary>
+    public static string? BeforeWarmStartFolder(RunSpec spec, string pretrainedCache) =>
+        !string.IsNullOrEmpty(spec.Model.HfFolder) || spec.SftSteps <= 0 ? null
+            : PretrainedBaseCache.VerifiedFolder(pretrainedCache, BuiltinModels.ByName(spec.Model.Builtin), spec.Model.Builtin,
+                BuiltinTasks.ByName(spec.Prompts.Task), RunSpecMapping.WarmStartSettings(spec), (int)(spec.Seed % int.MaxValue));
+
+    /// <summary>
+    /// Whether a judge phase compares with M0 (the implicit reward's reference in round 1, CREAM's previous judge in round 2,
+    /// the drift probe's round-0 judge): only then does it read the run's stored M0.
+    /// </summary>
+    public static bool JudgesWithBeforeWarmStart(RunSpec spec, PhaseRequest r) =>
+        spec.Judge.Kind is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null || spec.Guard.ProbePrompts > 0);
+
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
     /// <param name="initialFolder">the run's round-0 folder (the base of a LoRA run's adapter-only checkpoints)</param>
     public static List<List<int[]>> Generate(GenerationRequest request, string policyFolder, string? initialFolder, Device device, ModelCache models,

@@ -28,9 +28,11 @@ internal sealed class RoundJudges : IDisposable
         // implicit reward in round 1 is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it
         // did in round 1, so M0 is needed again. A model folder has no M0: the policy's likelihood stands in.
         // The judge-drift probe's round-0 judge is round 1's, which needs M0 in every round.
-        bool needsM0 = c.Settings.Judge.Kind is "implicit" or "self_consistent"
-            && (r.TrainedFrom is null || r.TrainedFromBefore is null || c.Spec.Guard.ProbePrompts > 0);
-        _beforeWarmStart = needsM0 ? RoundJob.BeforeWarmStart(c.Spec, c.Device, c.Models.PretrainedCache) : null;
+        // M0 as the prepare phase stored it with the run (the same weights on every silo, pretrained once); a run prepared
+        // before M0 was stored builds or finds it in this silo's cache.
+        _beforeWarmStart = !RoundJob.JudgesWithBeforeWarmStart(c.Spec, r) ? null
+            : r.BeforeWarmStart is { } stored ? HfCheckpoint.Load(c.Folder(stored), c.Device)
+            : RoundJob.BeforeWarmStart(c.Spec, c.Device, c.Models.PretrainedCache);
         try
         {
             var trainedFrom = r.TrainedFrom is null ? _beforeWarmStart : c.Shared(r.TrainedFrom);

@@ -47,7 +47,11 @@ internal sealed partial class PhaseSequence(
             Enter(0, "prepare");
             Use(await Place(S.Spec!.GenerationReplicas));
             var prepared = await Worker.Prepare(runId, S.Spec!, S.Epoch, ct);
-            await Record(s => s.Initial = prepared.Output);
+            await Record(s =>
+            {
+                s.Initial = prepared.Output;
+                s.BeforeWarmStart = prepared.BeforeWarmStart;
+            });
         }
         else if (S.Baseline is null) await EvaluateInitial(ct);
         else if (S.Rounds.Count >= S.Spec!.Rounds) await transition(RunTrigger.Complete, s => s.Phase = "");
@@ -112,6 +116,7 @@ internal sealed partial class PhaseSequence(
         {
             RunId = runId, Spec = S.Spec!, Round = round, Epoch = S.Epoch, Policy = PolicyAt(round)!, Initial = S.Initial!,
             TrainedFrom = PolicyAt(round - 1), TrainedFromBefore = PolicyAt(round - 2), Generations = S.Current!.Generations.Select(g => g.Output).ToList(),
+            BeforeWarmStart = S.BeforeWarmStart,
         };
         if (S.Current!.Judged is null)
         {

@@ -22,7 +22,7 @@ public static class RoundHistory
         if (target < 0)
         {
             if (s.Baseline is { } baseline) s.Superseded.Add(baseline with { SupersededByEpoch = epoch });
-            (s.Initial, s.Baseline) = (null, null);
+            (s.Initial, s.BeforeWarmStart, s.Baseline) = (null, null, null);
         }
         s.Superseded.AddRange(s.Rounds.Where(r => r.Round > target).Select(r => r with { SupersededByEpoch = epoch }));
         s.Rounds = s.Rounds.Where(r => r.Round <= target).ToList();

@@ -23,6 +23,8 @@ public sealed class RunState
     [Id(3)] public string Phase { get; set; } = "";
     [Id(4)] public string? Error { get; set; }
     [Id(5)] public BlobRef? Initial { get; set; }
+    /// <summary>A built-in run's M0 as the prepare phase stored it (null: none, or prepared before it was stored).</summary>
+    [Id(43)] public BlobRef? BeforeWarmStart { get; set; }
     [Id(6)] public List<RoundRecord> Rounds { get; set; } = new();
     [Id(7)] public DateTime CreatedUtc { get; set; }
     [Id(10)] public RoundProgress? Current { get; set; }

@@ -75,7 +75,13 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             _computeSeconds = 0;
             await Compute(() => { RoundJob.Prepare(spec, Device(spec), output, Models.PretrainedCache, ct); return 0; });
             var manifest = await UploadCheckpoint(prefix, output, "prepare/round-0", ct);
-            return Output(manifest, new() { ["time/prepare"] = _computeSeconds, ["time/checkpoint"] = total.Elapsed.TotalSeconds - _computeSeconds });
+            // M0 stored beside round 0: the judges on every other silo read it from there instead of pretraining it again
+            // (and so judge with the very same M0 whatever their thread count).
+            var beforeWarmStart = RoundJob.BeforeWarmStartFolder(spec, Models.PretrainedCache) is { } m0
+                ? await UploadCheckpoint($"{prefix}/m0", CopyToScratch(m0, runId), "prepare/m0", ct) : null;
+            if (beforeWarmStart is not null) log.LogInformation("run {Run}: M0 stored as checkpoint {Manifest}", runId, beforeWarmStart.Path);
+            return Output(manifest, new() { ["time/prepare"] = _computeSeconds, ["time/checkpoint"] = total.Elapsed.TotalSeconds - _computeSeconds })
+                with { BeforeWarmStart = beforeWarmStart is null ? null : new BlobRef { Path = beforeWarmStart.Path, Sha256 = beforeWarmStart.Sha256 } };
         }));
 
     public Task<PhaseOutput> Generate(GenerationRequest r, CancellationToken ct) => Budgeted(r.Spec, "generate", ct, ct =>
@@ -102,7 +108,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         }));
 
     public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge", ct,
-        [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
+        [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial, RoundJob.JudgesWithBeforeWarmStart(r.Spec, r) ? r.BeforeWarmStart : null], async (c, prefix) =>
         {
             var responses = await Responses(r, ct);
             var (remote, remoteMetrics) = r.Spec.Judge.Kind == "remote" ? await RemoteJudge(r, c, responses, ct) : (null, []);
@@ -115,7 +121,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         }));
 
     public Task<PhaseOutput> JudgeShard(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge-shard", ct,
-        [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial], async (c, prefix) =>
+        [r.Policy, r.TrainedFrom, r.TrainedFromBefore, r.Initial, RoundJob.JudgesWithBeforeWarmStart(r.Spec, r) ? r.BeforeWarmStart : null], async (c, prefix) =>
         {
             await ShardStarted(r, "judge", ct);
             var responses = await Responses(r, ct);
@@ -469,6 +475,14 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         new() { Output = new BlobRef { Path = blob.Path, Sha256 = blob.Sha256 }, Metrics = metrics };
 
     private string NewScratch(string runId, string what) => Scratch.Create(RunIds.Require(runId), what);
+
+    /// <summary>A copy of a folder this worker must keep (an upload moves its folder into the checkpoint cache).</summary>
+    private string CopyToScratch(string folder, string runId)
+    {
+        string copy = NewScratch(runId, "copy");
+        foreach (string file in Directory.EnumerateFiles(folder)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        return copy;
+    }
 
     /// <summary>The silo's device, unless the spec pins one.</summary>
     private TorchSharp.torch.Device Device(RunSpec spec) =>

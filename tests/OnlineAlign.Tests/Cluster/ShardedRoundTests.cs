@@ -13,8 +13,13 @@ public class ShardedRoundTests
     [Fact]
     public async Task ARunShardedOverFourGpuSilosEqualsTheSameRunOnOneReplica()
     {
+        // Each GPU silo with its own M0 cache (the test suite's silos otherwise share one), to see which silos pretrain M0.
+        var m0Caches = Enumerable.Range(0, GpuSilos).Select(_ => RepositoryPaths.NewTempFolder("m0-cache")).ToList();
         await using var cluster = await LocalTestCluster.StartAsync(
-            [("control", null), .. Enumerable.Repeat<(string, IDictionary<string, string>?)>(("gpu", null), GpuSilos)]);
+            [("control", null), .. m0Caches.Select(folder => ("gpu", (IDictionary<string, string>?)new Dictionary<string, string>
+            {
+                ["Silo__PretrainedCacheFolder"] = folder,
+            }))]);
         var client = cluster.Client(0);
         var shardedSpec = LocalTestCluster.SmallSpec(rounds: 2);
         shardedSpec.GenerationReplicas = 0;   // one replica per GPU silo: 4
@@ -54,6 +59,12 @@ public class ShardedRoundTests
         Assert.Equal(GpuSilos, judgeShardSilos.Distinct().Count());
         Assert.DoesNotContain(0, judgeShardSilos);   // never on the control silo
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, sharded.Id, rounds: 2, shards: 3);
+        // M0 (the self-consistent judge compares with it) is pretrained only where a run was prepared; the judge shards on
+        // the other silos read the copy the prepare phase stored with the run.
+        for (int k = 0; k < GpuSilos; k++)
+            Assert.Equal(cluster.Silos[k + 1].Output.Contains(": M0 stored as checkpoint", StringComparison.Ordinal),
+                Directory.EnumerateDirectories(m0Caches[k]).Any());
+        Assert.Contains(cluster.Silos, s => s.Output.Contains($"run {sharded.Id}: M0 stored as checkpoint", StringComparison.Ordinal));
         var blobs = await RunProbe.BlobsAsync(cluster, $"runs/{sharded.Id}/round-0002/judge-shard/");
         Assert.Equal(GpuSilos, blobs.Count(b => b.Contains("/shard-")));
     }
