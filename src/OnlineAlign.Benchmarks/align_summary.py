@@ -14,8 +14,9 @@ hyperparameters are chosen on) and on the disjoint test stream (reported only). 
      decide with the spec's thresholds and lets the run go on): on test, paired by seed, the guard's best round minus
      round 0, the round-1 gain and the share of it the guard keeps, the unguarded last round minus round 0, the rounds
      that tripped and why, false stops (it stopped after round k though round k+1 had test accuracy >= round k's) and
-     missed stops (it went on after round k though round k+1 lost). Only runs that finished (their "guard: best round"
-     line) count; the rule is never recomputed here.
+     missed stops (it went on after round k though round k+1 lost); beside it, not label-free, each seed stopped at its
+     own best validation round. Only runs that finished (their "guard: best round" line) count; the rule is never
+     recomputed here.
 With --test-seeds, seeds in that range are left out of every choice (steps 3) and the chosen arm and round are reported
 on them alone: confirmation on seeds not used for choosing. Runs that did not finish a round are left out of it.
 """
@@ -98,7 +99,8 @@ def guard_tables(task, arms, runs, guards):
     print("\nThe label-free guard with the spec's thresholds (recorded, the run not stopped), on test, paired by seed "
           "(percentage points, 95% t-interval; runs that finished):\n")
     print("| arm | seeds | guard's best round - round 0 | round 1 - round 0 | share of round 1's gain kept | "
-          "last round - round 0 | best round chosen (count) |\n|---|---|---|---|---|---|---|")
+          "last round - round 0 | best round chosen (count) | for comparison, with labels: each seed's best validation round - round 0 |"
+          "\n|---|---|---|---|---|---|---|---|")
     details = []
     for a in armed:
         g, r = guards[(task, a)], runs[(task, a)]
@@ -109,11 +111,13 @@ def guard_tables(task, arms, runs, guards):
         final = [r[s][last[s]][1] - r[s][0][1] for s in seeds]
         kept = (f"{mean(chosen) / mean(gain1):.0%} ({mean(chosen):+.1f} of {mean(gain1):+.1f})" if gain1 and mean(gain1) > 0
                 else f"- (round 1 gained {mean(gain1):+.1f} on average)" if gain1 else "-")
+        # Not label-free: each seed stopped at its own best validation round (ties: the earlier), reported on test.
+        labelled = [r[s][max(r[s], key=lambda k: (r[s][k][0], -k))][1] - r[s][0][1] for s in seeds]
         picks = defaultdict(int)
         for s in seeds:
             picks[g[s][0]] += 1
         print(f"| {a} | {len(seeds)} | {interval(chosen, True)} | {interval(gain1, True)} | {kept} | {interval(final, True)} | "
-              + ", ".join(f"round {k}: {n}" for k, n in sorted(picks.items())) + " |")
+              + ", ".join(f"round {k}: {n}" for k, n in sorted(picks.items())) + f" | {interval(labelled, True)} |")
         false_stops, judged_stops, unjudged, missed, went_on, signals = 0, 0, 0, 0, 0, defaultdict(int)
         for s in seeds:
             best, trips, _ = g[s]
