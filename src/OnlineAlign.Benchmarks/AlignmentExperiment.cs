@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Alignment.Controls;
@@ -9,6 +11,7 @@ using OnlineAlign.Execution.Specs;
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Specs;
 
 namespace OnlineAlign.Benchmarks;
 
@@ -24,7 +27,7 @@ public static class AlignmentExperiment
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
         double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0,
             string Reference = "previous_round", double SelmAlpha = 0.01, int PretrainSteps = 200, int BestOf = 8, string Model = "tiny",
-            double SftLearningRate = 3e-3);
+            double SftLearningRate = 3e-3, GuardSpec? Guard = null);
 
     /// <summary>An arm's judge, loss, consistency regularisation and pair strategy.</summary>
     public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst");
@@ -70,6 +73,7 @@ public static class AlignmentExperiment
             Judge = new() { Kind = arm.Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
             Loss = new() { Kind = arm.Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
             Optimizer = new() { Epochs = s.Epochs, LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16 },
+            Guard = s.Guard ?? new(),
         };
     }
 
@@ -112,7 +116,9 @@ public static class AlignmentExperiment
                                          $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} " +
                                          $"({watch.Elapsed.TotalSeconds:F0} s)" +
                                          (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
+                        report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics));
                     }
+                if (method is not (BestOfArm or ExtraSftArm)) report.WriteLine(GuardRunLine(run.Spec.Guard, run.Reports));
                 table[(method, seed)] = rows;
                 Directory.Delete(Path.Combine(folder, $"{method}-{seed}"), recursive: true);
             }
@@ -131,6 +137,33 @@ public static class AlignmentExperiment
         }
         report.WriteLine();
         report.WriteLine("align_summary.py turns the logs into the paired tables (each arm against round 0 and against the llm arm, chosen on validation).");
+    }
+
+    private static readonly string[] GuardSignals =
+    [
+        HealthSignals.JudgeDriftTau, HealthSignals.KlInitial, HealthSignals.LengthDrift, HealthSignals.UnscoredRate,
+        HealthSignals.ScoreEntropy, HealthSignals.ImplicitAgreement,
+    ];
+
+    /// <summary>
+    /// What the guard would make of round <paramref name="round"/>'s signals with the spec's thresholds, recorded without
+    /// stopping: the run goes on, so the rounds after a trip show whether stopping there was right (false and missed stops).
+    /// The product's own rule (<see cref="GuardDecision.Crossings"/>), never a copy of it.
+    /// </summary>
+    public static string GuardRoundLine(GuardSpec guard, int round, IReadOnlyDictionary<string, double> metrics)
+    {
+        var crossed = GuardDecision.Crossings(guard, metrics);
+        string signals = string.Join(", ", GuardSignals.Select(k => string.Create(CultureInfo.InvariantCulture,
+            $"{k}={(metrics.TryGetValue(k, out var v) ? v : double.NaN):0.####}")));
+        return $"  guard round {round}: {(crossed.Count > 0 ? "tripped (" + string.Join("; ", crossed) + ")" : "not tripped")}; {signals}";
+    }
+
+    /// <summary>The guard's verdict over the whole run (its thresholds, as if enabled): "guard: best round K (reason)".</summary>
+    public static string GuardRunLine(GuardSpec guard, IReadOnlyList<RoundReport> reports)
+    {
+        var verdict = GuardDecision.Decide(guard with { Enabled = true },
+            reports.Select(r => (r.Round, (IReadOnlyDictionary<string, double>)r.Metrics)).ToList());
+        return string.Create(CultureInfo.InvariantCulture, $"guard: best round {verdict.BestRound} ({verdict.BestReason})");
     }
 
     /// <summary>Round r's policy's greedy accuracy on the test stream (reported only: nothing is chosen on it).</summary>

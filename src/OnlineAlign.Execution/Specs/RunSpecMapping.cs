@@ -161,7 +161,8 @@ public static class RunSpecMapping
     /// a judge template of <paramref name="judgeTemplateTokens"/> (its text without the prompt and response): generated
     /// (P x N sequences of prompt + max_new_tokens), judged (each model pass reads every sequence again; each LLM
     /// judgement also reads the judge template and, where it samples a justification (rubric or a text template),
-    /// writes up to judge.max_new_tokens; with consistency on, the previous round's judge does all of it again) and
+    /// writes up to judge.max_new_tokens; with consistency on, the previous round's judge does all of it again; the
+    /// pairwise set's responses, <see cref="PairwiseResponses"/>, are judged the same way by the round's judge alone) and
     /// trained (each epoch: the chosen and rejected sequence of up to P pairs).
     /// </summary>
     public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
@@ -169,9 +170,22 @@ public static class RunSpecMapping
         long sequences = (long)s.PromptsPerRound * s.SamplesPerPrompt;
         long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
         var (llm, model, perJudgement, judges) = JudgeCost(s, sequence, judgeTemplateTokens);
-        long judged = sequences * (model * sequence + llm * perJudgement) * judges;
+        long perResponse = model * sequence + llm * perJudgement;
+        long judged = sequences * perResponse * judges + PairwiseResponses(s) * perResponse;
         return (sequences * sequence, judged, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, (llm + model) * judges);
     }
+
+    /// <summary>
+    /// Responses of the checker-scored pairwise set (judge/pairwise_accuracy) each round's judge phase scores: a chosen and a
+    /// rejected per pair of guard.pairwise_pairs, by the round's judge only (no consistency judge); 0 where it is not
+    /// measured (0 pairs, a remote judge, a JSONL prompt set without guard.pairwise_jsonl). They are counted at the
+    /// round's sequence length: a built-in set's prompts come from the same task, and a file's responses are at most
+    /// sampling.max_new_tokens (its prompts are not read by this count).
+    /// </summary>
+    public static long PairwiseResponses(RunSpec s) =>
+        s.Guard.PairwisePairs <= 0 || s.Judge.Kind == "remote"
+            || (string.IsNullOrEmpty(s.Guard.PairwiseJsonl) && !string.IsNullOrEmpty(s.Prompts.JsonlPath))
+            ? 0 : 2L * s.Guard.PairwisePairs;
 
     /// <summary>LLM judgements and plain model passes per response, tokens per judgement, and how many judges (2 with consistency).</summary>
     private static (int Llm, int Model, long PerJudgement, int Judges) JudgeCost(RunSpec s, long sequence, int judgeTemplateTokens)
@@ -197,11 +211,14 @@ public static class RunSpecMapping
             : $" (each LLM judgement reads the sequence and {judgeTemplateTokens} judge template tokens" +
               (JudgeTemplate(s) != "compact" ? $" and writes up to judge.max_new_tokens {s.Judge.MaxNewTokens}" : "") + $": {perJudgement} tokens)";
         string consistency = judges == 2 ? $" (consistency {s.Consistency}: the previous round's judge as well)" : "";
+        long pairwise = PairwiseResponses(s);
+        string pairwiseCost = pairwise > 0 && passes > 0
+            ? $" (with guard.pairwise_pairs {s.Guard.PairwisePairs}: {pairwise} responses of the pairwise set, judged once)" : "";
         return total <= s.Budget.MaxTokensPerRound ? null
             : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} " +
               $"x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
-              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}, " +
+              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}{pairwiseCost}, " +
               $"optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
     }

@@ -16,13 +16,15 @@ public class SpecBudgetTests
         // The built-in sort task's prompts are a few dozen byte tokens: the full check counts them.
         var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 }, Optimizer = new() { Epochs = 2 } };
         var (generated, judged, trained, passes) = RunSpecMapping.RoundTokens(spec, 0);
-        Assert.Equal((100L * 4 * 16, 100L * 4 * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
+        // Judged: the round's 400 responses and the default pairwise set's 32 x 2 responses, each judged 3 times.
+        Assert.Equal((100L * 4 * 16, (100L * 4 + 64) * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
         long withoutPrompts = generated + judged + trained;
 
         // Below even the prompt-free count: refused before any file or prompt is read (the API silo's own check).
         var early = RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts - 1 } }, readFiles: false);
         Assert.Contains(early, p => p.StartsWith($"budget.max_tokens_per_round is {withoutPrompts - 1}, but a round of this spec may cost {withoutPrompts} tokens: " +
-            "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated, 3 judge passes (llm) = 19200 judged", StringComparison.Ordinal));
+            "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated, 3 judge passes (llm) = 22272 judged (with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once)",
+            StringComparison.Ordinal));
 
         // Within the prompt-free count, beyond it once the prompts' tokens are counted: refused where the prompts are read.
         var full = RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts } });
@@ -40,6 +42,7 @@ public class SpecBudgetTests
         {
             PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 },
             Judge = new() { Kind = "llm", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
+            Guard = new() { PairwisePairs = 0 }, // the round's own responses alone (the pairwise set's: the test below)
         };
         var (_, judged, _, passes) = RunSpecMapping.RoundTokens(spec, maxPromptTokens: 10, judgeTemplateTokens: 400);
         Assert.Equal(10L * 4 * 3 * (10 + 16 + 400 + 256), judged);
@@ -59,6 +62,38 @@ public class SpecBudgetTests
         var refusal = Assert.Single(RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = generated + judgedWithout + trained } }),
             p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
         Assert.Matches(@"each LLM judgement reads the sequence and [1-9]\d\d+ judge template tokens and writes up to judge.max_new_tokens 256", refusal);
+    }
+
+    [Fact]
+    public void ThePairwiseSetsJudgingIsInTheBudgetAsTheRoundsJudgingIs()
+    {
+        // Each of its chosen and rejected responses costs what one of the round's responses costs the round's judge; the
+        // consistency judge does not score it.
+        var spec = new RunSpec
+        {
+            PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Consistency = "dyn",
+            Judge = new() { Kind = "self_consistent", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
+        };
+        long perResponse = 2 * (10 + 16) + 3 * (10 + 16 + 400 + 256);
+        long without = RunSpecMapping.RoundTokens(spec with { Guard = new() { PairwisePairs = 0 } }, 10, 400).Judged;
+        Assert.Equal(2 * 10L * 4 * perResponse, without);
+        Assert.Equal(64, RunSpecMapping.PairwiseResponses(spec));
+        Assert.Equal(without + 64 * perResponse, RunSpecMapping.RoundTokens(spec, 10, 400).Judged);
+        Assert.Equal(without + 2 * 100 * perResponse,
+            RunSpecMapping.RoundTokens(spec with { Guard = new() { PairwisePairs = 100 } }, 10, 400).Judged);
+
+        // Not measured, not counted: a remote judge, a JSONL prompt set without a pairwise file; a pairwise file is counted.
+        Assert.Equal(0, RunSpecMapping.PairwiseResponses(spec with { Judge = spec.Judge with { Kind = "remote" } }));
+        var jsonl = spec with { Prompts = new() { JsonlPath = "prompts.jsonl" } };
+        Assert.Equal(0, RunSpecMapping.PairwiseResponses(jsonl));
+        Assert.Equal(64, RunSpecMapping.PairwiseResponses(jsonl with { Guard = new() { PairwiseJsonl = "pairs.jsonl" } }));
+
+        // A budget that fits the round's own judging is refused once the pairwise set is counted, naming it.
+        var llm = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 } };
+        var (generated, judged, trained, _) = RunSpecMapping.RoundTokens(llm with { Guard = new() { PairwisePairs = 0 } }, 0);
+        var refusal = Assert.Single(RunSpecMapping.Problems(llm with { Budget = new() { MaxTokensPerRound = generated + judged + trained } }, readFiles: false),
+            p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
+        Assert.Contains("(with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once)", refusal);
     }
 
     [Fact]
