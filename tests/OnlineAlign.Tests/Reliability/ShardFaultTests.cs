@@ -27,7 +27,8 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     /// The spec of the data-parallel kill cases: DataParallelTrainingClusterTests' LoRA run on 2 replicas (4 micro-batches a
     /// step, AdamW moments carried). As a shard case's spec it once had the live replica's shard computed again after the
     /// kill: the run grain, activated again, read its spec back from storage with the default target modules, so the done
-    /// marker's key differed (RunStateJson, SpecKeyRoundTripTests); the judge case with replica 0 killed runs it too.
+    /// marker's key differed (RunStateJson, SpecKeyRoundTripTests); the judge case with replica 0 killed runs it too (it
+    /// passes without that fix as well: its run grain is not activated again, so SpecKeyRoundTripTests is the fix's test).
     /// </summary>
     private static RunSpec DataParallel() => DataParallelTrainingClusterTests.LoraSpec(replicas: 2);
 
