@@ -97,6 +97,7 @@ builder.UseOrleans(orleans =>
     orleans.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.AddAzureBlobGrainStorage("runs", o => o.BlobServiceClient = new BlobServiceClient(connectionString));
+    orleans.Services.Configure<Orleans.Serialization.OrleansJsonSerializerOptions>(RunStateJson.Configure);
     orleans.UseSiloMetadata(new Dictionary<string, string>
     {
         ["onlinealign.role"] = silo.Role,

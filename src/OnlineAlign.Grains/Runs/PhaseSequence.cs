@@ -157,8 +157,8 @@ internal sealed partial class PhaseSequence(
             Enter(round, "checkpoint");
             var wait = System.Diagnostics.Stopwatch.StartNew();
             // A failed upload is the failure to report, even when the evaluation failed too: it may have failed because of it
-            // (a full disk's upload removes the local copy the evaluation reads), and the upload's kind (transient, disk full)
-            // decides whether the round trains again.
+            // (a full disk), and the upload's kind (transient, disk full) decides whether the round trains again. The worker
+            // keeps the failed checkpoint's local copy, which the evaluation reads, until the train phase is asked again.
             var upload = await durable;
             if (upload is null)
             {

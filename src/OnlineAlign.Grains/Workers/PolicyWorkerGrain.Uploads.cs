@@ -15,6 +15,12 @@ namespace OnlineAlign.Grains.Workers;
 /// <see cref="CheckpointDurable"/> said the upload finished: no committed round, and no marker, names a checkpoint that
 /// is not whole in storage. If this worker stops first, the upload and the checkpoint are lost with it, and the round's
 /// train phase runs again (no marker), as after a kill inside a synchronous upload.
+/// <para>
+/// A failed upload's local copy is deleted (nothing will name that checkpoint, and on a full disk its space is what the
+/// retry needs) only once nothing reads it: when the train phase is asked again (the orchestrator asks only after the
+/// round's evaluation has returned, and this grain runs one phase at a time) or when this activation ends. Deleted as the
+/// failure was reported, it went while the evaluation was about to read it, which then failed with a missing manifest.
+/// </para>
 /// </summary>
 public sealed partial class PolicyWorkerGrain
 {
@@ -73,14 +79,25 @@ public sealed partial class PolicyWorkerGrain
         return output with { Metrics = metrics };
     }
 
-    /// <summary>The output of the train phase with this key while its checkpoint uploads here (a failed upload is forgotten: trained again).</summary>
+    /// <summary>
+    /// The output of the train phase with this key while its checkpoint uploads here. A failed upload is forgotten, its
+    /// local copy with it (the evaluation that read it has returned: the phase is asked again only after it): trained again.
+    /// </summary>
     private PhaseOutput? Uploading(string key)
     {
         var pending = _uploads.Values.FirstOrDefault(u => u.Key == key);
         if (pending is null) return null;
-        if (!pending.Upload.IsFaulted && !pending.Upload.IsCanceled) return pending.Output;
-        _uploads.Remove(pending.Output.Output.Sha256);
+        if (!Failed(pending)) return pending.Output;
+        ForgetFailed(pending);
         return null;
+    }
+
+    private static bool Failed(PendingUpload pending) => pending.Upload.IsFaulted || pending.Upload.IsCanceled;
+
+    private void ForgetFailed(PendingUpload pending)
+    {
+        _uploads.Remove(pending.Output.Output.Sha256);
+        cache.Forget(pending.Output.Output.Sha256);
     }
 
     public async Task<Dictionary<string, double>?> CheckpointDurable(BlobRef checkpoint, CancellationToken ct)
@@ -88,9 +105,10 @@ public sealed partial class PolicyWorkerGrain
         if (_uploads.TryGetValue(checkpoint.Sha256, out var pending))
         {
             try { return new() { ["checkpoint/upload_seconds"] = await pending.Upload.WaitAsync(ct) }; }
+            // The failed upload stays listed, and its local copy on disk, until the train phase is asked again (Uploading):
+            // the evaluation may be reading that copy now.
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                cache.Forget(checkpoint.Sha256);
                 if (FailureClassifier.DiskFull(e) is { } where)
                 {
                     // Told as a train phase's full disk is (Once): where, and on which silo.
@@ -103,7 +121,7 @@ public sealed partial class PolicyWorkerGrain
                 throw FailureClassifier.IsTransient(e) ? new TransientPhaseException($"checkpoint upload: {e.GetType().Name}: {e.Message}")
                     : new PhaseFailedException($"checkpoint upload: {e.GetType().Name}: {e.Message}");
             }
-            finally { if (pending.Upload.IsCompleted) _uploads.Remove(checkpoint.Sha256); }
+            finally { if (pending.Upload.IsCompletedSuccessfully) _uploads.Remove(checkpoint.Sha256); }
         }
         // Not uploading here (finished earlier, or this activation never trained it: its worker stopped): durable exactly when its
         // manifest, written after every file, is in storage with that hash.
@@ -111,11 +129,15 @@ public sealed partial class PolicyWorkerGrain
         catch (CorruptBlobException) { return null; }
     }
 
-    /// <summary>Waits for the uploads under way (an activation that ends lets them finish, bounded by its deactivation's time).</summary>
+    /// <summary>
+    /// Waits for the uploads under way (an activation that ends lets them finish, bounded by its deactivation's time), then
+    /// deletes the local copies of those that failed: no phase of this activation reads them any more.
+    /// </summary>
     private async Task UploadsFinished(CancellationToken ct)
     {
         if (_uploads.Count == 0) return;
-        try { await Task.WhenAll(_uploads.Values.Select(u => u.Upload)).WaitAsync(ct); }
+        try { await Task.WhenAll(_uploads.Values.Where(u => !u.Upload.IsCompleted).Select(u => u.Upload)).WaitAsync(ct); }
         catch (Exception e) { log.LogWarning(e, "worker {Key}: a checkpoint upload did not finish before it deactivated", this.GetPrimaryKeyString()); }
+        foreach (var failed in _uploads.Values.Where(Failed).ToList()) ForgetFailed(failed);
     }
 }

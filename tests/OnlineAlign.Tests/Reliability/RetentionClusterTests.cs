@@ -14,7 +14,8 @@ public class RetentionClusterTests
     /// Ten tiny rounds with retention.keep_last 2: storage ends up holding the checkpoints of round 0 (the initial
     /// policy), the last two rounds and the best one, and no others; every round's record and metrics stay, those
     /// whose checkpoint went say so, and exporting one says why it cannot. On the way, round 3's checkpoint upload
-    /// meets a full disk once: the round is trained again and the failed checkpoint's local files are gone from the silo.
+    /// meets a full disk once: the round is trained again and the failed checkpoint's local files are gone from the silo,
+    /// but only after the evaluation that reads them (held until the upload has failed) has finished with them.
     /// </summary>
     [Fact]
     public async Task TenRoundsWithKeepLastTwoLeaveOnlyTheKeptCheckpointsInStorage()
@@ -23,6 +24,8 @@ public class RetentionClusterTests
         await using var cluster = await LocalTestCluster.StartAsync(("all", new Dictionary<string, string> { ["Silo__DataFolder"] = data }));
         var client = cluster.Client();
         cluster.Faults.Fail("train/round-3/upload", "diskfull", 1);
+        const string evaluation = "evaluate/round-3/start";
+        cluster.Faults.Hold(evaluation);
         var spec = LocalTestCluster.SmallSpec(rounds: 10);
         spec.PromptsPerRound = 8;
         spec.SamplesPerPrompt = 2;
@@ -32,6 +35,9 @@ public class RetentionClusterTests
         spec.Judge = new JudgeSpec { Kind = "verifier" };
         spec.Retention = new RetentionSpec { KeepLast = 2 };
         var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        // Round 3's evaluation starts once the upload behind it has failed: its local copy must still be there to read.
+        await cluster.Silos[0].WaitForOutputAsync("disk full (local disk of silo", TimeSpan.FromMinutes(6));
+        cluster.Faults.Release(evaluation);
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(6));
 
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
@@ -61,8 +67,12 @@ public class RetentionClusterTests
         // The full disk: named in the log, retried, and its attempt's partial checkpoint removed from the silo's disk.
         Assert.Equal(1, cluster.Faults.Hits("train/round-3/upload"));
         Assert.Contains("disk full (local disk of silo", cluster.Silos[0].Output);
-        // The upload runs behind the evaluation (Silo:OverlapCheckpointUpload) from the checkpoint's local copy, which goes.
-        Assert.Contains("removed the local copy", cluster.Silos[0].Output);
+        // The upload runs behind the evaluation (Silo:OverlapCheckpointUpload) from the checkpoint's local copy, which goes
+        // once the round's evaluation has read it (it finished: "round 3 done"), when the train phase is asked again.
+        string output = cluster.Silos[0].Output;
+        int evaluated = output.IndexOf($"run {run.Id} round 3 done", StringComparison.Ordinal);
+        int removed = output.IndexOf("removed the local copy", StringComparison.Ordinal);
+        Assert.True(evaluated >= 0 && removed > evaluated, $"round 3 evaluated at {evaluated}, its local copy removed at {removed}");
         Assert.DoesNotContain(Directory.GetFiles(data, "*", SearchOption.AllDirectories), f => f.Contains($"{Path.DirectorySeparatorChar}scratch{Path.DirectorySeparatorChar}"));
     }
 }
