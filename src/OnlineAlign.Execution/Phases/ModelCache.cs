@@ -72,6 +72,7 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
         }
         string file = Path.Combine(folder, OptimizerState.FileName);
         var state = OptimizerState.Load(file);
+        if (state.IsEmpty) return state;   // no file (round 0, or no steps): nothing was read
         OptimizerLoads.Add(sha256);
         OptimizerLoaded?.Invoke(sha256, file);
         return state;
