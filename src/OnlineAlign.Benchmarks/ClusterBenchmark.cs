@@ -13,7 +13,7 @@ namespace OnlineAlign.Benchmarks;
 public static class ClusterBenchmark
 {
     public sealed record Settings(string Model, int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers,
-        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000, int[]? Silos = null);
+        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000, int[]? Silos = null, int LoraRank = 0, bool CarryState = false);
 
     /// <summary>The built-in tiny model, or a random-weight model of a benchmark shape saved as a Hugging Face folder.</summary>
     private static string? _modelFolder;
@@ -22,10 +22,19 @@ public static class ClusterBenchmark
     {
         Name = "bench", Rounds = s.Rounds, PromptsPerRound = prompts ?? s.Prompts, SamplesPerPrompt = samples ?? s.Samples,
         SftSteps = s.SftSteps, Seed = 1, Device = "cpu", GenerationReplicas = replicas,
-        Model = _modelFolder is null ? new ModelSpec { Builtin = s.Model } : new ModelSpec { HfFolder = _modelFolder },
+        Model = Model(s),
         Sampling = new SamplingSpec { MaxNewTokens = s.NewTokens },
         Prompts = new PromptSpec { Task = "sort", EvalPrompts = 100 },
+        Optimizer = s.CarryState ? new OptimizerSpec { CarryState = true } : null,
     };
+
+    /// <summary>The benchmark's model, with a LoRA adapter of rank <see cref="Settings.LoraRank"/> (0: full fine-tuning).</summary>
+    private static ModelSpec Model(Settings s)
+    {
+        var model = _modelFolder is null ? new ModelSpec { Builtin = s.Model } : new ModelSpec { HfFolder = _modelFolder };
+        if (s.LoraRank > 0) model.Lora = new LoraSpec { R = s.LoraRank, Alpha = 2 * s.LoraRank };
+        return model;
+    }
 
     private static readonly string[] Split =
         ["generate", "judge", "pairs", "train", "evaluate", "checkpoint", "storage", "overhead", "orchestration"];

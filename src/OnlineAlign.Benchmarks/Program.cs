@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
 //   cluster phases|scaling|load|list|scale [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
-//         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000]
+//         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000] [--lora 0 (full) | R] [--carry (AdamW moments carried)]
 //         [--silos 1,2]   (scale: the same run on a control silo + 1, then 2, GPU-tagged CPU silos, one torch thread each;
 //         `cluster-scale` is the same as `cluster scale`)
 //   scale-ceiling [--model tiny] [--processes 2] [--batch 64] [--prompt 16] [--new 32] [--seconds 15] [--repeats 1] [--work generate,forward]
@@ -120,7 +120,8 @@ switch (command)
             GetRunsPerSecond: IntArg("getrun-rate", "200"),
             LoadSeconds: IntArg("load-seconds", "30"),
             Runs: IntArg("runs", "2000"),
-            Silos: Arg("silos", "1,2").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray()), report);
+            Silos: Arg("silos", "1,2").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray(),
+            LoraRank: IntArg("lora", "0"), CarryState: args.Contains("--carry")), report);
         break;
     case "round":
         RoundBenchmark.Run(RoundBenchmark.Parse(Arg), report);

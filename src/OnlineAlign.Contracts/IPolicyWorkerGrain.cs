@@ -72,9 +72,12 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     [Alias("ApplyGradient"), ResponseTimeout("01:00:00")]
     Task ApplyGradient(string session, int step, long offset, byte[] chunk, double[] sums);
 
-    /// <summary>The data-parallel train phase ended (or failed): this replica lets its training copy go.</summary>
+    /// <summary>
+    /// The data-parallel train phase ended (or failed): this replica keeps its trained copy in memory as checkpoint
+    /// <paramref name="keepAs"/> (the hash of the checkpoint replica 0 wrote from the same updates), or lets it go (null).
+    /// </summary>
     [Alias("EndTraining")]
-    Task EndTraining(string session);
+    Task EndTraining(string session, string? keepAs);
 
     /// <summary>
     /// Waits until a checkpoint this worker's train phase returned is durable (its upload goes on behind the phases after

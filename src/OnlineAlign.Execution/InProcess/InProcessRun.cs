@@ -34,6 +34,9 @@ public sealed class InProcessRun : IDisposable
     /// <summary>The checkpoints read from their folders into memory, by key, in order (round r's checkpoint: <see cref="CheckpointKey"/>).</summary>
     public IReadOnlyList<string> CheckpointLoads => _models.Loads;
 
+    /// <summary>The checkpoints whose carried AdamW moments were read from their files, by the same keys.</summary>
+    public IReadOnlyList<string> OptimizerLoads => _models.OptimizerLoads;
+
     /// <summary>The key (hash) that names round r's checkpoint in <see cref="CheckpointLoads"/>; round 0 is the initial policy.</summary>
     public string CheckpointKey(int round) => _policies[round].Sha256;
     /// <summary>Round 0 (the initial policy, evaluated before any round) and each round since.</summary>
@@ -111,12 +114,12 @@ public sealed class InProcessRun : IDisposable
         var pairs = RoundJob.Pairs(context, groups, judged);
         Lap("pairs", pairs.Metrics);
         string next = Path.Combine(_folder, $"round-{round:D4}");
-        var (trained, model) = RoundJob.TrainKeeping(context, pairs, next);
-        using (model)
+        var (trained, kept) = RoundJob.TrainKeeping(context, pairs, next);
+        using (kept)
         {
             _policies.Add(Checkpoint(next));
-            // As the cluster's worker does: the phases after use the trained model, not its checkpoint read back.
-            if (KeepTrainedModel) _models.Adopt(model, _policies[^1].Sha256);
+            // As the cluster's worker does: the phases after use the trained model (and moments), not its checkpoint read back.
+            if (KeepTrainedModel) _models.Adopt(kept, _policies[^1].Sha256, _folders[request.Initial.Sha256]);
         }
         Lap("train", trained.Metrics);
         Lap("evaluate", RoundJob.Evaluate(Context(request with { Trained = _policies[^1] }, cancellationToken)));

@@ -26,20 +26,36 @@ public static class DataParallelTraining
     }
 
     /// <summary>One replica's part of a data-parallel train phase: a private copy of P_r, its optimiser and its planned steps.</summary>
-    public sealed class Session(DecoderLM policy, OptimizerState optimizer, PreferenceSteps steps) : IDisposable
+    public sealed class Session(DecoderLM policy, OptimizerState optimizer, PreferenceSteps steps, RunSpec spec) : IDisposable
     {
-        public DecoderLM Policy { get; } = policy;
-        public OptimizerState Optimizer { get; } = optimizer;
+        private OptimizerState? _optimizer = optimizer;
+        private DecoderLM? _policy = policy;
+
+        public DecoderLM Policy => _policy ?? throw new ObjectDisposedException(nameof(Session), "its trained state was handed over");
+        public OptimizerState Optimizer => _optimizer ?? throw new ObjectDisposedException(nameof(Session), "its trained state was handed over");
         public PreferenceSteps Steps { get; } = steps;
         public List<StepMetrics> Done { get; } = [];
         /// <summary>This replica's micro-batch gradients of the step in flight (not the coordinator's: it adds its own at once).</summary>
         public List<float[]> Gradients { get; } = [];
 
+        /// <summary>
+        /// After the last step and <see cref="PreferenceSteps.Finish"/> (the moments captured): the trained model (every replica
+        /// applied the same updates, so each holds P_{r+1}) and its moments where the run carries them, handed over for
+        /// <see cref="ModelCache.Adopt"/>; the session keeps neither.
+        /// </summary>
+        public TrainedState Keep()
+        {
+            var kept = RoundJob.Keeping(spec, Policy, ref _optimizer);
+            _policy = null;
+            return kept;
+        }
+
         public void Dispose()
         {
             Steps.Dispose();
-            Optimizer.Dispose();
-            Policy.Dispose();
+            _optimizer?.Dispose();
+            _policy?.Dispose();
+            (_optimizer, _policy) = (null, null);
         }
     }
 
@@ -57,9 +73,9 @@ public static class DataParallelTraining
             return null;
         }
         policy.GradientCheckpointing = c.Spec.Optimizer.GradientCheckpointing;
-        var optimizer = c.Spec.Optimizer.CarryState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
+        var optimizer = RoundJob.CarriedOptimizer(c);
         var settings = RoundPhases.TrainerSettings(c.Settings, c.Spec.Seed, c.Request.Round, 0);
-        return new Session(policy, optimizer, new PreferenceSteps(policy, pairs.Examples, settings, Math.Max(0, c.Tokenizer.PadId), optimizer));
+        return new Session(policy, optimizer, new PreferenceSteps(policy, pairs.Examples, settings, Math.Max(0, c.Tokenizer.PadId), optimizer), c.Spec);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using OnlineAlign.Modeling;
 using OnlineAlign.Modeling.Checkpoints;
+using OnlineAlign.Modeling.Training;
 using static TorchSharp.torch;
 
 namespace OnlineAlign.Execution.Phases;
@@ -11,9 +12,10 @@ namespace OnlineAlign.Execution.Phases;
 /// LoRA checkpoints over one base share its weights: each model held adds only its adapters.
 /// <para>
 /// The model the train phase just trained joins it (<see cref="Adopt"/>) under the hash of the checkpoint written from it,
-/// so the evaluate phase and the next round use it without reading that checkpoint back. A model is found only by the
-/// hash a request names: a checkpoint this worker did not write (a resume, a fork, another attempt's upload) has another
-/// hash and is read from its folder.
+/// so the evaluate phase and the next round use it without reading that checkpoint back: a full fine-tuning model, a LoRA
+/// model (its adapters, over the shared base), and a run's carried AdamW moments (optimizer.carry_state: one slot, taken by
+/// the next train phase, replaced by the next adoption). A model is found only by the hash a request names: a checkpoint
+/// this worker did not write or train (a resume, a fork, another attempt's upload) has another hash and is read from its folder.
 /// </para>
 /// </summary>
 /// <param name="pretrainedCache">where built-in runs' M0 models are kept on disk (<see cref="PretrainedBaseCache"/>): the silo's or the run's own folder</param>
@@ -31,6 +33,15 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
     /// <summary>The checkpoints read from their folders so far, by hash, in order (tests show what was not read back).</summary>
     public List<string> Loads { get; } = new();
 
+    /// <summary>Called with (checkpoint hash, file) each time a checkpoint's carried AdamW moments are read from its file.</summary>
+    public Action<string, string>? OptimizerLoaded { get; init; }
+
+    /// <summary>The checkpoints whose AdamW moments were read from their files so far, by hash, in order.</summary>
+    public List<string> OptimizerLoads { get; } = new();
+
+    /// <summary>The carried AdamW moments kept with the last adopted checkpoint (its hash), until a train phase takes them.</summary>
+    private (string Sha256, OptimizerState State)? _moments;
+
     /// <param name="baseFolder">the run's round-0 folder: the base an adapter-only checkpoint loads onto</param>
     public DecoderLM Shared(string folder, string sha256, Device device, string? baseFolder = null)
     {
@@ -41,23 +52,47 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
     }
 
     /// <summary>
-    /// A private copy the caller owns (and may train); a LoRA model's frozen base is shared, its adapters its own. A full
-    /// fine-tuning checkpoint held here already is copied in memory (the held model is that checkpoint's content).
+    /// A private copy the caller owns (and may train); a LoRA model's frozen base is shared, its adapters its own. A
+    /// checkpoint held here already is copied in memory (the held model is that checkpoint's content).
     /// </summary>
     public DecoderLM Owned(string folder, string sha256, Device device, string? baseFolder = null) =>
-        Find(sha256, device, touch: false) is { Model.Lora: null } held ? ModelCopy.Of(held.Model) : Load(folder, sha256, device, baseFolder).Model;
+        Find(sha256, device, touch: false) is { } held ? ModelCopy.Of(held.Model) : Load(folder, sha256, device, baseFolder).Model;
 
     /// <summary>
-    /// Keeps a copy of a model just trained as checkpoint <paramref name="sha256"/>, the checkpoint written from it (the
-    /// caller still owns and disposes <paramref name="trained"/>: the copy holds no gradients). Full fine-tuning only: a
-    /// LoRA checkpoint is an adapter of megabytes, read back at once. Returns whether it was kept.
+    /// The AdamW moments saved with checkpoint <paramref name="sha256"/> (optimizer.carry_state), for a train phase that starts
+    /// from it: the ones kept by <see cref="Adopt"/>, handed over (training replaces them), else read from the folder's file
+    /// (an empty state where it has none). The caller owns and disposes what it gets.
     /// </summary>
-    public bool Adopt(DecoderLM trained, string sha256)
+    public OptimizerState CarriedOptimizer(string folder, string sha256)
     {
-        if (trained.Lora is not null) return false;
-        if (Find(sha256, trained.Device) is not null) return true;
-        Add(new Entry(Key(sha256, trained.Device), ModelCopy.Of(trained), null));
-        return true;
+        if (_moments is { } held && held.Sha256 == sha256)
+        {
+            _moments = null;
+            return held.State;
+        }
+        string file = Path.Combine(folder, OptimizerState.FileName);
+        var state = OptimizerState.Load(file);
+        if (state.IsEmpty) return state;   // no file (round 0, or no steps): nothing was read
+        OptimizerLoads.Add(sha256);
+        OptimizerLoaded?.Invoke(sha256, file);
+        return state;
+    }
+
+    /// <summary>
+    /// Keeps what a train phase left in memory as checkpoint <paramref name="sha256"/>, the checkpoint written from it: a copy
+    /// of the trained model without gradients (a LoRA model's adapters over its shared base; the caller still owns and
+    /// disposes <paramref name="trained"/>'s model) and its carried AdamW moments, taken from it (replacing those kept before).
+    /// </summary>
+    /// <param name="baseFolder">a LoRA run's round-0 folder (its base weights), so that checkpoints loaded later share them</param>
+    public void Adopt(TrainedState trained, string sha256, string? baseFolder)
+    {
+        if (trained.TakeOptimizer() is { } moments)
+        {
+            _moments?.State.Dispose();
+            _moments = (sha256, moments);
+        }
+        var model = trained.Model;
+        if (Find(sha256, model.Device) is null) Add(new Entry(Key(sha256, model.Device), ModelCopy.Of(model), model.Lora is null ? null : baseFolder));
     }
 
     private static string Key(string sha256, Device device) => $"{sha256}@{device}";
@@ -103,5 +138,7 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
     {
         foreach (var entry in _recent) entry.Model.Dispose();
         _recent.Clear();
+        _moments?.State.Dispose();
+        _moments = null;
     }
 }

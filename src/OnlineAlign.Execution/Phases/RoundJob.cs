@@ -243,26 +243,27 @@ public static class RoundJob
     /// <summary>Trains a private copy of P_r and writes P_{r+1}'s checkpoint folder (weights, optimiser state, run state).</summary>
     public static TrainOutcome Train(Context c, PairsOutcome pairs, string outputFolder)
     {
-        var (trained, model) = TrainKeeping(c, pairs, outputFolder);
-        model.Dispose();
+        var (trained, state) = TrainKeeping(c, pairs, outputFolder);
+        state.Dispose();
         return trained;
     }
 
     /// <summary>
-    /// <see cref="Train"/>, handing the trained model back (the caller owns it): once the checkpoint written from it has its
-    /// hash, <see cref="ModelCache.Adopt"/> keeps a copy for the phases after, so they do not read the checkpoint back.
-    /// The private copy of P_r comes from the model cache when it holds P_r (copied in memory), else from P_r's folder.
+    /// <see cref="Train"/>, handing the trained state back (the caller owns it): once the checkpoint written from it has its
+    /// hash, <see cref="ModelCache.Adopt"/> keeps it for the phases after, so they do not read the checkpoint back. The
+    /// private copy of P_r comes from the model cache when it holds P_r (copied in memory), else from P_r's folder; so do
+    /// carried AdamW moments (<see cref="ModelCache.CarriedOptimizer"/>).
     /// </summary>
-    public static (TrainOutcome Outcome, DecoderLM Model) TrainKeeping(Context c, PairsOutcome pairs, string outputFolder)
+    public static (TrainOutcome Outcome, TrainedState State) TrainKeeping(Context c, PairsOutcome pairs, string outputFolder)
     {
         var tokenizer = c.Tokenizer;
-        string policyFolder = c.Folder(c.Request.Policy);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var policy = c.Models.Owned(policyFolder, c.Request.Policy.Sha256, c.Device, c.Folder(c.Request.Initial));
+        var policy = c.Models.Owned(c.Folder(c.Request.Policy), c.Request.Policy.Sha256, c.Device, c.Folder(c.Request.Initial));
+        OptimizerState? optimizer = null;
         try
         {
             policy.GradientCheckpointing = c.Spec.Optimizer.GradientCheckpointing;
-            using var optimizer = c.Spec.Optimizer.CarryState ? OptimizerState.Load(Path.Combine(policyFolder, OptimizerState.FileName)) : new OptimizerState();
+            optimizer = CarriedOptimizer(c);
             double load = clock.Elapsed.TotalSeconds;
             c.Progress("train", 0, 1);
             var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
@@ -273,13 +274,27 @@ public static class RoundJob
             // Parts of time/train (not added to the round's phase times again): the private copy's load and the folder's write.
             trained.Metrics["time/train/load"] = load;
             trained.Metrics["time/train/save"] = clock.Elapsed.TotalSeconds;
-            return (trained, policy);
+            return (trained, Keeping(c.Spec, policy, ref optimizer));
         }
         catch
         {
             policy.Dispose();
+            optimizer?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The AdamW state a train phase starts from: P_r's carried moments (optimizer.carry_state), else a fresh one.</summary>
+    internal static OptimizerState CarriedOptimizer(Context c) =>
+        c.Spec.Optimizer.CarryState ? c.Models.CarriedOptimizer(c.Folder(c.Request.Policy), c.Request.Policy.Sha256) : new OptimizerState();
+
+    /// <summary>What stays in memory after training: the model, and the moments only where the next round starts from them.</summary>
+    internal static TrainedState Keeping(RunSpec spec, DecoderLM policy, ref OptimizerState? optimizer)
+    {
+        if (!spec.Optimizer.CarryState) optimizer?.Dispose();
+        var kept = new TrainedState(policy, spec.Optimizer.CarryState ? optimizer : null);
+        optimizer = null;
+        return kept;
     }
 
     public static Dictionary<string, double> Evaluate(Context c) => Evaluate(c, shards: null);

@@ -21,6 +21,7 @@ public sealed partial class PolicyWorkerGrain
     private string? _trainingId;
     private float[]? _incoming;
     private int _trainingRound, _trainingReplica;   // of the session held, for its fault points
+    private string? _trainingBase;   // its run's round-0 folder here (a LoRA base), for the trained copy it keeps
 
     /// <summary>
     /// The fault point inside step <paramref name="step"/>'s exchange where the step is applied on replica 0 and not yet
@@ -29,8 +30,14 @@ public sealed partial class PolicyWorkerGrain
     /// </summary>
     private static string ExchangePoint(int round, int step, int replica) => $"train-exchange/round-{round}/step-{step}/replica-{replica}";
 
+    /// <summary>
+    /// A data-parallel train phase's result on replica 0: its outcome and trained state, and the other replicas, which hold
+    /// their trained copies until <see cref="EndReplicas"/> tells them the checkpoint's hash (or to let them go).
+    /// </summary>
+    private sealed record ParallelTraining(TrainOutcome Outcome, TrainedState Kept, string Session, List<IPolicyWorkerGrain> Others);
+
     /// <summary>The coordinator's side: null where the round cannot train data-parallel (it then trains alone).</summary>
-    private async Task<TrainOutcome?> TrainDataParallel(RoundJob.Context c, PhaseRequest r, PairsOutcome pairs, string output, CancellationToken ct)
+    private async Task<ParallelTraining?> TrainDataParallel(RoundJob.Context c, PhaseRequest r, PairsOutcome pairs, string output, CancellationToken ct)
     {
         var session = await Compute(() => DataParallelTraining.Open(c, pairs));
         if (session is null) return null;
@@ -41,6 +48,7 @@ public sealed partial class PolicyWorkerGrain
         var loop = Stopwatch.StartNew();
         double computeBefore = _computeSeconds;
         long bytes = 0;
+        bool endHere = true;   // on any failure the other replicas let their copies go here; on success once the checkpoint is hashed
         try
         {
             int count = session.Steps.Count;
@@ -83,19 +91,30 @@ public sealed partial class PolicyWorkerGrain
                 c.Progress("train", step + 1, count);
             }
             double exchange = loop.Elapsed.TotalSeconds - (_computeSeconds - computeBefore);
-            var trained = await Compute(() => DataParallelTraining.Finish(c, session, output));
+            var (trained, kept) = await Compute(() => (DataParallelTraining.Finish(c, session, output), session.Keep()));
             log.LogInformation("run {Run} round {Round} trained on {Replicas} replicas: {Steps} steps, {Bytes} gradient bytes exchanged, {Seconds:F2} s waiting and exchanging",
                 r.RunId, r.Round, replicas, count, bytes, exchange);
-            return trained with { Metrics = new Dictionary<string, double>(trained.Metrics) { ["time/exchange"] = exchange } };
+            endHere = false;
+            return new ParallelTraining(trained with { Metrics = new Dictionary<string, double>(trained.Metrics) { ["time/exchange"] = exchange } }, kept, id, others);
         }
         finally
         {
             await Compute(() => { session.Dispose(); return 0; });
-            foreach (var g in others)
-            {
-                try { await g.EndTraining(id); }
-                catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "run {Run}: a replica could not end its training session", r.RunId); }
-            }
+            if (endHere) await EndReplicas(r.RunId, id, others, keepAs: null);
+        }
+    }
+
+    /// <summary>
+    /// Ends a data-parallel train phase on the other replicas: each keeps its trained copy in memory as checkpoint
+    /// <paramref name="keepAs"/> (the one replica 0 wrote from the same updates), or lets it go (null: the phase failed, or
+    /// Silo:KeepTrainedModel is off).
+    /// </summary>
+    private async Task EndReplicas(string runId, string session, List<IPolicyWorkerGrain> others, string? keepAs)
+    {
+        foreach (var g in others)
+        {
+            try { await g.EndTraining(session, keepAs); }
+            catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "run {Run}: a replica could not end its training session", runId); }
         }
     }
 
@@ -108,7 +127,7 @@ public sealed partial class PolicyWorkerGrain
             _phaseCancellation = ct;
             if (_trainingId != call.Session)
             {
-                await EndTraining(_trainingId ?? "");
+                await EndTraining(_trainingId ?? "", keepAs: null);
                 using var pinned = cache.Pin(new[] { r.Policy, r.Initial }.Select(b => b.Sha256));
                 var folders = new Dictionary<string, string>();
                 foreach (var pointer in new[] { r.Policy, r.Initial })
@@ -117,7 +136,7 @@ public sealed partial class PolicyWorkerGrain
                 var context = new RoundJob.Context(r, folders, Device(r.Spec), Models, (_, _, _) => ct.ThrowIfCancellationRequested(), ct);
                 _training = await Compute(() => DataParallelTraining.Open(context, pairs))
                     ?? throw new PhaseFailedException($"round {r.Round}: replica {call.Replica} cannot train this round data-parallel");
-                (_trainingId, _trainingRound, _trainingReplica) = (call.Session, r.Round, call.Replica);
+                (_trainingId, _trainingRound, _trainingReplica, _trainingBase) = (call.Session, r.Round, call.Replica, folders[r.Initial.Sha256]);
                 log.LogInformation("run {Run} round {Round} train replica {Replica} of {Replicas} started on this silo", r.RunId, r.Round, call.Replica, call.Replicas);
             }
             var session = _training!;
@@ -164,10 +183,25 @@ public sealed partial class PolicyWorkerGrain
         });
     }
 
-    public async Task EndTraining(string session)
+    public async Task EndTraining(string session, string? keepAs)
     {
         if (session != _trainingId || _training is not { } training) return;
         (_training, _trainingId, _incoming) = (null, null, null);
-        await Thread.Run(() => { training.Dispose(); return 0; });
+        string? baseFolder = _trainingBase;
+        bool keep = keepAs is not null && settings.KeepTrainedModel;
+        await Thread.Run(() =>
+        {
+            using (training)
+            {
+                if (!keep) return 0;
+                training.Steps.Finish();   // the moments captured, as replica 0 captured them before writing the checkpoint
+                using var kept = training.Keep();
+                Models.Adopt(kept, keepAs!, baseFolder);
+            }
+            return 0;
+        });
+        if (keep)
+            log.LogInformation("worker {Key}: trained model kept in memory as checkpoint {Sha256} (data-parallel replica {Replica})",
+                this.GetPrimaryKeyString(), keepAs, _trainingReplica);
     }
 }

@@ -42,6 +42,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         // Each checkpoint read from its folder into memory: the log shows what a worker did not have to read back.
         Loaded = (sha256, folder) => log.LogInformation("worker {Key}: checkpoint {Sha256} read into memory from {Folder}",
             this.GetPrimaryKeyString(), sha256, folder),
+        OptimizerLoaded = (sha256, file) => log.LogInformation("worker {Key}: optimizer state of checkpoint {Sha256} read into memory from {File}",
+            this.GetPrimaryKeyString(), sha256, file),
     };
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -164,9 +166,10 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
             string output = NewScratch(r.RunId, $"round-{r.Round}");
             // Across the replicas where PhaseSequence asked for it (ShardCount > 1) and the round allows it bit-identically.
-            TrainOutcome? trained = r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null;
-            DecoderLM? model = null;   // the model trained here (one replica): kept in memory once its checkpoint is durable
-            if (trained is null) (trained, model) = await Compute(() => RoundJob.TrainKeeping(c, pairs, output));
+            var parallel = r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null;
+            // The model trained here (and its carried moments): kept in memory once its checkpoint has its hash.
+            var (trained, kept) = parallel is { } dp ? (dp.Outcome, dp.Kept) : await Compute(() => RoundJob.TrainKeeping(c, pairs, output));
+            string? keptAs = null;
             try
             {
                 long trainedTokens = r.Spec.Optimizer.Epochs * pairs.Examples.Sum(p => (long)p.Prompt.Length * 2 + p.Chosen.Length + p.Rejected.Length);
@@ -177,9 +180,14 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
                 var manifest = settings.OverlapUpload ? await UploadBehind(prefix, output, r.Round, ct)
                     : await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
                 double upload = clock.Elapsed.TotalSeconds;
-                if (model is not null && settings.KeepTrainedModel && await Compute(() => Models.Adopt(model, manifest.Sha256)))
+                if (settings.KeepTrainedModel)
+                {
+                    string baseFolder = c.Folder(r.Initial);
+                    await Compute(() => { Models.Adopt(kept, manifest.Sha256, baseFolder); return 0; });
+                    keptAs = manifest.Sha256;
                     log.LogInformation("run {Run} round {Round}: trained model kept in memory as checkpoint {Manifest} ({Sha256})",
                         r.RunId, r.Round, manifest.Path, manifest.Sha256);
+                }
                 log.LogInformation("run {Run} round {Round} trained and checkpointed", r.RunId, r.Round);
                 var metrics = new Dictionary<string, double>(trained.Metrics) { ["time/checkpoint"] = upload, ["shards/train/tokens"] = trainedTokens };
                 // Overlapped, the upload's own time comes with its durability (CheckpointDurable); here it was all of time/checkpoint.
@@ -189,7 +197,9 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             finally
             {
                 // Its copy is in the model cache (or the upload failed): the trained model's tensors go, on the model thread.
-                if (model is not null) await Thread.Run(() => { model.Dispose(); return 0; });
+                await Thread.Run(() => { kept.Dispose(); return 0; });
+                // The other replicas applied the same updates: they keep their trained copies under the same hash too.
+                if (parallel is not null) await EndReplicas(r.RunId, parallel.Session, parallel.Others, keptAs);
             }
         }));
 

@@ -23,7 +23,9 @@ public class DataParallelTrainingClusterTests
     [Fact]
     public async Task ALoraRunTrainedOnTwoReplicasWritesTheCheckpointsOneReplicaWrites()
     {
-        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", null), ("gpu", null)]);
+        // Replicas never let their models go between rounds here (their idle release would read the checkpoints back).
+        var idle = new Dictionary<string, string> { ["Silo__ReplicaIdleSeconds"] = "86400" };
+        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", idle), ("gpu", idle)]);
         var client = cluster.Client(0);
         var parallel = await client.StartRunAsync(new StartRunRequest { Spec = LoraSpec(replicas: 0) });   // one replica per GPU silo: 2
         var one = await client.StartRunAsync(new StartRunRequest { Spec = LoraSpec(replicas: 1) });
@@ -57,5 +59,16 @@ public class DataParallelTrainingClusterTests
             Assert.True(replica > 0 && coordinator > 0 && replica != coordinator, $"round {round}: replica 1 on silo {replica}, replica 0 on silo {coordinator}");
         }
         Assert.DoesNotContain(cluster.Silos, s => s.Output.Contains($"run {one.Id} round 1 train replica"));
+
+        // Both replicas kept what they trained in memory under the checkpoint's hash (replica 0 from its log line, replica 1
+        // told the hash once it was known) and no silo read a trained adapter or its moments back: round 2 generated,
+        // judged, trained (both replicas) and evaluated from the copies kept. The bytes equal one replica's (above).
+        string logs = string.Concat(cluster.Silos.Select(s => s.Output));
+        foreach (var round in parallelRounds)
+        {
+            string sha = RunProbe.KeptAs(logs, parallel.Id, round);
+            Assert.Contains($"trained model kept in memory as checkpoint {sha} (data-parallel replica 1)", logs);
+            Assert.DoesNotContain($"checkpoint {sha} read into memory", logs);   // the model, or "optimizer state of checkpoint ..."
+        }
     }
 }

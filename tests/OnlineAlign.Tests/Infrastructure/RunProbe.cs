@@ -144,4 +144,13 @@ public static class RunProbe
     public static SortedDictionary<string, double> ComparableAcrossReplicaCounts(IDictionary<string, double> metrics) =>
         new(Comparable(metrics).Where(kv => !kv.Key.StartsWith("shards/", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal);
+
+    /// <summary>The hash under which the worker kept a round's trained model, from its log line naming the round's checkpoint.</summary>
+    internal static string KeptAs(string log, string runId, RoundMetrics round)
+    {
+        var kept = System.Text.RegularExpressions.Regex.Match(log,
+            $@"run {runId} round {round.Round}: trained model kept in memory as checkpoint {System.Text.RegularExpressions.Regex.Escape(round.Checkpoint)} \((\w+)\)");
+        Assert.True(kept.Success, $"no line: run {runId} round {round.Round}: trained model kept in memory as checkpoint {round.Checkpoint}");
+        return kept.Groups[1].Value;
+    }
 }

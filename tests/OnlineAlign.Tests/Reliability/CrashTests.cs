@@ -71,10 +71,10 @@ public class CrashTests
         string log = cluster.Silos[silo].Output;
         foreach (var r in uninterrupted.Take(2))
         {
-            string sha = KeptAs(log, again.Id, r);
+            string sha = RunProbe.KeptAs(log, again.Id, r);
             Assert.DoesNotContain($"checkpoint {sha} read into memory", log);
         }
-        Assert.Contains($"checkpoint {KeptAs(cluster.Silos[1].Output, run.Id, rounds[0])} read into memory", cluster.Silos[2].Output);
+        Assert.Contains($"checkpoint {RunProbe.KeptAs(cluster.Silos[1].Output, run.Id, rounds[0])} read into memory", cluster.Silos[2].Output);
     }
 
     /// <summary>
@@ -124,15 +124,6 @@ public class CrashTests
         await Task.Delay(500);   // not a wait for an event: room for a commit that should not come, before the check
         var status = await cluster.Client(silo).GetRunAsync(new GetRunRequest { RunId = runId });
         Assert.Equal(round - 1, status.CommittedRounds);
-    }
-
-    /// <summary>The hash under which the worker kept a round's trained model, from its log line naming the round's checkpoint.</summary>
-    private static string KeptAs(string log, string runId, RoundMetrics round)
-    {
-        var kept = System.Text.RegularExpressions.Regex.Match(log,
-            $@"run {runId} round {round.Round}: trained model kept in memory as checkpoint {System.Text.RegularExpressions.Regex.Escape(round.Checkpoint)} \((\w+)\)");
-        Assert.True(kept.Success, $"no line: run {runId} round {round.Round}: trained model kept in memory as checkpoint {round.Checkpoint}");
-        return kept.Groups[1].Value;
     }
 
     /// <summary>
