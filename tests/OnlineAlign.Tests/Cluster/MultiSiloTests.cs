@@ -147,7 +147,9 @@ public class MultiSiloTests
         var names = new List<string>();
         await foreach (var blob in container.GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None, Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run.Id}/round-0000/", CancellationToken.None))
             names.Add(blob.Name);
-        var target = container.GetBlobClient(names.Single(n => n.EndsWith("/model.safetensors", StringComparison.Ordinal)));
+        // The policy's weights, not M0's (stored beside them under m0/ for the judges).
+        var target = container.GetBlobClient(names.Single(n => n.EndsWith("/model.safetensors", StringComparison.Ordinal)
+                                                              && !n.Contains("/m0/", StringComparison.Ordinal)));
         var bytes = (await target.DownloadContentAsync()).Value.Content.ToArray();
         bytes[^1] ^= 0xFF;
         await target.UploadAsync(new BinaryData(bytes), overwrite: true);
