@@ -51,6 +51,11 @@ public class RetentionClusterTests
         var blobs = await RunProbe.BlobsAsync(cluster, $"runs/{run.Id}/");
         int RoundOf(string blob) => int.Parse(Regex.Match(blob, @"/round-(\d{4})/").Groups[1].Value, CultureInfo.InvariantCulture);
         var checkpointFiles = blobs.Where(b => Regex.IsMatch(b, @"/(train|prepare)/[0-9a-f]{32}/")).ToList();
+        // M0, stored beside round 0's policy for the judges, stays with round 0 (retention never removes round 0).
+        var m0Files = checkpointFiles.Where(b => b.Contains("/m0/", StringComparison.Ordinal)).ToList();
+        Assert.Single(m0Files, b => b.EndsWith("/manifest.json", StringComparison.Ordinal));
+        Assert.All(m0Files, b => Assert.Equal(0, RoundOf(b)));
+        checkpointFiles = checkpointFiles.Except(m0Files).ToList();
         Assert.Equal(kept, checkpointFiles.Select(RoundOf).ToHashSet().Order());
         Assert.Equal(kept, checkpointFiles.Where(b => b.EndsWith("/manifest.json", StringComparison.Ordinal)).Select(RoundOf).Order());
         Assert.All(kept, k => Assert.Contains(checkpointFiles, b => RoundOf(b) == k && b.EndsWith("/model.safetensors", StringComparison.Ordinal)));
