@@ -35,13 +35,19 @@ LABELLED = {"verifier"}          # arms that use labels: never chosen as the lab
 CONTROLS = {"random-llm", "rft-llm", "sft-extra", "best-of-8"}
 
 
-def interval(values, points=False):
+def t_interval(values):
+    """The mean of values and the half-width of its 95% t-interval (NaN for one value)."""
     n = len(values)
-    if n == 0:
-        return "-"
     mean = sum(values) / n
     t = T975[n - 1] if n - 1 < len(T975) else 1.96
     half = t * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n) if n > 1 else float("nan")
+    return mean, half
+
+
+def interval(values, points=False):
+    if not values:
+        return "-"
+    mean, half = t_interval(values)
     return f"{mean:+.1f} ± {half:.1f}" if points else f"{mean:.1f} % ± {half:.1f}"
 
 
@@ -82,12 +88,9 @@ def parse(folder):
 
 def fraction_interval(values, digits=2):
     """"mean ± half-width" of a 95% t-interval of values on their own scale (a tau, an accuracy in 0..1)."""
-    n = len(values)
-    if n == 0:
+    if not values:
         return "-"
-    m = sum(values) / n
-    t = T975[n - 1] if n - 1 < len(T975) else 1.96
-    half = t * math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) / math.sqrt(n) if n > 1 else float("nan")
+    m, half = t_interval(values)
     return f"{m:.{digits}f} ± {half:.{digits}f}"
 
 
