@@ -236,7 +236,7 @@ public static class RunSpecMapping
     public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
         var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens, judgeTemplateTokens);
-        // Round 0 judges a subset of what every round judges, so a round is the most; the max keeps that an invariant, not an assumption.
+        // Round 0 judges only the pairwise set, a part of what every round judges: counted, and never the larger.
         long total = Math.Max(generated + judged + trained, Round0Tokens(s, maxPromptTokens, judgeTemplateTokens));
         var (llm, _, perJudgement, judges) = JudgeCost(s, (long)maxPromptTokens + s.Sampling.MaxNewTokens, judgeTemplateTokens);
         string llmCost = llm == 0 || perJudgement == maxPromptTokens + s.Sampling.MaxNewTokens ? ""
