@@ -141,8 +141,8 @@ public static class AlignmentExperiment
 
     private static readonly string[] GuardSignals =
     [
-        HealthSignals.JudgeDriftTau, HealthSignals.KlInitial, HealthSignals.LengthDrift, HealthSignals.UnscoredRate,
-        HealthSignals.ScoreEntropy, HealthSignals.ImplicitAgreement,
+        HealthSignals.JudgeDriftTau, HealthSignals.KlInitial, HealthSignals.KlInitialPerToken, HealthSignals.LengthDrift,
+        HealthSignals.UnscoredRate, HealthSignals.ScoreEntropy, HealthSignals.ImplicitAgreement,
     ];
 
     /// <summary>

@@ -86,6 +86,10 @@ def parse(folder):
     return runs, command, guards
 
 
+# Health signals whose values are too small for two decimals (per response token, ~0.001-0.1 nats on the built-in tasks).
+HEALTH_DIGITS = {"health/kl_initial_per_token": 4}
+
+
 def fraction_interval(values, digits=2):
     """"mean ± half-width" of a 95% t-interval of values on their own scale (a tau, an accuracy in 0..1)."""
     if not values:
@@ -149,7 +153,8 @@ def guard_tables(task, arms, runs, guards):
         print("| signal | " + " | ".join(f"round {k}" for k in rounds) + " |\n|---|" + "---|" * len(rounds))
         for name in names:
             print(f"| {name} | " + " | ".join(fraction_interval([g[s][2][k][name] for s in g if k in g[s][2] and name in g[s][2][k]
-                                                                  and not math.isnan(g[s][2][k][name])]) for k in rounds) + " |")
+                                                                  and not math.isnan(g[s][2][k][name])], HEALTH_DIGITS.get(name, 2))
+                                              for k in rounds) + " |")
     print("\n| arm | runs | runs the guard stopped (next round measured) | false stops | stopped after the last round "
           "(not judged) | missed stops / rounds it went on after | tripped signals (rounds, any round) |\n|---|---|---|---|---|---|---|")
     for a, n, judged_stops, false_stops, unjudged, missed, went_on, signals in details:

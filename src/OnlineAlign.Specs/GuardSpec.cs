@@ -12,6 +12,11 @@ public sealed record GuardSpec
     public double MinJudgeTau { get; init; } = 0.5;
     /// <summary>health/kl_initial above this (nats per sequence): the policy moved too far from the initial one.</summary>
     public double MaxKlInitial { get; init; } = 5;
+    /// <summary>
+    /// health/kl_initial_per_token above this (nats per response token), a bound that does not grow with the response
+    /// length; 0: never trips. Off by default: no bound has been calibrated on a real model yet.
+    /// </summary>
+    public double MaxKlInitialPerToken { get; init; }
     /// <summary>|health/length_drift| above this (relative change of the mean sampled length since round 0).</summary>
     public double MaxLengthDrift { get; init; } = 0.5;
     /// <summary>health/unscored_rate above this: the judge no longer gives scores.</summary>
@@ -39,6 +44,7 @@ public sealed record GuardSpec
         var p = new SpecProblems("guard");
         Tau(p, "min_judge_tau", MinJudgeTau);
         p.Real("max_kl_initial", MaxKlInitial, 0, false, limits.Coefficient * 1000);
+        p.Real("max_kl_initial_per_token", MaxKlInitialPerToken, 0, true, limits.Coefficient);
         p.Real("max_length_drift", MaxLengthDrift, 0, false, limits.Coefficient);
         p.Real("max_unscored_rate", MaxUnscoredRate, 0, true, 1);
         p.Real("min_score_entropy", MinScoreEntropy, 0, true, 1);

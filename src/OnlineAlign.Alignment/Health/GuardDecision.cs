@@ -56,6 +56,8 @@ public static class GuardDecision
 
         Below(HealthSignals.JudgeDriftTau, g.MinJudgeTau, "min_judge_tau");
         Above(HealthSignals.KlInitial, Get(HealthSignals.KlInitial), g.MaxKlInitial, "max_kl_initial");
+        if (g.MaxKlInitialPerToken > 0)
+            Above(HealthSignals.KlInitialPerToken, Get(HealthSignals.KlInitialPerToken), g.MaxKlInitialPerToken, "max_kl_initial_per_token");
         Above("|" + HealthSignals.LengthDrift + "|", Math.Abs(Get(HealthSignals.LengthDrift)), g.MaxLengthDrift, "max_length_drift");
         Above(HealthSignals.UnscoredRate, Get(HealthSignals.UnscoredRate), g.MaxUnscoredRate, "max_unscored_rate");
         Below(HealthSignals.ScoreEntropy, g.MinScoreEntropy, "min_score_entropy");

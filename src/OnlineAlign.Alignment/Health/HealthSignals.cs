@@ -10,6 +10,7 @@ namespace OnlineAlign.Alignment.Health;
 public static class HealthSignals
 {
     public const string KlInitial = "health/kl_initial";
+    public const string KlInitialPerToken = "health/kl_initial_per_token";
     public const string LengthDrift = "health/length_drift";
     public const string ScoreEntropy = "health/score_entropy";
     public const string UnscoredRate = "health/unscored_rate";
@@ -27,6 +28,19 @@ public static class HealthSignals
         if (policyLogProbs.Count != initialLogProbs.Count)
             throw new ArgumentException($"{policyLogProbs.Count} policy log-probs for {initialLogProbs.Count} initial ones");
         return policyLogProbs.Count == 0 ? double.NaN : policyLogProbs.Zip(initialLogProbs, (a, b) => a - b).Average();
+    }
+
+    /// <summary>
+    /// The same KL per response token: sum over sampled responses of sum_t [log pi(y_t) - log pi_0(y_t)], divided by their
+    /// tokens in all. Per sequence, a bound calibrated on ~10-token answers cannot hold for responses of hundreds of
+    /// tokens; per token it does not grow with the length. NaN without responses or tokens.
+    /// </summary>
+    public static double KlPerToken(IReadOnlyList<double> policyLogProbs, IReadOnlyList<double> initialLogProbs, IReadOnlyList<int> lengths)
+    {
+        if (policyLogProbs.Count != initialLogProbs.Count || lengths.Count != policyLogProbs.Count)
+            throw new ArgumentException($"{policyLogProbs.Count} policy log-probs, {initialLogProbs.Count} initial ones, {lengths.Count} lengths");
+        long tokens = lengths.Sum(l => (long)l);
+        return tokens == 0 ? double.NaN : policyLogProbs.Zip(initialLogProbs, (a, b) => a - b).Sum() / tokens;
     }
 
     /// <summary>Relative change of the mean response length since round 0: (L_r - L_0) / L_0; NaN where either is unknown or L_0 is 0.</summary>

@@ -334,8 +334,10 @@ public static class RoundPhases
         metrics["eval/eos_rate"] = all.Stopped.Average(s => s ? 1.0 : 0.0);
         metrics["kl/reference"] = all.Own.Zip(all.Reference, (a, b) => a - b).Average();
         metrics["kl/initial"] = all.Own.Zip(all.Initial, (a, b) => a - b).Average();
-        // The guard's KL (per sequence, on the same samples) and the sampled length health/length_drift is measured by.
+        // The guard's KL (per sequence and per response token, on the same samples: no other forward) and the sampled length
+        // health/length_drift is measured by.
         metrics[HealthSignals.KlInitial] = HealthSignals.Kl(all.Own, all.Initial);
+        metrics[HealthSignals.KlInitialPerToken] = HealthSignals.KlPerToken(all.Own, all.Initial, all.SampleLengths);
         metrics[HealthSignals.SampleLength] = all.SampleLengths.Average();
         return metrics;
     }

@@ -48,7 +48,11 @@ public static class RunSpecMapping
         return problems.Select(p => p.Length <= MaxProblemLength ? p : $"{p[..MaxProblemLength]}... ({p.Length} characters)").ToList();
     }
 
-    private const int MaxProblemLength = 500;
+    /// <summary>
+    /// Long enough for the longest message that quotes no value, the token budget's refusal with every term named (an LLM judge's
+    /// template and judgement, consistency, the pairwise set, the drift probe: about 900 characters), so its end is never cut.
+    /// </summary>
+    private const int MaxProblemLength = 1000;
 
     private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, MemoryPlanning.DeviceBudget? device, List<string> problems,
         bool countsOnly)
@@ -162,8 +166,12 @@ public static class RunSpecMapping
     /// (P x N sequences of prompt + max_new_tokens), judged (each model pass reads every sequence again; each LLM
     /// judgement also reads the judge template and, where it samples a justification (rubric or a text template),
     /// writes up to judge.max_new_tokens; with consistency on, the previous round's judge does all of it again; the
-    /// pairwise set's responses, <see cref="PairwiseResponses"/>, are judged the same way by the round's judge alone) and
-    /// trained (each epoch: the chosen and rejected sequence of up to P pairs).
+    /// pairwise set's responses, <see cref="PairwiseResponses"/>, are judged the same way by the round's judge alone, and
+    /// the judge-drift probe's, <see cref="ProbeResponses"/>, by the round's judge and the round-0 judge) and trained
+    /// (each epoch: the chosen and rejected sequence of up to P pairs). The probe's responses are sampled again each round
+    /// from the initial policy (not stored), so they count as generated too. This is the most one round may cost: round 0
+    /// (the initial policy's evaluation) judges only the pairwise set, with the round-0 judge, which every round judges
+    /// too (<see cref="Round0Tokens"/>).
     /// </summary>
     public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
@@ -171,9 +179,32 @@ public static class RunSpecMapping
         long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
         var (llm, model, perJudgement, judges) = JudgeCost(s, sequence, judgeTemplateTokens);
         long perResponse = model * sequence + llm * perJudgement;
-        long judged = sequences * perResponse * judges + PairwiseResponses(s) * perResponse;
-        return (sequences * sequence, judged, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, (llm + model) * judges);
+        long probe = ProbeResponses(s);
+        long judged = sequences * perResponse * judges + PairwiseResponses(s) * perResponse + probe * perResponse * ProbeJudges;
+        return ((sequences + probe) * sequence, judged, (long)s.Optimizer.Epochs * s.PromptsPerRound * 2 * sequence, (llm + model) * judges);
     }
+
+    /// <summary>
+    /// Token positions round 0 may judge: the pairwise set (judge/pairwise_accuracy has a value before any round), each response
+    /// by the round-0 judge at a round's cost per response; no probe (no round's judge to compare) and no consistency judge.
+    /// </summary>
+    public static long Round0Tokens(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
+    {
+        long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
+        var (llm, model, perJudgement, _) = JudgeCost(s, sequence, judgeTemplateTokens);
+        return PairwiseResponses(s) * (model * sequence + llm * perJudgement);
+    }
+
+    /// <summary>The judges that score the judge-drift probe each round: the round's own and the round-0 judge (in round 1 they are one).</summary>
+    public const int ProbeJudges = 2;
+
+    /// <summary>
+    /// Responses of the judge-drift probe (health/judge_drift_tau) each round's judge phase samples from the initial policy and
+    /// judges: samples_per_prompt for each of the first guard.probe_prompts of round 1's prompts (at most prompts_per_round);
+    /// 0 where it is not measured (0 probe prompts, a remote judge). Counted at the round's sequence length: they are round 1's prompts.
+    /// </summary>
+    public static long ProbeResponses(RunSpec s) =>
+        s.Guard.ProbePrompts <= 0 || s.Judge.Kind == "remote" ? 0 : (long)Math.Min(s.Guard.ProbePrompts, s.PromptsPerRound) * s.SamplesPerPrompt;
 
     /// <summary>
     /// Responses of the checker-scored pairwise set (judge/pairwise_accuracy) each round's judge phase scores: a chosen and a
@@ -205,7 +236,8 @@ public static class RunSpecMapping
     public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
         var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens, judgeTemplateTokens);
-        long total = generated + judged + trained;
+        // Round 0 judges only the pairwise set, a part of what every round judges: counted, and never the larger.
+        long total = Math.Max(generated + judged + trained, Round0Tokens(s, maxPromptTokens, judgeTemplateTokens));
         var (llm, _, perJudgement, judges) = JudgeCost(s, (long)maxPromptTokens + s.Sampling.MaxNewTokens, judgeTemplateTokens);
         string llmCost = llm == 0 || perJudgement == maxPromptTokens + s.Sampling.MaxNewTokens ? ""
             : $" (each LLM judgement reads the sequence and {judgeTemplateTokens} judge template tokens" +
@@ -213,12 +245,18 @@ public static class RunSpecMapping
         string consistency = judges == 2 ? $" (consistency {s.Consistency}: the previous round's judge as well)" : "";
         long pairwise = PairwiseResponses(s);
         string pairwiseCost = pairwise > 0 && passes > 0
-            ? $" (with guard.pairwise_pairs {s.Guard.PairwisePairs}: {pairwise} responses of the pairwise set, judged once)" : "";
+            ? $" (with guard.pairwise_pairs {s.Guard.PairwisePairs}: {pairwise} responses of the pairwise set, judged once; round 0 judges only these)" : "";
+        long probe = ProbeResponses(s);
+        long sequence = (long)maxPromptTokens + s.Sampling.MaxNewTokens;
+        string probeGenerated = probe > 0 ? $" and {probe * sequence} for the judge-drift probe" : "";
+        string probeCost = probe > 0 && passes > 0
+            ? $" (with guard.probe_prompts {s.Guard.ProbePrompts}: {probe} responses of the judge-drift probe, sampled from the initial policy " +
+              "and judged by the round's judge and the round-0 judge)" : "";
         return total <= s.Budget.MaxTokensPerRound ? null
             : $"budget.max_tokens_per_round is {s.Budget.MaxTokensPerRound}, but a round of this spec may cost {total} tokens: " +
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} " +
-              $"x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated} generated, " +
-              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}{pairwiseCost}, " +
+              $"x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated - probe * sequence} generated{probeGenerated}, " +
+              $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}{pairwiseCost}{probeCost}, " +
               $"optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
               "raise the budget, or lower the counts";
     }

@@ -81,6 +81,28 @@ public class GuardDecisionTests
     }
 
     [Fact]
+    public void ThePerTokenKlBoundTripsAboveItNotAtOrBelowItAndNeverWhenZero()
+    {
+        static Dictionary<string, double> M(double perToken) => new(R(1).Item2) { [HealthSignals.KlInitialPerToken] = perToken };
+        Assert.Equal(0, new GuardSpec().MaxKlInitialPerToken); // off by default: not calibrated on a real model yet
+        Assert.Empty(GuardDecision.Crossings(On, M(1e6)));
+        var bounded = On with { MaxKlInitialPerToken = 0.05 };
+        Assert.Equal(["health/kl_initial_per_token 0.051 above guard.max_kl_initial_per_token 0.05"], GuardDecision.Crossings(bounded, M(0.051)));
+        Assert.Empty(GuardDecision.Crossings(bounded, M(0.05)));
+        Assert.Empty(GuardDecision.Crossings(bounded, M(0.01)));
+        Assert.Empty(GuardDecision.Crossings(bounded, M(double.NaN)));
+        Assert.Empty(GuardDecision.Crossings(bounded, R(1).Item2)); // not recorded (a run from before the signal): never trips
+
+        // In the decision: round 2 crosses the per-token bound alone (its per-sequence KL is well within max_kl_initial).
+        var verdict = GuardDecision.Decide(bounded, [R(0), (1, M(0.02)), (2, M(0.2))]);
+        Assert.Equal(2, verdict.TrippedRound);
+        Assert.Equal(1, verdict.BestRound);
+        Assert.Equal("the guard stopped the run after round 2: health/kl_initial_per_token 0.2 above guard.max_kl_initial_per_token 0.05; best round 1",
+            verdict.StopReason);
+        Assert.False(GuardDecision.Decide(On, [R(0), (1, M(0.02)), (2, M(0.2))]).Stop);
+    }
+
+    [Fact]
     public void NaNOrMissingSignalsNeverTrip()
     {
         var nan = new Dictionary<string, double>

@@ -20,6 +20,34 @@ public class HealthSignalTests
     }
 
     [Fact]
+    public void KlPerTokenIsTheSummedLogRatioOverAllResponseTokens()
+    {
+        // Two samples of 2 and 6 tokens: log-ratios 2 and 0.4 nats, so 2.4 nats over 8 tokens = 0.3 per token. Per sequence
+        // (health/kl_initial) the same samples give 1.2; the mean of the per-sample rates (1 and 0.0667) would be 0.533.
+        double[] own = [-1.0, -2.0], initial = [-3.0, -2.4];
+        Assert.Equal(0.3, HealthSignals.KlPerToken(own, initial, [2, 6]), 12);
+        Assert.Equal(1.2, HealthSignals.Kl(own, initial), 12);
+        // Equal to the per-sequence KL's sum divided by the tokens in all: it does not grow with the answers' length.
+        Assert.Equal(HealthSignals.Kl(own, initial) * own.Length / 8, HealthSignals.KlPerToken(own, initial, [2, 6]), 12);
+        Assert.Equal(0.3, HealthSignals.KlPerToken([-10.0, -20.0], [-30.0, -24.0], [20, 60]), 12);
+        Assert.True(double.IsNaN(HealthSignals.KlPerToken([], [], [])));
+        Assert.True(double.IsNaN(HealthSignals.KlPerToken([0.0], [0.0], [0])));
+        Assert.Throws<ArgumentException>(() => HealthSignals.KlPerToken([-1.0], [-1.0], []));
+    }
+
+    [Fact]
+    public void TheEvaluationRecordsBothKlSignalsFromTheSameSamples()
+    {
+        // Three evaluation prompts' samples (1, 3 and 4 tokens): the per-token KL is the per-sequence one's sum over their 8 tokens.
+        var shard = new OnlineAlign.Alignment.Rounds.EvalShard([0, 1, 2], [1, 0, 1], [1, 1, 1], [true, true, true],
+            [-1.0, -2.0, -3.0], [-1.0, -2.0, -3.0], [-2.0, -2.5, -5.5], [1, 3, 4]);
+        var metrics = OnlineAlign.Alignment.Rounds.RoundPhases.SummarizeEvaluation(shard, hasTask: true);
+        Assert.Equal((1 + 0.5 + 2.5) / 3, metrics[HealthSignals.KlInitial], 12);
+        Assert.Equal((1 + 0.5 + 2.5) / 8, metrics[HealthSignals.KlInitialPerToken], 12);
+        Assert.Equal(metrics[HealthSignals.KlInitial] * 3 / 8, metrics[HealthSignals.KlInitialPerToken], 12);
+    }
+
+    [Fact]
     public void LengthDriftIsRelativeToRoundZeroAndNaNWithoutIt()
     {
         Assert.Equal(0.5, HealthSignals.RelativeLengthDrift(6, 4), 12);

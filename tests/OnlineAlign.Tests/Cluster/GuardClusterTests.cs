@@ -41,12 +41,14 @@ public class GuardClusterTests
         Assert.Contains("the last round before round 1's health signals crossed", done.BestReason);
 
         var listed = await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id });
-        foreach (var signal in new[] { "health/kl_initial", "health/length_drift", "health/score_entropy", "health/unscored_rate", "health/judge_drift_tau" })
+        foreach (var signal in new[] { "health/kl_initial", "health/kl_initial_per_token",
+                     "health/length_drift", "health/score_entropy", "health/unscored_rate", "health/judge_drift_tau" })
             Assert.True(listed.Rounds[0].Metrics.ContainsKey(signal), $"round 1 has no {signal}");
         // Round 1's judge is the round-0 judge: tau 1, or NaN where the verifier ties every probe response.
         double drift = listed.Rounds[0].Metrics["health/judge_drift_tau"];
         Assert.True(drift == 1 || double.IsNaN(drift), $"health/judge_drift_tau {drift} in round 1");
         Assert.Equal(0, listed.Initial.Metrics["health/kl_initial"]);
+        Assert.Equal(0, listed.Initial.Metrics["health/kl_initial_per_token"]);
         // The verifier is the checker that labelled the pairwise set: a perfect judge of it, in round 0 and in round 1.
         foreach (var metrics in new[] { listed.Initial.Metrics, listed.Rounds[0].Metrics })
         {

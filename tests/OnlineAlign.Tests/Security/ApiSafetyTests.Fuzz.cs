@@ -113,7 +113,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
         int mutations = random.Next(1, 4);
         for (int m = 0; m < mutations; m++)
         {
-            switch (random.Next(43))
+            switch (random.Next(44))
             {
                 case 0: s.Rounds = Integer(random); break;
                 case 1: s.PromptsPerRound = Integer(random); break;
@@ -167,6 +167,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
                 case 39: s.SftLearningRate = Real(random); break;
                 case 40: (s.Guard ??= new GuardSpec()).PairwisePairs = Integer(random); break;
                 case 41: (s.Guard ??= new GuardSpec()).PairwiseJsonl = Text(random); break;
+                case 42: (s.Guard ??= new GuardSpec()).MaxKlInitialPerToken = Real(random); break;
                 default: s.Consistency = Text(random); break;
             }
             // Sections may be gone after case 38: later mutations of their fields recreate them.

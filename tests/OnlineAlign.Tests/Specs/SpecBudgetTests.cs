@@ -16,14 +16,18 @@ public class SpecBudgetTests
         // The built-in sort task's prompts are a few dozen byte tokens: the full check counts them.
         var spec = new RunSpec { PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 }, Optimizer = new() { Epochs = 2 } };
         var (generated, judged, trained, passes) = RunSpecMapping.RoundTokens(spec, 0);
-        // Judged: the round's 400 responses and the default pairwise set's 32 x 2 responses, each judged 3 times.
-        Assert.Equal((100L * 4 * 16, (100L * 4 + 64) * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
+        // Generated: the round's 400 responses and the default judge-drift probe's 4 x 4, sampled from the initial policy.
+        // Judged: the round's 400 responses and the default pairwise set's 32 x 2 responses, each judged 3 times, and the
+        // probe's 16 responses judged 3 times by each of two judges (the round's and the round-0 judge).
+        Assert.Equal(((100L * 4 + 16) * 16, (100L * 4 + 64 + 2 * 16) * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
         long withoutPrompts = generated + judged + trained;
 
         // Below even the prompt-free count: refused before any file or prompt is read (the API silo's own check).
         var early = RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts - 1 } }, readFiles: false);
         Assert.Contains(early, p => p.StartsWith($"budget.max_tokens_per_round is {withoutPrompts - 1}, but a round of this spec may cost {withoutPrompts} tokens: " +
-            "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated, 3 judge passes (llm) = 22272 judged (with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once)",
+            "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated and 256 for the judge-drift probe, " +
+            "3 judge passes (llm) = 23808 judged (with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once; round 0 judges only these) " +
+            "(with guard.probe_prompts 4: 16 responses of the judge-drift probe, sampled from the initial policy and judged by the round's judge and the round-0 judge)",
             StringComparison.Ordinal));
 
         // Within the prompt-free count, beyond it once the prompts' tokens are counted: refused where the prompts are read.
@@ -42,7 +46,7 @@ public class SpecBudgetTests
         {
             PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 },
             Judge = new() { Kind = "llm", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
-            Guard = new() { PairwisePairs = 0 }, // the round's own responses alone (the pairwise set's: the test below)
+            Guard = new() { PairwisePairs = 0, ProbePrompts = 0 }, // the round's own responses alone (the pairwise set's and the probe's: the tests below)
         };
         var (_, judged, _, passes) = RunSpecMapping.RoundTokens(spec, maxPromptTokens: 10, judgeTemplateTokens: 400);
         Assert.Equal(10L * 4 * 3 * (10 + 16 + 400 + 256), judged);
@@ -73,14 +77,17 @@ public class SpecBudgetTests
         {
             PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Consistency = "dyn",
             Judge = new() { Kind = "self_consistent", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
+            Guard = new() { ProbePrompts = 0 }, // the pairwise set alone (the probe's: the test below)
         };
         long perResponse = 2 * (10 + 16) + 3 * (10 + 16 + 400 + 256);
-        long without = RunSpecMapping.RoundTokens(spec with { Guard = new() { PairwisePairs = 0 } }, 10, 400).Judged;
+        long without = RunSpecMapping.RoundTokens(spec with { Guard = spec.Guard with { PairwisePairs = 0 } }, 10, 400).Judged;
         Assert.Equal(2 * 10L * 4 * perResponse, without);
         Assert.Equal(64, RunSpecMapping.PairwiseResponses(spec));
         Assert.Equal(without + 64 * perResponse, RunSpecMapping.RoundTokens(spec, 10, 400).Judged);
         Assert.Equal(without + 2 * 100 * perResponse,
-            RunSpecMapping.RoundTokens(spec with { Guard = new() { PairwisePairs = 100 } }, 10, 400).Judged);
+            RunSpecMapping.RoundTokens(spec with { Guard = spec.Guard with { PairwisePairs = 100 } }, 10, 400).Judged);
+        // Round 0 judges only the pairwise set, with the round-0 judge at the same cost per response: never more than a round.
+        Assert.Equal(64 * perResponse, RunSpecMapping.Round0Tokens(spec, 10, 400));
 
         // Not measured, not counted: a remote judge, a JSONL prompt set without a pairwise file; a pairwise file is counted.
         Assert.Equal(0, RunSpecMapping.PairwiseResponses(spec with { Judge = spec.Judge with { Kind = "remote" } }));
@@ -93,7 +100,67 @@ public class SpecBudgetTests
         var (generated, judged, trained, _) = RunSpecMapping.RoundTokens(llm with { Guard = new() { PairwisePairs = 0 } }, 0);
         var refusal = Assert.Single(RunSpecMapping.Problems(llm with { Budget = new() { MaxTokensPerRound = generated + judged + trained } }, readFiles: false),
             p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
-        Assert.Contains("(with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once)", refusal);
+        Assert.Contains("(with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once; round 0 judges only these)", refusal);
+    }
+
+    [Fact]
+    public void TheJudgeDriftProbesSamplingAndJudgingAreInTheBudget()
+    {
+        // Each round samples the probe again from the initial policy (samples_per_prompt for each of the first probe_prompts of
+        // round 1's prompts) and judges it with the round's judge and the round-0 judge, each at a round response's cost; the
+        // consistency judge does not score it.
+        var spec = new RunSpec
+        {
+            PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Consistency = "dyn",
+            Judge = new() { Kind = "self_consistent", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
+            Guard = new() { PairwisePairs = 0, ProbePrompts = 4 },
+        };
+        long perResponse = 2 * (10 + 16) + 3 * (10 + 16 + 400 + 256);
+        var off = RunSpecMapping.RoundTokens(spec with { Guard = spec.Guard with { ProbePrompts = 0 } }, 10, 400);
+        var on = RunSpecMapping.RoundTokens(spec, 10, 400);
+        Assert.Equal(16, RunSpecMapping.ProbeResponses(spec));
+        Assert.Equal(off.Generated + 16 * (10 + 16), on.Generated);
+        Assert.Equal(off.Judged + 2 * 16 * perResponse, on.Judged);
+        Assert.Equal(off.Trained, on.Trained);
+
+        // At most the round's prompts; not measured, not counted: 0 probe prompts, a remote judge. A judge that reads no model
+        // (verifier) judges it for free, but the probe is still sampled.
+        Assert.Equal(2 * 4, RunSpecMapping.ProbeResponses(spec with { PromptsPerRound = 2, Guard = spec.Guard with { ProbePrompts = 256 } }));
+        Assert.Equal(0, RunSpecMapping.ProbeResponses(spec with { Guard = spec.Guard with { ProbePrompts = 0 } }));
+        Assert.Equal(0, RunSpecMapping.ProbeResponses(spec with { Judge = spec.Judge with { Kind = "remote" } }));
+        var verifier = spec with { Judge = new() { Kind = "verifier" } };
+        Assert.Equal(RunSpecMapping.RoundTokens(verifier with { Guard = spec.Guard with { ProbePrompts = 0 } }, 10).Generated + 16 * (10 + 16),
+            RunSpecMapping.RoundTokens(verifier, 10).Generated);
+        Assert.Equal(0, RunSpecMapping.RoundTokens(verifier, 10).Judged);
+
+        // A spec just within the budget without the probe is refused with it, and the refusal names the probe's share.
+        var llm = new RunSpec
+        {
+            PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 },
+            Guard = new() { PairwisePairs = 0 },
+        };
+        // (Prompts of 0 tokens: the built-in task's prompts are counted wherever a spec is checked, so the estimate is asked directly.)
+        var (generated, judged, trained, _) = RunSpecMapping.RoundTokens(llm with { Guard = llm.Guard with { ProbePrompts = 0 } }, 0);
+        long withoutProbe = generated + judged + trained;
+        Assert.Null(RunSpecMapping.TokenBudgetProblem(llm with { Guard = llm.Guard with { ProbePrompts = 0 }, Budget = new() { MaxTokensPerRound = withoutProbe } }, 0));
+        string? refusal = RunSpecMapping.TokenBudgetProblem(llm with { Budget = new() { MaxTokensPerRound = withoutProbe } }, 0);
+        long withProbe = withoutProbe + 16 * 16 + 2 * 16 * 16 * 3;
+        Assert.Equal($"budget.max_tokens_per_round is {withoutProbe}, but a round of this spec may cost {withProbe} tokens: " +
+            "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated and 256 for the judge-drift probe, " +
+            "3 judge passes (llm) = 20736 judged (with guard.probe_prompts 4: 16 responses of the judge-drift probe, sampled from the initial policy " +
+            "and judged by the round's judge and the round-0 judge), optimizer.epochs 1 x 2 x prompts_per_round = 3200 trained; " +
+            "raise the budget, or lower the counts", refusal);
+        Assert.Null(RunSpecMapping.TokenBudgetProblem(llm with { Budget = new() { MaxTokensPerRound = withProbe } }, 0));
+
+        // Through the whole check (the gRPC edge's), the refusal is not cut however many terms it names.
+        var rubric = llm with
+        {
+            Judge = new() { Kind = "self_consistent", Judgements = 3, Template = "rubric", MaxNewTokens = 256 }, Consistency = "dyn",
+            Guard = new(), Budget = new() { MaxTokensPerRound = 1000 },
+        };
+        var whole = Assert.Single(RunSpecMapping.Problems(rubric, readFiles: false), p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
+        Assert.EndsWith("trained; raise the budget, or lower the counts", whole);
+        Assert.Contains("judge-drift probe", whole);
     }
 
     [Fact]

@@ -11,7 +11,8 @@ const CHARTS = [
   { title: 'KL to the initial policy', metrics: ['kl/initial'] },
   { title: 'Judge health', metrics: ['judge/unscored_rate', 'judge/tau_vs_verifier', 'judge/pairwise_accuracy', 'health/implicit_agreement',
     'health/judge_drift_tau', 'health/score_entropy', 'consistency/C'], prefixes: ['judge/', 'health/'],
-    exclude: ['judge/score_mean', 'judge/pairwise_count', 'health/kl_initial', 'health/length_drift'] },
+    exclude: ['judge/score_mean', 'judge/pairwise_count', 'health/kl_initial', 'health/kl_initial_per_token',
+      'health/length_drift'] },
 ];
 const COLOURS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563', '#ca8a04'];
 const $ = (id) => document.getElementById(id);
