@@ -60,6 +60,7 @@ public class UploadOverlapTests
     /// A kill -9 while round 1's upload is held and round 2 generates on its checkpoint: round 1 is not committed and its
     /// train phase runs again (its checkpoint never got a manifest or a marker), round 2's early generation left nothing in
     /// storage, and the run ends with every round's checkpoint and every metric but times equal to an uninterrupted run's.
+    /// Whether the resumed round 1's upload outlasts its evaluation, and so overlaps round 2 again, is timing: not checked.
     /// </summary>
     [Fact]
     public async Task AKillWhileTheNextRoundGeneratesOnAnUploadingCheckpointResumesToTheSameRounds()
@@ -90,7 +91,5 @@ public class UploadOverlapTests
             Assert.Equal(RunProbe.Comparable(uninterrupted[r].Metrics), RunProbe.Comparable(rounds[r].Metrics));
         }
         Assert.Equal(await RunProbe.WeightsSha256(cluster, uninterrupted[1].Checkpoint), await RunProbe.WeightsSha256(cluster, rounds[1].Checkpoint));
-        // The resumed run's round 2 took its generation from the early one again, on the silo that took over.
-        Assert.Contains($"run {run.Id} round 2: generation shard 0 taken from the generation started early", cluster.Silos[1].Output);
     }
 }
