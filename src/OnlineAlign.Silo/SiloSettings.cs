@@ -69,6 +69,11 @@ public sealed class SiloSettings
     /// evaluate phase (the round commits only once the upload is durable). false: the train phase returns after the upload.
     /// </summary>
     public bool OverlapCheckpointUpload { get; set; } = true;
+    /// <summary>
+    /// Whether the next round's generation starts on the trainer while a round's checkpoint still uploads (with
+    /// OverlapCheckpointUpload); the round still commits only once its checkpoint is durable. false: it starts after the commit.
+    /// </summary>
+    public bool OverlapNextGeneration { get; set; } = true;
     /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
     public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>

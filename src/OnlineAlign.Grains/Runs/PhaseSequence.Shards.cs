@@ -17,11 +17,9 @@ internal sealed partial class PhaseSequence
     private async Task<List<PhaseOutput>> Generate(int round, CancellationToken ct)
     {
         var shards = ShardPlan.Cut(S.Spec!.PromptsPerRound, S.Current!.Replicas, ShardUnits.Generation(S.Spec));
-        var outputs = await Task.WhenAll(shards.Select((positions, k) => Timed("generate", () => Replica(k).Generate(new GenerationRequest
-        {
-            RunId = runId, Spec = S.Spec, Round = round, Policy = PolicyAt(round)!, PromptPositions = positions,
-            Shard = k, Epoch = S.Epoch, Initial = S.Initial,
-        }, ct))));
+        var outputs = await Task.WhenAll(shards.Select((positions, k) => GenerationAt(round, PolicyAt(round)!, positions, k)).Select((request, k) =>
+            TakeEarlyGeneration(request, ct) ?? Timed("generate", () => Replica(k).Generate(request, ct))));
+        DropNextGeneration($"round {round} was cut into other shards");
         return outputs.Select(o => o with { Metrics = ShardMetrics.WithStorage(o.Metrics, "generate", null) }).ToList();
     }
 

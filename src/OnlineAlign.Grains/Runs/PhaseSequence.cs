@@ -21,6 +21,7 @@ internal sealed partial class PhaseSequence(
     IGrainFactory grains,
     OnlineAlign.Storage.CheckpointStore store,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
+    RunSettings settings,
     ILogger log)
 {
     private RunState S => gate.State;
@@ -54,10 +55,16 @@ internal sealed partial class PhaseSequence(
             });
         }
         else if (S.Baseline is null) await EvaluateInitial(ct);
-        else if (S.Rounds.Count >= S.Spec!.Rounds) await transition(RunTrigger.Complete, s => s.Phase = "");
+        else if (S.Rounds.Count >= S.Spec!.Rounds) await Complete();
         // The label-free guard: a round whose health signals crossed a threshold ends the run (RunGuard gives the reason).
-        else if (RunGuard.Of(S.Spec, S.Baseline, S.Rounds).Stop) await transition(RunTrigger.Complete, s => s.Phase = "");
+        else if (RunGuard.Of(S.Spec, S.Baseline, S.Rounds).Stop) await Complete();
         else await Round(S.Rounds.Count + 1, ct);
+    }
+
+    private Task<RunStatus> Complete()
+    {
+        DropNextGeneration("the run completes");
+        return transition(RunTrigger.Complete, s => s.Phase = "");
     }
 
     /// <summary>Round 0: the initial policy evaluated as every round is, so a run's table shows what the rounds changed.</summary>
@@ -112,6 +119,7 @@ internal sealed partial class PhaseSequence(
             var outputs = await Generate(round, ct);
             await RecordPhase(p => p.Generations = outputs);
         }
+        DropNextGeneration($"round {round}'s generation was recorded before");
         var request = new PhaseRequest
         {
             RunId = runId, Spec = S.Spec!, Round = round, Epoch = S.Epoch, Policy = PolicyAt(round)!, Initial = S.Initial!,
@@ -156,12 +164,21 @@ internal sealed partial class PhaseSequence(
         {
             Enter(round, "checkpoint");
             var wait = System.Diagnostics.Stopwatch.StartNew();
+            // The next round's first phase on the trainer, while the upload runs (PhaseSequence.NextGeneration.cs).
+            if (failed is null && !durable.IsCompleted) StartNextGeneration(round, trained, evaluated!, ct);
             // A failed upload is the failure to report, even when the evaluation failed too: it may have failed because of it
             // (a full disk), and the upload's kind (transient, disk full) decides whether the round trains again. The worker
             // keeps the failed checkpoint's local copy, which the evaluation reads, until the train phase is asked again.
-            var upload = await durable;
+            Dictionary<string, double>? upload;
+            try { upload = await durable; }
+            catch (Exception)
+            {
+                DropNextGeneration($"round {round}'s checkpoint upload failed");
+                throw;
+            }
             if (upload is null)
             {
+                DropNextGeneration($"round {round}'s checkpoint was lost");
                 // Its worker stopped before the upload finished (an evaluation there then found no checkpoint): nothing names
                 // that checkpoint, and the next step trains again.
                 log.LogWarning("run {Run} round {Round}: trained checkpoint {Manifest} was lost before its upload finished; the train phase runs again",

@@ -87,6 +87,7 @@ internal sealed class RoundDriver(
             }
         }
         if (S.Lifecycle.IsDriving()) return; // left on a lost ETag race: the winning activation drives
+        phases.DropNextGeneration("the run stopped driving");
         await RetireWorkers();
         // Resumed while the workers were being retired (this loop was still running, so Resume did not start one).
         if (S.Lifecycle.IsDriving()) await Drive();

@@ -27,6 +27,7 @@ public sealed class RunGrain(
     DeepCopier<RunState> copier,
     OnlineAlign.Specs.SpecLimits limits,
     OnlineAlign.Storage.CheckpointStore store,
+    RunSettings settings,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
@@ -42,7 +43,7 @@ public sealed class RunGrain(
     {
         _gate = new RunStateGate(RunId, state, copier);
         _gate.Loaded();
-        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, log);
+        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, settings, log);
         _driver = new RoundDriver(RunId, _gate, phases, Transition, DeactivateOnIdle, log);
         // A silo that died mid-round left the run driving: pick it up again at once.
         if (S.Lifecycle.IsDriving() && FormatProblem() is null) _driver.EnsureRunning();

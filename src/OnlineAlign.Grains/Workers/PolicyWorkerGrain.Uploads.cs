@@ -130,6 +130,21 @@ public sealed partial class PolicyWorkerGrain
     }
 
     /// <summary>
+    /// A generation on a checkpoint this worker still uploads (the next round's, started before the commit) stores nothing
+    /// before that checkpoint is durable: so no output of a round names a policy that a crash or a failed upload can still
+    /// lose, and a kill in that window leaves nothing of it in storage. A failed upload fails the generation with it.
+    /// </summary>
+    /// <returns>the seconds waited (0: the checkpoint was durable)</returns>
+    private async Task<double> PolicyDurable(BlobRef policy, CancellationToken ct)
+    {
+        if (!_uploads.TryGetValue(policy.Sha256, out var pending) || pending.Upload.IsCompletedSuccessfully) return 0;
+        var clock = Stopwatch.StartNew();
+        log.LogInformation("run {Run}: a generation on checkpoint {Manifest} waits for its upload before storing its responses", pending.RunId, policy.Path);
+        await pending.Upload.WaitAsync(ct);
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
     /// Waits for the uploads under way (an activation that ends lets them finish, bounded by its deactivation's time), then
     /// deletes the local copies of those that failed: no phase of this activation reads them any more.
     /// </summary>

@@ -101,12 +101,15 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             var responses = await Compute(() => RoundJob.Generate(r, folder, initialFolder, device, models, ct));
             long tokens = responses.Sum(group => group.Sum(response => (long)response.Length));
             RunTelemetry.Generated(r.RunId, tokens);
+            double waited = await PolicyDurable(r.Policy, ct);
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).WriteAsync, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
-            return Output(blob, new()
+            var metrics = new Dictionary<string, double>
             {
-                ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds, ["shards/generate/tokens"] = tokens,
-            });
+                ["time/generate"] = _computeSeconds, ["time/storage"] = total.Elapsed.TotalSeconds - _computeSeconds - waited, ["shards/generate/tokens"] = tokens,
+            };
+            if (waited > 0) metrics[PhaseSequence.CheckpointWait] = waited;
+            return Output(blob, metrics);
         }));
 
     public Task<PhaseOutput> Judge(PhaseRequest r, CancellationToken ct) => Budgeted(r.Spec, "judge", ct, ct => Phase(r, "judge", ct,
