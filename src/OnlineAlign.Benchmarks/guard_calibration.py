@@ -20,7 +20,9 @@ token): `sort` answers 3 to 5 digits (5.0 tokens on average), `reverse` 3 to 6 l
 health/kl_initial rescaled by a constant and the drift, so it can only choose other stops through the tasks' ratio of
 lengths and the drift; it approximates, and does not replace, a measured per-token KL.
 
-    python3 guard_calibration.py LOGS --choose-seeds 6-9 --confirm-seeds 10-15
+    python3 guard_calibration.py LOGS [MORE_LOGS ...] --choose-seeds 6-9 --confirm-seeds 10-15
+
+Several folders are read as one (a second stream of seeds kept in its own folder).
 """
 import math
 import sys
@@ -99,7 +101,7 @@ def criterion(runs, guards, seeds, signal, bound, title):
         mine = [o for o in results if task in ("pooled", o[0])]
         kept = [r[kept_round(r, t)][1] - r[0][1] for _, _, r, t in mine]
         gain1 = [r[1][1] - r[0][1] for _, _, r, _ in mine if 1 in r]
-        share = (f"{mean(kept) / mean(gain1):.0%} ({mean(kept):+.1f} of {mean(gain1):+.1f})" if mean(gain1) > 0
+        share = (f"{max(mean(kept), 0) / mean(gain1):.0%} ({mean(kept):+.1f} of {mean(gain1):+.1f})" if mean(gain1) > 0
                  else "- (no mean gain)") if gain1 else "-"
         counts = [sum(c) for c in zip(*(stop_counts({k: v[1] for k, v in r.items()}, t, max(r)) for _, _, r, t in mine))]
         picks = {}
@@ -110,13 +112,28 @@ def criterion(runs, guards, seeds, signal, bound, title):
               f"{counts[3]} / {counts[4]} |")
 
 
-def main(folder, choose, confirm):
-    runs, _, guards = parse(folder)
-    print(f"Logs: {folder}; choosing seeds {sorted(choose)} (validation), confirming seeds {sorted(confirm)} (test)")
+def seed_list(seeds):
+    return ", ".join(map(str, sorted(seeds)))
+
+
+def parse_all(folders):
+    runs, guards = {}, {}
+    for folder in folders:
+        more_runs, _, more_guards = parse(folder)
+        for merged, more in ((runs, more_runs), (guards, more_guards)):
+            for key, by_seed in more.items():
+                merged.setdefault(key, {}).update(by_seed)
+    return runs, guards
+
+
+def main(folders, choose, confirm):
+    runs, guards = parse_all(folders)
+    print(f"Logs: {', '.join(folders)}; choosing seeds {sorted(choose)} (validation), confirming seeds {sorted(confirm)} (test)")
     chosen = [calibrate(runs, guards, choose, confirm, *s) for s in SIGNALS]
     fresh = choose | confirm
-    criterion(runs, guards, fresh, kl_per_sequence, DEFAULT_BOUND,
-              f"The default guard (max_kl_initial {DEFAULT_BOUND}: nothing chosen) on every seed {min(fresh)}-{max(fresh)}")
+    for seeds in (fresh, confirm):   # nothing is chosen for the default: every seed reports it; the confirming ones compare
+        criterion(runs, guards, seeds, kl_per_sequence, DEFAULT_BOUND,
+                  f"The default guard (max_kl_initial {DEFAULT_BOUND}: nothing chosen) on seeds {seed_list(seeds)}")
     for (name, column, signal, _), bound in zip(SIGNALS, chosen):
         if bound is not None:
             criterion(runs, guards, confirm, signal, bound, f"The guard with {name} at the chosen {column} {bound} "
@@ -126,10 +143,11 @@ def main(folder, choose, confirm):
             outcomes(runs, guards, fresh, kl_per_sequence, chosen[0]), outcomes(runs, guards, fresh, kl_per_token, chosen[1]))]
         differ = [f"{t} {s}: {a} / {b}" for t, s, a, b in both if a != b]
         print(f"\nKept round, per sequence {chosen[0]} against per token {chosen[1]}: the same in {len(both) - len(differ)} of "
-              f"{len(both)} runs (seeds {min(fresh)}-{max(fresh)})" + (f"; they differ on {', '.join(differ)}." if differ else "."))
+              f"{len(both)} runs (seeds {seed_list(fresh)})" + (f"; they differ on {', '.join(differ)}." if differ else "."))
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    opts = {args[i]: args[i + 1] for i in range(1, len(args) - 1, 2)}
-    main(args[0], seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")))
+    folders = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))]
+    opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+    main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")))
