@@ -91,11 +91,13 @@ def calibrate(runs, guards, choose, confirm, name, column, signal, grid):
 
 
 def criterion(runs, guards, seeds, signal, bound, title):
-    """The issue's criterion on test, per task and pooled: the kept round against round 0, round 1's gain kept, stops."""
+    """The issue's criterion on test, per task and pooled: the kept round against round 0, round 1's gain kept, stops
+    (align_summary's false and missed stops, which judge the run going on; and trips that threw away a round at least
+    as good on test as the round kept, which judge the choice)."""
     print(f"\n{title}, on test (percentage points, mean ± 95% t-interval, paired by seed):\n")
-    print("| task | runs | kept round - round 0 | round 1 - round 0 | share of round 1's gain kept | kept round (runs) | "
-          "false stops / stops judged | stops after the last round | missed stops / rounds it went on after |"
-          "\n|---|---|---|---|---|---|---|---|---|")
+    print("| task | runs | kept round - round 0 | round 1 - round 0 | share of round 1's gain kept | last round - round 0 (unguarded) | "
+          "kept round (runs) | false stops / stops judged | stops after the last round | missed stops / rounds it went on after | "
+          "trips whose round was no worse than the kept one |\n|---|---|---|---|---|---|---|---|---|---|---|")
     results = outcomes(runs, guards, seeds, signal, bound)
     for task in sorted({t for t, *_ in results}) + ["pooled"]:
         mine = [o for o in results if task in ("pooled", o[0])]
@@ -107,9 +109,10 @@ def criterion(runs, guards, seeds, signal, bound, title):
         picks = {}
         for _, _, r, t in mine:
             picks[kept_round(r, t)] = picks.get(kept_round(r, t), 0) + 1
-        print(f"| {task} | {len(mine)} | {interval(kept, True)} | {interval(gain1, True)} | {share} | "
+        last = [r[max(r)][1] - r[0][1] for _, _, r, _ in mine]
+        print(f"| {task} | {len(mine)} | {interval(kept, True)} | {interval(gain1, True)} | {share} | {interval(last, True)} | "
               + ", ".join(f"{k}: {n}" for k, n in sorted(picks.items())) + f" | {counts[1]} / {counts[0]} | {counts[2]} | "
-              f"{counts[3]} / {counts[4]} |")
+              f"{counts[3]} / {counts[4]} | {sum(t is not None and r[t][1] >= r[t - 1][1] for _, _, r, t in mine)} |")
 
 
 def seed_list(seeds):
