@@ -98,6 +98,21 @@ def fraction_interval(values, digits=2):
     return f"{m:.{digits}f} ± {half:.{digits}f}"
 
 
+def stop_counts(test, tripped, last):
+    """One run's stops, judged on test ({round: accuracy}), the run stopping after round `tripped` (the first round that
+    tripped; None: it never did) of rounds 1..last: (stops judged, false stops, stops after the last round, missed
+    stops, rounds it went on after). A stop after round k is false when round k+1 still had test accuracy >= round k's
+    (a stop after the last round cannot be judged); a missed stop is a round k it went on after whose next round lost."""
+    judged = false = unjudged = 0
+    if tripped is not None:
+        if tripped + 1 in test:
+            judged, false = 1, int(test[tripped + 1] >= test[tripped])
+        else:
+            unjudged = 1
+    went_on = [k for k in range(1, tripped if tripped is not None else last + 1) if k + 1 in test]
+    return judged, false, unjudged, sum(test[k + 1] < test[k] for k in went_on), len(went_on)
+
+
 def guard_tables(task, arms, runs, guards):
     """Section 5: the guard's choice against the unguarded trajectory on test, paired by seed."""
     armed = [a for a in arms if guards.get((task, a))]
@@ -133,17 +148,9 @@ def guard_tables(task, arms, runs, guards):
                 for crossing in (why or "").split("; "):
                     if crossing:
                         signals[crossing.split(" ")[0]] += 1
-            test = {k: v[1] for k, v in r[s].items()}
-            if tripped is not None:
-                if tripped + 1 in test:
-                    judged_stops += 1
-                    false_stops += test[tripped + 1] >= test[tripped]
-                else:
-                    unjudged += 1
-            for k in range(1, (tripped if tripped is not None else last[s] + 1)):
-                if k + 1 in test:
-                    went_on += 1
-                    missed += test[k + 1] < test[k]
+            counts = stop_counts({k: v[1] for k, v in r[s].items()}, tripped, last[s])
+            judged_stops, false_stops, unjudged, missed, went_on = (a + b for a, b in zip(
+                (judged_stops, false_stops, unjudged, missed, went_on), counts))
         details.append((a, len(seeds), judged_stops, false_stops, unjudged, missed, went_on, dict(signals)))
     for a in armed:
         g = guards[(task, a)]
