@@ -283,7 +283,8 @@ public sealed class CheckpointStore
     /// Downloads those of a checkpoint's files whose name <paramref name="include"/> accepts (the others are left out),
     /// verifying the manifest and every file downloaded.
     /// </summary>
-    public async Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, Func<string, bool> include, CancellationToken ct = default)
+    public async Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, Func<string, bool> include,
+        CancellationToken ct = default)
     {
         var manifest = await ReadManifestAsync(manifestPointer, ct);
         Directory.CreateDirectory(folder);

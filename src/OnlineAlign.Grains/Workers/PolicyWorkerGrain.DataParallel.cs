@@ -186,7 +186,11 @@ public sealed partial class PolicyWorkerGrain
 
     public async Task EndTraining(string session, string? keepAs)
     {
-        if (session != _trainingId || _training is not { } training) return;
+        if (session != _trainingId || _training is not { } training)
+        {
+            if (_training is null) WatchIdle("train");   // a session that failed to open here stopped the idle timer too
+            return;
+        }
         try { await EndSession(training, keepAs); }
         finally { WatchIdle("train"); }
     }
