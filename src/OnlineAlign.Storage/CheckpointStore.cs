@@ -276,11 +276,19 @@ public sealed class CheckpointStore
     }
 
     /// <summary>Downloads a checkpoint's files into a local folder, verifying the manifest and every file.</summary>
-    public async Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, CancellationToken ct = default)
+    public Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, CancellationToken ct = default) =>
+        ReadFolderAsync(manifestPointer, folder, _ => true, ct);
+
+    /// <summary>
+    /// Downloads those of a checkpoint's files whose name <paramref name="include"/> accepts (the others are left out),
+    /// verifying the manifest and every file downloaded.
+    /// </summary>
+    public async Task<CheckpointManifest> ReadFolderAsync(BlobPointer manifestPointer, string folder, Func<string, bool> include,
+        CancellationToken ct = default)
     {
         var manifest = await ReadManifestAsync(manifestPointer, ct);
         Directory.CreateDirectory(folder);
-        foreach (var entry in manifest.Files)
+        foreach (var entry in manifest.Files.Where(f => include(Path.GetFileName(f.Path))))
         {
             string target = Path.Combine(folder, Path.GetFileName(entry.Path));
             string partial = target + ".partial";

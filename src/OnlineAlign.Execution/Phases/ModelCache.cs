@@ -42,6 +42,37 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
     /// <summary>The carried AdamW moments kept with the last adopted checkpoint (its hash), until a train phase takes them.</summary>
     private (string Sha256, OptimizerState State)? _moments;
 
+    /// <summary>Entries a phase counts on (<see cref="Hold"/>), by key: never evicted while held. Released from any thread.</summary>
+    private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal);
+    private readonly Lock _heldLock = new();
+
+    /// <summary>
+    /// Of the checkpoints <paramref name="sha256s"/>, those whose model is in memory here, held in memory until the handle
+    /// is disposed: a phase that fetched such a checkpoint without its weights can never find it evicted and read from its
+    /// folder. Called on the model thread (it reads the entries); the handle may be disposed anywhere.
+    /// </summary>
+    public (HashSet<string> Held, IDisposable Handle) Hold(IEnumerable<string> sha256s, Device device)
+    {
+        var held = sha256s.Where(sha => Find(sha, device, touch: false) is not null).ToHashSet(StringComparer.Ordinal);
+        var keys = held.Select(sha => Key(sha, device)).ToList();
+        lock (_heldLock) foreach (var key in keys) _held[key] = _held.GetValueOrDefault(key) + 1;
+        return (held, new Release(this, keys));
+    }
+
+    private sealed class Release(ModelCache cache, List<string> keys) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 1) return;
+            lock (cache._heldLock)
+                foreach (var key in keys)
+                    if (cache._held.TryGetValue(key, out int n) && n > 1) cache._held[key] = n - 1;
+                    else cache._held.Remove(key);
+        }
+    }
+
     /// <param name="baseFolder">the run's round-0 folder: the base an adapter-only checkpoint loads onto</param>
     public DecoderLM Shared(string folder, string sha256, Device device, string? baseFolder = null)
     {
@@ -77,6 +108,9 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
         OptimizerLoaded?.Invoke(sha256, file);
         return state;
     }
+
+    /// <summary>Whether checkpoint <paramref name="sha256"/>'s carried AdamW moments are kept here (<see cref="CarriedOptimizer"/> hands them over).</summary>
+    public bool HoldsMoments(string sha256) => _moments?.Sha256 == sha256;
 
     /// <summary>
     /// Keeps what a train phase left in memory as checkpoint <paramref name="sha256"/>, the checkpoint written from it: a copy
@@ -116,10 +150,18 @@ public sealed class ModelCache(string pretrainedCache, int capacity = 4) : IDisp
     private void Add(Entry entry)
     {
         _recent.AddFirst(entry);
-        while (_recent.Count > capacity)
+        // Least recently used first, never the one just added; a held entry stays (the cache then holds more than its capacity until it is released).
+        for (var node = _recent.Last; node is not null && node != _recent.First && _recent.Count > capacity;)
         {
-            _recent.Last!.Value.Model.Dispose();
-            _recent.RemoveLast();
+            var before = node.Previous;
+            bool held;
+            lock (_heldLock) held = _held.ContainsKey(node.Value.Key);
+            if (!held)
+            {
+                node.Value.Model.Dispose();
+                _recent.Remove(node);
+            }
+            node = before;
         }
     }
 

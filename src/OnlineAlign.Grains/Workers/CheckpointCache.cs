@@ -81,7 +81,8 @@ public sealed class CheckpointCache
         // Download beside the cache and rename into place: several activations (replicas) on one silo
         // may fetch the same checkpoint at once, and a half-written folder must never look complete.
         string staging = folder + "." + Guid.NewGuid().ToString("N");
-        try { await _store.ReadFolderAsync(manifestPointer, staging, ct); }
+        CheckpointManifest read;
+        try { read = await _store.ReadFolderAsync(manifestPointer, staging, ct); }
         catch
         {
             DeleteQuietly(staging); // a failed download (a full disk, storage gone) leaves no partial files
@@ -90,8 +91,73 @@ public sealed class CheckpointCache
         try { Directory.Move(staging, folder); }
         catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
         _verified[folder] = 0;
+        _log.LogInformation("checkpoint {Sha256} read from storage: {Files} files, {Bytes} bytes", manifestPointer.Sha256, read.Files.Count,
+            read.Files.Sum(f => f.Size));
         Evict();
         return folder;
+    }
+
+    /// <summary>Partial copies (<see cref="FetchPartAsync"/>), apart from the whole ones: never taken for a checkpoint.</summary>
+    private string PartRoot => Path.Combine(_settings.CacheFolder, "checkpoint-parts");
+
+    /// <summary>Partial copies kept, by folder, most recent last; past <see cref="PartsKept"/> the oldest unpinned ones go.</summary>
+    private readonly List<(string Folder, string Sha256)> _parts = new();
+
+    private const int PartsKept = 8;
+
+    /// <summary>
+    /// A checkpoint's folder for a phase that reads only some of its files: those <paramref name="include"/> accepts (a
+    /// worker that holds the checkpoint's model in memory reads only its tokenizer and config). The whole verified folder
+    /// where this process has one; else those files alone, downloaded and verified into a partial copy kept apart from
+    /// the whole folders (<paramref name="part"/> names which files it holds). A few small files per checkpoint: the
+    /// newest copies are kept, the rest deleted unless a phase has the checkpoint pinned (<see cref="Pin"/>).
+    /// </summary>
+    public async Task<string> FetchPartAsync(BlobPointer manifestPointer, string part, Func<string, bool> include, CancellationToken ct = default)
+    {
+        string whole = Folder(manifestPointer.Sha256);
+        Touch(whole);
+        if (_verified.ContainsKey(whole) && Directory.Exists(whole)) return whole;
+        string folder = Path.Combine(PartRoot, $"{manifestPointer.Sha256}-{part}");
+        if (_verified.ContainsKey(folder) && Directory.Exists(folder)) return folder;
+        string staging = folder + "." + Guid.NewGuid().ToString("N");
+        CheckpointManifest manifest;
+        try { manifest = await _store.ReadFolderAsync(manifestPointer, staging, include, ct); }
+        catch
+        {
+            DeleteQuietly(staging);
+            throw;
+        }
+        if (Directory.Exists(folder)) DeleteQuietly(folder);   // an unverified copy (another activation's, half-replaced)
+        try { Directory.Move(staging, folder); }
+        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
+        _verified[folder] = 0;
+        var read = manifest.Files.Where(f => include(Path.GetFileName(f.Path))).ToList();
+        _log.LogInformation("checkpoint {Sha256} read from storage in part ({Part}): {Files} of its {All} files, {Bytes} of its {Total} bytes",
+            manifestPointer.Sha256, part, read.Count, manifest.Files.Count, read.Sum(f => f.Size), manifest.Files.Sum(f => f.Size));
+        KeepNewestParts(folder, manifestPointer.Sha256);
+        return folder;
+    }
+
+    private void KeepNewestParts(string folder, string sha256)
+    {
+        var gone = new List<string>();
+        lock (_lock)
+        {
+            _parts.RemoveAll(p => p.Folder == folder);
+            _parts.Add((folder, sha256));
+            for (int i = 0; i < _parts.Count && _parts.Count > PartsKept;)
+                if (_pins.ContainsKey(Folder(_parts[i].Sha256))) i++;
+                else
+                {
+                    gone.Add(_parts[i].Folder);
+                    _parts.RemoveAt(i);
+                }
+        }
+        foreach (var old in gone)
+        {
+            _verified.TryRemove(old, out _);
+            DeleteQuietly(old);
+        }
     }
 
     /// <summary>Keeps a folder this process just uploaded (hashed as it went) as the cached copy of its manifest.</summary>
@@ -156,10 +222,11 @@ public sealed class CheckpointCache
     private static long Size(string folder) =>
         new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
 
-    /// <summary>What an earlier process left: scratch folders of attempts that never finished, staging and rejected copies.</summary>
+    /// <summary>What an earlier process left: scratch folders of attempts that never finished, partial, staging and rejected copies.</summary>
     private void RemoveLeftovers()
     {
         DeleteQuietly(Path.Combine(_settings.CacheFolder, "scratch"));
+        DeleteQuietly(PartRoot);   // small files, read again when needed: not worth checking against their manifests
         if (!Directory.Exists(Root)) return;
         foreach (var d in Directory.GetDirectories(Root).Where(d => Path.GetFileName(d).Contains('.'))) DeleteQuietly(d);
     }

@@ -125,13 +125,14 @@ public sealed partial class PolicyWorkerGrain
         {
             CallerChecks.Require(r.RunId, r.Spec, settings.Limits);
             _phaseCancellation = ct;
+            StopIdleWatch();   // busy until EndTraining, which watches again
             if (_trainingId != call.Session)
             {
-                await EndTraining(_trainingId ?? "", keepAs: null);
+                if (_training is { } stale) await EndSession(stale, keepAs: null);   // another session's, never ended
                 using var pinned = cache.Pin(new[] { r.Policy, r.Initial }.Select(b => b.Sha256));
-                var folders = new Dictionary<string, string>();
-                foreach (var pointer in new[] { r.Policy, r.Initial })
-                    if (!folders.ContainsKey(pointer.Sha256)) folders[pointer.Sha256] = await Fetch(pointer, ct);
+                // Only the tokenizer and config where this replica kept the model it trained last round (EndTraining).
+                var (folders, heldModels) = await FetchFolders([r.Policy, r.Initial], r.Initial, r.Policy, r.Spec, trains: true, ct);
+                using var held = heldModels;
                 var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
                 var context = new RoundJob.Context(r, folders, Device(r.Spec), Models, (_, _, _) => ct.ThrowIfCancellationRequested(), ct);
                 _training = await Compute(() => DataParallelTraining.Open(context, pairs))
@@ -185,7 +186,17 @@ public sealed partial class PolicyWorkerGrain
 
     public async Task EndTraining(string session, string? keepAs)
     {
-        if (session != _trainingId || _training is not { } training) return;
+        if (session != _trainingId || _training is not { } training)
+        {
+            if (_training is null) WatchIdle("train");   // a session that failed to open here stopped the idle timer too
+            return;
+        }
+        try { await EndSession(training, keepAs); }
+        finally { WatchIdle("train"); }
+    }
+
+    private async Task EndSession(DataParallelTraining.Session training, string? keepAs)
+    {
         (_training, _trainingId, _incoming) = (null, null, null);
         string? baseFolder = _trainingBase;
         bool keep = keepAs is not null && settings.KeepTrainedModel;

@@ -91,8 +91,10 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         {
             var total = Stopwatch.StartNew();
             using var pinned = cache.Pin(new[] { r.Policy, r.Initial }.OfType<BlobRef>().Select(c => c.Sha256));
-            string folder = await Fetch(r.Policy, ct);
-            string? initialFolder = r.Initial is null ? null : await Fetch(r.Initial, ct);
+            var (folders, heldModels) = await FetchFolders([r.Policy, r.Initial], r.Initial, r.Policy, r.Spec, trains: false, ct);
+            using var held = heldModels;
+            string folder = folders[r.Policy.Sha256];
+            string? initialFolder = r.Initial is null ? null : folders[r.Initial.Sha256];
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Total = r.PromptPositions.Count };
             log.LogInformation("run {Run} round {Round} generate shard {Shard} started on this silo", r.RunId, r.Round, r.Shard);
             var device = Device(r.Spec);
@@ -273,8 +275,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     /// <summary>A phase attempt within the spec's wall-time budget (budget.max_phase_seconds): see <see cref="PhaseDeadline"/>.</summary>
     private async Task<PhaseOutput> Budgeted(RunSpec spec, string phase, CancellationToken ct, Func<CancellationToken, Task<PhaseOutput>> attempt)
     {
-        _idle?.Dispose();
-        _idle = null;
+        StopIdleWatch();
         try { return await PhaseDeadline.Run(phase, spec.Budget.MaxPhaseSeconds, ct, attempt); }
         finally { WatchIdle(phase); }
     }
@@ -297,11 +298,24 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             LetModelsGo($"its idle release was fired after its {phase} call");
             return;
         }
-        _idle = this.RegisterGrainTimer(() =>
+        IGrainTimer? timer = null;
+        timer = this.RegisterGrainTimer(() =>
         {
+            // A tick runs between calls, never inside one (the timer does not interleave), but one already due when the next
+            // phase began would still come once that phase returned: only the timer armed last may release, and never while
+            // a data-parallel train session is open (its exchange calls go through no phase, and deactivating would lose it).
+            if (!ReferenceEquals(timer, _idle) || _training is not null) return Task.CompletedTask;
             LetModelsGo($"idle for {settings.ReplicaIdleRelease.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s");
             return Task.CompletedTask;
         }, settings.ReplicaIdleRelease, Timeout.InfiniteTimeSpan);
+        _idle = timer;
+    }
+
+    /// <summary>Stops the idle timer while this replica works outside a phase call (a data-parallel train session).</summary>
+    private void StopIdleWatch()
+    {
+        _idle?.Dispose();
+        _idle = null;
     }
 
     private void LetModelsGo(string why)
@@ -320,10 +334,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         {
             var total = Stopwatch.StartNew();
             using var pinned = cache.Pin(checkpoints.OfType<BlobRef>().Select(c => c.Sha256)); // not evicted while this phase reads them
-            var folders = new Dictionary<string, string>();
-            foreach (var pointer in checkpoints)
-                if (pointer is not null && !folders.ContainsKey(pointer.Sha256))
-                    folders[pointer.Sha256] = await Fetch(pointer, ct);
+            var (folders, heldModels) = await FetchFolders(checkpoints, r.Initial, r.Policy, r.Spec, trains: phase == "train", ct);
+            using var held = heldModels;
             _progress = new PhaseProgress { Round = r.Round, Phase = phase };
             log.LogInformation("run {Run} round {Round} {Phase} started on this silo", r.RunId, r.Round, phase);
             int round = r.Round;

@@ -6,7 +6,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// <summary>A LoRA run trained data-parallel over two GPU silos gives the checkpoints one replica gives, bit for bit.</summary>
 [Collection("processes")]
 [Trait("Kind", "Cluster")]
-public class DataParallelTrainingClusterTests
+public class DataParallelTrainingClusterTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>A LoRA run that trains data-parallel on <paramref name="replicas"/> replicas (ShardFaultTests kills a silo inside its exchange).</summary>
     internal static RunSpec LoraSpec(int replicas)
@@ -69,6 +69,14 @@ public class DataParallelTrainingClusterTests
             string sha = RunProbe.KeptAs(logs, parallel.Id, round);
             Assert.Contains($"trained model kept in memory as checkpoint {sha} (data-parallel replica 1)", logs);
             Assert.DoesNotContain($"checkpoint {sha} read into memory", logs);   // the model, or "optimizer state of checkpoint ..."
+            // Nor downloaded whole: replica 1 (holding the model and its moments) reads only the small files, its tokenizer and
+            // config (round 1's checkpoint for its round-2 shards and training, either for an evaluation shard); replica 0 keeps
+            // the folder it wrote.
+            if (round.Round == 1) Assert.Contains($"checkpoint {sha} read from storage in part (without-weights-and-moments)", logs);
+            Assert.DoesNotContain($"checkpoint {sha} read from storage:", logs);
         }
+        // What each silo read from storage (the bytes a part saves are in its line), for the test's log.
+        foreach (var line in logs.Split('\n').Where(l => l.Contains(" read from storage", StringComparison.Ordinal)))
+            output.WriteLine(line.Trim());
     }
 }

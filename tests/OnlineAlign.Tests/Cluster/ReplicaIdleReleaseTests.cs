@@ -60,6 +60,45 @@ public class ReplicaIdleReleaseTests
         }
     }
 
+    /// <summary>
+    /// The production timer itself (Silo:ReplicaIdleSeconds 0.25, not a fault point): replica 1 of a LoRA run that trains
+    /// data-parallel is idle whenever replica 0 works alone (merging a phase, writing the checkpoint), with the tiny model
+    /// for less than a second but more than a quarter of one, so its timer lets its models go, more than once. Its train session's exchange calls come through no
+    /// phase: the timer must not end the activation under an open session (the run would lose its training), and it does
+    /// not: both rounds train on both replicas and the run ends with the checkpoints of a run on one replica.
+    /// </summary>
+    [Fact]
+    public async Task TheIdleTimerItselfLetsAReplicasModelsGoAndTheDataParallelRunEndsAsOneOnOneReplica()
+    {
+        var idle = new Dictionary<string, string> { ["Silo__ReplicaIdleSeconds"] = "0.25" };
+        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", idle), ("gpu", idle));
+        var client = cluster.Client(0);
+        var two = await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 2) });
+        var one = await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 1) });
+        string replica = $"{two.Id}#gen1";
+        var silo = await SiloThatLogsAsync(cluster, $"replica {replica} lets its models go: idle for 0.25 s", TimeSpan.FromMinutes(8));
+
+        await RunProbe.WaitForAsync(client, two.Id, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+        await RunProbe.WaitForAsync(client, one.Id, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+        string logs = string.Concat(cluster.Silos.Select(s => s.Output));
+        Assert.DoesNotContain($"replica {one.Id}#gen", logs, StringComparison.Ordinal);   // a run on one replica has no replica to let go
+        for (int round = 1; round <= 2; round++)
+        {
+            Assert.Contains($"run {two.Id} round {round} trained on 2 replicas", logs, StringComparison.Ordinal);
+            Assert.Contains($"run {two.Id} round {round} train replica 1 of 2 started", silo.Output, StringComparison.Ordinal);
+        }
+        var (twoRounds, oneRounds) = ((await client.ListRoundsAsync(new ListRoundsRequest { RunId = two.Id })).Rounds,
+            (await client.ListRoundsAsync(new ListRoundsRequest { RunId = one.Id })).Rounds);
+        Assert.Equal([1, 2], twoRounds.Select(r => r.Round));
+        Assert.Equal([1, 2], oneRounds.Select(r => r.Round));
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, oneRounds[i].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, twoRounds[i].Checkpoint));
+            Assert.Equal(oneRounds[i].Metrics["loss"], twoRounds[i].Metrics["loss"]);
+            Assert.Equal(oneRounds[i].Metrics["eval/accuracy"], twoRounds[i].Metrics["eval/accuracy"]);
+        }
+    }
+
     private static async Task<SiloProcess> SiloThatLogsAsync(LocalTestCluster cluster, string line, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout; // bounds a test gone wrong; the line itself is what the test waits for
@@ -69,7 +108,9 @@ public class ReplicaIdleReleaseTests
             if (silos.Count > 0) return Assert.Single(silos);
             await Task.Delay(200);
         }
-        throw new TimeoutException($"no silo logged \"{line}\"");
+        // What the replicas did, to tell a timer that never fired from one that found no idle time.
+        var replicaLines = cluster.Silos.SelectMany(s => s.Output.Split('\n')).Where(l => l.Contains("#gen", StringComparison.Ordinal) || l.Contains(" shard 1 ", StringComparison.Ordinal));
+        throw new TimeoutException($"no silo logged \"{line}\"; the replicas' lines:\n{string.Join('\n', replicaLines.TakeLast(60))}");
     }
 
     /// <summary>The checkpoints (sha256) the worker logged reading into memory.</summary>

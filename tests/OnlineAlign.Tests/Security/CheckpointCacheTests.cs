@@ -49,4 +49,35 @@ public class CheckpointCacheTests
         Assert.True(await CheckpointStore.FolderMatchesAsync(await store.ReadManifestAsync(manifest), await fresh.FetchAsync(manifest)));
         Assert.Empty(Directory.GetDirectories(Path.Combine(cacheRoot, "checkpoints"), "*.rejected-*")); // rejected copies are deleted, never kept
     }
+
+    /// <summary>
+    /// A checkpoint fetched in part (a worker that holds its model reads only its small files): the files asked for, verified,
+    /// never taken for the whole checkpoint; where the whole folder is verified here, that folder.
+    /// </summary>
+    [Fact]
+    public async Task ACheckpointFetchedInPartHasOnlyTheFilesAskedForAndIsNeverTakenForTheWholeOne()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
+        var store = new CheckpointStore(azurite.ConnectionString);
+        string source = RepositoryPaths.NewTempFolder("checkpoint");
+        File.WriteAllText(Path.Combine(source, "config.json"), "{\"real\": true}");
+        File.WriteAllBytes(Path.Combine(source, "model.safetensors"), Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray());
+        var manifest = await store.WriteFolderAsync("runs/cache-part-test/ckpt", source);
+        string cacheRoot = RepositoryPaths.NewTempFolder("cache");
+        var settings = new WorkerSettings("cpu", cacheRoot, new DataRoots([cacheRoot]), SpecLimits.Default);
+        var cache = new CheckpointCache(store, settings, NullLogger<CheckpointCache>.Instance);
+
+        string part = await cache.FetchPartAsync(manifest, "without-weights", name => !name.EndsWith(".safetensors", StringComparison.Ordinal));
+        Assert.Equal(["config.json"], Directory.GetFiles(part).Select(Path.GetFileName));
+        Assert.Equal(File.ReadAllText(Path.Combine(source, "config.json")), File.ReadAllText(Path.Combine(part, "config.json")));
+        Assert.NotEqual(cache.Folder(manifest.Sha256), part);
+        Assert.False(Directory.Exists(cache.Folder(manifest.Sha256)));
+        // The whole checkpoint is downloaded whole, beside the part; once verified here it serves a part too.
+        string whole = await cache.FetchAsync(manifest);
+        Assert.Equal(["config.json", "model.safetensors"], Directory.GetFiles(whole).Select(Path.GetFileName).Order());
+        Assert.Equal(whole, await cache.FetchPartAsync(manifest, "without-weights", name => !name.EndsWith(".safetensors", StringComparison.Ordinal)));
+        // A new process trusts no part an earlier one left.
+        _ = new CheckpointCache(store, settings, NullLogger<CheckpointCache>.Instance);
+        Assert.False(Directory.Exists(part));
+    }
 }
