@@ -61,22 +61,26 @@ public class ReplicaIdleReleaseTests
     }
 
     /// <summary>
-    /// The production timer itself (Silo:ReplicaIdleSeconds 0.25, not a fault point): replica 1 of a LoRA run that trains
-    /// data-parallel is idle whenever replica 0 works alone (merging a phase, writing the checkpoint), with the tiny model
-    /// for less than a second but more than a quarter of one, so its timer lets its models go, more than once. Its train session's exchange calls come through no
-    /// phase: the timer must not end the activation under an open session (the run would lose its training), and it does
-    /// not: both rounds train on both replicas and the run ends with the checkpoints of a run on one replica.
+    /// The production timer itself (Silo:ReplicaIdleSeconds, not a fault point). Replica 0's round 1 train phase is held
+    /// at its start, before it opens the data-parallel session, so replica 1, whose pairs shard is done, is idle for as
+    /// long as the test needs: its timer lets its models go whatever the machine's speed (the gaps a run leaves on its
+    /// own are shorter than a second with the tiny model, too short to rely on). Then the session's exchange calls come
+    /// through no phase: the timer must not end the activation under an open session (the run would lose its training),
+    /// and it does not: both rounds train on both replicas and the run ends with the checkpoints of a run on one replica.
     /// </summary>
     [Fact]
     public async Task TheIdleTimerItselfLetsAReplicasModelsGoAndTheDataParallelRunEndsAsOneOnOneReplica()
     {
-        var idle = new Dictionary<string, string> { ["Silo__ReplicaIdleSeconds"] = "0.25" };
+        var idle = new Dictionary<string, string> { ["Silo__ReplicaIdleSeconds"] = "0.5" };
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", idle), ("gpu", idle));
         var client = cluster.Client(0);
+        const string training = "train/round-1/start";
+        cluster.Faults.Hold(training);
         var two = await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 2) });
         var one = await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 1) });
         string replica = $"{two.Id}#gen1";
-        var silo = await SiloThatLogsAsync(cluster, $"replica {replica} lets its models go: idle for 0.25 s", TimeSpan.FromMinutes(8));
+        var silo = await SiloThatLogsAsync(cluster, $"replica {replica} lets its models go: idle for 0.5 s", TimeSpan.FromMinutes(8));
+        cluster.Faults.Release(training);
 
         await RunProbe.WaitForAsync(client, two.Id, r => r.Status == "completed", TimeSpan.FromMinutes(10));
         await RunProbe.WaitForAsync(client, one.Id, r => r.Status == "completed", TimeSpan.FromMinutes(10));
