@@ -59,14 +59,7 @@ public class RunGrainReactivationTests
         Assert.Equal([1, 2], rounds.Select(r => r.Round));
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2);
 
-        var again = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
-        await RunProbe.WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(6));
-        var uninterrupted = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
-        for (int i = 0; i < 2; i++)
-        {
-            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[i].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, rounds[i].Checkpoint));
-            Assert.Equal(RunProbe.Comparable(uninterrupted[i].Metrics), RunProbe.Comparable(rounds[i].Metrics));
-        }
+        await RunProbe.AssertSameRoundsAsync(cluster, (await RunProbe.CompletedRunAsync(client, Spec(), TimeSpan.FromMinutes(6))).Rounds, rounds);
     }
 
     private static int Occurrences(string text, string line)

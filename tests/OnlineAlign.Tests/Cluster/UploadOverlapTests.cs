@@ -44,16 +44,9 @@ public class UploadOverlapTests
         cluster.Silos[0].Kill();
         await cluster.AddSiloAsync("all", new Dictionary<string, string> { ["Silo__OverlapNextGeneration"] = "false" }, TimeSpan.FromMinutes(5));
         var client = cluster.Client(1);
-        var off = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
-        await RunProbe.WaitForAsync(client, off.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
-        var without = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = off.Id })).Rounds;
+        var off = await RunProbe.CompletedRunAsync(client, Spec(), TimeSpan.FromMinutes(5));
         Assert.DoesNotContain($"run {off.Id} round 1: round 2's generation (shard 0) starts", cluster.Silos[1].Output, StringComparison.Ordinal);
-        Assert.Equal(rounds.Select(r => r.Round), without.Select(r => r.Round));
-        for (int r = 0; r < rounds.Count; r++)
-        {
-            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, without[r].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, rounds[r].Checkpoint));
-            Assert.Equal(RunProbe.Comparable(without[r].Metrics), RunProbe.Comparable(rounds[r].Metrics));
-        }
+        await RunProbe.AssertSameRoundsAsync(cluster, off.Rounds, rounds);
     }
 
     /// <summary>
@@ -82,14 +75,8 @@ public class UploadOverlapTests
         // One checkpoint and one marker per phase (the lost checkpoint never got a manifest); round 1 evaluated twice.
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, evaluatedTwice: [1]);
 
-        var again = await client.StartRunAsync(new StartRunRequest { Spec = Spec() });
-        await RunProbe.WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
-        var uninterrupted = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
-        for (int r = 0; r < 2; r++)
-        {
-            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[r].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, rounds[r].Checkpoint));
-            Assert.Equal(RunProbe.Comparable(uninterrupted[r].Metrics), RunProbe.Comparable(rounds[r].Metrics));
-        }
+        var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, Spec(), TimeSpan.FromMinutes(5));
+        await RunProbe.AssertSameRoundsAsync(cluster, uninterrupted, rounds);
         Assert.Equal(await RunProbe.WeightsSha256(cluster, uninterrupted[1].Checkpoint), await RunProbe.WeightsSha256(cluster, rounds[1].Checkpoint));
     }
 }

@@ -129,6 +129,25 @@ public static class RunProbe
         }
     }
 
+    /// <summary>Runs <paramref name="spec"/> to completion: its id and committed rounds (an uninterrupted reference run).</summary>
+    public static async Task<(string Id, IReadOnlyList<RoundMetrics> Rounds)> CompletedRunAsync(Runs.RunsClient client, RunSpec spec, TimeSpan timeout)
+    {
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        await WaitForAsync(client, run.Id, r => r.Status == "completed", timeout);
+        return (run.Id, (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds);
+    }
+
+    /// <summary>The same rounds, each with the same checkpoint (every file's sha256) and every <see cref="Comparable"/> metric equal.</summary>
+    public static async Task AssertSameRoundsAsync(LocalTestCluster cluster, IReadOnlyList<RoundMetrics> expected, IReadOnlyList<RoundMetrics> actual)
+    {
+        Assert.Equal(expected.Select(r => r.Round), actual.Select(r => r.Round));
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(await CheckpointFilesAsync(cluster, expected[i].Checkpoint), await CheckpointFilesAsync(cluster, actual[i].Checkpoint));
+            Assert.Equal(Comparable(expected[i].Metrics), Comparable(actual[i].Metrics));
+        }
+    }
+
     /// <summary>Every metric but wall times and those made of them (tokens/s, stragglers, *_seconds such as the upload's).</summary>
     public static SortedDictionary<string, double> Comparable(IDictionary<string, double> metrics) =>
         new(metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal)

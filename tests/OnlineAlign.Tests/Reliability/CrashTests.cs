@@ -102,16 +102,10 @@ public class CrashTests
         // One checkpoint per round (the lost one never got a manifest) and one marker; round 1 evaluated twice.
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, evaluatedTwice: [1]);
 
-        var again = await client.StartRunAsync(new StartRunRequest { Spec = CrashSpec(rounds: 2) });
-        await RunProbe.WaitForAsync(client, again.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
-        var uninterrupted = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = again.Id })).Rounds;
-        for (int r = 0; r < 2; r++)
-        {
-            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[r].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, rounds[r].Checkpoint));
-            Assert.Equal(RunProbe.Comparable(uninterrupted[r].Metrics), RunProbe.Comparable(rounds[r].Metrics));
-        }
+        var (again, uninterrupted) = await RunProbe.CompletedRunAsync(client, CrashSpec(rounds: 2), TimeSpan.FromMinutes(5));
+        await RunProbe.AssertSameRoundsAsync(cluster, uninterrupted, rounds);
         // The uninterrupted run's uploads overlapped its evaluations, and were waited for at the commits.
-        Assert.Contains($"run {again.Id} round 2: checkpoint {uninterrupted[1].Checkpoint} uploaded behind the phases after training", cluster.Silos[1].Output);
+        Assert.Contains($"run {again} round 2: checkpoint {uninterrupted[1].Checkpoint} uploaded behind the phases after training", cluster.Silos[1].Output);
     }
 
     /// <summary>
