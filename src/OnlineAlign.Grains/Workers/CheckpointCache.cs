@@ -78,19 +78,7 @@ public sealed class CheckpointCache
             Directory.Move(folder, rejected);
             DeleteQuietly(rejected);
         }
-        // Download beside the cache and rename into place: several activations (replicas) on one silo
-        // may fetch the same checkpoint at once, and a half-written folder must never look complete.
-        string staging = folder + "." + Guid.NewGuid().ToString("N");
-        CheckpointManifest read;
-        try { read = await _store.ReadFolderAsync(manifestPointer, staging, ct); }
-        catch
-        {
-            DeleteQuietly(staging); // a failed download (a full disk, storage gone) leaves no partial files
-            throw;
-        }
-        try { Directory.Move(staging, folder); }
-        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
-        _verified[folder] = 0;
+        var read = await DownloadInto(folder, manifestPointer, _ => true, ct);
         _log.LogInformation("checkpoint {Sha256} read from storage: {Files} files, {Bytes} bytes", manifestPointer.Sha256, read.Files.Count,
             read.Files.Sum(f => f.Size));
         Evict();
@@ -119,23 +107,34 @@ public sealed class CheckpointCache
         if (_verified.ContainsKey(whole) && Directory.Exists(whole)) return whole;
         string folder = Path.Combine(PartRoot, $"{manifestPointer.Sha256}-{part}");
         if (_verified.ContainsKey(folder) && Directory.Exists(folder)) return folder;
-        string staging = folder + "." + Guid.NewGuid().ToString("N");
-        CheckpointManifest manifest;
-        try { manifest = await _store.ReadFolderAsync(manifestPointer, staging, include, ct); }
-        catch
-        {
-            DeleteQuietly(staging);
-            throw;
-        }
         if (Directory.Exists(folder)) DeleteQuietly(folder);   // an unverified copy (another activation's, half-replaced)
-        try { Directory.Move(staging, folder); }
-        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
-        _verified[folder] = 0;
+        var manifest = await DownloadInto(folder, manifestPointer, include, ct);
         var read = manifest.Files.Where(f => include(Path.GetFileName(f.Path))).ToList();
         _log.LogInformation("checkpoint {Sha256} read from storage in part ({Part}): {Files} of its {All} files, {Bytes} of its {Total} bytes",
             manifestPointer.Sha256, part, read.Count, manifest.Files.Count, read.Sum(f => f.Size), manifest.Files.Sum(f => f.Size));
         KeepNewestParts(folder, manifestPointer.Sha256);
         return folder;
+    }
+
+    /// <summary>
+    /// Downloads the files <paramref name="include"/> accepts beside <paramref name="folder"/> and renames them into place,
+    /// verified: several activations (replicas) on one silo may fetch the same checkpoint at once, and a half-written
+    /// folder must never look complete.
+    /// </summary>
+    private async Task<CheckpointManifest> DownloadInto(string folder, BlobPointer manifestPointer, Func<string, bool> include, CancellationToken ct)
+    {
+        string staging = folder + "." + Guid.NewGuid().ToString("N");
+        CheckpointManifest manifest;
+        try { manifest = await _store.ReadFolderAsync(manifestPointer, staging, include, ct); }
+        catch
+        {
+            DeleteQuietly(staging); // a failed download (a full disk, storage gone) leaves no partial files
+            throw;
+        }
+        try { Directory.Move(staging, folder); }
+        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
+        _verified[folder] = 0;
+        return manifest;
     }
 
     private void KeepNewestParts(string folder, string sha256)
