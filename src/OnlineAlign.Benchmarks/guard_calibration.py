@@ -20,7 +20,13 @@ token): `sort` answers 3 to 5 digits (5.0 tokens on average), `reverse` 3 to 6 l
 health/kl_initial rescaled by a constant and the drift, so it can only choose other stops through the tasks' ratio of
 lengths and the drift; it approximates, and does not replace, a measured per-token KL.
 
-    python3 guard_calibration.py LOGS [MORE_LOGS ...] --choose-seeds 6-9 --confirm-seeds 10-15
+A third rule adds an upper bound on health/score_entropy (guard.max_score_entropy) to the KL bound: a round trips when
+either crosses its bound. Both bounds are chosen together on the same validation stream (the pair with the best mean
+validation change; a tie keeps the larger entropy bound, then the larger KL bound: the guard that trips least) and
+reported on the confirming seeds' test stream, and on --fresh-seeds (seeds no choice of signal or bound has seen), where
+given.
+
+    python3 guard_calibration.py LOGS [MORE_LOGS ...] --choose-seeds 6-9 --confirm-seeds 10-15 [--fresh-seeds 16-20]
 
 Several folders are read as one (a second stream of seeds kept in its own folder).
 """
@@ -35,6 +41,7 @@ TOKEN_GRID = [1, 0.4, 0.2, 0.1, 0.06, 0.05, 0.04, 0.03, 0.02, 0.015, 0.01, 0.004
 # (SortDigitsTask: 3-5 digits; ReverseWordTask: 3-6 letters), not measured: the logs do not hold the length.
 NOMINAL_LENGTH = {"sort": 5.0, "reverse": 5.5}
 DEFAULT_BOUND = 5
+ENTROPY_GRID = [1, 0.6, 0.5, 0.45, 0.4, 0.375, 0.35, 0.325, 0.3]
 
 
 def kl_per_sequence(task, signals):
@@ -44,6 +51,16 @@ def kl_per_sequence(task, signals):
 def kl_per_token(task, signals):
     length = NOMINAL_LENGTH.get(task, math.nan) * (1 + signals.get("health/length_drift", math.nan))
     return signals.get("health/kl_initial", math.nan) / length if length > 0 else math.nan
+
+
+def above(value, bound):
+    return not math.isnan(value) and value > bound
+
+
+def kl_or_entropy(kl_bound, entropy_bound):
+    """1 when health/kl_initial is above kl_bound or health/score_entropy above entropy_bound (read against 0.5), else 0."""
+    return lambda task, s: float(above(s.get("health/kl_initial", math.nan), kl_bound)
+                                 or above(s.get("health/score_entropy", math.nan), entropy_bound))
 
 
 SIGNALS = [("health/kl_initial (nats per sequence)", "max_kl_initial", kl_per_sequence, GRID),
@@ -90,6 +107,30 @@ def calibrate(runs, guards, choose, confirm, name, column, signal, grid):
     return chosen
 
 
+def calibrate_pair(runs, guards, choose, confirm):
+    """Chooses (KL bound, entropy bound) together on validation; prints, per entropy bound, its best KL bound."""
+    print("\n#### health/kl_initial and health/score_entropy together (a round trips when either is above its bound)\n\n"
+          "| max_score_entropy | best max_kl_initial with it | choosing seeds: validation change | confirming seeds: test change |"
+          "\n|---|---|---|---|")
+    chosen, best = None, float("-inf")
+    for entropy in ENTROPY_GRID:
+        row, row_best = None, float("-inf")
+        for kl in GRID:
+            picked = changes(runs, guards, choose, kl_or_entropy(kl, entropy), 0.5, 0)
+            if picked and mean(picked) > row_best:   # both grids run from large to small: a tie keeps the larger bounds
+                row, row_best = kl, mean(picked)
+        if row is None:
+            continue
+        print(f"| {entropy} | {row} | {interval(changes(runs, guards, choose, kl_or_entropy(row, entropy), 0.5, 0), True)} | "
+              f"{interval(changes(runs, guards, confirm, kl_or_entropy(row, entropy), 0.5, 1), True)} |")
+        if row_best > best:
+            chosen, best = (row, entropy), row_best
+    if chosen is not None:
+        print(f"\nChosen on validation: max_kl_initial {chosen[0]} with max_score_entropy {chosen[1]} (mean validation change "
+              f"{best:+.1f}).")
+    return chosen
+
+
 def criterion(runs, guards, seeds, signal, bound, title):
     """The issue's criterion on test, per task and pooled: the kept round against round 0, round 1's gain kept, stops
     (align_summary's false and missed stops, which judge the run going on; and trips that threw away a round at least
@@ -129,7 +170,7 @@ def parse_all(folders):
     return runs, guards
 
 
-def main(folders, choose, confirm):
+def main(folders, choose, confirm, fresh_seeds=frozenset()):
     runs, guards = parse_all(folders)
     print(f"Logs: {', '.join(folders)}; choosing seeds {sorted(choose)} (validation), confirming seeds {sorted(confirm)} (test)")
     chosen = [calibrate(runs, guards, choose, confirm, *s) for s in SIGNALS]
@@ -141,6 +182,18 @@ def main(folders, choose, confirm):
         if bound is not None:
             criterion(runs, guards, confirm, signal, bound, f"The guard with {name} at the chosen {column} {bound} "
                       f"on the confirming seeds")
+    pair = calibrate_pair(runs, guards, choose, confirm)
+    if pair is not None:
+        rule = kl_or_entropy(*pair)
+        for seeds, which in ((confirm, "confirming"), (fresh_seeds, "fresh")):
+            if seeds:
+                criterion(runs, guards, seeds, rule, 0.5, f"The guard with max_kl_initial {pair[0]} and max_score_entropy "
+                          f"{pair[1]} on the {which} seeds {seed_list(seeds)}")
+        if fresh_seeds:
+            for bound in (DEFAULT_BOUND, chosen[0]):
+                if bound is not None:
+                    criterion(runs, guards, fresh_seeds, kl_per_sequence, bound, f"For comparison, max_kl_initial {bound} "
+                              f"alone on the fresh seeds {seed_list(fresh_seeds)}")
     if None not in chosen:
         both = [(a[0], a[1], kept_round(a[2], a[3]), kept_round(b[2], b[3])) for a, b in zip(
             outcomes(runs, guards, fresh, kl_per_sequence, chosen[0]), outcomes(runs, guards, fresh, kl_per_token, chosen[1]))]
@@ -153,4 +206,5 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     folders = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))]
     opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
-    main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")))
+    main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")),
+         seed_range(opts["--fresh-seeds"]) if "--fresh-seeds" in opts else frozenset())

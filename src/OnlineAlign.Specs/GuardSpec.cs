@@ -23,6 +23,13 @@ public sealed record GuardSpec
     public double MaxUnscoredRate { get; init; } = 0.5;
     /// <summary>health/score_entropy below this (0 to 1): the judge's scores collapse to one value per prompt (0: never trips).</summary>
     public double MinScoreEntropy { get; init; }
+    /// <summary>
+    /// health/score_entropy above this (0 to 1; 1: never trips, the entropy is at most 1): the judge scores the policy's
+    /// samples for a prompt nearly all differently, which on the built-in tasks marks the task the model cannot judge
+    /// (its samples disagree with one another and its scores follow no answer). A task-level signal, not a measure of
+    /// the judge's accuracy: docs/experiments.md gives what it was calibrated on.
+    /// </summary>
+    public double MaxScoreEntropy { get; init; } = 1;
     /// <summary>health/implicit_agreement below this (a Kendall tau, -1: never trips): the LLM judge and the implicit reward part ways.</summary>
     public double MinImplicitAgreement { get; init; } = -1;
     /// <summary>Prompts of the fixed probe set re-judged every round (their samples_per_prompt responses from the initial policy); 0: no judge drift.</summary>
@@ -48,6 +55,7 @@ public sealed record GuardSpec
         p.Real("max_length_drift", MaxLengthDrift, 0, false, limits.Coefficient);
         p.Real("max_unscored_rate", MaxUnscoredRate, 0, true, 1);
         p.Real("min_score_entropy", MinScoreEntropy, 0, true, 1);
+        p.Real("max_score_entropy", MaxScoreEntropy, 0, true, 1);
         Tau(p, "min_implicit_agreement", MinImplicitAgreement);
         p.Range("probe_prompts", ProbePrompts, 0, ProbePromptsLimit);
         p.Range("pairwise_pairs", PairwisePairs, 0, PairwisePairsLimit);

@@ -61,6 +61,7 @@ public static class GuardDecision
         Above("|" + HealthSignals.LengthDrift + "|", Math.Abs(Get(HealthSignals.LengthDrift)), g.MaxLengthDrift, "max_length_drift");
         Above(HealthSignals.UnscoredRate, Get(HealthSignals.UnscoredRate), g.MaxUnscoredRate, "max_unscored_rate");
         Below(HealthSignals.ScoreEntropy, g.MinScoreEntropy, "min_score_entropy");
+        Above(HealthSignals.ScoreEntropy, Get(HealthSignals.ScoreEntropy), g.MaxScoreEntropy, "max_score_entropy");
         Below(HealthSignals.ImplicitAgreement, g.MinImplicitAgreement, "min_implicit_agreement");
         return crossed;
     }

@@ -103,6 +103,23 @@ public class GuardDecisionTests
     }
 
     [Fact]
+    public void TheScoreEntropyUpperBoundTripsAboveItAndNeverAtItsDefault()
+    {
+        static Dictionary<string, double> M(double entropy) => new(R(1).Item2) { [HealthSignals.ScoreEntropy] = entropy };
+        Assert.Equal(1, new GuardSpec().MaxScoreEntropy); // the normalised entropy is at most 1: the default never trips
+        Assert.Empty(GuardDecision.Crossings(On, M(1)));
+        var bounded = On with { MaxScoreEntropy = 0.35 };
+        Assert.Equal(["health/score_entropy 0.49 above guard.max_score_entropy 0.35"], GuardDecision.Crossings(bounded, M(0.49)));
+        Assert.Empty(GuardDecision.Crossings(bounded, M(0.35)));
+        Assert.Empty(GuardDecision.Crossings(bounded, M(double.NaN)));
+
+        // Round 1 trips: the run keeps round 0, the initial policy.
+        var verdict = GuardDecision.Decide(bounded, [R(0), (1, M(0.49)), (2, M(0.3))]);
+        Assert.Equal(1, verdict.TrippedRound);
+        Assert.Equal(0, verdict.BestRound);
+    }
+
+    [Fact]
     public void NaNOrMissingSignalsNeverTrip()
     {
         var nan = new Dictionary<string, double>

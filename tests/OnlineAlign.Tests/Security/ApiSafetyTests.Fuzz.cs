@@ -113,7 +113,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
         int mutations = random.Next(1, 4);
         for (int m = 0; m < mutations; m++)
         {
-            switch (random.Next(44))
+            switch (random.Next(45))
             {
                 case 0: s.Rounds = Integer(random); break;
                 case 1: s.PromptsPerRound = Integer(random); break;
@@ -128,7 +128,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
                 case 10: s.Optimizer.BatchSize = Integer(random); break;
                 case 11: s.Optimizer.WarmupSteps = Integer(random); break;
                 case 12: s.GenerationReplicas = Integer(random); break;
-                case 13: s.Prompts!.EvalPrompts = Integer(random); break;
+                case 13: (s.Prompts ??= new PromptSpec()).EvalPrompts = Integer(random); break;
                 case 14: s.MaxPhaseAttempts = Integer(random); break;
                 case 15: s.Sampling.Temperature = Real(random); break;
                 case 16: s.Sampling.TopP = Real(random); break;
@@ -141,10 +141,10 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
                 case 23: s.Optimizer.WeightDecay = Real(random); break;
                 case 24: s.Optimizer.MaxGradNorm = Real(random); break;
                 case 25: s.Name = Text(random); break;
-                case 26: s.Model!.Builtin = Text(random); break;
-                case 27: s.Model!.HfFolder = Text(random); break;
-                case 28: s.Prompts!.Task = Text(random); break;
-                case 29: s.Prompts!.JsonlPath = Text(random); break;
+                case 26: (s.Model ??= new ModelSpec()).Builtin = Text(random); break;
+                case 27: (s.Model ??= new ModelSpec()).HfFolder = Text(random); break;
+                case 28: (s.Prompts ??= new PromptSpec()).Task = Text(random); break;
+                case 29: (s.Prompts ??= new PromptSpec()).JsonlPath = Text(random); break;
                 case 30: s.Judge.Kind = Text(random); break;
                 case 31: s.Judge.Template = Text(random); break;
                 case 32: s.Judge.Model = Text(random); break;
@@ -168,6 +168,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
                 case 40: (s.Guard ??= new GuardSpec()).PairwisePairs = Integer(random); break;
                 case 41: (s.Guard ??= new GuardSpec()).PairwiseJsonl = Text(random); break;
                 case 42: (s.Guard ??= new GuardSpec()).MaxKlInitialPerToken = Real(random); break;
+                case 44: (s.Guard ??= new GuardSpec()).MaxScoreEntropy = Real(random); break;
                 default: s.Consistency = Text(random); break;
             }
             // Sections may be gone after case 38: later mutations of their fields recreate them.

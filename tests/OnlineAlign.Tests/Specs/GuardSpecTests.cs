@@ -16,7 +16,8 @@ public class GuardSpecTests
         var problems = RunSpecMapping.Problems(new RunSpec
         {
             Guard = new() { Enabled = true, MinJudgeTau = 1.5, MaxKlInitial = 0, MaxLengthDrift = double.NaN, MaxUnscoredRate = -0.1,
-                MinScoreEntropy = 2, MinImplicitAgreement = double.NegativeInfinity, ProbePrompts = -1, MaxKlInitialPerToken = -0.1 },
+                MinScoreEntropy = 2, MinImplicitAgreement = double.NegativeInfinity, ProbePrompts = -1, MaxKlInitialPerToken = -0.1,
+                MaxScoreEntropy = 1.5 },
         }, countsOnly: true);
         Assert.Contains("guard.min_judge_tau must be at most 1, got 1.5", problems);
         Assert.Contains("guard.max_kl_initial must be > 0, got 0", problems);
@@ -26,6 +27,7 @@ public class GuardSpecTests
         Assert.Contains(problems, p => p.StartsWith("guard.min_implicit_agreement must be a finite number, got ", StringComparison.Ordinal));
         Assert.Contains($"guard.probe_prompts must be between 0 and {GuardSpec.ProbePromptsLimit}, got -1", problems);
         Assert.Contains("guard.max_kl_initial_per_token must be >= 0, got -0.1", problems);
+        Assert.Contains("guard.max_score_entropy must be at most 1, got 1.5", problems);
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Guard = new() { MaxKlInitialPerToken = double.NaN } }, countsOnly: true),
             p => p.StartsWith("guard.max_kl_initial_per_token must be a finite number", StringComparison.Ordinal));
         Assert.Empty(RunSpecMapping.Problems(new RunSpec { Guard = new() { Enabled = true, MaxKlInitialPerToken = 0.05 } }, countsOnly: true));
@@ -43,5 +45,8 @@ public class GuardSpecTests
         Assert.Equal(new GuardSpec { MaxKlInitialPerToken = 0.05 },
             SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { MaxKlInitialPerToken = 0.05 } }).Guard);
         Assert.Equal(0.05, SpecConversion.ToProto(new RunSpec { Guard = new() { MaxKlInitialPerToken = 0.05 } }).Guard.MaxKlInitialPerToken);
+        // An unset max_score_entropy is 1 (never trips), not proto3's 0, which would trip on every round.
+        Assert.Equal(1, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { Enabled = true } }).Guard.MaxScoreEntropy);
+        Assert.Equal(0.4, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { MaxScoreEntropy = 0.4 } }).Guard.MaxScoreEntropy);
     }
 }
