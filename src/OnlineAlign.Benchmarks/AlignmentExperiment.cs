@@ -142,7 +142,7 @@ public static class AlignmentExperiment
     private static readonly string[] GuardSignals =
     [
         HealthSignals.JudgeDriftTau, HealthSignals.KlInitial, HealthSignals.KlInitialPerToken, HealthSignals.LengthDrift,
-        HealthSignals.UnscoredRate, HealthSignals.ScoreEntropy, HealthSignals.ImplicitAgreement,
+        HealthSignals.UnscoredRate, HealthSignals.ScoreEntropy, HealthSignals.ImplicitAgreement, HealthSignals.MajorityAgreement,
     ];
 
     /// <summary>

@@ -32,6 +32,11 @@ public sealed record GuardSpec
     public double MaxScoreEntropy { get; init; } = 1;
     /// <summary>health/implicit_agreement below this (a Kendall tau, -1: never trips): the LLM judge and the implicit reward part ways.</summary>
     public double MinImplicitAgreement { get; init; } = -1;
+    /// <summary>
+    /// health/majority_agreement below this (a Kendall tau, -1: never trips): the judge ranks the samples unlike majority
+    /// voting over their answers, as a judge that cannot tell right from wrong does.
+    /// </summary>
+    public double MinMajorityAgreement { get; init; } = -1;
     /// <summary>Prompts of the fixed probe set re-judged every round (their samples_per_prompt responses from the initial policy); 0: no judge drift.</summary>
     public int ProbePrompts { get; init; } = 4;
     /// <summary>
@@ -57,6 +62,7 @@ public sealed record GuardSpec
         p.Real("min_score_entropy", MinScoreEntropy, 0, true, 1);
         p.Real("max_score_entropy", MaxScoreEntropy, 0, true, 1);
         Tau(p, "min_implicit_agreement", MinImplicitAgreement);
+        Tau(p, "min_majority_agreement", MinMajorityAgreement);
         p.Range("probe_prompts", ProbePrompts, 0, ProbePromptsLimit);
         p.Range("pairwise_pairs", PairwisePairs, 0, PairwisePairsLimit);
         p.Length("pairwise_jsonl", PairwiseJsonl, limits.PathLength);

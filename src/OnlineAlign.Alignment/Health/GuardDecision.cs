@@ -63,6 +63,7 @@ public static class GuardDecision
         Below(HealthSignals.ScoreEntropy, g.MinScoreEntropy, "min_score_entropy");
         Above(HealthSignals.ScoreEntropy, Get(HealthSignals.ScoreEntropy), g.MaxScoreEntropy, "max_score_entropy");
         Below(HealthSignals.ImplicitAgreement, g.MinImplicitAgreement, "min_implicit_agreement");
+        Below(HealthSignals.MajorityAgreement, g.MinMajorityAgreement, "min_majority_agreement");
         return crossed;
     }
 

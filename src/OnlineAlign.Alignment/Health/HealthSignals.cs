@@ -15,6 +15,11 @@ public static class HealthSignals
     public const string ScoreEntropy = "health/score_entropy";
     public const string UnscoredRate = "health/unscored_rate";
     public const string ImplicitAgreement = "health/implicit_agreement";
+    /// <summary>
+    /// Agreement between the judge and majority voting over the same samples (<see cref="Judges.MajorityJudge"/>): two
+    /// label-free scorings that each track correctness where the model can judge, and one of which is noise where it cannot.
+    /// </summary>
+    public const string MajorityAgreement = "health/majority_agreement";
     public const string JudgeDriftTau = "health/judge_drift_tau";
     /// <summary>Mean length of the evaluate phase's temperature-1 samples, the base of <see cref="LengthDrift"/>.</summary>
     public const string SampleLength = "eval/sample_length_mean";
@@ -104,6 +109,21 @@ public static class HealthSignals
             if (both.Count < 2 || both.Select(k => round0[i][k]).Distinct().Count() < 2) continue;
             taus.Add(RankAgreement.KendallTauB(current[i], round0[i]));
         }
+        return taus.Count > 0 ? taus.Average() : double.NaN;
+    }
+
+    /// <summary>
+    /// Agreement between the judge and majority voting: the mean over prompts of Kendall's tau-b between the judge's scores
+    /// and the votes, over prompts where the votes rank the samples (at least two distinct vote shares among scored ones).
+    /// A prompt whose samples all give one answer, or all different ones, has nothing for the judge to agree with, and
+    /// counting it as tau 0 would pull easy and hard tasks alike towards 0. NaN where no prompt has a ranking vote.
+    /// </summary>
+    public static double VoteAgreement(IReadOnlyList<IReadOnlyList<double>> judge, IReadOnlyList<IReadOnlyList<double>> votes)
+    {
+        if (judge.Count != votes.Count) throw new ArgumentException($"{judge.Count} prompts scored against {votes.Count} voted");
+        var taus = judge.Select((j, i) => (j, v: votes[i]))
+            .Where(p => RankAgreement.Ranks(p.j, p.v) && p.v.Where((x, k) => double.IsFinite(x) && double.IsFinite(p.j[k])).Distinct().Count() > 1)
+            .Select(p => RankAgreement.KendallTauB(p.j, p.v)).ToList();
         return taus.Count > 0 ? taus.Average() : double.NaN;
     }
 }

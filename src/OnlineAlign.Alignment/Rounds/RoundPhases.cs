@@ -101,6 +101,8 @@ public static class RoundPhases
         metrics[HealthSignals.UnscoredRate] = HealthSignals.Unscored(scores);
         if (current.Agreement is { } implicitReward)
             metrics[HealthSignals.ImplicitAgreement] = HealthSignals.Agreement(scores, implicitReward.Select(v => (IReadOnlyList<double>)v).ToList());
+        if (s.Judge.Kind != "majority")
+            metrics[HealthSignals.MajorityAgreement] = HealthSignals.VoteAgreement(scores, new MajorityJudge().Score(groups).Scores.Select(v => (IReadOnlyList<double>)v).ToList());
         var (consistency, meanTau) = Consistency(current.Scores.ToList(), previous?.Scores.ToList(), s.Consistency);
         metrics["consistency/C"] = consistency.Average();
         metrics["consistency/tau"] = meanTau;

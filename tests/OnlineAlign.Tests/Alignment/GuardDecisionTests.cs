@@ -62,14 +62,16 @@ public class GuardDecisionTests
     [Fact]
     public void EachThresholdIsNamedAndLengthDriftCountsBothWays()
     {
-        var g = On with { MinScoreEntropy = 0.3, MinImplicitAgreement = 0 };
+        var g = On with { MinScoreEntropy = 0.3, MinImplicitAgreement = 0, MinMajorityAgreement = 0.1 };
         var m = new Dictionary<string, double>
         {
             [HealthSignals.JudgeDriftTau] = 0.1, [HealthSignals.KlInitial] = 6, [HealthSignals.LengthDrift] = -0.6,
             [HealthSignals.UnscoredRate] = 0.7, [HealthSignals.ScoreEntropy] = 0.1, [HealthSignals.ImplicitAgreement] = -0.2,
+            [HealthSignals.MajorityAgreement] = 0.05,
         };
         var crossed = GuardDecision.Crossings(g, m);
-        foreach (var field in new[] { "min_judge_tau", "max_kl_initial", "max_length_drift", "max_unscored_rate", "min_score_entropy", "min_implicit_agreement" })
+        foreach (var field in new[] { "min_judge_tau", "max_kl_initial", "max_length_drift", "max_unscored_rate", "min_score_entropy", "min_implicit_agreement",
+                     "min_majority_agreement" })
             Assert.Contains(crossed, c => c.Contains("guard." + field + " "));
         Assert.Contains("|health/length_drift| 0.6 above guard.max_length_drift 0.5", crossed);
         // At the bounds nothing trips: "below" and "above" are strict.
@@ -77,6 +79,7 @@ public class GuardDecisionTests
         {
             [HealthSignals.JudgeDriftTau] = 0.5, [HealthSignals.KlInitial] = 5, [HealthSignals.LengthDrift] = 0.5,
             [HealthSignals.UnscoredRate] = 0.5, [HealthSignals.ScoreEntropy] = 0.3, [HealthSignals.ImplicitAgreement] = 0,
+            [HealthSignals.MajorityAgreement] = 0.1,
         }));
     }
 

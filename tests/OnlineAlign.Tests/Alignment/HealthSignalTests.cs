@@ -94,6 +94,21 @@ public class HealthSignalTests
     }
 
     [Fact]
+    public void MajorityAgreementLeavesOutPromptsWhereTheVoteRanksNothing()
+    {
+        // Prompt 0: the judge prefers the majority answer (tau 1); prompt 1: it prefers the lone answer (tau -1, ties
+        // among the majority's samples); prompt 2: every sample gives the same answer, prompt 3 all different ones:
+        // the vote ranks nothing there and they are left out rather than counted as tau 0.
+        var judge = S([9, 9, 1], [1, 1, 9], [1, 2, 3], [3, 2, 1]);
+        var votes = S([2.0 / 3, 2.0 / 3, 1.0 / 3], [2.0 / 3, 2.0 / 3, 1.0 / 3], [1, 1, 1], [1.0 / 3, 1.0 / 3, 1.0 / 3]);
+        Assert.Equal(0, HealthSignals.VoteAgreement(judge, votes), 12);
+        Assert.Equal(1, HealthSignals.VoteAgreement(S([9, 9, 1]), S([2.0 / 3, 2.0 / 3, 1.0 / 3])), 12);
+        Assert.True(double.IsNaN(HealthSignals.VoteAgreement(S([1, 2, 3]), S([1, 1, 1]))));
+        // The vote's ranking counts over the samples the judge scored: one unscored sample can leave a single vote value.
+        Assert.True(double.IsNaN(HealthSignals.VoteAgreement(S([1, 2, double.NaN]), S([2.0 / 3, 2.0 / 3, 1.0 / 3]))));
+    }
+
+    [Fact]
     public void JudgeDriftIsOneForTheSameJudgeAndLeavesOutPromptsRoundZeroDoesNotRank()
     {
         var round0 = S([1, 2, 3, 4], [2, 2, 2, 2], [1, double.NaN, 3, 2]);

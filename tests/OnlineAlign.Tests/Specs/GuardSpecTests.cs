@@ -17,7 +17,7 @@ public class GuardSpecTests
         {
             Guard = new() { Enabled = true, MinJudgeTau = 1.5, MaxKlInitial = 0, MaxLengthDrift = double.NaN, MaxUnscoredRate = -0.1,
                 MinScoreEntropy = 2, MinImplicitAgreement = double.NegativeInfinity, ProbePrompts = -1, MaxKlInitialPerToken = -0.1,
-                MaxScoreEntropy = 1.5 },
+                MaxScoreEntropy = 1.5, MinMajorityAgreement = -2 },
         }, countsOnly: true);
         Assert.Contains("guard.min_judge_tau must be at most 1, got 1.5", problems);
         Assert.Contains("guard.max_kl_initial must be > 0, got 0", problems);
@@ -28,6 +28,7 @@ public class GuardSpecTests
         Assert.Contains($"guard.probe_prompts must be between 0 and {GuardSpec.ProbePromptsLimit}, got -1", problems);
         Assert.Contains("guard.max_kl_initial_per_token must be >= 0, got -0.1", problems);
         Assert.Contains("guard.max_score_entropy must be at most 1, got 1.5", problems);
+        Assert.Contains("guard.min_majority_agreement must be >= -1, got -2", problems);
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Guard = new() { MaxKlInitialPerToken = double.NaN } }, countsOnly: true),
             p => p.StartsWith("guard.max_kl_initial_per_token must be a finite number", StringComparison.Ordinal));
         Assert.Empty(RunSpecMapping.Problems(new RunSpec { Guard = new() { Enabled = true, MaxKlInitialPerToken = 0.05 } }, countsOnly: true));

@@ -9,7 +9,7 @@ const CHARTS = [
   { title: 'Accuracy', metrics: ['eval/accuracy', 'rewards/accuracies'] },
   { title: 'Rewards and margins', metrics: ['rewards/margins', 'rewards/chosen', 'rewards/rejected'] },
   { title: 'KL to the initial policy', metrics: ['kl/initial'] },
-  { title: 'Judge health', metrics: ['judge/unscored_rate', 'judge/tau_vs_verifier', 'judge/pairwise_accuracy', 'health/implicit_agreement',
+  { title: 'Judge health', metrics: ['judge/unscored_rate', 'judge/tau_vs_verifier', 'judge/pairwise_accuracy', 'health/implicit_agreement', 'health/majority_agreement',
     'health/judge_drift_tau', 'health/score_entropy', 'consistency/C'], prefixes: ['judge/', 'health/'],
     exclude: ['judge/score_mean', 'judge/pairwise_count', 'health/kl_initial', 'health/kl_initial_per_token',
       'health/length_drift'] },
