@@ -20,8 +20,9 @@ token): `sort` answers 3 to 5 digits (5.0 tokens on average), `reverse` 3 to 6 l
 health/kl_initial rescaled by a constant and the drift, so it can only choose other stops through the tasks' ratio of
 lengths and the drift; it approximates, and does not replace, a measured per-token KL.
 
-A third rule adds an upper bound on health/score_entropy (guard.max_score_entropy) to the KL bound: a round trips when
-either crosses its bound. Both bounds are chosen together on the same validation stream (the pair with the best mean
+Two more rules add a second signal to the KL bound, an upper bound on health/score_entropy (guard.max_score_entropy)
+or a lower bound on health/majority_agreement (guard.min_majority_agreement; logs from before it lack it, and a
+missing signal never trips): a round trips when either crosses its bound. Both bounds are chosen together on the same validation stream (the pair with the best mean
 validation change; a tie keeps the larger entropy bound, then the larger KL bound: the guard that trips least) and
 reported on the confirming seeds' test stream, and on --fresh-seeds (seeds no choice of signal or bound has seen), where
 given.
@@ -42,6 +43,7 @@ TOKEN_GRID = [1, 0.4, 0.2, 0.1, 0.06, 0.05, 0.04, 0.03, 0.02, 0.015, 0.01, 0.004
 NOMINAL_LENGTH = {"sort": 5.0, "reverse": 5.5}
 DEFAULT_BOUND = 5
 ENTROPY_GRID = [1, 0.6, 0.5, 0.45, 0.4, 0.375, 0.35, 0.325, 0.3]
+MAJORITY_GRID = [-1, 0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 
 
 def kl_per_sequence(task, signals):
@@ -57,10 +59,18 @@ def above(value, bound):
     return not math.isnan(value) and value > bound
 
 
-def kl_or_entropy(kl_bound, entropy_bound):
-    """1 when health/kl_initial is above kl_bound or health/score_entropy above entropy_bound (read against 0.5), else 0."""
-    return lambda task, s: float(above(s.get("health/kl_initial", math.nan), kl_bound)
-                                 or above(s.get("health/score_entropy", math.nan), entropy_bound))
+def below(value, bound):
+    return not math.isnan(value) and value < bound
+
+
+# Second signals, each bounded together with the KL bound: (metric, spec field, grid from the bound that trips least, crosses).
+SECOND = [("health/score_entropy", "max_score_entropy", ENTROPY_GRID, above),
+          ("health/majority_agreement", "min_majority_agreement", MAJORITY_GRID, below)]
+
+
+def kl_or(metric, crosses, kl_bound, bound):
+    """1 when health/kl_initial is above kl_bound or the metric crosses its bound (read against 0.5), else 0."""
+    return lambda task, s: float(above(s.get("health/kl_initial", math.nan), kl_bound) or crosses(s.get(metric, math.nan), bound))
 
 
 SIGNALS = [("health/kl_initial (nats per sequence)", "max_kl_initial", kl_per_sequence, GRID),
@@ -107,27 +117,27 @@ def calibrate(runs, guards, choose, confirm, name, column, signal, grid):
     return chosen
 
 
-def calibrate_pair(runs, guards, choose, confirm):
-    """Chooses (KL bound, entropy bound) together on validation; prints, per entropy bound, its best KL bound."""
-    print("\n#### health/kl_initial and health/score_entropy together (a round trips when either is above its bound)\n\n"
-          "| max_score_entropy | best max_kl_initial with it | choosing seeds: validation change | confirming seeds: test change |"
-          "\n|---|---|---|---|")
+def calibrate_pair(runs, guards, choose, confirm, metric, field, grid, crosses):
+    """Chooses (KL bound, the metric's bound) together on validation; prints, per bound of the metric, its best KL bound."""
+    print(f"\n#### health/kl_initial and {metric} together (a round trips when either crosses its bound)\n\n"
+          f"| {field} | best max_kl_initial with it | choosing seeds: validation change | confirming seeds: test change | runs |"
+          "\n|---|---|---|---|---|")
     chosen, best = None, float("-inf")
-    for entropy in ENTROPY_GRID:
+    for bound in grid:
         row, row_best = None, float("-inf")
         for kl in GRID:
-            picked = changes(runs, guards, choose, kl_or_entropy(kl, entropy), 0.5, 0)
-            if picked and mean(picked) > row_best:   # both grids run from large to small: a tie keeps the larger bounds
+            picked = changes(runs, guards, choose, kl_or(metric, crosses, kl, bound), 0.5, 0)
+            if picked and mean(picked) > row_best:   # both grids run from the bound that trips least: a tie keeps it
                 row, row_best = kl, mean(picked)
         if row is None:
             continue
-        print(f"| {entropy} | {row} | {interval(changes(runs, guards, choose, kl_or_entropy(row, entropy), 0.5, 0), True)} | "
-              f"{interval(changes(runs, guards, confirm, kl_or_entropy(row, entropy), 0.5, 1), True)} |")
+        rule = kl_or(metric, crosses, row, bound)
+        picked, confirmed = changes(runs, guards, choose, rule, 0.5, 0), changes(runs, guards, confirm, rule, 0.5, 1)
+        print(f"| {bound} | {row} | {interval(picked, True)} | {interval(confirmed, True)} | {len(picked)} / {len(confirmed)} |")
         if row_best > best:
-            chosen, best = (row, entropy), row_best
+            chosen, best = (row, bound), row_best
     if chosen is not None:
-        print(f"\nChosen on validation: max_kl_initial {chosen[0]} with max_score_entropy {chosen[1]} (mean validation change "
-              f"{best:+.1f}).")
+        print(f"\nChosen on validation: max_kl_initial {chosen[0]} with {field} {chosen[1]} (mean validation change {best:+.1f}).")
     return chosen
 
 
@@ -182,18 +192,20 @@ def main(folders, choose, confirm, fresh_seeds=frozenset()):
         if bound is not None:
             criterion(runs, guards, confirm, signal, bound, f"The guard with {name} at the chosen {column} {bound} "
                       f"on the confirming seeds")
-    pair = calibrate_pair(runs, guards, choose, confirm)
-    if pair is not None:
-        rule = kl_or_entropy(*pair)
+    for metric, field, grid, crosses in SECOND:
+        pair = calibrate_pair(runs, guards, choose, confirm, metric, field, grid, crosses)
+        if pair is None:
+            continue
+        rule = kl_or(metric, crosses, *pair)
         for seeds, which in ((confirm, "confirming"), (fresh_seeds, "fresh")):
             if seeds:
-                criterion(runs, guards, seeds, rule, 0.5, f"The guard with max_kl_initial {pair[0]} and max_score_entropy "
+                criterion(runs, guards, seeds, rule, 0.5, f"The guard with max_kl_initial {pair[0]} and {field} "
                           f"{pair[1]} on the {which} seeds {seed_list(seeds)}")
-        if fresh_seeds:
-            for bound in (DEFAULT_BOUND, chosen[0]):
-                if bound is not None:
-                    criterion(runs, guards, fresh_seeds, kl_per_sequence, bound, f"For comparison, max_kl_initial {bound} "
-                              f"alone on the fresh seeds {seed_list(fresh_seeds)}")
+    if fresh_seeds:
+        for bound in (DEFAULT_BOUND, chosen[0]):
+            if bound is not None:
+                criterion(runs, guards, fresh_seeds, kl_per_sequence, bound, f"For comparison, max_kl_initial {bound} "
+                          f"alone on the fresh seeds {seed_list(fresh_seeds)}")
     if None not in chosen:
         both = [(a[0], a[1], kept_round(a[2], a[3]), kept_round(b[2], b[3])) for a, b in zip(
             outcomes(runs, guards, fresh, kl_per_sequence, chosen[0]), outcomes(runs, guards, fresh, kl_per_token, chosen[1]))]
