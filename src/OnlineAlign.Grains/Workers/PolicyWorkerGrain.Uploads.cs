@@ -92,17 +92,6 @@ public sealed partial class PolicyWorkerGrain
         return null;
     }
 
-    /// <summary>
-    /// Told, because an orchestrator activated again (its silo died inside the upload window) gets its round's train output
-    /// this way: the log shows that the round was not trained twice and that its checkpoint was not yet durable.
-    /// </summary>
-    private PhaseOutput StillUploading(PhaseRequest r, PhaseOutput uploading)
-    {
-        log.LogInformation("run {Run} round {Round} train: answered with checkpoint {Manifest}, which still uploads here",
-            r.RunId, r.Round, uploading.Output.Path);
-        return uploading;
-    }
-
     private static bool Failed(PendingUpload pending) => pending.Upload.IsFaulted || pending.Upload.IsCanceled;
 
     private void ForgetFailed(PendingUpload pending)

@@ -165,7 +165,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     public Task<PhaseOutput> Train(PhaseRequest r, CancellationToken ct) =>
         // Asked again while the checkpoint it trained is still uploading (the evaluation after it failed and the round is
         // retried): the same checkpoint, not a second one.
-        Uploading(PhaseBlobs.Key("train", r)) is { } uploading ? Task.FromResult(StillUploading(r, uploading)) : Budgeted(r.Spec, "train", ct, ct => Phase(r, "train", ct,
+        Uploading(PhaseBlobs.Key("train", r)) is { } uploading ? Task.FromResult(uploading) : Budgeted(r.Spec, "train", ct, ct => Phase(r, "train", ct,
         [r.Policy, r.Initial], async (c, prefix) =>
         {
             var pairs = await store.ReadAsync(Pointer(r.Pairs!), PhaseBlobs.Reader<PairsOutcome>("pairs output"), ct);
