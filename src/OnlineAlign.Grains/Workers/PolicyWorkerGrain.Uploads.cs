@@ -140,7 +140,15 @@ public sealed partial class PolicyWorkerGrain
         if (!_uploads.TryGetValue(policy.Sha256, out var pending) || pending.Upload.IsCompletedSuccessfully) return 0;
         var clock = Stopwatch.StartNew();
         log.LogInformation("run {Run}: a generation on checkpoint {Manifest} waits for its upload before storing its responses", pending.RunId, policy.Path);
-        await pending.Upload.WaitAsync(ct);
+        try { await pending.Upload.WaitAsync(ct); }
+        // The upload's failure is reported once, by the round it belongs to (CheckpointDurable); here it only ends a generation
+        // nobody will take. Rethrown as it was, a deterministic one was logged as an error "round N+1 generate failed", with its
+        // stack, while round N+1 had not started (UploadOverlapFaultTests).
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            log.LogInformation("run {Run}: a generation on checkpoint {Manifest} stops: that checkpoint's upload failed", pending.RunId, policy.Path);
+            throw new PhaseFailedException($"the upload of its policy {policy.Path} failed: {e.GetType().Name}: {e.Message}");
+        }
         return clock.Elapsed.TotalSeconds;
     }
 
