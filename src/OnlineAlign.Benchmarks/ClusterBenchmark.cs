@@ -13,7 +13,8 @@ namespace OnlineAlign.Benchmarks;
 public static class ClusterBenchmark
 {
     public sealed record Settings(string Model, int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers,
-        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000, int[]? Silos = null, int LoraRank = 0, bool CarryState = false);
+        int GetRunsPerSecond, int LoadSeconds, int Runs = 2000, int[]? Silos = null, int LoraRank = 0, bool CarryState = false,
+        int EvalPrompts = 100);
 
     /// <summary>The built-in tiny model, or a random-weight model of a benchmark shape saved as a Hugging Face folder.</summary>
     private static string? _modelFolder;
@@ -24,7 +25,7 @@ public static class ClusterBenchmark
         SftSteps = s.SftSteps, Seed = 1, Device = "cpu", GenerationReplicas = replicas,
         Model = Model(s),
         Sampling = new SamplingSpec { MaxNewTokens = s.NewTokens },
-        Prompts = new PromptSpec { Task = "sort", EvalPrompts = 100 },
+        Prompts = new PromptSpec { Task = "sort", EvalPrompts = s.EvalPrompts },
         Optimizer = s.CarryState ? new OptimizerSpec { CarryState = true } : null,
     };
 
@@ -57,13 +58,14 @@ public static class ClusterBenchmark
         await using var cluster = await LocalCluster.StartAsync(data, _ => { }, CancellationToken.None);
         var client = ApiConnection.Client(cluster.ApiAddress, null);
         report.WriteLine($"cluster: Azurite + 1 'all' silo (CPU); spec: {s.Rounds} rounds x {s.Prompts} prompts x {s.Samples} samples, " +
-            $"{s.NewTokens} new tokens, model {s.Model}");
+            $"{s.NewTokens} new tokens, {s.EvalPrompts} evaluation prompts, model {s.Model}; silo log: {Path.Combine(data, "silo.log")}");
         switch (what)
         {
             case "phases":
                 var rounds = await RunToEnd(client, Spec(s));
                 ReportSplit(rounds, report);
                 ReportThroughput(rounds, s, report);
+                EarlyGenerationReport.Write(rounds, Path.Combine(data, "silo.log"), report);
                 report.WriteLine($"silo peak resident memory (VmHWM): {PeakMegabytes(cluster.SiloProcessId):F0} MB");
                 break;
             case "scaling":
