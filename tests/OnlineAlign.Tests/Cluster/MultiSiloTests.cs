@@ -74,7 +74,8 @@ public class MultiSiloTests
     [Fact]
     public async Task LosingTheGpuSiloParksTheRunAndLosingTheOrchestratorsSiloLosesNoPhase()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        // The control silo notices the GPU silo's death itself (FastProbes); the control silo killed later is replaced in place.
+        await using var cluster = await LocalTestCluster.StartAsync(("control", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()));
         var spec = LocalTestCluster.SmallSpec(rounds: 2);
         cluster.Faults.Hold("train/round-1/start");
         var run = await cluster.Client(0).StartRunAsync(new StartRunRequest { Spec = spec });
@@ -85,14 +86,14 @@ public class MultiSiloTests
         cluster.Faults.Release("train/round-1/start");
         await RunProbe.WaitForAsync(cluster.Client(0), run.Id, r => r.Status == "waiting_for_gpu", TimeSpan.FromMinutes(3));
         cluster.Faults.Hold("train/round-2/step");
-        await cluster.AddSiloAsync("gpu", timeout: TimeSpan.FromMinutes(5));
+        await cluster.AddSiloAsync("gpu", LocalTestCluster.FastProbes(), TimeSpan.FromMinutes(5));
 
         // The silo hosting the orchestrator dies while the GPU silo trains: the phase in flight still finishes
         // there, and the orchestrator, reactivated on a new control silo, takes its recorded output instead of training again.
         await cluster.Faults.WaitUntilReachedAsync("train/round-2/step", TimeSpan.FromMinutes(4));
         cluster.Silos[0].Kill();
         cluster.Faults.Release("train/round-2/step");
-        await cluster.AddSiloAsync("control", timeout: TimeSpan.FromMinutes(5));
+        await cluster.ReplaceKilledSiloAsync(0, "control", LocalTestCluster.FastProbes(), TimeSpan.FromMinutes(5));
         var client = cluster.Client(3);
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
 
@@ -106,7 +107,9 @@ public class MultiSiloTests
     [Fact]
     public async Task LosingTheWorkersGpuSiloMovesTheRunToTheOtherGpuSilo()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null), ("gpu", null));
+        // The live silos notice the worker's silo's death themselves: FastProbes.
+        await using var cluster = await LocalTestCluster.StartAsync(("control", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()),
+            ("gpu", LocalTestCluster.FastProbes()));
         var spec = LocalTestCluster.SmallSpec(rounds: 2);
         spec.GenerationReplicas = 2;
         var client = cluster.Client(0);

@@ -21,9 +21,15 @@ public class PlacementByLoadTests
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", gpu), ("gpu", gpu));
         var client = cluster.Client(0);
         cluster.Faults.Hold("train/round-1/start");
+        // The second starts once the first is placed (its worker reached its prepare phase, which it calls only after the
+        // ledger placed it), not once the first trains: the two warm-start and generate side by side on their two silos.
+        const string prepared = "prepare/round-0/start";
+        cluster.Faults.Hold(prepared);
         var first = await client.StartRunAsync(new StartRunRequest { Spec = spec });
-        await UntilTrainingAsync(client, first.Id);
+        await cluster.Faults.WaitUntilReachedAsync(prepared, TimeSpan.FromMinutes(4));
+        cluster.Faults.Release(prepared);
         var second = await client.StartRunAsync(new StartRunRequest { Spec = spec });
+        await UntilTrainingAsync(client, first.Id);
         await UntilTrainingAsync(client, second.Id);
 
         // By load, not by the run's hash: the first run, alone, took the tie's winner (the GPU silo whose address,

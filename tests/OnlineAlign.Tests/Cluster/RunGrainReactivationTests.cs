@@ -43,7 +43,7 @@ public class RunGrainReactivationTests
         // The control silo, with the run grain, dies; the evaluation in flight on the GPU silo goes on.
         cluster.Silos[0].Kill();
         cluster.Faults.Release(held);
-        await cluster.AddSiloAsync("control", timeout: TimeSpan.FromMinutes(5));
+        await cluster.ReplaceKilledSiloAsync(0, "control", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(2);
         // Not waited for on the new silo's wake-up line: while the killed silo is not yet declared dead that call can time
         // out, and then the run's reminder activates it without the line. The train phase asked again (below) is the proof

@@ -31,10 +31,12 @@ public sealed class SiloProcess : IAsyncDisposable
 
     /// <param name="storageConnectionString">null: the silo starts its own Azurite</param>
     /// <param name="workingDirectory">the process's working folder (null: the test's)</param>
+    /// <param name="siloPort">the silo-to-silo port (null: a free one), such as a killed silo's for its replacement</param>
     public static SiloProcess Start(string role, string? storageConnectionString, string clusterId,
-        IDictionary<string, string>? environment = null, string? workingDirectory = null)
+        IDictionary<string, string>? environment = null, string? workingDirectory = null, int? siloPort = null)
     {
         var ports = SiloLifecycle.FreePorts(4);
+        if (siloPort is { } port) ports[0] = port;
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

@@ -99,7 +99,7 @@ public class RemoteJudgeClusterTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.Equal(32, judge.Count);
         cluster.Silos[0].Kill();
         cluster.Faults.Release(point);
-        await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
+        await cluster.ReplaceKilledSiloAsync(0, "all", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(1);
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
 

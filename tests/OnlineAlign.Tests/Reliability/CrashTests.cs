@@ -18,7 +18,7 @@ public class CrashTests
     public async Task KillsDuringGenerationTrainingAndUploadResumeToBitIdenticalWeights()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("all", null));
-        // SIGKILL the only silo while it is held inside a phase, three times, and start a fresh one each time:
+        // SIGKILL the only silo while it is held inside a phase, three times, and start a fresh one in its place each time:
         // in round 1's generation, after round 2's first training step, and between two files of round 3's upload.
         string[] points = ["generate/round-1/start", "train/round-2/step", "train/round-3/uploaded-one-file"];
         cluster.Faults.Hold(points[0]);
@@ -33,7 +33,7 @@ public class CrashTests
             cluster.Silos[silo].Kill();
             if (i > 0) cluster.Faults.Release(points[i]);
             if (i + 1 < points.Length) cluster.Faults.Hold(points[i + 1]);
-            await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
+            await cluster.ReplaceKilledSiloAsync(silo, "all", timeout: TimeSpan.FromMinutes(5));
             silo++;
             if (i > 0) continue;
             // Killed in round 1's generation: the state read back says round 1 was started (its progress record) while its
@@ -94,7 +94,7 @@ public class CrashTests
         await EvaluatedNotCommittedAsync(cluster, 0, run.Id, 1);
         cluster.Silos[0].Kill();
         cluster.Faults.Release(point);
-        await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
+        await cluster.ReplaceKilledSiloAsync(0, "all", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(1);
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5));
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds;
@@ -141,7 +141,7 @@ public class CrashTests
         await cluster.Faults.WaitUntilReachedAsync("train/round-2/step", TimeSpan.FromMinutes(4));
         cluster.Silos[0].Kill();
         cluster.Faults.Release("train/round-2/step");
-        await cluster.AddSiloAsync("all", timeout: TimeSpan.FromMinutes(5));
+        await cluster.ReplaceKilledSiloAsync(0, "all", timeout: TimeSpan.FromMinutes(5));
         var client = cluster.Client(1);
         try { await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(5)); }
         catch (Exception e)

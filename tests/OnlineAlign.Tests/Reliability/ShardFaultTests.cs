@@ -358,16 +358,12 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
-    /// <summary>A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata (LocalTestCluster).</summary>
-    private static Task<LocalTestCluster> TwoGpuSilosAsync() =>
-        LocalTestCluster.StartAsync(("control", FastProbes()), ("gpu", FastProbes()), ("gpu", FastProbes()));
-
     /// <summary>
-    /// Each kill case waits for its victim to be voted dead before the shard, step or ledger moves. The 2 live silos probe it
-    /// (Orleans' probe period is half ProbeTimeout): every second instead of every 2.5 s, with 3 missed probes and 2 votes as
-    /// before, it is declared dead about 3 s after the kill instead of about 6 s. Only the detection is faster: what moves,
-    /// and what each case asserts, is the same.
+    /// A control silo and 2 GPU silos, returned once every silo sees both GPU silos with their metadata (LocalTestCluster).
+    /// Each kill case waits for its victim to be voted dead by the 2 live silos before the shard, step or ledger moves: they
+    /// probe every second (<see cref="LocalTestCluster.FastProbes"/>).
     /// </summary>
-    private static Dictionary<string, string> FastProbes() => new(StringComparer.Ordinal) { ["Membership__ProbeTimeout"] = "00:00:02" };
+    private static Task<LocalTestCluster> TwoGpuSilosAsync() =>
+        LocalTestCluster.StartAsync(("control", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()));
 
 }
