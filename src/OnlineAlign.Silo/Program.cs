@@ -100,12 +100,13 @@ builder.UseOrleans(orleans =>
     orleans.Services.Configure<Orleans.Serialization.OrleansJsonSerializerOptions>(RunStateJson.Configure);
     orleans.UseSiloMetadata(new Dictionary<string, string>
     {
-        ["onlinealign.role"] = silo.Role,
+        [ControlSiloPlacementFilterDirector.RoleKey] = silo.Role,
         [GpuSiloPlacementFilterDirector.MetadataKey] = silo.Accelerator,
         [GpuSilos.DeviceMemoryKey] = deviceMemory.ToString(System.Globalization.CultureInfo.InvariantCulture),
     });
     if (serveDashboard) orleans.AddDashboard();
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
+    orleans.Services.AddPlacementFilter<ControlSiloPlacementFilterStrategy, ControlSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
     // Runs that were in progress when the cluster stopped continue as soon as it is up (not at their next reminder).
     if (silo.Role != "gpu")
         orleans.AddStartupTask((services, startupCancellation) =>

@@ -8,6 +8,7 @@ namespace OnlineAlign.Grains.Placement;
 /// the same state; the decision itself is <see cref="GpuPlacement.Decide"/>'s, over the GPU silos this silo sees now.
 /// Not reentrant: one placement at a time, so two runs never take the same free memory.
 /// </summary>
+[ControlSiloPreferred]
 public sealed class GpuLedgerGrain(
     [PersistentState("gpu-ledger", "runs")] IPersistentState<Dictionary<string, RunPlacement>> ledger,
     GpuSilos gpuSilos,

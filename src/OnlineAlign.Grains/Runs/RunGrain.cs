@@ -20,6 +20,7 @@ namespace OnlineAlign.Grains.Runs;
 /// (<see cref="RunTransitions"/>) under that gate. Readers see only what is durable.
 /// </para>
 /// </summary>
+[Placement.ControlSiloPreferred]
 [Reentrant]
 [CollectionAgeLimit(Days = 7)]
 public sealed class RunGrain(

@@ -4,6 +4,7 @@ using Orleans.Runtime;
 namespace OnlineAlign.Grains.Runs;
 
 /// <summary>The ids of all runs, in start order, and which of them are in progress (for the cluster's run limit).</summary>
+[Placement.ControlSiloPreferred]
 public sealed class RunRegistryGrain(
     [PersistentState("registry", "runs")] IPersistentState<List<string>> runs,
     [PersistentState("in-progress", "runs")] IPersistentState<HashSet<string>> inProgress) : Grain, IRunRegistryGrain
