@@ -73,8 +73,14 @@ def kl_or(metric, crosses, kl_bound, bound):
     return lambda task, s: float(above(s.get("health/kl_initial", math.nan), kl_bound) or crosses(s.get(metric, math.nan), bound))
 
 
+def kl_per_token_measured(task, signals):
+    return signals.get("health/kl_initial_per_token", math.nan)
+
+
 SIGNALS = [("health/kl_initial (nats per sequence)", "max_kl_initial", kl_per_sequence, GRID),
-           ("KL per token (nominal length x (1 + health/length_drift))", "bound per token", kl_per_token, TOKEN_GRID)]
+           ("KL per token (nominal length x (1 + health/length_drift))", "bound per token", kl_per_token, TOKEN_GRID),
+           # The product's own per-token signal, in the logs since it exists (missing in older ones: it never trips there).
+           ("health/kl_initial_per_token (measured)", "max_kl_initial_per_token", kl_per_token_measured, TOKEN_GRID)]
 
 
 def first_trip(task, trips, health, signal, bound):
@@ -206,6 +212,9 @@ def main(folders, choose, confirm, fresh_seeds=frozenset()):
             if bound is not None:
                 criterion(runs, guards, fresh_seeds, kl_per_sequence, bound, f"For comparison, max_kl_initial {bound} "
                           f"alone on the fresh seeds {seed_list(fresh_seeds)}")
+        if chosen[2] is not None:
+            criterion(runs, guards, fresh_seeds, kl_per_token_measured, chosen[2], f"For comparison, the measured "
+                      f"max_kl_initial_per_token {chosen[2]} alone on the fresh seeds {seed_list(fresh_seeds)}")
     if None not in chosen:
         both = [(a[0], a[1], kept_round(a[2], a[3]), kept_round(b[2], b[3])) for a, b in zip(
             outcomes(runs, guards, fresh, kl_per_sequence, chosen[0]), outcomes(runs, guards, fresh, kl_per_token, chosen[1]))]
