@@ -121,9 +121,9 @@ public static class HealthSignals
     public static double VoteAgreement(IReadOnlyList<IReadOnlyList<double>> judge, IReadOnlyList<IReadOnlyList<double>> votes)
     {
         if (judge.Count != votes.Count) throw new ArgumentException($"{judge.Count} prompts scored against {votes.Count} voted");
-        var taus = judge.Select((j, i) => (j, v: votes[i]))
-            .Where(p => RankAgreement.Ranks(p.j, p.v) && p.v.Where((x, k) => double.IsFinite(x) && double.IsFinite(p.j[k])).Distinct().Count() > 1)
-            .Select(p => RankAgreement.KendallTauB(p.j, p.v)).ToList();
-        return taus.Count > 0 ? taus.Average() : double.NaN;
+        // Two distinct vote shares among responses both scored means at least two of them: Agreement's own test then holds.
+        var ranked = Enumerable.Range(0, judge.Count)
+            .Where(i => votes[i].Where((v, k) => double.IsFinite(v) && double.IsFinite(judge[i][k])).Distinct().Count() > 1).ToList();
+        return Agreement(ranked.Select(i => judge[i]).ToList(), ranked.Select(i => votes[i]).ToList());
     }
 }
