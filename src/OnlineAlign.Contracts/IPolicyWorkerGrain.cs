@@ -21,6 +21,13 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     [Alias("Prepare"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Whether this activation holds <paramref name="checkpoint"/>'s model in memory as the trained copy it kept from a
+    /// data-parallel train phase, before that checkpoint's upload (on replica 0) was seen durable: a phase may then run from
+    /// it here at once, instead of reading the checkpoint from storage once whole.
+    /// </summary>
+    [Alias("Keeps"), AlwaysInterleave] Task<bool> Keeps(BlobRef checkpoint);
+
     /// <summary>Samples one shard of a round's responses from the round's policy and writes them to a blob.</summary>
     [Alias("Generate"), ResponseTimeout("01:00:00")]
     Task<PhaseOutput> Generate(GenerationRequest request, CancellationToken cancellationToken = default);

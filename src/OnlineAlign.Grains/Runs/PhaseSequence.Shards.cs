@@ -40,14 +40,15 @@ internal sealed partial class PhaseSequence
     /// replica 0 computes the metrics from the merged per-prompt results. Built-in tasks have spec.eval_prompts of them.
     /// </summary>
     /// <param name="durable">the trained checkpoint's upload, where it may still run (null: durable): the trainer's own worker
-    /// evaluates from its local copy at once; the other replicas read the checkpoint from storage, so their shards wait for it</param>
+    /// evaluates from its local copy at once, and so does a data-parallel replica that kept its trained copy in memory; the
+    /// other replicas read the checkpoint from storage, so their shards wait for it</param>
     private Task<PhaseOutput> Evaluate(PhaseRequest request, int replicas, CancellationToken ct, Task<Dictionary<string, double>?>? durable = null)
     {
         int prompts = string.IsNullOrEmpty(request.Spec.Prompts.JsonlPath) ? request.Spec.Prompts.EvalPrompts : 0;
         int shards = ShardPlan.Cut(prompts, replicas, ShardUnits.Evaluation).Count;
         return Sharded("evaluate", request, shards, async (replica, r) =>
         {
-            if (r.Shard > 0 && durable is not null && await durable is null)
+            if (r.Shard > 0 && durable is not null && !await replica.Keeps(request.Trained!) && await durable is null)
                 throw new TransientPhaseException($"round {r.Round}: the trained checkpoint {request.Trained!.Path} was lost before its upload finished");
             return await replica.EvaluateShard(r, ct);
         }, r => Worker.Evaluate(r, ct));

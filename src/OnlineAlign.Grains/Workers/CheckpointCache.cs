@@ -117,6 +117,24 @@ public sealed class CheckpointCache
     }
 
     /// <summary>
+    /// A partial copy this process writes itself, before the checkpoint is in storage: the tokenizer files of a trained model
+    /// a data-parallel replica kept in memory (the files replica 0 wrote into that checkpoint from the same tokenizer).
+    /// Written beside its place and renamed into it, kept as <see cref="FetchPartAsync"/>'s copies are.
+    /// </summary>
+    public string AdoptPart(string sha256, string part, IEnumerable<(string Name, string Content)> files)
+    {
+        string folder = Path.Combine(PartRoot, $"{sha256}-{part}");
+        string staging = folder + "." + Guid.NewGuid().ToString("N");
+        Directory.CreateDirectory(staging);
+        foreach (var (name, content) in files) File.WriteAllText(Path.Combine(staging, Path.GetFileName(name)), content);
+        if (Directory.Exists(folder)) DeleteQuietly(folder);
+        Directory.Move(staging, folder);
+        _verified[folder] = 0;
+        KeepNewestParts(folder, sha256);
+        return folder;
+    }
+
+    /// <summary>
     /// Downloads the files <paramref name="include"/> accepts beside <paramref name="folder"/> and renames them into place,
     /// verified: several activations (replicas) on one silo may fetch the same checkpoint at once, and a half-written
     /// folder must never look complete.

@@ -138,6 +138,8 @@ public sealed partial class PolicyWorkerGrain
                 _training = await Compute(() => DataParallelTraining.Open(context, pairs))
                     ?? throw new PhaseFailedException($"round {r.Round}: replica {call.Replica} cannot train this round data-parallel");
                 (_trainingId, _trainingRound, _trainingReplica, _trainingBase) = (call.Session, r.Round, call.Replica, folders[r.Initial.Sha256]);
+                // P_{N+1}'s tokenizer, for the copy it keeps (read now: its folder is pinned for this call only).
+                _trainingTokenizer = settings.KeepTrainedModel ? context.Tokenizer : null;
                 log.LogInformation("run {Run} round {Round} train replica {Replica} of {Replicas} started on this silo", r.RunId, r.Round, call.Replica, call.Replicas);
             }
             var session = _training!;
@@ -198,8 +200,9 @@ public sealed partial class PolicyWorkerGrain
     private async Task EndSession(DataParallelTraining.Session training, string? keepAs)
     {
         (_training, _trainingId, _incoming) = (null, null, null);
-        string? baseFolder = _trainingBase;
-        bool keep = keepAs is not null && settings.KeepTrainedModel;
+        (string? baseFolder, var tokenizer) = (_trainingBase, _trainingTokenizer);
+        _trainingTokenizer = null;
+        bool keep = keepAs is not null && settings.KeepTrainedModel && tokenizer is not null;
         await Thread.Run(() =>
         {
             using (training)
@@ -211,8 +214,10 @@ public sealed partial class PolicyWorkerGrain
             }
             return 0;
         });
-        if (keep)
-            log.LogInformation("worker {Key}: trained model kept in memory as checkpoint {Sha256} (data-parallel replica {Replica})",
-                this.GetPrimaryKeyString(), keepAs, _trainingReplica);
+        if (!keep) return;
+        // A phase may run from it before replica 0's upload of that checkpoint is durable (PolicyWorkerGrain.Kept.cs).
+        Kept(keepAs!, tokenizer!);
+        log.LogInformation("worker {Key}: trained model kept in memory as checkpoint {Sha256} (data-parallel replica {Replica})",
+            this.GetPrimaryKeyString(), keepAs, _trainingReplica);
     }
 }

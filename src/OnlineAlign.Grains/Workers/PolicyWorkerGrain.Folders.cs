@@ -35,6 +35,12 @@ public sealed partial class PolicyWorkerGrain
             foreach (var pointer in pointers)
             {
                 bool readMoments = trains && spec.Optimizer.CarryState && pointer.Sha256 == policy?.Sha256 && !moments;
+                // A data-parallel replica's kept trained copy, still uploading on replica 0: its tokenizer files, written here.
+                if (held.Contains(pointer.Sha256) && !readMoments && await KeptFolder(pointer, ct) is { } kept)
+                {
+                    folders[pointer.Sha256] = kept;
+                    continue;
+                }
                 folders[pointer.Sha256] = !held.Contains(pointer.Sha256) ? await Fetch(pointer, ct)
                     : await cache.FetchPartAsync(Pointer(pointer), readMoments ? "without-weights" : "without-weights-and-moments",
                         name => !IsTensorFile(name) || (readMoments && name == OptimizerState.FileName), ct);

@@ -103,7 +103,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             var responses = await Compute(() => RoundJob.Generate(r, folder, initialFolder, device, models, ct));
             long tokens = responses.Sum(group => group.Sum(response => (long)response.Length));
             RunTelemetry.Generated(r.RunId, tokens);
-            double waited = await PolicyDurable(r.Policy, ct);
+            // Its policy still uploading (on this worker, or on replica 0 for a data-parallel replica's kept copy): nothing stored before.
+            double waited = await PolicyDurable(r.Policy, ct) + await KeptDurable(r.RunId, r.Policy, ct);
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).WriteAsync, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
             var metrics = new Dictionary<string, double>

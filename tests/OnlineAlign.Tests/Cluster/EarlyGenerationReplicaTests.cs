@@ -1,0 +1,85 @@
+using OnlineAlign.Api.V1;
+using OnlineAlign.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace OnlineAlign.Tests.Cluster;
+
+/// <summary>
+/// The next round's generation starts early on every replica that holds the trained checkpoint (Silo:OverlapNextGeneration):
+/// a LoRA run trained data-parallel on two GPU silos, round 1's upload held at its fault point. Both replicas applied the
+/// same updates and kept the trained model, so each evaluates its shard of round 1 and generates its shard of round 2 from
+/// memory while the upload is held; neither stores round 2's responses before the upload is durable, and the run ends as one
+/// without the overlap (every checkpoint file and every metric but times).
+/// </summary>
+[Collection("processes")]
+[Trait("Kind", "Cluster")]
+public class EarlyGenerationReplicaTests(ITestOutputHelper output)
+{
+    private const string Window = "train/round-1/background-upload";
+
+    /// <summary>Replicas never let their models go between rounds here (their idle release would drop the kept copies).</summary>
+    private static Dictionary<string, string> Idle() => new(StringComparer.Ordinal) { ["Silo__ReplicaIdleSeconds"] = "86400" };
+
+    [Fact]
+    public async Task BothReplicasGenerateTheNextRoundEarlyFromTheirTrainedCopiesAndTheRunEndsAsOneWithoutTheOverlap()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", Idle()), ("gpu", Idle())]);
+        cluster.Faults.Hold(Window);
+        var client = cluster.Client(0);
+        var run = (await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 0) })).Id;
+        await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
+        // Both shards of round 2 generated on round 1's checkpoint, on two GPU silos, and wait for its upload before storing.
+        var shards = new List<int>();
+        for (int k = 0; k < 2; k++) shards.Add(await SiloSayingAsync(cluster, $"run {run} round 2 generate shard {k} started on this silo"));
+        Assert.True(shards[0] > 0 && shards[1] > 0 && shards[0] != shards[1], $"round 2's shards on silos {shards[0]} and {shards[1]}");
+        await SiloSayingAsync(cluster, "waits for its upload before storing its responses");   // replica 0, its own upload
+        await SiloSayingAsync(cluster, "kept in memory from training, waits for its upload on replica 0");   // replica 1
+        Assert.Equal(0, (await client.GetRunAsync(new GetRunRequest { RunId = run })).CommittedRounds);
+        Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
+        cluster.Faults.Release(Window);
+        await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
+        Log(cluster, run);
+        for (int k = 0; k < 2; k++)
+        {
+            Assert.Contains($"run {run} round 1: round 2's generation (shard {k}) starts while checkpoint", cluster.Silos[0].Output);
+            Assert.Contains($"run {run} round 2: generation shard {k} taken from the generation started early", cluster.Silos[0].Output);
+        }
+        // Neither replica read round 1's trained model back from storage: both ran from the copies they kept.
+        string sha = RunProbe.KeptAs(string.Concat(cluster.Silos.Select(s => s.Output)), run, rounds[0]);
+        Assert.DoesNotContain(cluster.Silos, s => s.Output.Contains($"checkpoint {sha} read into memory", StringComparison.Ordinal));
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2);
+
+        // The same spec with the overlap off (the run grain's silo decides): every checkpoint file and every metric but times equal.
+        cluster.Silos[0].Kill();
+        var off = await cluster.ReplaceKilledSiloAsync(0, "control", new Dictionary<string, string> { ["Silo__OverlapNextGeneration"] = "false" },
+            TimeSpan.FromMinutes(5));
+        var (offId, offRounds) = await RunProbe.CompletedRunAsync(cluster.Client(cluster.Silos.IndexOf(off)), DataParallelTrainingClusterTests.LoraSpec(replicas: 0),
+            TimeSpan.FromMinutes(10));
+        Assert.DoesNotContain($"run {offId} round 1: round 2's generation", off.Output, StringComparison.Ordinal);
+        Assert.Contains($"run {offId} round 2 trained on 2 replicas", string.Concat(cluster.Silos.Select(s => s.Output)));
+        await RunProbe.AssertSameRoundsAsync(cluster, offRounds, rounds);
+    }
+
+    /// <summary>The index of the silo that logged <paramref name="line"/>, once one has (polled: the line is awaited, not timed).</summary>
+    private static async Task<int> SiloSayingAsync(LocalTestCluster cluster, string line)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(8);
+        while (true)
+        {
+            int silo = cluster.Silos.FindIndex(s => s.Output.Contains(line, StringComparison.Ordinal));
+            if (silo >= 0) return silo;
+            Assert.True(DateTime.UtcNow < deadline, $"no silo said \"{line}\" within 8 minutes");
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>What the silos said about the window, for the test's output.</summary>
+    private void Log(LocalTestCluster cluster, string run)
+    {
+        foreach (var line in cluster.Silos.SelectMany(s => s.Output.Split('\n')))
+            if (line.Contains(run, StringComparison.Ordinal) && (line.Contains("early", StringComparison.Ordinal) || line.Contains("starts while", StringComparison.Ordinal)
+                || line.Contains("waits for its upload", StringComparison.Ordinal) || line.Contains("generate shard", StringComparison.Ordinal)))
+                output.WriteLine(line.Length > 300 ? line[..300] : line);
+    }
+}
