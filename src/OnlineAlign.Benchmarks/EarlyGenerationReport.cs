@@ -12,14 +12,18 @@ internal static class EarlyGenerationReport
     /// <summary>The silo's log lines that tell the window's story: the early start, its wait, the upload's end, the take.</summary>
     private static readonly string[] Markers =
     [
-        "generation (shard 0) starts while checkpoint", "waits for its upload before storing", "uploaded behind the phases after training",
+        "starts while checkpoint", "waits for its upload", "uploaded behind the phases after training",
         "taken from the generation started early", "started early is dropped", "started early failed",
     ];
 
     /// <summary>The round's own clock (time/round_seconds is the API's copy of it) and what it leaves beside the phases.</summary>
     private static readonly HashSet<string> NotPhases = ["time/round", "time/round_seconds", "time/orchestration"];
 
-    private const string Taken = "generation shard 0 taken from the generation started early";
+    /// <summary>
+    /// The orchestrator's line for a shard taken early, after "round N: generation shard K" (every replica that held the
+    /// checkpoint started one).
+    /// </summary>
+    private const string Taken = "taken from the generation started early";
 
     public static void Write(List<RoundMetrics> rounds, string siloLog, TextWriter report)
     {
@@ -27,11 +31,13 @@ internal static class EarlyGenerationReport
         foreach (var r in rounds)
         {
             double M(string key) => r.Metrics.TryGetValue(key, out var v) ? v : 0;
-            bool taken = lines.Any(l => l.Contains($"round {r.Round}: {Taken}", StringComparison.Ordinal));
+            int taken = lines.Count(l => l.Contains($"round {r.Round}: generation shard ", StringComparison.Ordinal)
+                && l.Contains(Taken, StringComparison.Ordinal));
             // The phases' own times, unclamped (time/orchestration stops at 0): above the wall time when a phase ran before the round.
             double phases = r.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal)
                 && !kv.Key.StartsWith("time/train/", StringComparison.Ordinal) && !NotPhases.Contains(kv.Key)).Sum(kv => kv.Value);
-            report.WriteLine($"round {r.Round}: generation taken early (silo log): {(taken ? "yes" : "no")}; generate {M("time/generate"):F3} s, " +
+            string early = taken > 0 ? $"yes ({taken} shards)" : "no";
+            report.WriteLine($"round {r.Round}: generation taken early (silo log): {early}; generate {M("time/generate"):F3} s, " +
                 $"then waited {M("generate/checkpoint_wait_seconds"):F3} s for the previous round's upload before storing; phases {phases:F3} s against wall " +
                 $"{M("time/round"):F3} s (outside the round: {Math.Max(0, phases - M("time/round")):F3} s)");
         }

@@ -88,7 +88,8 @@ internal sealed partial class PhaseSequence
         var early = _early.Values.ToList();
         _early.Clear();
         foreach (var e in early.Where(e => !e.Output.IsCompleted))
-            log.LogInformation("run {Run}: round {Round}'s generation shard {Shard} started early is dropped: {Why}", runId, e.Request.Round, e.Request.Shard, why);
+            log.LogInformation("run {Run}: round {Round}'s generation shard {Shard} started early is dropped: {Why}",
+                runId, e.Request.Round, e.Request.Shard, why);
         // One cancellation for all of them (shared): cancelled once.
         early[0].Stop.Cancel();
     }

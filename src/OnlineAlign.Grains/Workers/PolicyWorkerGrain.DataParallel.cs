@@ -203,20 +203,20 @@ public sealed partial class PolicyWorkerGrain
         (string? baseFolder, var tokenizer) = (_trainingBase, _trainingTokenizer);
         _trainingTokenizer = null;
         bool keep = keepAs is not null && settings.KeepTrainedModel && tokenizer is not null;
-        await Thread.Run(() =>
+        var device = await Thread.Run<TorchSharp.torch.Device?>(() =>
         {
             using (training)
             {
-                if (!keep) return 0;
+                if (!keep) return null;
                 training.Steps.Finish();   // the moments captured, as replica 0 captured them before writing the checkpoint
                 using var kept = training.Keep();
                 Models.Adopt(kept, keepAs!, baseFolder);
+                return kept.Model.Device;
             }
-            return 0;
         });
         if (!keep) return;
         // A phase may run from it before replica 0's upload of that checkpoint is durable (PolicyWorkerGrain.Kept.cs).
-        Kept(keepAs!, tokenizer!);
+        Kept(keepAs!, tokenizer!, device!);
         log.LogInformation("worker {Key}: trained model kept in memory as checkpoint {Sha256} (data-parallel replica {Replica})",
             this.GetPrimaryKeyString(), keepAs, _trainingReplica);
     }

@@ -36,7 +36,7 @@ public sealed partial class PolicyWorkerGrain
             {
                 bool readMoments = trains && spec.Optimizer.CarryState && pointer.Sha256 == policy?.Sha256 && !moments;
                 // A data-parallel replica's kept trained copy, still uploading on replica 0: its tokenizer files, written here.
-                if (held.Contains(pointer.Sha256) && !readMoments && await KeptFolder(pointer, ct) is { } kept)
+                if (!readMoments && await KeptFolder(pointer, held.Contains(pointer.Sha256), ct) is { } kept)
                 {
                     folders[pointer.Sha256] = kept;
                     continue;

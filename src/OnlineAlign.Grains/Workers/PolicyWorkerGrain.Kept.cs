@@ -17,27 +17,47 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 public sealed partial class PolicyWorkerGrain
 {
-    /// <summary>Kept trained copies not yet seen durable, by manifest hash: the local folder of their tokenizer files.</summary>
-    private readonly Dictionary<string, string> _kept = new(StringComparer.Ordinal);
+    /// <summary>A kept trained copy: the local folder of its tokenizer files, and the device its model is held on.</summary>
+    private sealed record KeptCopy(string Folder, TorchSharp.torch.Device Device);
+
+    /// <summary>Kept trained copies not yet seen durable, by manifest hash.</summary>
+    private readonly Dictionary<string, KeptCopy> _kept = new(StringComparer.Ordinal);
 
     private ITextTokenizer? _trainingTokenizer;   // of the session held: the tokenizer P_{N+1}'s checkpoint is written with
 
-    public Task<bool> Keeps(BlobRef checkpoint) => Task.FromResult(_kept.ContainsKey(checkpoint.Sha256));
+    /// <summary>Whether a kept copy's model is still in memory here (the model cache lets its least recently used ones go).</summary>
+    public async Task<bool> Keeps(BlobRef checkpoint)
+    {
+        if (!_kept.TryGetValue(checkpoint.Sha256, out var kept)) return false;
+        var models = Models;
+        return await Thread.Run(() =>
+        {
+            var (held, handle) = models.Hold([checkpoint.Sha256], kept.Device);
+            handle.Dispose();
+            return held.Count > 0;
+        });
+    }
 
     /// <summary>Remembers a trained copy kept in memory as checkpoint <paramref name="sha256"/>, with its tokenizer files here.</summary>
-    private void Kept(string sha256, ITextTokenizer tokenizer) => _kept[sha256] = cache.AdoptPart(sha256, "kept-tokenizer", tokenizer.HfFiles());
+    private void Kept(string sha256, ITextTokenizer tokenizer, TorchSharp.torch.Device device) =>
+        _kept[sha256] = new KeptCopy(cache.AdoptPart(sha256, "kept-tokenizer", tokenizer.HfFiles()), device);
 
     /// <summary>
-    /// The folder a phase reads a checkpoint held in memory from, where it is a kept copy whose upload is not yet durable
-    /// (null: read as any other). One seen durable in storage is forgotten here, and read from then on as any other.
+    /// The folder a phase reads a checkpoint from, where it is a kept copy held in memory whose upload is not yet durable
+    /// (null: read as any other). One seen durable is forgotten here, and read from then on as any other; one no longer
+    /// held (or its folder gone with the oldest partial copies) is read from storage only once replica 0 says it is whole.
     /// </summary>
-    private async Task<string?> KeptFolder(BlobRef checkpoint, CancellationToken ct)
+    private async Task<string?> KeptFolder(BlobRef checkpoint, bool held, CancellationToken ct)
     {
-        if (!_kept.TryGetValue(checkpoint.Sha256, out var folder)) return null;
-        if (!await Durable(checkpoint, ct)) return folder;
-        _kept.Remove(checkpoint.Sha256);
+        if (!_kept.TryGetValue(checkpoint.Sha256, out var kept)) return null;
+        bool usable = held && Directory.Exists(kept.Folder);
+        if (await Durable(checkpoint, ct)) _kept.Remove(checkpoint.Sha256);
+        else if (usable) return kept.Folder;
+        else await TrainerSaysDurable(RunOfThisWorker(), checkpoint, ct);
         return null;
     }
+
+    private string RunOfThisWorker() => Placement.GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Run;
 
     /// <summary>Whether the checkpoint is whole in storage: its manifest, written after every file, is there with that hash.</summary>
     private async Task<bool> Durable(BlobRef checkpoint, CancellationToken ct)
@@ -55,21 +75,29 @@ public sealed partial class PolicyWorkerGrain
     {
         if (!_kept.ContainsKey(policy.Sha256)) return 0;
         var clock = Stopwatch.StartNew();
-        log.LogInformation("run {Run}: a generation on checkpoint {Manifest}, kept in memory from training, waits for its upload on replica 0 before storing its responses",
+        log.LogInformation(
+            "run {Run}: a generation on checkpoint {Manifest}, kept in memory from training, waits for its upload on replica 0 before storing its responses",
             runId, policy.Path);
+        await TrainerSaysDurable(runId, policy, ct);
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Waits until replica 0 says the kept checkpoint is durable (then forgotten here); a lost or failed upload throws.</summary>
+    private async Task TrainerSaysDurable(string runId, BlobRef checkpoint, CancellationToken ct)
+    {
         Dictionary<string, double>? durable;
-        try { durable = await GrainFactory.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(runId, 0)).CheckpointDurable(policy, ct); }
+        try { durable = await GrainFactory.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(runId, 0)).CheckpointDurable(checkpoint, ct); }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            log.LogInformation("run {Run}: a generation on checkpoint {Manifest} stops: that checkpoint's upload failed", runId, policy.Path);
-            throw new PhaseFailedException($"the upload of its policy {policy.Path} failed: {e.GetType().Name}: {e.Message}");
+            log.LogInformation("run {Run}: a phase on checkpoint {Manifest} stops: that checkpoint's upload failed", runId, checkpoint.Path);
+            throw new PhaseFailedException($"the upload of checkpoint {checkpoint.Path} failed: {e.GetType().Name}: {e.Message}");
         }
         if (durable is null)
         {
-            log.LogInformation("run {Run}: a generation on checkpoint {Manifest} stops: that checkpoint was lost before its upload finished", runId, policy.Path);
-            throw new PhaseFailedException($"its policy {policy.Path} was lost before its upload finished");
+            log.LogInformation("run {Run}: a phase on checkpoint {Manifest} stops: that checkpoint was lost before its upload finished",
+                runId, checkpoint.Path);
+            throw new PhaseFailedException($"checkpoint {checkpoint.Path} was lost before its upload finished");
         }
-        _kept.Remove(policy.Sha256);
-        return clock.Elapsed.TotalSeconds;
+        _kept.Remove(checkpoint.Sha256);
     }
 }
