@@ -61,6 +61,46 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         await RunProbe.AssertSameRoundsAsync(cluster, offRounds, rounds);
     }
 
+    /// <summary>
+    /// kill -9 of the trainer's silo (replica 0) in the window, while both replicas' early generations wait for its upload:
+    /// the other replica's durability call fails (or a new activation of replica 0 says the checkpoint was lost), so its early
+    /// generation stores nothing; round 1 trains again on the GPU silo left, and the run ends with every checkpoint file and
+    /// every metric but times (and the per-silo shard counts: its later rounds have one replica) equal to an uninterrupted
+    /// run's on that cluster.
+    /// </summary>
+    [Fact]
+    public async Task TheTrainersSiloKilledInTheWindowLeavesNothingOfTheNextRoundAndTheRunEndsAsAnUninterruptedOne()
+    {
+        var gpu = Idle();
+        foreach (var (key, value) in LocalTestCluster.FastProbes()) gpu[key] = value;
+        await using var cluster = await LocalTestCluster.StartAsync([("control", LocalTestCluster.FastProbes()), ("gpu", gpu), ("gpu", gpu)]);
+        cluster.Faults.Hold(Window);
+        var client = cluster.Client(0);
+        var run = (await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 0) })).Id;
+        await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
+        int trainer = await SiloSayingAsync(cluster, "waits for its upload before storing its responses");
+        int other = await SiloSayingAsync(cluster, "kept in memory from training, waits for its upload on replica 0");
+        Assert.NotEqual(trainer, other);
+        cluster.Silos[trainer].Kill();
+        cluster.Faults.Release(Window);
+        await cluster.Silos[other].WaitForOutputAsync($"run {run}: a phase on checkpoint", TimeSpan.FromMinutes(5));
+        await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
+        Log(cluster, run);
+        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+        // Two generation shards of round 2 (on the retrained checkpoint), nothing stored on the lost one; round 1 evaluated twice.
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2, evaluatedTwice: [1]);
+
+        var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, DataParallelTrainingClusterTests.LoraSpec(replicas: 0), TimeSpan.FromMinutes(10));
+        Assert.Equal(uninterrupted.Count, rounds.Count);
+        for (int i = 0; i < rounds.Count; i++)
+        {
+            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[i].Checkpoint),
+                await RunProbe.CheckpointFilesAsync(cluster, rounds[i].Checkpoint));
+            Assert.Equal(RunProbe.ComparableAcrossReplicaCounts(uninterrupted[i].Metrics), RunProbe.ComparableAcrossReplicaCounts(rounds[i].Metrics));
+        }
+    }
+
     /// <summary>The index of the silo that logged <paramref name="line"/>, once one has (polled: the line is awaited, not timed).</summary>
     private static async Task<int> SiloSayingAsync(LocalTestCluster cluster, string line)
     {
@@ -79,7 +119,8 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
     {
         foreach (var line in cluster.Silos.SelectMany(s => s.Output.Split('\n')))
             if (line.Contains(run, StringComparison.Ordinal) && (line.Contains("early", StringComparison.Ordinal) || line.Contains("starts while", StringComparison.Ordinal)
-                || line.Contains("waits for its upload", StringComparison.Ordinal) || line.Contains("generate shard", StringComparison.Ordinal)))
+                || line.Contains("waits for its upload", StringComparison.Ordinal) || line.Contains("generate shard", StringComparison.Ordinal)
+                || line.Contains("stops:", StringComparison.Ordinal)))
                 output.WriteLine(line.Length > 300 ? line[..300] : line);
     }
 }
