@@ -54,7 +54,8 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         cluster.Silos[0].Kill();
         var off = await cluster.ReplaceKilledSiloAsync(0, "control", new Dictionary<string, string> { ["Silo__OverlapNextGeneration"] = "false" },
             TimeSpan.FromMinutes(5));
-        var (offId, offRounds) = await RunProbe.CompletedRunAsync(cluster.Client(cluster.Silos.IndexOf(off)), DataParallelTrainingClusterTests.LoraSpec(replicas: 0),
+        var (offId, offRounds) = await RunProbe.CompletedRunAsync(cluster.Client(cluster.Silos.IndexOf(off)),
+            DataParallelTrainingClusterTests.LoraSpec(replicas: 0),
             TimeSpan.FromMinutes(10));
         Assert.DoesNotContain($"run {offId} round 1: round 2's generation", off.Output, StringComparison.Ordinal);
         Assert.Contains($"run {offId} round 2 trained on 2 replicas", string.Concat(cluster.Silos.Select(s => s.Output)));
@@ -118,7 +119,8 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
     private void Log(LocalTestCluster cluster, string run)
     {
         foreach (var line in cluster.Silos.SelectMany(s => s.Output.Split('\n')))
-            if (line.Contains(run, StringComparison.Ordinal) && (line.Contains("early", StringComparison.Ordinal) || line.Contains("starts while", StringComparison.Ordinal)
+            if (line.Contains(run, StringComparison.Ordinal)
+                && (line.Contains("early", StringComparison.Ordinal) || line.Contains("starts while", StringComparison.Ordinal)
                 || line.Contains("waits for its upload", StringComparison.Ordinal) || line.Contains("generate shard", StringComparison.Ordinal)
                 || line.Contains("stops:", StringComparison.Ordinal)))
                 output.WriteLine(line.Length > 300 ? line[..300] : line);
