@@ -170,10 +170,12 @@ def guard_tables(task, arms, runs, guards):
 
 
 def seed_range(text):
-    if not text:
-        return set()
-    lo, _, hi = text.partition("-")
-    return set(range(int(lo), int(hi or lo) + 1))
+    """Seeds from "6-15" or a comma-separated list of seeds and ranges ("1-15,21-30")."""
+    seeds = set()
+    for part in filter(None, (text or "").split(",")):
+        lo, _, hi = part.partition("-")
+        seeds |= set(range(int(lo), int(hi or lo) + 1))
+    return seeds
 
 
 def main(folder, baseline="llm", test_seeds=()):

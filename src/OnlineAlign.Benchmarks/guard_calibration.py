@@ -156,6 +156,9 @@ def criterion(runs, guards, seeds, signal, bound, title):
           "kept round (runs) | false stops / stops judged | stops after the last round | missed stops / rounds it went on after | "
           "trips whose round was no worse than the kept one |\n|---|---|---|---|---|---|---|---|---|---|---|")
     results = outcomes(runs, guards, seeds, signal, bound)
+    if not results:
+        print("| (no finished run on these seeds) | 0 | - | - | - | - | - | - | - | - | - |")
+        return
     for task in sorted({t for t, *_ in results}) + ["pooled"]:
         mine = [o for o in results if task in ("pooled", o[0])]
         kept = [r[kept_round(r, t)][1] - r[0][1] for _, _, r, t in mine]

@@ -3,7 +3,7 @@ namespace OnlineAlign.Specs;
 /// <summary>What a round and a phase may cost (runs.proto BudgetSpec): a spec that can exceed it is refused, a phase that does is failed.</summary>
 public sealed record BudgetSpec
 {
-    /// <summary>Token positions a round may cost: generated, judged and trained (see RunSpecMapping.RoundTokens).</summary>
+    /// <summary>Token positions a round may cost: generated, judged, trained and evaluated (see RunSpecMapping.TokenBudgetProblem).</summary>
     public long MaxTokensPerRound { get; init; } = 10_000_000_000;
     /// <summary>Wall time of one phase attempt, in seconds: past it the phase is cancelled and fails (counted against max_phase_attempts).</summary>
     public int MaxPhaseSeconds { get; init; } = 86_400;

@@ -50,9 +50,10 @@ public static class RunSpecMapping
 
     /// <summary>
     /// Long enough for the longest message that quotes no value, the token budget's refusal with every term named (an LLM judge's
-    /// template and judgement, consistency, the pairwise set, the drift probe: about 900 characters), so its end is never cut.
+    /// template and judgement, consistency, the pairwise set, the drift probe, the evaluation: under 1100 characters with every count at
+    /// its limit), so its end is never cut.
     /// </summary>
-    private const int MaxProblemLength = 1000;
+    private const int MaxProblemLength = 1200;
 
     private static void Check(RunSpec s, SpecLimits l, Files.DataRoots? roots, bool readFiles, MemoryPlanning.DeviceBudget? device, List<string> problems,
         bool countsOnly)
@@ -171,7 +172,8 @@ public static class RunSpecMapping
     /// (each epoch: the chosen and rejected sequence of up to P pairs). The probe's responses are sampled again each round
     /// from the initial policy (not stored), so they count as generated too. This is the most one round may cost: round 0
     /// (the initial policy's evaluation) judges only the pairwise set, with the round-0 judge, which every round judges
-    /// too (<see cref="Round0Tokens"/>).
+    /// too (<see cref="Round0Tokens"/>). Every round, round 0 included, then evaluates its policy: <see cref="EvaluationTokens"/>, added to
+    /// the larger of the two by <see cref="TokenBudgetProblem"/>.
     /// </summary>
     public static (long Generated, long Judged, long Trained, int JudgePasses) RoundTokens(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
@@ -194,6 +196,24 @@ public static class RunSpecMapping
         var (llm, model, perJudgement, _) = JudgeCost(s, sequence, judgeTemplateTokens);
         return PairwiseResponses(s) * (model * sequence + llm * perJudgement);
     }
+
+    /// <summary>
+    /// Token positions the evaluation after every round (round 0 included) may cost, with evaluation prompts of up to
+    /// <paramref name="maxPromptTokens"/> (a built-in task's held-out prompts come from the same generator as its training
+    /// prompts): for each of <see cref="EvalPromptCount"/> prompts, <see cref="EvalPasses"/> passes over prompt + max_new_tokens
+    /// (<see cref="RoundPhases.EvaluateShard"/>). The task's checker reads text, not tokens: it costs none.
+    /// </summary>
+    public static long EvaluationTokens(RunSpec s, int maxPromptTokens) =>
+        (long)EvalPromptCount(s) * EvalPasses * ((long)maxPromptTokens + s.Sampling.MaxNewTokens);
+
+    /// <summary>The held-out prompts every round evaluates: prompts.eval_prompts of a built-in task; none for a JSONL prompt set.</summary>
+    public static int EvalPromptCount(RunSpec s) => string.IsNullOrEmpty(s.Prompts.JsonlPath) ? s.Prompts.EvalPrompts : 0;
+
+    /// <summary>
+    /// The evaluation's passes per prompt: the greedy decode (accuracy, lengths, EOS rate) and a temperature-1 sample, then the
+    /// sample scored by the policy, the reference and the initial model (the KL estimates), even where two of them are one model.
+    /// </summary>
+    public const int EvalPasses = 5;
 
     /// <summary>The judges that score the judge-drift probe each round: the round's own and the round-0 judge (in round 1 they are one).</summary>
     public const int ProbeJudges = 2;
@@ -236,8 +256,10 @@ public static class RunSpecMapping
     public static string? TokenBudgetProblem(RunSpec s, int maxPromptTokens, int judgeTemplateTokens = 0)
     {
         var (generated, judged, trained, passes) = RoundTokens(s, maxPromptTokens, judgeTemplateTokens);
-        // Round 0 judges only the pairwise set, a part of what every round judges: counted, and never the larger.
-        long total = Math.Max(generated + judged + trained, Round0Tokens(s, maxPromptTokens, judgeTemplateTokens));
+        // Round 0 judges only the pairwise set, a part of what every round judges: counted, and never the larger. Every
+        // round, round 0 included, then evaluates the policy it ends with.
+        long evaluated = EvaluationTokens(s, maxPromptTokens);
+        long total = Math.Max(generated + judged + trained, Round0Tokens(s, maxPromptTokens, judgeTemplateTokens)) + evaluated;
         var (llm, _, perJudgement, judges) = JudgeCost(s, (long)maxPromptTokens + s.Sampling.MaxNewTokens, judgeTemplateTokens);
         string llmCost = llm == 0 || perJudgement == maxPromptTokens + s.Sampling.MaxNewTokens ? ""
             : $" (each LLM judgement reads the sequence and {judgeTemplateTokens} judge template tokens" +
@@ -257,8 +279,10 @@ public static class RunSpecMapping
               $"prompts_per_round {s.PromptsPerRound} x samples_per_prompt {s.SamplesPerPrompt} " +
               $"x (prompt {maxPromptTokens} + sampling.max_new_tokens {s.Sampling.MaxNewTokens}) = {generated - probe * sequence} generated{probeGenerated}, " +
               $"{passes} judge passes ({s.Judge.Kind}) = {judged} judged{llmCost}{consistency}{pairwiseCost}{probeCost}, " +
-              $"optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained; " +
-              "raise the budget, or lower the counts";
+              $"optimizer.epochs {s.Optimizer.Epochs} x 2 x prompts_per_round = {trained} trained" +
+              (evaluated > 0 ? $", prompts.eval_prompts {EvalPromptCount(s)} x {EvalPasses} passes (a greedy and a sampled decode, the sample " +
+                  $"scored by the policy, the reference and the initial model) = {evaluated} evaluated" : "") +
+              "; raise the budget, or lower the counts";
     }
 
     /// <summary>
@@ -306,7 +330,7 @@ public static class RunSpecMapping
     /// <summary>The run's held-out evaluation prompts: a built-in task's, from prompts.eval_stream (none for a JSONL prompt set).</summary>
     public static IReadOnlyList<PromptItem> EvalPrompts(RunSpec spec) =>
         string.IsNullOrEmpty(spec.Prompts.JsonlPath)
-            ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(spec.Prompts.EvalPrompts, (int)(spec.Seed % int.MaxValue), spec.Prompts.EvalStream)
+            ? BuiltinTasks.ByName(spec.Prompts.Task).Prompts(EvalPromptCount(spec), (int)(spec.Seed % int.MaxValue), spec.Prompts.EvalStream)
             : [];
 
     /// <summary>The spec's memory plan on a device, once the spec is valid (null where its model or prompts cannot be read).</summary>

@@ -62,6 +62,20 @@ public static class FailureClassifier
         return null;
     }
 
+    /// <summary>
+    /// The rule for a full disk, local or the storage account's (<see cref="DiskFull"/> says which): a failure of its own kind,
+    /// never transient, because the disk stays full until someone frees space, and twenty retries with backoff would only
+    /// delay telling them; counted instead, so the phase is tried again at most max_phase_attempts times (the space a failed
+    /// attempt took is freed first), then the run fails. The message says "no space left", where, and what was being written,
+    /// so a user knows which disk to free. A request too large for storage (413) or a blob over its block limit (409
+    /// BlockCountExceedsLimit) is not a full disk: freeing space would not help, and it stays deterministic.
+    /// </summary>
+    /// <param name="where">where the disk is: "blob storage", or the local disk with its silo and folder</param>
+    /// <param name="writing">what was being written (a checkpoint's manifest path, a phase's output folder)</param>
+    public static DiskFullException DiskFullFailure(Exception e, string where, string writing) =>
+        new($"disk full: no space left on {where} while writing {writing}; free space there (the phase is tried again at most " +
+            $"max_phase_attempts times): {e.GetType().Name}: {e.Message}");
+
     /// <summary>ENOSPC: .NET on Unix gives an IOException this errno as its HResult.</summary>
     public const int DiskFullErrno = 28;
 

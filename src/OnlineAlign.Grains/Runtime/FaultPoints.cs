@@ -10,8 +10,9 @@ namespace OnlineAlign.Grains.Runtime;
 /// in the folder, the file "{point with / as .}" followed by
 /// <list type="bullet">
 /// <item>".hold": the worker writes ".reached" and waits until ".hold" is deleted (or its call is cancelled);</item>
-/// <item>".fail": holds "deterministic N", "transient N" or "diskfull N": the next N arrivals throw (an error that
-/// repeats with the same inputs, a timeout-like one, or an IOException with ENOSPC); every throw appends a line to ".hits".</item>
+/// <item>".fail": holds "deterministic N", "transient N", "diskfull N" or "storagefull N": the next N arrivals throw (an error
+/// that repeats with the same inputs, a timeout-like one, an IOException with ENOSPC, or the storage account's 507 Insufficient
+/// Storage as the Azure SDK throws it); every throw appends a line to ".hits".</item>
 /// <item>".fire": holds N: the next N arrivals at a point that asks <see cref="Fires"/> do now what they would otherwise do
 /// after a while (an idle replica letting its models go: "replica-idle/{phase}/replica-K"); each appends to ".hits".</item>
 /// </list>
@@ -75,6 +76,8 @@ public sealed class FaultPoints(string? folder)
             "transient" => new TimeoutException($"injected transient fault at {point}"),
             // What .NET throws on Unix when a write finds the disk full: an IOException whose HResult is ENOSPC.
             "diskfull" => new IOException($"injected ENOSPC at {point}", 28),
+            // What the Azure SDK throws when the storage account answers that it has no room for the write.
+            "storagefull" => new Azure.RequestFailedException(507, $"injected 507 Insufficient Storage at {point}"),
             _ => new InvalidOperationException($"injected fault at {point}"),
         };
     }

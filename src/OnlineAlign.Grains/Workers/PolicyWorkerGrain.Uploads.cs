@@ -109,17 +109,15 @@ public sealed partial class PolicyWorkerGrain
             // the evaluation may be reading that copy now.
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
+                // Told as a train phase's full disk is (Once): where, and on which silo.
+                string localDisk = $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})";
                 if (FailureClassifier.DiskFull(e) is { } where)
-                {
-                    // Told as a train phase's full disk is (Once): where, and on which silo.
-                    string at = where == "local disk" ? $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})" : where;
-                    log.LogError(e, "run {Run} round {Round} train: disk full ({Where}) while its checkpoint uploaded", pending.RunId, pending.Round, at);
-                    throw new DiskFullException($"disk full: {at}: {e.GetType().Name}: {e.Message}");
-                }
-                log.LogWarning(e, "run {Run} round {Round}: the upload of checkpoint {Manifest} failed; the train phase runs again",
-                    pending.RunId, pending.Round, checkpoint.Path);
-                throw FailureClassifier.IsTransient(e) ? new TransientPhaseException($"checkpoint upload: {e.GetType().Name}: {e.Message}")
-                    : new PhaseFailedException($"checkpoint upload: {e.GetType().Name}: {e.Message}");
+                    log.LogError(e, "run {Run} round {Round} train: disk full ({Where}) while its checkpoint uploaded", pending.RunId, pending.Round,
+                        where == "local disk" ? localDisk : where);
+                else
+                    log.LogWarning(e, "run {Run} round {Round}: the upload of checkpoint {Manifest} failed; the train phase runs again",
+                        pending.RunId, pending.Round, checkpoint.Path);
+                throw UploadFailures.ToPhaseFailure(e, checkpoint.Path, localDisk);
             }
             finally { if (pending.Upload.IsCompletedSuccessfully) _uploads.Remove(checkpoint.Sha256); }
         }

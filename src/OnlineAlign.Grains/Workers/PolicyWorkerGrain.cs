@@ -375,11 +375,11 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     private async Task<PhaseOutput> Once(string runId, RunSpec spec, int round, string phase, string key, CancellationToken ct,
         Func<string, Task<PhaseOutput>> work)
     {
+        string folder = $"runs/{runId}/round-{round:D4}/{phase}"; // a name only: used as a path once the checks below passed
         try
         {
             // The caller is a cluster member, yet what it hands over becomes paths and allocations: checked here too.
             CallerChecks.Require(runId, spec, settings.Limits);
-            string folder = $"runs/{runId}/round-{round:D4}/{phase}";
             string marker = $"{folder}/done-{key}.json";
             var markerClock = Stopwatch.StartNew();
             var done = await store.TryReadAsync(marker, ct);
@@ -418,7 +418,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         {
             string at = where == "local disk" ? $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})" : where;
             log.LogError(e, "run {Run} round {Round} {Phase}: disk full ({Where})", runId, round, phase, at);
-            throw new DiskFullException($"disk full: {at}: {e.GetType().Name}: {e.Message}");
+            throw FailureClassifier.DiskFullFailure(e, at, $"round {round} {phase}'s output {folder}");
         }
         catch (NonFiniteLossException e) { throw new TrainingDivergedException($"round {round}: {e.Message}"); }
         catch (CorruptBlobException e) { throw new CheckpointCorruptException(e.Message); }

@@ -109,6 +109,7 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
     [Theory]
     [InlineData("transient", "transient failure 1 of at most 20")]
     [InlineData("deterministic", "attempt 1 of 3")]
+    [InlineData("storagefull", "disk full failure, attempt 1 of 3")] // the storage account's 507: counted, naming the disk and the checkpoint
     public async Task AnUploadThatFailsWhileTheNextRoundGeneratesOnItIsTrainedAgainAndTheRunEndsAsAnUninterruptedOne(string kind, string counted)
     {
         await using var cluster = await LocalTestCluster.StartAsync(("all", null));
@@ -117,14 +118,19 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
         // The first file's upload throws once, after the window opened: the round's checkpoint never gets a manifest.
         cluster.Faults.Fail("train/round-1/upload", kind, 1);
         var run = await StartInTheWindowAsync(cluster, silo, client);
+        var saved = await RoundZeroAsync(cluster, run);
         // The train phase asked again after the failure stops at its start: round 2 has stored nothing by then.
         cluster.Faults.Hold("train/round-1/start");
         cluster.Faults.Release(Window);
         await cluster.Faults.WaitUntilReachedAsync("train/round-1/start", TimeSpan.FromMinutes(6));
         Assert.Equal(1, cluster.Faults.Hits("train/round-1/upload"));
-        Assert.Contains($"run {run} round 1: the upload of checkpoint", silo.Output);
+        Assert.Contains(kind == "storagefull" ? $"run {run} round 1 train: disk full (blob storage) while its checkpoint uploaded"
+            : $"run {run} round 1: the upload of checkpoint", silo.Output);
         var failed = silo.Output.Split('\n').Single(l => l.Contains($"run {run} round 1 checkpoint attempt failed (", StringComparison.Ordinal));
         Assert.Contains(counted, failed);
+        if (kind == "storagefull") Assert.Matches($@"no space left on blob storage while writing checkpoint runs/{run}/round-0001/train/\w+/manifest\.json", failed);
+        // Nothing already saved is lost: round 0's checkpoint blobs are those it had before the failed upload.
+        Assert.Equal(saved, await RoundZeroAsync(cluster, run));
         Assert.Equal(0, (await client.GetRunAsync(new GetRunRequest { RunId = run })).CommittedRounds);
         Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
         cluster.Faults.Release("train/round-1/start");
@@ -159,6 +165,17 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
         await worker.WaitForOutputAsync($"run {run}: a generation on checkpoint", TimeSpan.FromMinutes(6));
         Assert.Equal(0, (await client.GetRunAsync(new GetRunRequest { RunId = run })).CommittedRounds);
         Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
+    }
+
+    /// <summary>Round 0's blobs, each with its ETag (a rewritten blob gets a new one).</summary>
+    private static async Task<SortedDictionary<string, string>> RoundZeroAsync(LocalTestCluster cluster, string run)
+    {
+        var blobs = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        await foreach (var blob in RunProbe.Container(cluster).GetBlobsAsync(Azure.Storage.Blobs.Models.BlobTraits.None,
+                           Azure.Storage.Blobs.Models.BlobStates.None, $"runs/{run}/round-0000/", CancellationToken.None))
+            blobs[blob.Name] = blob.Properties.ETag.ToString() ?? "";
+        Assert.Contains(blobs.Keys, b => b.EndsWith("manifest.json", StringComparison.Ordinal));
+        return blobs;
     }
 
     /// <summary>What the uninterrupted run of <see cref="Spec"/> left: every round's checkpoint files (sha256) and comparable metrics.</summary>

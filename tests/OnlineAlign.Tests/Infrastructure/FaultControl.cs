@@ -15,7 +15,7 @@ public sealed class FaultControl(string folder)
 
     public void Release(string point) => File.Delete(PathOf(point, "hold"));
 
-    /// <summary>The next <paramref name="times"/> arrivals at the point throw: "deterministic" or "transient".</summary>
+    /// <summary>The next <paramref name="times"/> arrivals at the point throw: "deterministic", "transient", "diskfull" or "storagefull".</summary>
     public void Fail(string point, string kind, int times) => File.WriteAllText(PathOf(point, "fail"), $"{kind} {times}");
 
     /// <summary>The next <paramref name="times"/> arrivals at a point that asks (FaultPoints.Fires) do at once what they would do after a while.</summary>

@@ -20,7 +20,8 @@ public class SpecBudgetTests
         // Judged: the round's 400 responses and the default pairwise set's 32 x 2 responses, each judged 3 times, and the
         // probe's 16 responses judged 3 times by each of two judges (the round's and the round-0 judge).
         Assert.Equal(((100L * 4 + 16) * 16, (100L * 4 + 64 + 2 * 16) * 16 * 3, 2L * 100 * 2 * 16, 3), (generated, judged, trained, passes));
-        long withoutPrompts = generated + judged + trained;
+        // Evaluated: the default 200 held-out prompts, each decoded greedily and sampled, the sample scored by three models.
+        long withoutPrompts = generated + judged + trained + 200L * 5 * 16;
 
         // Below even the prompt-free count: refused before any file or prompt is read (the API silo's own check).
         var early = RunSpecMapping.Problems(spec with { Budget = new() { MaxTokensPerRound = withoutPrompts - 1 } }, readFiles: false);
@@ -28,6 +29,9 @@ public class SpecBudgetTests
             "prompts_per_round 100 x samples_per_prompt 4 x (prompt 0 + sampling.max_new_tokens 16) = 6400 generated and 256 for the judge-drift probe, " +
             "3 judge passes (llm) = 23808 judged (with guard.pairwise_pairs 32: 64 responses of the pairwise set, judged once; round 0 judges only these) " +
             "(with guard.probe_prompts 4: 16 responses of the judge-drift probe, sampled from the initial policy and judged by the round's judge and the round-0 judge)",
+            StringComparison.Ordinal));
+        Assert.Contains(early, p => p.EndsWith(", optimizer.epochs 2 x 2 x prompts_per_round = 6400 trained, prompts.eval_prompts 200 x 5 passes (a greedy and a " +
+            "sampled decode, the sample scored by the policy, the reference and the initial model) = 16000 evaluated; raise the budget, or lower the counts",
             StringComparison.Ordinal));
 
         // Within the prompt-free count, beyond it once the prompts' tokens are counted: refused where the prompts are read.
@@ -46,7 +50,8 @@ public class SpecBudgetTests
         {
             PromptsPerRound = 10, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 },
             Judge = new() { Kind = "llm", Judgements = 3, Template = "rubric", MaxNewTokens = 256 },
-            Guard = new() { PairwisePairs = 0, ProbePrompts = 0 }, // the round's own responses alone (the pairwise set's and the probe's: the tests below)
+            Guard = new() { PairwisePairs = 0, ProbePrompts = 0 }, // the round's own responses alone (the pairwise set's, the probe's and
+            Prompts = new() { EvalPrompts = 0 },                   // the evaluation's: the tests below)
         };
         var (_, judged, _, passes) = RunSpecMapping.RoundTokens(spec, maxPromptTokens: 10, judgeTemplateTokens: 400);
         Assert.Equal(10L * 4 * 3 * (10 + 16 + 400 + 256), judged);
@@ -137,7 +142,7 @@ public class SpecBudgetTests
         var llm = new RunSpec
         {
             PromptsPerRound = 100, SamplesPerPrompt = 4, Sampling = new() { MaxNewTokens = 16 }, Judge = new() { Kind = "llm", Judgements = 3 },
-            Guard = new() { PairwisePairs = 0 },
+            Guard = new() { PairwisePairs = 0 }, Prompts = new() { EvalPrompts = 0 }, // the probe alone (the evaluation's: the test below)
         };
         // (Prompts of 0 tokens: the built-in task's prompts are counted wherever a spec is checked, so the estimate is asked directly.)
         var (generated, judged, trained, _) = RunSpecMapping.RoundTokens(llm with { Guard = llm.Guard with { ProbePrompts = 0 } }, 0);
@@ -156,11 +161,62 @@ public class SpecBudgetTests
         var rubric = llm with
         {
             Judge = new() { Kind = "self_consistent", Judgements = 3, Template = "rubric", MaxNewTokens = 256 }, Consistency = "dyn",
-            Guard = new(), Budget = new() { MaxTokensPerRound = 1000 },
+            Guard = new(), Prompts = new(), Budget = new() { MaxTokensPerRound = 1000 },
         };
         var whole = Assert.Single(RunSpecMapping.Problems(rubric, readFiles: false), p => p.StartsWith("budget.max_tokens_per_round", StringComparison.Ordinal));
-        Assert.EndsWith("trained; raise the budget, or lower the counts", whole);
+        Assert.EndsWith("evaluated; raise the budget, or lower the counts", whole);
         Assert.Contains("judge-drift probe", whole);
+    }
+
+    [Fact]
+    public void TheEvaluationsDecodingAndScoringAreInTheBudget()
+    {
+        // A round small enough to count by hand: 2 prompts x 2 samples, prompts of 6 tokens and responses of up to 4 (sequences
+        // of 10), a verifier judge (no model pass), no pairwise set or probe, one epoch, and 3 held-out prompts evaluated.
+        var spec = new RunSpec
+        {
+            PromptsPerRound = 2, SamplesPerPrompt = 2, Sampling = new() { MaxNewTokens = 4 }, Judge = new() { Kind = "verifier" },
+            Guard = new() { PairwisePairs = 0, ProbePrompts = 0 }, Optimizer = new() { Epochs = 1 }, Prompts = new() { EvalPrompts = 3 },
+        };
+        // Generated 2 x 2 x 10 = 40, judged 0, trained 1 x 2 pairs' chosen and rejected x 10 = 40; evaluated: each of the 3
+        // prompts decoded greedily (10) and sampled (10), the sample read by the policy, the reference and the initial model
+        // (30): 3 x 50 = 150. 40 + 0 + 40 + 150 = 230.
+        Assert.Equal(150, RunSpecMapping.EvaluationTokens(spec, 6));
+        Assert.Null(RunSpecMapping.TokenBudgetProblem(spec with { Budget = new() { MaxTokensPerRound = 230 } }, 6));
+        Assert.Equal("budget.max_tokens_per_round is 229, but a round of this spec may cost 230 tokens: prompts_per_round 2 x samples_per_prompt 2 " +
+            "x (prompt 6 + sampling.max_new_tokens 4) = 40 generated, 0 judge passes (verifier) = 0 judged, optimizer.epochs 1 x 2 x prompts_per_round = 40 trained, " +
+            "prompts.eval_prompts 3 x 5 passes (a greedy and a sampled decode, the sample scored by the policy, the reference and the initial model) = 150 evaluated; " +
+            "raise the budget, or lower the counts",
+            RunSpecMapping.TokenBudgetProblem(spec with { Budget = new() { MaxTokensPerRound = 229 } }, 6));
+
+        // Refused only because of the evaluation: a budget the round fits with room to spare, and no evaluation, passes; the
+        // same budget with 1000 held-out prompts (5 x 10 tokens each) is refused, naming prompts.eval_prompts.
+        var round = spec with { Prompts = new() { EvalPrompts = 0 }, Budget = new() { MaxTokensPerRound = 1000 } };
+        Assert.Null(RunSpecMapping.TokenBudgetProblem(round, 6));
+        string? refusal = RunSpecMapping.TokenBudgetProblem(round with { Prompts = new() { EvalPrompts = 1000 } }, 6);
+        Assert.NotNull(refusal);
+        Assert.StartsWith("budget.max_tokens_per_round is 1000, but a round of this spec may cost 50080 tokens: ", refusal);
+        Assert.EndsWith("= 40 trained, prompts.eval_prompts 1000 x 5 passes (a greedy and a sampled decode, the sample scored by the policy, " +
+            "the reference and the initial model) = 50000 evaluated; raise the budget, or lower the counts", refusal);
+
+        // Round 0 evaluates too: its pairwise judging and its evaluation, never more than a round's. A JSONL prompt set has no
+        // held-out prompts: nothing evaluated, nothing counted, and the refusal names no evaluation.
+        Assert.Equal(0, RunSpecMapping.EvaluationTokens(spec with { Prompts = new() { JsonlPath = "prompts.jsonl", EvalPrompts = 1000 } }, 6));
+        Assert.DoesNotContain("eval_prompts", RunSpecMapping.TokenBudgetProblem(spec with
+            { Prompts = new() { JsonlPath = "prompts.jsonl", EvalPrompts = 1000 }, Budget = new() { MaxTokensPerRound = 1 } }, 6)!, StringComparison.Ordinal);
+
+        // Through the whole check (a built-in task's prompts counted by its tokenizer): a budget of 4032, the prompt-free count
+        // with the default 200 held-out prompts (2 x 2 x 4 + 2 x 2 x 4 + 200 x 5 x 4), passes the first check and fits the round
+        // without its evaluation; with the prompts' tokens counted, the evaluation is what passes it.
+        Assert.Empty(RunSpecMapping.Problems(spec with { Prompts = new() { EvalPrompts = 0 }, Budget = new() { MaxTokensPerRound = 4032 } }));
+        string over = Assert.Single(RunSpecMapping.Problems(spec with { Prompts = new() { EvalPrompts = 200 }, Budget = new() { MaxTokensPerRound = 4032 } }));
+        int promptTokens = int.Parse(System.Text.RegularExpressions.Regex.Match(over, @"\(prompt (\d+) \+").Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(promptTokens, 1, 100);
+        long sequence = promptTokens + 4;
+        Assert.Contains($"may cost {2 * 2 * sequence + 2 * 2 * sequence + 200 * 5 * sequence} tokens", over);
+        Assert.Contains($"prompts.eval_prompts 200 x 5 passes (a greedy and a sampled decode, the sample scored by the policy, the reference and the initial model) " +
+            $"= {200 * 5 * sequence} evaluated", over);
     }
 
     [Fact]
