@@ -110,14 +110,13 @@ public sealed partial class PolicyWorkerGrain
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // Told as a train phase's full disk is (Once): where, and on which silo.
-                string localDisk = $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})";
                 if (FailureClassifier.DiskFull(e) is { } where)
                     log.LogError(e, "run {Run} round {Round} train: disk full ({Where}) while its checkpoint uploaded", pending.RunId, pending.Round,
-                        where == "local disk" ? localDisk : where);
+                        where == "local disk" ? LocalDisk : where);
                 else
                     log.LogWarning(e, "run {Run} round {Round}: the upload of checkpoint {Manifest} failed; the train phase runs again",
                         pending.RunId, pending.Round, checkpoint.Path);
-                throw UploadFailures.ToPhaseFailure(e, checkpoint.Path, localDisk);
+                throw UploadFailures.ToPhaseFailure(e, checkpoint.Path, LocalDisk);
             }
             finally { if (pending.Upload.IsCompletedSuccessfully) _uploads.Remove(checkpoint.Sha256); }
         }

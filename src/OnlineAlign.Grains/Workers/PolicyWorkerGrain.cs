@@ -371,6 +371,9 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
 
     private double _computeSeconds; // one call at a time: the grain is not reentrant (only Progress interleaves)
 
+    /// <summary>This silo's local disk as a full-disk error names it: the silo and its cache folder, so a user knows which disk to free.</summary>
+    private string LocalDisk => $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})";
+
     /// <summary>Runs a phase at most once per input key: an existing "done" marker is the answer.</summary>
     private async Task<PhaseOutput> Once(string runId, RunSpec spec, int round, string phase, string key, CancellationToken ct,
         Func<string, Task<PhaseOutput>> work)
@@ -416,7 +419,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         }
         catch (Exception e) when (FailureClassifier.DiskFull(e) is { } where)
         {
-            string at = where == "local disk" ? $"local disk of silo {RuntimeIdentity} (cache folder {settings.CacheFolder})" : where;
+            string at = where == "local disk" ? LocalDisk : where;
             log.LogError(e, "run {Run} round {Round} {Phase}: disk full ({Where})", runId, round, phase, at);
             throw FailureClassifier.DiskFullFailure(e, at, $"round {round} {phase}'s output {folder}");
         }
