@@ -40,7 +40,7 @@ command -v node > /dev/null || { echo "gpu_round.sh: node is not installed: Azur
 # The programs: packed for a GPU machine (.gpu/), or this machine's Release build.
 if [ -f .gpu/run.sh ] && [ -f .gpu/silo/OnlineAlign.Silo.dll ]; then
   [ -x /tmp/dotnet/dotnet ] || { mkdir -p /tmp/dotnet && tar -C /tmp/dotnet -xJf .gpu/dotnet.tar.xz; }
-  TORCH_LIB_DIR=$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
+  : "${TORCH_LIB_DIR:=$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')}"
   export TORCH_LIB_DIR DOTNET_ROOT=/tmp/dotnet LD_LIBRARY_PATH="$TORCH_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   dotnet=/tmp/dotnet/dotnet silo_dll=.gpu/silo/OnlineAlign.Silo.dll bench_dll=.gpu/app/OnlineAlign.Benchmarks.dll
 else
