@@ -37,7 +37,10 @@ public static class ClusterScaleBenchmark
             await sampler.SampleAsync(client, run.Id, done);
             results.Add((n, await done));
             cpu.Add((n, sampler));
-            report.WriteLine($"{n} GPU silo(s): done; load average now {LoadAverage()}");
+            // This cluster's phases at once, so a run stopped at its time cap still leaves the counts it finished.
+            var rounds = results[^1].Rounds;
+            report.WriteLine($"{n} GPU silo(s): done; load average now {LoadAverage()}; mean over the rounds, seconds: " +
+                             string.Join(", ", Phases.Append("round").Select(p => $"{p} {Mean(rounds, p, overhead: false):F2}")));
         }
         report.WriteLine("mean over the rounds, seconds: the phase's compute (slowest shard + merge) | with the grain-call overhead; " +
                          "speed-up against " + counts[0] + " GPU silo(s)");
