@@ -45,7 +45,7 @@ public static class BuiltinModels
     /// <summary>A deep copy of a model's weights (used for reference models and snapshots); adapters are merged into it.</summary>
     public static DecoderLM Clone(DecoderLM model)
     {
-        var copy = new DecoderLM(model.Config).Place(model.Device, model.DType);
+        var copy = new DecoderLM(model.Config, model.Device, model.DType);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var source = model.MergedState();

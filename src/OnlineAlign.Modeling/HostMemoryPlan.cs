@@ -2,8 +2,9 @@ namespace OnlineAlign.Modeling;
 
 /// <summary>
 /// What a run's worker holds in host memory beside the device plan, while it loads, trains and saves (counted from the
-/// code that does it): a model is built in float32 on the host and placed before its weights stream in
-/// (HfCheckpoint.Load), one tensor at a time through a staging tensor; AdamW's moments are copied to the host after
+/// code that does it): a model is built on its device in its dtype before its weights stream in (HfCheckpoint.Load),
+/// one tensor at a time through a staging tensor, and so is an in-memory copy (ModelCopy), but a LoRA model's copy over a
+/// shared base is first built in float32 on the host (LoraAdapters.SharingBaseOf); AdamW's moments are copied to the host after
 /// training and written with every checkpoint (OptimizerState); saving copies one tensor at a time to the host
 /// (SafeTensors.Write). Phase outputs are streamed to and from storage, so they add no whole-output buffer.
 /// On a CPU device the models themselves are in host memory too: the device plan counts them.
@@ -15,8 +16,9 @@ public sealed record HostMemoryPlan(long Construction, long Staging, long Optimi
 
     /// <param name="cpu">the device is the CPU: the model is built where it stays (the device plan counts it)</param>
     /// <param name="trainable">parameters AdamW trains (all, or the LoRA adapters')</param>
-    public static HostMemoryPlan Estimate(ModelConfig c, int dtypeBytes, bool cpu, long trainable) => new(
-        Construction: cpu ? 0 : c.ParameterCount() * 4L,
+    /// <param name="lora">the run trains LoRA adapters (its adapted copies are built on the host first)</param>
+    public static HostMemoryPlan Estimate(ModelConfig c, int dtypeBytes, bool cpu, long trainable, bool lora) => new(
+        Construction: cpu || !lora ? 0 : c.ParameterCount() * 4L,
         Staging: LargestTensorElements(c) * Math.Max(4, dtypeBytes),
         OptimizerMoments: trainable * 8L);
 
@@ -31,7 +33,7 @@ public sealed record HostMemoryPlan(long Construction, long Staging, long Optimi
     }
 
     public string Describe(string host, long? hostBytes = null) =>
-        $"host peak {MemoryPlan.Gib(Peak)} on {host}{(hostBytes is long b ? $" of {MemoryPlan.Gib(b)}" : "")}: float32 construction before " +
-            $"placement {MemoryPlan.Gib(Construction)}, " +
+        $"host peak {MemoryPlan.Gib(Peak)} on {host}{(hostBytes is long b ? $" of {MemoryPlan.Gib(b)}" : "")}: float32 construction of a LoRA copy " +
+            $"before it shares its base {MemoryPlan.Gib(Construction)}, " +
         $"one tensor's staging {MemoryPlan.Gib(Staging)}, AdamW moments kept for the checkpoint {MemoryPlan.Gib(OptimizerMoments)}";
 }

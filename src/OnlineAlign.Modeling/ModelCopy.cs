@@ -15,10 +15,9 @@ public static class ModelCopy
     public static DecoderLM Of(DecoderLM source)
     {
         if (source.Lora is not null) return AdaptedCopyOf(source);
-        var model = new DecoderLM(source.Config);
+        var model = new DecoderLM(source.Config, source.Device, source.DType);
         try
         {
-            model.Place(source.Device, source.DType);
             var from = source.state_dict();
             using var noGrad = no_grad();
             foreach (var (name, p) in model.state_dict()) p.copy_(from[name]);

@@ -17,7 +17,7 @@ public static class HfCheckpoint
 
     /// <summary>Loads a model folder onto a device, in the given dtype (null: the checkpoint's dtype, F32 for F16 on CPU).</summary>
     /// <remarks>
-    /// Streams: the model is built and placed first (its float32 construction on the host freed as it moves), the names
+    /// Streams: the model is built on its device in its dtype first, the names
     /// and shapes are checked against the files' headers, then each tensor is read into one staging tensor, copied into
     /// its parameter and disposed before the next. The host never holds the whole checkpoint beside the model.
     /// </remarks>
@@ -35,15 +35,14 @@ public static class HfCheckpoint
         foreach (var file in files)
             foreach (var (name, entry) in SafeTensors.ReadIndex(file))
                 index[name] = entry;
-        var model = new DecoderLM(config);
+        // Built where it will run, in its dtype: no float32 copy on the host to convert and move.
+        var model = new DecoderLM(config, device ?? CPU, dtype ?? SafeTensors.DType(index.Values.First().DType, folder));
         try
         {
             var parameters = Parameters(model);
             StrictCopy.CheckNames(parameters, index.ToDictionary(kv => kv.Key, kv => kv.Value.Shape), folder, "checkpoint does not match the config",
                 "the config",
                     k => CheckpointShapes.Tolerated(config, k));
-            model.Place(device, dtype ?? SafeTensors.DType(index.Values.First().DType, folder));
-            parameters = Parameters(model); // placing replaced the tensors
             using var noGrad = no_grad();
             foreach (var file in files)
                 SafeTensors.ReadEach(file, (name, tensor) =>

@@ -22,11 +22,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     private double _scaling;
     private double _dropout;
 
-    public LoraLinear(long inFeatures, long outFeatures, bool hasBias) : base(nameof(LoraLinear))
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias, Device? device = null, ScalarType? dtype = null) : base(nameof(LoraLinear))
     {
         // Zeros, not torch's default draw: every model is initialised from its own generator or loaded afterwards.
-        weight = nn.Parameter(zeros(outFeatures, inFeatures));
-        if (hasBias) bias = nn.Parameter(zeros(outFeatures));
+        weight = nn.Parameter(zeros(outFeatures, inFeatures, dtype, device));
+        if (hasBias) bias = nn.Parameter(zeros(outFeatures, dtype, device));
         RegisterComponents();
     }
 

@@ -84,11 +84,12 @@ public class MemoryPlanTests
         };
         var lora = new RunSpec { Model = new() { Lora = new LoraSpec() }};
         var host = MemoryPlanning.HostPlan(lora, llama8b, cpu: false);
-        Assert.Equal(llama8b.ParameterCount() * 4L, host.Construction);          // built in float32 before it is placed
+        Assert.Equal(llama8b.ParameterCount() * 4L, host.Construction);          // a LoRA copy is built in float32 before it shares its base
         Assert.Equal(128256L * 4096 * 4, host.Staging);                          // the embedding: the largest tensor
         Assert.True(host.OptimizerMoments < 1L << 30, "a LoRA run keeps only its adapters' moments");
         var full = MemoryPlanning.HostPlan(new RunSpec(), llama8b, cpu: false);
         Assert.Equal(llama8b.ParameterCount() * 8L, full.OptimizerMoments);
+        Assert.Equal(0, full.Construction);                                      // a full model is built on its device, in its dtype
         Assert.Equal(0, MemoryPlanning.HostPlan(lora, llama8b, cpu: true).Construction); // on a CPU device the model is built where it stays
 
         var spec = new RunSpec { Model = new() { Lora = new LoraSpec() }, Sampling = new() { BatchSize = 64, MaxNewTokens = 512 }, Judge = new() { Kind = "llm" }, Optimizer = new() { BatchSize = 4 } };
