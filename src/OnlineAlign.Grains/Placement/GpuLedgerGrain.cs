@@ -33,6 +33,10 @@ public sealed class GpuLedgerGrain(
         {
             ledger.State[runId] = placement;
             await ledger.WriteStateAsync();
+            // Which silos a run got, and which GPU silos this silo saw then: a run on fewer replicas than expected (a silo whose
+            // metadata had not arrived here) is told from the log alone.
+            log.LogInformation("GPU ledger: run {Run} placed on {Silos} (GPU silos seen here: {Known})", runId,
+                string.Join(", ", placement.Silos), string.Join(", ", gpuSilos.Known().Select(s => s.Address)));
         }
         return decision;
     }
