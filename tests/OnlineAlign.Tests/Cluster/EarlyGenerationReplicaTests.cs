@@ -59,8 +59,8 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         cluster.Silos[0].Kill();
         var off = await cluster.ReplaceKilledSiloAsync(0, "control", new Dictionary<string, string> { ["Silo__OverlapNextGeneration"] = "false" },
             TimeSpan.FromMinutes(5));
-        // As at the cluster's start: the new control silo (which holds the ledger now) places the run over the GPU silos it
-        // sees, and one whose metadata has not reached it yet would get no replica (the run would train on one).
+        // As at the cluster's start: the new control silo (the ledger's now) places the run over the GPU silos it sees, and a
+        // GPU silo whose metadata has not reached it yet gets no replica; the run would not be the first one's twin then.
         await cluster.WaitUntilEverySiloSeesGpuSilosAsync(2);
         var (offId, offRounds) = await RunProbe.CompletedRunAsync(cluster.Client(cluster.Silos.IndexOf(off)),
             DataParallelTrainingClusterTests.LoraSpec(replicas: 0),

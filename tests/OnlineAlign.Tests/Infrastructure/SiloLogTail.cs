@@ -31,7 +31,7 @@ public static partial class SiloLogTail
         for (int i = 0; i < cluster.Silos.Count; i++)
         {
             var silo = cluster.Silos[i];
-            var entries = Entries(silo.Output).Where(Matters).ToList();
+            var entries = Collapsed(Entries(silo.Output).Where(Matters)).ToList();
             text.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"--- silo {i} (pid {silo.ProcessId}{(silo.HasExited ? ", exited" : "")}): last {Math.Min(lines, entries.Count)} of {entries.Count} entries");
             foreach (var entry in entries.TakeLast(lines)) text.AppendLine(entry.Length > 400 ? entry[..400] : entry);
         }
@@ -60,6 +60,27 @@ public static partial class SiloLogTail
             entry.Append(' ').Append(text.Trim());
         }
         if (entry is not null) yield return entry.ToString();
+    }
+
+    /// <summary>
+    /// Runs of one entry said again and again (Orleans' status updates of a call still pending, which name the call a run
+    /// waits on) as one entry with its count, so that they do not push everything else out of the tail.
+    /// </summary>
+    public static IEnumerable<string> Collapsed(IEnumerable<string> entries)
+    {
+        string? last = null;
+        int count = 0;
+        foreach (var entry in entries)
+        {
+            if (entry == last)
+            {
+                count++;
+                continue;
+            }
+            if (last is not null) yield return count > 1 ? $"{last} (x{count})" : last;
+            (last, count) = (entry, 1);
+        }
+        if (last is not null) yield return count > 1 ? $"{last} (x{count})" : last;
     }
 
     /// <summary>The product's lines, anything at warning or above, and Orleans' membership view changes.</summary>

@@ -19,4 +19,8 @@ public class SiloLogTailTests
             ],
             SiloLogTail.Entries(output));
     }
+
+    [Fact]
+    public void AnEntrySaidAgainAndAgainIsShownOnceWithItsCount() =>
+        Assert.Equal(["a", "b (x3)", "a"], SiloLogTail.Collapsed(["a", "b", "b", "b", "a"]));
 }
