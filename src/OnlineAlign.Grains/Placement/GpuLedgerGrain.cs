@@ -33,6 +33,11 @@ public sealed class GpuLedgerGrain(
         {
             ledger.State[runId] = placement;
             await ledger.WriteStateAsync();
+            // Which silos a run got, and which GPU silos this silo saw then: a run on fewer replicas than expected (a silo whose
+            // metadata had not arrived here) is told from the log alone.
+            log.LogInformation("GPU ledger: run {Run} placed on {Silos} (GPU silos seen here: {Known}; active silos without metadata here: {Unknown})",
+                runId, string.Join(", ", placement.Silos), string.Join(", ", gpuSilos.Known().Select(s => s.Address)),
+                gpuSilos.WithoutMetadata() is { Count: > 0 } unknown ? string.Join(", ", unknown) : "none");
         }
         return decision;
     }

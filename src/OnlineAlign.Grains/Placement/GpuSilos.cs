@@ -28,6 +28,15 @@ public sealed class GpuSilos(IClusterMembershipService membership, ISiloMetadata
                 ? bytes > 0 ? bytes : Unmeasured : null))
         .ToList();
 
+    /// <summary>
+    /// Active silos whose metadata has not reached this silo (so neither their role nor their device is known here): Orleans
+    /// fetches a silo's metadata when the membership changes, so a fetch that failed waits for the next change. For the log.
+    /// </summary>
+    public List<string> WithoutMetadata() => membership.CurrentSnapshot.Members.Values
+        .Where(m => m.Status == SiloStatus.Active && metadata.GetSiloMetadata(m.SiloAddress).Metadata.Count == 0)
+        .Select(m => m.SiloAddress.ToParsableString())
+        .ToList();
+
     /// <summary>A GPU silo that could not measure its device memory (and no Silo:DeviceMemoryBytes says): runs spread by count there.</summary>
     public const long Unmeasured = long.MaxValue / 4;
 }

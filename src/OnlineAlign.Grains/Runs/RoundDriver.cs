@@ -104,7 +104,11 @@ internal sealed class RoundDriver(
                 // Park visibly and keep trying; the reminder stays, so a restart also keeps trying.
                 // Said while it waits for memory (the status's error): which silos have how much memory left.
                 if (e is WaitingForGpuException) Retrying = $"waiting for GPU memory: {e.Message}";
-                if (S.Lifecycle == RunLifecycle.Running) await transition(RunTrigger.LoseGpu, null);
+                if (S.Lifecycle == RunLifecycle.Running)
+                {
+                    log.LogInformation("run {Run} round {Round} {Phase}: waits for a GPU silo: {Message}", runId, S.Round, S.Phase, e.Message);
+                    await transition(RunTrigger.LoseGpu, null);
+                }
                 await Task.Delay(decision.Delay, ct);
                 return;
             case FailureAction.PauseDiverged:

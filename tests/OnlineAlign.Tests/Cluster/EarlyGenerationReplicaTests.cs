@@ -24,6 +24,11 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
     public async Task BothReplicasGenerateTheNextRoundEarlyFromTheirTrainedCopiesAndTheRunEndsAsOneWithoutTheOverlap()
     {
         await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", Idle()), ("gpu", Idle())]);
+        await SiloLogTail.OnFailureAsync(cluster, output, () => BothReplicasGenerateEarlyAsync(cluster));
+    }
+
+    private async Task BothReplicasGenerateEarlyAsync(LocalTestCluster cluster)
+    {
         cluster.Faults.Hold(Window);
         var client = cluster.Client(0);
         var run = (await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 0) })).Id;
@@ -54,6 +59,9 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         cluster.Silos[0].Kill();
         var off = await cluster.ReplaceKilledSiloAsync(0, "control", new Dictionary<string, string> { ["Silo__OverlapNextGeneration"] = "false" },
             TimeSpan.FromMinutes(5));
+        // As at the cluster's start: the new control silo (the ledger's now) places the run over the GPU silos it sees, and a
+        // GPU silo whose metadata has not reached it yet gets no replica; the run would not be the first one's twin then.
+        await cluster.WaitUntilEverySiloSeesGpuSilosAsync(2);
         var (offId, offRounds) = await RunProbe.CompletedRunAsync(cluster.Client(cluster.Silos.IndexOf(off)),
             DataParallelTrainingClusterTests.LoraSpec(replicas: 0),
             TimeSpan.FromMinutes(10));
@@ -75,6 +83,11 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         var gpu = Idle();
         foreach (var (key, value) in LocalTestCluster.FastProbes()) gpu[key] = value;
         await using var cluster = await LocalTestCluster.StartAsync([("control", LocalTestCluster.FastProbes()), ("gpu", gpu), ("gpu", gpu)]);
+        await SiloLogTail.OnFailureAsync(cluster, output, () => TheTrainersSiloKilledAsync(cluster));
+    }
+
+    private async Task TheTrainersSiloKilledAsync(LocalTestCluster cluster)
+    {
         cluster.Faults.Hold(Window);
         var client = cluster.Client(0);
         var run = (await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 0) })).Id;

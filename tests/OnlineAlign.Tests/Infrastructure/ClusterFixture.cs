@@ -123,5 +123,18 @@ public sealed class LocalTestCluster : IAsyncDisposable
     {
         foreach (var silo in Silos) await silo.DisposeAsync();
         await Azurite.DisposeAsync();
+        KeepSiloLogs();
+    }
+
+    /// <summary>
+    /// With ONLINEALIGN_TEST_LOGS set to a folder, every silo's whole output is written there on disposal
+    /// (cluster-silo-N.log), so that a run that hung in CI can be read afterwards rather than guessed at.
+    /// </summary>
+    private void KeepSiloLogs()
+    {
+        string? folder = Environment.GetEnvironmentVariable("ONLINEALIGN_TEST_LOGS");
+        if (string.IsNullOrEmpty(folder)) return;
+        Directory.CreateDirectory(folder);
+        for (int i = 0; i < Silos.Count; i++) File.WriteAllText(Path.Combine(folder, $"{ClusterId}-silo-{i}.log"), Silos[i].Output);
     }
 }

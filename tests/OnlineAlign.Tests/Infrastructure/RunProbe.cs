@@ -46,9 +46,24 @@ public static class RunProbe
             }
             catch (Exception e) when (deadline.IsCancellationRequested && e is RpcException or OperationCanceledException)
             {
-                throw new TimeoutException($"run {runId} did not reach the expected state in {timeout} (last seen: {last?.Status ?? ended?.Status ?? "nothing"})");
+                throw new TimeoutException($"run {runId} did not reach the expected state in {timeout} (last seen: {Describe(last ?? ended)}; asked now: {await NowAsync(client, runId)})");
             }
         }
+    }
+
+    /// <summary>
+    /// A run as a timeout reports it: its state, the round and phase it was in and its error (a run that retries after
+    /// transient failures says why there), so that a CI log alone says where a run stood.
+    /// </summary>
+    private static string Describe(Run? run) => run is null ? "nothing"
+        : $"{run.Status}, round {run.Round} {run.Phase}, {run.CommittedRounds} rounds committed, state version {run.StateVersion}" +
+          (string.IsNullOrEmpty(run.Error) ? "" : $", error: {run.Error}");
+
+    /// <summary>The run's state asked once more (a watch reports a state only when its status or error changes).</summary>
+    private static async Task<string> NowAsync(Runs.RunsClient client, string runId)
+    {
+        try { return Describe(await client.GetRunAsync(new GetRunRequest { RunId = runId }, deadline: DateTime.UtcNow.AddSeconds(15))); }
+        catch (RpcException e) { return $"GetRun failed: {e.Status.StatusCode} {e.Status.Detail}"; }
     }
 
     /// <summary>
