@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One lent GPU machine's session of checks for the cluster (issue 28) and the experiments (issue 29), in one call:
-#   1. device-check: TorchSharp reaches CUDA through the machine's PyTorch;
+#   1. device-check: TorchSharp reaches CUDA through the machine's PyTorch; `copy`: a held model's private copy on the GPU;
 #   2. the product on the GPU (gpu_round.sh: Azurite, a control silo and a CUDA silo, two rounds of full fine-tuning on a
 #      Qwen2-0.5B-shaped Hugging Face folder), pinned to cores 0-3, while
 #   3. the label-free sweep (align_sweep.sh) runs its arms on the other cores (one torch thread each);
@@ -53,6 +53,9 @@ device=cuda; [ "$smoke" = 1 ] && device=cpu
 # 1. TorchSharp on CUDA.
 [ "$smoke" = 1 ] || timeout 40 bash -c "$(declare -f bench); bench device-check --device cuda --out '$OUT/device.md'" 2>&1 | tail -5
 say "device-check done"
+# A held model's private copy, built on the GPU against built on the host and moved (the train phase's time/train/load).
+[ "$smoke" = 1 ] || timeout 60 bash -c "$(declare -f bench); bench copy --model qwen2-0.5b --device cuda --dtype bf16 --repeats 5 --out '$OUT/device.md'" 2>&1 | tail -3
+say "copy done"
 
 # 2 and 3 side by side on disjoint cores: the product on the GPU (cores 0-3), the sweep on the rest.
 sweep_cores="4-$((cores - 1))"; sweep_jobs=$((cores - 4))
