@@ -12,7 +12,9 @@ public interface IGpuLedgerGrain : IGrainWithIntegerKey
     /// <paramref name="planBytes"/> of device memory, keeping the silos of replicas already placed while those are alive (a replica that shares a silo with another of
     /// the run's moves to a silo with room that holds none of them).
     /// </summary>
-    [Alias("Place")] Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas);
+    /// <param name="placeable">the GPU silos the asking run's silo lists (it activates the replicas there, and its placement
+    /// filter refuses a silo it does not list): only those are chosen</param>
+    [Alias("Place")] Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas, List<string> placeable);
 
     /// <summary>The run no longer drives: its replicas' memory is free for other runs.</summary>
     [Alias("Release")] Task Release(string runId);

@@ -22,12 +22,15 @@ public sealed class GpuLedgerGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas)
+    public async Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas, List<string> placeable)
     {
-        var decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);
+        var silos = GpuPlacement.Within(gpuSilos.Known(), placeable);
+        var decision = GpuPlacement.Decide(silos, ledger.State, runId, Math.Max(0, planBytes), replicas);
         // A run that stopped driving without releasing (its silo died at that moment) must not hold memory forever.
         if (decision.Placement is null && await ForgetRunsNoLongerDriving(runId))
-            decision = GpuPlacement.Decide(gpuSilos.Known(), ledger.State, runId, Math.Max(0, planBytes), replicas);
+            decision = GpuPlacement.Decide(silos, ledger.State, runId, Math.Max(0, planBytes), replicas);
+        if (decision.Placement is null && silos.Count == 0 && gpuSilos.Known().Count > 0)
+            decision = decision with { Wait = "the run's silo lists none of the cluster's GPU silos yet (their metadata has not reached it)" };
         if (decision.Placement is { } placement && (ledger.State.GetValueOrDefault(runId) is not { } known
             || known.PlanBytes != placement.PlanBytes || !known.Silos.SequenceEqual(placement.Silos)))
         {
@@ -35,8 +38,9 @@ public sealed class GpuLedgerGrain(
             await ledger.WriteStateAsync();
             // Which silos a run got, and which GPU silos this silo saw then: a run on fewer replicas than expected (a silo whose
             // metadata had not arrived here) is told from the log alone.
-            log.LogInformation("GPU ledger: run {Run} placed on {Silos} (GPU silos seen here: {Known}; active silos without metadata here: {Unknown})",
-                runId, string.Join(", ", placement.Silos), string.Join(", ", gpuSilos.Known().Select(s => s.Address)),
+            log.LogInformation("GPU ledger: run {Run} placed on {Silos} (GPU silos seen here: {Known}; listed by the run's silo: {Placeable}; " +
+                "active silos without metadata here: {Unknown})",
+                runId, string.Join(", ", placement.Silos), string.Join(", ", gpuSilos.Known().Select(s => s.Address)), string.Join(", ", placeable),
                 gpuSilos.WithoutMetadata() is { Count: > 0 } unknown ? string.Join(", ", unknown) : "none");
         }
         return decision;

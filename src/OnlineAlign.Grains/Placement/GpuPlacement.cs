@@ -14,6 +14,15 @@ public sealed record GpuSilo(string Address, long? DeviceBytes);
 /// </summary>
 public static class GpuPlacement
 {
+    /// <summary>
+    /// The GPU silos the ledger sees that the asking run's silo lists too. The run's silo activates the replicas and its
+    /// placement filter refuses a silo it does not list; Orleans fetches a silo's metadata only when the membership changes,
+    /// so a silo that just started may miss one for minutes. Placing on a silo it cannot use would fail every phase until
+    /// the views agree; placing on fewer silos changes nothing in the results (they do not depend on the replica count).
+    /// </summary>
+    public static List<GpuSilo> Within(IEnumerable<GpuSilo> known, IReadOnlyCollection<string> placeable) =>
+        known.Where(s => placeable.Contains(s.Address, StringComparer.Ordinal)).ToList();
+
     /// <param name="silos">the GPU-tagged silos active now</param>
     /// <param name="placed">the ledger: every run's placement (this run's own included, if it has one)</param>
     /// <param name="replicas">the replicas wanted; 0: one on every silo where the plan fits (at least one)</param>

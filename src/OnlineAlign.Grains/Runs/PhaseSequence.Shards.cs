@@ -85,7 +85,7 @@ internal sealed partial class PhaseSequence
     private async Task<RunPlacement> Place(int replicas)
     {
         _planBytes ??= await grains.GetGrain<ISpecCheckGrain>(0).PlanPeak(S.Spec!);
-        var decision = await grains.GetGrain<IGpuLedgerGrain>(0).Place(runId, _planBytes.Value, replicas);
+        var decision = await grains.GetGrain<IGpuLedgerGrain>(0).Place(runId, _planBytes.Value, replicas, placeableGpuSilos());
         if (decision.Placement is not { } placement) throw new WaitingForGpuException(decision.Wait ?? "no GPU silo has room for the run");
         // Memory freed (or a silo joined): the run is running again from here, not only once its next phase output is recorded.
         if (S.Lifecycle == RunLifecycle.WaitingForGpu) await transition(RunTrigger.FindGpu, null);

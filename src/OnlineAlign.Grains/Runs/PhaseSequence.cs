@@ -22,6 +22,7 @@ internal sealed partial class PhaseSequence(
     OnlineAlign.Storage.CheckpointStore store,
     Func<RunTrigger, Action<RunState>?, Task<RunStatus>> transition,
     RunSettings settings,
+    Func<List<string>> placeableGpuSilos,
     ILogger log)
 {
     private RunState S => gate.State;

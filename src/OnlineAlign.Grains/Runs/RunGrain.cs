@@ -29,6 +29,7 @@ public sealed class RunGrain(
     OnlineAlign.Specs.SpecLimits limits,
     OnlineAlign.Storage.CheckpointStore store,
     RunSettings settings,
+    OnlineAlign.Grains.Placement.GpuSilos gpuSilos,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
@@ -44,7 +45,9 @@ public sealed class RunGrain(
     {
         _gate = new RunStateGate(RunId, state, copier);
         _gate.Loaded();
-        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, settings, log);
+        // The GPU silos this silo lists: it activates the run's replicas, so the ledger places them only there.
+        var phases = new PhaseSequence(RunId, _gate, GrainFactory, store, Transition, settings,
+            () => gpuSilos.Known().Select(s => s.Address).ToList(), log);
         _driver = new RoundDriver(RunId, _gate, phases, Transition, DeactivateOnIdle, log);
         // A silo that died mid-round left the run driving: pick it up again at once.
         if (S.Lifecycle.IsDriving() && FormatProblem() is null) _driver.EnsureRunning();

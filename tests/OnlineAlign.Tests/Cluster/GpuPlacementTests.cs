@@ -22,6 +22,22 @@ public class GpuPlacementTests
     private static List<string> Placed(GpuPlacementDecision decision) => Assert.IsType<RunPlacement>(decision.Placement).Silos;
 
     [Fact]
+    public void OnlySilosTheRunsSiloListsArePlacedOn()
+    {
+        // The ledger sees a, b and c; the run's silo (which activates the replicas) has not learnt b's metadata yet.
+        var known = new List<GpuSilo> { new("a", 16 * Gib), new("b", 24 * Gib), new("c", 8 * Gib) };
+        var silos = GpuPlacement.Within(known, ["c", "a", "z"]);
+        Assert.Equal(["a", "c"], silos.Select(s => s.Address));
+        // Every silo it lists, b (the most memory) left out; one replica goes to a, not b.
+        Assert.Equal(["a", "c"], Placed(GpuPlacement.Decide(silos, Ledger(), "new", 4 * Gib, 0)));
+        Assert.Equal(["a"], Placed(GpuPlacement.Decide(silos, Ledger(), "new", 4 * Gib, 1)));
+        // A replica already on b moves to a silo the run's silo lists.
+        Assert.DoesNotContain("b", Placed(GpuPlacement.Decide(silos, Ledger(("new", 4 * Gib, ["b", "a"])), "new", 4 * Gib, 2)));
+        // Listing none: the run waits.
+        Assert.Null(GpuPlacement.Decide(GpuPlacement.Within(known, []), Ledger(), "new", 4 * Gib, 0).Placement);
+    }
+
+    [Fact]
     public void TheSiloWithTheMostMemoryLeftAfterThePlacedPlansWins()
     {
         // b has the larger device, but the run placed there leaves it less than a.
