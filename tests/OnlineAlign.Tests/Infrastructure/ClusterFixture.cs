@@ -21,8 +21,7 @@ public sealed class LocalTestCluster : IAsyncDisposable
             // The silos start side by side (Silos keeps the order asked for; a test starts once all serve): much of a silo's
             // start is waiting (process start, Orleans joining the membership table), so one after another a 3-silo cluster
             // took about 1.5x as long to start (docs/development.md).
-            var starting = silos.Select(s => cluster.StartSilo(s.Role, s.Env)).ToList();
-            await Task.WhenAll(starting.Select(silo => silo.WaitUntilServingAsync(TimeSpan.FromMinutes(2))));
+            await Task.WhenAll(silos.Select(s => cluster.StartServingAsync(s.Role, s.Env, TimeSpan.FromMinutes(2))).ToList());
             // With two GPU silos or more, a run placed while one's metadata is still on its way would get its replicas on
             // the others (and keep them there): tests start once every silo sees every GPU silo.
             int gpus = silos.Count(s => s.Role is "gpu" or "all");
@@ -55,11 +54,9 @@ public sealed class LocalTestCluster : IAsyncDisposable
 
     /// <summary>Starts a silo and waits until it serves. A silo joining after a crash waits for the dead one
     /// to be voted out of the membership table first, which takes a while.</summary>
-    public async Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null, string? workingDirectory = null)
+    public Task<SiloProcess> AddSiloAsync(string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null, string? workingDirectory = null)
     {
-        var silo = StartSilo(role, env, workingDirectory);
-        await silo.WaitUntilServingAsync(timeout ?? TimeSpan.FromMinutes(2));
-        return silo;
+        return StartServingAsync(role, env, timeout ?? TimeSpan.FromMinutes(2), workingDirectory);
     }
 
     /// <summary>
@@ -74,9 +71,34 @@ public sealed class LocalTestCluster : IAsyncDisposable
     {
         var dead = Silos[killed];
         await dead.WaitForExitAsync(TimeSpan.FromMinutes(1)); // its listening port is free once the process is gone
-        var silo = StartSilo(role, env, siloPort: dead.SiloPort);
-        await silo.WaitUntilServingAsync(timeout ?? TimeSpan.FromMinutes(2));
-        return silo;
+        return await StartServingAsync(role, env, timeout ?? TimeSpan.FromMinutes(2), siloPort: dead.SiloPort);
+    }
+
+    /// <summary>
+    /// Starts a silo of this cluster and waits until it serves. Its ports are picked free, then released for the silo to bind:
+    /// another process (any outgoing connection takes an ephemeral port) may take one in between, and the silo then exits
+    /// ("address already in use"); such a silo is started again on fresh ports, in its place in <see cref="Silos"/>, at most
+    /// twice more. Any other failure to serve is the test's.
+    /// </summary>
+    private async Task<SiloProcess> StartServingAsync(string role, IDictionary<string, string>? env, TimeSpan timeout,
+        string? workingDirectory = null, int? siloPort = null)
+    {
+        var silo = StartSilo(role, env, workingDirectory, siloPort);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await silo.WaitUntilServingAsync(timeout);
+                return silo;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && silo.HasExited
+                && silo.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                await silo.DisposeAsync();
+                var fresh = StartSilo(role, env, workingDirectory, siloPort, replacing: silo);
+                silo = fresh;
+            }
+        }
     }
 
     /// <summary>
@@ -89,7 +111,9 @@ public sealed class LocalTestCluster : IAsyncDisposable
 
     /// <summary>Starts a silo process of this cluster (added to <see cref="Silos"/>) without waiting for it to serve.</summary>
     /// <param name="siloPort">the silo-to-silo port (null: a free one)</param>
-    private SiloProcess StartSilo(string role, IDictionary<string, string>? env, string? workingDirectory = null, int? siloPort = null)
+    /// <param name="replacing">a silo that could not start, whose place in <see cref="Silos"/> the new one takes</param>
+    private SiloProcess StartSilo(string role, IDictionary<string, string>? env, string? workingDirectory = null, int? siloPort = null,
+        SiloProcess? replacing = null)
     {
         var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>())
         {
@@ -98,7 +122,11 @@ public sealed class LocalTestCluster : IAsyncDisposable
         };
         foreach (var (key, value) in env ?? new Dictionary<string, string>()) environment[key] = value; // a test may name its own data folder
         var silo = SiloProcess.Start(role, Azurite.ConnectionString, ClusterId, environment, workingDirectory, siloPort);
-        Silos.Add(silo);
+        lock (Silos) // silos start side by side, so a retried one is put in its place while others may be starting
+        {
+            if (replacing is not null && Silos.IndexOf(replacing) is int index and >= 0) Silos[index] = silo;
+            else Silos.Add(silo);
+        }
         return silo;
     }
 
