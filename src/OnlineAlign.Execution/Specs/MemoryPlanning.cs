@@ -40,9 +40,12 @@ public static class MemoryPlanning
             : MemoryPlan.GenerationRows(config, dtypeBytes, tokensPerRow, (deviceBytes ?? UnmeasuredDeviceBytes) / 4, SpecLimits.Default.GenerationBatchSize);
 
     /// <summary>What the spec's worker holds in host memory while it loads, trains and saves.</summary>
-    public static HostMemoryPlan HostPlan(RunSpec s, ModelConfig config, bool cpu) =>
-        HostMemoryPlan.Estimate(config, DTypeBytes(config, cpu), cpu,
-            RunSpecMapping.Lora(s) is { } lora ? MemoryPlan.AdapterParameters(config, lora) : config.ParameterCount(), lora: RunSpecMapping.Lora(s) is not null);
+    public static HostMemoryPlan HostPlan(RunSpec s, ModelConfig config, bool cpu)
+    {
+        var lora = RunSpecMapping.Lora(s);
+        return HostMemoryPlan.Estimate(config, DTypeBytes(config, cpu), cpu,
+            lora is null ? config.ParameterCount() : MemoryPlan.AdapterParameters(config, lora), lora is not null);
+    }
 
     /// <param name="deviceBytes">the device's memory: sampling.batch_size 0 plans the generation batch from it</param>
     public static MemoryPlan Plan(RunSpec s, ModelConfig config, int maxPromptTokens, bool cpu, long? deviceBytes = null)

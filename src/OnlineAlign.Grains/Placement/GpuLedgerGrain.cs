@@ -24,15 +24,16 @@ public sealed class GpuLedgerGrain(
 
     public async Task<GpuPlacementDecision> Place(string runId, long planBytes, int replicas, List<string> placeable)
     {
-        var silos = GpuPlacement.Within(gpuSilos.Known(), placeable);
+        var known = gpuSilos.Known();
+        var silos = GpuPlacement.Within(known, placeable);
         var decision = GpuPlacement.Decide(silos, ledger.State, runId, Math.Max(0, planBytes), replicas);
         // A run that stopped driving without releasing (its silo died at that moment) must not hold memory forever.
         if (decision.Placement is null && await ForgetRunsNoLongerDriving(runId))
             decision = GpuPlacement.Decide(silos, ledger.State, runId, Math.Max(0, planBytes), replicas);
-        if (decision.Placement is null && silos.Count == 0 && gpuSilos.Known().Count > 0)
+        if (decision.Placement is null && silos.Count == 0 && known.Count > 0)
             decision = decision with { Wait = "the run's silo lists none of the cluster's GPU silos yet (their metadata has not reached it)" };
-        if (decision.Placement is { } placement && (ledger.State.GetValueOrDefault(runId) is not { } known
-            || known.PlanBytes != placement.PlanBytes || !known.Silos.SequenceEqual(placement.Silos)))
+        if (decision.Placement is { } placement && (ledger.State.GetValueOrDefault(runId) is not { } previous
+            || previous.PlanBytes != placement.PlanBytes || !previous.Silos.SequenceEqual(placement.Silos)))
         {
             ledger.State[runId] = placement;
             await ledger.WriteStateAsync();
@@ -40,7 +41,7 @@ public sealed class GpuLedgerGrain(
             // metadata had not arrived here) is told from the log alone.
             log.LogInformation("GPU ledger: run {Run} placed on {Silos} (GPU silos seen here: {Known}; listed by the run's silo: {Placeable}; " +
                 "active silos without metadata here: {Unknown})",
-                runId, string.Join(", ", placement.Silos), string.Join(", ", gpuSilos.Known().Select(s => s.Address)), string.Join(", ", placeable),
+                runId, string.Join(", ", placement.Silos), string.Join(", ", known.Select(s => s.Address)), string.Join(", ", placeable),
                 gpuSilos.WithoutMetadata() is { Count: > 0 } unknown ? string.Join(", ", unknown) : "none");
         }
         return decision;
