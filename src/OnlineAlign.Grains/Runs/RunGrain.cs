@@ -30,9 +30,15 @@ public sealed class RunGrain(
     OnlineAlign.Storage.CheckpointStore store,
     RunSettings settings,
     OnlineAlign.Grains.Placement.GpuSilos gpuSilos,
+    FaultPoints faults,
     ILogger<RunGrain> log) : Grain, IRunGrain, IRemindable
 {
     private const string ReminderName = "drive";
+
+    /// <summary>How often a driving run whose reminder could not be written tries again (it has no reminder tick to do it).</summary>
+    private static readonly TimeSpan ReminderMendPeriod = TimeSpan.FromSeconds(10);
+
+    private IGrainTimer? _reminderMend;
 
     private RunStateGate _gate = null!;
     private RoundDriver _driver = null!;
@@ -182,8 +188,20 @@ public sealed class RunGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (S.Lifecycle.IsDriving() && FormatProblem() is null) _driver.EnsureRunning();
-        else await UnregisterReminder(); // left by a transition whose unregistering failed, or by a start that failed half-way
+        if (S.Lifecycle.IsDriving() && FormatProblem() is null)
+        {
+            _driver.EnsureRunning();
+            return;
+        }
+        // Left by a transition whose unregistering failed, or by a start that failed half-way. Decided again under the
+        // gate: this grain is reentrant, and a resume that registers the reminder between the check above and the
+        // removal would otherwise lose it.
+        await _gate.Enter();
+        try
+        {
+            if (!S.Lifecycle.IsDriving() || FormatProblem() is not null) await UnregisterReminder();
+        }
+        finally { _gate.Exit(); }
     }
 
     /// <summary>Applies a trigger of the state machine (and any other change with it) and persists both, or neither.</summary>
@@ -198,10 +216,12 @@ public sealed class RunGrain(
                 s.Lifecycle = _gate.Next(s, trigger);
                 also?.Invoke(s);
             });
-            // Only a driving run keeps a reminder; a failure here is mended by the next reminder tick or transition.
+            // Only a driving run keeps a reminder. The state is written already, so a failure here does not undo the
+            // transition: a stale reminder is removed by its next tick, and a missing one is written again by a timer
+            // (a run resumed without its reminder would otherwise stay stopped after its silo died).
             try
             {
-                if (S.Lifecycle.IsDriving()) await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                if (S.Lifecycle.IsDriving()) await RegisterReminder();
                 else
                 {
                     await UnregisterReminder();
@@ -211,10 +231,44 @@ public sealed class RunGrain(
             catch (Exception e) when (FailureClassifier.IsTransient(e) || e is ReminderException)
             {
                 log.LogWarning(e, "run {Run}: the reminder could not be updated for state {State}", RunId, S.Lifecycle.WireName());
+                if (S.Lifecycle.IsDriving()) MendReminderLater();
             }
             return Status();
         }
         finally { _gate.Exit(); }
+    }
+
+    private async Task RegisterReminder()
+    {
+        await faults.ReachAsync("run/reminder", CancellationToken.None);
+        await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        _reminderMend?.Dispose();
+        _reminderMend = null;
+    }
+
+    /// <summary>Writes the reminder of a driving run again every <see cref="ReminderMendPeriod"/> until it is written or the run stops.</summary>
+    private void MendReminderLater()
+    {
+        _reminderMend ??= this.RegisterGrainTimer(async () =>
+        {
+            await _gate.Enter();
+            try
+            {
+                if (!S.Lifecycle.IsDriving())
+                {
+                    _reminderMend?.Dispose(); // the transition that stopped it unregistered (or mends through its tick)
+                    _reminderMend = null;
+                    return;
+                }
+                await RegisterReminder();
+                log.LogInformation("run {Run}: its reminder was written again", RunId);
+            }
+            catch (Exception e) when (FailureClassifier.IsTransient(e) || e is ReminderException)
+            {
+                log.LogWarning(e, "run {Run}: the reminder could still not be written; trying again in {Seconds} s", RunId, ReminderMendPeriod.TotalSeconds);
+            }
+            finally { _gate.Exit(); }
+        }, new GrainTimerCreationOptions(ReminderMendPeriod, ReminderMendPeriod) { Interleave = true });
     }
 
     private IRunRegistryGrain Registry => GrainFactory.GetGrain<IRunRegistryGrain>(0);

@@ -93,6 +93,18 @@ public static class RunProbe
         return rows;
     }
 
+    /// <summary>Waits until the run has that many reminder rows (the timeout only bounds a test that went wrong).</summary>
+    public static async Task WaitForReminderRowsAsync(LocalTestCluster cluster, string runId, int rows, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        int seen;
+        while ((seen = await ReminderRowsAsync(cluster, runId)) != rows)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"run {runId} has {seen} reminder rows, not {rows}, after {timeout}");
+            await Task.Delay(200);
+        }
+    }
+
     public static BlobContainerClient Container(LocalTestCluster cluster) =>
         new BlobServiceClient(cluster.Azurite.ConnectionString).GetBlobContainerClient("onlinealign");
 

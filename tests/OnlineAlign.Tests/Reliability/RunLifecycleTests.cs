@@ -140,9 +140,18 @@ public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedClust
         cluster.Faults.Release(training);
         Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run.Id}/round-0001/train/done-"));
 
+        // Resumed, it drives again and has its reminder, even when writing the reminder failed at the resume: the run
+        // writes it again (a resumed run without one would stay stopped after its silo died). Held in training meanwhile,
+        // so the run cannot complete (and drop its reminder) before the table is read.
+        cluster.Faults.Hold(training);
+        cluster.Faults.Fail("run/reminder", "transient", 1);
         var resumed = await client.ResumeRunAsync(new RunRef { RunId = run.Id });
-        Assert.Equal(1, await RunProbe.ReminderRowsAsync(cluster, run.Id));
+        Assert.Equal("running", resumed.Status);
+        Assert.Equal(1, cluster.Faults.Hits("run/reminder"));
+        await RunProbe.WaitForReminderRowsAsync(cluster, run.Id, 1, TimeSpan.FromMinutes(2));
+        cluster.Faults.Release(training);
         await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
+        await RunProbe.WaitForReminderRowsAsync(cluster, run.Id, 0, TimeSpan.FromMinutes(2)); // a completed run keeps none
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 1);
 
         // Ids nobody started are unknown to every call, answered from the run registry.
