@@ -27,7 +27,7 @@ public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedClust
         Assert.Equal((1, "judge"), (failed.Round, failed.Phase));
         Assert.Contains("round 1 judge failed 3 times with the same inputs", failed.Error);
         Assert.Contains("injected fault at judge/round-1/start", failed.Error);
-        Assert.Equal(0, await RunProbe.ReminderRowsAsync(cluster, run.Id));
+        await RunProbe.WaitForReminderRowsAsync(cluster, run.Id, 0, TimeSpan.FromMinutes(2)); // gone at the latest at its next tick
         // The live stream says so too, and ends.
         Run? last = null;
         while (await watch.ResponseStream.MoveNext(CancellationToken.None))
@@ -41,7 +41,7 @@ public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedClust
         Assert.Equal("", resumed.Error);
         var done = await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(4));
         Assert.Equal(1, done.CommittedRounds);
-        Assert.Equal(0, await RunProbe.ReminderRowsAsync(cluster, run.Id));
+        await RunProbe.WaitForReminderRowsAsync(cluster, run.Id, 0, TimeSpan.FromMinutes(2)); // gone at the latest at its next tick
 
         // A transient failure (a timeout) twice: retried with backoff, never counted as a failed attempt.
         const string pairs = "pairs/round-1/start";
@@ -105,7 +105,7 @@ public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedClust
         else
         {
             // Stopped as told: no reminder that could restart it, and it is still stopped after the new silo started.
-            Assert.Equal(0, await RunProbe.ReminderRowsAsync(cluster, run.Id));
+            await RunProbe.WaitForReminderRowsAsync(cluster, run.Id, 0, TimeSpan.FromMinutes(2)); // gone at the latest at its next tick
             Assert.Equal(latest.Status, (await client.GetRunAsync(new GetRunRequest { RunId = run.Id })).Status);
             Assert.Empty((await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds);
         }
@@ -136,7 +136,7 @@ public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedClust
         var paused = await client.PauseRunAsync(new RunRef { RunId = run.Id });
         Assert.Equal("paused", paused.Status);
         await cluster.Silos[0].WaitForOutputAsync($"run {run.Id} round 1 train cancelled", TimeSpan.FromMinutes(1));
-        Assert.Equal(0, await RunProbe.ReminderRowsAsync(cluster, run.Id));
+        await RunProbe.WaitForReminderRowsAsync(cluster, run.Id, 0, TimeSpan.FromMinutes(2)); // gone at the latest at its next tick
         cluster.Faults.Release(training);
         Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run.Id}/round-0001/train/done-"));
 
