@@ -29,6 +29,10 @@ given.
 
     python3 guard_calibration.py LOGS [MORE_LOGS ...] --choose-seeds 6-9 --confirm-seeds 10-15 [--fresh-seeds 16-20]
 
+A guard fixed beforehand (no choice made), per arm, on test:
+
+    python3 guard_calibration.py LOGS [MORE_LOGS ...] --apply 0.1,0.1 --seeds 6-15   # max_kl_initial,min_majority_agreement
+
 Several folders are read as one (a second stream of seeds kept in its own folder).
 """
 import math
@@ -226,8 +230,25 @@ def main(folders, choose, confirm, fresh_seeds=frozenset()):
               f"{len(both)} runs (seeds {seed_list(fresh)})" + (f"; they differ on {', '.join(differ)}." if differ else "."))
 
 
+def apply_fixed(folders, seeds, kl_bound, majority_bound):
+    """A guard fixed beforehand (nothing chosen here), per arm of the logs: max_kl_initial with min_majority_agreement."""
+    runs, guards = parse_all(folders)
+    rule = kl_or("health/majority_agreement", below, kl_bound, majority_bound)
+    print(f"Logs: {', '.join(folders)}; the guard max_kl_initial {kl_bound} with min_majority_agreement {majority_bound}, fixed beforehand")
+    for arm in sorted({a for _, a in guards}):
+        criterion(runs, {k: v for k, v in guards.items() if k[1] == arm}, seeds, rule, 0.5, f"Arm `{arm}`, seeds {seed_list(seeds)}")
+    criterion(runs, guards, seeds, rule, 0.5, f"Every arm together, seeds {seed_list(seeds)}")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if "--apply" in args:
+        # python3 guard_calibration.py LOGS --apply 0.1,0.1 --seeds 6-15: max_kl_initial,min_majority_agreement as given
+        opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+        kl, majority = (float(x) for x in opts["--apply"].split(","))
+        apply_fixed([a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))],
+                    seed_range(opts.get("--seeds", "1-100")), kl, majority)
+        sys.exit(0)
     folders = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))]
     opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
     main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")),

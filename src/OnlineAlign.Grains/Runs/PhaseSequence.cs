@@ -62,10 +62,12 @@ internal sealed partial class PhaseSequence(
         else await Round(S.Rounds.Count + 1, ct);
     }
 
-    private Task<RunStatus> Complete()
+    private async Task<RunStatus> Complete()
     {
         DropNextGeneration("the run completes");
-        return transition(RunTrigger.Complete, s => s.Phase = "");
+        // The last commit's retention has no next commit to try again after: a delete it could not do is tried once more here.
+        if (S.PendingDeletes.Count > 0 || RetentionHasMarks()) await ApplyRetention();
+        return await transition(RunTrigger.Complete, s => s.Phase = "");
     }
 
     /// <summary>Round 0: the initial policy evaluated as every round is, so a run's table shows what the rounds changed.</summary>
@@ -269,8 +271,8 @@ internal sealed partial class PhaseSequence(
 
     /// <summary>
     /// After a round's commit is durable: marks the checkpoints the run's retention no longer keeps (a state write),
-    /// then deletes them from storage. A delete that fails stays queued and is tried again after the next commit;
-    /// it never fails the round, which is committed already.
+    /// then deletes them from storage. A delete that fails stays queued and is tried again after the next commit (the
+    /// last round's, as the run completes); it never fails the round, which is committed already.
     /// </summary>
     private async Task ApplyRetention()
     {
@@ -288,7 +290,7 @@ internal sealed partial class PhaseSequence(
         }
         catch (Exception e) when (e is not InconsistentStateException)
         {
-            log.LogWarning(e, "run {Run}: retention could not delete old checkpoints now; it tries again after the next commit", runId);
+            log.LogWarning(e, "run {Run}: retention could not delete old checkpoints now; it tries again after the next commit (or as the run completes)", runId);
         }
     }
 

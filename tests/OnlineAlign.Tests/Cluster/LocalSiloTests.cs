@@ -15,8 +15,9 @@ public class LocalSiloTests
         await using var azurite = await AzuriteProcess.StartAsync(data);
         Assert.NotEqual(10000, azurite.BlobPort); // free ports, not the defaults that another Azurite may hold
 
-        await using var silo = SiloProcess.Start("all", azurite.ConnectionString, "test-" + Guid.NewGuid().ToString("N")[..8]);
-        await silo.WaitUntilServingAsync(TimeSpan.FromSeconds(90));
+        await using var silo = await SiloProcess.StartReadyAsync(
+            () => SiloProcess.Start("all", azurite.ConnectionString, "test-" + Guid.NewGuid().ToString("N")[..8]),
+            s => s.WaitUntilServingAsync(TimeSpan.FromSeconds(90)));
 
         using var channel = silo.OpenChannel();
         var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());

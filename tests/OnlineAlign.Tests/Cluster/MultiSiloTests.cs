@@ -16,7 +16,8 @@ public class MultiSiloTests
         // Silo-to-silo traffic over mutual TLS: each silo presents a certificate from the cluster's CA.
         var certificates = new TestCertificates("multi");
         await using var cluster = await LocalTestCluster.StartAsync(("control", certificates.SiloEnvironment("control")), ("gpu", certificates.SiloEnvironment("gpu")));
-        Assert.All(cluster.Silos, silo => Assert.Contains("(mutual TLS)", silo.Output));
+        // The "up" line is printed as the host starts, and may reach the test just after the silo answers its health check.
+        foreach (var silo in cluster.Silos) await silo.WaitForOutputAsync("(mutual TLS)", TimeSpan.FromMinutes(1));
         var client = cluster.Client(0); // the control silo serves the API
         var sharded = LocalTestCluster.SmallSpec(rounds: 2);
         sharded.GenerationReplicas = 2;
@@ -128,7 +129,8 @@ public class MultiSiloTests
         var states = new List<string>();
         var done = await RunProbe.WaitForAsync(client, run.Id, r => { states.Add(r.Status); return r.Status == "completed"; }, TimeSpan.FromMinutes(5));
         Assert.DoesNotContain("waiting_for_gpu", states);
-        Assert.Contains($"run {run.Id} round 2 done", cluster.Silos[3 - host].Output);
+        // The evaluation's last line may reach the test just after the run completed (the silo's log is read from its pipe).
+        await cluster.Silos[3 - host].WaitForOutputAsync($"run {run.Id} round 2 done", TimeSpan.FromMinutes(1));
         Assert.Equal([1, 2], (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.Select(r => r.Round));
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run.Id, rounds: 2, shards: 2);
     }

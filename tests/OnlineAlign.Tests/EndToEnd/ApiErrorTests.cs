@@ -341,7 +341,8 @@ public class ApiErrorTests
         var diverging = LocalTestCluster.SmallSpec(rounds: 2);
         diverging.Optimizer = new OptimizerSpec { LearningRate = 1e12, BatchSize = 4 };
         var divergingRun = await client.StartRunAsync(new StartRunRequest { Spec = diverging });
-        current = await RunProbe.WaitForAsync(client, divergingRun.Id, r => r.Status != "running", TimeSpan.FromMinutes(3));
+        // Prepare, round 0's evaluation and round 1's first phases come first: the bound is as loose as the suite's other runs'.
+        current = await RunProbe.WaitForAsync(client, divergingRun.Id, r => r.Status is not ("running" or "waiting_for_gpu"), TimeSpan.FromMinutes(6));
         Assert.Equal("paused", current.Status);
         Assert.Contains("round 1", current.Error);
         Assert.Contains("training step", current.Error);

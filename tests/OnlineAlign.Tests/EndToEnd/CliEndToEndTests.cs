@@ -25,7 +25,8 @@ public class CliEndToEndTests
         var other = await client.StartRunAsync(new StartRunRequest { Spec = otherSpec });
         var scraped = ScrapeUntilAsync(cluster.Silos[0].MetricsPort, "onlinealign_round_metric", $"run_id=\"{other.Id}\"", "metric=\"eval/accuracy\"");
 
-        var (code, stdout, stderr) = await CliProcess.RunAsync(TimeSpan.FromMinutes(5), "start", "--api", api, "--spec", specFile, "--watch");
+        // Two runs share the silo's computations: each takes longer than it would alone.
+        var (code, stdout, stderr) = await CliProcess.RunAsync(TimeSpan.FromMinutes(8), "start", "--api", api, "--spec", specFile, "--watch");
         Assert.True(code == 0, stderr + stdout);
         string runId = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Trim();
 
@@ -113,7 +114,7 @@ public class CliEndToEndTests
     private static async Task<string> ScrapeUntilAsync(int port, string metric, params string[] labels)
     {
         using var http = new HttpClient();
-        var deadline = DateTime.UtcNow.AddMinutes(3);
+        var deadline = DateTime.UtcNow.AddMinutes(8); // from the run's start, beside another run on the same silo
         while (true)
         {
             string body = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");

@@ -108,7 +108,7 @@ public class LocalInterruptTests
         {
             string api = (await up.WaitForOutputAsync(@"gRPC API at (http://127\.0\.0\.1:\d+)", TimeSpan.FromMinutes(2))).Groups[1].Value;
             await up.WaitForOutputAsync(System.Text.RegularExpressions.Regex.Escape($"Run {runId} continues: 0 of 1 rounds committed"), TimeSpan.FromMinutes(1));
-            await faults.WaitUntilReachedAsync(later, TimeSpan.FromMinutes(2));
+            await faults.WaitUntilReachedAsync(later, TimeSpan.FromMinutes(5)); // a fresh silo loads its models first
             faults.Release(later);
             var (code, stdout, stderr) = await CliProcess.RunAsync(TimeSpan.FromMinutes(4), "watch", "--api", api, runId);
             Assert.True(code == 0, stderr + stdout);

@@ -72,6 +72,33 @@ public sealed class SiloProcess : IAsyncDisposable
         return new SiloProcess(Process.Start(info)!, ports[2]) { MetricsPort = ports[3], SiloPort = ports[0] };
     }
 
+    /// <summary>
+    /// Starts a silo on its own (outside a <see cref="LocalTestCluster"/>) and waits until <paramref name="ready"/>. Its ports
+    /// are picked free and released for it to bind, so another process may take one in between; a silo that exited saying
+    /// "address already in use" is started again on fresh ports, at most twice more (as the cluster does for its silos).
+    /// </summary>
+    public static async Task<SiloProcess> StartReadyAsync(Func<SiloProcess> start, Func<SiloProcess, Task> ready)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var silo = start();
+            try
+            {
+                await ready(silo);
+                return silo;
+            }
+            catch (Exception) when (attempt < 3 && silo.HasExited && silo.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                await silo.DisposeAsync();
+            }
+            catch
+            {
+                await silo.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
     /// <summary>Waits until the silo has logged the text (the timeout only bounds a test that went wrong).</summary>
     public async Task WaitForOutputAsync(string text, TimeSpan timeout)
     {

@@ -105,7 +105,9 @@ public class CrashTests
         var (again, uninterrupted) = await RunProbe.CompletedRunAsync(client, CrashSpec(rounds: 2), TimeSpan.FromMinutes(5));
         await RunProbe.AssertSameRoundsAsync(cluster, uninterrupted, rounds);
         // The uninterrupted run's uploads overlapped its evaluations, and were waited for at the commits.
-        Assert.Contains($"run {again} round 2: checkpoint {uninterrupted[1].Checkpoint} uploaded behind the phases after training", cluster.Silos[1].Output);
+        // Logged last by the upload the commit waited for: it may reach the test's pipe reader just after the run completed.
+        await cluster.Silos[1].WaitForOutputAsync(
+            $"run {again} round 2: checkpoint {uninterrupted[1].Checkpoint} uploaded behind the phases after training", TimeSpan.FromMinutes(1));
     }
 
     /// <summary>

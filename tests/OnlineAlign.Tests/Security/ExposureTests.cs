@@ -60,11 +60,12 @@ public class ExposureTests
         WriteSelfSignedCertificate(certificate, key);
         string apiKey = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         string data = Path.Combine(folder, "data");
-        await using var silo = SiloProcess.Start("all", storageConnectionString: null, "tls-" + Guid.NewGuid().ToString("N")[..6], new Dictionary<string, string>
-        {
-            ["Api__CertificatePath"] = certificate, ["Api__CertificateKeyPath"] = key, ["ONLINEALIGN_API_KEY"] = apiKey, ["Silo__DataFolder"] = data,
-        });
-        await silo.WaitForOutputAsync("up: gRPC on 127.0.0.1", TimeSpan.FromMinutes(2));
+        await using var silo = await SiloProcess.StartReadyAsync(
+            () => SiloProcess.Start("all", storageConnectionString: null, "tls-" + Guid.NewGuid().ToString("N")[..6], new Dictionary<string, string>
+            {
+                ["Api__CertificatePath"] = certificate, ["Api__CertificateKeyPath"] = key, ["ONLINEALIGN_API_KEY"] = apiKey, ["Silo__DataFolder"] = data,
+            }),
+            s => s.WaitForOutputAsync("up: gRPC on 127.0.0.1", TimeSpan.FromMinutes(2)));
         Assert.Contains("(TLS)", silo.Output);
         string api = $"https://127.0.0.1:{silo.ApiPort}";
 
