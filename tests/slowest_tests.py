@@ -23,7 +23,7 @@ def main() -> None:
     # Per class too: a class's cluster fixture starts once, so its tests' durations leave out that start.
     classes: dict[str, float] = {}
     for d, _, name in results:
-        cls = name.rsplit(".", 1)[0] if "(" not in name else name.split("(")[0].rsplit(".", 1)[0]
+        cls = name.split("(")[0].rsplit(".", 1)[0]   # a theory's case names its arguments in parentheses
         classes[cls] = classes.get(cls, 0.0) + d
     print(f"{len(results)} tests, {total / 60:.1f} min of test time (tests run in parallel collections, so more than the wall clock)")
     print(f"\nslowest {count} tests:")

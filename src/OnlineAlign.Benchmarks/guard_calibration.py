@@ -242,14 +242,12 @@ def apply_fixed(folders, seeds, kl_bound, majority_bound):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if "--apply" in args:
-        # python3 guard_calibration.py LOGS --apply 0.1,0.1 --seeds 6-15: max_kl_initial,min_majority_agreement as given
-        opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
-        kl, majority = (float(x) for x in opts["--apply"].split(","))
-        apply_fixed([a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))],
-                    seed_range(opts.get("--seeds", "1-100")), kl, majority)
-        sys.exit(0)
     folders = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))]
     opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
-    main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")),
-         seed_range(opts["--fresh-seeds"]) if "--fresh-seeds" in opts else frozenset())
+    if "--apply" in opts:
+        # python3 guard_calibration.py LOGS --apply 0.1,0.1 --seeds 6-15: max_kl_initial,min_majority_agreement as given
+        kl, majority = (float(x) for x in opts["--apply"].split(","))
+        apply_fixed(folders, seed_range(opts.get("--seeds", "1-100")), kl, majority)
+    else:
+        main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")),
+             seed_range(opts["--fresh-seeds"]) if "--fresh-seeds" in opts else frozenset())

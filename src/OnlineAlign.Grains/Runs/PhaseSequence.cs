@@ -66,7 +66,7 @@ internal sealed partial class PhaseSequence(
     {
         DropNextGeneration("the run completes");
         // The last commit's retention has no next commit to try again after: a delete it could not do is tried once more here.
-        if (S.PendingDeletes.Count > 0 || RetentionHasMarks()) await ApplyRetention();
+        await ApplyRetention();
         return await transition(RunTrigger.Complete, s => s.Phase = "");
     }
 

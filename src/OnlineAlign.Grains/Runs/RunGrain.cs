@@ -98,7 +98,7 @@ public sealed class RunGrain(
             try
             {
                 await Registry.Add(RunId);
-                await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                await RegisterReminder();
                 await _gate.WriteLocked(s =>
                 {
                     s.Spec = spec;

@@ -80,25 +80,12 @@ public sealed class LocalTestCluster : IAsyncDisposable
     /// ("address already in use"); such a silo is started again on fresh ports, in its place in <see cref="Silos"/>, at most
     /// twice more. Any other failure to serve is the test's.
     /// </summary>
-    private async Task<SiloProcess> StartServingAsync(string role, IDictionary<string, string>? env, TimeSpan timeout,
+    private Task<SiloProcess> StartServingAsync(string role, IDictionary<string, string>? env, TimeSpan timeout,
         string? workingDirectory = null, int? siloPort = null)
     {
-        var silo = StartSilo(role, env, workingDirectory, siloPort);
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await silo.WaitUntilServingAsync(timeout);
-                return silo;
-            }
-            catch (InvalidOperationException) when (attempt < 3 && silo.HasExited
-                && silo.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
-            {
-                await silo.DisposeAsync();
-                var fresh = StartSilo(role, env, workingDirectory, siloPort, replacing: silo);
-                silo = fresh;
-            }
-        }
+        SiloProcess? previous = null;
+        return SiloProcess.StartReadyAsync(() => previous = StartSilo(role, env, workingDirectory, siloPort, replacing: previous),
+            silo => silo.WaitUntilServingAsync(timeout));
     }
 
     /// <summary>

@@ -73,9 +73,9 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts a silo on its own (outside a <see cref="LocalTestCluster"/>) and waits until <paramref name="ready"/>. Its ports
+    /// Starts a silo with <paramref name="start"/> and waits until <paramref name="ready"/>. Its ports
     /// are picked free and released for it to bind, so another process may take one in between; a silo that exited saying
-    /// "address already in use" is started again on fresh ports, at most twice more (as the cluster does for its silos).
+    /// "address already in use" is started again on fresh ports, at most twice more (LocalTestCluster starts its silos through it).
     /// </summary>
     public static async Task<SiloProcess> StartReadyAsync(Func<SiloProcess> start, Func<SiloProcess, Task> ready)
     {
@@ -144,10 +144,15 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>A graceful stop (SIGTERM): the silo leaves the cluster membership, so a new one can join at once.</summary>
     public Task StopAsync(TimeSpan timeout) => SiloLifecycle.StopAsync(_process, timeout);
 
+    /// <summary>Kills the silo; disposing again does nothing (a silo that failed to start is disposed there and by its cluster).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         Kill();
         await _process.WaitForExitAsync();
         _process.Dispose();
     }
+
+    private bool _disposed;
 }
