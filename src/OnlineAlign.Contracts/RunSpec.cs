@@ -5,7 +5,8 @@ namespace OnlineAlign.Contracts;
 /// <summary>
 /// What a user asks for when starting a run (mirrors onlinealign.v1.RunSpec). The defaults are the main job's: the best
 /// label-free recipe measured (docs/experiments.md): a warm start that teaches the task and how to judge it (IFT + EFT),
-/// then one round judged by the model itself (LLM judge, pairs kept where its implicit reward agrees), DPO.
+/// then one round judged by the model itself (its LLM judge) trained with SPPO's loss, whose bounded win-rate target moves
+/// the policy little where the judge is wrong (DPO on the same judge collapsed there).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record RunSpec

@@ -8,7 +8,7 @@ public sealed record JudgeSpec
     public static readonly string[] Templates = ["auto", "rubric", "compact"];
     public static readonly string[] Models = ["policy", "initial"];
 
-    public string Kind { get; init; } = "self_consistent";
+    public string Kind { get; init; } = "llm";
     /// <summary>LLM judge: judgements averaged per response.</summary>
     public int Judgements { get; init; } = 3;
     /// <summary>A reward model folder (from train-reward-model) for kind reward_model.</summary>

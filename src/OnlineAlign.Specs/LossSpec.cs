@@ -6,7 +6,7 @@ public sealed record LossSpec
     /// <summary>"rft": rejection-sampling fine-tuning, the chosen (judge's best) response's NLL per token alone (a control for DPO).</summary>
     public static readonly string[] Kinds = ["dpo", "ipo", "cdpo", "robust", "hinge", "sppo", "sppo_hard", "cream", "rft"];
 
-    public string Kind { get; init; } = "dpo";
+    public string Kind { get; init; } = "sppo";
     public double Beta { get; init; } = 0.1;
     /// <summary>cDPO / robust DPO: the assumed probability that a label is flipped.</summary>
     public double LabelSmoothing { get; init; }

@@ -58,9 +58,9 @@ public static class RunCommands
     private static readonly Option<int?> Rounds = new("--rounds") { Description = "number of online rounds" };
     private static readonly Option<string?> Task = new("--task") { Description = "built-in task: sort, add, reverse" };
     private static readonly Option<string?> Model = new("--model") { Description = "built-in model name (tiny) or a Hugging Face folder" };
-    private static readonly Option<string?> Judge = new("--judge") { Description = "self_consistent, llm, implicit, verifier, reward_model, " +
+    private static readonly Option<string?> Judge = new("--judge") { Description = "llm, self_consistent, implicit, verifier, reward_model, " +
         "majority or likelihood" };
-    private static readonly Option<string?> Loss = new("--loss") { Description = "dpo, ipo, cdpo, robust, hinge, sppo, sppo_hard, cream" };
+    private static readonly Option<string?> Loss = new("--loss") { Description = "sppo, dpo, ipo, cdpo, robust, hinge, sppo_hard, cream, rft" };
     private static readonly Option<string?> Consistency = new("--consistency") { Description = "none, dyn or avg" };
     private static readonly Option<ulong?> Seed = new("--seed") { Description = "run seed" };
     private static readonly Option<string?> Name = new("--name") { Description = "run name (prefix of its id)" };
