@@ -30,7 +30,7 @@ public sealed class FaultPoints(string? folder)
         Fail(point);
         string hold = File(point, "hold");
         if (!System.IO.File.Exists(hold)) return;
-        await System.IO.File.WriteAllTextAsync(File(point, "reached"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
+        MarkReached(point);
         while (System.IO.File.Exists(hold)) await Task.Delay(50, cancellationToken);
     }
 
@@ -41,12 +41,23 @@ public sealed class FaultPoints(string? folder)
         Fail(point);
         string hold = File(point, "hold");
         if (!System.IO.File.Exists(hold)) return;
-        System.IO.File.WriteAllText(File(point, "reached"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        MarkReached(point);
         while (System.IO.File.Exists(hold))
         {
             cancellationToken.ThrowIfCancellationRequested();
             Thread.Sleep(50);
         }
+    }
+
+    /// <summary>
+    /// Writes ".reached" with this process's id, whole or not at all: a test polls for the file and reads the id at once, and
+    /// a file created and not yet written would read as empty (written beside it, then renamed over it).
+    /// </summary>
+    private void MarkReached(string point)
+    {
+        string reached = File(point, "reached"), written = $"{reached}.{Environment.ProcessId}.tmp";
+        System.IO.File.WriteAllText(written, Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        System.IO.File.Move(written, reached, overwrite: true);
     }
 
     /// <summary>Whether the test armed the point to fire now (one of its ".fire" count used up).</summary>

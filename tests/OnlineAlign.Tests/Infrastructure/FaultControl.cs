@@ -11,15 +11,15 @@ public sealed class FaultControl(string folder)
     public string Folder { get; } = folder;
 
     /// <summary>The next worker to reach the point stops there until <see cref="Release"/>.</summary>
-    public void Hold(string point) => File.WriteAllText(PathOf(point, "hold"), "");
+    public void Hold(string point) => WriteWhole(PathOf(point, "hold"), "");
 
     public void Release(string point) => File.Delete(PathOf(point, "hold"));
 
     /// <summary>The next <paramref name="times"/> arrivals at the point throw: "deterministic", "transient", "diskfull" or "storagefull".</summary>
-    public void Fail(string point, string kind, int times) => File.WriteAllText(PathOf(point, "fail"), $"{kind} {times}");
+    public void Fail(string point, string kind, int times) => WriteWhole(PathOf(point, "fail"), $"{kind} {times}");
 
     /// <summary>The next <paramref name="times"/> arrivals at a point that asks (FaultPoints.Fires) do at once what they would do after a while.</summary>
-    public void Fire(string point, int times) => File.WriteAllText(PathOf(point, "fire"), times.ToString(CultureInfo.InvariantCulture));
+    public void Fire(string point, int times) => WriteWhole(PathOf(point, "fire"), times.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>How many injected failures (or fires) the point has thrown.</summary>
     public int Hits(string point) => File.Exists(PathOf(point, "hits")) ? File.ReadAllLines(PathOf(point, "hits")).Length : 0;
@@ -38,6 +38,14 @@ public sealed class FaultControl(string folder)
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"no worker reached fault point '{point}' within {timeout}");
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>A silo may read the file the moment it exists: it appears with its content (written beside it, then renamed).</summary>
+    private static void WriteWhole(string path, string content)
+    {
+        string written = path + ".test.tmp";
+        File.WriteAllText(written, content);
+        File.Move(written, path, overwrite: true);
     }
 
     private string PathOf(string point, string suffix) => Path.Combine(Folder, point.Replace('/', '.') + "." + suffix);
