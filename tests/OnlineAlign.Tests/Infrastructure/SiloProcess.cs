@@ -100,13 +100,19 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until the silo has logged the text (the timeout only bounds a test that went wrong).</summary>
-    public async Task WaitForOutputAsync(string text, TimeSpan timeout)
+    public Task WaitForOutputAsync(string text, TimeSpan timeout) => WaitForAnyOutputAsync(timeout, text);
+
+    /// <summary>Waits until the silo has logged one of the texts (outcomes a race may choose between); returns the one it logged.</summary>
+    public async Task<string> WaitForAnyOutputAsync(TimeSpan timeout, params string[] texts)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (!Output.Contains(text))
+        string said = string.Join("' or '", texts);
+        while (true)
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the silo did not log '{text}' within {timeout}; output:\n{Output}");
-            if (_process.HasExited) throw new InvalidOperationException($"the silo exited before logging '{text}'; output:\n{Output}");
+            string output = Output;
+            if (texts.FirstOrDefault(t => output.Contains(t, StringComparison.Ordinal)) is { } text) return text;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the silo did not log '{said}' within {timeout}; output:\n{output}");
+            if (_process.HasExited) throw new InvalidOperationException($"the silo exited before logging '{said}'; output:\n{output}");
             await Task.Delay(100);
         }
     }
