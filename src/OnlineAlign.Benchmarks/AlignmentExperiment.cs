@@ -5,6 +5,7 @@ using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Alignment.Controls;
 using OnlineAlign.Alignment.Judges;
+using OnlineAlign.Alignment.Pairs;
 using OnlineAlign.Alignment.Tasks;
 using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Execution.Specs;
@@ -52,6 +53,9 @@ public static class AlignmentExperiment
         ["random-llm"] = new("llm", "dpo", "none", "random"),
         // ... and rejection-sampling fine-tuning on the LLM judge's best sample (its signal, no preference loss).
         ["rft-llm"] = new("llm", "rft", "none"),
+        // ... and SPPO's loss on the sppo arm's samples with each prompt's scores permuted: its targets keep the judge's score
+        // distribution but not which sample earned which score (what "any SPPO step" gains).
+        ["shuffled-sppo"] = new("llm", "sppo", "none", PairBuilder.ShuffledScores),
     };
 
     /// <summary>Control: the round's optimiser steps spent on more SFT on the warm start's kind of data (no judge, no samples).</summary>

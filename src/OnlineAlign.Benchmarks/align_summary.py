@@ -32,7 +32,7 @@ GUARD_ROUND = re.compile(r"^\s+guard round (\d+): (tripped \((.*)\)|not tripped)
 SIGNAL = re.compile(r"(health/\w+)=([-\d.eE+]+|NaN)")
 GUARD_BEST = re.compile(r"^guard: best round (\d+) \((.*)\)$")
 LABELLED = {"verifier"}          # arms that use labels: never chosen as the label-free recipe
-CONTROLS = {"random-llm", "rft-llm", "sft-extra", "best-of-8"}
+CONTROLS = {"random-llm", "rft-llm", "sft-extra", "best-of-8", "shuffled-sppo"}
 
 
 def t_interval(values):

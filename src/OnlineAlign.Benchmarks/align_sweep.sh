@@ -6,7 +6,8 @@
 # TEST_SEEDS fresh seeds that are never looked at for choosing (align_summary.py --test-seeds reports the
 # chosen recipe on them alone). Controls run as arms: random-llm (DPO on random pairs of the llm arm's samples),
 # rft-llm (SFT on the judge's best sample), sft-extra (a round's steps of more SFT), best-of-8 (reranking by the
-# warm-started model's own LLM judge at test time). Every arm of a task shares its round 0 per seed.
+# warm-started model's own LLM judge at test time), shuffled-sppo (SPPO's loss on the sppo arm's samples with each
+# prompt's scores permuted: its targets keep the judge's score distribution, not which sample earned which). Every arm of a task shares its round 0 per seed.
 # Usage, from the repository root (build first):
 #   bash src/OnlineAlign.Benchmarks/align_sweep.sh
 #   SEEDS="1 2 3 4 5" TEST_SEEDS="6 7 8 9 10 11 12 13 14 15" bash src/OnlineAlign.Benchmarks/align_sweep.sh

@@ -17,11 +17,38 @@ public static class PairBuilder
 {
     /// <summary>"random" is a control, not a recipe: two of the prompt's scored responses in random order, from the same prompts
     /// best_vs_worst pairs, so a DPO step on it separates "any DPO step on the policy's samples helps" from the judge's signal.</summary>
-    public static readonly string[] Strategies = ["best_vs_worst", "best_vs_random", "curriculum", "random"];
+    /// <summary>"shuffled_scores" is a control too: each prompt's scores permuted among its scored responses, then best_vs_worst
+    /// on them. The pairs are as random as "random"'s, but a loss that reads the scores themselves (SPPO's win-rate targets)
+    /// still sees the judge's score distribution, detached from the responses: what such a loss gains without the signal.</summary>
+    public static readonly string[] Strategies = ["best_vs_worst", "best_vs_random", "curriculum", "random", ShuffledScores];
+
+    public const string ShuffledScores = "shuffled_scores";
+
+    /// <summary>
+    /// The scores a strategy builds its pairs on, which a loss reading scores must read too: for "shuffled_scores" each
+    /// prompt's finite scores permuted among its scored responses (unscored ones stay unscored), a permutation drawn from
+    /// the seed and the prompt's index; for every other strategy the scores themselves.
+    /// </summary>
+    public static IReadOnlyList<double[]> ScoresSeenBy(string strategy, IReadOnlyList<double[]> scores, int seed)
+    {
+        if (strategy != ShuffledScores) return scores;
+        return scores.Select((row, p) =>
+        {
+            var random = new Random(unchecked(seed * 1_000_003 + p));
+            var positions = Enumerable.Range(0, row.Length).Where(i => !double.IsNaN(row[i])).ToArray();
+            var values = positions.Select(i => row[i]).ToArray();
+            random.Shuffle(values);
+            var shuffled = (double[])row.Clone();
+            for (int k = 0; k < positions.Length; k++) shuffled[positions[k]] = values[k];
+            return shuffled;
+        }).ToList();
+    }
 
     public static (List<PreferencePair> Pairs, PairStatistics Statistics) Build(
         IReadOnlyList<IReadOnlyList<double>> scores, string strategy, double minimumGap, int seed)
     {
+        if (strategy == ShuffledScores)
+            scores = ScoresSeenBy(strategy, scores.Select(r => r.ToArray()).ToList(), seed).Select(r => (IReadOnlyList<double>)r).ToList();
         var random = new Random(seed);
         var pairs = new List<PreferencePair>();
         int allEqual = 0, belowGap = 0;
@@ -42,6 +69,7 @@ public static class PairBuilder
             switch (strategy)
             {
                 case "best_vs_worst":
+                case ShuffledScores:
                     pairs.Add(new PreferencePair(p, best, worst, gap));
                     break;
                 case "best_vs_random":

@@ -230,8 +230,10 @@ public static class RoundPhases
     public static PairPlan PlanPairs(IReadOnlyList<ResponseGroup> groups, IReadOnlyList<double[]> scores, double[] consistency, RoundSettings s,
         int seed, IReadOnlyList<double[]>? agreement = null)
     {
-        // NaN scores (no valid judgement) take part in no pair: PairBuilder leaves those responses out.
+        // NaN scores (no valid judgement) take part in no pair: PairBuilder leaves those responses out. The plan keeps the
+        // scores the pairs were built on (shuffled for that control), so SPPO's targets read the same ones.
         var (pairs, stats) = PairBuilder.Build(scores.Select(r => (IReadOnlyList<double>)r).ToList(), s.PairStrategy, s.MinScoreGap, seed);
+        scores = PairBuilder.ScoresSeenBy(s.PairStrategy, scores, seed);
         if (agreement is not null)
         {
             int before = pairs.Count;

@@ -34,9 +34,9 @@ public sealed record RoundSettings
         p.Real("min_score_gap", MinScoreGap, 0, minIncluded: true, limits.Coefficient);
         // RFT is supervised fine-tuning on the judge's best sample: a pair whose chosen side is drawn without the scores (the
         // random control) would make it fine-tuning on any sample, and RPO's term is that same NLL again.
-        if (Loss.Kind == "rft" && PairStrategy == "random")
-            p.Add("loss.kind 'rft' trains on the judge's best sample, which pair_strategy 'random' does not choose " +
-                "(use best_vs_worst; random pairs are a control for DPO)");
+        if (Loss.Kind == "rft" && PairStrategy is "random" or Pairs.PairBuilder.ShuffledScores)
+            p.Add($"loss.kind 'rft' trains on the judge's best sample, which pair_strategy '{PairStrategy}' does not choose " +
+                "(use best_vs_worst; random pairs and shuffled scores are controls for the preference losses)");
         if (Loss.Kind == "rft" && double.IsFinite(Loss.RpoAlpha) && Loss.RpoAlpha > 0)
             p.Add($"loss.rpo_alpha {Loss.RpoAlpha.ToString(System.Globalization.CultureInfo.InvariantCulture)} with loss.kind 'rft': " +
                 "RFT's loss already is the chosen response's NLL (set rpo_alpha to 0)");

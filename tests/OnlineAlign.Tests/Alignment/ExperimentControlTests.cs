@@ -38,6 +38,53 @@ public class ExperimentControlTests
     }
 
     [Fact]
+    public void ShuffledScoresPermuteEachPromptsScoresAndPairTheirBestWithTheirWorst()
+    {
+        var random = new Random(5);
+        double[][] scores = [.. Enumerable.Range(0, 400).Select(p => (double[])(p % 10 == 0
+            ? [2.0, 2.0, double.NaN, 2.0]                                 // all equal: no pair, shuffled or not
+            : [.. Enumerable.Range(0, 6).Select(i => i == 2 ? double.NaN : random.Next(0, 100) + 0.0)]))];
+        var seen = PairBuilder.ScoresSeenBy(PairBuilder.ShuffledScores, scores, seed: 9);
+        for (int p = 0; p < scores.Length; p++)
+        {
+            // The same scores per prompt, unscored responses still unscored, only which response holds which score changes.
+            Assert.Equal(scores[p].Order(), seen[p].Order());
+            Assert.Equal(scores[p].Select(double.IsNaN), seen[p].Select(double.IsNaN));
+        }
+        Assert.Same(scores, PairBuilder.ScoresSeenBy("best_vs_worst", scores, seed: 9));
+        var rows = scores.Select(r => (IReadOnlyList<double>)r).ToList();
+        var (pairs, stats) = PairBuilder.Build(rows, PairBuilder.ShuffledScores, 0, seed: 9);
+        var (onSeen, seenStats) = PairBuilder.Build(seen.Select(r => (IReadOnlyList<double>)r).ToList(), "best_vs_worst", 0, seed: 9);
+        Assert.Equal(onSeen, pairs);
+        Assert.Equal(PairBuilder.Build(rows, "best_vs_worst", 0, seed: 9).Statistics, stats);
+        // No judge signal: the chosen response is the prompt's truly best one about once in five (five scored responses).
+        double truly = pairs.Average(p => scores[p.PromptIndex][p.Chosen] == scores[p.PromptIndex].Where(double.IsFinite).Max() ? 1.0 : 0.0);
+        Assert.InRange(truly, 0.12, 0.3);
+        Assert.NotEqual(pairs, PairBuilder.Build(rows, PairBuilder.ShuffledScores, 0, seed: 10).Pairs);
+    }
+
+    [Fact]
+    public void SppoTargetsOnShuffledScoresAreTheWinRatesOfThePermutedScores()
+    {
+        var groups = Enumerable.Range(0, 3).Select(p => new ResponseGroup(new PromptItem($"p{p}", null), Tokenizer.Encode($"p{p}"),
+            [.. Enumerable.Range(0, 4).Select(i => Tokenizer.Encode($"r{i}"))], [.. Enumerable.Range(0, 4).Select(i => $"r{i}")], p)).ToList();
+        double[][] scores = [[3, 1, 2, 0], [0, 5, 1, 2], [2, 4, 1, 3]];
+        var settings = new RoundSettings { SamplesPerPrompt = 4, Consistency = "none", PairStrategy = PairBuilder.ShuffledScores, Loss = new() { Kind = "sppo" } };
+        var plan = RoundPhases.PlanPairs(groups, scores, [1, 1, 1], settings, seed: 2);
+        var seen = PairBuilder.ScoresSeenBy(PairBuilder.ShuffledScores, scores, seed: 2);
+        Assert.NotEqual(scores, seen);   // the seed permutes at least one prompt
+        var examples = RoundPhases.AssemblePairs(plan, [.. plan.Pairs.Select(_ => new double[] { 0, 0 })]);
+        Assert.Equal(plan.Pairs.Count, examples.Count);
+        for (int i = 0; i < examples.Count; i++)
+        {
+            var pair = plan.Pairs[i];
+            Assert.Equal(seen[pair.PromptIndex].Max(), seen[pair.PromptIndex][pair.Chosen]);
+            Assert.Equal(RoundPhases.WinRate(seen[pair.PromptIndex], pair.Chosen), examples[i].WinChosen, 12);
+            Assert.Equal(RoundPhases.WinRate(seen[pair.PromptIndex], pair.Rejected), examples[i].WinRejected, 12);
+        }
+    }
+
+    [Fact]
     public void BestOfNKeepsTheHighestScoredResponseAndNaNNeverWins()
     {
         Assert.Equal(2, ExperimentControls.Pick([0.1, double.NaN, 0.9, 0.9]));
