@@ -22,11 +22,33 @@ public static class ExperimentControls
         int maxNewTokens, int batchSize, CancellationToken cancellationToken = default)
     {
         if (prompts.Count == 0) return double.NaN;
+        var answers = GreedyAnswers(model, tokenizer, prompts, maxNewTokens, batchSize, cancellationToken);
+        return prompts.Select((p, i) => task.Verify(p, answers[i].Text) ? 1.0 : 0.0).Average();
+    }
+
+    /// <summary>
+    /// A frozen judge's mean score of a policy's greedy answers (scores it could not give left out; NaN if it gave none): a
+    /// label-free estimate of the policy's quality. With the round-0 model as the judge, training cannot move the judge
+    /// along with the policy, as it moves the policy's own judge; the experiment asks whether the estimate follows accuracy.
+    /// </summary>
+    public static double FrozenJudgeScore(DecoderLM policy, ITextTokenizer tokenizer, IJudge frozenJudge, IReadOnlyList<PromptItem> prompts,
+        int maxNewTokens, int batchSize, CancellationToken cancellationToken = default)
+    {
+        var answers = GreedyAnswers(policy, tokenizer, prompts, maxNewTokens, batchSize, cancellationToken);
+        var groups = prompts.Select((p, i) => new ResponseGroup(p, Examples.PromptIds(tokenizer, p.Prompt), [answers[i].Tokens], [answers[i].Text], i))
+            .ToList();
+        var scored = frozenJudge.Score(groups, cancellationToken).Scores.Select(r => r[0]).Where(double.IsFinite).ToList();
+        return scored.Count > 0 ? scored.Average() : double.NaN;
+    }
+
+    private static List<(int[] Tokens, string Text)> GreedyAnswers(DecoderLM model, ITextTokenizer tokenizer, IReadOnlyList<PromptItem> prompts,
+        int maxNewTokens, int batchSize, CancellationToken cancellationToken)
+    {
         var options = new SamplingOptions { MaxNewTokens = maxNewTokens, Temperature = 0, StopTokenIds = [.. tokenizer.Chat.StopIds],
             PadTokenId = Math.Max(0, tokenizer.PadId) };
         var greedy = TextGenerator.Generate(model, prompts.Select(p => Examples.PromptIds(tokenizer, p.Prompt)).ToList(), options,
             maxBatch: batchSize, cancellationToken: cancellationToken);
-        return prompts.Select((p, i) => task.Verify(p, tokenizer.Decode(greedy[i].Tokens)) ? 1.0 : 0.0).Average();
+        return greedy.Select(g => (g.Tokens, tokenizer.Decode(g.Tokens))).ToList();
     }
 
     /// <summary>The response best-of-N keeps: the highest score (the first of equals); NaN scores never win; all NaN: the first sample.</summary>

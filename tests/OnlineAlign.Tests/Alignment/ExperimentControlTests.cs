@@ -131,6 +131,31 @@ public class ExperimentControlTests
     }
 
     [Fact]
+    public void TheFrozenJudgesScoreIsItsMeanScoreOfTheGreedyAnswersLeavingOutWhatItCouldNotScore()
+    {
+        using var model = BuiltinModels.Create(BuiltinModels.Tiny, 3);
+        static bool Even(string answer) => answer.Sum(c => (int)c) % 2 == 0;
+        var task = new CheckedBy(Even);
+        var prompts = task.Prompts(24, 2, "validation");
+        double accuracy = ExperimentControls.GreedyAccuracy(model, Tokenizer, task, prompts, 9, 8);
+        Assert.InRange(accuracy, 0.01, 0.99);   // the untrained model's greedy answers fall on both sides of the check here
+        // A judge that scores exactly what the checker checks gives the accuracy, with no label in sight.
+        Assert.Equal(accuracy, ExperimentControls.FrozenJudgeScore(model, Tokenizer, new ScoreBy(t => Even(t) ? 1 : 0), prompts, 9, 8), 12);
+        // Unscored answers are left out, not counted as 0: scoring only the right ones gives 1; scoring none gives NaN.
+        Assert.Equal(1.0, ExperimentControls.FrozenJudgeScore(model, Tokenizer, new ScoreBy(t => Even(t) ? 1 : double.NaN), prompts, 9, 8));
+        Assert.True(double.IsNaN(ExperimentControls.FrozenJudgeScore(model, Tokenizer, new ScoreBy(_ => double.NaN), prompts, 9, 8)));
+    }
+
+    /// <summary>A task whose checker is any function of the response (sort's prompts).</summary>
+    private sealed class CheckedBy(Func<string, bool> check) : IVerifiableTask
+    {
+        public string Name => "sort";
+        public IReadOnlyList<PromptItem> Prompts(int count, int seed, string split) => new SortDigitsTask().Prompts(count, seed, split);
+        public bool Verify(PromptItem item, string response) => check(response);
+        public string Demonstrate(PromptItem item, Random random, double noise) => item.Answer!;
+    }
+
+    [Fact]
     public void ExtraSftTakesTheStepsARoundTakesAndLearnsTheDemonstrations()
     {
         Assert.Equal(32, ExperimentControls.RoundSteps(pairs: 512, batchSize: 16, epochs: 1));
