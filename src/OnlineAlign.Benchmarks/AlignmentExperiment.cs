@@ -103,7 +103,8 @@ public static class AlignmentExperiment
                                  $"SFT {s.SftSteps} steps at lr {s.SftLearningRate:G3} on {s.Noise:P0}-noisy demonstrations): " +
                                  $"validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1}, " +
                                  $"judge pairwise accuracy {Get(initial, "judge/pairwise_accuracy"):F3} ({watch.Elapsed.TotalSeconds:F0} s)");
-                if (method != BestOfArm && method != ExtraSftArm) report.WriteLine(FrozenJudgeLine(run, 0));
+                using var frozen = method is BestOfArm or ExtraSftArm ? null : new FrozenJudge(run);
+                if (frozen is not null) report.WriteLine(frozen.Line(run, 0));
                 if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
                 else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
                 else
@@ -122,7 +123,7 @@ public static class AlignmentExperiment
                                          $"({watch.Elapsed.TotalSeconds:F0} s)" +
                                          (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
                         report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics));
-                        report.WriteLine(FrozenJudgeLine(run, round));
+                        report.WriteLine(frozen!.Line(run, round));
                     }
                 if (method is not (BestOfArm or ExtraSftArm)) report.WriteLine(GuardRunLine(run.Spec.Guard, run.Reports));
                 table[(method, seed)] = rows;
@@ -183,22 +184,29 @@ public static class AlignmentExperiment
     }
 
     /// <summary>
-    /// "  frozen judge round r: ...": round r's policy's greedy answers to the validation prompts, scored by the round-0 model's
-    /// LLM judge (no labels; frozen_judge_selection.py asks whether it follows accuracy and chooses rounds as well as labels).
+    /// The round-0 model as an LLM judge, loaded once per run: "  frozen judge round r: ..." scores round r's policy's greedy
+    /// answers to the validation prompts (no labels; frozen_judge_selection.py asks whether it follows accuracy and chooses
+    /// rounds as well as labels).
     /// </summary>
-    private static string FrozenJudgeLine(InProcessRun run, int round)
+    private sealed class FrozenJudge(InProcessRun run) : IDisposable
     {
-        var spec = run.Spec;
-        var device = DeviceSetting.Resolve(spec.Device);
-        using var judgeModel = HfCheckpoint.Load(run.CheckpointFolder(0), device);
-        using var policy = HfCheckpoint.Load(run.CheckpointFolder(round), device);
-        var judgeTokenizer = TokenizerLoader.Load(run.CheckpointFolder(0), spec.Model.ChatTemplate);
-        var tokenizer = TokenizerLoader.Load(run.CheckpointFolder(round), spec.Model.ChatTemplate);
-        var settings = RunSpecMapping.ToRoundSettings(spec with { Judge = spec.Judge with { Kind = "llm", Model = "policy" } });
-        var judge = JudgeFactory.Create(settings, judgeModel, null, judgeTokenizer, RunSpecMapping.Task(spec), null, spec.Seed, round, judgeModel);
-        double score = ExperimentControls.FrozenJudgeScore(policy, tokenizer, judge, RunSpecMapping.EvalPrompts(spec), spec.Sampling.MaxNewTokens,
-            Math.Max(1, spec.Sampling.BatchSize));
-        return string.Create(CultureInfo.InvariantCulture, $"  frozen judge round {round}: round-0 judge's mean score of the validation greedy answers {score:0.#####}");
+        private readonly DecoderLM _model = HfCheckpoint.Load(run.CheckpointFolder(0), DeviceSetting.Resolve(run.Spec.Device));
+        private readonly ITextTokenizer _tokenizer = TokenizerLoader.Load(run.CheckpointFolder(0), run.Spec.Model.ChatTemplate);
+
+        public string Line(InProcessRun run, int round)
+        {
+            var spec = run.Spec;
+            using var policy = HfCheckpoint.Load(run.CheckpointFolder(round), DeviceSetting.Resolve(spec.Device));
+            var tokenizer = TokenizerLoader.Load(run.CheckpointFolder(round), spec.Model.ChatTemplate);
+            var settings = RunSpecMapping.ToRoundSettings(spec with { Judge = spec.Judge with { Kind = "llm", Model = "policy" } });
+            var judge = JudgeFactory.Create(settings, _model, null, _tokenizer, RunSpecMapping.Task(spec), null, spec.Seed, round, _model);
+            double score = ExperimentControls.FrozenJudgeScore(policy, tokenizer, judge, RunSpecMapping.EvalPrompts(spec), spec.Sampling.MaxNewTokens,
+                Math.Max(1, spec.Sampling.BatchSize));
+            return string.Create(CultureInfo.InvariantCulture,
+                $"  frozen judge round {round}: round-0 judge's mean score of the validation greedy answers {score:0.#####}");
+        }
+
+        public void Dispose() => _model.Dispose();
     }
 
     /// <summary>Best-of-N by the warm-started policy's own LLM judge (the llm arm's round-1 judge) on both streams, logged as round 1.</summary>

@@ -15,11 +15,13 @@ public sealed record PairStatistics(int Prompts, int Pairs, int AllEqual, int Be
 /// </summary>
 public static class PairBuilder
 {
-    /// <summary>"random" is a control, not a recipe: two of the prompt's scored responses in random order, from the same prompts
-    /// best_vs_worst pairs, so a DPO step on it separates "any DPO step on the policy's samples helps" from the judge's signal.</summary>
-    /// <summary>"shuffled_scores" is a control too: each prompt's scores permuted among its scored responses, then best_vs_worst
-    /// on them. The pairs are as random as "random"'s, but a loss that reads the scores themselves (SPPO's win-rate targets)
-    /// still sees the judge's score distribution, detached from the responses: what such a loss gains without the signal.</summary>
+    /// <summary>
+    /// "random" is a control, not a recipe: two of the prompt's scored responses in random order, from the same prompts
+    /// best_vs_worst pairs, so a DPO step on it separates "any DPO step on the policy's samples helps" from the judge's signal.
+    /// "shuffled_scores" is a control too: each prompt's scores permuted among its scored responses, then best_vs_worst on
+    /// them. The pairs are as random as "random"'s, but a loss that reads the scores themselves (SPPO's win-rate targets)
+    /// still sees the judge's score distribution, detached from the responses: what such a loss gains without the signal.
+    /// </summary>
     public static readonly string[] Strategies = ["best_vs_worst", "best_vs_random", "curriculum", "random", ShuffledScores];
 
     public const string ShuffledScores = "shuffled_scores";
