@@ -84,6 +84,13 @@ public class ApiErrorTests
                      "optimizer.gradient_accumulation must be between 1 and 4096, got 4097", "sft_learning_rate must be a finite number, got NaN" })
             Assert.Contains(expected, protocolError.Status.Detail);
         Assert.DoesNotContain(new string('v', 1000), protocolError.Status.Detail);
+        // The other control for the preference losses (shuffled scores) is refused with RFT, named by both fields.
+        protocol = LocalTestCluster.SmallSpec();
+        protocol.PairStrategy = "shuffled_scores";
+        protocol.Loss = new LossSpec { Kind = "rft" };
+        protocolError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = protocol }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, protocolError.StatusCode);
+        Assert.Contains("loss.kind 'rft' trains on the judge's best sample, which pair_strategy 'shuffled_scores' does not choose", protocolError.Status.Detail);
         // The remote judge's fields, each below or above its bounds (the endpoint's address rules: RemoteEndpointTests).
         var remote = LocalTestCluster.SmallSpec();
         remote.Judge = new JudgeSpec
