@@ -60,7 +60,15 @@ const timeout = 300000; // bounds a test that went wrong; every wait is for some
     await page.waitForFunction(() => document.querySelectorAll('#charts canvas').length >= 4, { timeout });
     await page.waitForFunction(() => document.querySelector('#run-status').textContent === 'completed', { timeout });
     result.status = await page.$eval('#run-status', (e) => e.textContent);
-    result.charts = await page.$$eval('#charts .chart', (charts) => charts.map((c) => ({ title: c.dataset.chart, drawn: !!c.querySelector('canvas') })));
+    // Read the charts once every one holds its canvas: a CI run read all five without one between the status change and
+    // the next render, while the screenshot taken just after shows them drawn. A chart that never draws still fails here
+    // (its holder's text, such as "no data yet", goes into the result).
+    await page.waitForFunction(() => {
+      const charts = [...document.querySelectorAll('#charts .chart')];
+      return charts.length >= 5 && charts.every((c) => c.querySelector('canvas'));
+    }, { timeout }).catch(() => {});
+    result.charts = await page.$$eval('#charts .chart', (charts) => charts.map((c) => ({
+      title: c.dataset.chart, drawn: !!c.querySelector('canvas'), text: c.textContent.slice(0, 200) })));
     result.columns = await page.$$eval('#rounds thead th', (ths) => ths.map((t) => t.textContent));
     await page.screenshot({ path: path.join(shots, 'run.png'), fullPage: true });
 
