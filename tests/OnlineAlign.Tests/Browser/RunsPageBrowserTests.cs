@@ -10,7 +10,7 @@ namespace OnlineAlign.Tests.Browser;
 /// silo during a run: the page asks for the key, lists the run, shows its rounds, pauses it with its button, and shows a
 /// round committed after it loaded without a reload, then forks the run from a round and cancels the fork. Screenshots go to artifacts/runs-page/ (docs/watching.md shows them).
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class RunsPageBrowserTests
 {

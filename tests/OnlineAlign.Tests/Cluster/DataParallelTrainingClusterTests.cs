@@ -4,7 +4,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Cluster;
 
 /// <summary>A LoRA run trained data-parallel over two GPU silos gives the checkpoints one replica gives, bit for bit.</summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class DataParallelTrainingClusterTests(Xunit.Abstractions.ITestOutputHelper output)
 {

@@ -11,7 +11,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// memory while the upload is held; neither stores round 2's responses before the upload is durable, and the run ends as one
 /// without the overlap (every checkpoint file and every metric but times).
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class EarlyGenerationReplicaTests(ITestOutputHelper output)
 {

@@ -5,7 +5,7 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Cluster;
 
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class GuardClusterTests
 {

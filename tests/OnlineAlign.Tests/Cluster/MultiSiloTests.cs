@@ -6,7 +6,7 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Cluster;
 
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class MultiSiloTests
 {

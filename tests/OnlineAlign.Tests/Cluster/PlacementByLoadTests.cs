@@ -6,7 +6,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Cluster;
 
 /// <summary>Runs go to the GPU silos with the most device memory left; one that fits nowhere waits, then starts.</summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class PlacementByLoadTests
 {

@@ -7,7 +7,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// Silo:ReplicaIdleSeconds: a run's extra replica left idle lets its models go (its activation ends), and the next phase
 /// it is given loads them again, with results equal to a run whose only replica never let anything go.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class ReplicaIdleReleaseTests
 {

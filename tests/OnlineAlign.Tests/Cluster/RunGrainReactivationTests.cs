@@ -10,7 +10,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// back as the default list and a field set to 0 whose default is not 0 as that default: the reactivated run asked under
 /// another done-marker key and trained round 2 again.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class RunGrainReactivationTests
 {

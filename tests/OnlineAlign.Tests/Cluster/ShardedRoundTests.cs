@@ -4,7 +4,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Cluster;
 
 /// <summary>Every per-prompt phase sharded over the GPU silos gives the run one replica gives, bit for bit.</summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class ShardedRoundTests
 {

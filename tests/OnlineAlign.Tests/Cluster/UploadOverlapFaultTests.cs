@@ -11,7 +11,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// that checkpoint. Each run ends with every checkpoint file and every metric but times equal to one uninterrupted run of
 /// the same spec, shared by the class (results depend neither on the silos nor on the cluster a run is on).
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class UploadOverlapFaultTests(ITestOutputHelper output)
 {

@@ -9,7 +9,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// upload is durable, nothing of round 2 is stored before, and the run ends as one without the overlap, or after a kill -9
 /// inside the window as an uninterrupted one.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class UploadOverlapTests
 {

@@ -9,7 +9,7 @@ namespace OnlineAlign.Tests.EndToEnd;
 /// round 0 is the parent's round (the same weights, copied into its own storage), it completes a round of its own, its
 /// lineage is shown, and the parent is untouched. Bad forks are refused naming the field.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class ForkTests(SharedCluster shared) : IClassFixture<SharedCluster>
 {

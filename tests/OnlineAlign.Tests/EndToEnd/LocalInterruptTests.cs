@@ -3,7 +3,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.EndToEnd;
 
 /// <summary>The local cluster as a user lives it in a terminal: Ctrl-C mid-run, then the same command again.</summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class LocalInterruptTests
 {

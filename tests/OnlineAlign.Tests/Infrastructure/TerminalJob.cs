@@ -12,7 +12,7 @@ public sealed class TerminalJob : IDisposable
     private readonly Process _process;
     private readonly Task<string> _stdout, _stderr;
     private readonly System.Text.StringBuilder _live = new();
-    /// <summary>setsid makes the CLI (it execs in place) the leader of a new group whose id is its pid.</summary>
+    /// <summary>setsid makes the CLI (env and setsid exec in place) the leader of a new group whose id is its pid.</summary>
     public int Group => _process.Id;
 
     private TerminalJob(Process process)
@@ -34,8 +34,11 @@ public sealed class TerminalJob : IDisposable
 
     public static TerminalJob Start(IReadOnlyDictionary<string, string>? environment, params string[] cliArgs)
     {
-        var info = new ProcessStartInfo("setsid") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "dotnet", RepositoryPaths.CliDll }.Concat(cliArgs)) info.ArgumentList.Add(a);
+        // A shell's foreground job takes SIGINT's default action whatever the shell inherited; a test runner started
+        // in the background of a script (`nohup ... &`) passes SIGINT on ignored, and Ctrl-C would then reach no
+        // process of the job. env resets it, then execs setsid, which execs the CLI: the job's pid stays the CLI's.
+        var info = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--default-signal=INT", "setsid", "dotnet", RepositoryPaths.CliDll }.Concat(cliArgs)) info.ArgumentList.Add(a);
         info.Environment["Silo__TorchThreads"] = "1";   // the silos a `local` or `up` starts: as SiloProcess's
         info.Environment["Silo__PretrainedCacheFolder"] = RepositoryPaths.PretrainedCache;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;

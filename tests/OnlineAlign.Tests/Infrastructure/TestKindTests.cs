@@ -3,8 +3,8 @@ using System.Reflection;
 namespace OnlineAlign.Tests.Infrastructure;
 
 /// <summary>
-/// The fast subset (`--filter "Kind!=Cluster"`) must not start processes: every test class in the "processes"
-/// collection, or whose fixture is a process cluster, carries [Trait("Kind", "Cluster")].
+/// The fast subset (`--filter "Kind!=Cluster"`) must not start processes: every test class in a process lane
+/// (<see cref="ProcessLanes"/>), or whose fixture is a process cluster, carries [Trait("Kind", "Cluster")].
 /// </summary>
 public class TestKindTests
 {
@@ -21,7 +21,7 @@ public class TestKindTests
     }
 
     private static bool InProcessesCollection(Type t) => t.GetCustomAttributesData()
-        .Any(a => a.AttributeType == typeof(CollectionAttribute) && Equals(a.ConstructorArguments[0].Value, "processes"));
+        .Any(a => a.AttributeType == typeof(CollectionAttribute) && ProcessLanes.All.Contains(a.ConstructorArguments[0].Value as string));
 
     private static bool UsesProcessFixture(Type t) => t.GetConstructors()
         .SelectMany(c => c.GetParameters())

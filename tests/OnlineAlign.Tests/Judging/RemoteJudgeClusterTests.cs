@@ -14,7 +14,7 @@ namespace OnlineAlign.Tests.Judging;
 /// process, on loopback, behind a key the silo reads from its environment), the API's refusals, and a silo killed between
 /// two batches of remote judgements, whose resumed phase asks only what was never answered.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class RemoteJudgeClusterTests(Xunit.Abstractions.ITestOutputHelper output)
 {

@@ -14,7 +14,7 @@ namespace OnlineAlign.Tests.Reliability;
 /// racing each copy to their own folder: one failing after its copy, while the other is held between its copy and its
 /// start, deletes only its own. Against a real Azurite, as the silo's store.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public sealed class ForkCopyCleanupTests
 {

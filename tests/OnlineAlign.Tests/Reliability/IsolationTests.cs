@@ -4,7 +4,7 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Reliability;
 
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class IsolationTests
 {

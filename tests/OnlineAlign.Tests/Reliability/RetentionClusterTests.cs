@@ -6,7 +6,7 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Reliability;
 
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class RetentionClusterTests
 {

@@ -6,7 +6,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Reliability;
 
 /// <summary>The run state machine through the real API: failures, bounded retries, concurrent transitions, reminders.</summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedCluster>
 {

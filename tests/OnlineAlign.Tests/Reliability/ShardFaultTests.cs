@@ -11,7 +11,7 @@ namespace OnlineAlign.Tests.Reliability;
 /// half-applied); a silo killed while it holds the GPU ledger loses no placement; and a GPU silo that joins between rounds
 /// takes a share of the next round.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
 {

@@ -4,7 +4,7 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Reliability;
 
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class StorageFaultTests(SharedCluster shared) : IClassFixture<SharedCluster>
 {

@@ -11,7 +11,7 @@ namespace OnlineAlign.Tests.Security;
 /// or INVALID_ARGUMENT (never UNKNOWN or a crash), the silos' memory stays bounded, every accepted run can be
 /// cancelled, and the run list pages through everything that was started.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper output) : IClassFixture<SafetyCluster>
 {

@@ -9,7 +9,7 @@ using OnlineAlign.Tests.Infrastructure;
 namespace OnlineAlign.Tests.Security;
 
 /// <summary>A GPU silo's checkpoint cache trusts only what it checked: a folder planted under a checkpoint's hash is replaced.</summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class CheckpointCacheTests
 {

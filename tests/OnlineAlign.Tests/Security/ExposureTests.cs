@@ -11,7 +11,7 @@ namespace OnlineAlign.Tests.Security;
 /// A silo's API reachable from the network needs a real key; TLS from configuration works with the CLI; a silo's
 /// own Azurite does not outlive it, even after kill -9, and keeps no unbounded debug log.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class ExposureTests
 {

@@ -11,7 +11,7 @@ namespace OnlineAlign.Tests.Security;
 /// are served without it, a POST needs the page's header (no cross-site form), and bad ids and bodies are refused as
 /// the gRPC API refuses them. Without a key, it answers only at a loopback host name (no DNS rebinding).
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class RunsPageApiTests
 {

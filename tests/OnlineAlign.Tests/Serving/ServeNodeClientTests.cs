@@ -12,7 +12,7 @@ namespace OnlineAlign.Tests.Serving;
 /// `serve` driven by the official `openai` npm package (pinned in package.json, installed by `npm ci`), run by node:
 /// models, chat and completions whole and streamed, greedy outputs equal to the engine's own, a seed reproduced, a wrong key refused.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class ServeNodeClientTests
 {

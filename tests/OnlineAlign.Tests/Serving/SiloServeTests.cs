@@ -21,7 +21,7 @@ namespace OnlineAlign.Tests.Serving;
 /// the generation call `inspect` makes; off loopback it needs the key; a round not committed or a run that does not exist
 /// is 404, a bad value 400 naming the field.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
 public class SiloServeTests
 {

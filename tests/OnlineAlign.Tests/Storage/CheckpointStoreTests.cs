@@ -4,7 +4,7 @@ using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Storage;
 
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class CheckpointStoreTests
 {

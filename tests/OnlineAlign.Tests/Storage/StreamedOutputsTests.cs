@@ -10,7 +10,7 @@ namespace OnlineAlign.Tests.Storage;
 /// Phase outputs are streamed to and from storage (no array of the whole output: 2 GB is not a wall), as the very bytes
 /// the array path wrote, so existing outputs, done markers and hashes stay valid.
 /// </summary>
-[Collection("processes")]
+[Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
 public class StreamedOutputsTests
 {
