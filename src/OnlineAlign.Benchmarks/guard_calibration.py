@@ -33,7 +33,8 @@ A guard fixed beforehand (no choice made), per arm, on test:
 
     python3 guard_calibration.py LOGS [MORE_LOGS ...] --apply 0.1,0.1 --seeds 6-15   # max_kl_initial,min_majority_agreement
 
-Several folders are read as one (a second stream of seeds kept in its own folder).
+Several folders are read as one (a second stream of seeds kept in its own folder). --arms a,b keeps those arms' runs
+alone, to calibrate a guard for one kind of judge (e.g. --arms majority,likelihood: judges nothing trains).
 """
 import math
 import sys
@@ -193,8 +194,14 @@ def parse_all(folders):
     return runs, guards
 
 
-def main(folders, choose, confirm, fresh_seeds=frozenset()):
+def only_arms(guards, arms):
+    """The runs of the named arms alone (None: every arm), to calibrate a guard for one kind of judge."""
+    return guards if arms is None else {key: by_seed for key, by_seed in guards.items() if key[1] in arms}
+
+
+def main(folders, choose, confirm, fresh_seeds=frozenset(), arms=None):
     runs, guards = parse_all(folders)
+    guards = only_arms(guards, arms)
     print(f"Logs: {', '.join(folders)}; choosing seeds {sorted(choose)} (validation), confirming seeds {sorted(confirm)} (test)")
     chosen = [calibrate(runs, guards, choose, confirm, *s) for s in SIGNALS]
     fresh = choose | confirm
@@ -230,9 +237,10 @@ def main(folders, choose, confirm, fresh_seeds=frozenset()):
               f"{len(both)} runs (seeds {seed_list(fresh)})" + (f"; they differ on {', '.join(differ)}." if differ else "."))
 
 
-def apply_fixed(folders, seeds, kl_bound, majority_bound):
+def apply_fixed(folders, seeds, kl_bound, majority_bound, arms=None):
     """A guard fixed beforehand (nothing chosen here), per arm of the logs: max_kl_initial with min_majority_agreement."""
     runs, guards = parse_all(folders)
+    guards = only_arms(guards, arms)
     rule = kl_or("health/majority_agreement", below, kl_bound, majority_bound)
     print(f"Logs: {', '.join(folders)}; the guard max_kl_initial {kl_bound} with min_majority_agreement {majority_bound}, fixed beforehand")
     for arm in sorted({a for _, a in guards}):
@@ -244,10 +252,11 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     folders = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or not args[i - 1].startswith("--"))]
     opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+    arms = set(opts["--arms"].split(",")) if "--arms" in opts else None
     if "--apply" in opts:
         # python3 guard_calibration.py LOGS --apply 0.1,0.1 --seeds 6-15: max_kl_initial,min_majority_agreement as given
         kl, majority = (float(x) for x in opts["--apply"].split(","))
-        apply_fixed(folders, seed_range(opts.get("--seeds", "1-100")), kl, majority)
+        apply_fixed(folders, seed_range(opts.get("--seeds", "1-100")), kl, majority, arms)
     else:
         main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")),
-             seed_range(opts["--fresh-seeds"]) if "--fresh-seeds" in opts else frozenset())
+             seed_range(opts["--fresh-seeds"]) if "--fresh-seeds" in opts else frozenset(), arms)
