@@ -102,10 +102,12 @@ public static class RoundJob
 
     /// <summary>
     /// Whether a judge phase compares with M0 (the implicit reward's reference in round 1, CREAM's previous judge in round 2,
-    /// the drift probe's round-0 judge): only then does it read the run's stored M0.
+    /// the drift probe's round-0 judge; with the likelihood judge, CREAM's previous judge in round 1): only then does it
+    /// read the run's stored M0.
     /// </summary>
     public static bool JudgesWithBeforeWarmStart(RunSpec spec, PhaseRequest r) =>
-        spec.Judge.Kind is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null || spec.Guard.ProbePrompts > 0);
+        spec.Judge.Kind is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null || spec.Guard.ProbePrompts > 0)
+        || spec.Judge.Kind == "likelihood" && spec.Consistency != "none" && r.TrainedFrom is null;
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>
     /// <param name="initialFolder">the run's round-0 folder (the base of a LoRA run's adapter-only checkpoints)</param>

@@ -192,6 +192,38 @@ public class FidelityTests
     }
 
     /// <summary>
+    /// CREAM with the likelihood judge in round 1: the previous judge is M0's length-normalised log-likelihood (M1 was
+    /// trained from M0), so C per prompt is (Kendall's tau-b between M1's and M0's length-normalised log-likelihoods + 1) / 2,
+    /// computed here without the judge or consistency code. (Before, round 1 had no previous judge here and C was 1.)
+    /// </summary>
+    [Fact]
+    public void CreamsRoundOneWithTheLikelihoodJudgeComparesM1sLikelihoodWithM0s()
+    {
+        var spec = new RunSpec
+        {
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "likelihood" }, Loss = new() { Kind = "cream" }
+        };
+        using var one = RoundOne.Start(spec, "cream-likelihood", ["0123", "32", "1032547698", "9", "5555"]);
+        var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
+
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
+        var m1 = one.Context.Shared(one.M1);
+        var expected = prompts.Select((p, i) =>
+        {
+            var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
+            var underM1 = ResponseLogProbs.Score(m1, rows).Select(a => a.TokenLogProbs.Average(x => (double)x)).ToArray();
+            var underM0 = ResponseLogProbs.Score(m0, rows).Select(b => b.TokenLogProbs.Average(x => (double)x)).ToArray();
+            return (TauB(underM1, underM0) + 1) / 2;
+        }).ToArray();
+        Assert.Contains(expected, c => c < 0.99); // the models disagree somewhere: C = 1 everywhere would not tell
+        Assert.Equal(expected, judged.Consistency, (a, b) => Math.Abs(a - b) < 1e-6);
+        Assert.Equal(expected.Average(), judged.Metrics["consistency/C"], 6);
+        // Without consistency the phase does not load M0 for this judge.
+        Assert.False(RoundJob.JudgesWithBeforeWarmStart(spec with { Consistency = "none" }, one.Context.Request));
+        Assert.True(RoundJob.JudgesWithBeforeWarmStart(spec, one.Context.Request));
+    }
+
+    /// <summary>
     /// self_consistent's first round (Self-Consistency of Internal Reward Models): the LLM judge's scores travel with the
     /// policy's implicit DPO reward, log pi_M1 - log pi_M0 summed over the response (M0: the model before the warm start),
     /// not with M1's length-normalised likelihood, which is no reward the policy was trained towards.
