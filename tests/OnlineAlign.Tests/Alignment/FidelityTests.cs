@@ -173,22 +173,11 @@ public class FidelityTests
             Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
         };
         using var one = RoundOne.Start(spec, "cream-c", ["0123", "32", "1032547698", "9", "5555"]);
-        var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
 
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
-        var m1 = one.Context.Shared(one.M1);
-        var expected = prompts.Select((p, i) =>
-        {
-            var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
-            var underM1 = ResponseLogProbs.Score(m1, rows);
-            var underM0 = ResponseLogProbs.Score(m0, rows);
-            var implicitReward = underM1.Zip(underM0, (a, b) => a.TokenLogProbs.Sum(x => (double)x) - b.TokenLogProbs.Sum(x => (double)x)).ToArray();
-            var likelihood = underM0.Select(b => b.TokenLogProbs.Average(x => (double)x)).ToArray();
-            return (TauB(implicitReward, likelihood) + 1) / 2;
-        }).ToArray();
-        Assert.Contains(expected, c => c < 0.99); // the models disagree somewhere: C = 1 everywhere would not tell
-        Assert.Equal(expected, judged.Consistency, (a, b) => Math.Abs(a - b) < 1e-6);
-        Assert.Equal(expected.Average(), judged.Metrics["consistency/C"], 6);
+        AssertRoundOneConsistency(one, m0, (underM1, underM0) =>
+            (underM1.Zip(underM0, (a, b) => Sum(a) - Sum(b)).ToArray(),   // M1's implicit reward, log pi_M1 - log pi_M0
+             underM0.Select(Mean).ToArray()));                            // M0's length-normalised log-likelihood
     }
 
     /// <summary>
@@ -204,20 +193,9 @@ public class FidelityTests
             Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "likelihood" }, Loss = new() { Kind = "cream" }
         };
         using var one = RoundOne.Start(spec, "cream-likelihood", ["0123", "32", "1032547698", "9", "5555"]);
-        var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
 
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
-        var m1 = one.Context.Shared(one.M1);
-        var expected = prompts.Select((p, i) =>
-        {
-            var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
-            var underM1 = ResponseLogProbs.Score(m1, rows).Select(a => a.TokenLogProbs.Average(x => (double)x)).ToArray();
-            var underM0 = ResponseLogProbs.Score(m0, rows).Select(b => b.TokenLogProbs.Average(x => (double)x)).ToArray();
-            return (TauB(underM1, underM0) + 1) / 2;
-        }).ToArray();
-        Assert.Contains(expected, c => c < 0.99); // the models disagree somewhere: C = 1 everywhere would not tell
-        Assert.Equal(expected, judged.Consistency, (a, b) => Math.Abs(a - b) < 1e-6);
-        Assert.Equal(expected.Average(), judged.Metrics["consistency/C"], 6);
+        AssertRoundOneConsistency(one, m0, (underM1, underM0) => (underM1.Select(Mean).ToArray(), underM0.Select(Mean).ToArray()));
         // Without consistency the phase does not load M0 for this judge.
         Assert.False(RoundJob.JudgesWithBeforeWarmStart(spec with { Consistency = "none" }, one.Context.Request));
         Assert.True(RoundJob.JudgesWithBeforeWarmStart(spec, one.Context.Request));
@@ -291,6 +269,29 @@ public class FidelityTests
             _run.Dispose();
         }
     }
+
+    /// <summary>
+    /// Round 1's CREAM consistency recomputed without the judge or consistency code: per prompt, C = (Kendall's tau-b between
+    /// the current and the previous judge's scores + 1) / 2, the scores derived by <paramref name="judges"/> from each response's
+    /// log-probs under M1 and under M0; the round's C per prompt and its mean must equal them, and differ from 1 somewhere.
+    /// </summary>
+    private static void AssertRoundOneConsistency(RoundOne one, DecoderLM m0,
+        Func<IReadOnlyList<ResponseScore>, IReadOnlyList<ResponseScore>, (double[] Current, double[] Previous)> judges)
+    {
+        var m1 = one.Context.Shared(one.M1);
+        var expected = one.Prompts.Select((p, i) =>
+        {
+            var rows = one.Responses[i].Select(r => new PromptResponse(Examples.PromptIds(one.Context.Tokenizer, p.Prompt), r)).ToList();
+            var (current, previous) = judges(ResponseLogProbs.Score(m1, rows), ResponseLogProbs.Score(m0, rows));
+            return (TauB(current, previous) + 1) / 2;
+        }).ToArray();
+        Assert.Contains(expected, c => c < 0.99); // the models disagree somewhere: C = 1 everywhere would not tell
+        Assert.Equal(expected, one.Judged.Consistency, (a, b) => Math.Abs(a - b) < 1e-6);
+        Assert.Equal(expected.Average(), one.Judged.Metrics["consistency/C"], 6);
+    }
+
+    private static double Sum(ResponseScore s) => s.TokenLogProbs.Sum(x => (double)x);
+    private static double Mean(ResponseScore s) => s.TokenLogProbs.Average(x => (double)x);
 
     /// <summary>Kendall's tau-b, pair by pair: (concordant - discordant) / sqrt((n0 - ties in x) (n0 - ties in y)).</summary>
     private static double TauB(double[] x, double[] y)
