@@ -66,18 +66,20 @@ public class OnlineAlignmentTests(OnlineAlignmentTests.Runs runs, Xunit.Abstract
     }
 
     /// <summary>
-    /// Seeds the label-free recipe was not chosen on (it was chosen on seeds 1 to 5), fixed here before their results were seen.
+    /// Seeds the default recipe was not chosen on: it was chosen on the validation stream of seeds 6-15 (this machine) and
+    /// 6-16 (the H200 machine's CPUs), so by rule the first three after those. They belong to the confirmation sweep of
+    /// seeds 16-25 (docs/experiments.md), which had run before the test took them.
     /// </summary>
-    private static readonly ulong[] FreshSeeds = [6, 7, 8];
+    private static readonly ulong[] FreshSeeds = [17, 18, 19];
 
     /// <summary>
     /// The default run (RunSpec's defaults, what `local` runs): the warm start teaches the task and how to judge it (IFT + EFT,
     /// the only labels), then one online round judged by the model itself (its compact LLM judge) and trained with SPPO's
     /// loss. On seeds not used for choosing the recipe, the mean change of test-stream accuracy over round 0 is asserted,
     /// not one tuned seed's. The three runs go side by side (one torch thread each, with the verifier-judged run: <see cref="Runs"/>).
-    /// Measured with this spec (docs/experiments.md, "SPPO becomes the default"): +1.5, +3.0 and +2.0 points (mean +2.2),
-    /// tau 0.48, 0.44, 0.41. Over seeds 6-25 of the experiment the same round gained +1.2 +- 1.1 points: the assertion
-    /// guards against a round that hurts on average.
+    /// Measured with this spec (docs/experiments.md, "SPPO becomes the default"): +6.5, -2.5 and +2.0 points (mean +2.0),
+    /// tau 0.55, 0.38, 0.42, as the confirmation sweep's logs of the same seeds. Over seeds 16-25 the same round gained
+    /// +1.5 +- 2.0 points, over 6-25 +1.2 +- 1.1: the assertion guards against a round that hurts on average.
     /// </summary>
     [Fact]
     public async Task TheDefaultRunsSelfJudgedRoundRaisesMeanTestAccuracyOverRoundZeroOnFreshSeeds()
