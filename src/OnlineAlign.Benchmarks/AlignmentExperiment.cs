@@ -31,7 +31,8 @@ public static class AlignmentExperiment
             double SftLearningRate = 3e-3, GuardSpec? Guard = null);
 
     /// <summary>An arm's judge, loss, consistency regularisation and pair strategy.</summary>
-    public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst");
+    /// <param name="EftSource">where the warm start's EFT examples come from (spec eft_source): an arm that changes it has its own round 0</param>
+    public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst", string EftSource = "corruptions");
 
     /// <summary>The arms run by the product's own phases; <see cref="ExtraSftArm"/> and <see cref="BestOfArm"/> are experiment-only controls.</summary>
     public static readonly IReadOnlyDictionary<string, Arm> Arms = new Dictionary<string, Arm>
@@ -46,6 +47,8 @@ public static class AlignmentExperiment
         ["self-consistent"] = new("self_consistent", "dpo", "none"),   // LLM judge pairs where the implicit reward agrees
         ["sppo"] = new("llm", "sppo", "none"),                         // SPPO's soft win-rate target, LLM judge scores
         ["selm"] = new("llm", "dpo", "none"),                          // SELM: DPO + optimism term (--selm-alpha)
+        // The default (sppo) with EFT built as Self-Rewarding builds it: the warm-started model's own samples, checker-scored.
+        ["sppo-own-eft"] = new("llm", "sppo", "none", EftSource: "own_samples"),
         ["majority"] = new("majority", "dpo", "none"),
         ["likelihood"] = new("likelihood", "dpo", "none"),
         ["cream-likelihood"] = new("likelihood", "cream", "dyn"),
@@ -73,7 +76,7 @@ public static class AlignmentExperiment
             Model = new() { Builtin = s.Model, PretrainSteps = s.PretrainSteps },
             SftSteps = s.SftSteps, SftNoise = s.Noise, SftLearningRate = s.SftLearningRate, Rounds = s.Rounds,
             PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
-            Consistency = arm.Consistency, EftExamples = s.EftExamples, Reference = s.Reference, PairStrategy = arm.Pairs,
+            Consistency = arm.Consistency, EftExamples = s.EftExamples, EftSource = arm.EftSource, Reference = s.Reference, PairStrategy = arm.Pairs,
             Judge = new() { Kind = arm.Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
             Loss = new() { Kind = arm.Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
             Optimizer = new() { Epochs = s.Epochs, LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16 },
