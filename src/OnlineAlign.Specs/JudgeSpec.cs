@@ -23,6 +23,15 @@ public sealed record JudgeSpec
     /// judge writes a justification before its score. The compact template reads the expected score digit and samples nothing.</summary>
     public int MaxNewTokens { get; init; } = 256;
     public const int MaxNewTokensLimit = 4096;
+    /// <summary>
+    /// Kind llm: also score every sample by the policy's implicit reward (log pi - log pi_ref, two more model passes a
+    /// response) to record health/implicit_agreement, the signal guard.min_implicit_agreement reads. The pairs stay the LLM
+    /// judge's: dropping the pairs the two disagree on is kind self_consistent, which records the signal always.
+    /// </summary>
+    public bool ImplicitAgreement { get; init; }
+
+    /// <summary>Whether the round's judge reads the implicit reward: as its scores (implicit) or beside the LLM judge's.</summary>
+    public bool ScoresImplicitReward() => Kind is "implicit" or "self_consistent" || Kind == "llm" && ImplicitAgreement;
 
     // judge.kind remote: a model behind an OpenAI-compatible chat completions endpoint (vLLM, TGI, llama.cpp's server, a
     // hosted API). The API key is never a spec field: the spec names where the worker silo finds it (an environment
@@ -77,6 +86,9 @@ public sealed record JudgeSpec
             p.Add($"judge.api_key_env '{Cut(ApiKeyEnv)}' is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*, up to 128 characters): " +
                 "it names the variable, it is not the key");
         if (Kind == "remote") RemoteProblems(p, limits);
+        if (ImplicitAgreement && Kind != "llm")
+            p.Add($"judge.implicit_agreement is for judge.kind 'llm' (kind '{Cut(Kind)}' has no LLM judge to compare with the implicit " +
+                "reward; self_consistent records health/implicit_agreement always)");
         return p.List;
     }
 

@@ -6,11 +6,12 @@ namespace OnlineAlign.Alignment.Judges;
 /// second's travel along as <see cref="JudgeResult.Agreement"/>, and a pair is trained on only when both
 /// judges order it the same way (pairs where they disagree are dropped and counted). This is the paper's data filter,
 /// with both judges' scores taken once before the round trains; its consistency loss (both internal reward models
-/// trained towards agreement at every step) is not implemented.
+/// trained towards agreement at every step) is not implemented. As kind "llm" (judge.implicit_agreement) the second
+/// judge's scores are only measured against the first's (health/implicit_agreement): no pair is dropped.
 /// </summary>
-public sealed class AgreementJudge(IJudge scores, IJudge agreement) : IJudge
+public sealed class AgreementJudge(IJudge scores, IJudge agreement, string kind = "self_consistent") : IJudge
 {
-    public string Kind => "self_consistent";
+    public string Kind => kind;
 
     public JudgeResult Score(IReadOnlyList<ResponseGroup> groups, CancellationToken cancellationToken = default)
     {

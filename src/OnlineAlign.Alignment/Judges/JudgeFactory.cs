@@ -22,6 +22,9 @@ public static class JudgeFactory
         "likelihood" => new ImplicitRewardJudge(policy, null, Math.Max(0, tokenizer.PadId)),
         "reward_model" => new RewardModelJudge(reward ?? throw new ArgumentException("judge.kind 'reward_model' needs judge.reward_model_folder"),
             Math.Max(0, tokenizer.PadId)),
+        "llm" when s.Judge.ImplicitAgreement =>   // the implicit reward measured beside the LLM judge, its pairs not filtered
+            new AgreementJudge(Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
+                new ImplicitRewardJudge(policy, trainedFrom, Math.Max(0, tokenizer.PadId)), "llm"),
         "llm" => Llm(s, LlmJudgeModel(s, policy, initial), tokenizer, seed, round),
         // Both of the policy's internal reward models: the LLM judge's scores, kept where the implicit reward agrees.
         "self_consistent" =>

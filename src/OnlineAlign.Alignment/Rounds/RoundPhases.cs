@@ -234,7 +234,7 @@ public static class RoundPhases
         // scores the pairs were built on (shuffled for that control), so SPPO's targets read the same ones.
         var (pairs, stats) = PairBuilder.Build(scores.Select(r => (IReadOnlyList<double>)r).ToList(), s.PairStrategy, s.MinScoreGap, seed);
         scores = PairBuilder.ScoresSeenBy(s.PairStrategy, scores, seed);
-        if (agreement is not null)
+        if (agreement is not null && s.Judge.Kind == "self_consistent")   // kind llm only measures the implicit reward's agreement
         {
             int before = pairs.Count;
             pairs = pairs.Where(p => AgreementJudge.Agrees(agreement[p.PromptIndex], p.Chosen, p.Rejected)).ToList();

@@ -106,7 +106,7 @@ public static class RoundJob
     /// read the run's stored M0.
     /// </summary>
     public static bool JudgesWithBeforeWarmStart(RunSpec spec, PhaseRequest r) =>
-        spec.Judge.Kind is "implicit" or "self_consistent" && (r.TrainedFrom is null || r.TrainedFromBefore is null || spec.Guard.ProbePrompts > 0)
+        spec.Judge.ScoresImplicitReward() && (r.TrainedFrom is null || r.TrainedFromBefore is null || spec.Guard.ProbePrompts > 0)
         || spec.Judge.Kind == "likelihood" && spec.Consistency != "none" && r.TrainedFrom is null;
 
     /// <summary>Samples the responses of some of the round's prompts (a shard); the result is the same whichever replica runs it.</summary>

@@ -28,7 +28,7 @@ public static class ShardUnits
     public static int Judge(RunSpec spec)
     {
         var units = new List<int>();
-        if (spec.Judge.Kind is "implicit" or "likelihood" or "reward_model" or "self_consistent")
+        if (spec.Judge.ScoresImplicitReward() || spec.Judge.Kind is "likelihood" or "reward_model")
             units.Add(ShardPlan.Unit(spec.SamplesPerPrompt, ScoringRows));
         if (spec.Judge.Kind is "llm" or "self_consistent" && RunSpecMapping.JudgeTemplate(spec) != "compact" && spec.Sampling.BatchSize > 0)
             units.Add(ShardPlan.Unit(spec.SamplesPerPrompt * spec.Judge.Judgements, spec.Sampling.BatchSize));

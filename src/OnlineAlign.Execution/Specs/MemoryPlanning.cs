@@ -53,7 +53,7 @@ public static class MemoryPlanning
         int dtypeBytes = DTypeBytes(config, cpu);
         // The read-only models a round holds at once: the policy, the initial model, the previous round's policy
         // (reference previous_round, or the judge's implicit reward), and the one before it for consistency.
-        int held = 2 + (s.Reference == "previous_round" || s.Judge.Kind is "implicit" or "self_consistent" ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
+        int held = 2 + (s.Reference == "previous_round" || s.Judge.ScoresImplicitReward() ? 1 : 0) + (s.Consistency != "none" ? 1 : 0);
         int tokens = maxPromptTokens + s.Sampling.MaxNewTokens;
         int rows = GenerationRows(s, config, dtypeBytes, tokens, deviceBytes);
         return MemoryPlan.Estimate(new MemoryPlan.Inputs(config, dtypeBytes, RunSpecMapping.Lora(s), Math.Min(held, 4),

@@ -100,6 +100,10 @@ public static class RunSpecMapping
         problems.AddRange(s.Budget.Problems(l));
         problems.AddRange(s.Retention.Problems(l));
         problems.AddRange(s.Guard.Problems(l));
+        // A bound on a signal the run never records would never trip: refused rather than silently inert.
+        if (s.Guard.MinImplicitAgreement > -1 && s.Judge.Kind is not "self_consistent" && !(s.Judge.Kind == "llm" && s.Judge.ImplicitAgreement))
+            problems.Add($"guard.min_implicit_agreement reads health/implicit_agreement, which judge.kind '{s.Judge.Kind}' does not record: " +
+                "use judge.kind self_consistent, or llm with judge.implicit_agreement true");
         // The token budget with no prompt tokens counted: refused here already, before any file is read.
         if (problems.Count == 0 && TokenBudgetProblem(s, 0) is { } overBudget) problems.Add(overBudget);
         bool countsOutOfRange = problems.Count > 0;
@@ -242,12 +246,9 @@ public static class RunSpecMapping
     private static (int Llm, int Model, long PerJudgement, int Judges) JudgeCost(RunSpec s, long sequence, int judgeTemplateTokens)
     {
         int llm = s.Judge.Kind is "llm" or "self_consistent" ? s.Judge.Judgements : 0;
-        int model = s.Judge.Kind switch
-        {
-            "implicit" or "self_consistent" => 2,     // the policy and the model it was trained from
-            "likelihood" or "reward_model" => 1,
-            _ => 0,                                   // llm (counted above), verifier, majority: no other model pass
-        };
+        int model = s.Judge.ScoresImplicitReward() ? 2  // the policy and the model it was trained from
+            : s.Judge.Kind is "likelihood" or "reward_model" ? 1
+            : 0;                                        // llm (counted above), verifier, majority: no other model pass
         bool samples = JudgeTemplate(s) != "compact"; // compact reads the score digit's distribution, sampling nothing
         return (llm, model, sequence + judgeTemplateTokens + (samples ? s.Judge.MaxNewTokens : 0), s.Consistency == "none" ? 1 : 2);
     }

@@ -85,6 +85,25 @@ public class ExperimentControlTests
     }
 
     [Fact]
+    public void TheImplicitRewardBesideAnLlmJudgeIsMeasuredAndDropsNoPairWhereSelfConsistentFiltersOnIt()
+    {
+        var groups = Enumerable.Range(0, 3).Select(p => new ResponseGroup(new PromptItem($"p{p}", null), Tokenizer.Encode($"p{p}"),
+            [.. Enumerable.Range(0, 4).Select(i => Tokenizer.Encode($"r{i}"))], [.. Enumerable.Range(0, 4).Select(i => $"r{i}")], p)).ToList();
+        double[][] scores = [[3, 1, 2, 0], [0, 5, 1, 2], [2, 4, 1, 3]];
+        // The implicit reward agrees with prompt 0's best-vs-worst pair and orders prompts 1 and 2's the other way round.
+        double[][] implicitReward = [[0.9, 0.1, 0.5, -0.2], [0.8, -0.3, 0.1, 0.2], [0.0, -1.0, 0.3, 0.1]];
+        var llm = new RoundSettings { SamplesPerPrompt = 4, Consistency = "none", Judge = new() { Kind = "llm", ImplicitAgreement = true } };
+        var unmeasured = RoundPhases.PlanPairs(groups, scores, [1, 1, 1], llm with { Judge = new() { Kind = "llm" } }, seed: 2);
+        var measured = RoundPhases.PlanPairs(groups, scores, [1, 1, 1], llm, seed: 2, implicitReward);
+        Assert.Equal(3, unmeasured.Pairs.Count);
+        Assert.Equal(unmeasured.Pairs, measured.Pairs);
+        Assert.Equal(unmeasured.Statistics, measured.Statistics);
+        var filtered = RoundPhases.PlanPairs(groups, scores, [1, 1, 1], llm with { Judge = new() { Kind = "self_consistent" } }, seed: 2, implicitReward);
+        Assert.Equal([0], filtered.Pairs.Select(p => p.PromptIndex));
+        Assert.Equal(2, filtered.Statistics.Disagreements);
+    }
+
+    [Fact]
     public void BestOfNKeepsTheHighestScoredResponseAndNaNNeverWins()
     {
         Assert.Equal(2, ExperimentControls.Pick([0.1, double.NaN, 0.9, 0.9]));

@@ -216,15 +216,8 @@ public class FidelityTests
         };
         using var one = RoundOne.Start(spec, "scir-m0", ["0123", "32", "1032547698", "9"]);
         var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
-
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         var m1 = one.Context.Shared(one.M1);
-        var expected = prompts.Select((p, i) =>
-        {
-            var rows = responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList();
-            var underM0 = ResponseLogProbs.Score(m0, rows);
-            return ResponseLogProbs.Score(m1, rows).Zip(underM0, (a, b) => a.TokenLogProbs.Sum(x => (double)x) - b.TokenLogProbs.Sum(x => (double)x)).ToArray();
-        }).ToArray();
+        var expected = ImplicitRewardsAgainstM0(one, spec);
         var likelihood = prompts.Select((p, i) => ResponseLogProbs.Score(m1, responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList())
             .Select(s => s.TokenLogProbs.Average(x => (double)x)).ToArray()).ToArray();
         Assert.NotNull(judged.Agreement);
@@ -232,6 +225,46 @@ public class FidelityTests
             Assert.Equal(expected[i], judged.Agreement[i], (a, b) => Math.Abs(a - b) < 1e-3);
         // The two readings rank these responses differently somewhere: the case tells them apart.
         Assert.Contains(Enumerable.Range(0, expected.Length), i => TauB(expected[i], likelihood[i]) < 0.99);
+    }
+
+    /// <summary>
+    /// judge.implicit_agreement on the plain LLM judge: it reads self_consistent's implicit reward (log pi_M1 - log pi_M0 in
+    /// round 1, recomputed here from the two models) and records health/implicit_agreement, while its scores stay the LLM
+    /// judge's own (the same as without the measurement; which pairs it keeps: ExperimentControlTests).
+    /// </summary>
+    [Fact]
+    public void AnLlmJudgeMeasuringImplicitAgreementReadsM1AgainstM0BesideItsOwnScores()
+    {
+        var spec = new RunSpec
+        {
+            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 4, SamplesPerPrompt = 4,
+            Consistency = "none", Seed = 3, Device = "cpu", Judge = new() { Kind = "llm", Judgements = 1, ImplicitAgreement = true },
+        };
+        string[] texts = ["0123", "32", "1032547698", "9"];
+        using var one = RoundOne.Start(spec, "llm-ia", texts);
+        var expected = ImplicitRewardsAgainstM0(one, spec);
+        Assert.NotNull(one.Judged.Agreement);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.Equal(expected[i], one.Judged.Agreement[i], (a, b) => Math.Abs(a - b) < 1e-3);
+        Assert.True(double.IsFinite(one.Judged.Metrics[OnlineAlign.Alignment.Health.HealthSignals.ImplicitAgreement]));
+
+        using var plain = RoundOne.Start(spec with { Judge = spec.Judge with { ImplicitAgreement = false } }, "llm-plain", texts);
+        Assert.Null(plain.Judged.Agreement);
+        Assert.DoesNotContain(OnlineAlign.Alignment.Health.HealthSignals.ImplicitAgreement, plain.Judged.Metrics.Keys);
+        Assert.Equal(plain.Judged.Scores, one.Judged.Scores);
+    }
+
+    /// <summary>Each prompt's responses' implicit reward in round 1, log pi_M1(y|x) - log pi_M0(y|x), from the two models.</summary>
+    private static double[][] ImplicitRewardsAgainstM0(RoundOne one, RunSpec spec)
+    {
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
+        var m1 = one.Context.Shared(one.M1);
+        return one.Prompts.Select((p, i) =>
+        {
+            var rows = one.Responses[i].Select(r => new PromptResponse(Examples.PromptIds(one.Context.Tokenizer, p.Prompt), r)).ToList();
+            var underM0 = ResponseLogProbs.Score(m0, rows);
+            return ResponseLogProbs.Score(m1, rows).Zip(underM0, (a, b) => a.TokenLogProbs.Sum(x => (double)x) - b.TokenLogProbs.Sum(x => (double)x)).ToArray();
+        }).ToArray();
     }
 
     /// <summary>

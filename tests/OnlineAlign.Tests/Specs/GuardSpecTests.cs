@@ -36,6 +36,23 @@ public class GuardSpecTests
     }
 
     [Fact]
+    public void ABoundOnImplicitAgreementNeedsAJudgeThatRecordsIt()
+    {
+        // The LLM judge records health/implicit_agreement only with judge.implicit_agreement; a bound on it otherwise never trips.
+        var bound = new RunSpec { Guard = new() { Enabled = true, MinImplicitAgreement = 0 } };
+        Assert.Contains("guard.min_implicit_agreement reads health/implicit_agreement, which judge.kind 'llm' does not record: " +
+            "use judge.kind self_consistent, or llm with judge.implicit_agreement true", RunSpecMapping.Problems(bound, countsOnly: true));
+        Assert.Empty(RunSpecMapping.Problems(bound with { Judge = new() { ImplicitAgreement = true } }, countsOnly: true));
+        Assert.Empty(RunSpecMapping.Problems(bound with { Judge = new() { Kind = "self_consistent" } }, countsOnly: true));
+        Assert.Contains(RunSpecMapping.Problems(bound with { Judge = new() { Kind = "majority" } }, countsOnly: true),
+            p => p.StartsWith("guard.min_implicit_agreement reads health/implicit_agreement, which judge.kind 'majority' does not", StringComparison.Ordinal));
+        // The measurement itself belongs to the LLM judge.
+        Assert.Contains("judge.implicit_agreement is for judge.kind 'llm' (kind 'majority' has no LLM judge to compare with the implicit " +
+            "reward; self_consistent records health/implicit_agreement always)",
+            RunSpecMapping.Problems(new RunSpec { Judge = new() { Kind = "majority", ImplicitAgreement = true } }, countsOnly: true));
+    }
+
+    [Fact]
     public void TheGuardSectionMirrorsItsProtoMessageAndTravelsIntact()
     {
         Assert.Equal(V1.GuardSpec.Descriptor.Fields.InDeclarationOrder().Select(f => f.PropertyName).Order(),

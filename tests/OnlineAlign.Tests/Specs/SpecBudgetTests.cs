@@ -64,6 +64,9 @@ public class SpecBudgetTests
         var (_, creamJudged, _, creamPasses) = RunSpecMapping.RoundTokens(cream, 10, 400);
         Assert.Equal(2 * 10L * 4 * (2 * (10 + 16) + 3 * (10 + 16 + 400 + 256)), creamJudged);
         Assert.Equal(10, creamPasses);
+        // The LLM judge with judge.implicit_agreement: the same passes as self_consistent (it measures what that filters on).
+        var measured = spec with { Judge = spec.Judge with { ImplicitAgreement = true } };
+        Assert.Equal(10L * 4 * (2 * (10 + 16) + 3 * (10 + 16 + 400 + 256)), RunSpecMapping.RoundTokens(measured, 10, 400).Judged);
 
         // Through the full check (the tokenizer counts the prompts and the rubric's tokens): a budget that fits the round
         // without them is refused once they are counted, and the refusal says what a judgement costs.
