@@ -25,8 +25,8 @@ internal sealed class RoundJudges : IDisposable
         var r = c.Request;
         // CREAM's first round: the warm-started policy M1 was trained from M0, so round 1 already compares M1's
         // implicit reward (log pi_M1 - log pi_M0) with M0's length-normalised log-likelihood ranking; self_consistent's
-        // implicit reward in round 1 (and an llm judge's with judge.implicit_agreement) is the same log pi_M1 - log pi_M0. Round 2: the previous judge is M1 judging as it
-        // did in round 1, so M0 is needed again. A model folder without model.base_folder has no M0: the policy's
+        // implicit reward in round 1 (and an llm judge's with judge.implicit_agreement) is the same log pi_M1 - log pi_M0.
+        // Round 2: the previous judge is M1 judging as it did in round 1, so M0 is needed again. A model folder without model.base_folder has no M0: the policy's
         // likelihood stands in for the implicit reward. The likelihood judge's round 1 under CREAM compares M1's
         // likelihood with M0's (without an M0 that round has no previous judge); an LLM judge's round 1 has none, as M0
         // was never taught to judge.

@@ -101,7 +101,9 @@ public static class RunSpecMapping
         problems.AddRange(s.Retention.Problems(l));
         problems.AddRange(s.Guard.Problems(l));
         // A bound on a signal the run never records would never trip: refused rather than silently inert.
-        if (s.Guard.MinImplicitAgreement > -1 && s.Judge.Kind is not "self_consistent" && !(s.Judge.Kind == "llm" && s.Judge.ImplicitAgreement))
+        // (An unknown kind is refused by the judge section's own check, which bounds what it echoes.)
+        if (s.Guard.MinImplicitAgreement > -1 && JudgeSpec.Kinds.Contains(s.Judge.Kind) && s.Judge.Kind != "self_consistent"
+            && !(s.Judge.Kind == "llm" && s.Judge.ImplicitAgreement))
             problems.Add($"guard.min_implicit_agreement reads health/implicit_agreement, which judge.kind '{s.Judge.Kind}' does not record: " +
                 "use judge.kind self_consistent, or llm with judge.implicit_agreement true");
         // The token budget with no prompt tokens counted: refused here already, before any file is read.

@@ -46,6 +46,9 @@ public class GuardSpecTests
         Assert.Empty(RunSpecMapping.Problems(bound with { Judge = new() { Kind = "self_consistent" } }, countsOnly: true));
         Assert.Contains(RunSpecMapping.Problems(bound with { Judge = new() { Kind = "majority" } }, countsOnly: true),
             p => p.StartsWith("guard.min_implicit_agreement reads health/implicit_agreement, which judge.kind 'majority' does not", StringComparison.Ordinal));
+        // An unknown kind is the judge section's refusal alone (bounded), not echoed again here.
+        Assert.DoesNotContain(RunSpecMapping.Problems(bound with { Judge = new() { Kind = new string('x', 100_000) } }, countsOnly: true),
+            p => p.StartsWith("guard.min_implicit_agreement", StringComparison.Ordinal));
         // The measurement itself belongs to the LLM judge.
         Assert.Contains("judge.implicit_agreement is for judge.kind 'llm' (kind 'majority' has no LLM judge to compare with the implicit " +
             "reward; self_consistent records health/implicit_agreement always)",
