@@ -168,16 +168,13 @@ public class FidelityTests
     [Fact]
     public void CreamsRoundOneConsistencyIsTauOfM0AndM1PlusOneOverTwo()
     {
-        var spec = new RunSpec
-        {
-            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "implicit" }, Loss = new() { Kind = "cream" }
-        };
+        var spec = RoundOneSpec(new() { Kind = "implicit" }, prompts: 6, samples: 5) with { Consistency = "dyn", Loss = new() { Kind = "cream" } };
         using var one = RoundOne.Start(spec, "cream-c", ["0123", "32", "1032547698", "9", "5555"]);
 
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
         AssertRoundOneConsistency(one, m0, (underM1, underM0) =>
-            (underM1.Zip(underM0, (a, b) => Sum(a) - Sum(b)).ToArray(),   // M1's implicit reward, log pi_M1 - log pi_M0
-             underM0.Select(Mean).ToArray()));                            // M0's length-normalised log-likelihood
+            (ImplicitReward((underM1, underM0)),       // M1's implicit reward, log pi_M1 - log pi_M0
+             underM0.Select(Mean).ToArray()));        // M0's length-normalised log-likelihood
     }
 
     /// <summary>
@@ -188,10 +185,7 @@ public class FidelityTests
     [Fact]
     public void CreamsRoundOneWithTheLikelihoodJudgeComparesM1sLikelihoodWithM0s()
     {
-        var spec = new RunSpec
-        {
-            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 6, SamplesPerPrompt = 5, Consistency = "dyn", Seed = 3, Device = "cpu", Judge = new() { Kind = "likelihood" }, Loss = new() { Kind = "cream" }
-        };
+        var spec = RoundOneSpec(new() { Kind = "likelihood" }, prompts: 6, samples: 5) with { Consistency = "dyn", Loss = new() { Kind = "cream" } };
         using var one = RoundOne.Start(spec, "cream-likelihood", ["0123", "32", "1032547698", "9", "5555"]);
 
         using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
@@ -209,17 +203,13 @@ public class FidelityTests
     [Fact]
     public void SelfConsistentsFirstRoundAgreementIsTheImplicitRewardAgainstM0()
     {
-        var spec = new RunSpec
-        {
-            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 4, SamplesPerPrompt = 4,
-            Consistency = "none", Seed = 3, Device = "cpu", Judge = new() { Kind = "self_consistent", Judgements = 1 },
-        };
+        var spec = RoundOneSpec(new() { Kind = "self_consistent", Judgements = 1 }, prompts: 4, samples: 4);
         using var one = RoundOne.Start(spec, "scir-m0", ["0123", "32", "1032547698", "9"]);
-        var (tokenizer, prompts, responses, judged) = (one.Context.Tokenizer, one.Prompts, one.Responses, one.Judged);
-        var m1 = one.Context.Shared(one.M1);
-        var expected = ImplicitRewardsAgainstM0(one, spec);
-        var likelihood = prompts.Select((p, i) => ResponseLogProbs.Score(m1, responses[i].Select(r => new PromptResponse(Examples.PromptIds(tokenizer, p.Prompt), r)).ToList())
-            .Select(s => s.TokenLogProbs.Average(x => (double)x)).ToArray()).ToArray();
+        var judged = one.Judged;
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
+        var scored = ScoredByM1AndM0(one, m0);
+        var expected = scored.Select(ImplicitReward).ToArray();
+        var likelihood = scored.Select(p => p.UnderM1.Select(Mean).ToArray()).ToArray();
         Assert.NotNull(judged.Agreement);
         for (int i = 0; i < expected.Length; i++)
             Assert.Equal(expected[i], judged.Agreement[i], (a, b) => Math.Abs(a - b) < 1e-3);
@@ -235,14 +225,11 @@ public class FidelityTests
     [Fact]
     public void AnLlmJudgeMeasuringImplicitAgreementReadsM1AgainstM0BesideItsOwnScores()
     {
-        var spec = new RunSpec
-        {
-            Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = 4, SamplesPerPrompt = 4,
-            Consistency = "none", Seed = 3, Device = "cpu", Judge = new() { Kind = "llm", Judgements = 1, ImplicitAgreement = true },
-        };
+        var spec = RoundOneSpec(new() { Kind = "llm", Judgements = 1, ImplicitAgreement = true }, prompts: 4, samples: 4);
         string[] texts = ["0123", "32", "1032547698", "9"];
         using var one = RoundOne.Start(spec, "llm-ia", texts);
-        var expected = ImplicitRewardsAgainstM0(one, spec);
+        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
+        var expected = ScoredByM1AndM0(one, m0).Select(ImplicitReward).ToArray();
         Assert.NotNull(one.Judged.Agreement);
         for (int i = 0; i < expected.Length; i++)
             Assert.Equal(expected[i], one.Judged.Agreement[i], (a, b) => Math.Abs(a - b) < 1e-3);
@@ -254,18 +241,27 @@ public class FidelityTests
         Assert.Equal(plain.Judged.Scores, one.Judged.Scores);
     }
 
-    /// <summary>Each prompt's responses' implicit reward in round 1, log pi_M1(y|x) - log pi_M0(y|x), from the two models.</summary>
-    private static double[][] ImplicitRewardsAgainstM0(RoundOne one, RunSpec spec)
+    /// <summary>The small built-in run the round-1 tests warm-start (seed 3, 30 SFT steps, no EFT), with the judge under test.</summary>
+    private static RunSpec RoundOneSpec(JudgeSpec judge, int prompts, int samples) => new()
     {
-        using var m0 = RoundJob.BeforeWarmStart(spec, TorchSharp.torch.CPU, RepositoryPaths.PretrainedCache)!;
+        Prompts = new() { Task = "sort", EvalPrompts = 4 }, SftSteps = 30, EftExamples = 0, Rounds = 1, PromptsPerRound = prompts,
+        SamplesPerPrompt = samples, Consistency = "none", Seed = 3, Device = "cpu", Judge = judge,
+    };
+
+    /// <summary>Each round-1 prompt's responses scored token by token under M1 (the warm-started policy) and under M0.</summary>
+    private static List<(IReadOnlyList<ResponseScore> UnderM1, IReadOnlyList<ResponseScore> UnderM0)> ScoredByM1AndM0(RoundOne one, DecoderLM m0)
+    {
         var m1 = one.Context.Shared(one.M1);
         return one.Prompts.Select((p, i) =>
         {
             var rows = one.Responses[i].Select(r => new PromptResponse(Examples.PromptIds(one.Context.Tokenizer, p.Prompt), r)).ToList();
-            var underM0 = ResponseLogProbs.Score(m0, rows);
-            return ResponseLogProbs.Score(m1, rows).Zip(underM0, (a, b) => a.TokenLogProbs.Sum(x => (double)x) - b.TokenLogProbs.Sum(x => (double)x)).ToArray();
-        }).ToArray();
+            return (ResponseLogProbs.Score(m1, rows), ResponseLogProbs.Score(m0, rows));
+        }).ToList();
     }
+
+    /// <summary>A prompt's responses' implicit reward in round 1, log pi_M1(y|x) - log pi_M0(y|x), summed over each response.</summary>
+    private static double[] ImplicitReward((IReadOnlyList<ResponseScore> UnderM1, IReadOnlyList<ResponseScore> UnderM0) scored) =>
+        scored.UnderM1.Zip(scored.UnderM0, (a, b) => Sum(a) - Sum(b)).ToArray();
 
     /// <summary>
     /// Round 1 of a run whose round 0 (M1) was just warm-started in process: the round's judge run over the same fixed
@@ -311,11 +307,9 @@ public class FidelityTests
     private static void AssertRoundOneConsistency(RoundOne one, DecoderLM m0,
         Func<IReadOnlyList<ResponseScore>, IReadOnlyList<ResponseScore>, (double[] Current, double[] Previous)> judges)
     {
-        var m1 = one.Context.Shared(one.M1);
-        var expected = one.Prompts.Select((p, i) =>
+        var expected = ScoredByM1AndM0(one, m0).Select(p =>
         {
-            var rows = one.Responses[i].Select(r => new PromptResponse(Examples.PromptIds(one.Context.Tokenizer, p.Prompt), r)).ToList();
-            var (current, previous) = judges(ResponseLogProbs.Score(m1, rows), ResponseLogProbs.Score(m0, rows));
+            var (current, previous) = judges(p.UnderM1, p.UnderM0);
             return (TauB(current, previous) + 1) / 2;
         }).ToArray();
         Assert.Contains(expected, c => c < 0.99); // the models disagree somewhere: C = 1 everywhere would not tell
