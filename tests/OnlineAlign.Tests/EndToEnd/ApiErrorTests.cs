@@ -59,6 +59,14 @@ public class ApiErrorTests
                      "loss.selm_alpha must be a finite number, got NaN", "loss.rpo_alpha must be at most 1000, got 1000000000",
                      "eft_source 'the_internet' is not one of corruptions, own_samples", "judge.max_new_tokens must be between 1 and 4096, got 5000" })
             Assert.Contains(expected, newerError.Status.Detail);
+        // judge.implicit_agreement belongs to the LLM judge, and a guard bound on that signal needs a judge that records it.
+        var agreement = LocalTestCluster.SmallSpec();
+        agreement.Judge = new JudgeSpec { Kind = "majority", ImplicitAgreement = true };
+        agreement.Guard = new GuardSpec { MinImplicitAgreement = 0 };
+        var agreementError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = agreement }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, agreementError.StatusCode);
+        Assert.Contains("judge.implicit_agreement is for judge.kind 'llm'", agreementError.Status.Detail);
+        Assert.Contains("guard.min_implicit_agreement reads health/implicit_agreement, which judge.kind 'majority' does not record", agreementError.Status.Detail);
         // The protocol, M0, data-parallel and control fields (issues 28 and 29): each bad value named with its field, at both ends of its range.
         var protocol = LocalTestCluster.SmallSpec();
         protocol.Prompts.EvalStream = "holdout";
