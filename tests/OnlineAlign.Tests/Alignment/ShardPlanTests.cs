@@ -1,3 +1,4 @@
+using OnlineAlign.Alignment.Health;
 using OnlineAlign.Alignment.Judges;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Alignment.Tasks;
@@ -77,6 +78,7 @@ public class ShardPlanTests
     [InlineData("compact")]
     [InlineData("sampled")]
     [InlineData("self_consistent")]
+    [InlineData("llm_implicit_agreement")]   // judge.implicit_agreement: the LLM judge's scores, the implicit reward recorded beside them
     public void AJudgeShardedOnBatchBoundariesGivesTheUnshardedScoresAndMetricsBitForBit(string kind)
     {
         using var policy = BuiltinModels.Create(BuiltinModels.Tiny, 5);
@@ -93,6 +95,7 @@ public class ShardPlanTests
             "implicit" => new ImplicitRewardJudge(model, reference),
             "compact" => Llm(model, LlmJudgeScoring.Expected),
             "sampled" => Llm(model, LlmJudgeScoring.Sampled),
+            "llm_implicit_agreement" => new AgreementJudge(Llm(model, LlmJudgeScoring.Expected), new ImplicitRewardJudge(model, reference), "llm"),
             _ => new AgreementJudge(Llm(model, LlmJudgeScoring.Expected), new ImplicitRewardJudge(model, reference)),
         };
         LlmJudge Llm(DecoderLM model, LlmJudgeScoring scoring) => new(model, tokenizer, 2,
@@ -113,6 +116,10 @@ public class ShardPlanTests
         Assert.Equal(whole.Consistency, sharded.Consistency);
         Assert.Equal(whole.Agreement, sharded.Agreement);
         Assert.Equal(whole.Metrics.OrderBy(kv => kv.Key), sharded.Metrics.OrderBy(kv => kv.Key));
+        // The implicit reward travelled through the shards and was measured, not dropped on both sides alike.
+        bool recordsAgreement = kind is "self_consistent" or "llm_implicit_agreement";
+        Assert.Equal(recordsAgreement, sharded.Agreement is not null);
+        Assert.Equal(recordsAgreement, sharded.Metrics.ContainsKey(HealthSignals.ImplicitAgreement));
     }
 
     [Fact]
