@@ -32,7 +32,9 @@ public static class AlignmentExperiment
 
     /// <summary>An arm's judge, loss, consistency regularisation and pair strategy.</summary>
     /// <param name="EftSource">where the warm start's EFT examples come from (spec eft_source): an arm that changes it has its own round 0</param>
-    public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst", string EftSource = "corruptions");
+    /// <param name="ImplicitAgreement">judge.implicit_agreement: the LLM judge also records the implicit reward's agreement (pairs unchanged)</param>
+    public sealed record Arm(string Judge, string Loss, string Consistency, string Pairs = "best_vs_worst", string EftSource = "corruptions",
+        bool ImplicitAgreement = false);
 
     /// <summary>The arms run by the product's own phases; <see cref="ExtraSftArm"/> and <see cref="BestOfArm"/> are experiment-only controls.</summary>
     public static readonly IReadOnlyDictionary<string, Arm> Arms = new Dictionary<string, Arm>
@@ -49,6 +51,8 @@ public static class AlignmentExperiment
         ["selm"] = new("llm", "dpo", "none"),                          // SELM: DPO + optimism term (--selm-alpha)
         // The default (sppo) with EFT built as Self-Rewarding builds it: the warm-started model's own samples, checker-scored.
         ["sppo-own-eft"] = new("llm", "sppo", "none", EftSource: "own_samples"),
+        // The default measuring health/implicit_agreement beside its judge (the same pairs and updates as sppo): the guard's data.
+        ["sppo-ia"] = new("llm", "sppo", "none", ImplicitAgreement: true),
         ["majority"] = new("majority", "dpo", "none"),
         ["likelihood"] = new("likelihood", "dpo", "none"),
         ["cream-likelihood"] = new("likelihood", "cream", "dyn"),
@@ -77,7 +81,8 @@ public static class AlignmentExperiment
             SftSteps = s.SftSteps, SftNoise = s.Noise, SftLearningRate = s.SftLearningRate, Rounds = s.Rounds,
             PromptsPerRound = s.PromptsPerRound, SamplesPerPrompt = s.Samples, Device = "cpu",
             Consistency = arm.Consistency, EftExamples = s.EftExamples, EftSource = arm.EftSource, Reference = s.Reference, PairStrategy = arm.Pairs,
-            Judge = new() { Kind = arm.Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy" },
+            Judge = new() { Kind = arm.Judge, Model = method.StartsWith("frozen", StringComparison.Ordinal) ? "initial" : "policy",
+                ImplicitAgreement = arm.ImplicitAgreement },
             Loss = new() { Kind = arm.Loss, Beta = s.Beta, RpoAlpha = s.RpoAlpha, SelmAlpha = method == "selm" ? s.SelmAlpha : 0 },
             Optimizer = new() { Epochs = s.Epochs, LearningRate = s.LearningRate, WeightDecay = 0, BatchSize = 16 },
             Guard = s.Guard ?? new(),

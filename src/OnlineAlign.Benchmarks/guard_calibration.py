@@ -29,9 +29,14 @@ given.
 
     python3 guard_calibration.py LOGS [MORE_LOGS ...] --choose-seeds 6-9 --confirm-seeds 10-15 [--fresh-seeds 16-20]
 
+A third second signal, health/implicit_agreement (recorded by `self_consistent` and by the LLM judge with
+judge.implicit_agreement; absent elsewhere, where it never trips), is bounded with the KL bound the same way
+(guard.min_implicit_agreement).
+
 A guard fixed beforehand (no choice made), per arm, on test:
 
     python3 guard_calibration.py LOGS [MORE_LOGS ...] --apply 0.1,0.1 --seeds 6-15   # max_kl_initial,min_majority_agreement
+    python3 guard_calibration.py LOGS --apply 0.1,0.1,0.2 --seeds 16-25   # ... and min_implicit_agreement
 
 Several folders are read as one (a second stream of seeds kept in its own folder). --arms a,b keeps those arms' runs
 alone, to calibrate a guard for one kind of judge (e.g. --arms majority,likelihood: judges nothing trains).
@@ -49,6 +54,8 @@ NOMINAL_LENGTH = {"sort": 5.0, "reverse": 5.5}
 DEFAULT_BOUND = 5
 ENTROPY_GRID = [1, 0.6, 0.5, 0.45, 0.4, 0.375, 0.35, 0.325, 0.3]
 MAJORITY_GRID = [-1, 0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+# health/implicit_agreement (judge.implicit_agreement or self_consistent): a Kendall tau like majority agreement, same grid.
+IMPLICIT_GRID = MAJORITY_GRID
 
 
 def kl_per_sequence(task, signals):
@@ -70,7 +77,8 @@ def below(value, bound):
 
 # Second signals, each bounded together with the KL bound: (metric, spec field, grid from the bound that trips least, crosses).
 SECOND = [("health/score_entropy", "max_score_entropy", ENTROPY_GRID, above),
-          ("health/majority_agreement", "min_majority_agreement", MAJORITY_GRID, below)]
+          ("health/majority_agreement", "min_majority_agreement", MAJORITY_GRID, below),
+          ("health/implicit_agreement", "min_implicit_agreement", IMPLICIT_GRID, below)]
 
 
 def kl_or(metric, crosses, kl_bound, bound):
@@ -237,12 +245,15 @@ def main(folders, choose, confirm, fresh_seeds=frozenset(), arms=None):
               f"{len(both)} runs (seeds {seed_list(fresh)})" + (f"; they differ on {', '.join(differ)}." if differ else "."))
 
 
-def apply_fixed(folders, seeds, kl_bound, majority_bound, arms=None):
-    """A guard fixed beforehand (nothing chosen here), per arm of the logs: max_kl_initial with min_majority_agreement."""
+def apply_fixed(folders, seeds, kl_bound, majority_bound, arms=None, implicit_bound=-1.0):
+    """A guard fixed beforehand (nothing chosen here), per arm of the logs: max_kl_initial with min_majority_agreement
+    (and min_implicit_agreement, -1 by default: never trips, as in the spec)."""
     runs, guards = parse_all(folders)
     guards = only_arms(guards, arms)
-    rule = kl_or("health/majority_agreement", below, kl_bound, majority_bound)
-    print(f"Logs: {', '.join(folders)}; the guard max_kl_initial {kl_bound} with min_majority_agreement {majority_bound}, fixed beforehand")
+    majority = kl_or("health/majority_agreement", below, kl_bound, majority_bound)
+    rule = lambda task, s: float(majority(task, s) > 0.5 or below(s.get("health/implicit_agreement", math.nan), implicit_bound))
+    print(f"Logs: {', '.join(folders)}; the guard max_kl_initial {kl_bound} with min_majority_agreement {majority_bound}"
+          + (f" and min_implicit_agreement {implicit_bound}" if implicit_bound > -1 else "") + ", fixed beforehand")
     for arm in sorted({a for _, a in guards}):
         criterion(runs, {k: v for k, v in guards.items() if k[1] == arm}, seeds, rule, 0.5, f"Arm `{arm}`, seeds {seed_list(seeds)}")
     criterion(runs, guards, seeds, rule, 0.5, f"Every arm together, seeds {seed_list(seeds)}")
@@ -254,9 +265,10 @@ if __name__ == "__main__":
     opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
     arms = set(opts["--arms"].split(",")) if "--arms" in opts else None
     if "--apply" in opts:
-        # python3 guard_calibration.py LOGS --apply 0.1,0.1 --seeds 6-15: max_kl_initial,min_majority_agreement as given
-        kl, majority = (float(x) for x in opts["--apply"].split(","))
-        apply_fixed(folders, seed_range(opts.get("--seeds", "1-100")), kl, majority, arms)
+        # python3 guard_calibration.py LOGS --apply 0.1,0.1[,0.2] --seeds 6-15: max_kl_initial,min_majority_agreement
+        # [,min_implicit_agreement] as given
+        bounds = [float(x) for x in opts["--apply"].split(",")]
+        apply_fixed(folders, seed_range(opts.get("--seeds", "1-100")), bounds[0], bounds[1], arms, *bounds[2:3])
     else:
         main(folders, seed_range(opts.get("--choose-seeds", "1-5")), seed_range(opts.get("--confirm-seeds", "6-15")),
              seed_range(opts["--fresh-seeds"]) if "--fresh-seeds" in opts else frozenset(), arms)
