@@ -19,15 +19,7 @@ public class ExportLayoutTests
     private static readonly Tensor Ids = tensor(new long[] { 3, 4, 5, 6, 7, 8, 9 }).unsqueeze(0);
 
     /// <summary>llama-tiny with a drawn (non-zero) adapter, as a LoRA round would hold it.</summary>
-    private static DecoderLM Adapted(ulong seed)
-    {
-        var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
-        using var generator = new Generator(seed);
-        model.AddAdapters(new LoraSpec { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, generator);
-        using var noGrad = no_grad();
-        foreach (var (_, layer) in model.Adapted()) layer.AdapterB.normal_(0, 0.05, generator);
-        return model;
-    }
+    private static DecoderLM Adapted(ulong seed) => AdaptedLlamaTiny.Adapted(AdaptedLlamaTiny.QueryValue, seed);
 
     private static string BaseName(string adapterFolder) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(adapterFolder, PeftAdapter.ConfigFile)))!["base_model_name_or_path"]!.GetValue<string>();

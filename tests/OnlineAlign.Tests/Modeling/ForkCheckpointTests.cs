@@ -1,7 +1,5 @@
 using OnlineAlign.Modeling;
-using OnlineAlign.Specs;
 using OnlineAlign.Modeling.Checkpoints;
-using OnlineAlign.Modeling.Lora;
 using OnlineAlign.Execution.Forks;
 using OnlineAlign.Tests.Infrastructure;
 using static TorchSharp.torch;
@@ -13,15 +11,8 @@ public class ForkCheckpointTests
 {
     private static readonly Tensor Ids = tensor(new long[] { 3, 4, 5, 6, 7, 8, 9 }).unsqueeze(0);
 
-    private static DecoderLM Adapted(ulong seed)
-    {
-        var model = HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
-        using var generator = new Generator(seed);
-        model.AddAdapters(new LoraSpec { Rank = 4, Alpha = 8, TargetModules = ["q_proj", "v_proj"] }, generator);
-        using var noGrad = no_grad();
-        foreach (var (_, layer) in model.Adapted()) layer.AdapterB.normal_(0, 0.05, generator);
-        return model;
-    }
+    /// <summary>llama-tiny with a drawn (non-zero) adapter, as a LoRA round would hold it.</summary>
+    private static DecoderLM Adapted(ulong seed) => AdaptedLlamaTiny.Adapted(AdaptedLlamaTiny.QueryValue, seed);
 
     private static List<string> Names(string folder) => Directory.EnumerateFiles(folder).Select(f => Path.GetFileName(f)!).ToList();
 

@@ -15,18 +15,9 @@ public class LoraTests
     private static readonly LoraSpec AllLayers = new() { Rank = 4, Alpha = 8, TargetModules = LoraSpec.AdaptableModules };
     private static readonly Tensor Ids = tensor(new long[] { 3, 4, 5, 6, 7, 8, 9 }).unsqueeze(0);
 
-    private static DecoderLM Base() => HfCheckpoint.Load(RepositoryPaths.Fixture("hf", "llama-tiny"));
+    private static DecoderLM Base() => AdaptedLlamaTiny.Base();
 
-    /// <summary>A trained-looking adapter: B drawn too (PEFT starts it at zero, which would make every comparison trivial).</summary>
-    private static DecoderLM Adapted(LoraSpec settings, ulong seed = 7)
-    {
-        var model = Base();
-        using var generator = new Generator(seed);
-        model.AddAdapters(settings, generator);
-        using var noGrad = no_grad();
-        foreach (var (_, layer) in model.Adapted()) layer.AdapterB.normal_(0, 0.05, generator);
-        return model;
-    }
+    private static DecoderLM Adapted(LoraSpec settings, ulong seed = 7) => AdaptedLlamaTiny.Adapted(settings, seed);
 
     private static float MaxDifference(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
 

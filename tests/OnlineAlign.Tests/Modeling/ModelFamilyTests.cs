@@ -21,59 +21,21 @@ public class ModelFamilyTests
 {
     public static readonly TheoryData<string> Fixtures = new() { "qwen3-tiny", "gemma3-tiny", "gemma3-softcap-tiny" };
 
-    private static string Folder(string name) => RepositoryPaths.Fixture("hf", name);
-    private static JsonObject Reference(string name) => (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Folder(name), "reference.json")))!;
-    private static int[] Ints(JsonNode? node) => node!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
+    private static string Folder(string name) => ReferenceOutputs.Folder(name);
     private static JsonObject ConfigJson(string name) => (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Folder(name), "config.json")))!;
 
     [Theory]
     [MemberData(nameof(Fixtures))]
-    public void LogitsMatchTheReferenceWithin1e4(string fixture)
-    {
-        using var scope = NewDisposeScope();
-        var reference = Reference(fixture);
-        using var model = HfCheckpoint.Load(Folder(fixture));
-        var inputs = reference["input_ids"]!.AsArray().Select(Ints).ToArray();
-        var expected = reference["logits"]!.AsArray()
-            .SelectMany(row => row!.AsArray().SelectMany(pos => pos!.AsArray().Select(v => v!.GetValue<float>()))).ToArray();
-        using var noGrad = no_grad();
-        var ids = tensor(inputs.SelectMany(r => r.Select(x => (long)x)).ToArray(), [inputs.Length, inputs[0].Length]);
-        var logits = model.forward(ids).data<float>().ToArray();
-        Assert.Equal(expected.Length, logits.Length);
-        double maxDiff = expected.Zip(logits, (a, b) => Math.Abs(a - b)).Max();
-        Assert.True(maxDiff < 1e-4, $"{fixture}: max |logit difference| = {maxDiff}");
-    }
+    public void LogitsMatchTheReferenceWithin1e4(string fixture) => ReferenceOutputs.AssertLogits(fixture);
 
     /// <summary>23 tokens through the KV cache and the fused projections: the sliding window (4) is passed many times over.</summary>
     [Theory]
     [MemberData(nameof(Fixtures))]
-    public void GreedyContinuationIsIdenticalToTheReference(string fixture)
-    {
-        var greedy = Reference(fixture)["greedy"]!;
-        using var model = HfCheckpoint.Load(Folder(fixture));
-        var prompt = Ints(greedy["prompt"]);
-        var expected = Ints(greedy["output"]).Skip(prompt.Length).ToArray();
-        var result = TextGenerator.Generate(model, [prompt], new SamplingOptions { MaxNewTokens = greedy["max_new_tokens"]!.GetValue<int>(), Temperature = 0 });
-        Assert.Equal(expected, result[0].Tokens);
-    }
+    public void GreedyContinuationIsIdenticalToTheReference(string fixture) => ReferenceOutputs.AssertGreedy(fixture);
 
     [Theory]
     [MemberData(nameof(Fixtures))]
-    public void ResponseLogProbsMatchTheReferenceWithin1e4(string fixture)
-    {
-        var cases = Reference(fixture)["sequence_logprobs"]!.AsArray();
-        using var model = HfCheckpoint.Load(Folder(fixture));
-        var rows = cases.Select(c => new PromptResponse(Ints(c!["prompt"]), Ints(c!["response"]))).ToList();
-        var scores = ResponseLogProbs.Score(model, rows);
-        for (int i = 0; i < rows.Count; i++)
-        {
-            var expected = cases[i]!["token_logprobs"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
-            Assert.Equal(expected.Length, scores[i].TokenLogProbs.Length);
-            for (int t = 0; t < expected.Length; t++)
-                Assert.True(Math.Abs(expected[t] - scores[i].TokenLogProbs[t]) < 1e-4, $"{fixture} case {i} token {t}: {scores[i].TokenLogProbs[t]} vs {expected[t]}");
-            Assert.True(Math.Abs(cases[i]!["logprob_sum"]!.GetValue<double>() - scores[i].Sum) < 1e-4);
-        }
-    }
+    public void ResponseLogProbsMatchTheReferenceWithin1e4(string fixture) => ReferenceOutputs.AssertResponseLogProbs(fixture);
 
     /// <summary>
     /// A batch pads its rows (left pads, pads after a shared prefix, prompts computed once for several responses): each
