@@ -26,20 +26,7 @@ public class ChatTemplateTests
     private static string Folder(string? template, string eos, string? bos = null, JsonNode? generationEos = null)
     {
         string folder = RepositoryPaths.NewTempFolder("chat");
-        var vocab = new JsonObject();
-        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
-        int next = 0;
-        for (int b = 0; b < 256; b++) vocab[(printable.Contains(b) ? (char)b : (char)(256 + next++)).ToString()] = b;
-        var added = new JsonArray();
-        for (int i = 0; i < Specials.Length; i++)
-        {
-            vocab[Specials[i]] = 256 + i;
-            added.Add(new JsonObject { ["id"] = 256 + i, ["content"] = Specials[i], ["special"] = true });
-        }
-        File.WriteAllText(Path.Combine(folder, "tokenizer.json"), new JsonObject
-        {
-            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() }, ["added_tokens"] = added,
-        }.ToJsonString());
+        ByteLevelTokenizerJson.Write(folder, Specials);
         var config = new JsonObject { ["eos_token"] = eos };
         if (bos is not null) config["bos_token"] = bos;
         if (template is not null) config["chat_template"] = template;

@@ -24,20 +24,7 @@ public class ServeChatTemplateTests
     private static string Folder()
     {
         string folder = RepositoryPaths.NewTempFolder("serve-chat");
-        var vocab = new JsonObject();
-        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
-        int next = 0;
-        for (int b = 0; b < 256; b++) vocab[(printable.Contains(b) ? (char)b : (char)(256 + next++)).ToString()] = b;
-        var added = new JsonArray();
-        for (int i = 0; i < Specials.Length; i++)
-        {
-            vocab[Specials[i]] = 256 + i;
-            added.Add(new JsonObject { ["id"] = 256 + i, ["content"] = Specials[i], ["special"] = true });
-        }
-        File.WriteAllText(Path.Combine(folder, "tokenizer.json"), new JsonObject
-        {
-            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() }, ["added_tokens"] = added,
-        }.ToJsonString());
+        ByteLevelTokenizerJson.Write(folder, Specials);
         File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), new JsonObject { ["eos_token"] = "<|im_end|>", ["chat_template"] = Template }.ToJsonString());
         using var lm = BuiltinModels.Create(BuiltinModels.Tiny with { VocabSize = 256 + Specials.Length, BosTokenId = 0, EosTokenId = 258, PadTokenId = 256 }, seed: 5);
         HfCheckpoint.Save(lm, folder);
