@@ -87,8 +87,11 @@ public sealed partial class PolicyWorkerGrain
     {
         Dictionary<string, double>? durable;
         try { durable = await GrainFactory.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(runId, 0)).CheckpointDurable(checkpoint, ct); }
-        catch (Exception e) when (!ct.IsCancellationRequested)
+        catch (Exception e)
         {
+            // Cancelled while the call failed (the run grain dropped this phase as the trainer's silo died): a cancellation,
+            // which the phase logs as one; without this the failure left the silo's log silent about how the phase ended.
+            ct.ThrowIfCancellationRequested();
             log.LogInformation("run {Run}: a phase on checkpoint {Manifest} stops: that checkpoint's upload failed", runId, checkpoint.Path);
             throw new PhaseFailedException($"the upload of checkpoint {checkpoint.Path} failed: {e.GetType().Name}: {e.Message}");
         }
