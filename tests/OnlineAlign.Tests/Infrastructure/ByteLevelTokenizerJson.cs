@@ -11,10 +11,7 @@ internal static class ByteLevelTokenizerJson
     public static void Write(string folder, IReadOnlyList<string> specials)
     {
         var vocab = new JsonObject();
-        // GPT-2's bytes_to_unicode: printable bytes stand for themselves, the rest map to 256 + n in order.
-        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
-        int next = 0;
-        for (int b = 0; b < 256; b++) vocab[(printable.Contains(b) ? (char)b : (char)(256 + next++)).ToString()] = b;
+        foreach (var (b, c) in Gpt2ByteTable()) vocab[c.ToString()] = b;
         var added = new JsonArray();
         for (int i = 0; i < specials.Count; i++)
         {
@@ -25,5 +22,18 @@ internal static class ByteLevelTokenizerJson
         {
             ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() }, ["added_tokens"] = added,
         }.ToJsonString());
+    }
+
+    /// <summary>
+    /// GPT-2's bytes_to_unicode: printable bytes stand for themselves, the rest map to 256 + n in order. Derived here
+    /// from the definition, not taken from the product's ByteLevel, so the fixtures stay independent of the code they test.
+    /// </summary>
+    public static Dictionary<byte, char> Gpt2ByteTable()
+    {
+        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
+        var map = new Dictionary<byte, char>();
+        int next = 0;
+        for (int b = 0; b < 256; b++) map[(byte)b] = printable.Contains(b) ? (char)b : (char)(256 + next++);
+        return map;
     }
 }

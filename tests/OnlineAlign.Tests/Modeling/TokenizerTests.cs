@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using OnlineAlign.Modeling.Tokenization;
+using OnlineAlign.Tests.Infrastructure;
 
 namespace OnlineAlign.Tests.Modeling;
 
@@ -15,21 +16,10 @@ public class TokenizerTests
         Assert.Equal(text, tokenizer.Decode(ids.Append(tokenizer.EosId)));
     }
 
-    /// <summary>GPT-2's byte-to-unicode table: printable bytes map to themselves, the rest to 256+.</summary>
-    private static Dictionary<byte, char> ByteToUnicode()
-    {
-        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
-        var map = new Dictionary<byte, char>();
-        int next = 0;
-        for (int b = 0; b < 256; b++)
-            map[(byte)b] = printable.Contains(b) ? (char)b : (char)(256 + next++);
-        return map;
-    }
-
     private static string TinyTokenizerJson()
     {
         var vocab = new JsonObject();
-        foreach (var (b, c) in ByteToUnicode()) vocab[c.ToString()] = b;
+        foreach (var (b, c) in ByteLevelTokenizerJson.Gpt2ByteTable()) vocab[c.ToString()] = b;
         vocab["he"] = 256; vocab["ll"] = 257; vocab["Ġw"] = 258; vocab["<|endoftext|>"] = 259; vocab["<|im_end|>"] = 260;
         return new JsonObject
         {
