@@ -75,11 +75,48 @@ public sealed class InProcessRun : IDisposable
         var clock = Stopwatch.StartNew();
         string initial = Path.Combine(_folder, "round-0000");
         RoundJob.Prepare(Spec, _device, initial, _models.PretrainedCache, cancellationToken);
+        return EvaluateInitial(initial, clock.Elapsed.TotalSeconds, cancellationToken);
+    }
+
+    /// <summary>
+    /// Prepares round 0 from another run's instead of warm-starting again: a copy of its initial checkpoint, evaluated with
+    /// this run's spec. For arms that differ only after the warm start (a control beside its arm): the warm start is most of
+    /// a built-in run's time, and equal <see cref="RunSpecMapping.WarmStartParts"/> give equal weights, so this is the round 0
+    /// that <see cref="Prepare"/> would have trained.
+    /// </summary>
+    public RoundReport PrepareFrom(InProcessRun source, CancellationToken cancellationToken = default)
+    {
+        if (_policies.Count > 0) throw new InvalidOperationException("the run is prepared already");
+        if (source._policies.Count == 0) throw new InvalidOperationException("the source run is not prepared: it has no round 0 to copy");
+        var mine = RunSpecMapping.WarmStartParts(Spec);
+        var theirs = RunSpecMapping.WarmStartParts(source.Spec);
+        var differ = mine.Keys.Where(k => mine[k] != theirs[k]).Select(k => $"{k}: {mine[k]} here, {theirs[k]} in the source").ToList();
+        if (differ.Count > 0) throw new ArgumentException("the source run's round 0 was made differently: " + string.Join("; ", differ));
+        var clock = Stopwatch.StartNew();
+        string initial = Path.Combine(_folder, "round-0000");
+        CopyFolder(source.CheckpointFolder(0), initial);
+        using var confined = Confined();
+        return EvaluateInitial(initial, clock.Elapsed.TotalSeconds, cancellationToken);
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
+    /// <summary>Round 0: the initial policy in <paramref name="initial"/>, evaluated before any round.</summary>
+    private RoundReport EvaluateInitial(string initial, double prepareSeconds, CancellationToken cancellationToken)
+    {
         _policies.Add(Checkpoint(initial));
-        double prepare = clock.Elapsed.TotalSeconds;
         var request = Request(1) with { Round = 0, Trained = _policies[0] };
         var metrics = RoundJob.Evaluate(Context(request, cancellationToken));
-        metrics["time/prepare"] = prepare;
+        metrics["time/prepare"] = prepareSeconds;
         var report = new RoundReport(0, metrics, [], []);
         Reports.Add(report);
         return report;

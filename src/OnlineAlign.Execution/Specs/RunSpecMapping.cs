@@ -365,6 +365,22 @@ public static class RunSpecMapping
         new(Steps: spec.SftSteps, LearningRate: spec.SftLearningRate, Noise: spec.SftNoise, JudgeExamples: spec.EftExamples, JudgeTemplate: JudgeTemplate(spec),
             EftSource: spec.EftSource, SampleTokens: spec.Sampling.MaxNewTokens, PretrainSteps: spec.Model.PretrainSteps);
 
+    /// <summary>
+    /// Everything a run's round-0 checkpoint is made from, by spec path: what RoundJob.Prepare reads (the model, the task, the
+    /// seed and the warm start's settings) and what its state file records (reference, optimizer.carry_state). Two specs with
+    /// equal parts give the same round 0, so one run's round 0 can stand in for the other's (InProcessRun.PrepareFrom).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> WarmStartParts(RunSpec spec) => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["model"] = System.Text.Json.JsonSerializer.Serialize(spec.Model),
+        ["prompts.task"] = spec.Prompts.Task,
+        ["seed"] = spec.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["warm start (sft_steps, sft_learning_rate, sft_noise, eft_examples, eft_source, judge.template, sampling.max_new_tokens)"] =
+            System.Text.Json.JsonSerializer.Serialize(WarmStartSettings(spec)),
+        ["reference"] = spec.Reference,
+        ["optimizer.carry_state"] = spec.Optimizer.CarryState.ToString(),
+    };
+
     /// <summary>judge.template with "auto" resolved: the compact prompt for built-in tasks (tiny contexts), the paper's rubric otherwise.</summary>
     public static string JudgeTemplate(RunSpec spec) =>
         spec.Judge.Template != "auto" ? spec.Judge.Template : string.IsNullOrEmpty(spec.Prompts.JsonlPath) ? "compact" : "rubric";

@@ -1,5 +1,6 @@
 using OnlineAlign.Specs;
 using OnlineAlign.Contracts;
+using OnlineAlign.Alignment.Pairs;
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Execution.InProcess;
 using OnlineAlign.Tests.Infrastructure;
@@ -17,9 +18,10 @@ public class OnlineAlignmentTests(OnlineAlignmentTests.Runs runs, Xunit.Abstract
     private const int Threads = 1;
 
     /// <summary>
-    /// The four runs the two tests assert on, started together when the class starts, one torch thread each (a run's result
-    /// does not depend on what other threads compute), each test awaiting its own: on two cores the verifier-judged run
-    /// shares the cores with the three label-free seeds instead of running alone beside an idle core.
+    /// The runs the tests assert on, started together when the class starts, one torch thread each (a run's result does not
+    /// depend on what other threads compute), each test awaiting its own: on two cores the verifier-judged run shares the
+    /// cores with the three label-free seeds (each the default run, then its shuffled-score control from the same round 0)
+    /// instead of running alone beside an idle core.
     /// </summary>
     public sealed class Runs : IDisposable
     {
@@ -110,6 +112,29 @@ public class OnlineAlignmentTests(OnlineAlignmentTests.Runs runs, Xunit.Abstract
         Assert.True(change > NoHarmBound, $"mean change {100 * change:+0.0;-0.0} points over round 0 on fresh seeds, below {100 * NoHarmBound:0.0} ({each})");
     }
 
+    /// <summary>
+    /// The gain, and that it is the judge's: after the default round the policy samples right answers more often than after
+    /// the same round with each prompt's scores shuffled among its samples (SPPO's loss, pairs, steps and score distribution
+    /// kept, which sample earned which score lost), on prompts neither was trained on, the same prompts and sampling seeds
+    /// for both. Chosen on seeds 6-15 (this difference +4.1 ± 1.4 points, every seed above +2.2; greedy test accuracy, the
+    /// previous assertion's measure, +1.5 ± 1.1 there) and fixed before the confirmation seeds 16-25 ran (docs/experiments.md,
+    /// "The gain in sampled accuracy"). Sampled accuracy reads 4,096 answers per policy where greedy accuracy reads 200, and
+    /// pairing with the control on the same samples takes out the prompts' difficulty: the judge's signal shows above the
+    /// rounding noise that hides it in three seeds' greedy accuracy (the test above).
+    /// </summary>
+    [Fact]
+    public async Task AfterTheDefaultRoundThePolicySamplesRightAnswersMoreOftenThanAfterTheSameRoundOnShuffledScores()
+    {
+        var seeds = await runs.LabelFreeSeeds;
+        string each = string.Join("; ", seeds.Select(r =>
+            $"seed {r.Seed}: sampled {r.SampledBefore:P1} -> {r.SampledAfter:P1}, shuffled-score control -> {r.ShuffledSampledAfter:P1}"));
+        output.WriteLine(each);
+        // Paired: both rounds began from the same policy and drew the same samples (the generation is the judge's input).
+        Assert.All(seeds, r => Assert.Equal(r.SampledBefore, r.ControlSampledBefore));
+        double gain = seeds.Average(r => r.SampledAfter - r.ShuffledSampledAfter);
+        Assert.True(gain > 0, $"mean sampled accuracy {100 * gain:+0.0;-0.0} points against the shuffled-score control ({each})");
+    }
+
     /// <summary>The default run's spec but for its seed, the CPU and the test stream it is evaluated on.</summary>
     internal static RunSpec DefaultRun(ulong seed) => new() { Prompts = new() { EvalStream = "test" }, Seed = seed, Device = "cpu" };
 
@@ -122,15 +147,35 @@ public class OnlineAlignmentTests(OnlineAlignmentTests.Runs runs, Xunit.Abstract
         Assert.Equal((400, 2000, 200, 512, 8), (spec.SftSteps, spec.EftExamples, spec.Model.PretrainSteps, spec.PromptsPerRound, spec.SamplesPerPrompt));
     }
 
-    public sealed record LabelFree(ulong Seed, double Before, double After, double Tau, double Pairs);
+    /// <param name="Before">round 0's greedy test accuracy; <paramref name="After"/>: the round's</param>
+    /// <param name="SampledBefore">the warm-started policy's sampled accuracy (the round's generation: 512 prompts x 8 samples)</param>
+    /// <param name="SampledAfter">the trained policy's, on the next 512 prompts; <paramref name="ShuffledSampledAfter"/>: the
+    /// shuffled-score control's policy's, on the same prompts with the same sampling seeds</param>
+    public sealed record LabelFree(ulong Seed, double Before, double After, double Tau, double Pairs,
+        double SampledBefore, double SampledAfter, double ControlSampledBefore, double ShuffledSampledAfter);
 
-    /// <summary>The default run on one seed: its warm start and one label-free round, evaluated on the test stream (greedy, 200 prompts).</summary>
+    /// <summary>
+    /// The default run on one seed: its warm start and one label-free round, evaluated on the test stream (greedy, 200 prompts);
+    /// beside it SPPO's own control, the same round with each prompt's scores shuffled (pair_strategy shuffled_scores), from
+    /// the same round 0. Each runs a second round only for its generation: it samples the policy the first round trained,
+    /// on 512 prompts neither has been trained on (a second round leaves the first as it is: its prompts come first).
+    /// </summary>
     private static LabelFree LabelFreeRound(ulong seed)
     {
-        var spec = DefaultRun(seed);
+        var spec = DefaultRun(seed) with { Rounds = 2 };
         using var run = new InProcessRun(spec, RepositoryPaths.NewTempFolder($"label-free-{seed}"), pretrainedCache: RepositoryPaths.PretrainedCache);
         var initial = run.Prepare().Metrics;
         var round = run.RunRound().Metrics;
-        return new(seed, initial["eval/test/accuracy"], round["eval/test/accuracy"], round["judge/tau_vs_verifier"], round["pairs/kept"]);
+        var next = run.RunRound().Metrics;
+        using var control = new InProcessRun(spec with { PairStrategy = PairBuilder.ShuffledScores },
+            RepositoryPaths.NewTempFolder($"label-free-shuffled-{seed}"), pretrainedCache: RepositoryPaths.PretrainedCache);
+        control.PrepareFrom(run);
+        var controlRound = control.RunRound().Metrics;
+        var controlNext = control.RunRound().Metrics;
+        return new(seed, initial["eval/test/accuracy"], round["eval/test/accuracy"], round["judge/tau_vs_verifier"], round["pairs/kept"],
+            round[Sampled], next[Sampled], controlRound[Sampled], controlNext[Sampled]);
     }
+
+    /// <summary>A round's share of correct samples in its generation phase, by the task's checker (no label reaches training).</summary>
+    private const string Sampled = "generation/accuracy";
 }
