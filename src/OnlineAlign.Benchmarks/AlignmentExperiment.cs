@@ -127,7 +127,9 @@ public static class AlignmentExperiment
                                          $"pairs {r.Metrics["pairs/kept"]}, C {r.Metrics["consistency/C"]:F3}, " +
                                          $"tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
                                          $"judge pairwise accuracy {Get(r, "judge/pairwise_accuracy"):F3}, " +
-                                         $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3} " +
+                                         $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3}, " +
+                                         // The round's own samples (of the policy it started from): 4,096 answers where greedy accuracy reads 200.
+                                         $"sampled accuracy {Get(r, "generation/accuracy"):P2} " +
                                          $"({watch.Elapsed.TotalSeconds:F0} s)" +
                                          (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
                         report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics));
