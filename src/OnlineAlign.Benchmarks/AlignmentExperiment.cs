@@ -97,48 +97,29 @@ public static class AlignmentExperiment
     {
         var table = new Dictionary<(string Method, int Seed), List<(double Validation, double Test)>>();
         string folder = Path.Combine(Path.GetTempPath(), "onlinealign-experiment-" + Guid.NewGuid().ToString("N")[..8]);
+        foreach (var method in s.Methods)
+            if (!Arms.ContainsKey(method) && method is not (ExtraSftArm or BestOfArm))
+                throw new ArgumentException($"arm '{method}' is not one of {string.Join(", ", Arms.Keys.Append(ExtraSftArm).Append(BestOfArm))}");
         foreach (int seed in s.Seeds)
-            foreach (var method in s.Methods)
+        {
+            // A seed's arms share its warm start (equal settings give equal weights): the first arm trains it, the others
+            // copy its round 0 (InProcessRun.PrepareFrom), so a control beside its arm costs its rounds, not another warm start.
+            (InProcessRun Run, string Method)? first = null;
+            try
             {
-                if (!Arms.ContainsKey(method) && method is not (ExtraSftArm or BestOfArm))
-                    throw new ArgumentException($"arm '{method}' is not one of {string.Join(", ", Arms.Keys.Append(ExtraSftArm).Append(BestOfArm))}");
-                var watch = Stopwatch.StartNew();
-                var spec = Spec(s, method, seed);
-                using var run = new InProcessRun(spec, Path.Combine(folder, $"{method}-{seed}"), pretrainedCache: Path.Combine(folder, "m0"));
-                var initial = run.Prepare();
-                var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
-                report.WriteLine($"seed {seed} {method}: round 0 ({s.Model} model, pretraining {s.PretrainSteps} steps, " +
-                                 $"SFT {s.SftSteps} steps at lr {s.SftLearningRate:G3} on {s.Noise:P0}-noisy demonstrations): " +
-                                 $"validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1}, " +
-                                 $"judge pairwise accuracy {Get(initial, "judge/pairwise_accuracy"):F3} ({watch.Elapsed.TotalSeconds:F0} s)");
-                using var frozen = method is BestOfArm or ExtraSftArm ? null : new FrozenJudge(run);
-                if (frozen is not null) report.WriteLine(frozen.Line(run, 0));
-                if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
-                else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
-                else
-                    for (int round = 1; round <= s.Rounds; round++)
-                    {
-                        watch.Restart();
-                        var r = run.RunRound();
-                        if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1")
-                            report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
-                        rows.Add((r.Metrics["eval/accuracy"], TestAccuracy(run, round)));
-                        report.WriteLine($"  {method,-8} round {round}: validation accuracy {rows[^1].Item1:P1}, test accuracy {rows[^1].Item2:P1}, " +
-                                         $"pairs {r.Metrics["pairs/kept"]}, C {r.Metrics["consistency/C"]:F3}, " +
-                                         $"tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
-                                         $"judge pairwise accuracy {Get(r, "judge/pairwise_accuracy"):F3}, " +
-                                         $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3}, " +
-                                         // The round's own samples (of the policy it started from): 4,096 answers where greedy accuracy reads 200.
-                                         $"sampled accuracy {Get(r, "generation/accuracy"):P2} " +
-                                         $"({watch.Elapsed.TotalSeconds:F0} s)" +
-                                         (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
-                        report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics));
-                        report.WriteLine(frozen!.Line(run, round));
-                    }
-                if (method is not (BestOfArm or ExtraSftArm)) report.WriteLine(GuardRunLine(run.Spec.Guard, run.Reports));
-                table[(method, seed)] = rows;
-                Directory.Delete(Path.Combine(folder, $"{method}-{seed}"), recursive: true);
+                foreach (var method in s.Methods)
+                {
+                    var run = new InProcessRun(Spec(s, method, seed), Path.Combine(folder, $"{method}-{seed}"), pretrainedCache: Path.Combine(folder, "m0"));
+                    table[(method, seed)] = RunArm(s, method, seed, run, first, report);
+                    if (first is null) first = (run, method); // kept (its round 0) until the seed's last arm is done
+                    else Discard(run, folder, method, seed);
+                }
             }
+            finally
+            {
+                if (first is { } kept) Discard(kept.Run, folder, kept.Method, seed);
+            }
+        }
 
         var streams = new (string, Func<(double Validation, double Test), double>)[] { ("Validation", r => r.Validation), ("Test", r => r.Test) };
         foreach (var (stream, pick) in streams)
@@ -154,6 +135,53 @@ public static class AlignmentExperiment
         }
         report.WriteLine();
         report.WriteLine("align_summary.py turns the logs into the paired tables (each arm against round 0 and against the llm arm, chosen on validation).");
+    }
+
+    /// <summary>One arm on one seed: round 0 (its own warm start, or a copy of <paramref name="source"/>'s where they are made
+    /// alike) and its rounds, each logged; returns every round's validation and test accuracy.</summary>
+    private static List<(double Validation, double Test)> RunArm(Settings s, string method, int seed, InProcessRun run,
+        (InProcessRun Run, string Method)? source, TextWriter report)
+    {
+        var watch = Stopwatch.StartNew();
+        bool copied = source is { } from && RunSpecMapping.WarmStartParts(run.Spec).SequenceEqual(RunSpecMapping.WarmStartParts(from.Run.Spec));
+        var initial = copied ? run.PrepareFrom(source!.Value.Run) : run.Prepare();
+        var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
+        report.WriteLine($"seed {seed} {method}: round 0 {(copied ? $"copied from {source!.Value.Method}'s " : "")}({s.Model} model, pretraining {s.PretrainSteps} steps, " +
+                         $"SFT {s.SftSteps} steps at lr {s.SftLearningRate:G3} on {s.Noise:P0}-noisy demonstrations): " +
+                         $"validation accuracy {rows[0].Item1:P1}, test accuracy {rows[0].Item2:P1}, " +
+                         $"judge pairwise accuracy {Get(initial, "judge/pairwise_accuracy"):F3} ({watch.Elapsed.TotalSeconds:F0} s)");
+        using var frozen = method is BestOfArm or ExtraSftArm ? null : new FrozenJudge(run);
+        if (frozen is not null) report.WriteLine(frozen.Line(run, 0));
+        if (method == BestOfArm) rows.Add(BestOf(s, run, seed, report));
+        else if (method == ExtraSftArm) rows.AddRange(ExtraSft(s, run, seed, report));
+        else
+            for (int round = 1; round <= s.Rounds; round++)
+            {
+                watch.Restart();
+                var r = run.RunRound();
+                if (Environment.GetEnvironmentVariable("ONLINEALIGN_VERBOSE") == "1")
+                    report.WriteLine(string.Join(", ", r.Metrics.Select(kv => $"{kv.Key}={kv.Value:G4}")));
+                rows.Add((r.Metrics["eval/accuracy"], TestAccuracy(run, round)));
+                report.WriteLine($"  {method,-8} round {round}: validation accuracy {rows[^1].Item1:P1}, test accuracy {rows[^1].Item2:P1}, " +
+                                 $"pairs {r.Metrics["pairs/kept"]}, C {r.Metrics["consistency/C"]:F3}, " +
+                                 $"tau(judge, verifier) {Get(r, "judge/tau_vs_verifier"):F3}, " +
+                                 $"judge pairwise accuracy {Get(r, "judge/pairwise_accuracy"):F3}, " +
+                                 $"rewards/accuracies {Get(r, "rewards/accuracies"):F2}, kl/initial {Get(r, "kl/initial"):F3}, " +
+                                 // The round's own samples (of the policy it started from): 4,096 answers where greedy accuracy reads 200.
+                                 $"sampled accuracy {Get(r, "generation/accuracy"):P2} " +
+                                 $"({watch.Elapsed.TotalSeconds:F0} s)" +
+                                 (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
+                report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics));
+                report.WriteLine(frozen!.Line(run, round));
+            }
+        if (method is not (BestOfArm or ExtraSftArm)) report.WriteLine(GuardRunLine(run.Spec.Guard, run.Reports));
+        return rows;
+    }
+
+    private static void Discard(InProcessRun run, string folder, string method, int seed)
+    {
+        run.Dispose();
+        Directory.Delete(Path.Combine(folder, $"{method}-{seed}"), recursive: true);
     }
 
     private static readonly string[] GuardSignals =
