@@ -144,7 +144,7 @@ public static class AlignmentExperiment
         (InProcessRun Run, string Method)? source, TextWriter report)
     {
         var watch = Stopwatch.StartNew();
-        bool copied = source is { } from && RunSpecMapping.WarmStartParts(run.Spec).SequenceEqual(RunSpecMapping.WarmStartParts(from.Run.Spec));
+        bool copied = source is { } from && RunSpecMapping.WarmStartDifferences(run.Spec, from.Run.Spec).Count == 0;
         var initial = copied ? run.PrepareFrom(source!.Value.Run) : run.Prepare();
         var rows = new List<(double, double)> { (initial.Metrics["eval/accuracy"], TestAccuracy(run, 0)) };
         report.WriteLine($"seed {seed} {method}: round 0 {(copied ? $"copied from {source!.Value.Method}'s " : "")}({s.Model} model, pretraining {s.PretrainSteps} steps, " +

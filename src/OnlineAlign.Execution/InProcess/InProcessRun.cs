@@ -81,16 +81,14 @@ public sealed class InProcessRun : IDisposable
     /// <summary>
     /// Prepares round 0 from another run's instead of warm-starting again: a copy of its initial checkpoint, evaluated with
     /// this run's spec. For arms that differ only after the warm start (a control beside its arm): the warm start is most of
-    /// a built-in run's time, and equal <see cref="RunSpecMapping.WarmStartParts"/> give equal weights, so this is the round 0
+    /// a built-in run's time, and specs without <see cref="RunSpecMapping.WarmStartDifferences"/> give equal weights, so this is the round 0
     /// that <see cref="Prepare"/> would have trained.
     /// </summary>
     public RoundReport PrepareFrom(InProcessRun source, CancellationToken cancellationToken = default)
     {
         if (_policies.Count > 0) throw new InvalidOperationException("the run is prepared already");
         if (source._policies.Count == 0) throw new InvalidOperationException("the source run is not prepared: it has no round 0 to copy");
-        var mine = RunSpecMapping.WarmStartParts(Spec);
-        var theirs = RunSpecMapping.WarmStartParts(source.Spec);
-        var differ = mine.Keys.Where(k => mine[k] != theirs[k]).Select(k => $"{k}: {mine[k]} here, {theirs[k]} in the source").ToList();
+        var differ = RunSpecMapping.WarmStartDifferences(Spec, source.Spec);
         if (differ.Count > 0) throw new ArgumentException("the source run's round 0 was made differently: " + string.Join("; ", differ));
         var clock = Stopwatch.StartNew();
         string initial = Path.Combine(_folder, "round-0000");

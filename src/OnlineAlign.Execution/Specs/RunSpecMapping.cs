@@ -370,7 +370,15 @@ public static class RunSpecMapping
     /// seed and the warm start's settings) and what its state file records (reference, optimizer.carry_state). Two specs with
     /// equal parts give the same round 0, so one run's round 0 can stand in for the other's (InProcessRun.PrepareFrom).
     /// </summary>
-    public static IReadOnlyDictionary<string, string> WarmStartParts(RunSpec spec) => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    /// <returns>each part that differs, by spec path with both values ("seed: 6 here, 5 in the source"); empty: the same round 0</returns>
+    public static IReadOnlyList<string> WarmStartDifferences(RunSpec spec, RunSpec source)
+    {
+        var mine = WarmStartParts(spec);
+        var theirs = WarmStartParts(source);
+        return mine.Keys.Where(k => mine[k] != theirs[k]).Select(k => $"{k}: {mine[k]} here, {theirs[k]} in the source").ToList();
+    }
+
+    private static SortedDictionary<string, string> WarmStartParts(RunSpec spec) => new(StringComparer.Ordinal)
     {
         ["model"] = System.Text.Json.JsonSerializer.Serialize(spec.Model),
         ["prompts.task"] = spec.Prompts.Task,
