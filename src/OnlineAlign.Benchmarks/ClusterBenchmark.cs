@@ -14,7 +14,7 @@ public static class ClusterBenchmark
 {
     public sealed record Settings(string Model, int Rounds, int Prompts, int Samples, int NewTokens, int SftSteps, int Watchers,
         int GetRunsPerSecond, int LoadSeconds, int Runs = 2000, int[]? Silos = null, int LoraRank = 0, bool CarryState = false,
-        int EvalPrompts = 100);
+        int EvalPrompts = 100, int BatchSize = 0, int Accumulation = 1, string DataParallel = "");
 
     /// <summary>The built-in tiny model, or a random-weight model of a benchmark shape saved as a Hugging Face folder.</summary>
     private static string? _modelFolder;
@@ -29,8 +29,18 @@ public static class ClusterBenchmark
         // The judge and loss every figure in docs/benchmarks.md was measured with (the default until 2026-12-05): the LLM
         // judge's passes plus the implicit reward's two, so the figures stay comparable across releases.
         Judge = new JudgeSpec { Kind = "self_consistent" }, Loss = new LossSpec { Kind = "dpo" },
-        Optimizer = s.CarryState ? new OptimizerSpec { CarryState = true } : null,
+        Optimizer = Optimizer(s),
     };
+
+    /// <summary>The spec's optimizer section where a flag changes it (null: the spec's defaults, as every earlier figure ran).</summary>
+    private static OptimizerSpec? Optimizer(Settings s)
+    {
+        if (!s.CarryState && s.BatchSize == 0 && s.Accumulation == 1 && s.DataParallel == "") return null;
+        var o = new OptimizerSpec { CarryState = s.CarryState, GradientAccumulation = s.Accumulation };
+        if (s.BatchSize > 0) o.BatchSize = s.BatchSize;
+        if (s.DataParallel != "") o.DataParallel = s.DataParallel;
+        return o;
+    }
 
     /// <summary>The benchmark's model, with a LoRA adapter of rank <see cref="Settings.LoraRank"/> (0: full fine-tuning).</summary>
     private static ModelSpec Model(Settings s)

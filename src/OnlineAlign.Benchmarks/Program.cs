@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 //         [--prompt 64] [--new 64] [--pairs 8] [--tokens 512] [--repeats 3] [--peak-tflops 989]
 //   cluster phases|scaling|load|list|scale [--model tiny|llama-50m] [--rounds 3] [--prompts 256] [--samples 4] [--new 16] [--sft-steps 150]
 //         [--watchers 50] [--getrun-rate 200] [--load-seconds 30]   [--runs 2000] [--lora 0 (full) | R] [--carry (AdamW moments carried)]
-//         [--eval-prompts 100]
+//         [--eval-prompts 100] [--train-batch 16] [--accumulation 1] [--data-parallel auto|on|off]
 //         [--silos 1,2]   (scale: the same run on a control silo + 1, then 2, GPU-tagged CPU silos, one torch thread each;
 //         `cluster-scale` is the same as `cluster scale`)
 //   scale-ceiling [--model tiny] [--processes 2] [--batch 64] [--prompt 16] [--new 32] [--seconds 15] [--repeats 1] [--work generate,forward]
@@ -127,7 +127,8 @@ switch (command)
             LoadSeconds: IntArg("load-seconds", "30"),
             Runs: IntArg("runs", "2000"),
             Silos: Arg("silos", "1,2").Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray(),
-            LoraRank: IntArg("lora", "0"), CarryState: args.Contains("--carry"), EvalPrompts: IntArg("eval-prompts", "100")), report);
+            LoraRank: IntArg("lora", "0"), CarryState: args.Contains("--carry"), EvalPrompts: IntArg("eval-prompts", "100"),
+            BatchSize: IntArg("train-batch", "0"), Accumulation: IntArg("accumulation", "1"), DataParallel: Arg("data-parallel", "")), report);
         break;
     case "round":
         RoundBenchmark.Run(RoundBenchmark.Parse(Arg), report);
