@@ -30,6 +30,14 @@ public sealed record GuardSpec
     /// the judge's accuracy: docs/experiments.md gives what it was calibrated on.
     /// </summary>
     public double MaxScoreEntropy { get; init; } = 1;
+    /// <summary>
+    /// health/score_entropy higher than the round before's by more than this (0 to 1; 1: never trips, the entropy is at
+    /// most 1). A round's samples come from the policy before its update, so a rise at round r says P_{r-1} scatters its
+    /// samples more than P_{r-2} did, as policies losing ground do (SPPO on shuffled scores) and gaining ones do not (their
+    /// samples agree more): the best round is then r - 2. Relative to the run itself, so no bound is chosen per model:
+    /// docs/experiments.md gives the margin's calibration.
+    /// </summary>
+    public double MaxScoreEntropyRise { get; init; } = 1;
     /// <summary>health/implicit_agreement below this (a Kendall tau, -1: never trips): the LLM judge and the implicit reward part ways.</summary>
     public double MinImplicitAgreement { get; init; } = -1;
     /// <summary>
@@ -61,6 +69,7 @@ public sealed record GuardSpec
         p.Real("max_unscored_rate", MaxUnscoredRate, 0, true, 1);
         p.Real("min_score_entropy", MinScoreEntropy, 0, true, 1);
         p.Real("max_score_entropy", MaxScoreEntropy, 0, true, 1);
+        p.Real("max_score_entropy_rise", MaxScoreEntropyRise, 0, true, 1);
         Tau(p, "min_implicit_agreement", MinImplicitAgreement);
         Tau(p, "min_majority_agreement", MinMajorityAgreement);
         p.Range("probe_prompts", ProbePrompts, 0, ProbePromptsLimit);

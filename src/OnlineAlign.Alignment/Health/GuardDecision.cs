@@ -18,7 +18,9 @@ public sealed record GuardVerdict(int? BestRound, string BestReason, int? Trippe
 /// The guard's decision, a pure function of the spec's thresholds and the rounds' recorded metrics: a round trips
 /// the guard when any of its health signals crosses its threshold (a NaN signal, one that could not be measured,
 /// never does); the run stops after the first such round, and its best round is the last one before it (round 0,
-/// the initial policy, when round 1 tripped), or the last round when none tripped.
+/// the initial policy, when round 1 tripped), or the last round when none tripped. The one relative signal, the score
+/// entropy's rise over the round before (guard.max_score_entropy_rise), speaks of the policy that sampled the round
+/// before's update, so when it trips the best round is the one before that.
 /// </summary>
 public static class GuardDecision
 {
@@ -27,17 +29,40 @@ public static class GuardDecision
     {
         if (!guard.Enabled) return new GuardVerdict(null, "the guard is off", null, null);
         if (rounds.Count == 0) return new GuardVerdict(null, "no round has been evaluated yet", null, null);
+        IReadOnlyDictionary<string, double>? before = null;
         foreach (var (round, metrics) in rounds)
         {
             if (round == 0) continue; // the initial policy is what the signals are measured against
             var crossed = Crossings(guard, metrics);
+            int last = rounds.Where(r => r.Round < round).Select(r => r.Round).DefaultIfEmpty(0).Max();
+            int best = last;
+            if (Rise(guard, metrics, before) is { } rise)
+            {
+                crossed.Add(rise);
+                best = rounds.Where(r => r.Round < last).Select(r => r.Round).DefaultIfEmpty(0).Max();
+            }
+            before = metrics;
             if (crossed.Count == 0) continue;
-            int best = rounds.Where(r => r.Round < round).Select(r => r.Round).DefaultIfEmpty(0).Max();
             string why = string.Join("; ", crossed);
-            return new GuardVerdict(best, $"the last round before round {round}'s health signals crossed the guard's thresholds ({why})",
+            return new GuardVerdict(best, $"the last round before round {round}'s health signals crossed the guard's thresholds ({why})"
+                                          + (best < last ? $", and before round {last}, whose policy sampled round {round}" : ""),
                 round, $"the guard stopped the run after round {round}: {why}; best round {best}");
         }
         return new GuardVerdict(rounds[^1].Round, "no health signal crossed its threshold: the last committed round", null, null);
+    }
+
+    /// <summary>
+    /// The score entropy's rise over the round before's above guard.max_score_entropy_rise, in words; null when it did not
+    /// rise that much, or either value is missing or NaN (round 1 has no round before it: round 0 samples nothing).
+    /// </summary>
+    public static string? Rise(GuardSpec g, IReadOnlyDictionary<string, double> m, IReadOnlyDictionary<string, double>? before)
+    {
+        if (before is null || !m.TryGetValue(HealthSignals.ScoreEntropy, out var now) || !before.TryGetValue(HealthSignals.ScoreEntropy, out var then))
+            return null;
+        double rise = now - then;
+        return double.IsFinite(rise) && rise > g.MaxScoreEntropyRise
+            ? $"{HealthSignals.ScoreEntropy} rose {F(rise)} (from {F(then)} to {F(now)}) above guard.max_score_entropy_rise {F(g.MaxScoreEntropyRise)}"
+            : null;
     }
 
     /// <summary>Each threshold the round's signals crossed, in words ("health/judge_drift_tau 0.21 below guard.min_judge_tau 0.5").</summary>

@@ -123,6 +123,45 @@ public class GuardDecisionTests
     }
 
     [Fact]
+    public void AScoreEntropyRiseOverTheRoundBeforeTripsAndTheBestRoundIsTheOneBeforeThatRoundsPolicy()
+    {
+        Assert.Equal(1, new GuardSpec().MaxScoreEntropyRise); // the entropy is in [0, 1]: a rise is at most 1, so the default never trips
+        Assert.False(GuardDecision.Decide(On, [R(0), R(1, entropy: 0), R(2, entropy: 1)]).Stop);
+        var rising = On with { MaxScoreEntropyRise = 0 };
+
+        // Falling round after round (a gaining policy's samples agree more): nothing trips, the last round is best.
+        var falling = GuardDecision.Decide(rising, [R(0), R(1, entropy: 0.33), R(2, entropy: 0.19), R(3, entropy: 0.16), R(4, entropy: 0.11)]);
+        Assert.False(falling.Stop);
+        Assert.Equal(4, falling.BestRound);
+
+        // Round 3's samples (drawn by P2) scatter more than round 2's (drawn by P1): the run stops after round 3 and keeps P1.
+        var verdict = GuardDecision.Decide(rising, [R(0), R(1, entropy: 0.33), R(2, entropy: 0.317), R(3, entropy: 0.347), R(4, entropy: 0.355)]);
+        Assert.Equal(3, verdict.TrippedRound);
+        Assert.Equal(1, verdict.BestRound);
+        Assert.Equal("the guard stopped the run after round 3: health/score_entropy rose 0.03 (from 0.317 to 0.347) above " +
+                     "guard.max_score_entropy_rise 0; best round 1", verdict.StopReason);
+        Assert.Contains("and before round 2, whose policy sampled round 3", verdict.BestReason);
+
+        // A rise in round 2 (P1 scatters more than P0): the initial policy is best.
+        Assert.Equal(0, GuardDecision.Decide(rising, [R(0), R(1, entropy: 0.27), R(2, entropy: 0.30)]).BestRound);
+        // A margin: a rise up to it does not trip, one above it does (strictly; values exact in binary).
+        var margin = On with { MaxScoreEntropyRise = 0.125 };
+        Assert.False(GuardDecision.Decide(margin, [R(0), R(1, entropy: 0.25), R(2, entropy: 0.375)]).Stop);
+        Assert.True(GuardDecision.Decide(margin, [R(0), R(1, entropy: 0.25), R(2, entropy: 0.5)]).Stop);
+        // Round 1 has no round before it to rise from; a NaN or missing entropy on either side never trips.
+        Assert.False(GuardDecision.Decide(rising, [R(0, entropy: 0), R(1, entropy: 0.9)]).Stop);
+        Assert.False(GuardDecision.Decide(rising, [R(0), R(1, entropy: double.NaN), R(2, entropy: 0.9)]).Stop);
+        Assert.False(GuardDecision.Decide(rising, [R(0), R(1, entropy: 0.1), R(2, entropy: double.NaN), R(3, entropy: 0.9)]).Stop);
+        Assert.False(GuardDecision.Decide(rising, [R(0), (1, new Dictionary<string, double>()), R(2, entropy: 0.9)]).Stop);
+
+        // With an absolute bound crossed in the same round, the rise still sends the best round two back.
+        var both = GuardDecision.Decide(rising with { MaxKlInitial = 1 }, [R(0), R(1, entropy: 0.2), R(2, entropy: 0.19), R(3, entropy: 0.3, kl: 2)]);
+        Assert.Equal(3, both.TrippedRound);
+        Assert.Equal(1, both.BestRound);
+        Assert.Contains("health/kl_initial 2 above guard.max_kl_initial 1; health/score_entropy rose", both.StopReason);
+    }
+
+    [Fact]
     public void NaNOrMissingSignalsNeverTrip()
     {
         var nan = new Dictionary<string, double>

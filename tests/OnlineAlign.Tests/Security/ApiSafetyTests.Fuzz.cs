@@ -113,7 +113,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
         int mutations = random.Next(1, 4);
         for (int m = 0; m < mutations; m++)
         {
-            switch (random.Next(46))
+            switch (random.Next(47))
             {
                 case 0: s.Rounds = Integer(random); break;
                 case 1: s.PromptsPerRound = Integer(random); break;
@@ -170,6 +170,7 @@ public partial class ApiSafetyTests(SafetyCluster safety, ITestOutputHelper outp
                 case 42: (s.Guard ??= new GuardSpec()).MaxKlInitialPerToken = Real(random); break;
                 case 44: (s.Guard ??= new GuardSpec()).MaxScoreEntropy = Real(random); break;
                 case 45: (s.Guard ??= new GuardSpec()).MinMajorityAgreement = Real(random); break;
+                case 46: (s.Guard ??= new GuardSpec()).MaxScoreEntropyRise = Real(random); break;
                 default: s.Consistency = Text(random); break;
             }
             // Sections may be gone after case 38: later mutations of their fields recreate them.

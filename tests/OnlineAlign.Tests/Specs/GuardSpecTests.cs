@@ -17,7 +17,7 @@ public class GuardSpecTests
         {
             Guard = new() { Enabled = true, MinJudgeTau = 1.5, MaxKlInitial = 0, MaxLengthDrift = double.NaN, MaxUnscoredRate = -0.1,
                 MinScoreEntropy = 2, MinImplicitAgreement = double.NegativeInfinity, ProbePrompts = -1, MaxKlInitialPerToken = -0.1,
-                MaxScoreEntropy = 1.5, MinMajorityAgreement = -2 },
+                MaxScoreEntropy = 1.5, MinMajorityAgreement = -2, MaxScoreEntropyRise = -0.01 },
         }, countsOnly: true);
         Assert.Contains("guard.min_judge_tau must be at most 1, got 1.5", problems);
         Assert.Contains("guard.max_kl_initial must be > 0, got 0", problems);
@@ -29,6 +29,9 @@ public class GuardSpecTests
         Assert.Contains("guard.max_kl_initial_per_token must be >= 0, got -0.1", problems);
         Assert.Contains("guard.max_score_entropy must be at most 1, got 1.5", problems);
         Assert.Contains("guard.min_majority_agreement must be >= -1, got -2", problems);
+        Assert.Contains("guard.max_score_entropy_rise must be >= 0, got -0.01", problems);
+        Assert.Contains("guard.max_score_entropy_rise must be at most 1, got 1.5",
+            RunSpecMapping.Problems(new RunSpec { Guard = new() { MaxScoreEntropyRise = 1.5 } }, countsOnly: true));
         Assert.Contains(RunSpecMapping.Problems(new RunSpec { Guard = new() { MaxKlInitialPerToken = double.NaN } }, countsOnly: true),
             p => p.StartsWith("guard.max_kl_initial_per_token must be a finite number", StringComparison.Ordinal));
         Assert.Empty(RunSpecMapping.Problems(new RunSpec { Guard = new() { Enabled = true, MaxKlInitialPerToken = 0.05 } }, countsOnly: true));
@@ -69,5 +72,8 @@ public class GuardSpecTests
         // An unset max_score_entropy is 1 (never trips), not proto3's 0, which would trip on every round.
         Assert.Equal(1, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { Enabled = true } }).Guard.MaxScoreEntropy);
         Assert.Equal(0.4, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { MaxScoreEntropy = 0.4 } }).Guard.MaxScoreEntropy);
+        // So is an unset max_score_entropy_rise (0, a margin the guard can be given, would trip on any rise at all).
+        Assert.Equal(1, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { Enabled = true } }).Guard.MaxScoreEntropyRise);
+        Assert.Equal(0, SpecConversion.FromProto(new V1.RunSpec { Guard = new V1.GuardSpec { MaxScoreEntropyRise = 0 } }).Guard.MaxScoreEntropyRise);
     }
 }
