@@ -19,8 +19,8 @@ public sealed record GuardVerdict(int? BestRound, string BestReason, int? Trippe
 /// the guard when any of its health signals crosses its threshold (a NaN signal, one that could not be measured,
 /// never does); the run stops after the first such round, and its best round is the last one before it (round 0,
 /// the initial policy, when round 1 tripped), or the last round when none tripped. The one relative signal, the score
-/// entropy's rise over the round before (guard.max_score_entropy_rise), speaks of the policy that sampled the round
-/// before's update, so when it trips the best round is the one before that.
+/// entropy's rise over the round before (guard.max_score_entropy_rise), describes the policy that drew the round's
+/// samples, P_{r-1}, not the round's update: when it trips, the best round is the one before that policy's, r - 2.
 /// </summary>
 public static class GuardDecision
 {
