@@ -84,6 +84,10 @@ public static class ClusterScaleBenchmark
             foreach (var r in rounds)
                 report.WriteLine($"{n} silo(s) round {r.Round}: " + string.Join(", ", Phases.Select(p => $"{p} {r.Metrics.GetValueOrDefault($"time/{p}"):F2}"))
                                  + $", round {r.Metrics.GetValueOrDefault("time/round"):F2} s");
+        // Data-parallel training (optimizer.data_parallel): replica 0's wait for and exchange with the other replicas.
+        foreach (var (n, rounds) in results.Where(r => r.Rounds.Any(x => x.Metrics.ContainsKey("time/exchange"))))
+            report.WriteLine($"{n} silo(s): train phase's gradient exchange (replica 0 waiting for and exchanging with the others) " +
+                             $"{rounds.Average(r => r.Metrics.GetValueOrDefault("time/exchange")):F2} s of {rounds.Average(r => r.Metrics.GetValueOrDefault("time/train")):F2} s");
         foreach (var (n, rounds) in results)
             report.WriteLine($"{n} silo(s): storage (all phases) {rounds.Average(r => r.Metrics.GetValueOrDefault("time/storage")):F2} s, " +
                              $"checkpoint upload {rounds.Average(r => r.Metrics.GetValueOrDefault("time/checkpoint")):F2} s, " +
