@@ -172,7 +172,8 @@ public static class AlignmentExperiment
                                  $"sampled accuracy {Get(r, "generation/accuracy"):P2} " +
                                  $"({watch.Elapsed.TotalSeconds:F0} s)" +
                                  (r.Warnings.Count > 0 ? $" warnings: {string.Join(" | ", r.Warnings)}" : ""));
-                report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics));
+                report.WriteLine(GuardRoundLine(run.Spec.Guard, round, r.Metrics,
+                    round > 1 ? run.Reports.FirstOrDefault(x => x.Round == round - 1)?.Metrics : null));
                 report.WriteLine(frozen!.Line(run, round));
             }
         if (method is not (BestOfArm or ExtraSftArm)) report.WriteLine(GuardRunLine(run.Spec.Guard, run.Reports));
@@ -207,11 +208,14 @@ public static class AlignmentExperiment
     /// <summary>
     /// What the guard would make of round <paramref name="round"/>'s signals with the spec's thresholds, recorded without
     /// stopping: the run goes on, so the rounds after a trip show whether stopping there was right (false and missed stops).
-    /// The product's own rule (<see cref="GuardDecision.Crossings"/>), never a copy of it.
+    /// The product's own rule (<see cref="GuardDecision.Crossings"/> and <see cref="GuardDecision.Rise"/> over the round
+    /// before's signals, <paramref name="before"/>: null for round 1), never a copy of it.
     /// </summary>
-    public static string GuardRoundLine(GuardSpec guard, int round, IReadOnlyDictionary<string, double> metrics)
+    public static string GuardRoundLine(GuardSpec guard, int round, IReadOnlyDictionary<string, double> metrics,
+        IReadOnlyDictionary<string, double>? before)
     {
         var crossed = GuardDecision.Crossings(guard, metrics);
+        if (GuardDecision.Rise(guard, metrics, before) is { } rise) crossed.Add(rise);
         string signals = string.Join(", ", GuardSignals.Select(k => string.Create(CultureInfo.InvariantCulture,
             $"{k}={(metrics.TryGetValue(k, out var v) ? v : double.NaN):0.####}")));
         return $"  guard round {round}: {(crossed.Count > 0 ? "tripped (" + string.Join("; ", crossed) + ")" : "not tripped")}; {signals}";

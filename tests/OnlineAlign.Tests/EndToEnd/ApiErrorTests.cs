@@ -167,12 +167,12 @@ public class ApiErrorTests
         // The guard's pairwise set: its size at both ends, and a bad line of its file named with the file and the line.
         var pairwise = LocalTestCluster.SmallSpec();
         pairwise.Guard = new GuardSpec { PairwisePairs = -1, PairwiseJsonl = new string('p', 5000), MaxKlInitialPerToken = -0.5,
-            MaxScoreEntropy = 1.01, MinMajorityAgreement = 1.5 };
+            MaxScoreEntropy = 1.01, MinMajorityAgreement = 1.5, MaxScoreEntropyRise = -0.01 };
         var pairwiseError = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = pairwise }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, pairwiseError.StatusCode);
         foreach (var expected in new[] { "guard.pairwise_pairs must be between 0 and 1024, got -1", "guard.pairwise_jsonl is 5000 characters long; the limit is 4096",
                      "guard.max_kl_initial_per_token must be >= 0, got -0.5", "guard.max_score_entropy must be at most 1, got 1.01",
-                     "guard.min_majority_agreement must be at most 1, got 1.5" })
+                     "guard.min_majority_agreement must be at most 1, got 1.5", "guard.max_score_entropy_rise must be >= 0, got -0.01" })
             Assert.Contains(expected, pairwiseError.Status.Detail);
         string pairsFile = Path.Combine(RepositoryPaths.NewTempFolder("pairwise"), "pairs.jsonl");
         File.WriteAllLines(pairsFile, ["{\"prompt\": \"sort 31=\", \"chosen\": \"13\", \"rejected\": \"31\"}", "{\"prompt\": \"sort 21=\", \"chosen\": 12}"]);
