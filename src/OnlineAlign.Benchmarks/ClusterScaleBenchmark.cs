@@ -57,6 +57,7 @@ public static class ClusterScaleBenchmark
                 $"{p} {(rounds[^1].Metrics.TryGetValue($"shards/{p}/count", out var c) ? c : 1).ToString(CultureInfo.InvariantCulture)}")));
         ReportBreakdown(results, report);
         foreach (var (n, sampler) in cpu) sampler.Report(report, $"{n} GPU silo(s)");
+        foreach (var (n, sampler) in cpu) sampler.ReportThreads(report, $"{n} GPU silo(s)");
     }
 
     /// <summary>

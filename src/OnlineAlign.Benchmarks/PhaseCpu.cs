@@ -8,6 +8,9 @@ namespace OnlineAlign.Benchmarks;
 /// CPU time (utime + stime in /proc/PID/stat), and adds what each process used since the last reading to the phase seen
 /// then. The machine's own busy time (/proc/stat) tells what processes outside the cluster (other work on the machine) used.
 /// Only rounds 1 and later are counted (the warm start and round 0 are set-up). Linux only; elsewhere it counts nothing.
+/// Each second it also reads every thread of the silos (/proc/PID/task) and sums their CPU by what the thread does, from its
+/// name: a run's model thread, the JIT compiling in the background, the garbage collector, the thread pool (grain calls,
+/// storage, gRPC), the rest: what a silo spends beside its model thread.
 /// </summary>
 public sealed class PhaseCpu(IReadOnlyList<(string Name, int Pid)> processes)
 {
@@ -19,6 +22,10 @@ public sealed class PhaseCpu(IReadOnlyList<(string Name, int Pid)> processes)
     private static readonly string[] Order = ["generate", "judge", "pairs", "train", "evaluate", "committed", "between"];
 
     public IReadOnlyList<(string Name, int Pid)> Processes => processes;
+
+    private readonly Dictionary<(int Process, int Thread), double> _lastThread = new();
+    private readonly Dictionary<(int Process, string Kind), double> _threadCpu = new();
+    private int _samples;
 
     private double[]? _idle;
     private double _idleSeconds;
@@ -52,6 +59,7 @@ public sealed class PhaseCpu(IReadOnlyList<(string Name, int Pid)> processes)
                 for (int i = 0; i < now.Length; i++) sums[i] += now[i] - last[i];
                 _wall[phase] = _wall.GetValueOrDefault(phase) + wall - lastWall;
             }
+            if (_samples++ % 4 == 0) ReadThreads(count: phase is not null);
             (last, lastWall) = (now, wall);
             phase = run.Round >= 1 && run.Status == "running" ? (run.Phase == "" ? "between" : run.Phase) : null;
             await Task.WhenAny(done, Task.Delay(250));
@@ -78,6 +86,54 @@ public sealed class PhaseCpu(IReadOnlyList<(string Name, int Pid)> processes)
         }
     }
 
+    /// <summary>Per silo, the CPU seconds of its threads by kind over the counted rounds (threads read once a second).</summary>
+    public void ReportThreads(TextWriter report, string title)
+    {
+        report.WriteLine($"{title}: CPU seconds per silo by thread (rounds >= 1, read every second): " +
+                         "model (the run's model thread), jit (background recompiles), gc, thread pool, other");
+        for (int i = 0; i < processes.Count; i++)
+        {
+            if (!processes[i].Name.StartsWith("gpu", StringComparison.Ordinal) && processes[i].Name != "control") continue;
+            double Kind(string kind) => _threadCpu.GetValueOrDefault((i, kind));
+            report.WriteLine($"{processes[i].Name,-10}" + string.Join("", ThreadKinds.Select(k => $"{k} {Kind(k),6:F2}  ")));
+        }
+    }
+
+    private static readonly string[] ThreadKinds = ["model", "jit", "gc", "thread-pool", "other"];
+
+    /// <summary>What a thread does, from the name .NET gives it (Linux keeps its first 15 characters).</summary>
+    private static string ThreadKind(string name) =>
+        name.StartsWith("model-", StringComparison.Ordinal) ? "model"
+        : name.StartsWith(".NET Tiered Com", StringComparison.Ordinal) ? "jit"
+        : name is ".NET Server GC" or ".NET BGC" or ".NET Finalizer" ? "gc"
+        : name.StartsWith(".NET TP Worker", StringComparison.Ordinal) ? "thread-pool"
+        : "other";
+
+    /// <summary>Adds each thread's CPU since the last reading to its kind (a thread first seen now was born since then).</summary>
+    private void ReadThreads(bool count)
+    {
+        bool first = _lastThread.Count == 0;
+        for (int i = 0; i < processes.Count; i++)
+        {
+            string folder = $"/proc/{processes[i].Pid}/task";
+            if (!Directory.Exists(folder)) continue;
+            foreach (var task in Directory.EnumerateDirectories(folder))
+            {
+                if (!int.TryParse(Path.GetFileName(task), CultureInfo.InvariantCulture, out int tid)) continue;
+                string stat;
+                try { stat = File.ReadAllText(Path.Combine(task, "stat")); }
+                catch (IOException) { continue; }      // the thread ended meanwhile
+                string name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                double seconds = Seconds(stat);
+                double before = _lastThread.TryGetValue((i, tid), out var b) ? b : first ? seconds : 0;
+                _lastThread[(i, tid)] = seconds;
+                if (!count) continue;
+                var key = (i, ThreadKind(name));
+                _threadCpu[key] = _threadCpu.GetValueOrDefault(key) + seconds - before;
+            }
+        }
+    }
+
     private double[] Read()
     {
         var values = new double[processes.Count + 1];
@@ -91,11 +147,15 @@ public sealed class PhaseCpu(IReadOnlyList<(string Name, int Pid)> processes)
     {
         try
         {
-            string stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+            return Seconds(File.ReadAllText($"/proc/{pid}/stat"));
         }
         catch (IOException) { return 0; }
+    }
+
+    private static double Seconds(string stat)
+    {
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
     }
 
     /// <summary>The machine's busy CPU time: /proc/stat's first line, all but idle and iowait.</summary>

@@ -115,6 +115,8 @@ public static class ScaleCeilingBenchmark
         // One thread for every native pool too, as Silo:TorchThreads 1 gives a silo.
         info.Environment["OMP_NUM_THREADS"] = "1";
         info.Environment["MKL_NUM_THREADS"] = "1";
+        // Compiled as a silo compiles (OnlineAlign.Silo.csproj): once, optimised, no background recompiles beside the work.
+        info.Environment["DOTNET_TieredCompilation"] = "0";
         return Process.Start(info)!;
     }
 
