@@ -1,5 +1,6 @@
 using OnlineAlign.Api.V1;
 using OnlineAlign.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace OnlineAlign.Tests.Cluster;
 
@@ -12,7 +13,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// </summary>
 [Collection(ProcessLanes.A)]
 [Trait("Kind", "Cluster")]
-public class RunGrainReactivationTests
+public class RunGrainReactivationTests(ITestOutputHelper output)
 {
     /// <summary>LoRA on three modules (not the default four) and guard.min_judge_tau 0 (its default is 0.5).</summary>
     private static RunSpec Spec()
@@ -28,6 +29,11 @@ public class RunGrainReactivationTests
     public async Task ARunGrainActivatedAgainMidRoundReusesTheTrainPhaseItsLostActivationFinished()
     {
         await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        await SiloLogTail.OnFailureAsync(cluster, output, () => ReactivatedMidRoundAsync(cluster));
+    }
+
+    private static async Task ReactivatedMidRoundAsync(LocalTestCluster cluster)
+    {
         const string held = "evaluate/round-2/start";
         cluster.Faults.Hold(held);
         var run = await cluster.Client(0).StartRunAsync(new StartRunRequest { Spec = Spec() });
