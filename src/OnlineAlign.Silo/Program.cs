@@ -98,12 +98,21 @@ builder.UseOrleans(orleans =>
     orleans.UseAzureTableReminderService(o => o.TableServiceClient = new TableServiceClient(connectionString));
     orleans.AddAzureBlobGrainStorage("runs", o => o.BlobServiceClient = new BlobServiceClient(connectionString));
     orleans.Services.Configure<Orleans.Serialization.OrleansJsonSerializerOptions>(RunStateJson.Configure);
-    orleans.UseSiloMetadata(new Dictionary<string, string>
+    var metadata = new Dictionary<string, string>
     {
         [ControlSiloPlacementFilterDirector.RoleKey] = silo.Role,
         [GpuSiloPlacementFilterDirector.MetadataKey] = silo.Accelerator,
         [GpuSilos.DeviceMemoryKey] = deviceMemory.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    });
+    };
+    orleans.UseSiloMetadata(metadata);
+    // Placement reads silos' metadata through SiloMetadataView: Orleans' cache, filled in by asking a silo directly where that
+    // cache has none (after a failed fetch Orleans may not try again while the membership stays the same).
+    orleans.Services.AddSingleton(new LocalSiloMetadata(metadata));
+    orleans.AddGrainService<SiloMetadataService>();
+    orleans.Services.AddSingleton<SiloMetadataServiceClient>();
+    orleans.Services.AddSingleton<SiloMetadataView>();
+    orleans.Services.AddSingleton<SiloMetadataRefresh>();
+    orleans.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(services => services.GetRequiredService<SiloMetadataRefresh>());
     if (serveDashboard) orleans.AddDashboard();
     orleans.Services.AddPlacementFilter<GpuSiloPlacementFilterStrategy, GpuSiloPlacementFilterDirector>(ServiceLifetime.Singleton);
     orleans.Services.AddPlacementFilter<ControlSiloPlacementFilterStrategy, ControlSiloPlacementFilterDirector>(ServiceLifetime.Singleton);

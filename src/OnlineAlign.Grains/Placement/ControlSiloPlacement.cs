@@ -1,5 +1,4 @@
 using Orleans.Placement;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
 
 namespace OnlineAlign.Grains.Placement;
@@ -19,14 +18,14 @@ public sealed class ControlSiloPlacementFilterStrategy() : PlacementFilterStrate
 /// or their metadata has not arrived yet) it keeps them all: a run goes on orchestrated from a GPU silo rather than
 /// failing to place, and moves back to a control silo when that activation ends.
 /// </summary>
-public sealed class ControlSiloPlacementFilterDirector(ISiloMetadataCache metadata) : IPlacementFilterDirector
+public sealed class ControlSiloPlacementFilterDirector(SiloMetadataView metadata) : IPlacementFilterDirector
 {
     public const string RoleKey = "onlinealign.role";
 
     public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos)
     {
         var all = silos.ToList();
-        var control = all.Where(silo => metadata.GetSiloMetadata(silo).Metadata.GetValueOrDefault(RoleKey) is { } role && role != "gpu").ToList();
+        var control = all.Where(silo => metadata.Of(silo).GetValueOrDefault(RoleKey) is { } role && role != "gpu").ToList();
         return control.Count > 0 ? control : all;
     }
 }

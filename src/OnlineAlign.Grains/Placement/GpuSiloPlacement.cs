@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Orleans.Placement;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
 
 namespace OnlineAlign.Grains.Placement;
@@ -22,7 +21,7 @@ public sealed class GpuSiloPlacementFilterStrategy() : PlacementFilterStrategy(0
 /// elsewhere), a run's worker (key "run") and its replicas (keys "run#gen1", "run#gen2", ...) go to consecutive GPU
 /// silos starting at one chosen by the run's hash. Silos that die drop out of the list.
 /// </summary>
-public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) : IPlacementFilterDirector
+public sealed class GpuSiloPlacementFilterDirector(SiloMetadataView metadata) : IPlacementFilterDirector
 {
     public const string MetadataKey = "hardware.accelerator";
 
@@ -31,7 +30,7 @@ public sealed class GpuSiloPlacementFilterDirector(ISiloMetadataCache metadata) 
 
     public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos)
     {
-        var gpus = silos.Where(silo => metadata.GetSiloMetadata(silo).Metadata.GetValueOrDefault(MetadataKey) == "gpu")
+        var gpus = silos.Where(silo => metadata.Of(silo).GetValueOrDefault(MetadataKey) == "gpu")
             .OrderBy(silo => silo.ToParsableString(), StringComparer.Ordinal).ToList();
         if (gpus.Count == 0) return gpus;
         string key = target.GrainIdentity.Key.ToString() ?? "";

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Orleans.Runtime.MembershipService.SiloMetadata;
 
 namespace OnlineAlign.Grains.Placement;
 
@@ -8,7 +7,7 @@ namespace OnlineAlign.Grains.Placement;
 /// GPU silo) asks for, and the device memory each reported (placement by load; 0 in the metadata: it could not be measured). A silo joining later is used from the
 /// next round on. A singleton on each silo.
 /// </summary>
-public sealed class GpuSilos(IClusterMembershipService membership, ISiloMetadataCache metadata)
+public sealed class GpuSilos(SiloMetadataView metadata)
 {
     /// <summary>Silo metadata: the device memory in bytes a GPU silo offers to runs' memory plans.</summary>
     public const string DeviceMemoryKey = "hardware.device_memory_bytes";
@@ -17,25 +16,17 @@ public sealed class GpuSilos(IClusterMembershipService membership, ISiloMetadata
 
     /// <summary>
     /// The active GPU-tagged silos with the device memory their metadata reports (null when it says none). A silo whose
-    /// metadata has not reached this silo yet has no tag here, so it is not listed (membership and metadata arrive apart).
+    /// metadata has not reached this silo yet (membership and metadata arrive apart) has no tag here, so it is not listed.
     /// </summary>
-    public List<GpuSilo> Known() => membership.CurrentSnapshot.Members.Values
-        .Where(m => m.Status == SiloStatus.Active)
-        .Select(m => (m.SiloAddress, Metadata: metadata.GetSiloMetadata(m.SiloAddress).Metadata))
+    public List<GpuSilo> Known() => metadata.Active()
         .Where(m => m.Metadata.GetValueOrDefault(GpuSiloPlacementFilterDirector.MetadataKey) == "gpu")
-        .Select(m => new GpuSilo(m.SiloAddress.ToParsableString(),
+        .Select(m => new GpuSilo(m.Silo.ToParsableString(),
             long.TryParse(m.Metadata.GetValueOrDefault(DeviceMemoryKey), NumberStyles.None, CultureInfo.InvariantCulture, out long bytes)
                 ? bytes > 0 ? bytes : Unmeasured : null))
         .ToList();
 
-    /// <summary>
-    /// Active silos whose metadata has not reached this silo (so neither their role nor their device is known here): Orleans
-    /// fetches a silo's metadata when the membership changes, so a fetch that failed waits for the next change. For the log.
-    /// </summary>
-    public List<string> WithoutMetadata() => membership.CurrentSnapshot.Members.Values
-        .Where(m => m.Status == SiloStatus.Active && metadata.GetSiloMetadata(m.SiloAddress).Metadata.Count == 0)
-        .Select(m => m.SiloAddress.ToParsableString())
-        .ToList();
+    /// <summary>Active silos whose metadata this silo has from nowhere yet (neither their role nor their device is known here). For the log.</summary>
+    public List<string> WithoutMetadata() => metadata.Active().Where(m => m.Metadata.Count == 0).Select(m => m.Silo.ToParsableString()).ToList();
 
     /// <summary>A GPU silo that could not measure its device memory (and no Silo:DeviceMemoryBytes says): runs spread by count there.</summary>
     public const long Unmeasured = long.MaxValue / 4;

@@ -15,6 +15,8 @@ namespace OnlineAlign.Grains.Runtime;
 /// Storage as the Azure SDK throws it); every throw appends a line to ".hits".</item>
 /// <item>".fire": holds N: the next N arrivals at a point that asks <see cref="Fires"/> do now what they would otherwise do
 /// after a while (an idle replica letting its models go: "replica-idle/{phase}/replica-K"); each appends to ".hits".</item>
+/// <item>".on": while it exists, a point that asks <see cref="IsOn"/> behaves as the fault it names ("silo-metadata/orleans-cache-empty":
+/// the silo reads nothing from Orleans' silo metadata cache).</item>
 /// </list>
 /// </summary>
 public sealed class FaultPoints(string? folder)
@@ -72,6 +74,9 @@ public sealed class FaultPoints(string? folder)
         System.IO.File.AppendAllText(File(point, "hits"), "fire\n");
         return true;
     }
+
+    /// <summary>Whether the test switched the point on (its ".on" file exists).</summary>
+    public bool IsOn(string point) => Enabled && System.IO.File.Exists(File(point, "on"));
 
     private void Fail(string point)
     {

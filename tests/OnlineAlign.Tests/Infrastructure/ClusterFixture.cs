@@ -12,20 +12,24 @@ public sealed class LocalTestCluster : IAsyncDisposable
     /// <summary>Named fault points shared by every silo of this cluster.</summary>
     public FaultControl Faults { get; } = new(RepositoryPaths.NewTempFolder("faults"));
 
-    public static async Task<LocalTestCluster> StartAsync(params (string Role, IDictionary<string, string>? Env)[] silos)
+    public static Task<LocalTestCluster> StartAsync(params (string Role, IDictionary<string, string>? Env)[] silos) =>
+        StartAsync(_ => { }, silos);
+
+    /// <summary>Starts the silos once <paramref name="arm"/> has set the cluster's fault points (a fault present from each silo's start).</summary>
+    public static async Task<LocalTestCluster> StartAsync(Action<FaultControl> arm, params (string Role, IDictionary<string, string>? Env)[] silos)
     {
         var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
         var cluster = new LocalTestCluster { Azurite = azurite, ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8] };
         try
         {
+            arm(cluster.Faults);
             // The silos start side by side (Silos keeps the order asked for; a test starts once all serve): much of a silo's
             // start is waiting (process start, Orleans joining the membership table), so one after another a 3-silo cluster
             // took about 1.5x as long to start (docs/development.md).
             await Task.WhenAll(silos.Select(s => cluster.StartServingAsync(s.Role, s.Env, TimeSpan.FromMinutes(2))).ToList());
             // Tests start once every silo sees every GPU silo. With two GPU silos or more, a run placed while one's metadata
             // is still on its way would get its replicas on the others (and keep them there). With one, beside a control
-            // silo, the run waits as waiting_for_gpu until the control silo has it: Orleans' SiloMetadataCache fetches a silo's
-            // metadata as the membership changes and may not try again for minutes after a failed fetch.
+            // silo, the run would wait as waiting_for_gpu until the control silo has it (SiloMetadataView).
             int gpus = silos.Count(s => s.Role is "gpu" or "all");
             if (gpus >= 1 && silos.Length >= 2) await cluster.WaitUntilEverySiloSeesGpuSilosAsync(gpus);
             return cluster;

@@ -21,6 +21,9 @@ public sealed class FaultControl(string folder)
     /// <summary>The next <paramref name="times"/> arrivals at a point that asks (FaultPoints.Fires) do at once what they would do after a while.</summary>
     public void Fire(string point, int times) => WriteWhole(PathOf(point, "fire"), times.ToString(CultureInfo.InvariantCulture));
 
+    /// <summary>While switched on, a point that asks (FaultPoints.IsOn) behaves as the fault it names.</summary>
+    public void SwitchOn(string point) => WriteWhole(PathOf(point, "on"), "");
+
     /// <summary>How many injected failures (or fires) the point has thrown.</summary>
     public int Hits(string point) => File.Exists(PathOf(point, "hits")) ? File.ReadAllLines(PathOf(point, "hits")).Length : 0;
 
