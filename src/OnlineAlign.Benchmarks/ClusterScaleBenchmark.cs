@@ -89,6 +89,10 @@ public static class ClusterScaleBenchmark
         foreach (var (n, rounds) in results.Where(r => r.Rounds.Any(x => x.Metrics.ContainsKey("time/exchange"))))
             report.WriteLine($"{n} silo(s): train phase's gradient exchange (replica 0 waiting for and exchanging with the others) " +
                              $"{rounds.Average(r => r.Metrics.GetValueOrDefault("time/exchange")):F2} s of {rounds.Average(r => r.Metrics.GetValueOrDefault("time/train")):F2} s");
+        // Evaluation's shards beyond replica 0 start once the trained checkpoint is durable (part of its call overhead).
+        foreach (var (n, rounds) in results.Where(r => r.Rounds.Any(x => x.Metrics.ContainsKey("shards/evaluate/checkpoint_wait_seconds"))))
+            report.WriteLine($"{n} silo(s): evaluation's other shards waited for the trained checkpoint's upload " +
+                             $"{rounds.Average(r => r.Metrics.GetValueOrDefault("shards/evaluate/checkpoint_wait_seconds")):F2} s");
         foreach (var (n, rounds) in results)
             report.WriteLine($"{n} silo(s): storage (all phases) {rounds.Average(r => r.Metrics.GetValueOrDefault("time/storage")):F2} s, " +
                              $"checkpoint upload {rounds.Average(r => r.Metrics.GetValueOrDefault("time/checkpoint")):F2} s, " +

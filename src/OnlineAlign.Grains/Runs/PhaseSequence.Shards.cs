@@ -42,16 +42,26 @@ internal sealed partial class PhaseSequence
     /// <param name="durable">the trained checkpoint's upload, where it may still run (null: durable): the trainer's own worker
     /// evaluates from its local copy at once, and so does a data-parallel replica that kept its trained copy in memory; the
     /// other replicas read the checkpoint from storage, so their shards wait for it</param>
-    private Task<PhaseOutput> Evaluate(PhaseRequest request, int replicas, CancellationToken ct, Task<Dictionary<string, double>?>? durable = null)
+    /// <remarks>shards/evaluate/checkpoint_wait_seconds: the longest a shard waited for that upload before it was sent.</remarks>
+    private async Task<PhaseOutput> Evaluate(PhaseRequest request, int replicas, CancellationToken ct, Task<Dictionary<string, double>?>? durable = null)
     {
         int prompts = string.IsNullOrEmpty(request.Spec.Prompts.JsonlPath) ? request.Spec.Prompts.EvalPrompts : 0;
         int shards = ShardPlan.Cut(prompts, replicas, ShardUnits.Evaluation).Count;
-        return Sharded("evaluate", request, shards, async (replica, r) =>
+        double waited = 0;
+        var evaluated = await Sharded("evaluate", request, shards, async (replica, r) =>
         {
-            if (r.Shard > 0 && durable is not null && !await replica.Keeps(request.Trained!) && await durable is null)
-                throw new TransientPhaseException($"round {r.Round}: the trained checkpoint {request.Trained!.Path} was lost before its upload finished");
+            if (r.Shard > 0 && durable is not null && !await replica.Keeps(request.Trained!))
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var uploaded = await durable;
+                waited = Math.Max(waited, clock.Elapsed.TotalSeconds);   // the run grain's turns never interleave
+                if (uploaded is null)
+                    throw new TransientPhaseException($"round {r.Round}: the trained checkpoint {request.Trained!.Path} was lost before its upload finished");
+            }
             return await replica.EvaluateShard(r, ct);
         }, r => Worker.Evaluate(r, ct));
+        if (shards > 1) evaluated.Metrics["shards/evaluate/checkpoint_wait_seconds"] = waited;
+        return evaluated;
     }
 
     /// <summary>

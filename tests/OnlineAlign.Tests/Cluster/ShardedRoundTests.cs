@@ -52,6 +52,8 @@ public class ShardedRoundTests
         Assert.Equal(3, last["shards/generate/count"]);
         Assert.Equal(GpuSilos, last["shards/judge/count"]);
         Assert.Equal(2, last["shards/evaluate/count"]);
+        // How long evaluation's shard 1 waited for the trained checkpoint's upload (0 where it was durable first).
+        Assert.True(last["shards/evaluate/checkpoint_wait_seconds"] >= 0);
         Assert.True(last["shards/judge/slowest_seconds"] >= last["shards/judge/mean_seconds"]);
         Assert.DoesNotContain("shards/judge/count", oneRounds.Single(r => r.Round == 2).Metrics.Keys);
         var judgeShardSilos = Enumerable.Range(0, GpuSilos).Select(k =>
