@@ -69,7 +69,7 @@ public static class ClusterScaleBenchmark
     private static void ReportBreakdown(List<(int Silos, List<RoundMetrics> Rounds)> results, TextWriter report)
     {
         report.WriteLine("per phase, seconds: slowest shard | mean shard | merge (compute on replica 0) | storage (slowest shard + merge) | " +
-                         "of which the merge's | call overhead");
+                         "of which the merge's | call overhead (compute alone: a data-parallel train phase's exchange is on its own line below)");
         foreach (var (n, rounds) in results)
             foreach (var phase in Phases)
             {
@@ -81,10 +81,11 @@ public static class ClusterScaleBenchmark
                                  $"{(sharded && phase != "generate" ? total - slowest : 0),7:F2} | {M($"shards/{phase}/storage_seconds"),7:F2} | " +
                                  $"{M($"shards/{phase}/merge_storage_seconds"),7:F2} | {M($"time/overhead/{phase}"),7:F2}");
             }
-        // Round by round: the first round on a fresh silo process also pays its JIT compilation (each process compiles its own code).
+        // Round by round, each phase's compute: the first round on a fresh silo process also pays its JIT compilation (each
+        // process compiles its own code).
         foreach (var (n, rounds) in results)
             foreach (var r in rounds)
-                report.WriteLine($"{n} silo(s) round {r.Round}: " + string.Join(", ", Phases.Select(p => $"{p} {r.Metrics.GetValueOrDefault($"time/{p}"):F2}"))
+                report.WriteLine($"{n} silo(s) round {r.Round} (compute): " + string.Join(", ", Phases.Select(p => $"{p} {r.Metrics.GetValueOrDefault($"time/{p}"):F2}"))
                                  + $", round {r.Metrics.GetValueOrDefault("time/round"):F2} s");
         // Data-parallel training (optimizer.data_parallel): replica 0's wait for and exchange with the other replicas.
         foreach (var (n, rounds) in results.Where(r => r.Rounds.Any(x => x.Metrics.ContainsKey("time/exchange"))))

@@ -25,7 +25,11 @@ public sealed class SiloMetadataRefresh(SiloMetadataView view, SiloMetadataServi
             if (_loop is not null) await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         });
 
-    public void Dispose() => _stop.Dispose();
+    public void Dispose()
+    {
+        _stop.Cancel();   // disposed without the lifecycle's stop: the loop ends too
+        _stop.Dispose();
+    }
 
     private async Task LoopAsync(CancellationToken stop)
     {

@@ -34,7 +34,8 @@ public sealed class SiloMetadataView(
     {
         if (silo.Equals(local.SiloAddress)) return own.Values;
         if (!_orleansCacheEmpty && orleans.GetSiloMetadata(silo).Metadata is { Count: > 0 } cached) return cached;
-        return _asked.GetValueOrDefault(silo) ?? None;
+        // What a silo answered counts while it is active: one that died since is not placed on before the next pass forgets it.
+        return _asked.TryGetValue(silo, out var asked) && membership.CurrentSnapshot.GetSiloStatus(silo) == SiloStatus.Active ? asked : None;
     }
 
     /// <summary>The active silos and their metadata (empty for one known nowhere yet).</summary>
@@ -51,22 +52,25 @@ public sealed class SiloMetadataView(
         var members = membership.CurrentSnapshot.Members;
         foreach (var gone in _asked.Keys.Where(silo => members.GetValueOrDefault(silo)?.Status is null or SiloStatus.Dead).ToList())
             _asked.TryRemove(gone, out _);
-        foreach (var (silo, metadata) in Active().ToList())
+        // Side by side: a silo that does not answer (dead, not yet voted out) holds up none of the others.
+        await Task.WhenAll(Active().Where(m => m.Metadata.Count == 0).Select(m => AskAsync(m.Silo, ask, cancellationToken)).ToList());
+    }
+
+    private async Task AskAsync(SiloAddress silo, Func<SiloAddress, CancellationToken, Task<Dictionary<string, string>>> ask,
+        CancellationToken cancellationToken)
+    {
+        try
         {
-            if (metadata.Count > 0) continue;
-            try
-            {
-                var answer = await ask(silo, cancellationToken);
-                if (answer.Count == 0) continue;
-                _asked[silo] = answer;
-                log.LogInformation("Silo {Silo}'s metadata ({Metadata}) taken from the silo itself: Orleans' metadata cache has none for it",
-                    silo, string.Join(", ", answer.Select(kv => $"{kv.Key}={kv.Value}")));
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                // Dead but not yet voted out, or still starting: the next pass asks again.
-                log.LogDebug(e, "Silo {Silo} did not give its metadata; asking again shortly", silo);
-            }
+            var answer = await ask(silo, cancellationToken);
+            if (answer.Count == 0) return;
+            _asked[silo] = answer;
+            log.LogInformation("Silo {Silo}'s metadata ({Metadata}) taken from the silo itself: Orleans' metadata cache has none for it",
+                silo, string.Join(", ", answer.Select(kv => $"{kv.Key}={kv.Value}")));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Dead but not yet voted out, or still starting: the next pass asks again.
+            log.LogDebug(e, "Silo {Silo} did not give its metadata; asking again shortly", silo);
         }
     }
 }

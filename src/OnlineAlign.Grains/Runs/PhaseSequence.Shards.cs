@@ -60,7 +60,7 @@ internal sealed partial class PhaseSequence
             }
             return await replica.EvaluateShard(r, ct);
         }, r => Worker.Evaluate(r, ct));
-        if (shards > 1) evaluated.Metrics["shards/evaluate/checkpoint_wait_seconds"] = waited;
+        if (shards > 1 && durable is not null) evaluated.Metrics["shards/evaluate/checkpoint_wait_seconds"] = waited;
         return evaluated;
     }
 

@@ -23,6 +23,7 @@ public class SiloMetadataFallbackTests(ITestOutputHelper output)
         {
             // StartAsync waited until each silo counted one GPU silo: the control silo got it by asking the GPU silo.
             var (control, gpu) = (cluster.Silos[0], cluster.Silos[1]);
+            await control.WaitForOutputAsync("taken from the silo itself", TimeSpan.FromSeconds(30));   // logged after it counted
             Assert.Contains("hardware.accelerator=gpu", LineWith(control.Output, "taken from the silo itself"));
             var (id, rounds) = await RunProbe.CompletedRunAsync(cluster.Client(0), LocalTestCluster.SmallSpec(rounds: 1), TimeSpan.FromMinutes(5));
             Assert.Equal([1], rounds.Select(r => r.Round));
