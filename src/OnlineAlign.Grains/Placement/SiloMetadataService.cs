@@ -5,7 +5,11 @@ using Orleans.Runtime.Services;
 
 namespace OnlineAlign.Grains.Placement;
 
-/// <summary>The metadata this silo was started with (the same dictionary it gives Orleans' UseSiloMetadata).</summary>
+/// <summary>
+/// The metadata this silo was started with (the same dictionary it gives Orleans' UseSiloMetadata). Held here rather than
+/// read from Orleans' own IOptions&lt;SiloMetadata&gt;: that type is filled only through Orleans-internal methods, so a test
+/// could not build a view with a metadata of its own.
+/// </summary>
 public sealed record LocalSiloMetadata(IReadOnlyDictionary<string, string> Values);
 
 /// <summary>Answers <see cref="ISiloMetadataService"/> on every silo from <see cref="LocalSiloMetadata"/>.</summary>
