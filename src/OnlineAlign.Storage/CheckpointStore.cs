@@ -177,18 +177,25 @@ public sealed class CheckpointStore
     /// <paramref name="afterFile"/> runs after each file's upload (a fault test's hook: a kill between files).
     /// </summary>
     public async Task<BlobPointer> WriteFolderAsync(string prefix, string folder, CancellationToken ct = default, Func<Task>? afterFile = null) =>
-        await UploadFolderAsync(await PlanFolderAsync(prefix, folder, ct), folder, ct, afterFile);
+        await UploadFolderAsync(await PlanFolderAsync(prefix, folder, null, ct), folder, ct, afterFile);
 
     /// <summary>
     /// The checkpoint a folder will be once uploaded under <paramref name="prefix"/>: every file hashed here, and the
     /// manifest (and so its pointer and hash) built from them before any byte is sent. A worker hands this pointer on at
     /// once and uploads behind it (<see cref="UploadFolderAsync"/>); nobody may read it until that upload has returned.
+    /// <paramref name="written"/> gives, by file name, the sha256 a writer took of the bytes it wrote (a trained checkpoint's
+    /// gigabytes, hashed beside their write): those files are not read again here. Readers verify every file anyway.
     /// </summary>
-    public static async Task<FolderPlan> PlanFolderAsync(string prefix, string folder, CancellationToken ct = default)
+    public static async Task<FolderPlan> PlanFolderAsync(string prefix, string folder, IReadOnlyDictionary<string, string>? written = null,
+        CancellationToken ct = default)
     {
         var entries = new List<BlobPointer>();
         foreach (var file in Directory.EnumerateFiles(folder).OrderBy(f => f, StringComparer.Ordinal))
-            entries.Add(new BlobPointer($"{prefix}/{Path.GetFileName(file)}", await FileSha256(file, ct), new FileInfo(file).Length));
+        {
+            string name = Path.GetFileName(file);
+            string sha256 = written is not null && written.TryGetValue(name, out var taken) ? taken : await FileSha256(file, ct);
+            entries.Add(new BlobPointer($"{prefix}/{name}", sha256, new FileInfo(file).Length));
+        }
         var manifest = JsonSerializer.SerializeToUtf8Bytes(new CheckpointManifest(entries), ManifestJson);
         return new FolderPlan(entries, manifest, new BlobPointer($"{prefix}/manifest.json", Sha256(manifest), manifest.LongLength));
     }

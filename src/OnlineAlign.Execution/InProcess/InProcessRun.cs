@@ -149,7 +149,7 @@ public sealed class InProcessRun : IDisposable
         var pairs = RoundJob.Pairs(context, groups, judged);
         Lap("pairs", pairs.Metrics);
         string next = Path.Combine(_folder, $"round-{round:D4}");
-        var (trained, kept) = RoundJob.TrainKeeping(context, pairs, next);
+        var (trained, kept, _) = RoundJob.TrainKeeping(context, pairs, next);
         using (kept)
         {
             _policies.Add(Checkpoint(next));

@@ -96,13 +96,16 @@ public static class DataParallelTraining
         return sums;
     }
 
-    /// <summary>After the last step, on replica 0: P_{r+1}'s checkpoint folder, as the single-replica train phase writes it.</summary>
-    public static TrainOutcome Finish(RoundJob.Context c, Session s, string outputFolder)
+    /// <summary>
+    /// After the last step, on replica 0: P_{r+1}'s checkpoint folder, as the single-replica train phase writes it (with its
+    /// large files' sha256, as <see cref="RoundJob.TrainKeeping"/> answers them).
+    /// </summary>
+    public static (TrainOutcome Outcome, IReadOnlyDictionary<string, string> Hashes) Finish(RoundJob.Context c, Session s, string outputFolder)
     {
         s.Steps.Finish();
-        RoundJob.Save(s.Policy, c.Tokenizer, c.Spec, c.Request.Round, outputFolder, s.Optimizer, c.Folder(c.Request.Initial));
+        var hashes = RoundJob.Save(s.Policy, c.Tokenizer, c.Spec, c.Request.Round, outputFolder, s.Optimizer, c.Folder(c.Request.Initial));
         var trained = RoundPhases.Trained(s.Done);
         TrainingSteps.Write(Path.Combine(outputFolder, TrainingSteps.FileName), trained.Steps);
-        return trained;
+        return (trained, hashes);
     }
 }

@@ -245,7 +245,7 @@ public static class RoundJob
     /// <summary>Trains a private copy of P_r and writes P_{r+1}'s checkpoint folder (weights, optimiser state, run state).</summary>
     public static TrainOutcome Train(Context c, PairsOutcome pairs, string outputFolder)
     {
-        var (trained, state) = TrainKeeping(c, pairs, outputFolder);
+        var (trained, state, _) = TrainKeeping(c, pairs, outputFolder);
         state.Dispose();
         return trained;
     }
@@ -254,9 +254,10 @@ public static class RoundJob
     /// <see cref="Train"/>, handing the trained state back (the caller owns it): once the checkpoint written from it has its
     /// hash, <see cref="ModelCache.Adopt"/> keeps it for the phases after, so they do not read the checkpoint back. The
     /// private copy of P_r comes from the model cache when it holds P_r (copied in memory), else from P_r's folder; so do
-    /// carried AdamW moments (<see cref="ModelCache.CarriedOptimizer"/>).
+    /// carried AdamW moments (<see cref="ModelCache.CarriedOptimizer"/>). Hashes: the folder's large files' sha256, by name
+    /// (<see cref="Save"/>).
     /// </summary>
-    public static (TrainOutcome Outcome, TrainedState State) TrainKeeping(Context c, PairsOutcome pairs, string outputFolder)
+    public static (TrainOutcome Outcome, TrainedState State, IReadOnlyDictionary<string, string> Hashes) TrainKeeping(Context c, PairsOutcome pairs, string outputFolder)
     {
         var tokenizer = c.Tokenizer;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -271,12 +272,12 @@ public static class RoundJob
             var trained = RoundPhases.Train(policy, pairs, c.Settings, c.Spec.Seed, c.Request.Round, Math.Max(0, tokenizer.PadId),
                 (done, total) => c.Progress("train", done, total), optimizer, c.Cancellation);
             clock.Restart();
-            Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer, c.Folder(c.Request.Initial));
+            var hashes = Save(policy, tokenizer, c.Spec, c.Request.Round, outputFolder, optimizer, c.Folder(c.Request.Initial));
             TrainingSteps.Write(Path.Combine(outputFolder, TrainingSteps.FileName), trained.Steps);
             // Parts of time/train (not added to the round's phase times again): the private copy's load and the folder's write.
             trained.Metrics["time/train/load"] = load;
             trained.Metrics["time/train/save"] = clock.Elapsed.TotalSeconds;
-            return (trained, Keeping(c.Spec, policy, ref optimizer));
+            return (trained, Keeping(c.Spec, policy, ref optimizer), hashes);
         }
         catch
         {
@@ -354,15 +355,21 @@ public static class RoundJob
         return (task, indices.Select(i => all[i]).ToList(), indices);
     }
 
+    /// <summary>
+    /// Writes a policy checkpoint folder, answering the sha256 of its large files (the weights, the moments) by file name,
+    /// taken as they were written: the checkpoint's plan need not read them back (CheckpointStore.PlanFolderAsync).
+    /// </summary>
     /// <param name="baseFolder">a LoRA run's round-0 folder, whose base the adapter is saved against (null: this is round 0)</param>
-    internal static void Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder, OptimizerState? optimizer, string? baseFolder)
+    internal static Dictionary<string, string> Save(DecoderLM model, ITextTokenizer tokenizer, RunSpec spec, int round, string folder,
+        OptimizerState? optimizer, string? baseFolder)
     {
+        var written = new Dictionary<string, string>(StringComparer.Ordinal);
         // A LoRA run's checkpoints after round 0 hold only the adapter (a PEFT folder), megabytes where the base is gigabytes.
         string baseName = spec.Model.HfFolder ?? spec.Model.Builtin;
-        if (model.Lora is null) HfCheckpoint.Save(model, folder, tokenizer.HfFiles());
-        else if (baseFolder is null) PolicyCheckpoint.SaveBase(model, folder, baseName, tokenizer.HfFiles());
+        if (model.Lora is null) written[HfCheckpoint.WeightsFile] = HfCheckpoint.Save(model, folder, tokenizer.HfFiles());
+        else if (baseFolder is null) written[HfCheckpoint.WeightsFile] = PolicyCheckpoint.SaveBase(model, folder, baseName, tokenizer.HfFiles());
         else PolicyCheckpoint.SaveAdapter(model, folder, baseName, baseFolder, tokenizer.HfFiles());
-        if (optimizer is { IsEmpty: false }) optimizer.Save(Path.Combine(folder, OptimizerState.FileName));
+        if (optimizer is { IsEmpty: false }) written[OptimizerState.FileName] = optimizer.Save(Path.Combine(folder, OptimizerState.FileName));
         // What resuming needs besides the weights and the optimiser: every random draw is derived from
         // (seed, round, prompt, sample), and the data cursor is the round index.
         File.WriteAllText(Path.Combine(folder, "onlinealign_state.json"), JsonSerializer.Serialize(new
@@ -372,5 +379,6 @@ public static class RoundJob
             optimizer = spec.Optimizer.CarryState ? $"AdamW moments in {OptimizerState.FileName}, carried into the next round"
                 : $"AdamW moments of this round's update in {OptimizerState.FileName}; the next round starts a fresh optimiser",
         }));
+        return written;
     }
 }

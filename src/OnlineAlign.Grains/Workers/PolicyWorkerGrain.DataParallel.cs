@@ -34,7 +34,8 @@ public sealed partial class PolicyWorkerGrain
     /// A data-parallel train phase's result on replica 0: its outcome and trained state, and the other replicas, which hold
     /// their trained copies until <see cref="EndReplicas"/> tells them the checkpoint's hash (or to let them go).
     /// </summary>
-    private sealed record ParallelTraining(TrainOutcome Outcome, TrainedState Kept, string Session, List<IPolicyWorkerGrain> Others);
+    private sealed record ParallelTraining(TrainOutcome Outcome, TrainedState Kept, IReadOnlyDictionary<string, string> Hashes, string Session,
+        List<IPolicyWorkerGrain> Others);
 
     /// <summary>The coordinator's side: null where the round cannot train data-parallel (it then trains alone).</summary>
     private async Task<ParallelTraining?> TrainDataParallel(RoundJob.Context c, PhaseRequest r, PairsOutcome pairs, string output, CancellationToken ct)
@@ -91,11 +92,11 @@ public sealed partial class PolicyWorkerGrain
                 c.Progress("train", step + 1, count);
             }
             double exchange = loop.Elapsed.TotalSeconds - (_computeSeconds - computeBefore);
-            var (trained, kept) = await Compute(() => (DataParallelTraining.Finish(c, session, output), session.Keep()));
+            var ((trained, hashes), kept) = await Compute(() => (DataParallelTraining.Finish(c, session, output), session.Keep()));
             log.LogInformation("run {Run} round {Round} trained on {Replicas} replicas: {Steps} steps, {Bytes} gradient bytes exchanged, {Seconds:F2} s waiting and exchanging",
                 r.RunId, r.Round, replicas, count, bytes, exchange);
             endHere = false;
-            return new ParallelTraining(trained with { Metrics = new Dictionary<string, double>(trained.Metrics) { ["time/exchange"] = exchange } }, kept, id, others);
+            return new ParallelTraining(trained with { Metrics = new Dictionary<string, double>(trained.Metrics) { ["time/exchange"] = exchange } }, kept, hashes, id, others);
         }
         finally
         {

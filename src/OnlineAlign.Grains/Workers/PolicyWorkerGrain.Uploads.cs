@@ -38,10 +38,11 @@ public sealed partial class PolicyWorkerGrain
     /// <summary>
     /// Hashes a trained folder into the checkpoint it will be under <paramref name="prefix"/> and keeps it as this silo's
     /// cached copy (pinned until uploaded: the evaluate phase reads it from there); the upload starts when the phase returns.
+    /// The large files' hashes come from their write (<paramref name="written"/>), the others are read here.
     /// </summary>
-    private async Task<BlobPointer> UploadBehind(string prefix, string folder, int round, CancellationToken ct)
+    private async Task<BlobPointer> UploadBehind(string prefix, string folder, IReadOnlyDictionary<string, string> written, int round, CancellationToken ct)
     {
-        var plan = await CheckpointStore.PlanFolderAsync(prefix, folder, ct);
+        var plan = await CheckpointStore.PlanFolderAsync(prefix, folder, written, ct);
         var pin = cache.Pin([plan.Manifest.Sha256]);
         cache.Adopt(folder, plan.Manifest);
         _behind = new Behind(plan, cache.Folder(plan.Manifest.Sha256), round, pin);

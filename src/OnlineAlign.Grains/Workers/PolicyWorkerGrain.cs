@@ -174,7 +174,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             // Across the replicas where PhaseSequence asked for it (ShardCount > 1) and the round allows it bit-identically.
             var parallel = r.ShardCount > 1 ? await TrainDataParallel(c, r, pairs, output, ct) : null;
             // The model trained here (and its carried moments): kept in memory once its checkpoint has its hash.
-            var (trained, kept) = parallel is { } dp ? (dp.Outcome, dp.Kept) : await Compute(() => RoundJob.TrainKeeping(c, pairs, output));
+            var (trained, kept, hashes) = parallel is { } dp ? (dp.Outcome, dp.Kept, dp.Hashes) : await Compute(() => RoundJob.TrainKeeping(c, pairs, output));
             string? keptAs = null;
             try
             {
@@ -183,8 +183,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
                 _progress = new PhaseProgress { Round = r.Round, Phase = "checkpoint" };
                 var clock = Stopwatch.StartNew();
                 // Overlapped: hashed here, uploaded once this call has returned (UploadBehind); the round commits when it is durable.
-                var manifest = settings.OverlapUpload ? await UploadBehind(prefix, output, r.Round, ct)
-                    : await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct);
+                var manifest = settings.OverlapUpload ? await UploadBehind(prefix, output, hashes, r.Round, ct)
+                    : await UploadCheckpoint(prefix, output, $"train/round-{r.Round}", ct, hashes);
                 double upload = clock.Elapsed.TotalSeconds;
                 if (settings.KeepTrainedModel)
                 {
@@ -475,10 +475,14 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         return GenerationShard.Merge([.. shards], r.Spec.PromptsPerRound);
     }
 
-    /// <summary>Uploads a checkpoint folder, then keeps it as this silo's cached copy (its content is the manifest's).</summary>
-    private async Task<BlobPointer> UploadCheckpoint(string prefix, string folder, string point, CancellationToken ct)
+    /// <summary>
+    /// Uploads a checkpoint folder, then keeps it as this silo's cached copy (its content is the manifest's).
+    /// <paramref name="written"/>: the sha256 its writer took of some of its files (not read again).
+    /// </summary>
+    private async Task<BlobPointer> UploadCheckpoint(string prefix, string folder, string point, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? written = null)
     {
-        var manifest = await Upload(await CheckpointStore.PlanFolderAsync(prefix, folder, ct), folder, point, ct);
+        var manifest = await Upload(await CheckpointStore.PlanFolderAsync(prefix, folder, written, ct), folder, point, ct);
         cache.Adopt(folder, manifest);
         return manifest;
     }

@@ -139,9 +139,10 @@ public static class HfCheckpoint
 
     /// <summary>
     /// Writes config.json, model.safetensors and generation_config.json (and tokenizer files if given). A model with
-    /// LoRA adapters is written merged (W + scaling B A): the folder computes what the model computes.
+    /// LoRA adapters is written merged (W + scaling B A): the folder computes what the model computes. Answers the weights
+    /// file's sha256, taken as it was written.
     /// </summary>
-    public static void Save(DecoderLM model, string folder, IEnumerable<(string Name, string Content)>? tokenizerFiles = null)
+    public static string Save(DecoderLM model, string folder, IEnumerable<(string Name, string Content)>? tokenizerFiles = null)
     {
         using var scope = NewDisposeScope(); // the merged weights, if any
         Directory.CreateDirectory(folder);
@@ -159,8 +160,9 @@ public static class HfCheckpoint
         if (config.PadTokenId >= 0) generation["pad_token_id"] = config.PadTokenId;
         File.WriteAllText(Path.Combine(folder, "generation_config.json"), generation.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var state = model.MergedState();
-        SafeTensors.Write(Path.Combine(folder, WeightsFile), state, new Dictionary<string, string> { ["format"] = "pt" });
+        string sha256 = SafeTensors.Write(Path.Combine(folder, WeightsFile), state, new Dictionary<string, string> { ["format"] = "pt" });
         foreach (var (name, content) in tokenizerFiles ?? [])
             File.WriteAllText(Path.Combine(folder, name), content);
+        return sha256;
     }
 }

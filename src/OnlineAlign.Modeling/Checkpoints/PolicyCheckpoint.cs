@@ -52,12 +52,14 @@ public static class PolicyCheckpoint
         return PeftAdapter.Load(model, folder);
     }
 
-    /// <summary>A LoRA run's round 0: the base's weights unmerged, its adapter beside them, and the weights' hash.</summary>
-    public static void SaveBase(DecoderLM model, string folder, string baseName, IEnumerable<(string Name, string Content)> tokenizerFiles)
+    /// <summary>A LoRA run's round 0: the base's weights unmerged, its adapter beside them, and the weights' hash (answered too).</summary>
+    public static string SaveBase(DecoderLM model, string folder, string baseName, IEnumerable<(string Name, string Content)> tokenizerFiles)
     {
-        using (model.AdaptersOff()) HfCheckpoint.Save(model, folder, tokenizerFiles);
+        string weights;
+        using (model.AdaptersOff()) weights = HfCheckpoint.Save(model, folder, tokenizerFiles);
         PeftAdapter.Save(model, folder, baseName);
-        File.WriteAllText(Path.Combine(folder, WeightsHashFile), FileHash(Path.Combine(folder, HfCheckpoint.WeightsFile)));
+        File.WriteAllText(Path.Combine(folder, WeightsHashFile), weights);
+        return weights;
     }
 
     /// <summary>A LoRA run's later rounds: the adapter (a PEFT folder), config and tokenizer files, and which base it needs.</summary>

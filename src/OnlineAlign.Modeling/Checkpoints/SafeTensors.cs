@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -73,7 +76,7 @@ public static class SafeTensors
             try
             {
                 file.Position = header.DataStart + entry.Begin;
-                file.ReadExactly(tensor.bytes_span());
+                tensor.ForEachChunk(chunk => file.ReadExactly(chunk.Span));
                 use(name, tensor);
                 handedOver = !dispose;
             }
@@ -94,8 +97,12 @@ public static class SafeTensors
         "F64" or "I64" => 8, "F32" or "I32" => 4, "BF16" or "F16" => 2, "U8" or "I8" or "BOOL" => 1, _ => null,
     };
 
-    /// <summary>Writes tensors sorted by name (so the same weights give the same bytes).</summary>
-    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// Writes tensors sorted by name (so the same weights give the same bytes) and answers the file's sha256, taken from
+    /// the bytes as they are written, on a second thread beside the write: naming a checkpoint (its manifest hashes every
+    /// file) then need not read gigabytes back (CheckpointStore.PlanFolderAsync takes the hash; docs/benchmarks.md).
+    /// </summary>
+    public static string Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
@@ -115,34 +122,55 @@ public static class SafeTensors
         }
         byte[] json = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (json.Length + 7) / 8 * 8; // keep tensor data 8-byte aligned, as the reference writer does
+        var head = new byte[8 + padded];
+        BinaryPrimitives.WriteUInt64LittleEndian(head, (ulong)padded);
+        json.CopyTo(head, 8);
+        head.AsSpan(8 + json.Length).Fill((byte)' ');
         string temp = path + ".partial";
+        using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using (var file = File.Create(temp))
         {
-            Span<byte> length = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
-            file.Write(length);
-            file.Write(json);
-            for (int i = json.Length; i < padded; i++) file.WriteByte((byte)' ');
+            file.Write(head);
+            sha256.AppendData(head);
             foreach (var (_, t) in ordered)
             {
                 using var cpu = t.detach().cpu().contiguous();
-                file.Write(cpu.bytes_span());
+                cpu.ForEachChunk(chunk => Parallel.Invoke(() => file.Write(chunk.Span), () => sha256.AppendData(chunk.Span)));
             }
         }
         File.Move(temp, path, overwrite: true);
+        return Convert.ToHexStringLower(sha256.GetHashAndReset());
     }
+}
+
+/// <summary>A piece of a tensor's native storage (a plain value, so a lambda may carry it where a Span cannot go).</summary>
+internal readonly unsafe struct NativeChunk(byte* start, int length)
+{
+    public Span<byte> Span => new(start, length);
 }
 
 internal static class TensorBytes
 {
-    /// <summary>The tensor's storage as a byte span (CPU, contiguous tensors only).</summary>
-    public static Span<byte> bytes_span(this Tensor t)
+    /// <summary>At most this many bytes a chunk: a Span cannot reach 2 GiB, and a flat AdamW moment of a 1.5B model is 6 GB.</summary>
+    public const int ChunkBytes = 64 << 20;
+
+    /// <summary>
+    /// The tensor's storage (CPU, contiguous) in chunks of at most <see cref="ChunkBytes"/>, in order. The chunks point
+    /// into the tensor's memory, not a copy: they are valid while the tensor is.
+    /// </summary>
+    public static unsafe void ForEachChunk(this Tensor t, Action<NativeChunk> action)
     {
         if (t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous())
-            throw new InvalidOperationException("bytes_span needs a contiguous CPU tensor");
+            throw new InvalidOperationException("a tensor's bytes are read from a contiguous CPU tensor only");
         long size = t.NumberOfElements * t.ElementSize;
-        if (size > int.MaxValue) throw new NotSupportedException($"tensor of {size} bytes exceeds 2 GiB");
-        return t.bytes; // a view of the CPU storage, not a copy
+        if (size == 0) return;
+        byte* start;
+        // A one-element view's span gives the storage's first byte (the whole tensor's span would overflow past 2 GiB).
+        using (var flat = t.flatten())
+        using (var first = flat.narrow(0, 0, 1))
+            start = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(first.bytes));
+        for (long at = 0; at < size; at += ChunkBytes)
+            action(new NativeChunk(start + at, (int)Math.Min(ChunkBytes, size - at)));
     }
 }
 

@@ -28,7 +28,8 @@ public sealed class OptimizerState : IDisposable
         if (!IsEmpty) optimizer.LoadState(Moments, Step);
     }
 
-    public void Save(string path) =>
+    /// <summary>Writes the moments, answering the file's sha256 (taken as written).</summary>
+    public string Save(string path) =>
         SafeTensors.Write(path, Moments, new Dictionary<string, string> { ["step"] = Step.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     /// <summary>The state saved at path, or an empty one when the checkpoint has none (a run that starts its optimiser fresh).</summary>
