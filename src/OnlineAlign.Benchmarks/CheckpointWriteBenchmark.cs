@@ -10,11 +10,12 @@ namespace OnlineAlign.Benchmarks;
 /// `checkpoint-write`: what a full fine-tuning train phase pays after its steps, before it can hand the checkpoint on: the
 /// folder's write (the weights, and AdamW's two float32 moments as `optimizer.carry_state` keeps them) and the hashing that
 /// names it (CheckpointStore.PlanFolderAsync), the plan timed both ways: every file read back and hashed, and with the
-/// hashes the write took as it wrote (the large files not read again).
+/// hashes the write took as it wrote (the large files not read again). `--under` picks the file system (a tmpfs such as
+/// /dev/shm leaves the disk out: the CPU's share alone).
 /// </summary>
 public static class CheckpointWriteBenchmark
 {
-    public sealed record Settings(string Model, string Device, ScalarType DType, int Repeats);
+    public sealed record Settings(string Model, string Device, ScalarType DType, int Repeats, string Under);
 
     public static async Task RunAsync(Settings s, TextWriter report)
     {
@@ -31,7 +32,9 @@ public static class CheckpointWriteBenchmark
         report.WriteLine("|---|---|---|---|---|");
         for (int i = 0; i < s.Repeats; i++)
         {
-            string folder = Path.Combine(Path.GetTempPath(), "onlinealign-ckpt-write-" + Guid.NewGuid().ToString("N")[..8]);
+            // Each repeat starts with no dirty pages: a 5 GB write is otherwise held back by the writeback of the one before.
+            using (var sync = System.Diagnostics.Process.Start("sync")) sync.WaitForExit();
+            string folder = Path.Combine(s.Under, "onlinealign-ckpt-write-" + Guid.NewGuid().ToString("N")[..8]);
             Directory.CreateDirectory(folder);
             try
             {
