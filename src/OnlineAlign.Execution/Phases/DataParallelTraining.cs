@@ -75,7 +75,8 @@ public static class DataParallelTraining
         policy.GradientCheckpointing = c.Spec.Optimizer.GradientCheckpointing;
         var optimizer = RoundJob.CarriedOptimizer(c);
         var settings = RoundPhases.TrainerSettings(c.Settings, c.Spec.Seed, c.Request.Round, 0);
-        return new Session(policy, optimizer, new PreferenceSteps(policy, pairs.Examples, settings, Math.Max(0, c.Tokenizer.PadId), optimizer), c.Spec);
+        return new Session(policy, optimizer,
+            new PreferenceSteps(policy, pairs.Examples, settings, Math.Max(0, c.Tokenizer.PadId), RoundJob.CaptureInto(c.Spec, optimizer)), c.Spec);
     }
 
     /// <summary>

@@ -44,7 +44,7 @@ public static class MemoryPlanning
     {
         var lora = RunSpecMapping.Lora(s);
         return HostMemoryPlan.Estimate(config, DTypeBytes(config, cpu), cpu,
-            lora is null ? config.ParameterCount() : MemoryPlan.AdapterParameters(config, lora), lora is not null);
+            lora is null ? config.ParameterCount() : MemoryPlan.AdapterParameters(config, lora), lora is not null, s.Optimizer.CarryState);
     }
 
     /// <param name="deviceBytes">the device's memory: sampling.batch_size 0 plans the generation batch from it</param>
