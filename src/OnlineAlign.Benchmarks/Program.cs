@@ -19,7 +19,8 @@ using static TorchSharp.torch;
 //   scale-ceiling [--model tiny] [--processes 2] [--batch 64] [--prompt 16] [--new 32] [--seconds 15] [--repeats 1] [--work generate,forward]
 //         (the same torch work, one torch thread a process, in 1 process and then N at once: the ceiling of an N-silo speed-up here)
 //   storage [--mb 64,256]
-//   checkpoint-write [--model qwen2-0.5b] [--device cpu] [--dtype bf16] [--repeats 3] [--under /tmp]   (a trained checkpoint's write and the hashing that names it)
+//   checkpoint-write [--model qwen2-0.5b] [--device cpu] [--dtype bf16] [--repeats 3] [--under /tmp] [--upload]
+//         (a trained checkpoint with and without AdamW's moments: its write, the hashing that names it, its upload to Azurite)
 //   copy [--model qwen2-0.5b] [--device cpu] [--dtype bf16] [--repeats 5]   (a held model's private copy: built on its device against built on the host and placed)
 //   serving [--model llama-20m] [--device cpu] [--dtype f32] [--requests 16] [--prompt 64] [--new 64] [--repeats 2]
 //         (K concurrent requests at serve's model thread: one request a batch vs batched)
@@ -204,7 +205,7 @@ switch (command)
         break;
     case "checkpoint-write":
         await CheckpointWriteBenchmark.RunAsync(new CheckpointWriteBenchmark.Settings(Arg("model", "qwen2-0.5b"), Arg("device", "cpu"),
-            ModelShapes.DType(Arg("dtype", "bf16")), IntArg("repeats", "3"), Arg("under", Path.GetTempPath())), report);
+            ModelShapes.DType(Arg("dtype", "bf16")), IntArg("repeats", "3"), Arg("under", Path.GetTempPath()), args.Contains("--upload")), report);
         break;
     case "storage":
         await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
