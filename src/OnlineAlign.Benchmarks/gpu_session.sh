@@ -2,7 +2,8 @@
 # One lent GPU machine's session of checks for the cluster (issue 28) and the experiments (issue 29), in one call:
 #   1. device-check: TorchSharp reaches CUDA through the machine's PyTorch; `copy`: a held model's private copy on the GPU;
 #   2. the product on the GPU (gpu_round.sh: Azurite, a control silo and a CUDA silo, two rounds of full fine-tuning on a
-#      Qwen2-0.5B-shaped Hugging Face folder), pinned to cores 0-3, while
+#      Qwen2-0.5B-shaped Hugging Face folder, judged by the policy's likelihood so that the rounds take DPO steps and
+#      write what training rounds write), pinned to cores 0-3, while
 #   3. the label-free sweep (align_sweep.sh) runs its arms on the other cores (one torch thread each);
 #   4. `cluster scale` with 1, 2, 4 and 8 GPU-tagged CPU silos on all the cores, once the sweep is done.
 # Every step has its own time cap so the script ends inside one call; results land in $OUT (md files, one logs tarball).
@@ -70,8 +71,8 @@ command -v taskset > /dev/null || { pin_round="" pin_sweep=""; say "no taskset: 
   bash src/OnlineAlign.Benchmarks/align_sweep.sh > "$work/align-sweep.out" 2>&1 ) &
 sweep=$!
 if [ $node_ok = 1 ]; then
-  round_args=(--device "$device" --shape qwen2-0.5b --lora-shape none --rounds 2 --prompts 64 --samples 4 --new 64 --judge-new 64)
-  [ "$smoke" = 1 ] && round_args=(--device cpu --shape qwen2-tiny-vocab --lora-shape none --rounds 2 --prompts 4 --samples 2 --new 8 --judge-new 8)
+  round_args=(--device "$device" --shape qwen2-0.5b --lora-shape none --rounds 2 --prompts 64 --samples 4 --new 64 --judge-new 64 --judge likelihood)
+  [ "$smoke" = 1 ] && round_args=(--device cpu --shape qwen2-tiny-vocab --lora-shape none --rounds 2 --prompts 4 --samples 2 --new 8 --judge-new 8 --judge likelihood)
   OUT="$work/round" timeout "${ROUND_CAP:-220}" $pin_round bash src/OnlineAlign.Benchmarks/gpu_round.sh "${round_args[@]}" > "$work/round.out" 2>&1
   say "gpu_round.sh exit $? ($(tail -1 "$work/round.out"))"
   cp "$work/round/results.md" "$OUT/round.md" 2>/dev/null
