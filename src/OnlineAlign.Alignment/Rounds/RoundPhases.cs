@@ -164,11 +164,13 @@ public static class RoundPhases
 
     /// <summary>
     /// Whether the train phase can run data-parallel, bit-identical to one replica: one curriculum stage (a later stage's
-    /// reference comes from the model the stage before ended with) and no LoRA dropout (its masks come from one generator
-    /// drawn in micro-batch order).
+    /// reference comes from the model the stage before ended with), no LoRA dropout (its masks come from one generator
+    /// drawn in micro-batch order), and a gradient that fits one .NET array (the exchange's unit; full fine-tuning past
+    /// about 2.1B parameters trains on one replica).
     /// </summary>
     public static bool DataParallelizable(DecoderLM policy, PairsOutcome pairs) =>
-        policy.Lora is not { Dropout: > 0 } && pairs.Examples.All(e => e.Stage == 0);
+        policy.Lora is not { Dropout: > 0 } && pairs.Examples.All(e => e.Stage == 0)
+        && policy.parameters().Where(p => p.requires_grad).Sum(p => p.NumberOfElements) <= Array.MaxLength;
 
     /// <summary>The train phase's outcome from its steps: the metrics are the means over the steps.</summary>
     public static TrainOutcome Trained(List<StepMetrics> steps)

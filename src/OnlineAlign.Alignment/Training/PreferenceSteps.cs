@@ -168,8 +168,21 @@ public sealed class PreferenceSteps : IDisposable
             (sums[1] - sums[2]) / pairsInStep, sums[4] / pairsInStep, sums[5] / pairsInStep, gradNorm, _adam.LearningRate);
     }
 
-    /// <summary>A float32 tensor's values on the host, copied as one block (an element-wise copy costs ~20 ns a value).</summary>
-    private static float[] Host(Tensor t) => MemoryMarshal.Cast<byte, float>(t.cpu().contiguous().bytes).ToArray();
+    /// <summary>
+    /// A flat float32 tensor's values on the host, copied in blocks (an element-wise copy costs ~20 ns a value) of at most
+    /// 2^28 values: a tensor's byte span cannot pass 2 GiB, which a model over ~536M trained parameters does.
+    /// </summary>
+    private static float[] Host(Tensor t)
+    {
+        const long Block = 1L << 28;
+        var values = new float[t.NumberOfElements];
+        for (long at = 0; at < values.LongLength; at += Block)
+        {
+            using var part = t.narrow(0, at, Math.Min(Block, values.LongLength - at)).cpu().contiguous();
+            MemoryMarshal.Cast<byte, float>(part.bytes).CopyTo(values.AsSpan((int)at));
+        }
+        return values;
+    }
 
     /// <summary>After the last step: the optimiser's moments into the state passed in (carried between rounds).</summary>
     public void Finish() => _state?.CaptureFrom(_adam);

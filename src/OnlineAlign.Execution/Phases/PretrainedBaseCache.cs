@@ -65,8 +65,7 @@ public static class PretrainedBaseCache
             Directory.CreateDirectory(cacheFolder);
             SweepStaging(cacheFolder);
             string staging = $"{folder}.{Guid.NewGuid():N}{StagingSuffix}";
-            HfCheckpoint.Save(model, staging, tokenizer.HfFiles());
-            string weights = Sha256(Path.Combine(staging, HfCheckpoint.WeightsFile));
+            string weights = HfCheckpoint.Save(model, staging, tokenizer.HfFiles());
             File.WriteAllText(Path.Combine(staging, ManifestFile), JsonSerializer.Serialize(new Manifest(key, weights)));
             try { Directory.Move(staging, folder); }
             catch (IOException) { Directory.Delete(staging, recursive: true); } // another phase put it there first

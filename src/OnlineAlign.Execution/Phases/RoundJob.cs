@@ -44,7 +44,9 @@ public static class RoundJob
     /// the adapter it will train beside them (PEFT's initialisation from the run's seed, or the PEFT folder it starts from).
     /// </summary>
     /// <param name="pretrainedCache">where a built-in run's M0 is kept between phases (<see cref="PretrainedBaseCache"/>)</param>
-    public static void Prepare(RunSpec spec, Device device, string outputFolder, string pretrainedCache, CancellationToken cancellationToken)
+    /// <returns>the sha256 of the folder's large files, by name, taken as they were written (<see cref="Save"/>)</returns>
+    public static IReadOnlyDictionary<string, string> Prepare(RunSpec spec, Device device, string outputFolder, string pretrainedCache,
+        CancellationToken cancellationToken)
     {
         ITextTokenizer tokenizer;
         DecoderLM model;
@@ -71,7 +73,7 @@ public static class RoundJob
             if (spec.Model.Lora?.AdapterFolder is { } adapter) PeftAdapter.Load(model, adapter);
             else if (RunSpecMapping.Lora(spec) is { } lora)
                 using (var generator = new Generator(Seeds.For(spec.Seed, 0, -3, 0))) model.AddAdapters(lora, generator);
-            Save(model, tokenizer, spec, 0, outputFolder, null, baseFolder: null);
+            return Save(model, tokenizer, spec, 0, outputFolder, null, baseFolder: null);
         }
     }
 

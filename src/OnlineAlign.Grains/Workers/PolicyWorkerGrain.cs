@@ -75,8 +75,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             _progress = new PhaseProgress { Round = 0, Phase = "prepare" };
             var total = Stopwatch.StartNew();
             _computeSeconds = 0;
-            await Compute(() => { RoundJob.Prepare(spec, Device(spec), output, Models.PretrainedCache, ct); return 0; });
-            var manifest = await UploadCheckpoint(prefix, output, "prepare/round-0", ct);
+            var hashes = await Compute(() => RoundJob.Prepare(spec, Device(spec), output, Models.PretrainedCache, ct));
+            var manifest = await UploadCheckpoint(prefix, output, "prepare/round-0", ct, hashes);
             // M0 stored beside round 0: the judges on every other silo read it from there instead of pretraining it again
             // (and so judge with the very same M0 whatever their thread count).
             var beforeWarmStart = RoundJob.BeforeWarmStartFolder(spec, Models.PretrainedCache) is { } m0

@@ -135,7 +135,13 @@ public static class SafeTensors
             foreach (var (_, t) in ordered)
             {
                 using var cpu = t.detach().cpu().contiguous();
-                cpu.ForEachChunk(chunk => Parallel.Invoke(() => file.Write(chunk.Span), () => sha256.AppendData(chunk.Span)));
+                cpu.ForEachChunk(chunk =>
+                {
+                    var hashing = Task.Run(() => sha256.AppendData(chunk.Span));
+                    // The write's own exception (a full disk: callers catch IOException) comes out as it is, not wrapped.
+                    try { file.Write(chunk.Span); }
+                    finally { hashing.GetAwaiter().GetResult(); }
+                });
             }
         }
         File.Move(temp, path, overwrite: true);
