@@ -41,7 +41,13 @@ public sealed partial class PolicyWorkerGrain
     private async Task<ParallelTraining?> TrainDataParallel(RoundJob.Context c, PhaseRequest r, PairsOutcome pairs, string output, CancellationToken ct)
     {
         var session = await Compute(() => DataParallelTraining.Open(c, pairs));
-        if (session is null) return null;
+        if (session is null)
+        {
+            // Said, since the spec asked for more: a curriculum's later stages, LoRA dropout, or a gradient past one .NET array.
+            log.LogInformation("run {Run} round {Round}: the train phase runs on replica 0 alone (RoundPhases.DataParallelizable: " +
+                "no pairs, a curriculum stage after the first, LoRA dropout, or more trained parameters than one array holds)", r.RunId, r.Round);
+            return null;
+        }
         int replicas = r.ShardCount;
         string id = Guid.NewGuid().ToString("N");
         var others = Enumerable.Range(1, replicas - 1).Select(k => GrainFactory.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(r.RunId, k))).ToList();
