@@ -18,7 +18,7 @@ using static TorchSharp.torch;
 //         `cluster-scale` is the same as `cluster scale`)
 //   scale-ceiling [--model tiny] [--processes 2] [--batch 64] [--prompt 16] [--new 32] [--seconds 15] [--repeats 1] [--work generate,forward]
 //         (the same torch work, one torch thread a process, in 1 process and then N at once: the ceiling of an N-silo speed-up here)
-//   storage [--mb 64,256]
+//   storage [--mb 64,256] [--repeats 0]   (with repeats: a checkpoint's verified download, read back to hash against hashed as written)
 //   checkpoint-write [--model qwen2-0.5b] [--device cpu] [--dtype bf16] [--repeats 3] [--under /tmp] [--upload]
 //         (a trained checkpoint with and without AdamW's moments: its write, the hashing that names it, its upload to Azurite)
 //   copy [--model qwen2-0.5b] [--device cpu] [--dtype bf16] [--repeats 5]   (a held model's private copy: built on its device against built on the host and placed)
@@ -209,7 +209,7 @@ switch (command)
             ModelShapes.DType(Arg("dtype", "bf16")), IntArg("repeats", "3"), Arg("under", Path.GetTempPath()), args.Contains("--upload")), report);
         break;
     case "storage":
-        await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), report);
+        await StorageBenchmark.RunAsync(Arg("mb", "64,256").Split(',').Select(int.Parse).ToArray(), IntArg("repeats", "0"), report);
         break;
     default:
         Console.Error.WriteLine($"unknown command '{command}' (device-check, model, align, cluster, round, engine, throughput, logprobs, memory, storage, copy, checkpoint-write, dp-exchange, serving, scale-ceiling)");

@@ -20,14 +20,18 @@ public sealed class CheckpointStore
     public CheckpointStore(string connectionString, string container = "onlinealign", long maxUploadBytesPerSecond = 0)
         : this(new BlobServiceClient(connectionString).GetBlobContainerClient(container), maxUploadBytesPerSecond) { }
 
-    public CheckpointStore(BlobContainerClient container, long maxUploadBytesPerSecond = 0)
+    /// <param name="transfers">How files are cut into requests; by default <see cref="DefaultTransfers"/>.</param>
+    public CheckpointStore(BlobContainerClient container, long maxUploadBytesPerSecond = 0, StorageTransferOptions? transfers = null)
     {
         _container = container;
         _maxUploadBytesPerSecond = maxUploadBytesPerSecond;
+        _transfers = transfers ?? DefaultTransfers;
     }
 
     /// <summary>Caps checkpoint upload bandwidth (0: no cap), for silos that share a link with other traffic.</summary>
     private readonly long _maxUploadBytesPerSecond;
+
+    private readonly StorageTransferOptions _transfers;
 
     private async Task EnsureContainerAsync(CancellationToken ct)
     {
@@ -76,13 +80,17 @@ public sealed class CheckpointStore
     {
         await EnsureContainerAsync(ct);
         await using var spool = Spool();
-        try { await _container.GetBlobClient(blob.Path).DownloadToAsync(spool, new BlobDownloadToOptions { TransferOptions = Transfers }, ct); }
-        catch (RequestFailedException e) when (e.Status == 404)
+        string actual;
+        await using (var hashed = new Sha256WriteStream(spool))
         {
-            throw new FileNotFoundException($"blob '{blob.Path}' does not exist", blob.Path, e);
+            try { await _container.GetBlobClient(blob.Path).DownloadToAsync(hashed, new BlobDownloadToOptions { TransferOptions = _transfers }, ct); }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                throw new FileNotFoundException($"blob '{blob.Path}' does not exist", blob.Path, e);
+            }
+            actual = hashed.Sha256();
         }
-        spool.Position = 0;
-        string actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(spool, ct));
+        await spool.FlushAsync(ct);
         if (actual != blob.Sha256) throw new CorruptBlobException(blob.Path, blob.Sha256, actual);
         spool.Position = 0;
         return await read(spool, ct);
@@ -109,7 +117,7 @@ public sealed class CheckpointStore
     /// The one way this store creates a blob: only if the path is new (If-None-Match: *), with the content's
     /// sha256 in its metadata. False when the path already exists.
     /// </summary>
-    private static async Task<bool> CreateAsync(Func<BlobUploadOptions, Task> upload, string sha256)
+    private async Task<bool> CreateAsync(Func<BlobUploadOptions, Task> upload, string sha256)
     {
         try
         {
@@ -117,7 +125,7 @@ public sealed class CheckpointStore
             {
                 Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
                 Metadata = new Dictionary<string, string> { ["sha256"] = sha256 },
-                TransferOptions = Transfers,
+                TransferOptions = _transfers,
             });
             return true;
         }
@@ -299,15 +307,17 @@ public sealed class CheckpointStore
         {
             string target = Path.Combine(folder, Path.GetFileName(entry.Path));
             string partial = target + ".partial";
-            try
+            string actual;
+            await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            await using (var hashed = new Sha256WriteStream(file))
             {
-                await _container.GetBlobClient(entry.Path).DownloadToAsync(partial, new BlobDownloadToOptions { TransferOptions = Transfers }, ct);
+                try { await _container.GetBlobClient(entry.Path).DownloadToAsync(hashed, new BlobDownloadToOptions { TransferOptions = _transfers }, ct); }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                    throw new FileNotFoundException($"blob '{entry.Path}' does not exist", entry.Path, e);
+                }
+                actual = hashed.Sha256();
             }
-            catch (RequestFailedException e) when (e.Status == 404)
-            {
-                throw new FileNotFoundException($"blob '{entry.Path}' does not exist", entry.Path, e);
-            }
-            string actual = await FileSha256(partial, ct);
             if (actual != entry.Sha256)
             {
                 File.Delete(partial);
@@ -353,7 +363,7 @@ public sealed class CheckpointStore
     }
 
     /// <summary>Up to 256 MB in one request; larger files in 32 MB blocks, 4 at a time (measured against Azurite: docs/benchmarks.md).</summary>
-    private static readonly StorageTransferOptions Transfers = new()
+    public static readonly StorageTransferOptions DefaultTransfers = new()
     {
         InitialTransferSize = 256 * 1024 * 1024, MaximumTransferSize = 32 * 1024 * 1024, MaximumConcurrency = 4,
     };

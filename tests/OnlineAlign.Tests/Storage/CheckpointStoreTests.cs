@@ -1,3 +1,4 @@
+using Azure.Storage;
 using Azure.Storage.Blobs;
 using OnlineAlign.Storage;
 using OnlineAlign.Tests.Infrastructure;
@@ -43,6 +44,45 @@ public class CheckpointStoreTests
         Assert.Equal(Directory.GetFiles(source).Length, read.Files.Count);
         foreach (var file in Directory.GetFiles(source))
             Assert.Equal(await File.ReadAllBytesAsync(file), await File.ReadAllBytesAsync(Path.Combine(target, Path.GetFileName(file))));
+    }
+
+    [Fact]
+    public async Task APartitionedDownloadIsHashedAsItIsWrittenAndACorruptRangeIsRefused()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync(RepositoryPaths.NewTempFolder("azurite"));
+        var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient("test");
+        // Small requests, so that a 3 MB file comes down as a checkpoint's gigabytes do: an initial range, then many
+        // ranges 4 at a time. The hash is taken of the bytes as they are written: it matches only if they arrive in order.
+        var transfers = new StorageTransferOptions { InitialTransferSize = 256 * 1024, MaximumTransferSize = 64 * 1024, MaximumConcurrency = 4 };
+        var store = new CheckpointStore(container, transfers: transfers);
+        string source = RepositoryPaths.NewTempFolder("source");
+        var weights = new byte[3 * 1024 * 1024 + 123];
+        new Random(7).NextBytes(weights);
+        await File.WriteAllBytesAsync(Path.Combine(source, "model.safetensors"), weights);
+        await File.WriteAllTextAsync(Path.Combine(source, "config.json"), "{}");
+        var manifest = await store.WriteFolderAsync("runs/x/round-0001/attempt", source);
+
+        string target = RepositoryPaths.NewTempFolder("download");
+        await store.ReadFolderAsync(manifest, target);
+        Assert.Equal(weights, await File.ReadAllBytesAsync(Path.Combine(target, "model.safetensors")));
+        var entry = (await store.ReadManifestAsync(manifest)).Files.Single(f => f.Path.EndsWith("/model.safetensors", StringComparison.Ordinal));
+        Assert.Equal(weights, await store.ReadAsync(entry, ReadAll));
+
+        // One bit flipped in a late range behind the store's back: both reads refuse it, and no file of it is left.
+        weights[^100] ^= 1;
+        await container.GetBlobClient(entry.Path).UploadAsync(new BinaryData(weights), overwrite: true);
+        string again = RepositoryPaths.NewTempFolder("again");
+        var corrupt = await Assert.ThrowsAsync<CorruptBlobException>(() => store.ReadFolderAsync(manifest, again));
+        Assert.Contains("model.safetensors", corrupt.Message);
+        Assert.Equal(["config.json"], Directory.GetFiles(again).Select(Path.GetFileName));
+        await Assert.ThrowsAsync<CorruptBlobException>(() => store.ReadAsync(entry, ReadAll));
+
+        static async Task<byte[]> ReadAll(Stream stream, CancellationToken ct)
+        {
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy, ct);
+            return copy.ToArray();
+        }
     }
 
     [Fact]
