@@ -53,18 +53,22 @@ public sealed class CheckpointStore
 
     /// <summary>
     /// Streams content to a new path, for outputs that may be larger than one array can hold (2 GB): <paramref name="write"/>
-    /// writes it to a local spool file, which is hashed and uploaded from disk. The blob and its hash are the bytes
+    /// writes it to a local spool file, hashed on the way, then uploaded from disk. The stream it is given is write-only. The blob and its hash are the bytes
     /// written, exactly as <see cref="WriteOnceAsync(string, byte[], CancellationToken)"/> would store them.
     /// </summary>
     public async Task<BlobPointer> WriteOnceAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct = default)
     {
         await EnsureContainerAsync(ct);
         await using var spool = Spool();
-        await write(spool, ct);
+        string hash;
+        // Hashed as it is written: the spool is read once, by the upload.
+        await using (var hashed = new Sha256WriteStream(spool))
+        {
+            await write(hashed, ct);
+            hash = hashed.Sha256();
+        }
         await spool.FlushAsync(ct);
         long length = spool.Length;
-        spool.Position = 0;
-        string hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(spool, ct));
         spool.Position = 0;
         var blob = _container.GetBlobClient(path);
         if (!await CreateAsync(options => blob.UploadAsync(spool, options, ct), hash))
