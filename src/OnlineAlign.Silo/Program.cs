@@ -138,7 +138,7 @@ builder.Services.AddSingleton(new WorkerSettings(silo.Device,
 {
     PretrainedCache = Path.GetFullPath(silo.PretrainedCacheFolder ?? Path.Combine(silo.DataFolder, "cache", "m0")),
 });
-builder.Services.AddSingleton(new OnlineAlign.Grains.Runs.RunSettings(silo.OverlapNextGeneration));
+builder.Services.AddSingleton(new OnlineAlign.Grains.Runs.RunSettings(silo.OverlapNextGeneration, silo.CopyTrainedCheckpoint));
 builder.Services.AddSingleton<OnlineAlign.Execution.Specs.MemoryLedger>(); // the runs on this silo share its device and host memory
 builder.Services.AddSingleton<CheckpointCache>();
 builder.Services.AddSingleton<GpuSilos>();

@@ -74,6 +74,12 @@ public sealed class SiloSettings
     /// OverlapCheckpointUpload); the round still commits only once its checkpoint is durable. false: it starts after the commit.
     /// </summary>
     public bool OverlapNextGeneration { get; set; } = true;
+    /// <summary>
+    /// Whether the other replicas of a round copy its trained checkpoint from the replica that trained it (with
+    /// OverlapCheckpointUpload), verified file by file, for their evaluation shards; false: they wait for the upload and read
+    /// it from storage. Read on the silo that runs the round.
+    /// </summary>
+    public bool CopyTrainedCheckpoint { get; set; } = true;
     /// <summary>The checkpoint cache's size on this silo in GiB: past it, the least recently used checkpoints not in use are deleted (0: unbounded).</summary>
     public double CheckpointCacheGigabytes { get; set; } = OnlineAlign.Grains.Workers.WorkerSettings.DefaultCheckpointCacheBytes / (double)(1L << 30);
     /// <summary>Tests only: a folder through which a test holds or fails a phase at named points (FaultPoints). Unset: off.</summary>

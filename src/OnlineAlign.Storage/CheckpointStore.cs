@@ -264,8 +264,15 @@ public sealed class CheckpointStore
 
     /// <summary>A checkpoint's manifest, its own hash verified.</summary>
     public async Task<CheckpointManifest> ReadManifestAsync(BlobPointer manifestPointer, CancellationToken ct = default) =>
-        JsonSerializer.Deserialize<CheckpointManifest>(await ReadAsync(manifestPointer, ct), ManifestJson)
-        ?? throw new InvalidDataException($"manifest '{manifestPointer.Path}' is empty");
+        ParseManifest(manifestPointer, await ReadAsync(manifestPointer, ct));
+
+    /// <summary>A checkpoint's manifest from its bytes, however they came (storage, or the replica that wrote it), checked against its pointer's hash.</summary>
+    public static CheckpointManifest ParseManifest(BlobPointer manifestPointer, byte[] bytes)
+    {
+        string actual = Sha256(bytes);
+        if (actual != manifestPointer.Sha256) throw new CorruptBlobException(manifestPointer.Path, manifestPointer.Sha256, actual);
+        return JsonSerializer.Deserialize<CheckpointManifest>(bytes, ManifestJson) ?? throw new InvalidDataException($"manifest '{manifestPointer.Path}' is empty");
+    }
 
     /// <summary>
     /// A stream over one file of a checkpoint. The caller checks its sha256 against the entry as it reads

@@ -7,7 +7,7 @@ namespace OnlineAlign.Storage;
 /// without reading the file back (a second pass over a gigabyte checkpoint). The blob client writes a
 /// partitioned download to its destination in order, so what is hashed is the file's bytes in order.
 /// </summary>
-internal sealed class Sha256WriteStream(Stream inner) : Stream
+public sealed class Sha256WriteStream(Stream inner) : Stream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private long _written;

@@ -1,6 +1,7 @@
 using OnlineAlign.Alignment.Rounds;
 using OnlineAlign.Contracts;
 using OnlineAlign.Execution.Phases;
+using Microsoft.Extensions.Logging;
 
 namespace OnlineAlign.Grains.Runs;
 
@@ -41,27 +42,54 @@ internal sealed partial class PhaseSequence
     /// </summary>
     /// <param name="durable">the trained checkpoint's upload, where it may still run (null: durable): the trainer's own worker
     /// evaluates from its local copy at once, and so does a data-parallel replica that kept its trained copy in memory; the
-    /// other replicas read the checkpoint from storage, so their shards wait for it</param>
-    /// <remarks>shards/evaluate/checkpoint_wait_seconds: the longest a shard waited for that upload before it was sent.</remarks>
+    /// other replicas copy the checkpoint from the trainer (Silo:CopyTrainedCheckpoint), or else read it from storage, so
+    /// their shards wait for the upload</param>
+    /// <remarks>shards/evaluate/checkpoint_wait_seconds: the longest a shard waited for that upload before it was sent;
+    /// shards/evaluate/checkpoint_copy_seconds: the longest a shard's replica took to copy it from the trainer instead.</remarks>
     private async Task<PhaseOutput> Evaluate(PhaseRequest request, int replicas, CancellationToken ct, Task<Dictionary<string, double>?>? durable = null)
     {
         int prompts = string.IsNullOrEmpty(request.Spec.Prompts.JsonlPath) ? request.Spec.Prompts.EvalPrompts : 0;
         int shards = ShardPlan.Cut(prompts, replicas, ShardUnits.Evaluation).Count;
         double waited = 0;
+        double? copied = null;
         var evaluated = await Sharded("evaluate", request, shards, async (replica, r) =>
         {
             if (r.Shard > 0 && durable is not null && !await replica.Keeps(request.Trained!))
             {
                 var clock = System.Diagnostics.Stopwatch.StartNew();
-                var uploaded = await durable;
-                waited = Math.Max(waited, clock.Elapsed.TotalSeconds);   // the run grain's turns never interleave
-                if (uploaded is null)
-                    throw new TransientPhaseException($"round {r.Round}: the trained checkpoint {request.Trained!.Path} was lost before its upload finished");
+                if (await CopiedFromTrainer(replica, request.Trained!, durable, ct))
+                    copied = Math.Max(copied ?? 0, clock.Elapsed.TotalSeconds);   // the run grain's turns never interleave
+                else
+                {
+                    var uploaded = await durable;
+                    waited = Math.Max(waited, clock.Elapsed.TotalSeconds);
+                    if (uploaded is null)
+                        throw new TransientPhaseException($"round {r.Round}: the trained checkpoint {request.Trained!.Path} was lost before its upload finished");
+                }
             }
             return await replica.EvaluateShard(r, ct);
         }, r => Worker.Evaluate(r, ct));
         if (shards > 1 && durable is not null) evaluated.Metrics["shards/evaluate/checkpoint_wait_seconds"] = waited;
+        if (copied is { } seconds) evaluated.Metrics["shards/evaluate/checkpoint_copy_seconds"] = seconds;
         return evaluated;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="replica"/> copied the trained checkpoint from the trainer (replica 0) while it still uploads.
+    /// Not where the setting is off or the upload has ended (storage has it then); a copy that fails (the trainer's silo
+    /// died, a piece did not match its hash) is logged and the shard waits for the upload as before, which tells a lost
+    /// checkpoint from a durable one.
+    /// </summary>
+    private async Task<bool> CopiedFromTrainer(IPolicyWorkerGrain replica, BlobRef trained, Task durable, CancellationToken ct)
+    {
+        if (!settings.CopyTrainedCheckpoint || durable.IsCompleted) return false;
+        try { return await replica.ReceiveCheckpoint(trained, Worker, ct) is not null; }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            log.LogWarning("run {Run}: a replica could not copy checkpoint {Manifest} from the trainer ({Error}: {Message}); it reads it from storage once durable",
+                runId, trained.Path, e.GetType().Name, e.Message);
+            return false;
+        }
     }
 
     /// <summary>

@@ -85,6 +85,65 @@ public sealed class CheckpointCache
         return folder;
     }
 
+    /// <summary>
+    /// A checkpoint copied from the replica that wrote it, before it is whole in storage: each file pulled in pieces of at most
+    /// <paramref name="pieceBytes"/> (the next requested while one is written), hashed as written and checked against the
+    /// manifest (whose own hash the caller checked against the pointer), beside its place and renamed in as a download is.
+    /// </summary>
+    /// <returns>the bytes copied (0: this process holds the checkpoint verified already)</returns>
+    public async Task<long> ReceiveAsync(BlobPointer manifestPointer, CheckpointManifest manifest, Func<string, long, int, Task<byte[]>> piece,
+        int pieceBytes, CancellationToken ct)
+    {
+        string folder = Folder(manifestPointer.Sha256);
+        Touch(folder);
+        if (_verified.ContainsKey(folder) && Directory.Exists(folder)) return 0;
+        if (Directory.Exists(folder))
+        {
+            // Not checked by this process (an earlier one's, or half-changed): replaced by the copy, as a download replaces it.
+            string rejected = folder + ".rejected-" + Guid.NewGuid().ToString("N");
+            Directory.Move(folder, rejected);
+            DeleteQuietly(rejected);
+        }
+        string staging = folder + "." + Guid.NewGuid().ToString("N");
+        long copied = 0;
+        try
+        {
+            Directory.CreateDirectory(staging);
+            foreach (var entry in manifest.Files)
+            {
+                string name = Path.GetFileName(entry.Path);
+                string actual;
+                await using (var file = new FileStream(Path.Combine(staging, name), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+                await using (var hashed = new Sha256WriteStream(file))
+                {
+                    long offset = 0;
+                    Task<byte[]>? next = entry.Size > 0 ? piece(name, 0, (int)Math.Min(pieceBytes, entry.Size)) : null;
+                    while (next is not null)
+                    {
+                        var data = await next.WaitAsync(ct);
+                        if (data.Length == 0) throw new CorruptBlobException(entry.Path, $"{entry.Size} bytes", $"{offset} bytes from the replica that wrote it");
+                        offset += data.Length;
+                        next = offset < entry.Size ? piece(name, offset, (int)Math.Min(pieceBytes, entry.Size - offset)) : null;
+                        await hashed.WriteAsync(data, ct);
+                    }
+                    actual = hashed.Sha256();
+                }
+                if (actual != entry.Sha256) throw new CorruptBlobException(entry.Path, entry.Sha256, actual);
+                copied += entry.Size;
+            }
+        }
+        catch
+        {
+            DeleteQuietly(staging); // a failed copy leaves no partial files
+            throw;
+        }
+        try { Directory.Move(staging, folder); }
+        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
+        _verified[folder] = 0;
+        Evict();
+        return copied;
+    }
+
     /// <summary>Partial copies (<see cref="FetchPartAsync"/>), apart from the whole ones: never taken for a checkpoint.</summary>
     private string PartRoot => Path.Combine(_settings.CacheFolder, "checkpoint-parts");
 

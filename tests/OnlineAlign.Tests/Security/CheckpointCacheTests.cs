@@ -51,6 +51,57 @@ public class CheckpointCacheTests
     }
 
     /// <summary>
+    /// A checkpoint copied from the replica that trained it (before it is in storage): pulled in pieces, each file checked
+    /// against the manifest, then used as a verified copy with no storage read. A piece changed on the way, or a file that
+    /// ends early, fails the copy and leaves nothing in the cache; a folder planted under the hash is replaced by the copy.
+    /// </summary>
+    [Fact]
+    public async Task ACheckpointCopiedFromAnotherReplicaIsVerifiedFileByFileAndABadPieceLeavesNothing()
+    {
+        string source = RepositoryPaths.NewTempFolder("checkpoint");
+        File.WriteAllText(Path.Combine(source, "config.json"), "{\"real\": true}");
+        File.WriteAllBytes(Path.Combine(source, "model.safetensors"), Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray());
+        File.WriteAllBytes(Path.Combine(source, "empty.bin"), []);
+        var plan = await CheckpointStore.PlanFolderAsync("runs/copy-test/ckpt", source);
+        var manifest = CheckpointStore.ParseManifest(plan.Manifest, plan.ManifestBytes);
+        string cacheRoot = RepositoryPaths.NewTempFolder("cache");
+        var settings = new WorkerSettings("cpu", cacheRoot, new DataRoots([cacheRoot]), SpecLimits.Default);
+        // No storage behind it: a copy must not need one (an unreachable endpoint would fail any read).
+        var store = new CheckpointStore("DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;BlobEndpoint=http://127.0.0.1:9/none;");
+        var pieces = new List<(string File, long Offset, int Count)>();
+        Task<byte[]> Read(string file, long offset, int count, Func<byte[], byte[]>? change = null)
+        {
+            pieces.Add((file, offset, count));
+            var bytes = File.ReadAllBytes(Path.Combine(source, file)).Skip((int)offset).Take(count).ToArray();
+            return Task.FromResult(change is null ? bytes : change(bytes));
+        }
+
+        // A piece changed on the way (a bit of the weights' third piece), then a file that ends early: each refused, nothing kept.
+        var cache = new CheckpointCache(store, settings, NullLogger<CheckpointCache>.Instance);
+        await Assert.ThrowsAsync<CorruptBlobException>(() => cache.ReceiveAsync(plan.Manifest, manifest,
+            (f, o, c) => Read(f, o, c, b => { if (f == "model.safetensors" && o == 2000) b[5] ^= 1; return b; }), 1000, default));
+        await Assert.ThrowsAsync<CorruptBlobException>(() => cache.ReceiveAsync(plan.Manifest, manifest,
+            (f, o, c) => Read(f, o, c, b => f == "model.safetensors" && o >= 3000 ? [] : b), 1000, default));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(cacheRoot, "checkpoints")));
+
+        // A folder planted under the hash (not checked by this process) is replaced by the copy, which is then used as it is.
+        string planted = cache.Folder(plan.Manifest.Sha256);
+        Directory.CreateDirectory(planted);
+        File.WriteAllBytes(Path.Combine(planted, "model.safetensors"), new byte[4096]);
+        pieces.Clear();
+        Assert.Equal(4096 + new FileInfo(Path.Combine(source, "config.json")).Length, await cache.ReceiveAsync(plan.Manifest, manifest, (f, o, c) => Read(f, o, c), 1000, default));
+        Assert.Equal(5, pieces.Count(p => p.File == "model.safetensors"));   // 4096 bytes in pieces of at most 1000
+        Assert.DoesNotContain(pieces, p => p.File == "empty.bin");         // nothing to ask for
+        Assert.All(pieces, p => Assert.InRange(p.Count, 1, 1000));
+        string fetched = await cache.FetchAsync(plan.Manifest);
+        Assert.Equal(planted, fetched);
+        foreach (var file in Directory.GetFiles(source))
+            Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(fetched, Path.GetFileName(file))));
+        Assert.Equal(0, await cache.ReceiveAsync(plan.Manifest, manifest, (f, o, c) => Read(f, o, c), 1000, default));   // held already
+        Assert.Equal([Path.GetFileName(planted)], Directory.GetDirectories(Path.Combine(cacheRoot, "checkpoints")).Select(Path.GetFileName));
+    }
+
+    /// <summary>
     /// A checkpoint fetched in part (a worker that holds its model reads only its small files): the files asked for, verified,
     /// never taken for the whole checkpoint; where the whole folder is verified here, that folder.
     /// </summary>
