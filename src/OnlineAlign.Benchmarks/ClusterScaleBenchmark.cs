@@ -92,10 +92,13 @@ public static class ClusterScaleBenchmark
             report.WriteLine($"{n} silo(s): train phase's gradient exchange (replica 0 waiting for and exchanging with the others) " +
                              $"{rounds.Average(r => r.Metrics.GetValueOrDefault("time/exchange")):F2} s beside its own compute " +
                              $"{rounds.Average(r => r.Metrics.GetValueOrDefault("time/train")):F2} s (the phase's time above counts both)");
-        // Evaluation's shards beyond replica 0 start once the trained checkpoint is durable (part of its call overhead).
+        // Evaluation's shards beyond replica 0 start once their replica copied the trained checkpoint from the trainer, or
+        // (the copy off or failed) once it is durable (part of its call overhead).
         foreach (var (n, rounds) in results.Where(r => r.Rounds.Any(x => x.Metrics.ContainsKey("shards/evaluate/checkpoint_wait_seconds"))))
             report.WriteLine($"{n} silo(s): evaluation's other shards waited for the trained checkpoint's upload " +
-                             $"{rounds.Average(r => r.Metrics.GetValueOrDefault("shards/evaluate/checkpoint_wait_seconds")):F2} s");
+                             $"{rounds.Average(r => r.Metrics.GetValueOrDefault("shards/evaluate/checkpoint_wait_seconds")):F2} s, copied it from the trainer " +
+                             $"{rounds.Average(r => r.Metrics.GetValueOrDefault("shards/evaluate/checkpoint_copy_seconds")):F2} s " +
+                             $"(in {rounds.Count(r => r.Metrics.ContainsKey("shards/evaluate/checkpoint_copy_seconds"))} of {rounds.Count} rounds)");
         foreach (var (n, rounds) in results)
             report.WriteLine($"{n} silo(s): storage (all phases) {rounds.Average(r => r.Metrics.GetValueOrDefault("time/storage")):F2} s, " +
                              $"checkpoint upload {rounds.Average(r => r.Metrics.GetValueOrDefault("time/checkpoint")):F2} s, " +

@@ -99,24 +99,25 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     Task<PhaseProgress?> Progress();
 
     /// <summary>
-    /// The manifest of a checkpoint this worker's train phase returned and still uploads (null: none such here, or its upload
-    /// has ended): another replica copies the checkpoint from here (<see cref="ReceiveCheckpoint"/>) instead of waiting for
-    /// the upload. Interleaves with the phase in flight (it reads nothing but the planned manifest).
+    /// The manifest of a checkpoint one of this worker's last two train phases returned (null: none such here, or its upload
+    /// failed): another replica copies the checkpoint from here (<see cref="ReceiveCheckpoint"/>) instead of waiting for
+    /// its upload. Interleaves with the phase in flight (it reads nothing but the planned manifest).
     /// </summary>
-    [Alias("UploadingManifest"), AlwaysInterleave]
-    Task<byte[]?> UploadingManifest(BlobRef checkpoint);
+    [Alias("OfferedManifest"), AlwaysInterleave]
+    Task<byte[]?> OfferedManifest(BlobRef checkpoint);
 
     /// <summary>
-    /// Up to <paramref name="count"/> bytes (at most 4 MiB) of file <paramref name="file"/> of a checkpoint this worker still
-    /// uploads, from <paramref name="offset"/>. Interleaves with the phase in flight (it reads the checkpoint's local files).
+    /// Up to <paramref name="count"/> bytes (at most 4 MiB) of file <paramref name="file"/> of a checkpoint this worker offers
+    /// (<see cref="OfferedManifest"/>), from <paramref name="offset"/>. Interleaves with the phase in flight (it reads the
+    /// checkpoint's local files).
     /// </summary>
-    [Alias("UploadingPiece"), AlwaysInterleave, ResponseTimeout("00:10:00")]
-    Task<byte[]> UploadingPiece(BlobRef checkpoint, string file, long offset, int count);
+    [Alias("OfferedPiece"), AlwaysInterleave, ResponseTimeout("00:10:00")]
+    Task<byte[]> OfferedPiece(BlobRef checkpoint, string file, long offset, int count);
 
     /// <summary>
-    /// Copies a checkpoint still uploading on <paramref name="holder"/> (replica 0, which trained it) into this silo's
-    /// checkpoint cache, every file verified against the manifest whose hash names it, so a phase here reads it without
-    /// waiting for the upload. Returns the copy's metrics, or null where the holder no longer uploads it (read it from storage).
+    /// Copies a checkpoint <paramref name="holder"/> (replica 0, which trained it) offers into this silo's checkpoint cache,
+    /// every file verified against the manifest whose hash names it, so a phase here reads it without waiting for its
+    /// upload. Returns the copy's metrics, or null where the holder does not offer it (read it from storage once durable).
     /// </summary>
     [Alias("ReceiveCheckpoint"), ResponseTimeout("01:00:00")]
     Task<Dictionary<string, double>?> ReceiveCheckpoint(BlobRef checkpoint, IPolicyWorkerGrain holder, CancellationToken cancellationToken = default);

@@ -19,20 +19,40 @@ public sealed partial class PolicyWorkerGrain
     /// <summary>The largest piece of a checkpoint file one call carries.</summary>
     public const int PieceBytes = 4 << 20;
 
-    public Task<byte[]?> UploadingManifest(BlobRef checkpoint) =>
-        Task.FromResult(_uploads.TryGetValue(checkpoint.Sha256, out var pending) && !Failed(pending) ? pending.Plan.ManifestBytes : null);
+    /// <summary>A checkpoint this worker trained, offered to the other replicas: its plan and its folder in this silo's cache.</summary>
+    private sealed record Offered(FolderPlan Plan, string Folder);
 
-    public async Task<byte[]> UploadingPiece(BlobRef checkpoint, string file, long offset, int count)
+    /// <summary>
+    /// The checkpoints offered, by manifest hash, the newest last: the last two train phases'. Kept past the end of the upload
+    /// (a replica may be halfway through a copy when it becomes durable); read while the folder is still in the cache.
+    /// </summary>
+    private readonly List<(string Sha256, Offered Offer)> _offered = [];
+
+    private void Offer(string sha256, FolderPlan plan, string folder)
     {
-        if (!_uploads.TryGetValue(checkpoint.Sha256, out var pending) || Failed(pending))
-            throw new PhaseFailedException($"checkpoint {checkpoint.Path} is not uploading on this worker (its upload ended, or the worker restarted)");
+        _offered.RemoveAll(o => o.Sha256 == sha256);
+        _offered.Add((sha256, new Offered(plan, folder)));
+        if (_offered.Count > 2) _offered.RemoveAt(0);
+    }
+
+    /// <summary>A checkpoint offered here whose upload has not failed (a failed one's folder is deleted: it is trained again).</summary>
+    private Offered? OfferOf(BlobRef checkpoint) =>
+        _uploads.TryGetValue(checkpoint.Sha256, out var pending) && Failed(pending) ? null
+            : _offered.FirstOrDefault(o => o.Sha256 == checkpoint.Sha256).Offer;
+
+    public Task<byte[]?> OfferedManifest(BlobRef checkpoint) => Task.FromResult(OfferOf(checkpoint)?.Plan.ManifestBytes);
+
+    public async Task<byte[]> OfferedPiece(BlobRef checkpoint, string file, long offset, int count)
+    {
+        var offered = OfferOf(checkpoint)
+            ?? throw new PhaseFailedException($"checkpoint {checkpoint.Path} is not offered by this worker (its upload failed, or the worker restarted)");
         // Only the plan's own files, by exact name: nothing else in (or outside) the folder can be read through this.
-        var entry = pending.Plan.Files.FirstOrDefault(f => Path.GetFileName(f.Path) == file)
+        var entry = offered.Plan.Files.FirstOrDefault(f => Path.GetFileName(f.Path) == file)
             ?? throw new PhaseFailedException($"checkpoint {checkpoint.Path} has no file '{file}'");
         if (count < 1 || count > PieceBytes || offset < 0 || offset >= entry.Size)
             throw new PhaseFailedException($"a piece of {count} bytes at {offset} of '{file}' is outside its {entry.Size} bytes or over {PieceBytes} bytes");
         var piece = new byte[(int)Math.Min(count, entry.Size - offset)];
-        using var handle = File.OpenHandle(Path.Combine(pending.Folder, file), FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var handle = File.OpenHandle(Path.Combine(offered.Folder, file), FileMode.Open, FileAccess.Read, FileShare.Read);
         int read = 0;
         while (read < piece.Length && await RandomAccess.ReadAsync(handle, piece.AsMemory(read), offset + read) is var got and > 0) read += got;
         return read == piece.Length ? piece : piece[..read];
@@ -42,9 +62,9 @@ public sealed partial class PolicyWorkerGrain
     {
         var clock = Stopwatch.StartNew();
         var pointer = Pointer(checkpoint);
-        if (await holder.UploadingManifest(checkpoint) is not { } bytes) return null;
+        if (await holder.OfferedManifest(checkpoint) is not { } bytes) return null;
         var manifest = CheckpointStore.ParseManifest(pointer, bytes);
-        long copied = await cache.ReceiveAsync(pointer, manifest, (file, offset, count) => holder.UploadingPiece(checkpoint, file, offset, count), PieceBytes, ct);
+        long copied = await cache.ReceiveAsync(pointer, manifest, (file, offset, count) => holder.OfferedPiece(checkpoint, file, offset, count), PieceBytes, ct);
         log.LogInformation("worker {Key}: checkpoint {Sha256} copied from the replica that trained it, while it uploads: {Files} files, {Bytes} bytes in {Seconds:F2} s",
             this.GetPrimaryKeyString(), checkpoint.Sha256, manifest.Files.Count, copied, clock.Elapsed.TotalSeconds);
         return new() { ["checkpoint/copy_seconds"] = clock.Elapsed.TotalSeconds };

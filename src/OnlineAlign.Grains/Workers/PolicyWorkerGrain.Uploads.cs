@@ -25,7 +25,7 @@ namespace OnlineAlign.Grains.Workers;
 public sealed partial class PolicyWorkerGrain
 {
     /// <summary>A checkpoint being uploaded: the train phase's key and output, and the upload (its seconds once durable).</summary>
-    private sealed record PendingUpload(string RunId, int Round, string Key, PhaseOutput Output, Task<double> Upload, FolderPlan Plan, string Folder);
+    private sealed record PendingUpload(string RunId, int Round, string Key, PhaseOutput Output, Task<double> Upload);
 
     /// <summary>The planned upload the train phase in flight hands to <see cref="Once"/>, which starts it once the phase has returned.</summary>
     private sealed record Behind(FolderPlan Plan, string Folder, int Round, IDisposable Pin);
@@ -74,7 +74,8 @@ public sealed partial class PolicyWorkerGrain
                 runId, behind.Round, behind.Plan.Manifest.Path, seconds);
             return seconds;
         });
-        _uploads[output.Output.Sha256] = new PendingUpload(runId, behind.Round, key, output, upload, behind.Plan, behind.Folder);
+        _uploads[output.Output.Sha256] = new PendingUpload(runId, behind.Round, key, output, upload);
+        Offer(output.Output.Sha256, behind.Plan, behind.Folder);
         var metrics = new Dictionary<string, double>(output.Metrics);
         metrics["time/storage"] = metrics.GetValueOrDefault("time/storage") + lookup;
         return output with { Metrics = metrics };
