@@ -109,28 +109,15 @@ public sealed class CheckpointCache
         try
         {
             Directory.CreateDirectory(staging);
-            foreach (var entry in manifest.Files)
+            // Up to four files at a time: a checkpoint's small files cost a round trip each, not one after another.
+            using var slots = new SemaphoreSlim(4);
+            await Task.WhenAll(manifest.Files.Select(async entry =>
             {
-                string name = Path.GetFileName(entry.Path);
-                string actual;
-                await using (var file = new FileStream(Path.Combine(staging, name), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-                await using (var hashed = new Sha256WriteStream(file))
-                {
-                    long offset = 0;
-                    Task<byte[]>? next = entry.Size > 0 ? piece(name, 0, (int)Math.Min(pieceBytes, entry.Size)) : null;
-                    while (next is not null)
-                    {
-                        var data = await next.WaitAsync(ct);
-                        if (data.Length == 0) throw new CorruptBlobException(entry.Path, $"{entry.Size} bytes", $"{offset} bytes from the replica that wrote it");
-                        offset += data.Length;
-                        next = offset < entry.Size ? piece(name, offset, (int)Math.Min(pieceBytes, entry.Size - offset)) : null;
-                        await hashed.WriteAsync(data, ct);
-                    }
-                    actual = hashed.Sha256();
-                }
-                if (actual != entry.Sha256) throw new CorruptBlobException(entry.Path, entry.Sha256, actual);
-                copied += entry.Size;
-            }
+                await slots.WaitAsync(ct);
+                try { await ReceiveFileAsync(entry, Path.Combine(staging, Path.GetFileName(entry.Path)), piece, pieceBytes, ct); }
+                finally { slots.Release(); }
+            }));
+            copied = manifest.Files.Sum(f => f.Size);
         }
         catch
         {
@@ -142,6 +129,30 @@ public sealed class CheckpointCache
         _verified[folder] = 0;
         Evict();
         return copied;
+    }
+
+    /// <summary>One file of a copied checkpoint: its pieces pulled in order (the next asked for while one is written), hashed as written.</summary>
+    private static async Task ReceiveFileAsync(BlobPointer entry, string target, Func<string, long, int, Task<byte[]>> piece, int pieceBytes,
+        CancellationToken ct)
+    {
+        string name = Path.GetFileName(entry.Path);
+        string actual;
+        await using (var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
+        await using (var hashed = new Sha256WriteStream(file))
+        {
+            long offset = 0;
+            Task<byte[]>? next = entry.Size > 0 ? piece(name, 0, (int)Math.Min(pieceBytes, entry.Size)) : null;
+            while (next is not null)
+            {
+                var data = await next.WaitAsync(ct);
+                if (data.Length == 0) throw new CorruptBlobException(entry.Path, $"{entry.Size} bytes", $"{offset} bytes from the replica that wrote it");
+                offset += data.Length;
+                next = offset < entry.Size ? piece(name, offset, (int)Math.Min(pieceBytes, entry.Size - offset)) : null;
+                await hashed.WriteAsync(data, ct);
+            }
+            actual = hashed.Sha256();
+        }
+        if (actual != entry.Sha256) throw new CorruptBlobException(entry.Path, entry.Sha256, actual);
     }
 
     /// <summary>Partial copies (<see cref="FetchPartAsync"/>), apart from the whole ones: never taken for a checkpoint.</summary>

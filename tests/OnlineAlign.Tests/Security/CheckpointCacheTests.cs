@@ -68,10 +68,10 @@ public class CheckpointCacheTests
         var settings = new WorkerSettings("cpu", cacheRoot, new DataRoots([cacheRoot]), SpecLimits.Default);
         // No storage behind it: a copy must not need one (an unreachable endpoint would fail any read).
         var store = new CheckpointStore("DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;BlobEndpoint=http://127.0.0.1:9/none;");
-        var pieces = new List<(string File, long Offset, int Count)>();
+        var pieces = new System.Collections.Concurrent.ConcurrentQueue<(string File, long Offset, int Count)>();   // files are copied side by side
         Task<byte[]> Read(string file, long offset, int count, Func<byte[], byte[]>? change = null)
         {
-            pieces.Add((file, offset, count));
+            pieces.Enqueue((file, offset, count));
             var bytes = File.ReadAllBytes(Path.Combine(source, file)).Skip((int)offset).Take(count).ToArray();
             return Task.FromResult(change is null ? bytes : change(bytes));
         }
