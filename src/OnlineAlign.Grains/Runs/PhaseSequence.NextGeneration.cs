@@ -9,11 +9,12 @@ namespace OnlineAlign.Grains.Runs;
 
 /// <summary>
 /// The next round's generation started early: after round N's evaluation, while its trained checkpoint still uploads
-/// (Silo:OverlapNextGeneration), every replica that holds that checkpoint P_{N+1} in memory generates its shard of round
-/// N+1 with it as the policy: replica 0 (the trainer, which holds it in memory and as its local copy) and, after a
-/// data-parallel train phase, each other replica that trained with it and kept its copy (it applied the same updates;
-/// asked first, IPolicyWorkerGrain.Keeps). The other replicas would read P_{N+1} from storage, where it is not whole yet:
-/// their shards start with the round. Nothing of it reaches the run's state before round N commits: the results are kept
+/// (Silo:OverlapNextGeneration), every replica that holds that checkpoint P_{N+1} generates its shard of round N+1 with it
+/// as the policy: replica 0 (the trainer, which holds it in memory and as its local copy), after a data-parallel train
+/// phase each other replica that trained with it and kept its copy (it applied the same updates), and each replica that
+/// copied it from the trainer for its evaluation shard (Silo:CopyTrainedCheckpoint); each is asked first
+/// (IPolicyWorkerGrain.Keeps). The other replicas would read P_{N+1} from storage, where it is not whole yet: their shards
+/// start with the round. Nothing of it reaches the run's state before round N commits: the results are kept
 /// here, in memory, and round N+1 takes each only for a request equal to the one it would make itself (the same done-marker
 /// key: policy, round, epoch, spec, shard cut). A worker stores no generation on a checkpoint still uploading before that
 /// upload is durable (a replica asks replica 0), so a crash in the window leaves nothing of round N+1 in storage; and a
@@ -59,8 +60,9 @@ internal sealed partial class PhaseSequence
         if (RunGuard.Of(S.Spec, S.Baseline, [.. S.Rounds, RoundCommit.Record(preview, S.Rounds, S.Baseline)]).Stop) return;
         // Cut as this round was: the next round takes a shard only if its own count (fixed at its start) is the same.
         var shards = ShardPlan.Cut(S.Spec.PromptsPerRound, current.Replicas, ShardUnits.Generation(S.Spec));
-        // Only the replicas that trained (replica 0, or every data-parallel one) may hold P_{N+1}.
-        int holders = Math.Min(shards.Count, DataParallelTraining.Replicas(S.Spec, current.Replicas));
+        // Only the replicas that trained (replica 0, or every data-parallel one) may hold P_{N+1}, or any that copied it from
+        // the trainer for its evaluation shard (Silo:CopyTrainedCheckpoint); each is asked (Keeps).
+        int holders = Math.Min(shards.Count, settings.CopyTrainedCheckpoint ? current.Replicas : DataParallelTraining.Replicas(S.Spec, current.Replicas));
         var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         for (int k = 0; k < holders; k++)
         {

@@ -36,6 +36,9 @@ public sealed class CheckpointCache
 
     public string Folder(string manifestSha256) => Path.Combine(Root, manifestSha256);
 
+    /// <summary>Whether this process holds the checkpoint's whole folder, verified.</summary>
+    public bool Holds(string manifestSha256) => _verified.ContainsKey(Folder(manifestSha256)) && Directory.Exists(Folder(manifestSha256));
+
     /// <summary>Keeps the checkpoints from eviction until the returned handle is disposed (a phase's inputs while it runs).</summary>
     public IDisposable Pin(IEnumerable<string> manifestSha256s)
     {

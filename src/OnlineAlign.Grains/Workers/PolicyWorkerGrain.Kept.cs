@@ -25,9 +25,13 @@ public sealed partial class PolicyWorkerGrain
 
     private ITextTokenizer? _trainingTokenizer;   // of the session held: the tokenizer P_{N+1}'s checkpoint is written with
 
-    /// <summary>Whether a kept copy's model is still in memory here (the model cache lets its least recently used ones go).</summary>
+    /// <summary>
+    /// Whether a kept copy's model is still in memory here (the model cache lets its least recently used ones go), or this
+    /// worker copied the checkpoint from the trainer and its verified folder is still in the cache (PolicyWorkerGrain.Peers.cs).
+    /// </summary>
     public async Task<bool> Keeps(BlobRef checkpoint)
     {
+        if (_copied.Contains(checkpoint.Sha256) && cache.Holds(checkpoint.Sha256)) return true;
         if (!_kept.TryGetValue(checkpoint.Sha256, out var kept)) return false;
         var models = Models;
         return await Thread.Run(() =>
@@ -73,11 +77,18 @@ public sealed partial class PolicyWorkerGrain
     /// <returns>the seconds waited (0: not a kept copy still uploading)</returns>
     private async Task<double> KeptDurable(string runId, BlobRef policy, CancellationToken ct)
     {
-        if (!_kept.ContainsKey(policy.Sha256)) return 0;
+        bool kept = _kept.ContainsKey(policy.Sha256);
+        if (!kept && !_copied.Contains(policy.Sha256)) return 0;
         var clock = Stopwatch.StartNew();
+        // A copy's round has usually committed by the time its next round generates (the early generation aside): no wait then.
+        if (!kept && await Durable(policy, ct))
+        {
+            _copied.Remove(policy.Sha256);
+            return 0;
+        }
         log.LogInformation(
-            "run {Run}: a generation on checkpoint {Manifest}, kept in memory from training, waits for its upload on replica 0 before storing its responses",
-            runId, policy.Path);
+            "run {Run}: a generation on checkpoint {Manifest}, {How}, waits for its upload on replica 0 before storing its responses",
+            runId, policy.Path, kept ? "kept in memory from training" : "copied from the trainer");
         await TrainerSaysDurable(runId, policy, ct);
         return clock.Elapsed.TotalSeconds;
     }
@@ -102,5 +113,6 @@ public sealed partial class PolicyWorkerGrain
             throw new PhaseFailedException($"checkpoint {checkpoint.Path} was lost before its upload finished");
         }
         _kept.Remove(checkpoint.Sha256);
+        _copied.Remove(checkpoint.Sha256);
     }
 }

@@ -12,10 +12,14 @@ namespace OnlineAlign.Grains.Workers;
 /// from replica 0's local folder, in pieces of at most <see cref="PieceBytes"/> (under Orleans' message limit), each file
 /// hashed as written and checked against the manifest whose own hash names the checkpoint: it trusts the copy exactly as
 /// far as a download. What it may do with it before the upload is durable is what a data-parallel replica may do with its
-/// kept copy: evaluate (the round commits only once the upload is durable), never generate the next round.
+/// kept copy: evaluate its shard of the round (which commits only once the upload is durable), and generate its shard of the
+/// next round early, storing nothing before replica 0 says the upload is durable (<see cref="KeptDurable"/>).
 /// </summary>
 public sealed partial class PolicyWorkerGrain
 {
+    /// <summary>Checkpoints copied here from the trainer, by manifest hash, until replica 0 said they are durable.</summary>
+    private readonly HashSet<string> _copied = new(StringComparer.Ordinal);
+
     /// <summary>The largest piece of a checkpoint file one call carries.</summary>
     public const int PieceBytes = 4 << 20;
 
@@ -67,6 +71,8 @@ public sealed partial class PolicyWorkerGrain
         long copied = await cache.ReceiveAsync(pointer, manifest, (file, offset, count) => holder.OfferedPiece(checkpoint, file, offset, count), PieceBytes, ct);
         log.LogInformation("worker {Key}: checkpoint {Sha256} copied from the replica that trained it, while it uploads: {Files} files, {Bytes} bytes in {Seconds:F2} s",
             this.GetPrimaryKeyString(), checkpoint.Sha256, manifest.Files.Count, copied, clock.Elapsed.TotalSeconds);
+        // Until replica 0 says it is durable, a generation on it stores nothing (KeptDurable), as on a data-parallel kept copy.
+        _copied.Add(checkpoint.Sha256);
         return new() { ["checkpoint/copy_seconds"] = clock.Elapsed.TotalSeconds };
     }
 }

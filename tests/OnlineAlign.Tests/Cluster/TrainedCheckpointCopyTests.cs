@@ -8,8 +8,9 @@ namespace OnlineAlign.Tests.Cluster;
 /// The other replicas copy a round's trained checkpoint from the trainer instead of waiting for its upload
 /// (Silo:CopyTrainedCheckpoint): a full fine-tuning run on two GPU silos (trained on replica 0 alone, evaluated in two
 /// shards), round 1's upload held at its fault point. Replica 1 copies the checkpoint from replica 0, file by file
-/// verified, and evaluates its shard while the upload is held, so the round reaches its commit wait; round 1 still commits
-/// only once the upload is durable, no silo reads that checkpoint from storage, and the run ends as one with the copy off.
+/// verified, and evaluates its shard while the upload is held, so the round reaches its commit wait, where both replicas
+/// generate their shards of round 2 early (replica 1 from its copy), storing nothing before the upload is durable; round 1
+/// still commits only once it is, no silo reads that checkpoint from storage, and the run ends as one with the copy off.
 /// </summary>
 [Collection(ProcessLanes.B)]
 [Trait("Kind", "Cluster")]
@@ -42,14 +43,20 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
         // Both evaluation shards done with the upload held: the round waits for it at its commit (where the next round's
         // generation starts), not in its evaluation.
-        await cluster.Silos[0].WaitForOutputAsync($"run {run} round 1: round 2's generation (shard 0) starts while checkpoint", TimeSpan.FromMinutes(8));
+        // Both shards of round 2 start early then, the copy's too, and neither stores anything before the upload is durable.
+        for (int k = 0; k < 2; k++)
+            await cluster.Silos[0].WaitForOutputAsync($"run {run} round 1: round 2's generation (shard {k}) starts while checkpoint", TimeSpan.FromMinutes(8));
+        await cluster.Silos[1 + await OtherGpuSiloAsync(cluster, run)].WaitForOutputAsync(
+            "copied from the trainer, waits for its upload on replica 0 before storing its responses", TimeSpan.FromMinutes(8));
         Assert.Equal(0, (await client.GetRunAsync(new GetRunRequest { RunId = run })).CommittedRounds);
-        Assert.Contains("copied from the replica that trained it, while it uploads", string.Concat(cluster.Silos.Select(s => s.Output)));
+        Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
         cluster.Faults.Release(Window);
         await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
         Assert.Equal([1, 2], rounds.Select(r => r.Round));
         Assert.True(rounds[0].Metrics.ContainsKey("shards/evaluate/checkpoint_copy_seconds"), "round 1 reports the copy");
+        for (int k = 0; k < 2; k++)
+            Assert.Contains($"run {run} round 2: generation shard {k} taken from the generation started early", cluster.Silos[0].Output);
         // Round 1's trained checkpoint: kept in memory by the trainer, copied by the other replica, read from storage by no one.
         string log = string.Concat(cluster.Silos.Select(s => s.Output));
         string sha = RunProbe.KeptAs(log, run, rounds[0]);
@@ -68,5 +75,18 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         string offSha = RunProbe.KeptAs(string.Concat(cluster.Silos.Select(s => s.Output)), offId, offRounds[0]);
         Assert.DoesNotContain($"checkpoint {offSha} copied", string.Concat(cluster.Silos.Select(s => s.Output)), StringComparison.Ordinal);
         await RunProbe.AssertSameRoundsAsync(cluster, offRounds, rounds);
+    }
+
+    /// <summary>Which of the two GPU silos (0 or 1, after the control silo) copied the checkpoint: polled until one says so.</summary>
+    private static async Task<int> OtherGpuSiloAsync(LocalTestCluster cluster, string run)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(8);
+        while (true)
+        {
+            for (int i = 1; i <= 2; i++)
+                if (cluster.Silos[i].Output.Contains("copied from the replica that trained it, while it uploads", StringComparison.Ordinal)) return i - 1;
+            Assert.True(DateTime.UtcNow < deadline, $"run {run}: no GPU silo copied the trained checkpoint within 8 minutes");
+            await Task.Delay(250);
+        }
     }
 }
