@@ -102,7 +102,13 @@ public sealed class CheckpointCache
         if (_verified.ContainsKey(folder) && Directory.Exists(folder)) return 0;
         if (Directory.Exists(folder))
         {
-            // Not checked by this process (an earlier one's, or half-changed): replaced by the copy, as a download replaces it.
+            // Not checked by this process yet (an earlier one's, another activation's just moved in, or half-changed): kept
+            // if it matches the manifest, else replaced by the copy, as FetchAsync does.
+            if (await CheckpointStore.FolderMatchesAsync(manifest, folder, ct))
+            {
+                _verified[folder] = 0;
+                return 0;
+            }
             string rejected = folder + ".rejected-" + Guid.NewGuid().ToString("N");
             Directory.Move(folder, rejected);
             DeleteQuietly(rejected);
@@ -112,12 +118,19 @@ public sealed class CheckpointCache
         try
         {
             Directory.CreateDirectory(staging);
-            // Up to four files at a time: a checkpoint's small files cost a round trip each, not one after another.
+            // Up to four files at a time (a checkpoint's small files cost a round trip each, not one after another); the
+            // first that fails stops the others.
             using var slots = new SemaphoreSlim(4);
+            using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
             await Task.WhenAll(manifest.Files.Select(async entry =>
             {
-                await slots.WaitAsync(ct);
-                try { await ReceiveFileAsync(entry, Path.Combine(staging, Path.GetFileName(entry.Path)), piece, pieceBytes, ct); }
+                await slots.WaitAsync(failed.Token);
+                try { await ReceiveFileAsync(entry, Path.Combine(staging, Path.GetFileName(entry.Path)), piece, pieceBytes, failed.Token); }
+                catch
+                {
+                    await failed.CancelAsync();
+                    throw;
+                }
                 finally { slots.Release(); }
             }));
             copied = manifest.Files.Sum(f => f.Size);
@@ -145,13 +158,21 @@ public sealed class CheckpointCache
         {
             long offset = 0;
             Task<byte[]>? next = entry.Size > 0 ? piece(name, 0, (int)Math.Min(pieceBytes, entry.Size)) : null;
-            while (next is not null)
+            try
             {
-                var data = await next.WaitAsync(ct);
-                if (data.Length == 0) throw new CorruptBlobException(entry.Path, $"{entry.Size} bytes", $"{offset} bytes from the replica that wrote it");
-                offset += data.Length;
-                next = offset < entry.Size ? piece(name, offset, (int)Math.Min(pieceBytes, entry.Size - offset)) : null;
-                await hashed.WriteAsync(data, ct);
+                while (next is not null)
+                {
+                    var data = await next.WaitAsync(ct);
+                    if (data.Length == 0) throw new CorruptBlobException(entry.Path, $"{entry.Size} bytes", $"{offset} bytes from the replica that wrote it");
+                    offset += data.Length;
+                    next = offset < entry.Size ? piece(name, offset, (int)Math.Min(pieceBytes, entry.Size - offset)) : null;
+                    await hashed.WriteAsync(data, ct);
+                }
+            }
+            finally
+            {
+                // A piece asked for ahead and not awaited (the copy failed or was cancelled): observed, not left to fault unseen.
+                _ = next?.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }
             actual = hashed.Sha256();
         }

@@ -31,7 +31,7 @@ public sealed partial class PolicyWorkerGrain
     /// </summary>
     public async Task<bool> Keeps(BlobRef checkpoint)
     {
-        if (_copied.Contains(checkpoint.Sha256) && cache.Holds(checkpoint.Sha256)) return true;
+        if (_copied.ContainsKey(checkpoint.Sha256) && cache.Holds(checkpoint.Sha256)) return true;
         if (!_kept.TryGetValue(checkpoint.Sha256, out var kept)) return false;
         var models = Models;
         return await Thread.Run(() =>
@@ -78,12 +78,12 @@ public sealed partial class PolicyWorkerGrain
     private async Task<double> KeptDurable(string runId, BlobRef policy, CancellationToken ct)
     {
         bool kept = _kept.ContainsKey(policy.Sha256);
-        if (!kept && !_copied.Contains(policy.Sha256)) return 0;
+        if (!kept && !_copied.ContainsKey(policy.Sha256)) return 0;
         var clock = Stopwatch.StartNew();
         // A copy's round has usually committed by the time its next round generates (the early generation aside): no wait then.
         if (!kept && await Durable(policy, ct))
         {
-            _copied.Remove(policy.Sha256);
+            Uncopy(policy.Sha256);
             return 0;
         }
         log.LogInformation(
@@ -100,6 +100,7 @@ public sealed partial class PolicyWorkerGrain
         try { durable = await GrainFactory.GetGrain<IPolicyWorkerGrain>(ReplicaKeys.Of(runId, 0)).CheckpointDurable(checkpoint, ct); }
         catch (Exception e)
         {
+            if (!ct.IsCancellationRequested) Uncopy(checkpoint.Sha256);   // its upload failed: nothing will name it again
             // Cancelled while the call failed (the run grain dropped this phase as the trainer's silo died): a cancellation,
             // which the phase logs as one; without this the failure left the silo's log silent about how the phase ended.
             ct.ThrowIfCancellationRequested();
@@ -108,11 +109,12 @@ public sealed partial class PolicyWorkerGrain
         }
         if (durable is null)
         {
+            Uncopy(checkpoint.Sha256);
             log.LogInformation("run {Run}: a phase on checkpoint {Manifest} stops: that checkpoint was lost before its upload finished",
                 runId, checkpoint.Path);
             throw new PhaseFailedException($"checkpoint {checkpoint.Path} was lost before its upload finished");
         }
         _kept.Remove(checkpoint.Sha256);
-        _copied.Remove(checkpoint.Sha256);
+        Uncopy(checkpoint.Sha256);
     }
 }

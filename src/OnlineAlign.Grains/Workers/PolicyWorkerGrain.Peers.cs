@@ -17,8 +17,17 @@ namespace OnlineAlign.Grains.Workers;
 /// </summary>
 public sealed partial class PolicyWorkerGrain
 {
-    /// <summary>Checkpoints copied here from the trainer, by manifest hash, until replica 0 said they are durable.</summary>
-    private readonly HashSet<string> _copied = new(StringComparer.Ordinal);
+    /// <summary>
+    /// Checkpoints copied here from the trainer, by manifest hash, until seen durable: each pinned in the cache meanwhile (its
+    /// folder evicted, a phase here would read storage, where the checkpoint is not whole yet).
+    /// </summary>
+    private readonly Dictionary<string, (BlobRef Checkpoint, IDisposable Pin)> _copied = new(StringComparer.Ordinal);
+
+    /// <summary>Forgets a copy (seen durable, or its upload failed or was lost) and lets the cache evict it.</summary>
+    private void Uncopy(string sha256)
+    {
+        if (_copied.Remove(sha256, out var copy)) copy.Pin.Dispose();
+    }
 
     /// <summary>The largest piece of a checkpoint file one call carries.</summary>
     public const int PieceBytes = 4 << 20;
@@ -50,11 +59,7 @@ public sealed partial class PolicyWorkerGrain
     {
         var offered = OfferOf(checkpoint)
             ?? throw new PhaseFailedException($"checkpoint {checkpoint.Path} is not offered by this worker (its upload failed, or the worker restarted)");
-        // Only the plan's own files, by exact name: nothing else in (or outside) the folder can be read through this.
-        var entry = offered.Plan.Files.FirstOrDefault(f => Path.GetFileName(f.Path) == file)
-            ?? throw new PhaseFailedException($"checkpoint {checkpoint.Path} has no file '{file}'");
-        if (count < 1 || count > PieceBytes || offset < 0 || offset >= entry.Size)
-            throw new PhaseFailedException($"a piece of {count} bytes at {offset} of '{file}' is outside its {entry.Size} bytes or over {PieceBytes} bytes");
+        var entry = PieceOf(offered.Plan, file, offset, count);
         var piece = new byte[(int)Math.Min(count, entry.Size - offset)];
         using var handle = File.OpenHandle(Path.Combine(offered.Folder, file), FileMode.Open, FileAccess.Read, FileShare.Read);
         int read = 0;
@@ -62,17 +67,41 @@ public sealed partial class PolicyWorkerGrain
         return read == piece.Length ? piece : piece[..read];
     }
 
+    /// <summary>
+    /// The plan entry a piece is read from: only the plan's own files, by exact name (nothing else in or outside the folder can
+    /// be read through <see cref="OfferedPiece"/>), at most <see cref="PieceBytes"/>, starting inside the file.
+    /// </summary>
+    public static BlobPointer PieceOf(FolderPlan plan, string file, long offset, int count)
+    {
+        var entry = plan.Files.FirstOrDefault(f => Path.GetFileName(f.Path) == file)
+            ?? throw new PhaseFailedException($"checkpoint {plan.Manifest.Path} has no file '{file}'");
+        if (count < 1 || count > PieceBytes || offset < 0 || offset >= entry.Size)
+            throw new PhaseFailedException($"a piece of {count} bytes at {offset} of '{file}' is outside its {entry.Size} bytes or over {PieceBytes} bytes");
+        return entry;
+    }
+
     public async Task<Dictionary<string, double>?> ReceiveCheckpoint(BlobRef checkpoint, IPolicyWorkerGrain holder, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         var pointer = Pointer(checkpoint);
+        // Earlier copies now durable need no pin any more: read from storage like any other if evicted.
+        foreach (var (sha, copy) in _copied.ToList())
+            if (await Durable(copy.Checkpoint, ct)) Uncopy(sha);
         if (await holder.OfferedManifest(checkpoint) is not { } bytes) return null;
         var manifest = CheckpointStore.ParseManifest(pointer, bytes);
-        long copied = await cache.ReceiveAsync(pointer, manifest, (file, offset, count) => holder.OfferedPiece(checkpoint, file, offset, count), PieceBytes, ct);
+        var pin = cache.Pin([checkpoint.Sha256]);
+        long copied;
+        try { copied = await cache.ReceiveAsync(pointer, manifest, (file, offset, count) => holder.OfferedPiece(checkpoint, file, offset, count), PieceBytes, ct); }
+        catch
+        {
+            pin.Dispose();
+            throw;
+        }
         log.LogInformation("worker {Key}: checkpoint {Sha256} copied from the replica that trained it, while it uploads: {Files} files, {Bytes} bytes in {Seconds:F2} s",
             this.GetPrimaryKeyString(), checkpoint.Sha256, manifest.Files.Count, copied, clock.Elapsed.TotalSeconds);
-        // Until replica 0 says it is durable, a generation on it stores nothing (KeptDurable), as on a data-parallel kept copy.
-        _copied.Add(checkpoint.Sha256);
+        // Until seen durable it stays pinned, and a generation on it stores nothing before replica 0 says so (KeptDurable).
+        Uncopy(checkpoint.Sha256);
+        _copied[checkpoint.Sha256] = (checkpoint, pin);
         return new() { ["checkpoint/copy_seconds"] = clock.Elapsed.TotalSeconds };
     }
 }

@@ -99,6 +99,7 @@ public sealed partial class PolicyWorkerGrain
     private void ForgetFailed(PendingUpload pending)
     {
         _uploads.Remove(pending.Output.Output.Sha256);
+        _offered.RemoveAll(o => o.Sha256 == pending.Output.Output.Sha256);
         cache.Forget(pending.Output.Output.Sha256);
     }
 

@@ -50,6 +50,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     {
         ledger.Release(this.GetPrimaryKeyString()); // its models go with it
         await UploadsFinished(cancellationToken);   // a checkpoint uploading behind the phases is not given up
+        foreach (var sha in _copied.Keys.ToList()) Uncopy(sha);   // copies from the trainer: evictable again
         if (_thread is null) return;
         // Models hold tensors created on the model thread: release them there.
         var models = _models;

@@ -99,6 +99,17 @@ public class CheckpointCacheTests
             Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(Path.Combine(fetched, Path.GetFileName(file))));
         Assert.Equal(0, await cache.ReceiveAsync(plan.Manifest, manifest, (f, o, c) => Read(f, o, c), 1000, default));   // held already
         Assert.Equal([Path.GetFileName(planted)], Directory.GetDirectories(Path.Combine(cacheRoot, "checkpoints")).Select(Path.GetFileName));
+
+        // What the trainer serves of it: only the plan's own files, by exact name, a piece inside the file and at most 4 MiB.
+        Assert.Equal(plan.Files.Single(f => f.Path.EndsWith("/model.safetensors", StringComparison.Ordinal)),
+            PolicyWorkerGrain.PieceOf(plan, "model.safetensors", 4095, PolicyWorkerGrain.PieceBytes));
+        foreach (var (file, offset, count) in new (string, long, int)[]
+        {
+            ("../model.safetensors", 0, 10), ("manifest.json", 0, 10), ("onlinealign_state.json", 0, 10), ("", 0, 10),
+            ("model.safetensors", -1, 10), ("model.safetensors", 4096, 1), ("model.safetensors", 0, 0),
+            ("model.safetensors", 0, PolicyWorkerGrain.PieceBytes + 1), ("empty.bin", 0, 1),
+        })
+            Assert.Throws<OnlineAlign.Contracts.PhaseFailedException>(() => PolicyWorkerGrain.PieceOf(plan, file, offset, count));
     }
 
     /// <summary>
