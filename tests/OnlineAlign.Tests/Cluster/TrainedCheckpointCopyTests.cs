@@ -77,6 +77,50 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         await RunProbe.AssertSameRoundsAsync(cluster, offRounds, rounds);
     }
 
+    /// <summary>
+    /// kill -9 of the trainer's silo in the window, while the other replica's early generation on its copy waits for the
+    /// upload: its durability call fails (or a new activation of replica 0 says the checkpoint was lost), so it stores
+    /// nothing, round 1 trains again on the GPU silo left, and the run ends with every checkpoint file and every metric but
+    /// times (and per-silo shard counts) equal to an uninterrupted run's on that cluster.
+    /// </summary>
+    [Fact]
+    public async Task TheTrainersSiloKilledWhileACopysGenerationWaitsLeavesNothingOfTheNextRound()
+    {
+        var gpu = Idle();
+        foreach (var (key, value) in LocalTestCluster.FastProbes()) gpu[key] = value;
+        await using var cluster = await LocalTestCluster.StartAsync([("control", LocalTestCluster.FastProbes()), ("gpu", gpu), ("gpu", gpu)]);
+        await SiloLogTail.OnFailureAsync(cluster, output, () => TrainerKilledAsync(cluster));
+    }
+
+    private async Task TrainerKilledAsync(LocalTestCluster cluster)
+    {
+        cluster.Faults.Hold(Window);
+        var client = cluster.Client(0);
+        var run = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;
+        await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
+        int copier = 1 + await OtherGpuSiloAsync(cluster, run);
+        await cluster.Silos[copier].WaitForOutputAsync("copied from the trainer, waits for its upload on replica 0 before storing its responses",
+            TimeSpan.FromMinutes(8));
+        int trainer = copier == 1 ? 2 : 1;
+        cluster.Silos[trainer].Kill();
+        cluster.Faults.Release(Window);
+        output.WriteLine("the copy's early generation: " + await cluster.Silos[copier].WaitForAnyOutputAsync(TimeSpan.FromMinutes(5),
+            $"run {run}: a phase on checkpoint", $"run {run} round 2 generate cancelled"));
+        await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
+        Assert.Equal([1, 2], rounds.Select(r => r.Round));
+        // Nothing stored from the lost early generations; round 1 evaluated twice, as it trained twice.
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2, evaluatedTwice: [1]);
+
+        var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, Spec(), TimeSpan.FromMinutes(10));
+        Assert.Equal(uninterrupted.Count, rounds.Count);
+        for (int i = 0; i < rounds.Count; i++)
+        {
+            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[i].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, rounds[i].Checkpoint));
+            Assert.Equal(RunProbe.ComparableAcrossReplicaCounts(uninterrupted[i].Metrics), RunProbe.ComparableAcrossReplicaCounts(rounds[i].Metrics));
+        }
+    }
+
     /// <summary>Which of the two GPU silos (0 or 1, after the control silo) copied the checkpoint: polled until one says so.</summary>
     private static async Task<int> OtherGpuSiloAsync(LocalTestCluster cluster, string run)
     {
