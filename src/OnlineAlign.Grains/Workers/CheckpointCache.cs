@@ -76,10 +76,7 @@ public sealed class CheckpointCache
                 return folder;
             }
             _log.LogWarning("cached checkpoint {Folder} does not match its manifest {Manifest}; downloading it again", folder, manifestPointer.Path);
-            // Moved aside first (the name is free at once), then deleted: a rejected copy is never read again.
-            string rejected = folder + ".rejected-" + Guid.NewGuid().ToString("N");
-            Directory.Move(folder, rejected);
-            DeleteQuietly(rejected);
+            Reject(folder);
         }
         var read = await DownloadInto(folder, manifestPointer, _ => true, ct);
         _log.LogInformation("checkpoint {Sha256} read from storage: {Files} files, {Bytes} bytes", manifestPointer.Sha256, read.Files.Count,
@@ -109,9 +106,7 @@ public sealed class CheckpointCache
                 _verified[folder] = 0;
                 return 0;
             }
-            string rejected = folder + ".rejected-" + Guid.NewGuid().ToString("N");
-            Directory.Move(folder, rejected);
-            DeleteQuietly(rejected);
+            Reject(folder);
         }
         string staging = folder + "." + Guid.NewGuid().ToString("N");
         long copied = 0;
@@ -140,9 +135,7 @@ public sealed class CheckpointCache
             DeleteQuietly(staging); // a failed copy leaves no partial files
             throw;
         }
-        try { Directory.Move(staging, folder); }
-        catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
-        _verified[folder] = 0;
+        Install(staging, folder);
         Evict();
         return copied;
     }
@@ -243,10 +236,24 @@ public sealed class CheckpointCache
             DeleteQuietly(staging); // a failed download (a full disk, storage gone) leaves no partial files
             throw;
         }
+        Install(staging, folder);
+        return manifest;
+    }
+
+    /// <summary>Renames a verified staging folder into its place (another activation's, there first, is kept) and trusts it.</summary>
+    private void Install(string staging, string folder)
+    {
         try { Directory.Move(staging, folder); }
         catch (IOException) when (Directory.Exists(folder)) { Directory.Delete(staging, recursive: true); }
         _verified[folder] = 0;
-        return manifest;
+    }
+
+    /// <summary>A folder that does not match its manifest: moved aside first (the name is free at once), then deleted; never read again.</summary>
+    private void Reject(string folder)
+    {
+        string rejected = folder + ".rejected-" + Guid.NewGuid().ToString("N");
+        Directory.Move(folder, rejected);
+        DeleteQuietly(rejected);
     }
 
     private void KeepNewestParts(string folder, string sha256)

@@ -17,13 +17,10 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
 {
     private const string Window = "train/round-1/background-upload";
 
-    /// <summary>Replicas never let their models go between rounds here (their idle release would drop the kept copies).</summary>
-    private static Dictionary<string, string> Idle() => new(StringComparer.Ordinal) { ["Silo__ReplicaIdleSeconds"] = "86400" };
-
     [Fact]
     public async Task BothReplicasGenerateTheNextRoundEarlyFromTheirTrainedCopiesAndTheRunEndsAsOneWithoutTheOverlap()
     {
-        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", Idle()), ("gpu", Idle())]);
+        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", LocalTestCluster.ReplicasNeverIdle()), ("gpu", LocalTestCluster.ReplicasNeverIdle())]);
         await SiloLogTail.OnFailureAsync(cluster, output, () => BothReplicasGenerateEarlyAsync(cluster));
     }
 
@@ -35,10 +32,10 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
         // Both shards of round 2 generated on round 1's checkpoint, on two GPU silos, and wait for its upload before storing.
         var shards = new List<int>();
-        for (int k = 0; k < 2; k++) shards.Add(await SiloSayingAsync(cluster, $"run {run} round 2 generate shard {k} started on this silo"));
+        for (int k = 0; k < 2; k++) shards.Add(await RunProbe.SiloSayingAsync(cluster, $"run {run} round 2 generate shard {k} started on this silo"));
         Assert.True(shards[0] > 0 && shards[1] > 0 && shards[0] != shards[1], $"round 2's shards on silos {shards[0]} and {shards[1]}");
-        await SiloSayingAsync(cluster, "waits for its upload before storing its responses");   // replica 0, its own upload
-        await SiloSayingAsync(cluster, "kept in memory from training, waits for its upload on replica 0");   // replica 1
+        await RunProbe.SiloSayingAsync(cluster, "waits for its upload before storing its responses");   // replica 0, its own upload
+        await RunProbe.SiloSayingAsync(cluster, "kept in memory from training, waits for its upload on replica 0");   // replica 1
         Assert.Equal(0, (await client.GetRunAsync(new GetRunRequest { RunId = run })).CommittedRounds);
         Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
         cluster.Faults.Release(Window);
@@ -83,7 +80,7 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
     [InlineData("other")]
     public async Task AReplicasSiloKilledInTheWindowLeavesNothingOfTheNextRoundAndTheRunEndsAsAnUninterruptedOne(string killed)
     {
-        var gpu = Idle();
+        var gpu = LocalTestCluster.ReplicasNeverIdle();
         foreach (var (key, value) in LocalTestCluster.FastProbes()) gpu[key] = value;
         await using var cluster = await LocalTestCluster.StartAsync([("control", LocalTestCluster.FastProbes()), ("gpu", gpu), ("gpu", gpu)]);
         await SiloLogTail.OnFailureAsync(cluster, output, () => AReplicasSiloKilledAsync(cluster, killTrainer: killed == "trainer"));
@@ -95,8 +92,8 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         var client = cluster.Client(0);
         var run = (await client.StartRunAsync(new StartRunRequest { Spec = DataParallelTrainingClusterTests.LoraSpec(replicas: 0) })).Id;
         await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
-        int trainer = await SiloSayingAsync(cluster, "waits for its upload before storing its responses");
-        int other = await SiloSayingAsync(cluster, "kept in memory from training, waits for its upload on replica 0");
+        int trainer = await RunProbe.SiloSayingAsync(cluster, "waits for its upload before storing its responses");
+        int other = await RunProbe.SiloSayingAsync(cluster, "kept in memory from training, waits for its upload on replica 0");
         Assert.NotEqual(trainer, other);
         cluster.Silos[killTrainer ? trainer : other].Kill();
         cluster.Faults.Release(Window);
@@ -114,26 +111,7 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2, evaluatedTwice: killTrainer ? [1] : []);
 
         var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, DataParallelTrainingClusterTests.LoraSpec(replicas: 0), TimeSpan.FromMinutes(10));
-        Assert.Equal(uninterrupted.Count, rounds.Count);
-        for (int i = 0; i < rounds.Count; i++)
-        {
-            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[i].Checkpoint),
-                await RunProbe.CheckpointFilesAsync(cluster, rounds[i].Checkpoint));
-            Assert.Equal(RunProbe.ComparableAcrossReplicaCounts(uninterrupted[i].Metrics), RunProbe.ComparableAcrossReplicaCounts(rounds[i].Metrics));
-        }
-    }
-
-    /// <summary>The index of the silo that logged <paramref name="line"/>, once one has (polled: the line is awaited, not timed).</summary>
-    private static async Task<int> SiloSayingAsync(LocalTestCluster cluster, string line)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(8);
-        while (true)
-        {
-            int silo = cluster.Silos.FindIndex(s => s.Output.Contains(line, StringComparison.Ordinal));
-            if (silo >= 0) return silo;
-            Assert.True(DateTime.UtcNow < deadline, $"no silo said \"{line}\" within 8 minutes");
-            await Task.Delay(250);
-        }
+        await RunProbe.AssertSameRoundsAcrossReplicaCountsAsync(cluster, uninterrupted, rounds);
     }
 
     /// <summary>What the silos said about the window, for the test's output.</summary>

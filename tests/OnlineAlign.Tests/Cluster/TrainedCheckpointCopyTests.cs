@@ -18,6 +18,9 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
 {
     private const string Window = "train/round-1/background-upload";
 
+    /// <summary>What the replica that copied the trained checkpoint logs.</summary>
+    private const string Copied = "copied from the replica that trained it, while it uploads";
+
     private static RunSpec Spec()
     {
         var spec = LocalTestCluster.SmallSpec(rounds: 2);
@@ -25,13 +28,10 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         return spec;
     }
 
-    /// <summary>Replicas never let their models go between rounds here (their idle release would read the checkpoints back).</summary>
-    private static Dictionary<string, string> Idle() => new(StringComparer.Ordinal) { ["Silo__ReplicaIdleSeconds"] = "86400" };
-
     [Fact]
     public async Task TheOtherReplicaEvaluatesFromACopyWhileTheUploadIsHeldAndTheRunEndsAsOneWithoutTheCopy()
     {
-        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", Idle()), ("gpu", Idle())]);
+        await using var cluster = await LocalTestCluster.StartAsync([("control", null), ("gpu", LocalTestCluster.ReplicasNeverIdle()), ("gpu", LocalTestCluster.ReplicasNeverIdle())]);
         await SiloLogTail.OnFailureAsync(cluster, output, () => CopiedWhileHeldAsync(cluster));
     }
 
@@ -46,7 +46,7 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         // Both shards of round 2 start early then, the copy's too, and neither stores anything before the upload is durable.
         for (int k = 0; k < 2; k++)
             await cluster.Silos[0].WaitForOutputAsync($"run {run} round 1: round 2's generation (shard {k}) starts while checkpoint", TimeSpan.FromMinutes(8));
-        await cluster.Silos[1 + await OtherGpuSiloAsync(cluster, run)].WaitForOutputAsync(
+        await cluster.Silos[await RunProbe.SiloSayingAsync(cluster, Copied)].WaitForOutputAsync(
             "copied from the trainer, waits for its upload on replica 0 before storing its responses", TimeSpan.FromMinutes(8));
         Assert.Equal(0, (await client.GetRunAsync(new GetRunRequest { RunId = run })).CommittedRounds);
         Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
@@ -86,7 +86,7 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
     [Fact]
     public async Task TheTrainersSiloKilledWhileACopysGenerationWaitsLeavesNothingOfTheNextRound()
     {
-        var gpu = Idle();
+        var gpu = LocalTestCluster.ReplicasNeverIdle();
         foreach (var (key, value) in LocalTestCluster.FastProbes()) gpu[key] = value;
         await using var cluster = await LocalTestCluster.StartAsync([("control", LocalTestCluster.FastProbes()), ("gpu", gpu), ("gpu", gpu)]);
         await SiloLogTail.OnFailureAsync(cluster, output, () => TrainerKilledAsync(cluster));
@@ -98,7 +98,7 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         var client = cluster.Client(0);
         var run = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;
         await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
-        int copier = 1 + await OtherGpuSiloAsync(cluster, run);
+        int copier = await RunProbe.SiloSayingAsync(cluster, Copied);
         await cluster.Silos[copier].WaitForOutputAsync("copied from the trainer, waits for its upload on replica 0 before storing its responses",
             TimeSpan.FromMinutes(8));
         int trainer = copier == 1 ? 2 : 1;
@@ -113,24 +113,6 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2, evaluatedTwice: [1]);
 
         var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, Spec(), TimeSpan.FromMinutes(10));
-        Assert.Equal(uninterrupted.Count, rounds.Count);
-        for (int i = 0; i < rounds.Count; i++)
-        {
-            Assert.Equal(await RunProbe.CheckpointFilesAsync(cluster, uninterrupted[i].Checkpoint), await RunProbe.CheckpointFilesAsync(cluster, rounds[i].Checkpoint));
-            Assert.Equal(RunProbe.ComparableAcrossReplicaCounts(uninterrupted[i].Metrics), RunProbe.ComparableAcrossReplicaCounts(rounds[i].Metrics));
-        }
-    }
-
-    /// <summary>Which of the two GPU silos (0 or 1, after the control silo) copied the checkpoint: polled until one says so.</summary>
-    private static async Task<int> OtherGpuSiloAsync(LocalTestCluster cluster, string run)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(8);
-        while (true)
-        {
-            for (int i = 1; i <= 2; i++)
-                if (cluster.Silos[i].Output.Contains("copied from the replica that trained it, while it uploads", StringComparison.Ordinal)) return i - 1;
-            Assert.True(DateTime.UtcNow < deadline, $"run {run}: no GPU silo copied the trained checkpoint within 8 minutes");
-            await Task.Delay(250);
-        }
+        await RunProbe.AssertSameRoundsAcrossReplicaCountsAsync(cluster, uninterrupted, rounds);
     }
 }

@@ -102,6 +102,9 @@ public sealed class LocalTestCluster : IAsyncDisposable
     /// </summary>
     public static Dictionary<string, string> FastProbes() => new(StringComparer.Ordinal) { ["Membership__ProbeTimeout"] = "00:00:02" };
 
+    /// <summary>Settings for GPU silos whose replicas never let their models go between rounds (their idle release would drop kept copies).</summary>
+    public static Dictionary<string, string> ReplicasNeverIdle() => new(StringComparer.Ordinal) { ["Silo__ReplicaIdleSeconds"] = "86400" };
+
     /// <summary>Starts a silo process of this cluster (added to <see cref="Silos"/>) without waiting for it to serve.</summary>
     /// <param name="siloPort">the silo-to-silo port (null: a free one)</param>
     /// <param name="replacing">a silo that could not start, whose place in <see cref="Silos"/> the new one takes</param>

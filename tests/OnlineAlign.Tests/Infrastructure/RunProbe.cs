@@ -175,6 +175,34 @@ public static class RunProbe
         }
     }
 
+    /// <summary>
+    /// The same rounds, each with the same checkpoint (every file's sha256) and every <see cref="ComparableAcrossReplicaCounts"/>
+    /// metric equal: a run that lost a silo (and so later rounds' replicas) against an uninterrupted one.
+    /// </summary>
+    public static async Task AssertSameRoundsAcrossReplicaCountsAsync(LocalTestCluster cluster, IReadOnlyList<RoundMetrics> expected,
+        IReadOnlyList<RoundMetrics> actual)
+    {
+        Assert.Equal(expected.Select(r => r.Round), actual.Select(r => r.Round));
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(await CheckpointFilesAsync(cluster, expected[i].Checkpoint), await CheckpointFilesAsync(cluster, actual[i].Checkpoint));
+            Assert.Equal(ComparableAcrossReplicaCounts(expected[i].Metrics), ComparableAcrossReplicaCounts(actual[i].Metrics));
+        }
+    }
+
+    /// <summary>The index of the silo that logged <paramref name="line"/>, once one has (polled: the line is awaited, not timed).</summary>
+    public static async Task<int> SiloSayingAsync(LocalTestCluster cluster, string line)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(8);
+        while (true)
+        {
+            int silo = cluster.Silos.FindIndex(s => s.Output.Contains(line, StringComparison.Ordinal));
+            if (silo >= 0) return silo;
+            Assert.True(DateTime.UtcNow < deadline, $"no silo said \"{line}\" within 8 minutes");
+            await Task.Delay(250);
+        }
+    }
+
     /// <summary>Every metric but wall times and those made of them (tokens/s, stragglers, *_seconds such as the upload's).</summary>
     public static SortedDictionary<string, double> Comparable(IDictionary<string, double> metrics) =>
         new(metrics.Where(kv => !kv.Key.StartsWith("time/", StringComparison.Ordinal)
