@@ -177,6 +177,9 @@ builder.Services.AddOpenTelemetry()
 builder.Services.AddGrpcHealthChecks().AddCheck<SiloHealthCheck>("orleans");
 
 var app = builder.Build();
+// Created now, not when the first worker activates: what a killed process left in the cache (a copy or download half
+// written, scratch folders) is removed when the silo starts, even if no run is placed on it again.
+if (silo.Accelerator == "gpu") app.Services.GetRequiredService<CheckpointCache>();
 RunTelemetry.ObserveGpuSilos(app.Services.GetRequiredService<GpuSilos>().ActiveCount);
 app.UsePortGate(api, observability);
 app.MapGrpcHealthChecksService();

@@ -91,7 +91,7 @@ public sealed partial class PolicyWorkerGrain
         var manifest = CheckpointStore.ParseManifest(pointer, bytes);
         var pin = cache.Pin([checkpoint.Sha256]);
         long copied;
-        try { copied = await cache.ReceiveAsync(pointer, manifest, (file, offset, count) => holder.OfferedPiece(checkpoint, file, offset, count), PieceBytes, ct); }
+        try { copied = await cache.ReceiveAsync(pointer, manifest, Piece, PieceBytes, ct); }
         catch
         {
             pin.Dispose();
@@ -103,5 +103,16 @@ public sealed partial class PolicyWorkerGrain
         Uncopy(checkpoint.Sha256);
         _copied[checkpoint.Sha256] = (checkpoint, pin);
         return new() { ["checkpoint/copy_seconds"] = clock.Elapsed.TotalSeconds };
+
+        // A test holds the copy here, a piece received and not yet written (its staging folder half full), to kill its silo.
+        async Task<byte[]> Piece(string file, long offset, int count)
+        {
+            var piece = await holder.OfferedPiece(checkpoint, file, offset, count);
+            await faults.ReachAsync(CopyPoint, ct);
+            return piece;
+        }
     }
+
+    /// <summary>The fault point inside a copy: a piece received from the trainer, not yet written.</summary>
+    public const string CopyPoint = "checkpoint-copy/piece-received";
 }
