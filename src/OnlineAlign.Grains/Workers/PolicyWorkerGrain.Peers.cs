@@ -60,6 +60,8 @@ public sealed partial class PolicyWorkerGrain
         var offered = OfferOf(checkpoint)
             ?? throw new PhaseFailedException($"checkpoint {checkpoint.Path} is not offered by this worker (its upload failed, or the worker restarted)");
         var entry = PieceOf(offered.Plan, file, offset, count);
+        // A test holds the trainer here, a piece asked for and not yet read, to kill its silo in the middle of a copy.
+        await faults.ReachAsync(ServePoint, CancellationToken.None);
         var piece = new byte[(int)Math.Min(count, entry.Size - offset)];
         using var handle = File.OpenHandle(Path.Combine(offered.Folder, file), FileMode.Open, FileAccess.Read, FileShare.Read);
         int read = 0;
@@ -113,6 +115,9 @@ public sealed partial class PolicyWorkerGrain
         }
     }
 
-    /// <summary>The fault point inside a copy: a piece received from the trainer, not yet written.</summary>
+    /// <summary>The fault point inside a copy on the receiving replica: a piece received from the trainer, not yet written.</summary>
     public const string CopyPoint = "checkpoint-copy/piece-received";
+
+    /// <summary>The fault point inside a copy on the trainer: a piece asked for, not yet read from its folder.</summary>
+    public const string ServePoint = "checkpoint-copy/piece-served";
 }

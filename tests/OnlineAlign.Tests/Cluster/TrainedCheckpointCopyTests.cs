@@ -1,4 +1,5 @@
 using OnlineAlign.Api.V1;
+using OnlineAlign.Grains.Workers;
 using OnlineAlign.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -117,14 +118,16 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// kill -9 of the copying replica's silo in the middle of its copy (held with a piece received and not yet written, its
-    /// staging folder half full), while the upload is held too: its evaluation shard fails with the silo, the round goes on
-    /// once the upload is durable and evaluates that shard again elsewhere, the silo started again in its place (same data
-    /// folder and silo port, so the same checkpoint cache) removes the half-written copy at its start, and the run ends with
-    /// every checkpoint file and every metric but times (and per-silo shard counts) equal to an uninterrupted run's.
+    /// kill -9 inside a copy, on either side, while the upload is held too (the copy goes only while it uploads). First the
+    /// copying replica's silo, held with a piece received and not yet written (its staging folder half full): its evaluation
+    /// shard fails with the silo, the round goes on once the upload is durable and evaluates that shard again, and the silo
+    /// started again in its place (same data folder and silo port, so the same checkpoint cache) removes the half copy at its
+    /// start. Then the trainer's silo, held with a piece asked for and not yet read: the copy fails, the shard waits for the
+    /// upload, which was lost with the trainer, and round 1 trains again. Each run ends with every checkpoint file and every
+    /// metric but times (and per-silo shard counts) equal to an uninterrupted run's.
     /// </summary>
     [Fact]
-    public async Task TheCopiersSiloKilledMidCopyLeavesNoHalfCopyAndTheRunEndsAsAnUninterruptedOne()
+    public async Task ASiloKilledInsideACopyOnEitherSideLeavesNoHalfCopyAndTheRunEndsAsAnUninterruptedOne()
     {
         var gpu = new List<Dictionary<string, string>>();
         for (int k = 0; k < 2; k++)
@@ -135,35 +138,49 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
             gpu.Add(settings);
         }
         await using var cluster = await LocalTestCluster.StartAsync([("control", LocalTestCluster.FastProbes()), ("gpu", gpu[0]), ("gpu", gpu[1])]);
-        await SiloLogTail.OnFailureAsync(cluster, output, () => CopierKilledAsync(cluster, gpu));
+        await SiloLogTail.OnFailureAsync(cluster, output, () => KilledInsideCopiesAsync(cluster, gpu));
     }
 
-    private async Task CopierKilledAsync(LocalTestCluster cluster, List<Dictionary<string, string>> gpu)
+    private async Task KilledInsideCopiesAsync(LocalTestCluster cluster, List<Dictionary<string, string>> gpu)
     {
-        const string Copying = OnlineAlign.Grains.Workers.PolicyWorkerGrain.CopyPoint;
-        cluster.Faults.Hold(Window);
-        cluster.Faults.Hold(Copying);
         var client = cluster.Client(0);
-        var run = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;
-        await cluster.Faults.WaitUntilReachedAsync(Copying, TimeSpan.FromMinutes(8));
-        int copier = cluster.Silos.FindIndex(s => s.ProcessId == cluster.Faults.ReachedBy(Copying));
-        var settings = gpu[copier - 1];
-        string checkpoints = Path.Combine(settings["Silo__DataFolder"], "cache", $"gpu-{cluster.Silos[copier].SiloPort}", "checkpoints");
-        // The copy's staging folder beside the checkpoint's place (a name with a dot: never taken for a checkpoint).
-        static string[] HalfCopies(string folder) => Directory.GetDirectories(folder).Where(d => Path.GetFileName(d).Contains('.')).ToArray();
-        Assert.Single(HalfCopies(checkpoints));
-        output.WriteLine($"silo {copier} killed inside its copy: {HalfCopies(checkpoints)[0]} holds {Directory.GetFiles(HalfCopies(checkpoints)[0]).Length} files");
-        cluster.Silos[copier].Kill();
-        cluster.Faults.Release(Copying);
-        cluster.Faults.Release(Window);
-        await cluster.ReplaceKilledSiloAsync(copier, "gpu", settings, TimeSpan.FromMinutes(5));
-        Assert.Empty(HalfCopies(checkpoints));
-        await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
-        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
-        Assert.Equal([1, 2], rounds.Select(r => r.Round));
-        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2);
-
         var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, Spec(), TimeSpan.FromMinutes(10));
-        await RunProbe.AssertSameRoundsAcrossReplicaCountsAsync(cluster, uninterrupted, rounds);
+        // A GPU silo's settings by its silo port: the one started in a killed silo's place keeps both (and so its cache folder).
+        var settingsOf = cluster.Silos.Skip(1).Select((silo, k) => (silo.SiloPort, Settings: gpu[k])).ToDictionary(s => s.SiloPort, s => s.Settings);
+        string Checkpoints(SiloProcess silo) =>
+            Path.Combine(settingsOf[silo.SiloPort]["Silo__DataFolder"], "cache", $"gpu-{silo.SiloPort}", "checkpoints");
+        // A copy's staging folder beside the checkpoint's place (a name with a dot: never taken for a checkpoint).
+        static string[] HalfCopies(string folder) => Directory.GetDirectories(folder).Where(d => Path.GetFileName(d).Contains('.')).ToArray();
+
+        foreach (var (point, side) in new[] { (PolicyWorkerGrain.CopyPoint, "copying replica"), (PolicyWorkerGrain.ServePoint, "trainer") })
+        {
+            cluster.Faults.Hold(Window);
+            cluster.Faults.Hold(point);
+            var run = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;
+            await cluster.Faults.WaitUntilReachedAsync(point, TimeSpan.FromMinutes(8));
+            var killed = cluster.Silos.Single(s => !s.HasExited && s.ProcessId == cluster.Faults.ReachedBy(point));
+            var copier = side == "trainer" ? cluster.Silos.Skip(1).Single(s => !s.HasExited && s != killed) : killed;
+            // Inside the copy: the receiver's staging folder holds the checkpoint's files, half written.
+            var half = Assert.Single(HalfCopies(Checkpoints(copier)));
+            output.WriteLine($"the {side}'s silo killed inside a copy of run {run}: {half} holds {Directory.GetFiles(half).Length} files");
+            killed.Kill();
+            cluster.Faults.Release(point);
+            cluster.Faults.Release(Window);
+            await cluster.ReplaceKilledSiloAsync(cluster.Silos.IndexOf(killed), "gpu", settingsOf[killed.SiloPort], TimeSpan.FromMinutes(5));
+            if (side == "copying replica") Assert.Empty(HalfCopies(Checkpoints(killed)));
+            await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+            var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
+            Assert.Equal([1, 2], rounds.Select(r => r.Round));
+            await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2);
+            await RunProbe.AssertSameRoundsAcrossReplicaCountsAsync(cluster, uninterrupted, rounds);
+            // Whichever side died, the copy failed and the shard waited for the upload.
+            string log = string.Concat(cluster.Silos.Select(s => s.Output));
+            Assert.Contains($"run {run}: a replica could not copy checkpoint", log);
+            // The receiver's death cost its evaluation shard alone: the upload became durable and the round's train phase,
+            // asked again, reused it. The trainer's took the upload with it: round 1 trained again, under a new attempt folder.
+            int trained = System.Text.RegularExpressions.Regex.Count(log, System.Text.RegularExpressions.Regex.Escape($"run {run} round 1: trained model kept in memory as checkpoint"));
+            Assert.Equal(side == "trainer" ? 2 : 1, trained);
+            if (side != "trainer") Assert.Contains($"run {run} round 1 train: already done", log);
+        }
     }
 }
