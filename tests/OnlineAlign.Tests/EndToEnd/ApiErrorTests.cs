@@ -33,6 +33,12 @@ public class ApiErrorTests
         foreach (var field in new[] { "loss.beta", "samples_per_prompt", "sampling.temperature", "prompts.task" })
             Assert.Contains(field, invalid.Status.Detail);
 
+        // A request over Api:MaxRequestBytes (1 MiB) is refused before it is read (the calls below show the silo still serves).
+        var oversized = LocalTestCluster.SmallSpec();
+        oversized.Judge = new JudgeSpec { Template = new string('x', (1 << 20) + 1) };
+        var exhausted = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(new StartRunRequest { Spec = oversized }).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, exhausted.StatusCode);
+
         // Negative and huge counts are INVALID_ARGUMENT naming the field, its value and the limit (never UNKNOWN).
         var huge = LocalTestCluster.SmallSpec();
         huge.Rounds = -1;
