@@ -212,6 +212,8 @@ internal sealed partial class PhaseSequence(
         int replicas = S.Current!.Replicas;
         if (_replicasPlaced is { } placed && placed != replicas)
         {
+            // Cut for the old count, nothing started early is taken; a replica's Retire would wait behind its generation.
+            DropNextGeneration($"round {S.Current.Round} has {replicas} replicas, not {placed}");
             log.LogInformation("run {Run} round {Round}: {Replicas} replicas (the last round had {Placed}): its workers are placed again",
                 runId, S.Current.Round, replicas, placed);
             for (int k = 0; k < Math.Max(1, S.ReplicasUsed); k++) await Replica(k).Retire();
@@ -224,6 +226,8 @@ internal sealed partial class PhaseSequence(
                 {
                     log.LogInformation("run {Run} round {Round}: replica {Replica} is on {At} but placed on {Placed}: it moves there",
                         runId, S.Current.Round, k, at, placement.Silos[k]);
+                    // Its Retire would wait behind a generation started early there (one for all: they share a cancellation).
+                    DropNextGeneration($"replica {k} moves to {placement.Silos[k]}");
                     await Replica(k).Retire();
                 }
         _replicasPlaced = replicas;

@@ -37,8 +37,16 @@ internal sealed class RoundDriver(
         if (_loop is null || _loop.IsCompleted) _loop = Drive();
     }
 
-    /// <summary>The phase in flight stops at its next step; its output is never recorded.</summary>
-    public void StopPhase() => _inflight?.Cancel();
+    /// <summary>
+    /// The phase in flight stops at its next step; its output is never recorded. So do the next round's generations started
+    /// early: they belong to no step once the one that started them committed, and the step in flight may be waiting behind
+    /// one of them (a replica let go before the round, whose call queues behind its generation).
+    /// </summary>
+    public void StopPhase()
+    {
+        _inflight?.Cancel();
+        phases.DropNextGeneration("the run is paused or cancelled");
+    }
 
     private async Task Drive()
     {

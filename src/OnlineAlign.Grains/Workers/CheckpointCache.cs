@@ -129,13 +129,13 @@ public sealed class CheckpointCache
                 finally { slots.Release(); }
             }));
             copied = manifest.Files.Sum(f => f.Size);
+            Install(staging, folder);
         }
         catch
         {
             DeleteQuietly(staging); // a failed copy leaves no partial files
             throw;
         }
-        Install(staging, folder);
         Evict();
         return copied;
     }
@@ -229,15 +229,17 @@ public sealed class CheckpointCache
     private async Task<CheckpointManifest> DownloadInto(string folder, BlobPointer manifestPointer, Func<string, bool> include, CancellationToken ct)
     {
         string staging = folder + "." + Guid.NewGuid().ToString("N");
-        CheckpointManifest manifest;
-        try { manifest = await _store.ReadFolderAsync(manifestPointer, staging, include, ct); }
+        try
+        {
+            var manifest = await _store.ReadFolderAsync(manifestPointer, staging, include, ct);
+            Install(staging, folder);
+            return manifest;
+        }
         catch
         {
             DeleteQuietly(staging); // a failed download (a full disk, storage gone) leaves no partial files
             throw;
         }
-        Install(staging, folder);
-        return manifest;
     }
 
     /// <summary>Renames a verified staging folder into its place (another activation's, there first, is kept) and trusts it.</summary>
@@ -337,8 +339,19 @@ public sealed class CheckpointCache
             _log.LogWarning("checkpoint cache holds {Total} bytes, over its {Limit}: the rest is in use", total, _settings.CheckpointCacheBytes);
     }
 
-    private static long Size(string folder) =>
-        new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+    /// <summary>A folder's bytes; 0 for one that another activation on this silo removes or renames meanwhile.</summary>
+    private static long Size(string folder)
+    {
+        long bytes = 0;
+        try
+        {
+            foreach (var file in new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories))
+                try { bytes += file.Length; }
+                catch (FileNotFoundException) { }
+        }
+        catch (DirectoryNotFoundException) { }
+        return bytes;
+    }
 
     /// <summary>What an earlier process left: scratch folders of attempts that never finished, partial, staging and rejected copies.</summary>
     private void RemoveLeftovers()

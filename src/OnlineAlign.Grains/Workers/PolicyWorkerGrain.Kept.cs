@@ -31,6 +31,16 @@ public sealed partial class PolicyWorkerGrain
     /// </summary>
     public async Task<bool> Keeps(BlobRef checkpoint)
     {
+        bool keeps = await KeepsHere(checkpoint);
+        // A test ends this activation here, as an idle release due just after this answer would: the generation the run grain
+        // sends next lands on a new activation that knows nothing of the copy (PolicyDurableBeforeStoring, Fetch).
+        if (keeps && faults.Fires($"replica-idle/keeps/replica-{Placement.GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Replica}"))
+            LetModelsGo("its idle release was fired after it said it keeps a checkpoint");
+        return keeps;
+    }
+
+    private async Task<bool> KeepsHere(BlobRef checkpoint)
+    {
         if (_copied.ContainsKey(checkpoint.Sha256) && cache.Holds(checkpoint.Sha256)) return true;
         if (!_kept.TryGetValue(checkpoint.Sha256, out var kept)) return false;
         var models = Models;
@@ -89,6 +99,26 @@ public sealed partial class PolicyWorkerGrain
         log.LogInformation(
             "run {Run}: a generation on checkpoint {Manifest}, {How}, waits for its upload on replica 0 before storing its responses",
             runId, policy.Path, kept ? "kept in memory from training" : "copied from the trainer");
+        await TrainerSaysDurable(runId, policy, ct);
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
+    /// Before a generation stores its responses, its policy is durable: uploaded here (<see cref="PolicyDurable"/>), kept or
+    /// copied here (<see cref="KeptDurable"/>), or else as storage says, and where it is not there yet, once replica 0 says so.
+    /// The last case is a new activation on a silo whose cache holds a copy that an earlier activation took and that ended
+    /// (an idle release) between saying it keeps the checkpoint and this generation: it would otherwise store round N+1's
+    /// responses before round N's checkpoint is durable.
+    /// </summary>
+    /// <returns>the seconds waited (0: the policy was durable)</returns>
+    private async Task<double> PolicyDurableBeforeStoring(string runId, BlobRef policy, CancellationToken ct)
+    {
+        if (_uploads.ContainsKey(policy.Sha256)) return await PolicyDurable(policy, ct);
+        if (_kept.ContainsKey(policy.Sha256) || _copied.ContainsKey(policy.Sha256)) return await KeptDurable(runId, policy, ct);
+        if (await Durable(policy, ct)) return 0;
+        var clock = Stopwatch.StartNew();
+        log.LogInformation("run {Run}: a generation on checkpoint {Manifest}, not durable yet and not held by this activation, waits for its upload on replica 0 before storing its responses",
+            runId, policy.Path);
         await TrainerSaysDurable(runId, policy, ct);
         return clock.Elapsed.TotalSeconds;
     }

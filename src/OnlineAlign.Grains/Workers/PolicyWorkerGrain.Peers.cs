@@ -84,11 +84,21 @@ public sealed partial class PolicyWorkerGrain
 
     public async Task<Dictionary<string, double>?> ReceiveCheckpoint(BlobRef checkpoint, IPolicyWorkerGrain holder, CancellationToken ct)
     {
+        // Work outside a phase call: an idle release due now would end this activation, and the copy's pin with it, before the
+        // evaluation shard that the copy is for arrives.
+        StopIdleWatch();
+        try { return await Receive(checkpoint, holder, ct); }
+        finally { WatchIdle("checkpoint-copy"); }
+    }
+
+    private async Task<Dictionary<string, double>?> Receive(BlobRef checkpoint, IPolicyWorkerGrain holder, CancellationToken ct)
+    {
         var clock = Stopwatch.StartNew();
         var pointer = Pointer(checkpoint);
-        // Earlier copies now durable need no pin any more: read from storage like any other if evicted.
-        foreach (var (sha, copy) in _copied.ToList())
-            if (await Durable(copy.Checkpoint, ct)) Uncopy(sha);
+        // An earlier copy needs no pin any more: its round committed (it is durable, read from storage like any other if
+        // evicted) or it was abandoned (its upload failed or was lost, and the round trained again under another hash).
+        // Kept pinned, an abandoned copy would hold its disk space until this activation ended.
+        foreach (var sha in _copied.Keys.Where(s => s != checkpoint.Sha256).ToList()) Uncopy(sha);
         if (await holder.OfferedManifest(checkpoint) is not { } bytes) return null;
         var manifest = CheckpointStore.ParseManifest(pointer, bytes);
         var pin = cache.Pin([checkpoint.Sha256]);

@@ -104,8 +104,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             var responses = await Compute(() => RoundJob.Generate(r, folder, initialFolder, device, models, ct));
             long tokens = responses.Sum(group => group.Sum(response => (long)response.Length));
             RunTelemetry.Generated(r.RunId, tokens);
-            // Its policy still uploading (on this worker, or on replica 0 for a data-parallel replica's kept copy): nothing stored before.
-            double waited = await PolicyDurable(r.Policy, ct) + await KeptDurable(r.RunId, r.Policy, ct);
+            // Its policy still uploading (here, or on replica 0 for a trained model kept or a checkpoint copied here): nothing stored before.
+            double waited = await PolicyDurableBeforeStoring(r.RunId, r.Policy, ct);
             var blob = await store.WriteOnceAsync($"{prefix}/shard-{r.Shard}.json", new GenerationShard(r.PromptPositions, responses).WriteAsync, ct);
             _progress = new PhaseProgress { Round = r.Round, Phase = "generate", Done = r.PromptPositions.Count, Total = r.PromptPositions.Count };
             var metrics = new Dictionary<string, double>
@@ -500,8 +500,17 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         });
     }
 
-    /// <summary>A checkpoint's local folder, downloaded and verified once per content hash.</summary>
-    private Task<string> Fetch(BlobRef pointer, CancellationToken ct) => cache.FetchAsync(Pointer(pointer), ct);
+    /// <summary>
+    /// A checkpoint's verified local folder, downloaded once per content hash. One this silo's cache does not hold is downloaded only once it is whole in
+    /// storage: a phase is sent a checkpoint still uploading only where its replica holds it (kept from training, copied from
+    /// the trainer), but a new activation of that replica (an idle release ended the one that held it) knows nothing of it,
+    /// and a download before the manifest is there fails as a missing input would, which fails the run.
+    /// </summary>
+    private async Task<string> Fetch(BlobRef pointer, CancellationToken ct)
+    {
+        if (!cache.Holds(pointer.Sha256) && !await Durable(pointer, ct)) await TrainerSaysDurable(RunOfThisWorker(), pointer, ct);
+        return await cache.FetchAsync(Pointer(pointer), ct);
+    }
 
     private static BlobPointer Pointer(BlobRef r) => new(r.Path, r.Sha256, 0);
 

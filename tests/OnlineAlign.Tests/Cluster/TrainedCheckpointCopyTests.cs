@@ -65,6 +65,30 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
         Assert.DoesNotContain($"checkpoint {sha} read from storage", log, StringComparison.Ordinal);
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2);
 
+        // Replica 1's activation ended just after it said it keeps the copy (an idle release due then): the early generation
+        // lands on a new activation that knows nothing of the copy, and still stores nothing before the upload is durable.
+        const string Released = "replica-idle/keeps/replica-1";
+        cluster.Faults.Fire(Released, 1);
+        cluster.Faults.Hold(Window);
+        var released = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;
+        await cluster.Faults.WaitUntilReachedAsync(Window, TimeSpan.FromMinutes(8));
+        // Its generation either waits (the line) or has stored its shard of round 2 (the bug): polled until one of the two.
+        const string Waits = "not durable yet and not held by this activation, waits for its upload on replica 0";
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(8);
+        while (!cluster.Silos.Any(s => s.Output.Contains(Waits, StringComparison.Ordinal)))
+        {
+            Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{released}/round-0002/"));
+            Assert.True(DateTime.UtcNow < deadline, $"no silo said \"{Waits}\" within 8 minutes");
+            await Task.Delay(250);
+        }
+        Assert.Matches($@"run {released}: a generation on checkpoint \S+, {Waits}", string.Concat(cluster.Silos.Select(s => s.Output)));
+        Assert.Equal(1, cluster.Faults.Hits(Released));
+        Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{released}/round-0002/"));
+        cluster.Faults.Release(Window);
+        await RunProbe.WaitForAsync(client, released, r => r.Status == "completed", TimeSpan.FromMinutes(10));
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, released, rounds: 2, shards: 2);
+        await RunProbe.AssertSameRoundsAsync(cluster, rounds, (await client.ListRoundsAsync(new ListRoundsRequest { RunId = released })).Rounds);
+
         // The same spec with the copy off (the run grain's silo decides): every checkpoint file and every metric but times equal.
         cluster.Silos[0].Kill();
         var off = await cluster.ReplaceKilledSiloAsync(0, "control", new Dictionary<string, string> { ["Silo__CopyTrainedCheckpoint"] = "false" },
