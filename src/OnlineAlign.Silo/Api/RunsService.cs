@@ -89,6 +89,8 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"no GPU silo is in the cluster to read {string.Join(" and ", SpecFiles.Named(spec).Select(f => f.Field))}: start one, then try again"));
         }
+        // The check's GPU silo briefly out of reach: answered as any call's (Call), not as an unknown error.
+        catch (Exception e) when (FailureClassifier.IsTransient(e)) { throw Unavailable(e); }
     }
 
     private const int SpecCheckSpread = 16;
@@ -266,13 +268,12 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         catch (RunStateException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
         catch (RunLimitException e) { throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message)); }
         catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message)); }
-        // Storage or a silo briefly out of reach: the call may be retried as it is (with a request id, StartRun too).
-        catch (Exception e) when (FailureClassifier.IsTransient(e))
-        {
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                $"the cluster could not complete the call now ({e.GetType().Name}: {e.Message}); try again"));
-        }
+        catch (Exception e) when (FailureClassifier.IsTransient(e)) { throw Unavailable(e); }
     }
+
+    /// <summary>Storage or a silo briefly out of reach: the call may be retried as it is (with a request id, StartRun too).</summary>
+    private static RpcException Unavailable(Exception e) =>
+        new(new Status(StatusCode.Unavailable, $"the cluster could not complete the call now ({e.GetType().Name}: {e.Message}); try again"));
 
     private static string Slug(string name)
     {
