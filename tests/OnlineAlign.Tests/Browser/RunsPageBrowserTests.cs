@@ -69,7 +69,8 @@ public class RunsPageBrowserTests
             Assert.Equal("completed", result["status"]!.GetValue<string>());
             var charts = result["charts"]!.AsArray().ToDictionary(c => c!["title"]!.GetValue<string>(), c => c!["drawn"]!.GetValue<bool>());
             Assert.True(charts["Accuracy"] && charts["Rewards and margins"] && charts["KL to the initial policy"] && charts["Training loss per step"],
-                string.Join(", ", result["charts"]!.AsArray().Select(c => $"{c!["title"]}: {c["drawn"]} ({c["text"]})")));
+                string.Join(", ", result["charts"]!.AsArray().Select(c => $"{c!["title"]}: {c["drawn"]} ({c["text"]})"))
+                + $"; the page's errors: [{string.Join("; ", result["errors"]!.AsArray().Select(e => e!.GetValue<string>()))}]");
             Assert.Contains("eval/accuracy", result["columns"]!.AsArray().Select(c => c!.GetValue<string>()));
             Assert.Empty(result["errors"]!.AsArray());
             Assert.True(new FileInfo(Path.Combine(shots, "runs.png")).Length > 0 && new FileInfo(Path.Combine(shots, "run.png")).Length > 0);

@@ -60,15 +60,18 @@ const timeout = 300000; // bounds a test that went wrong; every wait is for some
     await page.waitForFunction(() => document.querySelectorAll('#charts canvas').length >= 4, { timeout });
     await page.waitForFunction(() => document.querySelector('#run-status').textContent === 'completed', { timeout });
     result.status = await page.$eval('#run-status', (e) => e.textContent);
-    // Read the charts once every one holds its canvas: a CI run read all five without one between the status change and
-    // the next render, while the screenshot taken just after shows them drawn. A chart that never draws still fails here
-    // (its holder's text, such as "no data yet", goes into the result).
-    await page.waitForFunction(() => {
-      const charts = [...document.querySelectorAll('#charts .chart')];
-      return charts.length >= 5 && charts.every((c) => c.querySelector('canvas'));
-    }, { timeout }).catch(() => {});
-    result.charts = await page.$$eval('#charts .chart', (charts) => charts.map((c) => ({
-      title: c.dataset.chart, drawn: !!c.querySelector('canvas'), text: c.textContent.slice(0, 200) })));
+    // Read the charts once every one holds its canvas, in the same evaluation that sees it: a live update redraws them
+    // (new holders first, each chart's canvas a moment later), and a CI run read all five between the two, twice: once
+    // between the status change and the next render, once just after a check that had seen them drawn. A chart that never
+    // draws still fails here (its holder's text, such as "no data yet", goes into the result).
+    const readCharts = () => [...document.querySelectorAll('#charts .chart')].map((c) => ({
+      title: c.dataset.chart, drawn: !!c.querySelector('canvas'), text: c.textContent.slice(0, 200) }));
+    const drawn = await page.waitForFunction(() => {
+      const charts = [...document.querySelectorAll('#charts .chart')].map((c) => ({
+        title: c.dataset.chart, drawn: !!c.querySelector('canvas'), text: c.textContent.slice(0, 200) }));
+      return charts.length >= 5 && charts.every((c) => c.drawn) ? charts : false;
+    }, { timeout }).catch(() => null);
+    result.charts = drawn ? await drawn.jsonValue() : await page.evaluate(readCharts);
     result.columns = await page.$$eval('#rounds thead th', (ths) => ths.map((t) => t.textContent));
     await page.screenshot({ path: path.join(shots, 'run.png'), fullPage: true });
 
