@@ -31,8 +31,9 @@ public static class FailureClassifier
         if (DiskFull(e) is not null) return false; // storage that answers "full" (507) will answer so again
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
+            // ReminderException: Orleans' answer to a reminder write that lost a race on its table ("Please try again later").
             if (x is TransientPhaseException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
-                or TimeoutException or HttpRequestException or SocketException)
+                or TimeoutException or HttpRequestException or SocketException or ReminderException)
                 return true;
             if (x is RequestFailedException storage && (storage.Status is 0 or 408 or 429 || storage.Status >= 500)) return true;
             if (x is AggregateException aggregate && aggregate.InnerExceptions.Any(IsTransient)) return true;

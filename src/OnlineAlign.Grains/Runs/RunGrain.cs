@@ -238,13 +238,31 @@ public sealed class RunGrain(
         finally { _gate.Exit(); }
     }
 
+    /// <summary>
+    /// Writes the run's reminder. Orleans answers a write that lost a race on the reminder table with a ReminderException
+    /// ("Please try again later"), so it is tried at most <see cref="ReminderWrites"/> times, a moment apart; a start that
+    /// still fails answers UNAVAILABLE with nothing written (FailureClassifier counts the exception as transient).
+    /// </summary>
     private async Task RegisterReminder()
     {
-        await faults.ReachAsync("run/reminder", CancellationToken.None);
-        await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        for (int attempt = 1; ; attempt++)
+            try
+            {
+                await faults.ReachAsync("run/reminder", CancellationToken.None);
+                await this.RegisterOrUpdateReminder(ReminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                break;
+            }
+            catch (ReminderException e) when (attempt < ReminderWrites)
+            {
+                log.LogWarning("run {Run}: writing its reminder lost a race on the reminder table ({Message}); try {Next} of {Tries}",
+                    RunId, e.Message, attempt + 1, ReminderWrites);
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
+            }
         _reminderMend?.Dispose();
         _reminderMend = null;
     }
+
+    private const int ReminderWrites = 3;
 
     /// <summary>Writes the reminder of a driving run again every <see cref="ReminderMendPeriod"/> until it is written or the run stops.</summary>
     private void MendReminderLater()

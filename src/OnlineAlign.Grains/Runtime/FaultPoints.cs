@@ -10,9 +10,10 @@ namespace OnlineAlign.Grains.Runtime;
 /// in the folder, the file "{point with / as .}" followed by
 /// <list type="bullet">
 /// <item>".hold": the worker writes ".reached" and waits until ".hold" is deleted (or its call is cancelled);</item>
-/// <item>".fail": holds "deterministic N", "transient N", "diskfull N" or "storagefull N": the next N arrivals throw (an error
-/// that repeats with the same inputs, a timeout-like one, an IOException with ENOSPC, or the storage account's 507 Insufficient
-/// Storage as the Azure SDK throws it); every throw appends a line to ".hits".</item>
+/// <item>".fail": holds "deterministic N", "transient N", "diskfull N", "storagefull N" or "reminderrace N": the next N arrivals
+/// throw (an error that repeats with the same inputs, a timeout-like one, an IOException with ENOSPC, the storage account's 507
+/// Insufficient Storage as the Azure SDK throws it, or Orleans' ReminderException for a reminder write that lost a race on
+/// the table); every throw appends a line to ".hits".</item>
 /// <item>".fire": holds N: the next N arrivals at a point that asks <see cref="Fires"/> do now what they would otherwise do
 /// after a while (an idle replica letting its models go: "replica-idle/{phase}/replica-K"); each appends to ".hits".</item>
 /// <item>".on": while it exists, a point that asks <see cref="IsOn"/> behaves as the fault it names ("silo-metadata/orleans-cache-empty":
@@ -94,6 +95,8 @@ public sealed class FaultPoints(string? folder)
             "diskfull" => new IOException($"injected ENOSPC at {point}", 28),
             // What the Azure SDK throws when the storage account answers that it has no room for the write.
             "storagefull" => new Azure.RequestFailedException(507, $"injected 507 Insufficient Storage at {point}"),
+            // What Orleans throws when a reminder's write lost a race on the reminder table ("Please try again later").
+            "reminderrace" => new Orleans.Runtime.ReminderException($"injected reminder table race at {point}. Please try again later."),
             _ => new InvalidOperationException($"injected fault at {point}"),
         };
     }
