@@ -228,7 +228,7 @@ public sealed class RunGrain(
                     await ReleaseQuietly();
                 }
             }
-            catch (Exception e) when (FailureClassifier.IsTransient(e) || e is ReminderException)
+            catch (Exception e) when (FailureClassifier.IsTransient(e))
             {
                 log.LogWarning(e, "run {Run}: the reminder could not be updated for state {State}", RunId, S.Lifecycle.WireName());
                 if (S.Lifecycle.IsDriving()) MendReminderLater();
@@ -281,7 +281,7 @@ public sealed class RunGrain(
                 await RegisterReminder();
                 log.LogInformation("run {Run}: its reminder was written again", RunId);
             }
-            catch (Exception e) when (FailureClassifier.IsTransient(e) || e is ReminderException)
+            catch (Exception e) when (FailureClassifier.IsTransient(e))
             {
                 log.LogWarning(e, "run {Run}: the reminder could still not be written; trying again in {Seconds} s", RunId, ReminderMendPeriod.TotalSeconds);
             }

@@ -34,7 +34,7 @@ public sealed partial class PolicyWorkerGrain
         bool keeps = await KeepsHere(checkpoint);
         // A test ends this activation here, as an idle release due just after this answer would: the generation the run grain
         // sends next lands on a new activation that knows nothing of the copy (PolicyDurableBeforeStoring, Fetch).
-        if (keeps && faults.Fires($"replica-idle/keeps/replica-{Placement.GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Replica}"))
+        if (keeps && faults.Fires($"replica-idle/keeps/replica-{RunAndReplica.Replica}"))
             LetModelsGo("its idle release was fired after it said it keeps a checkpoint");
         return keeps;
     }
@@ -67,11 +67,9 @@ public sealed partial class PolicyWorkerGrain
         bool usable = held && Directory.Exists(kept.Folder);
         if (await Durable(checkpoint, ct)) _kept.Remove(checkpoint.Sha256);
         else if (usable) return kept.Folder;
-        else await TrainerSaysDurable(RunOfThisWorker(), checkpoint, ct);
+        else await TrainerSaysDurable(RunAndReplica.Run, checkpoint, ct);
         return null;
     }
-
-    private string RunOfThisWorker() => Placement.GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Run;
 
     /// <summary>Whether the checkpoint is whole in storage: its manifest, written after every file, is there with that hash.</summary>
     private async Task<bool> Durable(BlobRef checkpoint, CancellationToken ct)

@@ -37,6 +37,10 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     private volatile PhaseProgress? _progress;
 
     private ModelThread Thread => _thread ??= new ModelThread($"model-{this.GetPrimaryKeyString()}");
+
+    /// <summary>The run this worker serves and its replica index in it (0: the run's own worker), from its key "run" or "run#genK".</summary>
+    private (string Run, int Replica) RunAndReplica => GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString());
+
     private ModelCache Models => _models ??= new ModelCache(settings.PretrainedCache)
     {
         // Each checkpoint read from its folder into memory: the log shows what a worker did not have to read back.
@@ -293,7 +297,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     /// </summary>
     private void WatchIdle(string phase)
     {
-        int replica = GpuSiloPlacementFilterDirector.RunAndReplica(this.GetPrimaryKeyString()).Replica;
+        int replica = RunAndReplica.Replica;
         if (settings.ReplicaIdleRelease <= TimeSpan.Zero || replica == 0) return;
         if (faults.Fires($"replica-idle/{phase}/replica-{replica}"))
         {
@@ -508,7 +512,7 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
     /// </summary>
     private async Task<string> Fetch(BlobRef pointer, CancellationToken ct)
     {
-        if (!cache.Holds(pointer.Sha256) && !await Durable(pointer, ct)) await TrainerSaysDurable(RunOfThisWorker(), pointer, ct);
+        if (!cache.Holds(pointer.Sha256) && !await Durable(pointer, ct)) await TrainerSaysDurable(RunAndReplica.Run, pointer, ct);
         return await cache.FetchAsync(Pointer(pointer), ct);
     }
 
