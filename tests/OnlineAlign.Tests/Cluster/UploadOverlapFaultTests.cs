@@ -7,7 +7,7 @@ namespace OnlineAlign.Tests.Cluster;
 /// <summary>
 /// The crash points of the next round's generation inside a checkpoint's upload window (Silo:OverlapNextGeneration) that
 /// <see cref="UploadOverlapTests"/> leaves out: the orchestrator's silo alone killed, the worker's silo alone killed, and
-/// the upload failing, each while round 1's upload is held at its fault point and round 2's generation shard 0 runs on
+/// the upload failing, and the run paused, each while round 1's upload is held at its fault point and round 2's generation shard 0 runs on
 /// that checkpoint. Each run ends with every checkpoint file and every metric but times equal to one uninterrupted run of
 /// the same spec, shared by the class (results depend neither on the silos nor on the cluster a run is on).
 /// </summary>
@@ -142,6 +142,38 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
         Assert.DoesNotContain($"run {run} round 2 generate failed", silo.Output, StringComparison.Ordinal);
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, evaluatedTwice: [1]);
+        await AssertEqualsUninterruptedAsync(cluster, client, rounds);
+    }
+
+    /// <summary>
+    /// The run paused while round 2 generates early on round 1's held upload: the early generation is dropped and stores
+    /// nothing, the upload (not cancelled with the pause: a finished checkpoint is not thrown away) becomes durable once
+    /// released, yet commits nothing while the run is paused. Resumed, the run takes round 1's checkpoint from the worker
+    /// (trained once), generates round 2 again and ends as an uninterrupted one.
+    /// </summary>
+    [Fact]
+    public async Task APauseInTheWindowDropsTheEarlyGenerationAndTheResumedRunEndsAsAnUninterruptedOne()
+    {
+        await using var cluster = await LocalTestCluster.StartAsync(("all", null));
+        var silo = cluster.Silos[0];
+        var client = cluster.Client();
+        var run = await StartInTheWindowAsync(cluster, silo, client);
+        Assert.Equal("paused", (await client.PauseRunAsync(new RunRef { RunId = run })).Status);
+        await silo.WaitForOutputAsync($"run {run}: round 2's generation shard 0 started early is dropped: the run is paused or cancelled", TimeSpan.FromMinutes(2));
+        await silo.WaitForOutputAsync($"run {run} round 2 generate cancelled", TimeSpan.FromMinutes(2));
+        cluster.Faults.Release(Window);
+        await silo.WaitForOutputAsync($"run {run} round 1: checkpoint runs/{run}/round-0001/", TimeSpan.FromMinutes(2));
+        Assert.Matches($@"run {run} round 1: checkpoint \S+ uploaded behind the phases after training", silo.Output);
+        var paused = await client.GetRunAsync(new GetRunRequest { RunId = run });
+        Assert.Equal(("paused", 0), (paused.Status, paused.CommittedRounds));
+        Assert.Empty(await RunProbe.BlobsAsync(cluster, $"runs/{run}/round-0002/"));
+
+        Assert.Equal("running", (await client.ResumeRunAsync(new RunRef { RunId = run })).Status);
+        await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(6));
+        Log(silo, run);
+        Assert.Equal(1, Occurrences(silo.Output, $"run {run} round 1 trained and checkpointed"));
+        var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2);
         await AssertEqualsUninterruptedAsync(cluster, client, rounds);
     }
 
