@@ -413,6 +413,8 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
             // The marker's own reads and writes are storage time too (the marker cannot hold its own write time).
             var metrics = new Dictionary<string, double>(recorded.Metrics);
             metrics["time/storage"] = metrics.GetValueOrDefault("time/storage") + lookup + markerClock.Elapsed.TotalSeconds;
+            // Beside "started": a phase that never says it finished is told apart from an answer that never reached its caller.
+            log.LogInformation("run {Run} round {Round} {Phase} finished on this silo", runId, round, phase);
             return recorded with { Metrics = metrics };
         }
         // Failures the orchestrator must tell apart cross the grain boundary as contract exceptions (library
