@@ -158,13 +158,14 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
             if (point is not null) cluster.Faults.Hold(point);
             var run = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;
             SiloProcess killed;
+            string? half = null;
             if (point is not null)
             {
                 await cluster.Faults.WaitUntilReachedAsync(point, TimeSpan.FromMinutes(8));
                 killed = cluster.Silos.Single(s => !s.HasExited && s.ProcessId == cluster.Faults.ReachedBy(point));
                 var copier = kill == Kill.TrainerInsideTheCopy ? OtherGpuSilo(killed) : killed;
                 // Inside the copy: the receiver's staging folder holds the checkpoint's files, half written.
-                var half = Assert.Single(HalfCopies(Checkpoints(copier)));
+                half = Assert.Single(HalfCopies(Checkpoints(copier)));
                 output.WriteLine($"{kill}: run {run}, {half} holds {Directory.GetFiles(half).Length} files");
             }
             else
@@ -186,7 +187,10 @@ public class TrainedCheckpointCopyTests(ITestOutputHelper output)
             if (point is not null) cluster.Faults.Release(point);
             cluster.Faults.Release(Window);
             await cluster.ReplaceKilledSiloAsync(cluster.Silos.IndexOf(killed), "gpu", settingsOf[killed.SiloPort], TimeSpan.FromMinutes(5));
-            if (kill == Kill.CopierInsideItsCopy) Assert.Empty(HalfCopies(Checkpoints(killed)));
+            // The killed copier's half copy is gone once its silo is up again. The new silo may already be downloading the same
+            // checkpoint by then (its evaluation shard, once the upload is whole), into a staging folder of its own: seen once
+            // with two of these tests at a time. So the kill's own folder is the one checked.
+            if (kill == Kill.CopierInsideItsCopy) Assert.False(Directory.Exists(half), $"the killed copier's half copy {half} is still there");
             await RunProbe.WaitForAsync(client, run, r => r.Status == "completed", TimeSpan.FromMinutes(10));
             var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
             Assert.Equal([1, 2], rounds.Select(r => r.Round));
