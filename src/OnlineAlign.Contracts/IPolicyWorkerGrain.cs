@@ -14,7 +14,13 @@ public interface IPolicyWorkerGrain : IGrainWithStringKey
     /// <summary>The run stopped: let the models go (the activation ends once the phase in flight has returned).</summary>
     [Alias("Retire")] Task Retire();
 
-    /// <summary>The silo this activation lives on (parsable address): a replica the GPU ledger moved elsewhere is retired.</summary>
+    /// <summary>
+    /// The ledger placed this replica elsewhere: the activation moves to the silo the call's placement names (its models
+    /// go, and load again there from that silo's checkpoint cache), once the phase in flight has returned.
+    /// </summary>
+    [Alias("MoveToPlacedSilo")] Task MoveToPlacedSilo();
+
+    /// <summary>The silo this activation lives on (parsable address): a replica the GPU ledger moved elsewhere is moved there.</summary>
     [Alias("Silo"), AlwaysInterleave] Task<string> Silo();
 
     /// <summary>Builds the initial policy (built-in model + warm-start SFT, or a Hugging Face folder) and checkpoints it as round 0.</summary>

@@ -220,15 +220,20 @@ internal sealed partial class PhaseSequence(
         }
         else
             // A worker stays where it activated while its silo lives: one the ledger moved (it shared a silo with another of
-            // the run's replicas while a silo with room held none) is let go, and its next call activates it where placed.
+            // the run's replicas while a silo with room held none) moves to where it is placed before the round's first phase.
             for (int k = 0; k < placement.Silos.Count; k++)
                 if (await Replica(k).Silo() is var at && at != placement.Silos[k])
                 {
                     log.LogInformation("run {Run} round {Round}: replica {Replica} is on {At} but placed on {Placed}: it moves there",
                         runId, S.Current.Round, k, at, placement.Silos[k]);
-                    // Its Retire would wait behind a generation started early there (one for all: they share a cancellation).
+                    // Its move would wait behind a generation started early there (one for all: they share a cancellation).
                     DropNextGeneration($"replica {k} moves to {placement.Silos[k]}");
-                    await Replica(k).Retire();
+                    await Replica(k).MoveToPlacedSilo();
+                    // Asked after the move (a call that reaches the old activation is forwarded to the new one): told when the
+                    // move did not happen (the silo doing it did not list the new one yet); the round runs with it where it is.
+                    if (await Replica(k).Silo() is var now && now != placement.Silos[k])
+                        log.LogWarning("run {Run} round {Round}: replica {Replica} is still on {At}, not on {Placed}: it stays there this round",
+                            runId, S.Current.Round, k, now, placement.Silos[k]);
                 }
         _replicasPlaced = replicas;
     }

@@ -71,6 +71,16 @@ public sealed partial class PolicyWorkerGrain(CheckpointStore store, WorkerSetti
         return Task.CompletedTask;
     }
 
+    public Task MoveToPlacedSilo()
+    {
+        // Migrated rather than deactivated: Orleans registers the new activation (placed through the GPU filter with this
+        // call's placement) before this one ends, so a caller whose location cache still names this silo is forwarded there.
+        // Deactivated, such a call activated the worker here again without asking placement (dotnet/orleans#9685), and the
+        // replicas stayed stacked. Where placement picks this silo after all, nothing happens.
+        MigrateOnIdle();
+        return Task.CompletedTask;
+    }
+
     public Task<string> Silo() => Task.FromResult(GrainContext.Address.SiloAddress!.ToParsableString());
 
     public Task<PhaseOutput> Prepare(string runId, RunSpec spec, int epoch, CancellationToken ct) => Budgeted(spec, "prepare", ct, ct =>
