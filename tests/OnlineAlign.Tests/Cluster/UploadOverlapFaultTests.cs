@@ -6,9 +6,9 @@ namespace OnlineAlign.Tests.Cluster;
 
 /// <summary>
 /// The crash points of the next round's generation inside a checkpoint's upload window (Silo:OverlapNextGeneration) that
-/// <see cref="UploadOverlapTests"/> leaves out: the orchestrator's silo alone killed, the worker's silo alone killed, and
-/// the upload failing, and the run paused, each while round 1's upload is held at its fault point and round 2's generation shard 0 runs on
-/// that checkpoint. Each run ends with every checkpoint file and every metric but times equal to one uninterrupted run of
+/// <see cref="UploadOverlapTests"/> leaves out: the orchestrator's silo alone killed, the worker's silo alone killed, the
+/// upload failing, and the run paused, each while round 1's upload is held at its fault point and round 2's generation
+/// shard 0 runs on that checkpoint. Each run ends with every checkpoint file and every metric but times equal to one uninterrupted run of
 /// the same spec, shared by the class (results depend neither on the silos nor on the cluster a run is on).
 /// </summary>
 [Collection(ProcessLanes.B)]
