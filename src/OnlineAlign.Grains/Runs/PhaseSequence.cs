@@ -202,39 +202,40 @@ internal sealed partial class PhaseSequence(
     private int? _replicasPlaced;
 
     /// <summary>
-    /// A worker is placed when it activates, on the silo the GPU ledger named for it, and stays there while that lives. When
-    /// a round's replica count differs from the last round's (a GPU silo joined or left), the run's workers are let go
-    /// first, so each is placed again over the silos present now: a silo that joined takes a share instead of two
-    /// replicas sharing an old one. Their models load again from the silos' checkpoint caches; the count rarely changes.
+    /// A worker is placed when it activates, on the silo the GPU ledger named for it, and stays there while that lives. Before
+    /// a round's first phase, each of its replicas that is not where the ledger places it now moves there: one that shared a
+    /// silo with another of the run's replicas while a silo with room held none, or any whose placement changed with the
+    /// replica count (a GPU silo joined or left: one that joined takes a share instead of two replicas sharing an old one).
+    /// Replicas beyond a smaller count are let go. A moved model loads again from its new silo's checkpoint cache.
     /// </summary>
     private async Task PlaceReplicas(RunPlacement placement)
     {
         int replicas = S.Current!.Replicas;
+        string? dropped = null;
         if (_replicasPlaced is { } placed && placed != replicas)
         {
             // Cut for the old count, nothing started early is taken; a replica's Retire would wait behind its generation.
-            DropNextGeneration($"round {S.Current.Round} has {replicas} replicas, not {placed}");
+            DropNextGeneration(dropped = $"round {S.Current.Round} has {replicas} replicas, not {placed}");
             log.LogInformation("run {Run} round {Round}: {Replicas} replicas (the last round had {Placed}): its workers are placed again",
                 runId, S.Current.Round, replicas, placed);
-            for (int k = 0; k < Math.Max(1, S.ReplicasUsed); k++) await Replica(k).Retire();
+            for (int k = replicas; k < Math.Max(1, S.ReplicasUsed); k++) await Replica(k).Retire();
         }
-        else
-            // A worker stays where it activated while its silo lives: one the ledger moved (it shared a silo with another of
-            // the run's replicas while a silo with room held none) moves to where it is placed before the round's first phase.
-            for (int k = 0; k < placement.Silos.Count; k++)
-                if (await Replica(k).Silo() is var at && at != placement.Silos[k])
-                {
-                    log.LogInformation("run {Run} round {Round}: replica {Replica} is on {At} but placed on {Placed}: it moves there",
-                        runId, S.Current.Round, k, at, placement.Silos[k]);
-                    // Its move would wait behind a generation started early there (one for all: they share a cancellation).
-                    DropNextGeneration($"replica {k} moves to {placement.Silos[k]}");
-                    await Replica(k).MoveToPlacedSilo();
-                    // Asked after the move (a call that reaches the old activation is forwarded to the new one): told when the
-                    // move did not happen (the silo doing it did not list the new one yet); the round runs with it where it is.
-                    if (await Replica(k).Silo() is var now && now != placement.Silos[k])
-                        log.LogWarning("run {Run} round {Round}: replica {Replica} is still on {At}, not on {Placed}: it stays there this round",
-                            runId, S.Current.Round, k, now, placement.Silos[k]);
-                }
+        for (int k = 0; k < placement.Silos.Count; k++)
+            if (await Replica(k).Silo() is var at && at != placement.Silos[k])
+            {
+                log.LogInformation("run {Run} round {Round}: replica {Replica} is on {At} but placed on {Placed}: it moves there",
+                    runId, S.Current.Round, k, at, placement.Silos[k]);
+                // Its move would wait behind a generation started early there (one for all: they share a cancellation).
+                if (dropped is null) DropNextGeneration(dropped = $"replica {k} moves to {placement.Silos[k]}");
+                // Moved, not retired: retired, a call through a silo whose location cache still named the old activation
+                // activated it there again without asking placement (dotnet/orleans#9685).
+                await Replica(k).MoveToPlacedSilo();
+                // Asked after the move (a call that reaches the old activation is forwarded to the new one): told when the
+                // move did not happen (the silo doing it did not list the new one yet); the round runs with it where it is.
+                if (await Replica(k).Silo() is var now && now != placement.Silos[k])
+                    log.LogWarning("run {Run} round {Round}: replica {Replica} is still on {At}, not on {Placed}: it stays there this round",
+                        runId, S.Current.Round, k, now, placement.Silos[k]);
+            }
         _replicasPlaced = replicas;
     }
 
