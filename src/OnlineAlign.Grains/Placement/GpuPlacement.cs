@@ -38,8 +38,10 @@ public static class GpuPlacement
                 free[silo] -= placement.PlanBytes;
 
         // This run's replicas whose silo is alive keep it (their models live there), unless it shares that silo while another
-        // has room and none of the run's replicas (Unstack); the others are placed again.
+        // has room and none of the run's replicas (Unstack); the others are placed again. With 0, a replica whose silo is gone
+        // is not: 0 is one per GPU silo present, and placed again it would share a live silo with another replica.
         var own = placed.GetValueOrDefault(runId)?.Silos ?? [];
+        if (replicas == 0) own = own.Where(free.ContainsKey).ToList();
         int wanted = replicas > 0 ? replicas : Math.Max(own.Count, 1);
         var chosen = new List<string?>();
         for (int k = 0; k < wanted; k++)

@@ -113,6 +113,19 @@ public class GpuPlacementTests
     }
 
     [Fact]
+    public void WithZeroADeadSilosReplicaIsLeftOutInsteadOfSharingALiveSilo()
+    {
+        // Replica 1's silo b is gone: one replica per GPU silo present, the live ones where they were.
+        Assert.Equal(["c"], Placed(GpuPlacement.Decide([new("c", 8 * Gib)], Ledger(("r", 2 * Gib, ["c", "b"])), "r", 2 * Gib, 0)));
+        // Replica 0's silo gone: the live replica's silo becomes replica 0's (the run's worker), and a silo without one of the
+        // run's replicas still takes one.
+        var silos = new List<GpuSilo> { new("a", 8 * Gib), new("c", 8 * Gib) };
+        Assert.Equal(["c", "a"], Placed(GpuPlacement.Decide(silos, Ledger(("r", 2 * Gib, ["b", "c"])), "r", 2 * Gib, 0)));
+        // An explicit count is kept: the lost replica goes where there is room, beside another if it must.
+        Assert.Equal(["c", "c"], Placed(GpuPlacement.Decide([new("c", 8 * Gib)], Ledger(("r", 2 * Gib, ["c", "b"])), "r", 2 * Gib, 2)));
+    }
+
+    [Fact]
     public void StackedReplicasMoveToASiloWithRoomThatHoldsNoneOfTheRunsOnceItIsKnown()
     {
         // Both replicas went to a while b's metadata was on its way (an explicit count of 2).

@@ -26,9 +26,6 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
         return spec;
     }
 
-    /// <summary>A killed silo voted dead in about 3 s instead of about 6 (as ShardFaultTests' clusters); nothing else changes.</summary>
-    private static Dictionary<string, string> FastProbes() => new(StringComparer.Ordinal) { ["Membership__ProbeTimeout"] = "00:00:02" };
-
     /// <summary>
     /// The control silo, with the run grain, killed while the GPU silo's worker keeps round 1's checkpoint uploading (held) and
     /// generates round 2 on it. That generation, whose caller is gone, still holds the worker (one call at a time) until the
@@ -39,11 +36,11 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
     [Fact]
     public async Task TheOrchestratorsSiloKilledInTheWindowLeavesTheWorkersUploadAndTheRunEndsAsAnUninterruptedOne()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", FastProbes()), ("gpu", FastProbes()));
+        await using var cluster = await LocalTestCluster.StartAsync(("control", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()));
         var gpu = cluster.Silos[1];
         var run = await StartInTheWindowAsync(cluster, gpu, cluster.Client(0));
         cluster.Silos[0].Kill();
-        var control = await cluster.AddSiloAsync("control", FastProbes(), TimeSpan.FromMinutes(5));
+        var control = await cluster.AddSiloAsync("control", LocalTestCluster.FastProbes(), TimeSpan.FromMinutes(5));
         var client = cluster.Client(2);
         // The run grain, activated on the new control silo, drives round 1 again while the upload is still held.
         var status = await RunProbe.WaitForAsync(client, run, r => r.Status == "running", TimeSpan.FromMinutes(5));
@@ -75,7 +72,7 @@ public class UploadOverlapFaultTests(ITestOutputHelper output)
     [Fact]
     public async Task TheWorkersSiloKilledInTheWindowHasTheRoundTrainedAgainElsewhereAndTheRunEndsAsAnUninterruptedOne()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", FastProbes()), ("gpu", FastProbes()), ("gpu", FastProbes()));
+        await using var cluster = await LocalTestCluster.StartAsync(("control", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()));
         var client = cluster.Client(0);
         cluster.Faults.Hold(Window);
         var run = (await client.StartRunAsync(new StartRunRequest { Spec = Spec() })).Id;

@@ -262,24 +262,31 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task AGpuSiloThatJoinsBetweenRoundsTakesAShareOfTheNextRound()
+    public async Task AGpuSiloThatJoinsBetweenRoundsTakesAShareOfTheNextRoundAndOneThatDiesIsLeftOutOfTheRoundAfter()
     {
-        var (cluster, run, rounds) = await RunWithAGpuSiloJoiningAfterRound1Async(replicas: 0);   // one per GPU silo active when a round starts
+        // One per GPU silo active when a round starts: 1, then 2 once a silo joined, then 1 again once it died.
+        var (cluster, run, rounds) = await RunWithAGpuSiloJoiningAfterRound1Async(replicas: 0, joinedDiesAfterRound2: true);
         await using var _ = cluster;
-        var (first, second) = (rounds[0].Metrics, rounds[1].Metrics);
+        var (first, second, third) = (rounds[0].Metrics, rounds[1].Metrics, rounds[2].Metrics);
         // Round 1 ran on the one replica it started with; round 2 on two, one of them on the new silo.
         Assert.DoesNotContain("shards/judge/count", first.Keys);
         Assert.DoesNotContain("shards/evaluate/count", first.Keys);
         Assert.Equal(2, second["shards/judge/count"]);
         Assert.Equal(2, second["shards/evaluate/count"]);
         Assert.Equal(2, second["shards/generate/count"]);
+        string logs = string.Concat(cluster.Silos.Select(s => s.Output));
         // On different GPU silos, the new one among them: the workers were placed again when the count changed (replica 1
         // activated on the silo the ledger named), and replica 0 kept its silo and its loaded model: nothing had to move.
-        Assert.Contains(cluster.Silos, s => s.Output.Contains($"run {run} round 2: 2 replicas (the last round had 1): its workers are placed again",
-            StringComparison.Ordinal));
+        Assert.Contains($"run {run} round 2: 2 replicas (the last round had 1): its workers are placed again", logs, StringComparison.Ordinal);
         Assert.Equal([1, 2], JudgeShardSilos(cluster, run, round: 2));
-        Assert.DoesNotContain($"run {run} round 2: replica 0 is on ", string.Concat(cluster.Silos.Select(s => s.Output)), StringComparison.Ordinal);
+        Assert.DoesNotContain($"run {run} round 2: replica 0 is on ", logs, StringComparison.Ordinal);
         Assert.DoesNotContain($"run {run} round 1 ", cluster.Silos[2].Output);
+        // Round 3 on the one GPU silo left: the dead silo's replica let go, not waited for.
+        Assert.Contains($"run {run} round 3: 1 replicas (the last round had 2): its workers are placed again", logs, StringComparison.Ordinal);
+        Assert.DoesNotContain("shards/judge/count", third.Keys);
+        Assert.DoesNotContain("shards/evaluate/count", third.Keys);
+        Assert.Contains($"run {run} round 3 judge started", cluster.Silos[1].Output, StringComparison.Ordinal);
+        Assert.DoesNotContain($"run {run} round 3 ", cluster.Silos[2].Output);
         await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 1, shards: 1);
     }
 
@@ -300,27 +307,40 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
     /// <summary>
     /// A 2-round run on a control silo and one GPU silo, a second GPU silo added while round 1's evaluation is held (the
-    /// last phase before round 2 starts), every silo seeing both before the run goes on; returns once it completed.
+    /// last phase before round 2 starts), every silo seeing both before the run goes on; returns once it completed. With
+    /// <paramref name="joinedDiesAfterRound2"/>, 3 rounds, and the joined silo is killed while round 2's evaluation is held
+    /// (its shards are done), every silo seeing one GPU silo before the run goes on.
     /// </summary>
-    private static async Task<(LocalTestCluster Cluster, string Run, List<RoundMetrics> Rounds)> RunWithAGpuSiloJoiningAfterRound1Async(int replicas)
+    private static async Task<(LocalTestCluster Cluster, string Run, List<RoundMetrics> Rounds)> RunWithAGpuSiloJoiningAfterRound1Async(int replicas,
+        bool joinedDiesAfterRound2 = false)
     {
-        var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        var probes = LocalTestCluster.FastProbes();   // the killed silo voted dead within seconds
+        var cluster = await LocalTestCluster.StartAsync(("control", probes), ("gpu", probes));
         try
         {
             var client = cluster.Client(0);
-            var spec = LocalTestCluster.SmallSpec(rounds: 2);
+            var spec = LocalTestCluster.SmallSpec(rounds: joinedDiesAfterRound2 ? 3 : 2);
             spec.GenerationReplicas = replicas;
             const string held = "evaluate/round-1/start";   // held on replica 0 (a whole phase, or its merge after the shards)
+            const string heldBeforeDeath = "evaluate/round-2/start";
             cluster.Faults.Hold(held);
+            if (joinedDiesAfterRound2) cluster.Faults.Hold(heldBeforeDeath);
             var run = await client.StartRunAsync(new StartRunRequest { Spec = spec });
             await cluster.Faults.WaitUntilReachedAsync(held, TimeSpan.FromMinutes(6));
-            await cluster.AddSiloAsync("gpu", timeout: TimeSpan.FromMinutes(3));
+            var joined = await cluster.AddSiloAsync("gpu", probes, timeout: TimeSpan.FromMinutes(3));
             // The orchestrator and the ledger may be on either of the first two silos: wait until every silo sees the new one.
             await cluster.WaitUntilEverySiloSeesGpuSilosAsync(2);
             cluster.Faults.Release(held);
+            if (joinedDiesAfterRound2)
+            {
+                await cluster.Faults.WaitUntilReachedAsync(heldBeforeDeath, TimeSpan.FromMinutes(6));
+                joined.Kill();
+                await cluster.WaitUntilEverySiloSeesGpuSilosAsync(1);
+                cluster.Faults.Release(heldBeforeDeath);
+            }
             await RunProbe.WaitForAsync(client, run.Id, r => r.Status == "completed", TimeSpan.FromMinutes(8));
             var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run.Id })).Rounds.ToList();
-            Assert.Equal([1, 2], rounds.Select(r => r.Round));
+            Assert.Equal(Enumerable.Range(1, spec.Rounds), rounds.Select(r => r.Round));
             return (cluster, run.Id, rounds);
         }
         catch
@@ -330,7 +350,6 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
-    /// <summary>The index in cluster.Silos of the silo that logged each judge shard's start (-1: none).</summary>
     private static List<int> JudgeShardSilos(LocalTestCluster cluster, string run, int round) => Enumerable.Range(0, 2).Select(k =>
         cluster.Silos.FindIndex(s => s.Output.Contains($"run {run} round {round} judge shard {k} started", StringComparison.Ordinal))).ToList();
 
