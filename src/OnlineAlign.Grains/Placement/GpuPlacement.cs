@@ -64,6 +64,9 @@ public static class GpuPlacement
             free[silo] -= planBytes;
         }
         Unstack(free, chosen, planBytes);
+        // 0 is one per silo: replicas still sharing one (a round resumed with its count after a silo died stacked them, and
+        // no silo free of the run has room) are let go, the last first.
+        if (replicas == 0) chosen = chosen.Distinct(StringComparer.Ordinal).ToList();
         if (replicas == 0)
             while (Best(free, chosen, planBytes, newSilosOnly: true) is { } silo)
             {

@@ -123,6 +123,10 @@ public class GpuPlacementTests
         Assert.Equal(["c", "a"], Placed(GpuPlacement.Decide(silos, Ledger(("r", 2 * Gib, ["b", "c"])), "r", 2 * Gib, 0)));
         // An explicit count is kept: the lost replica goes where there is room, beside another if it must.
         Assert.Equal(["c", "c"], Placed(GpuPlacement.Decide([new("c", 8 * Gib)], Ledger(("r", 2 * Gib, ["c", "b"])), "r", 2 * Gib, 2)));
+        // ... and the next round, back to 0, runs one replica there (the round resumed with its count after the death had
+        // stacked them); one that can move to a silo free of the run does.
+        Assert.Equal(["c"], Placed(GpuPlacement.Decide([new("c", 8 * Gib)], Ledger(("r", 2 * Gib, ["c", "c"])), "r", 2 * Gib, 0)));
+        Assert.Equal(["c", "a"], Placed(GpuPlacement.Decide(silos, Ledger(("r", 2 * Gib, ["c", "c"])), "r", 2 * Gib, 0)));
     }
 
     [Fact]

@@ -281,8 +281,9 @@ public class ShardFaultTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal([1, 2], JudgeShardSilos(cluster, run, round: 2));
         Assert.DoesNotContain($"run {run} round 2: replica 0 is on ", logs, StringComparison.Ordinal);
         Assert.DoesNotContain($"run {run} round 1 ", cluster.Silos[2].Output);
-        // Round 3 on the one GPU silo left: the dead silo's replica let go, not waited for.
-        Assert.Contains($"run {run} round 3: 1 replicas (the last round had 2): its workers are placed again", logs, StringComparison.Ordinal);
+        // Round 3 on the one GPU silo left: the dead silo's replica let go, not waited for nor stacked beside replica 0. (Not
+        // asked of the orchestrator's log: the silo's death may deactivate it, and an activation that has not placed a round
+        // yet has no last count to compare with. Orleans deactivates the grains whose directory partition the dead silo held.)
         Assert.DoesNotContain("shards/judge/count", third.Keys);
         Assert.DoesNotContain("shards/evaluate/count", third.Keys);
         Assert.Contains($"run {run} round 3 judge started", cluster.Silos[1].Output, StringComparison.Ordinal);
