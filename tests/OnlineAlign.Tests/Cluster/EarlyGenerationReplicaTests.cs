@@ -106,9 +106,13 @@ public class EarlyGenerationReplicaTests(ITestOutputHelper output)
         var rounds = (await client.ListRoundsAsync(new ListRoundsRequest { RunId = run })).Rounds;
         Log(cluster, run);
         Assert.Equal([1, 2], rounds.Select(r => r.Round));
-        // Two generation shards of round 2, nothing stored from the lost early generation; round 1 evaluated twice where it
-        // trained twice (its first checkpoint never became durable).
-        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, shards: 2, evaluatedTwice: killTrainer ? [1] : []);
+        // Each round's generation shards once, nothing stored from the lost early generation; round 1 evaluated twice where it
+        // trained twice (its first checkpoint never became durable). Round 2 keeps the 2 replicas it started with when it
+        // started before the death (the other replica's case: its early generation); one that starts after it has one, the
+        // silo left's (the trainer's case, unless round 1 trained again before the membership declared the silo dead).
+        Assert.Equal(2, rounds[0].Metrics["shards/generate/count"]);
+        await RunProbe.AssertEachPhaseDoneOnceAsync(cluster, run, rounds: 2, evaluatedTwice: killTrainer ? [1] : [],
+            shardsByRound: RunProbe.GenerationShards(rounds));
 
         var (_, uninterrupted) = await RunProbe.CompletedRunAsync(client, DataParallelTrainingClusterTests.LoraSpec(replicas: 0), TimeSpan.FromMinutes(10));
         await RunProbe.AssertSameRoundsAcrossReplicaCountsAsync(cluster, uninterrupted, rounds);

@@ -141,20 +141,31 @@ public static class RunProbe
     /// </summary>
     /// <param name="evaluatedTwice">rounds whose trained checkpoint was lost while it uploaded behind the evaluation (a kill):
     /// evaluated once more, from the checkpoint trained again</param>
-    public static async Task AssertEachPhaseDoneOnceAsync(LocalTestCluster cluster, string runId, int rounds, int shards = 1, int[]? evaluatedTwice = null)
+    /// <param name="shardsByRound">each round's generation shards (round 1 first), where they differ between rounds; else <paramref name="shards"/></param>
+    public static async Task AssertEachPhaseDoneOnceAsync(LocalTestCluster cluster, string runId, int rounds, int shards = 1, int[]? evaluatedTwice = null,
+        int[]? shardsByRound = null)
     {
         var blobs = await BlobsAsync(cluster, $"runs/{runId}/");
         for (int round = 1; round <= rounds; round++)
         {
             string prefix = $"runs/{runId}/round-{round:D4}/";
             int evaluations = evaluatedTwice?.Contains(round) == true ? 2 : 1;
-            foreach (var (phase, expected, output) in new[] { ("generate", shards, "/shard-"), ("judge", 1, "/scores.json"), ("pairs", 1, "/pairs.json"), ("train", 1, "/manifest.json"), ("evaluate", evaluations, "/metrics.json") })
+            int generated = shardsByRound?[round - 1] ?? shards;
+            foreach (var (phase, expected, output) in new[] { ("generate", generated, "/shard-"), ("judge", 1, "/scores.json"), ("pairs", 1, "/pairs.json"), ("train", 1, "/manifest.json"), ("evaluate", evaluations, "/metrics.json") })
             {
                 Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/done-", StringComparison.Ordinal)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/done-", StringComparison.Ordinal))} done markers");
                 Assert.True(expected == blobs.Count(b => b.StartsWith(prefix + phase + "/", StringComparison.Ordinal) && b.Contains(output)), $"round {round} {phase}: {blobs.Count(b => b.StartsWith(prefix + phase + "/", StringComparison.Ordinal) && b.Contains(output))} outputs");
             }
         }
     }
+
+    /// <summary>
+    /// Each round's generation shards, as the round reported them (round 1 first), for <see cref="AssertEachPhaseDoneOnceAsync"/>
+    /// in a run whose replica count changed with a GPU silo's death or return (with replicas 0, a round counts the silos the
+    /// run's silo lists when it starts: one that starts while a silo is dead, or not yet listed again, has fewer).
+    /// </summary>
+    public static int[] GenerationShards(IEnumerable<RoundMetrics> rounds) =>
+        rounds.Select(r => (int)r.Metrics.GetValueOrDefault("shards/generate/count", 1)).ToArray();
 
     /// <summary>Runs <paramref name="spec"/> to completion: its id and committed rounds (an uninterrupted reference run).</summary>
     public static async Task<(string Id, IReadOnlyList<RoundMetrics> Rounds)> CompletedRunAsync(Runs.RunsClient client, RunSpec spec, TimeSpan timeout)
