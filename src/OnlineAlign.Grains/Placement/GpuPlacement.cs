@@ -65,14 +65,16 @@ public static class GpuPlacement
         }
         Unstack(free, chosen, planBytes);
         // 0 is one per silo: replicas still sharing one (a round resumed with its count after a silo died stacked them, and
-        // no silo free of the run has room) are let go, the last first.
-        if (replicas == 0) chosen = chosen.Distinct(StringComparer.Ordinal).ToList();
+        // no silo free of the run has room) are let go, the last first; every silo with room that holds none takes one.
         if (replicas == 0)
+        {
+            chosen = chosen.Distinct(StringComparer.Ordinal).ToList();
             while (Best(free, chosen, planBytes, newSilosOnly: true) is { } silo)
             {
                 chosen.Add(silo);
                 free[silo] -= planBytes;
             }
+        }
         return new() { Placement = new RunPlacement { Silos = chosen.Select(s => s!).ToList(), PlanBytes = planBytes } };
     }
 

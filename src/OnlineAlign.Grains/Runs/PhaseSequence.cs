@@ -211,11 +211,10 @@ internal sealed partial class PhaseSequence(
     private async Task PlaceReplicas(RunPlacement placement)
     {
         int replicas = S.Current!.Replicas;
-        string? dropped = null;
         if (_replicasPlaced is { } placed && placed != replicas)
         {
             // Cut for the old count, nothing started early is taken; a replica's Retire would wait behind its generation.
-            DropNextGeneration(dropped = $"round {S.Current.Round} has {replicas} replicas, not {placed}");
+            DropNextGeneration($"round {S.Current.Round} has {replicas} replicas, not {placed}");
             log.LogInformation("run {Run} round {Round}: {Replicas} replicas (the last round had {Placed}): its workers are placed again",
                 runId, S.Current.Round, replicas, placed);
             for (int k = replicas; k < Math.Max(1, S.ReplicasUsed); k++) await Replica(k).Retire();
@@ -225,8 +224,9 @@ internal sealed partial class PhaseSequence(
             {
                 log.LogInformation("run {Run} round {Round}: replica {Replica} is on {At} but placed on {Placed}: it moves there",
                     runId, S.Current.Round, k, at, placement.Silos[k]);
-                // Its move would wait behind a generation started early there (one for all: they share a cancellation).
-                if (dropped is null) DropNextGeneration(dropped = $"replica {k} moves to {placement.Silos[k]}");
+                // Its move would wait behind a generation started early there (dropped all at once: they share a
+                // cancellation, and a second call finds none left).
+                DropNextGeneration($"replica {k} moves to {placement.Silos[k]}");
                 // Moved, not retired: retired, a call through a silo whose location cache still named the old activation
                 // activated it there again without asking placement (dotnet/orleans#9685).
                 await Replica(k).MoveToPlacedSilo();
