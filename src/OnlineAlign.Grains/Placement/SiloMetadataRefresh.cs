@@ -25,8 +25,13 @@ public sealed class SiloMetadataRefresh(SiloMetadataView view, SiloMetadataServi
             if (_loop is not null) await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         });
 
+    private int _disposed;
+
     public void Dispose()
     {
+        // Disposed twice: the container owns it once as itself and once as the lifecycle participant it is registered as
+        // too, and a second Cancel on the disposed source threw out of the host's shutdown (every silo exited with 134).
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _stop.Cancel();   // disposed without the lifecycle's stop: the loop ends too
         _stop.Dispose();
     }

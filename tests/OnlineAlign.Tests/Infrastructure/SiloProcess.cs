@@ -147,8 +147,18 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public void Kill() { if (!_process.HasExited) _process.Kill(entireProcessTree: true); }
 
-    /// <summary>A graceful stop (SIGTERM): the silo leaves the cluster membership, so a new one can join at once.</summary>
-    public Task StopAsync(TimeSpan timeout) => SiloLifecycle.StopAsync(_process, timeout);
+    /// <summary>
+    /// A graceful stop (SIGTERM): the silo leaves the cluster membership, so a new one can join at once. It must end by itself,
+    /// within the timeout and with exit code 0 (a non-zero code fails a supervisor's restart policy, and an exception
+    /// thrown while the host shuts down is one).
+    /// </summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        await SiloLifecycle.StopAsync(_process, timeout);
+        await Task.Delay(100); // the last output lines arrive on their own threads
+        if (_process.ExitCode != 0)
+            throw new InvalidOperationException($"the silo stopped by SIGTERM exited with code {_process.ExitCode}; its output's end:\n{Output[^Math.Min(Output.Length, 8000)..]}");
+    }
 
     /// <summary>Kills the silo; disposing again does nothing (a silo that failed to start is disposed there and by its cluster).</summary>
     public async ValueTask DisposeAsync()
