@@ -13,6 +13,8 @@ public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly AzuriteProcess? _azurite;
     private readonly Process _silo;
+    private readonly Action<string> _log;
+    private readonly string _siloLog;
     public string ApiAddress { get; }
     /// <summary>Prometheus scrape address (http://127.0.0.1:PORT/metrics); the Orleans dashboard is at /dashboard on the same port.</summary>
     public string MetricsAddress { get; private init; } = "";
@@ -20,11 +22,12 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Completes when the silo process ends.</summary>
     public Task SiloExited => _silo.WaitForExitAsync();
 
-    private LocalCluster(AzuriteProcess? azurite, Process silo, string apiAddress)
+    private LocalCluster(AzuriteProcess? azurite, Process silo, string apiAddress, Action<string> log, string siloLog)
     {
         _azurite = azurite;
         _silo = silo;
         ApiAddress = apiAddress;
+        (_log, _siloLog) = (log, siloLog);
     }
 
     /// <param name="apiPort">the gRPC API's port on loopback (null: a free port)</param>
@@ -75,7 +78,7 @@ public sealed class LocalCluster : IAsyncDisposable
         silo.BeginErrorReadLine();
         log($"Silo starting (pid {silo.Id}), log in {siloLog}");
 
-        var cluster = new LocalCluster(azurite, silo, $"http://127.0.0.1:{apiPort}") { MetricsAddress = $"http://127.0.0.1:{metricsPort}" };
+        var cluster = new LocalCluster(azurite, silo, $"http://127.0.0.1:{apiPort}", log, siloLog) { MetricsAddress = $"http://127.0.0.1:{metricsPort}" };
         try
         {
             await SiloLifecycle.WaitUntilServingAsync(silo, cluster.ApiAddress, TimeSpan.FromMinutes(2), () => $"see its log, {siloLog}", cancellationToken);
@@ -97,6 +100,9 @@ public sealed class LocalCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await SiloLifecycle.StopAsync(_silo, TimeSpan.FromSeconds(9));
+        // Said, not hidden in silo.log: a silo that fails while stopping (or had to be killed) is a fault worth reporting.
+        if (_silo.HasExited && _silo.ExitCode != 0)
+            _log($"The silo exited with code {_silo.ExitCode} as it stopped; see its log, {_siloLog}. Runs stay resumable.");
         _silo.Dispose();
         if (_azurite != null) await _azurite.DisposeAsync();
     }

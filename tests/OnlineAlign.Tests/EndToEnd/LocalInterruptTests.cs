@@ -34,6 +34,7 @@ public class LocalInterruptTests
         faults.Release(point);
         var (exit, again, errors) = await CliProcess.RunAsync(TimeSpan.FromMinutes(5), "local", "--data", data, "--spec", spec);
         Assert.True(exit == 0, errors + again);
+        Assert.DoesNotContain("The silo exited with code", again + errors);   // it stopped cleanly
         // The silo wakes the run as it comes up, so round 2 may finish before the CLI asks: either message is right.
         Assert.Matches($@"Resuming interrupted run {runId}: (1 of 2 rounds committed, continuing at round 2|it finished its 2 rounds as the cluster came up)", again);
         Assert.DoesNotContain("Started run", again);
