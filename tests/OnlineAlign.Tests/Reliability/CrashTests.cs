@@ -193,5 +193,7 @@ public class CrashTests
         Assert.True(answer.IsSuccessStatusCode, body);
         Assert.Equal("text_completion", System.Text.Json.Nodes.JsonNode.Parse(body)!["object"]!.GetValue<string>());
         await serve.InterruptAsync(TimeSpan.FromSeconds(10));
+        var (serveCode, _, serveErrors) = await serve.ExitAsync();
+        Assert.True(serveCode == 0, $"serve stopped by Ctrl-C exited with {serveCode}: {serveErrors}");   // a server stopped as told ends cleanly
     }
 }
