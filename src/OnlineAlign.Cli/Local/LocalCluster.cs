@@ -15,6 +15,8 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly Process _silo;
     private readonly Action<string> _log;
     private readonly string _siloLog;
+    /// <summary>The silo came up (one that did not is reported by the start's own error).</summary>
+    private bool _served;
     public string ApiAddress { get; }
     /// <summary>Prometheus scrape address (http://127.0.0.1:PORT/metrics); the Orleans dashboard is at /dashboard on the same port.</summary>
     public string MetricsAddress { get; private init; } = "";
@@ -82,6 +84,7 @@ public sealed class LocalCluster : IAsyncDisposable
         try
         {
             await SiloLifecycle.WaitUntilServingAsync(silo, cluster.ApiAddress, TimeSpan.FromMinutes(2), () => $"see its log, {siloLog}", cancellationToken);
+            cluster._served = true;
         }
         catch
         {
@@ -100,9 +103,9 @@ public sealed class LocalCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await SiloLifecycle.StopAsync(_silo, TimeSpan.FromSeconds(9));
-        // Said, not hidden in silo.log: a silo that fails while stopping (or had to be killed) is a fault worth reporting.
-        if (_silo.HasExited && _silo.ExitCode != 0)
-            _log($"The silo exited with code {_silo.ExitCode} as it stopped; see its log, {_siloLog}. Runs stay resumable.");
+        // Said, not hidden in silo.log: a silo that failed (while stopping too) or had to be killed is a fault worth reporting.
+        if (_served && _silo.HasExited && _silo.ExitCode != 0)
+            _log($"The silo exited with code {_silo.ExitCode}; see its log, {_siloLog}. Runs stay resumable.");
         _silo.Dispose();
         if (_azurite != null) await _azurite.DisposeAsync();
     }
