@@ -98,6 +98,10 @@ public static class SiloLifecycle
         if (!OperatingSystem.IsWindows()) Process.Start("kill", ["-TERM", silo.Id.ToString(CultureInfo.InvariantCulture)])?.WaitForExit();
         using var wait = new CancellationTokenSource(grace);
         try { await silo.WaitForExitAsync(wait.Token); }
-        catch (OperationCanceledException) { silo.Kill(entireProcessTree: true); }
+        catch (OperationCanceledException)
+        {
+            silo.Kill(entireProcessTree: true);
+            await silo.WaitForExitAsync();   // gone (and its exit code readable) when this returns, killed or not
+        }
     }
 }

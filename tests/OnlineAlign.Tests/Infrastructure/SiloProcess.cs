@@ -155,7 +155,7 @@ public sealed class SiloProcess : IAsyncDisposable
     public async Task StopAsync(TimeSpan timeout)
     {
         await SiloLifecycle.StopAsync(_process, timeout);
-        await Task.Delay(100); // the last output lines arrive on their own threads
+        await WaitForExitAsync(TimeSpan.FromSeconds(5));   // ended already: this waits for its last output lines
         if (_process.ExitCode != 0)
             throw new InvalidOperationException($"the silo stopped by SIGTERM exited with code {_process.ExitCode}; its output's end:\n{Output[^Math.Min(Output.Length, 8000)..]}");
     }
