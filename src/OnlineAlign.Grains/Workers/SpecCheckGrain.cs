@@ -1,26 +1,35 @@
 using OnlineAlign.Contracts;
 using OnlineAlign.Grains.Placement;
+using OnlineAlign.Grains.Runtime;
 using OnlineAlign.Execution.Specs;
 
 namespace OnlineAlign.Grains.Workers;
 
 /// <summary>Validates specs on a GPU silo (see <see cref="ISpecCheckGrain"/>); stateless, so any activation will do.</summary>
 [GpuSiloOnly]
-public sealed class SpecCheckGrain(WorkerSettings settings) : Grain, ISpecCheckGrain
+public sealed class SpecCheckGrain(WorkerSettings settings, FaultPoints faults) : Grain, ISpecCheckGrain
 {
     /// <summary>
     /// The spec's problems on this silo: its plan must fit the device and host memory. Alone: a run that does not fit beside
     /// the runs already placed is not refused but waits for memory (placement by load, <see cref="GpuLedgerGrain"/>).
     /// </summary>
-    public Task<List<string>> Problems(RunSpec spec)
+    public async Task<List<string>> Problems(RunSpec spec)
     {
+        await faults.ReachAsync(ProblemsPoint, CancellationToken.None);
         // The files are read (configs, tokenizers, weight headers) only where their paths were confined, checked on each open handle.
         using (settings.ConfineReads())
-            return Task.FromResult(RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec)));
+            return RunSpecMapping.Problems(spec, settings.Limits, settings.DataRoots, device: settings.Budget(spec));
     }
 
+    /// <summary>Fault points at a check's arrival (tests: a check that fails as a call out of reach would).</summary>
+    public const string ProblemsPoint = "spec-check/problems", PlanPoint = "spec-check/plan";
+
     // GetRun asks on every call (watchers poll it): a spec's plan is made once per silo.
-    public Task<string> Plan(RunSpec spec) => Task.FromResult(Once(Plans, spec, () => SpecPlans.Describe(spec, settings)));
+    public async Task<string> Plan(RunSpec spec)
+    {
+        await faults.ReachAsync(PlanPoint, CancellationToken.None);
+        return Once(Plans, spec, () => SpecPlans.Describe(spec, settings));
+    }
 
     public Task<long> PlanPeak(RunSpec spec) => Task.FromResult(Once(Peaks, spec, () => SpecPlans.Peak(spec, settings)));
 

@@ -13,7 +13,7 @@ namespace OnlineAlign.Silo.Api;
 
 /// <summary>The onlinealign.v1.Runs gRPC service: validation, status codes, and the bridge to run grains.</summary>
 public sealed class RunsService(IClusterClient cluster, CheckpointStore store, SpecLimits limits, WatchStreamLimits watchLimits,
-    IHostApplicationLifetime lifetime, OnlineAlign.Grains.Runtime.FaultPoints faults)
+    IHostApplicationLifetime lifetime, OnlineAlign.Grains.Runtime.FaultPoints faults, ILogger<RunsService> logger)
     : V1.Runs.RunsBase
 {
     public override async Task<V1.Run> StartRun(V1.StartRunRequest request, ServerCallContext context)
@@ -82,7 +82,7 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
     {
         var problems = RunSpecMapping.Problems(spec, limits, roots: null, readFiles: false);
         if (problems.Count > 0) return problems;
-        try { return await cluster.GetGrain<ISpecCheckGrain>(Random.Shared.Next(SpecCheckSpread)).Problems(spec); }
+        try { return await AskedOfTwoChecks(check => check.Problems(spec)); }
         catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.NoGpuSilo)
         {
             if (!SpecFiles.Named(spec).Any()) return problems;
@@ -95,6 +95,24 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
 
     private const int SpecCheckSpread = 16;
 
+    /// <summary>
+    /// A spec check's call, asked once more of another key when its answer is transient. Keys spread checks over GPU silos,
+    /// and a key's activation can be out of reach for a call's whole timeout while others answer at once: seen once in CI, a
+    /// new activation whose registration in the grain directory went unanswered for 30 s just after a GPU silo was replaced.
+    /// Once more only: a cluster that fails twice is answered "unavailable, try again" (by the caller), not waited on.
+    /// </summary>
+    private async Task<T> AskedOfTwoChecks<T>(Func<ISpecCheckGrain, Task<T>> check)
+    {
+        int first = Random.Shared.Next(SpecCheckSpread);
+        try { return await check(cluster.GetGrain<ISpecCheckGrain>(first)); }
+        catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.Transient)
+        {
+            int other = (first + 1 + Random.Shared.Next(SpecCheckSpread - 1)) % SpecCheckSpread;
+            logger.LogWarning("a spec check did not answer ({Kind}: {Message}); asking another", e.GetType().Name, e.Message);
+            return await check(cluster.GetGrain<ISpecCheckGrain>(other));
+        }
+    }
+
     public override async Task<V1.Run> GetRun(V1.GetRunRequest request, ServerCallContext context)
     {
         var status = await Existing(request.RunId);
@@ -102,6 +120,11 @@ public sealed class RunsService(IClusterClient cluster, CheckpointStore store, S
         // The plan reads the model's config where the model lives; a cluster without a GPU silo answers without it.
         try { run.MemoryPlan = await cluster.GetGrain<ISpecCheckGrain>(Random.Shared.Next(SpecCheckSpread)).Plan(status.Spec); }
         catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.NoGpuSilo) { }
+        // The plan only decorates the run's status: a status a watcher polls is neither failed nor asked again for want of it.
+        catch (Exception e) when (FailureClassifier.IsTransient(e))
+        {
+            logger.LogWarning("run {Run}: answered without its memory plan ({Kind}: {Message})", request.RunId, e.GetType().Name, e.Message);
+        }
         return run;
     }
 

@@ -171,4 +171,37 @@ public class RunLifecycleTests(SharedCluster shared) : IClassFixture<SharedClust
         })
             Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(call)).StatusCode);
     }
+
+    [Fact]
+    public async Task ASpecCheckThatDoesNotAnswerIsAskedOfAnotherOnceAndAStatusAnswersWithoutItsMemoryPlan()
+    {
+        var cluster = shared.Cluster;
+        var client = cluster.Client();
+        const string problems = OnlineAlign.Grains.Workers.SpecCheckGrain.ProblemsPoint, plan = OnlineAlign.Grains.Workers.SpecCheckGrain.PlanPoint;
+
+        // The first check fails as a call out of reach would (a timeout): the start asks another check, and the run starts.
+        int hits = cluster.Faults.Hits(problems);
+        cluster.Faults.Fail(problems, "transient", 1);
+        var run = await client.StartRunAsync(new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1) });
+        Assert.Equal(hits + 1, cluster.Faults.Hits(problems));
+        Assert.Contains("a spec check did not answer (TimeoutException", cluster.Silos[0].Output);
+
+        // A status whose memory plan could not be made now answers without it, and with it when asked again.
+        cluster.Faults.Fail(plan, "transient", 1);
+        Assert.Equal("", (await client.GetRunAsync(new GetRunRequest { RunId = run.Id })).MemoryPlan);
+        Assert.NotEqual("", (await client.GetRunAsync(new GetRunRequest { RunId = run.Id })).MemoryPlan);
+        Assert.Equal("cancelled", (await client.CancelRunAsync(new RunRef { RunId = run.Id })).Status);
+
+        // Two checks that fail: the start answers "unavailable, try again" at once and starts nothing (its id stays unknown).
+        cluster.Faults.Fail(problems, "transient", 2);
+        var request = new StartRunRequest { Spec = LocalTestCluster.SmallSpec(rounds: 1), RequestId = "spec-check-out-of-reach" };
+        var refused = await Assert.ThrowsAsync<RpcException>(() => client.StartRunAsync(request).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("injected transient fault at spec-check/problems", refused.Status.Detail);
+        Assert.Equal(hits + 3, cluster.Faults.Hits(problems));
+        // The same request later (the fault spent) starts the run: nothing of the refused start was left behind.
+        var started = await client.StartRunAsync(request);
+        Assert.Equal("running", started.Status);
+        await client.CancelRunAsync(new RunRef { RunId = started.Id });
+    }
 }
