@@ -71,8 +71,17 @@ public static class SiloLifecycle
     /// activating a replica, so a run started while any silo lacks a GPU silo's metadata can get replicas that share a
     /// silo (and, by a benchmark, figures taken with them so). The timeout bounds a cluster gone wrong.
     /// </summary>
-    public static async Task WaitUntilEverySiloSeesGpuSilosAsync(IEnumerable<int> metricsPorts, int count, TimeSpan timeout,
-        CancellationToken cancellationToken = default)
+    public static Task WaitUntilEverySiloSeesGpuSilosAsync(IEnumerable<int> metricsPorts, int count, TimeSpan timeout,
+        CancellationToken cancellationToken = default) =>
+        WaitUntilEverySiloReportsAsync(metricsPorts, "onlinealign_cluster_gpu_silos", count, "GPU silos", timeout, cancellationToken);
+
+    /// <summary>Waits until every silo's onlinealign_cluster_silos gauge reads <paramref name="count"/> (silos of any role, active).</summary>
+    public static Task WaitUntilEverySiloSeesSilosAsync(IEnumerable<int> metricsPorts, int count, TimeSpan timeout,
+        CancellationToken cancellationToken = default) =>
+        WaitUntilEverySiloReportsAsync(metricsPorts, "onlinealign_cluster_silos", count, "active silos", timeout, cancellationToken);
+
+    private static async Task WaitUntilEverySiloReportsAsync(IEnumerable<int> metricsPorts, string gauge, int count, string what,
+        TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var http = new HttpClient();
         var deadline = DateTime.UtcNow + timeout;
@@ -80,11 +89,12 @@ public static class SiloLifecycle
         foreach (int port in metricsPorts)
         {
             string body = "";
-            while (!body.Split('\n').Any(l => l.StartsWith("onlinealign_cluster_gpu_silos", StringComparison.Ordinal)
+            // A sample's line: "{name} {value}" or "{name}{labels} {value}".
+            while (!body.Split('\n').Any(l => (l.StartsWith(gauge + " ", StringComparison.Ordinal) || l.StartsWith(gauge + "{", StringComparison.Ordinal))
                                               && l.EndsWith(suffix, StringComparison.Ordinal)))
             {
                 if (DateTime.UtcNow > deadline)
-                    throw new TimeoutException($"the silo with metrics port {port} never reported {count} GPU silos:\n{body}");
+                    throw new TimeoutException($"the silo with metrics port {port} never reported {count} {what}:\n{body}");
                 if (body.Length > 0) await Task.Delay(250, cancellationToken);
                 body = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"), cancellationToken);
             }

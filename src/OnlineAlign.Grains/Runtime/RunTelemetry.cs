@@ -50,6 +50,13 @@ public static class RunTelemetry
         Meter.CreateObservableGauge("onlinealign.cluster.gpu_silos", () => count(), "{silo}",
             "GPU silos active in this silo's membership view (the replicas generation_replicas 0 gives a round starting now)");
 
+    /// <summary>
+    /// The silos of every role this silo sees active now: a killed silo leaves it once the cluster voted it dead (an operator's
+    /// alert on a shrinking cluster; tests wait on it before a replacement takes the dead silo's endpoint). Called once by the silo host.
+    /// </summary>
+    public static void ObserveSilos(Func<int> count) =>
+        Meter.CreateObservableGauge("onlinealign.cluster.silos", () => count(), "{silo}", "Silos of every role active in this silo's membership view");
+
     /// <summary>A committed round (or round 0, the evaluated initial policy) of a run.</summary>
     public static void RoundCommitted(string runId, int round, IReadOnlyDictionary<string, double> metrics)
     {

@@ -28,7 +28,8 @@ public class RunGrainReactivationTests(ITestOutputHelper output)
     [Fact]
     public async Task ARunGrainActivatedAgainMidRoundReusesTheTrainPhaseItsLostActivationFinished()
     {
-        await using var cluster = await LocalTestCluster.StartAsync(("control", null), ("gpu", null));
+        // The GPU silo votes the killed control silo dead itself, before its replacement starts (FastProbes: in seconds).
+        await using var cluster = await LocalTestCluster.StartAsync(("control", LocalTestCluster.FastProbes()), ("gpu", LocalTestCluster.FastProbes()));
         await SiloLogTail.OnFailureAsync(cluster, output, () => ReactivatedMidRoundAsync(cluster));
     }
 
@@ -49,7 +50,7 @@ public class RunGrainReactivationTests(ITestOutputHelper output)
         // The control silo, with the run grain, dies; the evaluation in flight on the GPU silo goes on.
         cluster.Silos[0].Kill();
         cluster.Faults.Release(held);
-        await cluster.ReplaceKilledSiloAsync(0, "control", timeout: TimeSpan.FromMinutes(5));
+        await cluster.ReplaceKilledSiloAsync(0, "control", LocalTestCluster.FastProbes(), TimeSpan.FromMinutes(5));
         var client = cluster.Client(2);
         // Not waited for on the new silo's wake-up line: while the killed silo is not yet declared dead that call can time
         // out, and then the run's reminder activates it without the line. The train phase asked again (below) is the proof

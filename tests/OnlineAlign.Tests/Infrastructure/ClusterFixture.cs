@@ -72,11 +72,18 @@ public sealed class LocalTestCluster : IAsyncDisposable
     /// own endpoint) instead of waiting for its IAmAlive row to go stale: a replacement serves after about 4 to 8 s instead
     /// of about 25 s (docs/development.md). Either way it serves only once the dead silo is voted out, so the run it resumes
     /// sees the same cluster; a replacement on a new address is still what <see cref="AddSiloAsync"/> starts.
+    /// <para>Where other silos live, it starts once each of them counts the dead silo out (onlinealign_cluster_silos): a peer
+    /// still dialling the dead generation can reach the replacement on its endpoint, and Orleans files that connection under
+    /// both generations and closes it 10 s after the vote, losing what was on it (the likely cause of a call unanswered for
+    /// 30 s seen once in CI, docs/reliability.md). A lone silo's replacement has no such peer, and no voter to wait for.</para>
     /// </summary>
     public async Task<SiloProcess> ReplaceKilledSiloAsync(int killed, string role, IDictionary<string, string>? env = null, TimeSpan? timeout = null)
     {
         var dead = Silos[killed];
         await dead.WaitForExitAsync(TimeSpan.FromMinutes(1)); // its listening port is free once the process is gone
+        var live = Silos.Where(s => !s.HasExited).ToList();
+        if (live.Count > 0)
+            await OnlineAlign.Cli.Local.SiloLifecycle.WaitUntilEverySiloSeesSilosAsync(live.Select(s => s.MetricsPort), live.Count, TimeSpan.FromMinutes(2));
         return await StartServingAsync(role, env, timeout ?? TimeSpan.FromMinutes(2), siloPort: dead.SiloPort);
     }
 
