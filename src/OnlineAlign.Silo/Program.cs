@@ -181,7 +181,8 @@ var app = builder.Build();
 // written, scratch folders) is removed when the silo starts, even if no run is placed on it again.
 if (silo.Accelerator == "gpu") app.Services.GetRequiredService<CheckpointCache>();
 RunTelemetry.ObserveGpuSilos(app.Services.GetRequiredService<GpuSilos>().ActiveCount);
-RunTelemetry.ObserveSilos(() => app.Services.GetRequiredService<SiloMetadataView>().Active().Count());
+var membershipView = app.Services.GetRequiredService<SiloMetadataView>();
+RunTelemetry.ObserveSilos(() => membershipView.Active().Count());
 app.UsePortGate(api, observability);
 app.MapGrpcHealthChecksService();
 app.MapGrpcService<RunsService>();
