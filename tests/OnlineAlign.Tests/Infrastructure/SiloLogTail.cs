@@ -12,16 +12,24 @@ public static partial class SiloLogTail
 {
     /// <summary>
     /// Runs a test's body on the cluster; when it throws (a timeout above all), the end of every silo's log goes to the
-    /// test's output first (xUnit prints it with the failure).
+    /// test's output first (xUnit prints it with the failure), followed by the failure again: xUnit prints the failure above
+    /// the output, and a CI log read from its end (all that is kept of a long one) showed the logs without the failure.
     /// </summary>
     public static async Task OnFailureAsync(LocalTestCluster cluster, Xunit.Abstractions.ITestOutputHelper output, Func<Task> body)
     {
         try { await body(); }
-        catch
+        catch (Exception e)
         {
-            output.WriteLine(Of(cluster));
+            output.WriteLine(Report(Of(cluster), e));
             throw;
         }
+    }
+
+    /// <summary>The silos' log tails, then a last line naming the failure (its message cut at 2,000 characters).</summary>
+    public static string Report(string tails, Exception failure)
+    {
+        string said = $"{failure.GetType().FullName}: {failure.Message}";
+        return $"{tails}--- the test failed with {(said.Length > 2000 ? said[..2000] : said)}";
     }
 
     /// <summary>The last <paramref name="lines"/> such entries of each silo, each on one line of at most 400 characters.</summary>

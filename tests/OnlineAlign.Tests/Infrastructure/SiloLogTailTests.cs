@@ -23,4 +23,15 @@ public class SiloLogTailTests
     [Fact]
     public void AnEntrySaidAgainAndAgainIsShownOnceWithItsCount() =>
         Assert.Equal(["a", "b (x3)", "a"], SiloLogTail.Collapsed(["a", "b", "b", "b", "a"]));
+
+    [Fact]
+    public void TheReportEndsWithTheFailureSoThatALogReadFromItsEndShowsIt()
+    {
+        string report = SiloLogTail.Report("--- silo 0 (pid 1): last 1 of 1 entries\ninfo x: y\n",
+            new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable, new string('z', 5000))));
+        var last = report.Split('\n')[^1];
+        Assert.StartsWith("--- the test failed with Grpc.Core.RpcException: Status(StatusCode=\"Unavailable\"", last);
+        Assert.Equal("--- the test failed with ".Length + 2000, last.Length);
+        Assert.StartsWith("--- silo 0 (pid 1)", report);
+    }
 }
